@@ -1,0 +1,23 @@
+// Bundles src/bin.ts into dist/ (ESM, code-split so lazily imported modules stay out of the
+// start-up path). The native keyring binding stays external: it is loaded from node_modules.
+import { build } from 'esbuild'
+import { readFile, rm } from 'node:fs/promises'
+
+const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
+await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
+await build({
+  entryPoints: { bin: 'src/bin.ts' },
+  outdir: 'dist',
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  chunkNames: 'chunks/[name]-[hash]',
+  external: ['@napi-rs/keyring'],
+  define: { BKTX_VERSION: JSON.stringify(pkg.version) },
+  // Bundled CommonJS dependencies call require(); give ESM chunks one (../shared/deps.md).
+  banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
+  legalComments: 'none',
+  logLevel: 'warning',
+})

@@ -1,0 +1,72 @@
+import type { Command } from 'commander'
+import { InputError, UsageError } from '../../errors.js'
+import { decodeCompactJWT, verifyCompactJWT, type DecodedJWT } from '../../jwt/inspect.js'
+import { formatDuration } from '../../time/duration.js'
+import type { Context } from '../context.js'
+import { action, type ProgramDeps } from '../program.js'
+
+export interface InspectOptions {
+  jwks?: string
+}
+
+const TIME_CLAIMS = ['iat', 'nbf', 'exp']
+const MAX_INPUT = 1024 * 1024
+
+export function registerInspect(program: Command, deps: ProgramDeps): void {
+  const cmd = program
+    .command('inspect')
+    .description('decode a JWT and show its header and claims; verify it with --jwks')
+    .argument('[jwt]', 'the JWT, or - (the default) to read it from stdin')
+    .option('--jwks <file|url>', 'verify the signature and time claims with this JWKS (file or URL)')
+  action<InspectOptions>(cmd, deps, (ctx, opts, args) => runInspect(ctx, opts, args[0] as string | undefined))
+}
+
+export async function runInspect(ctx: Context, opts: InspectOptions, arg: string | undefined): Promise<void> {
+  let input = arg
+  if (input === undefined || input === '-') {
+    if (ctx.deps.stdinIsTTY) throw new UsageError('give the JWT as an argument, or pipe it on stdin')
+    input = await ctx.deps.readStdin()
+  }
+  if (input.length > MAX_INPUT) throw new InputError('input is larger than 1 MiB; not a client assertion')
+  let decoded: DecodedJWT = decodeCompactJWT(input)
+  let verified = false
+  if (opts.jwks !== undefined) {
+    const source = /^https?:\/\//i.test(opts.jwks) ? opts.jwks : ctx.absolute(opts.jwks)
+    decoded = await verifyCompactJWT(input, source, ctx.deps)
+    verified = true
+  }
+  if (ctx.out.json) {
+    ctx.out.document({ header: decoded.header, payload: decoded.payload, ...(verified ? { verified } : {}) })
+  } else {
+    ctx.out.data(render(decoded, ctx.deps.clock.now(), ctx.out.stdoutIsTTY))
+  }
+  if (verified) ctx.out.success(`signature and time claims verified (kid ${String(decoded.header.kid ?? '-')})`)
+}
+
+/** Header and claims as aligned text; NumericDate claims with their date, and on a TTY how long ago or until. */
+export function render(decoded: DecodedJWT, now: Date, relative: boolean): string {
+  const lines: string[] = ['Header']
+  const width = Math.max(...[...Object.keys(decoded.header), ...Object.keys(decoded.payload)].map((k) => k.length))
+  for (const [name, value] of Object.entries(decoded.header)) lines.push(`  ${name.padEnd(width)}  ${show(value)}`)
+  lines.push('Claims')
+  for (const [name, value] of Object.entries(decoded.payload)) {
+    let text = show(value)
+    if (TIME_CLAIMS.includes(name) && typeof value === 'number' && Number.isFinite(value)) {
+      text += `  (${new Date(value * 1000).toISOString()}${relative ? `, ${relativeTime(name, value - now.getTime() / 1000)}` : ''})`
+    }
+    lines.push(`  ${name.padEnd(width)}  ${text}`)
+  }
+  const { iat, exp } = decoded.payload
+  if (typeof iat === 'number' && typeof exp === 'number') lines.push(`Lifetime ${formatDuration(exp - iat)}${exp - iat > 300 ? ' (over the 300 s Buildkite accepts)' : ''}`)
+  return lines.join('\n')
+}
+
+function relativeTime(claim: string, delta: number): string {
+  const span = formatDuration(Math.abs(delta))
+  if (claim === 'exp') return delta >= 0 ? `expires in ${span}` : `expired ${span} ago`
+  return delta >= 0 ? `in ${span}` : `${span} ago`
+}
+
+function show(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(value)
+}

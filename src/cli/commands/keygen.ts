@@ -1,0 +1,74 @@
+import { Option, type Command } from 'commander'
+import { join } from 'node:path'
+import { saveConfigFile } from '../../config/file.js'
+import { writeFileAtomic } from '../../fs/atomic.js'
+import { generateSigningKey, RSA_BITS } from '../../keys/generate.js'
+import type { SigningAlg } from '../../keys/policy.js'
+import { UsageError } from '../../errors.js'
+import type { Context } from '../context.js'
+import { action, type ProgramDeps } from '../program.js'
+
+export interface KeygenOptions {
+  alg: SigningAlg
+  bits?: number
+  kid?: string
+  out?: string
+  force: boolean
+}
+
+// A kid becomes a file name when --out is not given: keep it to a safe alphabet.
+const FILE_SAFE_KID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+
+export function registerKeygen(program: Command, deps: ProgramDeps): void {
+  const cmd = program
+    .command('keygen')
+    .description('generate a signing keypair: private key to a 0600 file, public JWKS on stdout')
+    .addOption(new Option('--alg <alg>', 'key algorithm').choices(['ES256', 'RS256']).default('ES256'))
+    .addOption(new Option('--bits <bits>', 'RSA modulus length (RS256 only; default 2048)').choices(RSA_BITS.map(String)).argParser(Number))
+    .option('--kid <kid>', 'key ID (default: the RFC 7638 thumbprint of the public key)')
+    .option('--out <path>', 'private key file (default: $XDG_CONFIG_HOME/bktx/keys/<kid>.pem)')
+    .option('--force', 'replace an existing key file (the old key is lost)', false)
+    .addHelpText('after', '\nThe --profile given (or BKTX_PROFILE) records the key path in that profile.')
+  action<KeygenOptions>(cmd, deps, (ctx, opts) => runKeygen(ctx, opts))
+}
+
+export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void> {
+  if (opts.kid !== undefined && opts.out === undefined && !FILE_SAFE_KID.test(opts.kid)) {
+    throw new UsageError('--kid names the key file; use letters, digits, ".", "_" and "-", or pass --out')
+  }
+  // Read the config before writing anything: an invalid file must fail before a key exists.
+  const config = await ctx.config()
+  const { name: profileName, profile } = await ctx.profile({ create: true })
+
+  const key = await ctx.out.spin(`generating ${opts.alg} key`, () =>
+    generateSigningKey({ alg: opts.alg, ...(opts.bits === undefined ? {} : { bits: opts.bits }), ...(opts.kid === undefined ? {} : { kid: opts.kid }) }),
+  )
+  const path = opts.out !== undefined ? ctx.absolute(opts.out) : join(ctx.paths.keysDir, `${key.kid}.pem`)
+  await writeFileAtomic(path, key.privatePem, {
+    mode: 0o600,
+    dirMode: 0o700,
+    overwrite: opts.force,
+    existsHint: 'pass --force to replace it (the key in it is then lost)',
+  })
+
+  // Record the key in the profile chosen explicitly, or in the default profile on first use.
+  const record = ctx.explicitProfile !== undefined || profile.key === undefined
+  if (record) {
+    const previous = profile.key
+    const updated = { ...profile, key: path }
+    if (opts.kid !== undefined) updated.kid = opts.kid
+    else delete updated.kid
+    config.profiles[profileName] = updated
+    await saveConfigFile(ctx.configPath, config)
+    ctx.out.info(`profile "${profileName}": key = ${path}${previous !== undefined && previous !== path ? ` (was ${previous})` : ''}`)
+  }
+
+  const jwks = { keys: [key.publicJwk] }
+  if (ctx.out.json) ctx.out.document({ kid: key.kid, alg: key.alg, path, profile: record ? profileName : null, jwks })
+  else ctx.out.data(JSON.stringify(jwks, null, 2))
+
+  ctx.out.success(`wrote ${key.alg} private key ${path} (mode 0600, kid ${key.kid})`)
+  ctx.out.info('Next: register the JWKS printed on stdout with your Buildkite token exchange application')
+  ctx.out.info('(inline, or publish it with `bktx jwks --out FILE` and register its https URL).')
+  ctx.out.info('Keep the private key file private; bktx never prints it.')
+}

@@ -1,0 +1,53 @@
+import { randomUUID } from 'node:crypto'
+import type { Command } from 'commander'
+import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME, parseClaimArgs } from '../../assertion/claims.js'
+import { signAssertion } from '../../assertion/sign.js'
+import { required } from '../../config/resolve.js'
+import type { SettingName } from '../../config/settings.js'
+import { loadSigningKey } from '../../keys/load.js'
+import { epochSeconds } from '../../time/clock.js'
+import type { Context } from '../context.js'
+import { addSettingOptions, collect, durationArg, settingFlags } from '../options.js'
+import { action, type ProgramDeps } from '../program.js'
+import { UsageError } from '../../errors.js'
+
+const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'token-url']
+
+export interface SignOptions extends Record<string, unknown> {
+  aud?: string
+  lifetime: number
+  claim?: string[]
+}
+
+export function registerSign(program: Command, deps: ProgramDeps): void {
+  const cmd = program
+    .command('sign')
+    .description('print a signed client-assertion JWT (RFC 7523) as Buildkite requires it')
+  addSettingOptions(cmd, SETTINGS_USED)
+    .option('--aud <url>', 'audience (default: the token URL)')
+    .option('--lifetime <duration>', `seconds until exp, at most ${MAX_ASSERTION_LIFETIME}`, durationArg, DEFAULT_ASSERTION_LIFETIME)
+    .option('--claim <name=value>', 'extra claim; value parsed as JSON when it is JSON (repeatable)', collect)
+  action<SignOptions>(cmd, deps, (ctx, opts) => runSign(ctx, opts))
+}
+
+export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
+  if (opts.lifetime > MAX_ASSERTION_LIFETIME || opts.lifetime < 1) {
+    throw new UsageError(`--lifetime ${opts.lifetime}s is out of range: Buildkite rejects assertions with exp more than ${MAX_ASSERTION_LIFETIME} s after iat`)
+  }
+  const settings = await ctx.settings(settingFlags(opts, SETTINGS_USED))
+  const clientId = required(settings, 'client-id')
+  const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
+  const audience = opts.aud ?? required(settings, 'token-url')
+  const claims = buildAssertionClaims({
+    clientId,
+    audience,
+    now: epochSeconds(ctx.deps.clock),
+    lifetime: opts.lifetime,
+    jti: randomUUID(),
+    extra: parseClaimArgs(opts.claim ?? []),
+  })
+  const jwt = await signAssertion(claims, key)
+  if (ctx.out.json) ctx.out.document({ assertion: jwt, header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims })
+  else ctx.out.data(jwt)
+  ctx.out.debug(`signed with ${key.alg} key ${key.kid} from ${key.source}; aud ${audience}; expires in ${opts.lifetime}s`)
+}

@@ -1,0 +1,104 @@
+import { Command } from 'commander'
+import type { Deps } from '../deps.js'
+import { UsageError } from '../errors.js'
+import { registerConfig } from './commands/config.js'
+import { registerInspect } from './commands/inspect.js'
+import { registerJwks } from './commands/jwks.js'
+import { registerKeygen } from './commands/keygen.js'
+import { registerSign } from './commands/sign.js'
+import { Context, type GlobalOptions } from './context.js'
+import { EXIT_CODES_HELP } from './exit-codes.js'
+
+export interface ProgramDeps extends Deps {
+  /** The real stderr stream when it is a terminal, so ora can draw a spinner on it. */
+  spinnerStream?: NodeJS.WritableStream
+}
+
+/** Help topics beyond the commands: `bktx help <topic>`. */
+const TOPICS: Record<string, string> = {
+  'exit-codes': EXIT_CODES_HELP,
+}
+
+/**
+ * Builds a fresh program per call (no state survives between runs, so tests can drive the
+ * whole CLI in-process). Output goes through the injected streams; commander never exits the
+ * process (exitOverride): src/main.ts turns its errors into exit codes.
+ */
+export function makeProgram(deps: ProgramDeps): Command {
+  const program = new Command('bktx')
+    .description('Mint short-lived Buildkite API tokens with OAuth 2.0 Token Exchange')
+    .version(deps.version, '-V, --version', 'print the bktx version')
+    .option('--profile <name>', 'configuration profile to use (env BKTX_PROFILE; default "default")')
+    .option('--config <path>', 'configuration file (env BKTX_CONFIG; default $XDG_CONFIG_HOME/bktx/config.json)')
+    .option('--json', 'print one JSON document on stdout instead of text')
+    .option('-v, --verbose', 'explain what bktx does and where each setting came from, on stderr')
+    .option('--no-color', 'no colour on stderr (NO_COLOR is honoured too)')
+    .helpCommand(false)
+    .configureOutput({
+      writeOut: (text) => deps.stdout.write(text),
+      writeErr: (text) => deps.stderr.write(text),
+    })
+    .exitOverride()
+    .addHelpText('after', '\nRun `bktx help exit-codes` for the exit codes; `bktx help COMMAND` for a command.')
+
+  registerKeygen(program, deps)
+  registerJwks(program, deps)
+  registerSign(program, deps)
+  registerInspect(program, deps)
+  registerConfig(program, deps)
+
+  const help = program
+    .command('help [topic...]')
+    .description('show help for a command or a topic (exit-codes)')
+  help.action((topic: string[]) => {
+      const [first, ...rest] = topic
+      if (first === undefined) return program.outputHelp()
+      const text = TOPICS[first]
+      if (text !== undefined && rest.length === 0) return deps.stdout.write(text)
+      let cmd: Command | undefined = program
+      for (const name of topic) cmd = cmd?.commands.find((c) => c.name() === name || c.aliases().includes(name))
+      if (cmd === undefined) {
+        const error = new UsageError(`no help for "${topic.join(' ')}"; topics: ${Object.keys(TOPICS).join(', ')}, or a command name`)
+        error.usage = usageLine(help)
+        throw error
+      }
+      return cmd.outputHelp()
+    })
+
+  setUsageAfterErrors(program)
+  return program
+}
+
+/** "Usage: bktx jwks serve [options]" for a command. */
+export function usageLine(cmd: Command): string {
+  const names: string[] = []
+  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name())
+  return `Usage: ${names.join(' ')} ${cmd.usage()}`
+}
+
+// After commander's own parse errors (unknown option, missing argument) print the usage line.
+function setUsageAfterErrors(cmd: Command): void {
+  cmd.showHelpAfterError(usageLine(cmd))
+  for (const sub of cmd.commands) setUsageAfterErrors(sub)
+}
+
+/**
+ * Wires a command's action: builds its Context from the global options, hands it the command's
+ * own options and arguments, and attaches the usage line to usage errors it throws.
+ */
+export function action<O>(
+  cmd: Command,
+  deps: ProgramDeps,
+  run: (ctx: Context, opts: O, args: unknown[]) => Promise<void>,
+): Command {
+  return cmd.action(async (...received: unknown[]) => {
+    const command = received[received.length - 1] as Command
+    const ctx = new Context(deps, command.optsWithGlobals<GlobalOptions>(), deps.spinnerStream)
+    try {
+      await run(ctx, command.opts() as O, command.processedArgs)
+    } catch (error) {
+      if (error instanceof UsageError) error.usage ??= usageLine(command)
+      throw error
+    }
+  })
+}

@@ -1,0 +1,152 @@
+import { parseDuration } from '../time/duration.js'
+
+/**
+ * The settings a profile can hold. Each resolves flag > environment > profile > default
+ * (src/config/resolve.ts). Validators return the normalised value or throw a message.
+ */
+export const SETTING_NAMES = [
+  'token-url',
+  'client-id',
+  'org',
+  'subject',
+  'subject-type',
+  'key',
+  'kid',
+  'scope',
+  'ttl',
+  'api-url',
+] as const
+
+export type SettingName = (typeof SETTING_NAMES)[number]
+
+export interface SettingSpec {
+  /** The flag that sets it on the commands that use it. */
+  flag: string
+  env: string
+  default?: string
+  description: string
+  /** Normalises a value or throws an Error whose message says what is wrong. */
+  validate(value: string): string
+}
+
+export class InvalidSettingValue extends Error {}
+
+function fail(message: string): never {
+  throw new InvalidSettingValue(message)
+}
+
+function url(value: string): string {
+  let parsed: URL
+  try {
+    parsed = new URL(value)
+  } catch {
+    fail('must be an absolute http(s) URL')
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') fail('must be an http(s) URL')
+  if (parsed.username !== '' || parsed.password !== '') fail('must not contain credentials')
+  return parsed.href
+}
+
+function nonEmpty(value: string): string {
+  if (value.trim() === '' || value !== value.trim()) fail('must be a non-empty value without surrounding spaces')
+  return value
+}
+
+// Buildkite organisation slugs: lowercase letters, digits and dashes (protocol.md §3: the slug,
+// not the display name).
+const ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,99}$/
+// Scope names are lowercase words joined by underscores (protocol.md §7).
+const SCOPE = /^[a-z][a-z_]*$/
+
+/** Splits a space-separated (or repeated) scope list into a sorted set. */
+export function normaliseScopes(values: readonly string[]): string[] {
+  const set = new Set<string>()
+  for (const value of values) {
+    for (const scope of value.split(/[\s,]+/)) {
+      if (scope === '') continue
+      if (!SCOPE.test(scope)) fail(`"${scope}" is not a scope name (e.g. read_builds)`)
+      set.add(scope)
+    }
+  }
+  return [...set].sort()
+}
+
+export const SETTINGS: Record<SettingName, SettingSpec> = {
+  'token-url': {
+    flag: '--token-url',
+    env: 'BKTX_TOKEN_URL',
+    default: 'https://buildkite.com/oauth/token',
+    description: 'token endpoint URL (also the assertion audience)',
+    validate: url,
+  },
+  'client-id': {
+    flag: '--client-id',
+    env: 'BKTX_CLIENT_ID',
+    description: "the token exchange application's Client ID",
+    validate: nonEmpty,
+  },
+  org: {
+    flag: '--org',
+    env: 'BKTX_ORG',
+    description: 'organisation slug (not the display name)',
+    validate: (value) => {
+      if (!ORG_SLUG.test(value)) fail('must be an organisation slug: lowercase letters, digits and dashes')
+      return value
+    },
+  },
+  subject: {
+    flag: '--subject',
+    env: 'BKTX_SUBJECT',
+    description: 'the user to mint a token for: email or user UUID',
+    validate: nonEmpty,
+  },
+  'subject-type': {
+    flag: '--subject-type',
+    env: 'BKTX_SUBJECT_TYPE',
+    default: 'email',
+    description: 'how --subject names the user: email or uuid',
+    validate: (value) => {
+      if (value !== 'email' && value !== 'uuid') fail('must be "email" or "uuid"')
+      return value
+    },
+  },
+  key: {
+    flag: '--key',
+    env: 'BKTX_KEY',
+    description: 'private key file (PKCS#8 PEM or JWK) that signs client assertions',
+    validate: nonEmpty,
+  },
+  kid: {
+    flag: '--kid',
+    env: 'BKTX_KID',
+    description: 'key ID in the assertion header (default: the RFC 7638 thumbprint of the key)',
+    validate: nonEmpty,
+  },
+  scope: {
+    flag: '--scope',
+    env: 'BKTX_SCOPE',
+    description: "scopes to request, space separated (default: the app's default scopes)",
+    validate: (value) => normaliseScopes([value]).join(' '),
+  },
+  ttl: {
+    flag: '--ttl',
+    env: 'BKTX_TTL',
+    description: "token lifetime to request: 90, 90s, 15m, 1h (capped at the app's maximum)",
+    validate: (value) => {
+      const seconds = parseDuration(value)
+      if (seconds === undefined || seconds < 1) fail('must be a duration such as 900, 15m or 1h')
+      return String(seconds)
+    },
+  },
+  'api-url': {
+    flag: '--api-url',
+    env: 'BKTX_API_URL',
+    default: 'https://api.buildkite.com',
+    description: 'REST API base URL (for whoami and revocation)',
+    validate: url,
+  },
+}
+
+export function isSettingName(name: string): name is SettingName {
+  return (SETTING_NAMES as readonly string[]).includes(name)
+}

@@ -1,0 +1,43 @@
+import type { Clock } from './time/clock.js'
+
+/** A writable text stream: stdout or stderr. */
+export interface OutStream {
+  write(chunk: string): void
+  /** True when the stream is a terminal; decides spinners, colour and human formatting. */
+  readonly isTTY: boolean
+}
+
+/** Something that delivers process signals; the real one wraps `process.on`. */
+export interface Signals {
+  /** Calls `listener` on each delivery of `signal`; returns a function that unsubscribes. */
+  on(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', listener: () => void): () => void
+}
+
+export type Env = Readonly<Record<string, string | undefined>>
+
+export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>
+
+/**
+ * Everything bktx takes from the outside world, built once by src/bin.ts. Core modules receive
+ * only the parts they need; nothing below the entry point touches `process` or the clock.
+ */
+export interface Deps {
+  stdout: OutStream
+  stderr: OutStream
+  /** Reads all of stdin (for `-` arguments). */
+  readStdin(): Promise<string>
+  readonly stdinIsTTY: boolean
+  /** A copy of the environment, taken once. */
+  env: Env
+  clock: Clock
+  signals: Signals
+  /** Outbound HTTP. Production: global fetch (with an undici dispatcher when configured). */
+  fetch: FetchLike
+  /** Working directory, for resolving relative paths in flags. */
+  cwd: string
+  /** Current user's uid and home directory (for default paths and file-ownership checks). */
+  uid: number | undefined
+  home: string
+  /** Runs the version string shown by --version. */
+  version: string
+}

@@ -1,0 +1,46 @@
+import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose'
+import { UsageError } from '../errors.js'
+import { publicJwk } from './load.js'
+import type { SigningAlg } from './policy.js'
+
+export const RSA_BITS = [2048, 3072, 4096] as const
+
+export interface GenerateOptions {
+  /** ES256 (P-256, the default) or RS256. */
+  alg: SigningAlg
+  /** RSA modulus length; only for RS256. Default 2048. */
+  bits?: number
+  /** Key ID; default the RFC 7638 SHA-256 thumbprint of the public key. */
+  kid?: string
+}
+
+export interface GeneratedKey {
+  kid: string
+  alg: SigningAlg
+  /** PKCS#8 PEM of the private key. Secret: goes to a 0600 file and nowhere else. */
+  privatePem: string
+  publicJwk: JWK
+}
+
+export async function generateSigningKey(options: GenerateOptions): Promise<GeneratedKey> {
+  if (options.alg === 'ES256' && options.bits !== undefined) {
+    throw new UsageError('--bits applies to RS256 keys only')
+  }
+  const bits = options.bits ?? 2048
+  if (!(RSA_BITS as readonly number[]).includes(bits)) {
+    throw new UsageError(`--bits must be one of ${RSA_BITS.join(', ')}`)
+  }
+  // jose keeps private keys non-extractable unless asked; keygen must export this one once.
+  const { privateKey, publicKey } = await generateKeyPair(options.alg, {
+    extractable: true,
+    ...(options.alg === 'RS256' ? { modulusLength: bits } : {}),
+  })
+  const members = await exportJWK(publicKey)
+  const kid = options.kid ?? (await calculateJwkThumbprint(members, 'sha256'))
+  return {
+    kid,
+    alg: options.alg,
+    privatePem: await exportPKCS8(privateKey),
+    publicJwk: publicJwk(members, kid, options.alg),
+  }
+}

@@ -1,0 +1,166 @@
+import { createPrivateKey, createPublicKey, type JsonWebKeyInput, type KeyObject } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
+import { KeyError, UnsupportedKeyError } from '../errors.js'
+import { errnoText } from '../fs/atomic.js'
+import { algorithmFor, isSigningAlg, type SigningAlg } from './policy.js'
+
+/** A signing key as bktx uses it: its algorithm, kid and public JWK, and the private half when known. */
+export interface LoadedKey {
+  kid: string
+  alg: SigningAlg
+  publicKey: KeyObject
+  privateKey: KeyObject | undefined
+  /** The public JWK as published: kty, kid, use, alg, then the key members. */
+  publicJwk: JWK
+  /** Where it came from, for messages. */
+  source: string
+}
+
+const MAX_KEY_FILE_BYTES = 256 * 1024
+
+/** Reads a key file: PKCS#8/SEC1/PKCS#1/SPKI PEM, a JWK, or a JWKS (every key in it). */
+export async function loadKeyFile(path: string, options: { kid?: string } = {}): Promise<LoadedKey[]> {
+  let text: string
+  try {
+    const info = await stat(path)
+    if (!info.isFile()) throw new KeyError(`key file ${path} is not a regular file`)
+    if (info.size > MAX_KEY_FILE_BYTES) throw new KeyError(`key file ${path} is larger than 256 KiB; not a key`)
+    text = await readFile(path, 'utf8')
+  } catch (cause) {
+    if (cause instanceof KeyError) throw cause
+    throw new KeyError(`cannot read key file ${path}: ${errnoText(cause)}`, { cause })
+  }
+  return parseKeys(text, path, options)
+}
+
+/** Group/other permission bits on a private key file (0o077 mask), or 0 when private enough. */
+export async function looseModeBits(path: string): Promise<number> {
+  const info = await stat(path)
+  return info.mode & 0o077
+}
+
+/**
+ * Parses key text. The parsing itself is Node's (OpenSSL); this adds the checks that matter
+ * for token exchange: only RS256/ES256 keys, a JWK's own `alg` and `use` consistent with that
+ * (protocol.md §9), a kid on every key. Error messages never quote the key text.
+ */
+export async function parseKeys(text: string, source: string, options: { kid?: string } = {}): Promise<LoadedKey[]> {
+  const trimmed = text.trim()
+  if (trimmed.startsWith('{')) {
+    let json: unknown
+    try {
+      json = JSON.parse(trimmed)
+    } catch {
+      throw new KeyError(`${source} is neither a PEM key nor valid JSON`)
+    }
+    if (isObject(json) && Array.isArray(json['keys'])) {
+      const keys = json['keys'] as unknown[]
+      if (keys.length === 0) throw new KeyError(`${source}: the JWKS holds no keys`)
+      if (options.kid !== undefined && keys.length > 1) {
+        throw new KeyError(`${source}: --kid applies to one key, but the JWKS holds ${keys.length}`)
+      }
+      return Promise.all(keys.map((jwk, i) => fromJwk(jwk, `${source} (keys[${i}])`, options.kid)))
+    }
+    return [await fromJwk(json, source, options.kid)]
+  }
+  if (trimmed.includes('-----BEGIN')) return [await fromPem(trimmed, source, options.kid)]
+  throw new KeyError(`${source} is not a key: expected a PEM block or a JWK/JWKS JSON document`)
+}
+
+async function fromPem(pem: string, source: string, kid: string | undefined): Promise<LoadedKey> {
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem)) {
+    throw new KeyError(`${source} is an encrypted private key; bktx needs an unencrypted PKCS#8 key kept with mode 0600`)
+  }
+  const isPublic = /-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)
+  let privateKey: KeyObject | undefined
+  let publicKey: KeyObject
+  try {
+    if (isPublic) {
+      publicKey = createPublicKey({ key: pem, format: 'pem' })
+    } else {
+      privateKey = createPrivateKey({ key: pem, format: 'pem' })
+      publicKey = createPublicKey(privateKey)
+    }
+  } catch (cause) {
+    throw new KeyError(`${source} holds no readable ${isPublic ? 'public' : 'private'} key (corrupt or unsupported PEM)`, { cause })
+  }
+  const alg = algorithmFor(publicKey, source)
+  return describe(publicKey, privateKey, alg, kid, source)
+}
+
+async function fromJwk(value: unknown, source: string, kidOverride: string | undefined): Promise<LoadedKey> {
+  if (!isObject(value) || typeof value['kty'] !== 'string') {
+    throw new KeyError(`${source} is not a JWK (no "kty" member)`)
+  }
+  const jwk = value as JWK
+  if (jwk.use !== undefined && jwk.use !== 'sig') {
+    throw new KeyError(`${source}: JWK "use" is "${String(jwk.use)}"; a signing key needs "sig" or no "use"`)
+  }
+  if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) {
+    throw new KeyError(`${source}: JWK "kid" must be a non-empty string`)
+  }
+  const hasPrivate = jwk.d !== undefined
+  let privateKey: KeyObject | undefined
+  let publicKey: KeyObject
+  try {
+    const input = { key: jwk, format: 'jwk' } as JsonWebKeyInput
+    if (hasPrivate) {
+      privateKey = createPrivateKey(input)
+      publicKey = createPublicKey(privateKey)
+    } else {
+      publicKey = createPublicKey(input)
+    }
+  } catch (cause) {
+    throw new KeyError(`${source} is not a usable ${jwk.kty} JWK (missing or invalid members)`, { cause })
+  }
+  const alg = algorithmFor(publicKey, source)
+  if (jwk.alg !== undefined) {
+    // A JWK's own alg must agree with its key type (protocol.md §9, RFC 8725 §3.1).
+    if (!isSigningAlg(jwk.alg)) {
+      throw new UnsupportedKeyError(`${source}: JWK "alg" is "${String(jwk.alg)}"; Buildkite accepts only RS256 and ES256`)
+    }
+    if (jwk.alg !== alg) throw new KeyError(`${source}: JWK "alg" ${jwk.alg} does not match its ${alg} key`)
+  }
+  return describe(publicKey, privateKey, alg, kidOverride ?? jwk.kid, source)
+}
+
+async function describe(
+  publicKey: KeyObject,
+  privateKey: KeyObject | undefined,
+  alg: SigningAlg,
+  kid: string | undefined,
+  source: string,
+): Promise<LoadedKey> {
+  const members = await exportJWK(publicKey)
+  const resolvedKid = kid ?? (await calculateJwkThumbprint(members, 'sha256'))
+  return { kid: resolvedKid, alg, publicKey, privateKey, publicJwk: publicJwk(members, resolvedKid, alg), source }
+}
+
+/**
+ * The JWK as it is published: identifying members first, then only the public members of the
+ * key type (RFC 7517 §4, RFC 7518 §6.2.1 and §6.3.1), whatever the input held.
+ */
+export function publicJwk(members: JWK, kid: string, alg: SigningAlg): JWK {
+  const head = { kty: members.kty, kid, use: 'sig', alg }
+  if (members.kty === 'EC') return { ...head, crv: members.crv, x: members.x, y: members.y }
+  return { ...head, n: members.n, e: members.e }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/**
+ * The one private key that signs assertions: the file must hold exactly one key, with its
+ * private half. `kid` (flag, env or profile) replaces the key's own kid in the JWS header.
+ */
+export async function loadSigningKey(path: string, kid?: string): Promise<LoadedKey & { privateKey: KeyObject }> {
+  const keys = await loadKeyFile(path, kid === undefined ? {} : { kid })
+  if (keys.length !== 1) throw new KeyError(`${path} holds ${keys.length} keys; signing needs a file with exactly one private key`)
+  const key = keys[0] as LoadedKey
+  if (key.privateKey === undefined) {
+    throw new KeyError(`${path} holds a public key; signing needs the private key (the PEM written by \`bktx keygen\`)`)
+  }
+  return { ...key, privateKey: key.privateKey }
+}

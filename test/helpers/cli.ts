@@ -1,0 +1,95 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { main } from '../../src/main.js'
+import type { ProgramDeps } from '../../src/cli/program.js'
+import type { FetchLike, Signals } from '../../src/deps.js'
+import type { Clock } from '../../src/time/clock.js'
+
+export interface CliResult {
+  code: number
+  stdout: string
+  stderr: string
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>
+  clock?: Clock
+  cwd?: string
+  stdin?: string
+  signals?: Signals
+  fetch?: FetchLike
+  home?: string
+  stdoutIsTTY?: boolean
+  /** Called with stderr text as it is written (to wait for "listening" lines). */
+  onStderr?: (chunk: string) => void
+}
+
+/** Runs the whole CLI in-process with captured streams and injected dependencies. */
+export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  let stdout = ''
+  let stderr = ''
+  const deps: ProgramDeps = {
+    stdout: { write: (chunk) => void (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
+    stderr: {
+      write: (chunk) => {
+        stderr += chunk
+        options.onStderr?.(chunk)
+      },
+      isTTY: false,
+    },
+    stdinIsTTY: options.stdin === undefined,
+    readStdin: async () => options.stdin ?? '',
+    env: options.env ?? {},
+    clock: options.clock ?? { now: () => new Date() },
+    signals: options.signals ?? { on: () => () => undefined },
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    cwd: options.cwd ?? process.cwd(),
+    uid: process.getuid?.(),
+    home: options.home ?? '/nonexistent-home',
+    version: '0.0.0-test',
+  }
+  const code = await main(args, deps)
+  return { code, stdout, stderr }
+}
+
+/** A settable clock for tests. */
+export function fixedClock(start: Date | string | number = '2026-11-28T12:00:00Z'): Clock & { advance(seconds: number): void; set(date: Date | string): void } {
+  let now = new Date(start).getTime()
+  return {
+    now: () => new Date(now),
+    advance: (seconds) => void (now += seconds * 1000),
+    set: (date) => void (now = new Date(date).getTime()),
+  }
+}
+
+/** A fake signal source: `emit('SIGINT')` delivers to the CLI's listeners. */
+export function fakeSignals(): Signals & { emit(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void } {
+  const listeners = new Map<string, Set<() => void>>()
+  return {
+    on(signal, listener) {
+      const set = listeners.get(signal) ?? new Set()
+      set.add(listener)
+      listeners.set(signal, set)
+      return () => set.delete(listener)
+    },
+    emit(signal) {
+      for (const listener of [...(listeners.get(signal) ?? [])]) listener()
+    },
+  }
+}
+
+/** A temporary home with XDG dirs; `env` points bktx at it. */
+export async function tempHome(): Promise<{ dir: string; env: Record<string, string>; cleanup(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'bktx-test-'))
+  return {
+    dir,
+    env: {
+      HOME: dir,
+      XDG_CONFIG_HOME: join(dir, 'config'),
+      XDG_CACHE_HOME: join(dir, 'cache'),
+      XDG_RUNTIME_DIR: join(dir, 'run'),
+    },
+    cleanup: () => rm(dir, { recursive: true, force: true }),
+  }
+}
