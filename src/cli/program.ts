@@ -5,6 +5,7 @@ import { registerConfig } from './commands/config.js'
 import { registerInspect } from './commands/inspect.js'
 import { registerJwks } from './commands/jwks.js'
 import { registerKeygen } from './commands/keygen.js'
+import { registerServer } from './commands/server.js'
 import { registerSign } from './commands/sign.js'
 import { Context, type GlobalOptions } from './context.js'
 import { EXIT_CODES_HELP } from './exit-codes.js'
@@ -46,6 +47,7 @@ export function makeProgram(deps: ProgramDeps): Command {
   registerSign(program, deps)
   registerInspect(program, deps)
   registerConfig(program, deps)
+  registerServer(program, deps)
 
   const help = program
     .command('help [topic...]')

@@ -1,0 +1,48 @@
+import type { Journal } from './journal.js'
+
+export type AuditType = 'token.minted' | 'token.exchange_failed' | 'token.revoked'
+
+/**
+ * One audit record (protocol.md §6 CHOICE). Never the token or the assertion: the token only
+ * as its SHA-256, the failure only as the public error plus a private detail.
+ */
+export interface AuditRecord {
+  time: string
+  type: AuditType
+  org: string | null
+  client_id: string | null
+  user: string | null
+  kid: string | null
+  jti: string | null
+  scopes: string[] | null
+  expires_at: string | null
+  ip: string | null
+  token_sha256: string | null
+  error: string | null
+  detail: string | null
+}
+
+export interface AuditSink {
+  /** Resolves once the record is durable (file sink) or stored (memory sink). */
+  write(record: AuditRecord): Promise<void>
+}
+
+/** The state directory's audit.jsonl. */
+export class FileAuditSink implements AuditSink {
+  constructor(private readonly journal: Journal) {}
+
+  write(record: AuditRecord): Promise<void> {
+    return this.journal.append([JSON.stringify(record)])
+  }
+}
+
+/** Without --state-dir: the most recent records in memory (capped, so memory stays bounded). */
+export class MemoryAuditSink implements AuditSink {
+  readonly records: AuditRecord[] = []
+  constructor(private readonly cap = 10_000) {}
+
+  async write(record: AuditRecord): Promise<void> {
+    this.records.push(record)
+    if (this.records.length > this.cap) this.records.splice(0, this.records.length - this.cap)
+  }
+}

@@ -1,0 +1,154 @@
+import { base64url, compactVerify, errors, type CryptoKey, type JWTVerifyGetKey } from 'jose'
+import type { App } from './config.js'
+import { jsonProblem } from './json-strict.js'
+import { DESCRIPTIONS, invalidClient, OAuthError } from './oauth-error.js'
+
+/** protocol.md §5 CHOICE: clock tolerance on exp, iat and nbf. */
+export const CLOCK_TOLERANCE_S = 15
+/** protocol.md §2: exp at most 300 s after iat. */
+export const MAX_ASSERTION_LIFETIME_S = 300
+/** protocol.md §2: jti up to 255 bytes. */
+export const MAX_JTI_BYTES = 255
+/** No legitimate assertion comes near this (an RS256/4096 one is about 1.5 KiB). */
+export const MAX_ASSERTION_BYTES = 8 * 1024
+const ALGORITHMS = ['RS256', 'ES256']
+// RFC 8725 §3.10 / protocol.md §9: never follow key references carried in the token.
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk', 'x5t', 'x5t#S256']
+
+export interface VerifiedAssertion {
+  app: App
+  kid: string | undefined
+  jti: string | undefined
+  exp: number
+}
+
+export interface ClientAuthContext {
+  /** The app registered under a client id. */
+  findApp(clientId: string): App | undefined
+  /** Called once the app is known, before any key is fetched: the exchange IP allow-list. */
+  checkApp(app: App): void
+  keys(app: App): JWTVerifyGetKey
+  /** Accepted `aud` values: the server's own endpoint URLs and --aud. */
+  audiences: ReadonlySet<string>
+  /** Seconds since the epoch, from the injected clock. */
+  now: number
+  requireJti(app: App): boolean
+  isReplay(clientId: string, jti: string): boolean
+}
+
+/**
+ * Authenticates a client by its JWT assertion (RFC 7523 §3, protocol.md §2 and §9), always in
+ * this order: size and shape; header (alg allow-list, no key references, no crit or b64);
+ * claims JSON (no duplicate members); iss = sub = a known client id; the app's exchange IP list;
+ * signature with the app's keys (alg bound to the key type by jose's key selection); exp, iat,
+ * nbf; aud; jti. The jti is checked here but recorded only after every other check of the
+ * exchange has passed (token-endpoint.ts). Every failure is invalid_client; the private detail
+ * says which check failed.
+ */
+export async function authenticateClient(assertion: string, ctx: ClientAuthContext): Promise<VerifiedAssertion> {
+  if (assertion.length > MAX_ASSERTION_BYTES) throw invalidClient(`assertion of ${assertion.length} bytes exceeds ${MAX_ASSERTION_BYTES}`)
+  const parts = assertion.split('.')
+  if (parts.length !== 3) throw invalidClient(`assertion has ${parts.length} segments, not 3 (compact JWS)`)
+  const [h, p, s] = parts as [string, string, string]
+  if (!/^[A-Za-z0-9_-]+$/.test(h) || !/^[A-Za-z0-9_-]+$/.test(p) || !/^[A-Za-z0-9_-]+$/.test(s)) {
+    throw invalidClient('assertion segment is empty or not base64url')
+  }
+  const header = decodeSegment(h, 'header')
+  const payload = decodeSegment(p, 'payload')
+
+  const alg = header['alg']
+  if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw invalidClient(`alg ${JSON.stringify(alg)} not allowed (RS256, ES256 only)`)
+  const forbidden = FORBIDDEN_HEADERS.filter((name) => name in header)
+  if (forbidden.length > 0) throw invalidClient(`header carries ${forbidden.join(', ')}; key references are never followed`)
+  if ('crit' in header) throw invalidClient('header has crit; no extensions are supported (RFC 7515 §4.1.11)')
+  if ('b64' in header) throw invalidClient('header has b64; unencoded payloads are not accepted (RFC 7797)')
+  const typ = header['typ']
+  // RFC 8725 §3.11: explicit typing; an assertion is a plain JWT.
+  if (typ !== undefined && (typeof typ !== 'string' || typ.toUpperCase() !== 'JWT')) throw invalidClient(`typ ${JSON.stringify(typ)} is not JWT`)
+  const kid = header['kid']
+  if (kid !== undefined && (typeof kid !== 'string' || kid === '' || kid.length > 255)) throw invalidClient('kid is not a non-empty string of at most 255 characters')
+
+  const { iss, sub } = payload
+  if (typeof iss !== 'string' || typeof sub !== 'string') throw invalidClient('iss or sub missing or not a string')
+  if (iss !== sub) throw invalidClient('iss differs from sub (RFC 7523 §3: both are the client id)')
+  const app = ctx.findApp(iss)
+  if (app === undefined) throw invalidClient(`unknown client id ${JSON.stringify(iss.slice(0, 64))}`)
+  ctx.checkApp(app)
+
+  await verifySignature(assertion, ctx.keys(app), kid)
+
+  const { exp, iat, nbf, aud, jti } = payload
+  if (!isNumericDate(exp)) throw invalidClient('exp missing or not a NumericDate')
+  if (exp <= ctx.now - CLOCK_TOLERANCE_S) throw invalidClient(`exp ${exp} is in the past (now ${ctx.now})`, DESCRIPTIONS.exp)
+  if (!isNumericDate(iat)) throw invalidClient('iat missing or not a NumericDate')
+  if (iat > ctx.now + CLOCK_TOLERANCE_S) throw invalidClient(`iat ${iat} is in the future (now ${ctx.now})`)
+  if (exp - iat > MAX_ASSERTION_LIFETIME_S) throw invalidClient(`exp - iat = ${exp - iat} s exceeds ${MAX_ASSERTION_LIFETIME_S} s`)
+  if (nbf !== undefined && (!isNumericDate(nbf) || nbf > ctx.now + CLOCK_TOLERANCE_S)) throw invalidClient('nbf is not a NumericDate or is in the future')
+  if (!audienceOk(aud, ctx.audiences)) throw invalidClient(`aud ${JSON.stringify(aud)?.slice(0, 200)} is not this endpoint`, DESCRIPTIONS.aud)
+  if (jti === undefined) {
+    if (ctx.requireJti(app)) throw invalidClient('jti missing and the organisation requires one', DESCRIPTIONS.jtiRequired)
+  } else {
+    if (typeof jti !== 'string' || jti === '' || Buffer.byteLength(jti) > MAX_JTI_BYTES) throw invalidClient('jti is not a string of 1 to 255 bytes')
+    if (ctx.isReplay(app.clientId, jti)) throw invalidClient(`jti ${JSON.stringify(jti.slice(0, 64))} already used`, DESCRIPTIONS.replay)
+  }
+  return { app, kid: kid as string | undefined, jti: jti as string | undefined, exp }
+}
+
+async function verifySignature(assertion: string, getKey: JWTVerifyGetKey, kid: unknown): Promise<void> {
+  try {
+    await compactVerify(assertion, getKey, { algorithms: ALGORITHMS })
+  } catch (error) {
+    // protocol.md §2: without a kid, every key of the set is tried.
+    if (error instanceof errors.JWKSMultipleMatchingKeys && kid === undefined) {
+      for await (const key of error as unknown as AsyncIterable<CryptoKey>) {
+        try {
+          await compactVerify(assertion, key, { algorithms: ALGORITHMS })
+          return
+        } catch {
+          // try the next key
+        }
+      }
+      throw invalidClient('no key of the set verifies the signature', DESCRIPTIONS.signature)
+    }
+    throw signatureFailure(error)
+  }
+}
+
+function signatureFailure(error: unknown): OAuthError {
+  if (error instanceof errors.JWSSignatureVerificationFailed) return invalidClient('signature does not verify', DESCRIPTIONS.signature)
+  if (error instanceof errors.JWKSNoMatchingKey) return invalidClient('no key in the JWKS matches the kid and alg')
+  if (error instanceof errors.JWKSTimeout) return invalidClient('JWKS fetch timed out')
+  if (error instanceof errors.JOSEError) return invalidClient(`${error.code}: ${error.message}`)
+  // jose raises TypeError for keys it will not use (e.g. RSA under 2048 bits); fetch errors too.
+  return invalidClient(`key or JWKS problem: ${(error as Error)?.message ?? String(error)}`)
+}
+
+function decodeSegment(segment: string, what: string): Record<string, unknown> {
+  let text: string
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(base64url.decode(segment))
+  } catch {
+    throw invalidClient(`${what} is not base64url UTF-8`)
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    throw invalidClient(`${what} is not JSON`)
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidClient(`${what} is not a JSON object`)
+  const problem = jsonProblem(text)
+  if (problem !== undefined) throw invalidClient(`${what}: ${problem}`)
+  return value as Record<string, unknown>
+}
+
+function isNumericDate(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+// protocol.md §9: aud is a single string equal to the endpoint; a one-element array holding it
+// is the same claim (RFC 7519 §4.1.3), an array with anything else is rejected.
+function audienceOk(aud: unknown, accepted: ReadonlySet<string>): boolean {
+  if (typeof aud === 'string') return accepted.has(aud)
+  return Array.isArray(aud) && aud.length === 1 && typeof aud[0] === 'string' && accepted.has(aud[0])
+}

@@ -1,0 +1,169 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { Journal } from './journal.js'
+
+export interface TokenRecord {
+  sha256: string
+  uuid: string
+  org: string
+  clientId: string
+  user: { uuid: string; email: string; name: string }
+  scopes: string[]
+  description: string
+  /** Seconds since the epoch. */
+  createdAt: number
+  expiresAt: number
+  revoked: boolean
+}
+
+export interface StoreLimits {
+  /** Live tokens kept at most; beyond it exchanges are refused (503) rather than memory growing. */
+  maxTokens: number
+  /** Used jtis remembered at most (each only until its exp plus tolerance). */
+  maxJtis: number
+}
+
+export const DEFAULT_LIMITS: StoreLimits = { maxTokens: 250_000, maxJtis: 250_000 }
+
+const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+
+/** `bktx_` + 32 random bytes in base62 (protocol.md §6): 256 bits of entropy. */
+export function newToken(): string {
+  let n = BigInt(`0x${randomBytes(32).toString('hex')}`)
+  let out = ''
+  while (n > 0n) {
+    out = BASE62[Number(n % 62n)] + out
+    n /= 62n
+  }
+  return `bktx_${out.padStart(43, '0')}`
+}
+
+export function sha256Hex(text: string): string {
+  return createHash('sha256').update(text).digest('hex')
+}
+
+type StateLine =
+  | { t: 'mint'; token: TokenRecord | null; jti: { client_id: string; jti: string; until: number } | null }
+  | { t: 'revoke'; sha256: string }
+
+/**
+ * Issued tokens (by SHA-256 only), revocations and used jtis. With a journal, every change is
+ * appended and flushed before the caller answers; on start the journal is replayed, expired
+ * records dropped. Memory stays bounded: expired entries are swept and both maps are capped.
+ */
+export class TokenStore {
+  readonly #tokens = new Map<string, TokenRecord>()
+  readonly #jtis = new Map<string, number>()
+  readonly #journal: Journal | undefined
+  readonly #limits: StoreLimits
+  #lastSweep = 0
+
+  constructor(options: { journal?: Journal | undefined; limits?: StoreLimits } = {}) {
+    this.#journal = options.journal
+    this.#limits = options.limits ?? DEFAULT_LIMITS
+  }
+
+  /** Replays a state journal written by an earlier run (torn or unreadable lines skipped). */
+  load(path: string, now: number): { tokens: number; jtis: number; skipped: number } {
+    let text = ''
+    try {
+      text = readFileSync(path, 'utf8')
+    } catch {
+      return { tokens: 0, jtis: 0, skipped: 0 }
+    }
+    let skipped = 0
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      let record: StateLine
+      try {
+        record = JSON.parse(line) as StateLine
+      } catch {
+        skipped++
+        continue
+      }
+      if (record.t === 'mint') {
+        if (record.token !== null) this.#tokens.set(record.token.sha256, record.token)
+        if (record.jti !== null) this.#jtis.set(jtiKey(record.jti.client_id, record.jti.jti), record.jti.until)
+      } else if (record.t === 'revoke') {
+        const token = this.#tokens.get(record.sha256)
+        if (token !== undefined) token.revoked = true
+      }
+    }
+    this.sweep(now, true)
+    return { tokens: this.#tokens.size, jtis: this.#jtis.size, skipped }
+  }
+
+  /** The live records as journal lines, to rewrite a compacted journal on start. */
+  snapshotLines(): string[] {
+    const lines: string[] = []
+    for (const token of this.#tokens.values()) lines.push(JSON.stringify({ t: 'mint', token, jti: null } satisfies StateLine))
+    for (const [key, until] of this.#jtis) {
+      const [clientId, jti] = JSON.parse(key) as [string, string]
+      lines.push(JSON.stringify({ t: 'mint', token: null, jti: { client_id: clientId, jti, until } } satisfies StateLine))
+    }
+    return lines
+  }
+
+  isReplay(clientId: string, jti: string, now: number): boolean {
+    const until = this.#jtis.get(jtiKey(clientId, jti))
+    return until !== undefined && until >= now
+  }
+
+  /** Room for one more token and jti? Sweeps first; false means refuse (503). */
+  hasRoom(now: number): boolean {
+    this.sweep(now)
+    if (this.#tokens.size < this.#limits.maxTokens && this.#jtis.size < this.#limits.maxJtis) return true
+    this.sweep(now, true)
+    return this.#tokens.size < this.#limits.maxTokens && this.#jtis.size < this.#limits.maxJtis
+  }
+
+  /**
+   * Atomically (no await between check and set) claims a jti and records a new token. Returns
+   * undefined when the jti was claimed meanwhile by a concurrent request: exactly one of two
+   * concurrent exchanges with one jti mints (protocol.md §2, §9).
+   */
+  mint(
+    fields: Omit<TokenRecord, 'sha256' | 'uuid' | 'revoked'>,
+    jti: { clientId: string; jti: string; until: number } | undefined,
+    now: number,
+  ): { token: string; record: TokenRecord; durable: Promise<void> } | undefined {
+    if (jti !== undefined) {
+      if (this.isReplay(jti.clientId, jti.jti, now)) return undefined
+      this.#jtis.set(jtiKey(jti.clientId, jti.jti), jti.until)
+    }
+    const token = newToken()
+    const record: TokenRecord = { ...fields, sha256: sha256Hex(token), uuid: randomUUID(), revoked: false }
+    this.#tokens.set(record.sha256, record)
+    const line: StateLine = { t: 'mint', token: record, jti: jti === undefined ? null : { client_id: jti.clientId, jti: jti.jti, until: jti.until } }
+    const durable = this.#journal?.append([JSON.stringify(line)]) ?? Promise.resolve()
+    return { token, record, durable }
+  }
+
+  /** A token that is known, not expired and not revoked. */
+  find(token: string, now: number): TokenRecord | undefined {
+    const record = this.#tokens.get(sha256Hex(token))
+    if (record === undefined || record.revoked || record.expiresAt <= now) return undefined
+    return record
+  }
+
+  revoke(record: TokenRecord): Promise<void> {
+    record.revoked = true
+    return this.#journal?.append([JSON.stringify({ t: 'revoke', sha256: record.sha256 })]) ?? Promise.resolve()
+  }
+
+  get size(): { tokens: number; jtis: number } {
+    return { tokens: this.#tokens.size, jtis: this.#jtis.size }
+  }
+
+  /** Drops expired tokens and jtis; at most once a second unless forced. */
+  sweep(now: number, force = false): void {
+    if (!force && now - this.#lastSweep < 1) return
+    this.#lastSweep = now
+    for (const [key, record] of this.#tokens) if (record.expiresAt <= now) this.#tokens.delete(key)
+    for (const [key, until] of this.#jtis) if (until < now) this.#jtis.delete(key)
+  }
+}
+
+function jtiKey(clientId: string, jti: string): string {
+  return JSON.stringify([clientId, jti])
+}

@@ -1,0 +1,223 @@
+import {
+  CLIENT_ASSERTION_TYPE_JWT_BEARER,
+  GRANT_TYPE_TOKEN_EXCHANGE,
+  ISSUED_TOKEN_TYPE_ACCESS_TOKEN,
+  SUBJECT_TOKEN_TYPES,
+} from '../exchange/types.js'
+import type { AuditRecord } from './audit.js'
+import { authenticateClient, CLOCK_TOLERANCE_S } from './client-auth.js'
+import type { App, Member, Organization } from './config.js'
+import { parseForm } from './form.js'
+import { DESCRIPTIONS, invalidClient, invalidRequest, OAuthError } from './oauth-error.js'
+import { rateLimitHeaders, type RateDecision } from './rate-limit.js'
+import { KNOWN_SCOPES, parseScopeParam } from './scopes.js'
+import type { ServerState } from './state.js'
+
+export interface TokenRequest {
+  method: string
+  contentType: string | undefined
+  hasAuthorization: boolean
+  body: string
+  ip: string | undefined
+  /** Accepted `aud` values for this request: the endpoint URLs as this socket reached them, and --aud. */
+  audiences: ReadonlySet<string>
+}
+
+export interface EndpointResult {
+  status: number
+  headers: Record<string, string>
+  body: unknown
+  audit: AuditRecord
+  /** Resolves when the minted token is durable (state journal). */
+  durable: Promise<void>
+}
+
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
+
+/**
+ * The token endpoint (protocol.md §3–§5, §9). Checks run in one fixed order: method, content
+ * type, no Authorization header, form (no repeated parameters), grant type, assertion type and
+ * presence, client authentication (client-auth.ts, including the exchange IP list), token
+ * exchange enabled for the org, rate limit, subject token type and token, audience (org slug),
+ * subject membership, scopes, expires_in, capacity, then the jti is claimed and the token
+ * minted in one synchronous step. The audit record is filled as facts become known.
+ */
+export async function tokenEndpoint(req: TokenRequest, state: ServerState): Promise<EndpointResult> {
+  const now = state.now()
+  const audit = emptyAudit(now, req.ip)
+  let headers: Record<string, string> = { ...NO_STORE }
+  try {
+    if (req.method !== 'POST') {
+      throw new OAuthError('invalid_request', 'The token endpoint accepts POST requests only', `method ${req.method}`, { status: 405, headers: { Allow: 'POST' } })
+    }
+    const mediaType = (req.contentType ?? '').split(';')[0]?.trim().toLowerCase()
+    if (mediaType !== 'application/x-www-form-urlencoded') {
+      throw invalidRequest('Content-Type must be application/x-www-form-urlencoded', `content type ${JSON.stringify(req.contentType ?? null)}`)
+    }
+    // protocol.md §3: the client authenticates with its assertion only.
+    if (req.hasAuthorization) throw invalidRequest('Authorization header is not accepted; authenticate with client_assertion')
+    const form = parseForm(req.body)
+
+    const grantType = form.get('grant_type')
+    if (grantType === undefined) throw invalidRequest('Missing required parameter `grant_type`')
+    if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) {
+      throw new OAuthError('unsupported_grant_type', 'Only the token exchange grant type is supported', `grant_type ${JSON.stringify(grantType.slice(0, 100))}`)
+    }
+    const assertionType = form.get('client_assertion_type')
+    if (assertionType === undefined) throw invalidRequest('Missing required parameter `client_assertion_type`')
+    if (assertionType !== CLIENT_ASSERTION_TYPE_JWT_BEARER) throw invalidClient(`client_assertion_type ${JSON.stringify(assertionType.slice(0, 100))}`)
+    const assertion = form.get('client_assertion')
+    if (assertion === undefined) throw invalidRequest('Missing required parameter `client_assertion`')
+
+    const verified = await authenticateClient(assertion, {
+      findApp: (clientId) => state.app(clientId),
+      checkApp: (app) => {
+        audit.client_id = app.clientId
+        audit.org = app.org
+        if (!state.exchangeIps(app).allows(req.ip)) throw invalidClient(`exchange from ${req.ip ?? 'unknown address'} is outside the app's exchange IP list`)
+      },
+      keys: (app) => state.keys.for(app),
+      audiences: req.audiences,
+      now,
+      requireJti: (app) => state.org(app.org)?.requireJti === true,
+      isReplay: (clientId, jti) => state.store.isReplay(clientId, jti, now),
+    })
+    const { app } = verified
+    audit.kid = verified.kid ?? null
+    audit.jti = verified.jti ?? null
+    const org = state.org(app.org) as Organization
+
+    if (!org.tokenExchangeEnabled) throw new OAuthError('unsupported_grant_type', DESCRIPTIONS.disabled, `organisation ${org.slug} has token exchange disabled`)
+    if (org.rateLimit !== undefined) {
+      const decision = state.rateLimiter.take(org.slug, org.rateLimit, now)
+      headers = { ...headers, ...rateLimitHeaders(decision) }
+      if (!decision.allowed) throw rateLimited(decision, org.slug)
+    }
+
+    const subjectType = form.get('subject_token_type')
+    if (subjectType === undefined) throw invalidRequest('Missing required parameter `subject_token_type`')
+    const byEmail = subjectType === SUBJECT_TOKEN_TYPES.email
+    if (!byEmail && subjectType !== SUBJECT_TOKEN_TYPES.uuid) throw invalidRequest('Unsupported `subject_token_type`', `subject_token_type ${JSON.stringify(subjectType.slice(0, 100))}`)
+    const subject = form.get('subject_token')
+    if (subject === undefined) throw invalidRequest('Missing required parameter `subject_token`')
+    audit.user = subject.slice(0, 320)
+
+    const audience = form.get('audience')
+    if (audience !== org.slug) {
+      throw new OAuthError('invalid_target', DESCRIPTIONS.audience, `audience ${JSON.stringify(audience?.slice(0, 100) ?? null)} is not the app's organisation ${org.slug}`)
+    }
+
+    const member = findMember(org, subject, byEmail)
+    if (member === undefined) throw invalidRequest(DESCRIPTIONS.subject, `subject ${JSON.stringify(subject.slice(0, 100))} is not an active${byEmail ? ', verified' : ''} member of ${org.slug}`)
+    audit.user = member.email
+
+    const scopes = grantedScopes(form.get('scope'), app)
+    const ttl = requestedTtl(form.get('expires_in'), app)
+
+    if (!state.store.hasRoom(now)) {
+      throw new OAuthError('temporarily_unavailable', 'The server is at capacity; try again later', 'token or jti store full', { status: 503, headers: { 'Retry-After': '30' } })
+    }
+    const minted = state.store.mint(
+      {
+        org: org.slug,
+        clientId: app.clientId,
+        user: { uuid: member.uuid, email: member.email, name: member.name },
+        scopes,
+        description: `Token exchange: ${app.name}`,
+        createdAt: Math.floor(now),
+        expiresAt: Math.floor(now) + ttl,
+      },
+      verified.jti === undefined ? undefined : { clientId: app.clientId, jti: verified.jti, until: verified.exp + CLOCK_TOLERANCE_S },
+      now,
+    )
+    // Two concurrent requests with one jti: both passed the early check; only one claims it.
+    if (minted === undefined) throw invalidClient('jti claimed by a concurrent request', DESCRIPTIONS.replay)
+
+    Object.assign(audit, {
+      type: 'token.minted',
+      scopes,
+      expires_at: new Date(minted.record.expiresAt * 1000).toISOString(),
+      token_sha256: minted.record.sha256,
+    })
+    return {
+      status: 200,
+      headers,
+      body: {
+        access_token: minted.token,
+        issued_token_type: ISSUED_TOKEN_TYPE_ACCESS_TOKEN,
+        token_type: 'Bearer',
+        expires_in: ttl,
+        scope: scopes.join(' '),
+      },
+      audit,
+      durable: minted.durable,
+    }
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error
+    audit.error = error.error
+    audit.detail = error.detail
+    return { status: error.status, headers: { ...headers, ...error.headers }, body: error.body(), audit, durable: Promise.resolve() }
+  }
+}
+
+/** A failed-exchange record with nothing known yet; endpoints fill in what they learn. */
+export function emptyAudit(now: number, ip: string | undefined): AuditRecord {
+  return {
+    time: new Date(now * 1000).toISOString(),
+    type: 'token.exchange_failed',
+    org: null,
+    client_id: null,
+    user: null,
+    kid: null,
+    jti: null,
+    scopes: null,
+    expires_at: null,
+    ip: ip ?? null,
+    token_sha256: null,
+    error: null,
+    detail: null,
+  }
+}
+
+function findMember(org: Organization, subject: string, byEmail: boolean): Member | undefined {
+  const wanted = subject.toLowerCase()
+  const member = org.members.find((m) => (byEmail ? m.email.toLowerCase() === wanted : m.uuid === wanted))
+  // protocol.md §3: an active member; by email, a verified email.
+  if (member === undefined || !member.active || (byEmail && !member.verified)) return undefined
+  return member
+}
+
+function grantedScopes(param: string | undefined, app: App): string[] {
+  if (param === undefined) {
+    // protocol.md §3: omitted scope means the app's default scopes; an error if it has none.
+    if (app.defaultScopes.length === 0) throw new OAuthError('invalid_scope', 'No scope requested and the application has no default scopes')
+    return [...app.defaultScopes]
+  }
+  const requested = parseScopeParam(param)
+  if (requested === undefined) throw new OAuthError('invalid_scope', 'Requested scope is malformed', `scope ${JSON.stringify(param.slice(0, 200))}`)
+  const outside = requested.filter((s) => !app.grantableScopes.includes(s) || !KNOWN_SCOPES.has(s))
+  if (outside.length > 0) throw new OAuthError('invalid_scope', DESCRIPTIONS.scopeExceeds, `not grantable: ${outside.join(' ').slice(0, 200)}`)
+  return requested
+}
+
+function requestedTtl(param: string | undefined, app: App): number {
+  if (param === undefined) return app.maxTtl
+  // protocol.md §5 CHOICE: malformed expires_in is invalid_request; a positive whole number only.
+  if (!/^[1-9][0-9]*$/.test(param)) throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
+  return Math.min(Number(param), app.maxTtl)
+}
+
+function rateLimited(decision: RateDecision, org: string): OAuthError {
+  return new OAuthError('rate_limited', 'Too many token exchange requests for this organization', `organisation ${org}: ${decision.current} of ${decision.limit} per minute`, {
+    status: 429,
+    headers: { ...rateLimitHeaders(decision), 'Retry-After': String(decision.reset) },
+    // protocol.md §6: the 429 body shape of Buildkite's REST rate limits.
+    body: {
+      message: 'You have exceeded the token exchange rate limit for this organization. Please wait before retrying.',
+      scope: 'token_exchange',
+      limit: decision.limit,
+      current: decision.current,
+      reset: decision.reset,
+    },
+  })
+}
