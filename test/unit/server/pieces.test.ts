@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest'
+import { parseServerConfig, stableUuid } from '../../../src/server/config.js'
+import { parseForm } from '../../../src/server/form.js'
+import { IpAllowList } from '../../../src/server/ip.js'
+import { jsonProblem } from '../../../src/server/json-strict.js'
+import { OAuthError } from '../../../src/server/oauth-error.js'
+import { RateLimiter } from '../../../src/server/rate-limit.js'
+import { parseScopeParam } from '../../../src/server/scopes.js'
+import { newToken, TokenStore } from '../../../src/server/store.js'
+import { baseConfig, testKey } from '../../helpers/server.js'
+
+describe('IpAllowList', () => {
+  it('allows everyone when empty', () => {
+    expect(new IpAllowList([]).allows('203.0.113.9')).toBe(true)
+  })
+
+  it('matches IPv4 and IPv6 addresses and ranges, and IPv4-mapped IPv6 remotes', () => {
+    const list = new IpAllowList(['10.0.0.0/8', '192.0.2.7', '2001:db8::/32'])
+    expect(list.allows('10.255.0.1')).toBe(true)
+    expect(list.allows('::ffff:10.1.2.3')).toBe(true)
+    expect(list.allows('192.0.2.7')).toBe(true)
+    expect(list.allows('192.0.2.8')).toBe(false)
+    expect(list.allows('2001:db8::1')).toBe(true)
+    expect(list.allows('2001:db9::1')).toBe(false)
+    expect(list.allows(undefined)).toBe(false)
+    expect(list.allows('not an ip')).toBe(false)
+  })
+})
+
+describe('parseScopeParam (RFC 6749 §3.3)', () => {
+  it('splits on single spaces, dedupes and sorts', () => {
+    expect(parseScopeParam('read_pipelines read_builds read_builds')).toEqual(['read_builds', 'read_pipelines'])
+  })
+
+  it.each(['read_builds  read_pipelines', ' read_builds', 'read_builds ', 'read_builds\tread_pipelines', 'read_builds\nx', 'a"b', 'a\\b'])('rejects %j', (value) => {
+    expect(parseScopeParam(value)).toBeUndefined()
+  })
+})
+
+describe('jsonProblem', () => {
+  it('finds duplicate members at any depth, not in arrays', () => {
+    expect(jsonProblem('{"a":1,"a":2}')).toMatch(/duplicate member "a"/)
+    expect(jsonProblem('{"x":{"b":1,"b":1}}')).toMatch(/duplicate/)
+    expect(jsonProblem('{"a":["a","a"],"b":"a"}')).toBeUndefined()
+    expect(jsonProblem('{"\\u0061":1,"a":2}')).toMatch(/duplicate/)
+    expect(jsonProblem('{"a":"\\"a\\"","b":1}')).toBeUndefined()
+  })
+
+  it('limits nesting without recursion', () => {
+    expect(jsonProblem(`${'['.repeat(100000)}${']'.repeat(100000)}`)).toMatch(/nesting/)
+  })
+})
+
+describe('parseForm (RFC 6749 §3.2)', () => {
+  it('treats empty values as omitted and refuses repeated parameters', () => {
+    expect([...parseForm('a=1&b=&c=x+y%20z')]).toEqual([
+      ['a', '1'],
+      ['c', 'x y z'],
+    ])
+    expect(() => parseForm('a=1&a=2')).toThrow(OAuthError)
+    expect(() => parseForm('a=&a=2')).toThrow(/more than once/)
+  })
+})
+
+describe('RateLimiter', () => {
+  it('counts per organisation in one-minute windows', () => {
+    const limiter = new RateLimiter()
+    expect(limiter.take('a', 2, 120).allowed).toBe(true)
+    expect(limiter.take('a', 2, 130).allowed).toBe(true)
+    const third = limiter.take('a', 2, 150)
+    expect(third).toEqual({ allowed: false, limit: 2, current: 3, remaining: 0, reset: 30 })
+    expect(limiter.take('b', 2, 150).allowed).toBe(true)
+    expect(limiter.take('a', 2, 180).allowed).toBe(true)
+  })
+})
+
+describe('tokens', () => {
+  it('are bktx_ plus 43 base62 characters, all distinct', () => {
+    const tokens = new Set(Array.from({ length: 1000 }, () => newToken()))
+    expect(tokens.size).toBe(1000)
+    for (const token of tokens) expect(token).toMatch(/^bktx_[0-9A-Za-z]{43}$/)
+  })
+
+  it('the store caps live tokens and jtis, and sweeps expired ones', () => {
+    const store = new TokenStore({ limits: { maxTokens: 2, maxJtis: 10 } })
+    const fields = { org: 'o', clientId: 'c', user: { uuid: 'u', email: 'e', name: 'n' }, scopes: [], description: '', createdAt: 0, expiresAt: 100 }
+    store.mint(fields, { clientId: 'c', jti: 'j1', until: 50 }, 0)
+    store.mint(fields, undefined, 0)
+    expect(store.hasRoom(10)).toBe(false)
+    expect(store.isReplay('c', 'j1', 10)).toBe(true)
+    expect(store.hasRoom(101)).toBe(true)
+    expect(store.size).toEqual({ tokens: 0, jtis: 0 })
+  })
+})
+
+describe('parseServerConfig', () => {
+  it.each([
+    [(d: any) => (d.apps[0].org = 'nope'), 'apps[0].org', /no organisation "nope"/],
+    [(d: any) => (d.apps[0].default_scopes = ['write_builds']), 'apps[0].default_scopes', /subset of grantable_scopes/],
+    [(d: any) => (d.apps[0].grantable_scopes = ['read_everything']), 'apps[0].grantable_scopes', /not a Buildkite scope/],
+    [(d: any) => (d.apps[0].max_ttl = 29), 'apps[0].max_ttl', /30 to 86400/],
+    [(d: any) => (d.apps[0].token_ips = ['300.1.1.1']), 'apps[0].token_ips[0]', /not an IP/],
+    [(d: any) => (d.apps[0].jwks.keys[0].d = 'secret'), 'apps[0].jwks.keys[0]', /private key material/],
+    [(d: any) => delete d.apps[0].jwks.keys[0].kid, 'apps[0].jwks.keys[0].kid', /needs a kid/],
+    [(d: any) => (d.apps[0].jwks.keys[0].alg = 'ES384'), 'apps[0].jwks.keys[0]', /ES384/],
+    [(d: any) => (d.organizations[0].members[0].email = 'nobody'), 'organizations[0].members[0].email', /email/],
+    [(d: any) => (d.apps[1].client_id = d.apps[0].client_id), 'apps[1].client_id', /duplicate client id/],
+    [(d: any) => (d.extra = 1), 'extra', /not a known field/],
+  ])('names the field of an invalid configuration (%#)', async (patch, field, problem) => {
+    const key = await testKey()
+    const error = await parseServerConfig(baseConfig(key, patch), 'server.json').catch((e: unknown) => e)
+    expect((error as { field?: string }).field).toBe(field)
+    expect((error as Error).message).toMatch(problem)
+  })
+
+  it('derives stable UUIDs', () => {
+    expect(stableUuid('x')).toBe(stableUuid('x'))
+    expect(stableUuid('x')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+})
