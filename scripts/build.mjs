@@ -5,10 +5,11 @@ import { readFile, rm } from 'node:fs/promises'
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
-await build({
+const result = await build({
   entryPoints: { bin: 'src/bin.ts' },
   outdir: 'dist',
   bundle: true,
+  metafile: true,
   splitting: true,
   format: 'esm',
   platform: 'node',
@@ -21,3 +22,12 @@ await build({
   legalComments: 'none',
   logLevel: 'warning',
 })
+
+// BKTX_BUILD_META=1 lists what the entry chunk holds: the start-up path of every command.
+if (process.env.BKTX_BUILD_META) {
+  for (const [file, out] of Object.entries(result.metafile.outputs)) {
+    const inputs = Object.entries(out.inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput)
+    console.log(`${file} ${out.bytes} bytes`)
+    for (const [input, info] of inputs.slice(0, 12)) console.log(`  ${info.bytesInOutput}\t${input}`)
+  }
+}

@@ -1,9 +1,7 @@
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose'
 import { UsageError } from '../errors.js'
 import { publicJwk } from './load.js'
-import type { SigningAlg } from './policy.js'
-
-export const RSA_BITS = [2048, 3072, 4096] as const
+import { RSA_BITS, type SigningAlg } from './policy.js'
 
 export interface GenerateOptions {
   /** ES256 (P-256, the default) or RS256. */

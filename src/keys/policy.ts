@@ -5,6 +5,7 @@ import { UnsupportedKeyError } from '../errors.js'
 export type SigningAlg = 'RS256' | 'ES256'
 export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256']
 export const MIN_RSA_BITS = 2048
+export const RSA_BITS = [2048, 3072, 4096] as const
 
 /**
  * The algorithm a key signs with, or an UnsupportedKeyError that says why Buildkite would

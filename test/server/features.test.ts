@@ -3,6 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import type { MemoryAuditSink } from '../../src/server/audit.js'
 import { fakeSignals, runCli, tempHome } from '../helpers/cli.js'
 import { http, postForm } from '../helpers/http.js'
 import { assertion, baseConfig, CLIENT_ID, exchange, EXCHANGE, MEMBER, startServer, testKey, type RunningServer } from '../helpers/server.js'
@@ -114,7 +115,7 @@ describe('JWKS URI served by bktx jwks serve', () => {
     })
     const response = await exchange(server)
     expect(response.json).toEqual({ error: 'invalid_client', error_description: 'Client authentication failed' })
-    const records = (server.server.state.audit as { records: Array<{ detail: string | null }> }).records
+    const records = (server.server.state.audit as MemoryAuditSink).records
     expect(records.at(-1)?.detail).toMatch(/key or JWKS problem|fetch/i)
   })
 })

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { InputError, UsageError } from '../../errors.js'
-import { decodeCompactJWT, verifyCompactJWT, type DecodedJWT } from '../../jwt/inspect.js'
+import type { DecodedJWT } from '../../jwt/inspect.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
@@ -27,6 +27,7 @@ export async function runInspect(ctx: Context, opts: InspectOptions, arg: string
     if (ctx.deps.stdinIsTTY) throw new UsageError('give the JWT as an argument, or pipe it on stdin')
     input = await ctx.deps.readStdin()
   }
+  const { decodeCompactJWT, verifyCompactJWT } = await import('../../jwt/inspect.js')
   if (input.length > MAX_INPUT) throw new InputError('input is larger than 1 MiB; not a client assertion')
   let decoded: DecodedJWT = decodeCompactJWT(input)
   let verified = false

@@ -1,12 +1,10 @@
 import { stat } from 'node:fs/promises'
-import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
-import { buildJwks, serializeJwks } from '../../jwks/build.js'
-import { createJwksHandler, jwksDocument, JWKS_PATHS, type JwksDocument } from '../../jwks/serve.js'
-import { loadKeyFile, type LoadedKey } from '../../keys/load.js'
+import type { JwksDocument } from '../../jwks/serve.js'
+import type { LoadedKey } from '../../keys/load.js'
 import { NetworkError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { collect, portArg } from '../options.js'
@@ -52,11 +50,13 @@ async function keyPaths(ctx: Context, given: string[] | undefined): Promise<stri
 }
 
 async function loadAll(paths: readonly string[]): Promise<LoadedKey[]> {
+  const { loadKeyFile } = await import('../../keys/load.js')
   const keys = await Promise.all(paths.map((path) => loadKeyFile(path)))
   return keys.flat()
 }
 
 export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
+  const { buildJwks, serializeJwks } = await import('../../jwks/build.js')
   const jwks = buildJwks(await loadAll(await keyPaths(ctx, opts.key)))
   const text = serializeJwks(jwks)
   if (opts.out === undefined) {
@@ -71,6 +71,9 @@ export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
 }
 
 export async function runJwksServe(ctx: Context, opts: JwksServeOptions): Promise<void> {
+  const { buildJwks, serializeJwks } = await import('../../jwks/build.js')
+  const { createJwksHandler, jwksDocument, JWKS_PATHS } = await import('../../jwks/serve.js')
+  const { createServer } = await import('node:http')
   const paths = await keyPaths(ctx, opts.key)
   let current: { signature: string; doc: JwksDocument } | undefined
   // Re-read the key files when any of them changes, so a rotation needs no restart.

@@ -2,8 +2,7 @@ import { Option, type Command } from 'commander'
 import { join } from 'node:path'
 import { saveConfigFile } from '../../config/file.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
-import { generateSigningKey, RSA_BITS } from '../../keys/generate.js'
-import type { SigningAlg } from '../../keys/policy.js'
+import { RSA_BITS, type SigningAlg } from '../../keys/policy.js'
 import { UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
@@ -40,6 +39,8 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
   const config = await ctx.config()
   const { name: profileName, profile } = await ctx.profile({ create: true })
 
+  // jose is loaded only by the commands that use it (the cached token path never does).
+  const { generateSigningKey } = await import('../../keys/generate.js')
   const key = await ctx.out.spin(`generating ${opts.alg} key`, () =>
     generateSigningKey({ alg: opts.alg, ...(opts.bits === undefined ? {} : { bits: opts.bits }), ...(opts.kid === undefined ? {} : { kid: opts.kid }) }),
   )

@@ -2,14 +2,10 @@ import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
 import { NetworkError, UsageError } from '../../errors.js'
-import { buildJwks } from '../../jwks/build.js'
-import { loadKeyFile } from '../../keys/load.js'
 import { required } from '../../config/resolve.js'
 import { errnoText } from '../../fs/atomic.js'
 import { ConfigError } from '../../errors.js'
-import { createTokenServer } from '../../server/app.js'
-import { parseServerConfig, type ServerConfig } from '../../server/config.js'
-import { listen } from '../../server/listen.js'
+import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../program.js'
@@ -70,6 +66,8 @@ function positiveInt(value: string, flag: string): number {
 }
 
 export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command): Promise<void> {
+  const { createTokenServer } = await import('../../server/app.js')
+  const { listen } = await import('../../server/listen.js')
   const program = cmd.parent as Command
   // `bktx server --config FILE`: here the global --config names the server configuration.
   const serverConfigPath = program.getOptionValueSource('config') === 'cli' ? ctx.configPath : undefined
@@ -127,6 +125,7 @@ async function loadServerConfigFile(path: string, opts: ServerOptions): Promise<
   } catch (cause) {
     throw new ConfigError(path, undefined, `cannot be read: ${errnoText(cause)}`, { cause })
   }
+  const { parseServerConfig } = await import('../../server/config.js')
   let data: unknown
   try {
     data = JSON.parse(text)
@@ -143,6 +142,9 @@ async function loadServerConfigFile(path: string, opts: ServerOptions): Promise<
 /** A one-org, one-app configuration from the quick flags, defaulting from the bktx profile. */
 async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerConfig> {
   if (opts.jwks !== undefined && opts.jwksUri !== undefined) throw new UsageError('give --jwks or --jwks-uri, not both')
+  const { parseServerConfig } = await import('../../server/config.js')
+  const { buildJwks } = await import('../../jwks/build.js')
+  const { loadKeyFile } = await import('../../keys/load.js')
   const settings = await ctx.settings({})
   const org = opts.org ?? settings.org?.value ?? 'acme'
   const members = opts.member ?? (settings.subject !== undefined && settings['subject-type']?.value !== 'uuid' ? [settings.subject.value] : undefined)

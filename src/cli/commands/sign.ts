@@ -1,10 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import type { Command } from 'commander'
 import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME, parseClaimArgs } from '../../assertion/claims.js'
-import { signAssertion } from '../../assertion/sign.js'
 import { required } from '../../config/resolve.js'
 import type { SettingName } from '../../config/settings.js'
-import { loadSigningKey } from '../../keys/load.js'
 import { epochSeconds } from '../../time/clock.js'
 import type { Context } from '../context.js'
 import { addSettingOptions, collect, durationArg, settingFlags } from '../options.js'
@@ -34,6 +32,8 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   if (opts.lifetime > MAX_ASSERTION_LIFETIME || opts.lifetime < 1) {
     throw new UsageError(`--lifetime ${opts.lifetime}s is out of range: Buildkite rejects assertions with exp more than ${MAX_ASSERTION_LIFETIME} s after iat`)
   }
+  const { loadSigningKey } = await import('../../keys/load.js')
+  const { signAssertion } = await import('../../assertion/sign.js')
   const settings = await ctx.settings(settingFlags(opts, SETTINGS_USED))
   const clientId = required(settings, 'client-id')
   const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
