@@ -36,13 +36,20 @@ export class FileAuditSink implements AuditSink {
   }
 }
 
-/** Without --state-dir: the most recent records in memory (capped, so memory stays bounded). */
+/**
+ * Without --state-dir: the most recent records in memory. Capped so memory stays bounded; the
+ * oldest half is dropped in one go when the cap is reached, keeping writes O(1) amortised.
+ */
 export class MemoryAuditSink implements AuditSink {
-  readonly records: AuditRecord[] = []
+  #records: AuditRecord[] = []
   constructor(private readonly cap = 10_000) {}
 
+  get records(): readonly AuditRecord[] {
+    return this.#records
+  }
+
   async write(record: AuditRecord): Promise<void> {
-    this.records.push(record)
-    if (this.records.length > this.cap) this.records.splice(0, this.records.length - this.cap)
+    this.#records.push(record)
+    if (this.#records.length > this.cap) this.#records = this.#records.slice(-Math.floor(this.cap / 2))
   }
 }

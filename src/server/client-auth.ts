@@ -123,10 +123,13 @@ function signatureFailure(error: unknown): OAuthError {
   return invalidClient(`key or JWKS problem: ${(error as Error)?.message ?? String(error)}`)
 }
 
+// Stateless for one-shot decodes, so one instance serves every request.
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
 function decodeSegment(segment: string, what: string): Record<string, unknown> {
   let text: string
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(base64url.decode(segment))
+    text = UTF8.decode(base64url.decode(segment))
   } catch {
     throw invalidClient(`${what} is not base64url UTF-8`)
   }

@@ -27,15 +27,19 @@ export const DEFAULT_LIMITS: StoreLimits = { maxTokens: 250_000, maxJtis: 250_00
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 
-/** `bktx_` + 32 random bytes in base62 (protocol.md §6): 256 bits of entropy. */
+/**
+ * `bktx_` + 43 base62 characters (protocol.md §6): 43 × log2(62) ≈ 256 bits, the entropy of
+ * 32 random bytes. Each character comes from one random byte below 248 (= 4 × 62) so every
+ * character is uniform; bytes of 248 and above are discarded.
+ */
 export function newToken(): string {
-  let n = BigInt(`0x${randomBytes(32).toString('hex')}`)
-  let out = ''
-  while (n > 0n) {
-    out = BASE62[Number(n % 62n)] + out
-    n /= 62n
+  let out = 'bktx_'
+  while (out.length < 48) {
+    for (const byte of randomBytes(48)) {
+      if (byte < 248 && out.length < 48) out += BASE62[byte % 62]
+    }
   }
-  return `bktx_${out.padStart(43, '0')}`
+  return out
 }
 
 export function sha256Hex(text: string): string {
