@@ -1,0 +1,276 @@
+import type { FetchLike } from '../deps.js'
+import { InterruptedError, NetworkError, ServerUnavailableError, TimeoutError } from '../errors.js'
+import type { Clock } from '../time/clock.js'
+import { formatDuration } from '../time/duration.js'
+import { BodyReadError, discardBody, printable, redactSecrets } from './body.js'
+import { redactURL } from './url.js'
+
+/** Waits `ms`; rejects with `signal.reason` as soon as `signal` aborts. */
+export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>
+
+/** The real sleep: a timer that is cleared on abort. */
+export const timerSleep: Sleep = (ms, signal) =>
+  new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason)
+    const onAbort = () => {
+      clearTimeout(timer)
+      reject(signal.reason)
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort)
+      resolve()
+    }, ms)
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+
+export interface RetryDeps {
+  fetch: FetchLike
+  /** Reads "now" for Retry-After dates and the time budget. */
+  clock: Clock
+  /** Backoff waits; default {@link timerSleep}. Tests pass one that returns at once. */
+  sleep?: Sleep
+  /** Jitter source in [0, 1); default Math.random. */
+  random?: () => number
+}
+
+export interface RetryOptions {
+  /** Bound on the whole call in ms: every attempt, body read and backoff wait. Default 30 000 (--timeout). */
+  timeoutMs?: number
+  /** Attempts in all, the first included. Default 4. */
+  maxAttempts?: number
+  /** Backoff before the first retry in ms, doubled per retry (with jitter). Default 500. */
+  baseDelayMs?: number
+  /** Longest backoff in ms (Retry-After may ask for more). Default 8 000. */
+  maxDelayMs?: number
+  /** Cancels the call (SIGINT/SIGTERM); the call then fails with InterruptedError. */
+  signal?: AbortSignal
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000
+export const DEFAULT_MAX_ATTEMPTS = 4
+
+/** What is being called, for messages: `{ name: 'token endpoint', flag: '--token-url' }`. */
+export interface Target {
+  url: URL
+  name: string
+  flag: string
+}
+
+type Failure =
+  | { kind: 'network'; cause: unknown }
+  | { kind: 'status'; status: number; retryAfterMs: number | undefined }
+
+const TIMED_OUT = Symbol('bktx timeout')
+const INTERRUPTED = Symbol('bktx interrupted')
+
+/**
+ * Sends a request, retrying with jittered exponential backoff on connection errors, 5xx and
+ * 429 (honouring Retry-After, RFC 9110 §10.2.3), never on other statuses: a 4xx is an answer,
+ * and `handle` turns it into the right error. A fresh RequestInit is prepared per attempt (the
+ * token exchange needs a new assertion and jti each time, protocol.md §2).
+ *
+ * One AbortSignal bounds the whole call, including the backoff waits and the reading of the
+ * body inside `handle`: when it fires the call fails with TimeoutError, whatever it was doing.
+ * The deadline is a real timer (a hung socket must be cut in real time); the decision to give
+ * up early because the next wait would not fit reads the injected clock.
+ */
+export async function fetchWithRetries<T>(
+  target: Target,
+  prepare: (attempt: number) => Promise<RequestInit> | RequestInit,
+  handle: (response: Response, attempt: number) => Promise<T>,
+  deps: RetryDeps,
+  options: RetryOptions = {},
+): Promise<T> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
+  const sleep = deps.sleep ?? timerSleep
+  const random = deps.random ?? Math.random
+  const deadline = deps.clock.now().getTime() + timeoutMs
+
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(TIMED_OUT), timeoutMs)
+  const onInterrupt = () => controller.abort(INTERRUPTED)
+  if (options.signal?.aborted === true) onInterrupt()
+  else options.signal?.addEventListener('abort', onInterrupt, { once: true })
+
+  let last: Failure | undefined
+  const stopped = (): Error =>
+    controller.signal.reason === INTERRUPTED
+      ? new InterruptedError(`interrupted while waiting for the ${target.name}`)
+      : new TimeoutError(
+          `the ${target.name} ${redactURL(target.url)} did not answer within ${formatMs(timeoutMs)} (--timeout)` +
+            (last === undefined ? '' : `; last attempt: ${describeFailure(last)}`),
+          last?.kind === 'network' ? { cause: last.cause } : undefined,
+        )
+
+  try {
+    for (let attempt = 1; ; attempt++) {
+      if (controller.signal.aborted) throw stopped()
+      const init = await prepare(attempt)
+      let response: Response | undefined
+      try {
+        response = await deps.fetch(target.url, { ...init, signal: controller.signal, redirect: 'manual' })
+      } catch (cause) {
+        if (controller.signal.aborted) throw stopped()
+        last = { kind: 'network', cause }
+        if (!isRetryableNetworkError(cause)) throw networkError(target, last, attempt)
+      }
+      if (response !== undefined) {
+        if (!isRetryableStatus(response.status)) {
+          try {
+            return await handle(response, attempt)
+          } catch (error) {
+            // An abort while reading the body surfaces as a read error: report the abort.
+            if (controller.signal.aborted) throw stopped()
+            if (!(error instanceof BodyReadError)) throw error
+            // The connection broke mid-body: a network failure like any other.
+            last = { kind: 'network', cause: error.cause }
+            if (!isRetryableNetworkError(error.cause)) throw networkError(target, last, attempt)
+          }
+        } else {
+          last = {
+            kind: 'status',
+            status: response.status,
+            retryAfterMs: parseRetryAfter(response.headers.get('retry-after'), deps.clock.now()),
+          }
+          discardBody(response)
+        }
+      }
+      if (attempt >= maxAttempts) throw exhausted(target, last as Failure, attempt)
+      const delay =
+        last?.kind === 'status' && last.retryAfterMs !== undefined
+          ? last.retryAfterMs
+          : backoffDelay(attempt, options.baseDelayMs ?? 500, options.maxDelayMs ?? 8_000, random)
+      const remaining = deadline - deps.clock.now().getTime()
+      if (delay >= remaining) {
+        // Waiting would only end in a timeout: report what the server said instead, now.
+        throw exhausted(target, last as Failure, attempt, `the next retry in ${formatMs(delay)} would not fit in --timeout ${formatMs(timeoutMs)}`)
+      }
+      try {
+        await sleep(delay, controller.signal)
+      } catch (error) {
+        if (controller.signal.aborted) throw stopped()
+        throw error
+      }
+    }
+  } finally {
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onInterrupt)
+  }
+}
+
+/** `300 ms`, `45s`, `2m`: durations in messages. */
+function formatMs(ms: number): string {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatDuration(Math.ceil(ms / 1000))
+}
+
+/** 5xx and 429 are worth another try (RFC 9110 §15.6, RFC 6585 §4); every other status is an answer. */
+export function isRetryableStatus(status: number): boolean {
+  return status === 429 || (status >= 500 && status <= 599)
+}
+
+/**
+ * Retry-After as milliseconds from `now`: delay-seconds or an HTTP-date (RFC 9110 §10.2.3).
+ * A date in the past means 0; anything unparseable is ignored (undefined → normal backoff).
+ */
+export function parseRetryAfter(value: string | null, now: Date): number | undefined {
+  if (value === null) return undefined
+  const text = value.trim()
+  if (/^\d{1,10}$/.test(text)) return Number(text) * 1000
+  // An HTTP-date starts with a day name (IMF-fixdate, RFC 850 or asctime); Date.parse alone
+  // would accept far more.
+  if (!/^[A-Za-z]{3,9},? [0-9A-Za-z]/.test(text)) return undefined
+  const at = Date.parse(text)
+  if (Number.isNaN(at)) return undefined
+  return Math.max(0, at - now.getTime())
+}
+
+/** Exponential backoff with "equal jitter": half the step fixed, half random, so retries spread out. */
+export function backoffDelay(retry: number, baseMs: number, maxMs: number, random: () => number): number {
+  const step = Math.min(maxMs, baseMs * 2 ** (retry - 1))
+  return Math.round(step / 2 + random() * (step / 2))
+}
+
+/** The `code` of an error or of the first cause in its chain that has one (undici wraps errno errors). */
+export function errorCode(error: unknown): string | undefined {
+  for (let e: unknown = error, depth = 0; e !== undefined && e !== null && depth < 5; depth++) {
+    const code = (e as { code?: unknown }).code
+    if (typeof code === 'string') return code
+    e = (e as { cause?: unknown }).cause
+  }
+  return undefined
+}
+
+const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|_SSL_/
+
+/**
+ * Connection errors worth retrying: refused, reset, timed out, DNS "try again". Not: an
+ * unknown host or a certificate that does not verify, which no retry will fix.
+ */
+export function isRetryableNetworkError(error: unknown): boolean {
+  const code = errorCode(error)
+  if (code === undefined) return true
+  return code !== 'ENOTFOUND' && !TLS_CODE.test(code)
+}
+
+function describeFailure(failure: Failure): string {
+  if (failure.kind === 'status') return `HTTP ${failure.status}`
+  return describeNetworkCause(failure.cause)
+}
+
+/** A one-line, user-facing reason for a connection failure. */
+export function describeNetworkCause(cause: unknown): string {
+  const code = errorCode(cause)
+  switch (code) {
+    case 'ECONNREFUSED':
+      return 'connection refused (ECONNREFUSED)'
+    case 'ECONNRESET':
+      return 'connection reset (ECONNRESET)'
+    case 'ENOTFOUND':
+      return 'host not found (ENOTFOUND)'
+    case 'EAI_AGAIN':
+      return 'DNS lookup failed (EAI_AGAIN)'
+    case 'ETIMEDOUT':
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `connection timed out (${code})`
+    case 'UND_ERR_SOCKET':
+      return 'the connection closed before a complete answer (UND_ERR_SOCKET)'
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `the TLS certificate is not for this host (${code})`
+  }
+  if (code !== undefined && TLS_CODE.test(code)) return `the TLS certificate is not trusted (${code})`
+  let inner: unknown = cause
+  while (inner instanceof Error && inner.cause instanceof Error) inner = inner.cause
+  const message = inner instanceof Error ? inner.message : String(inner)
+  return printable(redactSecrets(message), 160) + (code === undefined ? '' : ` (${code})`)
+}
+
+function networkError(target: Target, failure: Failure & { kind: 'network' }, attempts: number, extra?: string): NetworkError {
+  const code = errorCode(failure.cause)
+  let hint = `check ${target.flag}, your network and any proxy (HTTPS_PROXY, NO_PROXY)`
+  if (code === 'ENOTFOUND') hint = `check the host name in ${target.flag}`
+  else if (code !== undefined && TLS_CODE.test(code)) {
+    hint = 'if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS'
+  }
+  return new NetworkError(
+    `cannot reach the ${target.name} ${redactURL(target.url)}: ${describeNetworkCause(failure.cause)}` +
+      `${attempts > 1 ? ` (${attempts} attempts)` : ''}${extra === undefined ? '' : `; ${extra}`}; ${hint}`,
+    { cause: failure.cause },
+  )
+}
+
+function exhausted(target: Target, failure: Failure, attempts: number, extra?: string): Error {
+  if (failure.kind === 'network') return networkError(target, failure, attempts, extra)
+  const tail = `${extra === undefined ? '' : `; ${extra}`}`
+  if (failure.status === 429) {
+    return new ServerUnavailableError(
+      `the ${target.name} ${redactURL(target.url)} is rate limiting requests (HTTP 429, ${attempts} attempts)${tail}; ` +
+        'wait and try again. Buildkite limits token requests per organisation: reuse cached tokens',
+      429,
+    )
+  }
+  return new ServerUnavailableError(
+    `the ${target.name} ${redactURL(target.url)} answered HTTP ${failure.status} (${attempts} attempts)${tail}; the server is having trouble, try again later`,
+    failure.status,
+  )
+}
