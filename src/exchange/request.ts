@@ -1,0 +1,100 @@
+import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } from '../assertion/claims.js'
+import { signAssertion } from '../assertion/sign.js'
+import { UsageError } from '../errors.js'
+import { requireSecureURL } from '../http/url.js'
+import { epochSeconds, type Clock } from '../time/clock.js'
+import {
+  CLIENT_ASSERTION_TYPE_JWT_BEARER,
+  GRANT_TYPE_TOKEN_EXCHANGE,
+  SUBJECT_TOKEN_TYPES,
+  type ExchangeParams,
+} from './types.js'
+
+// This module signs with jose: only the cache-miss path loads it (src/exchange/exchange.ts).
+
+export interface BuildRequestOptions {
+  clock: Clock
+  /** The assertion's `jti`: a new one for every attempt, retries included (protocol.md §2). */
+  jti: string
+  /** Seconds from `iat` to `exp`, 1..300; default 60 (protocol.md §2). */
+  assertionLifetime?: number
+}
+
+/** One token-exchange request, ready to send. `body` holds the signed assertion: never log it. */
+export interface TokenExchangeRequest {
+  url: URL
+  method: 'POST'
+  headers: Record<string, string>
+  body: URLSearchParams
+  /** The assertion's jti, for audit and --verbose (not secret). */
+  jti: string
+}
+
+// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ).
+const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
+
+/**
+ * The request of protocol.md §3 (RFC 8693 §2.1 with RFC 7523 §2.2 client authentication): a
+ * form POST carrying a freshly signed client assertion. Optional fields are omitted rather than
+ * sent empty (RFC 6749 §3.2: an empty parameter counts as omitted; Buildkite then applies the
+ * app's defaults). There is never an Authorization header: Buildkite rejects a request that
+ * uses two client authentication methods as invalid_request (RFC 6749 §2.3).
+ */
+export async function buildTokenExchangeRequest(params: ExchangeParams, options: BuildRequestOptions): Promise<TokenExchangeRequest> {
+  const url = requireSecureURL(params.tokenUrl, '--token-url')
+  checkParams(params)
+  const claims = buildAssertionClaims({
+    clientId: params.clientId,
+    // protocol.md §2: aud is the token endpoint URL, the one the request goes to.
+    audience: url.href,
+    now: epochSeconds(options.clock),
+    lifetime: options.assertionLifetime ?? DEFAULT_ASSERTION_LIFETIME,
+    jti: options.jti,
+  })
+  const assertion = await signAssertion(claims, params.key)
+
+  const body = new URLSearchParams()
+  body.set('grant_type', GRANT_TYPE_TOKEN_EXCHANGE)
+  body.set('client_assertion_type', CLIENT_ASSERTION_TYPE_JWT_BEARER)
+  body.set('client_assertion', assertion)
+  body.set('subject_token', params.subject)
+  body.set('subject_token_type', SUBJECT_TOKEN_TYPES[params.subjectType])
+  // The organisation slug, not its display name (protocol.md §3).
+  body.set('audience', params.org)
+  if (params.scopes.length > 0) body.set('scope', params.scopes.join(' '))
+  if (params.ttl !== undefined) body.set('expires_in', String(params.ttl))
+
+  return {
+    url,
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+    body,
+    jti: options.jti,
+  }
+}
+
+/** The fetch init of a built request. */
+export function toRequestInit(request: TokenExchangeRequest): RequestInit {
+  return { method: request.method, headers: request.headers, body: request.body.toString() }
+}
+
+/** Checks what the settings validators should already have; a library caller gets a clear error too. */
+function checkParams(params: ExchangeParams): void {
+  const nonEmpty: [string, string][] = [
+    [params.clientId, '--client-id'],
+    [params.org, '--org'],
+    [params.subject, '--subject'],
+  ]
+  for (const [value, flag] of nonEmpty) {
+    if (value.trim() === '') throw new UsageError(`${flag} must not be empty`)
+  }
+  if (!(params.subjectType in SUBJECT_TOKEN_TYPES)) {
+    throw new UsageError(`--subject-type must be "email" or "uuid", not "${String(params.subjectType)}"`)
+  }
+  for (const scope of params.scopes) {
+    if (!SCOPE_TOKEN.test(scope)) throw new UsageError(`--scope "${scope}" is not a scope name`)
+  }
+  if (params.ttl !== undefined && (!Number.isSafeInteger(params.ttl) || params.ttl < 1)) {
+    throw new UsageError(`--ttl must be a positive number of seconds`)
+  }
+}

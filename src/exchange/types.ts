@@ -1,0 +1,57 @@
+import type { KeyObject } from 'node:crypto'
+import type { SigningAlg } from '../keys/policy.js'
+
+/** The subject token types of protocol.md §3. */
+export const SUBJECT_TOKEN_TYPES = {
+  email: 'urn:buildkite:params:oauth:token-type:user-email',
+  uuid: 'urn:buildkite:params:oauth:token-type:user-uuid',
+} as const
+
+export type SubjectType = keyof typeof SUBJECT_TOKEN_TYPES
+
+export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
+export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
+export const ISSUED_TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
+
+/** The key that signs the client assertion. */
+export interface AssertionKey {
+  alg: SigningAlg
+  /** The kid put in the JWS header. */
+  kid: string
+  privateKey: KeyObject
+  /** SHA-256 of the public key (SPKI DER), base64url: identifies the key in cache keys. */
+  fingerprint: string
+}
+
+/** Everything that decides which token an exchange yields (and so the cache key). */
+export interface ExchangeParams {
+  tokenUrl: string
+  clientId: string
+  key: AssertionKey
+  /** Organisation slug: the `audience` form field. */
+  org: string
+  subject: string
+  subjectType: SubjectType
+  /** Requested scopes, sorted and unique; empty means "the app's default scopes". */
+  scopes: readonly string[]
+  /** Requested lifetime in seconds (`expires_in`); undefined means the app's maximum. */
+  ttl: number | undefined
+}
+
+/** A validated token response (protocol.md §4), with the expiry computed at receipt. */
+export interface TokenResult {
+  accessToken: string
+  tokenType: 'Bearer'
+  issuedTokenType: string | undefined
+  /** Seconds, as the server said. */
+  expiresIn: number
+  /** Granted scopes, sorted and unique (compare as sets, protocol.md §4). */
+  scopes: string[]
+  /** The injected clock's time when the response arrived. */
+  receivedAt: Date
+  /** receivedAt + expiresIn (protocol.md §4: never from a server timestamp). */
+  expiresAt: Date
+}
+
+/** Performs one exchange. The cache is a decorator around one of these. */
+export type Exchanger = (params: ExchangeParams) => Promise<TokenResult>
