@@ -1,0 +1,198 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import type { Env } from '../../src/deps.js'
+import { NetworkError, TimeoutError } from '../../src/errors.js'
+import { exchange } from '../../src/exchange/exchange.js'
+import { makeFetch, type BktxFetch } from '../../src/http/fetch.js'
+import { fixedClock } from '../helpers/cli.js'
+import { makeParams, recordingSleep, TOKEN } from '../helpers/exchange.js'
+import { startCountingProxy, type CountingProxy } from '../helpers/proxy.js'
+import { answerToken, startStubServer, type StubServer } from '../helpers/stub-token-server.js'
+import { selfSignedCert } from '../helpers/tls.js'
+
+// Real sockets on loopback: refused connections, hangs, a counting proxy, TLS with --ca-file.
+// No msw here: the global fetch reaches these servers for real.
+
+let dir: string
+let caPath: string
+let otherCaPath: string
+let tls: { cert: string; key: string }
+const cleanups: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bktx-net-'))
+  tls = await selfSignedCert('server')
+  caPath = join(dir, 'server-ca.pem')
+  otherCaPath = join(dir, 'other-ca.pem')
+  await writeFile(caPath, tls.cert)
+  await writeFile(otherCaPath, (await selfSignedCert('other')).cert)
+})
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
+})
+afterAll(() => rm(dir, { recursive: true, force: true }))
+
+async function stub(...args: Parameters<typeof startStubServer>): Promise<StubServer> {
+  const server = await startStubServer(...args)
+  cleanups.push(() => server.close())
+  return server
+}
+async function proxy(): Promise<CountingProxy> {
+  const p = await startCountingProxy()
+  cleanups.push(() => p.close())
+  return p
+}
+function httpFetch(env: Env, caFile?: string): BktxFetch {
+  const f = makeFetch({ env, caFile, userAgent: 'bktx/test' })
+  cleanups.push(() => f.close())
+  return f
+}
+function deps(fetch: BktxFetch = httpFetch({})) {
+  return { fetch, clock: fixedClock('2026-11-28T12:00:00Z'), sleep: recordingSleep(), random: () => 0 }
+}
+
+async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected a failure')
+}
+
+describe('connection faults over real sockets', () => {
+  it('connection refused: retried, then NetworkError naming the cause', async () => {
+    const probe = createServer()
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+    const { port } = probe.address() as AddressInfo
+    await new Promise<void>((resolve) => probe.close(() => resolve()))
+    const d = deps()
+    const error = await failure(exchange(makeParams({ tokenUrl: `http://127.0.0.1:${port}/oauth/token` }), d))
+    expect(error).toBeInstanceOf(NetworkError)
+    expect(error.message).toBe(
+      `cannot reach the token endpoint http://127.0.0.1:${port}/oauth/token: connection refused (ECONNREFUSED) (4 attempts); check --token-url, your network and any proxy (HTTPS_PROXY, NO_PROXY)`,
+    )
+    expect(d.sleep.waits).toHaveLength(3)
+  })
+
+  it('a server that accepts and never answers: TimeoutError within --timeout', async () => {
+    const server = await stub(() => undefined)
+    const started = performance.now()
+    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
+    const elapsed = performance.now() - started
+    expect(error).toBeInstanceOf(TimeoutError)
+    expect(server.requests).toEqual(['POST /oauth/token'])
+    expect(elapsed).toBeGreaterThanOrEqual(350)
+    expect(elapsed).toBeLessThan(2000)
+  })
+
+  it('a server that sends headers and then stalls the body: the body read is bounded too', async () => {
+    const server = await stub((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
+      res.write('{"access_token":')
+    })
+    const started = performance.now()
+    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
+    expect(error).toBeInstanceOf(TimeoutError)
+    expect(performance.now() - started).toBeLessThan(2000)
+  })
+
+  it('a connection cut mid-body is a network failure: retried, then it succeeds', async () => {
+    let calls = 0
+    const server = await stub((req, res, body) => {
+      calls++
+      if (calls === 1) {
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
+        res.write('{"access_token":"bktx_')
+        setTimeout(() => res.socket?.destroy(), 20)
+        return
+      }
+      answerToken(req, res, body)
+    })
+    const d = deps()
+    const result = await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), d)
+    expect(result.accessToken).toBe(TOKEN)
+    expect(server.requests).toHaveLength(2)
+    expect(d.sleep.waits).toHaveLength(1)
+  })
+})
+
+describe('proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)', () => {
+  it('HTTP_PROXY: a plain-http request is forwarded through the proxy as an absolute URI', async () => {
+    const [server, p] = [await stub(), await proxy()]
+    const tokenUrl = `${server.origin}/oauth/token`
+    const result = await exchange(makeParams({ tokenUrl }), deps(httpFetch({ HTTP_PROXY: p.url })))
+    expect(result.accessToken).toBe(TOKEN)
+    expect(p.forwards).toEqual([`POST ${tokenUrl}`])
+    expect(p.connects).toEqual([])
+    expect(server.requests).toEqual(['POST /oauth/token'])
+  })
+
+  it('https_proxy (lower case): an https request is tunnelled with CONNECT, verified with --ca-file', async () => {
+    const [server, p] = [await stub(answerToken, tls), await proxy()]
+    const result = await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({ https_proxy: p.url }, caPath)))
+    expect(result.accessToken).toBe(TOKEN)
+    expect(p.connects).toEqual([server.origin.replace('https://', '')])
+    expect(p.forwards).toEqual([])
+    expect(server.requests).toEqual(['POST /oauth/token'])
+  })
+
+  it('HTTP_PROXY alone also carries https requests (undici EnvHttpProxyAgent semantics)', async () => {
+    const [server, p] = [await stub(answerToken, tls), await proxy()]
+    await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({ HTTP_PROXY: p.url }, caPath)))
+    expect(p.connects).toHaveLength(1)
+  })
+
+  it('NO_PROXY: listed hosts bypass the proxy', async () => {
+    for (const noProxy of ['127.0.0.1', 'example.test, 127.0.0.1', '*']) {
+      const [server, p] = [await stub(answerToken, tls), await proxy()]
+      const env = { HTTPS_PROXY: p.url, HTTP_PROXY: p.url, NO_PROXY: noProxy }
+      await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch(env, caPath)))
+      expect([p.connects, p.forwards], noProxy).toEqual([[], []])
+      expect(server.requests).toEqual(['POST /oauth/token'])
+    }
+  })
+
+  it('NO_PROXY naming another host leaves the proxy in use', async () => {
+    const [server, p] = [await stub(), await proxy()]
+    await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({ http_proxy: p.url, no_proxy: 'internal.test' })))
+    expect(p.forwards).toHaveLength(1)
+  })
+})
+
+describe('TLS trust (--ca-file, NODE_EXTRA_CA_CERTS)', () => {
+  it('a self-signed server without --ca-file: NetworkError with advice, not retried', async () => {
+    const server = await stub(answerToken, tls)
+    const d = deps()
+    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), d))
+    expect(error).toBeInstanceOf(NetworkError)
+    expect(error.message).toMatch(/the TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS$/)
+    expect(d.sleep.waits).toEqual([])
+    expect(server.requests).toEqual([])
+  })
+
+  it('--ca-file makes the certificate trusted', async () => {
+    const server = await stub(answerToken, tls)
+    const result = await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({}, caPath)))
+    expect(result.accessToken).toBe(TOKEN)
+  })
+
+  it('--ca-file adds to NODE_EXTRA_CA_CERTS rather than replacing it', async () => {
+    const server = await stub(answerToken, tls)
+    const params = makeParams({ tokenUrl: `${server.origin}/oauth/token` })
+    // Control: an unrelated --ca-file alone does not trust the server...
+    expect(await failure(exchange(params, deps(httpFetch({}, otherCaPath))))).toBeInstanceOf(NetworkError)
+    // ...and with NODE_EXTRA_CA_CERTS naming the server's CA, both are trusted.
+    const result = await exchange(params, deps(httpFetch({ NODE_EXTRA_CA_CERTS: caPath }, otherCaPath)))
+    expect(result.accessToken).toBe(TOKEN)
+  })
+
+  it('--ca-file keeps the public roots: a server certificate they do not cover is still refused', async () => {
+    const server = await stub(answerToken, await selfSignedCert('unrelated'))
+    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({}, caPath))))
+    expect(error).toBeInstanceOf(NetworkError)
+  })
+})
