@@ -95,7 +95,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
   }
   const jwk = value as JWK
   if (jwk.use !== undefined && jwk.use !== 'sig') {
-    throw new KeyError(`${source}: JWK "use" is "${String(jwk.use)}"; a signing key needs "sig" or no "use"`)
+    throw new KeyError(`${source}: JWK "use" is "${shown(jwk.use)}"; a signing key needs "sig" or no "use"`)
   }
   if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) {
     throw new KeyError(`${source}: JWK "kid" must be a non-empty string`)
@@ -118,7 +118,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
   if (jwk.alg !== undefined) {
     // A JWK's own alg must agree with its key type (protocol.md §9, RFC 8725 §3.1).
     if (!isSigningAlg(jwk.alg)) {
-      throw new UnsupportedKeyError(`${source}: JWK "alg" is "${String(jwk.alg)}"; Buildkite accepts only RS256 and ES256`)
+      throw new UnsupportedKeyError(`${source}: JWK "alg" is "${shown(jwk.alg)}"; Buildkite accepts only RS256 and ES256`)
     }
     if (jwk.alg !== alg) throw new KeyError(`${source}: JWK "alg" ${jwk.alg} does not match its ${alg} key`)
   }
@@ -145,6 +145,11 @@ export function publicJwk(members: JWK, kid: string, alg: SigningAlg): JWK {
   const head = { kty: members.kty, kid, use: 'sig', alg }
   if (members.kty === 'EC') return { ...head, crv: members.crv, x: members.x, y: members.y }
   return { ...head, n: members.n, e: members.e }
+}
+
+// String() throws on a JSON object whose "toString" member is not a function ({"toString": 1}).
+function shown(value: unknown): string {
+  return typeof value === 'string' ? value : (JSON.stringify(value) ?? typeof value)
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

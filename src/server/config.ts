@@ -246,7 +246,7 @@ class Validator {
     const list = typeof value === 'string' ? value.split(/\s+/).filter((s) => s !== '') : this.array(value, at)
     const out = new Set<string>()
     for (const scope of list) {
-      if (typeof scope !== 'string' || !KNOWN_SCOPES.has(scope)) this.fail(at, `"${String(scope)}" is not a Buildkite scope`)
+      if (typeof scope !== 'string' || !KNOWN_SCOPES.has(scope)) this.fail(at, `"${shown(scope)}" is not a Buildkite scope`)
       out.add(scope)
     }
     if (out.size === 0) this.fail(at, 'must name at least one scope')
@@ -257,10 +257,15 @@ class Validator {
     if (value === undefined) return []
     const list = typeof value === 'string' ? value.split(/[\s,]+/).filter((s) => s !== '') : this.array(value, at)
     return list.map((entry, i) => {
-      if (typeof entry !== 'string' || !isCidrOrIp(entry)) this.fail(`${at}[${i}]`, `"${String(entry)}" is not an IP address or CIDR range`)
+      if (typeof entry !== 'string' || !isCidrOrIp(entry)) this.fail(`${at}[${i}]`, `"${shown(entry)}" is not an IP address or CIDR range`)
       return entry
     })
   }
+}
+
+// String() throws on a JSON object whose "toString" member is not a function ({"toString": 1}).
+function shown(value: unknown): string {
+  return typeof value === 'string' ? value : (JSON.stringify(value) ?? typeof value)
 }
 
 function isCidrOrIp(entry: string): boolean {
