@@ -23,6 +23,12 @@ export function algorithmFor(key: KeyObject, source: string): SigningAlg {
         `${source}: RSA key of ${bits} bits; Buildkite requires RS256 keys of at least ${MIN_RSA_BITS} bits. Run \`bktx keygen\` for a new key`,
       )
     }
+    // RFC 8017 §3.1: e is odd and at least 3. With e = 1 a signature is just the padded hash, so
+    // anyone could forge one; OpenSSL imports and verifies with such a key all the same.
+    const e = details.publicExponent ?? 0n
+    if (e < 3n || e % 2n === 0n) {
+      throw new UnsupportedKeyError(`${source}: RSA key with public exponent ${e}; it must be odd and at least 3 (65537 is usual). Run \`bktx keygen\` for a new key`)
+    }
     return 'RS256'
   }
   if (type === 'ec') {

@@ -82,5 +82,30 @@ async function cappedFetch(options: KeySetOptions, href: string, init: RequestIn
       chunks.push(value)
     }
   }
-  return new Response(Buffer.concat(chunks), { status: 200, headers: { 'content-type': 'application/json' } })
+  return new Response(withoutForgeableKeys(Buffer.concat(chunks)), { status: 200, headers: { 'content-type': 'application/json' } })
+}
+
+/**
+ * Drops RSA keys whose public exponent is even or below 3 before jose sees the set: with e = 1
+ * a signature is just the padded hash, so anyone could forge one, and jose and OpenSSL import
+ * such a key without complaint. Inline keys get the same check at load (src/keys/policy.ts).
+ */
+function withoutForgeableKeys(body: Buffer): Buffer {
+  let doc: unknown
+  try {
+    doc = JSON.parse(body.toString('utf8'))
+  } catch {
+    return body
+  }
+  const keys = (doc as { keys?: unknown } | null)?.keys
+  if (!Array.isArray(keys)) return body
+  return Buffer.from(JSON.stringify({ ...(doc as object), keys: keys.filter((jwk) => !forgeableRsa(jwk)) }))
+}
+
+function forgeableRsa(jwk: unknown): boolean {
+  const { kty, e } = (jwk ?? {}) as { kty?: unknown; e?: unknown }
+  if (kty !== 'RSA' || typeof e !== 'string') return false
+  const hex = Buffer.from(e, 'base64url').toString('hex')
+  const exponent = hex === '' ? 0n : BigInt(`0x${hex}`)
+  return exponent < 3n || exponent % 2n === 0n
 }
