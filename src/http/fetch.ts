@@ -1,6 +1,4 @@
 import { readFile as fsReadFile, stat } from 'node:fs/promises'
-import { X509Certificate } from 'node:crypto'
-import { rootCertificates } from 'node:tls'
 import type { Dispatcher } from 'undici'
 import type { Env, FetchLike } from '../deps.js'
 import { FileError, UsageError } from '../errors.js'
@@ -103,7 +101,10 @@ async function createDispatcher(options: MakeFetchOptions, proxy: ProxySettings)
     }
   }
   const tls = options.caFile === undefined ? {} : { ca: await trustedCAs(options) }
-  const { EnvHttpProxyAgent } = await import('undici')
+  const undici = await import('undici')
+  // undici is CommonJS. `default` is its module.exports both under Node's ESM loader and in
+  // an esbuild bundle (scripts/build.mjs); the named export exists only under Node's loader.
+  const { EnvHttpProxyAgent } = undici.default as unknown as typeof undici
   // Every value is passed explicitly, '' for unset: undici would otherwise read process.env,
   // and bktx takes its environment only from the injected copy.
   return new EnvHttpProxyAgent({
@@ -131,12 +132,14 @@ function isProxyURL(value: string): boolean {
 const MAX_CA_FILE_BYTES = 1024 * 1024
 
 /**
- * Node's `ca` option replaces the default trust store rather than adding to it, so --ca-file is
- * combined here with the bundled roots and NODE_EXTRA_CA_CERTS to keep "in addition" semantics.
+ * The CA list for --ca-file. Node's `ca` option replaces the default trust store rather than
+ * adding to it, so the file is combined here with the bundled roots and NODE_EXTRA_CA_CERTS to
+ * keep "in addition" semantics. Throws FileError for a file that holds no valid certificate.
  */
-async function trustedCAs(options: MakeFetchOptions): Promise<string[]> {
+export async function trustedCAs(options: Pick<MakeFetchOptions, 'env' | 'caFile' | 'readFile'>): Promise<string[]> {
   const read = options.readFile ?? ((path: string) => fsReadFile(path, 'utf8'))
-  const caFile = options.caFile as string
+  const caFile = options.caFile
+  if (caFile === undefined) throw new TypeError('trustedCAs needs caFile')
   let text: string
   try {
     if (options.readFile === undefined) {
@@ -149,6 +152,8 @@ async function trustedCAs(options: MakeFetchOptions): Promise<string[]> {
     if (cause instanceof FileError) throw cause
     throw new FileError(`cannot read --ca-file ${caFile}: ${(cause as { code?: string }).code ?? String(cause)}`, { cause })
   }
+  // Loaded here, not at the top: node:tls alone adds about 10 ms to start-up.
+  const [{ X509Certificate }, { rootCertificates }] = await Promise.all([import('node:crypto'), import('node:tls')])
   const certs = pemCertificates(text)
   if (certs.length === 0) throw new FileError(`--ca-file ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
   for (const [i, pem] of certs.entries()) {

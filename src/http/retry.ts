@@ -1,5 +1,5 @@
 import type { FetchLike } from '../deps.js'
-import { InterruptedError, NetworkError, ServerUnavailableError, TimeoutError } from '../errors.js'
+import { InterruptedError, isBktxError, NetworkError, ServerUnavailableError, TimeoutError } from '../errors.js'
 import type { Clock } from '../time/clock.js'
 import { formatDuration } from '../time/duration.js'
 import { BodyReadError, discardBody, printable, redactSecrets } from './body.js'
@@ -112,6 +112,9 @@ export async function fetchWithRetries<T>(
         response = await deps.fetch(target.url, { ...init, signal: controller.signal, redirect: 'manual' })
       } catch (cause) {
         if (controller.signal.aborted) throw stopped()
+        // The fetch wrapper's own errors (a bad --ca-file or proxy variable) are not network
+        // failures: no retry, no rewording.
+        if (isBktxError(cause)) throw cause
         last = { kind: 'network', cause }
         if (!isRetryableNetworkError(cause)) throw networkError(target, last, attempt)
       }

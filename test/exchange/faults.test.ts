@@ -2,6 +2,7 @@ import { delay, http, HttpResponse } from 'msw'
 import { describe, expect, it } from 'vitest'
 import {
   BadResponseError,
+  FileError,
   InsecureURLError,
   InterruptedError,
   NetworkError,
@@ -211,6 +212,14 @@ describe('exchange over fetch (msw)', () => {
     setTimeout(() => controller.abort(), 50)
     const error = await failure(exchange(params, deps(), { signal: controller.signal, timeoutMs: 10_000 }))
     expect(error).toBeInstanceOf(InterruptedError)
+  })
+
+  it('a bad --ca-file is a local file error, not a network failure to retry', async () => {
+    const d = deps({ fetch: makeFetch({ env: {}, caFile: '/nonexistent/bktx-ca.pem', userAgent: 'bktx/test' }) })
+    const error = await failure(exchange(params, d))
+    expect(error).toBeInstanceOf(FileError)
+    expect(error.message).toMatch(/cannot read --ca-file \/nonexistent\/bktx-ca.pem: ENOENT/)
+    expect(d.sleep.waits).toEqual([])
   })
 
   it('refuses a plain-http token URL before sending anything', async () => {

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { FileError, UsageError } from '../../../src/errors.js'
-import { makeFetch, proxySettings } from '../../../src/http/fetch.js'
+import { rootCertificates } from 'node:tls'
+import { makeFetch, proxySettings, trustedCAs } from '../../../src/http/fetch.js'
 import type { FetchLike } from '../../../src/deps.js'
 import { selfSignedCert } from '../../helpers/tls.js'
 
@@ -113,6 +114,17 @@ describe('makeFetch', () => {
     const pending = makeFetch({ env: {}, timeoutMs: 60_000, userAgent: 'bktx/1', fetch: hanging })('https://x.test/', { signal: controller.signal })
     controller.abort('caller')
     await expect(pending).rejects.toBe('caller')
+  })
+})
+
+describe('trustedCAs', () => {
+  it('is Node\'s roots, then NODE_EXTRA_CA_CERTS, then --ca-file: additions, never a replacement', async () => {
+    const extraPath = join(dir, 'extra.pem')
+    const extra = (await selfSignedCert('extra')).cert
+    await writeFile(extraPath, extra)
+    const cas = await trustedCAs({ env: { NODE_EXTRA_CA_CERTS: extraPath }, caFile: certPath })
+    expect(cas.slice(0, rootCertificates.length)).toEqual(rootCertificates)
+    expect(cas.slice(rootCertificates.length).map((c) => c.trim())).toEqual([extra.trim(), (await selfSignedCert()).cert.trim()])
   })
 })
 
