@@ -88,7 +88,7 @@ function checkParams(params: ExchangeParams): void {
   for (const [value, flag] of nonEmpty) {
     if (value.trim() === '') throw new UsageError(`${flag} must not be empty`)
   }
-  if (!(params.subjectType in SUBJECT_TOKEN_TYPES)) {
+  if (!Object.hasOwn(SUBJECT_TOKEN_TYPES, params.subjectType)) {
     throw new UsageError(`--subject-type must be "email" or "uuid", not "${String(params.subjectType)}"`)
   }
   for (const scope of params.scopes) {

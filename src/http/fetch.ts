@@ -2,7 +2,6 @@ import { readFile as fsReadFile, stat } from 'node:fs/promises'
 import type { Dispatcher } from 'undici'
 import type { Env, FetchLike } from '../deps.js'
 import { FileError, UsageError } from '../errors.js'
-import { redactURL } from './url.js'
 
 export interface MakeFetchOptions {
   /** The environment, for HTTPS_PROXY, HTTP_PROXY, NO_PROXY (either case) and NODE_EXTRA_CA_CERTS. */
@@ -97,7 +96,8 @@ export function makeFetch(options: MakeFetchOptions): BktxFetch {
 async function createDispatcher(options: MakeFetchOptions, proxy: ProxySettings): Promise<Dispatcher> {
   for (const [name, value] of [['HTTPS_PROXY', proxy.httpsProxy], ['HTTP_PROXY', proxy.httpProxy]] as const) {
     if (value !== '' && !isProxyURL(value)) {
-      throw new UsageError(`${name} (or ${name.toLowerCase()}) is not an http:// or https:// proxy URL: ${redactURL(value)}`)
+      // Not echoed: a proxy URL may carry a password.
+      throw new UsageError(`${name} (or ${name.toLowerCase()}) is not an http:// or https:// proxy URL; fix or unset it`)
     }
   }
   const tls = options.caFile === undefined ? {} : { ca: await trustedCAs(options) }

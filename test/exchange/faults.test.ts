@@ -189,7 +189,7 @@ describe('exchange over fetch (msw)', () => {
     expect(error.message).toBe('the token endpoint https://buildkite.test/oauth/token did not answer within 300 ms (--timeout)')
     expect(seen).toHaveLength(1)
     expect(elapsed).toBeGreaterThanOrEqual(250)
-    expect(elapsed).toBeLessThan(1500)
+    expect(elapsed).toBeLessThan(3000)
   })
 
   it('the timeout bounds backoff waits too', async () => {
@@ -200,7 +200,7 @@ describe('exchange over fetch (msw)', () => {
     const error = await failure(exchange(params, deps({ sleep: endless }), { timeoutMs: 300, baseDelayMs: 100 }))
     expect(error).toBeInstanceOf(TimeoutError)
     expect(error.message).toMatch(/within 300 ms \(--timeout\); last attempt: HTTP 503$/)
-    expect(performance.now() - started).toBeLessThan(1500)
+    expect(performance.now() - started).toBeLessThan(3000)
   })
 
   it('an abort signal (SIGINT) ends the call with InterruptedError', async () => {

@@ -113,6 +113,7 @@ describe('buildTokenExchangeRequest (protocol.md §3)', () => {
       { scopes: ['"quoted"'] },
       { ttl: 0 },
       { ttl: 1.5 },
+      { subjectType: 'toString' as 'email' },
     ]
     for (const overrides of cases) {
       await expect(buildTokenExchangeRequest(makeParams(overrides), { clock, jti: 'x' }), JSON.stringify(overrides)).rejects.toBeInstanceOf(UsageError)
