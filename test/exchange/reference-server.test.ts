@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { APIRejectedError, OAuthRejectedError } from '../../src/errors.js'
+import { revoke, whoami } from '../../src/exchange/access-token.js'
+import { exchange, type ExchangeDeps } from '../../src/exchange/exchange.js'
+import { toAssertionKey } from '../../src/exchange/key.js'
+import type { ExchangeParams } from '../../src/exchange/types.js'
+import { makeFetch } from '../../src/http/fetch.js'
+import { fixedClock } from '../helpers/cli.js'
+import { recordingSleep } from '../helpers/exchange.js'
+import { CLIENT_ID, MEMBER, ORG, startServer, testKey, type RunningServer } from '../helpers/server.js'
+
+// The client against the bundled reference server over loopback: the parser accepts what the
+// server sends, and each documented refusal arrives as the typed error with its advice.
+
+let server: RunningServer
+beforeAll(async () => void (server = await startServer()))
+afterAll(() => server.stop())
+
+function params(overrides: Partial<ExchangeParams> = {}): ExchangeParams {
+  return {
+    tokenUrl: server.tokenUrl,
+    clientId: CLIENT_ID,
+    key: toAssertionKey(server.key.privateKey, server.key.kid, 'test key'),
+    org: ORG,
+    subject: MEMBER,
+    subjectType: 'email',
+    scopes: ['read_builds', 'read_pipelines'],
+    ttl: 600,
+    ...overrides,
+  }
+}
+
+const deps = (): ExchangeDeps => ({ fetch: makeFetch({ env: {}, userAgent: 'bktx/test' }), clock: { now: () => new Date() }, sleep: recordingSleep() })
+
+async function rejection(promise: Promise<unknown>): Promise<Error> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection')
+    },
+    (error: unknown) => error as Error,
+  )
+}
+
+describe('exchange against the reference server', () => {
+  it('mints a bktx_ token the parser accepts, then whoami and revoke it', async () => {
+    const before = Date.now()
+    const result = await exchange(params(), deps())
+    expect(result.accessToken).toMatch(/^bktx_/)
+    expect(result.scopes).toEqual(['read_builds', 'read_pipelines'])
+    expect(result.expiresIn).toBe(600)
+    expect(result.expiresAt.getTime()).toBeGreaterThanOrEqual(before + 600_000)
+
+    const info = await whoami(server.url, result.accessToken, deps())
+    expect(info.scopes).toEqual(['read_builds', 'read_pipelines'])
+    expect(info.user.email).toBe(MEMBER)
+    expect(Math.abs((info.expiresAt?.getTime() ?? 0) - result.expiresAt.getTime())).toBeLessThan(5_000)
+
+    await revoke(server.url, result.accessToken, deps())
+    const after = await rejection(whoami(server.url, result.accessToken, deps()))
+    expect(after).toBeInstanceOf(APIRejectedError)
+    expect((after as APIRejectedError).status).toBe(401)
+  })
+
+  it('without scope and ttl: the app defaults and its maximum', async () => {
+    const result = await exchange(params({ scopes: [], ttl: undefined }), deps())
+    expect(result.scopes).toEqual(['read_builds'])
+    expect(result.expiresIn).toBe(3600)
+  })
+
+  const refusals: [string, () => Promise<Partial<ExchangeParams>>, string, RegExp][] = [
+    ['scopes beyond the grantable', async () => ({ scopes: ['write_builds'] }), 'invalid_scope', /Requested scopes: write_builds/],
+    ['a display name for --org', async () => ({ org: 'Acme Inc' }), 'invalid_target', /organisation slug.*asked for "Acme Inc"/],
+    ['a subject who is not a member', async () => ({ subject: 'stranger@acme.test' }), 'invalid_request', /--subject \(stranger@acme.test\)/],
+    ['another key under the registered kid', async () => ({ key: toAssertionKey((await testKey()).privateKey, server.key.kid, 'other') }), 'invalid_client', /check --key and --kid/],
+    ['an unknown client id', async () => ({ clientId: 'ffffffffffffffffffff' }), 'invalid_client', /Check --client-id \(ffffffffffffffffffff\)/],
+  ]
+  for (const [name, overrides, code, advice] of refusals) {
+    it(`${name} → ${code}, not retried`, async () => {
+      const d = deps()
+      const error = await rejection(exchange(params(await overrides()), d))
+      expect(error).toBeInstanceOf(OAuthRejectedError)
+      expect((error as OAuthRejectedError).error).toBe(code)
+      expect(error.message).toMatch(advice)
+      expect((d.sleep as ReturnType<typeof recordingSleep>).waits).toEqual([])
+    })
+  }
+
+  it('a slow local clock: invalid_client on exp, and the skew measured from the Date header', async () => {
+    const slow = fixedClock(new Date(Date.now() - 10 * 60_000))
+    const error = await rejection(exchange(params(), { ...deps(), clock: slow }))
+    expect(error).toBeInstanceOf(OAuthRejectedError)
+    expect(error.message).toMatch(/This machine's clock is 10m(\ds)? behind the server's/)
+  })
+})
