@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 
 export interface ListenOptions {
   host: string
@@ -29,9 +30,23 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
       // Node checks the two timeouts above on this interval (30 s by default: too coarse).
       connectionsCheckingInterval: 500,
       maxHeaderSize: 16 * 1024,
+      // Checked below instead, so that the 400 carries a JSON body like every other answer.
+      requireHostHeader: false,
     },
-    handler,
+    (req, res) => {
+      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+      if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+        const body = JSON.stringify({ error: 'invalid_request', error_description: 'Host header is required' })
+        res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', Connection: 'close' })
+        res.end(body)
+        return
+      }
+      handler(req, res)
+    },
   )
+  server.on('clientError', answerClientError)
+  // Without a listener Node closes a CONNECT request's connection without a word.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuse(socket, 405, 'Method Not Allowed', 'CONNECT is not supported'))
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(options.port, options.host, () => {
@@ -54,4 +69,33 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
         server.closeIdleConnections()
       }),
   }
+}
+
+const CLIENT_ERRORS: Record<string, [number, string, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'Request headers are too large'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Payload Too Large', 'Chunk extensions are too large'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
+}
+
+/**
+ * Requests node:http cannot parse (an unknown method, a malformed request line or header) and
+ * clients cut off by the timeouts get a JSON error like every other answer, where Node would
+ * send a bare status line. Mirrors Node's default: write only if no response has started.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } | null })._httpMessage
+  if (inFlight !== undefined && inFlight !== null && inFlight.headersSent === true) {
+    socket.destroy()
+    return
+  }
+  const [status, reason, description] = CLIENT_ERRORS[error.code ?? ''] ?? [400, 'Bad Request', 'Malformed HTTP request']
+  refuse(socket, status, reason, description)
+}
+
+function refuse(socket: Duplex, status: number, reason: string, description: string): void {
+  if (socket.writable) {
+    const body = JSON.stringify({ error: 'invalid_request', error_description: description })
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+  }
+  socket.destroy()
 }
