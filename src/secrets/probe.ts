@@ -1,0 +1,99 @@
+import { join } from 'node:path'
+import type { Env } from '../deps.js'
+import { busSocketPath, DBusConnection, DBusError } from './dbus.js'
+
+/**
+ * What the Secret Service said about the collection new items go to (the `default` alias,
+ * where @napi-rs/keyring writes). Only `unlocked` means a call through the binding can
+ * neither prompt nor hang on an unlock prompt; the other definite answers mean it would.
+ */
+export type SecretServiceState =
+  | { state: 'unlocked' }
+  | { state: 'locked' }
+  | { state: 'no-bus'; detail: string }
+  | { state: 'no-service'; detail: string }
+  | { state: 'no-collection'; detail: string }
+  | { state: 'timeout' }
+  /** The bus answered in a way this probe does not understand: let the binding try (bounded). */
+  | { state: 'unknown'; detail: string }
+
+export interface ProbeOptions {
+  env: Env
+  uid: number
+  timeoutMs: number
+}
+
+const SERVICE = 'org.freedesktop.secrets'
+const DEFAULT_COLLECTION = '/org/freedesktop/secrets/aliases/default'
+
+/**
+ * Asks the Secret Service whether its default collection is locked, over a short private
+ * D-Bus connection: `org.freedesktop.DBus.Properties.Get(Collection, "Locked")` on
+ * `/org/freedesktop/secrets/aliases/default` (Secret Service API 0.2, "Collection" and
+ * "Aliases"). Reading a property never raises a prompt, unlike a get, set or delete through
+ * the binding on a locked collection (which pops the unlock prompt and, with a display, blocks
+ * until it is answered; without one it fails, or answers "no such item", depending on the
+ * provider). About a millisecond on a running daemon. Like the binding, it lets the bus start
+ * a Secret Service that is installed but not running (D-Bus activation).
+ */
+export async function probeSecretService(options: ProbeOptions): Promise<SecretServiceState> {
+  const address = options.env['DBUS_SESSION_BUS_ADDRESS']
+  const runtime = options.env['XDG_RUNTIME_DIR']
+  // Without the variable, libdbus and sd-bus look for the per-user bus in $XDG_RUNTIME_DIR.
+  const socketPath =
+    address !== undefined && address !== ''
+      ? busSocketPath(address)
+      : runtime !== undefined && runtime.startsWith('/')
+        ? join(runtime, 'bus')
+        : undefined
+  if (socketPath === undefined) {
+    return { state: 'no-bus', detail: 'DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session bus)' }
+  }
+  const deadline = new AbortController()
+  let connection: DBusConnection | undefined
+  const timer = setTimeout(() => {
+    deadline.abort()
+    connection?.close()
+  }, options.timeoutMs)
+  try {
+    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs })
+    if (deadline.signal.aborted) return { state: 'timeout' }
+    const reply = await connection.call({
+      destination: SERVICE,
+      path: DEFAULT_COLLECTION,
+      interface: 'org.freedesktop.DBus.Properties',
+      member: 'Get',
+      signature: 'ss',
+      body: ['org.freedesktop.Secret.Collection', 'Locked'],
+    })
+    const variant = reply.body[0]
+    const locked = typeof variant === 'object' && variant !== null && !Array.isArray(variant) ? variant.value : undefined
+    if (locked === false) return { state: 'unlocked' }
+    if (locked === true) return { state: 'locked' }
+    return { state: 'unknown', detail: `unexpected reply signature ${reply.signature}` }
+  } catch (error) {
+    if (deadline.signal.aborted) return { state: 'timeout' }
+    if (!(error instanceof DBusError)) return { state: 'unknown', detail: String(error) }
+    switch (error.dbusName) {
+      case 'bktx.NoBus':
+        return { state: 'no-bus', detail: `cannot connect to the D-Bus session bus (${error.message.replace(/^bktx\.NoBus: /, '')})` }
+      case 'bktx.Timeout':
+        return { state: 'timeout' }
+      case 'org.freedesktop.DBus.Error.ServiceUnknown':
+      case 'org.freedesktop.DBus.Error.NameHasNoOwner':
+      case 'org.freedesktop.DBus.Error.Spawn.ChildExited':
+      case 'org.freedesktop.DBus.Error.Spawn.ExecFailed':
+        return { state: 'no-service', detail: 'no Secret Service provider (gnome-keyring, KeePassXC, KWallet) is running' }
+      case 'org.freedesktop.DBus.Error.UnknownObject':
+      case 'org.freedesktop.DBus.Error.UnknownMethod':
+      case 'org.freedesktop.Secret.Error.NoSuchObject':
+        // gnome-keyring answers UnknownMethod for a default alias that names no collection.
+        return { state: 'no-collection', detail: 'the Secret Service has no default keyring' }
+      default:
+        return { state: 'unknown', detail: error.dbusName }
+    }
+  } finally {
+    clearTimeout(timer)
+    connection?.close()
+  }
+}
