@@ -1,0 +1,80 @@
+import { lstat, mkdir, stat } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { resolvePaths } from '../config/paths.js'
+import type { Env } from '../deps.js'
+import { CacheError } from '../errors.js'
+import { errnoCode, errnoText } from '../fs/atomic.js'
+
+export interface CacheDirOptions {
+  env: Env
+  home: string
+  /** The user's uid; undefined on Windows, where ownership and modes are not checked. */
+  uid: number | undefined
+  /** Shared-memory directory tried when XDG_RUNTIME_DIR is unset. Default `/dev/shm`. */
+  shmDir?: string
+}
+
+/**
+ * Where bktx keeps cache metadata and file-backend tokens, in order of preference:
+ * `$XDG_RUNTIME_DIR/bktx` (per-user tmpfs, 0700 by the XDG spec, gone at logout), else
+ * `/dev/shm/bktx-<uid>` (tmpfs: tokens never reach a disk), else `$XDG_CACHE_HOME/bktx`.
+ * A candidate whose parent directory does not exist is skipped (a stale XDG_RUNTIME_DIR).
+ */
+export async function resolveCacheDir(options: CacheDirOptions): Promise<string> {
+  const paths = resolvePaths(options.env, options.home)
+  const candidates: string[] = []
+  if (paths.runtimeDir !== undefined) candidates.push(paths.runtimeDir)
+  if (options.uid !== undefined) candidates.push(join(options.shmDir ?? '/dev/shm', `bktx-${options.uid}`))
+  for (const candidate of candidates) {
+    if (await isDirectory(dirname(candidate))) return candidate
+  }
+  return paths.cacheDir
+}
+
+async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/**
+ * Creates `dir` (mode 0700) if needed and checks it is private: a real directory (not a
+ * symlink, which another user could point elsewhere), owned by `uid`, with no permission for
+ * group or others. Anything else is refused with a CacheError rather than repaired: in a
+ * shared directory such as /dev/shm it may have been planted by another user to read or
+ * substitute tokens.
+ */
+export async function openPrivateDir(dir: string, uid: number | undefined): Promise<void> {
+  try {
+    await mkdir(dirname(dir), { recursive: true, mode: 0o700 })
+    await mkdir(dir, { mode: 0o700 })
+  } catch (cause) {
+    if (errnoCode(cause) !== 'EEXIST') {
+      throw new CacheError(`cannot create the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+    }
+  }
+  let info
+  try {
+    info = await lstat(dir)
+  } catch (cause) {
+    throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+  }
+  if (info.isSymbolicLink()) {
+    throw new CacheError(`refusing the cache directory ${dir}: it is a symbolic link; remove it, or pass --cache none`)
+  }
+  if (!info.isDirectory()) {
+    throw new CacheError(`refusing the cache directory ${dir}: it is not a directory; remove it, or pass --cache none`)
+  }
+  if (uid === undefined) return
+  if (info.uid !== uid) {
+    throw new CacheError(
+      `refusing the cache directory ${dir}: it belongs to uid ${info.uid}, not to you (uid ${uid}); remove it, or pass --cache none`,
+    )
+  }
+  if ((info.mode & 0o077) !== 0) {
+    const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
+    throw new CacheError(`refusing the cache directory ${dir}: its mode is ${mode}, other users can reach it; run \`chmod 700 ${dir}\``)
+  }
+}

@@ -1,0 +1,87 @@
+import type { ExchangeParams, Exchanger, TokenResult } from '../exchange/types.js'
+import type { Clock } from '../time/clock.js'
+import type { TokenCache } from './cache.js'
+import { metaMatches, type BackendName, type EntryMeta } from './entry.js'
+import { cacheKey } from './key.js'
+
+export interface WithCacheOptions {
+  clock: Clock
+  /**
+   * Serve a cached token only when it has at least this many seconds left, capped at half
+   * of its lifetime (so a 60 s token is served for its first 30 s). Default 300.
+   */
+  minTtl?: number
+  /** Skip the cached token and mint a new one (which then replaces it). Default false. */
+  refresh?: boolean
+}
+
+/** A token and where it came from. */
+export interface CachedTokenResult extends TokenResult {
+  /** True when served from the cache, false when just minted. */
+  cached: boolean
+  /** The backend that served or stored it; `none` when it is not cached. */
+  cache: BackendName
+  /** Lines for stderr when the cache degraded (keychain failed, token not stored). */
+  notes: string[]
+}
+
+export type CachedExchanger = (params: ExchangeParams) => Promise<CachedTokenResult>
+
+export const DEFAULT_MIN_TTL = 300
+
+/**
+ * True when `meta` may be served at `now`: written for these inputs, received in the past, and
+ * with at least `min(minTtl, lifetime / 2)` seconds left. Expiry is receivedAt + expires_in,
+ * never a server timestamp (protocol.md §4). An entry "received" in the future (the clock was
+ * set back) is not trusted.
+ */
+export function isServable(meta: EntryMeta, params: ExchangeParams, now: Date, minTtl: number): boolean {
+  if (!metaMatches(meta, params)) return false
+  const receivedAt = Date.parse(meta.receivedAt)
+  const nowMs = now.getTime()
+  if (!(receivedAt <= nowMs)) return false
+  const remaining = (receivedAt + meta.expiresIn * 1000 - nowMs) / 1000
+  return remaining > 0 && remaining >= Math.min(minTtl, meta.expiresIn / 2)
+}
+
+/**
+ * Decorates an exchanger with the token cache (aws-vault's CachedSessionProvider). A hit costs
+ * two small file reads (file backend) or one file read and one keychain get, and takes no
+ * lock. A miss takes the entry's cross-process lock, reads again (another process may have
+ * just minted it: N parallel cold callers make one exchange), and only then exchanges and
+ * stores. With `refresh`, an entry minted by another process after this call began is
+ * accepted, so parallel refreshes also make one exchange.
+ */
+export function withCache(exchanger: Exchanger, cache: TokenCache, options: WithCacheOptions): CachedExchanger {
+  const minTtl = options.minTtl ?? DEFAULT_MIN_TTL
+  return async (params) => {
+    if (cache.backend === 'none') {
+      return { ...(await exchanger(params)), cached: false, cache: 'none', notes: [] }
+    }
+    const key = cacheKey(params)
+    const notes: string[] = []
+    const started = options.clock.now()
+    if (options.refresh !== true) {
+      const hit = await cache.read(key, (meta) => isServable(meta, params, options.clock.now(), minTtl))
+      if (hit.note !== undefined) notes.push(hit.note)
+      if (hit.entry !== undefined) return { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notes }
+    }
+    const release = await cache.lock(key)
+    try {
+      const again = await cache.read(
+        key,
+        (meta) =>
+          isServable(meta, params, options.clock.now(), minTtl) &&
+          (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime()),
+      )
+      if (again.note !== undefined && !notes.includes(again.note)) notes.push(again.note)
+      if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notes }
+      const token = await exchanger(params)
+      const stored = await cache.write(key, params, token)
+      if (stored.note !== undefined) notes.push(stored.note)
+      return { ...token, cached: false, cache: stored.backend, notes }
+    } finally {
+      await release()
+    }
+  }
+}

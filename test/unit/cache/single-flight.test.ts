@@ -1,0 +1,25 @@
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { runParallelCallers } from '../../fixtures/single-flight.js'
+
+async function config(lock: boolean) {
+  const root = await mkdtemp(join(tmpdir(), 'bktx-flight-'))
+  return { mode: 'file' as const, runtimeDir: root, mintLog: join(root, 'mints.log'), mintMs: 300, service: 'bktx-test', lock }
+}
+
+describe('single flight across processes', () => {
+  it('32 cold parallel callers make exactly one exchange and all get its token', async () => {
+    const { results, mints } = await runParallelCallers(32, await config(true))
+    expect(mints).toBe(1)
+    expect(new Set(results.map((r) => r.token)).size).toBe(1)
+    expect(results.filter((r) => !r.cached)).toHaveLength(1)
+    expect(results.every((r) => r.cache === 'file')).toBe(true)
+  }, 60_000)
+
+  it('without the lock, the same callers exchange many times (the test above can fail)', async () => {
+    const { mints } = await runParallelCallers(8, await config(false))
+    expect(mints).toBeGreaterThan(1)
+  }, 60_000)
+})
