@@ -1,0 +1,242 @@
+import { execFile } from 'node:child_process'
+import { createHash, createHmac, generateKeyPairSync, sign, type KeyObject } from 'node:crypto'
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { connect } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { exportJWK, type JWK } from 'jose'
+import { createTokenServer, type TokenServer } from '../../src/server/app.js'
+import type { MemoryAuditSink } from '../../src/server/audit.js'
+import { parseServerConfig } from '../../src/server/config.js'
+import { listen, type Listening } from '../../src/server/listen.js'
+import type { StoreLimits } from '../../src/server/store.js'
+import type { Clock } from '../../src/time/clock.js'
+
+// ---------------------------------------------------------------------------------------------
+// Figures for SECURITY.md: each test file counts what it did and, when BKTX_SECURITY_FIGURES
+// names a directory, writes them there as <file>.json (scripts/security-figures.mjs sums them).
+
+export function writeFigures(name: string, figures: Record<string, unknown>): void {
+  const dir = process.env['BKTX_SECURITY_FIGURES']
+  if (dir === undefined || dir === '') return
+  mkdirSync(dir, { recursive: true })
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ file: name, ...figures }, null, 2)}\n`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Keys and hand-made JWS: the attack corpus needs tokens that no well-behaved library would sign.
+
+export interface Key {
+  kid: string
+  privateKey: KeyObject
+  publicKey: KeyObject
+  /** The public JWK as registered (kid added; `alg` only when `withAlg`). */
+  jwk: JWK
+}
+
+export async function makeKey(kind: 'EC' | 'RSA' | 'RSA-1024', kid: string, withAlg = true): Promise<Key> {
+  const pair =
+    kind === 'EC'
+      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
+      : generateKeyPairSync('rsa', { modulusLength: kind === 'RSA' ? 2048 : 1024 })
+  const members = await exportJWK(pair.publicKey)
+  const jwk: JWK = { ...members, kid, use: 'sig', ...(withAlg ? { alg: kind === 'EC' ? 'ES256' : 'RS256' } : {}) }
+  return { kid, privateKey: pair.privateKey, publicKey: pair.publicKey, jwk }
+}
+
+export const b64u = (value: string | Buffer | Uint8Array): string => Buffer.from(value).toString('base64url')
+
+/** A JSON segment: objects are serialised, strings are taken as the exact JSON text. */
+export const segment = (value: unknown): string => b64u(typeof value === 'string' ? value : JSON.stringify(value))
+
+export type Signer = (input: string) => Buffer
+
+export const es256 = (key: KeyObject): Signer => (input) => sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+export const es256Der = (key: KeyObject): Signer => (input) => sign('sha256', Buffer.from(input), { key, dsaEncoding: 'der' })
+export const rs256 = (key: KeyObject): Signer => (input) => sign('sha256', Buffer.from(input), key)
+export const hmac = (hash: 'sha256' | 'sha384' | 'sha512', secret: string | Buffer): Signer => (input) => createHmac(hash, secret).update(input).digest()
+export const fixed = (signature: Buffer): Signer => () => signature
+
+/** header.payload.signature, where header and payload are objects or exact JSON text. */
+export function jws(header: unknown, payload: unknown, signer: Signer): string {
+  const input = `${segment(header)}.${segment(payload)}`
+  return `${input}.${b64u(signer(input))}`
+}
+
+/**
+ * An RS256 "signature" that verifies under any RSA key with public exponent 1 (s^1 mod n = s):
+ * the EMSA-PKCS1-v1_5 encoding of the hash itself, computable from the public modulus alone.
+ */
+export const forgedForExponentOne = (modulusBytes: number): Signer => (input) => {
+  const digestInfo = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update(input).digest()])
+  return Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(modulusBytes - digestInfo.length - 3, 0xff), Buffer.from([0]), digestInfo])
+}
+
+/** The P-256 group order n: r and s must lie in [1, n-1] (FIPS 186-4 §6.4). */
+export const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex')
+
+// ---------------------------------------------------------------------------------------------
+// A self-signed X.509 certificate for an attacker's key (x5c): node:crypto cannot issue one.
+
+export async function attackerCertificate(): Promise<{ der: Buffer; privateKey: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'bktx-x5c-'))
+  try {
+    await promisify(execFile)('openssl', [
+      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.der'), '-outform', 'DER', '-days', '2', '-subj', '/CN=attacker',
+    ])
+    return { der: readFileSync(join(dir, 'cert.der')), privateKey: readFileSync(join(dir, 'key.pem'), 'utf8') }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listeners: a canary that must never be contacted, and a JWKS host that may be.
+
+export interface Listener {
+  url: string
+  hits: string[]
+  /** What it serves at any path (JSON). */
+  body: unknown
+  /** When set, answers instead (a hostile JWKS host: redirects, huge bodies, errors). */
+  respond: ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  close(): Promise<void>
+}
+
+export async function startListener(body: unknown = {}): Promise<Listener> {
+  const hits: string[] = []
+  const listener: Listener = { url: '', hits, body, respond: undefined, close: async () => undefined }
+  const server: Server = createServer((req: IncomingMessage, res) => {
+    hits.push(`${req.method} ${req.url}`)
+    if (listener.respond !== undefined) return listener.respond(req, res)
+    const text = JSON.stringify(listener.body)
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) })
+    res.end(text)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  listener.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  listener.close = () => new Promise((resolve) => server.close(() => resolve()))
+  return listener
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reference server in-process, with every outbound fetch recorded.
+
+export interface SecurityServer {
+  url: string
+  tokenUrl: string
+  server: TokenServer
+  listening: Listening
+  /** Every URL the server fetched (JWKS URIs). */
+  fetched: string[]
+  audit(): MemoryAuditSink['records']
+  stop(): Promise<void>
+}
+
+export async function startSecurityServer(
+  doc: unknown,
+  options: { clock?: Clock; limits?: StoreLimits; stateDir?: string; requestTimeoutMs?: number; headersTimeoutMs?: number; jwksCooldownMs?: number } = {},
+): Promise<SecurityServer> {
+  const fetched: string[] = []
+  const config = await parseServerConfig(doc, 'security test config')
+  const server = await createTokenServer(config, {
+    clock: options.clock ?? { now: () => new Date() },
+    fetch: (input, init) => {
+      fetched.push(String(input))
+      return fetch(input, init)
+    },
+    stateDir: options.stateDir,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+    ...(options.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.jwksCooldownMs }),
+  })
+  const listening = await listen(server.handler, {
+    host: '127.0.0.1',
+    port: 0,
+    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
+    ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
+  })
+  return {
+    url: listening.url,
+    tokenUrl: `${listening.url}/oauth/token`,
+    server,
+    listening,
+    fetched,
+    audit: () => (server.state.audit as unknown as MemoryAuditSink).records,
+    stop: async () => {
+      await listening.close(100)
+      server.close()
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Raw sockets, for requests node:http would refuse to send and for slow clients.
+
+export interface RawResult {
+  /** Everything the server sent. */
+  text: string
+  /** Whether the server closed the connection within the wait. */
+  closed: boolean
+  ms: number
+  status: number | undefined
+  json: unknown
+}
+
+/**
+ * Sends `parts` on a fresh connection, `gapMs` apart (a slow client when > 0), and collects the
+ * answer until the server closes the connection or `waitMs` passes (or, with `untilAnswered`,
+ * until one whole response with a Content-Length has arrived on a connection kept alive).
+ */
+export function rawRequest(url: string, parts: Array<string | Buffer>, options: { gapMs?: number; waitMs?: number; untilAnswered?: boolean } = {}): Promise<RawResult> {
+  const { hostname, port } = new URL(url)
+  const started = Date.now()
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname)
+    const chunks: Buffer[] = []
+    let done = false
+    let timer: NodeJS.Timeout | undefined
+    const finish = (closed: boolean): void => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      clearTimeout(waiter)
+      socket.destroy()
+      const text = Buffer.concat(chunks).toString('utf8')
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1]
+      const bodyStart = text.indexOf('\r\n\r\n')
+      let json: unknown
+      try {
+        json = bodyStart === -1 ? undefined : JSON.parse(text.slice(bodyStart + 4))
+      } catch {
+        json = undefined
+      }
+      resolve({ text, closed, ms: Date.now() - started, status: status === undefined ? undefined : Number(status), json })
+    }
+    const waiter = setTimeout(() => finish(false), options.waitMs ?? 5_000)
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      if (options.untilAnswered === true && answered(Buffer.concat(chunks))) finish(false)
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => finish(true))
+    let i = 0
+    const next = (): void => {
+      if (done || i >= parts.length || socket.destroyed) return
+      socket.write(parts[i++] as string | Buffer)
+      if ((options.gapMs ?? 0) > 0) timer = setTimeout(next, options.gapMs)
+      else next()
+    }
+    socket.on('connect', next)
+  })
+}
+
+function answered(bytes: Buffer): boolean {
+  const end = bytes.indexOf('\r\n\r\n')
+  if (end === -1) return false
+  const length = /\r\ncontent-length: *(\d+)/i.exec(bytes.subarray(0, end).toString('latin1'))?.[1]
+  return length !== undefined && bytes.length - end - 4 >= Number(length)
+}
