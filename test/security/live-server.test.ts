@@ -1,0 +1,281 @@
+/**
+ * Fuzzing the live server over loopback (issue 5): random methods, paths, content types and
+ * bodies, through node:http and as raw bytes, always get a well-formed 4xx JSON answer, never a
+ * 5xx and never a hang; oversized bodies get 413; slow clients are cut off by the header and
+ * request timeouts while other clients are still served.
+ */
+import fc from 'fast-check'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { http } from '../helpers/http.js'
+import { es256, jws, makeKey, rawRequest, startSecurityServer, writeFigures, type Key, type RawResult, type SecurityServer } from './support.js'
+
+const MULTIPLIER = Number(process.env['BKTX_FUZZ_RUNS'] ?? '1') || 1
+const SEED = process.env['BKTX_FUZZ_SEED'] === undefined ? undefined : Number(process.env['BKTX_FUZZ_SEED'])
+const REQUEST_TIMEOUT_MS = 1_000
+const HEADERS_TIMEOUT_MS = 500
+/** Node checks both timeouts every 500 ms (listen.ts); allow that and some scheduling slack. */
+const CUT_OFF_WITHIN_MS = REQUEST_TIMEOUT_MS + 500 + 1_000
+const CLIENT = '0123456789abcdef0123'
+
+const figures = { requests: 0, raw_requests: 0, runs: 0, slow_clients: 0, oversized: 0, statuses: {} as Record<string, number> }
+
+let server: SecurityServer
+let key: Key
+
+beforeAll(async () => {
+  key = await makeKey('EC', 'k')
+  server = await startSecurityServer(
+    {
+      organizations: [{ slug: 'acme', members: [{ email: 'dev@acme.test' }] }],
+      apps: [{ client_id: CLIENT, org: 'acme', jwks: { keys: [key.jwk] }, grantable_scopes: ['read_builds'], default_scopes: ['read_builds'] }],
+    },
+    { requestTimeoutMs: REQUEST_TIMEOUT_MS, headersTimeoutMs: HEADERS_TIMEOUT_MS },
+  )
+})
+
+afterAll(async () => {
+  await server?.stop()
+  writeFigures('live-server', figures)
+})
+
+function params(numRuns: number): fc.Parameters<unknown> {
+  figures.runs += numRuns * MULTIPLIER
+  return { numRuns: numRuns * MULTIPLIER, timeout: 10_000, ...(SEED === undefined ? {} : { seed: SEED }) }
+}
+
+function count(status: number | undefined): void {
+  const key = String(status ?? 'none')
+  figures.statuses[key] = (figures.statuses[key] ?? 0) + 1
+}
+
+/** A well-formed error answer: a 4xx status and a JSON object with an error or a message. */
+function expectWellFormed4xx(status: number | undefined, json: unknown, method = 'POST'): void {
+  expect(status).toBeGreaterThanOrEqual(400)
+  expect(status).toBeLessThan(500)
+  if (method === 'HEAD') return
+  expect(json).toBeTypeOf('object')
+  const body = json as Record<string, unknown>
+  if ('error' in body) {
+    expect(body['error']).toBeTypeOf('string')
+    expect(body['error_description']).toBeTypeOf('string')
+  } else {
+    expect(body['message']).toBeTypeOf('string')
+  }
+}
+
+async function validExchange(target: SecurityServer = server): Promise<number> {
+  const now = Math.floor(Date.now() / 1000)
+  const assertion = jws({ alg: 'ES256', typ: 'JWT', kid: 'k' }, { iss: CLIENT, sub: CLIENT, aud: target.tokenUrl, iat: now, exp: now + 60, jti: crypto.randomUUID() }, es256(key.privateKey))
+  const body = new URLSearchParams({
+    grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+    client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+    client_assertion: assertion,
+    subject_token: 'dev@acme.test',
+    subject_token_type: 'urn:buildkite:params:oauth:token-type:user-email',
+    audience: 'acme',
+  }).toString()
+  const response = await http(target.tokenUrl, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body })
+  return response.status
+}
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'PROPFIND', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'QUERY', 'SOURCE']
+const PATHS = ['/oauth/token', '/v2/oauth/token', '/v2/access-token', '/v2/organizations/acme/builds', '/v2/organizations/acme/pipelines', '/', '/oauth/token/', '/OAUTH/TOKEN', '/oauth//token', '/oauth/token?x=1', '/oauth/token#x', '/v2/organizations/../oauth/token', '/%2e%2e/oauth/token', '/v2/organizations/ACME/builds']
+const CONTENT_TYPES = ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'APPLICATION/X-WWW-FORM-URLENCODED', 'application/json', 'multipart/form-data; boundary=x', 'text/plain', '', 'application/x-www-form-urlencoded, application/json', 'application/x-www-form-urlencoded\t;x']
+const token = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&\'*+-.^_`|~'), minLength: 1, maxLength: 10 })
+const pathArb = fc.oneof(
+  fc.constantFrom(...PATHS),
+  fc.array(fc.string({ maxLength: 12 }), { maxLength: 5 }).map((segments) => `/${segments.map(encodeURIComponent).join('/')}`),
+  fc.tuple(fc.constantFrom(...PATHS), fc.string({ maxLength: 20 })).map(([p, q]) => `${p}?${encodeURIComponent(q)}`),
+)
+const formBody = fc
+  .dictionary(fc.constantFrom('grant_type', 'client_assertion_type', 'client_assertion', 'subject_token', 'subject_token_type', 'audience', 'scope', 'expires_in', 'x'), fc.string({ maxLength: 40 }), { maxKeys: 8 })
+  .map((d) => new URLSearchParams(d).toString())
+const bodyArb = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 500 }).map((s) => Buffer.from(s)),
+  fc.uint8Array({ maxLength: 500 }).map((b) => Buffer.from(b)),
+  formBody.map((s) => Buffer.from(s)),
+  fc.constant(Buffer.alloc(0)),
+)
+const headerValue = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789 ;=/,-_.'), maxLength: 30 })
+
+describe('random requests through node:http', () => {
+  it('always get a well-formed 4xx JSON answer, never a 5xx or a hang', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...METHODS) }, { weight: 1, arbitrary: token.map((t) => t.toUpperCase()) }),
+        pathArb,
+        fc.oneof(fc.constantFrom(...CONTENT_TYPES), headerValue),
+        bodyArb,
+        fc.option(fc.oneof(fc.constantFrom('Bearer bktx_x', 'Basic eDp5', 'Bearer ', ''), headerValue), { nil: undefined }),
+        async (method, path, contentType, body, authorization) => {
+          // An explicit length: node:http sends a GET/HEAD/DELETE/OPTIONS body unframed otherwise,
+          // which the server rightly reads as the start of a second, malformed request.
+          const headers: Record<string, string> = { 'Content-Type': contentType, 'Content-Length': String(body.length) }
+          if (authorization !== undefined) headers['Authorization'] = authorization
+          let response: Awaited<ReturnType<typeof http>> | RawResult
+          try {
+            response = await http(`${server.url}${path}`, { method, headers, body })
+          } catch (error) {
+            // node:http refuses to send some methods it does not know; send those raw.
+            if (!/method|token|Invalid/i.test((error as Error).message)) throw error
+            response = await rawRequest(server.url, [`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body], { untilAnswered: true })
+          }
+          figures.requests++
+          count(response.status)
+          expectWellFormed4xx(response.status, response.json, method)
+        },
+      ),
+      params(400),
+    )
+    expect(await validExchange()).toBe(200)
+  })
+})
+
+describe('raw bytes on the socket', () => {
+  const requestLine = fc.tuple(fc.oneof(fc.constantFrom(...METHODS, 'CONNECT'), token, fc.string({ maxLength: 8 })), fc.oneof(fc.constantFrom(...PATHS, '*', 'http://x/oauth/token', ''), fc.string({ maxLength: 20 })), fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'http/1.1', ''))
+  const headerLines = fc.array(
+    fc.oneof(
+      fc.constantFrom('Host: x', 'Content-Length: 0', 'Content-Length: -1', 'Content-Length: 1e3', 'Content-Length: 5, 6', 'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip, chunked', 'Content-Type: application/x-www-form-urlencoded', 'Expect: 100-continue', 'Connection: upgrade', 'Upgrade: websocket', ' folded: header', 'X: \u0000'),
+      fc.tuple(token, headerValue).map(([n, v]) => `${n}: ${v}`),
+      fc.string({ maxLength: 30 }),
+    ),
+    { maxLength: 6 },
+  )
+  const rawArb = fc.oneof(
+    fc.tuple(requestLine, headerLines, fc.string({ maxLength: 60 })).map(([[m, p, v], hs, body]) => `${m} ${p} ${v}\r\n${hs.join('\r\n')}\r\n\r\n${body}`),
+    // Leading blank lines are skipped by the parser (RFC 9112 §2.2): keep at least one other byte.
+    fc.uint8Array({ minLength: 1, maxLength: 300 }).filter((b) => b.some((x) => x !== 13 && x !== 10)).map((b) => Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')])),
+  )
+
+  it('get a 4xx JSON answer or, for what is not HTTP at all, a JSON 400 and a closed connection', async () => {
+    await fc.assert(
+      fc.asyncProperty(rawArb, async (bytes) => {
+        const result = await rawRequest(server.url, [bytes], { waitMs: CUT_OFF_WITHIN_MS, untilAnswered: true })
+        figures.raw_requests++
+        count(result.status)
+        // Some inputs are a complete request followed by the start of another (or a body still
+        // owed); the first answer is what counts, and every answer on the wire must be 4xx JSON.
+        expect(result.status, result.text.slice(0, 200)).toBeDefined()
+        const statuses = [...result.text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]))
+        for (const status of statuses) expect(status, result.text.slice(0, 300)).toBeGreaterThanOrEqual(400)
+        for (const status of statuses) expect(status, result.text.slice(0, 300)).toBeLessThan(500)
+        if (!/^HEAD /.test(String(bytes))) expectWellFormed4xx(result.status, firstJson(result.text))
+      }),
+      params(250),
+    )
+    expect(await validExchange()).toBe(200)
+  }, 60_000)
+})
+
+function firstJson(text: string): unknown {
+  const start = text.indexOf('\r\n\r\n')
+  const length = /content-length: (\d+)/i.exec(text.slice(0, start))?.[1]
+  if (start === -1 || length === undefined) return undefined
+  try {
+    return JSON.parse(Buffer.from(text.slice(start + 4)).subarray(0, Number(length)).toString())
+  } catch {
+    return undefined
+  }
+}
+
+describe('oversized bodies', () => {
+  it('get 413 exactly when the body exceeds 64 KiB, declared or chunked', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 60 * 1024, max: 70 * 1024 }), fc.boolean(), async (size, chunked) => {
+        const body = Buffer.alloc(size, 'a')
+        const head = `POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n${chunked ? 'Transfer-Encoding: chunked' : `Content-Length: ${size}`}\r\nConnection: close\r\n\r\n`
+        const parts = chunked ? [head, `${size.toString(16)}\r\n`, body, '\r\n0\r\n\r\n'] : [head, body]
+        const result = await rawRequest(server.url, parts)
+        figures.oversized++
+        count(result.status)
+        if (size > 64 * 1024) {
+          expect(result.status).toBe(413)
+          expect(result.json).toEqual({ error: 'invalid_request', error_description: 'Request body exceeds 65536 bytes' })
+        } else {
+          expect(result.status).toBe(400)
+          expect(result.json).toEqual({ error: 'invalid_request', error_description: 'Missing required parameter `grant_type`' })
+        }
+      }),
+      params(12),
+    )
+  })
+
+  it('a declared 1 GiB body is refused at once, unread', async () => {
+    const result = await rawRequest(server.url, ['POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1073741824\r\n\r\nabc'])
+    figures.oversized++
+    expect(result.status).toBe(413)
+    expect(result.closed).toBe(true)
+    expect(result.ms).toBeLessThan(1_000)
+  })
+
+  it('headers over 16 KiB get 431 JSON', async () => {
+    const result = await rawRequest(server.url, [`GET /v2/access-token HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20 * 1024)}\r\n\r\n`])
+    figures.oversized++
+    expect(result.status).toBe(431)
+    expect(result.json).toEqual({ error: 'invalid_request', error_description: 'Request headers are too large' })
+  })
+})
+
+describe('slow clients', () => {
+  // Their own server, with the request timeout well apart from the header timeout, so each case
+  // shows which of the two cut it off.
+  const REQUEST_MS = 3_000
+  const HEADERS_MS = 500
+  const CHECK_MS = 500 // listen.ts: Node checks both timeouts on this interval
+  const HEADERS_CUT_WITHIN = HEADERS_MS + CHECK_MS + 700
+  const REQUEST_CUT_WITHIN = REQUEST_MS + CHECK_MS + 1_000
+  let slowServer: SecurityServer
+  beforeAll(async () => {
+    slowServer = await startSecurityServer(
+      {
+        organizations: [{ slug: 'acme', members: [{ email: 'dev@acme.test' }] }],
+        apps: [{ client_id: CLIENT, org: 'acme', jwks: { keys: [key.jwk] }, grantable_scopes: ['read_builds'], default_scopes: ['read_builds'] }],
+      },
+      { requestTimeoutMs: REQUEST_MS, headersTimeoutMs: HEADERS_MS },
+    )
+  })
+  afterAll(() => slowServer?.stop())
+
+  const head = 'POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n'
+
+  it('are cut off by the header and request timeouts, with a JSON 408, while others are served', async () => {
+    const url = slowServer.url
+    const wait = { waitMs: REQUEST_CUT_WITHIN + 2_000 }
+    const slow: Array<[string, number, Promise<RawResult>]> = [
+      // Headers dribbled one byte every 50 ms: the header timeout cuts them off.
+      ['headers byte by byte', HEADERS_CUT_WITHIN, rawRequest(url, [...head], { gapMs: 50, ...wait })],
+      // Connected, and nothing sent at all.
+      ['nothing sent', HEADERS_CUT_WITHIN, rawRequest(url, [''], wait)],
+      // Headers complete, body promised and never finished: the request timeout.
+      ['body never finishes', REQUEST_CUT_WITHIN, rawRequest(url, [head, 'grant_type=x'], wait)],
+      // Body trickling in steadily (1 byte / 50 ms for 200 bytes = 10 s): activity does not extend the deadline.
+      ['body byte by byte', REQUEST_CUT_WITHIN, rawRequest(url, [head, ...'a'.repeat(200)], { gapMs: 50, ...wait })],
+      // Chunked body whose terminating chunk never comes.
+      ['chunked, never terminated', REQUEST_CUT_WITHIN, rawRequest(url, [head.replace('Content-Length: 200', 'Transfer-Encoding: chunked'), '5\r\nabcde\r\n'], wait)],
+    ]
+    // A slowloris crowd on top.
+    const crowd = Array.from({ length: 40 }, () => rawRequest(url, [...'POST /oauth/token HTTP/1.1\r\n'], { gapMs: 100, ...wait }))
+    // Meanwhile a well-behaved client is served promptly.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const servedAt = Date.now()
+    expect(await validExchange(slowServer)).toBe(200)
+    expect(Date.now() - servedAt).toBeLessThan(500)
+
+    for (const [name, within, pending] of slow) {
+      const result = await pending
+      figures.slow_clients++
+      expect(result.closed, name).toBe(true)
+      expect(result.ms, name).toBeLessThan(within)
+      if (name === 'nothing sent') continue // Node closes an idle new connection without a word
+      expect(result.status, `${name}: ${result.text}`).toBe(408)
+      expect(result.json, name).toEqual({ error: 'invalid_request', error_description: 'The request was not received in time' })
+    }
+    const crowdResults = await Promise.all(crowd)
+    figures.slow_clients += crowdResults.length
+    for (const result of crowdResults) {
+      expect(result.closed).toBe(true)
+      expect(result.ms).toBeLessThan(HEADERS_CUT_WITHIN)
+    }
+    expect(await validExchange(slowServer)).toBe(200)
+  }, 20_000)
+})
