@@ -117,14 +117,15 @@ export function createTokenCache(options: FileTokenCacheOptions): TokenCache {
     return text === undefined ? undefined : parseMeta(text, key)
   }
 
-  async function readSecret(meta: EntryMeta): Promise<ReadOutcome | string | undefined> {
-    if (meta.backend === 'file') return readPrivateFile(tokenPath(meta.key), uid)
-    if (secrets === undefined) return undefined
+  async function readSecret(meta: EntryMeta): Promise<{ secret: string | undefined; note?: string }> {
+    if (meta.backend === 'file') return { secret: await readPrivateFile(tokenPath(meta.key), uid) }
+    if (secrets === undefined) return { secret: undefined }
     try {
-      return await secrets.get(meta.key)
+      return { secret: await secrets.get(meta.key) }
     } catch (error) {
       if (options.strictKeychain || !(error instanceof KeychainError)) throw error
-      return { entry: undefined, note: `${error.message}; not using the cached token` }
+      // Auto mode: a keychain that fails now is a miss with a note, never a delete.
+      return { secret: undefined, note: `${error.message}; not using the cached token` }
     }
   }
 
@@ -152,11 +153,10 @@ export function createTokenCache(options: FileTokenCacheOptions): TokenCache {
       const meta = await readMeta(key)
       if (meta === undefined || !options.readable.includes(meta.backend)) return { entry: undefined, note: undefined }
       if (accept !== undefined && !accept(meta)) return { entry: undefined, note: undefined }
-      const secret = await readSecret(meta)
-      if (typeof secret === 'object') return secret
+      const { secret, note } = await readSecret(meta)
       // A missing secret, or one that is not the token the metadata describes (a torn write
       // seen between the two renames, or an item replaced behind bktx's back): a miss.
-      if (secret === undefined || tokenDigest(secret) !== meta.tokenSha256) return { entry: undefined, note: undefined }
+      if (secret === undefined || tokenDigest(secret) !== meta.tokenSha256) return { entry: undefined, note }
       return { entry: { meta, token: tokenFromEntry(meta, secret) }, note: undefined }
     },
 

@@ -47,19 +47,26 @@ async function isDirectory(path: string): Promise<boolean> {
  * substitute tokens.
  */
 export async function openPrivateDir(dir: string, uid: number | undefined): Promise<void> {
-  try {
-    await mkdir(dirname(dir), { recursive: true, mode: 0o700 })
-    await mkdir(dir, { mode: 0o700 })
-  } catch (cause) {
-    if (errnoCode(cause) !== 'EEXIST') {
-      throw new CacheError(`cannot create the cache directory ${dir}: ${errnoText(cause)}`, { cause })
-    }
-  }
-  let info
-  try {
-    info = await lstat(dir)
-  } catch (cause) {
+  // lstat first: on the cache-hit path the directory exists and this is the only syscall.
+  let info = await lstat(dir).catch((cause: unknown) => {
+    if (errnoCode(cause) === 'ENOENT') return undefined
     throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+  })
+  if (info === undefined) {
+    try {
+      await mkdir(dirname(dir), { recursive: true, mode: 0o700 })
+      await mkdir(dir, { mode: 0o700 })
+    } catch (cause) {
+      // EEXIST: another process made it first; it is checked below like any other.
+      if (errnoCode(cause) !== 'EEXIST') {
+        throw new CacheError(`cannot create the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+      }
+    }
+    try {
+      info = await lstat(dir)
+    } catch (cause) {
+      throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+    }
   }
   if (info.isSymbolicLink()) {
     throw new CacheError(`refusing the cache directory ${dir}: it is a symbolic link; remove it, or pass --cache none`)
