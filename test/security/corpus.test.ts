@@ -647,7 +647,7 @@ async function followUp(): Promise<void> {
   expect(server.server.state.store.size.tokens).toBe(before + 1)
 }
 
-const counted = { cases: 0, requests: 0, classes: new Set<string>() }
+const counted = { cases: 0, requests: 0, classes: new Set<string>(), pointingElsewhere: 0 }
 
 describe('attack corpus: each request is refused by the check meant for it, and mints nothing', () => {
   it.each(cases.map((c) => [`${c.cls}: ${c.name}`, c] as const))('%s', async (_title, attack) => {
@@ -658,6 +658,7 @@ describe('attack corpus: each request is refused by the check meant for it, and 
     counted.cases++
     counted.requests += 2
     counted.classes.add(attack.cls)
+    if (attack.pointsElsewhere === true) counted.pointingElsewhere++
 
     expect(answer.status, JSON.stringify(answer.json)).toBe(attack.expect.status)
     expect(answer.json).toEqual({ error: attack.expect.error, error_description: attack.expect.description })
@@ -803,5 +804,5 @@ describe('RSA keys under 2048 bits', () => {
 })
 
 afterAll(() => {
-  writeFigures('corpus', { cases: counted.cases, classes: counted.classes.size, requests: counted.requests, canary_hits: canary?.hits.length ?? 0 })
+  writeFigures('corpus', { cases: counted.cases, classes: counted.classes.size, requests: counted.requests, pointing_elsewhere: counted.pointingElsewhere, canary_hits: canary?.hits.length ?? 0 })
 })

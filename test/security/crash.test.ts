@@ -161,7 +161,12 @@ describe('kill -9 of bktx server --state-dir', () => {
     figures.tokens_acknowledged = acked.length
     expect(acked.length).toBeGreaterThan(20)
     // Start-up compaction is atomic; a kill may leave its temporary file, never a torn state.
-    for (const name of await readdir(stateDir)) expect(name).toMatch(/^(audit\.jsonl|state\.jsonl|\.state\.jsonl\.[0-9a-f]{12}\.tmp)$/)
+    // Nothing in the state directory is readable by another user.
+    expect((await stat(stateDir)).mode & 0o077).toBe(0)
+    for (const name of await readdir(stateDir)) {
+      expect(name).toMatch(/^(audit\.jsonl|state\.jsonl|\.state\.jsonl\.[0-9a-f]{12}\.tmp)$/)
+      expect((await stat(join(stateDir, name))).mode & 0o077, name).toBe(0)
+    }
   }, 40_000)
 })
 
@@ -204,6 +209,7 @@ describe('kill -9 of bktx keygen', () => {
   async function inspect(configDir: string): Promise<string> {
     const keysDir = join(configDir, 'keys')
     const names = existsSync(keysDir) ? await readdir(keysDir) : []
+    if (existsSync(keysDir)) expect((await stat(keysDir)).mode & 0o077).toBe(0)
     let outcome = 'nothing written'
     for (const name of names) {
       const path = join(keysDir, name)

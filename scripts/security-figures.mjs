@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+// Prints the "Figures of the last run" table of SECURITY.md from a run of test/security:
+//
+//   BKTX_SECURITY_FIGURES=.security-figures BKTX_VITEST_JSON=.security-figures/vitest.json \
+//     npx vitest run test/security && node scripts/security-figures.mjs .security-figures
+//
+// Each test file writes <name>.json into the directory (test/security/support.ts writeFigures);
+// vitest.json, when present, gives the pass/fail counts.
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+
+const dir = process.argv[2] ?? '.security-figures'
+const read = (name) => {
+  const path = join(dir, `${name}.json`)
+  return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined
+}
+const corpus = read('corpus') ?? {}
+const fuzz = read('fuzz') ?? {}
+const live = read('live-server') ?? {}
+const crash = read('crash') ?? {}
+const load = read('load') ?? {}
+const vitest = read('vitest')
+
+const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-GB') : '?')
+const rows = []
+rows.push(['attack corpus: cases (classes), requests sent', `${n(corpus.cases)} (${n(corpus.classes)}), ${n(corpus.requests)}`])
+rows.push(['attack corpus: cases naming another host (jku, x5u, kid URL, redirect); requests that reached it', `${n(corpus.pointing_elsewhere)}; ${n(corpus.canary_hits)}`])
+rows.push(['fuzzing: properties, runs, slowest run', `${n(fuzz.properties)}, ${n(fuzz.runs)}, ${n(fuzz.slowest_run_ms)} ms`])
+rows.push(['live-server fuzzing: requests via node:http, raw-socket requests', `${n(live.requests)}, ${n(live.raw_requests)}`])
+rows.push(['oversized bodies and headers; slow clients cut off', `${n(live.oversized)}; ${n(live.slow_clients)}`])
+if (live.statuses) rows.push(['live-server answers by status', Object.entries(live.statuses).map(([s, c]) => `${s}: ${n(c)}`).join(', ')])
+rows.push([
+  'faults injected: kill -9 of bktx server (under load + during start-up), of bktx keygen (of which the instant its temporary file appeared)',
+  `${n((crash.server_kills ?? 0) + (crash.startup_kills ?? 0))} (${n(crash.server_kills)} + ${n(crash.startup_kills)}), ${n(crash.keygen_kills)} (${n(crash.keygen_kills_mid_write)})`,
+])
+rows.push(['exchanges sent across the server kills; tokens acknowledged and verified after each restart', `${n(crash.exchanges_sent)}; ${n(crash.tokens_acknowledged)}`])
+if (crash.keygen_outcomes) rows.push(['what the keygen kills left', Object.entries(crash.keygen_outcomes).map(([o, c]) => `${o}: ${n(c)}`).join(', ')])
+rows.push(['requests under load (valid, invalid); errors; timeouts', `${n(load.requests)} (${n(load.valid)}, ${n(load.invalid)}); ${n(load.errors)}; ${n(load.timeouts)}`])
+for (const run of load.runs ?? []) {
+  if ('requests' in run) rows.push([`load: ${run.name}`, `${n(run.requests)} requests, ${n(run.rps)}/s, p50 ${n(run.p50_ms)} ms, p99 ${n(run.p99_ms)} ms, errors ${n(run.errors)}, non-2xx ${n(run.non2xx)}`])
+  else if ('ratio' in run) rows.push([`load: ${run.name}`, String(run.ratio)])
+  else if ('bytes' in run) rows.push([`load: ${run.name}`, `${(run.bytes / 1024 / 1024).toFixed(1)} MiB`])
+}
+if (vitest) {
+  const results = (vitest.testResults ?? []).filter((r) => r.name.includes('test/security/'))
+  const all = results.flatMap((r) => r.assertionResults ?? [])
+  const count = (status) => all.filter((a) => a.status === status).length
+  const seconds = results.reduce((sum, r) => sum + ((r.endTime ?? 0) - (r.startTime ?? 0)), 0) / 1000
+  rows.push(['tests passed, failed, skipped', `${n(count('passed'))}, ${n(count('failed'))}, ${n(count('pending') + count('skipped') + count('todo'))}`])
+  rows.push(['test time summed over the files (they run two at a time)', `${seconds.toFixed(1)} s`])
+}
+
+console.log('| figure | last run |')
+console.log('| --- | --- |')
+for (const [name, value] of rows) console.log(`| ${name} | ${value} |`)
