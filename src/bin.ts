@@ -1,10 +1,17 @@
+import { setFlagsFromString } from 'node:v8'
 import { homedir } from 'node:os'
 import { main } from './main.js'
 import type { ProgramDeps } from './cli/program.js'
 import type { Signals } from './deps.js'
+import { createKeyringStore } from './secrets/keyring.js'
+import { terminateIfKeychainStuck } from './secrets/exit.js'
 import { systemClock } from './time/clock.js'
 
 declare const BKTX_VERSION: string | undefined
+
+// After its first HTTP request Node waits 150-250 ms at exit while V8 tiers up the llhttp
+// WebAssembly parser; the baseline compiler alone is plenty for a CLI (../shared/deps.md).
+setFlagsFromString('--liftoff-only')
 
 // The only module that touches `process`: it builds the real dependencies once and sets the
 // exit code. Everything else receives them.
@@ -14,6 +21,10 @@ const signals: Signals = {
     return () => process.off(signal, listener)
   },
 }
+
+const env = { ...process.env }
+const uid = process.getuid?.()
+const secrets = createKeyringStore({ env, uid, platform: process.platform })
 
 const deps: ProgramDeps = {
   stdout: { write: (chunk) => void process.stdout.write(chunk), isTTY: process.stdout.isTTY === true },
@@ -25,14 +36,28 @@ const deps: ProgramDeps = {
     for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
     return Buffer.concat(chunks).toString('utf8')
   },
-  env: { ...process.env },
+  env,
   clock: systemClock,
   signals,
   fetch: (input, init) => fetch(input, init),
+  secrets,
+  platform: process.platform,
   cwd: process.cwd(),
-  uid: process.getuid?.(),
+  uid,
   home: homedir(),
   version: typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev',
 }
 
-process.exitCode = await main(process.argv.slice(2), deps)
+const code = await main(process.argv.slice(2), deps)
+process.exitCode = code
+// A keychain call blocked on an unlock prompt keeps Node from exiting at all; once the output
+// is flushed, end the process with SIGTERM and say which code was meant (README, "The cache").
+process.stdout.write('', () =>
+  terminateIfKeychainStuck(secrets.stuckCalls(), code, {
+    writeErr: (line) => void process.stderr.write(line),
+    terminate: () => {
+      process.removeAllListeners('SIGTERM')
+      process.kill(process.pid, 'SIGTERM')
+    },
+  }),
+)

@@ -1,3 +1,4 @@
+import type { SecretStore } from './secrets/store.js'
 import type { Clock } from './time/clock.js'
 
 /** A writable text stream: stdout or stderr. */
@@ -33,6 +34,13 @@ export interface Deps {
   signals: Signals
   /** Outbound HTTP. Production: global fetch (with an undici dispatcher when configured). */
   fetch: FetchLike
+  /**
+   * The OS keychain (service `bktx`). Production: the @napi-rs/keyring store, which loads
+   * nothing until first asked; tests: a MemorySecretStore or the real Secret Service.
+   */
+  secrets: SecretStore
+  /** `process.platform`. */
+  platform: string
   /** Working directory, for resolving relative paths in flags. */
   cwd: string
   /** Current user's uid and home directory (for default paths and file-ownership checks). */

@@ -1,7 +1,7 @@
 import { CommanderError } from 'commander'
 import { describeCause, isBktxError, type BktxError, UsageError } from './errors.js'
 import { EXIT, exitCodeFor } from './cli/exit-codes.js'
-import { makeProgram, type ProgramDeps } from './cli/program.js'
+import { makeProgram, requestedExitCode, type ProgramDeps } from './cli/program.js'
 import { Output } from './cli/output.js'
 
 /**
@@ -12,7 +12,7 @@ export async function main(argv: readonly string[], deps: ProgramDeps): Promise<
   const program = makeProgram(deps)
   try {
     await program.parseAsync([...argv], { from: 'user' })
-    return EXIT.OK
+    return requestedExitCode(program) ?? EXIT.OK
   } catch (error) {
     return report(error, deps, argv)
   }

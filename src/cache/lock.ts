@@ -23,7 +23,9 @@ export type ReleaseLock = () => Promise<void>
 export async function lockEntry(targetPath: string, lockPath: string, options: EntryLockOptions = {}): Promise<ReleaseLock> {
   const waitMs = options.waitMs ?? 60_000
   const staleMs = Math.max(options.staleMs ?? 10_000, 2000)
-  const { lock } = await import('proper-lockfile')
+  // proper-lockfile is CommonJS: its module.exports is `default` both under Node's loader and
+  // in the esbuild bundle, where the named export does not exist.
+  const { lock } = (await import('proper-lockfile')).default
   // Polling with jitter so that waiting processes do not retry in lockstep. Waits grow from
   // 10 ms to maxTimeout; the retry count makes their sum at least waitMs.
   const maxTimeout = 100

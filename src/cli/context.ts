@@ -29,9 +29,11 @@ export class Context {
   /** --profile, else $BKTX_PROFILE; undefined means "default" chosen implicitly. */
   readonly explicitProfile: string | undefined
   #config: Promise<ConfigFile> | undefined
+  readonly #exit: (code: number) => void
 
-  constructor(deps: Deps, globals: GlobalOptions, spinnerStream?: NodeJS.WritableStream) {
+  constructor(deps: Deps, globals: GlobalOptions, spinnerStream?: NodeJS.WritableStream, exit: (code: number) => void = () => undefined) {
     this.deps = deps
+    this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
     this.configPath = globals.config !== undefined ? this.absolute(globals.config) : this.paths.configFile
     const envProfile = deps.env['BKTX_PROFILE']
@@ -43,6 +45,11 @@ export class Context {
       env: deps.env,
       spinnerStream,
     })
+  }
+
+  /** Ends the run with this exit code without an error (bktx exec passes its child's code on). */
+  exit(code: number): void {
+    this.#exit(code)
   }
 
   /** A path from a flag, relative to the working directory. */

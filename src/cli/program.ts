@@ -1,18 +1,32 @@
 import { Command } from 'commander'
 import type { Deps } from '../deps.js'
 import { UsageError } from '../errors.js'
+import { registerCache } from './commands/cache.js'
 import { registerConfig } from './commands/config.js'
+import { registerEnv } from './commands/env.js'
+import { registerExec } from './commands/exec.js'
 import { registerInspect } from './commands/inspect.js'
 import { registerJwks } from './commands/jwks.js'
 import { registerKeygen } from './commands/keygen.js'
+import { registerLogout } from './commands/logout.js'
 import { registerServer } from './commands/server.js'
 import { registerSign } from './commands/sign.js'
+import { registerToken } from './commands/token.js'
+import { registerWhoami } from './commands/whoami.js'
 import { Context, type GlobalOptions } from './context.js'
 import { EXIT_CODES_HELP } from './exit-codes.js'
 
 export interface ProgramDeps extends Deps {
   /** The real stderr stream when it is a terminal, so ora can draw a spinner on it. */
   spinnerStream?: NodeJS.WritableStream
+}
+
+// The exit code a command asked for without failing (bktx exec: the child's code), per program.
+const requestedExit = new WeakMap<Command, number>()
+
+/** The exit code a command requested with `ctx.exit(code)`, if any. */
+export function requestedExitCode(program: Command): number | undefined {
+  return requestedExit.get(program)
 }
 
 /** Help topics beyond the commands: `bktx help <topic>`. */
@@ -42,6 +56,12 @@ export function makeProgram(deps: ProgramDeps): Command {
     .exitOverride()
     .addHelpText('after', '\nRun `bktx help exit-codes` for the exit codes; `bktx help COMMAND` for a command.')
 
+  registerToken(program, deps)
+  registerEnv(program, deps)
+  registerExec(program, deps)
+  registerWhoami(program, deps)
+  registerCache(program, deps)
+  registerLogout(program, deps)
   registerKeygen(program, deps)
   registerJwks(program, deps)
   registerSign(program, deps)
@@ -95,7 +115,9 @@ export function action<O>(
 ): Command {
   return cmd.action(async (...received: unknown[]) => {
     const command = received[received.length - 1] as Command
-    const ctx = new Context(deps, command.optsWithGlobals<GlobalOptions>(), deps.spinnerStream)
+    let root = command
+    while (root.parent !== null) root = root.parent
+    const ctx = new Context(deps, command.optsWithGlobals<GlobalOptions>(), deps.spinnerStream, (code) => requestedExit.set(root, code))
     try {
       await run(ctx, command.opts() as O, command.processedArgs)
     } catch (error) {

@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { main } from '../../src/main.js'
 import type { ProgramDeps } from '../../src/cli/program.js'
 import type { FetchLike, Signals } from '../../src/deps.js'
+import { MemorySecretStore, type SecretStore } from '../../src/secrets/store.js'
 import type { Clock } from '../../src/time/clock.js'
 
 export interface CliResult {
@@ -19,6 +20,7 @@ export interface RunOptions {
   stdin?: string
   signals?: Signals
   fetch?: FetchLike
+  secrets?: SecretStore
   home?: string
   stdoutIsTTY?: boolean
   /** Called with stderr text as it is written (to wait for "listening" lines). */
@@ -44,6 +46,8 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     clock: options.clock ?? { now: () => new Date() },
     signals: options.signals ?? { on: () => () => undefined },
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
+    secrets: options.secrets ?? new MemorySecretStore(),
+    platform: process.platform,
     cwd: options.cwd ?? process.cwd(),
     uid: process.getuid?.(),
     home: options.home ?? '/nonexistent-home',
@@ -82,6 +86,8 @@ export function fakeSignals(): Signals & { emit(signal: 'SIGINT' | 'SIGTERM' | '
 /** A temporary home with XDG dirs; `env` points bktx at it. */
 export async function tempHome(): Promise<{ dir: string; env: Record<string, string>; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'bktx-test-'))
+  // A private runtime directory, as a login session has: the file cache lives in it.
+  await mkdir(join(dir, 'run'), { mode: 0o700 })
   return {
     dir,
     env: {

@@ -1,0 +1,71 @@
+import type { Command } from 'commander'
+import { formatDuration } from '../../time/duration.js'
+import type { Context } from '../context.js'
+import { action, type ProgramDeps } from '../program.js'
+import { addTokenOptions, exchangeParams, openCache, TOKEN_SETTINGS, type TokenOptions } from '../token-source.js'
+import { settingFlags } from '../options.js'
+
+export interface CacheClearOptions extends TokenOptions {
+  all?: boolean
+}
+
+export function registerCache(program: Command, deps: ProgramDeps): void {
+  const cache = program.command('cache').description('list or clear cached tokens')
+  const list = cache.command('list').description('cached tokens: metadata only (no token, no keychain access)').option('--cache <mode>', 'auto, keychain, file or none (env BKTX_CACHE)')
+  action<TokenOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
+  const clear = cache.command('clear').description("remove the cached token of the current settings, or every one with --all").option('--all', 'remove every cached token (and orphaned bktx keychain items)')
+  addTokenOptions(clear)
+  action<CacheClearOptions>(clear, deps, (ctx, opts) => runCacheClear(ctx, opts))
+}
+
+export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<void> {
+  // Listing reads metadata files only, so the file mode serves every backend's entries.
+  const cache = await openCache(ctx, { ...opts, cache: opts.cache === 'none' ? 'none' : 'file' })
+  const entries = await cache.list()
+  const now = ctx.deps.clock.now().getTime()
+  if (ctx.out.json) {
+    ctx.out.document(
+      entries.map((e) => ({
+        key: e.key,
+        cache: e.backend,
+        org: e.org,
+        subject: e.subject,
+        subject_type: e.subjectType,
+        scopes: e.scopes,
+        token_url: e.tokenUrl,
+        client_id: e.clientId,
+        received_at: e.receivedAt.toISOString(),
+        expires_at: e.expiresAt.toISOString(),
+        expired: e.expired,
+        token_hint: e.tokenHint ?? null,
+      })),
+    )
+    return
+  }
+  if (entries.length === 0) {
+    ctx.out.info('no cached tokens')
+    return
+  }
+  ctx.out.data(
+    entries
+      .map((e) => {
+        const left = e.expired ? 'expired' : `expires in ${formatDuration((e.expiresAt.getTime() - now) / 1000)}`
+        return `${e.org}  ${e.subject}  ${e.scopes.join(' ') || '(default scopes)'}  ${left}  ${e.backend}  …${e.tokenHint ?? ''}`
+      })
+      .join('\n'),
+  )
+}
+
+export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Promise<void> {
+  const cache = await openCache(ctx, { ...opts, cache: opts.cache === false || opts.cache === 'none' ? 'file' : (opts.cache ?? 'file') })
+  let outcome
+  if (opts.all === true) {
+    outcome = await cache.clearAll()
+  } else {
+    const { cacheKey } = await import('../../cache/key.js')
+    const params = await exchangeParams(await ctx.settings(settingFlags(opts, TOKEN_SETTINGS)))
+    outcome = await cache.clear(cacheKey(params))
+  }
+  if (outcome.keychainError !== undefined) throw outcome.keychainError
+  ctx.out.success(`removed ${outcome.removed} cached token${outcome.removed === 1 ? '' : 's'}`)
+}

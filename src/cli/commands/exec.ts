@@ -1,0 +1,74 @@
+import { spawn } from 'node:child_process'
+import { constants } from 'node:os'
+import type { Command } from 'commander'
+import { required } from '../../config/resolve.js'
+import { UsageError } from '../../errors.js'
+import type { Context } from '../context.js'
+import { action, type ProgramDeps } from '../program.js'
+import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
+import { tokenVariables } from './env.js'
+
+export interface ExecOptions extends TokenOptions {
+  revokeOnExit?: boolean
+  allowNested?: boolean
+}
+
+/** Set in the child's environment; a nested `bktx exec` refuses to run unless asked. */
+export const NESTED_MARKER = 'BKTX_EXEC'
+
+export function registerExec(program: Command, deps: ProgramDeps): void {
+  const cmd = program
+    .command('exec')
+    .description('run a command with BUILDKITE_API_TOKEN and BUILDKITE_ORGANIZATION_SLUG set; exit with its code')
+    .argument('<command...>', 'the command and its arguments, after --')
+    .option('--revoke-on-exit', 'revoke the token (DELETE /v2/access-token) and drop it from the cache when the command ends')
+    .option('--allow-nested', `run even inside another bktx exec (${NESTED_MARKER} is set)`)
+    .addHelpText('after', '\n  bktx exec --scope read_builds -- bk build list\n\nSignals (SIGINT, SIGTERM, SIGHUP) are forwarded to the command. A command killed by a signal\nmakes bktx exit with 128 + the signal number, as shells report it.')
+  addTokenOptions(cmd, ['api-url'])
+  action<ExecOptions>(cmd, deps, (ctx, opts, args) => runExec(ctx, opts, args[0] as string[]))
+}
+
+export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): Promise<void> {
+  const [command, ...args] = argv
+  if (command === undefined) throw new UsageError('name the command to run after --')
+  const marker = ctx.deps.env[NESTED_MARKER]
+  if (marker !== undefined && marker !== '' && opts.allowNested !== true) {
+    throw new UsageError(`already inside bktx exec (${NESTED_MARKER} is set); the token is in BUILDKITE_API_TOKEN. Pass --allow-nested to run another`)
+  }
+  const { result, params, settings, cache } = await obtainToken(ctx, opts, ['api-url'])
+  const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
+  for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
+
+  const code = await new Promise<number>((resolve, reject) => {
+    const child = spawn(command, args, { stdio: 'inherit', env, cwd: ctx.deps.cwd })
+    // Forward what we receive; the child decides how to stop.
+    const offs = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => ctx.deps.signals.on(signal, () => child.kill(signal)))
+    child.once('error', (cause) => {
+      for (const off of offs) off()
+      const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'command not found' : cause.message
+      reject(new UsageError(`cannot run ${command}: ${reason}`, { cause }))
+    })
+    child.once('exit', (exitCode, signal) => {
+      for (const off of offs) off()
+      resolve(exitCode ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0)))
+    })
+  })
+
+  if (opts.revokeOnExit === true) {
+    const { revoke } = await import('../../exchange/access-token.js')
+    const { makeFetch } = await import('../../http/fetch.js')
+    const { cacheKey } = await import('../../cache/key.js')
+    const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
+    try {
+      await revoke(required(settings, 'api-url'), result.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })
+      await cache.clear(cacheKey(params))
+      ctx.out.info('token revoked')
+    } catch (error) {
+      // The command's own exit code matters more; say what went wrong and keep it.
+      ctx.out.warn(`could not revoke the token: ${(error as Error).message}`)
+    } finally {
+      await fetch.close()
+    }
+  }
+  ctx.exit(code)
+}

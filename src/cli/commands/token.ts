@@ -1,0 +1,32 @@
+import type { Command } from 'commander'
+import type { Context } from '../context.js'
+import { action, type ProgramDeps } from '../program.js'
+import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
+
+export function registerToken(program: Command, deps: ProgramDeps): void {
+  const cmd = program
+    .command('token')
+    .description('print a Buildkite API token for the subject, from the cache or a fresh exchange')
+    .addHelpText(
+      'after',
+      '\nOnly the token and a newline go to stdout, so `$(bktx token)` is safe in scripts.\n--json prints {token, token_type, expires_at, scopes, cached, cache}.',
+    )
+  addTokenOptions(cmd)
+  action<TokenOptions>(cmd, deps, (ctx, opts) => runToken(ctx, opts))
+}
+
+export async function runToken(ctx: Context, opts: TokenOptions): Promise<void> {
+  const { result } = await obtainToken(ctx, opts)
+  if (ctx.out.json) {
+    ctx.out.document({
+      token: result.accessToken,
+      token_type: result.tokenType,
+      expires_at: result.expiresAt.toISOString(),
+      scopes: result.scopes,
+      cached: result.cached,
+      cache: result.cache,
+    })
+  } else {
+    ctx.out.data(result.accessToken)
+  }
+}
