@@ -6,7 +6,7 @@ import { readFile, rm } from 'node:fs/promises'
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 const result = await build({
-  entryPoints: { bin: 'src/bin.ts' },
+  entryPoints: { bin: 'src/bin.ts', server: 'src/server/index.ts' },
   outdir: 'dist',
   bundle: true,
   metafile: true,

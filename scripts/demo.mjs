@@ -1,41 +1,95 @@
-// npm run demo: the setup half of bktx in a throwaway home, each step explained on stderr.
-// (Data the commands print goes to stdout, as it would in a script.)
-import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+// npm run demo: bktx's main job end to end, in a throwaway home, against the reference server
+// running in this process. Each step is explained on stderr; what bktx prints on stdout is
+// shown as it would be in a script.
+import { spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createTokenServer, listen, parseServerConfig } from '../dist/server.js'
 
 const bin = fileURLToPath(new URL('../bin/bktx.js', import.meta.url))
 const home = mkdtempSync(join(tmpdir(), 'bktx-demo-'))
-const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache'), BKTX_CONFIG: '', BKTX_PROFILE: '' }
-const say = (text) => process.stderr.write(`\n\x1b[1m== ${text}\x1b[0m\n`)
+mkdirSync(join(home, 'run'), { mode: 0o700 })
+// A private home and the file cache: the demo never touches your config or your keychain.
+const env = {
+  PATH: process.env.PATH,
+  HOME: home,
+  XDG_CONFIG_HOME: join(home, 'config'),
+  XDG_CACHE_HOME: join(home, 'cache'),
+  XDG_RUNTIME_DIR: join(home, 'run'),
+  BKTX_CACHE: 'file',
+  ...(process.env.NO_COLOR ? { NO_COLOR: process.env.NO_COLOR } : {}),
+}
+const tty = process.stderr.isTTY
+const bold = (text) => (tty ? `\x1b[1m${text}\x1b[0m` : text)
+const say = (text) => process.stderr.write(`\n${bold(`== ${text}`)}\n`)
 
-function bktx(args, input) {
-  process.stderr.write(`$ bktx ${args.join(' ')}\n`)
-  const result = spawnSync(process.execPath, [bin, ...args], { env, input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'inherit'] })
-  if (result.status !== 0) {
-    process.stderr.write(`demo failed: bktx ${args[0]} exited ${result.status}\n`)
-    process.exit(1)
-  }
-  process.stdout.write(result.stdout)
-  return result.stdout
+function bktx(args, { show = true } = {}) {
+  process.stderr.write(`$ bktx ${args.map((a) => (/[\s"'$]/.test(a) ? `'${a}'` : a)).join(' ')}\n`)
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, ...args], { env, stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    child.stdout.on('data', (chunk) => (stdout += chunk))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`bktx ${args[0]} exited ${code}`))
+      if (show) process.stdout.write(stdout)
+      resolve(stdout)
+    })
+  })
 }
 
+let server
+let listening
 try {
   say(`A temporary home: ${home}`)
-  say('1. keygen: an ES256 key, private half 0600 on disk, public JWKS on stdout')
-  bktx(['keygen'])
-  say('2. config: the Client ID Buildkite shows for the token exchange application')
-  bktx(['config', 'set', 'client-id', '0123456789abcdef0123'])
-  say('3. jwks: publish the public JWKS atomically (for a JWKS URI)')
-  const jwks = join(home, 'public', 'jwks.json')
-  bktx(['jwks', '--out', jwks])
-  say('4. sign: a client assertion: iss = sub = client id, aud = token URL, 60 s, fresh jti')
-  const jwt = bktx(['sign'])
-  say('5. inspect: decode it and verify it against the published JWKS')
-  bktx(['inspect', '--jwks', jwks, '-'], jwt)
-  say('Done. Everything lived in the temporary home, now removed.')
+
+  say('1. keygen: an ES256 key; the private half stays on disk (0600), the public JWKS goes to stdout')
+  const jwks = JSON.parse(await bktx(['keygen']))
+
+  say('2. the reference server: org "acme", member dev@acme.test, a token exchange app with that JWKS')
+  const config = await parseServerConfig(
+    {
+      organizations: [{ slug: 'acme', members: [{ email: 'dev@acme.test', name: 'Dev' }] }],
+      apps: [{ client_id: '0123456789abcdef0123', org: 'acme', name: 'demo', jwks, grantable_scopes: ['read_builds', 'read_pipelines'], default_scopes: ['read_builds'], max_ttl: 3600 }],
+    },
+    'demo',
+  )
+  const audit = []
+  server = await createTokenServer(config, { clock: { now: () => new Date() }, fetch, log: (line) => process.stderr.write(`   [server] ${line}\n`) })
+  listening = await listen(server.handler, { host: '127.0.0.1', port: 0 })
+  process.stderr.write(`listening on ${listening.url}\n`)
+
+  say('3. config: the Client ID, org slug, subject and the local endpoints, in the default profile')
+  for (const [key, value] of [['client-id', '0123456789abcdef0123'], ['org', 'acme'], ['subject', 'dev@acme.test'], ['token-url', `${listening.url}/oauth/token`], ['api-url', listening.url]]) {
+    await bktx(['config', 'set', key, value])
+  }
+
+  say('4. token: signs a 60 s assertion, exchanges it, caches the token; only the token on stdout')
+  const token = (await bktx(['token', '--scope', 'read_builds read_pipelines'])).trim()
+
+  say('5. token again: served from the cache, no exchange (see: no new server log line)')
+  await bktx(['token', '--scope', 'read_builds read_pipelines', '--json'])
+
+  say('6. env: what `eval "$(bktx env)"` would run')
+  await bktx(['env', '--scope', 'read_builds read_pipelines'])
+
+  say('7. whoami: GET /v2/access-token with the cached token')
+  await bktx(['whoami', '--scope', 'read_builds read_pipelines'])
+
+  say('8. logout: DELETE /v2/access-token, then drop it from the cache')
+  await bktx(['logout', '--scope', 'read_builds read_pipelines'])
+  const after = await fetch(`${listening.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })
+  process.stderr.write(`the revoked token now gets HTTP ${after.status} from the API\n`)
+
+  for (const record of server.state.audit.records) audit.push(record.type)
+  say(`Done. The server audited: ${audit.join(', ')}. The temporary home is removed.`)
+} catch (error) {
+  process.stderr.write(`demo failed: ${error.message}\n`)
+  process.exitCode = 1
 } finally {
+  await listening?.close(100)
+  server?.close()
   rmSync(home, { recursive: true, force: true })
 }
