@@ -206,11 +206,13 @@ export function rawRequest(url: string, parts: Array<string | Buffer>, options: 
       clearTimeout(waiter)
       socket.destroy()
       const text = Buffer.concat(chunks).toString('utf8')
-      const status = /^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1]
-      const bodyStart = text.indexOf('\r\n\r\n')
+      // The final answer: after any interim 1xx (100 Continue for `Expect: 100-continue`).
+      const final = withoutInterim(text)
+      const status = /^HTTP\/1\.[01] (\d{3})/.exec(final)?.[1]
+      const bodyStart = final.indexOf('\r\n\r\n')
       let json: unknown
       try {
-        json = bodyStart === -1 ? undefined : JSON.parse(text.slice(bodyStart + 4))
+        json = bodyStart === -1 ? undefined : JSON.parse(final.slice(bodyStart + 4))
       } catch {
         json = undefined
       }
@@ -234,9 +236,21 @@ export function rawRequest(url: string, parts: Array<string | Buffer>, options: 
   })
 }
 
+/** The response text from the first final (non-1xx) status line on. */
+export function withoutInterim(text: string): string {
+  let rest = text
+  while (/^HTTP\/1\.[01] 1\d\d /.test(rest)) {
+    const end = rest.indexOf('\r\n\r\n')
+    if (end === -1) break
+    rest = rest.slice(end + 4)
+  }
+  return rest
+}
+
 function answered(bytes: Buffer): boolean {
-  const end = bytes.indexOf('\r\n\r\n')
-  if (end === -1) return false
-  const length = /\r\ncontent-length: *(\d+)/i.exec(bytes.subarray(0, end).toString('latin1'))?.[1]
-  return length !== undefined && bytes.length - end - 4 >= Number(length)
+  const text = withoutInterim(bytes.toString('latin1'))
+  const end = text.indexOf('\r\n\r\n')
+  if (end === -1 || /^HTTP\/1\.[01] 1\d\d /.test(text)) return false
+  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end))?.[1]
+  return length !== undefined && text.length - end - 4 >= Number(length)
 }
