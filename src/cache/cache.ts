@@ -1,5 +1,5 @@
-import { constants } from 'node:fs'
-import { open, readdir, unlink } from 'node:fs/promises'
+import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs'
+import { readdir, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { FileError, KeychainError } from '../errors.js'
 import type { ExchangeParams, TokenResult } from '../exchange/types.js'
@@ -306,21 +306,23 @@ export function createNoCache(): TokenCache {
  * (The directory is already private; this is defence in depth against a file that got there
  * some other way, e.g. restored from a backup with other modes.)
  */
+// Synchronous on purpose: a cache hit reads two files of a few hundred bytes, and the
+// promise API would start libuv's thread pool for them, which costs more than the reads.
 async function readPrivateFile(path: string, uid: number | undefined): Promise<string | undefined> {
-  let handle
+  let fd: number
   try {
-    handle = await open(path, constants.O_RDONLY | O_NOFOLLOW)
+    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW)
   } catch {
     return undefined
   }
   try {
-    const info = await handle.stat()
+    const info = fstatSync(fd)
     if (!info.isFile() || info.size > MAX_FILE_BYTES) return undefined
     if (uid !== undefined && (info.uid !== uid || (info.mode & 0o077) !== 0)) return undefined
-    return await handle.readFile('utf8')
+    return readFileSync(fd, 'utf8')
   } catch {
     return undefined
   } finally {
-    await handle.close().catch(() => undefined)
+    closeSync(fd)
   }
 }

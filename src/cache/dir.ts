@@ -1,4 +1,5 @@
-import { lstat, mkdir, stat } from 'node:fs/promises'
+import { lstatSync, statSync } from 'node:fs'
+import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { resolvePaths } from '../config/paths.js'
 import type { Env } from '../deps.js'
@@ -31,9 +32,11 @@ export async function resolveCacheDir(options: CacheDirOptions): Promise<string>
   return paths.cacheDir
 }
 
+// Synchronous stats: on the cache-hit path they are the only file system calls besides two
+// small reads, and the promise API would start libuv's thread pool for them.
 async function isDirectory(path: string): Promise<boolean> {
   try {
-    return (await stat(path)).isDirectory()
+    return statSync(path).isDirectory()
   } catch {
     return false
   }
@@ -48,10 +51,12 @@ async function isDirectory(path: string): Promise<boolean> {
  */
 export async function openPrivateDir(dir: string, uid: number | undefined): Promise<void> {
   // lstat first: on the cache-hit path the directory exists and this is the only syscall.
-  let info = await lstat(dir).catch((cause: unknown) => {
-    if (errnoCode(cause) === 'ENOENT') return undefined
-    throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
-  })
+  let info
+  try {
+    info = lstatSync(dir)
+  } catch (cause) {
+    if (errnoCode(cause) !== 'ENOENT') throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+  }
   if (info === undefined) {
     try {
       await mkdir(dirname(dir), { recursive: true, mode: 0o700 })
@@ -63,7 +68,7 @@ export async function openPrivateDir(dir: string, uid: number | undefined): Prom
       }
     }
     try {
-      info = await lstat(dir)
+      info = lstatSync(dir)
     } catch (cause) {
       throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
     }

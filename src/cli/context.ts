@@ -1,4 +1,4 @@
-import { isAbsolute, resolve } from 'node:path'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import { loadConfigFile, PROFILE_NAME, type ConfigFile } from '../config/file.js'
 import { UsageError } from '../errors.js'
 import { resolvePaths, type Paths } from '../config/paths.js'
@@ -83,7 +83,7 @@ export class Context {
       env: this.deps.env,
       profileName: name,
       profile,
-      configDir: this.paths.configDir,
+      configDir: dirname(this.configPath),
       cwd: this.deps.cwd,
     })
     if (this.out.verbose) {

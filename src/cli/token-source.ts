@@ -1,17 +1,16 @@
 import type { Command } from 'commander'
 import { Option } from 'commander'
-import { required, type ResolvedSettings } from '../config/resolve.js'
-import { normaliseScopes, type SettingName } from '../config/settings.js'
-import type { CacheMode } from '../cache/select.js'
+import type { ResolvedSettings } from '../config/resolve.js'
+import type { SettingName } from '../config/settings.js'
 import type { TokenCache } from '../cache/cache.js'
 import type { CachedTokenResult } from '../cache/with-cache.js'
-import { InterruptedError, UsageError } from '../errors.js'
-import type { ExchangeParams, SubjectType } from '../exchange/types.js'
+import { InterruptedError } from '../errors.js'
+import type { ExchangeParams } from '../exchange/types.js'
 import type { Context } from './context.js'
 import { addSettingOptions, durationArg, settingFlags } from './options.js'
+import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT, cacheMode, exchangeParams, TOKEN_SETTINGS } from './token-request.js'
 
-/** The settings every token-using command resolves. */
-export const TOKEN_SETTINGS: readonly SettingName[] = ['token-url', 'client-id', 'key', 'kid', 'org', 'subject', 'subject-type', 'scope', 'ttl']
+export { exchangeParams, TOKEN_SETTINGS } from './token-request.js'
 
 export interface TokenOptions extends Record<string, unknown> {
   /** `--cache MODE`, or false for `--no-cache`. */
@@ -21,9 +20,6 @@ export interface TokenOptions extends Record<string, unknown> {
   timeout: number
   caFile?: string
 }
-
-const DEFAULT_MIN_TTL = 300
-const DEFAULT_TIMEOUT = 30
 
 /** Adds the flags of commands that obtain a token: settings, cache and network. */
 export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []): Command {
@@ -37,35 +33,11 @@ export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []
     .option('--ca-file <pem>', 'also trust these CA certificates (a TLS-intercepting proxy, a private CA)')
 }
 
-/** `--no-cache` > `--cache` > BKTX_CACHE > auto. */
-export function cacheMode(ctx: Context, opts: TokenOptions): CacheMode {
-  if (opts.cache === false) return 'none'
-  const text = opts.cache ?? ctx.deps.env['BKTX_CACHE'] ?? 'auto'
-  if (text === 'auto' || text === 'keychain' || text === 'file' || text === 'none') return text
-  throw new UsageError(`${opts.cache === undefined ? 'BKTX_CACHE' : '--cache'} must be auto, keychain, file or none, not "${text}"`)
-}
-
-/** The exchange parameters from resolved settings; loads the signing key (without jose). */
-export async function exchangeParams(settings: ResolvedSettings): Promise<ExchangeParams> {
-  const { loadAssertionKey } = await import('../exchange/key.js')
-  const ttl = settings.ttl?.value
-  return {
-    tokenUrl: required(settings, 'token-url'),
-    clientId: required(settings, 'client-id'),
-    key: await loadAssertionKey(required(settings, 'key'), settings.kid?.value),
-    org: required(settings, 'org'),
-    subject: required(settings, 'subject'),
-    subjectType: required(settings, 'subject-type') as SubjectType,
-    scopes: normaliseScopes(settings.scope === undefined ? [] : [settings.scope.value]),
-    ttl: ttl === undefined ? undefined : Number(ttl),
-  }
-}
-
 /** The cache for this invocation, its fallback note printed on stderr. */
 export async function openCache(ctx: Context, opts: TokenOptions): Promise<TokenCache> {
   const { selectCache } = await import('../cache/select.js')
   const selection = await selectCache({
-    mode: cacheMode(ctx, opts),
+    mode: cacheMode(opts.cache, ctx.deps.env),
     env: ctx.deps.env,
     home: ctx.deps.home,
     uid: ctx.deps.uid,

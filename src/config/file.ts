@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises'
+import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
 import { errnoCode, errnoText, writeFileAtomic } from '../fs/atomic.js'
 import { InvalidSettingValue, isSettingName, SETTINGS, type SettingName } from './settings.js'
@@ -21,7 +21,8 @@ const MAX_CONFIG_BYTES = 1024 * 1024
 export async function loadConfigFile(path: string): Promise<ConfigFile> {
   let text: string
   try {
-    const bytes = await readFile(path)
+    // Synchronous: a small file read at start-up, where starting the thread pool would cost more.
+    const bytes = readFileSync(path)
     if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, undefined, 'is larger than 1 MiB')
     text = bytes.toString('utf8')
   } catch (cause) {

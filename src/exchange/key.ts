@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { readFileSync, statSync } from 'node:fs'
 import { algorithmFor } from '../keys/policy.js'
 import type { AssertionKey } from './types.js'
 
@@ -16,7 +16,17 @@ export function toAssertionKey(privateKey: KeyObject, kid: string | undefined, s
   const publicKey = createPublicKey(privateKey)
   const alg = algorithmFor(publicKey, source)
   const fingerprint = createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url')
-  return { alg, kid: kid ?? jwkThumbprint(publicKey), privateKey, fingerprint }
+  // The kid is only needed to sign (a cache miss): derive the thumbprint on first use.
+  let resolvedKid = kid
+  return {
+    alg,
+    privateKey,
+    fingerprint,
+    get kid() {
+      resolvedKid ??= jwkThumbprint(publicKey)
+      return resolvedKid
+    },
+  }
 }
 
 /** RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace. */
@@ -36,9 +46,10 @@ const PLAIN_PRIVATE_PEM = /^-----BEGIN (PRIVATE|EC PRIVATE|RSA PRIVATE) KEY-----
  */
 export async function loadAssertionKey(path: string, kid?: string): Promise<AssertionKey> {
   try {
-    const info = await stat(path)
+    // Synchronous: the cache-hit path reads this one small file; see cache/cache.ts.
+    const info = statSync(path)
     if (info.isFile() && info.size <= 256 * 1024) {
-      const text = (await readFile(path, 'utf8')).trim()
+      const text = readFileSync(path, 'utf8').trim()
       if (PLAIN_PRIVATE_PEM.test(text) && text.split('-----BEGIN ').length === 2) {
         return toAssertionKey(createPrivateKey({ key: text, format: 'pem' }), kid, path)
       }

@@ -1,6 +1,7 @@
 import type { Command } from 'commander'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
+import { tokenDocument } from '../token-request.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
 
 export function registerToken(program: Command, deps: ProgramDeps): void {
@@ -18,14 +19,7 @@ export function registerToken(program: Command, deps: ProgramDeps): void {
 export async function runToken(ctx: Context, opts: TokenOptions): Promise<void> {
   const { result } = await obtainToken(ctx, opts)
   if (ctx.out.json) {
-    ctx.out.document({
-      token: result.accessToken,
-      token_type: result.tokenType,
-      expires_at: result.expiresAt.toISOString(),
-      scopes: result.scopes,
-      cached: result.cached,
-      cache: result.cache,
-    })
+    ctx.out.document(tokenDocument(result))
   } else {
     ctx.out.data(result.accessToken)
   }

@@ -1,0 +1,70 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { makeProgram } from '../../../src/cli/program.js'
+import { cachedToken, FAST_FLAGS, parseFastTokenArgs } from '../../../src/fast/token.js'
+import { MemorySecretStore } from '../../../src/secrets/store.js'
+import { fixedClock, runCli } from '../../helpers/cli.js'
+import { tokenWorld, type TokenWorld } from '../../helpers/token-setup.js'
+
+describe('the fast path flag table', () => {
+  it('agrees with commander: every flag of `bktx token` and the globals, with the same arity', () => {
+    let out = ''
+    const program = makeProgram({
+      stdout: { write: (s) => void (out += s), isTTY: false },
+      stderr: { write: () => undefined, isTTY: false },
+      stdinIsTTY: true,
+      readStdin: async () => '',
+      env: {},
+      clock: { now: () => new Date() },
+      signals: { on: () => () => undefined },
+      fetch,
+      secrets: new MemorySecretStore(),
+      platform: process.platform,
+      cwd: '/',
+      uid: 0,
+      home: '/',
+      version: '0',
+    })
+    const token = program.commands.find((c) => c.name() === 'token')
+    const commander = new Map<string, 'value' | 'boolean'>()
+    for (const option of [...(token?.options ?? []), ...program.options]) {
+      const arity = option.required || option.optional ? 'value' : 'boolean'
+      for (const name of [option.long, option.short]) if (name !== undefined && name !== '-V' && name !== '--version') commander.set(name, arity)
+    }
+    expect(new Map([...FAST_FLAGS].sort())).toEqual(new Map([...commander].sort()))
+  })
+
+  it('leaves anything it does not fully handle to the full CLI', () => {
+    expect(parseFastTokenArgs(['--scope', 'read_builds', '--scope=read_user', '--json', '--ttl', '15m'])).toMatchObject({ settings: { scope: 'read_builds read_user', ttl: '15m' }, json: true })
+    for (const argv of [['--refresh'], ['--no-cache'], ['-v'], ['--help'], ['-h'], ['extra'], ['--scope'], ['--scope', '--json'], ['--min-ttl', 'soon'], ['--json=1'], ['--unknown']]) {
+      expect(parseFastTokenArgs(argv)).toBeUndefined()
+    }
+  })
+})
+
+describe('cachedToken', () => {
+  let world: TokenWorld
+  beforeEach(async () => {
+    world = await tokenWorld()
+  })
+  afterEach(() => world.cleanup())
+
+  const deps = (clock = { now: () => new Date() }) => ({ env: { ...world.env, BKTX_CACHE: 'file' }, home: world.home.dir, uid: process.getuid?.(), cwd: world.home.dir, clock, secrets: new MemorySecretStore() })
+
+  it('serves exactly what the full CLI prints on a hit, and nothing on a miss', async () => {
+    expect(await cachedToken([], deps())).toBeUndefined()
+    const full = await runCli(['token', '--cache', 'file'], { env: world.env })
+    expect(await cachedToken([], deps())).toBe(full.stdout)
+    const json = await runCli(['token', '--cache', 'file', '--json'], { env: world.env })
+    expect(await cachedToken(['--json'], deps())).toBe(json.stdout)
+    expect(await cachedToken(['--scope', 'read_pipelines'], deps())).toBeUndefined()
+  })
+
+  it('does not serve a token inside the min-ttl window, nor after a settings error', async () => {
+    const clock = fixedClock(new Date())
+    await runCli(['token', '--cache', 'file', '--ttl', '10m'], { env: world.env, clock })
+    expect(await cachedToken(['--ttl', '10m'], deps(clock))).toMatch(/^bktx_/)
+    clock.advance(6 * 60)
+    expect(await cachedToken(['--ttl', '10m'], deps(clock))).toBeUndefined()
+    expect(await cachedToken(['--ttl', 'ten'], deps())).toBeUndefined()
+  })
+})
