@@ -1,2 +1,61 @@
 #!/usr/bin/env node
-import '../dist/bin.js'
+// CommonJS on purpose (bin/package.json): a `bktx token` cache hit is answered by
+// dist/fast-token.cjs without starting Node's ES module loader, and that file is compiled from
+// a V8 code cache kept in the user's cache directory (Node 20 has no module.enableCompileCache;
+// where Node has it, it is enabled for the rest). Everything else runs dist/bin.js.
+'use strict'
+const argv = process.argv.slice(2)
+const fastPath = argv[0] === 'token' && !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))
+const served = fastPath ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1)) : Promise.resolve(false)
+served.then((done) => {
+  if (done) return undefined
+  require('node:module').enableCompileCache?.()
+  return import('../dist/bin.js')
+})
+
+/**
+ * require(file), compiled with a V8 code cache when one is there and still valid. The cache is
+ * named after a hash of the source and the Node version (V8 itself checks only the source
+ * length), lives in $XDG_CACHE_HOME/bktx/v8 (0700, files 0600, both checked to be the user's
+ * own, as the token cache is), and is written once after the first run.
+ */
+function loadWithCodeCache(file) {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const source = fs.readFileSync(file, 'utf8')
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
+  const dir = path.join(base, 'bktx', 'v8')
+  const name = require('node:crypto').createHash('sha256').update(`${process.version}\0${process.arch}\0${source}`).digest('hex').slice(0, 32)
+  const cacheFile = path.join(dir, `${path.basename(file)}-${name}.bin`)
+  const uid = process.getuid?.()
+  const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)
+  let cachedData
+  try {
+    const fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0))
+    try {
+      if (own(fs.fstatSync(fd)) && own(fs.lstatSync(dir))) cachedData = fs.readFileSync(fd)
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    // No cache yet: compile from source.
+  }
+  const vm = require('node:vm')
+  const script = new vm.Script(require('node:module').wrap(source), { filename: file, cachedData })
+  const mod = { exports: {} }
+  script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file))
+  if (cachedData === undefined || script.cachedDataRejected) {
+    // After this run, so the cache holds the functions the run compiled, not just the top level.
+    process.once('beforeExit', () => {
+      try {
+        fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
+        const temp = `${cacheFile}.${process.pid}.tmp`
+        fs.writeFileSync(temp, script.createCachedData(), { mode: 0o600, flag: 'wx' })
+        fs.renameSync(temp, cacheFile)
+      } catch {
+        // A cache that cannot be written only costs speed.
+      }
+    })
+  }
+  return mod.exports
+}

@@ -34,13 +34,18 @@ const missOnly = {
     b.onLoad({ filter: /.*/, namespace: 'miss-only' }, () => ({ contents: 'export {}', loader: 'js' }))
   },
 }
+// CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
 const fast = await build({
   plugins: [missOnly],
-  entryPoints: { 'fast-token': 'src/fast/token.ts' },
+  entryPoints: { 'fast-token': 'src/fast/main.ts' },
   outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  // import.meta.url (createRequire of the keyring binding) in CommonJS terms.
+  define: { 'import.meta.url': '__bktxImportMetaUrl' },
+  banner: { js: "const __bktxImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   bundle: true,
   metafile: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   legalComments: 'none',

@@ -16,7 +16,36 @@ export interface Signals {
 
 export type Env = Readonly<Record<string, string | undefined>>
 
-export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>
+/** The request options bktx passes to a fetch: a subset of RequestInit. */
+export interface RequestInitLike {
+  method?: string
+  headers?: Record<string, string>
+  body?: string
+  signal?: AbortSignal
+  redirect?: 'manual' | 'follow' | 'error'
+}
+
+/** A readable body as fetch's Response has it: bktx reads it chunk by chunk, with a cap. */
+export interface BodyLike {
+  getReader(): {
+    read(): Promise<{ done: true; value?: undefined } | { done: false; value: Uint8Array }>
+    cancel(reason?: unknown): Promise<void>
+  }
+  cancel(reason?: unknown): Promise<void>
+}
+
+/**
+ * The parts of a fetch Response bktx reads. A global Response satisfies it, and so does the
+ * node:http one of src/http/node-fetch.ts, which spares the CLI loading Node's fetch.
+ */
+export interface ResponseLike {
+  readonly status: number
+  readonly headers: { get(name: string): string | null }
+  readonly body: BodyLike | null
+}
+
+/** Outbound HTTP: Node's global fetch, or src/http/node-fetch.ts. */
+export type FetchLike = (input: string | URL, init?: RequestInitLike) => Promise<ResponseLike>
 
 /**
  * Everything bktx takes from the outside world, built once by src/bin.ts. Core modules receive

@@ -1,3 +1,4 @@
+import type { ResponseLike } from '../deps.js'
 import { APIRejectedError, BadResponseError, UsageError } from '../errors.js'
 import { BodyTooLargeError, isJSONMediaType, mediaType, printable, readBodyText, redactSecrets } from '../http/body.js'
 import { fetchWithRetries, type RetryDeps, type RetryOptions } from '../http/retry.js'
@@ -75,7 +76,7 @@ export async function revoke(apiUrl: string, token: string, deps: RetryDeps, opt
   )
 }
 
-async function readRaw(response: Response, url: URL): Promise<RawResponse> {
+async function readRaw(response: ResponseLike, url: URL): Promise<RawResponse> {
   try {
     return { status: response.status, headers: response.headers, body: await readBodyText(response) }
   } catch (cause) {

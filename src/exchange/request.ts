@@ -1,3 +1,4 @@
+import type { RequestInitLike } from '../deps.js'
 import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } from '../assertion/claims.js'
 import { signAssertion } from '../assertion/sign.js'
 import { UsageError } from '../errors.js'
@@ -74,7 +75,7 @@ export async function buildTokenExchangeRequest(params: ExchangeParams, options:
 }
 
 /** The fetch init of a built request. */
-export function toRequestInit(request: TokenExchangeRequest): RequestInit {
+export function toRequestInit(request: TokenExchangeRequest): RequestInitLike {
   return { method: request.method, headers: request.headers, body: request.body.toString() }
 }
 

@@ -1,3 +1,4 @@
+import type { ResponseLike } from '../deps.js'
 import { BadResponseError, OAuthRejectedError, ServerUnavailableError, type BktxError } from '../errors.js'
 import { BodyTooLargeError, isJSONMediaType, mediaType, printable, readBodyText, redactSecrets } from '../http/body.js'
 import { isRetryableStatus } from '../http/retry.js'
@@ -22,7 +23,7 @@ export interface ParseTokenResponseOptions {
 /** The raw response behind an error, kept out of messages, JSON.stringify and util.inspect. */
 export interface RawResponse {
   status: number
-  headers: Headers
+  headers: ResponseLike['headers']
   /** The body text, as received. May hold a token: never print it. */
   body: string
 }
@@ -55,7 +56,7 @@ const ERROR_CODE = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
  * unknown, and since RFC 6749 §5.1 then requires the member, that is a BadResponseError.
  * Unknown members are ignored (RFC 6749 §5.1).
  */
-export async function parseTokenResponse(response: Response, options: ParseTokenResponseOptions): Promise<TokenResult> {
+export async function parseTokenResponse(response: ResponseLike, options: ParseTokenResponseOptions): Promise<TokenResult> {
   const receivedAt = options.clock.now()
   const where = `the token endpoint ${redactURL(options.requested.tokenUrl)}`
   const status = response.status
@@ -175,7 +176,7 @@ function oauthError(
   )
 }
 
-function redirectTarget(response: Response, base: string): string {
+function redirectTarget(response: ResponseLike, base: string): string {
   const location = response.headers.get('location')
   if (location === null) return ''
   try {

@@ -1,3 +1,4 @@
+import type { ResponseLike } from '../deps.js'
 /**
  * Response-body helpers shared by the token exchange and the REST calls. Bodies are read with a
  * size cap: a misbehaving or hostile server must not make bktx buffer an unbounded stream.
@@ -26,7 +27,7 @@ export class BodyReadError extends Error {
  * BodyTooLargeError beyond that. A failed read (including an abort) is a BodyReadError whose
  * cause is the stream's error.
  */
-export async function readBodyText(response: Response, limit = MAX_BODY_BYTES): Promise<string> {
+export async function readBodyText(response: ResponseLike, limit = MAX_BODY_BYTES): Promise<string> {
   if (response.body === null) return ''
   const reader = response.body.getReader()
   const chunks: Uint8Array[] = []
@@ -55,12 +56,12 @@ export async function readBodyText(response: Response, limit = MAX_BODY_BYTES): 
  * awaited: cancellation is a request to the stream, and some streams (msw's, a stalled
  * peer's) only settle it later; nothing downstream depends on it.
  */
-export function discardBody(response: Response): void {
+export function discardBody(response: ResponseLike): void {
   void response.body?.cancel().catch(() => undefined)
 }
 
 /** The media type without parameters, lower case: `application/json; charset=utf-8` → `application/json`. */
-export function mediaType(response: { headers: Headers }): string {
+export function mediaType(response: { headers: ResponseLike['headers'] }): string {
   return (response.headers.get('content-type') ?? '').split(';')[0]?.trim().toLowerCase() ?? ''
 }
 

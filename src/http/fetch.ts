@@ -1,6 +1,6 @@
 import { readFile as fsReadFile, stat } from 'node:fs/promises'
 import type { Dispatcher } from 'undici'
-import type { Env, FetchLike } from '../deps.js'
+import type { Env, FetchLike, RequestInitLike } from '../deps.js'
 import { FileError, UsageError } from '../errors.js'
 
 export interface MakeFetchOptions {
@@ -15,8 +15,10 @@ export interface MakeFetchOptions {
   timeoutMs?: number | undefined
   /** Sent as User-Agent unless a request sets its own: `bktx/<version>`. */
   userAgent: string
-  /** The fetch to wrap; default the global fetch (which msw can intercept in tests). */
+  /** The fetch for direct requests; default the global fetch (which msw can intercept in tests). The CLI passes src/http/node-fetch.ts. */
   fetch?: FetchLike
+  /** The fetch that takes an undici dispatcher (proxy, --ca-file); default the global fetch. */
+  dispatchFetch?: FetchLike
   /** Reads the CA files; default fs. */
   readFile?: (path: string) => Promise<string>
 }
@@ -58,8 +60,10 @@ export function proxySettings(env: Env): ProxySettings {
  * is unset; NO_PROXY is a comma- or space-separated list of hosts, domain suffixes (`.corp`,
  * `*.corp`), optional `:port`, or `*`. Loopback is proxied unless NO_PROXY lists it.
  */
+const globalFetch: FetchLike = (input, init) => fetch(input, init)
+
 export function makeFetch(options: MakeFetchOptions): BktxFetch {
-  const base: FetchLike = options.fetch ?? ((input, init) => fetch(input, init))
+  const base: FetchLike = options.fetch ?? globalFetch
   const proxy = proxySettings(options.env)
   const route: string[] = []
   if (proxy.httpProxy !== '' || proxy.httpsProxy !== '') route.push('proxy')
@@ -70,20 +74,19 @@ export function makeFetch(options: MakeFetchOptions): BktxFetch {
     return dispatcher
   }
 
-  const wrapped = async (input: string | URL, init?: RequestInit): Promise<Response> => {
-    const headers = new Headers(init?.headers)
-    if (!headers.has('user-agent')) headers.set('user-agent', options.userAgent)
+  const wrapped: FetchLike = async (input, init) => {
+    const headers: Record<string, string> = { ...init?.headers }
+    if (!Object.keys(headers).some((name) => name.toLowerCase() === 'user-agent')) headers['user-agent'] = options.userAgent
     const signals = [init?.signal, options.timeoutMs === undefined ? undefined : AbortSignal.timeout(options.timeoutMs)].filter(
       (s): s is AbortSignal => s !== undefined && s !== null,
     )
-    const request: RequestInit = { ...init, headers }
+    const request: RequestInitLike = { ...init, headers }
     if (signals.length > 0) request.signal = signals.length === 1 ? (signals[0] as AbortSignal) : AbortSignal.any(signals)
-    if (route.length > 0) {
-      // Node 20's fetch is undici 6 inside; an undici 7 dispatcher works with it (deps.md) but
-      // its type is not the bundled one.
-      ;(request as { dispatcher?: unknown }).dispatcher = await getDispatcher()
-    }
-    return base(input, request)
+    if (route.length === 0) return base(input, request)
+    // Node 20's fetch is undici 6 inside; an undici 7 dispatcher works with it (deps.md) but
+    // its type is not the bundled one. Only the global fetch takes a dispatcher.
+    const dispatched = { ...request, dispatcher: await getDispatcher() } as RequestInitLike
+    return (options.dispatchFetch ?? globalFetch)(input, dispatched)
   }
   return Object.assign(wrapped, {
     route,

@@ -1,4 +1,4 @@
-import type { FetchLike } from '../deps.js'
+import type { FetchLike, RequestInitLike, ResponseLike } from '../deps.js'
 import { InterruptedError, isBktxError, NetworkError, ServerUnavailableError, TimeoutError } from '../errors.js'
 import type { Clock } from '../time/clock.js'
 import { formatDuration } from '../time/duration.js'
@@ -76,8 +76,8 @@ const INTERRUPTED = Symbol('bktx interrupted')
  */
 export async function fetchWithRetries<T>(
   target: Target,
-  prepare: (attempt: number) => Promise<RequestInit> | RequestInit,
-  handle: (response: Response, attempt: number) => Promise<T>,
+  prepare: (attempt: number) => Promise<RequestInitLike> | RequestInitLike,
+  handle: (response: ResponseLike, attempt: number) => Promise<T>,
   deps: RetryDeps,
   options: RetryOptions = {},
 ): Promise<T> {
@@ -107,7 +107,7 @@ export async function fetchWithRetries<T>(
     for (let attempt = 1; ; attempt++) {
       if (controller.signal.aborted) throw stopped()
       const init = await prepare(attempt)
-      let response: Response | undefined
+      let response: ResponseLike | undefined
       try {
         response = await deps.fetch(target.url, { ...init, signal: controller.signal, redirect: 'manual' })
       } catch (cause) {

@@ -1,5 +1,6 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
 import type { FetchLike } from '../deps.js'
+import { joseFetch } from '../http/jose-fetch.js'
 import { InputError, JWTInvalidError } from '../errors.js'
 import { buildJwks } from '../jwks/build.js'
 import { loadKeyFile } from '../keys/load.js'
@@ -66,7 +67,7 @@ function reason(error: InstanceType<typeof errors.JOSEError>): string {
 async function keySetFor(source: string, deps: VerifyDeps) {
   if (/^https?:\/\//i.test(source)) {
     return createRemoteJWKSet(new URL(source), {
-      [customFetch]: (url, init) => deps.fetch(url, init),
+      [customFetch]: joseFetch(deps.fetch, { maxBytes: 100 * 1024 }),
     })
   }
   let keys

@@ -1,4 +1,5 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose'
+import { joseFetch } from '../http/jose-fetch.js'
 import type { FetchLike } from '../deps.js'
 import { isLoopbackHost, type App } from './config.js'
 
@@ -44,45 +45,17 @@ export class AppKeySets {
       timeoutDuration: JWKS_FETCH_TIMEOUT_MS,
       cooldownDuration: this.#options.cooldownMs ?? JWKS_COOLDOWN_MS,
       cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
-      [customFetch]: (url, init) => cappedFetch(this.#options, url, init),
+      // protocol.md §9: https (or loopback http behind a flag), no redirects, body capped.
+      [customFetch]: joseFetch(this.#options.fetch, {
+        maxBytes: JWKS_MAX_BYTES,
+        check: (url) => {
+          const httpOk = url.protocol === 'http:' && this.#options.allowHttpJwks && isLoopbackHost(url.hostname)
+          if (url.protocol !== 'https:' && !httpOk) throw new Error(`refusing to fetch JWKS over ${url.protocol}`)
+        },
+        transform: withoutForgeableKeys,
+      }),
     })
   }
-}
-
-/**
- * Fetches a JWKS within protocol.md §9's limits: https (or loopback http behind a flag), no
- * redirects followed (jose asks for redirect: "manual" and accepts only 200), body capped.
- */
-async function cappedFetch(options: KeySetOptions, href: string, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
-  const url = new URL(href)
-  const httpOk = url.protocol === 'http:' && options.allowHttpJwks && isLoopbackHost(url.hostname)
-  if (url.protocol !== 'https:' && !httpOk) throw new Error(`refusing to fetch JWKS over ${url.protocol}`)
-  const response = await options.fetch(url, { ...init, redirect: 'manual' })
-  if (response.status !== 200) {
-    await response.body?.cancel().catch(() => undefined)
-    throw new Error(`JWKS URI answered HTTP ${response.status}`)
-  }
-  const declared = Number(response.headers.get('content-length') ?? '0')
-  if (declared > JWKS_MAX_BYTES) {
-    await response.body?.cancel().catch(() => undefined)
-    throw new Error(`JWKS larger than ${JWKS_MAX_BYTES} bytes`)
-  }
-  const chunks: Uint8Array[] = []
-  let size = 0
-  const reader = response.body?.getReader()
-  if (reader !== undefined) {
-    for (;;) {
-      const { done, value } = await reader.read()
-      if (done) break
-      size += value.byteLength
-      if (size > JWKS_MAX_BYTES) {
-        await reader.cancel().catch(() => undefined)
-        throw new Error(`JWKS larger than ${JWKS_MAX_BYTES} bytes`)
-      }
-      chunks.push(value)
-    }
-  }
-  return new Response(withoutForgeableKeys(Buffer.concat(chunks)), { status: 200, headers: { 'content-type': 'application/json' } })
 }
 
 /**
@@ -90,16 +63,16 @@ async function cappedFetch(options: KeySetOptions, href: string, init: RequestIn
  * a signature is just the padded hash, so anyone could forge one, and jose and OpenSSL import
  * such a key without complaint. Inline keys get the same check at load (src/keys/policy.ts).
  */
-function withoutForgeableKeys(body: Buffer): Buffer {
+function withoutForgeableKeys(body: string): string {
   let doc: unknown
   try {
-    doc = JSON.parse(body.toString('utf8'))
+    doc = JSON.parse(body)
   } catch {
     return body
   }
   const keys = (doc as { keys?: unknown } | null)?.keys
   if (!Array.isArray(keys)) return body
-  return Buffer.from(JSON.stringify({ ...(doc as object), keys: keys.filter((jwk) => !forgeableRsa(jwk)) }))
+  return JSON.stringify({ ...(doc as object), keys: keys.filter((jwk) => !forgeableRsa(jwk)) })
 }
 
 function forgeableRsa(jwk: unknown): boolean {

@@ -7,6 +7,8 @@ import type { Env } from '../../src/deps.js'
 import { BadResponseError, NetworkError, TimeoutError } from '../../src/errors.js'
 import { exchange } from '../../src/exchange/exchange.js'
 import { makeFetch, type BktxFetch } from '../../src/http/fetch.js'
+import { nodeFetch } from '../../src/http/node-fetch.js'
+import type { FetchLike } from '../../src/deps.js'
 import { fixedClock } from '../helpers/cli.js'
 import { makeParams, recordingSleep, TOKEN } from '../helpers/exchange.js'
 import { startCountingProxy, type CountingProxy } from '../helpers/proxy.js'
@@ -45,8 +47,10 @@ async function proxy(): Promise<CountingProxy> {
   cleanups.push(() => p.close())
   return p
 }
+// Direct requests go through the fetch the CLI uses (node:http) or the global one.
+let direct: FetchLike | undefined
 function httpFetch(env: Env, caFile?: string): BktxFetch {
-  const f = makeFetch({ env, caFile, userAgent: 'bktx/test' })
+  const f = makeFetch({ env, caFile, userAgent: 'bktx/test', ...(direct === undefined ? {} : { fetch: direct }) })
   cleanups.push(() => f.close())
   return f
 }
@@ -62,6 +66,17 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
   }
   throw new Error('expected a failure')
 }
+
+describe.each([
+  ['the global fetch', undefined],
+  ['the node:http fetch', nodeFetch],
+] as const)('over %s', (_name, base) => {
+  beforeAll(() => {
+    direct = base
+  })
+  afterAll(() => {
+    direct = undefined
+  })
 
 describe('connection faults over real sockets', () => {
   it('connection refused: retried, then NetworkError naming the cause', async () => {
@@ -132,6 +147,17 @@ describe('redirects', () => {
     expect(error.message).toContain(`redirected (HTTP 307 to ${elsewhere.origin}/oauth/token)`)
     expect(elsewhere.requests).toEqual([])
   })
+})
+
+describe('a self-signed server without --ca-file', () => {
+  it('is a NetworkError, not retried', async () => {
+    const server = await stub(answerToken, tls)
+    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps()))
+    expect(error).toBeInstanceOf(NetworkError)
+    expect(error.message).toMatch(/certificate/)
+    expect(server.requests).toHaveLength(0)
+  })
+})
 })
 
 describe('proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)', () => {

@@ -33,7 +33,7 @@ it('the bundled makeFetch builds an EnvHttpProxyAgent when a proxy is set', asyn
   const script = `
     const { makeFetch } = await import(${JSON.stringify(join(dir, 'fetch.js'))})
     const f = makeFetch({ env: { HTTPS_PROXY: 'http://127.0.0.1:9' }, userAgent: 'bktx/t',
-      fetch: async (_url, init) => new Response(init.dispatcher?.constructor?.name ?? 'none') })
+      dispatchFetch: async (_url, init) => new Response(init.dispatcher?.constructor?.name ?? 'none') })
     process.stdout.write(await (await f('https://x.test/')).text())
     await f.close()`
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: {} })

@@ -62,7 +62,7 @@ describe('makeFetch', () => {
   for (const name of ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy']) {
     it(`uses an EnvHttpProxyAgent when ${name} is set`, async () => {
       const base = recordingFetch()
-      const f = makeFetch({ env: { [name]: 'http://127.0.0.1:3128' }, userAgent: 'bktx/1', fetch: base })
+      const f = makeFetch({ env: { [name]: 'http://127.0.0.1:3128' }, userAgent: 'bktx/1', dispatchFetch: base })
       await f('https://x.test/')
       await f('https://x.test/')
       expect(f.route).toEqual(['proxy'])
@@ -76,7 +76,7 @@ describe('makeFetch', () => {
 
   it('uses a dispatcher for --ca-file', async () => {
     const base = recordingFetch()
-    const f = makeFetch({ env: {}, caFile: certPath, userAgent: 'bktx/1', fetch: base })
+    const f = makeFetch({ env: {}, caFile: certPath, userAgent: 'bktx/1', dispatchFetch: base })
     await f('https://x.test/')
     expect(f.route).toEqual(['ca-file'])
     expect(base.seen[0]?.init.dispatcher).toBeDefined()
