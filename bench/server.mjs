@@ -40,6 +40,8 @@ export async function startListening(args, env = {}) {
       return {
         url: match[1],
         pid: child.pid,
+        /** The process's stderr so far (for `bktx server`: one line per request). */
+        log: () => readFileSync(log, 'utf8'),
         stop: () => new Promise((done) => {
           child.once('exit', () => { rmSync(logDir, { recursive: true, force: true }); done() })
           child.kill('SIGTERM')

@@ -17,6 +17,12 @@ declare const BKTX_VERSION: string | undefined
 // WebAssembly parser; the baseline compiler alone is plenty for a CLI (../shared/deps.md).
 setFlagsFromString('--liftoff-only')
 
+// `bktx help | head -1`: a reader that goes away is the end of the output, not a crash.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw error
+})
+
 const env = { ...process.env }
 const uid = process.getuid?.()
 const secrets = lazyKeyringStore({ env, uid, platform: process.platform })

@@ -39,7 +39,7 @@ const TOPICS: Record<string, string> = {
  * whole CLI in-process). Output goes through the injected streams; commander never exits the
  * process (exitOverride): src/main.ts turns its errors into exit codes.
  */
-export function makeProgram(deps: ProgramDeps): Command {
+export function makeProgram(deps: ProgramDeps, argv?: readonly string[]): Command {
   const program = new Command('bktx')
     .description('Mint short-lived Buildkite API tokens with OAuth 2.0 Token Exchange')
     .version(deps.version, '-V, --version', 'print the bktx version')
@@ -56,18 +56,11 @@ export function makeProgram(deps: ProgramDeps): Command {
     .exitOverride()
     .addHelpText('after', '\nRun `bktx help exit-codes` for the exit codes; `bktx help COMMAND` for a command.')
 
-  registerToken(program, deps)
-  registerEnv(program, deps)
-  registerExec(program, deps)
-  registerWhoami(program, deps)
-  registerCache(program, deps)
-  registerLogout(program, deps)
-  registerKeygen(program, deps)
-  registerJwks(program, deps)
-  registerSign(program, deps)
-  registerInspect(program, deps)
-  registerConfig(program, deps)
-  registerServer(program, deps)
+  // Building every command's options costs a few milliseconds on each run; when the command
+  // line names one, only that one is built (its help and errors are the same either way).
+  const named = argv === undefined ? undefined : commandName(argv)
+  const only = COMMANDS.find(([name]) => name === named)
+  for (const [, register] of only === undefined ? COMMANDS : [only]) register(program, deps)
 
   const help = program
     .command('help [topic...]')
@@ -89,6 +82,34 @@ export function makeProgram(deps: ProgramDeps): Command {
 
   setUsageAfterErrors(program)
   return program
+}
+
+const COMMANDS: ReadonlyArray<readonly [string, (program: Command, deps: ProgramDeps) => void]> = [
+  ['token', registerToken],
+  ['env', registerEnv],
+  ['exec', registerExec],
+  ['whoami', registerWhoami],
+  ['cache', registerCache],
+  ['logout', registerLogout],
+  ['keygen', registerKeygen],
+  ['jwks', registerJwks],
+  ['sign', registerSign],
+  ['inspect', registerInspect],
+  ['config', registerConfig],
+  ['server', registerServer],
+]
+
+// The global options that take a value (see makeProgram).
+const GLOBAL_VALUE_OPTIONS = new Set(['--profile', '--config'])
+
+/** The command a command line names: its first argument that is not a global option. */
+export function commandName(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    if (!arg.startsWith('-')) return arg
+    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++
+  }
+  return undefined
 }
 
 /** "Usage: bktx jwks serve [options]" for a command. */

@@ -7,6 +7,7 @@ import type { CachedTokenResult } from '../cache/with-cache.js'
 import type { Env } from '../deps.js'
 import { UsageError } from '../errors.js'
 import type { ExchangeParams, SubjectType } from '../exchange/types.js'
+import { loadAssertionKey } from '../exchange/key.js'
 
 /** The settings every token-using command resolves. */
 export const TOKEN_SETTINGS: readonly SettingName[] = ['token-url', 'client-id', 'key', 'kid', 'org', 'subject', 'subject-type', 'scope', 'ttl']
@@ -51,7 +52,6 @@ export function cacheMode(flag: string | false | undefined, env: Env): CacheMode
 
 /** The exchange parameters from resolved settings; loads the signing key (without jose). */
 export async function exchangeParams(settings: ResolvedSettings): Promise<ExchangeParams> {
-  const { loadAssertionKey } = await import('../exchange/key.js')
   const ttl = settings.ttl?.value
   return {
     tokenUrl: required(settings, 'token-url'),

@@ -9,6 +9,9 @@ import type { ExchangeParams } from '../exchange/types.js'
 import type { Context } from './context.js'
 import { addSettingOptions, durationArg, settingFlags } from './options.js'
 import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT, cacheMode, exchangeParams, TOKEN_SETTINGS } from './token-request.js'
+import { selectCache } from '../cache/select.js'
+import { withCache } from '../cache/with-cache.js'
+import { makeFetch } from '../http/fetch.js'
 
 export { exchangeParams, TOKEN_SETTINGS } from './token-request.js'
 
@@ -35,7 +38,6 @@ export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []
 
 /** The cache for this invocation, its fallback note printed on stderr. */
 export async function openCache(ctx: Context, opts: TokenOptions): Promise<TokenCache> {
-  const { selectCache } = await import('../cache/select.js')
   const selection = await selectCache({
     mode: cacheMode(opts.cache, ctx.deps.env),
     env: ctx.deps.env,
@@ -64,7 +66,6 @@ export async function obtainToken(ctx: Context, opts: TokenOptions, extraFlags: 
   const settings = await ctx.settings(settingFlags(opts, [...TOKEN_SETTINGS, ...extraFlags]))
   const params = await exchangeParams(settings)
   const cache = await openCache(ctx, opts)
-  const { withCache } = await import('../cache/with-cache.js')
 
   const controller = new AbortController()
   const abort = () => controller.abort(new InterruptedError('interrupted'))
@@ -72,7 +73,6 @@ export async function obtainToken(ctx: Context, opts: TokenOptions, extraFlags: 
   try {
     const exchanger = async (p: ExchangeParams) => {
       const { makeExchanger } = await import('../exchange/exchange.js')
-      const { makeFetch } = await import('../http/fetch.js')
       const fetch = makeFetch({
         env: ctx.deps.env,
         caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile),

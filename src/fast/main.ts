@@ -15,7 +15,14 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   const out = await cachedToken(argv, { env, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets })
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
-  if (out !== undefined) process.stdout.write(out)
+  if (out !== undefined) {
+    // `bktx token | true`: a reader that goes away is the end of the output, not a crash.
+    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(0)
+      throw error
+    })
+    process.stdout.write(out)
+  }
   // A keychain call stuck on an unlock prompt would keep Node from exiting; see src/bin.ts.
   process.stdout.write('', () =>
     terminateIfKeychainStuck(stuck, out === undefined ? 8 : 0, {

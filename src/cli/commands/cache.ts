@@ -4,6 +4,7 @@ import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
 import { addTokenOptions, exchangeParams, openCache, TOKEN_SETTINGS, type TokenOptions } from '../token-source.js'
 import { settingFlags } from '../options.js'
+import { cacheKey } from '../../cache/key.js'
 
 export interface CacheClearOptions extends TokenOptions {
   all?: boolean
@@ -62,7 +63,6 @@ export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Prom
   if (opts.all === true) {
     outcome = await cache.clearAll()
   } else {
-    const { cacheKey } = await import('../../cache/key.js')
     const params = await exchangeParams(await ctx.settings(settingFlags(opts, TOKEN_SETTINGS)))
     outcome = await cache.clear(cacheKey(params))
   }

@@ -1,8 +1,7 @@
 import { Option, type Command } from 'commander'
 import { basename } from 'node:path'
 import type { CachedTokenResult } from '../../cache/with-cache.js'
-import type { EnvVar, ShellKind } from '../../shell/quote.js'
-import { SHELLS } from '../../shell/quote.js'
+import { renderEnv, SHELLS, type EnvVar, type ShellKind } from '../../shell/quote.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
@@ -31,7 +30,6 @@ export function tokenVariables(result: CachedTokenResult, org: string): EnvVar[]
 }
 
 export async function runEnv(ctx: Context, opts: EnvOptions): Promise<void> {
-  const { renderEnv } = await import('../../shell/quote.js')
   const shell: ShellKind = ctx.out.json ? 'json' : (opts.shell ?? (basename(ctx.deps.env['SHELL'] ?? '') === 'fish' ? 'fish' : 'sh'))
   const { result, params } = await obtainToken(ctx, opts)
   // Rendered in full before anything is written: a value that cannot be quoted safely for

@@ -7,6 +7,9 @@ import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
 import { tokenVariables } from './env.js'
+import { cacheKey } from '../../cache/key.js'
+import { revoke } from '../../exchange/access-token.js'
+import { makeFetch } from '../../http/fetch.js'
 
 export interface ExecOptions extends TokenOptions {
   revokeOnExit?: boolean
@@ -55,9 +58,6 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   })
 
   if (opts.revokeOnExit === true) {
-    const { revoke } = await import('../../exchange/access-token.js')
-    const { makeFetch } = await import('../../http/fetch.js')
-    const { cacheKey } = await import('../../cache/key.js')
     const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
     try {
       await revoke(required(settings, 'api-url'), result.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })

@@ -5,6 +5,9 @@ import type { Context } from '../context.js'
 import { settingFlags } from '../options.js'
 import { action, type ProgramDeps } from '../program.js'
 import { addTokenOptions, exchangeParams, openCache, TOKEN_SETTINGS, type TokenOptions } from '../token-source.js'
+import { cacheKey } from '../../cache/key.js'
+import { revoke } from '../../exchange/access-token.js'
+import { makeFetch } from '../../http/fetch.js'
 
 export interface LogoutOptions extends TokenOptions {
   revoke: boolean
@@ -23,7 +26,6 @@ export async function runLogout(ctx: Context, opts: LogoutOptions): Promise<void
   const settings = await ctx.settings(settingFlags(opts, [...TOKEN_SETTINGS, 'api-url']))
   const params = await exchangeParams(settings)
   const cache = await openCache(ctx, opts)
-  const { cacheKey } = await import('../../cache/key.js')
   const key = cacheKey(params)
   const { entry, note } = await cache.read(key)
   if (note !== undefined) ctx.out.warn(note)
@@ -33,8 +35,6 @@ export async function runLogout(ctx: Context, opts: LogoutOptions): Promise<void
   }
   const expired = entry.token.expiresAt.getTime() <= ctx.deps.clock.now().getTime()
   if (opts.revoke && !expired) {
-    const { revoke } = await import('../../exchange/access-token.js')
-    const { makeFetch } = await import('../../http/fetch.js')
     const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
     try {
       await revoke(required(settings, 'api-url'), entry.token.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })

@@ -4,6 +4,8 @@ import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../program.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
+import { whoami } from '../../exchange/access-token.js'
+import { makeFetch } from '../../http/fetch.js'
 
 export function registerWhoami(program: Command, deps: ProgramDeps): void {
   const cmd = program.command('whoami').description('show who the token acts as: GET /v2/access-token with the (cached) token')
@@ -13,8 +15,6 @@ export function registerWhoami(program: Command, deps: ProgramDeps): void {
 
 export async function runWhoami(ctx: Context, opts: TokenOptions): Promise<void> {
   const { result, settings } = await obtainToken(ctx, opts, ['api-url'])
-  const { whoami } = await import('../../exchange/access-token.js')
-  const { makeFetch } = await import('../../http/fetch.js')
   const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
   try {
     const info = await whoami(required(settings, 'api-url'), result.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })
