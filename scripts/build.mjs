@@ -1,7 +1,7 @@
 // Bundles src/bin.ts into dist/ (ESM, code-split so lazily imported modules stay out of the
 // start-up path). The native keyring binding stays external: it is loaded from node_modules.
 import { build } from 'esbuild'
-import { readFile, rm } from 'node:fs/promises'
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
@@ -52,6 +52,22 @@ const fast = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
+
+// The bundled packages' licences, since their code ships inside dist/ (MIT, ISC and others
+// ask for the notice to travel with copies).
+const packages = new Map()
+for (const input of [...Object.keys(result.metafile.inputs), ...Object.keys(fast.metafile.inputs)]) {
+  const match = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input.split('node_modules/').length > 2 ? input.slice(input.lastIndexOf('node_modules/')) : input)
+  if (match) packages.set(input.slice(0, input.lastIndexOf(`node_modules/${match[1]}/`) + `node_modules/${match[1]}`.length), match[1])
+}
+const notices = []
+for (const [dir, name] of [...packages].sort((a, b) => a[1].localeCompare(b[1]))) {
+  const { version, license } = JSON.parse(await readFile(new URL(`../${dir}/package.json`, import.meta.url), 'utf8'))
+  const file = (await readdir(new URL(`../${dir}/`, import.meta.url))).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f))
+  const text = file ? await readFile(new URL(`../${dir}/${file}`, import.meta.url), 'utf8') : `License: ${license}`
+  notices.push(`${name}@${version} (${license})\n\n${text.trim()}\n`)
+}
+await writeFile(new URL('../dist/THIRD-PARTY-NOTICES.txt', import.meta.url), `bktx bundles these packages:\n\n${notices.join('\n' + '-'.repeat(72) + '\n\n')}`)
 
 // BKTX_BUILD_META=1 lists what the entry chunk holds: the start-up path of every command.
 if (process.env.BKTX_BUILD_META) {

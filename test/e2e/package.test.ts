@@ -1,0 +1,74 @@
+import { execFile, spawn } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const run = promisify(execFile)
+const ROOT = new URL('../..', import.meta.url).pathname
+
+// The packed tarball, installed globally into an empty prefix, used from another directory:
+// what `npm install -g bktx` gives a user. npm test builds dist/ first.
+let dir: string
+let bktx: string
+let env: Record<string, string>
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bktx-pack-'))
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT })
+  const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
+  const files = (packed?.files ?? []).map((f) => f.path)
+  expect(files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json)$/.test(f)), files.join(' ')).toBe(true)
+  const prefix = join(dir, 'prefix')
+  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed?.filename ?? '')], { cwd: dir })
+  bktx = join(prefix, 'bin', 'bktx')
+  const home = join(dir, 'home')
+  await mkdir(join(home, 'run'), { recursive: true, mode: 0o700 })
+  env = { PATH: process.env['PATH'] ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache'), XDG_RUNTIME_DIR: join(home, 'run') }
+}, 120_000)
+afterAll(() => rm(dir, { recursive: true, force: true }))
+
+async function cli(args: string[], extra: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
+  return run(bktx, args, { cwd: dir, env: { ...env, ...extra } })
+}
+
+describe('the packed tarball, installed with npm install -g', () => {
+  it('prints the package version and help from any directory', async () => {
+    const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }
+    expect((await cli(['--version'])).stdout).toBe(`${pkg.version}\n`)
+    expect((await cli(['--help'])).stdout).toMatch(/Usage: bktx \[options\] \[command\]/)
+  })
+
+  it('runs keygen, server and token against that server, with and without the keyring binding', async () => {
+    const keygen = await cli(['keygen'])
+    expect(JSON.parse(keygen.stdout).keys).toHaveLength(1)
+    await cli(['config', 'set', 'client-id', 'pack-client'])
+    await cli(['config', 'set', 'org', 'acme'])
+    await cli(['config', 'set', 'subject', 'dev@acme.test'])
+    const server = spawn(bktx, ['server', '--port', '0'], { cwd: dir, env })
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let text = ''
+        server.stderr.on('data', (chunk) => {
+          text += chunk
+          const match = /listening on (\S+)/.exec(text)
+          if (match?.[1] !== undefined) resolve(match[1])
+        })
+        server.once('exit', (code) => reject(new Error(`server exited ${code}: ${text}`)))
+      })
+      const settings = { BKTX_TOKEN_URL: `${url}/oauth/token`, BKTX_CACHE: 'file' }
+      const first = await cli(['token'], settings)
+      expect(first.stdout).toMatch(/^bktx_[0-9A-Za-z]{43}\n$/)
+      expect((await cli(['token'], settings)).stdout).toBe(first.stdout)
+
+      // Where the native keyring binding cannot load, auto mode still works, on the file cache.
+      await rm(join(dir, 'prefix', 'lib', 'node_modules', 'bktx', 'node_modules', '@napi-rs'), { recursive: true, force: true })
+      const withoutBinding = await cli(['token', '--json', '--scope', 'read_builds'], { BKTX_TOKEN_URL: settings.BKTX_TOKEN_URL, DBUS_SESSION_BUS_ADDRESS: process.env['DBUS_SESSION_BUS_ADDRESS'] ?? '' })
+      expect(JSON.parse(withoutBinding.stdout)).toMatchObject({ cache: 'file' })
+      expect(withoutBinding.stderr).toMatch(/^warning: .*; using the file cache in /)
+    } finally {
+      server.kill('SIGTERM')
+    }
+  }, 60_000)
+})
