@@ -125,6 +125,10 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {
     throw bad('sent an expires_in that is not a positive whole number of seconds')
   }
+  const expiresAt = new Date(receivedAt.getTime() + expiresIn * 1000)
+  // Past the last date a Date can hold (year 275760) the expiry is NaN, which the cache and
+  // --json cannot write: refuse it here like any other unusable lifetime.
+  if (Number.isNaN(expiresAt.getTime())) throw bad('sent an expires_in too large to give an expiry date')
 
   const scope = json['scope']
   let scopes: string[]
@@ -147,7 +151,7 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
     // protocol.md §4: compare scopes as sets.
     scopes: [...new Set(scopes)].sort(),
     receivedAt,
-    expiresAt: new Date(receivedAt.getTime() + expiresIn * 1000),
+    expiresAt,
   }
 }
 

@@ -109,6 +109,7 @@ describe('parseTokenResponse: responses outside the protocol → BadResponseErro
     ['expires_in negative', () => jsonResponse(tokenBody({ expires_in: -5 })), /positive whole number/],
     ['expires_in fractional', () => jsonResponse(tokenBody({ expires_in: 1.5 })), /positive whole number/],
     ['expires_in huge', () => jsonResponse(tokenBody({ expires_in: 1e300 })), /positive whole number/],
+    ['expires_in past the last date', () => jsonResponse(tokenBody({ expires_in: Number.MAX_SAFE_INTEGER })), /too large to give an expiry date/],
     ['scope a list', () => jsonResponse(tokenBody({ scope: ['read_builds'] })), /scope that is not a string/],
     ['scope with a quote', () => jsonResponse(tokenBody({ scope: 'read_"builds' })), /RFC 6749 §3.3/],
     ['HTTP 201', () => jsonResponse(tokenBody(), { status: 201 }), /HTTP 201 without an OAuth error/],
