@@ -1,0 +1,398 @@
+/**
+ * kill -9 of `bktx token` while it writes the cache (issue 5), on the built binary (`npm test`
+ * builds it; otherwise `npm run build`) against a real `bktx server`:
+ * - cold calls and `--refresh` calls over a cached entry, each in its own home, killed with
+ *   SIGKILL at random moments, the instant the entry lock appears, the instant the token's
+ *   temporary file appears and the instant the metadata's does. Whatever is left is a complete
+ *   entry, or debris nothing reads (a hidden `.tmp`, a token without metadata, a token that does
+ *   not match its metadata's SHA-256, a stale lock); every file is mode 0600. A following
+ *   `bktx token` prints the complete entry's token when there is one, never the token of a
+ *   mismatched pair, and otherwise mints a new one; the server accepts what it prints. Stale
+ *   locks are taken over once proper-lockfile's 10 s stale window has passed.
+ * - a lock holder killed while three other calls wait for it: they take the lock over after the
+ *   stale window and print one token between them.
+ * - entries torn the ways an in-place or reordered writer (or a swapped file) would leave them:
+ *   never served.
+ */
+import { spawn } from 'node:child_process'
+import { createHash, generateKeyPairSync } from 'node:crypto'
+import { existsSync, watch } from 'node:fs'
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseMeta } from '../../src/cache/entry.js'
+import { http } from '../helpers/http.js'
+import { BIN, runBin } from '../helpers/spawn.js'
+import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
+import { writeFigures } from './support.js'
+
+const CLIENT = 'token-crash-client'
+const MEMBER = 'dev@acme.test'
+/** proper-lockfile's stale window as bktx sets it (src/cache/lock.ts). */
+const STALE_MS = 10_000
+/** Start-up, polling (≤ 100 ms) and the exchange after the stale window, on a loaded machine. */
+const TAKEOVER_MARGIN_MS = 4_000
+const TOKEN = /^bktx_[0-9A-Za-z]{43}$/
+const TEMP = /^\.[0-9a-f]{32}\.(token|json)\.[0-9a-f]{12}\.tmp$/
+
+const figures = {
+  token_kills: 0,
+  token_kills_by_moment: {} as Record<string, number>,
+  token_kill_leftovers: {} as Record<string, number>,
+  follow_ups: 0,
+  follow_ups_served_from_cache: 0,
+  slowest_follow_up_ms: 0,
+  slowest_takeover_after_stale_ms: 0,
+  waiters_after_holder_kill: 0,
+  torn_entries: 0,
+}
+
+let dir: string
+let keyPath: string
+let server: ServerProcess
+let stateDir: string
+beforeAll(async () => {
+  if (!existsSync(join(BIN, '..', '..', 'dist', 'bin.js'))) throw new Error('bin/bktx.js needs dist/: run `npm run build` (npm test does)')
+  dir = await mkdtemp(join(tmpdir(), 'bktx-token-crash-'))
+  keyPath = join(dir, 'key.pem')
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
+  await writeFile(keyPath, privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 })
+  stateDir = join(dir, 'state')
+  server = await spawnServer(
+    ['--member', MEMBER, '--org', 'acme', '--jwks', keyPath, '--client-id', CLIENT, '--state-dir', stateDir, '--grantable', 'read_builds read_user'],
+    { HOME: dir },
+  )
+})
+afterAll(async () => {
+  writeFigures('token-crash', figures)
+  await server?.stop()
+  await rm(dir, { recursive: true, force: true })
+})
+
+const between = (min: number, max: number): number => min + Math.floor(Math.random() * (max - min + 1))
+const sha256 = (text: string): string => createHash('sha256').update(text, 'utf8').digest('hex')
+
+interface Home {
+  env: Record<string, string>
+  cacheDir: string
+}
+
+let homes = 0
+/** A home whose private runtime directory already holds the (empty) cache directory, so it can be watched. */
+async function newHome(): Promise<Home> {
+  const root = join(dir, `home-${++homes}`)
+  await mkdir(join(root, 'run', 'bktx'), { recursive: true, mode: 0o700 })
+  return {
+    cacheDir: join(root, 'run', 'bktx'),
+    env: {
+      HOME: root,
+      XDG_CONFIG_HOME: join(root, 'config'),
+      // Shared: the V8 code cache of the start-up path (written atomically, per Node version).
+      XDG_CACHE_HOME: join(dir, 'xdg-cache'),
+      XDG_RUNTIME_DIR: join(root, 'run'),
+      BKTX_TOKEN_URL: `${server.url}/oauth/token`,
+      BKTX_CLIENT_ID: CLIENT,
+      BKTX_KEY: keyPath,
+      BKTX_ORG: 'acme',
+      BKTX_SUBJECT: MEMBER,
+      BKTX_CACHE: 'file',
+    },
+  }
+}
+
+async function accepted(token: string): Promise<boolean> {
+  return (await http(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status === 200
+}
+
+/** A successful `bktx token` whose token the server accepts; returns it. */
+async function goodToken(home: Home, args: string[] = []): Promise<string> {
+  const run = await runBin(['token', ...args], { env: home.env, timeoutMs: 30_000 })
+  expect(run.code, run.stderr).toBe(0)
+  expect(run.stderr).toBe('')
+  const token = run.stdout.replace(/\n$/, '')
+  expect(token).toMatch(TOKEN)
+  expect(await accepted(token)).toBe(true)
+  return token
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type Moment = 'at random' | 'lock taken' | 'token being written' | 'metadata being written'
+
+/**
+ * Runs `bktx token` (with `--refresh` when `refresh`) and kills it with SIGKILL at `moment`:
+ * after a random delay, or the instant the first matching name appears in the cache directory
+ * (then `after` ms later). Names, not temporary-file patterns, trigger it: the first new file
+ * of the token or the metadata, whatever it is called, so a writer that wrote in place would
+ * be killed mid-write too.
+ */
+async function killedRun(home: Home, moment: Moment, after: number, refresh: boolean): Promise<boolean> {
+  const existing = new Set(await readdir(home.cacheDir))
+  const child = spawn(process.execPath, [BIN, 'token', ...(refresh ? ['--refresh'] : [])], { env: { PATH: process.env['PATH'], ...home.env }, stdio: 'ignore' })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  let killed = false
+  const kill = (): void => {
+    if (child.exitCode === null && child.signalCode === null) killed = child.kill('SIGKILL')
+  }
+  const trigger =
+    moment === 'lock taken' ? (name: string) => name.endsWith('.lock') : moment === 'token being written' ? (name: string) => name.includes('.token') : (name: string) => name.includes('.json')
+  if (moment === 'at random') {
+    setTimeout(kill, after)
+  } else {
+    const watcher = watch(home.cacheDir, (_event, name) => {
+      if (name === null || existing.has(name) || !trigger(name)) return
+      watcher.close()
+      if (after === 0) kill()
+      else setTimeout(kill, after)
+    })
+    void exited.then(() => watcher.close())
+  }
+  await exited
+  return killed
+}
+
+interface Leftovers {
+  /** What was found, for the figures: e.g. "complete entry", "temporary file", "stale lock". */
+  kinds: string[]
+  /** The token of a complete entry (metadata and token file that match). */
+  complete: string | undefined
+  /** Token files that must not be served: no metadata, or metadata of another token. */
+  unserved: string[]
+  /** mtime of a stale lock left behind, in ms. */
+  lockMtime: number | undefined
+}
+
+/** Every name in the cache directory is a complete entry's file or debris that nothing reads. */
+async function inspect(home: Home): Promise<Leftovers> {
+  const names = await readdir(home.cacheDir)
+  const out: Leftovers = { kinds: [], complete: undefined, unserved: [], lockMtime: undefined }
+  expect((await lstat(home.cacheDir)).mode & 0o077).toBe(0)
+  const keys = new Set<string>()
+  for (const name of names) {
+    const path = join(home.cacheDir, name)
+    const info = await lstat(path)
+    const match = /^([0-9a-f]{32})\.(json|token|lock)$/.exec(name)
+    if (match?.[2] === 'lock') {
+      expect(info.isDirectory(), name).toBe(true)
+      out.kinds.push('stale lock')
+      out.lockMtime = info.mtimeMs
+      continue
+    }
+    // Complete or not, no file is readable by anyone else.
+    expect(info.isFile(), name).toBe(true)
+    expect(info.mode & 0o077, name).toBe(0)
+    if (match === null) {
+      expect(name).toMatch(TEMP)
+      out.kinds.push('temporary file')
+    } else {
+      keys.add(match[1] as string)
+    }
+  }
+  for (const key of keys) {
+    const metaText = existsSync(join(home.cacheDir, `${key}.json`)) ? await readFile(join(home.cacheDir, `${key}.json`), 'utf8') : undefined
+    const token = existsSync(join(home.cacheDir, `${key}.token`)) ? await readFile(join(home.cacheDir, `${key}.token`), 'utf8') : undefined
+    // A file under an entry's own name is always whole: metadata that parses, a whole token
+    // that the server minted.
+    const meta = metaText === undefined ? undefined : parseMeta(metaText, key)
+    if (metaText !== undefined) expect(meta, `${key}.json: ${metaText}`).toBeDefined()
+    if (token !== undefined) {
+      expect(token).toMatch(TOKEN)
+      expect(await accepted(token)).toBe(true)
+    }
+    if (meta !== undefined && token !== undefined && meta.tokenSha256 === sha256(token)) {
+      out.kinds.push('complete entry')
+      out.complete = token
+    } else if (meta !== undefined && token !== undefined) {
+      out.kinds.push('token not matching its metadata')
+      out.unserved.push(token)
+    } else if (token !== undefined) {
+      out.kinds.push('token without metadata')
+      out.unserved.push(token)
+    } else {
+      out.kinds.push('metadata without token')
+    }
+  }
+  if (out.kinds.length === 0) out.kinds.push('nothing')
+  return out
+}
+
+// Concurrent: both tests spend most of their time in a 10 s stale window.
+describe.concurrent('kill -9 of bktx token while it writes the cache', () => {
+  it('leaves a complete entry or debris nothing reads; the next call serves the entry or mints anew, after any stale lock', async () => {
+    // How long a cold call takes here, to spread the random kills over its life.
+    const probe = await newHome()
+    let started = Date.now()
+    await goodToken(probe)
+    const cold = Date.now() - started
+    started = Date.now()
+    await goodToken(probe, ['--refresh'])
+    const refresh = Date.now() - started
+
+    interface Plan {
+      refresh: boolean
+      moment: Moment
+      after: number
+    }
+    const plans: Plan[] = [
+      ...Array.from({ length: 4 }, (): Plan => ({ refresh: false, moment: 'at random', after: between(Math.floor(cold * 0.3), Math.floor(cold * 1.05)) })),
+      ...Array.from({ length: 2 }, (): Plan => ({ refresh: false, moment: 'lock taken', after: 0 })),
+      ...Array.from({ length: 4 }, (_, i): Plan => ({ refresh: false, moment: 'token being written', after: i < 2 ? 0 : between(1, 4) })),
+      ...Array.from({ length: 4 }, (_, i): Plan => ({ refresh: false, moment: 'metadata being written', after: i < 2 ? 0 : between(1, 4) })),
+      ...Array.from({ length: 2 }, (): Plan => ({ refresh: true, moment: 'at random', after: between(Math.floor(refresh * 0.3), Math.floor(refresh * 1.05)) })),
+      ...Array.from({ length: 3 }, (_, i): Plan => ({ refresh: true, moment: 'token being written', after: i === 0 ? 0 : between(1, 4) })),
+      ...Array.from({ length: 4 }, (_, i): Plan => ({ refresh: true, moment: 'metadata being written', after: i < 3 ? 0 : between(1, 4) })),
+    ]
+
+    const cases: Array<{ plan: Plan; home: Home; killed: boolean; left: Leftovers }> = []
+    for (let i = 0; i < plans.length; i += 4) {
+      const batch = await Promise.all(
+        plans.slice(i, i + 4).map(async (plan) => {
+          const home = await newHome()
+          if (plan.refresh) await goodToken(home)
+          const killed = await killedRun(home, plan.moment, plan.after, plan.refresh)
+          return { plan, home, killed, left: await inspect(home) }
+        }),
+      )
+      cases.push(...batch)
+    }
+    for (const { plan, killed, left } of cases) {
+      if (!killed) continue
+      figures.token_kills++
+      const moment = `${plan.refresh ? 'refresh' : 'cold'}, ${plan.moment}`
+      figures.token_kills_by_moment[moment] = (figures.token_kills_by_moment[moment] ?? 0) + 1
+      for (const kind of new Set(left.kinds)) figures.token_kill_leftovers[kind] = (figures.token_kill_leftovers[kind] ?? 0) + 1
+    }
+    // The kills at the writes landed while they were under way: some left a temporary file, and
+    // some --refresh kills left a new token beside the old metadata (the pair SHA-256 unties).
+    const killedAt = (moment: Moment) => cases.filter((c) => c.killed && c.plan.moment === moment).length
+    expect(killedAt('token being written') + killedAt('metadata being written')).toBeGreaterThanOrEqual(10)
+    expect(cases.filter((c) => c.killed && c.left.kinds.includes('temporary file')).length).toBeGreaterThan(0)
+    expect(cases.filter((c) => c.killed && c.left.kinds.includes('token not matching its metadata')).length).toBeGreaterThan(0)
+
+    // Then, in every home at once (so the stale windows overlap), a plain `bktx token`.
+    await Promise.all(
+      cases.map(async ({ home, left }) => {
+        const begun = Date.now()
+        const token = await goodToken(home)
+        const ms = Date.now() - begun
+        figures.follow_ups++
+        figures.slowest_follow_up_ms = Math.max(figures.slowest_follow_up_ms, ms)
+        if (left.complete !== undefined) {
+          // A complete entry is served as it is (no new exchange).
+          expect(token).toBe(left.complete)
+          figures.follow_ups_served_from_cache++
+        }
+        // Never a token whose metadata does not vouch for it.
+        for (const unserved of left.unserved) expect(token).not.toBe(unserved)
+        // A stale lock holds a call up until the stale window has passed, not much longer.
+        const staleUntil = left.lockMtime === undefined ? begun : Math.max(begun, left.lockMtime + STALE_MS)
+        if (left.lockMtime !== undefined) figures.slowest_takeover_after_stale_ms = Math.max(figures.slowest_takeover_after_stale_ms, Math.round(Date.now() - staleUntil))
+        expect(Date.now() - staleUntil).toBeLessThan(TAKEOVER_MARGIN_MS)
+        // Afterwards a complete entry. Debris may stay (nothing reads it), and so may a stale
+        // lock beside an entry served without locking: the next miss takes it over.
+        const after = await inspect(home)
+        expect(after.complete).toBe(token)
+        if (left.complete === undefined) expect(after.kinds).not.toContain('stale lock')
+      }),
+    )
+  }, 40_000)
+
+  it('takes over the lock of a holder killed while holding it: the three callers already waiting print one token', async () => {
+    const home = await newHome()
+    // The holder is killed the instant its lock appears, and three more calls start then: they
+    // miss the cache and find the lock taken.
+    const holder = spawn(process.execPath, [BIN, 'token'], { env: { PATH: process.env['PATH'], ...home.env }, stdio: 'ignore' })
+    const holderExit = new Promise<void>((resolve) => holder.once('exit', () => resolve()))
+    let waiters: Array<Promise<{ token: string; ms: number }>> = []
+    let killedAt = 0
+    const watcher = watch(home.cacheDir, (_event, name) => {
+      if (name === null || !name.endsWith('.lock') || killedAt > 0) return
+      watcher.close()
+      holder.kill('SIGKILL')
+      killedAt = Date.now()
+      waiters = Array.from({ length: 3 }, async () => {
+        const begun = Date.now()
+        const token = await goodToken(home)
+        return { token, ms: Date.now() - begun }
+      })
+    })
+    await holderExit
+    watcher.close()
+    expect(killedAt, 'the holder finished before it could be killed').toBeGreaterThan(0)
+    const left = await inspect(home)
+    expect(left.kinds).toContain('stale lock')
+    const results = await Promise.all(waiters)
+    figures.waiters_after_holder_kill += results.length
+    // One token between them: one took the lock over and exchanged, the others found its entry
+    // (or, had the kill landed after the holder's write, all found the holder's).
+    expect(new Set(results.map((r) => r.token)).size).toBe(1)
+    if (left.complete !== undefined) {
+      expect(results[0]?.token).toBe(left.complete)
+      return
+    }
+    // They waited for the stale window (the lock is honoured while its holder may be alive) and
+    // not much longer. proper-lockfile dates a new lock up to a second ahead; staleness is
+    // judged on that date.
+    const staleAt = (left.lockMtime as number) + STALE_MS
+    const done = Date.now()
+    figures.slowest_takeover_after_stale_ms = Math.max(figures.slowest_takeover_after_stale_ms, Math.round(done - staleAt))
+    expect(done - staleAt).toBeGreaterThanOrEqual(-500)
+    expect(done - staleAt).toBeLessThan(TAKEOVER_MARGIN_MS)
+  }, 30_000)
+})
+
+// ---------------------------------------------------------------------------------------------
+
+describe('cache entries torn as a writer without these defences would leave them', () => {
+  /** The entry of `home` (one key): its two paths and the token. */
+  async function entryOf(home: Home): Promise<{ meta: string; token: string; value: string }> {
+    const key = (await readdir(home.cacheDir)).find((n) => n.endsWith('.json'))?.slice(0, -5) as string
+    const token = join(home.cacheDir, `${key}.token`)
+    return { meta: join(home.cacheDir, `${key}.json`), token, value: await readFile(token, 'utf8') }
+  }
+
+  const torn: Array<[string, (entry: { meta: string; token: string; value: string }, other: string) => Promise<string>]> = [
+    ['the token file cut short (an in-place write killed midway)', async (e) => writeAndReturn(e.token, e.value.slice(0, 20))],
+    ['the token file empty (killed between open and write)', async (e) => writeAndReturn(e.token, '')],
+    ['the token file holding another valid token, of other scopes (swapped)', async (e, other) => writeAndReturn(e.token, other)],
+    ['the token file holding the token and more (a longer old file overwritten in place)', async (e, other) => writeAndReturn(e.token, `${e.value}${other.slice(5)}`)],
+    [
+      'the metadata cut short (an in-place write killed midway)',
+      async (e) => {
+        const text = await readFile(e.meta, 'utf8')
+        await writeFile(e.meta, text.slice(0, Math.floor(text.length / 2)), { mode: 0o600 })
+        return e.value
+      },
+    ],
+    [
+      'the metadata saying it expires tomorrow, although received two hours ago with an hour to live',
+      async (e) => {
+        const meta = JSON.parse(await readFile(e.meta, 'utf8')) as Record<string, unknown>
+        meta['receivedAt'] = new Date(Date.now() - 2 * 3600_000).toISOString()
+        meta['expiresIn'] = 3600
+        meta['expiresAt'] = new Date(Date.now() + 24 * 3600_000).toISOString()
+        await writeFile(e.meta, JSON.stringify(meta), { mode: 0o600 })
+        return e.value
+      },
+    ],
+  ]
+
+  async function writeAndReturn(path: string, text: string): Promise<string> {
+    await writeFile(path, text, { mode: 0o600 })
+    return text
+  }
+
+  it.concurrent.each(torn)('%s: not served; a new token is minted and the server accepts it', async (_name, tear) => {
+    figures.torn_entries++
+    const side = await newHome()
+    const other = await goodToken(side, ['--scope', 'read_user'])
+    const home = await newHome()
+    await goodToken(home)
+    const planted = await tear(await entryOf(home), other)
+    const token = await goodToken(home)
+    expect(token).not.toBe(planted)
+    expect(token).not.toBe(other)
+    expect((await entryOf(home)).value).toBe(token)
+  })
+})
