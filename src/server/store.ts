@@ -28,16 +28,32 @@ export const DEFAULT_LIMITS: StoreLimits = { maxTokens: 250_000, maxJtis: 250_00
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
 
 /**
+ * Random bytes drawn from the CSPRNG in 4 KiB batches, as Node's randomUUID does: one
+ * getrandom call per ~80 tokens instead of one per token. Each TokenStore has its own.
+ */
+export class RandomPool {
+  #pool = Buffer.alloc(0)
+  #offset = 0
+
+  byte(): number {
+    if (this.#offset >= this.#pool.length) {
+      this.#pool = randomBytes(4096)
+      this.#offset = 0
+    }
+    return this.#pool[this.#offset++] as number
+  }
+}
+
+/**
  * `bktx_` + 43 base62 characters (protocol.md §6): 43 × log2(62) ≈ 256 bits, the entropy of
  * 32 random bytes. Each character comes from one random byte below 248 (= 4 × 62) so every
  * character is uniform; bytes of 248 and above are discarded.
  */
-export function newToken(): string {
+export function newToken(random: RandomPool = new RandomPool()): string {
   let out = 'bktx_'
   while (out.length < 48) {
-    for (const byte of randomBytes(48)) {
-      if (byte < 248 && out.length < 48) out += BASE62[byte % 62]
-    }
+    const byte = random.byte()
+    if (byte < 248) out += BASE62[byte % 62]
   }
   return out
 }
@@ -60,6 +76,7 @@ export class TokenStore {
   readonly #jtis = new Map<string, number>()
   readonly #journal: Journal | undefined
   readonly #limits: StoreLimits
+  readonly #random = new RandomPool()
   #lastSweep = 0
 
   constructor(options: { journal?: Journal | undefined; limits?: StoreLimits } = {}) {
@@ -102,7 +119,9 @@ export class TokenStore {
     const lines: string[] = []
     for (const token of this.#tokens.values()) lines.push(JSON.stringify({ t: 'mint', token, jti: null } satisfies StateLine))
     for (const [key, until] of this.#jtis) {
-      const [clientId, jti] = JSON.parse(key) as [string, string]
+      const split = key.indexOf('\u0000')
+      const clientId = key.slice(0, split)
+      const jti = key.slice(split + 1)
       lines.push(JSON.stringify({ t: 'mint', token: null, jti: { client_id: clientId, jti, until } } satisfies StateLine))
     }
     return lines
@@ -135,7 +154,7 @@ export class TokenStore {
       if (this.isReplay(jti.clientId, jti.jti, now)) return undefined
       this.#jtis.set(jtiKey(jti.clientId, jti.jti), jti.until)
     }
-    const token = newToken()
+    const token = newToken(this.#random)
     const record: TokenRecord = { ...fields, sha256: sha256Hex(token), uuid: randomUUID(), revoked: false }
     this.#tokens.set(record.sha256, record)
     const line: StateLine = { t: 'mint', token: record, jti: jti === undefined ? null : { client_id: jti.clientId, jti: jti.jti, until: jti.until } }
@@ -168,6 +187,7 @@ export class TokenStore {
   }
 }
 
+// Client ids are printable ASCII (config.ts), so NUL cannot occur in one: the pair is unambiguous.
 function jtiKey(clientId: string, jti: string): string {
-  return JSON.stringify([clientId, jti])
+  return `${clientId}\u0000${jti}`
 }

@@ -78,7 +78,7 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
     clock: ctx.deps.clock,
     fetch: ctx.deps.fetch,
     stateDir: opts.stateDir === undefined ? undefined : ctx.absolute(opts.stateDir),
-    log: (line) => ctx.out.info(line),
+    log: batchedLines((text) => ctx.out.info(text)),
   })
   let listening
   try {
@@ -195,6 +195,24 @@ const FLAG_FOR_FIELD: Record<string, string> = {
   jwks_uri: '--jwks-uri',
   jwks: '--jwks',
   max_ttl: '--max-ttl',
+}
+
+/**
+ * A log sink that writes the lines of one event-loop turn together: one write per batch
+ * instead of one per request, which matters under load (stderr to a file or pipe is a
+ * synchronous write in Node).
+ */
+function batchedLines(write: (text: string) => void): (line: string) => void {
+  let pending: string[] = []
+  return (line) => {
+    pending.push(line)
+    if (pending.length > 1) return
+    setImmediate(() => {
+      const lines = pending
+      pending = []
+      write(lines.join('\n'))
+    })
+  }
 }
 
 function kebab(name: string): string {
