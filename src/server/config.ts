@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import ipaddr from 'ipaddr.js'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError, KeyError, UnsupportedKeyError } from '../errors.js'
+import { isLoopbackHost } from '../http/url.js'
 import { parseKeys } from '../keys/load.js'
 import { KNOWN_SCOPES } from './scopes.js'
 
@@ -172,14 +173,6 @@ function validateJwksUri(v: Validator, raw: unknown, at: string, allowHttp: bool
   // protocol.md §9: plain http only to loopback, and only behind an explicit flag.
   if (url.protocol === 'http:' && allowHttp && isLoopbackHost(url.hostname)) return href
   v.fail(at, allowHttp ? 'must be https:// (http:// only to a loopback host)' : 'must be https:// (http:// to loopback needs --allow-http-jwks)')
-}
-
-export function isLoopbackHost(hostname: string): boolean {
-  const host = hostname.replace(/^\[|\]$/g, '')
-  if (host === 'localhost') return true
-  if (!ipaddr.isValid(host)) return false
-  const addr = ipaddr.process(host)
-  return addr.range() === 'loopback'
 }
 
 /** A UUID derived from a name, so a quick-flag server keeps its ids across restarts. */

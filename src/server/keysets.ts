@@ -1,7 +1,8 @@
 import { createLocalJWKSet, createRemoteJWKSet, customFetch, type JWTVerifyGetKey } from 'jose'
 import { joseFetch } from '../http/jose-fetch.js'
 import type { FetchLike } from '../deps.js'
-import { isLoopbackHost, type App } from './config.js'
+import { isLoopbackHost } from '../http/url.js'
+import type { App } from './config.js'
 
 /** protocol.md §9: JWKS URI fetch limits. */
 export const JWKS_FETCH_TIMEOUT_MS = 5_000
