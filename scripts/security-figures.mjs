@@ -19,6 +19,8 @@ const fuzz = read('fuzz') ?? {}
 const live = read('live-server') ?? {}
 const crash = read('crash') ?? {}
 const load = read('load') ?? {}
+const faults = read('client-faults') ?? {}
+const tokenCrash = read('token-crash') ?? {}
 const vitest = read('vitest')
 
 const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-GB') : '?')
@@ -35,6 +37,23 @@ rows.push([
 ])
 rows.push(['exchanges sent across the server kills; tokens acknowledged and verified after each restart', `${n(crash.exchanges_sent)}; ${n(crash.tokens_acknowledged)}`])
 if (crash.keygen_outcomes) rows.push(['what the keygen kills left', Object.entries(crash.keygen_outcomes).map(([o, c]) => `${o}: ${n(c)}`).join(', ')])
+const counts = (map) => Object.entries(map ?? {}).map(([k, c]) => `${k}: ${n(c)}`).join(', ')
+rows.push(['client faults: cases (runs of bktx token, cold and warm); requests the stub endpoints received', `${n(faults.fault_cases)} (${n(faults.runs)}); ${n(faults.requests)}`])
+rows.push(['client faults: runs by exit code', counts(faults.exit_codes)])
+rows.push(['client faults: slowest run with --timeout 3s (start-up included); latest end counted from the first request, relative to --timeout', `${n(faults.slowest_run_ms)} ms; ${faults.worst_overshoot_ms > 0 ? '+' : ''}${n(faults.worst_overshoot_ms)} ms`])
+rows.push(['cached tokens past their time (expired, inside --min-ttl, dated ahead) asked for with the server down', n(faults.expired_cases)])
+const moments = tokenCrash.token_kills_by_moment ?? {}
+const sum = (map) => Object.values(map ?? {}).reduce((a, b) => a + b, 0)
+rows.push([
+  'faults injected: kill -9 of bktx token while it writes the cache: cold calls, --refresh calls (by moment)',
+  `${n(sum(moments.cold))}, ${n(sum(moments.refresh))} (cold: ${counts(moments.cold)}; --refresh: ${counts(moments.refresh)})`,
+])
+if (tokenCrash.token_kill_leftovers) rows.push(['what the bktx token kills left (one kill can leave several)', counts(tokenCrash.token_kill_leftovers)])
+rows.push([
+  'the next bktx token in each killed home: served the complete entry left, minted anew; slowest (a stale lock holds a call for up to 10 s); latest takeover past the stale window',
+  `${n(tokenCrash.follow_ups_served_from_cache)}, ${n((tokenCrash.follow_ups ?? 0) - (tokenCrash.follow_ups_served_from_cache ?? 0))}; ${n(tokenCrash.slowest_follow_up_ms)} ms; ${n(tokenCrash.slowest_takeover_after_stale_ms)} ms`,
+])
+rows.push(['callers waiting on a lock whose holder was killed; torn entries planted (none served)', `${n(tokenCrash.waiters_after_holder_kill)}; ${n(tokenCrash.torn_entries)}`])
 rows.push(['requests under load (valid, invalid); errors; timeouts', `${n(load.requests)} (${n(load.valid)}, ${n(load.invalid)}); ${n(load.errors)}; ${n(load.timeouts)}`])
 for (const run of load.runs ?? []) {
   if ('requests' in run) rows.push([`load: ${run.name}`, `${n(run.requests)} requests, ${n(run.rps)}/s, p50 ${n(run.p50_ms)} ms, p99 ${n(run.p99_ms)} ms, errors ${n(run.errors)}, non-2xx ${n(run.non2xx)}`])
