@@ -14,7 +14,7 @@ import { exchange, type ExchangeDeps } from '../../src/exchange/exchange.js'
 import { makeFetch } from '../../src/http/fetch.js'
 import type { Sleep } from '../../src/http/retry.js'
 import { fixedClock } from '../helpers/cli.js'
-import { makeParams, recordingSleep, TOKEN, TOKEN_URL, tokenBody, verifyJWS } from '../helpers/exchange.js'
+import { makeParams, recordingSleep, TOKEN, TOKEN_URL, tokenBody, verifyJWS, failure } from '../helpers/exchange.js'
 import { useStrictMsw } from '../helpers/msw.js'
 
 // Faults a real server cannot easily produce, through msw on the global fetch. Every request
@@ -50,15 +50,6 @@ function deps(overrides: Partial<ExchangeDeps> = {}): ExchangeDeps & { sleep: Re
   return { fetch: (input, init) => fetch(input, init), clock: fixedClock('2026-11-28T12:00:00Z'), sleep: recordingSleep(), random: () => 0.5, ...overrides } as ExchangeDeps & {
     sleep: ReturnType<typeof recordingSleep>
   }
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    return error as Error
-  }
-  throw new Error('expected a failure')
 }
 
 describe('exchange over fetch (msw)', () => {

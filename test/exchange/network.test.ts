@@ -10,7 +10,7 @@ import { makeFetch, type BktxFetch } from '../../src/http/fetch.js'
 import { nodeFetch } from '../../src/http/node-fetch.js'
 import type { FetchLike } from '../../src/deps.js'
 import { fixedClock } from '../helpers/cli.js'
-import { makeParams, recordingSleep, TOKEN } from '../helpers/exchange.js'
+import { makeParams, recordingSleep, TOKEN, failure } from '../helpers/exchange.js'
 import { startCountingProxy, type CountingProxy } from '../helpers/proxy.js'
 import { answerToken, startStubServer, type StubServer } from '../helpers/stub-token-server.js'
 import { selfSignedCert } from '../helpers/tls.js'
@@ -56,15 +56,6 @@ function httpFetch(env: Env, caFile?: string): BktxFetch {
 }
 function deps(fetch: BktxFetch = httpFetch({})) {
   return { fetch, clock: fixedClock('2026-11-28T12:00:00Z'), sleep: recordingSleep(), random: () => 0 }
-}
-
-async function failure(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise
-  } catch (error) {
-    return error as Error
-  }
-  throw new Error('expected a failure')
 }
 
 describe.each([

@@ -6,7 +6,7 @@ import { toAssertionKey } from '../../src/exchange/key.js'
 import type { ExchangeParams } from '../../src/exchange/types.js'
 import { makeFetch } from '../../src/http/fetch.js'
 import { fixedClock } from '../helpers/cli.js'
-import { recordingSleep } from '../helpers/exchange.js'
+import { failure, recordingSleep } from '../helpers/exchange.js'
 import { CLIENT_ID, MEMBER, ORG, startServer, testKey, type RunningServer } from '../helpers/server.js'
 
 // The client against the bundled reference server over loopback: the parser accepts what the
@@ -32,15 +32,6 @@ function params(overrides: Partial<ExchangeParams> = {}): ExchangeParams {
 
 const deps = (): ExchangeDeps => ({ fetch: makeFetch({ env: {}, userAgent: 'bktx/test' }), clock: { now: () => new Date() }, sleep: recordingSleep() })
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  return promise.then(
-    () => {
-      throw new Error('expected a rejection')
-    },
-    (error: unknown) => error as Error,
-  )
-}
-
 describe('exchange against the reference server', () => {
   it('mints a bktx_ token the parser accepts, then whoami and revoke it', async () => {
     const before = Date.now()
@@ -56,7 +47,7 @@ describe('exchange against the reference server', () => {
     expect(Math.abs((info.expiresAt?.getTime() ?? 0) - result.expiresAt.getTime())).toBeLessThan(5_000)
 
     await revoke(server.url, result.accessToken, deps())
-    const after = await rejection(whoami(server.url, result.accessToken, deps()))
+    const after = await failure(whoami(server.url, result.accessToken, deps()))
     expect(after).toBeInstanceOf(APIRejectedError)
     expect((after as APIRejectedError).status).toBe(401)
   })
@@ -77,7 +68,7 @@ describe('exchange against the reference server', () => {
   for (const [name, overrides, code, advice] of refusals) {
     it(`${name} → ${code}, not retried`, async () => {
       const d = deps()
-      const error = await rejection(exchange(params(await overrides()), d))
+      const error = await failure(exchange(params(await overrides()), d))
       expect(error).toBeInstanceOf(OAuthRejectedError)
       expect((error as OAuthRejectedError).error).toBe(code)
       expect(error.message).toMatch(advice)
@@ -87,7 +78,7 @@ describe('exchange against the reference server', () => {
 
   it('a slow local clock: invalid_client on exp, and the skew measured from the Date header', async () => {
     const slow = fixedClock(new Date(Date.now() - 10 * 60_000))
-    const error = await rejection(exchange(params(), { ...deps(), clock: slow }))
+    const error = await failure(exchange(params(), { ...deps(), clock: slow }))
     expect(error).toBeInstanceOf(OAuthRejectedError)
     // The Date header has one-second resolution: the measured skew is 10 minutes give or take 1 s.
     expect(error.message).toMatch(/This machine's clock is (9m59s|10m(1s)?) behind the server's/)

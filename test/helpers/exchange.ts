@@ -82,3 +82,13 @@ export function verifyJWS(jws: string, privateKey: KeyObject): DecodedJWS {
   if (!ok) throw new Error(`signature does not verify (alg ${String(header['alg'])})`)
   return { header, payload: JSON.parse(Buffer.from(p, 'base64url').toString('utf8')) as Record<string, unknown> }
 }
+
+/** The error a promise rejects with; fails the test when it resolves. */
+export async function failure(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error('expected a failure')
+}
