@@ -3,6 +3,8 @@ import { SignJWT, calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { createTokenServer, type TokenServer } from '../../src/server/app.js'
 import { parseServerConfig } from '../../src/server/config.js'
 import { listen, type Listening } from '../../src/server/listen.js'
+import type { FetchLike } from '../../src/deps.js'
+import type { StoreLimits } from '../../src/server/store.js'
 import type { Clock } from '../../src/time/clock.js'
 import { postForm, type HttpResponse } from './http.js'
 
@@ -65,13 +67,29 @@ export function baseConfig(key: TestKey, patch: (doc: any) => void = () => undef
   return doc
 }
 
-export async function startServer(options: { doc?: any; key?: TestKey; clock?: Clock; stateDir?: string; jwksCooldownMs?: number; log?: string[]; host?: string; requestTimeoutMs?: number; headersTimeoutMs?: number } = {}): Promise<RunningServer> {
+export interface StartServerOptions {
+  doc?: any
+  key?: TestKey
+  clock?: Clock
+  stateDir?: string | undefined
+  limits?: StoreLimits
+  jwksCooldownMs?: number
+  /** The server's outbound fetch (JWKS URIs); default the global fetch. */
+  fetch?: FetchLike
+  log?: string[]
+  host?: string
+  requestTimeoutMs?: number
+  headersTimeoutMs?: number
+}
+
+export async function startServer(options: StartServerOptions = {}): Promise<RunningServer> {
   const key = options.key ?? (await testKey())
   const config = await parseServerConfig(options.doc ?? baseConfig(key), 'test config')
   const server = await createTokenServer(config, {
     clock: options.clock ?? { now: () => new Date() },
-    fetch: (input, init) => fetch(input, init),
+    fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     stateDir: options.stateDir,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.jwksCooldownMs }),
     log: (line) => options.log?.push(line),
   })

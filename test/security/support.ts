@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { exportJWK, type JWK } from 'jose'
-import { createTokenServer, type TokenServer } from '../../src/server/app.js'
+import type { TokenServer } from '../../src/server/app.js'
 import type { MemoryAuditSink } from '../../src/server/audit.js'
-import { parseServerConfig } from '../../src/server/config.js'
-import { listen, type Listening } from '../../src/server/listen.js'
+import type { Listening } from '../../src/server/listen.js'
 import type { StoreLimits } from '../../src/server/store.js'
 import type { Clock } from '../../src/time/clock.js'
+import { startServer } from '../helpers/server.js'
 
 // ---------------------------------------------------------------------------------------------
 // Figures for SECURITY.md: each test file counts what it did and, when BKTX_SECURITY_FIGURES
@@ -142,34 +142,18 @@ export async function startSecurityServer(
   options: { clock?: Clock; limits?: StoreLimits; stateDir?: string; requestTimeoutMs?: number; headersTimeoutMs?: number; jwksCooldownMs?: number } = {},
 ): Promise<SecurityServer> {
   const fetched: string[] = []
-  const config = await parseServerConfig(doc, 'security test config')
-  const server = await createTokenServer(config, {
-    clock: options.clock ?? { now: () => new Date() },
+  const running = await startServer({
+    ...options,
+    doc,
     fetch: (input, init) => {
       fetched.push(String(input))
       return fetch(input, init)
     },
-    stateDir: options.stateDir,
-    ...(options.limits === undefined ? {} : { limits: options.limits }),
-    ...(options.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.jwksCooldownMs }),
-  })
-  const listening = await listen(server.handler, {
-    host: '127.0.0.1',
-    port: 0,
-    ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
-    ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
   })
   return {
-    url: listening.url,
-    tokenUrl: `${listening.url}/oauth/token`,
-    server,
-    listening,
+    ...running,
     fetched,
-    audit: () => (server.state.audit as unknown as MemoryAuditSink).records,
-    stop: async () => {
-      await listening.close(100)
-      server.close()
-    },
+    audit: () => (running.server.state.audit as unknown as MemoryAuditSink).records,
   }
 }
 
