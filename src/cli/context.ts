@@ -1,7 +1,7 @@
 import { dirname, isAbsolute, resolve } from 'node:path'
 import { loadConfigFile, PROFILE_NAME, type ConfigFile } from '../config/file.js'
 import { UsageError } from '../errors.js'
-import { resolvePaths, type Paths } from '../config/paths.js'
+import { configFileFor, explicitProfileFor, resolvePaths, type Paths } from '../config/paths.js'
 import { resolveSettings, selectProfile, type ResolvedSettings } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import type { Deps } from '../deps.js'
@@ -35,9 +35,8 @@ export class Context {
     this.deps = deps
     this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
-    this.configPath = globals.config !== undefined ? this.absolute(globals.config) : this.paths.configFile
-    const envProfile = deps.env['BKTX_PROFILE']
-    this.explicitProfile = globals.profile ?? (envProfile !== undefined && envProfile !== '' ? envProfile : undefined)
+    this.configPath = configFileFor(globals.config, this.paths, deps.cwd)
+    this.explicitProfile = explicitProfileFor(globals.profile, deps.env)
     this.out = new Output(deps.stdout, deps.stderr, {
       json: globals.json === true,
       verbose: globals.verbose === true,

@@ -1,4 +1,4 @@
-import { isAbsolute, join } from 'node:path'
+import { isAbsolute, join, resolve } from 'node:path'
 import type { Env } from '../deps.js'
 
 /** Where bktx keeps its files, following the XDG base directory spec. */
@@ -29,4 +29,16 @@ export function resolvePaths(env: Env, home: string): Paths {
     cacheDir: join(xdg(env, 'XDG_CACHE_HOME') ?? join(home, '.cache'), 'bktx'),
     runtimeDir: runtime === undefined ? undefined : join(runtime, 'bktx'),
   }
+}
+
+/** The config file in use: --config (relative to the working directory), else paths.configFile. */
+export function configFileFor(flag: string | undefined, paths: Paths, cwd: string): string {
+  if (flag === undefined) return paths.configFile
+  return isAbsolute(flag) ? flag : resolve(cwd, flag)
+}
+
+/** The profile named explicitly: --profile, else a non-empty $BKTX_PROFILE; else undefined ("default"). */
+export function explicitProfileFor(flag: string | undefined, env: Env): string | undefined {
+  const fromEnv = env['BKTX_PROFILE']
+  return flag ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined)
 }

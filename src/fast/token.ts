@@ -4,9 +4,9 @@
 // option it does not handle, any error) returns undefined and the full CLI runs from the start,
 // so behaviour and messages are the full CLI's. It uses the same resolution, key and cache code;
 // only the argument scan is its own, checked against commander's definition by a test.
-import { dirname, isAbsolute, resolve } from 'node:path'
+import { dirname } from 'node:path'
 import { loadConfigFile } from '../config/file.js'
-import { resolvePaths } from '../config/paths.js'
+import { configFileFor, explicitProfileFor, resolvePaths } from '../config/paths.js'
 import { resolveSettings, selectProfile } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import { selectCache } from '../cache/select.js'
@@ -86,11 +86,8 @@ export async function cachedToken(argv: readonly string[], deps: FastDeps): Prom
   const args = parseFastTokenArgs(argv)
   if (args === undefined) return undefined
   try {
-    const paths = resolvePaths(deps.env, deps.home)
-    const configPath = args.config === undefined ? paths.configFile : isAbsolute(args.config) ? args.config : resolve(deps.cwd, args.config)
-    const envProfile = deps.env['BKTX_PROFILE']
-    const explicit = args.profile ?? (envProfile !== undefined && envProfile !== '' ? envProfile : undefined)
-    const { name, profile } = selectProfile(await loadConfigFile(configPath), configPath, explicit)
+    const configPath = configFileFor(args.config, resolvePaths(deps.env, deps.home), deps.cwd)
+    const { name, profile } = selectProfile(await loadConfigFile(configPath), configPath, explicitProfileFor(args.profile, deps.env))
     const settings = resolveSettings({ flags: args.settings, env: deps.env, profileName: name, profile, configDir: dirname(configPath), cwd: deps.cwd })
     const params = await exchangeParams(settings)
     const selection = await selectCache({ mode: cacheMode(args.cache, deps.env), env: deps.env, home: deps.home, uid: deps.uid, clock: deps.clock, secrets: deps.secrets })
