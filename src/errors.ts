@@ -27,7 +27,6 @@ export type ErrorCode =
   | 'BKTX_KEYCHAIN'
   | 'BKTX_CACHE'
   | 'BKTX_INTERRUPTED'
-  | 'BKTX_INTERNAL'
 
 export interface BktxErrorOptions {
   cause?: unknown
@@ -181,11 +180,6 @@ export class CacheError extends BktxError {
 /** Interrupted by SIGINT/SIGTERM. */
 export class InterruptedError extends BktxError {
   readonly code = 'BKTX_INTERRUPTED'
-}
-
-/** A bug: something bktx did not expect. */
-export class InternalError extends BktxError {
-  readonly code = 'BKTX_INTERNAL'
 }
 
 export function isBktxError(value: unknown): value is BktxError {

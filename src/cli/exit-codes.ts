@@ -39,7 +39,6 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_JWT_INVALID: EXIT.JWT_INVALID,
   BKTX_KEYCHAIN: EXIT.KEYCHAIN,
   BKTX_INTERRUPTED: EXIT.INTERRUPTED,
-  BKTX_INTERNAL: EXIT.INTERNAL,
 }
 
 export function exitCodeFor(code: ErrorCode): ExitCode {

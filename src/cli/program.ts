@@ -66,19 +66,19 @@ export function makeProgram(deps: ProgramDeps, argv?: readonly string[]): Comman
     .command('help [topic...]')
     .description('show help for a command or a topic (exit-codes)')
   help.action((topic: string[]) => {
-      const [first, ...rest] = topic
-      if (first === undefined) return program.outputHelp()
-      const text = TOPICS[first]
-      if (text !== undefined && rest.length === 0) return deps.stdout.write(text)
-      let cmd: Command | undefined = program
-      for (const name of topic) cmd = cmd?.commands.find((c) => c.name() === name || c.aliases().includes(name))
-      if (cmd === undefined) {
-        const error = new UsageError(`no help for "${topic.join(' ')}"; topics: ${Object.keys(TOPICS).join(', ')}, or a command name`)
-        error.usage = usageLine(help)
-        throw error
-      }
-      return cmd.outputHelp()
-    })
+    const [first, ...rest] = topic
+    if (first === undefined) return program.outputHelp()
+    const text = TOPICS[first]
+    if (text !== undefined && rest.length === 0) return deps.stdout.write(text)
+    let cmd: Command | undefined = program
+    for (const name of topic) cmd = cmd?.commands.find((c) => c.name() === name || c.aliases().includes(name))
+    if (cmd === undefined) {
+      const error = new UsageError(`no help for "${topic.join(' ')}"; topics: ${Object.keys(TOPICS).join(', ')}, or a command name`)
+      error.usage = usageLine(help)
+      throw error
+    }
+    return cmd.outputHelp()
+  })
 
   setUsageAfterErrors(program)
   return program

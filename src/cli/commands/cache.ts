@@ -58,6 +58,8 @@ export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<vo
 }
 
 export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Promise<void> {
+  // Clearing must work even under --no-cache or BKTX_CACHE=none: the file mode reads every
+  // backend's metadata and removes keychain items when the keychain answers.
   const cache = await openCache(ctx, { ...opts, cache: opts.cache === false || opts.cache === 'none' ? 'file' : (opts.cache ?? 'file') })
   let outcome
   if (opts.all === true) {
