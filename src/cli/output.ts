@@ -1,5 +1,6 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk'
 import type { Env, OutStream } from '../deps.js'
+import { colorLevel } from './color.js'
 
 export interface OutputOptions {
   json: boolean
@@ -28,7 +29,9 @@ export class Output {
     this.#stderr = stderr
     this.json = options.json
     this.verbose = options.verbose
-    this.style = new Chalk({ level: colorLevel(stderr, options) })
+    this.style = new Chalk({
+      level: colorLevel({ flag: options.color, env: options.env, isTTY: stderr.isTTY, terminalLevel: () => (chalkStderr.level === 0 ? 1 : chalkStderr.level) }),
+    })
     this.#spinnerStream = stderr.isTTY && !options.json ? options.spinnerStream : undefined
   }
 
@@ -85,18 +88,4 @@ export class Output {
       throw error
     }
   }
-}
-
-function colorLevel(stderr: OutStream, options: OutputOptions): 0 | 1 | 2 | 3 {
-  if (!options.color) return 0
-  const force = options.env['FORCE_COLOR']
-  if (force !== undefined && force !== '') {
-    if (force === '0' || force === 'false') return 0
-    const level = Number(force)
-    return level === 2 || level === 3 ? level : 1
-  }
-  // https://no-color.org: any non-empty NO_COLOR disables colour.
-  if ((options.env['NO_COLOR'] ?? '') !== '') return 0
-  if (!stderr.isTTY || options.env['TERM'] === 'dumb') return 0
-  return chalkStderr.level === 0 ? 1 : chalkStderr.level
 }

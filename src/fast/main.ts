@@ -12,7 +12,7 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   const env = { ...process.env }
   const uid = process.getuid?.()
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
-  const out = await cachedToken(argv, { env, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets })
+  const out = await cachedToken(argv, { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets })
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
   if (out !== undefined) {
@@ -21,7 +21,8 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
       if (error.code === 'EPIPE') process.exit(0)
       throw error
     })
-    process.stdout.write(out)
+    process.stderr.write(out.stderr)
+    process.stdout.write(out.stdout)
   }
   // A keychain call stuck on an unlock prompt would keep Node from exiting; see src/bin.ts.
   process.stdout.write('', () =>

@@ -12,6 +12,7 @@ import type { SettingName } from '../config/settings.js'
 import { selectCache } from '../cache/select.js'
 import { cacheKey } from '../cache/key.js'
 import { isServable } from '../cache/with-cache.js'
+import { colorLevel } from '../cli/color.js'
 import { cacheMode, DEFAULT_MIN_TTL, exchangeParams, GLOBAL_FLAGS, TOKEN_FLAGS, TOKEN_SETTING_FLAGS, tokenDocument } from '../cli/token-request.js'
 import type { Env } from '../deps.js'
 import type { SecretStore } from '../secrets/store.js'
@@ -20,6 +21,8 @@ import { parseDuration } from '../time/duration.js'
 
 export interface FastDeps {
   env: Env
+  /** Whether stderr is a terminal: warnings are served here only when they would be uncoloured. */
+  stderrIsTTY: boolean
   home: string
   uid: number | undefined
   cwd: string
@@ -34,6 +37,7 @@ interface FastArgs {
   json: boolean
   profile: string | undefined
   config: string | undefined
+  color: boolean
 }
 
 /** Every flag the fast path recognises and whether it takes a value (tested against commander's). */
@@ -47,7 +51,7 @@ const FULL_CLI_ONLY = new Set(['--no-cache', '--refresh', '--verbose', '-v'])
 
 /** `bktx token` arguments the fast path can serve, or undefined. */
 export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefined {
-  const out: FastArgs = { settings: {}, cache: undefined, minTtl: DEFAULT_MIN_TTL, json: false, profile: undefined, config: undefined }
+  const out: FastArgs = { settings: {}, cache: undefined, minTtl: DEFAULT_MIN_TTL, json: false, profile: undefined, config: undefined, color: true }
   const scopes: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
@@ -70,19 +74,31 @@ export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefine
     else if (flag === '--profile') out.profile = value
     else if (flag === '--config') out.config = value
     else if (flag === '--json') out.json = true
+    else if (flag === '--no-color') out.color = false
     else if (flag === '--min-ttl' || flag === '--timeout') {
       const seconds = parseDuration(value as string)
       if (seconds === undefined) return undefined
       if (flag === '--min-ttl') out.minTtl = seconds
     }
-    // --ca-file and --no-color matter only to an exchange or to colour: nothing to do on a hit.
+    // --ca-file matters only to an exchange: nothing to do on a hit.
   }
   if (scopes.length > 0) out.settings.scope = scopes.join(' ')
   return out
 }
 
-/** The stdout of `bktx token ARGS` when the cache can answer it cleanly; else undefined. */
-export async function cachedToken(argv: readonly string[], deps: FastDeps): Promise<string | undefined> {
+/** What `bktx token ARGS` prints when the cache answers. */
+export interface FastAnswer {
+  stdout: string
+  /** The stderr lines the full CLI would print with it (a keychain fallback note). */
+  stderr: string
+}
+
+/**
+ * What `bktx token ARGS` prints when the cache can answer it; else undefined. A note (no usable
+ * keychain, say) is served too, as the full CLI's uncoloured `warning:` line, unless it would
+ * be coloured: then the full CLI prints it.
+ */
+export async function cachedToken(argv: readonly string[], deps: FastDeps): Promise<FastAnswer | undefined> {
   const args = parseFastTokenArgs(argv)
   if (args === undefined) return undefined
   try {
@@ -91,11 +107,16 @@ export async function cachedToken(argv: readonly string[], deps: FastDeps): Prom
     const settings = resolveSettings({ flags: args.settings, env: deps.env, profileName: name, profile, configDir: dirname(configPath), cwd: deps.cwd })
     const params = await exchangeParams(settings)
     const selection = await selectCache({ mode: cacheMode(args.cache, deps.env), env: deps.env, home: deps.home, uid: deps.uid, clock: deps.clock, secrets: deps.secrets })
-    if (selection.note !== undefined || selection.cache.backend === 'none') return undefined
+    if (selection.cache.backend === 'none') return undefined
     const hit = await selection.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), args.minTtl))
-    if (hit.note !== undefined || hit.entry === undefined) return undefined
+    if (hit.entry === undefined) return undefined
+    const notes = [selection.note, hit.note].filter((note): note is string => note !== undefined)
+    if (notes.length > 0 && colorLevel({ flag: args.color, env: deps.env, isTTY: deps.stderrIsTTY, terminalLevel: () => 1 }) !== 0) return undefined
     const result = { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notes: [] }
-    return args.json ? `${JSON.stringify(tokenDocument(result), null, 2)}\n` : `${result.accessToken}\n`
+    return {
+      stdout: args.json ? `${JSON.stringify(tokenDocument(result), null, 2)}\n` : `${result.accessToken}\n`,
+      stderr: notes.map((note) => `warning: ${note}\n`).join(''),
+    }
   } catch {
     // Whatever went wrong, the full CLI goes again and reports it properly.
     return undefined

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { makeProgram } from '../../../src/cli/program.js'
 import { cachedToken, FAST_FLAGS, parseFastTokenArgs } from '../../../src/fast/token.js'
+import { KeychainError } from '../../../src/errors.js'
 import { MemorySecretStore } from '../../../src/secrets/store.js'
 import { fixedClock, runCli } from '../../helpers/cli.js'
 import { tokenWorld, type TokenWorld } from '../../helpers/token-setup.js'
@@ -48,23 +49,36 @@ describe('cachedToken', () => {
   })
   afterEach(() => world.cleanup())
 
-  const deps = (clock = { now: () => new Date() }) => ({ env: { ...world.env, BKTX_CACHE: 'file' }, home: world.home.dir, uid: process.getuid?.(), cwd: world.home.dir, clock, secrets: new MemorySecretStore() })
+  const deps = (clock = { now: () => new Date() }) => ({ env: { ...world.env, BKTX_CACHE: 'file' }, stderrIsTTY: false, home: world.home.dir, uid: process.getuid?.(), cwd: world.home.dir, clock, secrets: new MemorySecretStore() })
 
   it('serves exactly what the full CLI prints on a hit, and nothing on a miss', async () => {
     expect(await cachedToken([], deps())).toBeUndefined()
     const full = await runCli(['token', '--cache', 'file'], { env: world.env })
-    expect(await cachedToken([], deps())).toBe(full.stdout)
+    expect(await cachedToken([], deps())).toEqual({ stdout: full.stdout, stderr: '' })
     const json = await runCli(['token', '--cache', 'file', '--json'], { env: world.env })
-    expect(await cachedToken(['--json'], deps())).toBe(json.stdout)
+    expect(await cachedToken(['--json'], deps())).toEqual({ stdout: json.stdout, stderr: '' })
     expect(await cachedToken(['--scope', 'read_pipelines'], deps())).toBeUndefined()
   })
 
   it('does not serve a token inside the min-ttl window, nor after a settings error', async () => {
     const clock = fixedClock(new Date())
     await runCli(['token', '--cache', 'file', '--ttl', '10m'], { env: world.env, clock })
-    expect(await cachedToken(['--ttl', '10m'], deps(clock))).toMatch(/^bktx_/)
+    expect((await cachedToken(['--ttl', '10m'], deps(clock)))?.stdout).toMatch(/^bktx_/)
     clock.advance(6 * 60)
     expect(await cachedToken(['--ttl', '10m'], deps(clock))).toBeUndefined()
     expect(await cachedToken(['--ttl', 'ten'], deps())).toBeUndefined()
+  })
+
+  it('serves a hit in auto mode without a keychain with the full CLI\'s warning line, unless it would be coloured', async () => {
+    const locked = new MemorySecretStore()
+    locked.fail = new KeychainError('the Secret Service collection is locked')
+    const { BKTX_CACHE: _file, ...env } = deps().env
+    await runCli(['token'], { env, secrets: locked })
+    const full = await runCli(['token'], { env, secrets: locked })
+    expect(full.stderr).toMatch(/^warning: .*locked; using the file cache in /)
+    const auto = { ...deps(), env, secrets: locked }
+    expect(await cachedToken([], auto)).toEqual({ stdout: full.stdout, stderr: full.stderr })
+    expect(await cachedToken([], { ...auto, stderrIsTTY: true })).toBeUndefined()
+    expect(await cachedToken(['--no-color'], { ...auto, stderrIsTTY: true })).toEqual({ stdout: full.stdout, stderr: full.stderr })
   })
 })
