@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { constants } from 'node:os'
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
@@ -43,9 +43,13 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
   const code = await new Promise<number>((resolve, reject) => {
-    const child = spawn(command, args, { stdio: 'inherit', env, cwd: ctx.deps.cwd })
-    // Forward what we receive; the child decides how to stop.
-    const offs = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => ctx.deps.signals.on(signal, () => child.kill(signal)))
+    // Forward what we receive; the child decides how to stop. The handlers are installed before
+    // the spawn: the command can start (and be signalled through us) before spawn() returns, and
+    // a signal in that window would otherwise kill bktx and orphan the command. Handlers run on
+    // a later turn of the event loop, when `child` is set.
+    let child: ChildProcess | undefined
+    const offs = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => ctx.deps.signals.on(signal, () => child?.kill(signal)))
+    child = spawn(command, args, { stdio: 'inherit', env, cwd: ctx.deps.cwd })
     child.once('error', (cause) => {
       for (const off of offs) off()
       const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'command not found' : cause.message
