@@ -1,8 +1,14 @@
 /**
  * Every failure bktx reports is one of these classes. Each has a stable `code` (part of the
  * public interface: `--json` errors and `bktx help exit-codes` name it) and keeps its `cause`.
- * Messages are written for the user: what failed and what to do. They never contain a token,
- * an assertion or key material; raw server responses live in non-enumerable properties.
+ *
+ * Core modules (everything outside src/cli/) describe *what* failed in `message`, in words a
+ * library caller can show as they are, and carry the rest as data: `detail` says which setting
+ * or file was wrong and why, `advice` says what kind of fix helps, with settings and options
+ * named as references, never as command-line flags. src/cli/describe.ts turns both into the
+ * text a shell user reads (flag names, environment variables, `bktx config set` lines), from
+ * the settings table. Messages never contain a token, an assertion or key material; raw server
+ * responses live in non-enumerable properties.
  *
  * Exit codes are assigned in exactly one place: src/cli/exit-codes.ts.
  */
@@ -11,6 +17,7 @@ export type ErrorCode =
   | 'BKTX_USAGE'
   | 'BKTX_CONFIG_INVALID'
   | 'BKTX_SETTING_MISSING'
+  | 'BKTX_SETTING_INVALID'
   | 'BKTX_KEY_INVALID'
   | 'BKTX_KEY_UNSUPPORTED'
   | 'BKTX_FILE_EXISTS'
@@ -28,45 +35,123 @@ export type ErrorCode =
   | 'BKTX_CACHE'
   | 'BKTX_INTERRUPTED'
 
+/**
+ * A setting of a token request (the names of src/config/settings.ts): `token-url`, `key`, ...
+ * Kept as a string here so that this module depends on nothing.
+ */
+export type SettingRef = string
+
+/**
+ * An option of an operation that is not a profile setting: `cache`, `timeout`, `ca-file`,
+ * `refresh`, `force`, `min-ttl`, `shell`, ... The CLI shows it as `--NAME [VALUE]`, a library
+ * as the option of the same name.
+ */
+export type OptionRef = string
+
+/**
+ * One piece of advice: plain words, or a reference that the reader's interface names. The CLI
+ * renders `{ setting: 'token-url' }` as `--token-url`, `{ option: 'cache', value: 'file' }` as
+ * `--cache file`, `{ command: 'keygen' }` as `` `bktx keygen` ``. Advice reads as a clause that
+ * follows the message after a semicolon: `check `, `{ setting: 'key' }`, ` and ...`.
+ */
+export type AdvicePart =
+  | string
+  | { setting: SettingRef }
+  | { option: OptionRef; value?: string }
+  /** "give this setting a value": the CLI names its flag, variable and `bktx config set` line. */
+  | { set: SettingRef }
+  /** A bktx command line (words only), run for `profile` when given. */
+  | { command: string; profile?: string }
+
+/** What to do about an error, as words and references (see {@link AdvicePart}). */
+export type Advice = readonly AdvicePart[]
+
+/** Which input an error is about, and why, as data. */
+export interface ErrorDetail {
+  /** The setting whose value was wrong or missing. */
+  setting?: SettingRef
+  /** The option whose value was wrong. */
+  option?: OptionRef
+  /** The file involved (a key, the config file, the cache directory). */
+  file?: string
+  /** The field of that file (`profiles.ci.ttl`). */
+  field?: string
+  /** A short, stable, machine-readable reason: `insecure-scheme`, `not-a-directory`, ... */
+  reason?: string
+}
+
 export interface BktxErrorOptions {
   cause?: unknown
+  detail?: ErrorDetail
+  advice?: Advice
 }
 
 export abstract class BktxError extends Error {
   abstract readonly code: ErrorCode
-  constructor(message: string, options?: BktxErrorOptions) {
-    super(message, options)
+  /** Which input was wrong, and why; empty when the error is not about one input. */
+  readonly detail: ErrorDetail
+  /** What helps, with settings and options as references; undefined when nothing specific does. */
+  readonly advice: Advice | undefined
+  constructor(message: string, options: BktxErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = new.target.name
+    this.detail = options.detail ?? {}
+    this.advice = options.advice
   }
 }
 
-/** Bad flags, arguments or flag values. The CLI prints the command's usage line after it. */
+/** Bad flags or arguments on the command line (src/cli/ only). The CLI prints the usage line after it. */
 export class UsageError extends BktxError {
   readonly code = 'BKTX_USAGE'
   /** The usage line of the command that failed, attached by the CLI frame. */
   usage: string | undefined
 }
 
-/** The configuration file cannot be read or is not valid; names the file and the field. */
+/**
+ * A setting or option value that is not valid (`ttl` of "ten", a `cache` mode of "disk"). The
+ * CLI shows it as `--ttl: PROBLEM` or `BKTX_TTL: PROBLEM`, from `name`, `source` and `problem`.
+ */
+export class SettingInvalidError extends BktxError {
+  readonly code = 'BKTX_SETTING_INVALID'
+  /** The setting or option: `ttl`, `cache`. */
+  readonly setting: string
+  /** What is wrong with the value: `must be a duration such as 900, 15m or 1h`. */
+  readonly problem: string
+  /** Where the value came from: `flag` (the command line, or a library option), `env:NAME`, `profile:NAME`. */
+  readonly source: string | undefined
+  constructor(name: string, problem: string, options: BktxErrorOptions & { source?: string | undefined } = {}) {
+    const where = options.source?.startsWith('env:') === true ? options.source.slice(4) : name
+    super(`${where}: ${problem}`, { ...options, detail: { setting: name, reason: 'invalid', ...options.detail } })
+    this.setting = name
+    this.problem = problem
+    this.source = options.source
+  }
+}
+
+/** The configuration file cannot be read or is not valid; names the file, the field and the problem. */
 export class ConfigError extends BktxError {
   readonly code = 'BKTX_CONFIG_INVALID'
   readonly file: string
   readonly field: string | undefined
-  constructor(file: string, field: string | undefined, problem: string, options?: BktxErrorOptions) {
-    super(`config file ${file}${field === undefined ? '' : `: ${field}`}: ${problem}`, options)
+  /** What is wrong with the field (or the file), without the file name: `must be a string`. */
+  readonly problem: string
+  constructor(file: string, field: string | undefined, problem: string, options: BktxErrorOptions = {}) {
+    super(`config file ${file}${field === undefined ? '' : `: ${field}`}: ${problem}`, {
+      ...options,
+      detail: { file, ...(field === undefined ? {} : { field }), ...options.detail },
+    })
     this.file = file
     this.field = field
+    this.problem = problem
   }
 }
 
-/** A setting a command needs has no value from flag, environment or profile. */
+/** A setting an operation needs has no value. The CLI says which flag, variable or profile sets it. */
 export class SettingMissingError extends BktxError {
   readonly code = 'BKTX_SETTING_MISSING'
-  readonly setting: string
-  constructor(setting: string, flag: string, env: string) {
-    super(
-      `${setting} is not set: pass ${flag}, set ${env}, or run \`bktx config set ${setting} VALUE\``,
-    )
+  readonly setting: SettingRef
+  constructor(setting: SettingRef) {
+    super(`${setting} is not set`, { detail: { setting, reason: 'missing' }, advice: [{ set: setting }] })
     this.setting = setting
   }
 }
@@ -76,17 +161,17 @@ export class KeyError extends BktxError {
   readonly code = 'BKTX_KEY_INVALID'
 }
 
-/** A well-formed key that Buildkite's token exchange would reject (protocol.md §1). */
+/** A well-formed key that Buildkite's token exchange would reject (docs/buildkite-protocol.md §1). */
 export class UnsupportedKeyError extends BktxError {
   readonly code = 'BKTX_KEY_UNSUPPORTED'
 }
 
-/** Refusing to overwrite an existing file without --force. */
+/** Refusing to overwrite an existing file unless asked to. */
 export class FileExistsError extends BktxError {
   readonly code = 'BKTX_FILE_EXISTS'
   readonly path: string
-  constructor(path: string, hint: string) {
-    super(`${path} already exists; ${hint}`)
+  constructor(path: string, options: BktxErrorOptions = {}) {
+    super(`${path} already exists`, { ...options, detail: { file: path, reason: 'exists', ...options.detail } })
     this.path = path
   }
 }
@@ -96,7 +181,7 @@ export class FileError extends BktxError {
   readonly code = 'BKTX_FILE_IO'
 }
 
-/** Input that is not what the command expects (a malformed JWT, an unreadable JWKS). */
+/** Input that is not what the operation expects (a malformed JWT, an unreadable JWKS). */
 export class InputError extends BktxError {
   readonly code = 'BKTX_INPUT_INVALID'
 }
@@ -108,7 +193,7 @@ export class JWTInvalidError extends BktxError {
 
 /**
  * The authorization server answered with an OAuth error (RFC 6749 §5.2). Clients decide on
- * `error`, never on the HTTP status (protocol.md §5).
+ * `error`, never on the HTTP status.
  */
 export class OAuthRejectedError extends BktxError {
   readonly code = 'BKTX_OAUTH_REJECTED'
@@ -142,7 +227,7 @@ export class NetworkError extends BktxError {
   readonly code = 'BKTX_NETWORK'
 }
 
-/** The whole operation did not finish within --timeout. */
+/** The whole operation did not finish within its time budget. */
 export class TimeoutError extends BktxError {
   readonly code = 'BKTX_TIMEOUT'
 }
@@ -177,13 +262,29 @@ export class CacheError extends BktxError {
   readonly code = 'BKTX_CACHE'
 }
 
-/** Interrupted by SIGINT/SIGTERM. */
+/** Interrupted by SIGINT/SIGTERM (or the caller's AbortSignal). */
 export class InterruptedError extends BktxError {
   readonly code = 'BKTX_INTERRUPTED'
 }
 
 export function isBktxError(value: unknown): value is BktxError {
   return value instanceof BktxError
+}
+
+/**
+ * Advice in plain words, for library callers and logs: settings and options by name
+ * (`the token-url setting`), commands as `bktx COMMAND`. The CLI has its own renderer.
+ */
+export function adviceText(advice: Advice): string {
+  return advice
+    .map((part) => {
+      if (typeof part === 'string') return part
+      if ('setting' in part) return `the ${part.setting} setting`
+      if ('option' in part) return part.value === undefined ? `the ${part.option} option` : `${part.option} ${part.value}`
+      if ('set' in part) return `set the ${part.set} setting`
+      return `bktx ${part.command}`
+    })
+    .join('')
 }
 
 /** A short description of an unknown thrown value, for --verbose cause chains. */

@@ -1,7 +1,9 @@
 import { CommanderError } from 'commander'
 import { describeCause, isBktxError, type BktxError, UsageError } from './errors.js'
 import { EXIT, exitCodeFor } from './cli/exit-codes.js'
-import { makeProgram, requestedExitCode, type ProgramDeps } from './cli/program.js'
+import { contextOf, requestedExitCode, type ProgramDeps } from './cli/command.js'
+import { describeError } from './cli/describe.js'
+import { makeProgram } from './cli/program.js'
 import { Output } from './cli/output.js'
 
 /**
@@ -9,39 +11,34 @@ import { Output } from './cli/output.js'
  * where errors become exit codes and messages; nothing is written to stdout on failure.
  */
 export async function main(argv: readonly string[], deps: ProgramDeps): Promise<number> {
-  const program = makeProgram(deps, argv)
+  const program = makeProgram(deps, { argv })
   try {
     await program.parseAsync([...argv], { from: 'user' })
     return requestedExitCode(program) ?? EXIT.OK
   } catch (error) {
-    return report(error, deps, argv)
+    if (error instanceof CommanderError) {
+      // Commander has already printed its message and the usage line.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return EXIT.OK
+      return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE
+    }
+    // The output settings (--verbose, --no-color, --json) are those commander parsed for the
+    // action that failed; arguments after `--` were the command's, never bktx's.
+    const ctx = contextOf(program)
+    const out = ctx?.out ?? new Output(deps.stdout, deps.stderr, { json: false, verbose: false, color: true, env: deps.env })
+    return report(error, out, ctx?.explicitProfile)
   }
 }
 
-function report(error: unknown, deps: ProgramDeps, argv: readonly string[]): number {
-  if (error instanceof CommanderError) {
-    // Commander has already printed its message and the usage line.
-    if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') {
-      return EXIT.OK
-    }
-    return error.exitCode === 0 ? EXIT.OK : EXIT.USAGE
-  }
-  const verbose = argv.includes('--verbose') || argv.includes('-v')
-  const out = new Output(deps.stdout, deps.stderr, {
-    json: false,
-    verbose,
-    color: !argv.includes('--no-color'),
-    env: deps.env,
-  })
+function report(error: unknown, out: Output, profile: string | undefined): number {
   if (isBktxError(error)) {
-    out.error(error.message)
+    out.error(describeError(error, { profile }))
     if (error instanceof UsageError && error.usage !== undefined) out.info(error.usage)
-    if (verbose) verboseChain(out, error)
+    if (out.verbose) verboseChain(out, error)
     return exitCodeFor(error.code)
   }
   out.error(`internal error: ${describeCause(error)}`)
   out.info('This is a bug in bktx. Run again with --verbose and report it.')
-  if (verbose && error instanceof Error && error.stack !== undefined) out.debug(error.stack)
+  if (out.verbose && error instanceof Error && error.stack !== undefined) out.debug(error.stack)
   return EXIT.INTERNAL
 }
 

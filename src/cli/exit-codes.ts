@@ -22,6 +22,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
 const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_USAGE: EXIT.USAGE,
   BKTX_SETTING_MISSING: EXIT.USAGE,
+  BKTX_SETTING_INVALID: EXIT.USAGE,
   BKTX_INSECURE_URL: EXIT.USAGE,
   BKTX_CONFIG_INVALID: EXIT.LOCAL,
   BKTX_KEY_INVALID: EXIT.LOCAL,
@@ -51,7 +52,7 @@ export const EXIT_CODES_HELP = `Exit codes
   0    success
   1    internal error: a bug in bktx; run again with --verbose and report it
   2    usage: unknown flag, bad flag value, missing setting, plain-http URL refused
-       (BKTX_USAGE, BKTX_SETTING_MISSING, BKTX_INSECURE_URL)
+       (BKTX_USAGE, BKTX_SETTING_MISSING, BKTX_SETTING_INVALID, BKTX_INSECURE_URL)
   3    local input: config file, key file, existing file without --force, file I/O,
        unreadable input, unsafe cache directory
        (BKTX_CONFIG_INVALID, BKTX_KEY_INVALID, BKTX_KEY_UNSUPPORTED, BKTX_FILE_EXISTS,

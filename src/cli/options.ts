@@ -11,7 +11,7 @@ export function addSettingOptions(cmd: Command, names: readonly SettingName[]): 
   for (const name of names) {
     const spec = SETTINGS[name]
     const defaultText = spec.default === undefined ? '' : `; default ${spec.default}`
-    const option = new Option(`${spec.flag} <${placeholder(name)}>`, `${spec.description} (env ${spec.env}${defaultText})`)
+    const option = new Option(`--${name} <${placeholder(name)}>`, `${spec.description} (env ${spec.env}${defaultText})`)
     // --scope may be repeated; the values are joined and normalised as one list.
     if (name === 'scope') option.argParser(collect)
     cmd.addOption(option)

@@ -1,5 +1,4 @@
 import { Command } from 'commander'
-import type { Deps } from '../deps.js'
 import { UsageError } from '../errors.js'
 import { registerCache } from './commands/cache.js'
 import { registerConfig } from './commands/config.js'
@@ -13,20 +12,19 @@ import { registerServer } from './commands/server.js'
 import { registerSign } from './commands/sign.js'
 import { registerToken } from './commands/token.js'
 import { registerWhoami } from './commands/whoami.js'
-import { Context, type GlobalOptions } from './context.js'
+import { initProgram, usageLine, type ProgramDeps, type Runner } from './command.js'
 import { EXIT_CODES_HELP } from './exit-codes.js'
 
-export interface ProgramDeps extends Deps {
-  /** The real stderr stream when it is a terminal, so ora can draw a spinner on it. */
-  spinnerStream?: NodeJS.WritableStream
-}
+export type { ProgramDeps } from './command.js'
 
-// The exit code a command asked for without failing (bktx exec: the child's code), per program.
-const requestedExit = new WeakMap<Command, number>()
-
-/** The exit code a command requested with `ctx.exit(code)`, if any. */
-export function requestedExitCode(program: Command): number | undefined {
-  return requestedExit.get(program)
+export interface MakeProgramOptions {
+  /**
+   * The command line about to be parsed: only the command it names is built (the others'
+   * options cost a few milliseconds each run, and help and errors are the same either way).
+   */
+  argv?: readonly string[]
+  /** Replacement runners by command path, for tests that check parsing alone (see src/cli/command.ts). */
+  run?: Readonly<Record<string, Runner>>
 }
 
 /** Help topics beyond the commands: `bktx help <topic>`. */
@@ -39,7 +37,7 @@ const TOPICS: Record<string, string> = {
  * whole CLI in-process). Output goes through the injected streams; commander never exits the
  * process (exitOverride): src/main.ts turns its errors into exit codes.
  */
-export function makeProgram(deps: ProgramDeps, argv?: readonly string[]): Command {
+export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {}): Command {
   const program = new Command('bktx')
     .description('Mint short-lived Buildkite API tokens with OAuth 2.0 Token Exchange')
     .version(deps.version, '-V, --version', 'print the bktx version')
@@ -56,9 +54,8 @@ export function makeProgram(deps: ProgramDeps, argv?: readonly string[]): Comman
     .exitOverride()
     .addHelpText('after', '\nRun `bktx help exit-codes` for the exit codes; `bktx help COMMAND` for a command.')
 
-  // Building every command's options costs a few milliseconds on each run; when the command
-  // line names one, only that one is built (its help and errors are the same either way).
-  const named = argv === undefined ? undefined : commandName(argv)
+  initProgram(program, options.run)
+  const named = options.argv === undefined ? undefined : commandName(options.argv)
   const only = COMMANDS.find(([name]) => name === named)
   for (const [, register] of only === undefined ? COMMANDS : [only]) register(program, deps)
 
@@ -112,38 +109,9 @@ export function commandName(argv: readonly string[]): string | undefined {
   return undefined
 }
 
-/** "Usage: bktx jwks serve [options]" for a command. */
-export function usageLine(cmd: Command): string {
-  const names: string[] = []
-  for (let c: Command | null = cmd; c !== null; c = c.parent) names.unshift(c.name())
-  return `Usage: ${names.join(' ')} ${cmd.usage()}`
-}
-
 // After commander's own parse errors (unknown option, missing argument) print the usage line.
 function setUsageAfterErrors(cmd: Command): void {
   cmd.showHelpAfterError(usageLine(cmd))
   for (const sub of cmd.commands) setUsageAfterErrors(sub)
 }
 
-/**
- * Wires a command's action: builds its Context from the global options, hands it the command's
- * own options and arguments, and attaches the usage line to usage errors it throws.
- */
-export function action<O>(
-  cmd: Command,
-  deps: ProgramDeps,
-  run: (ctx: Context, opts: O, args: unknown[]) => Promise<void>,
-): Command {
-  return cmd.action(async (...received: unknown[]) => {
-    const command = received[received.length - 1] as Command
-    let root = command
-    while (root.parent !== null) root = root.parent
-    const ctx = new Context(deps, command.optsWithGlobals<GlobalOptions>(), deps.spinnerStream, (code) => requestedExit.set(root, code))
-    try {
-      await run(ctx, command.opts() as O, command.processedArgs)
-    } catch (error) {
-      if (error instanceof UsageError) error.usage ??= usageLine(command)
-      throw error
-    }
-  })
-}

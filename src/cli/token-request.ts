@@ -1,7 +1,7 @@
 // The parts of obtaining a token that the start-up fast path (src/fast/token.ts) shares with
 // the full CLI. Nothing here may import commander, chalk, jose or undici.
 import { required, type ResolvedSettings } from '../config/resolve.js'
-import { normaliseScopes, SETTINGS, type SettingName } from '../config/settings.js'
+import { normaliseScopes, type SettingName } from '../config/settings.js'
 import type { CacheMode } from '../cache/select.js'
 import type { CachedTokenResult } from '../cache/with-cache.js'
 import type { Env } from '../deps.js'
@@ -37,7 +37,7 @@ export const GLOBAL_FLAGS = {
 } as const
 
 /** Every setting flag of the token commands, with its setting name. */
-export const TOKEN_SETTING_FLAGS: ReadonlyMap<string, SettingName> = new Map(TOKEN_SETTINGS.map((name) => [SETTINGS[name].flag, name]))
+export const TOKEN_SETTING_FLAGS: ReadonlyMap<string, SettingName> = new Map(TOKEN_SETTINGS.map((name) => [`--${name}`, name]))
 
 export const DEFAULT_MIN_TTL = 300
 export const DEFAULT_TIMEOUT = 30

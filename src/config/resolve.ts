@@ -1,6 +1,6 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path'
 import type { Env } from '../deps.js'
-import { ConfigError, SettingMissingError, UsageError } from '../errors.js'
+import { ConfigError, SettingInvalidError, SettingMissingError } from '../errors.js'
 import type { ConfigFile, Profile } from './file.js'
 import { InvalidSettingValue, SETTING_NAMES, SETTINGS, type SettingName } from './settings.js'
 
@@ -28,8 +28,8 @@ export interface ResolveInput {
 
 /**
  * Resolves every setting: flag > environment (BKTX_*) > profile > default. The first source
- * that has a value wins; each result keeps its source. Invalid flag or environment values are
- * usage errors naming the flag or variable.
+ * that has a value wins; each result keeps its source. An invalid flag or environment value is
+ * a SettingInvalidError that says where it came from.
  */
 export function resolveSettings(input: ResolveInput): ResolvedSettings {
   const out: ResolvedSettings = {}
@@ -40,10 +40,10 @@ export function resolveSettings(input: ResolveInput): ResolvedSettings {
     const fromProfile = input.profile[name]
     let found: ResolvedSetting | undefined
     if (flag !== undefined) {
-      found = { value: validated(name, flag, spec.flag), source: 'flag' }
+      found = { value: validated(name, flag, 'flag'), source: 'flag' }
       if (name === 'key') found.value = absolute(found.value, input.cwd)
     } else if (env !== undefined && env !== '') {
-      found = { value: validated(name, env, spec.env), source: `env:${spec.env}` }
+      found = { value: validated(name, env, `env:${spec.env}`), source: `env:${spec.env}` }
       if (name === 'key') found.value = absolute(found.value, input.cwd)
     } else if (fromProfile !== undefined) {
       found = { value: fromProfile, source: `profile:${input.profileName}` }
@@ -56,12 +56,12 @@ export function resolveSettings(input: ResolveInput): ResolvedSettings {
   return out
 }
 
-function validated(name: SettingName, value: string, where: string): string {
+function validated(name: SettingName, value: string, source: SettingSource): string {
   try {
     return SETTINGS[name].validate(value)
   } catch (cause) {
     if (!(cause instanceof InvalidSettingValue)) throw cause
-    throw new UsageError(`${where}: ${cause.message}`)
+    throw new SettingInvalidError(name, cause.message, { source })
   }
 }
 
@@ -72,10 +72,7 @@ function absolute(path: string, base: string): string {
 /** The value of a setting a command cannot run without. */
 export function required(settings: ResolvedSettings, name: SettingName): string {
   const found = settings[name]
-  if (found === undefined) {
-    const spec = SETTINGS[name]
-    throw new SettingMissingError(name, spec.flag, spec.env)
-  }
+  if (found === undefined) throw new SettingMissingError(name)
   return found.value
 }
 
@@ -93,11 +90,10 @@ export function selectProfile(
   if (profile !== undefined) return { name, profile }
   if (explicit !== undefined && explicit !== 'default') {
     const known = Object.keys(config.profiles)
-    throw new ConfigError(
-      configFile,
-      `profiles.${name}`,
-      `no such profile${known.length > 0 ? ` (profiles: ${known.join(', ')})` : ''}; create it with \`bktx config set KEY VALUE --profile ${name}\``,
-    )
+    throw new ConfigError(configFile, `profiles.${name}`, `no such profile${known.length > 0 ? ` (profiles: ${known.join(', ')})` : ''}`, {
+      detail: { reason: 'no-such-profile' },
+      advice: ['create it with ', { command: 'config set KEY VALUE', profile: name }],
+    })
   }
   return { name, profile: {} }
 }

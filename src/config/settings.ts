@@ -20,8 +20,7 @@ export const SETTING_NAMES = [
 export type SettingName = (typeof SETTING_NAMES)[number]
 
 export interface SettingSpec {
-  /** The flag that sets it on the commands that use it. */
-  flag: string
+  /** The environment variable that sets it (the CLI's flag is `--NAME`). */
   env: string
   default?: string
   description: string
@@ -73,20 +72,17 @@ export function normaliseScopes(values: readonly string[]): string[] {
 
 export const SETTINGS: Record<SettingName, SettingSpec> = {
   'token-url': {
-    flag: '--token-url',
     env: 'BKTX_TOKEN_URL',
     default: 'https://buildkite.com/oauth/token',
     description: 'token endpoint URL (also the assertion audience)',
     validate: url,
   },
   'client-id': {
-    flag: '--client-id',
     env: 'BKTX_CLIENT_ID',
     description: "the token exchange application's Client ID",
     validate: nonEmpty,
   },
   org: {
-    flag: '--org',
     env: 'BKTX_ORG',
     description: 'organisation slug (not the display name)',
     validate: (value) => {
@@ -95,41 +91,35 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
     },
   },
   subject: {
-    flag: '--subject',
     env: 'BKTX_SUBJECT',
     description: 'the user to mint a token for: email or user UUID',
     validate: nonEmpty,
   },
   'subject-type': {
-    flag: '--subject-type',
     env: 'BKTX_SUBJECT_TYPE',
     default: 'email',
-    description: 'how --subject names the user: email or uuid',
+    description: 'how the subject is named: email or uuid',
     validate: (value) => {
       if (value !== 'email' && value !== 'uuid') fail('must be "email" or "uuid"')
       return value
     },
   },
   key: {
-    flag: '--key',
     env: 'BKTX_KEY',
     description: 'private key file (PKCS#8 PEM or JWK) that signs client assertions',
     validate: nonEmpty,
   },
   kid: {
-    flag: '--kid',
     env: 'BKTX_KID',
     description: 'key ID in the assertion header (default: the RFC 7638 thumbprint of the key)',
     validate: nonEmpty,
   },
   scope: {
-    flag: '--scope',
     env: 'BKTX_SCOPE',
     description: "scopes to request, space separated (default: the app's default scopes)",
     validate: (value) => normaliseScopes([value]).join(' '),
   },
   ttl: {
-    flag: '--ttl',
     env: 'BKTX_TTL',
     description: "token lifetime to request: 90, 90s, 15m, 1h (capped at the app's maximum)",
     validate: (value) => {
@@ -139,7 +129,6 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
     },
   },
   'api-url': {
-    flag: '--api-url',
     env: 'BKTX_API_URL',
     default: 'https://api.buildkite.com',
     description: 'REST API base URL (for whoami and revocation)',

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { FileError, FileExistsError } from '../errors.js'
+import { FileError, FileExistsError, type Advice } from '../errors.js'
 
 export interface AtomicWriteOptions {
   /** File mode of the new file. Applied at creation, so the content is never readable wider. */
@@ -10,8 +10,8 @@ export interface AtomicWriteOptions {
   dirMode?: number
   /** Replace an existing file. When false, an existing file is an error and stays untouched. */
   overwrite: boolean
-  /** Appended to the FileExistsError message, e.g. "pass --force to replace it". */
-  existsHint?: string
+  /** The advice of the FileExistsError, e.g. how to ask for a replacement. */
+  existsAdvice?: Advice
 }
 
 /**
@@ -52,7 +52,7 @@ export async function writeFileAtomic(
     await fsyncDir(dir)
   } catch (cause) {
     if (errnoCode(cause) === 'EEXIST' && !options.overwrite) {
-      throw new FileExistsError(path, options.existsHint ?? 'refusing to overwrite it')
+      throw new FileExistsError(path, { advice: options.existsAdvice ?? ['refusing to overwrite it'] })
     }
     throw new FileError(`cannot write ${path}: ${errnoText(cause)}`, { cause })
   } finally {

@@ -118,7 +118,7 @@ describe('bktx sign', () => {
     expect(result).toEqual({
       code: 2,
       stdout: '',
-      stderr: 'error: client-id is not set: pass --client-id, set BKTX_CLIENT_ID, or run `bktx config set client-id VALUE`\n',
+      stderr: 'error: client-id is not set; pass --client-id, set BKTX_CLIENT_ID, or run `bktx config set client-id VALUE`\n',
     })
   })
 })

@@ -131,7 +131,7 @@ describe('bktx token', () => {
     const { BKTX_SUBJECT: _drop, ...env } = world.env
     const result = await runCli(['token', ...FILE], { env })
     expect(result.code).toBe(2)
-    expect(result.stderr).toMatch(/subject is not set: pass --subject, set BKTX_SUBJECT/)
+    expect(result.stderr).toMatch(/subject is not set; pass --subject, set BKTX_SUBJECT/)
   })
 })
 

@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 import { addTokenOptions, exchangeParams, openCache, TOKEN_SETTINGS, type TokenOptions } from '../token-source.js'
 import { settingFlags } from '../options.js'
 import { cacheKey } from '../../cache/key.js'

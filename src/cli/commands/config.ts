@@ -3,7 +3,7 @@ import { saveConfigFile } from '../../config/file.js'
 import { InvalidSettingValue, isSettingName, SETTING_NAMES, SETTINGS, type SettingName } from '../../config/settings.js'
 import { SettingMissingError, UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 
 export function registerConfig(program: Command, deps: ProgramDeps): void {
   const config = program
@@ -58,7 +58,7 @@ export async function runConfigList(ctx: Context): Promise<void> {
 export async function runConfigGet(ctx: Context, key: string): Promise<void> {
   const name = settingName(key)
   const found = (await ctx.settings({}))[name]
-  if (found === undefined) throw new SettingMissingError(name, SETTINGS[name].flag, SETTINGS[name].env)
+  if (found === undefined) throw new SettingMissingError(name)
   if (ctx.out.json) ctx.out.document({ key: name, ...found })
   else ctx.out.data(found.value)
 }

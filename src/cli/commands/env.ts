@@ -3,7 +3,7 @@ import { basename } from 'node:path'
 import type { CachedTokenResult } from '../../cache/with-cache.js'
 import { renderEnv, SHELLS, type EnvVar, type ShellKind } from '../../shell/quote.js'
 import type { Context } from '../context.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
 
 export interface EnvOptions extends TokenOptions {

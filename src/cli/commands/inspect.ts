@@ -3,7 +3,7 @@ import { InputError, UsageError } from '../../errors.js'
 import type { DecodedJWT } from '../../jwt/inspect.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 
 export interface InspectOptions {
   jwks?: string

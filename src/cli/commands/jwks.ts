@@ -8,7 +8,7 @@ import type { LoadedKey } from '../../keys/load.js'
 import { NetworkError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { collect, portArg } from '../options.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 
 export interface JwksOptions {
   key?: string[]

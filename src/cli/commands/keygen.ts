@@ -5,7 +5,7 @@ import { writeFileAtomic } from '../../fs/atomic.js'
 import { RSA_BITS, type SigningAlg } from '../../keys/policy.js'
 import { UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 
 export interface KeygenOptions {
   alg: SigningAlg
@@ -49,7 +49,7 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
     mode: 0o600,
     dirMode: 0o700,
     overwrite: opts.force,
-    existsHint: 'pass --force to replace it (the key in it is then lost)',
+    existsAdvice: ['pass ', { option: 'force' }, ' to replace it (the key in it is then lost)'],
   })
 
   // Record the key in the profile chosen explicitly, or in the default profile on first use.

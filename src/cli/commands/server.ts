@@ -8,7 +8,7 @@ import { ConfigError } from '../../errors.js'
 import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 
 export interface ServerOptions {
   host: string

@@ -6,7 +6,7 @@ import type { SettingName } from '../../config/settings.js'
 import { epochSeconds } from '../../time/clock.js'
 import type { Context } from '../context.js'
 import { addSettingOptions, collect, durationArg, settingFlags } from '../options.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 import { UsageError } from '../../errors.js'
 
 const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'token-url']

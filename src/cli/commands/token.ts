@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import type { Context } from '../context.js'
-import { action, type ProgramDeps } from '../program.js'
+import { action, type ProgramDeps } from '../command.js'
 import { tokenDocument } from '../token-request.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { parseConfig } from '../../../src/config/file.js'
 import { resolveSettings, selectProfile } from '../../../src/config/resolve.js'
 import { normaliseScopes } from '../../../src/config/settings.js'
-import { ConfigError, UsageError } from '../../../src/errors.js'
+import { ConfigError, SettingInvalidError } from '../../../src/errors.js'
 
 const FILE = '/cfg/config.json'
 
@@ -69,7 +69,7 @@ describe('resolveSettings', () => {
 
   it('names the variable of an invalid environment value', () => {
     expect(() => resolveSettings({ ...input, env: { BKTX_SUBJECT_TYPE: 'name' } })).toThrow(/BKTX_SUBJECT_TYPE/)
-    expect(() => resolveSettings({ ...input, flags: { ttl: 'x' } })).toThrow(UsageError)
+    expect(() => resolveSettings({ ...input, flags: { ttl: 'x' } })).toThrow(SettingInvalidError)
   })
 
   it('errors on an explicit profile the file lacks, not on a missing default', () => {

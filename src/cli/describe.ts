@@ -1,0 +1,50 @@
+import { SettingInvalidError, type Advice, type AdvicePart, type BktxError } from '../errors.js'
+import { isSettingName, SETTINGS } from '../config/settings.js'
+
+// The one place where core errors become the words a shell user reads: settings and options
+// named as data by src/ (errors.ts) are shown here as flags, environment variables and
+// `bktx config set` lines.
+
+export interface DescribeContext {
+  /** The profile named with --profile or BKTX_PROFILE; hints that write settings name it. */
+  profile?: string | undefined
+}
+
+/** The flag of a setting or option: `--token-url`. */
+export function flagOf(name: string): string {
+  return `--${name}`
+}
+
+/** The environment variable of a setting: `BKTX_TOKEN_URL`; undefined for names that are not settings. */
+export function envOf(name: string): string | undefined {
+  return isSettingName(name) ? SETTINGS[name].env : undefined
+}
+
+/** `bktx config set NAME VALUE [--profile P]`. */
+export function configSetLine(name: string, ctx: DescribeContext, value = 'VALUE'): string {
+  const profile = ctx.profile !== undefined && ctx.profile !== 'default' ? ` --profile ${ctx.profile}` : ''
+  return `bktx config set ${name} ${value}${profile}`
+}
+
+function part(p: AdvicePart, ctx: DescribeContext): string {
+  if (typeof p === 'string') return p
+  if ('setting' in p) return flagOf(p.setting)
+  if ('option' in p) return p.value === undefined ? flagOf(p.option) : `${flagOf(p.option)} ${p.value}`
+  if ('set' in p) {
+    const env = envOf(p.set)
+    return `pass ${flagOf(p.set)}${env === undefined ? '' : `, set ${env},`} or run \`${configSetLine(p.set, ctx)}\``
+  }
+  return `\`bktx ${p.command}${p.profile === undefined || p.profile === 'default' ? '' : ` --profile ${p.profile}`}\``
+}
+
+/** Advice as CLI text. */
+export function renderAdvice(advice: Advice, ctx: DescribeContext = {}): string {
+  return advice.map((p) => part(p, ctx)).join('')
+}
+
+/** The line `error:` is followed by: what failed, then what to do. */
+export function describeError(error: BktxError, ctx: DescribeContext = {}): string {
+  const message = error instanceof SettingInvalidError && error.source === 'flag' ? `${flagOf(error.setting)}: ${error.problem}` : error.message
+  if (error.advice === undefined || error.advice.length === 0) return message
+  return `${message}; ${renderAdvice(error.advice, ctx)}`
+}
