@@ -1,5 +1,6 @@
 import type { SecretStore } from './secrets/store.js'
 import type { Clock } from './time/clock.js'
+import type { Env } from './env.js'
 
 /** A writable text stream: stdout or stderr. */
 export interface OutStream {
@@ -14,7 +15,7 @@ export interface Signals {
   on(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', listener: () => void): () => void
 }
 
-export type Env = Readonly<Record<string, string | undefined>>
+export type { Env } from './env.js'
 
 /** The request options bktx passes to a fetch: a subset of RequestInit. */
 export interface RequestInitLike {

@@ -59,9 +59,9 @@ export type AdvicePart =
   | { setting: SettingRef }
   | { option: OptionRef; value?: string }
   /** "give this setting a value": the CLI names its flag, variable and `bktx config set` line. */
-  | { set: SettingRef }
-  /** A bktx command line (words only), run for `profile` when given. */
-  | { command: string; profile?: string }
+  | { set: SettingRef; value?: string }
+  /** A bktx command line: words, then options shown as flags, run for `profile` when given. */
+  | { command: string; options?: readonly OptionRef[]; profile?: string }
 
 /** What to do about an error, as words and references (see {@link AdvicePart}). */
 export type Advice = readonly AdvicePart[]
@@ -78,6 +78,18 @@ export interface ErrorDetail {
   field?: string
   /** A short, stable, machine-readable reason: `insecure-scheme`, `not-a-directory`, ... */
   reason?: string
+}
+
+/**
+ * Something worth one line on stderr that is not a failure (the keychain did not answer and the
+ * file cache served instead; a token was minted but not cached). Worded like errors: a message,
+ * advice with references that the CLI names.
+ */
+export interface Notice {
+  /** Stable and machine-readable: `keychain-fallback`, `keychain-unreadable`, `not-cached`. */
+  kind: string
+  message: string
+  advice?: Advice
 }
 
 export interface BktxErrorOptions {
@@ -281,8 +293,8 @@ export function adviceText(advice: Advice): string {
       if (typeof part === 'string') return part
       if ('setting' in part) return `the ${part.setting} setting`
       if ('option' in part) return part.value === undefined ? `the ${part.option} option` : `${part.option} ${part.value}`
-      if ('set' in part) return `set the ${part.set} setting`
-      return `bktx ${part.command}`
+      if ('set' in part) return part.value === undefined ? `set the ${part.set} setting` : `set ${part.set} to ${part.value}`
+      return `bktx ${part.command}${(part.options ?? []).map((o) => ` with ${o}`).join('')}`
     })
     .join('')
 }

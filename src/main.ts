@@ -2,7 +2,7 @@ import { CommanderError } from 'commander'
 import { describeCause, isBktxError, type BktxError, UsageError } from './errors.js'
 import { EXIT, exitCodeFor } from './cli/exit-codes.js'
 import { contextOf, requestedExitCode, type ProgramDeps } from './cli/command.js'
-import { describeError } from './cli/describe.js'
+import { describeError } from './term/describe.js'
 import { makeProgram } from './cli/program.js'
 import { Output } from './cli/output.js'
 

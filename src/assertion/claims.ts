@@ -1,4 +1,4 @@
-import { UsageError } from '../errors.js'
+import { SettingInvalidError } from '../errors.js'
 
 /** Buildkite rejects assertions whose `exp` is more than 300 s after `iat` (protocol.md §2). */
 export const MAX_ASSERTION_LIFETIME = 300
@@ -6,7 +6,7 @@ export const DEFAULT_ASSERTION_LIFETIME = 60
 /** RFC 7519 §4.1.7 leaves the length open; Buildkite caps `jti` at 255 bytes (protocol.md §2). */
 export const MAX_JTI_BYTES = 255
 
-/** Claims that bktx sets itself; --claim may not replace them. */
+/** Claims that bktx sets itself; extra claims may not replace them. */
 export const RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp'] as const
 
 export interface AssertionClaimsInput {
@@ -18,7 +18,7 @@ export interface AssertionClaimsInput {
   /** Seconds, 1..300. */
   lifetime: number
   jti: string
-  /** Extra claims (--claim); may set `jti` or `nbf`, never the reserved ones. */
+  /** Extra claims; may set `jti` or `nbf`, never the reserved ones. */
   extra?: Record<string, unknown>
 }
 
@@ -35,11 +35,13 @@ export interface AssertionClaims {
 /** The client assertion claims of RFC 7523 §3 as Buildkite requires them (protocol.md §2). */
 export function buildAssertionClaims(input: AssertionClaimsInput): AssertionClaims {
   if (!Number.isInteger(input.lifetime) || input.lifetime < 1 || input.lifetime > MAX_ASSERTION_LIFETIME) {
-    throw new UsageError(`assertion lifetime must be 1 to ${MAX_ASSERTION_LIFETIME} seconds; Buildkite rejects exp more than 300 s after iat`)
+    throw new SettingInvalidError('lifetime', `must be 1 to ${MAX_ASSERTION_LIFETIME} seconds: Buildkite rejects exp more than 300 s after iat`)
   }
   for (const claim of Object.keys(input.extra ?? {})) {
     if ((RESERVED_CLAIMS as readonly string[]).includes(claim)) {
-      throw new UsageError(`--claim cannot set "${claim}": bktx sets it (use --client-id, --aud or --lifetime)`)
+      throw new SettingInvalidError('claim', `cannot set "${claim}": bktx sets it`, {
+        advice: ['use ', { setting: 'client-id' }, ', ', { option: 'aud' }, ' or ', { option: 'lifetime' }],
+      })
     }
   }
   const claims: AssertionClaims = {
@@ -52,26 +54,7 @@ export function buildAssertionClaims(input: AssertionClaimsInput): AssertionClai
     ...input.extra,
   }
   if (typeof claims.jti !== 'string' || claims.jti === '' || Buffer.byteLength(claims.jti) > MAX_JTI_BYTES) {
-    throw new UsageError(`jti must be a non-empty string of at most ${MAX_JTI_BYTES} bytes`)
+    throw new SettingInvalidError('claim', `jti must be a non-empty string of at most ${MAX_JTI_BYTES} bytes`)
   }
   return claims
-}
-
-/** Parses `--claim k=v`; `v` is JSON when it parses as JSON (numbers, booleans), else a string. */
-export function parseClaimArgs(args: readonly string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const arg of args) {
-    const eq = arg.indexOf('=')
-    if (eq <= 0) throw new UsageError(`--claim "${arg}" is not of the form name=value`)
-    const name = arg.slice(0, eq)
-    const raw = arg.slice(eq + 1)
-    let value: unknown = raw
-    try {
-      value = JSON.parse(raw)
-    } catch {
-      // Not JSON: keep the text as a string claim.
-    }
-    out[name] = value
-  }
-  return out
 }

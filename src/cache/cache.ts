@@ -1,25 +1,15 @@
-import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs'
-import { readdir, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
-import { FileError, KeychainError } from '../errors.js'
+import { KeychainError, type Notice } from '../errors.js'
 import type { ExchangeParams, TokenResult } from '../exchange/types.js'
-import { writeFileAtomic } from '../fs/atomic.js'
 import type { SecretStore } from '../secrets/store.js'
 import type { Clock } from '../time/clock.js'
 import { isCacheKey } from './key.js'
-import {
-  buildMeta,
-  parseMeta,
-  tokenDigest,
-  tokenFromEntry,
-  type BackendName,
-  type CachedToken,
-  type EntryMeta,
-  type SecretBackend,
-} from './entry.js'
+import { buildMeta, tokenDigest, tokenFromEntry, type BackendName, type CachedToken, type EntryMeta, type SecretBackend } from './entry.js'
+import type { FileSecretStore } from './file-store.js'
 import { lockEntry, type EntryLockOptions, type ReleaseLock } from './lock.js'
+import type { MetadataStore } from './metadata.js'
+import type { SecretPolicy } from './policy.js'
 
-/** One entry as `bktx cache list` shows it: metadata only, the keychain is not touched. */
+/** One entry as `bktx cache list` shows it: metadata only, no secret store is touched. */
 export interface CacheListing {
   key: string
   backend: SecretBackend
@@ -39,20 +29,20 @@ export interface CacheListing {
 
 export interface ReadOutcome {
   entry: CachedToken | undefined
-  /** One line for stderr when the read degraded (the keychain failed and it counts as a miss). */
-  note: string | undefined
+  /** Set when the read degraded (the keychain failed and it counts as a miss). */
+  notice: Notice | undefined
 }
 
 export interface WriteOutcome {
   /** Where the secret went; `none` when it could not be stored (the token is still valid). */
   backend: BackendName
-  note: string | undefined
+  notice: Notice | undefined
 }
 
 export interface ClearOutcome {
   /** Entries removed. */
   removed: number
-  /** Set when keychain items could not be removed (locked, absent): the CLI reports it. */
+  /** Set when keychain items could not be removed (locked, absent): the caller reports it. */
   keychainError: KeychainError | undefined
 }
 
@@ -62,7 +52,7 @@ export interface TokenCache {
   readonly backend: BackendName
   /** The private directory holding metadata (and file-backend tokens); undefined for `none`. */
   readonly dir: string | undefined
-  /** The metadata of `key`; undefined when absent or unreadable. Never touches the keychain. */
+  /** The metadata of `key`; undefined when absent or unreadable. Never touches a secret store. */
   readMeta(key: string): Promise<EntryMeta | undefined>
   /**
    * Reads `key`. `accept` sees the metadata first, so an expired entry never costs a keychain
@@ -78,130 +68,71 @@ export interface TokenCache {
   clearAll(): Promise<ClearOutcome>
 }
 
-export interface FileTokenCacheOptions {
-  /** A directory already checked by `openPrivateDir`. */
-  dir: string
-  /** The user's uid: files owned by anyone else are ignored. Undefined on Windows. */
-  uid: number | undefined
+export interface TokenCacheParts {
+  metadata: MetadataStore
+  /** Which store serves and takes secrets. */
+  policy: SecretPolicy
+  /** The token files of the private directory: cleared in every mode. */
+  file: FileSecretStore
+  /** The OS keychain, when the mode may have items in it to clear. */
+  keychain?: SecretStore | undefined
   clock: Clock
-  /** The backend for new entries. */
-  backend: SecretBackend
-  /** The keychain; needed for the keychain backend, and used by clear to remove items. */
-  secrets?: SecretStore | undefined
-  /** Whose entries may be read: e.g. `['keychain', 'file']` in auto mode. */
-  readable: readonly SecretBackend[]
-  /** When the keychain refuses a write, store the secret in a file instead (auto mode). */
-  fileFallback: boolean
-  /**
-   * Keychain read failures are thrown (an explicit `--cache keychain`, exit 8) instead of
-   * counting as a miss with a note (auto).
-   */
-  strictKeychain: boolean
-  lock?: EntryLockOptions
+  lock?: EntryLockOptions | undefined
 }
 
-// Metadata and tokens are tiny; anything bigger is not ours.
-const MAX_FILE_BYTES = 64 * 1024
-const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0
-
-/** A cache over a private directory, its secrets in files or in the keychain. */
-export function createTokenCache(options: FileTokenCacheOptions): TokenCache {
-  const { dir, uid, clock, secrets } = options
-  const metaPath = (key: string) => join(dir, `${key}.json`)
-  const tokenPath = (key: string) => join(dir, `${key}.token`)
-  const lockPath = (key: string) => join(dir, `${key}.lock`)
-
-  async function readMeta(key: string): Promise<EntryMeta | undefined> {
-    if (!isCacheKey(key)) return undefined
-    const text = await readPrivateFile(metaPath(key), uid)
-    return text === undefined ? undefined : parseMeta(text, key)
-  }
-
-  async function readSecret(meta: EntryMeta): Promise<{ secret: string | undefined; note?: string }> {
-    if (meta.backend === 'file') return { secret: await readPrivateFile(tokenPath(meta.key), uid) }
-    if (secrets === undefined) return { secret: undefined }
-    try {
-      return { secret: await secrets.get(meta.key) }
-    } catch (error) {
-      if (options.strictKeychain || !(error instanceof KeychainError)) throw error
-      // Auto mode: a keychain that fails now is a miss with a note, never a delete.
-      return { secret: undefined, note: `${error.message}; not using the cached token` }
-    }
-  }
-
-  async function removeFile(path: string): Promise<boolean> {
-    try {
-      await unlink(path)
-      return true
-    } catch {
-      return false
-    }
-  }
+/** A cache composed of a metadata store, the secret stores, and the policy between them. */
+export function createTokenCache(parts: TokenCacheParts): TokenCache {
+  const { metadata, policy, file, keychain, clock } = parts
 
   async function keychainUsable(): Promise<KeychainError | undefined> {
-    if (secrets === undefined) return new KeychainError('no keychain configured')
-    const status = await secrets.status()
+    if (keychain === undefined) return new KeychainError('no keychain configured')
+    const status = await keychain.status()
     return status.ok ? undefined : status.error
   }
 
   return {
-    backend: options.backend,
-    dir,
-    readMeta,
+    backend: policy.backend,
+    dir: metadata.dir,
+    readMeta: (key) => metadata.read(key),
 
     async read(key, accept) {
-      const meta = await readMeta(key)
-      if (meta === undefined || !options.readable.includes(meta.backend)) return { entry: undefined, note: undefined }
-      if (accept !== undefined && !accept(meta)) return { entry: undefined, note: undefined }
-      const { secret, note } = await readSecret(meta)
+      const meta = await metadata.read(key)
+      if (meta === undefined || !policy.serves(meta.backend)) return { entry: undefined, notice: undefined }
+      if (accept !== undefined && !accept(meta)) return { entry: undefined, notice: undefined }
+      const { secret, notice } = await policy.read(meta)
       // A missing secret, or one that is not the token the metadata describes (a torn write
       // seen between the two renames, or an item replaced behind bktx's back): a miss.
-      if (secret === undefined || tokenDigest(secret) !== meta.tokenSha256) return { entry: undefined, note }
-      return { entry: { meta, token: tokenFromEntry(meta, secret) }, note: undefined }
+      if (secret === undefined || tokenDigest(secret) !== meta.tokenSha256) return { entry: undefined, notice }
+      return { entry: { meta, token: tokenFromEntry(meta, secret) }, notice: undefined }
     },
 
     async write(key, params, token) {
-      const previous = await readMeta(key)
-      let backend: SecretBackend = options.backend
-      let note: string | undefined
-      if (backend === 'keychain') {
-        try {
-          if (secrets === undefined) throw new KeychainError('no keychain configured')
-          await secrets.set(key, token.accessToken)
-        } catch (error) {
-          if (!(error instanceof KeychainError)) throw error
-          if (!options.fileFallback) return { backend: 'none', note: `${error.message}; the token was not cached` }
-          backend = 'file'
-          note = `${error.message}; caching the token in ${dir} instead`
-        }
-      }
+      const stored = await policy.write(key, token.accessToken)
+      if (stored.backend === 'none') return { backend: 'none', notice: stored.notice }
       try {
-        if (backend === 'file') await writeFileAtomic(tokenPath(key), token.accessToken, { mode: 0o600, overwrite: true })
-        await writeFileAtomic(metaPath(key), `${JSON.stringify(buildMeta(key, backend, params, token))}\n`, {
-          mode: 0o600,
-          overwrite: true,
-        })
+        await metadata.write(buildMeta(key, stored.backend, params, token))
       } catch (error) {
-        if (!(error instanceof FileError)) throw error
+        const failure = error as Error
         // Never lose a token the server has already minted (and audited) over a cache failure.
-        return { backend: 'none', note: `${error.message}; the token was not cached` }
+        return { backend: 'none', notice: { kind: 'not-cached', message: `${failure.message}; the token was not cached` } }
       }
       // A token file this entry held before is now unreferenced. (A keychain item replaced by a
       // file is left alone: that only happens when the keychain just failed, and a failing
       // keychain is never asked to delete. The next keychain write or `clear --all` replaces it.)
-      if (backend === 'keychain' && previous?.backend !== 'keychain') await removeFile(tokenPath(key))
-      return { backend, note }
+      if (stored.backend === 'keychain') await file.delete(key)
+      return { backend: stored.backend, notice: stored.notice }
     },
 
-    lock: (key) => lockEntry(metaPath(key), lockPath(key), options.lock),
+    lock(key) {
+      const paths = metadata.lockPaths(key)
+      return lockEntry(paths.target, paths.lock, parts.lock)
+    },
 
     async list() {
       const now = clock.now().getTime()
       const listing: CacheListing[] = []
-      for (const name of await readdir(dir).catch(() => [] as string[])) {
-        const key = name.endsWith('.json') ? name.slice(0, -5) : ''
-        if (!isCacheKey(key)) continue
-        const meta = await readMeta(key)
+      for (const key of await metadata.keys()) {
+        const meta = await metadata.read(key)
         if (meta === undefined) continue
         const token = tokenFromEntry(meta, '')
         listing.push({
@@ -224,17 +155,17 @@ export function createTokenCache(options: FileTokenCacheOptions): TokenCache {
 
     async clear(key) {
       if (!isCacheKey(key)) return { removed: 0, keychainError: undefined }
-      const meta = await readMeta(key)
+      const meta = await metadata.read(key)
       // Metadata first: from here on the token is no longer served, whatever else fails.
-      const hadMeta = await removeFile(metaPath(key))
-      const hadFile = await removeFile(tokenPath(key))
+      const hadMeta = await metadata.remove(key)
+      const hadFile = await file.delete(key)
       let keychainError: KeychainError | undefined
       let hadItem = false
       if (meta?.backend === 'keychain') {
         keychainError = await keychainUsable()
-        if (keychainError === undefined && secrets !== undefined) {
+        if (keychainError === undefined && keychain !== undefined) {
           try {
-            hadItem = await secrets.delete(key)
+            hadItem = await keychain.delete(key)
           } catch (error) {
             if (!(error instanceof KeychainError)) throw error
             keychainError = error
@@ -245,33 +176,27 @@ export function createTokenCache(options: FileTokenCacheOptions): TokenCache {
     },
 
     async clearAll() {
-      const keys = new Set<string>()
+      const keys = new Set<string>([...(await metadata.keys()), ...(await file.accounts())])
       let keychainEntries = false
-      for (const name of await readdir(dir).catch(() => [] as string[])) {
-        const match = /^([0-9a-f]{32})\.(json|token)$/.exec(name)
-        if (match === null) continue
-        const key = match[1] as string
-        if (match[2] === 'json' && (await readMeta(key))?.backend === 'keychain') keychainEntries = true
-        keys.add(key)
-      }
+      for (const key of keys) if ((await metadata.read(key))?.backend === 'keychain') keychainEntries = true
       let removed = 0
       for (const key of keys) {
-        const a = await removeFile(metaPath(key))
-        const b = await removeFile(tokenPath(key))
+        const a = await metadata.remove(key)
+        const b = await file.delete(key)
         if (a || b) removed++
       }
       // Keychain items are found by listing the service, not from metadata: items whose
       // metadata was lost (a reboot empties the runtime directory) go too.
       let keychainError: KeychainError | undefined
-      if (secrets !== undefined) {
+      if (keychain !== undefined) {
         const unusable = await keychainUsable()
         if (unusable !== undefined) {
           if (keychainEntries) keychainError = unusable
         } else {
           try {
-            for (const account of await secrets.accounts()) {
+            for (const account of await keychain.accounts()) {
               if (!isCacheKey(account)) continue
-              if ((await secrets.delete(account)) && !keys.has(account)) removed++
+              if ((await keychain.delete(account)) && !keys.has(account)) removed++
             }
           } catch (error) {
             if (!(error instanceof KeychainError)) throw error
@@ -291,38 +216,11 @@ export function createNoCache(): TokenCache {
     backend: 'none',
     dir: undefined,
     readMeta: async () => undefined,
-    read: async () => ({ entry: undefined, note: undefined }),
-    write: async () => ({ backend: 'none', note: undefined }),
+    read: async () => ({ entry: undefined, notice: undefined }),
+    write: async () => ({ backend: 'none', notice: undefined }),
     lock: async () => async () => undefined,
     list: async () => [],
     clear: async () => nothing,
     clearAll: async () => nothing,
-  }
-}
-
-/**
- * Reads a small file from the private directory, or undefined when it is absent, a symlink,
- * not a regular file, not ours, readable by others, or too big: such an entry is a miss.
- * (The directory is already private; this is defence in depth against a file that got there
- * some other way, e.g. restored from a backup with other modes.)
- */
-// Synchronous on purpose: a cache hit reads two files of a few hundred bytes, and the
-// promise API would start libuv's thread pool for them, which costs more than the reads.
-async function readPrivateFile(path: string, uid: number | undefined): Promise<string | undefined> {
-  let fd: number
-  try {
-    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW)
-  } catch {
-    return undefined
-  }
-  try {
-    const info = fstatSync(fd)
-    if (!info.isFile() || info.size > MAX_FILE_BYTES) return undefined
-    if (uid !== undefined && (info.uid !== uid || (info.mode & 0o077) !== 0)) return undefined
-    return readFileSync(fd, 'utf8')
-  } catch {
-    return undefined
-  } finally {
-    closeSync(fd)
   }
 }

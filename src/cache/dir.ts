@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { resolvePaths } from '../config/paths.js'
 import type { Env } from '../deps.js'
-import { CacheError } from '../errors.js'
+import { CacheError, type Advice } from '../errors.js'
 import { errnoCode, errnoText } from '../fs/atomic.js'
 
 export interface CacheDirOptions {
@@ -42,6 +42,8 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+const REMOVE_OR_NO_CACHE: Advice = ['remove it, or use ', { option: 'cache', value: 'none' }]
+
 /**
  * Creates `dir` (mode 0700) if needed and checks it is private: a real directory (not a
  * symlink, which another user could point elsewhere), owned by `uid`, with no permission for
@@ -73,20 +75,14 @@ export async function openPrivateDir(dir: string, uid: number | undefined): Prom
       throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
     }
   }
-  if (info.isSymbolicLink()) {
-    throw new CacheError(`refusing the cache directory ${dir}: it is a symbolic link; remove it, or pass --cache none`)
-  }
-  if (!info.isDirectory()) {
-    throw new CacheError(`refusing the cache directory ${dir}: it is not a directory; remove it, or pass --cache none`)
-  }
+  const refuse = (problem: string, reason: string, advice: Advice = REMOVE_OR_NO_CACHE) =>
+    new CacheError(`refusing the cache directory ${dir}: ${problem}`, { detail: { file: dir, reason }, advice })
+  if (info.isSymbolicLink()) throw refuse('it is a symbolic link', 'symlink')
+  if (!info.isDirectory()) throw refuse('it is not a directory', 'not-a-directory')
   if (uid === undefined) return
-  if (info.uid !== uid) {
-    throw new CacheError(
-      `refusing the cache directory ${dir}: it belongs to uid ${info.uid}, not to you (uid ${uid}); remove it, or pass --cache none`,
-    )
-  }
+  if (info.uid !== uid) throw refuse(`it belongs to uid ${info.uid}, not to you (uid ${uid})`, 'foreign-owner')
   if ((info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
-    throw new CacheError(`refusing the cache directory ${dir}: its mode is ${mode}, other users can reach it; run \`chmod 700 ${dir}\``)
+    throw refuse(`its mode is ${mode}, other users can reach it`, 'loose-mode', [`run \`chmod 700 ${dir}\``])
   }
 }

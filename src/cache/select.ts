@@ -1,14 +1,18 @@
 import type { Env } from '../deps.js'
 import type { SecretStore } from '../secrets/store.js'
 import type { Clock } from '../time/clock.js'
+import { CACHE_MODES, type CacheMode } from '../config/settings.js'
+import type { Advice, Notice } from '../errors.js'
 import { createNoCache, createTokenCache, type TokenCache } from './cache.js'
+import { FileSecretStore } from './file-store.js'
+import { createMetadataStore } from './metadata.js'
+import { autoPolicy, filePolicy, keychainPolicy, type SecretPolicy } from './policy.js'
 import { openPrivateDir, resolveCacheDir } from './dir.js'
 import type { EntryLockOptions } from './lock.js'
 
-export const CACHE_MODES = ['auto', 'keychain', 'file', 'none'] as const
-export type CacheMode = (typeof CACHE_MODES)[number]
+export { CACHE_MODES, type CacheMode } from '../config/settings.js'
 
-/** `--cache` / `BKTX_CACHE` values; undefined for anything else (the CLI raises the usage error). */
+/** A cache mode's name; undefined for anything else (the caller words the error). */
 export function parseCacheMode(text: string): CacheMode | undefined {
   return (CACHE_MODES as readonly string[]).includes(text) ? (text as CacheMode) : undefined
 }
@@ -28,8 +32,8 @@ export interface SelectCacheOptions {
 
 export interface CacheSelection {
   cache: TokenCache
-  /** One line for stderr when `auto` fell back from the keychain to the file backend. */
-  note: string | undefined
+  /** Set when `auto` fell back from the keychain to the file backend. */
+  notice: Notice | undefined
 }
 
 /** True when the environment says it is CI (GitHub Actions, Buildkite, GitLab... set CI). */
@@ -39,48 +43,50 @@ export function isCI(env: Env): boolean {
 }
 
 /**
- * Chooses the cache backend for `--cache MODE`:
+ * Composes the cache for a mode:
  * - `none`: no cache at all;
  * - `file`: tokens in files in the private cache directory;
  * - `keychain`: tokens in the OS keychain, required: one that does not answer unlocked is a
  *   KeychainError (exit 8) here, before any exchange; if it fails later in the run, reads
- *   fail the same way, and a write after an exchange leaves the token uncached with a note
+ *   fail the same way, and a write after an exchange leaves the token uncached with a notice
  *   (a minted token is never thrown away);
  * - `auto`: the file backend when CI is set (CI runners have no unlocked keychain, and a job's
  *   runtime directory is private to it), else the keychain when it answers unlocked, else the
- *   file backend, with a note saying so. In auto, keychain failures later in the run degrade
+ *   file backend, with a notice saying so. In auto, keychain failures later in the run degrade
  *   to the file backend too.
  * Metadata always lives in the private directory, which is checked here (CacheError if unsafe)
- * for every mode but `none`.
+ * for every mode but `none`. Every mode but `none` can clear keychain items it finds.
  */
 export async function selectCache(options: SelectCacheOptions): Promise<CacheSelection> {
-  if (options.mode === 'none') return { cache: createNoCache(), note: undefined }
+  if (options.mode === 'none') return { cache: createNoCache(), notice: undefined }
   const dir = await resolveCacheDir(options)
   await openPrivateDir(dir, options.uid)
-  const base = { dir, uid: options.uid, clock: options.clock, secrets: options.secrets, ...(options.lock ? { lock: options.lock } : {}) }
+  const file = new FileSecretStore({ dir, uid: options.uid })
+  const keychain = options.secrets
+  const compose = (policy: SecretPolicy) =>
+    createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
   switch (options.mode) {
     case 'file':
-      return { cache: createTokenCache({ ...base, backend: 'file', readable: ['file'], fileFallback: false, strictKeychain: false }), note: undefined }
+      return { cache: compose(filePolicy(file)), notice: undefined }
     case 'keychain': {
       // Required: a keychain that does not answer unlocked fails now, before any exchange.
-      const status = await options.secrets.status()
+      const status = await keychain.status()
       if (!status.ok) throw status.error
-      return {
-        cache: createTokenCache({ ...base, backend: 'keychain', readable: ['keychain'], fileFallback: false, strictKeychain: true }),
-        note: undefined,
-      }
+      return { cache: compose(keychainPolicy(keychain)), notice: undefined }
     }
     case 'auto': {
-      const fileCache = createTokenCache({ ...base, backend: 'file', readable: ['file'], fileFallback: false, strictKeychain: false })
-      if (isCI(options.env)) return { cache: fileCache, note: undefined }
-      const status = await options.secrets.status()
+      if (isCI(options.env)) return { cache: compose(filePolicy(file)), notice: undefined }
+      const status = await keychain.status()
       if (!status.ok) {
-        return { cache: fileCache, note: `${status.error.message}; using the file cache in ${dir}` }
+        return {
+          cache: compose(filePolicy(file)),
+          notice: { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${dir}`, advice: KEEP_FILE_CACHE },
+        }
       }
-      return {
-        cache: createTokenCache({ ...base, backend: 'keychain', readable: ['keychain', 'file'], fileFallback: true, strictKeychain: false }),
-        note: undefined,
-      }
+      return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
     }
   }
 }
+
+/** How to make the file cache the choice, so that the keychain is not tried (and noted) every run. */
+const KEEP_FILE_CACHE: Advice = ['to use it without trying the keychain first, ', { set: 'cache', value: 'file' }]

@@ -1,3 +1,4 @@
+import type { Notice } from '../errors.js'
 import type { ExchangeParams, Exchanger, TokenResult } from '../exchange/types.js'
 import type { Clock } from '../time/clock.js'
 import type { TokenCache } from './cache.js'
@@ -21,8 +22,8 @@ export interface CachedTokenResult extends TokenResult {
   cached: boolean
   /** The backend that served or stored it; `none` when it is not cached. */
   cache: BackendName
-  /** Lines for stderr when the cache degraded (keychain failed, token not stored). */
-  notes: string[]
+  /** Set when the cache degraded (keychain failed, token not stored). */
+  notices: Notice[]
 }
 
 export type CachedExchanger = (params: ExchangeParams) => Promise<CachedTokenResult>
@@ -56,15 +57,18 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
   const minTtl = options.minTtl ?? DEFAULT_MIN_TTL
   return async (params) => {
     if (cache.backend === 'none') {
-      return { ...(await exchanger(params)), cached: false, cache: 'none', notes: [] }
+      return { ...(await exchanger(params)), cached: false, cache: 'none', notices: [] }
     }
     const key = cacheKey(params)
-    const notes: string[] = []
+    const notices: Notice[] = []
+    const note = (notice: Notice | undefined) => {
+      if (notice !== undefined && !notices.some((n) => n.message === notice.message)) notices.push(notice)
+    }
     const started = options.clock.now()
     if (options.refresh !== true) {
       const hit = await cache.read(key, (meta) => isServable(meta, params, options.clock.now(), minTtl))
-      if (hit.note !== undefined) notes.push(hit.note)
-      if (hit.entry !== undefined) return { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notes }
+      note(hit.notice)
+      if (hit.entry !== undefined) return { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices }
     }
     const release = await cache.lock(key)
     try {
@@ -74,12 +78,12 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
           isServable(meta, params, options.clock.now(), minTtl) &&
           (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime()),
       )
-      if (again.note !== undefined && !notes.includes(again.note)) notes.push(again.note)
-      if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notes }
+      note(again.notice)
+      if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notices }
       const token = await exchanger(params)
       const stored = await cache.write(key, params, token)
-      if (stored.note !== undefined) notes.push(stored.note)
-      return { ...token, cached: false, cache: stored.backend, notes }
+      note(stored.notice)
+      return { ...token, cached: false, cache: stored.backend, notices }
     } finally {
       await release()
     }

@@ -1,10 +1,12 @@
-import { dirname, isAbsolute, resolve } from 'node:path'
+import { isAbsolute, resolve } from 'node:path'
 import { loadConfigFile, PROFILE_NAME, type ConfigFile } from '../config/file.js'
-import { UsageError } from '../errors.js'
-import { configFileFor, explicitProfileFor, resolvePaths, type Paths } from '../config/paths.js'
-import { resolveSettings, selectProfile, type ResolvedSettings } from '../config/resolve.js'
+import { locateConfig, settingsFrom } from '../config/load.js'
+import { UsageError, type Notice } from '../errors.js'
+import { resolvePaths, type Paths } from '../config/paths.js'
+import { selectProfile, type ResolvedSettings } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import type { Deps } from '../deps.js'
+import { describeNotice } from '../term/describe.js'
 import { Output } from './output.js'
 
 /** The global options every command accepts (src/cli/program.ts). */
@@ -35,8 +37,9 @@ export class Context {
     this.deps = deps
     this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
-    this.configPath = configFileFor(globals.config, this.paths, deps.cwd)
-    this.explicitProfile = explicitProfileFor(globals.profile, deps.env)
+    const located = locateConfig({ env: deps.env, home: deps.home, cwd: deps.cwd, config: globals.config, profile: globals.profile })
+    this.configPath = located.configPath
+    this.explicitProfile = located.explicitProfile
     this.out = new Output(deps.stdout, deps.stderr, {
       json: globals.json === true,
       verbose: globals.verbose === true,
@@ -44,6 +47,11 @@ export class Context {
       env: deps.env,
       spinnerStream,
     })
+  }
+
+  /** A notice (the cache degraded, say) as one warning line with its advice. */
+  notice(notice: Notice): void {
+    this.out.warn(describeNotice(notice, { profile: this.explicitProfile }))
   }
 
   /** Ends the run with this exit code without an error (bktx exec passes its child's code on). */
@@ -74,16 +82,14 @@ export class Context {
     return selectProfile(config, this.configPath, this.explicitProfile)
   }
 
-  /** Resolves every setting; `flags` are the values this command line gave. */
+  /** Resolves every setting (src/config/load.ts); `flags` are the values this command line gave. */
   async settings(flags: Partial<Record<SettingName, string>>): Promise<ResolvedSettings> {
-    const { name, profile } = await this.profile()
-    const settings = resolveSettings({
+    const { settings } = settingsFrom(await this.config(), {
       flags,
       env: this.deps.env,
-      profileName: name,
-      profile,
-      configDir: dirname(this.configPath),
       cwd: this.deps.cwd,
+      configPath: this.configPath,
+      explicitProfile: this.explicitProfile,
     })
     if (this.out.verbose) {
       for (const [key, found] of Object.entries(settings)) {

@@ -1,6 +1,6 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk'
 import type { Env, OutStream } from '../deps.js'
-import { colorLevel } from './color.js'
+import { colorLevel } from '../term/color.js'
 
 export interface OutputOptions {
   json: boolean

@@ -15,6 +15,7 @@ export const SETTING_NAMES = [
   'scope',
   'ttl',
   'api-url',
+  'cache',
 ] as const
 
 export type SettingName = (typeof SETTING_NAMES)[number]
@@ -134,7 +135,20 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
     description: 'REST API base URL (for whoami and revocation)',
     validate: url,
   },
+  cache: {
+    env: 'BKTX_CACHE',
+    default: 'auto',
+    description: 'token cache: auto, keychain, file or none',
+    validate: (value) => {
+      if (!(CACHE_MODES as readonly string[]).includes(value)) fail(`must be auto, keychain, file or none, not "${value}"`)
+      return value
+    },
+  },
 }
+
+/** Where tokens are cached: `auto` (keychain, else files), `keychain`, `file` or `none`. */
+export const CACHE_MODES = ['auto', 'keychain', 'file', 'none'] as const
+export type CacheMode = (typeof CACHE_MODES)[number]
 
 export function isSettingName(name: string): name is SettingName {
   return (SETTING_NAMES as readonly string[]).includes(name)

@@ -1,5 +1,5 @@
 import type { ResponseLike } from '../deps.js'
-import { APIRejectedError, BadResponseError, UsageError } from '../errors.js'
+import { APIRejectedError, BadResponseError, InputError, type Advice } from '../errors.js'
 import { BodyTooLargeError, isJSONMediaType, mediaType, printable, readBodyText, redactSecrets } from '../http/body.js'
 import { fetchWithRetries, type RetryDeps, type RetryOptions } from '../http/retry.js'
 import { redactURL, requireSecureURL } from '../http/url.js'
@@ -19,9 +19,12 @@ export interface AccessTokenInfo {
 
 const B64TOKEN = /^[A-Za-z0-9\-._~+/]+=*$/
 
+/** The REST API, for messages: its base URL is the `api-url` setting. */
+export const API_ENDPOINT = { name: 'Buildkite API', setting: 'api-url' } as const
+
 /** `{api-url}/v2/access-token`, keeping any path prefix of the API URL. */
 export function accessTokenURL(apiUrl: string): URL {
-  const base = requireSecureURL(apiUrl, '--api-url')
+  const base = requireSecureURL(apiUrl, API_ENDPOINT)
   base.pathname = `${base.pathname.replace(/\/+$/, '')}/v2/access-token`
   base.search = ''
   base.hash = ''
@@ -31,7 +34,7 @@ export function accessTokenURL(apiUrl: string): URL {
 function bearer(token: string): string {
   // The token goes into a header: refuse anything a bearer token cannot be (RFC 6750 §2.1)
   // rather than let fetch fail with a message that might quote it.
-  if (!B64TOKEN.test(token)) throw new UsageError('the token is not a bearer token (RFC 6750 §2.1 characters only)')
+  if (!B64TOKEN.test(token)) throw new InputError('the token is not a bearer token (RFC 6750 §2.1 characters only)')
   return `Bearer ${token}`
 }
 
@@ -43,7 +46,7 @@ export async function whoami(apiUrl: string, token: string, deps: RetryDeps, opt
   const url = accessTokenURL(apiUrl)
   const authorization = bearer(token)
   return fetchWithRetries(
-    { url, name: 'Buildkite API', flag: '--api-url' },
+    { url, ...API_ENDPOINT },
     () => ({ method: 'GET', headers: { authorization, accept: 'application/json' } }),
     async (response) => {
       const raw = await readRaw(response, url)
@@ -63,7 +66,7 @@ export async function revoke(apiUrl: string, token: string, deps: RetryDeps, opt
   const url = accessTokenURL(apiUrl)
   const authorization = bearer(token)
   return fetchWithRetries(
-    { url, name: 'Buildkite API', flag: '--api-url' },
+    { url, ...API_ENDPOINT },
     () => ({ method: 'DELETE', headers: { authorization, accept: 'application/json' } }),
     async (response) => {
       const raw = await readRaw(response, url)
@@ -92,10 +95,10 @@ function statusError(raw: RawResponse, url: URL, action: 'read' | 'revoke'): Err
   const said = serverMessage(raw)
   if (raw.status === 401) {
     return attachRaw(
-      new APIRejectedError(
-        `${where} did not accept the token (HTTP 401${said}): it is unknown, expired or revoked; get a new one with \`bktx token --refresh\``,
-        401,
-      ),
+      new APIRejectedError(`${where} did not accept the token (HTTP 401${said}): it is unknown, expired or revoked`, 401, {
+        detail: { reason: 'token-rejected' },
+        advice: ['get a new one with ', { command: 'token', options: ['refresh'] }],
+      }),
       raw,
     )
   }
@@ -104,14 +107,24 @@ function statusError(raw: RawResponse, url: URL, action: 'read' | 'revoke'): Err
       new APIRejectedError(
         `${where} refused to ${action} the token (HTTP 403${said}): the request may come from an IP address the application does not allow for minted tokens`,
         403,
+        { detail: { reason: 'forbidden' } },
       ),
       raw,
     )
   }
   if (raw.status >= 300 && raw.status < 400) {
-    return attachRaw(new BadResponseError(`${where} redirected (HTTP ${raw.status}); set --api-url to the API host itself (https://api.buildkite.com)`), raw)
+    return attachRaw(
+      new BadResponseError(`${where} redirected (HTTP ${raw.status})`, {
+        detail: { setting: 'api-url', reason: 'redirect' },
+        advice: ['set ', { setting: 'api-url' }, ' to the API host itself (https://api.buildkite.com)'],
+      }),
+      raw,
+    )
   }
-  return attachRaw(new BadResponseError(`${where} answered HTTP ${raw.status}${said}; check --api-url`), raw)
+  return attachRaw(
+    new BadResponseError(`${where} answered HTTP ${raw.status}${said}`, { detail: { setting: 'api-url', reason: 'unexpected-status' }, advice: ['check ', { setting: 'api-url' }] }),
+    raw,
+  )
 }
 
 /** Buildkite error bodies are `{"message": "..."}`; quoted sanitised, never with a token in it. */
@@ -126,9 +139,10 @@ function serverMessage(raw: RawResponse): string {
 }
 
 function parseAccessToken(raw: RawResponse, url: URL): AccessTokenInfo {
-  const bad = (problem: string) => attachRaw(new BadResponseError(`the Buildkite API ${redactURL(url)} ${problem}`), raw)
+  const bad = (problem: string, advice?: Advice) =>
+    attachRaw(new BadResponseError(`the Buildkite API ${redactURL(url)} ${problem}`, { detail: { reason: 'malformed' }, ...(advice === undefined ? {} : { advice }) }), raw)
   const type = mediaType(raw)
-  if (!isJSONMediaType(type)) throw bad(`answered with ${type === '' ? 'no content type' : type}, not JSON: check --api-url`)
+  if (!isJSONMediaType(type)) throw bad(`answered with ${type === '' ? 'no content type' : type}, not JSON`, ['check ', { setting: 'api-url' }])
   let json: unknown
   try {
     json = JSON.parse(raw.body)

@@ -3,7 +3,7 @@ import { fetchWithRetries, type RetryDeps, type RetryOptions } from '../http/ret
 import { requireSecureURL } from '../http/url.js'
 import { buildTokenExchangeRequest, toRequestInit } from './request.js'
 import { parseTokenResponse } from './response.js'
-import type { Exchanger, ExchangeParams, TokenResult } from './types.js'
+import { TOKEN_ENDPOINT, type Exchanger, type ExchangeParams, type TokenResult } from './types.js'
 
 // The cache-miss path: this module pulls in jose (through ./request.js). The cache-hit path
 // needs only ./types.js and ./key.js.
@@ -33,10 +33,10 @@ export interface ExchangeOptions extends RetryOptions {
  * NetworkError when the attempts run out; InterruptedError when `signal` aborts.
  */
 export async function exchange(params: ExchangeParams, deps: ExchangeDeps, options: ExchangeOptions = {}): Promise<TokenResult> {
-  const url = requireSecureURL(params.tokenUrl, '--token-url')
+  const url = requireSecureURL(params.tokenUrl, TOKEN_ENDPOINT)
   const newJti = deps.newJti ?? randomUUID
   return fetchWithRetries(
-    { url, name: 'token endpoint', flag: '--token-url' },
+    { url, ...TOKEN_ENDPOINT },
     async (attempt) => {
       const jti = newJti()
       options.onAttempt?.(attempt, jti)

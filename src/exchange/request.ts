@@ -1,13 +1,14 @@
 import type { RequestInitLike } from '../deps.js'
 import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } from '../assertion/claims.js'
 import { signAssertion } from '../assertion/sign.js'
-import { UsageError } from '../errors.js'
+import { SettingInvalidError } from '../errors.js'
 import { requireSecureURL } from '../http/url.js'
 import { epochSeconds, type Clock } from '../time/clock.js'
 import {
   CLIENT_ASSERTION_TYPE_JWT_BEARER,
   GRANT_TYPE_TOKEN_EXCHANGE,
   SUBJECT_TOKEN_TYPES,
+  TOKEN_ENDPOINT,
   type ExchangeParams,
 } from './types.js'
 
@@ -42,7 +43,7 @@ const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
  * uses two client authentication methods as invalid_request (RFC 6749 §2.3).
  */
 export async function buildTokenExchangeRequest(params: ExchangeParams, options: BuildRequestOptions): Promise<TokenExchangeRequest> {
-  const url = requireSecureURL(params.tokenUrl, '--token-url')
+  const url = requireSecureURL(params.tokenUrl, TOKEN_ENDPOINT)
   checkParams(params)
   const claims = buildAssertionClaims({
     clientId: params.clientId,
@@ -82,20 +83,20 @@ export function toRequestInit(request: TokenExchangeRequest): RequestInitLike {
 /** Checks what the settings validators should already have; a library caller gets a clear error too. */
 function checkParams(params: ExchangeParams): void {
   const nonEmpty: [string, string][] = [
-    [params.clientId, '--client-id'],
-    [params.org, '--org'],
-    [params.subject, '--subject'],
+    [params.clientId, 'client-id'],
+    [params.org, 'org'],
+    [params.subject, 'subject'],
   ]
-  for (const [value, flag] of nonEmpty) {
-    if (value.trim() === '') throw new UsageError(`${flag} must not be empty`)
+  for (const [value, setting] of nonEmpty) {
+    if (value.trim() === '') throw new SettingInvalidError(setting, 'must not be empty')
   }
   if (!Object.hasOwn(SUBJECT_TOKEN_TYPES, params.subjectType)) {
-    throw new UsageError(`--subject-type must be "email" or "uuid", not "${String(params.subjectType)}"`)
+    throw new SettingInvalidError('subject-type', `must be "email" or "uuid", not "${String(params.subjectType)}"`)
   }
   for (const scope of params.scopes) {
-    if (!SCOPE_TOKEN.test(scope)) throw new UsageError(`--scope "${scope}" is not a scope name`)
+    if (!SCOPE_TOKEN.test(scope)) throw new SettingInvalidError('scope', `"${scope}" is not a scope name`)
   }
   if (params.ttl !== undefined && (!Number.isSafeInteger(params.ttl) || params.ttl < 1)) {
-    throw new UsageError(`--ttl must be a positive number of seconds`)
+    throw new SettingInvalidError('ttl', 'must be a positive number of seconds')
   }
 }

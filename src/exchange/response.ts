@@ -1,5 +1,5 @@
 import type { ResponseLike } from '../deps.js'
-import { BadResponseError, OAuthRejectedError, ServerUnavailableError, type BktxError } from '../errors.js'
+import { BadResponseError, OAuthRejectedError, ServerUnavailableError, type Advice, type BktxError } from '../errors.js'
 import { BodyTooLargeError, isJSONMediaType, mediaType, printable, readBodyText, redactSecrets } from '../http/body.js'
 import { isRetryableStatus } from '../http/retry.js'
 import { redactURL } from '../http/url.js'
@@ -70,18 +70,21 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
     throw cause
   }
   const raw: RawResponse = { status, headers: response.headers, body: text }
-  const bad = (problem: string): BadResponseError => attachRaw(new BadResponseError(`${where} ${problem}`), raw)
+  const bad = (problem: string, advice?: Advice): BadResponseError =>
+    attachRaw(new BadResponseError(`${where} ${problem}`, { detail: { reason: 'malformed' }, ...(advice === undefined ? {} : { advice }) }), raw)
+  const checkTokenUrl: Advice = ['check ', { setting: 'token-url' }]
 
   if (status >= 300 && status < 400) {
     // Redirects are not followed: a 307/308 would resend the assertion to another URL.
-    throw bad(`redirected (HTTP ${status}${redirectTarget(response, options.requested.tokenUrl)}); set --token-url to the token endpoint itself`)
+    throw bad(`redirected (HTTP ${status}${redirectTarget(response, options.requested.tokenUrl)})`, ['set ', { setting: 'token-url' }, ' to the token endpoint itself'])
   }
   const type = mediaType(response)
   if (!isJSONMediaType(type)) {
-    if (isRetryableStatus(status)) throw attachRaw(new ServerUnavailableError(`${where} answered HTTP ${status}; try again later`, status), raw)
-    throw bad(
-      `answered HTTP ${status} with ${type === '' ? 'no content type' : type}, not JSON (RFC 6749 §5.1): check --token-url; a proxy or a login page may have answered`,
-    )
+    if (isRetryableStatus(status)) throw unavailable(where, status, raw)
+    throw bad(`answered HTTP ${status} with ${type === '' ? 'no content type' : type}, not JSON (RFC 6749 §5.1)`, [
+      ...checkTokenUrl,
+      '; a proxy or a login page may have answered',
+    ])
   }
   let json: unknown
   try {
@@ -93,9 +96,9 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
 
   if ('error' in json) throw oauthError(json, raw, receivedAt, options, where)
   if (status !== 200) {
-    if (isRetryableStatus(status)) throw attachRaw(new ServerUnavailableError(`${where} answered HTTP ${status}; try again later`, status), raw)
+    if (isRetryableStatus(status)) throw unavailable(where, status, raw)
     // RFC 6749 §5.1: success is 200; §5.2: failures carry `error`.
-    throw bad(`answered HTTP ${status} without an OAuth error; check --token-url`)
+    throw bad(`answered HTTP ${status} without an OAuth error`, checkTokenUrl)
   }
 
   const accessToken = json['access_token']
@@ -103,7 +106,7 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   // The token goes into Authorization headers and shell exports: only the RFC 6750 syntax.
   if (!B64TOKEN.test(accessToken)) throw bad('sent an access_token with characters a bearer token cannot have (RFC 6750 §2.1)')
   if ((options.expectBktxPrefix ?? true) && (!accessToken.startsWith('bktx_') || accessToken.length <= 'bktx_'.length)) {
-    throw bad('sent an access_token without the bktx_ prefix of Buildkite token exchange tokens (protocol.md §6): is --token-url a Buildkite token endpoint?')
+    throw bad('sent an access_token without the bktx_ prefix of Buildkite token exchange tokens', ['is ', { setting: 'token-url' }, ' a Buildkite token endpoint?'])
   }
 
   const tokenType = json['token_type']
@@ -173,11 +176,16 @@ function oauthError(
   const code = printable(error, 60)
   return attachRaw(
     new OAuthRejectedError(
-      `token exchange rejected by ${where}: ${code}${cleanDescription === undefined ? '' : ` (${cleanDescription})`}. ${advice}`,
+      `token exchange rejected by ${where}: ${code}${cleanDescription === undefined ? '' : ` (${cleanDescription})`}`,
       { error: code, errorDescription: cleanDescription, status: raw.status },
+      { detail: { reason: code }, advice },
     ),
     raw,
   )
+}
+
+function unavailable(where: string, status: number, raw: RawResponse): ServerUnavailableError {
+  return attachRaw(new ServerUnavailableError(`${where} answered HTTP ${status}`, status, { detail: { reason: 'server-error' }, advice: ['try again later'] }), raw)
 }
 
 function redirectTarget(response: ResponseLike, base: string): string {

@@ -1,6 +1,9 @@
 import type { KeyObject } from 'node:crypto'
 import type { SigningAlg } from '../keys/policy.js'
 
+/** The token endpoint, for messages: its URL is the `token-url` setting. */
+export const TOKEN_ENDPOINT = { name: 'token endpoint', setting: 'token-url' } as const
+
 /** The subject token types of protocol.md §3. */
 export const SUBJECT_TOKEN_TYPES = {
   email: 'urn:buildkite:params:oauth:token-type:user-email',

@@ -1,7 +1,7 @@
 import { readFile as fsReadFile, stat } from 'node:fs/promises'
 import type { Dispatcher } from 'undici'
 import type { Env, FetchLike, RequestInitLike } from '../deps.js'
-import { FileError, UsageError } from '../errors.js'
+import { FileError, SettingInvalidError, type Advice } from '../errors.js'
 
 export interface MakeFetchOptions {
   /** The environment, for HTTPS_PROXY, HTTP_PROXY, NO_PROXY (either case) and NODE_EXTRA_CA_CERTS. */
@@ -100,7 +100,11 @@ async function createDispatcher(options: MakeFetchOptions, proxy: ProxySettings)
   for (const [name, value] of [['HTTPS_PROXY', proxy.httpsProxy], ['HTTP_PROXY', proxy.httpProxy]] as const) {
     if (value !== '' && !isProxyURL(value)) {
       // Not echoed: a proxy URL may carry a password.
-      throw new UsageError(`${name} (or ${name.toLowerCase()}) is not an http:// or https:// proxy URL; fix or unset it`)
+      throw new SettingInvalidError(name, `is not an http:// or https:// proxy URL (nor is ${name.toLowerCase()}, if set)`, {
+        source: `env:${name}`,
+        detail: { reason: 'not-a-proxy-url' },
+        advice: ['fix or unset it'],
+      })
     }
   }
   const tls = options.caFile === undefined ? {} : { ca: await trustedCAs(options) }
@@ -133,6 +137,7 @@ function isProxyURL(value: string): boolean {
 }
 
 const MAX_CA_FILE_BYTES = 1024 * 1024
+const CHECK_CA_FILE: Advice = ['check ', { option: 'ca-file' }]
 
 /**
  * The CA list for --ca-file. Node's `ca` option replaces the default trust store rather than
@@ -143,27 +148,29 @@ export async function trustedCAs(options: Pick<MakeFetchOptions, 'env' | 'caFile
   const read = options.readFile ?? ((path: string) => fsReadFile(path, 'utf8'))
   const caFile = options.caFile
   if (caFile === undefined) throw new TypeError('trustedCAs needs caFile')
+  const bad = (message: string, reason: string, cause?: unknown) =>
+    new FileError(message, { cause, detail: { option: 'ca-file', file: caFile, reason }, advice: CHECK_CA_FILE })
   let text: string
   try {
     if (options.readFile === undefined) {
       const info = await stat(caFile)
-      if (!info.isFile()) throw new FileError(`--ca-file ${caFile} is not a regular file`)
-      if (info.size > MAX_CA_FILE_BYTES) throw new FileError(`--ca-file ${caFile} is larger than 1 MiB; not a CA bundle`)
+      if (!info.isFile()) throw bad(`the CA file ${caFile} is not a regular file`, 'not-a-file')
+      if (info.size > MAX_CA_FILE_BYTES) throw bad(`the CA file ${caFile} is larger than 1 MiB; not a CA bundle`, 'too-large')
     }
     text = await read(caFile)
   } catch (cause) {
     if (cause instanceof FileError) throw cause
-    throw new FileError(`cannot read --ca-file ${caFile}: ${(cause as { code?: string }).code ?? String(cause)}`, { cause })
+    throw bad(`cannot read the CA file ${caFile}: ${(cause as { code?: string }).code ?? String(cause)}`, 'unreadable', cause)
   }
   // Loaded here, not at the top: node:tls alone adds about 10 ms to start-up.
   const [{ X509Certificate }, { rootCertificates }] = await Promise.all([import('node:crypto'), import('node:tls')])
   const certs = pemCertificates(text)
-  if (certs.length === 0) throw new FileError(`--ca-file ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`)
+  if (certs.length === 0) throw bad(`the CA file ${caFile} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, 'no-certificate')
   for (const [i, pem] of certs.entries()) {
     try {
       new X509Certificate(pem)
     } catch (cause) {
-      throw new FileError(`--ca-file ${caFile}: certificate ${i + 1} is not a valid X.509 certificate`, { cause })
+      throw bad(`the CA file ${caFile}: certificate ${i + 1} is not a valid X.509 certificate`, 'bad-certificate', cause)
     }
   }
   const extra: string[] = []

@@ -1,9 +1,9 @@
 import type { FetchLike, RequestInitLike, ResponseLike } from '../deps.js'
-import { InterruptedError, isBktxError, NetworkError, ServerUnavailableError, TimeoutError } from '../errors.js'
+import { InterruptedError, isBktxError, NetworkError, ServerUnavailableError, TimeoutError, type Advice } from '../errors.js'
 import type { Clock } from '../time/clock.js'
 import { formatDuration } from '../time/duration.js'
 import { BodyReadError, discardBody, printable, redactSecrets } from './body.js'
-import { redactURL } from './url.js'
+import { redactURL, type Endpoint } from './url.js'
 
 /** Waits `ms`; rejects with `signal.reason` as soon as `signal` aborts. */
 export type Sleep = (ms: number, signal: AbortSignal) => Promise<void>
@@ -49,11 +49,9 @@ export interface RetryOptions {
 export const DEFAULT_TIMEOUT_MS = 30_000
 export const DEFAULT_MAX_ATTEMPTS = 4
 
-/** What is being called, for messages: `{ name: 'token endpoint', flag: '--token-url' }`. */
-export interface Target {
+/** What is being called, for messages: its URL, and the endpoint's name and setting. */
+export interface Target extends Endpoint {
   url: URL
-  name: string
-  flag: string
 }
 
 type Failure =
@@ -98,9 +96,13 @@ export async function fetchWithRetries<T>(
     controller.signal.reason === INTERRUPTED
       ? new InterruptedError(`interrupted while waiting for the ${target.name}`)
       : new TimeoutError(
-          `the ${target.name} ${redactURL(target.url)} did not answer within ${formatMs(timeoutMs)} (--timeout)` +
-            (last === undefined ? '' : `; last attempt: ${describeFailure(last)}`),
-          last?.kind === 'network' ? { cause: last.cause } : undefined,
+          `the ${target.name} ${redactURL(target.url)} did not answer within ${formatMs(timeoutMs)}` +
+            (last === undefined ? '' : ` (last attempt: ${describeFailure(last)})`),
+          {
+            ...(last?.kind === 'network' ? { cause: last.cause } : {}),
+            detail: { setting: target.setting, option: 'timeout', reason: 'timeout' },
+            advice: ['check ', { setting: target.setting }, ', or allow more time with ', { option: 'timeout' }],
+          },
         )
 
   try {
@@ -147,7 +149,7 @@ export async function fetchWithRetries<T>(
       const remaining = deadline - deps.clock.now().getTime()
       if (delay >= remaining) {
         // Waiting would only end in a timeout: report what the server said instead, now.
-        throw exhausted(target, last as Failure, attempt, `the next retry in ${formatMs(delay)} would not fit in --timeout ${formatMs(timeoutMs)}`)
+        throw exhausted(target, last as Failure, attempt, `the next retry in ${formatMs(delay)} would not fit in the ${formatMs(timeoutMs)} time limit`)
       }
       try {
         await sleep(delay, controller.signal)
@@ -248,32 +250,38 @@ export function describeNetworkCause(cause: unknown): string {
   return printable(redactSecrets(message), 160) + (code === undefined ? '' : ` (${code})`)
 }
 
-function networkError(target: Target, failure: Failure & { kind: 'network' }, attempts: number, extra?: string): NetworkError {
+function networkError(target: Target, failure: Failure & { kind: 'network' }, attempts: number, extra?: string, moreTime: Advice = []): NetworkError {
   const code = errorCode(failure.cause)
-  let hint = `check ${target.flag}, your network and any proxy (HTTPS_PROXY, NO_PROXY)`
-  if (code === 'ENOTFOUND') hint = `check the host name in ${target.flag}`
+  let advice: Advice = ['check ', { setting: target.setting }, ', your network and any proxy (HTTPS_PROXY, NO_PROXY)']
+  if (code === 'ENOTFOUND') advice = ['check the host name in ', { setting: target.setting }]
   else if (code !== undefined && TLS_CODE.test(code)) {
-    hint = 'if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS'
+    advice = ['if a proxy or a private CA issues this certificate, pass ', { option: 'ca-file' }, ' or set NODE_EXTRA_CA_CERTS']
   }
   return new NetworkError(
     `cannot reach the ${target.name} ${redactURL(target.url)}: ${describeNetworkCause(failure.cause)}` +
-      `${attempts > 1 ? ` (${attempts} attempts)` : ''}${extra === undefined ? '' : `; ${extra}`}; ${hint}`,
-    { cause: failure.cause },
+      `${attempts > 1 ? ` (${attempts} attempts)` : ''}${extra === undefined ? '' : `; ${extra}`}`,
+    { cause: failure.cause, detail: { setting: target.setting, reason: code ?? 'network' }, advice: [...advice, ...moreTime] },
   )
 }
 
-function exhausted(target: Target, failure: Failure, attempts: number, extra?: string): Error {
-  if (failure.kind === 'network') return networkError(target, failure, attempts, extra)
+/**
+ * The error of giving up after `attempts`. `extra` says why it gave up early (the next wait would
+ * not fit in the time limit); more time could then have helped, and the advice says so.
+ */
+function exhausted(target: Target, failure: Failure, attempts: number, extra?: string): NetworkError | ServerUnavailableError {
+  const moreTime: Advice = extra === undefined ? [] : [', or allow more time with ', { option: 'timeout' }]
+  if (failure.kind === 'network') return networkError(target, failure, attempts, extra, moreTime)
   const tail = `${extra === undefined ? '' : `; ${extra}`}`
   if (failure.status === 429) {
     return new ServerUnavailableError(
-      `the ${target.name} ${redactURL(target.url)} is rate limiting requests (HTTP 429, ${attempts} attempts)${tail}; ` +
-        'wait and try again. Buildkite limits token requests per organisation: reuse cached tokens',
+      `the ${target.name} ${redactURL(target.url)} is rate limiting requests (HTTP 429, ${attempts} attempts)${tail}`,
       429,
+      { detail: { reason: 'rate-limited' }, advice: ['wait and try again. Buildkite limits token requests per organisation: reuse cached tokens', ...moreTime] },
     )
   }
   return new ServerUnavailableError(
-    `the ${target.name} ${redactURL(target.url)} answered HTTP ${failure.status} (${attempts} attempts)${tail}; the server is having trouble, try again later`,
+    `the ${target.name} ${redactURL(target.url)} answered HTTP ${failure.status} (${attempts} attempts)${tail}`,
     failure.status,
+    { detail: { reason: 'server-error' }, advice: ['the server is having trouble, try again later', ...moreTime] },
   )
 }

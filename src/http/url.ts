@@ -1,4 +1,4 @@
-import { InsecureURLError, UsageError } from '../errors.js'
+import { InsecureURLError, SettingInvalidError } from '../errors.js'
 
 /**
  * True for hosts that can only be this machine: `localhost`, 127.0.0.0/8 and `[::1]`. The host
@@ -13,32 +13,40 @@ export function isLoopbackHost(hostname: string): boolean {
   return octets !== null && octets[1] === '127' && octets.slice(2).every((o) => Number(o) <= 255)
 }
 
+/** A remote party bktx talks to, for messages: `{ name: 'token endpoint', setting: 'token-url' }`. */
+export interface Endpoint {
+  /** What it is, in words: `token endpoint`, `Buildkite API`. */
+  name: string
+  /** The setting (or option) that holds its URL. */
+  setting: string
+}
+
 /**
  * Parses a URL that will carry credentials (a client assertion, a bearer token) and refuses
  * plain http except to loopback: RFC 6749 §3.2 and RFC 6750 §5.3 require TLS for the token
  * endpoint and for bearer tokens; loopback stays allowed for the reference server and tests.
- * `what` names the flag for the message, e.g. "--token-url".
  */
-export function requireSecureURL(value: string | URL, what: string): URL {
+export function requireSecureURL(value: string | URL, endpoint: Endpoint): URL {
+  const invalid = (problem: string, reason: string) =>
+    new SettingInvalidError(endpoint.setting, problem, { detail: { reason } })
   let url: URL
   try {
     url = new URL(value)
   } catch {
-    throw new UsageError(`${what} is not an absolute URL`)
+    throw invalid('is not an absolute URL', 'not-a-url')
   }
   // fetch refuses URLs with credentials anyway; say so before a request is attempted, and never
   // echo them back.
-  if (url.username !== '' || url.password !== '') {
-    throw new UsageError(`${what} must not contain a user name or password`)
-  }
+  if (url.username !== '' || url.password !== '') throw invalid('must not contain a user name or password', 'credentials-in-url')
   if (url.protocol === 'https:') return url
   if (url.protocol === 'http:') {
     if (isLoopbackHost(url.hostname)) return url
     throw new InsecureURLError(
-      `${what} ${redactURL(url)} uses plain http: bktx sends credentials only over https, or over http to loopback (127.0.0.0/8, ::1, localhost)`,
+      `the ${endpoint.name} URL ${redactURL(url)} uses plain http: bktx sends credentials only over https, or over http to loopback (127.0.0.0/8, ::1, localhost)`,
+      { detail: { setting: endpoint.setting, reason: 'insecure-scheme' }, advice: ['set ', { setting: endpoint.setting }, ' to an https URL'] },
     )
   }
-  throw new UsageError(`${what} must be an https URL, not ${url.protocol}`)
+  throw invalid(`must be an https URL, not ${url.protocol}`, 'unsupported-scheme')
 }
 
 /** A URL for messages: origin and path only (no query, fragment or credentials). */

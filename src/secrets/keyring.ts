@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module'
-import type { Env } from '../deps.js'
+import type { Env } from '../env.js'
 import { KeychainError } from '../errors.js'
 import { probeSecretService, type SecretServiceState } from './probe.js'
 import { KEYCHAIN_SERVICE, type SecretStore, type StoreStatus } from './store.js'
@@ -92,10 +92,11 @@ export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretS
     try {
       binding = loadBinding()
     } catch (cause) {
-      throw new KeychainError(
-        'keychain support is not available: the optional dependency @napi-rs/keyring did not load on this platform; use --cache file or --cache none',
-        { cause },
-      )
+      throw new KeychainError('keychain support is not available: the optional dependency @napi-rs/keyring did not load on this platform', {
+        cause,
+        detail: { reason: 'no-binding' },
+        advice: ['use ', { option: 'cache', value: 'file' }, ' or ', { option: 'cache', value: 'none' }],
+      })
     }
     return binding
   }
@@ -116,9 +117,10 @@ export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretS
       case 'locked':
         return {
           ok: false,
-          error: new KeychainError(
-            'the keychain is locked; bktx does not raise unlock prompts: unlock it (for example by logging in to the desktop session) or use --cache file',
-          ),
+          error: new KeychainError('the keychain is locked; bktx does not raise unlock prompts', {
+            detail: { reason: 'locked' },
+            advice: ['unlock it (for example by logging in to the desktop session) or use ', { option: 'cache', value: 'file' }],
+          }),
         }
       case 'timeout':
         return { ok: false, error: new KeychainError(`the Secret Service did not answer within ${seconds(timeoutMs)}`) }
@@ -208,7 +210,11 @@ function translate(op: StuckCall['op'], cause: unknown): KeychainError {
   const text = cause instanceof Error ? cause.message : String(cause)
   // Word boundaries: libdbus's "Did not receive a reply" text says "blocked", not locked.
   if (/\b(is ?locked|locked|unlock|prompt)\b/i.test(text)) {
-    return new KeychainError(`the keychain is locked (${op} refused); unlock it or use --cache file`, { cause })
+    return new KeychainError(`the keychain is locked (${op} refused)`, {
+      cause,
+      detail: { reason: 'locked' },
+      advice: ['unlock it or use ', { option: 'cache', value: 'file' }],
+    })
   }
   if (/did not receive a reply|timeout/i.test(text)) {
     return new KeychainError(`the Secret Service did not answer (${op})`, { cause })

@@ -1,4 +1,4 @@
-import type { Env } from '../deps.js'
+import type { Env } from '../env.js'
 import type { KeyringSecretStore, StuckCall } from './keyring.js'
 import type { SecretStore, StoreStatus } from './store.js'
 

@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import type { Env } from '../deps.js'
+import type { Env } from '../env.js'
 import { busSocketPath, DBusConnection, DBusError } from './dbus.js'
 
 /**

@@ -16,6 +16,7 @@ import type { Sleep } from '../../src/http/retry.js'
 import { fixedClock } from '../helpers/cli.js'
 import { makeParams, recordingSleep, TOKEN, TOKEN_URL, tokenBody, verifyJWS, failure } from '../helpers/exchange.js'
 import { useStrictMsw } from '../helpers/msw.js'
+import { cliText } from '../helpers/describe.js'
 
 // Faults a real server cannot easily produce, through msw on the global fetch. Every request
 // must be answered by a handler and every handler used (test/helpers/msw.ts).
@@ -122,7 +123,7 @@ describe('exchange over fetch (msw)', () => {
     const d = deps()
     const error = await failure(exchange(params, d, { timeoutMs: 30_000 }))
     expect(error).toBeInstanceOf(ServerUnavailableError)
-    expect(error.message).toMatch(/rate limiting requests \(HTTP 429, 1 attempts\); the next retry in 2m would not fit in --timeout 30s/)
+    expect(error.message).toMatch(/rate limiting requests \(HTTP 429, 1 attempts\); the next retry in 2m would not fit in the 30s time limit/)
     expect(seen).toHaveLength(1)
     expect(d.sleep.waits).toEqual([])
   })
@@ -177,7 +178,7 @@ describe('exchange over fetch (msw)', () => {
     const error = await failure(exchange(params, deps(), { timeoutMs: 300 }))
     const elapsed = performance.now() - started
     expect(error).toBeInstanceOf(TimeoutError)
-    expect(error.message).toBe('the token endpoint https://buildkite.test/oauth/token did not answer within 300 ms (--timeout)')
+    expect(cliText(error)).toBe('the token endpoint https://buildkite.test/oauth/token did not answer within 300 ms; check --token-url, or allow more time with --timeout')
     expect(seen).toHaveLength(1)
     expect(elapsed).toBeGreaterThanOrEqual(250)
     expect(elapsed).toBeLessThan(3000)
@@ -190,7 +191,7 @@ describe('exchange over fetch (msw)', () => {
     const started = performance.now()
     const error = await failure(exchange(params, deps({ sleep: endless }), { timeoutMs: 300, baseDelayMs: 100 }))
     expect(error).toBeInstanceOf(TimeoutError)
-    expect(error.message).toMatch(/within 300 ms \(--timeout\); last attempt: HTTP 503$/)
+    expect(error.message).toMatch(/within 300 ms \(last attempt: HTTP 503\)$/)
     expect(performance.now() - started).toBeLessThan(3000)
   })
 
@@ -209,7 +210,7 @@ describe('exchange over fetch (msw)', () => {
     const d = deps({ fetch: makeFetch({ env: {}, caFile: '/nonexistent/bktx-ca.pem', userAgent: 'bktx/test' }) })
     const error = await failure(exchange(params, d))
     expect(error).toBeInstanceOf(FileError)
-    expect(error.message).toMatch(/cannot read --ca-file \/nonexistent\/bktx-ca.pem: ENOENT/)
+    expect(cliText(error)).toMatch(/cannot read the CA file \/nonexistent\/bktx-ca.pem: ENOENT; check --ca-file/)
     expect(d.sleep.waits).toEqual([])
   })
 

@@ -14,6 +14,7 @@ import { makeParams, recordingSleep, TOKEN, failure } from '../helpers/exchange.
 import { startCountingProxy, type CountingProxy } from '../helpers/proxy.js'
 import { answerToken, startStubServer, type StubServer } from '../helpers/stub-token-server.js'
 import { selfSignedCert } from '../helpers/tls.js'
+import { cliText } from '../helpers/describe.js'
 
 // Real sockets on loopback: refused connections, hangs, a counting proxy, TLS with --ca-file.
 // No msw here: the global fetch reaches these servers for real.
@@ -78,7 +79,7 @@ describe('connection faults over real sockets', () => {
     const d = deps()
     const error = await failure(exchange(makeParams({ tokenUrl: `http://127.0.0.1:${port}/oauth/token` }), d))
     expect(error).toBeInstanceOf(NetworkError)
-    expect(error.message).toBe(
+    expect(cliText(error)).toBe(
       `cannot reach the token endpoint http://127.0.0.1:${port}/oauth/token: connection refused (ECONNREFUSED) (4 attempts); check --token-url, your network and any proxy (HTTPS_PROXY, NO_PROXY)`,
     )
     expect(d.sleep.waits).toHaveLength(3)
@@ -200,7 +201,7 @@ describe('TLS trust (--ca-file, NODE_EXTRA_CA_CERTS)', () => {
     const d = deps()
     const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), d))
     expect(error).toBeInstanceOf(NetworkError)
-    expect(error.message).toMatch(/the TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS$/)
+    expect(cliText(error)).toMatch(/the TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS$/)
     expect(d.sleep.waits).toEqual([])
     expect(server.requests).toEqual([])
   })

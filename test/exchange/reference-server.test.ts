@@ -8,6 +8,7 @@ import { makeFetch } from '../../src/http/fetch.js'
 import { fixedClock } from '../helpers/cli.js'
 import { failure, recordingSleep } from '../helpers/exchange.js'
 import { CLIENT_ID, MEMBER, ORG, startServer, testKey, type RunningServer } from '../helpers/server.js'
+import { cliText } from '../helpers/describe.js'
 
 // The client against the bundled reference server over loopback: the parser accepts what the
 // server sends, and each documented refusal arrives as the typed error with its advice.
@@ -59,11 +60,11 @@ describe('exchange against the reference server', () => {
   })
 
   const refusals: [string, () => Promise<Partial<ExchangeParams>>, string, RegExp][] = [
-    ['scopes beyond the grantable', async () => ({ scopes: ['write_builds'] }), 'invalid_scope', /Requested scopes: write_builds/],
+    ['scopes beyond the grantable', async () => ({ scopes: ['write_builds'] }), 'invalid_scope', /requested scopes: write_builds/],
     ['a display name for --org', async () => ({ org: 'Acme Inc' }), 'invalid_target', /organisation slug.*asked for "Acme Inc"/],
     ['a subject who is not a member', async () => ({ subject: 'stranger@acme.test' }), 'invalid_request', /--subject \(stranger@acme.test\)/],
     ['another key under the registered kid', async () => ({ key: toAssertionKey((await testKey()).privateKey, server.key.kid, 'other') }), 'invalid_client', /check --key and --kid/],
-    ['an unknown client id', async () => ({ clientId: 'ffffffffffffffffffff' }), 'invalid_client', /Check --client-id \(ffffffffffffffffffff\)/],
+    ['an unknown client id', async () => ({ clientId: 'ffffffffffffffffffff' }), 'invalid_client', /check --client-id \(ffffffffffffffffffff\)/],
   ]
   for (const [name, overrides, code, advice] of refusals) {
     it(`${name} → ${code}, not retried`, async () => {
@@ -71,7 +72,7 @@ describe('exchange against the reference server', () => {
       const error = await failure(exchange(params(await overrides()), d))
       expect(error).toBeInstanceOf(OAuthRejectedError)
       expect((error as OAuthRejectedError).error).toBe(code)
-      expect(error.message).toMatch(advice)
+      expect(cliText(error)).toMatch(advice)
       expect((d.sleep as ReturnType<typeof recordingSleep>).waits).toEqual([])
     })
   }
@@ -81,6 +82,6 @@ describe('exchange against the reference server', () => {
     const error = await failure(exchange(params(), { ...deps(), clock: slow }))
     expect(error).toBeInstanceOf(OAuthRejectedError)
     // The Date header has one-second resolution: the measured skew is 10 minutes give or take 1 s.
-    expect(error.message).toMatch(/This machine's clock is (9m59s|10m(1s)?) behind the server's/)
+    expect(cliText(error)).toMatch(/this machine's clock is (9m59s|10m(1s)?) behind the server's/)
   })
 })

@@ -76,8 +76,8 @@ describe('the session Secret Service', () => {
     const root = await mkdtemp(join(tmpdir(), 'bktx-kc-'))
     const env = { XDG_RUNTIME_DIR: root }
     const clock = fixedClock()
-    const { cache, note } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
-    expect(note).toBeUndefined()
+    const { cache, notice } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
+    expect(notice).toBeUndefined()
     expect(cache.backend).toBe('keychain')
     const mint = fakeExchanger(clock)
     const get = withCache(mint.exchange, cache, { clock })
@@ -229,9 +229,9 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     const secrets = createKeyringStore({ env: bus.env, uid, platform: 'linux', service })
     const env = { ...bus.env, XDG_RUNTIME_DIR: root }
     const clock = fixedClock()
-    const { cache, note } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
+    const { cache, notice } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
     expect(cache.backend).toBe('file')
-    expect(note).toMatch(/keychain is locked.*using the file cache in .*bktx/)
+    expect(notice?.message).toMatch(/keychain is locked.*using the file cache in .*bktx/)
     const mint = fakeExchanger(clock)
     const result = await withCache(mint.exchange, cache, { clock })(testParams())
     expect(result).toMatchObject({ cached: false, cache: 'file' })

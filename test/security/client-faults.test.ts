@@ -137,7 +137,7 @@ interface Fault {
  * struck during the last attempt (it may start with little time left), the timeout naming it.
  */
 function retried(exhausted: RegExp, lastAttempt: RegExp): RegExp {
-  return new RegExp(`^error: (?:${exhausted.source}|the token endpoint \\S+ did not answer within 3s \\(--timeout\\); last attempt: ${lastAttempt.source})`)
+  return new RegExp(`^error: (?:${exhausted.source}|the token endpoint \\S+ did not answer within 3s \\(last attempt: ${lastAttempt.source}\\); check --token-url, or allow more time with --timeout$)`)
 }
 
 const HANGING_TOKEN = newToken()
@@ -147,7 +147,7 @@ const faults: Fault[] = [
     name: 'hanging: accepts, reads the request, never answers',
     behave: () => undefined,
     exit: 5,
-    message: /^error: the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token did not answer within 3s \(--timeout\)$/,
+    message: /^error: the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token did not answer within 3s; check --token-url, or allow more time with --timeout$/,
     requests: 1,
   },
   {
@@ -157,7 +157,7 @@ const faults: Fault[] = [
       res.write(`{"access_token":"${HANGING_TOKEN}","token_type":"Bearer",`)
     },
     exit: 5,
-    message: /^error: the token endpoint .* did not answer within 3s \(--timeout\)$/,
+    message: /^error: the token endpoint .* did not answer within 3s; check --token-url, or allow more time with --timeout$/,
     requests: 1,
     secrets: [HANGING_TOKEN],
   },
@@ -165,7 +165,7 @@ const faults: Fault[] = [
     name: 'down: connection refused',
     behave: 'down',
     exit: 5,
-    message: retried(/cannot reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token: connection refused \(ECONNREFUSED\) \([234] attempts\)(; the next retry in .* would not fit in --timeout 3s)?; check --token-url/, /connection refused \(ECONNREFUSED\)/),
+    message: retried(/cannot reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token: connection refused \(ECONNREFUSED\) \([234] attempts\)(; the next retry in .* would not fit in the 3s time limit)?; check --token-url/, /connection refused \(ECONNREFUSED\)/),
     requests: 0,
   },
   {
@@ -175,7 +175,7 @@ const faults: Fault[] = [
       res.end('Internal Server Error')
     },
     exit: 5,
-    message: retried(/the token endpoint .* answered HTTP 500 \([234] attempts\)(; the next retry in .* would not fit in --timeout 3s)?; the server is having trouble, try again later$/, /HTTP 500$/),
+    message: retried(/the token endpoint .* answered HTTP 500 \(([234] attempts\); the server is having trouble, try again later|[23] attempts\); the next retry in .* would not fit in the 3s time limit; the server is having trouble, try again later, or allow more time with --timeout)$/, /HTTP 500/),
     requests: [2, 4],
   },
   {
@@ -189,7 +189,7 @@ const faults: Fault[] = [
     name: 'HTTP 429 with Retry-After: 1 every time',
     behave: (_req, res) => json(res, 429, { message: 'slow down' }, { 'retry-after': '1' }),
     exit: 5,
-    message: /^error: the token endpoint .* is rate limiting requests \(HTTP 429, [23] attempts\); the next retry in 1s would not fit in --timeout 3s; wait and try again/,
+    message: /^error: the token endpoint .* is rate limiting requests \(HTTP 429, [23] attempts\); the next retry in 1s would not fit in the 3s time limit; wait and try again.*, or allow more time with --timeout$/,
     requests: [2, 3],
     // Retry-After is honoured: no retry comes sooner than the server asked.
     arrivals: (times) => {
@@ -212,7 +212,7 @@ const faults: Fault[] = [
     name: 'HTTP 429 with Retry-After: 120 (longer than --timeout)',
     behave: (_req, res) => json(res, 429, { message: 'slow down' }, { 'retry-after': '120' }),
     exit: 5,
-    message: /^error: the token endpoint .* is rate limiting requests \(HTTP 429, 1 attempts\); the next retry in 2m would not fit in --timeout 3s/,
+    message: /^error: the token endpoint .* is rate limiting requests \(HTTP 429, 1 attempts\); the next retry in 2m would not fit in the 3s time limit; wait and try again/,
     requests: 1,
     fast: true,
   },
@@ -232,7 +232,7 @@ const faults: Fault[] = [
       res.end('<!doctype html><title>Sign in</title><form>...</form>')
     },
     exit: 6,
-    message: /^error: the token endpoint .* answered HTTP 200 with text\/html, not JSON \(RFC 6749 §5\.1\): check --token-url; a proxy or a login page may have answered$/,
+    message: /^error: the token endpoint .* answered HTTP 200 with text\/html, not JSON \(RFC 6749 §5\.1\); check --token-url; a proxy or a login page may have answered$/,
     requests: 1,
   },
   {
@@ -306,7 +306,7 @@ const faults: Fault[] = [
     name: 'an OAuth error (invalid_client, HTTP 401)',
     behave: (_req, res) => json(res, 401, { error: 'invalid_client', error_description: 'Client authentication failed' }),
     exit: 4,
-    message: /^error: token exchange rejected by the token endpoint .*: invalid_client \(Client authentication failed\)\. /,
+    message: /^error: token exchange rejected by the token endpoint .*: invalid_client \(Client authentication failed\); check --client-id /,
     requests: 1,
   },
 ]

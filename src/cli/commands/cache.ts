@@ -2,9 +2,9 @@ import type { Command } from 'commander'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { addTokenOptions, exchangeParams, openCache, TOKEN_SETTINGS, type TokenOptions } from '../token-source.js'
-import { settingFlags } from '../options.js'
+import { addTokenOptions, tokenRequest, tokenService, type TokenOptions } from '../token-options.js'
 import { cacheKey } from '../../cache/key.js'
+import type { CacheMode } from '../../config/settings.js'
 
 export interface CacheClearOptions extends TokenOptions {
   all?: boolean
@@ -19,9 +19,16 @@ export function registerCache(program: Command, deps: ProgramDeps): void {
   action<CacheClearOptions>(clear, deps, (ctx, opts) => runCacheClear(ctx, opts))
 }
 
+/** The cache to list or clear: metadata files serve every backend's entries, and `file` mode can still remove keychain items. */
+async function openForHousekeeping(ctx: Context, flag: string | false | undefined) {
+  const mode: CacheMode = flag === 'none' ? 'none' : 'file'
+  const { cache, notice } = await tokenService(ctx).openCache(mode)
+  if (notice !== undefined) ctx.notice(notice)
+  return cache
+}
+
 export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<void> {
-  // Listing reads metadata files only, so the file mode serves every backend's entries.
-  const cache = await openCache(ctx, { ...opts, cache: opts.cache === 'none' ? 'none' : 'file' })
+  const cache = await openForHousekeeping(ctx, opts.cache)
   const entries = await cache.list()
   const now = ctx.deps.clock.now().getTime()
   if (ctx.out.json) {
@@ -60,12 +67,12 @@ export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<vo
 export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Promise<void> {
   // Clearing must work even under --no-cache or BKTX_CACHE=none: the file mode reads every
   // backend's metadata and removes keychain items when the keychain answers.
-  const cache = await openCache(ctx, { ...opts, cache: opts.cache === false || opts.cache === 'none' ? 'file' : (opts.cache ?? 'file') })
+  const cache = await openForHousekeeping(ctx, 'file')
   let outcome
   if (opts.all === true) {
     outcome = await cache.clearAll()
   } else {
-    const params = await exchangeParams(await ctx.settings(settingFlags(opts, TOKEN_SETTINGS)))
+    const { params } = await tokenRequest(ctx, opts)
     outcome = await cache.clear(cacheKey(params))
   }
   if (outcome.keychainError !== undefined) throw outcome.keychainError

@@ -4,7 +4,7 @@ import type { CachedTokenResult } from '../../cache/with-cache.js'
 import { renderEnv, SHELLS, type EnvVar, type ShellKind } from '../../shell/quote.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
+import { addTokenOptions, obtainToken, type TokenOptions } from '../token-options.js'
 
 export interface EnvOptions extends TokenOptions {
   shell?: ShellKind

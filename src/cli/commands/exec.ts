@@ -5,11 +5,9 @@ import { required } from '../../config/resolve.js'
 import { UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
+import { addTokenOptions, networkOptions, obtainToken, type TokenOptions } from '../token-options.js'
 import { tokenVariables } from './env.js'
 import { cacheKey } from '../../cache/key.js'
-import { revoke } from '../../exchange/access-token.js'
-import { makeFetch } from '../../http/fetch.js'
 
 export interface ExecOptions extends TokenOptions {
   revokeOnExit?: boolean
@@ -38,7 +36,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   if (marker !== undefined && marker !== '' && opts.allowNested !== true) {
     throw new UsageError(`already inside bktx exec (${NESTED_MARKER} is set); the token is in BUILDKITE_API_TOKEN. Pass --allow-nested to run another`)
   }
-  const { result, params, settings, cache } = await obtainToken(ctx, opts, ['api-url'])
+  const { result, params, settings, cache, service } = await obtainToken(ctx, opts, ['api-url'])
   const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
@@ -62,16 +60,13 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   })
 
   if (opts.revokeOnExit === true) {
-    const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
     try {
-      await revoke(required(settings, 'api-url'), result.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })
+      await service.revoke(required(settings, 'api-url'), result.accessToken, networkOptions(ctx, opts))
       await cache.clear(cacheKey(params))
       ctx.out.info('token revoked')
     } catch (error) {
       // The command's own exit code matters more; say what went wrong and keep it.
       ctx.out.warn(`could not revoke the token: ${(error as Error).message}`)
-    } finally {
-      await fetch.close()
     }
   }
   ctx.exit(code)

@@ -1,13 +1,9 @@
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
-import { APIRejectedError } from '../../errors.js'
-import type { Context } from '../context.js'
-import { settingFlags } from '../options.js'
+import { cacheModeOf } from '../../token/settings.js'
 import { action, type ProgramDeps } from '../command.js'
-import { addTokenOptions, exchangeParams, openCache, TOKEN_SETTINGS, type TokenOptions } from '../token-source.js'
-import { cacheKey } from '../../cache/key.js'
-import { revoke } from '../../exchange/access-token.js'
-import { makeFetch } from '../../http/fetch.js'
+import type { Context } from '../context.js'
+import { addTokenOptions, interruptible, networkOptions, tokenRequest, tokenService, type TokenOptions } from '../token-options.js'
 
 export interface LogoutOptions extends TokenOptions {
   revoke: boolean
@@ -23,31 +19,21 @@ export function registerLogout(program: Command, deps: ProgramDeps): void {
 }
 
 export async function runLogout(ctx: Context, opts: LogoutOptions): Promise<void> {
-  const settings = await ctx.settings(settingFlags(opts, [...TOKEN_SETTINGS, 'api-url']))
-  const params = await exchangeParams(settings)
-  const cache = await openCache(ctx, opts)
-  const key = cacheKey(params)
-  const { entry, note } = await cache.read(key)
-  if (note !== undefined) ctx.out.warn(note)
-  if (entry === undefined) {
+  const { settings, params } = await tokenRequest(ctx, opts, ['api-url'])
+  const outcome = await interruptible(ctx, (signal) =>
+    tokenService(ctx).logout(params, {
+      ...networkOptions(ctx, opts, signal),
+      cache: cacheModeOf(settings),
+      revoke: opts.revoke,
+      apiUrl: required(settings, 'api-url'),
+    }),
+  )
+  for (const notice of outcome.notices) ctx.notice(notice)
+  if (!outcome.found) {
     ctx.out.info('no cached token for these settings; nothing to revoke')
     return
   }
-  const expired = entry.token.expiresAt.getTime() <= ctx.deps.clock.now().getTime()
-  if (opts.revoke && !expired) {
-    const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
-    try {
-      await revoke(required(settings, 'api-url'), entry.token.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })
-      ctx.out.success('token revoked')
-    } catch (error) {
-      // 401: already revoked or unknown to the server; the cache entry goes either way.
-      if (!(error instanceof APIRejectedError && error.status === 401)) throw error
-      ctx.out.info('the server no longer knows this token (already revoked or expired)')
-    } finally {
-      await fetch.close()
-    }
-  }
-  const outcome = await cache.clear(key)
-  if (outcome.keychainError !== undefined) throw outcome.keychainError
+  if (outcome.revocation === 'revoked') ctx.out.success('token revoked')
+  if (outcome.revocation === 'already-invalid') ctx.out.info('the server no longer knows this token (already revoked or expired)')
   ctx.out.success('removed it from the cache')
 }

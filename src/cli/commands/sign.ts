@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import type { Command } from 'commander'
-import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME, parseClaimArgs } from '../../assertion/claims.js'
+import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME, MAX_ASSERTION_LIFETIME } from '../../assertion/claims.js'
 import { required } from '../../config/resolve.js'
 import type { SettingName } from '../../config/settings.js'
 import { epochSeconds } from '../../time/clock.js'
@@ -50,4 +50,23 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   if (ctx.out.json) ctx.out.document({ assertion: jwt, header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims })
   else ctx.out.data(jwt)
   ctx.out.debug(`signed with ${key.alg} key ${key.kid} from ${key.source}; aud ${audience}; expires in ${opts.lifetime}s`)
+}
+
+/** Parses `--claim k=v`; `v` is JSON when it parses as JSON (numbers, booleans), else a string. */
+export function parseClaimArgs(args: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const arg of args) {
+    const eq = arg.indexOf('=')
+    if (eq <= 0) throw new UsageError(`--claim "${arg}" is not of the form name=value`)
+    const name = arg.slice(0, eq)
+    const raw = arg.slice(eq + 1)
+    let value: unknown = raw
+    try {
+      value = JSON.parse(raw)
+    } catch {
+      // Not JSON: keep the text as a string claim.
+    }
+    out[name] = value
+  }
+  return out
 }

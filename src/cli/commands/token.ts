@@ -1,8 +1,8 @@
 import type { Command } from 'commander'
-import type { Context } from '../context.js'
+import { tokenDocument } from '../../token/document.js'
 import { action, type ProgramDeps } from '../command.js'
-import { tokenDocument } from '../token-request.js'
-import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
+import type { Context } from '../context.js'
+import { addTokenOptions, obtainToken, type TokenOptions } from '../token-options.js'
 
 export function registerToken(program: Command, deps: ProgramDeps): void {
   const cmd = program
@@ -18,9 +18,6 @@ export function registerToken(program: Command, deps: ProgramDeps): void {
 
 export async function runToken(ctx: Context, opts: TokenOptions): Promise<void> {
   const { result } = await obtainToken(ctx, opts)
-  if (ctx.out.json) {
-    ctx.out.document(tokenDocument(result))
-  } else {
-    ctx.out.data(result.accessToken)
-  }
+  if (ctx.out.json) ctx.out.document(tokenDocument(result))
+  else ctx.out.data(result.accessToken)
 }

@@ -3,9 +3,7 @@ import { required } from '../../config/resolve.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { addTokenOptions, obtainToken, type TokenOptions } from '../token-source.js'
-import { whoami } from '../../exchange/access-token.js'
-import { makeFetch } from '../../http/fetch.js'
+import { addTokenOptions, interruptible, networkOptions, obtainToken, type TokenOptions } from '../token-options.js'
 
 export function registerWhoami(program: Command, deps: ProgramDeps): void {
   const cmd = program.command('whoami').description('show who the token acts as: GET /v2/access-token with the (cached) token')
@@ -14,26 +12,23 @@ export function registerWhoami(program: Command, deps: ProgramDeps): void {
 }
 
 export async function runWhoami(ctx: Context, opts: TokenOptions): Promise<void> {
-  const { result, settings } = await obtainToken(ctx, opts, ['api-url'])
-  const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
-  try {
-    const info = await whoami(required(settings, 'api-url'), result.accessToken, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000 })
-    if (ctx.out.json) {
-      ctx.out.document({
-        uuid: info.uuid,
-        user: info.user,
-        scopes: info.scopes,
-        description: info.description,
-        created_at: info.createdAt.toISOString(),
-        expires_at: info.expiresAt?.toISOString() ?? null,
-        cached: result.cached,
-        cache: result.cache,
-      })
-      return
-    }
-    const left = info.expiresAt === null ? 'does not expire' : `expires ${info.expiresAt.toISOString()} (in ${formatDuration((info.expiresAt.getTime() - ctx.deps.clock.now().getTime()) / 1000)})`
-    ctx.out.data([`user     ${info.user.name} <${info.user.email}>`, `scopes   ${info.scopes.join(' ')}`, `token    ${info.uuid}, ${left}`, `source   ${result.cached ? `${result.cache} cache` : 'new exchange'}`].join('\n'))
-  } finally {
-    await fetch.close()
+  const { result, settings, service } = await obtainToken(ctx, opts, ['api-url'])
+  const info = await interruptible(ctx, (signal) =>
+    ctx.out.spin('asking the API about the token', () => service.whoami(required(settings, 'api-url'), result.accessToken, networkOptions(ctx, opts, signal))),
+  )
+  if (ctx.out.json) {
+    ctx.out.document({
+      uuid: info.uuid,
+      user: info.user,
+      scopes: info.scopes,
+      description: info.description,
+      created_at: info.createdAt.toISOString(),
+      expires_at: info.expiresAt?.toISOString() ?? null,
+      cached: result.cached,
+      cache: result.cache,
+    })
+    return
   }
+  const left = info.expiresAt === null ? 'does not expire' : `expires ${info.expiresAt.toISOString()} (in ${formatDuration((info.expiresAt.getTime() - ctx.deps.clock.now().getTime()) / 1000)})`
+  ctx.out.data([`user     ${info.user.name} <${info.user.email}>`, `scopes   ${info.scopes.join(' ')}`, `token    ${info.uuid}, ${left}`, `source   ${result.cached ? `${result.cache} cache` : 'new exchange'}`].join('\n'))
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import { buildAssertionClaims, parseClaimArgs } from '../../../src/assertion/claims.js'
-import { UsageError } from '../../../src/errors.js'
+import { buildAssertionClaims } from '../../../src/assertion/claims.js'
+import { parseClaimArgs } from '../../../src/cli/commands/sign.js'
+import { SettingInvalidError, UsageError } from '../../../src/errors.js'
 
 const base = { clientId: 'abc', audience: 'https://buildkite.com/oauth/token', now: 1_000, lifetime: 60, jti: 'j1' }
 
@@ -10,7 +11,7 @@ describe('buildAssertionClaims', () => {
   })
 
   it.each([0, 301, 1.5, -1])('refuses lifetime %d', (lifetime) => {
-    expect(() => buildAssertionClaims({ ...base, lifetime })).toThrow(UsageError)
+    expect(() => buildAssertionClaims({ ...base, lifetime })).toThrow(SettingInvalidError)
   })
 
   it('accepts the 300 s maximum', () => {

@@ -9,6 +9,7 @@ import { selectCache, parseCacheMode } from '../../../src/cache/select.js'
 import { withCache } from '../../../src/cache/with-cache.js'
 import { CacheError, KeychainError } from '../../../src/errors.js'
 import { MemorySecretStore } from '../../../src/secrets/store.js'
+import { cliText } from '../../helpers/describe.js'
 import { fakeExchanger, fixedClock, testParams, type FixedClock } from './helpers.js'
 
 const uid = process.getuid?.()
@@ -22,10 +23,10 @@ async function setup(mode: 'file' | 'keychain' | 'auto' | 'none' = 'file', env: 
   const root = await tempRoot()
   const clock = fixedClock()
   const secrets = new MemorySecretStore()
-  const { cache, note } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
+  const { cache, notice } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
   const dir = join(root, 'bktx')
   const mint = fakeExchanger(clock)
-  return { root, dir, clock, secrets, cache, note, mint, get: (opts: { minTtl?: number; refresh?: boolean } = {}) => withCache(mint.exchange, cache, { clock, ...opts }) }
+  return { root, dir, clock, secrets, cache, note: notice?.message, mint, get: (opts: { minTtl?: number; refresh?: boolean } = {}) => withCache(mint.exchange, cache, { clock, ...opts }) }
 }
 
 async function files(dir: string): Promise<string[]> {
@@ -36,7 +37,7 @@ describe('withCache, file backend', () => {
   it('misses, then hits without exchanging, from two small files', async () => {
     const { dir, get, mint } = await setup('file')
     const first = await get()(testParams())
-    expect(first).toMatchObject({ cached: false, cache: 'file', notes: [] })
+    expect(first).toMatchObject({ cached: false, cache: 'file', notices: [] })
     const second = await get()(testParams())
     expect(second).toMatchObject({ cached: true, cache: 'file', accessToken: first.accessToken, expiresIn: 3600 })
     expect(second.expiresAt.getTime()).toBe(first.receivedAt.getTime() + 3600_000)
@@ -225,7 +226,7 @@ describe('withCache, keychain backend', () => {
     secrets.fail = new KeychainError('the keychain is locked')
     // Strict mode: the write after the exchange fails, the token is still returned.
     const result = await get()(testParams())
-    expect(result).toMatchObject({ cached: false, cache: 'none', notes: [expect.stringMatching(/locked; the token was not cached/)] })
+    expect(result).toMatchObject({ cached: false, cache: 'none', notices: [expect.objectContaining({ message: expect.stringMatching(/locked; the token was not cached/) })] })
     expect(secrets.calls.map((c) => c.op)).toEqual(['set'])
   })
 
@@ -267,8 +268,8 @@ describe('selectCache', () => {
   it('auto uses files when CI is set, without asking the keychain', async () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
-    const { cache, note } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
-    expect([cache.backend, note]).toEqual(['file', undefined])
+    const { cache, notice } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
+    expect([cache.backend, notice]).toEqual(['file', undefined])
     expect(secrets.calls).toEqual([])
   })
 
@@ -276,9 +277,9 @@ describe('selectCache', () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
     secrets.fail = new KeychainError('no usable keychain: no D-Bus')
-    const { cache, note } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
+    const { cache, notice } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
     expect(cache.backend).toBe('file')
-    expect(note).toBe(`no usable keychain: no D-Bus; using the file cache in ${join(root, 'bktx')}`)
+    expect(notice?.message).toBe(`no usable keychain: no D-Bus; using the file cache in ${join(root, 'bktx')}`)
   })
 
   it('auto degrades to files when the keychain fails after selection, and reads keychain entries when it is back', async () => {
@@ -288,7 +289,7 @@ describe('selectCache', () => {
     secrets.fail = new KeychainError('the keychain did not answer within 3 s (get)')
     const degraded = await get()(testParams())
     expect(degraded).toMatchObject({ cached: false, cache: 'file' })
-    expect(degraded.notes).toEqual([
+    expect(degraded.notices.map((n) => n.message)).toEqual([
       'the keychain did not answer within 3 s (get); not using the cached token',
       `the keychain did not answer within 3 s (get); caching the token in ${dir} instead`,
     ])
@@ -354,7 +355,7 @@ describe('the private directory', () => {
     const dir = join(root, 'bktx')
     await mkdir(dir, { mode: 0o755 })
     await chmod(dir, 0o755)
-    await expect(openPrivateDir(dir, uid)).rejects.toThrow(/mode is 0755.*chmod 700/)
+    expect(cliText(await openPrivateDir(dir, uid).catch((e: unknown) => e))).toMatch(/mode is 0755.*chmod 700/)
     await chmod(dir, 0o710)
     await expect(openPrivateDir(dir, uid)).rejects.toBeInstanceOf(CacheError)
     await chmod(dir, 0o700)
@@ -516,7 +517,7 @@ describe('a cache that cannot be written', () => {
     await mkdir(join(tokenPath, 'x'), { recursive: true })
     const result = await get()(testParams())
     expect(result).toMatchObject({ cached: false, cache: 'none', accessToken: mint.tokens[0] })
-    expect(result.notes).toEqual([expect.stringMatching(/^cannot write .*\.token: .*; the token was not cached$/)])
-    expect(result.notes[0]).not.toContain(mint.tokens[0])
+    expect(result.notices.map((n) => n.message)).toEqual([expect.stringMatching(/^cannot write .*\.token: .*; the token was not cached$/)])
+    expect(result.notices[0]?.message).not.toContain(mint.tokens[0])
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { APIRejectedError, BadResponseError, InsecureURLError, ServerUnavailableError, UsageError } from '../../../src/errors.js'
+import { APIRejectedError, BadResponseError, InputError, InsecureURLError, ServerUnavailableError } from '../../../src/errors.js'
+import { cliText } from '../../helpers/describe.js'
 import { accessTokenURL, parseAPITimestamp, revoke, whoami } from '../../../src/exchange/access-token.js'
 import type { FetchLike } from '../../../src/deps.js'
 import { fixedClock } from '../../helpers/cli.js'
@@ -70,7 +71,7 @@ describe('whoami: GET /v2/access-token (protocol.md §6)', () => {
     const e401 = await rejected<APIRejectedError>(whoami(API_URL, TOKEN, deps(f401)))
     expect(e401).toBeInstanceOf(APIRejectedError)
     expect(e401.status).toBe(401)
-    expect(e401.message).toMatch(/did not accept the token \(HTTP 401: Authentication required.*\): it is unknown, expired or revoked; get a new one with `bktx token --refresh`/)
+    expect(cliText(e401)).toMatch(/did not accept the token \(HTTP 401: Authentication required.*\): it is unknown, expired or revoked; get a new one with `bktx token --refresh`/)
     expect(f401.calls).toHaveLength(1)
     const f403 = scripted(() => jsonResponse({ message: 'Forbidden' }, { status: 403 }))
     const e403 = await rejected<APIRejectedError>(whoami(API_URL, TOKEN, deps(f403)))
@@ -102,14 +103,14 @@ describe('whoami: GET /v2/access-token (protocol.md §6)', () => {
 
   it('HTML or 404 → BadResponseError naming --api-url', async () => {
     const html = () => new Response('<html/>', { status: 200, headers: { 'content-type': 'text/html' } })
-    await expect(whoami(API_URL, TOKEN, deps(scripted(html)))).rejects.toThrow(/not JSON: check --api-url/)
-    await expect(whoami(API_URL, TOKEN, deps(scripted(() => jsonResponse({ message: 'No' }, { status: 404 }))))).rejects.toThrow(/HTTP 404: No; check --api-url/)
+    expect(cliText(await whoami(API_URL, TOKEN, deps(scripted(html))).catch((e: unknown) => e))).toMatch(/not JSON; check --api-url/)
+    expect(cliText(await whoami(API_URL, TOKEN, deps(scripted(() => jsonResponse({ message: 'No' }, { status: 404 })))).catch((e: unknown) => e))).toMatch(/HTTP 404: No; check --api-url/)
   })
 
   it('never sends a bearer token over plain http off loopback, or one that is not a token', async () => {
     const fetch = scripted(() => jsonResponse(INFO))
     await expect(whoami('http://api.buildkite.test', TOKEN, deps(fetch))).rejects.toBeInstanceOf(InsecureURLError)
-    await expect(whoami(API_URL, `${TOKEN}\r\nX-Evil: 1`, deps(fetch))).rejects.toBeInstanceOf(UsageError)
+    await expect(whoami(API_URL, `${TOKEN}\r\nX-Evil: 1`, deps(fetch))).rejects.toBeInstanceOf(InputError)
     expect(fetch.calls).toEqual([])
   })
 

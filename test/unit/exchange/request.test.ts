@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { InsecureURLError, UsageError } from '../../../src/errors.js'
+import { InsecureURLError, SettingInvalidError } from '../../../src/errors.js'
 import { buildTokenExchangeRequest, toRequestInit } from '../../../src/exchange/request.js'
 import { fixedClock } from '../../helpers/cli.js'
 import { makeParams, TOKEN_URL, verifyJWS } from '../../helpers/exchange.js'
@@ -69,7 +69,7 @@ describe('buildTokenExchangeRequest (protocol.md §3)', () => {
     const params = makeParams()
     const request = await buildTokenExchangeRequest(params, { clock, jti: 'x', assertionLifetime: 300 })
     expect(verifyJWS(request.body.get('client_assertion') as string, params.key.privateKey).payload['exp']).toBe(NOW + 300)
-    await expect(buildTokenExchangeRequest(params, { clock, jti: 'x', assertionLifetime: 301 })).rejects.toBeInstanceOf(UsageError)
+    await expect(buildTokenExchangeRequest(params, { clock, jti: 'x', assertionLifetime: 301 })).rejects.toBeInstanceOf(SettingInvalidError)
   })
 
   it('omits scope when no scopes are requested and expires_in when no TTL is set', async () => {
@@ -116,7 +116,7 @@ describe('buildTokenExchangeRequest (protocol.md §3)', () => {
       { subjectType: 'toString' as 'email' },
     ]
     for (const overrides of cases) {
-      await expect(buildTokenExchangeRequest(makeParams(overrides), { clock, jti: 'x' }), JSON.stringify(overrides)).rejects.toBeInstanceOf(UsageError)
+      await expect(buildTokenExchangeRequest(makeParams(overrides), { clock, jti: 'x' }), JSON.stringify(overrides)).rejects.toBeInstanceOf(SettingInvalidError)
     }
   })
 })

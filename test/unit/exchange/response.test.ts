@@ -4,6 +4,7 @@ import { BadResponseError, OAuthRejectedError, ServerUnavailableError } from '..
 import { parseTokenResponse, type ParseTokenResponseOptions } from '../../../src/exchange/response.js'
 import { fixedClock } from '../../helpers/cli.js'
 import { jsonResponse, makeParams, TOKEN, tokenBody } from '../../helpers/exchange.js'
+import { cliText } from '../../helpers/describe.js'
 
 const clock = fixedClock('2026-11-28T12:00:00Z')
 const options = (overrides: Partial<ParseTokenResponseOptions> = {}): ParseTokenResponseOptions => ({ clock, requested: makeParams(), ...overrides })
@@ -66,7 +67,7 @@ describe('parseTokenResponse: success (protocol.md §4)', () => {
     delete body['scope']
     const error = await rejection(jsonResponse(body), options({ requested: makeParams({ scopes: [] }) }))
     expect(error).toBeInstanceOf(BadResponseError)
-    expect(error.message).toMatch(/no scope although none was requested/)
+    expect(cliText(error)).toMatch(/no scope although none was requested/)
   })
 
   it('tolerates an absent issued_token_type, and ignores unknown members', async () => {
@@ -123,8 +124,8 @@ describe('parseTokenResponse: responses outside the protocol → BadResponseErro
     it(name, async () => {
       const error = await rejection(response())
       expect(error).toBeInstanceOf(BadResponseError)
-      expect(error.message).toMatch(message)
-      expect(error.message).not.toContain(TOKEN)
+      expect(cliText(error)).toMatch(message)
+      expect(cliText(error)).not.toContain(TOKEN)
     })
   }
 
@@ -157,9 +158,9 @@ describe('parseTokenResponse: OAuth errors (protocol.md §5)', () => {
     ['invalid_client', 'JWT `exp` claim must be in the future', /clock/],
     ['invalid_client', 'JWT has already been used (jti)', /used once.*new jti for every attempt/],
     ['invalid_client', 'JWT must contain a `jti` claim', /always sends a jti/],
-    ['invalid_client', 'Client authentication failed', /Check --client-id \(0123456789abcdef0123\), --key and --kid \(kid test-kid\).*JWKS/],
+    ['invalid_client', 'Client authentication failed', /invalid_client \(Client authentication failed\); check --client-id \(0123456789abcdef0123\), --key and --kid \(kid test-kid\).*JWKS/],
     ['invalid_request', 'Subject user must be an active member of the organization', /active member of acme.*--subject \(dev\+ci@acme.test\) and --subject-type \(email\)/],
-    ['invalid_scope', 'Requested scopes exceed grantable scopes', /Requested scopes: read_builds read_pipelines/],
+    ['invalid_scope', 'Requested scopes exceed grantable scopes', /requested scopes: read_builds read_pipelines/],
     ['invalid_target', 'Invalid audience organization', /--org must be the organisation slug.*not its display name \(asked for "acme"\)/],
     ['unsupported_grant_type', 'Token exchange is not enabled for this organization', /not enabled for this organisation/],
   ]
@@ -172,15 +173,15 @@ describe('parseTokenResponse: OAuth errors (protocol.md §5)', () => {
         const oauth = error as OAuthRejectedError
         expect([oauth.error, oauth.errorDescription, oauth.status]).toEqual([code, description, status])
         expect(oauth.code).toBe('BKTX_OAUTH_REJECTED')
-        expect(error.message).toContain(`${code} (${description})`)
-        expect(error.message).toMatch(advice)
+        expect(cliText(error)).toContain(`${code} (${description})`)
+        expect(cliText(error)).toMatch(advice)
       }
     })
   }
 
   it('invalid_scope without requested scopes says the app defaults applied', async () => {
     const error = await rejection(jsonResponse({ error: 'invalid_scope' }, { status: 400 }), options({ requested: makeParams({ scopes: [] }) }))
-    expect(error.message).toMatch(/No scopes were requested.*pass --scope/)
+    expect(cliText(error)).toMatch(/no scopes were requested.*pass --scope/)
   })
 
   it('a 5xx or 429 with an OAuth error body is still the OAuth error', async () => {
@@ -192,17 +193,17 @@ describe('parseTokenResponse: OAuth errors (protocol.md §5)', () => {
     const exp = { error: 'invalid_client', error_description: 'JWT `exp` claim must be in the future' }
     // Server 4 min 10 s ahead of this machine: this machine is behind.
     let error = await rejection(jsonResponse(exp, { status: 401, headers: { date: 'Sat, 28 Nov 2026 12:04:10 GMT' } }))
-    expect(error.message).toContain("This machine's clock is 4m10s behind the server's (its Date header says Sat, 28 Nov 2026 12:04:10 GMT)")
-    expect(error.message).toMatch(/sync the clock \(NTP\)/)
+    expect(cliText(error)).toContain("this machine's clock is 4m10s behind the server's (its Date header says Sat, 28 Nov 2026 12:04:10 GMT)")
+    expect(cliText(error)).toMatch(/sync the clock \(NTP\)/)
     // Server 2 h behind: this machine is ahead.
     error = await rejection(jsonResponse(exp, { status: 401, headers: { date: 'Sat, 28 Nov 2026 10:00:00 GMT' } }))
-    expect(error.message).toContain("This machine's clock is 2h ahead of the server's")
+    expect(cliText(error)).toContain("this machine's clock is 2h ahead of the server's")
     // In sync: say skew is not the cause.
     error = await rejection(jsonResponse(exp, { status: 401, headers: { date: 'Sat, 28 Nov 2026 12:00:01 GMT' } }))
-    expect(error.message).toMatch(/agrees with the server's Date header .* so clock skew is not the likely cause/)
+    expect(cliText(error)).toMatch(/agrees with the server's Date header .* so clock skew is not the likely cause/)
     // No Date header.
     error = await rejection(jsonResponse(exp, { status: 401 }))
-    expect(error.message).toMatch(/no Date header to compare clocks/)
+    expect(cliText(error)).toMatch(/no Date header to compare clocks/)
   })
 
   it('the skew is read at receipt from the injected clock', async () => {
@@ -212,13 +213,13 @@ describe('parseTokenResponse: OAuth errors (protocol.md §5)', () => {
       jsonResponse({ error: 'invalid_client', error_description: 'JWT `iat` claim is in the future' }, { status: 401, headers: { date: 'Sat, 28 Nov 2026 12:00:00 GMT' } }),
       options({ clock: c }),
     )
-    expect(error.message).toContain("This machine's clock is 1m30s ahead of the server's")
+    expect(cliText(error)).toContain("this machine's clock is 1m30s ahead of the server's")
   })
 
   it('unknown errors keep the code and give general advice', async () => {
     const error = await rejection(jsonResponse({ error: 'slow_down' }, { status: 400 }))
     expect(error).toBeInstanceOf(OAuthRejectedError)
-    expect(error.message).toMatch(/slow_down\. Check the settings shown by `bktx config list`/)
+    expect(cliText(error)).toMatch(/slow_down; check the settings shown by `bktx config list`/)
   })
 
   it('sanitises server text: control characters replaced, echoed tokens and JWTs redacted', async () => {
@@ -226,11 +227,11 @@ describe('parseTokenResponse: OAuth errors (protocol.md §5)', () => {
     const error = await rejection(
       jsonResponse({ error: 'invalid_request', error_description: `bad \u001b[31massertion ${jwt} for ${TOKEN}\n` }, { status: 400 }),
     )
-    expect(error.message).not.toContain('\u001b')
-    expect(error.message).not.toContain('\n')
-    expect(error.message).not.toContain(jwt)
-    expect(error.message).not.toContain(TOKEN)
-    expect(error.message).toContain('[redacted JWT]')
+    expect(cliText(error)).not.toContain('\u001b')
+    expect(cliText(error)).not.toContain('\n')
+    expect(cliText(error)).not.toContain(jwt)
+    expect(cliText(error)).not.toContain(TOKEN)
+    expect(cliText(error)).toContain('[redacted JWT]')
     expect((error as OAuthRejectedError).errorDescription).toContain('bktx_[redacted]')
   })
 })

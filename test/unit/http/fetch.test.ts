@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { FileError, UsageError } from '../../../src/errors.js'
+import { FileError, SettingInvalidError } from '../../../src/errors.js'
 import { rootCertificates } from 'node:tls'
 import { makeFetch, proxySettings, trustedCAs } from '../../../src/http/fetch.js'
 import type { FetchLike } from '../../../src/deps.js'
@@ -86,7 +86,7 @@ describe('makeFetch', () => {
   it('refuses an unreadable or certificate-less --ca-file as a local file error', async () => {
     const missing = makeFetch({ env: {}, caFile: join(dir, 'nope.pem'), userAgent: 'bktx/1', fetch: recordingFetch() })
     await expect(missing('https://x.test/')).rejects.toThrow(FileError)
-    await expect(missing('https://x.test/')).rejects.toThrow(/cannot read --ca-file .*nope.pem: ENOENT/)
+    await expect(missing('https://x.test/')).rejects.toThrow(/cannot read the CA file .*nope.pem: ENOENT/)
     const junkPath = join(dir, 'junk.pem')
     await writeFile(junkPath, 'not a certificate')
     await expect(makeFetch({ env: {}, caFile: junkPath, userAgent: 'bktx/1', fetch: recordingFetch() })('https://x.test/')).rejects.toThrow(/holds no PEM certificate/)
@@ -98,8 +98,8 @@ describe('makeFetch', () => {
   it('refuses a proxy variable that is not an http(s) URL, without echoing credentials', async () => {
     const f = makeFetch({ env: { HTTPS_PROXY: 'socks5://user:secret@proxy:1080' }, userAgent: 'bktx/1', fetch: recordingFetch() })
     const error = await f('https://x.test/').catch((e: unknown) => e as Error)
-    expect(error).toBeInstanceOf(UsageError)
-    expect((error as Error).message).toMatch(/HTTPS_PROXY .* is not an http:\/\/ or https:\/\/ proxy URL/)
+    expect(error).toBeInstanceOf(SettingInvalidError)
+    expect((error as Error).message).toMatch(/^HTTPS_PROXY: is not an http:\/\/ or https:\/\/ proxy URL/)
     expect((error as Error).message).not.toContain('secret')
   })
 

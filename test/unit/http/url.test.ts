@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import { InsecureURLError, UsageError } from '../../../src/errors.js'
+import { InsecureURLError, SettingInvalidError } from '../../../src/errors.js'
 import { isLoopbackHost, redactURL, requireSecureURL } from '../../../src/http/url.js'
+
+const TOKEN_ENDPOINT = { name: 'token endpoint', setting: 'token-url' }
 
 describe('requireSecureURL (RFC 6749 §3.2, RFC 6750 §5.3)', () => {
   const allowed = [
@@ -14,7 +16,7 @@ describe('requireSecureURL (RFC 6749 §3.2, RFC 6750 §5.3)', () => {
     'http://[::1]:8787/x',
     'http://[0:0:0:0:0:0:0:1]/x',
   ]
-  for (const url of allowed) it(`allows ${url}`, () => expect(requireSecureURL(url, '--token-url')).toBeInstanceOf(URL))
+  for (const url of allowed) it(`allows ${url}`, () => expect(requireSecureURL(url, TOKEN_ENDPOINT)).toBeInstanceOf(URL))
 
   const insecure = [
     'http://buildkite.com/oauth/token',
@@ -29,22 +31,22 @@ describe('requireSecureURL (RFC 6749 §3.2, RFC 6750 §5.3)', () => {
   ]
   for (const url of insecure) {
     it(`refuses ${url}`, () => {
-      expect(() => requireSecureURL(url, '--token-url')).toThrow(InsecureURLError)
+      expect(() => requireSecureURL(url, TOKEN_ENDPOINT)).toThrow(InsecureURLError)
     })
   }
 
-  it('names the flag and explains, without the query string', () => {
-    expect(() => requireSecureURL('http://example.test/token?secret=1', '--token-url')).toThrow(
-      /--token-url http:\/\/example.test\/token uses plain http/,
+  it('names the endpoint and explains, without the query string', () => {
+    expect(() => requireSecureURL('http://example.test/token?secret=1', TOKEN_ENDPOINT)).toThrow(
+      /token endpoint URL http:\/\/example.test\/token uses plain http/,
     )
-    expect(() => requireSecureURL('http://example.test/token?secret=1', '--token-url')).not.toThrow(/secret/)
+    expect(() => requireSecureURL('http://example.test/token?secret=1', TOKEN_ENDPOINT)).not.toThrow(/secret/)
   })
 
-  it('refuses other schemes, relative URLs and credentials as usage errors', () => {
+  it('refuses other schemes, relative URLs and credentials as invalid settings', () => {
     for (const url of ['ftp://buildkite.com/x', 'file:///etc/passwd', '/oauth/token', 'https://user:pw@buildkite.com/x']) {
-      expect(() => requireSecureURL(url, '--token-url'), url).toThrow(UsageError)
+      expect(() => requireSecureURL(url, TOKEN_ENDPOINT), url).toThrow(SettingInvalidError)
     }
-    expect(() => requireSecureURL('https://user:hunter2@buildkite.com/x', '--token-url')).not.toThrow(/hunter2/)
+    expect(() => requireSecureURL('https://user:hunter2@buildkite.com/x', TOKEN_ENDPOINT)).not.toThrow(/hunter2/)
   })
 })
 

@@ -1,9 +1,10 @@
-import { SettingInvalidError, type Advice, type AdvicePart, type BktxError } from '../errors.js'
+import { SettingInvalidError, type Advice, type AdvicePart, type BktxError, type Notice } from '../errors.js'
 import { isSettingName, SETTINGS } from '../config/settings.js'
 
-// The one place where core errors become the words a shell user reads: settings and options
-// named as data by src/ (errors.ts) are shown here as flags, environment variables and
-// `bktx config set` lines.
+// The one place where core errors and notices become the words a shell user reads: settings
+// and options named as data by core code (src/errors.ts) are shown here as flags, environment
+// variables and `bktx config set` lines. Shared by the two front ends, the CLI (src/cli/) and
+// the cache-hit fast path (src/fast/), which must print the same lines.
 
 export interface DescribeContext {
   /** The profile named with --profile or BKTX_PROFILE; hints that write settings name it. */
@@ -32,9 +33,12 @@ function part(p: AdvicePart, ctx: DescribeContext): string {
   if ('option' in p) return p.value === undefined ? flagOf(p.option) : `${flagOf(p.option)} ${p.value}`
   if ('set' in p) {
     const env = envOf(p.set)
-    return `pass ${flagOf(p.set)}${env === undefined ? '' : `, set ${env},`} or run \`${configSetLine(p.set, ctx)}\``
+    const flag = p.value === undefined ? flagOf(p.set) : `${flagOf(p.set)} ${p.value}`
+    const variable = env === undefined ? '' : p.value === undefined ? `, set ${env},` : `, set ${env}=${p.value},`
+    return `pass ${flag}${variable} or run \`${configSetLine(p.set, ctx, p.value)}\``
   }
-  return `\`bktx ${p.command}${p.profile === undefined || p.profile === 'default' ? '' : ` --profile ${p.profile}`}\``
+  const options = (p.options ?? []).map((o) => ` ${flagOf(o)}`).join('')
+  return `\`bktx ${p.command}${options}${p.profile === undefined || p.profile === 'default' ? '' : ` --profile ${p.profile}`}\``
 }
 
 /** Advice as CLI text. */
@@ -47,4 +51,9 @@ export function describeError(error: BktxError, ctx: DescribeContext = {}): stri
   const message = error instanceof SettingInvalidError && error.source === 'flag' ? `${flagOf(error.setting)}: ${error.problem}` : error.message
   if (error.advice === undefined || error.advice.length === 0) return message
   return `${message}; ${renderAdvice(error.advice, ctx)}`
+}
+
+/** A notice as the text of its `warning:` line. */
+export function describeNotice(notice: Notice, ctx: DescribeContext = {}): string {
+  return notice.advice === undefined || notice.advice.length === 0 ? notice.message : `${notice.message}; ${renderAdvice(notice.advice, ctx)}`
 }

@@ -1,0 +1,107 @@
+import { FileError, KeychainError, type Notice } from '../errors.js'
+import type { SecretStore } from '../secrets/store.js'
+import type { BackendName, EntryMeta, SecretBackend } from './entry.js'
+
+/**
+ * Where a cache keeps token secrets and what a failing store means: the `--cache` modes, each
+ * composed from the stores it uses (aws-vault's shape: the cache decorates a provider, and the
+ * policy decides which store serves).
+ */
+export interface SecretPolicy {
+  /** The backend new entries go to. */
+  readonly backend: SecretBackend
+  /** Whether an entry whose secret is in `backend` may be served. */
+  serves(backend: SecretBackend): boolean
+  /** The secret of an entry; a store that fails is either an error or a miss with a notice. */
+  read(meta: EntryMeta): Promise<{ secret: string | undefined; notice?: Notice }>
+  /** Stores a fresh secret; says where it went (`none`: not cached, with a notice). Never throws for a store that fails. */
+  write(key: string, secret: string): Promise<{ backend: BackendName; notice?: Notice }>
+}
+
+function notCached(error: FileError | KeychainError): { backend: 'none'; notice: Notice } {
+  return {
+    backend: 'none',
+    notice: { kind: 'not-cached', message: `${error.message}; the token was not cached`, ...(error.advice === undefined ? {} : { advice: error.advice }) },
+  }
+}
+
+/** Rethrows anything but the store failures a cache may survive. */
+function storeFailure(error: unknown): FileError | KeychainError {
+  if (error instanceof FileError || error instanceof KeychainError) return error
+  throw error
+}
+
+/** `--cache file`: secrets in 0600 files in the private directory. */
+export function filePolicy(file: SecretStore): SecretPolicy {
+  return {
+    backend: 'file',
+    serves: (backend) => backend === 'file',
+    read: async (meta) => ({ secret: await file.get(meta.key) }),
+    async write(key, secret) {
+      try {
+        await file.set(key, secret)
+        return { backend: 'file' }
+      } catch (error) {
+        // Never lose a token the server has already minted (and audited) over a cache failure.
+        return notCached(storeFailure(error))
+      }
+    },
+  }
+}
+
+/**
+ * `--cache keychain`: secrets in the OS keychain, required. A keychain that fails on read is an
+ * error (exit 8); one that fails on write leaves the minted token uncached, with a notice.
+ */
+export function keychainPolicy(keychain: SecretStore): SecretPolicy {
+  return {
+    backend: 'keychain',
+    serves: (backend) => backend === 'keychain',
+    read: async (meta) => ({ secret: await keychain.get(meta.key) }),
+    async write(key, secret) {
+      try {
+        await keychain.set(key, secret)
+        return { backend: 'keychain' }
+      } catch (error) {
+        return notCached(storeFailure(error))
+      }
+    },
+  }
+}
+
+/**
+ * `--cache auto` with a keychain that answered: new secrets go to the keychain, entries of both
+ * stores are served, and a keychain that fails later in the run degrades to the file store (a
+ * read failure is a miss with a notice, never a delete).
+ */
+export function autoPolicy(keychain: SecretStore, file: SecretStore & { readonly dir: string }): SecretPolicy {
+  return {
+    backend: 'keychain',
+    serves: () => true,
+    async read(meta) {
+      if (meta.backend === 'file') return { secret: await file.get(meta.key) }
+      try {
+        return { secret: await keychain.get(meta.key) }
+      } catch (error) {
+        if (!(error instanceof KeychainError)) throw error
+        return { secret: undefined, notice: { kind: 'keychain-unreadable', message: `${error.message}; not using the cached token` } }
+      }
+    },
+    async write(key, secret) {
+      let fallback: Notice
+      try {
+        await keychain.set(key, secret)
+        return { backend: 'keychain' }
+      } catch (error) {
+        if (!(error instanceof KeychainError)) throw error
+        fallback = { kind: 'keychain-fallback', message: `${error.message}; caching the token in ${file.dir} instead` }
+      }
+      try {
+        await file.set(key, secret)
+        return { backend: 'file', notice: fallback }
+      } catch (error) {
+        return notCached(storeFailure(error))
+      }
+    },
+  }
+}

@@ -1,0 +1,84 @@
+// The fast path's own scan of `bktx token` arguments. It exists for start-up time (commander
+// and the command table cost more than the cache lookup itself); a test checks this table
+// against commander's definition of `bktx token` and the global options, so the two cannot
+// drift. Anything it does not fully understand goes to the full CLI.
+import type { SettingName } from '../config/settings.js'
+import { DEFAULT_MIN_TTL, TOKEN_SETTINGS } from '../token/settings.js'
+import { parseDuration } from '../time/duration.js'
+
+/** The global flags (src/cli/program.ts) and whether each takes a value. */
+export const GLOBAL_FLAGS = {
+  '--profile': 'value',
+  '--config': 'value',
+  '--json': 'boolean',
+  '--verbose': 'boolean',
+  '-v': 'boolean',
+  '--no-color': 'boolean',
+} as const
+
+/** The flags of `bktx token` that are not settings (src/cli/token-options.ts). */
+export const TOKEN_FLAGS = {
+  '--no-cache': 'boolean',
+  '--refresh': 'boolean',
+  '--min-ttl': 'value',
+  '--timeout': 'value',
+  '--ca-file': 'value',
+} as const
+
+/** Every setting flag of `bktx token`, with its setting name. */
+const SETTING_FLAGS: ReadonlyMap<string, SettingName> = new Map(TOKEN_SETTINGS.map((name) => [`--${name}`, name]))
+
+/** Every flag the fast path recognises and whether it takes a value. */
+export const FAST_FLAGS: ReadonlyMap<string, 'value' | 'boolean'> = new Map<string, 'value' | 'boolean'>([
+  ...Object.entries(GLOBAL_FLAGS),
+  ...Object.entries(TOKEN_FLAGS),
+  ...[...SETTING_FLAGS.keys()].map((flag): [string, 'value'] => [flag, 'value']),
+])
+
+// These change what a run does beyond serving a cached token: the full CLI handles them.
+const FULL_CLI_ONLY = new Set(['--no-cache', '--refresh', '--verbose', '-v'])
+
+export interface FastArgs {
+  settings: Partial<Record<SettingName, string>>
+  minTtl: number
+  json: boolean
+  profile: string | undefined
+  config: string | undefined
+  color: boolean
+}
+
+/** `bktx token` arguments the fast path can serve, or undefined. */
+export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefined {
+  const out: FastArgs = { settings: {}, minTtl: DEFAULT_MIN_TTL, json: false, profile: undefined, config: undefined, color: true }
+  const scopes: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const eq = arg.startsWith('--') ? arg.indexOf('=') : -1
+    const flag = eq === -1 ? arg : arg.slice(0, eq)
+    const arity = FAST_FLAGS.get(flag)
+    if (arity === undefined || FULL_CLI_ONLY.has(flag)) return undefined
+    let value: string | undefined
+    if (arity === 'value') {
+      value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
+      // A missing value, or one that looks like a flag: let commander word the error.
+      if (value === undefined || (eq === -1 && value.startsWith('-'))) return undefined
+    } else if (eq !== -1) {
+      return undefined
+    }
+    const setting = SETTING_FLAGS.get(flag)
+    if (setting === 'scope') scopes.push(value as string)
+    else if (setting !== undefined) out.settings[setting] = value as string
+    else if (flag === '--profile') out.profile = value
+    else if (flag === '--config') out.config = value
+    else if (flag === '--json') out.json = true
+    else if (flag === '--no-color') out.color = false
+    else if (flag === '--min-ttl' || flag === '--timeout') {
+      const seconds = parseDuration(value as string)
+      if (seconds === undefined) return undefined
+      if (flag === '--min-ttl') out.minTtl = seconds
+    }
+    // --ca-file matters only to an exchange: nothing to do on a hit.
+  }
+  if (scopes.length > 0) out.settings.scope = scopes.join(' ')
+  return out
+}

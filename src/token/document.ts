@@ -1,0 +1,13 @@
+import type { CachedTokenResult } from '../cache/with-cache.js'
+
+/** `bktx token --json` (and the library's JSON view of a token): stable field names. */
+export function tokenDocument(result: CachedTokenResult): Record<string, unknown> {
+  return {
+    token: result.accessToken,
+    token_type: result.tokenType,
+    expires_at: result.expiresAt.toISOString(),
+    scopes: result.scopes,
+    cached: result.cached,
+    cache: result.cache,
+  }
+}

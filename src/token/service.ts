@@ -1,0 +1,166 @@
+// The use case "get a token": resolve nothing itself (callers pass ExchangeParams from
+// src/token/settings.ts), look up the cache, exchange on a miss (single flight across
+// processes), store; plus the calls made with a token (whoami, revoke) and logout. The CLI
+// commands (token, env, exec, whoami, logout), the library's getToken and, through
+// src/token/lookup.ts, the cache-hit fast path all run this code.
+import type { TokenCache } from '../cache/cache.js'
+import { cacheKey } from '../cache/key.js'
+import { withCache, type CachedTokenResult } from '../cache/with-cache.js'
+import type { CacheMode } from '../config/settings.js'
+import type { FetchLike } from '../deps.js'
+import { APIRejectedError, type Notice } from '../errors.js'
+import type { AccessTokenInfo } from '../exchange/access-token.js'
+import type { ExchangeParams } from '../exchange/types.js'
+import type { BktxFetch } from '../http/fetch.js'
+import type { Sleep } from '../http/retry.js'
+import { lookupToken, openTokenCache, type CacheDeps, type OpenedCache } from './lookup.js'
+import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
+
+export interface TokenServiceDeps extends CacheDeps {
+  /** Direct requests (no proxy, no extra CA): src/http/node-fetch.ts in the CLI. */
+  fetch: FetchLike
+  /** `bktx/<version>`. */
+  userAgent: string
+  /** Backoff waits between retries; tests pass one that returns at once. */
+  sleep?: Sleep
+}
+
+/** How requests are made: time budget, extra CA file, cancellation. */
+export interface NetworkOptions {
+  /** Bound on the whole call (every attempt and backoff wait), in ms. Default 30 000. */
+  timeoutMs?: number
+  /** A PEM file of CA certificates to trust in addition to the defaults. */
+  caFile?: string | undefined
+  /** Aborts the call (SIGINT in the CLI); it then fails with InterruptedError. */
+  signal?: AbortSignal | undefined
+  /** Lines for a verbose log; never given a token or assertion. */
+  onDebug?: (line: string) => void
+}
+
+export interface ObtainOptions extends NetworkOptions {
+  cache: CacheMode
+  /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). Default 300. */
+  minTtl?: number
+  /** Mint a new token even when a cached one is good (it replaces the cached one). */
+  refresh?: boolean
+  /** Runs around the exchange, e.g. the CLI's spinner. */
+  during?: <T>(task: () => Promise<T>) => Promise<T>
+}
+
+export interface Obtained {
+  result: CachedTokenResult
+  cache: TokenCache
+}
+
+export interface LogoutOptions extends NetworkOptions {
+  cache: CacheMode
+  /** Revoke the token at the API before forgetting it (DELETE /v2/access-token). */
+  revoke: boolean
+  /** The REST API base URL. */
+  apiUrl: string
+}
+
+export type LogoutOutcome =
+  | { found: false; notices: Notice[] }
+  | {
+      found: true
+      /** `already-invalid`: the API answered 401 (revoked or expired there); `expired`: not asked, it had expired. */
+      revocation: 'revoked' | 'already-invalid' | 'expired' | 'skipped'
+      notices: Notice[]
+    }
+
+export interface TokenService {
+  /** The cache of a mode (for listing and clearing). */
+  openCache(mode: CacheMode): Promise<OpenedCache>
+  /** A token for `params`: a cached one with enough life left, else a fresh exchange, stored. */
+  obtain(params: ExchangeParams, options: ObtainOptions): Promise<Obtained>
+  /** A cached token only: no lock, no exchange (the fast path's answer). */
+  lookup(params: ExchangeParams, options: { cache: CacheMode; minTtl?: number }): ReturnType<typeof lookupToken>
+  /** `GET /v2/access-token`: who and what the token is for. */
+  whoami(apiUrl: string, token: string, options?: NetworkOptions): Promise<AccessTokenInfo>
+  /** `DELETE /v2/access-token`. */
+  revoke(apiUrl: string, token: string, options?: NetworkOptions): Promise<void>
+  /** Revokes (optionally) and forgets the cached token of `params`. */
+  logout(params: ExchangeParams, options: LogoutOptions): Promise<LogoutOutcome>
+}
+
+export function createTokenService(deps: TokenServiceDeps): TokenService {
+  /** Runs `call` with a fetch for `options` (proxy and CA from the environment and options), then closes it. */
+  async function connected<T>(options: NetworkOptions, call: (fetch: BktxFetch) => Promise<T>): Promise<T> {
+    const { makeFetch } = await import('../http/fetch.js')
+    const fetch = makeFetch({ env: deps.env, caFile: options.caFile, userAgent: deps.userAgent, fetch: deps.fetch })
+    try {
+      if (fetch.route.length > 0) options.onDebug?.(`connecting through ${fetch.route.join(' and ')}`)
+      return await call(fetch)
+    } finally {
+      await fetch.close()
+    }
+  }
+
+  const retryDeps = (fetch: FetchLike) => ({ fetch, clock: deps.clock, ...(deps.sleep === undefined ? {} : { sleep: deps.sleep }) })
+  const retryOptions = (options: NetworkOptions) => ({
+    timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT * 1000,
+    ...(options.signal === undefined ? {} : { signal: options.signal }),
+  })
+
+  return {
+    openCache: (mode) => openTokenCache(mode, deps),
+    lookup: (params, options) => lookupToken(params, options, deps),
+
+    async obtain(params, options) {
+      const opened = await openTokenCache(options.cache, deps)
+      const exchanger = (p: ExchangeParams) =>
+        connected(options, async (fetch) => {
+          const { makeExchanger } = await import('../exchange/exchange.js')
+          const exchange = makeExchanger(retryDeps(fetch), {
+            ...retryOptions(options),
+            onAttempt: (n, jti) => options.onDebug?.(`exchange attempt ${n} (jti ${jti}) to ${p.tokenUrl}`),
+          })
+          return options.during === undefined ? exchange(p) : options.during(() => exchange(p))
+        })
+      const result = await withCache(exchanger, opened.cache, {
+        clock: deps.clock,
+        minTtl: options.minTtl ?? DEFAULT_MIN_TTL,
+        refresh: options.refresh === true,
+      })(params)
+      if (opened.notice !== undefined) result.notices.unshift(opened.notice)
+      options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
+      return { result, cache: opened.cache }
+    },
+
+    async whoami(apiUrl, token, options = {}) {
+      const { whoami } = await import('../exchange/access-token.js')
+      return connected(options, (fetch) => whoami(apiUrl, token, retryDeps(fetch), retryOptions(options)))
+    },
+
+    async revoke(apiUrl, token, options = {}) {
+      const { revoke } = await import('../exchange/access-token.js')
+      return connected(options, (fetch) => revoke(apiUrl, token, retryDeps(fetch), retryOptions(options)))
+    },
+
+    async logout(params, options) {
+      const opened = await openTokenCache(options.cache, deps)
+      const key = cacheKey(params)
+      const { entry, notice } = await opened.cache.read(key)
+      const notices = [opened.notice, notice].filter((n): n is Notice => n !== undefined)
+      if (entry === undefined) return { found: false, notices }
+      let revocation: 'revoked' | 'already-invalid' | 'expired' | 'skipped' = 'skipped'
+      if (options.revoke) {
+        if (entry.token.expiresAt.getTime() <= deps.clock.now().getTime()) revocation = 'expired'
+        else {
+          try {
+            await this.revoke(options.apiUrl, entry.token.accessToken, options)
+            revocation = 'revoked'
+          } catch (error) {
+            // 401: already revoked or unknown to the server; the cache entry goes either way.
+            if (!(error instanceof APIRejectedError && error.status === 401)) throw error
+            revocation = 'already-invalid'
+          }
+        }
+      }
+      const cleared = await opened.cache.clear(key)
+      if (cleared.keychainError !== undefined) throw cleared.keychainError
+      return { found: true, revocation, notices }
+    },
+  }
+}

@@ -1,0 +1,34 @@
+// What a token request is made of, from resolved settings. Shared by the token service, the
+// CLI and the cache-hit fast path: nothing here may import commander, chalk, jose or undici.
+import { required, type ResolvedSettings } from '../config/resolve.js'
+import { normaliseScopes, type CacheMode, type SettingName } from '../config/settings.js'
+import type { ExchangeParams, SubjectType } from '../exchange/types.js'
+import { loadAssertionKey } from '../exchange/key.js'
+
+/** The settings every token request resolves. */
+export const TOKEN_SETTINGS: readonly SettingName[] = ['token-url', 'client-id', 'key', 'kid', 'org', 'subject', 'subject-type', 'scope', 'ttl', 'cache']
+
+/** Serve a cached token only with at least this many seconds left (capped at half its lifetime). */
+export const DEFAULT_MIN_TTL = 300
+/** Bound on a whole exchange, retries included, in seconds. */
+export const DEFAULT_TIMEOUT = 30
+
+/** The exchange parameters from resolved settings; loads the signing key (without jose on the usual path). */
+export async function tokenParams(settings: ResolvedSettings): Promise<ExchangeParams> {
+  const ttl = settings.ttl?.value
+  return {
+    tokenUrl: required(settings, 'token-url'),
+    clientId: required(settings, 'client-id'),
+    key: await loadAssertionKey(required(settings, 'key'), settings.kid?.value),
+    org: required(settings, 'org'),
+    subject: required(settings, 'subject'),
+    subjectType: required(settings, 'subject-type') as SubjectType,
+    scopes: normaliseScopes(settings.scope === undefined ? [] : [settings.scope.value]),
+    ttl: ttl === undefined ? undefined : Number(ttl),
+  }
+}
+
+/** The cache mode of resolved settings (already validated by the settings table). */
+export function cacheModeOf(settings: ResolvedSettings): CacheMode {
+  return (settings.cache?.value ?? 'auto') as CacheMode
+}

@@ -1,0 +1,112 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { join, relative, resolve, dirname } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
+import { describe, expect, it } from 'vitest'
+
+// The architecture as tests: the import graph between src/ folders has no cycle and no edge
+// from the fast path into the CLI, and no module below the front ends words an error with a
+// command-line flag (core errors carry references; src/term/describe.ts names the flags).
+
+const ROOT = fileURLToPath(new URL('../../..', import.meta.url))
+const SRC = join(ROOT, 'src')
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const path = join(dir, name)
+    return statSync(path).isDirectory() ? files(path) : path.endsWith('.ts') ? [path] : []
+  })
+}
+
+/** `cli`, `token`, ...; a file directly in src/ is its own node (`errors.ts`). */
+function folderOf(file: string): string {
+  const rel = relative(SRC, file)
+  return rel.includes('/') ? (rel.split('/')[0] as string) : rel
+}
+
+function parse(file: string): ts.SourceFile {
+  return ts.createSourceFile(file, readFileSync(file, 'utf8'), ts.ScriptTarget.ES2022, true)
+}
+
+/** Every relative module a file imports, statically or with import(). */
+function imports(file: string): string[] {
+  const out: string[] = []
+  const visit = (node: ts.Node): void => {
+    if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) {
+      out.push(node.moduleSpecifier.text)
+    }
+    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] !== undefined && ts.isStringLiteral(node.arguments[0])) {
+      out.push(node.arguments[0].text)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(parse(file))
+  return out.filter((s) => s.startsWith('.')).map((s) => resolve(dirname(file), s.replace(/\.js$/, '.ts')))
+}
+
+const all = files(SRC)
+const edges = new Map<string, Set<string>>()
+for (const file of all) {
+  const from = folderOf(file)
+  for (const target of imports(file)) {
+    const to = folderOf(target)
+    if (to === from) continue
+    if (!edges.has(from)) edges.set(from, new Set())
+    edges.get(from)?.add(to)
+  }
+}
+
+describe('the import graph of src/', () => {
+  it('has no edge from the fast path into the CLI', () => {
+    expect([...(edges.get('fast') ?? [])]).not.toContain('cli')
+  })
+
+  it('has no cycle between folders', () => {
+    const cycles: string[] = []
+    const state = new Map<string, 'open' | 'done'>()
+    const walk = (node: string, path: string[]): void => {
+      if (state.get(node) === 'done') return
+      if (state.get(node) === 'open') {
+        cycles.push([...path.slice(path.indexOf(node)), node].join(' → '))
+        return
+      }
+      state.set(node, 'open')
+      for (const next of edges.get(node) ?? []) walk(next, [...path, node])
+      state.set(node, 'done')
+    }
+    for (const node of edges.keys()) walk(node, [])
+    expect(cycles).toEqual([])
+  })
+
+  it('has no cycle between the CLI program and its commands', () => {
+    const program = join(SRC, 'cli', 'program.ts')
+    for (const file of files(join(SRC, 'cli', 'commands'))) expect(imports(file), relative(ROOT, file)).not.toContain(program)
+  })
+})
+
+// The front ends may name flags: the CLI, the fast path's argument scan, the entry points, and
+// the renderer that turns references into flags.
+const FRONT_ENDS = [/^cli\//, /^fast\//, /^term\//, /^bin\.ts$/, /^main\.ts$/]
+const FLAG = /(^|[\s(`'"=,[])--[a-z][a-z0-9-]+/
+
+describe('core error text', () => {
+  it('names no command-line flag outside the front ends', () => {
+    const found: string[] = []
+    for (const file of all) {
+      const rel = relative(SRC, file)
+      if (FRONT_ENDS.some((re) => re.test(rel))) continue
+      const source = parse(file)
+      const visit = (node: ts.Node): void => {
+        if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
+          if (FLAG.test(node.text)) {
+            const { line } = source.getLineAndCharacterOfPosition(node.getStart())
+            found.push(`src/${rel}:${line + 1}: ${node.text.slice(0, 80)}`)
+          }
+        }
+        ts.forEachChild(node, visit)
+      }
+      visit(source)
+    }
+    expect(found).toEqual([])
+  })
+})
