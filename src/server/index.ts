@@ -2,5 +2,5 @@
 // exchange in-process: `npm run demo` uses it, and so can users' own test suites.
 export { createTokenServer, type TokenServer, type TokenServerDeps } from './app.js'
 export { parseServerConfig, type ServerConfig } from './config.js'
-export { listen, type Listening, type ListenOptions } from './listen.js'
+export { listen, type Listening, type ListenOptions } from '../http/listen.js'
 export { MemoryAuditSink, type AuditRecord } from './audit.js'

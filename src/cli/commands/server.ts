@@ -67,7 +67,7 @@ function positiveInt(value: string, flag: string): number {
 
 export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command): Promise<void> {
   const { createTokenServer } = await import('../../server/app.js')
-  const { listen } = await import('../../server/listen.js')
+  const { listen } = await import('../../http/listen.js')
   const program = cmd.parent as Command
   // `bktx server --config FILE`: here the global --config names the server configuration.
   const serverConfigPath = program.getOptionValueSource('config') === 'cli' ? ctx.configPath : undefined
