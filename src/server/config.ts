@@ -45,7 +45,7 @@ export interface App {
 export interface ServerConfig {
   organizations: Organization[]
   apps: App[]
-  /** Extra accepted `aud` values (--aud); the server's own endpoint URLs are always accepted. */
+  /** Extra accepted `aud` values; the server's own endpoint URLs are always accepted. */
   audiences: string[]
   /** Allow http:// JWKS URIs, to loopback hosts only. */
   allowHttpJwks: boolean
