@@ -74,7 +74,7 @@ async function keySetFor(source: string, deps: VerifyDeps) {
   try {
     keys = await loadKeyFile(source)
   } catch (cause) {
-    throw new InputError(`--jwks ${source}: ${(cause as Error).message}`, { cause })
+    throw new InputError(`JWKS ${source}: ${(cause as Error).message}`, { cause, detail: { option: 'jwks', file: source }, advice: ['check ', { option: 'jwks' }] })
   }
   return createLocalJWKSet(buildJwks(keys))
 }

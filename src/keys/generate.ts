@@ -1,5 +1,5 @@
 import { calculateJwkThumbprint, exportJWK, exportPKCS8, generateKeyPair, type JWK } from 'jose'
-import { UsageError } from '../errors.js'
+import { SettingInvalidError } from '../errors.js'
 import { publicJwk } from './load.js'
 import { RSA_BITS, type SigningAlg } from './policy.js'
 
@@ -21,12 +21,13 @@ export interface GeneratedKey {
 }
 
 export async function generateSigningKey(options: GenerateOptions): Promise<GeneratedKey> {
+  // Both are options of this call, so their source is `flag` (src/errors.ts).
   if (options.alg === 'ES256' && options.bits !== undefined) {
-    throw new UsageError('--bits applies to RS256 keys only')
+    throw new SettingInvalidError('bits', 'applies to RS256 keys only', { source: 'flag', advice: ['leave it out, or use ', { option: 'alg', value: 'RS256' }] })
   }
   const bits = options.bits ?? 2048
   if (!(RSA_BITS as readonly number[]).includes(bits)) {
-    throw new UsageError(`--bits must be one of ${RSA_BITS.join(', ')}`)
+    throw new SettingInvalidError('bits', `must be one of ${RSA_BITS.join(', ')}`, { source: 'flag' })
   }
   // jose keeps private keys non-extractable unless asked; keygen must export this one once.
   const { privateKey, publicKey } = await generateKeyPair(options.alg, {

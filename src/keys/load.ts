@@ -58,7 +58,10 @@ export async function parseKeys(text: string, source: string, options: { kid?: s
       const keys = json['keys'] as unknown[]
       if (keys.length === 0) throw new KeyError(`${source}: the JWKS holds no keys`)
       if (options.kid !== undefined && keys.length > 1) {
-        throw new KeyError(`${source}: --kid applies to one key, but the JWKS holds ${keys.length}`)
+        throw new KeyError(`${source}: one kid was given for a JWKS of ${keys.length} keys`, {
+          detail: { setting: 'kid', reason: 'kid-for-many-keys' },
+          advice: [{ setting: 'kid' }, ' names a single key: give a key file that holds one, or no kid'],
+        })
       }
       return Promise.all(keys.map((jwk, i) => fromJwk(jwk, `${source} (keys[${i}])`, options.kid)))
     }

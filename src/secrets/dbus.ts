@@ -1,12 +1,14 @@
 import { connect, type Socket } from 'node:net'
 
 /**
- * A minimal D-Bus client: EXTERNAL authentication over a Unix socket, method calls and
- * replies, enough to ask the Secret Service a property without going through the keyring
+ * The D-Bus client of the keyring lock probe (./probe.ts): EXTERNAL authentication over a Unix
+ * socket, `Hello`, method calls whose arguments are strings, and the decoding of their replies
+ * and errors. Enough to ask the Secret Service a property without going through the keyring
  * binding (whose calls may raise an unlock prompt and block a libuv thread forever, see
- * ../shared/deps.md). Wire format: the D-Bus specification, "Message Protocol" and
- * "Authentication Protocol". Only what bktx needs: basic types, strings, variants, arrays,
- * structs and dict entries; no Unix fds, no signals subscription.
+ * ../shared/deps.md), and small enough to load in about 3 ms, where a D-Bus library costs about
+ * 20 (README, "Keychain failures"). Wire format: the D-Bus specification, "Message
+ * Protocol" and "Authentication Protocol". No Unix fds, no signal subscriptions, no serving:
+ * the test doubles that play a service (test/fixtures/dbus-server.ts) carry their own encoder.
  */
 
 export type DBusValue = string | number | bigint | boolean | DBusValue[] | DBusVariant
@@ -34,7 +36,7 @@ export interface DBusMessage {
 }
 
 /** Header field codes (D-Bus spec, "Header Fields"). */
-const FIELD = { path: 1, interface: 2, member: 3, errorName: 4, replySerial: 5, destination: 6, sender: 7, signature: 8 } as const
+export const FIELD = { path: 1, interface: 2, member: 3, errorName: 4, replySerial: 5, destination: 6, sender: 7, signature: 8 } as const
 
 /** A D-Bus error reply, or a failure of the connection itself. */
 export class DBusError extends Error {
@@ -74,8 +76,18 @@ function unescapeAddress(value: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Marshalling
+// Encoding: a method call with string arguments, which is all the probe sends.
 
+/** A method call whose arguments are all strings (signature `s…`). */
+export interface DBusCall {
+  destination: string
+  path: string
+  interface: string
+  member: string
+  args?: readonly string[]
+}
+
+/** Appends little-endian values, padding to each type's alignment from the message start. */
 class Writer {
   private buf: Buffer = Buffer.alloc(256)
   length = 0
@@ -106,15 +118,67 @@ class Writer {
   setUint32(at: number, v: number): void {
     this.buf.writeUInt32LE(v, at)
   }
-  bytes(b: Uint8Array): void {
-    this.ensure(b.length)
-    this.buf.set(b, this.length)
-    this.length += b.length
+  /** `s` and `o`: uint32 length, UTF-8 bytes, NUL. */
+  string(v: string): void {
+    const bytes = Buffer.from(v, 'utf8')
+    this.uint32(bytes.length)
+    this.ensure(bytes.length + 1)
+    this.buf.set(bytes, this.length)
+    this.length += bytes.length
+    this.byte(0)
+  }
+  /** `g`: byte length, ASCII, NUL. */
+  signature(v: string): void {
+    this.byte(v.length)
+    this.ensure(v.length + 1)
+    this.buf.write(v, this.length, 'ascii')
+    this.length += v.length
+    this.byte(0)
   }
   result(): Buffer {
     return this.buf.subarray(0, this.length)
   }
 }
+
+/** Serialises a method call (little-endian, protocol version 1). */
+export function encodeCall(serial: number, call: DBusCall): Buffer {
+  const args = call.args ?? []
+  const body = new Writer()
+  for (const arg of args) body.string(arg)
+
+  const w = new Writer()
+  w.byte(0x6c) // 'l': little-endian
+  w.byte(MESSAGE_TYPE.call)
+  w.byte(0) // flags
+  w.byte(1) // protocol version
+  w.uint32(body.length)
+  w.uint32(serial)
+  // The header fields, an array of (code, variant) structs, each struct 8-aligned.
+  w.uint32(0)
+  const lengthAt = w.length - 4
+  w.align(8)
+  const start = w.length
+  const field = (code: number, type: 'o' | 's' | 'g', value: string): void => {
+    w.align(8)
+    w.byte(code)
+    w.signature(type)
+    if (type === 'g') w.signature(value)
+    else w.string(value)
+  }
+  field(FIELD.path, 'o', call.path)
+  field(FIELD.interface, 's', call.interface)
+  field(FIELD.member, 's', call.member)
+  field(FIELD.destination, 's', call.destination)
+  if (args.length > 0) field(FIELD.signature, 'g', 's'.repeat(args.length))
+  w.setUint32(lengthAt, w.length - start)
+  w.align(8)
+  const head = w.result()
+  return Buffer.concat([head, body.result()])
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding: any message the bus sends (replies, errors, and signals such as NameAcquired,
+// which must be parsed to find where the next message starts).
 
 /** Splits a signature into its complete types: `a{sv}s` → [`a{sv}`, `s`]. */
 export function splitSignature(signature: string): string[] {
@@ -145,7 +209,8 @@ function completeTypeEnd(sig: string, start: number): number {
   throw new DBusError('bktx.BadSignature', `unsupported type ${c} in signature ${sig}`)
 }
 
-function alignment(type: string): number {
+/** The alignment of a type's first byte (D-Bus spec, "Marshaling"). */
+export function alignment(type: string): number {
   switch (type[0]) {
     case 'y':
     case 'g':
@@ -164,100 +229,6 @@ function alignment(type: string): number {
       return 4
   }
 }
-
-function marshal(w: Writer, type: string, value: DBusValue): void {
-  const c = type[0]
-  switch (c) {
-    case 'y':
-      w.byte(Number(value))
-      return
-    case 'b':
-      w.uint32(value === true ? 1 : 0)
-      return
-    case 'u':
-    case 'i':
-      w.uint32(Number(value) >>> 0)
-      return
-    case 's':
-    case 'o': {
-      const bytes = Buffer.from(String(value), 'utf8')
-      w.uint32(bytes.length)
-      w.bytes(bytes)
-      w.byte(0)
-      return
-    }
-    case 'g': {
-      const bytes = Buffer.from(String(value), 'ascii')
-      w.byte(bytes.length)
-      w.bytes(bytes)
-      w.byte(0)
-      return
-    }
-    case 'v': {
-      const variant = value as DBusVariant
-      marshal(w, 'g', variant.signature)
-      marshal(w, variant.signature, variant.value)
-      return
-    }
-    case 'a': {
-      const element = type.slice(1)
-      w.uint32(0)
-      const lengthAt = w.length - 4
-      w.align(alignment(element))
-      const start = w.length
-      for (const item of value as DBusValue[]) marshal(w, element, item)
-      w.setUint32(lengthAt, w.length - start)
-      return
-    }
-    case '(':
-    case '{': {
-      w.align(8)
-      const fields = splitSignature(type.slice(1, -1))
-      const items = value as DBusValue[]
-      fields.forEach((field, i) => marshal(w, field, items[i] as DBusValue))
-      return
-    }
-    default:
-      throw new DBusError('bktx.BadSignature', `cannot marshal type ${type}`)
-  }
-}
-
-/** Serialises a message (little-endian). */
-export function encodeMessage(message: Omit<DBusMessage, 'body' | 'signature'> & { signature?: string; body?: DBusValue[] }): Buffer {
-  const signature = message.signature ?? ''
-  const bodyWriter = new Writer()
-  const types = splitSignature(signature)
-  types.forEach((type, i) => marshal(bodyWriter, type, (message.body ?? [])[i] as DBusValue))
-  const body = bodyWriter.result()
-
-  const fields: DBusValue[] = []
-  const add = (code: number, sig: string, value: DBusValue | undefined): void => {
-    if (value !== undefined) fields.push([code, { signature: sig, value }])
-  }
-  add(FIELD.path, 'o', message.path)
-  add(FIELD.interface, 's', message.interface)
-  add(FIELD.member, 's', message.member)
-  add(FIELD.errorName, 's', message.errorName)
-  add(FIELD.replySerial, 'u', message.replySerial)
-  add(FIELD.destination, 's', message.destination)
-  add(FIELD.sender, 's', message.sender)
-  if (signature !== '') add(FIELD.signature, 'g', signature)
-
-  const w = new Writer()
-  w.byte(0x6c) // 'l': little-endian
-  w.byte(message.type)
-  w.byte(message.flags)
-  w.byte(1) // protocol version
-  w.uint32(body.length)
-  w.uint32(message.serial)
-  marshal(w, 'a(yv)', fields)
-  w.align(8)
-  w.bytes(body)
-  return w.result()
-}
-
-// ---------------------------------------------------------------------------------------------
-// Unmarshalling
 
 class Reader {
   constructor(
@@ -410,14 +381,57 @@ export interface DBusConnectOptions {
   socketPath: string
   /** The caller's uid, sent as the EXTERNAL authentication identity. */
   uid: number
-  /** Bounds connecting and authenticating, in milliseconds. */
+  /** Bounds connecting, authenticating and `Hello`, in milliseconds. */
   timeoutMs: number
 }
 
 /**
- * One connection to a bus. Calls resolve with the reply message or reject with a DBusError
- * (error replies included). `onCall` receives method calls addressed to this connection, for
- * test doubles that play a service.
+ * Runs the SASL EXTERNAL exchange on a socket that is connecting to a bus. Resolves, with the
+ * socket paused, with any bytes the bus sent after `OK` (the start of the binary protocol);
+ * rejects with a DBusError (`bktx.NoBus` when the socket fails, `bktx.AuthFailed` when the
+ * bus refuses). Exported for test doubles, which are bus clients too.
+ */
+export function authenticate(socket: Socket, uid: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const settle = (error: Error | undefined, rest?: Buffer): void => {
+      socket.off('data', onData)
+      socket.off('error', onError)
+      socket.off('close', onClose)
+      socket.off('connect', onConnect)
+      if (error === undefined) resolve(rest as Buffer)
+      else reject(error)
+    }
+    const onConnect = (): void => {
+      // The spec's leading NUL byte, then EXTERNAL with the uid as hex-encoded ASCII digits.
+      socket.write(`\0AUTH EXTERNAL ${Buffer.from(String(uid), 'ascii').toString('hex')}\r\n`)
+    }
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString('latin1')
+      const end = text.indexOf('\r\n')
+      if (end < 0) return
+      const line = text.slice(0, end)
+      if (!line.startsWith('OK ')) {
+        settle(new DBusError('bktx.AuthFailed', `the bus refused EXTERNAL authentication (${line.slice(0, 40)})`))
+        return
+      }
+      // Paused so that no message arrives before the caller listens for it.
+      socket.pause()
+      socket.write('BEGIN\r\n')
+      settle(undefined, Buffer.from(text.slice(end + 2), 'latin1'))
+    }
+    const onError = (error: Error): void => settle(error instanceof DBusError ? error : new DBusError('bktx.NoBus', error.message, { cause: error }))
+    const onClose = (): void => settle(new DBusError('bktx.Disconnected', 'the bus closed the connection during authentication'))
+    socket.on('connect', onConnect)
+    socket.on('data', onData)
+    socket.on('error', onError)
+    socket.on('close', onClose)
+  })
+}
+
+/**
+ * One connection to a bus, as a client. Calls resolve with the reply message or reject with a
+ * DBusError (error replies included). Method calls and signals addressed to it are ignored.
  */
 export class DBusConnection {
   private buffer: Buffer = Buffer.alloc(0)
@@ -426,111 +440,41 @@ export class DBusConnection {
   private closedError: Error | undefined
   /** The unique name the bus gave this connection (`:1.42`). */
   uniqueName = ''
-  onCall: ((message: DBusMessage) => void) | undefined
 
   private constructor(private readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk))
-    socket.on('error', (error) => this.fail(new DBusError('bktx.Disconnected', error.message, { cause: error })))
+    socket.on('error', (error) => this.fail(error instanceof DBusError ? error : new DBusError('bktx.Disconnected', error.message, { cause: error })))
     socket.on('close', () => this.fail(new DBusError('bktx.Disconnected', 'connection closed')))
   }
 
-  static connect(options: DBusConnectOptions): Promise<DBusConnection> {
-    return new Promise((resolve, reject) => {
-      const socket = connect(options.socketPath)
-      let settled = false
-      let text = ''
-      const timer = setTimeout(() => done(new DBusError('bktx.Timeout', 'the bus did not answer')), options.timeoutMs)
-      const done = (error: Error | undefined, connection?: DBusConnection): void => {
-        if (settled) return
-        settled = true
-        clearTimeout(timer)
-        socket.off('data', onAuthData)
-        if (error !== undefined) {
-          socket.destroy()
-          reject(error)
-        } else {
-          resolve(connection as DBusConnection)
-        }
-      }
-      const onAuthData = (chunk: Buffer): void => {
-        text += chunk.toString('latin1')
-        const end = text.indexOf('\r\n')
-        if (end < 0) return
-        const line = text.slice(0, end)
-        // Authentication is one line; everything after it is the binary protocol.
-        socket.off('data', onAuthData)
-        if (!line.startsWith('OK ')) {
-          done(new DBusError('bktx.AuthFailed', `the bus refused EXTERNAL authentication (${line.slice(0, 40)})`))
-          return
-        }
-        socket.write('BEGIN\r\n')
-        const connection = new DBusConnection(socket)
-        const rest = Buffer.from(text.slice(end + 2), 'latin1')
-        if (rest.length > 0) connection.receive(rest)
-        connection
-          .call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' })
-          .then((reply) => {
-            connection.uniqueName = String(reply.body[0] ?? '')
-            done(undefined, connection)
-          })
-          .catch((error: Error) => done(error))
-      }
-      socket.on('data', onAuthData)
-      socket.on('error', (error) => done(new DBusError('bktx.NoBus', error.message, { cause: error })))
-      socket.once('connect', () => {
-        // The spec's leading NUL byte, then EXTERNAL with the uid as hex-encoded ASCII digits.
-        socket.write(`\0AUTH EXTERNAL ${Buffer.from(String(options.uid), 'ascii').toString('hex')}\r\n`)
-      })
-    })
+  /** Connects, authenticates and says `Hello`, all within `timeoutMs`. */
+  static async connect(options: DBusConnectOptions): Promise<DBusConnection> {
+    const socket = connect(options.socketPath)
+    const timer = setTimeout(() => socket.destroy(new DBusError('bktx.Timeout', 'the bus did not answer')), options.timeoutMs)
+    try {
+      const rest = await authenticate(socket, options.uid)
+      const connection = new DBusConnection(socket)
+      socket.resume()
+      if (rest.length > 0) connection.receive(rest)
+      const reply = await connection.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' })
+      connection.uniqueName = String(reply.body[0] ?? '')
+      return connection
+    } catch (error) {
+      socket.destroy()
+      throw error
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
-  call(message: {
-    destination: string
-    path: string
-    interface: string
-    member: string
-    signature?: string
-    body?: DBusValue[]
-    flags?: number
-  }): Promise<DBusMessage> {
+  call(call: DBusCall): Promise<DBusMessage> {
     if (this.closedError !== undefined) return Promise.reject(this.closedError)
     const serial = ++this.serial
-    const bytes = encodeMessage({ type: MESSAGE_TYPE.call, flags: message.flags ?? 0, serial, ...message })
+    const bytes = encodeCall(serial, call)
     return new Promise((resolve, reject) => {
       this.pending.set(serial, { resolve, reject })
       this.socket.write(bytes)
     })
-  }
-
-  /** Sends a method return for `call` (used by test doubles playing a service). */
-  reply(call: DBusMessage, signature: string, body: DBusValue[]): void {
-    this.socket.write(
-      encodeMessage({
-        type: MESSAGE_TYPE.return,
-        flags: 0,
-        serial: ++this.serial,
-        replySerial: call.serial,
-        ...(call.sender !== undefined ? { destination: call.sender } : {}),
-        signature,
-        body,
-      }),
-    )
-  }
-
-  /** Sends an error reply for `call` (used by test doubles playing a service). */
-  replyError(call: DBusMessage, errorName: string, text: string): void {
-    this.socket.write(
-      encodeMessage({
-        type: MESSAGE_TYPE.error,
-        flags: 0,
-        serial: ++this.serial,
-        replySerial: call.serial,
-        errorName,
-        ...(call.sender !== undefined ? { destination: call.sender } : {}),
-        signature: 's',
-        body: [text],
-      }),
-    )
   }
 
   close(): void {
@@ -550,19 +494,13 @@ export class DBusConnection {
       }
       if (decoded === undefined) return
       this.buffer = this.buffer.subarray(decoded.length)
-      this.dispatch(decoded.message)
-    }
-  }
-
-  private dispatch(message: DBusMessage): void {
-    if (message.type === MESSAGE_TYPE.return || message.type === MESSAGE_TYPE.error) {
+      const message = decoded.message
+      if (message.type !== MESSAGE_TYPE.return && message.type !== MESSAGE_TYPE.error) continue
       const waiter = message.replySerial === undefined ? undefined : this.pending.get(message.replySerial)
-      if (waiter === undefined) return
+      if (waiter === undefined) continue
       this.pending.delete(message.replySerial as number)
       if (message.type === MESSAGE_TYPE.return) waiter.resolve(message)
       else waiter.reject(new DBusError(message.errorName ?? 'org.freedesktop.DBus.Error.Failed', String(message.body[0] ?? '')))
-    } else if (message.type === MESSAGE_TYPE.call) {
-      this.onCall?.(message)
     }
   }
 

@@ -63,8 +63,7 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
       path: DEFAULT_COLLECTION,
       interface: 'org.freedesktop.DBus.Properties',
       member: 'Get',
-      signature: 'ss',
-      body: ['org.freedesktop.Secret.Collection', 'Locked'],
+      args: ['org.freedesktop.Secret.Collection', 'Locked'],
     })
     const variant = reply.body[0]
     const locked = typeof variant === 'object' && variant !== null && !Array.isArray(variant) ? variant.value : undefined

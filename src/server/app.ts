@@ -30,7 +30,7 @@ export async function createTokenServer(config: ServerConfig, deps: TokenServerD
   const audiencesBySocket = new Map<string, ReadonlySet<string>>()
 
   // The endpoint URLs as this socket was reached (its local address, never the Host header a
-  // client controls), plus `localhost` for loopback, plus configured audiences (--aud).
+  // client controls), plus `localhost` for loopback, plus configured audiences.
   const audiences = (req: IncomingMessage): ReadonlySet<string> => {
     const { localAddress, localPort } = req.socket
     const key = `${localAddress ?? ''}|${localPort ?? ''}`

@@ -37,7 +37,7 @@ export class FileAuditSink implements AuditSink {
 }
 
 /**
- * Without --state-dir: the most recent records in memory. Capped so memory stays bounded; the
+ * Without a state directory: the most recent records in memory. Capped so memory stays bounded; the
  * oldest half is dropped in one go when the cap is reached, keeping writes O(1) amortised.
  */
 export class MemoryAuditSink implements AuditSink {

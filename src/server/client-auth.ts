@@ -28,7 +28,7 @@ export interface ClientAuthContext {
   /** Called once the app is known, before any key is fetched: the exchange IP allow-list. */
   checkApp(app: App): void
   keys(app: App): JWTVerifyGetKey
-  /** Accepted `aud` values: the server's own endpoint URLs and --aud. */
+  /** Accepted `aud` values: the server's own endpoint URLs and the configured audiences. */
   audiences: ReadonlySet<string>
   /** Seconds since the epoch, from the injected clock. */
   now: number

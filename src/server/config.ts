@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import ipaddr from 'ipaddr.js'
 import type { JSONWebKeySet } from 'jose'
-import { ConfigError, KeyError, UnsupportedKeyError } from '../errors.js'
+import { ConfigError, KeyError, UnsupportedKeyError, type Advice, type ErrorDetail } from '../errors.js'
 import { isLoopbackHost } from '../http/url.js'
 import { parseKeys } from '../keys/load.js'
 import { KNOWN_SCOPES } from './scopes.js'
@@ -45,7 +45,7 @@ export interface App {
 export interface ServerConfig {
   organizations: Organization[]
   apps: App[]
-  /** Extra accepted `aud` values (--aud); the server's own endpoint URLs are always accepted. */
+  /** Extra accepted `aud` values; the server's own endpoint URLs are always accepted. */
   audiences: string[]
   /** Allow http:// JWKS URIs, to loopback hosts only. */
   allowHttpJwks: boolean
@@ -60,8 +60,14 @@ export const DEFAULT_MAX_TTL = 3600
 
 type Json = Record<string, unknown>
 
+/** Settings given beside a configuration document, which it cannot take back. */
+export interface ServerConfigOverrides {
+  /** Allow http:// JWKS URIs to loopback hosts even where the document does not. Default false. */
+  allowHttpJwks?: boolean
+}
+
 /** Validates a server configuration document; errors name the file and the field. */
-export async function parseServerConfig(data: unknown, file: string): Promise<ServerConfig> {
+export async function parseServerConfig(data: unknown, file: string, overrides: ServerConfigOverrides = {}): Promise<ServerConfig> {
   const v = new Validator(file)
   const root = v.object(data, '')
   v.onlyKeys(root, '', ['organizations', 'apps', 'audiences', 'allow_http_jwks'])
@@ -71,7 +77,7 @@ export async function parseServerConfig(data: unknown, file: string): Promise<Se
     if (slugs.has(org.slug)) v.fail(`organizations[${i}].slug`, `duplicate organisation "${org.slug}"`)
     slugs.add(org.slug)
   })
-  const allowHttpJwks = v.boolean(root['allow_http_jwks'], 'allow_http_jwks', false)
+  const allowHttpJwks = v.boolean(root['allow_http_jwks'], 'allow_http_jwks', false) || overrides.allowHttpJwks === true
   const apps: App[] = []
   const rawApps = v.array(root['apps'], 'apps')
   for (const [i, raw] of rawApps.entries()) apps.push(await parseApp(v, raw, `apps[${i}]`, slugs, allowHttpJwks))
@@ -170,9 +176,10 @@ function validateJwksUri(v: Validator, raw: unknown, at: string, allowHttp: bool
   const href = v.url(raw, at)
   const url = new URL(href)
   if (url.protocol === 'https:') return href
-  // protocol.md §9: plain http only to loopback, and only behind an explicit flag.
+  // protocol.md §9: plain http only to loopback, and only when explicitly allowed.
   if (url.protocol === 'http:' && allowHttp && isLoopbackHost(url.hostname)) return href
-  v.fail(at, allowHttp ? 'must be https:// (http:// only to a loopback host)' : 'must be https:// (http:// to loopback needs --allow-http-jwks)')
+  if (allowHttp) v.fail(at, 'must be https:// (http:// only to a loopback host)', { reason: 'insecure-scheme' })
+  v.fail(at, 'must be https://', { reason: 'insecure-scheme' }, url.protocol === 'http:' ? ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }] : undefined)
 }
 
 /** A UUID derived from a name, so a quick-flag server keeps its ids across restarts. */
@@ -184,8 +191,8 @@ export function stableUuid(name: string): string {
 class Validator {
   constructor(private readonly file: string) {}
 
-  fail(field: string, problem: string): never {
-    throw new ConfigError(this.file, field === '' ? undefined : field, problem)
+  fail(field: string, problem: string, detail?: ErrorDetail, advice?: Advice): never {
+    throw new ConfigError(this.file, field === '' ? undefined : field, problem, { ...(detail === undefined ? {} : { detail }), ...(advice === undefined ? {} : { advice }) })
   }
 
   object(value: unknown, at: string): Json {

@@ -19,7 +19,7 @@ export interface TokenRequest {
   hasAuthorization: boolean
   body: string
   ip: string | undefined
-  /** Accepted `aud` values for this request: the endpoint URLs as this socket reached them, and --aud. */
+  /** Accepted `aud` values for this request: the endpoint URLs as this socket reached them, and the configured audiences. */
   audiences: ReadonlySet<string>
 }
 

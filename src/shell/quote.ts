@@ -1,9 +1,9 @@
-import { UsageError } from '../errors.js'
+import { InputError, SettingInvalidError } from '../errors.js'
 
 export const SHELLS = ['sh', 'bash', 'zsh', 'fish', 'powershell', 'cmd', 'dotenv', 'json'] as const
 export type ShellKind = (typeof SHELLS)[number]
 
-/** `--shell` values; undefined for anything else. */
+/** Shell names, as the `shell` option takes them; undefined for anything else. */
 export function parseShell(text: string): ShellKind | undefined {
   return (SHELLS as readonly string[]).includes(text) ? (text as ShellKind) : undefined
 }
@@ -18,7 +18,7 @@ export interface EnvVar {
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 // Lone UTF-16 surrogates cannot be written as UTF-8: the value would silently change.
 const LONE_SURROGATE = /\p{Cs}/u
-// Characters every dotenv reader takes literally when unquoted (docker --env-file, compose,
+// Characters every dotenv reader takes literally when unquoted (docker's env-file, compose,
 // node dotenv, python-dotenv, systemd EnvironmentFile): they disagree about quotes, escapes,
 // `$` and `#`, so only values that need none of them are written. Tokens, org slugs and ISO
 // timestamps always fit.
@@ -51,27 +51,32 @@ export function quotePowerShell(value: string): string {
   return `'${value.replace(PWSH_SINGLE_QUOTES, (q) => q + q)}'`
 }
 
-function refuse(shell: ShellKind, name: string, why: string, instead: string): never {
+/**
+ * The chosen shell cannot carry this value: the caller's `shell` option is at fault (its
+ * source is `flag`: the option given), and `instead` is a shell that can.
+ */
+function refuse(shell: ShellKind, name: string, why: string, instead: ShellKind): never {
   // The value itself is never quoted in the message: it may be the token.
-  return fail(`--shell ${shell} cannot safely express the value of ${name} (${why}); use ${instead}`)
-}
-
-function fail(message: string): never {
-  throw new UsageError(message)
+  throw new SettingInvalidError('shell', `${shell} cannot safely express the value of ${name} (${why})`, {
+    source: 'flag',
+    detail: { option: 'shell', reason: 'cannot-express' },
+    advice: ['use ', { option: 'shell', value: instead }],
+  })
 }
 
 function check(shell: ShellKind, v: EnvVar): void {
-  if (!NAME.test(v.name)) fail(`invalid environment variable name ${JSON.stringify(v.name.slice(0, 64))}`)
+  if (!NAME.test(v.name)) throw new InputError(`invalid environment variable name ${JSON.stringify(v.name.slice(0, 64))}`)
   // No shell and no environment block can hold NUL.
-  if (v.value.includes('\0')) refuse(shell, v.name, 'it contains a NUL character', '--shell json')
-  if (LONE_SURROGATE.test(v.value)) refuse(shell, v.name, 'it is not valid Unicode', '--shell json')
+  if (v.value.includes('\0')) refuse(shell, v.name, 'it contains a NUL character', 'json')
+  if (LONE_SURROGATE.test(v.value)) refuse(shell, v.name, 'it is not valid Unicode', 'json')
 }
 
 /**
- * The text of `bktx env --shell SHELL`: assignments that `eval` (sh, bash, zsh), `source`
- * (fish: `bktx env --shell fish | source`) or `Invoke-Expression` (PowerShell) turn into
+ * The text of `bktx env` for a shell: assignments that `eval` (sh, bash, zsh), `source`
+ * (fish: `bktx env ... | source`) or `Invoke-Expression` (PowerShell) turn into
  * exactly these variables, whatever the values hold. cmd and dotenv cannot express every value:
- * those are refused with a UsageError naming the variable (never its value). Nothing is
+ * those are refused with a SettingInvalidError (`shell`) naming the variable (never its value)
+ * and a shell that can. An invalid variable name is an InputError. Nothing is
  * returned unless every variable can be written.
  */
 export function renderEnv(shell: ShellKind, vars: readonly EnvVar[]): string {
@@ -87,15 +92,15 @@ export function renderEnv(shell: ShellKind, vars: readonly EnvVar[]): string {
       return vars.map((v) => `$env:${v.name} = ${quotePowerShell(v.value)}\n`).join('')
     case 'cmd':
       for (const v of vars) {
-        if (!CMD_SAFE.test(v.value)) refuse(shell, v.name, 'it contains a line break, a control or a non-ASCII character', '--shell powershell')
-        if (CMD_UNSAFE.test(v.value)) refuse(shell, v.name, 'it contains %, ! or "', '--shell powershell')
+        if (!CMD_SAFE.test(v.value)) refuse(shell, v.name, 'it contains a line break, a control or a non-ASCII character', 'powershell')
+        if (CMD_UNSAFE.test(v.value)) refuse(shell, v.name, 'it contains %, ! or "', 'powershell')
       }
       // The quotes around NAME=value keep & | < > ^ ( ) literal and exclude trailing spaces.
       return vars.map((v) => `set "${v.name}=${v.value}"\r\n`).join('')
     case 'dotenv':
       for (const v of vars) {
         if (!DOTENV_SAFE.test(v.value)) {
-          refuse(shell, v.name, 'dotenv readers disagree on quoting characters beyond letters, digits and _.:/+@,=~-', '--shell json')
+          refuse(shell, v.name, 'dotenv readers disagree on quoting characters beyond letters, digits and _.:/+@,=~-', 'json')
         }
       }
       return vars.map((v) => `${v.name}=${v.value}\n`).join('')

@@ -64,6 +64,14 @@ describe('bktx inspect', () => {
     expect(expired.stderr).toMatch(/expired/)
   })
 
+  it('names --jwks when the JWKS file cannot be used', async () => {
+    const missing = join(home.dir, 'missing.json')
+    const result = await runCli(['inspect', '--jwks', missing, await sign()], { env: home.env, clock })
+    expect(result.code).toBe(3)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(new RegExp(`^error: JWKS ${missing}: cannot read key file ${missing}: .*; check --jwks\n$`))
+  })
+
   it('refuses input that is not a JWT with exit 3', async () => {
     for (const input of ['garbage', 'a.b', 'a.b.c.d', '%%%.x.y']) {
       const result = await runCli(['inspect', input], { env: home.env })

@@ -83,6 +83,11 @@ describe('bktx keygen', () => {
     await expect(readdir(join(home.env.XDG_CONFIG_HOME, 'bktx', 'keys'))).rejects.toThrow()
   })
 
+  it('names the flag of a --bits that does not fit the algorithm', async () => {
+    const result = await runCli(['keygen', '--alg', 'ES256', '--bits', '2048'], { env: home.env })
+    expect(result.stderr.split('\n')[0]).toBe('error: --bits: applies to RS256 keys only; leave it out, or use --alg RS256')
+  })
+
   it('fails before writing a key when the config file is invalid', async () => {
     const config = join(home.dir, 'bad.json')
     await writeFile(config, '{"profiles": {"default": {"ttl": "soon"}}}')

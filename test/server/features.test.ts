@@ -97,7 +97,10 @@ describe('JWKS URI served by bktx jwks serve', () => {
       delete d.apps[0].jwks
       d.apps[0].jwks_uri = 'http://127.0.0.1:1/jwks.json'
     })
-    await expect(startServer({ doc, key })).rejects.toThrow(/jwks_uri: must be https:\/\/ \(http:\/\/ to loopback needs --allow-http-jwks\)/)
+    await expect(startServer({ doc, key })).rejects.toMatchObject({
+      message: 'config file test config: apps[0].jwks_uri: must be https://',
+      advice: ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }],
+    })
     doc.allow_http_jwks = true
     doc.apps[0].jwks_uri = 'http://example.test/jwks.json'
     await expect(startServer({ doc, key })).rejects.toThrow(/only to a loopback host/)

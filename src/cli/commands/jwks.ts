@@ -1,11 +1,7 @@
-import { stat } from 'node:fs/promises'
-import type { AddressInfo } from 'node:net'
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
-import type { JwksDocument } from '../../jwks/serve.js'
 import type { LoadedKey } from '../../keys/load.js'
-import { NetworkError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { collect, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
@@ -71,47 +67,23 @@ export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
 }
 
 export async function runJwksServe(ctx: Context, opts: JwksServeOptions): Promise<void> {
-  const { buildJwks, serializeJwks } = await import('../../jwks/build.js')
-  const { createJwksHandler, jwksDocument, JWKS_PATHS } = await import('../../jwks/serve.js')
-  const { createServer } = await import('node:http')
-  const paths = await keyPaths(ctx, opts.key)
-  let current: { signature: string; doc: JwksDocument } | undefined
-  // Re-read the key files when any of them changes, so a rotation needs no restart.
-  const load = async (): Promise<JwksDocument> => {
-    const stats = await Promise.all(paths.map((path) => stat(path)))
-    const signature = stats.map((s) => `${s.ino}:${s.size}:${s.mtimeMs}`).join('|')
-    if (current?.signature !== signature) {
-      const doc = jwksDocument(serializeJwks(buildJwks(await loadAll(paths))))
-      if (current !== undefined && current.doc.etag !== doc.etag) ctx.out.info('key files changed: serving the new JWKS')
-      current = { signature, doc }
-    }
-    return current.doc
-  }
-  await load() // fail before listening when the keys are unusable
-
-  const handler = createJwksHandler(load)
-  const server = createServer((req, res) => {
-    const started = ctx.deps.clock.now().getTime()
-    res.on('finish', () => {
-      ctx.out.info(`${req.method} ${req.url} ${res.statusCode} ${ctx.deps.clock.now().getTime() - started}ms ${req.socket.remoteAddress ?? '-'}`)
-    })
-    void handler(req, res)
-  })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (cause) => reject(new NetworkError(`cannot listen on ${opts.host}:${opts.port}: ${(cause as Error).message}`, { cause })))
-    server.listen(opts.port, opts.host, () => resolve())
-  })
-  const address = server.address() as AddressInfo
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  ctx.out.info(`serving JWKS at http://${host}:${address.port}${JWKS_PATHS[0]} (and ${JWKS_PATHS[1]}); Ctrl-C stops`)
-
+  const { serveJwks } = await import('../../jwks/serve.js')
+  const serving = await serveJwks(
+    { keyPaths: await keyPaths(ctx, opts.key), host: opts.host, port: opts.port },
+    {
+      clock: ctx.deps.clock,
+      log: (line) => ctx.out.info(line),
+      onChange: (kids) => ctx.out.info(`key files changed: serving the new JWKS (${kids.join(', ')})`),
+    },
+  )
+  ctx.out.info(`serving JWKS at ${serving.urls[0]} (and ${serving.urls[1]}, kids ${serving.kids.join(', ')}); Ctrl-C stops`)
   await new Promise<void>((resolve) => {
     const offs = [ctx.deps.signals.on('SIGINT', stop), ctx.deps.signals.on('SIGTERM', stop)]
     function stop(): void {
       for (const off of offs) off()
-      server.close(() => resolve())
-      server.closeAllConnections()
+      resolve()
     }
   })
+  await serving.close()
   ctx.out.info('stopped')
 }

@@ -1,10 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import type { Command } from 'commander'
-import { NetworkError, UsageError } from '../../errors.js'
+import { ConfigError, NetworkError, UsageError } from '../../errors.js'
 import { required } from '../../config/resolve.js'
-import { errnoText } from '../../fs/atomic.js'
-import { ConfigError } from '../../errors.js'
 import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
@@ -67,12 +64,12 @@ function positiveInt(value: string, flag: string): number {
 
 export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command): Promise<void> {
   const { createTokenServer } = await import('../../server/app.js')
-  const { listen } = await import('../../server/listen.js')
+  const { listen } = await import('../../http/listen.js')
   const program = cmd.parent as Command
   // `bktx server --config FILE`: here the global --config names the server configuration.
   const serverConfigPath = program.getOptionValueSource('config') === 'cli' ? ctx.configPath : undefined
-  const config = serverConfigPath !== undefined ? await loadServerConfigFile(serverConfigPath, opts) : await quickConfig(ctx, opts)
-  if (opts.aud !== undefined) config.audiences.push(...opts.aud)
+  const config = serverConfigPath !== undefined ? await fileConfig(serverConfigPath, opts) : await quickConfig(ctx, opts)
+  if (serverConfigPath !== undefined && opts.aud !== undefined) config.audiences.push(...opts.aud)
 
   const server = await createTokenServer(config, {
     clock: ctx.deps.clock,
@@ -116,85 +113,83 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   server.close()
 }
 
-async function loadServerConfigFile(path: string, opts: ServerOptions): Promise<ServerConfig> {
+/** The server configuration file named with --config; the quick flags would contradict it. */
+async function fileConfig(path: string, opts: ServerOptions): Promise<ServerConfig> {
   const given = QUICK_FLAGS.filter((flag) => opts[flag] !== undefined)
   if (given.length > 0) throw new UsageError(`--config describes the organisations and apps; do not combine it with --${given.map(kebab).join(', --')}`)
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (cause) {
-    throw new ConfigError(path, undefined, `cannot be read: ${errnoText(cause)}`, { cause })
-  }
-  const { parseServerConfig } = await import('../../server/config.js')
-  let data: unknown
-  try {
-    data = JSON.parse(text)
-  } catch (cause) {
-    throw new ConfigError(path, undefined, `is not valid JSON (${(cause as Error).message})`, { cause })
-  }
-  const config = await parseServerConfig(data, path)
-  if (opts.allowHttpJwks === true && !config.allowHttpJwks) {
-    return parseServerConfig({ ...(data as object), allow_http_jwks: true }, path)
-  }
-  return config
+  const { loadServerConfigFile } = await import('../../server/config-file.js')
+  return loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true })
 }
 
 /** A one-org, one-app configuration from the quick flags, defaulting from the bktx profile. */
 async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerConfig> {
   if (opts.jwks !== undefined && opts.jwksUri !== undefined) throw new UsageError('give --jwks or --jwks-uri, not both')
-  const { parseServerConfig } = await import('../../server/config.js')
-  const { buildJwks } = await import('../../jwks/build.js')
-  const { loadKeyFile } = await import('../../keys/load.js')
+  const { quickServerConfig } = await import('../../server/quick-config.js')
   const settings = await ctx.settings({})
   const org = opts.org ?? settings.org?.value ?? 'acme'
   const members = opts.member ?? (settings.subject !== undefined && settings['subject-type']?.value !== 'uuid' ? [settings.subject.value] : undefined)
   if (members === undefined || members.length === 0) throw new UsageError('name at least one organisation member: --member EMAIL (or set the profile subject)')
-  let jwks: unknown
+  let jwks
   if (opts.jwksUri === undefined) {
+    const { buildJwks } = await import('../../jwks/build.js')
+    const { loadKeyFile } = await import('../../keys/load.js')
     const path = opts.jwks !== undefined ? ctx.absolute(opts.jwks) : required(settings, 'key')
     jwks = buildJwks(await loadKeyFile(path, settings.kid !== undefined && opts.jwks === undefined ? { kid: settings.kid.value } : {}))
   }
   try {
-    return await parseServerConfig(
-    {
-      organizations: [{ slug: org, require_jti: opts.requireJti === true, ...(opts.rateLimit === undefined ? {} : { rate_limit: opts.rateLimit }), members: members.map((email) => ({ email })) }],
-      apps: [
-        {
-          client_id: opts.clientId ?? settings['client-id']?.value ?? randomBytes(10).toString('hex'),
-          org,
-          name: 'bktx reference app',
-          ...(jwks === undefined ? { jwks_uri: opts.jwksUri } : { jwks }),
-          grantable_scopes: opts.grantable,
-          default_scopes: opts.defaultScopes,
-          max_ttl: opts.maxTtl,
-          exchange_ips: opts.exchangeIps ?? [],
-          token_ips: opts.tokenIps ?? [],
-        },
-      ],
-        allow_http_jwks: opts.allowHttpJwks === true,
-      },
-      'server flags',
-    )
+    return await quickServerConfig({
+      org,
+      members,
+      clientId: opts.clientId ?? settings['client-id']?.value ?? randomBytes(10).toString('hex'),
+      jwks,
+      jwksUri: opts.jwksUri,
+      grantable: opts.grantable,
+      defaultScopes: opts.defaultScopes,
+      maxTtl: opts.maxTtl,
+      exchangeIps: opts.exchangeIps,
+      tokenIps: opts.tokenIps,
+      requireJti: opts.requireJti,
+      rateLimit: opts.rateLimit,
+      allowHttpJwks: opts.allowHttpJwks,
+      audiences: opts.aud,
+    })
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw error
-    // Name the flag, not the config field the flags were turned into.
-    const field = error.field ?? ''
-    const flag = Object.entries(FLAG_FOR_FIELD).find(([pattern]) => field.includes(pattern))?.[1] ?? 'a server flag'
-    throw new UsageError(`${flag}: ${error.message.replace(/^config file server flags: [^:]*: /, '')}`)
+    if (error instanceof ConfigError) throw asFlagError(error)
+    throw error
   }
 }
 
-const FLAG_FOR_FIELD: Record<string, string> = {
+/**
+ * The flag behind each field of the quick configuration document, by the field's first name
+ * inside an organisation or app (`apps[0].jwks.keys[0]` → jwks), or its top-level name.
+ */
+const FLAG_FOR_FIELD: Readonly<Record<string, string>> = {
+  slug: '--org',
+  org: '--org',
+  members: '--member',
+  require_jti: '--require-jti',
+  rate_limit: '--rate-limit',
+  client_id: '--client-id',
+  jwks: '--jwks',
+  jwks_uri: '--jwks-uri',
   grantable_scopes: '--grantable',
   default_scopes: '--default-scopes',
+  max_ttl: '--max-ttl',
   exchange_ips: '--exchange-ips',
   token_ips: '--token-ips',
-  members: '--member',
-  slug: '--org',
-  client_id: '--client-id',
-  jwks_uri: '--jwks-uri',
-  jwks: '--jwks',
-  max_ttl: '--max-ttl',
+  audiences: '--aud',
+  allow_http_jwks: '--allow-http-jwks',
+}
+
+/** A ConfigError of the quick configuration, as the usage error of the flag that caused it. */
+export function asFlagError(error: ConfigError): UsageError {
+  const names = (error.field ?? '').split('.').map((part) => part.replace(/\[\d+\]/g, ''))
+  const flag = FLAG_FOR_FIELD[names[1] ?? names[0] ?? '']
+  return new UsageError(`${flag ?? 'a server flag'}: ${error.problem}`, {
+    cause: error,
+    detail: { ...error.detail, ...(flag === undefined ? {} : { option: flag.slice(2) }) },
+    ...(error.advice === undefined ? {} : { advice: error.advice }),
+  })
 }
 
 /**

@@ -1,7 +1,8 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { calculateJwkThumbprint } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { KeyError, UnsupportedKeyError } from '../../../src/errors.js'
+import { describeError } from '../../../src/cli/describe.js'
+import { KeyError, SettingInvalidError, UnsupportedKeyError } from '../../../src/errors.js'
 import { generateSigningKey } from '../../../src/keys/generate.js'
 import { parseKeys } from '../../../src/keys/load.js'
 
@@ -33,6 +34,17 @@ describe('key ids', () => {
     const { kid, use: _use, alg: _alg, ...members } = key.publicJwk
     expect(kid).toBe(await calculateJwkThumbprint(members, 'sha256'))
     expect(key.privatePem).toMatch(/^-----BEGIN PRIVATE KEY-----\n/)
+  })
+})
+
+describe('generateSigningKey', () => {
+  it('refuses bits for ES256 and an RSA size it does not offer, as invalid options without flag names', async () => {
+    const es = await generateSigningKey({ alg: 'ES256', bits: 2048 }).catch((e: unknown) => e)
+    expect(es).toBeInstanceOf(SettingInvalidError)
+    expect(es).toMatchObject({ setting: 'bits', source: 'flag', message: 'bits: applies to RS256 keys only' })
+    expect(describeError(es as SettingInvalidError)).toBe('--bits: applies to RS256 keys only; leave it out, or use --alg RS256')
+    const rsa = await generateSigningKey({ alg: 'RS256', bits: 1024 }).catch((e: unknown) => e)
+    expect(rsa).toMatchObject({ setting: 'bits', message: 'bits: must be one of 2048, 3072, 4096' })
   })
 })
 
@@ -93,5 +105,14 @@ describe('parseKeys', () => {
     const b = await generateSigningKey({ alg: 'ES256' })
     const keys = await parseKeys(JSON.stringify({ keys: [a.publicJwk, b.publicJwk] }), 'set.json')
     expect(keys.map((k) => k.kid)).toEqual([a.kid, b.kid])
+  })
+
+  it('refuses one kid for a JWKS of several keys, with advice naming the kid setting', async () => {
+    const a = await generateSigningKey({ alg: 'ES256' })
+    const b = await generateSigningKey({ alg: 'ES256' })
+    const error = await parseKeys(JSON.stringify({ keys: [a.publicJwk, b.publicJwk] }), 'set.json', { kid: 'x' }).catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(KeyError)
+    expect(error).toMatchObject({ message: 'set.json: one kid was given for a JWKS of 2 keys', detail: { setting: 'kid' } })
+    expect(describeError(error as KeyError)).toBe('set.json: one kid was given for a JWKS of 2 keys; --kid names a single key: give a key file that holds one, or no kid')
   })
 })

@@ -1,6 +1,9 @@
 import fc from 'fast-check'
-import { describe, expect, it } from 'vitest'
-import { busSocketPath, decodeMessage, encodeMessage, splitSignature, type DBusValue } from '../../../src/secrets/dbus.js'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { busSocketPath, DBusConnection, DBusError, decodeMessage, encodeCall, splitSignature, type DBusValue } from '../../../src/secrets/dbus.js'
+import { probeSecretService } from '../../../src/secrets/probe.js'
+import { encodeMessage, type TestBusConnection } from '../../fixtures/dbus-server.js'
+import { hasCommand, startPrivateBus, type PrivateBus } from '../../fixtures/private-bus.js'
 
 describe('busSocketPath', () => {
   it('takes the first unix path or abstract socket of an address list', () => {
@@ -23,10 +26,7 @@ describe('splitSignature', () => {
 
 describe('message encoding', () => {
   it('matches the bytes of a method call from the D-Bus specification layout', () => {
-    const bytes = encodeMessage({
-      type: 1,
-      flags: 0,
-      serial: 1,
+    const bytes = encodeCall(1, {
       destination: 'org.freedesktop.DBus',
       path: '/org/freedesktop/DBus',
       interface: 'org.freedesktop.DBus',
@@ -41,6 +41,23 @@ describe('message encoding', () => {
     expect([...bytes.subarray(16, 24)]).toEqual([1, 1, 0x6f, 0, 21, 0, 0, 0])
     expect(bytes.subarray(24, 45).toString()).toBe('/org/freedesktop/DBus')
     expect(bytes.length % 8).toBe(0)
+  })
+
+  it('encodes a call with string arguments as the general encoder of the tests does', () => {
+    const call = { destination: 'org.freedesktop.secrets', path: '/org/freedesktop/secrets/aliases/default', interface: 'org.freedesktop.DBus.Properties', member: 'Get' }
+    const args = ['org.freedesktop.Secret.Collection', 'Locked']
+    const bytes = encodeCall(7, { ...call, args })
+    expect(bytes.equals(encodeMessage({ type: 1, flags: 0, serial: 7, ...call, signature: 'ss', body: args }))).toBe(true)
+    expect(decodeMessage(bytes)?.message).toMatchObject({ type: 1, serial: 7, ...call, signature: 'ss', body: args })
+  })
+
+  it('encodes arbitrary string arguments (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.string({ unit: 'grapheme' }), { maxLength: 4 }), fc.string({ minLength: 1 }), (args, member) => {
+        const call = { destination: 'd.e', path: '/p', interface: 'i.f', member }
+        expect(encodeCall(3, { ...call, args }).equals(encodeMessage({ type: 1, flags: 0, serial: 3, ...call, signature: 's'.repeat(args.length), body: args }))).toBe(true)
+      }),
+    )
   })
 
   it('round-trips bodies of many shapes', () => {
@@ -77,5 +94,48 @@ describe('message encoding', () => {
     expect(() => decodeMessage(Buffer.from('OK 0123456789abcdef\r\n'))).toThrow(/endianness/)
     // A big-endian header announcing a 2 GiB body.
     expect(() => decodeMessage(Buffer.from('42010001800000000000000100000000', 'hex'))).toThrow(/too large/)
+  })
+})
+
+// The product's client against a real dbus-daemon and a service played by the test connection.
+describe.skipIf(!hasCommand('dbus-daemon'))('DBusConnection on a private bus', () => {
+  let bus: PrivateBus
+  let service: TestBusConnection
+  const uid = process.getuid?.() ?? 0
+  beforeAll(async () => {
+    bus = await startPrivateBus()
+    service = await bus.connect()
+    service.onCall = (m) => {
+      if (m.member === 'Get' && m.body[1] === 'Locked') service.reply(m, 'v', [{ signature: 'b', value: m.path?.endsWith('/default') === true }])
+      else service.replyError(m, 'org.freedesktop.DBus.Error.UnknownMethod', `no ${m.member ?? ''} here`)
+    }
+    await service.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'RequestName', signature: 'su', body: ['org.freedesktop.secrets', 4] })
+  })
+  afterAll(async () => {
+    service?.close()
+    await bus?.stop()
+  })
+
+  it('says Hello, reads a property, and turns an error reply into a DBusError', async () => {
+    const client = await DBusConnection.connect({ socketPath: busSocketPath(bus.address) as string, uid, timeoutMs: 5000 })
+    try {
+      expect(client.uniqueName).toMatch(/^:\d+\.\d+$/)
+      const get = { destination: 'org.freedesktop.secrets', interface: 'org.freedesktop.DBus.Properties', member: 'Get', args: ['org.freedesktop.Secret.Collection', 'Locked'] }
+      expect((await client.call({ ...get, path: '/org/freedesktop/secrets/aliases/default' })).body).toEqual([{ signature: 'b', value: true }])
+      const error = await client.call({ ...get, member: 'Set', path: '/x' }).catch((e: unknown) => e)
+      expect(error).toBeInstanceOf(DBusError)
+      expect(error).toMatchObject({ dbusName: 'org.freedesktop.DBus.Error.UnknownMethod', message: 'org.freedesktop.DBus.Error.UnknownMethod: no Set here' })
+    } finally {
+      client.close()
+    }
+  })
+
+  it('lets the probe read the lock state', async () => {
+    expect(await probeSecretService({ env: { DBUS_SESSION_BUS_ADDRESS: bus.address }, uid, timeoutMs: 5000 })).toEqual({ state: 'locked' })
+  })
+
+  it('reports a bus that does not exist as NoBus', async () => {
+    const error = await DBusConnection.connect({ socketPath: `${bus.env['XDG_RUNTIME_DIR']}/none`, uid, timeoutMs: 5000 }).catch((e: unknown) => e)
+    expect(error).toMatchObject({ dbusName: 'bktx.NoBus' })
   })
 })

@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isCI } from '../../../src/cache/select.js'
-import { UsageError } from '../../../src/errors.js'
+import { describeError } from '../../../src/cli/describe.js'
+import { InputError, SettingInvalidError } from '../../../src/errors.js'
 import { parseShell, quotePowerShell, renderEnv, SHELLS, type EnvVar, type ShellKind } from '../../../src/shell/quote.js'
 
 const work = mkdtempSync(join(tmpdir(), 'bktx-shell-'))
@@ -236,9 +237,11 @@ describe('cmd', () => {
     } catch (e) {
       error = e
     }
-    expect(error).toBeInstanceOf(UsageError)
-    expect((error as Error).message).toMatch(/^--shell cmd cannot safely express the value of BUILDKITE_API_TOKEN/)
-    expect((error as Error).message).not.toContain('SECRET')
+    expect(error).toBeInstanceOf(SettingInvalidError)
+    expect(error).toMatchObject({ setting: 'shell', source: 'flag', advice: ['use ', { option: 'shell', value: 'powershell' }] })
+    expect((error as Error).message).toMatch(/^shell: cmd cannot safely express the value of BUILDKITE_API_TOKEN \(/)
+    expect(describeError(error as SettingInvalidError)).toMatch(/^--shell: cmd cannot safely express the value of BUILDKITE_API_TOKEN \(.*\); use --shell powershell$/)
+    expect(describeError(error as SettingInvalidError)).not.toContain('SECRET')
   })
 })
 
@@ -255,7 +258,14 @@ describe('dotenv', () => {
   })
 
   it.each(["it's", 'a b', 'a\nb', '$HOME', '#x', '"q"', 'back\\slash', 'é'])('refuses %j', (value) => {
-    expect(() => renderEnv('dotenv', [{ name: 'A', value }])).toThrow(/--shell dotenv cannot safely express the value of A.*use --shell json/)
+    let error: unknown
+    try {
+      renderEnv('dotenv', [{ name: 'A', value }])
+    } catch (e) {
+      error = e
+    }
+    expect(error).toBeInstanceOf(SettingInvalidError)
+    expect(describeError(error as SettingInvalidError)).toMatch(/^--shell: dotenv cannot safely express the value of A \(.*\); use --shell json$/)
   })
 })
 
@@ -270,6 +280,7 @@ describe('json', () => {
 describe('every shell', () => {
   it.each(SHELLS)('%s refuses invalid names', (shell) => {
     for (const name of ['', '1A', 'A-B', 'A B', 'A=B', '$(x)', 'É', 'A\nB']) {
+      expect(() => renderEnv(shell, [{ name, value: 'v' }])).toThrow(InputError)
       expect(() => renderEnv(shell, [{ name, value: 'v' }])).toThrow(/invalid environment variable name/)
     }
   })
@@ -280,10 +291,10 @@ describe('every shell', () => {
   })
 
   it('writes nothing when any variable is refused', () => {
-    expect(() => renderEnv('sh', [{ name: 'A', value: 'ok' }, { name: 'B', value: '\0' }])).toThrow(UsageError)
+    expect(() => renderEnv('sh', [{ name: 'A', value: 'ok' }, { name: 'B', value: '\0' }])).toThrow(SettingInvalidError)
   })
 
-  it('parses --shell values', () => {
+  it('parses shell names', () => {
     expect(parseShell('fish')).toBe('fish')
     expect(parseShell('tcsh')).toBeUndefined()
   })
