@@ -97,6 +97,17 @@ describe('bktx exec', () => {
     expect(missing.stderr).toMatch(/command not found/)
   })
 
+  it("leaves the command's own -v alone: no verbose output from bktx, the command's exit code (issue 9)", async () => {
+    const result = await runBin(['exec', '--', 'sh', '-c', 'exit 3', '-v'], { env })
+    expect(result.code).toBe(3)
+    expect(result.stderr).not.toMatch(/debug:/)
+    // A failure before the command starts is reported plainly too: -v after -- is not bktx's.
+    const failed = await runBin(['exec', '--kid', 'x', '--key', '/nonexistent/key.pem', '--', 'sh', '-c', 'exit 3', '-v'], { env })
+    expect(failed.code).toBe(3)
+    expect(failed.stderr).toMatch(/^error: .*key.pem/)
+    expect(failed.stderr).not.toMatch(/debug:/)
+  })
+
   it('forwards SIGTERM to the command and reports 128 + signal when it dies of it', async () => {
     const child = spawn(process.execPath, [BIN, 'exec', '--', 'sh', '-c', 'echo ready; sleep 30'], { env: { PATH: process.env['PATH'], ...env } })
     let out = ''

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { calculateJwkThumbprint } from 'jose'
 import { describe, expect, it } from 'vitest'
-import { describeError } from '../../../src/cli/describe.js'
+import { describeError } from '../../../src/term/describe.js'
 import { KeyError, SettingInvalidError, UnsupportedKeyError } from '../../../src/errors.js'
 import { generateSigningKey } from '../../../src/keys/generate.js'
 import { parseKeys } from '../../../src/keys/load.js'

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { isCI } from '../../../src/cache/select.js'
-import { describeError } from '../../../src/cli/describe.js'
+import { describeError } from '../../../src/term/describe.js'
 import { InputError, SettingInvalidError } from '../../../src/errors.js'
 import { parseShell, quotePowerShell, renderEnv, SHELLS, type EnvVar, type ShellKind } from '../../../src/shell/quote.js'
 
