@@ -11,7 +11,7 @@ import { Output } from './cli/output.js'
  * where errors become exit codes and messages; nothing is written to stdout on failure.
  */
 export async function main(argv: readonly string[], deps: ProgramDeps): Promise<number> {
-  const program = makeProgram(deps, { argv })
+  const program = makeProgram(deps)
   try {
     await program.parseAsync([...argv], { from: 'user' })
     return requestedExitCode(program) ?? EXIT.OK

@@ -1,4 +1,4 @@
-import { Command } from 'commander'
+import { Command, Help } from 'commander'
 import { UsageError } from '../errors.js'
 import { registerCache } from './commands/cache.js'
 import { registerConfig } from './commands/config.js'
@@ -18,11 +18,6 @@ import { EXIT_CODES_HELP } from './exit-codes.js'
 export type { ProgramDeps } from './command.js'
 
 export interface MakeProgramOptions {
-  /**
-   * The command line about to be parsed: only the command it names is built (the others'
-   * options cost a few milliseconds each run, and help and errors are the same either way).
-   */
-  argv?: readonly string[]
   /** Replacement runners by command path, for tests that check parsing alone (see src/cli/command.ts). */
   run?: Readonly<Record<string, Runner>>
 }
@@ -30,6 +25,12 @@ export interface MakeProgramOptions {
 /** Help topics beyond the commands: `bktx help <topic>`. */
 const TOPICS: Record<string, string> = {
   'exit-codes': EXIT_CODES_HELP,
+}
+
+/** Builds every declared command now (for tests that inspect the whole definition). */
+export function buildAllCommands(program: Command): Command {
+  program.createHelp().visibleCommands(program)
+  return program
 }
 
 /**
@@ -55,9 +56,29 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     .addHelpText('after', '\nRun `bktx help exit-codes` for the exit codes; `bktx help COMMAND` for a command.')
 
   initProgram(program, options.run)
-  const named = options.argv === undefined ? undefined : commandName(options.argv)
-  const only = COMMANDS.find(([name]) => name === named)
-  for (const [, register] of only === undefined ? COMMANDS : [only]) register(program, deps)
+  // Every command is declared by name, and built (options, subcommands, action) only when
+  // commander dispatches to it or help lists it: building all of them costs a few milliseconds
+  // on each run, and help and errors are the same either way. Commander parses argv once.
+  const builders = new Map<Command, () => void>()
+  const build = (cmd: Command): void => {
+    const builder = builders.get(cmd)
+    if (builder === undefined) return
+    builders.delete(cmd)
+    builder()
+    setUsageAfterErrors(cmd)
+  }
+  for (const [name, register] of COMMANDS) {
+    const cmd = program.command(name)
+    builders.set(cmd, () => register(cmd, deps))
+  }
+  program.hook('preSubcommand', (_root, sub) => build(sub))
+  program.configureHelp({
+    // The root's help lists every command with its description and arguments.
+    visibleCommands(cmd) {
+      for (const sub of cmd.commands) build(sub)
+      return Help.prototype.visibleCommands.call(this, cmd)
+    },
+  })
 
   const help = program
     .command('help [topic...]')
@@ -68,7 +89,10 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     const text = TOPICS[first]
     if (text !== undefined && rest.length === 0) return deps.stdout.write(text)
     let cmd: Command | undefined = program
-    for (const name of topic) cmd = cmd?.commands.find((c) => c.name() === name || c.aliases().includes(name))
+    for (const name of topic) {
+      cmd = cmd?.commands.find((c) => c.name() === name || c.aliases().includes(name))
+      if (cmd !== undefined) build(cmd)
+    }
     if (cmd === undefined) {
       const error = new UsageError(`no help for "${topic.join(' ')}"; topics: ${Object.keys(TOPICS).join(', ')}, or a command name`)
       error.usage = usageLine(help)
@@ -81,7 +105,8 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
   return program
 }
 
-const COMMANDS: ReadonlyArray<readonly [string, (program: Command, deps: ProgramDeps) => void]> = [
+/** Every command by name, with the function that builds it into the Command commander made for it. */
+const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDeps) => void]> = [
   ['token', registerToken],
   ['env', registerEnv],
   ['exec', registerExec],
@@ -96,18 +121,6 @@ const COMMANDS: ReadonlyArray<readonly [string, (program: Command, deps: Program
   ['server', registerServer],
 ]
 
-// The global options that take a value (see makeProgram).
-const GLOBAL_VALUE_OPTIONS = new Set(['--profile', '--config'])
-
-/** The command a command line names: its first argument that is not a global option. */
-export function commandName(argv: readonly string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string
-    if (!arg.startsWith('-')) return arg
-    if (GLOBAL_VALUE_OPTIONS.has(arg)) i++
-  }
-  return undefined
-}
 
 // After commander's own parse errors (unknown option, missing argument) print the usage line.
 function setUsageAfterErrors(cmd: Command): void {

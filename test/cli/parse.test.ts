@@ -38,7 +38,7 @@ async function parse(argv: string[], path = argv[0] as string): Promise<Parsed> 
       home: '/nonexistent',
       version: '0',
     },
-    { argv, run: { [path]: capture } },
+    { run: { [path]: capture } },
   )
   await program.parseAsync(argv, { from: 'user' })
   if (parsed === undefined) throw new Error(`${path} did not run`)

@@ -10,8 +10,8 @@ export interface CacheClearOptions extends TokenOptions {
   all?: boolean
 }
 
-export function registerCache(program: Command, deps: ProgramDeps): void {
-  const cache = program.command('cache').description('list or clear cached tokens')
+export function registerCache(self: Command, deps: ProgramDeps): void {
+  const cache = self.description('list or clear cached tokens')
   const list = cache.command('list').description('cached tokens: metadata only (no token, no keychain access)').option('--cache <mode>', 'auto, keychain, file or none (env BKTX_CACHE)')
   action<TokenOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
   const clear = cache.command('clear').description("remove the cached token of the current settings, or every one with --all").option('--all', 'remove every cached token (and orphaned bktx keychain items)')

@@ -5,9 +5,8 @@ import { SettingMissingError, UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 
-export function registerConfig(program: Command, deps: ProgramDeps): void {
-  const config = program
-    .command('config')
+export function registerConfig(self: Command, deps: ProgramDeps): void {
+  const config = self
     .description('show and change settings (resolved flag > env BKTX_* > profile > default)')
     .addHelpText('after', `\nSettings: ${SETTING_NAMES.join(', ')}`)
 

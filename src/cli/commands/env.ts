@@ -10,9 +10,8 @@ export interface EnvOptions extends TokenOptions {
   shell?: ShellKind
 }
 
-export function registerEnv(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('env')
+export function registerEnv(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('print shell commands exporting BUILDKITE_API_TOKEN, BUILDKITE_ORGANIZATION_SLUG and BKTX_TOKEN_EXPIRES_AT')
     .addOption(new Option('--shell <shell>', 'output syntax (default: fish when $SHELL is fish, else sh)').choices(SHELLS))
     .addHelpText('after', '\n  eval "$(bktx env)"            sh, bash, zsh\n  bktx env --shell fish | source\n  bktx env --shell powershell | Invoke-Expression\n\nOn failure nothing is printed on stdout and the exit code is non-zero, so eval does nothing.')

@@ -17,9 +17,8 @@ export interface ExecOptions extends TokenOptions {
 /** Set in the child's environment; a nested `bktx exec` refuses to run unless asked. */
 export const NESTED_MARKER = 'BKTX_EXEC'
 
-export function registerExec(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('exec')
+export function registerExec(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('run a command with BUILDKITE_API_TOKEN and BUILDKITE_ORGANIZATION_SLUG set; exit with its code')
     .argument('<command...>', 'the command and its arguments, after --')
     .option('--revoke-on-exit', 'revoke the token (DELETE /v2/access-token) and drop it from the cache when the command ends')

@@ -12,9 +12,8 @@ export interface InspectOptions {
 const TIME_CLAIMS = ['iat', 'nbf', 'exp']
 const MAX_INPUT = 1024 * 1024
 
-export function registerInspect(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('inspect')
+export function registerInspect(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('decode a JWT and show its header and claims; verify it with --jwks')
     .argument('[jwt]', 'the JWT, or - (the default) to read it from stdin')
     .option('--jwks <file|url>', 'verify the signature and time claims with this JWKS (file or URL)')

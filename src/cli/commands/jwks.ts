@@ -17,9 +17,8 @@ export interface JwksServeOptions {
   port: number
 }
 
-export function registerJwks(program: Command, deps: ProgramDeps): void {
-  const jwks = program
-    .command('jwks')
+export function registerJwks(self: Command, deps: ProgramDeps): void {
+  const jwks = self
     .description('print, publish or serve the public JWKS of your keys (no private member ever appears)')
     .addHelpText('after', '\nRotation: publish old and new keys together (--key old.pem --key new.pem) for at least an hour\nbefore signing with the new one; Buildkite caches a JWKS URI for up to 1 hour.')
   // `bktx jwks --key K` is `bktx jwks print --key K`: the flags belong to the subcommand, so

@@ -18,9 +18,8 @@ export interface KeygenOptions {
 // A kid becomes a file name when --out is not given: keep it to a safe alphabet.
 const FILE_SAFE_KID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
-export function registerKeygen(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('keygen')
+export function registerKeygen(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('generate a signing keypair: private key to a 0600 file, public JWKS on stdout')
     .addOption(new Option('--alg <alg>', 'key algorithm').choices(['ES256', 'RS256']).default('ES256'))
     .addOption(new Option('--bits <bits>', 'RSA modulus length (RS256 only; default 2048)').choices(RSA_BITS.map(String)).argParser(Number))

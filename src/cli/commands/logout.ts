@@ -9,9 +9,8 @@ export interface LogoutOptions extends TokenOptions {
   revoke: boolean
 }
 
-export function registerLogout(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('logout')
+export function registerLogout(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('revoke the cached token of the current settings (DELETE /v2/access-token) and remove it from the cache')
     .option('--no-revoke', 'only remove it from the cache')
   addTokenOptions(cmd, ['api-url'])

@@ -29,9 +29,8 @@ export interface ServerOptions {
 
 const QUICK_FLAGS = ['org', 'member', 'clientId', 'jwks', 'jwksUri', 'exchangeIps', 'tokenIps', 'requireJti', 'rateLimit'] as const
 
-export function registerServer(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('server')
+export function registerServer(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description("run the reference token exchange server (Buildkite's semantics) for local testing")
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', portArg, 8787)

@@ -17,9 +17,8 @@ export interface SignOptions extends Record<string, unknown> {
   claim?: string[]
 }
 
-export function registerSign(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('sign')
+export function registerSign(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('print a signed client-assertion JWT (RFC 7523) as Buildkite requires it')
   addSettingOptions(cmd, SETTINGS_USED)
     .option('--aud <url>', 'audience (default: the token URL)')

@@ -4,9 +4,8 @@ import { action, type ProgramDeps } from '../command.js'
 import type { Context } from '../context.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-options.js'
 
-export function registerToken(program: Command, deps: ProgramDeps): void {
-  const cmd = program
-    .command('token')
+export function registerToken(self: Command, deps: ProgramDeps): void {
+  const cmd = self
     .description('print a Buildkite API token for the subject, from the cache or a fresh exchange')
     .addHelpText(
       'after',

@@ -5,8 +5,8 @@ import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 import { addTokenOptions, interruptible, networkOptions, obtainToken, type TokenOptions } from '../token-options.js'
 
-export function registerWhoami(program: Command, deps: ProgramDeps): void {
-  const cmd = program.command('whoami').description('show who the token acts as: GET /v2/access-token with the (cached) token')
+export function registerWhoami(self: Command, deps: ProgramDeps): void {
+  const cmd = self.description('show who the token acts as: GET /v2/access-token with the (cached) token')
   addTokenOptions(cmd, ['api-url'])
   action<TokenOptions>(cmd, deps, (ctx, opts) => runWhoami(ctx, opts))
 }

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { makeProgram } from '../../../src/cli/program.js'
+import { buildAllCommands, makeProgram } from '../../../src/cli/program.js'
 import { cachedToken, FAST_FLAGS, parseFastTokenArgs } from '../../../src/fast/token.js'
 import { KeychainError } from '../../../src/errors.js'
 import { MemorySecretStore } from '../../../src/secrets/store.js'
@@ -9,7 +9,7 @@ import { tokenWorld, type TokenWorld } from '../../helpers/token-setup.js'
 describe('the fast path flag table', () => {
   it('agrees with commander: every flag of `bktx token` and the globals, with the same arity', () => {
     let out = ''
-    const program = makeProgram({
+    const program = buildAllCommands(makeProgram({
       stdout: { write: (s) => void (out += s), isTTY: false },
       stderr: { write: () => undefined, isTTY: false },
       stdinIsTTY: true,
@@ -24,7 +24,7 @@ describe('the fast path flag table', () => {
       uid: 0,
       home: '/',
       version: '0',
-    })
+    }))
     const token = program.commands.find((c) => c.name() === 'token')
     const commander = new Map<string, 'value' | 'boolean'>()
     for (const option of [...(token?.options ?? []), ...program.options]) {
