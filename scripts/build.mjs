@@ -1,12 +1,17 @@
-// Bundles src/bin.ts into dist/ (ESM, code-split so lazily imported modules stay out of the
-// start-up path). The native keyring binding stays external: it is loaded from node_modules.
+// Bundles the CLI (src/bin.ts) and the library entries (src/api/) into dist/ (ESM, code-split
+// so lazily imported modules stay out of the start-up path), then the type declarations of the
+// library. The native keyring binding stays external: it is loaded from node_modules.
 import { build } from 'esbuild'
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { dirname, join, relative, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 const result = await build({
-  entryPoints: { bin: 'src/bin.ts', server: 'src/server/index.ts' },
+  entryPoints: { bin: 'src/bin.ts', lib: 'src/api/index.ts', server: 'src/api/server.ts' },
   outdir: 'dist',
   bundle: true,
   metafile: true,
@@ -68,6 +73,33 @@ for (const [dir, name] of [...packages].sort((a, b) => a[1].localeCompare(b[1]))
   notices.push(`${name}@${version} (${license})\n\n${text.trim()}\n`)
 }
 await writeFile(new URL('../dist/THIRD-PARTY-NOTICES.txt', import.meta.url), `bktx bundles these packages:\n\n${notices.join('\n' + '-'.repeat(72) + '\n\n')}`)
+
+// The library's declarations: tsc emits them for the two entries, and only the files those
+// reach are shipped, in dist/types/. They must not import any package (a consumer has no jose
+// or commander types), so src/api/ writes its public types out; this check keeps it so.
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const emitted = await mkdtemp(join(tmpdir(), 'bktx-dts-'))
+try {
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.api.json'), '--outDir', emitted], { stdio: 'inherit' })
+  const shipped = new Set()
+  const queue = ['api/index.d.ts', 'api/server.d.ts']
+  while (queue.length > 0) {
+    const file = queue.pop()
+    if (shipped.has(file)) continue
+    shipped.add(file)
+    const text = await readFile(join(emitted, file), 'utf8')
+    for (const [, spec] of text.matchAll(/(?:from|import)\s*\(?\s*['"]([^'"]+)['"]/g)) {
+      if (spec.startsWith('.')) queue.push(relative(emitted, resolve(dirname(join(emitted, file)), spec.replace(/\.js$/, '.d.ts'))))
+      else throw new Error(`${file} imports ${spec}: the public declarations must stand alone`)
+    }
+  }
+  for (const file of shipped) {
+    await mkdir(dirname(join(ROOT, 'dist/types', file)), { recursive: true })
+    await cp(join(emitted, file), join(ROOT, 'dist/types', file))
+  }
+} finally {
+  await rm(emitted, { recursive: true, force: true })
+}
 
 // BKTX_BUILD_META=1 lists what the entry chunk holds: the start-up path of every command.
 if (process.env.BKTX_BUILD_META) {

@@ -1,12 +1,12 @@
 // npm run demo: bktx's main job end to end, in a throwaway home, against the reference server
-// running in this process. Each step is explained on stderr; what bktx prints on stdout is
+// running in this process (started through the library API, bktx/server). Each step is explained on stderr; what bktx prints on stdout is
 // shown as it would be in a script.
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { createTokenServer, listen, parseServerConfig } from '../dist/server.js'
+import { startReferenceServer } from '../dist/server.js'
 
 const bin = fileURLToPath(new URL('../bin/bktx.js', import.meta.url))
 const home = mkdtempSync(join(tmpdir(), 'bktx-demo-'))
@@ -41,7 +41,6 @@ function bktx(args, { show = true } = {}) {
 }
 
 let server
-let listening
 try {
   say(`A temporary home: ${home}`)
 
@@ -49,16 +48,14 @@ try {
   const jwks = JSON.parse(await bktx(['keygen']))
 
   say('2. the reference server: org "acme", member dev@acme.test, a token exchange app with that JWKS')
-  const config = await parseServerConfig(
-    {
+  server = await startReferenceServer({
+    config: {
       organizations: [{ slug: 'acme', members: [{ email: 'dev@acme.test', name: 'Dev' }] }],
       apps: [{ client_id: '0123456789abcdef0123', org: 'acme', name: 'demo', jwks, grantable_scopes: ['read_builds', 'read_pipelines'], default_scopes: ['read_builds'], max_ttl: 3600 }],
     },
-    'demo',
-  )
-  const audit = []
-  server = await createTokenServer(config, { clock: { now: () => new Date() }, fetch, log: (line) => process.stderr.write(`   [server] ${line}\n`) })
-  listening = await listen(server.handler, { host: '127.0.0.1', port: 0 })
+    log: (line) => process.stderr.write(`   [server] ${line}\n`),
+  })
+  const listening = server
   process.stderr.write(`listening on ${listening.url}\n`)
 
   say('3. config: the Client ID, org slug, subject and the local endpoints, in the default profile')
@@ -83,13 +80,12 @@ try {
   const after = await fetch(`${listening.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })
   process.stderr.write(`the revoked token now gets HTTP ${after.status} from the API\n`)
 
-  for (const record of server.state.audit.records) audit.push(record.type)
+  const audit = server.auditRecords().map((record) => record.type)
   say(`Done. The server audited: ${audit.join(', ')}. The temporary home is removed.`)
 } catch (error) {
   process.stderr.write(`demo failed: ${error.message}\n`)
   process.exitCode = 1
 } finally {
-  await listening?.close(100)
-  server?.close()
+  await server?.close()
   rmSync(home, { recursive: true, force: true })
 }

@@ -11,8 +11,11 @@ export interface LoadSettingsInput {
   env: Env
   home: string
   cwd: string
-  /** An explicit configuration file (--config), relative to `cwd`; else $BKTX_CONFIG, else the XDG default. */
-  config?: string | undefined
+  /**
+   * An explicit configuration file (--config), relative to `cwd`; else $BKTX_CONFIG, else the XDG
+   * default. `false`: no file at all (a library caller that passes every setting itself).
+   */
+  config?: string | false | undefined
   /** An explicit profile (--profile); else $BKTX_PROFILE, else "default". */
   profile?: string | undefined
 }
@@ -33,12 +36,18 @@ export interface LoadedSettings {
  * resolved flag > BKTX_* > profile > default (src/config/resolve.ts).
  */
 export async function loadSettings(input: LoadSettingsInput): Promise<LoadedSettings> {
-  const { configPath, explicitProfile } = locateConfig(input)
+  if (input.config === false) {
+    const explicitProfile = explicitProfileFor(input.profile, input.env)
+    return settingsFrom({ profiles: {} }, { ...input, configPath: '(no configuration file)', explicitProfile })
+  }
+  const { configPath, explicitProfile } = locateConfig({ ...input, config: input.config })
   return settingsFrom(await loadConfigFile(configPath), { ...input, configPath, explicitProfile })
 }
 
 /** Which configuration file and profile are in use, before reading anything. */
-export function locateConfig(input: Pick<LoadSettingsInput, 'env' | 'home' | 'cwd' | 'config' | 'profile'>): { configPath: string; explicitProfile: string | undefined } {
+export function locateConfig(
+  input: Pick<LoadSettingsInput, 'env' | 'home' | 'cwd' | 'profile'> & { config?: string | undefined },
+): { configPath: string; explicitProfile: string | undefined } {
   return {
     configPath: configFileFor(input.config, resolvePaths(input.env, input.home), input.cwd),
     explicitProfile: explicitProfileFor(input.profile, input.env),

@@ -16,7 +16,7 @@ let env: Record<string, string>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bktx-pack-'))
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', dir], { cwd: ROOT })
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = (packed?.files ?? []).map((f) => f.path)
   expect(files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json)$/.test(f)), files.join(' ')).toBe(true)

@@ -1,0 +1,50 @@
+// `import { startReferenceServer } from 'bktx/server'`: the reference server of `bktx server`,
+// for a user's own test suite. An entry point, like src/bin.ts: it supplies the system clock
+// and Node's fetch (for JWKS URIs) unless given others.
+import { listen } from '../http/listen.js'
+import { MemoryAuditSink } from '../server/audit.js'
+import { createTokenServer } from '../server/app.js'
+import { parseServerConfig } from '../server/config.js'
+import { quickServerConfig, type QuickServerOptions } from '../server/quick-config.js'
+import { systemClock } from '../time/clock.js'
+import type { ReferenceServer, ReferenceServerOptions, ServerAuditRecord } from './server-types.js'
+
+export type * from './server-types.js'
+export type { Clock, PublicJWK, PublicJWKS } from './types.js'
+export { BktxError, isBktxError, type ErrorCode, type ErrorDetail } from '../errors.js'
+
+/**
+ * Starts a reference token exchange server with Buildkite's semantics (POST /oauth/token and
+ * /v2/oauth/token, GET|DELETE /v2/access-token, a small REST sample) on loopback.
+ * Rejects with a BktxError of code BKTX_CONFIG_INVALID naming the field of a bad configuration.
+ */
+export async function startReferenceServer(options: ReferenceServerOptions): Promise<ReferenceServer> {
+  const config =
+    'quick' in options.config
+      ? await quickServerConfig(options.config.quick as QuickServerOptions)
+      : await parseServerConfig(options.config, 'server configuration')
+  const server = await createTokenServer(config, {
+    clock: options.clock ?? systemClock,
+    fetch: (input, init) => fetch(input, init),
+    stateDir: options.stateDir,
+    ...(options.log === undefined ? {} : { log: options.log }),
+  })
+  let listening
+  try {
+    listening = await listen(server.handler, { host: options.host ?? '127.0.0.1', port: options.port ?? 0 })
+  } catch (error) {
+    server.close()
+    throw error
+  }
+  const audit = server.state.audit
+  return {
+    url: listening.url,
+    tokenUrl: `${listening.url}/oauth/token`,
+    clientIds: config.apps.map((app) => app.clientId),
+    auditRecords: () => (audit instanceof MemoryAuditSink ? ([...audit.records] as ServerAuditRecord[]) : []),
+    close: async () => {
+      await listening.close(1000)
+      server.close()
+    },
+  }
+}

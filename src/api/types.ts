@@ -1,0 +1,121 @@
+// The public types of the library (package.json "exports"). Written out here rather than
+// re-exported from the modules that implement them, so the shipped declarations depend on
+// nothing but each other: a consumer's tsc needs no jose, commander or undici types.
+
+/** A public JSON Web Key as bktx publishes it (RFC 7517; RS256 or ES256 only). */
+export interface PublicJWK {
+  kty: 'EC' | 'RSA'
+  kid: string
+  use: 'sig'
+  alg: 'ES256' | 'RS256'
+  /** EC: the curve, always P-256. */
+  crv?: 'P-256'
+  x?: string
+  y?: string
+  /** RSA: modulus and exponent. */
+  n?: string
+  e?: string
+}
+
+/** A JSON Web Key Set of public keys only. */
+export interface PublicJWKS {
+  keys: PublicJWK[]
+}
+
+/** Where tokens are cached: the OS keychain (`auto` falls back to files), private files, or nowhere. */
+export type CacheMode = 'auto' | 'keychain' | 'file' | 'none'
+
+/** A clock; tests inject one. */
+export interface Clock {
+  now(): Date
+}
+
+/**
+ * Where settings come from besides the options: like the CLI, options win, then BKTX_*
+ * variables of `env`, then the profile of the bktx configuration file, then defaults.
+ */
+export interface SettingsSourceOptions {
+  /** The environment for BKTX_* settings, proxies (HTTPS_PROXY, NO_PROXY) and XDG paths. Default `process.env`. */
+  env?: Record<string, string | undefined>
+  /** A configuration file to read profiles from, or `false` for none. Default: $BKTX_CONFIG, else $XDG_CONFIG_HOME/bktx/config.json. */
+  config?: string | false
+  /** The profile to use. Default: $BKTX_PROFILE, else "default". */
+  profile?: string
+}
+
+/** What identifies the token to mint. Each option is the setting of the same name in the CLI. */
+export interface TokenSettings {
+  /** Token endpoint URL. Default `https://buildkite.com/oauth/token`. */
+  tokenUrl?: string
+  /** The token exchange application's Client ID. */
+  clientId?: string
+  /** The private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK) that signs client assertions. */
+  key?: string
+  /** The key ID in the assertion header. Default: the RFC 7638 thumbprint of the key. */
+  kid?: string
+  /** The organisation slug (not its display name). */
+  org?: string
+  /** The user to mint a token for: an email address or a user UUID. */
+  subject?: string
+  /** How `subject` names the user. Default `email`. */
+  subjectType?: 'email' | 'uuid'
+  /** Scopes to request. Default: the application's default scopes. */
+  scopes?: readonly string[]
+  /** Token lifetime to request, in seconds (capped at the application's maximum). */
+  ttl?: number
+}
+
+export interface GetTokenOptions extends TokenSettings, SettingsSourceOptions {
+  /** Default `auto` (or the `cache` setting). */
+  cache?: CacheMode
+  /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). Default 300. */
+  minTtl?: number
+  /** Mint a new token even when a cached one is good. Default false. */
+  refresh?: boolean
+  /** Bound on the whole exchange, retries included, in milliseconds. Default 30 000. */
+  timeoutMs?: number
+  /** A PEM file of CA certificates to trust in addition to the defaults. */
+  caFile?: string
+  /** Cancels the exchange; the promise then rejects with a BktxError of code BKTX_INTERRUPTED. */
+  signal?: AbortSignal
+  /** Called with one line for each notice (the keychain did not answer and files were used). */
+  onNotice?: (message: string) => void
+}
+
+/** A token and where it came from. */
+export interface Token {
+  /** The `bktx_` bearer token. Secret: do not log it. */
+  token: string
+  tokenType: 'Bearer'
+  /** When it expires: receipt time plus `expires_in`. */
+  expiresAt: Date
+  /** The granted scopes, sorted. */
+  scopes: string[]
+  /** True when it came from the cache. */
+  cached: boolean
+  /** Where it is cached: `none` when it is not. */
+  cache: 'keychain' | 'file' | 'none'
+}
+
+export interface SignAssertionOptions extends SettingsSourceOptions {
+  clientId?: string
+  key?: string
+  kid?: string
+  /** The token endpoint URL the assertion is for. */
+  tokenUrl?: string
+  /** The `aud` claim. Default: the token URL. */
+  audience?: string
+  /** Seconds from `iat` to `exp`, 1 to 300. Default 60. */
+  lifetime?: number
+  /** Extra claims (`nbf`, a fixed `jti`); the ones bktx sets (iss, sub, aud, iat, exp) are refused. */
+  claims?: Record<string, unknown>
+  clock?: Clock
+}
+
+/** A signed client assertion and what is in it. */
+export interface SignedAssertion {
+  /** The compact JWT. Secret while it is valid: do not log it. */
+  assertion: string
+  header: { alg: 'ES256' | 'RS256'; typ: 'JWT'; kid: string }
+  claims: { iss: string; sub: string; aud: string; iat: number; exp: number; jti: string; [claim: string]: unknown }
+}

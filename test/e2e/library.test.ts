@@ -1,0 +1,107 @@
+import { execFile } from 'node:child_process'
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+
+const run = promisify(execFile)
+const ROOT = new URL('../..', import.meta.url).pathname
+
+// The library as a user gets it: the packed tarball installed into a scratch project, a
+// TypeScript consumer type-checked against the shipped declarations (strict, skipLibCheck off),
+// compiled, and run against the reference server it starts through bktx/server.
+
+const CONSUMER = `
+import { chmod, writeFile } from 'node:fs/promises'
+import { generateKeyPairSync } from 'node:crypto'
+import { join } from 'node:path'
+import { buildJWKS, getToken, isBktxError, signClientAssertion, type Token } from 'bktx'
+import { startReferenceServer, type ReferenceServer } from 'bktx/server'
+
+const home = process.argv[2] as string
+const key = join(home, 'key.pem')
+await writeFile(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 })
+await chmod(key, 0o600)
+const jwks = await buildJWKS([key])
+const server: ReferenceServer = await startReferenceServer({
+  config: { quick: { org: 'acme', members: ['dev@acme.test'], clientId: 'lib-client', jwks, grantable: ['read_builds', 'read_user'], defaultScopes: 'read_builds', maxTtl: 3600 } },
+})
+const env = { HOME: home, XDG_RUNTIME_DIR: join(home, 'run'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache') }
+const settings = { tokenUrl: server.tokenUrl, clientId: 'lib-client', key, org: 'acme', subject: 'dev@acme.test', cache: 'file' as const, config: false as const, env }
+try {
+  const first: Token = await getToken({ ...settings, scopes: ['read_builds'] })
+  const second = await getToken({ ...settings, scopes: ['read_builds'] })
+  const signed = await signClientAssertion({ clientId: 'lib-client', key, tokenUrl: server.tokenUrl, config: false, env })
+  let refused = ''
+  try {
+    await getToken({ ...settings, scopes: ['write_builds'], cache: 'none' })
+  } catch (error) {
+    if (isBktxError(error)) refused = error.code + ' ' + String(error.detail.reason)
+  }
+  const me = await fetch(server.url + '/v2/access-token', { headers: { authorization: 'Bearer ' + first.token } })
+  console.log(JSON.stringify({
+    kids: jwks.keys.map((k) => k.kid),
+    first: { cached: first.cached, cache: first.cache, scopes: first.scopes, prefix: first.token.slice(0, 5), expires: first.expiresAt instanceof Date },
+    second: { cached: second.cached, same: second.token === first.token },
+    assertion: { aud: signed.claims.aud, iss: signed.claims.iss, kid: signed.header.kid, parts: signed.assertion.split('.').length },
+    refused,
+    whoami: me.status,
+    audit: server.auditRecords().map((r) => r.type),
+  }))
+} finally {
+  await server.close()
+}
+`
+
+let dir: string
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'bktx-lib-'))
+  // dist/ is built by npm test; --ignore-scripts keeps prepack from rebuilding it under the
+  // other test files that are running it.
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
+  const [packed] = JSON.parse(stdout) as Array<{ filename: string }>
+  const project = join(dir, 'consumer')
+  await mkdir(join(project, 'home', 'run'), { recursive: true, mode: 0o700 })
+  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed?.filename ?? '')], { cwd: project })
+  // Node's own types, as any TypeScript project on Node has them.
+  await mkdir(join(project, 'node_modules', '@types'), { recursive: true })
+  await symlink(join(ROOT, 'node_modules', '@types', 'node'), join(project, 'node_modules', '@types', 'node'))
+  await writeFile(join(project, 'consumer.ts'), CONSUMER)
+  await writeFile(
+    join(project, 'tsconfig.json'),
+    JSON.stringify({
+      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out', exactOptionalPropertyTypes: true },
+      files: ['consumer.ts'],
+    }),
+  )
+}, 120_000)
+afterAll(() => rm(dir, { recursive: true, force: true }))
+
+describe('bktx as a library, from the packed tarball', () => {
+  it('type-checks a consumer against the shipped declarations and runs it against bktx/server', async () => {
+    const project = join(dir, 'consumer')
+    await run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project])
+    const { stdout } = await run(process.execPath, [join(project, 'out', 'consumer.js'), join(project, 'home')], { cwd: project })
+    expect(JSON.parse(stdout)).toEqual({
+      kids: [expect.stringMatching(/^[A-Za-z0-9_-]{43}$/)],
+      first: { cached: false, cache: 'file', scopes: ['read_builds'], prefix: 'bktx_', expires: true },
+      second: { cached: true, same: true },
+      assertion: { aud: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/oauth\/token$/), iss: 'lib-client', kid: expect.any(String), parts: 3 },
+      refused: 'BKTX_OAUTH_REJECTED invalid_scope',
+      whoami: 200,
+      audit: ['token.minted', 'token.exchange_failed'],
+    })
+  }, 60_000)
+
+  it('refuses a consumer that misuses the API, at type-check time', async () => {
+    const project = join(dir, 'consumer')
+    await writeFile(join(project, 'bad.ts'), "import { getToken } from 'bktx'\nawait getToken({ cache: 'disk', ttl: '1h' })\n")
+    const tsc = run(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--types', 'node', 'bad.ts'], { cwd: project })
+    const failure = (await tsc.catch((e: { stdout: string }) => e)) as { stdout: string }
+    expect(failure.stdout).toMatch(/bad\.ts.*Type '"disk"' is not assignable/)
+    expect(failure.stdout).toMatch(/Type 'string' is not assignable to type 'number'/)
+    expect(await readFile(join(project, 'package.json'), 'utf8')).toContain('consumer')
+  }, 60_000)
+})
