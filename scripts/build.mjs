@@ -22,7 +22,7 @@ const result = await build({
   chunkNames: 'chunks/[name]-[hash]',
   external: ['@napi-rs/keyring'],
   define: { BKTX_VERSION: JSON.stringify(pkg.version) },
-  // Bundled CommonJS dependencies call require(); give ESM chunks one (../shared/deps.md).
+  // Bundled CommonJS dependencies call require(); give ESM chunks one (docs/dependencies.md).
   banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',

@@ -14,7 +14,7 @@ declare const BKTX_VERSION: string | undefined
 // the real dependencies once and sets the exit code. Everything else receives them.
 
 // After its first HTTP request Node waits 150-250 ms at exit while V8 tiers up the llhttp
-// WebAssembly parser; the baseline compiler alone is plenty for a CLI (../shared/deps.md).
+// WebAssembly parser; the baseline compiler alone is plenty for a CLI (docs/dependencies.md).
 setFlagsFromString('--liftoff-only')
 
 // `bktx help | head -1`: a reader that goes away is the end of the output, not a crash.

@@ -34,7 +34,7 @@ export interface EntryMeta {
   expiresIn: number
   /** ISO 8601: the injected clock when the response arrived. */
   receivedAt: string
-  /** ISO 8601: receivedAt + expiresIn (protocol.md §4); written for readers, recomputed on load. */
+  /** ISO 8601: receivedAt + expiresIn (docs/buildkite-protocol.md §4); written for readers, recomputed on load. */
   expiresAt: string
   /** The token's last four characters, for telling entries apart; absent for short tokens. */
   tokenHint: string | null

@@ -76,7 +76,7 @@ export class Output {
   /** Runs `task` under an ora spinner when stderr is a terminal (and not --json); else plainly. */
   async spin<T>(text: string, task: () => Promise<T>): Promise<T> {
     if (this.#spinnerStream === undefined) return task()
-    // ora costs ~70 ms to import (../shared/deps.md): load it only when a spinner will show.
+    // ora costs ~70 ms to import (docs/dependencies.md): load it only when a spinner will show.
     const { default: ora } = await import('ora')
     const spinner = ora({ text, stream: this.#spinnerStream, color: 'cyan' }).start()
     try {

@@ -52,10 +52,10 @@ function nonEmpty(value: string): string {
   return value
 }
 
-// Buildkite organisation slugs: lowercase letters, digits and dashes (protocol.md §3: the slug,
+// Buildkite organisation slugs: lowercase letters, digits and dashes (docs/buildkite-protocol.md §3: the slug,
 // not the display name).
 const ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,99}$/
-// Scope names are lowercase words joined by underscores (protocol.md §7).
+// Scope names are lowercase words joined by underscores (docs/buildkite-protocol.md §7).
 const SCOPE = /^[a-z][a-z_]*$/
 
 /** Splits a space-separated (or repeated) scope list into a sorted set. */

@@ -4,7 +4,7 @@ import type { SigningAlg } from '../keys/policy.js'
 /** The token endpoint, for messages: its URL is the `token-url` setting. */
 export const TOKEN_ENDPOINT = { name: 'token endpoint', setting: 'token-url' } as const
 
-/** The subject token types of protocol.md §3. */
+/** The subject token types of docs/buildkite-protocol.md §3. */
 export const SUBJECT_TOKEN_TYPES = {
   email: 'urn:buildkite:params:oauth:token-type:user-email',
   uuid: 'urn:buildkite:params:oauth:token-type:user-uuid',
@@ -41,18 +41,18 @@ export interface ExchangeParams {
   ttl: number | undefined
 }
 
-/** A validated token response (protocol.md §4), with the expiry computed at receipt. */
+/** A validated token response (docs/buildkite-protocol.md §4), with the expiry computed at receipt. */
 export interface TokenResult {
   accessToken: string
   tokenType: 'Bearer'
   issuedTokenType: string | undefined
   /** Seconds, as the server said. */
   expiresIn: number
-  /** Granted scopes, sorted and unique (compare as sets, protocol.md §4). */
+  /** Granted scopes, sorted and unique (compare as sets, docs/buildkite-protocol.md §4). */
   scopes: string[]
   /** The injected clock's time when the response arrived. */
   receivedAt: Date
-  /** receivedAt + expiresIn (protocol.md §4: never from a server timestamp). */
+  /** receivedAt + expiresIn (docs/buildkite-protocol.md §4: never from a server timestamp). */
   expiresAt: Date
 }
 

@@ -51,7 +51,7 @@ export function proxySettings(env: Env): ProxySettings {
 /**
  * A fetch over Node's global fetch. It adds a User-Agent, and an undici `EnvHttpProxyAgent` as
  * the `dispatcher` only when a proxy variable or `--ca-file` needs one: importing undici costs
- * about 111 ms (../shared/deps.md), so it is loaded on the first request that needs it, and a
+ * about 111 ms (docs/dependencies.md), so it is loaded on the first request that needs it, and a
  * direct connection never loads it. NO_PROXY alone needs no dispatcher (there is nothing to
  * bypass), and neither does NODE_EXTRA_CA_CERTS alone: Node adds those certificates to its
  * default trust store at start-up, which the global fetch uses. No global dispatcher is set.

@@ -32,7 +32,7 @@ export interface VerifyDeps {
   fetch: FetchLike
 }
 
-/** Clock skew tolerated on `iat`, `nbf` and `exp` (protocol.md §5, CHOICE: 15 s). */
+/** Clock skew tolerated on `iat`, `nbf` and `exp` (docs/buildkite-protocol.md §5, CHOICE: 15 s). */
 export const CLOCK_TOLERANCE = 15
 
 /**

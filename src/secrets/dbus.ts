@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net'
  * socket, `Hello`, method calls whose arguments are strings, and the decoding of their replies
  * and errors. Enough to ask the Secret Service a property without going through the keyring
  * binding (whose calls may raise an unlock prompt and block a libuv thread forever, see
- * ../shared/deps.md), and small enough to load in about 3 ms, where a D-Bus library costs about
+ * docs/dependencies.md), and small enough to load in about 3 ms, where a D-Bus library costs about
  * 20 (README, "Keychain failures"). Wire format: the D-Bus specification, "Message
  * Protocol" and "Authentication Protocol". No Unix fds, no signal subscriptions, no serving:
  * the test doubles that play a service (test/fixtures/dbus-server.ts) carry their own encoder.

@@ -17,7 +17,7 @@ export const STUCK_EXIT_STATUS = 143
  * For the entry point, once `main()` has returned `exitCode` and stdout/stderr are flushed:
  * when a keychain call is still blocked in native code (an unlock prompt nobody answers),
  * Node can neither finish nor `process.exit()`: at exit it joins its worker threads, and one
- * of them never returns (../shared/deps.md). Only a signal's default action ends the process,
+ * of them never returns (docs/dependencies.md). Only a signal's default action ends the process,
  * so the exit status becomes 143 (SIGTERM) whatever `exitCode` was: this says so on stderr,
  * names the code bktx meant, and terminates. Returns false, doing nothing, when no call is
  * stuck.

@@ -54,7 +54,7 @@ export interface KeyringSecretStore extends SecretStore {
 
 const DEFAULT_TIMEOUT_MS = 3000
 // Pinned so that without a Secret Service the binding fails instead of silently using the
-// kernel keyring (lost on reboot, and it wrote the secret before failing: ../shared/deps.md).
+// kernel keyring (lost on reboot, and it wrote the secret before failing: docs/dependencies.md).
 const ENTRY_OPTIONS = { linux: { store: 'secret-service' as const } }
 
 /**
@@ -197,7 +197,7 @@ export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretS
 }
 
 function defaultLoadBinding(): KeyringBinding {
-  // require() instead of import(): about 45 ms cheaper at start-up (../shared/deps.md).
+  // require() instead of import(): about 45 ms cheaper at start-up (docs/dependencies.md).
   return createRequire(import.meta.url)('@napi-rs/keyring') as KeyringBinding
 }
 

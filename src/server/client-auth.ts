@@ -3,16 +3,16 @@ import type { App } from './config.js'
 import { jsonProblem } from './json-strict.js'
 import { DESCRIPTIONS, invalidClient, OAuthError } from './oauth-error.js'
 
-/** protocol.md §5 CHOICE: clock tolerance on exp, iat and nbf. */
+/** docs/buildkite-protocol.md §5 CHOICE: clock tolerance on exp, iat and nbf. */
 export const CLOCK_TOLERANCE_S = 15
-/** protocol.md §2: exp at most 300 s after iat. */
+/** docs/buildkite-protocol.md §2: exp at most 300 s after iat. */
 export const MAX_ASSERTION_LIFETIME_S = 300
-/** protocol.md §2: jti up to 255 bytes. */
+/** docs/buildkite-protocol.md §2: jti up to 255 bytes. */
 export const MAX_JTI_BYTES = 255
 /** No legitimate assertion comes near this (an RS256/4096 one is about 1.5 KiB). */
 export const MAX_ASSERTION_BYTES = 8 * 1024
 const ALGORITHMS = ['RS256', 'ES256']
-// RFC 8725 §3.10 / protocol.md §9: never follow key references carried in the token.
+// RFC 8725 §3.10 / docs/buildkite-protocol.md §9: never follow key references carried in the token.
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk', 'x5t', 'x5t#S256']
 
 export interface VerifiedAssertion {
@@ -37,7 +37,7 @@ export interface ClientAuthContext {
 }
 
 /**
- * Authenticates a client by its JWT assertion (RFC 7523 §3, protocol.md §2 and §9), always in
+ * Authenticates a client by its JWT assertion (RFC 7523 §3, docs/buildkite-protocol.md §2 and §9), always in
  * this order: size and shape; header (alg allow-list, no key references, no crit or b64);
  * claims JSON (no duplicate members); iss = sub = a known client id; the app's exchange IP list;
  * signature with the app's keys (alg bound to the key type by jose's key selection); exp, iat,
@@ -98,7 +98,7 @@ async function verifySignature(assertion: string, getKey: JWTVerifyGetKey, kid: 
   try {
     await compactVerify(assertion, getKey, { algorithms: ALGORITHMS })
   } catch (error) {
-    // protocol.md §2: without a kid, every key of the set is tried.
+    // docs/buildkite-protocol.md §2: without a kid, every key of the set is tried.
     if (error instanceof errors.JWKSMultipleMatchingKeys && kid === undefined) {
       for await (const key of error as unknown as AsyncIterable<CryptoKey>) {
         try {
@@ -149,7 +149,7 @@ function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)
 }
 
-// protocol.md §9: aud is a single string equal to the endpoint; a one-element array holding it
+// docs/buildkite-protocol.md §9: aud is a single string equal to the endpoint; a one-element array holding it
 // is the same claim (RFC 7519 §4.1.3), an array with anything else is rejected.
 function audienceOk(aud: unknown, accepted: ReadonlySet<string>): boolean {
   if (typeof aud === 'string') return accepted.has(aud)

@@ -17,9 +17,9 @@ export interface Member {
 export interface Organization {
   slug: string
   uuid: string
-  /** protocol.md §5: when false, exchanges are `unsupported_grant_type`. */
+  /** docs/buildkite-protocol.md §5: when false, exchanges are `unsupported_grant_type`. */
   tokenExchangeEnabled: boolean
-  /** protocol.md §2: an org can make `jti` mandatory. */
+  /** docs/buildkite-protocol.md §2: an org can make `jti` mandatory. */
   requireJti: boolean
   /** Exchanges per minute for the organisation; undefined means unlimited. */
   rateLimit: number | undefined
@@ -34,7 +34,7 @@ export interface App {
   jwksUri: string | undefined
   grantableScopes: string[]
   defaultScopes: string[]
-  /** Seconds, 30..86400 (protocol.md §1). */
+  /** Seconds, 30..86400 (docs/buildkite-protocol.md §1). */
   maxTtl: number
   /** CIDRs allowed to call the token endpoint; empty means any. */
   exchangeIps: string[]
@@ -149,7 +149,7 @@ async function parseApp(v: Validator, raw: unknown, at: string, orgs: Set<string
   }
 }
 
-/** An app's inline JWKS: public RS256/ES256 keys, each with its own kid (protocol.md §1). */
+/** An app's inline JWKS: public RS256/ES256 keys, each with its own kid (docs/buildkite-protocol.md §1). */
 async function validateJwks(v: Validator, raw: unknown, at: string): Promise<JSONWebKeySet> {
   const set = v.object(raw, at)
   const keys = v.array(set['keys'], `${at}.keys`)
@@ -176,7 +176,7 @@ function validateJwksUri(v: Validator, raw: unknown, at: string, allowHttp: bool
   const href = v.url(raw, at)
   const url = new URL(href)
   if (url.protocol === 'https:') return href
-  // protocol.md §9: plain http only to loopback, and only when explicitly allowed.
+  // docs/buildkite-protocol.md §9: plain http only to loopback, and only when explicitly allowed.
   if (url.protocol === 'http:' && allowHttp && isLoopbackHost(url.hostname)) return href
   if (allowHttp) v.fail(at, 'must be https:// (http:// only to a loopback host)', { reason: 'insecure-scheme' })
   v.fail(at, 'must be https://', { reason: 'insecure-scheme' }, url.protocol === 'http:' ? ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }] : undefined)

@@ -4,7 +4,7 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
 
 /**
  * An IP allow-list of addresses and CIDR ranges (IPv4 and IPv6), judged on the socket's remote
- * address, never on a header a client controls. An empty list allows everyone (protocol.md §1:
+ * address, never on a header a client controls. An empty list allows everyone (docs/buildkite-protocol.md §1:
  * both lists are optional).
  */
 export class IpAllowList {

@@ -4,18 +4,18 @@ import type { FetchLike } from '../deps.js'
 import { isLoopbackHost } from '../http/url.js'
 import type { App } from './config.js'
 
-/** protocol.md §9: JWKS URI fetch limits. */
+/** docs/buildkite-protocol.md §9: JWKS URI fetch limits. */
 export const JWKS_FETCH_TIMEOUT_MS = 5_000
 export const JWKS_MAX_BYTES = 100 * 1024
-/** protocol.md §1: a fetched JWKS is cached for up to an hour. */
+/** docs/buildkite-protocol.md §1: a fetched JWKS is cached for up to an hour. */
 export const JWKS_CACHE_MAX_AGE_MS = 60 * 60 * 1000
-/** protocol.md §9: an unknown kid triggers at most one refetch per 30 s. */
+/** docs/buildkite-protocol.md §9: an unknown kid triggers at most one refetch per 30 s. */
 export const JWKS_COOLDOWN_MS = 30_000
 
 export interface KeySetOptions {
   fetch: FetchLike
   allowHttpJwks: boolean
-  /** Tests shorten the refetch cooldown; the default is protocol.md's 30 s. */
+  /** Tests shorten the refetch cooldown; the default is docs/buildkite-protocol.md's 30 s. */
   cooldownMs?: number
 }
 
@@ -46,7 +46,7 @@ export class AppKeySets {
       timeoutDuration: JWKS_FETCH_TIMEOUT_MS,
       cooldownDuration: this.#options.cooldownMs ?? JWKS_COOLDOWN_MS,
       cacheMaxAge: JWKS_CACHE_MAX_AGE_MS,
-      // protocol.md §9: https (or loopback http behind a flag), no redirects, body capped.
+      // docs/buildkite-protocol.md §9: https (or loopback http behind a flag), no redirects, body capped.
       [customFetch]: joseFetch(this.#options.fetch, {
         maxBytes: JWKS_MAX_BYTES,
         check: (url) => {

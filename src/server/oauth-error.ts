@@ -21,7 +21,7 @@ export class OAuthError extends Error {
     this.error = error
     this.description = description
     this.detail = detail ?? description
-    // protocol.md §5 CHOICE: 400, except invalid_client 401.
+    // docs/buildkite-protocol.md §5 CHOICE: 400, except invalid_client 401.
     this.status = options.status ?? (error === 'invalid_client' ? 401 : 400)
     this.headers = options.headers ?? {}
     this.#body = options.body
@@ -33,7 +33,7 @@ export class OAuthError extends Error {
   }
 }
 
-// The documented pairs of protocol.md §5, verbatim.
+// The documented pairs of docs/buildkite-protocol.md §5, verbatim.
 export const DESCRIPTIONS = {
   signature: 'Invalid client assertion signature',
   aud: 'JWT `aud` claim is invalid',

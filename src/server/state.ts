@@ -18,7 +18,7 @@ export interface ServerDeps {
   /** Persist tokens, revocations, used jtis and the audit log here; in memory when absent. */
   stateDir?: string | undefined
   limits?: StoreLimits
-  /** Tests shorten the JWKS refetch cooldown (default 30 s, protocol.md §9). */
+  /** Tests shorten the JWKS refetch cooldown (default 30 s, docs/buildkite-protocol.md §9). */
   jwksCooldownMs?: number
 }
 

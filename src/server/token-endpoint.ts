@@ -35,7 +35,7 @@ export interface EndpointResult {
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
 
 /**
- * The token endpoint (protocol.md §3–§5, §9). Checks run in one fixed order: method, content
+ * The token endpoint (docs/buildkite-protocol.md §3–§5, §9). Checks run in one fixed order: method, content
  * type, no Authorization header, form (no repeated parameters), grant type, assertion type and
  * presence, client authentication (client-auth.ts, including the exchange IP list), token
  * exchange enabled for the org, rate limit, subject token type and token, audience (org slug),
@@ -54,7 +54,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
     if (mediaType !== 'application/x-www-form-urlencoded') {
       throw invalidRequest('Content-Type must be application/x-www-form-urlencoded', `content type ${JSON.stringify(req.contentType ?? null)}`)
     }
-    // protocol.md §3: the client authenticates with its assertion only.
+    // docs/buildkite-protocol.md §3: the client authenticates with its assertion only.
     if (req.hasAuthorization) throw invalidRequest('Authorization header is not accepted; authenticate with client_assertion')
     const form = parseForm(req.body)
 
@@ -182,14 +182,14 @@ export function emptyAudit(now: number, ip: string | undefined): AuditRecord {
 function findMember(org: Organization, subject: string, byEmail: boolean): Member | undefined {
   const wanted = subject.toLowerCase()
   const member = org.members.find((m) => (byEmail ? m.email.toLowerCase() === wanted : m.uuid === wanted))
-  // protocol.md §3: an active member; by email, a verified email.
+  // docs/buildkite-protocol.md §3: an active member; by email, a verified email.
   if (member === undefined || !member.active || (byEmail && !member.verified)) return undefined
   return member
 }
 
 function grantedScopes(param: string | undefined, app: App): string[] {
   if (param === undefined) {
-    // protocol.md §3: omitted scope means the app's default scopes; an error if it has none.
+    // docs/buildkite-protocol.md §3: omitted scope means the app's default scopes; an error if it has none.
     if (app.defaultScopes.length === 0) throw new OAuthError('invalid_scope', 'No scope requested and the application has no default scopes')
     return [...app.defaultScopes]
   }
@@ -202,7 +202,7 @@ function grantedScopes(param: string | undefined, app: App): string[] {
 
 function requestedTtl(param: string | undefined, app: App): number {
   if (param === undefined) return app.maxTtl
-  // protocol.md §5 CHOICE: malformed expires_in is invalid_request; a positive whole number only.
+  // docs/buildkite-protocol.md §5 CHOICE: malformed expires_in is invalid_request; a positive whole number only.
   if (!/^[1-9][0-9]*$/.test(param)) throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
   return Math.min(Number(param), app.maxTtl)
 }
@@ -211,7 +211,7 @@ function rateLimited(decision: RateDecision, org: string): OAuthError {
   return new OAuthError('rate_limited', 'Too many token exchange requests for this organization', `organisation ${org}: ${decision.current} of ${decision.limit} per minute`, {
     status: 429,
     headers: { ...rateLimitHeaders(decision), 'Retry-After': String(decision.reset) },
-    // protocol.md §6: the 429 body shape of Buildkite's REST rate limits.
+    // docs/buildkite-protocol.md §6: the 429 body shape of Buildkite's REST rate limits.
     body: {
       message: 'You have exceeded the token exchange rate limit for this organization. Please wait before retrying.',
       scope: 'token_exchange',

@@ -43,7 +43,7 @@ const EXCHANGE = {
   audience: 'acme',
 }
 
-// The public descriptions (protocol.md §5 and the README's choices), verbatim.
+// The public descriptions (docs/buildkite-protocol.md §5 and the README's choices), verbatim.
 const AUTH = 'Client authentication failed'
 const SIG = 'Invalid client assertion signature'
 const AUD = 'JWT `aud` claim is invalid'
@@ -337,7 +337,7 @@ add('weak RSA', 'RS256 under an e = 2 key on the JWKS URI', client(NO_KEY), () =
   post(jws({ alg: 'RS256', typ: 'JWT', kid: 'e2' }, claims({ iss: 'uri-app', sub: 'uri-app' }), rs256(rsa.privateKey))),
 )
 
-// ----- A JWKS host under an attacker's control (protocol.md §9: 200 only, no redirects, 100 KiB)
+// ----- A JWKS host under an attacker's control (docs/buildkite-protocol.md §9: 200 only, no redirects, 100 KiB)
 const asHostile = (respond: NonNullable<Listener['respond']>): Promise<Answer> => {
   hostileHost.respond = respond
   return post(jws(header({ kid: 'intruder' }), claims({ iss: 'hostile-uri-app', sub: 'hostile-uri-app' }), es256(intruder.privateKey)))
@@ -599,7 +599,7 @@ add('audience', "another org's app naming acme", { ...TARGET_BAD, detail: /is no
   post(good({ iss: 'other-app', sub: 'other-app' }), { audience: 'acme' }),
 )
 
-// ----- Authorization header (protocol.md §3)
+// ----- Authorization header (docs/buildkite-protocol.md §3)
 const AUTHZ = request('Authorization header is not accepted; authenticate with client_assertion', /Authorization header/)
 add('Authorization header', 'Basic client credentials', AUTHZ, () => post(good(), {}, { headers: { Authorization: `Basic ${Buffer.from(`${CLIENT}:secret`).toString('base64')}` } }))
 add('Authorization header', 'a Bearer token', AUTHZ, () => post(good(), {}, { headers: { Authorization: 'Bearer bktx_0000000000000000000000000000000000000000000' } }))

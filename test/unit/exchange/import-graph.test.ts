@@ -3,7 +3,7 @@ import { build, type Metafile } from 'esbuild'
 import { describe, expect, it } from 'vitest'
 
 // The cache-hit path of `bktx token` must not pay for jose (~44 ms) or undici (~111 ms)
-// (../shared/deps.md). This bundles each module as src/bin.ts is bundled (ESM, code split)
+// (docs/dependencies.md). This bundles each module as src/bin.ts is bundled (ESM, code split)
 // and walks the static imports of its entry chunk: dynamic imports are allowed, since they
 // load only when taken.
 

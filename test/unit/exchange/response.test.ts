@@ -18,7 +18,7 @@ async function rejection(response: Response, opts = options()): Promise<Error> {
   throw new Error('parseTokenResponse resolved')
 }
 
-describe('parseTokenResponse: success (protocol.md §4)', () => {
+describe('parseTokenResponse: success (docs/buildkite-protocol.md §4)', () => {
   it('returns the token with the expiry computed from the clock at receipt', async () => {
     const result = await parseTokenResponse(jsonResponse(tokenBody()), options())
     expect(result).toEqual({
@@ -51,7 +51,7 @@ describe('parseTokenResponse: success (protocol.md §4)', () => {
     }
   })
 
-  it('returns scopes as a sorted set (protocol.md §4: compare as sets)', async () => {
+  it('returns scopes as a sorted set (docs/buildkite-protocol.md §4: compare as sets)', async () => {
     const result = await parseTokenResponse(jsonResponse(tokenBody({ scope: 'write_builds read_builds  read_builds' })), options())
     expect(result.scopes).toEqual(['read_builds', 'write_builds'])
   })
@@ -149,7 +149,7 @@ describe('parseTokenResponse: responses outside the protocol → BadResponseErro
   })
 })
 
-describe('parseTokenResponse: OAuth errors (protocol.md §5)', () => {
+describe('parseTokenResponse: OAuth errors (docs/buildkite-protocol.md §5)', () => {
   const requested = makeParams()
   // Every documented pair, and what the message must tell the user to do.
   const pairs: [string, string, RegExp][] = [
