@@ -30,6 +30,10 @@ rows.push(['attack corpus: cases naming another host (jku, x5u, kid URL, redirec
 rows.push(['fuzzing: properties, runs, slowest run', `${n(fuzz.properties)}, ${n(fuzz.runs)}, ${n(fuzz.slowest_run_ms)} ms`])
 rows.push(['live-server fuzzing: requests via node:http, raw-socket requests', `${n(live.requests)}, ${n(live.raw_requests)}`])
 rows.push(['oversized bodies and headers; slow clients cut off', `${n(live.oversized)}; ${n(live.slow_clients)}`])
+rows.push([
+  'slow clients: latest cut-off by the header timeout, by the request timeout (Node checks them every 500 ms); a valid exchange among them',
+  `${n(live.slowest_headers_cut_off_ms)} ms (timeout ${n(live.headers_timeout_ms)} ms), ${n(live.slowest_request_cut_off_ms)} ms (timeout ${n(live.request_timeout_ms)} ms); ${n(live.valid_exchange_among_slow_clients_ms)} ms`,
+])
 if (live.statuses) rows.push(['live-server answers by status', Object.entries(live.statuses).map(([s, c]) => `${s}: ${n(c)}`).join(', ')])
 rows.push([
   'faults injected: kill -9 of bktx server (under load + during start-up), of bktx keygen (of which the instant its temporary file appeared)',
