@@ -116,7 +116,7 @@ describe('bktx token', () => {
     ['an unknown subject', { BKTX_SUBJECT: 'nobody@acme.test' }, 4, /Subject user must be an active member/],
     ['the display name as org', { BKTX_ORG: 'acme-inc' }, 4, /slug/],
     ['scopes beyond the grant', { BKTX_SCOPE: 'write_builds' }, 4, /write_builds/],
-    ['a server that is down', { BKTX_TOKEN_URL: 'http://127.0.0.1:9/oauth/token' }, 5, /./],
+    ['a server that is down', { BKTX_TOKEN_URL: 'http://127.0.0.1:2/oauth/token' }, 5, /cannot reach the token endpoint http:\/\/127\.0\.0\.1:2\/oauth\/token: connection refused \(ECONNREFUSED\).*check --token-url/],
     ['plain http to a remote host', { BKTX_TOKEN_URL: 'http://example.test/oauth/token' }, 2, /https/],
   ])('fails on %s with a clear message, its exit code and nothing on stdout', async (_name, env, code, message) => {
     const result = await runCli(['token', ...FILE, '--timeout', '3s'], { env: { ...world.env, ...env } })
