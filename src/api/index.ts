@@ -27,12 +27,13 @@ declare const BKTX_VERSION: string | undefined
 const VERSION = typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev'
 
 /** Options as setting values, the way the CLI's flags give them. */
-function settingValues(options: TokenSettings & { cache?: string | undefined }): Partial<Record<SettingName, string>> {
+function settingValues(options: TokenSettings & { cache?: string | undefined; audience?: string | undefined }): Partial<Record<SettingName, string>> {
   const out: Partial<Record<SettingName, string>> = {}
   const set = (name: SettingName, value: string | number | undefined) => {
     if (value !== undefined) out[name] = String(value)
   }
   set('token-url', options.tokenUrl)
+  set('aud', options.audience)
   set('client-id', options.clientId)
   set('key', options.key)
   set('kid', options.kid)
@@ -89,13 +90,14 @@ export async function signClientAssertion(options: SignAssertionOptions = {}): P
   const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
   const claims = buildAssertionClaims({
     clientId: required(settings, 'client-id'),
-    audience: options.audience ?? required(settings, 'token-url'),
+    audience: required(settings, 'aud'),
     now: epochSeconds(options.clock ?? systemClock),
     lifetime: options.lifetime ?? DEFAULT_ASSERTION_LIFETIME,
     jti: randomUUID(),
     ...(options.claims === undefined ? {} : { extra: options.claims }),
   })
-  return { assertion: await signAssertion(claims, key), header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims }
+  const assertion = await signAssertion(claims, { alg: key.alg, kid: key.headerKid, privateKey: key.privateKey })
+  return { assertion, header: { alg: key.alg, typ: 'JWT', ...(key.headerKid === undefined ? {} : { kid: key.headerKid }) }, claims }
 }
 
 /**

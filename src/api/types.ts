@@ -47,11 +47,16 @@ export interface SettingsSourceOptions {
 export interface TokenSettings {
   /** Token endpoint URL. Default `https://buildkite.com/oauth/token`. */
   tokenUrl?: string
+  /**
+   * The client assertion's `aud`. Default: `https://buildkite.com/oauth/token` for Buildkite's
+   * token URLs (buildkite.com and api.buildkite.com), else the token URL.
+   */
+  audience?: string
   /** The token exchange application's Client ID. */
   clientId?: string
   /** The private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK) that signs client assertions. */
   key?: string
-  /** The key ID in the assertion header. Default: the RFC 7638 thumbprint of the key. */
+  /** The key ID in the assertion header, or `none` for no kid header. Default: the kid the key file names, else its RFC 7638 thumbprint. */
   kid?: string
   /** The organisation slug (not its display name). */
   org?: string
@@ -103,7 +108,7 @@ export interface SignAssertionOptions extends SettingsSourceOptions {
   kid?: string
   /** The token endpoint URL the assertion is for. */
   tokenUrl?: string
-  /** The `aud` claim. Default: the token URL. */
+  /** The `aud` claim. Default: as for {@link TokenSettings.audience}. */
   audience?: string
   /** Seconds from `iat` to `exp`, 1 to 300. Default 60. */
   lifetime?: number
@@ -116,6 +121,6 @@ export interface SignAssertionOptions extends SettingsSourceOptions {
 export interface SignedAssertion {
   /** The compact JWT. Secret while it is valid: do not log it. */
   assertion: string
-  header: { alg: 'ES256' | 'RS256'; typ: 'JWT'; kid: string }
+  header: { alg: 'ES256' | 'RS256'; typ: 'JWT'; kid?: string }
   claims: { iss: string; sub: string; aud: string; iat: number; exp: number; jti: string; [claim: string]: unknown }
 }

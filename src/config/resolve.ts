@@ -53,6 +53,11 @@ export function resolveSettings(input: ResolveInput): ResolvedSettings {
     }
     if (found !== undefined) out[name] = found
   }
+  // Defaults that follow other settings (aud and api-url follow the token URL).
+  for (const name of SETTING_NAMES) {
+    const derived = out[name] === undefined ? SETTINGS[name].derive?.((other) => out[other]?.value) : undefined
+    if (derived !== undefined) out[name] = { value: derived, source: 'default' }
+  }
   return out
 }
 

@@ -6,6 +6,7 @@ import { parseDuration } from '../time/duration.js'
  */
 export const SETTING_NAMES = [
   'token-url',
+  'aud',
   'client-id',
   'org',
   'subject',
@@ -24,6 +25,11 @@ export interface SettingSpec {
   /** The environment variable that sets it (the CLI's flag is `--NAME`). */
   env: string
   default?: string
+  /**
+   * A default that depends on other settings (resolved first): `aud` and `api-url` follow the
+   * token URL. Its source is still `default`.
+   */
+  derive?: (resolved: (name: SettingName) => string | undefined) => string | undefined
   description: string
   /** Normalises a value or throws an Error whose message says what is wrong. */
   validate(value: string): string
@@ -75,7 +81,16 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   'token-url': {
     env: 'BKTX_TOKEN_URL',
     default: 'https://buildkite.com/oauth/token',
-    description: 'token endpoint URL (also the assertion audience)',
+    description: 'token endpoint URL',
+    validate: url,
+  },
+  aud: {
+    env: 'BKTX_AUD',
+    description: "the client assertion's aud claim (default: https://buildkite.com/oauth/token for Buildkite's token URLs, else the token URL)",
+    derive: (get) => {
+      const tokenUrl = get('token-url')
+      return tokenUrl === undefined ? undefined : defaultAudience(tokenUrl)
+    },
     validate: url,
   },
   'client-id': {
@@ -112,7 +127,7 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   kid: {
     env: 'BKTX_KID',
-    description: 'key ID in the assertion header (default: the RFC 7638 thumbprint of the key)',
+    description: "key ID in the assertion header, or none to send no kid (default: the key file's own kid, else its RFC 7638 thumbprint)",
     validate: nonEmpty,
   },
   scope: {
@@ -131,8 +146,11 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   'api-url': {
     env: 'BKTX_API_URL',
-    default: 'https://api.buildkite.com',
-    description: 'REST API base URL (for whoami and revocation)',
+    description: "REST API base URL, for whoami and revocation (default: https://api.buildkite.com for Buildkite's token URLs, else the token URL's origin)",
+    derive: (get) => {
+      const tokenUrl = get('token-url')
+      return tokenUrl === undefined ? undefined : defaultApiUrl(tokenUrl)
+    },
     validate: url,
   },
   cache: {
@@ -149,6 +167,35 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
 /** Where tokens are cached: `auto` (keychain, else files), `keychain`, `file` or `none`. */
 export const CACHE_MODES = ['auto', 'keychain', 'file', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]
+
+/** The hosts of Buildkite's own token endpoints (docs/buildkite-protocol.md §3). */
+const BUILDKITE_HOSTS = new Set(['buildkite.com', 'api.buildkite.com'])
+
+/** True when the token URL is one of Buildkite's (https, buildkite.com or api.buildkite.com). */
+export function isBuildkiteTokenUrl(tokenUrl: string): boolean {
+  try {
+    const url = new URL(tokenUrl)
+    return url.protocol === 'https:' && BUILDKITE_HOSTS.has(url.hostname)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The assertion audience for a token URL (docs/buildkite-protocol.md §2): Buildkite documents
+ * only `https://buildkite.com/oauth/token`, so both of its token endpoints get that; any other
+ * server (the reference server, a test double) gets its own token URL.
+ */
+export function defaultAudience(tokenUrl: string): string {
+  return isBuildkiteTokenUrl(tokenUrl) ? BUILDKITE_AUDIENCE : tokenUrl
+}
+
+/** The REST API for a token URL: Buildkite's API host for Buildkite, else the token URL's origin (the reference server serves both). */
+export function defaultApiUrl(tokenUrl: string): string {
+  return isBuildkiteTokenUrl(tokenUrl) ? 'https://api.buildkite.com' : `${new URL(tokenUrl).origin}`
+}
+
+export const BUILDKITE_AUDIENCE = 'https://buildkite.com/oauth/token'
 
 export function isSettingName(name: string): name is SettingName {
   return (SETTING_NAMES as readonly string[]).includes(name)

@@ -2,6 +2,7 @@ import type { RequestInitLike } from '../deps.js'
 import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } from '../assertion/claims.js'
 import { signAssertion } from '../assertion/sign.js'
 import { SettingInvalidError } from '../errors.js'
+import { defaultAudience } from '../config/settings.js'
 import { requireSecureURL } from '../http/url.js'
 import { epochSeconds, type Clock } from '../time/clock.js'
 import {
@@ -47,8 +48,9 @@ export async function buildTokenExchangeRequest(params: ExchangeParams, options:
   checkParams(params)
   const claims = buildAssertionClaims({
     clientId: params.clientId,
-    // docs/buildkite-protocol.md §2: aud is the token endpoint URL, the one the request goes to.
-    audience: url.href,
+    // docs/buildkite-protocol.md §2: Buildkite documents one audience for its token endpoints,
+    // https://buildkite.com/oauth/token, whichever of them the request goes to.
+    audience: params.audience ?? defaultAudience(url.href),
     now: epochSeconds(options.clock),
     lifetime: options.assertionLifetime ?? DEFAULT_ASSERTION_LIFETIME,
     jti: options.jti,

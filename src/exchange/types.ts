@@ -19,8 +19,8 @@ export const ISSUED_TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:
 /** The key that signs the client assertion. */
 export interface AssertionKey {
   alg: SigningAlg
-  /** The kid put in the JWS header. */
-  kid: string
+  /** The kid put in the JWS header; undefined for none (the `kid` setting `none`). */
+  kid: string | undefined
   privateKey: KeyObject
   /** SHA-256 of the public key (SPKI DER), base64url: identifies the key in cache keys. */
   fingerprint: string
@@ -29,6 +29,11 @@ export interface AssertionKey {
 /** Everything that decides which token an exchange yields (and so the cache key). */
 export interface ExchangeParams {
   tokenUrl: string
+  /**
+   * The assertion's `aud` claim. Default: `https://buildkite.com/oauth/token` for Buildkite's
+   * token URLs, else the token URL (docs/buildkite-protocol.md §2; src/config/settings.ts).
+   */
+  audience?: string | undefined
   clientId: string
   key: AssertionKey
   /** Organisation slug: the `audience` form field. */

@@ -4,7 +4,7 @@ import type { TokenCache } from '../cache/cache.js'
 import { cacheKey } from '../cache/key.js'
 import type { EntryLockOptions } from '../cache/lock.js'
 import { selectCache } from '../cache/select.js'
-import { isServable, type CachedTokenResult } from '../cache/with-cache.js'
+import { isServable, requestedOf, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../config/settings.js'
 import type { Env } from '../deps.js'
 import type { Notice } from '../errors.js'
@@ -61,5 +61,5 @@ export async function lookupToken(
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl))
   const notices = [opened.notice, hit.notice].filter((n): n is Notice => n !== undefined)
   if (hit.entry === undefined) return { result: undefined, notices }
-  return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices }, notices }
+  return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }, notices }
 }

@@ -13,6 +13,7 @@ import type { AccessTokenInfo } from '../exchange/access-token.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import type { BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
+import { formatDuration } from '../time/duration.js'
 import { lookupToken, openTokenCache, type CacheDeps, type OpenedCache } from './lookup.js'
 import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
 
@@ -84,6 +85,31 @@ export interface TokenService {
   logout(params: ExchangeParams, options: LogoutOptions): Promise<LogoutOutcome>
 }
 
+/**
+ * Notices for a fresh grant narrower than the request: a shorter lifetime (the application's
+ * maximum TTL caps it, docs/buildkite-protocol.md §3) or fewer scopes. Said once, when minted.
+ */
+export function narrowing(result: CachedTokenResult): Notice[] {
+  const notices: Notice[] = []
+  const { ttl, scopes } = result.requested
+  if (ttl !== null && result.expiresIn < ttl) {
+    notices.push({
+      kind: 'ttl-narrowed',
+      message: `the token lives ${formatDuration(result.expiresIn)}, not the ${formatDuration(ttl)} asked for (the application's maximum lifetime is probably lower)`,
+      advice: ['ask for at most that with ', { setting: 'ttl' }, ', or raise the maximum in the application'],
+    })
+  }
+  const missing = scopes.filter((scope) => !result.scopes.includes(scope))
+  if (missing.length > 0) {
+    notices.push({
+      kind: 'scopes-narrowed',
+      message: `the token was granted ${result.scopes.length === 0 ? 'no scopes' : result.scopes.join(' ')}, without ${missing.join(' ')} that was asked for`,
+      advice: ['check ', { setting: 'scope' }, " against the application's grantable scopes"],
+    })
+  }
+  return notices
+}
+
 export function createTokenService(deps: TokenServiceDeps): TokenService {
   /** Runs `call` with a fetch for `options` (proxy and CA from the environment and options), then closes it. */
   async function connected<T>(options: NetworkOptions, call: (fetch: BktxFetch) => Promise<T>): Promise<T> {
@@ -124,6 +150,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         refresh: options.refresh === true,
       })(params)
       if (opened.notice !== undefined) result.notices.unshift(opened.notice)
+      if (!result.cached) result.notices.push(...narrowing(result))
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
       return { result, cache: opened.cache }
     },

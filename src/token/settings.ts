@@ -6,7 +6,7 @@ import type { ExchangeParams, SubjectType } from '../exchange/types.js'
 import { loadAssertionKey } from '../exchange/key.js'
 
 /** The settings every token request resolves. */
-export const TOKEN_SETTINGS: readonly SettingName[] = ['token-url', 'client-id', 'key', 'kid', 'org', 'subject', 'subject-type', 'scope', 'ttl', 'cache']
+export const TOKEN_SETTINGS: readonly SettingName[] = ['token-url', 'aud', 'client-id', 'key', 'kid', 'org', 'subject', 'subject-type', 'scope', 'ttl', 'cache']
 
 /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). */
 export const DEFAULT_MIN_TTL = 300
@@ -18,6 +18,7 @@ export async function tokenParams(settings: ResolvedSettings): Promise<ExchangeP
   const ttl = settings.ttl?.value
   return {
     tokenUrl: required(settings, 'token-url'),
+    audience: required(settings, 'aud'),
     clientId: required(settings, 'client-id'),
     key: await loadAssertionKey(required(settings, 'key'), settings.kid?.value),
     org: required(settings, 'org'),

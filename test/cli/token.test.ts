@@ -25,7 +25,17 @@ describe('bktx token', () => {
     expect(second.stdout).toBe(first.stdout)
     expect(world.mints()).toBe(1)
     const json = JSON.parse((await runCli(['token', '--json', ...FILE], { env: world.env })).stdout)
-    expect(json).toEqual({ token: first.stdout.trim(), token_type: 'Bearer', expires_at: expect.any(String), scopes: ['read_builds'], cached: true, cache: 'file' })
+    expect(json).toEqual({
+      token: first.stdout.trim(),
+      token_type: 'Bearer',
+      expires_at: expect.any(String),
+      scopes: ['read_builds'],
+      cached: true,
+      cache: 'file',
+      requested_scopes: [],
+      requested_ttl: null,
+      expires_in: 3600,
+    })
     // The token works on the API.
     expect((await http(`${world.server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${json.token}` } })).status).toBe(200)
   })

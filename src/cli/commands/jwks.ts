@@ -1,7 +1,9 @@
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
+import type { KeyFileRef } from '../../jwks/serve.js'
 import type { LoadedKey } from '../../keys/load.js'
+import { NO_KID } from '../../keys/pem.js'
 import type { Context } from '../context.js'
 import { collect, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
@@ -39,20 +41,28 @@ export function registerJwks(self: Command, deps: ProgramDeps): void {
   action<JwksServeOptions>(serve, deps, (ctx, opts) => runJwksServe(ctx, opts))
 }
 
-async function keyPaths(ctx: Context, given: string[] | undefined): Promise<string[]> {
-  if (given !== undefined && given.length > 0) return given.map((path) => ctx.absolute(path))
-  return [required(await ctx.settings({}), 'key')]
+/**
+ * The key files to publish: those given with --key, each under the kid it names itself (a
+ * `bktx keygen --kid` label, a JWK's kid) or its thumbprint; else the profile's signing key under
+ * the kid it signs with (the `kid` setting, unless `none`), so that what is published is what
+ * `bktx sign` and `bktx token` send.
+ */
+async function keyRefs(ctx: Context, given: string[] | undefined): Promise<KeyFileRef[]> {
+  if (given !== undefined && given.length > 0) return given.map((path) => ({ path: ctx.absolute(path) }))
+  const settings = await ctx.settings({})
+  const kid = settings.kid?.value
+  return [{ path: required(settings, 'key'), kid: kid === NO_KID ? undefined : kid }]
 }
 
-async function loadAll(paths: readonly string[]): Promise<LoadedKey[]> {
+async function loadAll(refs: readonly KeyFileRef[]): Promise<LoadedKey[]> {
   const { loadKeyFile } = await import('../../keys/load.js')
-  const keys = await Promise.all(paths.map((path) => loadKeyFile(path)))
+  const keys = await Promise.all(refs.map((ref) => loadKeyFile(ref.path, { kid: ref.kid })))
   return keys.flat()
 }
 
 export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
   const { buildJwks, serializeJwks } = await import('../../jwks/build.js')
-  const jwks = buildJwks(await loadAll(await keyPaths(ctx, opts.key)))
+  const jwks = buildJwks(await loadAll(await keyRefs(ctx, opts.key)))
   const text = serializeJwks(jwks)
   if (opts.out === undefined) {
     ctx.out.data(text)
@@ -68,7 +78,7 @@ export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
 export async function runJwksServe(ctx: Context, opts: JwksServeOptions): Promise<void> {
   const { serveJwks } = await import('../../jwks/serve.js')
   const serving = await serveJwks(
-    { keyPaths: await keyPaths(ctx, opts.key), host: opts.host, port: opts.port },
+    { keyPaths: await keyRefs(ctx, opts.key), host: opts.host, port: opts.port },
     {
       clock: ctx.deps.clock,
       log: (line) => ctx.out.info(line),

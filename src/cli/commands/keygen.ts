@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander'
 import { join } from 'node:path'
 import { saveConfigFile } from '../../config/file.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
+import { NO_KID, withKidLabel } from '../../keys/pem.js'
 import { RSA_BITS, type SigningAlg } from '../../keys/policy.js'
 import { UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
@@ -34,6 +35,9 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
   if (opts.kid !== undefined && opts.out === undefined && !FILE_SAFE_KID.test(opts.kid)) {
     throw new UsageError('--kid names the key file; use letters, digits, ".", "_" and "-", or pass --out')
   }
+  if (opts.kid === NO_KID || (opts.kid !== undefined && /\s/.test(opts.kid))) {
+    throw new UsageError(`--kid "${opts.kid}" cannot name a key${opts.kid === NO_KID ? ' ("none" means no kid header when signing)' : ': no spaces'}`)
+  }
   // Read the config before writing anything: an invalid file must fail before a key exists.
   const config = await ctx.config()
   const { name: profileName, profile } = await ctx.profile({ create: true })
@@ -44,7 +48,8 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
     generateSigningKey({ alg: opts.alg, ...(opts.bits === undefined ? {} : { bits: opts.bits }), ...(opts.kid === undefined ? {} : { kid: opts.kid }) }),
   )
   const path = opts.out !== undefined ? ctx.absolute(opts.out) : join(ctx.paths.keysDir, `${key.kid}.pem`)
-  await writeFileAtomic(path, key.privatePem, {
+  // A custom kid travels in the file (src/keys/pem.ts), so jwks, jwks serve and sign all use it.
+  await writeFileAtomic(path, opts.kid === undefined ? key.privatePem : withKidLabel(key.privatePem, opts.kid), {
     mode: 0o600,
     dirMode: 0o700,
     overwrite: opts.force,
@@ -56,8 +61,8 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
   if (record) {
     const previous = profile.key
     const updated = { ...profile, key: path }
-    if (opts.kid !== undefined) updated.kid = opts.kid
-    else delete updated.kid
+    // The new key's kid is its own (the file names it); a `none` policy (no kid header) stays.
+    if (updated.kid !== NO_KID) delete updated.kid
     config.profiles[profileName] = updated
     await saveConfigFile(ctx.configPath, config)
     ctx.out.info(`profile "${profileName}": key = ${path}${previous !== undefined && previous !== path ? ` (was ${previous})` : ''}`)

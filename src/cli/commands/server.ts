@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { ConfigError, NetworkError, UsageError } from '../../errors.js'
 import { required } from '../../config/resolve.js'
+import { NO_KID } from '../../keys/pem.js'
 import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
@@ -133,7 +134,8 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
     const { buildJwks } = await import('../../jwks/build.js')
     const { loadKeyFile } = await import('../../keys/load.js')
     const path = opts.jwks !== undefined ? ctx.absolute(opts.jwks) : required(settings, 'key')
-    jwks = buildJwks(await loadKeyFile(path, settings.kid !== undefined && opts.jwks === undefined ? { kid: settings.kid.value } : {}))
+    const profileKid = opts.jwks === undefined && settings.kid?.value !== NO_KID ? settings.kid?.value : undefined
+    jwks = buildJwks(await loadKeyFile(path, { kid: profileKid }))
   }
   try {
     return await quickServerConfig({

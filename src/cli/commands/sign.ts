@@ -9,10 +9,9 @@ import { addSettingOptions, collect, durationArg, settingFlags } from '../option
 import { action, type ProgramDeps } from '../command.js'
 import { UsageError } from '../../errors.js'
 
-const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'token-url']
+const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'token-url', 'aud']
 
 export interface SignOptions extends Record<string, unknown> {
-  aud?: string
   lifetime: number
   claim?: string[]
 }
@@ -21,7 +20,6 @@ export function registerSign(self: Command, deps: ProgramDeps): void {
   const cmd = self
     .description('print a signed client-assertion JWT (RFC 7523) as Buildkite requires it')
   addSettingOptions(cmd, SETTINGS_USED)
-    .option('--aud <url>', 'audience (default: the token URL)')
     .option('--lifetime <duration>', `seconds until exp, at most ${MAX_ASSERTION_LIFETIME}`, durationArg, DEFAULT_ASSERTION_LIFETIME)
     .option('--claim <name=value>', 'extra claim; value parsed as JSON when it is JSON (repeatable)', collect)
   action<SignOptions>(cmd, deps, (ctx, opts) => runSign(ctx, opts))
@@ -36,7 +34,7 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   const settings = await ctx.settings(settingFlags(opts, SETTINGS_USED))
   const clientId = required(settings, 'client-id')
   const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
-  const audience = opts.aud ?? required(settings, 'token-url')
+  const audience = required(settings, 'aud')
   const claims = buildAssertionClaims({
     clientId,
     audience,
@@ -45,10 +43,11 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
     jti: randomUUID(),
     extra: parseClaimArgs(opts.claim ?? []),
   })
-  const jwt = await signAssertion(claims, key)
-  if (ctx.out.json) ctx.out.document({ assertion: jwt, header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims })
+  const jwt = await signAssertion(claims, { alg: key.alg, kid: key.headerKid, privateKey: key.privateKey })
+  const header = { alg: key.alg, typ: 'JWT', ...(key.headerKid === undefined ? {} : { kid: key.headerKid }) }
+  if (ctx.out.json) ctx.out.document({ assertion: jwt, header, claims })
   else ctx.out.data(jwt)
-  ctx.out.debug(`signed with ${key.alg} key ${key.kid} from ${key.source}; aud ${audience}; expires in ${opts.lifetime}s`)
+  ctx.out.debug(`signed with ${key.alg} key ${key.kid} from ${key.source} (${key.headerKid === undefined ? 'no kid header' : `kid ${key.headerKid}`}); aud ${audience}; expires in ${opts.lifetime}s`)
 }
 
 /** Parses `--claim k=v`; `v` is JSON when it parses as JSON (numbers, booleans), else a string. */
