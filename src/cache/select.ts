@@ -88,5 +88,22 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
   }
 }
 
+/**
+ * A cache that reads every entry, whichever backend holds its secret: for `bktx logout --all`,
+ * which must revoke keychain and file tokens alike. The keychain is used when it answers
+ * unlocked (CI or not); otherwise only file entries can be read, with a notice saying so.
+ */
+export async function selectEveryEntry(options: Omit<SelectCacheOptions, 'mode'>): Promise<CacheSelection> {
+  const dir = await resolveCacheDir(options)
+  await openPrivateDir(dir, options.uid)
+  const file = new FileSecretStore({ dir, uid: options.uid })
+  const keychain = options.secrets
+  const compose = (policy: SecretPolicy) =>
+    createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
+  const status = await keychain.status()
+  if (!status.ok) return { cache: compose(filePolicy(file)), notice: { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` } }
+  return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
+}
+
 /** How to make the file cache the choice, so that the keychain is not tried (and noted) every run. */
 const KEEP_FILE_CACHE: Advice = ['to use it without trying the keychain first, ', { set: 'cache', value: 'file' }]

@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path'
-import { loadConfigFile, PROFILE_NAME, type ConfigFile } from '../config/file.js'
+import { loadConfigFile, PROFILE_NAME, type ConfigFile, type Profile } from '../config/file.js'
 import { locateConfig, settingsFrom } from '../config/load.js'
 import { UsageError, type Notice } from '../errors.js'
 import { resolvePaths, type Paths } from '../config/paths.js'
@@ -77,7 +77,7 @@ export class Context {
       if (!PROFILE_NAME.test(this.explicitProfile)) {
         throw new UsageError(`"${this.explicitProfile}" is not a valid profile name (letters, digits, ".", "_", "-")`)
       }
-      return { name: this.explicitProfile, profile: {} }
+      return { name: this.explicitProfile, profile: {} as Profile }
     }
     return selectProfile(config, this.configPath, this.explicitProfile)
   }

@@ -46,6 +46,27 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
   return BY_CODE[code]
 }
 
+/** What each exit code means (the first line of its entry in {@link EXIT_CODES_HELP}). */
+const MEANINGS: Record<ExitCode, string> = {
+  [EXIT.OK]: 'success',
+  [EXIT.INTERNAL]: 'internal error: a bug in bktx',
+  [EXIT.USAGE]: 'usage: bad flag, value or missing setting',
+  [EXIT.LOCAL]: 'local input: config, key, cache directory or other file',
+  [EXIT.REJECTED]: 'rejected by the token endpoint or the API',
+  [EXIT.NETWORK]: 'network: unreachable, timed out, or 5xx/429 after retries',
+  [EXIT.BAD_RESPONSE]: 'bad response: the server answered outside the protocol',
+  [EXIT.JWT_INVALID]: 'invalid JWT',
+  [EXIT.KEYCHAIN]: 'keychain required and not answering',
+  [EXIT.INTERRUPTED]: 'interrupted by SIGINT or SIGTERM',
+}
+
+/** `bktx help exit-codes --json`: each exit code, its meaning and the error codes that give it. */
+export function exitCodeTable(): { exit: number; meaning: string; errors: string[] }[] {
+  return (Object.values(EXIT) as ExitCode[])
+    .sort((a, b) => a - b)
+    .map((exit) => ({ exit, meaning: MEANINGS[exit], errors: (Object.keys(BY_CODE) as ErrorCode[]).filter((code) => BY_CODE[code] === exit) }))
+}
+
 /** The text of `bktx help exit-codes` (also copied into the README). */
 export const EXIT_CODES_HELP = `Exit codes
 
