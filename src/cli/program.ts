@@ -1,6 +1,7 @@
 import { Command, Help } from 'commander'
 import { UsageError } from '../errors.js'
 import { registerCache } from './commands/cache.js'
+import { registerComplete, registerCompletion } from './commands/completion.js'
 import { registerConfig } from './commands/config.js'
 import { registerEnv } from './commands/env.js'
 import { registerExec } from './commands/exec.js'
@@ -91,7 +92,7 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     setUsageAfterErrors(cmd)
   }
   for (const [name, register] of COMMANDS) {
-    const cmd = program.command(name)
+    const cmd = program.command(name, { hidden: HIDDEN.has(name) })
     builders.set(cmd, () => register(cmd, deps))
   }
   program.hook('preSubcommand', (_root, sub) => build(sub))
@@ -145,7 +146,12 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['inspect', registerInspect],
   ['config', registerConfig],
   ['server', registerServer],
+  ['completion', registerCompletion],
+  ['complete', registerComplete],
 ]
+
+/** Commands that exist for machines, not people: not listed in help. */
+const HIDDEN = new Set(['complete'])
 
 
 // After commander's own parse errors (unknown option, missing argument) print the usage line.
