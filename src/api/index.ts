@@ -36,6 +36,9 @@ function settingValues(options: TokenSettings & { cache?: string | undefined }):
   set('client-id', options.clientId)
   set('key', options.key)
   set('kid', options.kid)
+  set('public-key', options.publicKey)
+  set('pkcs11-module', options.pkcs11Module)
+  set('pin-source', options.pinSource)
   set('org', options.org)
   set('subject', options.subject)
   set('subject-type', options.subjectType)
@@ -60,9 +63,9 @@ async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record
  */
 export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
   const loaded = await settingsFor(options, settingValues(options))
-  const params = await tokenParams(loaded.settings)
   const env = options.env ?? process.env
   const uid = process.getuid?.()
+  const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
   const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` })
   const { result } = await service.obtain(params, {
@@ -81,12 +84,13 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
 export async function signClientAssertion(options: SignAssertionOptions = {}): Promise<SignedAssertion> {
   const { randomUUID } = await import('node:crypto')
   const { required } = await import('../config/resolve.js')
-  const { loadSigningKey } = await import('../keys/load.js')
+  const { keySettingsOf, openAssertionKey } = await import('../signers/open.js')
   const { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } = await import('../assertion/claims.js')
   const { signAssertion } = await import('../assertion/sign.js')
   const { epochSeconds } = await import('../time/clock.js')
   const { settings } = await settingsFor(options, settingValues(options))
-  const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
+  const env = options.env ?? process.env
+  const key = await openAssertionKey(keySettingsOf(settings), { env, home: homedir(), uid: process.getuid?.(), cwd: process.cwd() })
   const claims = buildAssertionClaims({
     clientId: required(settings, 'client-id'),
     audience: options.audience ?? required(settings, 'token-url'),
@@ -95,7 +99,8 @@ export async function signClientAssertion(options: SignAssertionOptions = {}): P
     jti: randomUUID(),
     ...(options.claims === undefined ? {} : { extra: options.claims }),
   })
-  return { assertion: await signAssertion(claims, key), header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims }
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000)
+  return { assertion: await signAssertion(claims, key, { signal }), header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims }
 }
 
 /**
