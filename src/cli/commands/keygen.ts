@@ -89,6 +89,8 @@ async function runTokenKeygen(ctx: Context, opts: KeygenOptions, key: string): P
   if (opts.out !== undefined || opts.force) throw new UsageError('--out and --force are for key files; a key in a token is never written out or replaced')
   const config = await ctx.config()
   const { name: profileName, profile } = await ctx.profile({ create: true })
+  // A profile being created has no settings yet, but the environment's still count.
+  config.profiles[profileName] ??= profile
   const settings = await ctx.settings({
     ...(opts.pkcs11Module === undefined ? {} : { 'pkcs11-module': opts.pkcs11Module }),
     ...(opts.pinSource === undefined ? {} : { 'pin-source': opts.pinSource }),

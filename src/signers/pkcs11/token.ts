@@ -223,7 +223,14 @@ function findSlot(module: Pkcs11Module, target: TokenTarget): Handle {
     (a['library-version'] === undefined || versionMatches(a['library-version'], library.libraryVersion))
   let slots: Handle[]
   try {
-    slots = libraryMatches ? module.C_GetSlotList(true) : []
+    // Only initialised tokens: SoftHSM and others keep an empty slot ready for the next one.
+    slots = (libraryMatches ? module.C_GetSlotList(true) : []).filter((slot) => {
+      try {
+        return (module.C_GetTokenInfo(slot).flags & CKF_TOKEN_INITIALIZED) !== 0
+      } catch {
+        return false
+      }
+    })
   } catch (cause) {
     throw tokenError(cause, 'listing slots', target)
   }
