@@ -41,12 +41,13 @@ const BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/
 
 /**
  * The readings of a signer's stdout that could be a signature of the expected length: the raw
- * bytes, or their base64/base64url text (surrounding whitespace ignored), each as is or, for
+ * bytes, or their base64/base64url text (whitespace ignored), each as is or, for
  * ES256, converted from DER. Ordered by likelihood; the caller keeps the first that verifies.
  */
 export function signatureCandidates(output: Uint8Array, alg: 'ES256' | 'RS256', rsaBytes: number): Uint8Array[] {
   const readings: Uint8Array[] = [Buffer.from(output)]
-  const text = Buffer.from(output).toString('latin1').trim()
+  // Line-wrapped base64 (`base64` wraps at 76 columns) is still base64.
+  const text = Buffer.from(output).toString('latin1').replace(/\s+/g, '')
   if (text.length > 0 && BASE64.test(text)) readings.push(Buffer.from(text, text.includes('-') || text.includes('_') ? 'base64url' : 'base64'))
   const out: Uint8Array[] = []
   for (const bytes of readings) {
