@@ -33,9 +33,12 @@ export async function signAssertion(
   const data = Buffer.from(signingInput, 'ascii')
   const signature = await key.sign(data, options)
   if (!verifiesWith(key, data, signature)) {
+    // An external signer answers for whatever key it reaches: the likely cause is a public-key
+    // setting that names another key. Anywhere else a bad signature is a fault of the signer.
+    const external = key.source.startsWith('exec:')
     throw new SignerError(`the signature from ${key.source} does not verify with its public key`, {
-      detail: { setting: 'key', reason: 'bad-signature' },
-      advice: ['check that ', { setting: 'key' }, ' and ', { setting: 'public-key' }, ' are the two halves of one ', key.alg, ' key pair'],
+      detail: { setting: external ? 'public-key' : 'key', reason: 'bad-signature' },
+      ...(external ? { advice: ['check that the command signs with the key whose public half ', { setting: 'public-key' }, ' names'] } : {}),
     })
   }
   return `${signingInput}.${Buffer.from(signature).toString('base64url')}`

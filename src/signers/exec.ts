@@ -123,7 +123,7 @@ function run(input: Uint8Array, request: ExecSignRequest): Promise<Buffer> {
       finish(
         new SignerError(`${request.source} ${how}`, {
           detail: { setting: 'key', reason: killedBy !== null ? 'killed' : 'exit-status' },
-          advice: ['its own messages are above; check ', { setting: 'key' }],
+          advice: ['its own messages, if any, are above; check ', { setting: 'key' }],
         }),
       )
     })

@@ -159,6 +159,23 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
     expect(records.length).toBeGreaterThanOrEqual(3)
   })
 
+  it('a key replaced in the token under the same URI is noticed at the next signature, recorded, and used from then on', async () => {
+    const uri = 'pkcs11:token=bktx;object=rotated;id=%77'
+    expect((await run(['keygen', '--key', uri, '--profile', 'rotated'])).code).toBe(0)
+    const before = JSON.parse((await run(['jwks', '--key', uri])).stdout).keys[0]
+    for (const type of ['privkey', 'pubkey']) expect(hsm.tool('bktx', ['--delete-object', '--type', type, '--id', '77']).status).toBe(0)
+    expect(hsm.tool('bktx', ['--keypairgen', '--key-type', 'EC:prime256v1', '--label', 'rotated', '--id', '77']).status).toBe(0)
+    const noticed = await run(['sign', '--key', uri, '--verbose'])
+    expect(noticed.code).toBe(10)
+    expect(noticed.stderr).toContain('the token now holds another key than the one bktx recorded for this URI')
+    expect(noticed.stderr).toContain('code BKTX_PKCS11_TOKEN')
+    const again = await run(['sign', '--key', uri, '--json'])
+    expect(again.code).toBe(0)
+    const after = JSON.parse((await run(['jwks', '--key', uri])).stdout).keys[0]
+    expect(after.x).not.toBe(before.x)
+    expect(JSON.parse(again.stdout).header.kid).toBe(after.kid)
+  })
+
   it('names what is wrong: a token that is not there, a key that is not there, an existing key keygen will not replace', async () => {
     const noToken = await run(['sign', '--key', 'pkcs11:token=other;object=ci'])
     expect(noToken.code).toBe(10)
