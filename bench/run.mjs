@@ -36,6 +36,12 @@ try {
   const cachedFile = ratio(tokens.cachedFile, tokens.node)
   row('node -e 0', `${tokens.node.toFixed(1)} ms`, '', undefined)
   row('token, cached (file)', `${tokens.cachedFile.toFixed(1)} ms = ${cachedFile.toFixed(2)}x node`, '<= 1.25x', cachedFile <= 1.25)
+  if (tokens.cachedPkcs11 !== undefined) {
+    const cachedPkcs11 = ratio(tokens.cachedPkcs11, tokens.node)
+    row('token, cached (PKCS#11 key)', `${tokens.cachedPkcs11.toFixed(1)} ms = ${cachedPkcs11.toFixed(2)}x node`, '<= 1.25x', cachedPkcs11 <= 1.25)
+  } else {
+    row('token, cached (PKCS#11 key)', `n/a: ${tokens.pkcs11Unavailable}`, '<= 1.25x', undefined)
+  }
   if (tokens.cachedKeychain !== undefined) {
     const cachedKeychain = ratio(tokens.cachedKeychain, tokens.nodeKeychain)
     row('token, cached (keychain)', `${tokens.cachedKeychain.toFixed(1)} ms = ${cachedKeychain.toFixed(2)}x node`, '<= 1.50x', cachedKeychain <= 1.5)

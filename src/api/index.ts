@@ -37,6 +37,9 @@ function settingValues(options: TokenSettings & { cache?: string | undefined; au
   set('client-id', options.clientId)
   set('key', options.key)
   set('kid', options.kid)
+  set('public-key', options.publicKey)
+  set('pkcs11-module', options.pkcs11Module)
+  set('pin-source', options.pinSource)
   set('org', options.org)
   set('subject', options.subject)
   set('subject-type', options.subjectType)
@@ -61,9 +64,9 @@ async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record
  */
 export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
   const loaded = await settingsFor(options, settingValues(options))
-  const params = await tokenParams(loaded.settings)
   const env = options.env ?? process.env
   const uid = process.getuid?.()
+  const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
   const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` })
   const { result } = await service.obtain(params, {
@@ -82,12 +85,13 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
 export async function signClientAssertion(options: SignAssertionOptions = {}): Promise<SignedAssertion> {
   const { randomUUID } = await import('node:crypto')
   const { required } = await import('../config/resolve.js')
-  const { loadSigningKey } = await import('../keys/load.js')
+  const { keySettingsOf, openAssertionKey } = await import('../signers/open.js')
   const { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } = await import('../assertion/claims.js')
   const { signAssertion } = await import('../assertion/sign.js')
   const { epochSeconds } = await import('../time/clock.js')
   const { settings } = await settingsFor(options, settingValues(options))
-  const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
+  const env = options.env ?? process.env
+  const key = await openAssertionKey(keySettingsOf(settings), { env, home: homedir(), uid: process.getuid?.(), cwd: process.cwd() })
   const claims = buildAssertionClaims({
     clientId: required(settings, 'client-id'),
     audience: required(settings, 'aud'),
@@ -96,8 +100,9 @@ export async function signClientAssertion(options: SignAssertionOptions = {}): P
     jti: randomUUID(),
     ...(options.claims === undefined ? {} : { extra: options.claims }),
   })
-  const assertion = await signAssertion(claims, { alg: key.alg, kid: key.headerKid, privateKey: key.privateKey })
-  return { assertion, header: { alg: key.alg, typ: 'JWT', ...(key.headerKid === undefined ? {} : { kid: key.headerKid }) }, claims }
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000)
+  const assertion = await signAssertion(claims, key, { signal })
+  return { assertion, header: { alg: key.alg, typ: 'JWT', ...(key.kid === undefined ? {} : { kid: key.kid }) }, claims }
 }
 
 /**

@@ -54,10 +54,19 @@ export interface TokenSettings {
   audience?: string
   /** The token exchange application's Client ID. */
   clientId?: string
-  /** The private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK) that signs client assertions. */
+  /**
+   * The signing key: a private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK), `env:NAME` (the key
+   * text in that variable), a `pkcs11:` URI (RFC 7512) or `exec:COMMAND` (an external signer).
+   */
   key?: string
   /** The key ID in the assertion header, or `none` for no kid header. Default: the kid the key file names, else its RFC 7638 thumbprint. */
   kid?: string
+  /** The public half of a `pkcs11:` or `exec:` key: a PEM, JWK or JWKS file. Required for `exec:`. */
+  publicKey?: string
+  /** The PKCS#11 module for a `pkcs11:` URI without `module-path`. */
+  pkcs11Module?: string
+  /** Where the PKCS#11 PIN is read: `env:NAME` or `file:PATH`. Default: $BKTX_PKCS11_PIN. */
+  pinSource?: string
   /** The organisation slug (not its display name). */
   org?: string
   /** The user to mint a token for: an email address or a user UUID. */
@@ -102,10 +111,10 @@ export interface Token {
   cache: 'keychain' | 'file' | 'none'
 }
 
-export interface SignAssertionOptions extends SettingsSourceOptions {
+export interface SignAssertionOptions extends SettingsSourceOptions, Pick<TokenSettings, 'key' | 'kid' | 'publicKey' | 'pkcs11Module' | 'pinSource'> {
   clientId?: string
-  key?: string
-  kid?: string
+  /** Bound on an external signer, in milliseconds. Default 30 000. */
+  timeoutMs?: number
   /** The token endpoint URL the assertion is for. */
   tokenUrl?: string
   /** The `aud` claim. Default: as for {@link TokenSettings.audience}. */

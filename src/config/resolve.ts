@@ -1,4 +1,3 @@
-import { isAbsolute, resolve as resolvePath } from 'node:path'
 import type { Env } from '../deps.js'
 import { ConfigError, SettingInvalidError, SettingMissingError } from '../errors.js'
 import { parentOf, type ConfigFile, type Profile } from './file.js'
@@ -41,13 +40,13 @@ export function resolveSettings(input: ResolveInput): ResolvedSettings {
     let found: ResolvedSetting | undefined
     if (flag !== undefined) {
       found = { value: validated(name, flag, 'flag'), source: 'flag' }
-      if (name === 'key') found.value = absolute(found.value, input.cwd)
+      found.value = spec.resolvePath?.(found.value, input.cwd) ?? found.value
     } else if (env !== undefined && env !== '') {
       found = { value: validated(name, env, `env:${spec.env}`), source: `env:${spec.env}` }
-      if (name === 'key') found.value = absolute(found.value, input.cwd)
+      found.value = spec.resolvePath?.(found.value, input.cwd) ?? found.value
     } else if (inherited !== undefined) {
       found = { value: inherited.profile[name] as string, source: `profile:${inherited.name}` }
-      if (name === 'key') found.value = absolute(found.value, input.configDir)
+      found.value = spec.resolvePath?.(found.value, input.configDir) ?? found.value
     } else if (spec.default !== undefined) {
       found = { value: spec.default, source: 'default' }
     }
@@ -68,10 +67,6 @@ function validated(name: SettingName, value: string, source: SettingSource): str
     if (!(cause instanceof InvalidSettingValue)) throw cause
     throw new SettingInvalidError(name, cause.message, { source })
   }
-}
-
-function absolute(path: string, base: string): string {
-  return isAbsolute(path) ? path : resolvePath(base, path)
 }
 
 /** The value of a setting a command cannot run without. */

@@ -1,3 +1,5 @@
+import { isAbsolute, resolve as resolvePath } from 'node:path'
+import { hasKeyScheme, KeySourceError, parseKeySource, parsePinSource } from '../keys/source.js'
 import { parseDuration } from '../time/duration.js'
 
 /**
@@ -13,6 +15,9 @@ export const SETTING_NAMES = [
   'subject-type',
   'key',
   'kid',
+  'public-key',
+  'pkcs11-module',
+  'pin-source',
   'scope',
   'ttl',
   'api-url',
@@ -33,6 +38,11 @@ export interface SettingSpec {
   description: string
   /** Normalises a value or throws an Error whose message says what is wrong. */
   validate(value: string): string
+  /**
+   * For settings that name files: the value with a relative path made absolute against `base`
+   * (the working directory for flags and variables, the config file's directory for profiles).
+   */
+  resolvePath?(value: string, base: string): string
 }
 
 export class InvalidSettingValue extends Error {}
@@ -52,6 +62,18 @@ function url(value: string): string {
   if (parsed.username !== '' || parsed.password !== '') fail('must not contain credentials')
   return parsed.href
 }
+
+/** Rewords a key-source parse error as a settings validation error. */
+function keySyntax<T>(parse: (value: string) => T, value: string): T {
+  try {
+    return parse(value)
+  } catch (cause) {
+    if (cause instanceof KeySourceError) fail(cause.problem)
+    throw cause
+  }
+}
+
+const relativePath = (value: string, base: string): string => (isAbsolute(value) ? value : resolvePath(base, value))
 
 function nonEmpty(value: string): string {
   if (value.trim() === '' || value !== value.trim()) fail('must be a non-empty value without surrounding spaces')
@@ -122,13 +144,43 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   key: {
     env: 'BKTX_KEY',
-    description: 'private key file (PKCS#8 PEM or JWK) that signs client assertions',
-    validate: nonEmpty,
+    description: 'the signing key: a PEM or JWK file, env:NAME, a pkcs11: URI (RFC 7512) or exec:COMMAND',
+    validate: (value) => {
+      nonEmpty(value)
+      keySyntax(parseKeySource, value)
+      return value
+    },
+    resolvePath: (value, base) => (hasKeyScheme(value) ? value : relativePath(value, base)),
   },
   kid: {
     env: 'BKTX_KID',
     description: "key ID in the assertion header, or none to send no kid (default: the key file's own kid, else its RFC 7638 thumbprint)",
     validate: nonEmpty,
+  },
+  'public-key': {
+    env: 'BKTX_PUBLIC_KEY',
+    description: 'public half of a pkcs11: or exec: key: PEM, JWK or JWKS file (with kid when it holds several)',
+    validate: nonEmpty,
+    resolvePath: relativePath,
+  },
+  'pkcs11-module': {
+    env: 'BKTX_PKCS11_MODULE',
+    description: "PKCS#11 module (.so/.dylib/.dll) for pkcs11: keys whose URI has no module-path",
+    validate: nonEmpty,
+    resolvePath: relativePath,
+  },
+  'pin-source': {
+    env: 'BKTX_PIN_SOURCE',
+    description: 'where the PKCS#11 PIN is read: env:NAME or file:PATH (default: $BKTX_PKCS11_PIN)',
+    validate: (value) => {
+      nonEmpty(value)
+      keySyntax(parsePinSource, value)
+      return value
+    },
+    resolvePath: (value, base) => {
+      const source = parsePinSource(value)
+      return source.kind === 'file' && !isAbsolute(source.path) ? `file:${resolvePath(base, source.path)}` : value
+    },
   },
   scope: {
     env: 'BKTX_SCOPE',

@@ -21,6 +21,8 @@ export interface BuildRequestOptions {
   jti: string
   /** Seconds from `iat` to `exp`, 1..300; default 60 (docs/buildkite-protocol.md §2). */
   assertionLifetime?: number
+  /** Bounds signing (an external signer) by the call's time budget. */
+  signal?: AbortSignal | undefined
 }
 
 /** One token-exchange request, ready to send. `body` holds the signed assertion: never log it. */
@@ -55,7 +57,7 @@ export async function buildTokenExchangeRequest(params: ExchangeParams, options:
     lifetime: options.assertionLifetime ?? DEFAULT_ASSERTION_LIFETIME,
     jti: options.jti,
   })
-  const assertion = await signAssertion(claims, params.key)
+  const assertion = await signAssertion(claims, params.key, { signal: options.signal })
 
   const body = new URLSearchParams()
   body.set('grant_type', GRANT_TYPE_TOKEN_EXCHANGE)

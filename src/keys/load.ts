@@ -212,3 +212,12 @@ export async function loadSigningKey(path: string, kid?: string): Promise<Loaded
   }
   return { ...key, privateKey: key.privateKey, headerKid: kid === NO_KID ? undefined : key.kid }
 }
+
+/** As {@link loadSigningKey}, for key text that is not in a file (an `env:NAME` key). */
+export async function parseSigningKey(text: string, source: string, kid?: string): Promise<LoadedKey & { privateKey: KeyObject }> {
+  const keys = await parseKeys(text, source, kid === undefined ? {} : { kid })
+  if (keys.length !== 1) throw new KeyError(`${source} holds ${keys.length} keys; signing needs exactly one private key`)
+  const key = keys[0] as LoadedKey
+  if (key.privateKey === undefined) throw new KeyError(`${source} holds a public key; signing needs the private key`)
+  return { ...key, privateKey: key.privateKey }
+}

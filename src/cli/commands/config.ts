@@ -101,8 +101,9 @@ export async function runConfigSet(ctx: Context, key: string, value: string): Pr
     if (!(cause instanceof InvalidSettingValue)) throw cause
     throw new UsageError(`${name}: ${cause.message}`)
   }
-  // Key paths are stored absolute so the profile works from any directory.
-  if (name === 'key') normalised = ctx.absolute(normalised)
+  // Paths (key files, public keys, modules, PIN files) are stored absolute so the profile works
+  // from any directory; key sources (env:, pkcs11:, exec:) are kept as they are.
+  normalised = SETTINGS[name].resolvePath?.(normalised, ctx.deps.cwd) ?? normalised
   const { name: profileName } = await ctx.profile({ create: true })
   const config = await ctx.config()
   config.profiles[profileName] = { ...config.profiles[profileName], [name]: normalised }

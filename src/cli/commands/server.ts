@@ -1,8 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { ConfigError, NetworkError, UsageError } from '../../errors.js'
-import { required } from '../../config/resolve.js'
-import { NO_KID } from '../../keys/pem.js'
 import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
@@ -132,10 +130,15 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
   let jwks
   if (opts.jwksUri === undefined) {
     const { buildJwks } = await import('../../jwks/build.js')
-    const { loadKeyFile } = await import('../../keys/load.js')
-    const path = opts.jwks !== undefined ? ctx.absolute(opts.jwks) : required(settings, 'key')
-    const profileKid = opts.jwks === undefined && settings.kid?.value !== NO_KID ? settings.kid?.value : undefined
-    jwks = buildJwks(await loadKeyFile(path, { kid: profileKid }))
+    if (opts.jwks !== undefined) {
+      const { loadKeyFile } = await import('../../keys/load.js')
+      jwks = buildJwks(await loadKeyFile(ctx.absolute(opts.jwks)))
+    } else {
+      // The profile key, whatever its source (a token key's public half, a signer's public-key file).
+      const { keySettingsOf } = await import('../../signers/open.js')
+      const { loadPublicKeys } = await import('../../signers/public.js')
+      jwks = buildJwks(await loadPublicKeys(keySettingsOf(settings), ctx.keyDeps()))
+    }
   }
   try {
     return await quickServerConfig({

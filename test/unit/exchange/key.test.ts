@@ -21,7 +21,7 @@ describe('loadAssertionKey (jose-free on the PEM path)', () => {
       expect(key.alg).toBe(kind)
       expect(key.kid).toBe(reference.kid) // RFC 7638 thumbprint, computed by jose there
       expect(key.fingerprint).toBe(createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url'))
-      expect(key.privateKey.asymmetricKeyType).toBe(kind === 'ES256' ? 'ec' : 'rsa')
+      expect(key.publicKey.asymmetricKeyType).toBe(kind === 'ES256' ? 'ec' : 'rsa')
     })
   }
 
