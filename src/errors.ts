@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'BKTX_KEYCHAIN'
   | 'BKTX_CACHE'
   | 'BKTX_INTERRUPTED'
+  | 'BKTX_CHECKS_FAILED'
 
 /**
  * A setting of a token request (the names of src/config/settings.ts): `token-url`, `key`, ...
@@ -277,6 +278,14 @@ export class CacheError extends BktxError {
 /** Interrupted by SIGINT/SIGTERM (or the caller's AbortSignal). */
 export class InterruptedError extends BktxError {
   readonly code = 'BKTX_INTERRUPTED'
+}
+
+/**
+ * A checking command (`doctor`, `jwks check`, `key rotate` when finishing) ran and found a
+ * problem: its report says which check failed and what fixes it.
+ */
+export class ChecksFailedError extends BktxError {
+  readonly code = 'BKTX_CHECKS_FAILED'
 }
 
 export function isBktxError(value: unknown): value is BktxError {

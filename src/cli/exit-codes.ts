@@ -14,6 +14,7 @@ export const EXIT = {
   BAD_RESPONSE: 6,
   JWT_INVALID: 7,
   KEYCHAIN: 8,
+  CHECKS_FAILED: 11,
   INTERRUPTED: 130,
 } as const
 
@@ -40,6 +41,7 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_JWT_INVALID: EXIT.JWT_INVALID,
   BKTX_KEYCHAIN: EXIT.KEYCHAIN,
   BKTX_INTERRUPTED: EXIT.INTERRUPTED,
+  BKTX_CHECKS_FAILED: EXIT.CHECKS_FAILED,
 }
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
@@ -64,6 +66,8 @@ export const EXIT_CODES_HELP = `Exit codes
   6    bad response: the server answered outside the protocol (BKTX_BAD_RESPONSE)
   7    invalid JWT: signature or time claims did not verify (BKTX_JWT_INVALID)
   8    keychain: the OS keychain was required and did not answer (BKTX_KEYCHAIN)
+  11   checks failed: doctor, jwks check or key rotate --finish found a problem; the
+       report says which check and how to fix it (BKTX_CHECKS_FAILED)
   130  interrupted by SIGINT or SIGTERM (BKTX_INTERRUPTED)
 
 bktx exec exits with the command's own exit code once the command has started.

@@ -10,6 +10,7 @@ import { registerKeygen } from './commands/keygen.js'
 import { registerLogout } from './commands/logout.js'
 import { registerServer } from './commands/server.js'
 import { registerSign } from './commands/sign.js'
+import { registerStatus } from './commands/status.js'
 import { registerToken } from './commands/token.js'
 import { registerWhoami } from './commands/whoami.js'
 import { initProgram, usageLine, type ProgramDeps, type Runner } from './command.js'
@@ -113,6 +114,7 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['whoami', registerWhoami],
   ['cache', registerCache],
   ['logout', registerLogout],
+  ['status', registerStatus],
   ['keygen', registerKeygen],
   ['jwks', registerJwks],
   ['sign', registerSign],
