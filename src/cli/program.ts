@@ -2,6 +2,7 @@ import { Command, Help } from 'commander'
 import { UsageError } from '../errors.js'
 import { registerCache } from './commands/cache.js'
 import { registerConfig } from './commands/config.js'
+import { registerDoctor } from './commands/doctor.js'
 import { registerEnv } from './commands/env.js'
 import { registerExec } from './commands/exec.js'
 import { registerInspect } from './commands/inspect.js'
@@ -115,6 +116,7 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['cache', registerCache],
   ['logout', registerLogout],
   ['status', registerStatus],
+  ['doctor', registerDoctor],
   ['keygen', registerKeygen],
   ['jwks', registerJwks],
   ['sign', registerSign],

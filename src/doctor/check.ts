@@ -1,4 +1,4 @@
-import type { Advice } from '../errors.js'
+import type { Advice, BktxError } from '../errors.js'
 
 /** PASS, WARN or FAIL: a warning is worth fixing but does not stop tokens from being minted. */
 export type CheckStatus = 'pass' | 'warn' | 'fail'
@@ -28,4 +28,9 @@ export function fail(id: string, message: string, fix: Advice): Check {
 
 export function failed(checks: readonly Check[]): Check[] {
   return checks.filter((c) => c.status === 'fail')
+}
+
+/** A FAIL from an error: its message, and its advice (or `fallback` when it has none). */
+export function errorCheck(id: string, error: BktxError, fallback: Advice): Check {
+  return fail(id, error.message, error.advice !== undefined && error.advice.length > 0 ? error.advice : fallback)
 }
