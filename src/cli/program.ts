@@ -7,6 +7,7 @@ import { registerEnv } from './commands/env.js'
 import { registerExec } from './commands/exec.js'
 import { registerInspect } from './commands/inspect.js'
 import { registerJwks } from './commands/jwks.js'
+import { registerKey } from './commands/key.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerLogout } from './commands/logout.js'
 import { registerServer } from './commands/server.js'
@@ -118,6 +119,7 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['status', registerStatus],
   ['doctor', registerDoctor],
   ['keygen', registerKeygen],
+  ['key', registerKey],
   ['jwks', registerJwks],
   ['sign', registerSign],
   ['inspect', registerInspect],
