@@ -187,6 +187,9 @@ async function endpointChecks(status: StatusReport, input: DoctorInput, deps: Do
     checks.push(fail('token-endpoint', `${shown} answered HTTP ${answer.status}${described}`, ['retry later; if it persists, check ', { setting: 'token-url' }]))
   } else if (answer.error === 'unsupported_grant_type') {
     checks.push(warn('token-endpoint', `${shown} answered${described}: it does not take the token exchange grant, or token exchange is not enabled for the organisation`, ['check ', { setting: 'token-url' }, ' and that token exchange is enabled']))
+  } else if (answer.error !== undefined && answer.status !== 400 && answer.status !== 401) {
+    // RFC 6749 §5.2: error responses are 400 (401 for a failed client authentication).
+    checks.push(fail('token-endpoint', `${shown} answered HTTP ${answer.status}${described}: a token endpoint refuses a request without an assertion with 400 or 401`, checkUrl))
   } else if (answer.error !== undefined) {
     checks.push(pass('token-endpoint', `${shown} answered HTTP ${answer.status}${described}, as a token endpoint answers a request without an assertion (${answer.elapsedMs} ms)`))
   } else if (answer.status === 200) {
