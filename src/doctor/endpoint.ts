@@ -1,7 +1,8 @@
 import type { FetchLike } from '../deps.js'
 import { NetworkError, TimeoutError, isBktxError } from '../errors.js'
 import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_ENDPOINT } from '../exchange/types.js'
-import { printable, readBodyText } from '../http/body.js'
+import { readBodyText } from '../http/body.js'
+import { describeNetworkCause } from '../http/retry.js'
 import { redactURL, requireSecureURL } from '../http/url.js'
 import type { Clock } from '../time/clock.js'
 
@@ -63,7 +64,7 @@ export async function probeTokenEndpoint(tokenUrl: string, deps: { fetch: FetchL
         advice: ['check ', { setting: 'token-url' }, ' and the network, or allow more time with ', { option: 'timeout' }],
       })
     }
-    throw new NetworkError(`cannot reach the token endpoint ${redactURL(url)}: ${printable((cause as Error).message ?? String(cause), 200)}`, {
+    throw new NetworkError(`cannot reach the token endpoint ${redactURL(url)}: ${describeNetworkCause(cause)}`, {
       cause,
       detail: { setting: 'token-url', reason: 'unreachable' },
       advice: ['check ', { setting: 'token-url' }, ', the network and any proxy variables'],

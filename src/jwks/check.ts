@@ -4,6 +4,7 @@ import type { FetchLike } from '../deps.js'
 import { FileError, NetworkError, TimeoutError, isBktxError } from '../errors.js'
 import { errnoText } from '../fs/atomic.js'
 import { BodyReadError, BodyTooLargeError, mediaType, printable, readBodyText } from '../http/body.js'
+import { describeNetworkCause } from '../http/retry.js'
 import { isLoopbackHost, redactURL } from '../http/url.js'
 import { JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from './limits.js'
 import { inspectJwks, type JwksKey, type JwksProblem } from './rules.js'
@@ -74,7 +75,9 @@ export async function checkJwks(source: JwksSource, options: JwksCheckOptions, d
       const inspected = await inspectJwks(doc)
       report.keys = inspected.keys
       report.problems.push(...inspected.problems)
-      if (options.kid !== undefined || options.publicKey !== undefined) report.wanted = presence(doc, inspected.keys, options)
+      // Whether a key is there means something only in a set of keys.
+      const isSet = Array.isArray((doc as { keys?: unknown } | null)?.keys)
+      if (isSet && (options.kid !== undefined || options.publicKey !== undefined)) report.wanted = presence(doc, inspected.keys, options)
     }
   }
   report.ok = report.problems.length === 0 && (report.wanted === undefined || (report.wanted.found && report.wanted.samePublicKey !== false))
@@ -157,7 +160,7 @@ async function fetchJwks(href: string, allowHttp: boolean, fetch: FetchLike): Pr
   } catch (cause) {
     if (isBktxError(cause)) throw cause
     if ((cause as Error).name === 'TimeoutError') throw new TimeoutError(`the JWKS URI ${shown} did not answer within ${JWKS_FETCH_TIMEOUT_MS / 1000}s`, { cause })
-    throw new NetworkError(`cannot reach the JWKS URI ${shown}: ${printable((cause as Error).message ?? String(cause), 200)}`, { cause })
+    throw new NetworkError(`cannot reach the JWKS URI ${shown}: ${describeNetworkCause(cause)}`, { cause })
   }
   const http = { status: response.status, contentType: mediaType(response), cacheControl: response.headers.get('cache-control') }
   if (response.status !== 200) {

@@ -50,7 +50,7 @@ describe('proxyRoute against undici EnvHttpProxyAgent', () => {
     const url = `http://127.0.0.1:${port}/probe-${encodeURIComponent(noProxy)}`
     const before = proxy.forwards.length
     try {
-      const response = await fetch(url, { dispatcher: agent } as RequestInit)
+      const response = await fetch(url, { dispatcher: agent } as unknown as RequestInit)
       expect(await response.text()).toBe('ok')
     } finally {
       await agent.close()
