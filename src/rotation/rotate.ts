@@ -87,9 +87,9 @@ function profileKeyPath(scope: RotationScope): string {
   const key = scope.settings.key
   if (key === undefined) throw new SettingMissingError('key')
   if (!key.source.startsWith('profile:')) {
-    throw new SettingInvalidError('key', `comes from ${key.source === 'flag' ? 'the command line' : key.source.slice(4)}, not from the profile: a rotation switches the profile's key, which that would override`, {
+    throw new SettingInvalidError('key', "overrides the profile's key, and a rotation switches the profile's key", {
       source: key.source,
-      advice: ["rotate without it, with the profile that names the key"],
+      advice: ['leave it unset for the rotation (and the token commands after it)'],
     })
   }
   return key.value

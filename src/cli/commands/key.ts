@@ -102,8 +102,8 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
       const overridden = finished.checks.filter((c) => c.status === 'fail')
       if (ctx.out.json) ctx.out.document({ ...rotationDocument(scope.profile, finished, ctx), finished: true, forced: overridden.length > 0 || !finished.ready, still_using_old: finished.stillUsingOld, jwks: finished.jwks })
       else if (rotation.out === null) ctx.out.data(JSON.stringify(finished.jwks, null, 2))
+      if (finished.checks.some((c) => c.status !== 'pass')) ctx.out.info(checksText(finished.checks, ctx))
       if (overridden.length > 0 || !finished.ready) {
-        ctx.out.info(checksText(finished.checks, ctx))
         ctx.out.warn('forced: the profile switched although the checks above did not pass; exchanges fail until Buildkite has the new key')
       }
       ctx.out.success(`profile "${scope.profile}" now signs with ${rotation.next.kid} (${rotation.next.path})`)
