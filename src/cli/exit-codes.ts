@@ -66,7 +66,7 @@ export const EXIT_CODES_HELP = `Exit codes
   6    bad response: the server answered outside the protocol (BKTX_BAD_RESPONSE)
   7    invalid JWT: signature or time claims did not verify (BKTX_JWT_INVALID)
   8    keychain: the OS keychain was required and did not answer (BKTX_KEYCHAIN)
-  11   checks failed: doctor, jwks check or key rotate --finish found a problem; the
+  11   checks failed: doctor, jwks check or key rotate --status/--finish found a problem; the
        report says which check and how to fix it (BKTX_CHECKS_FAILED)
   130  interrupted by SIGINT or SIGTERM (BKTX_INTERRUPTED)
 
