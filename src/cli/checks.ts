@@ -1,4 +1,4 @@
-import { failed, type Check } from '../doctor/check.js'
+import { failed, type Check } from '../checks/check.js'
 import { ChecksFailedError } from '../errors.js'
 import type { BktxFetch } from '../http/fetch.js'
 import { renderAdvice } from '../term/describe.js'

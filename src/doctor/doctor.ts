@@ -12,10 +12,10 @@ import { redactURL } from '../http/url.js'
 import { isCI } from '../cache/select.js'
 import { NO_KID } from '../keys/pem.js'
 import { checkJwks, type JwksCheckOptions, type JwksSource } from '../jwks/check.js'
-import { formatDuration } from '../time/duration.js'
-import { errorCheck, fail, pass, warn, type Check } from './check.js'
+import { formatDuration, isoSeconds } from '../time/duration.js'
+import { errorCheck, fail, pass, warn, type Check } from '../checks/check.js'
 import { probeTokenEndpoint } from './endpoint.js'
-import { jwksChecks } from './jwks.js'
+import { jwksChecks } from '../checks/jwks.js'
 import { collectStatus, type StatusDeps, type StatusInput, type StatusReport } from './status.js'
 
 /** The settings a token request cannot do without (the others have defaults). */
@@ -120,6 +120,19 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
           ? 'none cached for this profile'
           : `${status.tokens.length} cached for this profile, ${valid.length} servable${soonest === undefined ? '' : ` (the next expires in ${formatDuration((soonest.expiresAt.getTime() - now) / 1000)})`}`,
       ),
+    )
+  }
+  const rotation = status.rotation
+  if (rotation instanceof Error) checks.push(errorCheck('rotation', rotation, ['remove it to forget the rotations it held']))
+  else if (rotation !== undefined) {
+    // Not a failure (the old key signs meanwhile), but unfinished work.
+    checks.push(
+      warn('rotation', `a key rotation is pending since ${isoSeconds(new Date(rotation.startedAt))}: ${printable(rotation.old.kid, 100)} signs until ${printable(rotation.next.kid, 100)} takes over`, [
+        'see when it can finish with ',
+        { command: 'key rotate', options: ['status'], profile: status.profile.explicit ? status.profile.name : undefined },
+        ', then run ',
+        { command: 'key rotate', options: ['finish'], profile: status.profile.explicit ? status.profile.name : undefined },
+      ]),
     )
   }
   return checks

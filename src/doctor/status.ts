@@ -9,8 +9,9 @@ import { backendChoice, selectCache, type BackendChoice } from '../cache/select.
 import type { ResolvedSettings } from '../config/resolve.js'
 import type { CacheMode } from '../config/settings.js'
 import type { Env } from '../deps.js'
-import type { CacheError } from '../errors.js'
+import { ConfigError, type CacheError } from '../errors.js'
 import { describeSigningKey, type SigningKeyDescription } from '../keys/describe.js'
+import { loadRotations, rotationStatePath, type Rotation } from '../rotation/state.js'
 import type { SecretStore, StoreStatus } from '../secrets/store.js'
 import type { Clock } from '../time/clock.js'
 
@@ -78,6 +79,8 @@ export interface StatusReport {
    * (client-id, org or subject unset, or the cache directory unsafe).
    */
   tokens: ProfileToken[] | undefined
+  /** The profile's pending key rotation (`bktx key rotate`); a ConfigError when its state file is unreadable. */
+  rotation: Rotation | ConfigError | undefined
 }
 
 /** Collects the status of a profile. Never throws for what it reports on (key, keychain, cache directory). */
@@ -96,6 +99,16 @@ export async function collectStatus(input: StatusInput, deps: StatusDeps): Promi
     key,
     cache,
     tokens: await profileTokens(settings, key, cache, deps),
+    rotation: pendingRotation(input.configPath, input.profile),
+  }
+}
+
+function pendingRotation(configPath: string, profile: string): Rotation | ConfigError | undefined {
+  try {
+    return loadRotations(rotationStatePath(configPath)).rotations[profile]
+  } catch (error) {
+    if (error instanceof ConfigError) return error
+    throw error
   }
 }
 

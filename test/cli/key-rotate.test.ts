@@ -57,6 +57,12 @@ describe('bktx key rotate', () => {
     expect(start.stderr).toContain('an hour after that (2026-11-30T13:00:00Z), `bktx key rotate --finish` switches')
     expect(await profileKey()).toBe(oldPath)
     expect(existsSync(join(home.env.XDG_CONFIG_HOME, 'bktx', 'config.rotation.json'))).toBe(true)
+    // status and doctor show the pending rotation.
+    const pending = JSON.parse((await runCli(['status', '--json'], { env: home.env, clock })).stdout)
+    expect(pending.rotation).toMatchObject({ started_at: '2026-11-30T12:00:00.000Z', old_kid: oldKid, next_kid: newKid, served_since: '2026-11-30T12:00:00.000Z' })
+    expect((await runCli(['status'], { env: home.env, clock })).stdout).toContain(`rotation  pending since 2026-11-30T12:00:00Z: ${oldKid} → ${newKid} (new key published since 2026-11-30T12:00:00Z)`)
+    const doctor = JSON.parse((await runCli(['doctor', '--json', '--allow-http-jwks', '--token-url', 'http://127.0.0.1:9/oauth/token'], { env: home.env, clock })).stdout)
+    expect(doctor.checks.find((c: { id: string }) => c.id === 'rotation')).toMatchObject({ status: 'warn', fix: 'see when it can finish with `bktx key rotate --status`, then run `bktx key rotate --finish`' })
 
     clock.advance(10 * 60)
     const status = await run(['--status'])
@@ -87,6 +93,7 @@ describe('bktx key rotate', () => {
     expect(finish.stderr).toContain(`The old key file ${oldPath} is no longer used`)
     expect(JSON.parse(await readFile(config, 'utf8')).profiles.default.key).toBe(doc.next.path)
 
+    expect(JSON.parse((await runCli(['status', '--json'], { env: home.env })).stdout).rotation).toBeNull()
     const after = await run(['--status'])
     expect(after.code).toBe(3)
     expect(after.stderr).toBe('error: no key rotation is pending for profile "default"; start one with `bktx key rotate`\n')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { SETTING_NAMES } from '../../config/settings.js'
-import { errorCheck, type Check } from '../../doctor/check.js'
+import { errorCheck, type Check } from '../../checks/check.js'
 import type { DoctorReport } from '../../doctor/doctor.js'
 import { isBktxError } from '../../errors.js'
 import type { Context } from '../context.js'

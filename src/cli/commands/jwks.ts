@@ -130,7 +130,7 @@ export async function jwksSource(ctx: Context, given: string | undefined): Promi
 
 export async function runJwksCheck(ctx: Context, opts: JwksCheckOptions, given: string | undefined): Promise<void> {
   const source = await jwksSource(ctx, given)
-  const [{ checkJwks }, { jwksChecks, sourceName }] = await Promise.all([import('../../jwks/check.js'), import('../../doctor/jwks.js')])
+  const [{ checkJwks }, { jwksChecks, sourceName }] = await Promise.all([import('../../jwks/check.js'), import('../../checks/jwks.js')])
   const report = await withFetch(ctx, opts.caFile, (fetch) => checkJwks(source, { kid: opts.kid, allowHttp: opts.allowHttpJwks === true }, { fetch }))
   const checks = jwksChecks(report, { what: 'the one asked for' })
   if (ctx.out.json) {

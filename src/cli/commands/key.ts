@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander'
-import type { Check } from '../../doctor/check.js'
+import type { Check } from '../../checks/check.js'
 import { UsageError } from '../../errors.js'
 import type { PublicJWKS } from '../../jwks/build.js'
 import { RSA_BITS, type SigningAlg } from '../../keys/policy.js'

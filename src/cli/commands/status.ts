@@ -4,7 +4,7 @@ import type { StatusReport } from '../../doctor/status.js'
 import { printable } from '../../http/body.js'
 import type { KidOrigin, SigningKeyDescription } from '../../keys/describe.js'
 import { describeError } from '../../term/describe.js'
-import { formatDuration } from '../../time/duration.js'
+import { formatDuration, isoSeconds } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 
@@ -63,6 +63,12 @@ export function statusDocument(report: StatusReport, ctx: Context): Record<strin
         current_key: t.currentKey ?? null,
         token_hint: t.tokenHint ?? null,
       })) ?? null,
+    rotation:
+      report.rotation === undefined
+        ? null
+        : report.rotation instanceof Error
+          ? { error: describeError(report.rotation, { profile: ctx.explicitProfile }) }
+          : { started_at: report.rotation.startedAt, old_kid: report.rotation.old.kid, next_kid: report.rotation.next.kid, next_path: report.rotation.next.path, served_since: report.rotation.servedSince },
   }
 }
 
@@ -129,8 +135,17 @@ export function statusText(report: StatusReport, ctx: Context): string {
     block('key', key === undefined ? ['(no key set: run `bktx keygen`)'] : [`${key.source.path} (${settings.key?.source ?? ''})`, keyLine(key, ctx)]),
     block('cache', [`${cache.mode} → ${cache.backend}: ${cache.reason}`, keychain, dir]),
     block('tokens', tokenLines(report, now)),
+    ...(report.rotation === undefined ? [] : [block('rotation', rotationLines(report, ctx))]),
   ]
   return sections.join('\n')
+}
+
+function rotationLines(report: StatusReport, ctx: Context): string[] {
+  const rotation = report.rotation
+  if (rotation === undefined) return []
+  if (rotation instanceof Error) return [`unreadable: ${describeError(rotation, { profile: ctx.explicitProfile })}`]
+  const served = rotation.servedSince === null ? 'not yet seen published' : `new key published since ${isoSeconds(new Date(rotation.servedSince))}`
+  return [`pending since ${isoSeconds(new Date(rotation.startedAt))}: ${printable(rotation.old.kid, 100)} → ${printable(rotation.next.kid, 100)} (${served}); \`bktx key rotate --status\` says when it can finish`]
 }
 
 function tokenLines(report: StatusReport, now: number): string[] {
