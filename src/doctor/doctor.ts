@@ -104,9 +104,10 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
   const kc = cache.keychain
   const detail = kc.detail === undefined ? '' : `: ${kc.detail}`
   if (kc.state === 'available') checks.push(pass('keychain', 'available (answers unlocked; bktx never raises an unlock prompt)'))
-  else if (cache.mode === 'keychain') checks.push(fail('keychain', `${kc.state}${detail}`, ['unlock it, or ', { set: 'cache', value: 'file' }]))
+  else if (cache.mode === 'keychain') checks.push(fail('keychain', `${kc.state}${detail}`, [kc.state === 'locked' ? 'unlock it, or ' : 'use the file cache: ', { set: 'cache', value: 'file' }]))
   else if (cache.mode === 'auto' && cache.backend === 'file' && !isCI(deps.env)) {
-    checks.push(warn('keychain', `${kc.state}${detail}; the auto cache falls back to files and says so on every run`, ['unlock it, or to use files without trying the keychain, ', { set: 'cache', value: 'file' }]))
+    const unlock = kc.state === 'locked' ? 'unlock it, or ' : ''
+    checks.push(warn('keychain', `${kc.state}${detail}; the auto cache falls back to files and says so on every run`, [`${unlock}to use files without trying the keychain, `, { set: 'cache', value: 'file' }]))
   } else checks.push(pass('keychain', `${kc.state}, and not needed (cache ${cache.mode}: ${cache.backend})`))
 
   if (status.tokens !== undefined) {
