@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander'
 import type { Check } from '../../checks/check.js'
+import type { FetchLike } from '../../deps.js'
 import { UsageError } from '../../errors.js'
 import type { PublicJWKS } from '../../jwks/build.js'
 import { RSA_BITS, type SigningAlg } from '../../keys/policy.js'
@@ -67,7 +68,7 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
   const scope = await scopeOf(ctx, opts)
   const rotate = await import('../../rotation/rotate.js')
   const out = opts.out === undefined ? undefined : ctx.absolute(opts.out)
-  const deps = (fetch: Parameters<typeof rotate.startRotation>[2]['fetch']) => ({ clock: ctx.deps.clock, fetch })
+  const deps = (fetch: FetchLike) => ({ clock: ctx.deps.clock, fetch })
   switch (mode) {
     case 'start': {
       const started = await withFetch(ctx, opts.caFile, (fetch) =>
