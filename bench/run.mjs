@@ -50,6 +50,8 @@ try {
   }
   const uncached = ratio(tokens.uncached, tokens.node)
   row('token, uncached (full exchange)', `${tokens.uncached.toFixed(1)} ms = ${uncached.toFixed(2)}x node, ${ratio(tokens.uncached, tokens.cachedFile).toFixed(2)}x cached`, '<= 2.00x', uncached <= 2)
+  const status = ratio(tokens.status, tokens.nodeStatus)
+  row('status (offline)', `${tokens.status.toFixed(1)} ms = ${status.toFixed(2)}x node, ${ratio(tokens.status, tokens.version).toFixed(2)}x bktx --version (${tokens.version.toFixed(1)} ms)`, '<= 2.00x', status <= 2)
   const sf = tokens.singleFlight
   row('single flight: 32 cold processes', `${sf.mints} mint${sf.mints === 1 ? '' : 's'}, ${sf.failures} failures, ${sf.wallMs} ms wall`, '1 mint', sf.mints === 1 && sf.failures === 0)
 

@@ -72,6 +72,11 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
     const [nodeFile, cachedFile, uncached, cachedPkcs11] = compare(commands, runs)
     Object.assign(results, { node: nodeFile, cachedFile, uncached, ...(cachedPkcs11 === undefined ? {} : { cachedPkcs11 }) })
 
+    // bktx status (it may run in a shell prompt): the full CLI, plus the key, the keychain's
+    // lock probe and the cache metadata; beside `bktx --version`, the full CLI's own floor.
+    const [nodeStatus, version, status] = compare([baseline, { args: [BIN, '--version'], env }, { args: [BIN, 'status'], env }], runs)
+    Object.assign(results, { nodeStatus, version, status })
+
     // The keychain backend, when a Secret Service answers (npm run bench starts one if it can).
     const keychainEnv = { ...env, BKTX_CACHE: 'keychain' }
     const probe = spawnSync(process.execPath, [BIN, 'token', '--scope', 'read_builds'], { env: keychainEnv, encoding: 'utf8' })

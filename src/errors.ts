@@ -38,6 +38,7 @@ export type ErrorCode =
   | 'BKTX_PKCS11_MODULE'
   | 'BKTX_PKCS11_PIN'
   | 'BKTX_PKCS11_TOKEN'
+  | 'BKTX_CHECKS_FAILED'
 
 /**
  * A setting of a token request (the names of src/config/settings.ts): `token-url`, `key`, ...
@@ -305,6 +306,14 @@ export class Pkcs11PinError extends BktxError {
 /** The token or key cannot be used: no such token or key (or several), token absent, device error, refused operation. */
 export class Pkcs11TokenError extends BktxError {
   readonly code = 'BKTX_PKCS11_TOKEN'
+}
+
+/**
+ * A checking command (`doctor`, `jwks check`, `key rotate` when finishing) ran and found a
+ * problem: its report says which check failed and what fixes it.
+ */
+export class ChecksFailedError extends BktxError {
+  readonly code = 'BKTX_CHECKS_FAILED'
 }
 
 export function isBktxError(value: unknown): value is BktxError {

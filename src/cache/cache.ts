@@ -19,6 +19,8 @@ export interface CacheListing {
   scopes: string[]
   tokenUrl: string
   clientId: string
+  /** SHA-256 of the signing key's public key (SPKI DER), base64url: which key minted it. */
+  keyFingerprint: string
   receivedAt: Date
   expiresAt: Date
   /** True when the token has expired by the cache's clock. */
@@ -144,6 +146,7 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
           scopes: meta.scopes,
           tokenUrl: meta.tokenUrl,
           clientId: meta.clientId,
+          keyFingerprint: meta.keyFingerprint,
           receivedAt: token.receivedAt,
           expiresAt: token.expiresAt,
           expired: token.expiresAt.getTime() <= now,

@@ -1,4 +1,4 @@
-import { lstatSync, statSync } from 'node:fs'
+import { lstatSync, statSync, type Stats } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { resolvePaths } from '../config/paths.js'
@@ -75,14 +75,36 @@ export async function openPrivateDir(dir: string, uid: number | undefined): Prom
       throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
     }
   }
+  const refused = refusal(dir, info, uid)
+  if (refused !== undefined) throw refused
+}
+
+/**
+ * The cache directory as it is, without creating or changing anything (for `bktx status`):
+ * `absent`, `ok`, or the CacheError {@link openPrivateDir} would throw.
+ */
+export function inspectPrivateDir(dir: string, uid: number | undefined): 'absent' | 'ok' | CacheError {
+  let info
+  try {
+    info = lstatSync(dir)
+  } catch (cause) {
+    if (errnoCode(cause) === 'ENOENT') return 'absent'
+    return new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+  }
+  return refusal(dir, info, uid) ?? 'ok'
+}
+
+/** Why `dir` is not a private directory of `uid`, or undefined when it is. */
+function refusal(dir: string, info: Stats, uid: number | undefined): CacheError | undefined {
   const refuse = (problem: string, reason: string, advice: Advice = REMOVE_OR_NO_CACHE) =>
     new CacheError(`refusing the cache directory ${dir}: ${problem}`, { detail: { file: dir, reason }, advice })
-  if (info.isSymbolicLink()) throw refuse('it is a symbolic link', 'symlink')
-  if (!info.isDirectory()) throw refuse('it is not a directory', 'not-a-directory')
-  if (uid === undefined) return
-  if (info.uid !== uid) throw refuse(`it belongs to uid ${info.uid}, not to you (uid ${uid})`, 'foreign-owner')
+  if (info.isSymbolicLink()) return refuse('it is a symbolic link', 'symlink')
+  if (!info.isDirectory()) return refuse('it is not a directory', 'not-a-directory')
+  if (uid === undefined) return undefined
+  if (info.uid !== uid) return refuse(`it belongs to uid ${info.uid}, not to you (uid ${uid})`, 'foreign-owner')
   if ((info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
-    throw refuse(`its mode is ${mode}, other users can reach it`, 'loose-mode', [`run \`chmod 700 ${dir}\``])
+    return refuse(`its mode is ${mode}, other users can reach it`, 'loose-mode', [`run \`chmod 700 ${dir}\``])
   }
+  return undefined
 }

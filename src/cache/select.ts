@@ -1,5 +1,5 @@
 import type { Env } from '../deps.js'
-import type { SecretStore } from '../secrets/store.js'
+import type { SecretStore, StoreStatus } from '../secrets/store.js'
 import type { Clock } from '../time/clock.js'
 import { CACHE_MODES, type CacheMode } from '../config/settings.js'
 import type { Advice, Notice } from '../errors.js'
@@ -104,6 +104,35 @@ async function openStores(options: Omit<SelectCacheOptions, 'mode'>) {
   const compose = (policy: SecretPolicy) =>
     createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
   return { file, keychain, compose }
+}
+
+/** Which backend a mode stores new tokens in, and why: what `bktx status` explains. */
+export interface BackendChoice {
+  backend: 'keychain' | 'file' | 'none'
+  /** Why, in words: `CI is set`, `the keychain is available`, the keychain's error. */
+  reason: string
+  /** False when token commands would fail: `keychain` required and not available. */
+  usable: boolean
+}
+
+/**
+ * The choice {@link selectCache} makes for `mode`, from the keychain's status (asked without
+ * prompting) and the environment, without opening anything. Keep the two in step.
+ */
+export function backendChoice(mode: CacheMode, env: Env, keychain: StoreStatus | undefined): BackendChoice {
+  switch (mode) {
+    case 'none':
+      return { backend: 'none', reason: 'caching is off', usable: true }
+    case 'file':
+      return { backend: 'file', reason: 'the cache setting asks for files', usable: true }
+    case 'keychain':
+      if (keychain?.ok === false) return { backend: 'keychain', reason: 'the cache setting requires the keychain, which is not available', usable: false }
+      return { backend: 'keychain', reason: 'the cache setting asks for the keychain', usable: true }
+    case 'auto':
+      if (isCI(env)) return { backend: 'file', reason: 'CI is set: CI runners have no unlocked keychain', usable: true }
+      if (keychain?.ok === false) return { backend: 'file', reason: 'the keychain is not available', usable: true }
+      return { backend: 'keychain', reason: 'the keychain is available', usable: true }
+  }
 }
 
 /** How to make the file cache the choice, so that the keychain is not tried (and noted) every run. */

@@ -15,6 +15,7 @@ export const EXIT = {
   JWT_INVALID: 7,
   KEYCHAIN: 8,
   KEY_DEVICE: 10,
+  CHECKS_FAILED: 11,
   INTERRUPTED: 130,
 } as const
 
@@ -45,6 +46,7 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_PKCS11_PIN: EXIT.KEY_DEVICE,
   BKTX_PKCS11_TOKEN: EXIT.KEY_DEVICE,
   BKTX_INTERRUPTED: EXIT.INTERRUPTED,
+  BKTX_CHECKS_FAILED: EXIT.CHECKS_FAILED,
 }
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
@@ -63,6 +65,7 @@ const MEANINGS: Record<ExitCode, string> = {
   [EXIT.JWT_INVALID]: 'invalid JWT',
   [EXIT.KEYCHAIN]: 'keychain required and not answering',
   [EXIT.KEY_DEVICE]: 'key device or external signer failed (PKCS#11 module, PIN, token, signer command)',
+  [EXIT.CHECKS_FAILED]: 'checks failed: doctor, jwks check or key rotate found a problem',
   [EXIT.INTERRUPTED]: 'interrupted by SIGINT or SIGTERM',
 }
 
@@ -95,6 +98,8 @@ export const EXIT_CODES_HELP = `Exit codes
        or key that cannot be used, an external signer that failed, hung past --timeout
        or answered with a bad signature
        (BKTX_SIGNER, BKTX_PKCS11_MODULE, BKTX_PKCS11_PIN, BKTX_PKCS11_TOKEN)
+  11   checks failed: doctor, jwks check or key rotate --status/--finish found a problem; the
+       report says which check and how to fix it (BKTX_CHECKS_FAILED)
   130  interrupted by SIGINT or SIGTERM (BKTX_INTERRUPTED)
 
 bktx exec exits with the command's own exit code once the command has started.

@@ -37,6 +37,7 @@ function placeholder(name: SettingName): string {
   switch (name) {
     case 'token-url':
     case 'api-url':
+    case 'jwks-uri':
       return 'url'
     case 'key':
       return 'path'

@@ -3,14 +3,17 @@ import { UsageError } from '../errors.js'
 import { registerCache } from './commands/cache.js'
 import { registerComplete, registerCompletion } from './commands/completion.js'
 import { registerConfig } from './commands/config.js'
+import { registerDoctor } from './commands/doctor.js'
 import { registerEnv } from './commands/env.js'
 import { registerExec } from './commands/exec.js'
 import { registerInspect } from './commands/inspect.js'
 import { registerJwks } from './commands/jwks.js'
+import { registerKey } from './commands/key.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerLogout } from './commands/logout.js'
 import { registerServer } from './commands/server.js'
 import { registerSign } from './commands/sign.js'
+import { registerStatus } from './commands/status.js'
 import { registerToken } from './commands/token.js'
 import { registerWhoami } from './commands/whoami.js'
 import { initProgram, usageLine, type ProgramDeps, type Runner } from './command.js'
@@ -140,7 +143,10 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['whoami', registerWhoami],
   ['cache', registerCache],
   ['logout', registerLogout],
+  ['status', registerStatus],
+  ['doctor', registerDoctor],
   ['keygen', registerKeygen],
+  ['key', registerKey],
   ['jwks', registerJwks],
   ['sign', registerSign],
   ['inspect', registerInspect],

@@ -22,6 +22,7 @@ export const SETTING_NAMES = [
   'ttl',
   'api-url',
   'cache',
+  'jwks-uri',
 ] as const
 
 export type SettingName = (typeof SETTING_NAMES)[number]
@@ -213,6 +214,13 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
       if (!(CACHE_MODES as readonly string[]).includes(value)) fail(`must be auto, keychain, file or none, not "${value}"`)
       return value
     },
+  },
+  // Not part of a token request: what Buildkite fetches the application's keys from, so that
+  // doctor and key rotation can check it (docs/buildkite-protocol.md §1).
+  'jwks-uri': {
+    env: 'BKTX_JWKS_URI',
+    description: "the JWKS URL registered with the token exchange application (https), checked by doctor and key rotate",
+    validate: url,
   },
 }
 

@@ -1,7 +1,8 @@
-import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
+import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
-import { NO_KID, splitPemLabel } from '../keys/pem.js'
+import { NO_KID, PLAIN_PRIVATE_PEM, splitPemLabel } from '../keys/pem.js'
 import { algorithmFor } from '../keys/policy.js'
+import { jwkThumbprint, keyFingerprint } from '../keys/thumbprint.js'
 import type { AssertionKey, SignOptions } from './types.js'
 
 // The cache key includes the signing key's fingerprint, so even a cache hit loads the key.
@@ -59,20 +60,7 @@ export function makeAssertionKey(
   }
 }
 
-/** SHA-256 of the public key's SPKI DER, base64url: the key's identity in cache keys. */
-export function keyFingerprint(publicKey: KeyObject): string {
-  return createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url')
-}
-
-/** RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace. */
-export function jwkThumbprint(publicKey: KeyObject): string {
-  const jwk = publicKey.export({ format: 'jwk' })
-  const members =
-    jwk.kty === 'EC' ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n }
-  return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
-}
-
-const PLAIN_PRIVATE_PEM = /^-----BEGIN (PRIVATE|EC PRIVATE|RSA PRIVATE) KEY-----\r?\n(?!Proc-Type)/
+export { jwkThumbprint, keyFingerprint } from '../keys/thumbprint.js'
 
 /**
  * Loads the signing key for an exchange. A private file of ours (no permission for group or

@@ -26,3 +26,6 @@ export function withKidLabel(pem: string, kid: string): string {
 
 /** The kid setting's value that means "send no kid header" (Buildkite then tries every key). */
 export const NO_KID = 'none'
+
+/** One unencrypted private-key PEM block (PKCS#8, SEC1 or PKCS#1), as node:crypto reads it without jose. */
+export const PLAIN_PRIVATE_PEM = /^-----BEGIN (PRIVATE|EC PRIVATE|RSA PRIVATE) KEY-----\r?\n(?!Proc-Type)/

@@ -123,11 +123,12 @@ export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretS
           }),
         }
       case 'timeout':
-        return { ok: false, error: new KeychainError(`the Secret Service did not answer within ${seconds(timeoutMs)}`) }
+        return { ok: false, error: new KeychainError(`the Secret Service did not answer within ${seconds(timeoutMs)}`, { detail: { reason: 'timeout' } }) }
       case 'no-bus':
       case 'no-service':
       case 'no-collection':
-        return { ok: false, error: new KeychainError(`no usable keychain: ${answer.detail}`) }
+        // The probe's state is the reason, so `bktx status` can tell "absent" from "locked".
+        return { ok: false, error: new KeychainError(`no usable keychain: ${answer.detail}`, { detail: { reason: answer.state } }) }
     }
   }
 

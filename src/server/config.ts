@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
 import ipaddr from 'ipaddr.js'
 import type { JSONWebKeySet } from 'jose'
-import { ConfigError, KeyError, UnsupportedKeyError, type Advice, type ErrorDetail } from '../errors.js'
+import { ConfigError, type Advice, type ErrorDetail } from '../errors.js'
 import { isLoopbackHost } from '../http/url.js'
-import { parseKeys } from '../keys/load.js'
+import { inspectJwks } from '../jwks/rules.js'
 import { KNOWN_SCOPES } from './scopes.js'
 
 export interface Member {
@@ -149,27 +149,11 @@ async function parseApp(v: Validator, raw: unknown, at: string, orgs: Set<string
   }
 }
 
-/** An app's inline JWKS: public RS256/ES256 keys, each with its own kid (docs/buildkite-protocol.md §1). */
+/** An app's inline JWKS: Buildkite's rules for a key set (src/jwks/rules.ts); the first problem fails. */
 async function validateJwks(v: Validator, raw: unknown, at: string): Promise<JSONWebKeySet> {
-  const set = v.object(raw, at)
-  const keys = v.array(set['keys'], `${at}.keys`)
-  if (keys.length === 0) v.fail(`${at}.keys`, 'must hold at least one key')
-  const kids = new Set<string>()
-  for (const [i, jwk] of keys.entries()) {
-    const where = `${at}.keys[${i}]`
-    const o = v.object(jwk, where)
-    if (o['d'] !== undefined || o['k'] !== undefined) v.fail(where, 'holds private key material; register public keys only')
-    if (typeof o['kid'] !== 'string' || o['kid'] === '') v.fail(`${where}.kid`, 'every key needs a kid')
-    if (kids.has(o['kid'])) v.fail(`${where}.kid`, `duplicate kid "${o['kid']}"`)
-    kids.add(o['kid'])
-    try {
-      await parseKeys(JSON.stringify(o), where)
-    } catch (cause) {
-      if (cause instanceof KeyError || cause instanceof UnsupportedKeyError) v.fail(where, cause.message.replace(`${where}: `, '').replace(`${where} `, ''))
-      throw cause
-    }
-  }
-  return { keys: keys as JSONWebKeySet['keys'] }
+  const [problem] = (await inspectJwks(raw)).problems
+  if (problem !== undefined) v.fail(problem.at === '' ? at : `${at}.${problem.at}`, problem.problem)
+  return { keys: (raw as JSONWebKeySet).keys }
 }
 
 function validateJwksUri(v: Validator, raw: unknown, at: string, allowHttp: boolean): string {

@@ -4,11 +4,10 @@ import type { FetchLike } from '../deps.js'
 import { isLoopbackHost } from '../http/url.js'
 import type { App } from './config.js'
 
-/** docs/buildkite-protocol.md §9: JWKS URI fetch limits. */
-export const JWKS_FETCH_TIMEOUT_MS = 5_000
-export const JWKS_MAX_BYTES = 100 * 1024
-/** docs/buildkite-protocol.md §1: a fetched JWKS is cached for up to an hour. */
-export const JWKS_CACHE_MAX_AGE_MS = 60 * 60 * 1000
+import { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from '../jwks/limits.js'
+
+/** docs/buildkite-protocol.md §9: JWKS URI fetch limits; §1: a fetched JWKS is cached for up to an hour. */
+export { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES }
 /** docs/buildkite-protocol.md §9: an unknown kid triggers at most one refetch per 30 s. */
 export const JWKS_COOLDOWN_MS = 30_000
 

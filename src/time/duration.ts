@@ -26,3 +26,8 @@ export function formatDuration(seconds: number): string {
   if (r > 0) parts.push(`${r}s`)
   return parts.join('')
 }
+
+/** An instant as ISO 8601 to the second (`2026-11-30T05:00:00Z`): for messages. */
+export function isoSeconds(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z')
+}

@@ -2,11 +2,13 @@ import type { Command } from 'commander'
 import type { SettingName } from '../../config/settings.js'
 import { UsageError } from '../../errors.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
+import type { JwksSource } from '../../jwks/check.js'
 import type { KeyFileRef } from '../../jwks/serve.js'
 import type { LoadedKey } from '../../keys/load.js'
 import { NO_KID } from '../../keys/pem.js'
 import { hasKeyScheme } from '../../keys/source.js'
 import type { Context } from '../context.js'
+import { checksDocument, checksText, throwIfFailed, withFetch } from '../checks.js'
 import { addSettingOptions, collect, portArg, settingFlags } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 
@@ -17,6 +19,11 @@ export interface JwksOptions extends Record<string, unknown> {
 
 // How to reach the public half of a token or signer key (the --key of this command is repeatable, so not a setting flag).
 const KEY_SETTINGS: readonly SettingName[] = ['public-key', 'pkcs11-module', 'pin-source']
+export interface JwksCheckOptions {
+  kid?: string
+  allowHttpJwks?: boolean
+  caFile?: string
+}
 
 export interface JwksServeOptions {
   key?: string[]
@@ -45,6 +52,16 @@ export function registerJwks(self: Command, deps: ProgramDeps): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', portArg, 8788)
   action<JwksServeOptions>(serve, deps, (ctx, opts) => runJwksServe(ctx, opts))
+
+  const check = jwks
+    .command('check')
+    .description("check a published JWKS as Buildkite reads it: https, 200, at most 100 KiB, JSON, every key RS256 (RSA >= 2048) or ES256, public members only, unique kids")
+    .argument('[source]', 'URL, file, or - for stdin (default: the jwks-uri setting)')
+    .option('--kid <kid>', 'the set must hold a key with this kid')
+    .option('--allow-http-jwks', 'accept http:// to a loopback host (as the reference server can)')
+    .option('--ca-file <pem>', 'also trust these CA certificates')
+    .addHelpText('after', '\nExit 0 when it passes; 11 when a rule fails or the kid is missing; 5 when the URL cannot be\nfetched; 3 when the file cannot be read.')
+  action<JwksCheckOptions>(check, deps, (ctx, opts, args) => runJwksCheck(ctx, opts, args[0] as string | undefined))
 }
 
 /**
@@ -112,4 +129,38 @@ export async function runJwksServe(ctx: Context, opts: JwksServeOptions): Promis
   })
   await serving.close()
   ctx.out.info('stopped')
+}
+
+/** The JWKS named on the command line (URL, file or `-`), else the jwks-uri setting. */
+export async function jwksSource(ctx: Context, given: string | undefined): Promise<JwksSource> {
+  if (given === undefined) {
+    const uri = (await ctx.settings({}))['jwks-uri']?.value
+    if (uri === undefined) throw new UsageError('name the JWKS to check: a URL, a file or - (or set jwks-uri: `bktx config set jwks-uri URL`)')
+    return { kind: 'url', url: uri }
+  }
+  if (given === '-') return { kind: 'text', name: 'stdin', text: await ctx.deps.readStdin() }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(given)) return { kind: 'url', url: given }
+  return { kind: 'file', path: ctx.absolute(given) }
+}
+
+export async function runJwksCheck(ctx: Context, opts: JwksCheckOptions, given: string | undefined): Promise<void> {
+  const source = await jwksSource(ctx, given)
+  const [{ checkJwks }, { jwksChecks, sourceName }] = await Promise.all([import('../../jwks/check.js'), import('../../checks/jwks.js')])
+  const report = await withFetch(ctx, opts.caFile, (fetch) => checkJwks(source, { kid: opts.kid, allowHttp: opts.allowHttpJwks === true }, { fetch }))
+  const checks = jwksChecks(report, { what: 'the one asked for' })
+  if (ctx.out.json) {
+    ctx.out.document({
+      source: sourceName(source),
+      ok: report.ok,
+      http: report.http === undefined ? null : { status: report.http.status, content_type: report.http.contentType, cache_control: report.http.cacheControl },
+      bytes: report.bytes ?? null,
+      keys: report.keys.map((k) => ({ index: k.index, kid: k.kid, alg: k.alg })),
+      problems: report.problems,
+      kid: report.wanted === undefined ? null : { kid: report.wanted.kid ?? null, found: report.wanted.found },
+      checks: checksDocument(checks, ctx),
+    })
+  } else {
+    ctx.out.data(checksText(checks, ctx))
+  }
+  throwIfFailed(checks, `the JWKS ${sourceName(source)}`)
 }

@@ -67,8 +67,8 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
 
   // Record the key in the profile chosen explicitly, or in the default profile on first use.
   const record = ctx.explicitProfile !== undefined || profile.key === undefined
+  const previous = profile.key
   if (record) {
-    const previous = profile.key
     const updated = { ...profile, key: path }
     // The new key's kid is its own (the file names it); a `none` policy (no kid header) stays.
     if (updated.kid !== NO_KID) delete updated.kid
@@ -82,6 +82,15 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
   else ctx.out.data(JSON.stringify(jwks, null, 2))
 
   ctx.out.success(`wrote ${key.alg} private key ${path} (mode 0600, kid ${key.kid})`)
+  if (!record) {
+    // A second keygen must not look like it moved the profile to the new key.
+    ctx.out.info(`note: profile "${profileName}" still signs with ${profile.key}; this key is used by no profile.`)
+    ctx.out.info('To move to a new key without breaking exchanges, use `bktx key rotate` (it publishes old and new together and')
+    ctx.out.info('waits out the hour Buildkite may cache the JWKS); or sign with this one now: `bktx config set key ' + path + '`.')
+  } else if (previous !== undefined && previous !== path) {
+    ctx.out.info(`note: profile "${profileName}" now signs with this key. Until its JWKS is registered, exchanges fail;`)
+    ctx.out.info('`bktx key rotate` switches keys without that gap.')
+  }
   ctx.out.info('Next: register the JWKS printed on stdout with your Buildkite token exchange application')
   ctx.out.info('(inline, or publish it with `bktx jwks --out FILE` and register its https URL).')
   ctx.out.info('Keep the private key file private; bktx never prints it.')

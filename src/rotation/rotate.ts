@@ -1,0 +1,305 @@
+// Key rotation as a workflow (docs/buildkite-protocol.md §1): Buildkite caches a JWKS URI for
+// up to an hour, so a new key may sign only once the published set has held it for that long.
+//   start:  generate the next key; publish old + new (or print that JWKS to register); record it.
+//   status: check the published JWKS serves both keys; record when the new kid was first seen.
+//   finish: once it has been served for an hour (or when forced), switch the profile to the new
+//           key and publish it alone (keeping the old one while other profiles still sign with it).
+//   cancel: forget the next key and publish the old one alone again.
+// With no `jwks-uri` (a JWKS registered inline) there is nothing to fetch and no cache to wait
+// out: the steps are the same, and the wait is explained rather than enforced.
+import { dirname, join } from 'node:path'
+import type { ConfigFile } from '../config/file.js'
+import { saveConfigFile } from '../config/file.js'
+import { settingsFrom } from '../config/load.js'
+import type { ResolvedSettings } from '../config/resolve.js'
+import type { FetchLike } from '../deps.js'
+import { InputError, SettingInvalidError, SettingMissingError, isBktxError, type Advice } from '../errors.js'
+import { fail, pass, warn, type Check } from '../checks/check.js'
+import { jwksChecks } from '../checks/jwks.js'
+import { writeFileAtomic } from '../fs/atomic.js'
+import { buildJwks, serializeJwks, type PublicJWKS } from '../jwks/build.js'
+import { checkJwks } from '../jwks/check.js'
+import { JWKS_CACHE_MAX_AGE_MS } from '../jwks/limits.js'
+import { describeSigningKey, type LoadedKeyDescription } from '../keys/describe.js'
+import { NO_KID, withKidLabel } from '../keys/pem.js'
+import type { SigningAlg } from '../keys/policy.js'
+import type { Clock } from '../time/clock.js'
+import { formatDuration, isoSeconds } from '../time/duration.js'
+import { loadRotations, rotationStatePath, saveRotations, type Rotation, type RotationKey } from './state.js'
+
+export interface RotationScope {
+  configPath: string
+  /** The loaded configuration file; finishing changes the profile's key and saves it. */
+  config: ConfigFile
+  profile: string
+  /** The profile's settings, resolved as the token commands resolve them. */
+  settings: ResolvedSettings
+  /** Where new keys go by default. */
+  keysDir: string
+  /** Accept an http:// JWKS URI to a loopback host. */
+  allowHttpJwks: boolean
+}
+
+export interface RotationDeps {
+  clock: Clock
+  /** For the JWKS URI (src/http/fetch.ts: proxy and CA settings apply). */
+  fetch: FetchLike
+}
+
+export interface StartOptions {
+  /** Default: the algorithm of the current key. */
+  alg?: SigningAlg | undefined
+  bits?: number | undefined
+  /** Default: the RFC 7638 thumbprint. */
+  kid?: string | undefined
+  /** Default: `<keysDir>/<kid>.pem`. */
+  newKeyPath?: string | undefined
+  /** Publish the JWKS of both keys here (atomically, mode 0644) rather than return it for printing. */
+  out?: string | undefined
+}
+
+export interface Progress {
+  rotation: Rotation
+  checks: Check[]
+  /** When the new key may sign: an hour after the JWKS URI was first seen serving it; undefined while it is not served, or with no URI. */
+  readyAt: Date | undefined
+  /** Nothing failed and the wait is over (always true of the wait without a JWKS URI). */
+  ready: boolean
+}
+
+export interface Started extends Progress {
+  jwks: PublicJWKS
+}
+
+export interface Finished extends Progress {
+  /** False when refused (checks failed or the hour is not over, and not forced). */
+  finished: boolean
+  /** The JWKS published (or to register) after the switch. */
+  jwks: PublicJWKS | undefined
+  /** Other profiles that still sign with the old key: it stays in the published JWKS. */
+  stillUsingOld: string[]
+}
+
+const FORCE_ADVICE: Advice = [', or now with ', { option: 'force' }, ' if Buildkite cannot have fetched the JWKS that lacked it']
+
+/** The profile's key, which must come from the profile: a rotation switches the profile's key. */
+function profileKeyPath(scope: RotationScope): string {
+  const key = scope.settings.key
+  if (key === undefined) throw new SettingMissingError('key')
+  if (!key.source.startsWith('profile:')) {
+    throw new SettingInvalidError('key', "overrides the profile's key, and a rotation switches the profile's key", {
+      source: key.source,
+      advice: ['leave it unset for the rotation (and the token commands after it)'],
+    })
+  }
+  return key.value
+}
+
+async function loadedKey(path: string, kidSetting: string | undefined): Promise<LoadedKeyDescription> {
+  const key = await describeSigningKey(path, kidSetting)
+  if (!key.loads) throw key.error
+  return key
+}
+
+function toRef(key: LoadedKeyDescription): RotationKey {
+  // Rotation works on key files (it writes the next one); describeSigningKey describes files.
+  return { path: key.source.text, kid: key.kid, alg: key.alg, fingerprint: key.fingerprint }
+}
+
+/** The JWKS of rotation keys, each under the kid recorded for it. */
+async function jwksOf(keys: readonly RotationKey[]): Promise<PublicJWKS> {
+  const { loadKeyFile } = await import('../keys/load.js')
+  const loaded = (await Promise.all(keys.map((k) => loadKeyFile(k.path, { kid: k.kid })))).flat()
+  return buildJwks(loaded)
+}
+
+async function publish(path: string, jwks: PublicJWKS): Promise<void> {
+  // A JWKS is public: 0644 so a web server can read it; atomic so it never serves half a file.
+  await writeFileAtomic(path, serializeJwks(jwks), { mode: 0o644, dirMode: 0o755, overwrite: true })
+}
+
+function pending(scope: RotationScope): { path: string; rotation: Rotation } {
+  const path = rotationStatePath(scope.configPath)
+  const rotation = loadRotations(path).rotations[scope.profile]
+  if (rotation === undefined) {
+    throw new InputError(`no key rotation is pending for profile "${scope.profile}"`, {
+      detail: { file: path, reason: 'no-rotation' },
+      advice: ['start one with ', { command: 'key rotate', profile: scope.profile }],
+    })
+  }
+  return { path, rotation }
+}
+
+async function saveRotation(statePath: string, profile: string, rotation: Rotation | undefined): Promise<void> {
+  const file = loadRotations(statePath)
+  if (rotation === undefined) delete file.rotations[profile]
+  else file.rotations[profile] = rotation
+  await saveRotations(statePath, file)
+}
+
+/** Generates the next key, publishes (or returns) the JWKS of both, records the rotation. */
+export async function startRotation(scope: RotationScope, options: StartOptions, deps: RotationDeps): Promise<Started> {
+  const oldPath = profileKeyPath(scope)
+  const statePath = rotationStatePath(scope.configPath)
+  const existing = loadRotations(statePath).rotations[scope.profile]
+  if (existing !== undefined) {
+    throw new InputError(`a key rotation of profile "${scope.profile}" is pending since ${existing.startedAt} (new key ${existing.next.kid})`, {
+      detail: { file: statePath, reason: 'rotation-pending' },
+      advice: [
+        'see it with ',
+        { command: 'key rotate', options: ['status'], profile: scope.profile },
+        ', end it with ',
+        { command: 'key rotate', options: ['finish'], profile: scope.profile },
+        ' or drop it with ',
+        { command: 'key rotate', options: ['cancel'], profile: scope.profile },
+      ],
+    })
+  }
+  const old = await loadedKey(oldPath, scope.settings.kid?.value)
+  const { generateSigningKey } = await import('../keys/generate.js')
+  const generated = await generateSigningKey({ alg: options.alg ?? old.alg, ...(options.bits === undefined ? {} : { bits: options.bits }), ...(options.kid === undefined ? {} : { kid: options.kid }) })
+  if (generated.kid === old.kid) throw new InputError(`the new key's kid "${generated.kid}" is the old key's; every key in a JWKS needs its own kid`, { advice: ['choose another kid'] })
+  const newPath = options.newKeyPath ?? join(scope.keysDir, `${generated.kid}.pem`)
+  await writeFileAtomic(newPath, options.kid === undefined ? generated.privatePem : withKidLabel(generated.privatePem, options.kid), {
+    mode: 0o600,
+    dirMode: 0o700,
+    overwrite: false,
+    existsAdvice: ['choose another path for the new key'],
+  })
+  const next = await loadedKey(newPath, undefined)
+  const rotation: Rotation = { old: toRef(old), next: toRef(next), startedAt: deps.clock.now().toISOString(), out: options.out ?? null, servedSince: null, servedBy: null }
+  const jwks = await jwksOf([rotation.old, rotation.next])
+  if (options.out !== undefined) await publish(options.out, jwks)
+  await saveRotation(statePath, scope.profile, rotation)
+  // With `--out` into what a JWKS server serves, the new kid may be visible already: the hour starts now.
+  const progress = await observe(scope, rotation, 'status', deps)
+  await saveRotation(statePath, scope.profile, progress.rotation)
+  // Nothing is broken yet (the old key still signs): what is not published yet is a warning.
+  const checks = progress.checks.map((c) => (c.status === 'fail' ? { ...c, status: 'warn' as const } : c))
+  return { ...progress, checks, jwks }
+}
+
+/** Checks the published JWKS against the pending rotation and records when the new kid was first served. */
+export async function rotationStatus(scope: RotationScope, deps: RotationDeps): Promise<Progress> {
+  const { path, rotation } = pending(scope)
+  const progress = await observe(scope, rotation, 'status', deps)
+  await saveRotation(path, scope.profile, progress.rotation)
+  return progress
+}
+
+/**
+ * What the published JWKS says about a rotation. `finish` makes an unfinished wait a FAIL
+ * (status reports it as a WARN). The returned rotation has `servedSince` updated: set when the
+ * URI is first seen serving the new key, cleared when it no longer does (the hour starts again).
+ */
+async function observe(scope: RotationScope, rotation: Rotation, mode: 'status' | 'finish', deps: RotationDeps): Promise<Progress> {
+  const uri = scope.settings['jwks-uri']?.value
+  const now = deps.clock.now()
+  if (uri === undefined) {
+    const checks = [
+      warn('jwks', `no jwks-uri is set, so bktx cannot see what the application holds; a JWKS registered inline is used at once, with no cache to wait out, but it must hold both kids (${rotation.old.kid}, ${rotation.next.kid}) before the new key signs`, [
+        'register the JWKS of both keys with the application; if it fetches a JWKS URI, ',
+        { set: 'jwks-uri', value: 'URL' },
+        ' so that bktx checks it and waits out the hour Buildkite may cache it',
+      ]),
+    ]
+    return { rotation, checks, readyAt: undefined, ready: true }
+  }
+  const next = await loadedKey(rotation.next.path, rotation.next.kid)
+  let report
+  try {
+    report = await checkJwks({ kind: 'url', url: uri }, { kid: rotation.next.kid, publicKey: next.publicKey, allowHttp: scope.allowHttpJwks }, { fetch: deps.fetch })
+  } catch (error) {
+    if (!isBktxError(error)) throw error
+    // Not reachable now: nothing is learned, nothing recorded.
+    return { rotation, checks: [fail('jwks', error.message, ['check ', { setting: 'jwks-uri' }])], readyAt: undefined, ready: false }
+  }
+  const checks = jwksChecks(report, { what: 'the new key' })
+  const old = report.keys.find((k) => k.kid === rotation.old.kid)
+  const oldKey = await describeSigningKey(rotation.old.path, rotation.old.kid)
+  if (old === undefined) {
+    checks.push(fail('jwks-old', `the JWKS lacks kid ${rotation.old.kid}, the old key, which signs until the rotation finishes: exchanges fail meanwhile`, ['publish the JWKS of both keys (', { command: 'jwks', options: ['out'] }, ')']))
+  } else if (oldKey.loads && !old.publicKey.equals(oldKey.publicKey)) {
+    checks.push(fail('jwks-old', `the JWKS has kid ${rotation.old.kid}, but not with the old key's public key`, ['publish the JWKS of both keys (', { command: 'jwks', options: ['out'] }, ')']))
+  } else {
+    checks.push(pass('jwks-old', `the JWKS still holds kid ${rotation.old.kid}, the old key, which signs until the rotation finishes`))
+  }
+  const served = report.ok
+  const updated: Rotation = { ...rotation }
+  if (!served) {
+    updated.servedSince = null
+    updated.servedBy = null
+  } else if (updated.servedSince === null || updated.servedBy !== uri) {
+    updated.servedSince = now.toISOString()
+    updated.servedBy = uri
+  }
+  let readyAt: Date | undefined
+  let waited = false
+  if (updated.servedSince !== null) {
+    const since = new Date(updated.servedSince)
+    readyAt = new Date(since.getTime() + JWKS_CACHE_MAX_AGE_MS)
+    const elapsed = (now.getTime() - since.getTime()) / 1000
+    if (now.getTime() >= readyAt.getTime()) {
+      waited = true
+      checks.push(pass('wait', `first seen serving the new key ${isoSeconds(since)}, ${formatDuration(elapsed)} ago: Buildkite's cache of the JWKS (up to 1h) holds it by now`))
+    } else {
+      const left = formatDuration((readyAt.getTime() - now.getTime()) / 1000)
+      const message = `first seen serving the new key ${isoSeconds(since)}, ${formatDuration(elapsed)} ago: Buildkite may keep a JWKS it fetched before then for up to 1h`
+      const fix: Advice = [`finish at ${isoSeconds(readyAt)} or later (in ${left}) with `, { command: 'key rotate', options: ['finish'], profile: scope.profile }, ...FORCE_ADVICE]
+      checks.push(mode === 'finish' ? fail('wait', message, fix) : warn('wait', message, fix))
+    }
+  }
+  return { rotation: updated, checks, readyAt, ready: waited && !checks.some((c) => c.status === 'fail') }
+}
+
+/**
+ * Switches the profile to the new key when the published JWKS has served it for the hour
+ * Buildkite may cache a JWKS (or `force`), then publishes the new key alone (the old one too
+ * while other profiles of the file still sign with it) to `out` or the rotation's `out`, or
+ * returns that JWKS to register. Refused: `finished` false, nothing switched.
+ */
+export async function finishRotation(scope: RotationScope, options: { force: boolean; out?: string | undefined }, deps: RotationDeps): Promise<Finished> {
+  profileKeyPath(scope)
+  const { path: statePath, rotation } = pending(scope)
+  const progress = await observe(scope, rotation, 'finish', deps)
+  if (!progress.ready && !options.force) {
+    await saveRotation(statePath, scope.profile, progress.rotation)
+    return { ...progress, finished: false, jwks: undefined, stillUsingOld: [] }
+  }
+  // The new key must still load: it is about to sign every assertion.
+  await loadedKey(rotation.next.path, rotation.next.kid)
+  const profile = { ...scope.config.profiles[scope.profile], key: rotation.next.path }
+  // The new key's kid is its own (the file names it); a `none` policy (no kid header) stays.
+  if (profile.kid !== NO_KID) delete profile.kid
+  scope.config.profiles[scope.profile] = profile
+  await saveConfigFile(scope.configPath, scope.config)
+
+  const stillUsingOld = Object.keys(scope.config.profiles).filter((name) => {
+    if (name === scope.profile) return false
+    try {
+      return settingsFrom(scope.config, { flags: {}, env: {}, cwd: dirname(scope.configPath), configPath: scope.configPath, explicitProfile: name }).settings.key?.value === rotation.old.path
+    } catch {
+      return false
+    }
+  })
+  const jwks = await jwksOf(stillUsingOld.length > 0 ? [rotation.next, rotation.old] : [rotation.next])
+  const out = options.out ?? rotation.out ?? undefined
+  if (out !== undefined) await publish(out, jwks)
+  await saveRotation(statePath, scope.profile, undefined)
+  return { ...progress, rotation: { ...progress.rotation, out: out ?? null }, finished: true, jwks, stillUsingOld }
+}
+
+/** Drops the pending rotation: the new key file stays (nothing signs with it); the old key is published alone again. */
+export async function cancelRotation(scope: RotationScope, options: { out?: string | undefined }): Promise<{ rotation: Rotation; jwks: PublicJWKS }> {
+  const { path: statePath, rotation } = pending(scope)
+  const jwks = await jwksOf([rotation.old])
+  const out = options.out ?? rotation.out ?? undefined
+  if (out !== undefined) await publish(out, jwks)
+  await saveRotation(statePath, scope.profile, undefined)
+  return { rotation: { ...rotation, out: out ?? null }, jwks }
+}
+
+/** Every pending rotation of a configuration file, by profile. */
+export function pendingRotations(configPath: string): Record<string, Rotation> {
+  return loadRotations(rotationStatePath(configPath)).rotations
+}

@@ -1,0 +1,69 @@
+// The signing key the settings name, described for `bktx status` and `doctor` whatever its
+// source, without signing anything, loading a PKCS#11 module or running a signer: status is
+// offline and must stay fast and prompt-free. A file is described by keys/describe.ts.
+import { isBktxError, KeyError } from '../errors.js'
+import { describePublicKey, describeSigningKey, kidOrigin, type SigningKeyDescription } from '../keys/describe.js'
+import { parseKeySource } from '../keys/source.js'
+import { envKeyText, type KeyDeps, type KeySettings } from './open.js'
+import { readPublicKeyFile } from './public-key.js'
+import { readKeyRecord } from './record.js'
+
+export async function describeConfiguredKey(settings: KeySettings, deps: KeyDeps): Promise<SigningKeyDescription> {
+  const source = parseKeySource(settings.key)
+  const fail = (described: Parameters<typeof describePublicKey>[0], error: unknown): SigningKeyDescription => {
+    if (!isBktxError(error)) throw error
+    return { ...described, loads: false, error }
+  }
+  switch (source.kind) {
+    case 'file':
+      return describeSigningKey(source.path, settings.kid)
+    case 'env': {
+      const described = { source: { kind: 'env' as const, name: source.name, text: source.text }, file: undefined }
+      try {
+        const text = envKeyText(source.name, deps.env)
+        const { assertionKeyFromText } = await import('../exchange/key.js')
+        const key = await assertionKeyFromText(text, undefined, source.text)
+        const own = key.kid === undefined ? undefined : { kid: key.kid, origin: kidOrigin(text, key.kid) }
+        return describePublicKey(described, key.publicKey, settings.kid, own)
+      } catch (error) {
+        return fail(described, error)
+      }
+    }
+    case 'exec': {
+      const described = { source: { kind: 'exec' as const, command: source.command, text: source.text }, file: undefined }
+      try {
+        if (settings.publicKey === undefined) {
+          throw new KeyError(`${source.text}: an external signer's public key comes from the public-key setting, which is not set`, {
+            detail: { setting: 'public-key', reason: 'missing' },
+            advice: [{ set: 'public-key' }],
+          })
+        }
+        const file = await readPublicKeyFile(settings.publicKey, undefined)
+        return describePublicKey(described, file.publicKey, settings.kid, file.kid === undefined ? undefined : { kid: file.kid, origin: 'jwk' })
+      } catch (error) {
+        return fail(described, error)
+      }
+    }
+    case 'pkcs11': {
+      const described = { source: { kind: 'pkcs11' as const, text: source.text }, file: undefined }
+      try {
+        if (settings.publicKey !== undefined) {
+          const file = await readPublicKeyFile(settings.publicKey, undefined)
+          return describePublicKey(described, file.publicKey, settings.kid, file.kid === undefined ? undefined : { kid: file.kid, origin: 'jwk' })
+        }
+        const modulePath = source.uri.modulePath ?? settings.pkcs11Module
+        const recorded = modulePath === undefined ? undefined : readKeyRecord(source.text, modulePath, deps)
+        if (recorded === undefined) {
+          // Reading it from the token would load the module (and may want a PIN): not here.
+          throw new KeyError(`${source.text}: the public key has not been read from the token yet`, {
+            detail: { reason: 'not-recorded' },
+            advice: ['bktx reads and records it on first use; ', { command: 'jwks' }, ' does that now'],
+          })
+        }
+        return describePublicKey(described, recorded, settings.kid, undefined)
+      } catch (error) {
+        return fail(described, error)
+      }
+    }
+  }
+}
