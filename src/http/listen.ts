@@ -63,6 +63,9 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
     })
   }
   server.on('clientError', answerClientError)
+  // Reading the peer address once caches it on the socket (net.Socket keeps it after the first
+  // getpeername): a client that resets the connection is still logged with its address.
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => void socket.remoteAddress)
   // Without a listener Node closes a CONNECT request's connection without a word.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuse(socket, 405, 'Method Not Allowed', 'CONNECT is not supported'))
   await new Promise<void>((resolve, reject) => {
@@ -95,6 +98,8 @@ const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'Request headers are too large'],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Payload Too Large', 'Chunk extensions are too large'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
+  // The client half-closed the connection before the body it declared was complete.
+  HPE_INVALID_EOF_STATE: [400, 'Bad Request', 'The request body was cut short'],
 }
 
 /**

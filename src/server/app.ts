@@ -114,13 +114,15 @@ export async function createTokenServer(config: ServerConfig, deps: TokenServerD
     handler: (req, res) => {
       const started = deps.clock.now().getTime()
       const note: RequestNote = {}
+      // Read now: a socket the client reset has no remote address by the time it closes.
+      const ip = req.socket.remoteAddress
       // 'close' follows 'finish' for an answered request, and comes alone for one whose client
       // went away first: one line either way.
       res.on('close', () => {
         const path = (req.url ?? '/').split('?')[0]
         const status = res.writableFinished ? String(res.statusCode) : 'aborted'
         const why = deps.verbose === true && note.detail !== undefined ? ` ${printable(note.detail)}` : ''
-        deps.log?.(`${req.method} ${path} ${status} ${deps.clock.now().getTime() - started}ms ${req.socket.remoteAddress ?? '-'}${why}`)
+        deps.log?.(`${req.method} ${path} ${status} ${deps.clock.now().getTime() - started}ms ${ip ?? '-'}${why}`)
       })
       handle(req, res, note).catch((error: unknown) => {
         deps.log?.(`internal error: ${(error as Error)?.message ?? String(error)}`)

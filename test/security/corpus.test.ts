@@ -381,6 +381,48 @@ add('alg/key type', 'RS256 header over the JWKS URI EC key', unverified(NO_KEY),
   post(jws(header({ alg: 'RS256', kid: 'uri-ec' }), claims({ iss: 'uri-app', sub: 'uri-app' }), es256(uriEc.privateKey))),
 )
 
+// ----- Header members beyond alg, typ, kid (docs/buildkite-protocol.md §9): refused, never ignored
+const MEMBER_NOT_ALLOWED = /header member .* not allowed \(alg, typ, kid only\)/
+add('header members', 'zip "DEF" (a compressed payload)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { zip: 'DEF' })))
+add('header members', 'cty "JWT" (a nested token)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { cty: 'JWT' })))
+add('header members', 'enc (a JWE member)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { enc: 'A256GCM' })))
+add('header members', 'a private member', client(MEMBER_NOT_ALLOWED), () => post(good({}, { 'x-tenant': 'acme' })))
+add('header members', 'a claim copied into the header (iss)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { iss: CLIENT })))
+add('header members', '"__proto__" as a member', client(MEMBER_NOT_ALLOWED), () => post(jws('{"alg":"ES256","typ":"JWT","kid":"ec-1","__proto__":{"alg":"none"}}', claims(), es256(ec.privateKey))))
+
+// ----- One encoding per value (RFC 4648 §3.5): the spare bits of a segment's last character
+// must be zero, or two spellings of one signature would both verify
+const NON_CANONICAL = /not canonical base64url/
+/** The same bytes with the last character's spare bits set: base64url decoders ignore them. */
+const spareBits = (segment: string): string => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const spare = segment.length % 4 === 2 ? 0b1111 : segment.length % 4 === 3 ? 0b11 : 0
+  if (spare === 0) throw new Error(`segment of length ${segment.length} has no spare bits`)
+  const last = alphabet.indexOf(segment.at(-1) as string)
+  return segment.slice(0, -1) + (alphabet[last | 1] as string)
+}
+add('canonical base64url', 'the signature with its last character\'s spare bits set (it still decodes to the same bytes)', client(NON_CANONICAL), () => {
+  const parts = good().split('.')
+  return post(`${parts[0]}.${parts[1]}.${spareBits(parts[2] as string)}`)
+})
+/** Signs the exact segment texts given (a key holder can sign a non-canonical spelling too). */
+const signedAs = (head: string, payload: string): string => `${head}.${payload}.${b64u(es256(ec.privateKey)(`${head}.${payload}`))}`
+add('canonical base64url', 'the header with spare bits set, signed as sent', client(NON_CANONICAL), () => {
+  // 28 bytes of JSON: 38 characters, the last with 4 spare bits.
+  const head = segment({ alg: 'ES256', kid: 'ec-1' })
+  return post(signedAs(spareBits(head), segment(claims())))
+})
+add('canonical base64url', 'the payload with spare bits set, signed as sent', client(NON_CANONICAL), () => {
+  let payload = segment(claims())
+  for (let pad = 'x'; payload.length % 4 === 0; pad += 'x') payload = segment(claims({ pad }))
+  return post(signedAs(segment(header()), spareBits(payload)))
+})
+add('canonical base64url', 'a segment of 4n+1 characters (no whole byte in the last one), signed as sent', client(NON_CANONICAL), () => {
+  const head = segment({ alg: 'ES256', typ: 'JWT' }) // 27 bytes: 36 characters
+  expect(head.length % 4).toBe(0)
+  return post(signedAs(`${head}A`, segment(claims())))
+})
+
 // ----- typ
 const TYP = /typ .* is not JWT/
 add('typ', 'typ JWE-ish "JOSE+JSON"', client(TYP), () => post(good({}, { typ: 'JOSE+JSON' })))
