@@ -161,6 +161,19 @@ describe('the state directory is trusted only when it is the server user\'s own'
     figures.cases++
   })
 
+  it.skipIf(!asRoot)("another user's directory holding only a planted token (no symlink): refused, so the token is never loaded", async () => {
+    const dir = freshDir('planted-only')
+    mkdirSync(dir, { mode: 0o700 })
+    const planted = { t: 'mint', token: null, jti: { client_id: CLIENT, jti: 'planted', until: Math.floor(Date.now() / 1000) + 86400 } }
+    writeFileSync(join(dir, 'state.jsonl'), `${JSON.stringify(planted)}\n`)
+    chownSync(join(dir, 'state.jsonl'), OTHER_UID, OTHER_UID)
+    chownSync(dir, OTHER_UID, OTHER_UID)
+    const result = await refusedStart(['--state-dir', dir])
+    expect(result.code).toBe(3)
+    expect(result.stderr).toMatch(new RegExp(`^error: refusing the state directory ${dir}: it belongs to uid ${OTHER_UID}`))
+    figures.cases++
+  })
+
   it.skipIf(!asRoot)('a file of the directory that belongs to another user is refused', async () => {
     const dir = freshDir('foreign-file')
     mkdirSync(dir, { mode: 0o700 })
