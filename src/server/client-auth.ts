@@ -3,7 +3,7 @@ import type { App } from './config.js'
 import { jsonProblem } from './json-strict.js'
 import { DESCRIPTIONS, invalidClient, OAuthError, unverified } from './oauth-error.js'
 
-/** docs/buildkite-protocol.md §5 CHOICE: clock tolerance on exp, iat and nbf. */
+/** docs/buildkite-protocol.md §5 [bktx]: clock tolerance on exp, iat and nbf. */
 export const CLOCK_TOLERANCE_S = 15
 /** docs/buildkite-protocol.md §2: exp at most 300 s after iat. */
 export const MAX_ASSERTION_LIFETIME_S = 300

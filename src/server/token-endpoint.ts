@@ -206,7 +206,7 @@ function grantedScopes(param: string | undefined, app: App): string[] {
 
 function requestedTtl(param: string | undefined, app: App): number {
   if (param === undefined) return app.maxTtl
-  // docs/buildkite-protocol.md §5 CHOICE: malformed expires_in is invalid_request; a positive whole number only.
+  // docs/buildkite-protocol.md §5 [bktx]: malformed expires_in is invalid_request; a positive whole number only.
   if (!/^[1-9][0-9]*$/.test(param)) throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
   return Math.min(Number(param), app.maxTtl)
 }

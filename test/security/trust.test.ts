@@ -536,6 +536,13 @@ describe('inputs validated where they were taken as given', () => {
     figures.cases++
   })
 
+  it('a JWK whose use is not sig is refused', async () => {
+    const error = await parseServerConfig(doc((d) => (d.apps[0].jwks.keys[0] = { ...key.jwk, use: 'enc' })), 'k.json').catch((e: unknown) => e)
+    expect(error).toBeInstanceOf(ConfigError)
+    expect((error as ConfigError).message).toBe('config file k.json: apps[0].jwks.keys[0]: JWK "use" is "enc"; a signing key needs "sig" or no "use"')
+    figures.cases++
+  })
+
   it('a JWK with key_ops ["verify"] is accepted and verifies', async () => {
     const server = await startSecurityServer(doc((d) => (d.apps[0].jwks.keys[0] = { ...key.jwk, key_ops: ['verify'] })))
     running.push(server)
