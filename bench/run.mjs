@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
+import { benchLoad } from './load.mjs'
 import { benchServer } from './server.mjs'
 import { benchTokens } from './token.mjs'
 
@@ -25,7 +26,8 @@ if (!process.env.DBUS_SESSION_BUS_ADDRESS && !process.env.BKTX_BENCH_NO_DBUS && 
 
 const tmp = mkdtempSync(join(tmpdir(), 'bktx-bench-'))
 const rows = []
-const row = (name, value, target, ok) => rows.push({ name, value, target, ok })
+// `security` marks the rows SECURITY.md shows too (scripts/security-figures.mjs picks them up).
+const row = (name, value, target, ok, security = false) => rows.push({ name, value, target, ok, ...(security ? { security } : {}) })
 
 try {
   process.stderr.write('bktx token: cached, uncached, single flight...\n')
@@ -34,6 +36,12 @@ try {
   const cachedFile = ratio(tokens.cachedFile, tokens.node)
   row('node -e 0', `${tokens.node.toFixed(1)} ms`, '', undefined)
   row('token, cached (file)', `${tokens.cachedFile.toFixed(1)} ms = ${cachedFile.toFixed(2)}x node`, '<= 1.25x', cachedFile <= 1.25)
+  if (tokens.cachedPkcs11 !== undefined) {
+    const cachedPkcs11 = ratio(tokens.cachedPkcs11, tokens.node)
+    row('token, cached (PKCS#11 key)', `${tokens.cachedPkcs11.toFixed(1)} ms = ${cachedPkcs11.toFixed(2)}x node`, '<= 1.25x', cachedPkcs11 <= 1.25)
+  } else {
+    row('token, cached (PKCS#11 key)', `n/a: ${tokens.pkcs11Unavailable}`, '<= 1.25x', undefined)
+  }
   if (tokens.cachedKeychain !== undefined) {
     const cachedKeychain = ratio(tokens.cachedKeychain, tokens.nodeKeychain)
     row('token, cached (keychain)', `${tokens.cachedKeychain.toFixed(1)} ms = ${cachedKeychain.toFixed(2)}x node`, '<= 1.50x', cachedKeychain <= 1.5)
@@ -55,11 +63,24 @@ try {
   row('server: p50 / p99 latency', `${server.bktx.p50} ms / ${server.bktx.p99} ms`, 'p99 < 25 ms', server.bktx.p99 < 25)
   row('server: peak RSS', `${server.bktx.peakRssMiB} MiB`, '', undefined)
 
+  process.stderr.write('server under a garbage flood, and at the store cap...\n')
+  const load = await benchLoad()
+  const run = (r) => `${r.rps}/s, p50 ${r.p50} ms, p99 ${r.p99} ms`
+  const only4xx = Object.keys(load.flood.statuses).every((s) => s.startsWith('4'))
+  row('flood: valid alone (25 connections)', run(load.alone), '', undefined, true)
+  row('flood: valid beside 50 garbage connections', `${run(load.underFlood)} (errors ${load.underFlood.errors}, non-2xx ${load.underFlood.non2xx})`, 'p99 < 1000 ms, zero errors', load.underFlood.p99 < 1000 && load.underFlood.errors === 0 && load.underFlood.non2xx === 0, true)
+  row('flood: the garbage', `${run(load.flood)} (errors ${load.flood.errors}, ${only4xx ? 'all 4xx' : `statuses ${JSON.stringify(load.flood.statuses)}`})`, 'only 4xx', load.flood.errors === 0 && only4xx, true)
+  row('flood: valid completions / fair share by connections', `${load.share.toFixed(2)}x`, '>= 0.50x', load.share >= 0.5, true)
+  row('flood: valid throughput beside the flood / alone', `${load.throughputRatio.toFixed(2)}x`, '', undefined, true)
+  // The in-memory audit log holds at most 10,000 records (a few MiB); nothing else may grow.
+  const heapMiB = load.atCap.heapGrowthBytes / 1024 / 1024
+  row('store cap: heap growth over 3000 refused requests', `${heapMiB.toFixed(1)} MiB`, '< 16 MiB', heapMiB < 16, true)
+
   const w = [Math.max(...rows.map((r) => r.name.length)), Math.max(...rows.map((r) => r.value.length)), Math.max(...rows.map((r) => r.target.length))]
   const lines = [`bktx benchmarks on ${cpus().length} cores, node ${process.version}`, '']
   for (const r of rows) lines.push(`${r.name.padEnd(w[0])}  ${r.value.padEnd(w[1])}  ${r.target.padEnd(w[2])}  ${r.ok === undefined ? '' : r.ok ? 'met' : 'MISSED'}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  writeFileSync(new URL('results.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: cpus().length, rows, raw: { tokens, server } }, null, 2)}\n`)
+  writeFileSync(new URL('results.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: cpus().length, rows, raw: { tokens, server, load } }, null, 2)}\n`)
 } finally {
   rmSync(tmp, { recursive: true, force: true })
 }

@@ -1,6 +1,6 @@
 // Bundles the CLI (src/bin.ts) and the library entries (src/api/) into dist/ (ESM, code-split
 // so lazily imported modules stay out of the start-up path), then the type declarations of the
-// library. The native keyring binding stays external: it is loaded from node_modules.
+// library. The native bindings (keyring, PKCS#11) stay external: they are loaded from node_modules.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
 import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -20,7 +20,7 @@ const result = await build({
   platform: 'node',
   target: 'node20',
   chunkNames: 'chunks/[name]-[hash]',
-  external: ['@napi-rs/keyring'],
+  external: ['@napi-rs/keyring', 'pkcs11js'],
   define: { BKTX_VERSION: JSON.stringify(pkg.version) },
   // Bundled CommonJS dependencies call require(); give ESM chunks one (docs/dependencies.md).
   banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
@@ -30,12 +30,13 @@ const result = await build({
 
 // The cache-hit path of `bktx token` as one self-contained file: bin.js loads it before
 // anything else, and one file (no shared chunks, no createRequire banner) loads fastest.
-// What only a miss needs (jose's key loader, the cross-process lock) is replaced by an empty
-// module: reaching it throws, and bin.js falls back to the full CLI, which has the real ones.
+// What only a miss needs (jose's key loader, the cross-process lock, the PKCS#11 session code
+// and the external signer runner) is replaced by an empty module: reaching it throws, and
+// bin.js falls back to the full CLI, which has the real ones.
 const missOnly = {
   name: 'miss-only',
   setup(b) {
-    b.onResolve({ filter: /^proper-lockfile$|\/keys\/load\.js$/ }, (args) => ({ path: args.path, namespace: 'miss-only' }))
+    b.onResolve({ filter: /^proper-lockfile$|\/keys\/load\.js$|\/pkcs11\/token\.js$|\/signers\/exec\.js$/ }, (args) => ({ path: args.path, namespace: 'miss-only' }))
     b.onLoad({ filter: /.*/, namespace: 'miss-only' }, () => ({ contents: 'export {}', loader: 'js' }))
   },
 }

@@ -1,15 +1,20 @@
 #!/usr/bin/env node
-// Prints the "Figures of the last run" table of SECURITY.md from a run of test/security:
+// Prints the "Figures of the last run" table of SECURITY.md from a run of test/security and
+// the last `npm run bench`:
 //
 //   BKTX_SECURITY_FIGURES=.security-figures BKTX_VITEST_JSON=.security-figures/vitest.json \
-//     npx vitest run test/security && node scripts/security-figures.mjs .security-figures
+//     npx vitest run test/security && node scripts/security-figures.mjs .security-figures [bench/results.json]
 //
 // Each test file writes <name>.json into the directory (test/security/support.ts writeFigures);
-// vitest.json, when present, gives the pass/fail counts.
+// vitest.json, when present, gives the pass/fail counts. The tests assert no speeds: how fast
+// the server answers under load, and how much heap it keeps, come from the benchmark's rows
+// marked `security` (bench/load.mjs), with their targets.
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const dir = process.argv[2] ?? '.security-figures'
+const benchPath = process.argv[3] ?? fileURLToPath(new URL('../bench/results.json', import.meta.url))
 const read = (name) => {
   const path = join(dir, `${name}.json`)
   return existsSync(path) ? JSON.parse(readFileSync(path, 'utf8')) : undefined
@@ -23,6 +28,7 @@ const faults = read('client-faults') ?? {}
 const tokenCrash = read('token-crash') ?? {}
 const trust = read('trust') ?? {}
 const vitest = read('vitest')
+const bench = existsSync(benchPath) ? JSON.parse(readFileSync(benchPath, 'utf8')) : undefined
 
 const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-GB') : '?')
 const rows = []
@@ -31,6 +37,10 @@ rows.push(['attack corpus: cases naming another host (jku, x5u, kid URL, redirec
 rows.push(['fuzzing: properties, runs, slowest run', `${n(fuzz.properties)}, ${n(fuzz.runs)}, ${n(fuzz.slowest_run_ms)} ms`])
 rows.push(['live-server fuzzing: requests via node:http, raw-socket requests', `${n(live.requests)}, ${n(live.raw_requests)}`])
 rows.push(['oversized bodies and headers; slow clients cut off', `${n(live.oversized)}; ${n(live.slow_clients)}`])
+rows.push([
+  'slow clients: latest cut-off by the header timeout, by the request timeout (Node checks them every 500 ms); a valid exchange among them',
+  `${n(live.slowest_headers_cut_off_ms)} ms (timeout ${n(live.headers_timeout_ms)} ms), ${n(live.slowest_request_cut_off_ms)} ms (timeout ${n(live.request_timeout_ms)} ms); ${n(live.valid_exchange_among_slow_clients_ms)} ms`,
+])
 if (live.statuses) rows.push(['live-server answers by status', Object.entries(live.statuses).map(([s, c]) => `${s}: ${n(c)}`).join(', ')])
 rows.push([
   'faults injected: kill -9 of bktx server (under load + during start-up), of bktx keygen (of which the instant its temporary file appeared)',
@@ -61,11 +71,10 @@ rows.push(['tokens re-checked after a restart with a changed configuration', n(t
 rows.push(['aborted uploads; their log lines (none "internal error"); heap growth over them', `${n(trust.aborted_uploads)}; ${n(trust.aborted_log_lines)}; ${trust.aborted_heap_growth_bytes === undefined ? '?' : `${(trust.aborted_heap_growth_bytes / 1024 / 1024).toFixed(1)} MiB`}`])
 if (trust.skipped_not_root) rows.push(['tests needing root skipped (not root)', 'yes: the figures are partial'])
 rows.push(['requests under load (valid, invalid); errors; timeouts', `${n(load.requests)} (${n(load.valid)}, ${n(load.invalid)}); ${n(load.errors)}; ${n(load.timeouts)}`])
-for (const run of load.runs ?? []) {
-  if ('requests' in run) rows.push([`load: ${run.name}`, `${n(run.requests)} requests, ${n(run.rps)}/s, p50 ${n(run.p50_ms)} ms, p99 ${n(run.p99_ms)} ms, errors ${n(run.errors)}, non-2xx ${n(run.non2xx)}`])
-  else if ('ratio' in run) rows.push([`load: ${run.name}`, String(run.ratio)])
-  else if ('bytes' in run) rows.push([`load: ${run.name}`, `${(run.bytes / 1024 / 1024).toFixed(1)} MiB`])
-}
+for (const run of load.runs ?? []) rows.push([`load: ${run.name}`, `${n(run.requests)} requests (${counts(run.statuses)}), errors ${n(run.errors)}`])
+const benchRows = (bench?.rows ?? []).filter((row) => row.security)
+if (benchRows.length > 0) rows.push(['npm run bench: the run', `${bench.date.slice(0, 10)}, Node ${bench.node.replace(/^v/, '')}, ${bench.cores} cores`])
+for (const row of benchRows) rows.push([`npm run bench: ${row.name}`, row.target === '' ? row.value : `${row.value}; target ${row.target}: ${row.ok ? 'met' : 'missed'}`])
 if (vitest) {
   const results = (vitest.testResults ?? []).filter((r) => r.name.includes('test/security/'))
   const all = results.flatMap((r) => r.assertionResults ?? [])

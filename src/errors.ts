@@ -34,6 +34,10 @@ export type ErrorCode =
   | 'BKTX_KEYCHAIN'
   | 'BKTX_CACHE'
   | 'BKTX_INTERRUPTED'
+  | 'BKTX_SIGNER'
+  | 'BKTX_PKCS11_MODULE'
+  | 'BKTX_PKCS11_PIN'
+  | 'BKTX_PKCS11_TOKEN'
 
 /**
  * A setting of a token request (the names of src/config/settings.ts): `token-url`, `key`, ...
@@ -277,6 +281,30 @@ export class CacheError extends BktxError {
 /** Interrupted by SIGINT/SIGTERM (or the caller's AbortSignal). */
 export class InterruptedError extends BktxError {
   readonly code = 'BKTX_INTERRUPTED'
+}
+
+/**
+ * The key's signer failed: an external signer (`exec:`) could not start, exited non-zero, was
+ * killed, did not answer in time, or printed something that is not a signature; or any
+ * signer's signature did not verify with the key's public half.
+ */
+export class SignerError extends BktxError {
+  readonly code = 'BKTX_SIGNER'
+}
+
+/** PKCS#11 cannot be used: the binding is not installed, or the module cannot be loaded or initialised. */
+export class Pkcs11ModuleError extends BktxError {
+  readonly code = 'BKTX_PKCS11_MODULE'
+}
+
+/** The token refused to log in: no PIN, a wrong PIN, a locked or expired PIN. Never carries the PIN. */
+export class Pkcs11PinError extends BktxError {
+  readonly code = 'BKTX_PKCS11_PIN'
+}
+
+/** The token or key cannot be used: no such token or key (or several), token absent, device error, refused operation. */
+export class Pkcs11TokenError extends BktxError {
+  readonly code = 'BKTX_PKCS11_TOKEN'
 }
 
 export function isBktxError(value: unknown): value is BktxError {

@@ -30,6 +30,17 @@ export async function main(argv: readonly string[], deps: ProgramDeps): Promise<
 }
 
 function report(error: unknown, out: Output, profile: string | undefined): number {
+  if (out.json) {
+    // --json: the failure is one JSON document on stderr; stdout stays empty.
+    const exit = isBktxError(error) ? exitCodeFor(error.code) : EXIT.INTERNAL
+    out.errorDocument({
+      code: isBktxError(error) ? error.code : 'BKTX_INTERNAL',
+      message: isBktxError(error) ? describeError(error, { profile }) : `internal error: ${describeCause(error)}`,
+      exit,
+      ...(isBktxError(error) && Object.keys(error.detail).length > 0 ? { detail: error.detail } : {}),
+    })
+    return exit
+  }
   if (isBktxError(error)) {
     out.error(describeError(error, { profile }))
     if (error instanceof UsageError && error.usage !== undefined) out.info(error.usage)

@@ -27,15 +27,19 @@ declare const BKTX_VERSION: string | undefined
 const VERSION = typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev'
 
 /** Options as setting values, the way the CLI's flags give them. */
-function settingValues(options: TokenSettings & { cache?: string | undefined }): Partial<Record<SettingName, string>> {
+function settingValues(options: TokenSettings & { cache?: string | undefined; audience?: string | undefined }): Partial<Record<SettingName, string>> {
   const out: Partial<Record<SettingName, string>> = {}
   const set = (name: SettingName, value: string | number | undefined) => {
     if (value !== undefined) out[name] = String(value)
   }
   set('token-url', options.tokenUrl)
+  set('aud', options.audience)
   set('client-id', options.clientId)
   set('key', options.key)
   set('kid', options.kid)
+  set('public-key', options.publicKey)
+  set('pkcs11-module', options.pkcs11Module)
+  set('pin-source', options.pinSource)
   set('org', options.org)
   set('subject', options.subject)
   set('subject-type', options.subjectType)
@@ -60,9 +64,9 @@ async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record
  */
 export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
   const loaded = await settingsFor(options, settingValues(options))
-  const params = await tokenParams(loaded.settings)
   const env = options.env ?? process.env
   const uid = process.getuid?.()
+  const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
   const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` })
   const { result } = await service.obtain(params, {
@@ -81,21 +85,24 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
 export async function signClientAssertion(options: SignAssertionOptions = {}): Promise<SignedAssertion> {
   const { randomUUID } = await import('node:crypto')
   const { required } = await import('../config/resolve.js')
-  const { loadSigningKey } = await import('../keys/load.js')
+  const { keySettingsOf, openAssertionKey } = await import('../signers/open.js')
   const { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } = await import('../assertion/claims.js')
   const { signAssertion } = await import('../assertion/sign.js')
   const { epochSeconds } = await import('../time/clock.js')
   const { settings } = await settingsFor(options, settingValues(options))
-  const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
+  const env = options.env ?? process.env
+  const key = await openAssertionKey(keySettingsOf(settings), { env, home: homedir(), uid: process.getuid?.(), cwd: process.cwd() })
   const claims = buildAssertionClaims({
     clientId: required(settings, 'client-id'),
-    audience: options.audience ?? required(settings, 'token-url'),
+    audience: required(settings, 'aud'),
     now: epochSeconds(options.clock ?? systemClock),
     lifetime: options.lifetime ?? DEFAULT_ASSERTION_LIFETIME,
     jti: randomUUID(),
     ...(options.claims === undefined ? {} : { extra: options.claims }),
   })
-  return { assertion: await signAssertion(claims, key), header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims }
+  const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000)
+  const assertion = await signAssertion(claims, key, { signal })
+  return { assertion, header: { alg: key.alg, typ: 'JWT', ...(key.kid === undefined ? {} : { kid: key.kid }) }, claims }
 }
 
 /**

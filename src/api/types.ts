@@ -47,12 +47,26 @@ export interface SettingsSourceOptions {
 export interface TokenSettings {
   /** Token endpoint URL. Default `https://buildkite.com/oauth/token`. */
   tokenUrl?: string
+  /**
+   * The client assertion's `aud`. Default: `https://buildkite.com/oauth/token` for Buildkite's
+   * token URLs (buildkite.com and api.buildkite.com), else the token URL.
+   */
+  audience?: string
   /** The token exchange application's Client ID. */
   clientId?: string
-  /** The private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK) that signs client assertions. */
+  /**
+   * The signing key: a private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK), `env:NAME` (the key
+   * text in that variable), a `pkcs11:` URI (RFC 7512) or `exec:COMMAND` (an external signer).
+   */
   key?: string
-  /** The key ID in the assertion header. Default: the RFC 7638 thumbprint of the key. */
+  /** The key ID in the assertion header, or `none` for no kid header. Default: the kid the key file names, else its RFC 7638 thumbprint. */
   kid?: string
+  /** The public half of a `pkcs11:` or `exec:` key: a PEM, JWK or JWKS file. Required for `exec:`. */
+  publicKey?: string
+  /** The PKCS#11 module for a `pkcs11:` URI without `module-path`. */
+  pkcs11Module?: string
+  /** Where the PKCS#11 PIN is read: `env:NAME` or `file:PATH`. Default: $BKTX_PKCS11_PIN. */
+  pinSource?: string
   /** The organisation slug (not its display name). */
   org?: string
   /** The user to mint a token for: an email address or a user UUID. */
@@ -97,13 +111,13 @@ export interface Token {
   cache: 'keychain' | 'file' | 'none'
 }
 
-export interface SignAssertionOptions extends SettingsSourceOptions {
+export interface SignAssertionOptions extends SettingsSourceOptions, Pick<TokenSettings, 'key' | 'kid' | 'publicKey' | 'pkcs11Module' | 'pinSource'> {
   clientId?: string
-  key?: string
-  kid?: string
+  /** Bound on an external signer, in milliseconds. Default 30 000. */
+  timeoutMs?: number
   /** The token endpoint URL the assertion is for. */
   tokenUrl?: string
-  /** The `aud` claim. Default: the token URL. */
+  /** The `aud` claim. Default: as for {@link TokenSettings.audience}. */
   audience?: string
   /** Seconds from `iat` to `exp`, 1 to 300. Default 60. */
   lifetime?: number
@@ -116,6 +130,6 @@ export interface SignAssertionOptions extends SettingsSourceOptions {
 export interface SignedAssertion {
   /** The compact JWT. Secret while it is valid: do not log it. */
   assertion: string
-  header: { alg: 'ES256' | 'RS256'; typ: 'JWT'; kid: string }
+  header: { alg: 'ES256' | 'RS256'; typ: 'JWT'; kid?: string }
   claims: { iss: string; sub: string; aud: string; iat: number; exp: number; jti: string; [claim: string]: unknown }
 }

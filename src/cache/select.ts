@@ -59,12 +59,7 @@ export function isCI(env: Env): boolean {
  */
 export async function selectCache(options: SelectCacheOptions): Promise<CacheSelection> {
   if (options.mode === 'none') return { cache: createNoCache(), notice: undefined }
-  const dir = await resolveCacheDir(options)
-  await openPrivateDir(dir, options.uid)
-  const file = new FileSecretStore({ dir, uid: options.uid })
-  const keychain = options.secrets
-  const compose = (policy: SecretPolicy) =>
-    createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
+  const { file, keychain, compose } = await openStores(options)
   switch (options.mode) {
     case 'file':
       return { cache: compose(filePolicy(file)), notice: undefined }
@@ -80,12 +75,35 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
       if (!status.ok) {
         return {
           cache: compose(filePolicy(file)),
-          notice: { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${dir}`, advice: KEEP_FILE_CACHE },
+          notice: { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${file.dir}`, advice: KEEP_FILE_CACHE },
         }
       }
       return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
     }
   }
+}
+
+/**
+ * A cache that reads every entry, whichever backend holds its secret: for `bktx logout --all`,
+ * which must revoke keychain and file tokens alike. The keychain is used when it answers
+ * unlocked (CI or not); otherwise only file entries can be read, with a notice saying so.
+ */
+export async function selectEveryEntry(options: Omit<SelectCacheOptions, 'mode'>): Promise<CacheSelection> {
+  const { file, keychain, compose } = await openStores(options)
+  const status = await keychain.status()
+  if (!status.ok) return { cache: compose(filePolicy(file)), notice: { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` } }
+  return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
+}
+
+/** The private directory (checked: CacheError if unsafe), its stores, and a cache composer over them. */
+async function openStores(options: Omit<SelectCacheOptions, 'mode'>) {
+  const dir = await resolveCacheDir(options)
+  await openPrivateDir(dir, options.uid)
+  const file = new FileSecretStore({ dir, uid: options.uid })
+  const keychain = options.secrets
+  const compose = (policy: SecretPolicy) =>
+    createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
+  return { file, keychain, compose }
 }
 
 /** How to make the file cache the choice, so that the keychain is not tried (and noted) every run. */

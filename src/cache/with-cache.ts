@@ -22,8 +22,15 @@ export interface CachedTokenResult extends TokenResult {
   cached: boolean
   /** The backend that served or stored it; `none` when it is not cached. */
   cache: BackendName
-  /** Set when the cache degraded (keychain failed, token not stored). */
+  /** Set when the cache degraded (keychain failed, token not stored), or the grant was narrower than asked. */
   notices: Notice[]
+  /** What was asked: scopes (empty: the app's defaults) and lifetime in seconds (null: the app's maximum). */
+  requested: { scopes: string[]; ttl: number | null }
+}
+
+/** The `requested` member of a result for `params`. */
+export function requestedOf(params: ExchangeParams): CachedTokenResult['requested'] {
+  return { scopes: [...new Set(params.scopes)].sort(), ttl: params.ttl ?? null }
 }
 
 export type CachedExchanger = (params: ExchangeParams) => Promise<CachedTokenResult>
@@ -57,7 +64,7 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
   const minTtl = options.minTtl ?? DEFAULT_MIN_TTL
   return async (params) => {
     if (cache.backend === 'none') {
-      return { ...(await exchanger(params)), cached: false, cache: 'none', notices: [] }
+      return { ...(await exchanger(params)), cached: false, cache: 'none', notices: [], requested: requestedOf(params) }
     }
     const key = cacheKey(params)
     const notices: Notice[] = []
@@ -68,7 +75,7 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
     if (options.refresh !== true) {
       const hit = await cache.read(key, (meta) => isServable(meta, params, options.clock.now(), minTtl))
       note(hit.notice)
-      if (hit.entry !== undefined) return { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices }
+      if (hit.entry !== undefined) return { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }
     }
     const release = await cache.lock(key)
     try {
@@ -79,11 +86,11 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
           (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime()),
       )
       note(again.notice)
-      if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notices }
+      if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notices, requested: requestedOf(params) }
       const token = await exchanger(params)
       const stored = await cache.write(key, params, token)
       note(stored.notice)
-      return { ...token, cached: false, cache: stored.backend, notices }
+      return { ...token, cached: false, cache: stored.backend, notices, requested: requestedOf(params) }
     } finally {
       await release()
     }

@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path'
-import { loadConfigFile, PROFILE_NAME, type ConfigFile } from '../config/file.js'
+import { loadConfigFile, PROFILE_NAME, type ConfigFile, type Profile } from '../config/file.js'
 import { locateConfig, settingsFrom } from '../config/load.js'
 import { UsageError, type Notice } from '../errors.js'
 import { resolvePaths, type Paths } from '../config/paths.js'
@@ -64,6 +64,11 @@ export class Context {
     return isAbsolute(path) ? path : resolve(this.deps.cwd, path)
   }
 
+  /** What opening a signing key needs (src/signers/open.ts): the environment for env: keys and PINs, the cache directory for token key records. */
+  keyDeps(): { env: Deps['env']; home: string; uid: number | undefined; cwd: string } {
+    return { env: this.deps.env, home: this.deps.home, uid: this.deps.uid, cwd: this.deps.cwd }
+  }
+
   /** The configuration file, loaded and validated once per invocation. */
   config(): Promise<ConfigFile> {
     this.#config ??= loadConfigFile(this.configPath)
@@ -77,7 +82,7 @@ export class Context {
       if (!PROFILE_NAME.test(this.explicitProfile)) {
         throw new UsageError(`"${this.explicitProfile}" is not a valid profile name (letters, digits, ".", "_", "-")`)
       }
-      return { name: this.explicitProfile, profile: {} }
+      return { name: this.explicitProfile, profile: {} as Profile }
     }
     return selectProfile(config, this.configPath, this.explicitProfile)
   }

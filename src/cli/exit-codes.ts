@@ -14,6 +14,7 @@ export const EXIT = {
   BAD_RESPONSE: 6,
   JWT_INVALID: 7,
   KEYCHAIN: 8,
+  KEY_DEVICE: 10,
   INTERRUPTED: 130,
 } as const
 
@@ -39,11 +40,37 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_BAD_RESPONSE: EXIT.BAD_RESPONSE,
   BKTX_JWT_INVALID: EXIT.JWT_INVALID,
   BKTX_KEYCHAIN: EXIT.KEYCHAIN,
+  BKTX_SIGNER: EXIT.KEY_DEVICE,
+  BKTX_PKCS11_MODULE: EXIT.KEY_DEVICE,
+  BKTX_PKCS11_PIN: EXIT.KEY_DEVICE,
+  BKTX_PKCS11_TOKEN: EXIT.KEY_DEVICE,
   BKTX_INTERRUPTED: EXIT.INTERRUPTED,
 }
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
   return BY_CODE[code]
+}
+
+/** What each exit code means (the first line of its entry in {@link EXIT_CODES_HELP}). */
+const MEANINGS: Record<ExitCode, string> = {
+  [EXIT.OK]: 'success',
+  [EXIT.INTERNAL]: 'internal error: a bug in bktx',
+  [EXIT.USAGE]: 'usage: bad flag, value or missing setting',
+  [EXIT.LOCAL]: 'local input: config, key, cache directory or other file',
+  [EXIT.REJECTED]: 'rejected by the token endpoint or the API',
+  [EXIT.NETWORK]: 'network: unreachable, timed out, or 5xx/429 after retries',
+  [EXIT.BAD_RESPONSE]: 'bad response: the server answered outside the protocol',
+  [EXIT.JWT_INVALID]: 'invalid JWT',
+  [EXIT.KEYCHAIN]: 'keychain required and not answering',
+  [EXIT.KEY_DEVICE]: 'key device or external signer failed (PKCS#11 module, PIN, token, signer command)',
+  [EXIT.INTERRUPTED]: 'interrupted by SIGINT or SIGTERM',
+}
+
+/** `bktx help exit-codes --json`: each exit code, its meaning and the error codes that give it. */
+export function exitCodeTable(): { exit: number; meaning: string; errors: string[] }[] {
+  return (Object.values(EXIT) as ExitCode[])
+    .sort((a, b) => a - b)
+    .map((exit) => ({ exit, meaning: MEANINGS[exit], errors: (Object.keys(BY_CODE) as ErrorCode[]).filter((code) => BY_CODE[code] === exit) }))
 }
 
 /** The text of `bktx help exit-codes` (also copied into the README). */
@@ -64,6 +91,10 @@ export const EXIT_CODES_HELP = `Exit codes
   6    bad response: the server answered outside the protocol (BKTX_BAD_RESPONSE)
   7    invalid JWT: signature or time claims did not verify (BKTX_JWT_INVALID)
   8    keychain: the OS keychain was required and did not answer (BKTX_KEYCHAIN)
+  10   key device: a PKCS#11 module that cannot load, a PIN the token refused, a token
+       or key that cannot be used, an external signer that failed, hung past --timeout
+       or answered with a bad signature
+       (BKTX_SIGNER, BKTX_PKCS11_MODULE, BKTX_PKCS11_PIN, BKTX_PKCS11_TOKEN)
   130  interrupted by SIGINT or SIGTERM (BKTX_INTERRUPTED)
 
 bktx exec exits with the command's own exit code once the command has started.

@@ -69,6 +69,11 @@ export class Output {
     this.#stderr.write(`${this.style.red('error:')} ${message}\n`)
   }
 
+  /** A failure under --json: `{"error": {...}}` on stderr, one line. */
+  errorDocument(error: { code: string; message: string; exit: number; detail?: unknown }): void {
+    this.#stderr.write(`${JSON.stringify({ error })}\n`)
+  }
+
   debug(message: string): void {
     if (this.verbose) this.#stderr.write(`${this.style.dim(`debug: ${message}`)}\n`)
   }

@@ -1,6 +1,7 @@
 import { Command, Help } from 'commander'
 import { UsageError } from '../errors.js'
 import { registerCache } from './commands/cache.js'
+import { registerComplete, registerCompletion } from './commands/completion.js'
 import { registerConfig } from './commands/config.js'
 import { registerEnv } from './commands/env.js'
 import { registerExec } from './commands/exec.js'
@@ -13,7 +14,7 @@ import { registerSign } from './commands/sign.js'
 import { registerToken } from './commands/token.js'
 import { registerWhoami } from './commands/whoami.js'
 import { initProgram, usageLine, type ProgramDeps, type Runner } from './command.js'
-import { EXIT_CODES_HELP } from './exit-codes.js'
+import { EXIT, EXIT_CODES_HELP, exitCodeTable } from './exit-codes.js'
 
 export type { ProgramDeps } from './command.js'
 
@@ -39,9 +40,12 @@ export function buildAllCommands(program: Command): Command {
  * process (exitOverride): src/main.ts turns its errors into exit codes.
  */
 export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {}): Command {
-  const program = new Command('bktx')
+  // After a parse error written as JSON (--json), commander's usage line is not written.
+  let errorWrittenAsJSON = false
+  const program: Command = new Command('bktx')
     .description('Mint short-lived Buildkite API tokens with OAuth 2.0 Token Exchange')
-    .version(deps.version, '-V, --version', 'print the bktx version')
+    .usage('[options] [command]')
+    .option('-V, --version', 'print the bktx version (with --json: {"version": ...})')
     .option('--profile <name>', 'configuration profile to use (env BKTX_PROFILE; default "default")')
     .option('--config <path>', 'configuration file (env BKTX_CONFIG; default $XDG_CONFIG_HOME/bktx/config.json)')
     .option('--json', 'print one JSON document on stdout instead of text')
@@ -50,10 +54,30 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     .helpCommand(false)
     .configureOutput({
       writeOut: (text) => deps.stdout.write(text),
-      writeErr: (text) => deps.stderr.write(text),
+      writeErr: (text) => {
+        if (!errorWrittenAsJSON) deps.stderr.write(text)
+      },
+      // Commander's own parse errors (unknown option, missing argument) as one JSON document
+      // under --json, like every other error (src/main.ts).
+      outputError: (text, write) => {
+        if (program.opts<{ json?: boolean }>().json !== true) return write(text)
+        deps.stderr.write(`${JSON.stringify({ error: { code: 'BKTX_USAGE', message: text.trim().replace(/^error: /, ''), exit: EXIT.USAGE } })}\n`)
+        errorWrittenAsJSON = true
+      },
     })
     .exitOverride()
     .addHelpText('after', '\nRun `bktx help exit-codes` for the exit codes; `bktx help COMMAND` for a command.')
+  // Runs only when no command was named: --version, else the help (commander's own behaviour
+  // for a bare program). A word that names no command is commander's "unknown command".
+  program.argument('[command]').action(function (this: Command, command: string | undefined) {
+    if (command !== undefined) return (this as Command & { unknownCommand(): never }).unknownCommand()
+    const globals = this.opts<{ version?: boolean; json?: boolean }>()
+    if (globals.version === true) {
+      deps.stdout.write(globals.json === true ? `${JSON.stringify({ version: deps.version })}\n` : `${deps.version}\n`)
+      return
+    }
+    this.help({ error: true })
+  })
 
   initProgram(program, options.run)
   // Every command is declared by name, and built (options, subcommands, action) only when
@@ -68,7 +92,7 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     setUsageAfterErrors(cmd)
   }
   for (const [name, register] of COMMANDS) {
-    const cmd = program.command(name)
+    const cmd = program.command(name, { hidden: HIDDEN.has(name) })
     builders.set(cmd, () => register(cmd, deps))
   }
   program.hook('preSubcommand', (_root, sub) => build(sub))
@@ -86,6 +110,9 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
   help.action((topic: string[]) => {
     const [first, ...rest] = topic
     if (first === undefined) return program.outputHelp()
+    if (first === 'exit-codes' && rest.length === 0 && program.opts<{ json?: boolean }>().json === true) {
+      return deps.stdout.write(`${JSON.stringify({ exit_codes: exitCodeTable() }, null, 2)}\n`)
+    }
     const text = TOPICS[first]
     if (text !== undefined && rest.length === 0) return deps.stdout.write(text)
     let cmd: Command | undefined = program
@@ -119,7 +146,12 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['inspect', registerInspect],
   ['config', registerConfig],
   ['server', registerServer],
+  ['completion', registerCompletion],
+  ['complete', registerComplete],
 ]
+
+/** Commands that exist for machines, not people: not listed in help. */
+const HIDDEN = new Set(['complete'])
 
 
 // After commander's own parse errors (unknown option, missing argument) print the usage line.

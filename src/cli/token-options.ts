@@ -53,7 +53,7 @@ export function tokenService(ctx: Context): TokenService {
 /** The settings and exchange parameters of a token command line. */
 export async function tokenRequest(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = []): Promise<{ settings: ResolvedSettings; params: ExchangeParams }> {
   const settings = await ctx.settings(tokenSettingFlags(opts, extra))
-  return { settings, params: await tokenParams(settings) }
+  return { settings, params: await tokenParams(settings, ctx.keyDeps()) }
 }
 
 /** The network options of a token command line, cancelled by SIGINT/SIGTERM through `signal`. */

@@ -3,7 +3,12 @@ import { ConfigError } from '../errors.js'
 import { errnoCode, errnoText, writeFileAtomic } from '../fs/atomic.js'
 import { InvalidSettingValue, isSettingName, SETTINGS, type SettingName } from './settings.js'
 
-export type Profile = Partial<Record<SettingName, string>>
+/**
+ * A profile's own settings, and which profile it inherits from: `extends` names one, `null`
+ * means none; absent, every profile but `default` inherits from `default`
+ * (src/config/resolve.ts, `profileChain`).
+ */
+export type Profile = Partial<Record<SettingName, string>> & { extends?: string | null }
 
 /** The configuration file: `{"profiles": {"default": {"org": "acme", ...}, ...}}`. */
 export interface ConfigFile {
@@ -55,8 +60,15 @@ export function parseConfig(text: string, path: string): ConfigFile {
     if (!isPlainObject(value)) throw new ConfigError(path, where, 'must be an object of settings')
     const profile: Profile = {}
     for (const [key, setting] of Object.entries(value)) {
+      if (key === 'extends') {
+        if (setting !== null && (typeof setting !== 'string' || !PROFILE_NAME.test(setting))) {
+          throw new ConfigError(path, `${where}.extends`, 'must be the name of another profile, or null for none')
+        }
+        profile.extends = setting
+        continue
+      }
       if (!isSettingName(key)) {
-        throw new ConfigError(path, `${where}.${key}`, `is not a known setting (known: ${Object.keys(SETTINGS).join(', ')})`)
+        throw new ConfigError(path, `${where}.${key}`, `is not a known setting (known: ${Object.keys(SETTINGS).join(', ')}, and extends)`)
       }
       // ttl may be written as a JSON number of seconds; everything else is a string.
       const asText = typeof setting === 'number' && key === 'ttl' ? String(setting) : setting
@@ -71,6 +83,13 @@ export function parseConfig(text: string, path: string): ConfigFile {
     profiles[name] = profile
   }
   return { profiles }
+}
+
+/** The profile a profile inherits from: its `extends`, else `default` (for every profile but `default`), else none. */
+export function parentOf(name: string, profile: Profile | undefined): string | undefined {
+  if (profile?.extends === null) return undefined
+  if (profile?.extends !== undefined) return profile.extends
+  return name === 'default' ? undefined : 'default'
 }
 
 /** Writes the file atomically (mode 0600, directory 0700). */

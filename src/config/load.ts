@@ -59,7 +59,7 @@ export function settingsFrom(
   config: ConfigFile,
   input: Pick<LoadSettingsInput, 'flags' | 'env' | 'cwd'> & { configPath: string; explicitProfile: string | undefined },
 ): LoadedSettings {
-  const { name, profile } = selectProfile(config, input.configPath, input.explicitProfile)
-  const settings = resolveSettings({ flags: input.flags, env: input.env, profileName: name, profile, configDir: dirname(input.configPath), cwd: input.cwd })
+  const { name, chain } = selectProfile(config, input.configPath, input.explicitProfile)
+  const settings = resolveSettings({ flags: input.flags, env: input.env, profiles: chain, configDir: dirname(input.configPath), cwd: input.cwd })
   return { settings, configPath: input.configPath, config, profile: name, explicitProfile: input.explicitProfile }
 }

@@ -1,7 +1,6 @@
-import { isAbsolute, resolve as resolvePath } from 'node:path'
 import type { Env } from '../deps.js'
 import { ConfigError, SettingInvalidError, SettingMissingError } from '../errors.js'
-import type { ConfigFile, Profile } from './file.js'
+import { parentOf, type ConfigFile, type Profile } from './file.js'
 import { InvalidSettingValue, SETTING_NAMES, SETTINGS, type SettingName } from './settings.js'
 
 /** Where a resolved value came from, as `bktx config list` and --verbose show it. */
@@ -18,8 +17,8 @@ export interface ResolveInput {
   /** Values given as flags on this command line (already strings). */
   flags: Partial<Record<SettingName, string>>
   env: Env
-  profileName: string
-  profile: Profile
+  /** The profile in use, then the ones it inherits from, nearest first (see {@link profileChain}). */
+  profiles: readonly { name: string; profile: Profile }[]
   /** Relative `key` paths in a profile are relative to the config file's directory. */
   configDir: string
   /** Relative paths given as flags or env are relative to the working directory. */
@@ -37,21 +36,26 @@ export function resolveSettings(input: ResolveInput): ResolvedSettings {
     const spec = SETTINGS[name]
     const flag = input.flags[name]
     const env = input.env[spec.env]
-    const fromProfile = input.profile[name]
+    const inherited = input.profiles.find((p) => p.profile[name] !== undefined)
     let found: ResolvedSetting | undefined
     if (flag !== undefined) {
       found = { value: validated(name, flag, 'flag'), source: 'flag' }
-      if (name === 'key') found.value = absolute(found.value, input.cwd)
+      found.value = spec.resolvePath?.(found.value, input.cwd) ?? found.value
     } else if (env !== undefined && env !== '') {
       found = { value: validated(name, env, `env:${spec.env}`), source: `env:${spec.env}` }
-      if (name === 'key') found.value = absolute(found.value, input.cwd)
-    } else if (fromProfile !== undefined) {
-      found = { value: fromProfile, source: `profile:${input.profileName}` }
-      if (name === 'key') found.value = absolute(found.value, input.configDir)
+      found.value = spec.resolvePath?.(found.value, input.cwd) ?? found.value
+    } else if (inherited !== undefined) {
+      found = { value: inherited.profile[name] as string, source: `profile:${inherited.name}` }
+      found.value = spec.resolvePath?.(found.value, input.configDir) ?? found.value
     } else if (spec.default !== undefined) {
       found = { value: spec.default, source: 'default' }
     }
     if (found !== undefined) out[name] = found
+  }
+  // Defaults that follow other settings (aud and api-url follow the token URL).
+  for (const name of SETTING_NAMES) {
+    const derived = out[name] === undefined ? SETTINGS[name].derive?.((other) => out[other]?.value) : undefined
+    if (derived !== undefined) out[name] = { value: derived, source: 'default' }
   }
   return out
 }
@@ -65,15 +69,33 @@ function validated(name: SettingName, value: string, source: SettingSource): str
   }
 }
 
-function absolute(path: string, base: string): string {
-  return isAbsolute(path) ? path : resolvePath(base, path)
-}
-
 /** The value of a setting a command cannot run without. */
 export function required(settings: ResolvedSettings, name: SettingName): string {
   const found = settings[name]
   if (found === undefined) throw new SettingMissingError(name)
   return found.value
+}
+
+/**
+ * A profile and the ones it inherits from, nearest first: each profile's `extends`, and for
+ * every profile but `default` (when it names none) `default` itself, so that a `ci` profile
+ * holding only subject and scope takes client id, org and key from `default`. A cycle or a
+ * missing parent is a ConfigError naming the field.
+ */
+export function profileChain(config: ConfigFile, configFile: string, name: string): { name: string; profile: Profile }[] {
+  const chain: { name: string; profile: Profile }[] = []
+  for (let current: string | undefined = name; current !== undefined; ) {
+    if (chain.some((p) => p.name === current)) {
+      throw new ConfigError(configFile, `profiles.${chain[chain.length - 1]?.name}.extends`, `makes a cycle (${[...chain.map((p) => p.name), current].join(' → ')})`)
+    }
+    const profile: Profile | undefined = config.profiles[current]
+    if (profile === undefined && chain.length > 0 && current !== 'default') {
+      throw new ConfigError(configFile, `profiles.${chain[chain.length - 1]?.name}.extends`, `names no profile "${current}"`)
+    }
+    chain.push({ name: current, profile: profile ?? {} })
+    current = parentOf(current, profile)
+  }
+  return chain
 }
 
 /**
@@ -84,10 +106,10 @@ export function selectProfile(
   config: ConfigFile,
   configFile: string,
   explicit: string | undefined,
-): { name: string; profile: Profile } {
+): { name: string; profile: Profile; chain: { name: string; profile: Profile }[] } {
   const name = explicit ?? 'default'
   const profile = config.profiles[name]
-  if (profile !== undefined) return { name, profile }
+  if (profile !== undefined) return { name, profile, chain: profileChain(config, configFile, name) }
   if (explicit !== undefined && explicit !== 'default') {
     const known = Object.keys(config.profiles)
     throw new ConfigError(configFile, `profiles.${name}`, `no such profile${known.length > 0 ? ` (profiles: ${known.join(', ')})` : ''}`, {
@@ -95,5 +117,5 @@ export function selectProfile(
       advice: ['create it with ', { command: 'config set KEY VALUE', profile: name }],
     })
   }
-  return { name, profile: {} }
+  return { name, profile: {}, chain: [{ name, profile: {} }] }
 }

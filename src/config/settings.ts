@@ -1,3 +1,5 @@
+import { isAbsolute, resolve as resolvePath } from 'node:path'
+import { hasKeyScheme, KeySourceError, parseKeySource, parsePinSource } from '../keys/source.js'
 import { parseDuration } from '../time/duration.js'
 
 /**
@@ -6,12 +8,16 @@ import { parseDuration } from '../time/duration.js'
  */
 export const SETTING_NAMES = [
   'token-url',
+  'aud',
   'client-id',
   'org',
   'subject',
   'subject-type',
   'key',
   'kid',
+  'public-key',
+  'pkcs11-module',
+  'pin-source',
   'scope',
   'ttl',
   'api-url',
@@ -24,9 +30,19 @@ export interface SettingSpec {
   /** The environment variable that sets it (the CLI's flag is `--NAME`). */
   env: string
   default?: string
+  /**
+   * A default that depends on other settings (resolved first): `aud` and `api-url` follow the
+   * token URL. Its source is still `default`.
+   */
+  derive?: (resolved: (name: SettingName) => string | undefined) => string | undefined
   description: string
   /** Normalises a value or throws an Error whose message says what is wrong. */
   validate(value: string): string
+  /**
+   * For settings that name files: the value with a relative path made absolute against `base`
+   * (the working directory for flags and variables, the config file's directory for profiles).
+   */
+  resolvePath?(value: string, base: string): string
 }
 
 export class InvalidSettingValue extends Error {}
@@ -46,6 +62,18 @@ function url(value: string): string {
   if (parsed.username !== '' || parsed.password !== '') fail('must not contain credentials')
   return parsed.href
 }
+
+/** Rewords a key-source parse error as a settings validation error. */
+function keySyntax<T>(parse: (value: string) => T, value: string): T {
+  try {
+    return parse(value)
+  } catch (cause) {
+    if (cause instanceof KeySourceError) fail(cause.problem)
+    throw cause
+  }
+}
+
+const relativePath = (value: string, base: string): string => (isAbsolute(value) ? value : resolvePath(base, value))
 
 function nonEmpty(value: string): string {
   if (value.trim() === '' || value !== value.trim()) fail('must be a non-empty value without surrounding spaces')
@@ -75,7 +103,16 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   'token-url': {
     env: 'BKTX_TOKEN_URL',
     default: 'https://buildkite.com/oauth/token',
-    description: 'token endpoint URL (also the assertion audience)',
+    description: 'token endpoint URL',
+    validate: url,
+  },
+  aud: {
+    env: 'BKTX_AUD',
+    description: "the client assertion's aud claim (default: https://buildkite.com/oauth/token for Buildkite's token URLs, else the token URL)",
+    derive: (get) => {
+      const tokenUrl = get('token-url')
+      return tokenUrl === undefined ? undefined : defaultAudience(tokenUrl)
+    },
     validate: url,
   },
   'client-id': {
@@ -107,13 +144,43 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   key: {
     env: 'BKTX_KEY',
-    description: 'private key file (PKCS#8 PEM or JWK) that signs client assertions',
-    validate: nonEmpty,
+    description: 'the signing key: a PEM or JWK file, env:NAME, a pkcs11: URI (RFC 7512) or exec:COMMAND',
+    validate: (value) => {
+      nonEmpty(value)
+      keySyntax(parseKeySource, value)
+      return value
+    },
+    resolvePath: (value, base) => (hasKeyScheme(value) ? value : relativePath(value, base)),
   },
   kid: {
     env: 'BKTX_KID',
-    description: 'key ID in the assertion header (default: the RFC 7638 thumbprint of the key)',
+    description: "key ID in the assertion header, or none to send no kid (default: the key file's own kid, else its RFC 7638 thumbprint)",
     validate: nonEmpty,
+  },
+  'public-key': {
+    env: 'BKTX_PUBLIC_KEY',
+    description: 'public half of a pkcs11: or exec: key: PEM, JWK or JWKS file (with kid when it holds several)',
+    validate: nonEmpty,
+    resolvePath: relativePath,
+  },
+  'pkcs11-module': {
+    env: 'BKTX_PKCS11_MODULE',
+    description: "PKCS#11 module (.so/.dylib/.dll) for pkcs11: keys whose URI has no module-path",
+    validate: nonEmpty,
+    resolvePath: relativePath,
+  },
+  'pin-source': {
+    env: 'BKTX_PIN_SOURCE',
+    description: 'where the PKCS#11 PIN is read: env:NAME or file:PATH (default: $BKTX_PKCS11_PIN)',
+    validate: (value) => {
+      nonEmpty(value)
+      keySyntax(parsePinSource, value)
+      return value
+    },
+    resolvePath: (value, base) => {
+      const source = parsePinSource(value)
+      return source.kind === 'file' && !isAbsolute(source.path) ? `file:${resolvePath(base, source.path)}` : value
+    },
   },
   scope: {
     env: 'BKTX_SCOPE',
@@ -131,8 +198,11 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   'api-url': {
     env: 'BKTX_API_URL',
-    default: 'https://api.buildkite.com',
-    description: 'REST API base URL (for whoami and revocation)',
+    description: "REST API base URL, for whoami and revocation (default: https://api.buildkite.com for Buildkite's token URLs, else the token URL's origin)",
+    derive: (get) => {
+      const tokenUrl = get('token-url')
+      return tokenUrl === undefined ? undefined : defaultApiUrl(tokenUrl)
+    },
     validate: url,
   },
   cache: {
@@ -149,6 +219,35 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
 /** Where tokens are cached: `auto` (keychain, else files), `keychain`, `file` or `none`. */
 export const CACHE_MODES = ['auto', 'keychain', 'file', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]
+
+/** The hosts of Buildkite's own token endpoints (docs/buildkite-protocol.md §3). */
+const BUILDKITE_HOSTS = new Set(['buildkite.com', 'api.buildkite.com'])
+
+/** True when the token URL is one of Buildkite's (https, buildkite.com or api.buildkite.com). */
+export function isBuildkiteTokenUrl(tokenUrl: string): boolean {
+  try {
+    const url = new URL(tokenUrl)
+    return url.protocol === 'https:' && BUILDKITE_HOSTS.has(url.hostname)
+  } catch {
+    return false
+  }
+}
+
+/**
+ * The assertion audience for a token URL (docs/buildkite-protocol.md §2): Buildkite documents
+ * only `https://buildkite.com/oauth/token`, so both of its token endpoints get that; any other
+ * server (the reference server, a test double) gets its own token URL.
+ */
+export function defaultAudience(tokenUrl: string): string {
+  return isBuildkiteTokenUrl(tokenUrl) ? BUILDKITE_AUDIENCE : tokenUrl
+}
+
+/** The REST API for a token URL: Buildkite's API host for Buildkite, else the token URL's origin (the reference server serves both). */
+export function defaultApiUrl(tokenUrl: string): string {
+  return isBuildkiteTokenUrl(tokenUrl) ? 'https://api.buildkite.com' : `${new URL(tokenUrl).origin}`
+}
+
+export const BUILDKITE_AUDIENCE = 'https://buildkite.com/oauth/token'
 
 export function isSettingName(name: string): name is SettingName {
   return (SETTING_NAMES as readonly string[]).includes(name)

@@ -37,10 +37,10 @@ export async function exchange(params: ExchangeParams, deps: ExchangeDeps, optio
   const newJti = deps.newJti ?? randomUUID
   return fetchWithRetries(
     { url, ...TOKEN_ENDPOINT },
-    async (attempt) => {
+    async (attempt, signal) => {
       const jti = newJti()
       options.onAttempt?.(attempt, jti)
-      const request = await buildTokenExchangeRequest(params, { clock: deps.clock, jti, assertionLifetime: options.assertionLifetime })
+      const request = await buildTokenExchangeRequest(params, { clock: deps.clock, jti, assertionLifetime: options.assertionLifetime, signal })
       return toRequestInit(request)
     },
     (response) =>

@@ -1,32 +1,67 @@
-import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
+import { createHash, createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
+import { NO_KID, splitPemLabel } from '../keys/pem.js'
 import { algorithmFor } from '../keys/policy.js'
-import type { AssertionKey } from './types.js'
+import type { AssertionKey, SignOptions } from './types.js'
 
 // The cache key includes the signing key's fingerprint, so even a cache hit loads the key.
 // This module does that with node:crypto alone: keys/load.ts imports jose (about 44 ms), which
 // only the unusual inputs (JWK, JWKS, errors) and the cache-miss path need.
 
 /**
- * The AssertionKey of a private key: `alg` from the key type (RFC 8725 §3.1), `kid` as given
- * or else the RFC 7638 SHA-256 thumbprint (as `bktx keygen` names keys), and the fingerprint
- * that identifies the key in cache keys: SHA-256 of the public key's SPKI DER, base64url.
+ * The AssertionKey of a private key held here (a file or a variable), signing with node:crypto.
+ * See {@link makeAssertionKey}.
  */
-export function toAssertionKey(privateKey: KeyObject, kid: string | undefined, source: string): AssertionKey {
+export function toAssertionKey(privateKey: KeyObject, kid: string | undefined, source: string, fileKid?: string): AssertionKey {
   const publicKey = createPublicKey(privateKey)
+  return makeAssertionKey(
+    publicKey,
+    kid,
+    source,
+    async (input) =>
+      // ES256 wants the raw r‖s form (RFC 7518 §3.4), not DER; RS256 is PKCS#1 v1.5, Node's default.
+      publicKey.asymmetricKeyType === 'ec' ? cryptoSign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' }) : cryptoSign('sha256', input, privateKey),
+    fileKid,
+  )
+}
+
+/**
+ * The AssertionKey of any key source, from its public key: `alg` from the key type (RFC 8725
+ * §3.1), the fingerprint that identifies the key in cache keys (SHA-256 of the public key's SPKI
+ * DER, base64url), and the kid of the JWS header: the `kid` setting when given (`none`: no kid
+ * header, and Buildkite tries every key of the set), else the kid the source names (a
+ * `bktx keygen --kid` label, a JWK's kid), else the RFC 7638 SHA-256 thumbprint (as `bktx
+ * keygen` and `bktx jwks` name keys). Every source goes through here, so kid and fingerprint
+ * mean the same for all.
+ */
+export function makeAssertionKey(
+  publicKey: KeyObject,
+  kid: string | undefined,
+  source: string,
+  sign: (signingInput: Uint8Array, options?: SignOptions) => Promise<Uint8Array>,
+  ownKid?: string,
+): AssertionKey {
   const alg = algorithmFor(publicKey, source)
-  const fingerprint = createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url')
+  const fingerprint = keyFingerprint(publicKey)
   // The kid is only needed to sign (a cache miss): derive the thumbprint on first use.
-  let resolvedKid = kid
+  let resolvedKid = kid ?? ownKid
   return {
     alg,
-    privateKey,
+    publicKey,
     fingerprint,
+    source,
+    sign,
     get kid() {
+      if (resolvedKid === NO_KID) return undefined
       resolvedKid ??= jwkThumbprint(publicKey)
       return resolvedKid
     },
   }
+}
+
+/** SHA-256 of the public key's SPKI DER, base64url: the key's identity in cache keys. */
+export function keyFingerprint(publicKey: KeyObject): string {
+  return createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url')
 }
 
 /** RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace. */
@@ -37,27 +72,46 @@ export function jwkThumbprint(publicKey: KeyObject): string {
   return createHash('sha256').update(JSON.stringify(members)).digest('base64url')
 }
 
-const PLAIN_PRIVATE_PEM = /^-----BEGIN (PRIVATE|EC PRIVATE|RSA PRIVATE) KEY-----/
+const PLAIN_PRIVATE_PEM = /^-----BEGIN (PRIVATE|EC PRIVATE|RSA PRIVATE) KEY-----\r?\n(?!Proc-Type)/
 
 /**
- * Loads the signing key for an exchange. A file holding one unencrypted private-key PEM block
- * (what `bktx keygen` writes) is read here directly; everything else, and every failure, goes
- * to keys/load.ts, which accepts JWK and JWKS too and words the errors.
+ * Loads the signing key for an exchange. A private file of ours (no permission for group or
+ * others) holding one unencrypted private-key PEM block, with or without a kid label (what
+ * `bktx keygen` writes), is read here directly; everything else, and every failure, goes to
+ * keys/load.ts, which accepts JWK and JWKS too, checks the same things and words the errors.
  */
 export async function loadAssertionKey(path: string, kid?: string): Promise<AssertionKey> {
   try {
-    // Synchronous: the cache-hit path reads this one small file; see cache/cache.ts.
+    // Synchronous: the cache-hit path reads this one small file; see cache/private-file.ts.
     const info = statSync(path)
-    if (info.isFile() && info.size <= 256 * 1024) {
-      const text = readFileSync(path, 'utf8').trim()
-      if (PLAIN_PRIVATE_PEM.test(text) && text.split('-----BEGIN ').length === 2) {
-        return toAssertionKey(createPrivateKey({ key: text, format: 'pem' }), kid, path)
+    if (info.isFile() && info.size <= 256 * 1024 && (info.mode & 0o077) === 0) {
+      const { kid: fileKid, pem } = splitPemLabel(readFileSync(path, 'utf8').trim())
+      if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
+        return toAssertionKey(createPrivateKey({ key: pem, format: 'pem' }), kid, path, fileKid)
       }
     }
   } catch {
     // Fall through: keys/load.ts reads the file again and reports the problem properly.
   }
   const { loadSigningKey } = await import('../keys/load.js')
-  const loaded = await loadSigningKey(path, kid)
-  return toAssertionKey(loaded.privateKey, loaded.kid, path)
+  const loaded = await loadSigningKey(path)
+  return toAssertionKey(loaded.privateKey, kid, path, loaded.kid)
+}
+
+/**
+ * The signing key held as text, for `env:NAME` keys: the same reading as a file's, without
+ * the file (the text is never written anywhere). `source` names the variable in messages.
+ */
+export async function assertionKeyFromText(text: string, kid: string | undefined, source: string): Promise<AssertionKey> {
+  const { kid: labelled, pem } = splitPemLabel(text.trim())
+  if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
+    try {
+      return toAssertionKey(createPrivateKey({ key: pem, format: 'pem' }), kid, source, labelled)
+    } catch {
+      // Fall through: keys/load.ts words the problem.
+    }
+  }
+  const { parseSigningKey } = await import('../keys/load.js')
+  const loaded = await parseSigningKey(text, source)
+  return toAssertionKey(loaded.privateKey, kid, source, loaded.kid)
 }

@@ -1,3 +1,4 @@
+import { defaultAudience } from '../config/settings.js'
 import type { Advice } from '../errors.js'
 import { formatDuration } from '../time/duration.js'
 import type { SubjectType } from './types.js'
@@ -5,13 +6,15 @@ import type { SubjectType } from './types.js'
 /** What was asked, so an error message can say what to change. */
 export interface RequestContext {
   tokenUrl: string
+  /** The assertion's aud, when known. */
+  audience?: string | undefined
   clientId: string
   org: string
   subject: string
   subjectType: SubjectType
   scopes: readonly string[]
-  /** The signing key's kid, when known. */
-  key?: { kid: string }
+  /** The signing key's kid (undefined: the assertion had none). */
+  key?: { kid: string | undefined }
 }
 
 /**
@@ -69,11 +72,13 @@ export function oauthErrorAdvice(
       }
       if (/\baud\b/.test(text)) {
         return [
-          `the assertion's aud is the token URL, ${context.tokenUrl}; it must be the URL the server knows itself by (for Buildkite https://buildkite.com/oauth/token): check `,
+          `the assertion's aud was ${context.audience ?? defaultAudience(context.tokenUrl)}; it must be the token endpoint URL the server knows itself by (Buildkite documents https://buildkite.com/oauth/token): check `,
+          { setting: 'aud' },
+          ' and ',
           { setting: 'token-url' },
         ]
       }
-      const kid = context.key === undefined ? '' : ` (kid ${context.key.kid})`
+      const kid = context.key === undefined ? '' : context.key.kid === undefined ? ' (no kid was sent)' : ` (kid ${context.key.kid})`
       if (/signature/i.test(text)) {
         return [
           `the signature did not verify against the JWKS registered for client ${context.clientId}: check `,

@@ -2,6 +2,7 @@ import type { RequestInitLike } from '../deps.js'
 import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } from '../assertion/claims.js'
 import { signAssertion } from '../assertion/sign.js'
 import { SettingInvalidError } from '../errors.js'
+import { defaultAudience } from '../config/settings.js'
 import { requireSecureURL } from '../http/url.js'
 import { epochSeconds, type Clock } from '../time/clock.js'
 import {
@@ -20,6 +21,8 @@ export interface BuildRequestOptions {
   jti: string
   /** Seconds from `iat` to `exp`, 1..300; default 60 (docs/buildkite-protocol.md §2). */
   assertionLifetime?: number
+  /** Bounds signing (an external signer) by the call's time budget. */
+  signal?: AbortSignal | undefined
 }
 
 /** One token-exchange request, ready to send. `body` holds the signed assertion: never log it. */
@@ -47,13 +50,14 @@ export async function buildTokenExchangeRequest(params: ExchangeParams, options:
   checkParams(params)
   const claims = buildAssertionClaims({
     clientId: params.clientId,
-    // docs/buildkite-protocol.md §2: aud is the token endpoint URL, the one the request goes to.
-    audience: url.href,
+    // docs/buildkite-protocol.md §2: Buildkite documents one audience for its token endpoints,
+    // https://buildkite.com/oauth/token, whichever of them the request goes to.
+    audience: params.audience ?? defaultAudience(url.href),
     now: epochSeconds(options.clock),
     lifetime: options.assertionLifetime ?? DEFAULT_ASSERTION_LIFETIME,
     jti: options.jti,
   })
-  const assertion = await signAssertion(claims, params.key)
+  const assertion = await signAssertion(claims, params.key, { signal: options.signal })
 
   const body = new URLSearchParams()
   body.set('grant_type', GRANT_TYPE_TOKEN_EXCHANGE)

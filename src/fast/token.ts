@@ -47,7 +47,7 @@ export async function cachedToken(argv: readonly string[], deps: FastDeps): Prom
     const loaded = await loadSettings({ flags: args.settings, env: deps.env, home: deps.home, cwd: deps.cwd, config: args.config, profile: args.profile })
     const mode = cacheModeOf(loaded.settings)
     if (mode === 'none') return undefined
-    const params = await tokenParams(loaded.settings)
+    const params = await tokenParams(loaded.settings, { env: deps.env, home: deps.home, uid: deps.uid, cwd: deps.cwd })
     const { result, notices } = await lookupToken(params, { cache: mode, minTtl: args.minTtl }, deps)
     if (result === undefined) return undefined
     if (notices.length > 0 && colorLevel({ flag: args.color, env: deps.env, isTTY: deps.stderrIsTTY, terminalLevel: () => 1 }) !== 0) return undefined

@@ -74,7 +74,7 @@ const INTERRUPTED = Symbol('bktx interrupted')
  */
 export async function fetchWithRetries<T>(
   target: Target,
-  prepare: (attempt: number) => Promise<RequestInitLike> | RequestInitLike,
+  prepare: (attempt: number, signal: AbortSignal) => Promise<RequestInitLike> | RequestInitLike,
   handle: (response: ResponseLike, attempt: number) => Promise<T>,
   deps: RetryDeps,
   options: RetryOptions = {},
@@ -108,7 +108,14 @@ export async function fetchWithRetries<T>(
   try {
     for (let attempt = 1; ; attempt++) {
       if (controller.signal.aborted) throw stopped()
-      const init = await prepare(attempt)
+      let init: RequestInitLike
+      try {
+        // Preparing may take time too (an external signer): the budget and SIGINT bound it.
+        init = await prepare(attempt, controller.signal)
+      } catch (error) {
+        if (controller.signal.reason === INTERRUPTED) throw stopped()
+        throw error
+      }
       let response: ResponseLike | undefined
       try {
         response = await deps.fetch(target.url, { ...init, signal: controller.signal, redirect: 'manual' })

@@ -6,9 +6,15 @@ import type { Clock } from '../time/clock.js'
 import { buildJwks, serializeJwks } from './build.js'
 import { createJwksHandler, JWKS_PATHS, jwksDocument, type JwksDocument } from './handler.js'
 
+/** A key file to publish, and the kid to publish it under when not its own (the profile's `kid`). */
+export interface KeyFileRef {
+  path: string
+  kid?: string | undefined
+}
+
 export interface ServeJwksOptions {
   /** Key files (PEM or JWK, private or public, or a JWKS), as absolute paths. Read again whenever one changes. */
-  keyPaths: readonly string[]
+  keyPaths: readonly (string | KeyFileRef)[]
   /** Address to bind. */
   host: string
   /** Port; 0 picks a free one. */
@@ -44,7 +50,7 @@ export interface ServingJwks {
  * rotation needs no restart. While changed files do not load, requests get 503.
  */
 export async function serveJwks(options: ServeJwksOptions, deps: ServeJwksDeps): Promise<ServingJwks> {
-  const current = keyFilesJwks(options.keyPaths, deps.onChange)
+  const current = keyFilesJwks(options.keyPaths.map((ref) => (typeof ref === 'string' ? { path: ref } : ref)), deps.onChange)
   const first = await current()
   const handler = createJwksHandler(current)
   let listening
@@ -86,11 +92,12 @@ interface Loaded {
  * The JWKS of the key files as they are now. Files are stat'ed on each call and read only when
  * that shows a change; concurrent calls share one read.
  */
-function keyFilesJwks(paths: readonly string[], onChange: ((kids: string[]) => void) | undefined): () => Promise<JwksDocument & { kids: string[] }> {
+function keyFilesJwks(refs: readonly KeyFileRef[], onChange: ((kids: string[]) => void) | undefined): () => Promise<JwksDocument & { kids: string[] }> {
+  const paths = refs.map((ref) => ref.path)
   let current: Loaded | undefined
   let reading: { signature: string; done: Promise<Loaded> } | undefined
   const read = async (signature: string): Promise<Loaded> => {
-    const keys = (await Promise.all(paths.map((path) => loadKeyFile(path)))).flat()
+    const keys = (await Promise.all(refs.map((ref) => loadKeyFile(ref.path, { kid: ref.kid })))).flat()
     const jwks = buildJwks(keys)
     return { signature, doc: jwksDocument(serializeJwks(jwks)), kids: jwks.keys.map((k) => k.kid ?? '') }
   }

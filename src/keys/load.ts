@@ -3,6 +3,8 @@ import { readFile, stat } from 'node:fs/promises'
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { KeyError, UnsupportedKeyError } from '../errors.js'
 import { errnoText } from '../fs/atomic.js'
+import { platform } from 'node:os'
+import { NO_KID, splitPemLabel } from './pem.js'
 import { algorithmFor, isSigningAlg, type SigningAlg } from './policy.js'
 
 /** A signing key as bktx uses it: its algorithm, kid and public JWK, and the private half when known. */
@@ -19,25 +21,36 @@ export interface LoadedKey {
 
 const MAX_KEY_FILE_BYTES = 256 * 1024
 
-/** Reads a key file: PKCS#8/SEC1/PKCS#1/SPKI PEM, a JWK, or a JWKS (every key in it). */
-export async function loadKeyFile(path: string, options: { kid?: string } = {}): Promise<LoadedKey[]> {
+/**
+ * Reads a key file: PKCS#8/SEC1/PKCS#1/SPKI PEM (with the kid label `bktx keygen --kid`
+ * writes, see ./pem.ts), a JWK, or a JWKS (every key in it). A file that holds private key
+ * material must not be readable or writable by group or others, as ssh refuses such keys: a
+ * key anyone on the machine can read is no longer a secret, and one they can write is no
+ * longer yours.
+ */
+export async function loadKeyFile(path: string, options: { kid?: string | undefined } = {}): Promise<LoadedKey[]> {
   let text: string
+  let mode: number
   try {
     const info = await stat(path)
-    if (!info.isFile()) throw new KeyError(`key file ${path} is not a regular file`)
-    if (info.size > MAX_KEY_FILE_BYTES) throw new KeyError(`key file ${path} is larger than 256 KiB; not a key`)
+    if (!info.isFile()) throw new KeyError(`key file ${path} is not a regular file`, { detail: { file: path, reason: 'not-a-file' } })
+    if (info.size > MAX_KEY_FILE_BYTES) throw new KeyError(`key file ${path} is larger than 256 KiB; not a key`, { detail: { file: path, reason: 'too-large' } })
+    mode = info.mode
     text = await readFile(path, 'utf8')
   } catch (cause) {
     if (cause instanceof KeyError) throw cause
-    throw new KeyError(`cannot read key file ${path}: ${errnoText(cause)}`, { cause })
+    throw new KeyError(`cannot read key file ${path}: ${errnoText(cause)}`, { cause, detail: { file: path, reason: 'unreadable' } })
   }
-  return parseKeys(text, path, options)
-}
-
-/** Group/other permission bits on a private key file (0o077 mask), or 0 when private enough. */
-export async function looseModeBits(path: string): Promise<number> {
-  const info = await stat(path)
-  return info.mode & 0o077
+  const keys = await parseKeys(text, path, options)
+  // Windows has no such mode bits (stat reports 0666 for every file): nothing to check there.
+  if ((mode & 0o077) !== 0 && platform() !== 'win32' && keys.some((key) => key.privateKey !== undefined)) {
+    const octal = (mode & 0o777).toString(8).padStart(4, '0')
+    throw new KeyError(`private key file ${path} has mode ${octal}: other users can ${(mode & 0o022) !== 0 ? 'change' : 'read'} it, so bktx will not use it`, {
+      detail: { file: path, reason: 'loose-mode' },
+      advice: [`run \`chmod 600 ${path}\` (and consider a new key: \`bktx keygen\`, if others may have copied this one)`],
+    })
+  }
+  return keys
 }
 
 /**
@@ -67,13 +80,39 @@ export async function parseKeys(text: string, source: string, options: { kid?: s
     }
     return [await fromJwk(json, source, options.kid)]
   }
-  if (trimmed.includes('-----BEGIN')) return [await fromPem(trimmed, source, options.kid)]
+  if (trimmed.includes('-----BEGIN')) {
+    const { kid: labelled, pem } = splitPemLabel(trimmed)
+    return [await fromPem(pem, source, options.kid ?? labelled)]
+  }
   throw new KeyError(`${source} is not a key: expected a PEM block or a JWK/JWKS JSON document`)
 }
 
+/** A path as one shell word, for commands shown in advice. */
+function shellWord(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`
+}
+
+/**
+ * An encrypted private key: bktx never prompts for a passphrase (it runs in scripts and CI),
+ * so the advice shows how to write a decrypted copy that stays private.
+ */
+function encryptedKey(source: string, kind: string): KeyError {
+  const path = shellWord(source)
+  return new KeyError(`${source} is ${kind}; bktx does not prompt for passphrases`, {
+    detail: { file: source, reason: 'encrypted' },
+    advice: [`write a decrypted copy that only you can read, \`(umask 077; openssl pkey -in ${path} -out ${shellWord(`${source}.plain`)})\`, and use that`],
+  })
+}
+
 async function fromPem(pem: string, source: string, kid: string | undefined): Promise<LoadedKey> {
-  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem)) {
-    throw new KeyError(`${source} is an encrypted private key; bktx needs an unencrypted PKCS#8 key kept with mode 0600`)
+  if (/-----BEGIN ENCRYPTED PRIVATE KEY-----/.test(pem)) throw encryptedKey(source, 'an encrypted private key (PKCS#8)')
+  // RFC 1421 headers of a traditional OpenSSL PEM: "Proc-Type: 4,ENCRYPTED" and "DEK-Info".
+  if (/^Proc-Type:\s*4,ENCRYPTED/m.test(pem)) throw encryptedKey(source, 'an encrypted private key (traditional PEM, Proc-Type: 4,ENCRYPTED)')
+  if (/-----BEGIN OPENSSH PRIVATE KEY-----/.test(pem)) {
+    throw new KeyError(`${source} is an OpenSSH private key, a format bktx cannot read`, {
+      detail: { file: source, reason: 'openssh-format' },
+      advice: [`convert a copy to PKCS#8: \`(umask 077; cp ${shellWord(source)} ${shellWord(`${source}.pkcs8`)}; ssh-keygen -p -m PKCS8 -f ${shellWord(`${source}.pkcs8`)})\` (ssh-keygen asks for the passphrase; an empty new one writes it unencrypted)`],
+    })
   }
   const isPublic = /-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)
   let privateKey: KeyObject | undefined
@@ -161,14 +200,24 @@ function isObject(value: unknown): value is Record<string, unknown> {
 
 /**
  * The one private key that signs assertions: the file must hold exactly one key, with its
- * private half. `kid` (flag, env or profile) replaces the key's own kid in the JWS header.
+ * private half. `kid` (the setting: flag, env or profile) replaces the key's own kid in the JWS
+ * header; `none` sends no kid (`headerKid` undefined) and leaves `kid`, the published one, alone.
  */
-export async function loadSigningKey(path: string, kid?: string): Promise<LoadedKey & { privateKey: KeyObject }> {
-  const keys = await loadKeyFile(path, kid === undefined ? {} : { kid })
+export async function loadSigningKey(path: string, kid?: string): Promise<LoadedKey & { privateKey: KeyObject; headerKid: string | undefined }> {
+  const keys = await loadKeyFile(path, kid === undefined || kid === NO_KID ? {} : { kid })
   if (keys.length !== 1) throw new KeyError(`${path} holds ${keys.length} keys; signing needs a file with exactly one private key`)
   const key = keys[0] as LoadedKey
   if (key.privateKey === undefined) {
     throw new KeyError(`${path} holds a public key; signing needs the private key (the PEM written by \`bktx keygen\`)`)
   }
+  return { ...key, privateKey: key.privateKey, headerKid: kid === NO_KID ? undefined : key.kid }
+}
+
+/** As {@link loadSigningKey}, for key text that is not in a file (an `env:NAME` key). */
+export async function parseSigningKey(text: string, source: string, kid?: string): Promise<LoadedKey & { privateKey: KeyObject }> {
+  const keys = await parseKeys(text, source, kid === undefined ? {} : { kid })
+  if (keys.length !== 1) throw new KeyError(`${source} holds ${keys.length} keys; signing needs exactly one private key`)
+  const key = keys[0] as LoadedKey
+  if (key.privateKey === undefined) throw new KeyError(`${source} holds a public key; signing needs the private key`)
   return { ...key, privateKey: key.privateKey }
 }

@@ -88,11 +88,11 @@ export interface DBusCall {
 }
 
 /** Appends little-endian values, padding to each type's alignment from the message start. */
-class Writer {
-  private buf: Buffer = Buffer.alloc(256)
+export class Writer {
+  protected buf: Buffer = Buffer.alloc(256)
   length = 0
 
-  private ensure(extra: number): void {
+  protected ensure(extra: number): void {
     if (this.length + extra <= this.buf.length) return
     const next = Buffer.alloc(Math.max(this.buf.length * 2, this.length + extra))
     this.buf.copy(next, 0, 0, this.length)
@@ -435,25 +435,26 @@ export function authenticate(socket: Socket, uid: number): Promise<Buffer> {
  */
 export class DBusConnection {
   private buffer: Buffer = Buffer.alloc(0)
-  private serial = 0
+  protected serial = 0
   private readonly pending = new Map<number, { resolve: (m: DBusMessage) => void; reject: (e: Error) => void }>()
   private closedError: Error | undefined
   /** The unique name the bus gave this connection (`:1.42`). */
   uniqueName = ''
 
-  private constructor(private readonly socket: Socket) {
+  /** Use {@link DBusConnection.connect}; public only so that test doubles can extend it. */
+  constructor(protected readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk))
     socket.on('error', (error) => this.fail(error instanceof DBusError ? error : new DBusError('bktx.Disconnected', error.message, { cause: error })))
     socket.on('close', () => this.fail(new DBusError('bktx.Disconnected', 'connection closed')))
   }
 
   /** Connects, authenticates and says `Hello`, all within `timeoutMs`. */
-  static async connect(options: DBusConnectOptions): Promise<DBusConnection> {
+  static async connect<T extends DBusConnection>(this: new (socket: Socket) => T, options: DBusConnectOptions): Promise<T> {
     const socket = connect(options.socketPath)
     const timer = setTimeout(() => socket.destroy(new DBusError('bktx.Timeout', 'the bus did not answer')), options.timeoutMs)
     try {
       const rest = await authenticate(socket, options.uid)
-      const connection = new DBusConnection(socket)
+      const connection = new this(socket)
       socket.resume()
       if (rest.length > 0) connection.receive(rest)
       const reply = await connection.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' })
@@ -468,9 +469,13 @@ export class DBusConnection {
   }
 
   call(call: DBusCall): Promise<DBusMessage> {
-    if (this.closedError !== undefined) return Promise.reject(this.closedError)
     const serial = ++this.serial
-    const bytes = encodeCall(serial, call)
+    return this.request(serial, encodeCall(serial, call))
+  }
+
+  /** Sends an encoded method call and waits for the reply to `serial`. */
+  protected request(serial: number, bytes: Buffer): Promise<DBusMessage> {
+    if (this.closedError !== undefined) return Promise.reject(this.closedError)
     return new Promise((resolve, reject) => {
       this.pending.set(serial, { resolve, reject })
       this.socket.write(bytes)
@@ -495,7 +500,10 @@ export class DBusConnection {
       if (decoded === undefined) return
       this.buffer = this.buffer.subarray(decoded.length)
       const message = decoded.message
-      if (message.type !== MESSAGE_TYPE.return && message.type !== MESSAGE_TYPE.error) continue
+      if (message.type !== MESSAGE_TYPE.return && message.type !== MESSAGE_TYPE.error) {
+        this.received(message)
+        continue
+      }
       const waiter = message.replySerial === undefined ? undefined : this.pending.get(message.replySerial)
       if (waiter === undefined) continue
       this.pending.delete(message.replySerial as number)
@@ -503,6 +511,9 @@ export class DBusConnection {
       else waiter.reject(new DBusError(message.errorName ?? 'org.freedesktop.DBus.Error.Failed', String(message.body[0] ?? '')))
     }
   }
+
+  /** A message that is not a reply (a method call or signal addressed to us): a client ignores it. */
+  protected received(_message: DBusMessage): void {}
 
   private fail(error: Error): void {
     if (this.closedError !== undefined) return

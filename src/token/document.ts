@@ -9,5 +9,9 @@ export function tokenDocument(result: CachedTokenResult): Record<string, unknown
     scopes: result.scopes,
     cached: result.cached,
     cache: result.cache,
+    // What was asked, so a narrower grant (fewer scopes, a shorter life) can be seen.
+    requested_scopes: result.requested.scopes,
+    requested_ttl: result.requested.ttl,
+    expires_in: result.expiresIn,
   }
 }

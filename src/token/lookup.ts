@@ -2,29 +2,15 @@
 // fast path (src/fast/) runs exactly this, so it stays free of jose, undici and commander.
 import type { TokenCache } from '../cache/cache.js'
 import { cacheKey } from '../cache/key.js'
-import type { EntryLockOptions } from '../cache/lock.js'
-import { selectCache } from '../cache/select.js'
-import { isServable, type CachedTokenResult } from '../cache/with-cache.js'
+import { selectCache, type SelectCacheOptions } from '../cache/select.js'
+import { isServable, requestedOf, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../config/settings.js'
-import type { Env } from '../deps.js'
 import type { Notice } from '../errors.js'
 import type { ExchangeParams } from '../exchange/types.js'
-import type { SecretStore } from '../secrets/store.js'
-import type { Clock } from '../time/clock.js'
 import { DEFAULT_MIN_TTL } from './settings.js'
 
-/** What the cache half needs from outside. */
-export interface CacheDeps {
-  env: Env
-  home: string
-  uid: number | undefined
-  clock: Clock
-  /** The OS keychain; only asked when the mode needs it. */
-  secrets: SecretStore
-  /** Shared-memory directory for the file cache when XDG_RUNTIME_DIR is unset; default `/dev/shm`. */
-  shmDir?: string
-  lock?: EntryLockOptions
-}
+/** What the cache half needs from outside: the cache's own options but the mode. */
+export type CacheDeps = Omit<SelectCacheOptions, 'mode'>
 
 export interface OpenedCache {
   cache: TokenCache
@@ -34,17 +20,7 @@ export interface OpenedCache {
 
 /** The cache of a mode, checked (private directory, keychain answering when required). */
 export async function openTokenCache(mode: CacheMode, deps: CacheDeps): Promise<OpenedCache> {
-  const { cache, notice } = await selectCache({
-    mode,
-    env: deps.env,
-    home: deps.home,
-    uid: deps.uid,
-    clock: deps.clock,
-    secrets: deps.secrets,
-    ...(deps.shmDir === undefined ? {} : { shmDir: deps.shmDir }),
-    ...(deps.lock === undefined ? {} : { lock: deps.lock }),
-  })
-  return { cache, notice }
+  return selectCache({ ...deps, mode })
 }
 
 /**
@@ -61,5 +37,5 @@ export async function lookupToken(
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl))
   const notices = [opened.notice, hit.notice].filter((n): n is Notice => n !== undefined)
   if (hit.entry === undefined) return { result: undefined, notices }
-  return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices }, notices }
+  return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }, notices }
 }

@@ -3,16 +3,18 @@
 // processes), store; plus the calls made with a token (whoami, revoke) and logout. The CLI
 // commands (token, env, exec, whoami, logout), the library's getToken and, through
 // src/token/lookup.ts, the cache-hit fast path all run this code.
-import type { TokenCache } from '../cache/cache.js'
+import type { CacheListing, TokenCache } from '../cache/cache.js'
+import { selectEveryEntry } from '../cache/select.js'
 import { cacheKey } from '../cache/key.js'
 import { withCache, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../config/settings.js'
 import type { FetchLike } from '../deps.js'
-import { APIRejectedError, type Notice } from '../errors.js'
+import { APIRejectedError, CacheError, isBktxError, type BktxError, type Notice } from '../errors.js'
 import type { AccessTokenInfo } from '../exchange/access-token.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import type { BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
+import { formatDuration } from '../time/duration.js'
 import { lookupToken, openTokenCache, type CacheDeps, type OpenedCache } from './lookup.js'
 import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
 
@@ -69,6 +71,27 @@ export type LogoutOutcome =
       notices: Notice[]
     }
 
+export interface LogoutAllOptions extends NetworkOptions {
+  /** Revoke each live token before forgetting it (else only forget). */
+  revoke: boolean
+  /** The REST API base URL to revoke an entry's token at. */
+  apiUrlFor: (entry: CacheListing) => string
+}
+
+/** What `logout --all` did, entry by entry. */
+export interface LogoutAllOutcome {
+  revoked: CacheListing[]
+  /** The API no longer knew them (401): forgotten. */
+  alreadyInvalid: CacheListing[]
+  /** Expired here: forgotten without asking the API. */
+  expired: CacheListing[]
+  /** Forgotten without revoking (`revoke: false`). */
+  forgotten: CacheListing[]
+  /** Not revoked and kept in the cache, so a later run can try again. */
+  failed: { entry: CacheListing; error: BktxError }[]
+  notices: Notice[]
+}
+
 export interface TokenService {
   /** The cache of a mode (for listing and clearing). */
   openCache(mode: CacheMode): Promise<OpenedCache>
@@ -82,6 +105,37 @@ export interface TokenService {
   revoke(apiUrl: string, token: string, options?: NetworkOptions): Promise<void>
   /** Revokes (optionally) and forgets the cached token of `params`. */
   logout(params: ExchangeParams, options: LogoutOptions): Promise<LogoutOutcome>
+  /**
+   * Revokes (optionally) and forgets every cached token, of every profile and scope set. A token
+   * that cannot be revoked (unreachable API, unreadable keychain item) stays cached and is
+   * reported, so that it is never forgotten while still valid.
+   */
+  logoutAll(options: LogoutAllOptions): Promise<LogoutAllOutcome>
+}
+
+/**
+ * Notices for a fresh grant narrower than the request: a shorter lifetime (the application's
+ * maximum TTL caps it, docs/buildkite-protocol.md §3) or fewer scopes. Said once, when minted.
+ */
+export function narrowing(result: CachedTokenResult): Notice[] {
+  const notices: Notice[] = []
+  const { ttl, scopes } = result.requested
+  if (ttl !== null && result.expiresIn < ttl) {
+    notices.push({
+      kind: 'ttl-narrowed',
+      message: `the token lives ${formatDuration(result.expiresIn)}, not the ${formatDuration(ttl)} asked for (the application's maximum lifetime is probably lower)`,
+      advice: ['ask for at most that with ', { setting: 'ttl' }, ', or raise the maximum in the application'],
+    })
+  }
+  const missing = scopes.filter((scope) => !result.scopes.includes(scope))
+  if (missing.length > 0) {
+    notices.push({
+      kind: 'scopes-narrowed',
+      message: `the token was granted ${result.scopes.length === 0 ? 'no scopes' : result.scopes.join(' ')}, without ${missing.join(' ')} that was asked for`,
+      advice: ['check ', { setting: 'scope' }, " against the application's grantable scopes"],
+    })
+  }
+  return notices
 }
 
 export function createTokenService(deps: TokenServiceDeps): TokenService {
@@ -124,6 +178,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         refresh: options.refresh === true,
       })(params)
       if (opened.notice !== undefined) result.notices.unshift(opened.notice)
+      if (!result.cached) result.notices.push(...narrowing(result))
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
       return { result, cache: opened.cache }
     },
@@ -161,6 +216,46 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const cleared = await opened.cache.clear(key)
       if (cleared.keychainError !== undefined) throw cleared.keychainError
       return { found: true, revocation, notices }
+    },
+
+    async logoutAll(options) {
+      const { cache, notice } = await selectEveryEntry(deps)
+      const outcome: LogoutAllOutcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: notice === undefined ? [] : [notice] }
+      const forget = async (entry: CacheListing): Promise<boolean> => {
+        const cleared = await cache.clear(entry.key)
+        if (cleared.keychainError === undefined) return true
+        outcome.failed.push({ entry, error: cleared.keychainError })
+        return false
+      }
+      for (const entry of await cache.list()) {
+        if (entry.expired) {
+          if (await forget(entry)) outcome.expired.push(entry)
+          continue
+        }
+        if (!options.revoke) {
+          if (await forget(entry)) outcome.forgotten.push(entry)
+          continue
+        }
+        const read = await cache.read(entry.key)
+        if (read.entry === undefined) {
+          const why = read.notice?.message ?? 'its secret is missing or unreadable'
+          outcome.failed.push({ entry, error: new CacheError(`cannot read the cached token to revoke it: ${why}`, { detail: { reason: 'unreadable' } }) })
+          continue
+        }
+        try {
+          await this.revoke(options.apiUrlFor(entry), read.entry.token.accessToken, options)
+          if (await forget(entry)) outcome.revoked.push(entry)
+        } catch (error) {
+          if (error instanceof APIRejectedError && error.status === 401) {
+            if (await forget(entry)) outcome.alreadyInvalid.push(entry)
+          } else if (isBktxError(error) && error.code !== 'BKTX_INTERRUPTED') {
+            outcome.failed.push({ entry, error })
+          } else {
+            throw error
+          }
+        }
+      }
+      return outcome
     },
   }
 }

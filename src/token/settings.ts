@@ -3,23 +3,42 @@
 import { required, type ResolvedSettings } from '../config/resolve.js'
 import { normaliseScopes, type CacheMode, type SettingName } from '../config/settings.js'
 import type { ExchangeParams, SubjectType } from '../exchange/types.js'
-import { loadAssertionKey } from '../exchange/key.js'
+import { keySettingsOf, openAssertionKey, type KeyDeps } from '../signers/open.js'
 
 /** The settings every token request resolves. */
-export const TOKEN_SETTINGS: readonly SettingName[] = ['token-url', 'client-id', 'key', 'kid', 'org', 'subject', 'subject-type', 'scope', 'ttl', 'cache']
+export const TOKEN_SETTINGS: readonly SettingName[] = [
+  'token-url',
+  'aud',
+  'client-id',
+  'key',
+  'kid',
+  'public-key',
+  'pkcs11-module',
+  'pin-source',
+  'org',
+  'subject',
+  'subject-type',
+  'scope',
+  'ttl',
+  'cache',
+]
 
 /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). */
 export const DEFAULT_MIN_TTL = 300
 /** Bound on a whole exchange, retries included, in seconds. */
 export const DEFAULT_TIMEOUT = 30
 
-/** The exchange parameters from resolved settings; loads the signing key (without jose on the usual path). */
-export async function tokenParams(settings: ResolvedSettings): Promise<ExchangeParams> {
+/**
+ * The exchange parameters from resolved settings; opens the signing key (without jose on the
+ * usual path, and without loading a PKCS#11 module or running a signer: only signing does).
+ */
+export async function tokenParams(settings: ResolvedSettings, deps: KeyDeps): Promise<ExchangeParams> {
   const ttl = settings.ttl?.value
   return {
     tokenUrl: required(settings, 'token-url'),
+    audience: required(settings, 'aud'),
     clientId: required(settings, 'client-id'),
-    key: await loadAssertionKey(required(settings, 'key'), settings.kid?.value),
+    key: await openAssertionKey(keySettingsOf(settings), deps),
     org: required(settings, 'org'),
     subject: required(settings, 'subject'),
     subjectType: required(settings, 'subject-type') as SubjectType,

@@ -19,7 +19,7 @@ describe('bktx jwks', () => {
     const rsa = await writeKeyFiles(home.dir, 'RS256')
     const jwkPath = join(home.dir, 'private.jwk')
     const { privateKey } = await import('../helpers/keys.js').then((m) => m.makeKey('ES256'))
-    await writeFile(jwkPath, JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'jwk-key' }))
+    await writeFile(jwkPath, JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'jwk-key' }), { mode: 0o600 })
     const result = await runCli(['jwks', '--key', ec.privatePath, '--key', rsa.publicPath, '--key', jwkPath], { env: home.env })
     expect(result.code).toBe(0)
     const jwks = JSON.parse(result.stdout)

@@ -54,12 +54,25 @@ describe('bktx keygen', () => {
     expect((await stat(out)).mode & 0o777).toBe(0o600)
   })
 
-  it('uses --kid, and --profile records key and kid in that profile', async () => {
+  it('uses --kid everywhere the key goes: the file names it, so jwks, jwks of the file and sign agree (issue 11)', async () => {
     const result = await runCli(['keygen', '--kid', 'ci-2026', '--profile', 'ci'], { env: home.env })
     expect(result.code).toBe(0)
     expect(JSON.parse(result.stdout).keys[0].kid).toBe('ci-2026')
+    const path = join(home.env.XDG_CONFIG_HOME, 'bktx', 'keys', 'ci-2026.pem')
     const config = JSON.parse(await readFile(join(home.env.XDG_CONFIG_HOME, 'bktx', 'config.json'), 'utf8'))
-    expect(config.profiles.ci).toEqual({ key: join(home.env.XDG_CONFIG_HOME, 'bktx', 'keys', 'ci-2026.pem'), kid: 'ci-2026' })
+    expect(config.profiles.ci).toEqual({ key: path })
+    // The kid travels in the file, before the PEM block, where OpenSSL and Node ignore it.
+    expect(await readFile(path, 'utf8')).toMatch(/^bktx-kid: ci-2026\n-----BEGIN PRIVATE KEY-----\n/)
+    expect(JSON.parse((await runCli(['jwks', '--profile', 'ci'], { env: home.env })).stdout).keys[0].kid).toBe('ci-2026')
+    expect(JSON.parse((await runCli(['jwks', '--key', path], { env: home.env })).stdout).keys[0].kid).toBe('ci-2026')
+    const signed = JSON.parse((await runCli(['sign', '--profile', 'ci', '--client-id', 'abc', '--json'], { env: home.env })).stdout)
+    expect(signed.header).toEqual({ alg: 'ES256', typ: 'JWT', kid: 'ci-2026' })
+  })
+
+  it('refuses --kid none, the value that means no kid header', async () => {
+    const result = await runCli(['keygen', '--kid', 'none'], { env: home.env })
+    expect(result.code).toBe(2)
+    expect(result.stderr).toMatch(/--kid "none" cannot name a key/)
   })
 
   it('does not replace the default profile key on a second keygen without --profile', async () => {

@@ -35,7 +35,7 @@ function tokenEndpoint(...responses: (() => Response | Promise<Response>)[]): Se
   server.use(
     http.post(TOKEN_URL, async ({ request }) => {
       const form = new URLSearchParams(await request.text())
-      const { payload } = verifyJWS(form.get('client_assertion') ?? '', params.key.privateKey)
+      const { payload } = verifyJWS(form.get('client_assertion') ?? '', params.key.publicKey)
       seen.push({ form, headers: request.headers, jti: String(payload['jti']) })
       const next = responses[Math.min(seen.length, responses.length) - 1] as () => Response | Promise<Response>
       return next()

@@ -65,12 +65,12 @@ export interface DecodedJWS {
 }
 
 /** Verifies a compact JWS with node:crypto alone (not jose, which signed it) and decodes it. */
-export function verifyJWS(jws: string, privateKey: KeyObject): DecodedJWS {
+export function verifyJWS(jws: string, key: KeyObject): DecodedJWS {
   const parts = jws.split('.')
   if (parts.length !== 3) throw new Error('not a compact JWS')
   const [h, p, s] = parts as [string, string, string]
   const header = JSON.parse(Buffer.from(h, 'base64url').toString('utf8')) as Record<string, unknown>
-  const publicKey = createPublicKey(privateKey)
+  const publicKey = key.type === 'private' ? createPublicKey(key) : key
   const data = Buffer.from(`${h}.${p}`)
   const signature = Buffer.from(s, 'base64url')
   const ok =

@@ -3,14 +3,13 @@
  * - valid exchanges, each with its own freshly signed assertion and jti, at 50 concurrent
  *   connections: zero errors, zero non-2xx, one token minted per request;
  * - memory bounded: with small store limits the token and jti stores never exceed them (503
- *   beyond), expired entries are swept so the server recovers, the rate-limit window resets,
- *   and heap growth over thousands of further requests stays small;
- * - a flood of invalid traffic alongside does not starve valid traffic.
+ *   beyond), expired entries are swept so the server recovers, and the rate-limit window resets;
+ * - a flood of invalid traffic alongside: every valid exchange is still answered, the flood
+ *   only ever with a 4xx.
+ * Speeds and heap growth under the same loads are benchmarks with targets (bench/load.mjs).
  */
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
-import { runInNewContext } from 'node:vm'
-import { setFlagsFromString } from 'node:v8'
 import { afterAll, describe, expect, it } from 'vitest'
 import { es256, jws, makeKey, startSecurityServer, writeFigures, type Key, type SecurityServer } from './support.js'
 
@@ -38,13 +37,15 @@ interface Request {
   headers: Record<string, string>
   setupRequest(req: { body?: string | Buffer; path?: string }, context: unknown): { body?: string | Buffer } | undefined
 }
-type Autocannon = (opts: { url: string; connections: number; amount?: number; duration?: number; timeout?: number; requests: Request[] }) => Promise<Result>
+/** A run in progress: awaitable, stoppable, and an emitter of each answer. */
+type Run = Promise<Result> & { stop(): void; once(event: 'response', listener: () => void): void }
+type Autocannon = (opts: { url: string; connections: number; amount?: number; duration?: number; timeout?: number; requests: Request[] }) => Run
 const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
 
 const CLIENT = '0123456789abcdef0123'
 const MEMBER = 'dev@acme.test'
 const FORM_HEADERS = { 'Content-Type': 'application/x-www-form-urlencoded' }
-const figures = { requests: 0, valid: 0, invalid: 0, errors: 0, timeouts: 0, runs: [] as Array<Record<string, number | string>> }
+const figures = { requests: 0, valid: 0, invalid: 0, errors: 0, timeouts: 0, runs: [] as Array<Record<string, unknown>> }
 
 afterAll(() => {
   writeFigures('load', figures)
@@ -85,13 +86,14 @@ function fromPool(bodies: string[]): Request {
   }
 }
 
+/** What a run did, for SECURITY.md: counts only (how fast is bench/load.mjs's business). */
 function record(name: string, result: Result, kind: 'valid' | 'invalid'): void {
   figures.requests += result.requests.total
   figures[kind] += result.requests.total
   figures.errors += result.errors
   figures.timeouts += result.timeouts
-  const seconds = (result.finish.getTime() - result.start.getTime()) / 1000
-  figures.runs.push({ name, requests: result.requests.total, rps: Math.round(result.requests.total / seconds), p50_ms: result.latency.p50, p99_ms: result.latency.p99, errors: result.errors, non2xx: result.non2xx })
+  const statuses = Object.fromEntries(Object.entries(result.statusCodeStats).map(([status, { count }]) => [status, count]))
+  figures.runs.push({ name, requests: result.requests.total, errors: result.errors, timeouts: result.timeouts, statuses })
 }
 
 describe('valid exchanges at 50 concurrent connections', () => {
@@ -161,44 +163,14 @@ describe('memory stays bounded', () => {
       await server.stop()
     }
   }, 30_000)
-
-  it('grows the heap by little over thousands of requests at the cap', async () => {
-    setFlagsFromString('--expose-gc')
-    const gc = runInNewContext('gc') as () => void
-    const key = await makeKey('EC', 'heap')
-    const server = await startSecurityServer(config(key), { limits: { maxTokens: 500, maxJtis: 500 } })
-    try {
-      const bodies = (n: number): string[] => signedBodies(server, key, n)
-      await autocannon({ url: server.url, connections: 50, amount: 1_000, requests: [fromPool(bodies(1_000))] })
-      const pool = bodies(3_000)
-      gc()
-      const before = process.memoryUsage().heapUsed
-      const result = await autocannon({ url: server.url, connections: 50, amount: 3_000, requests: [fromPool(pool)] })
-      record('heap at the cap', result, 'valid')
-      pool.length = 0
-      gc()
-      const grown = process.memoryUsage().heapUsed - before
-      figures.runs.push({ name: 'heap growth over 3000 requests at the cap', bytes: grown })
-      expect(result.errors).toBe(0)
-      expect(server.server.state.store.size.tokens).toBe(500)
-      // The in-memory audit log keeps at most 10,000 records (a few MiB); nothing else grows.
-      expect(grown).toBeLessThan(16 * 1024 * 1024)
-    } finally {
-      await server.stop()
-    }
-  }, 30_000)
 })
 
 describe('invalid traffic does not starve valid traffic', () => {
-  it('keeps valid throughput and latency within bounds while a second client floods garbage', async () => {
+  it('answers every valid exchange while a second client floods garbage, and the flood only with 4xx', async () => {
     const key = await makeKey('EC', 'fair')
     const intruder = await makeKey('EC', 'fair')
     const server = await startSecurityServer(config(key, (d) => (d.apps[0].max_ttl = 3600)))
     try {
-      const seconds = 1.5
-      const baseline = await autocannon({ url: server.url, connections: 25, duration: seconds, requests: [fromPool(signedBodies(server, key, 12_000))] })
-      record('valid alone', baseline, 'valid')
-
       // Garbage: forged signatures (each costs a verification), bad claims, junk forms.
       const now = Math.floor(Date.now() / 1000)
       const forged = Array.from({ length: 500 }, () =>
@@ -213,29 +185,28 @@ describe('invalid traffic does not starve valid traffic', () => {
       )
       const junk = ['grant_type=x', 'a=1&a=2', '%%%', 'client_assertion=a.b.c&grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer', 'x'.repeat(2000)]
       const garbage = [...forged, ...signedBodies(server, key, 200, now - 3600), ...junk.flatMap((j) => Array(60).fill(j) as string[])]
+      const amount = 1_000
+      const bodies = signedBodies(server, key, amount)
 
-      const [valid, flood] = await Promise.all([
-        autocannon({ url: server.url, connections: 25, duration: seconds, requests: [fromPool(signedBodies(server, key, 12_000))] }),
-        autocannon({ url: server.url, connections: 50, duration: seconds, requests: [fromPool(garbage)] }),
-      ])
+      // The flood is answered before the first valid request goes out and stopped only after
+      // the last valid answer, so every valid exchange meets it. Its duration is only a cap.
+      const flooding = autocannon({ url: server.url, connections: 50, duration: 60, requests: [fromPool(garbage)] })
+      await new Promise<void>((resolve) => flooding.once('response', resolve))
+      const valid = await autocannon({ url: server.url, connections: 25, amount, timeout: 10, requests: [fromPool(bodies)] })
+      flooding.stop()
+      const flood = await flooding
       record('valid under flood', valid, 'valid')
       record('garbage flood', flood, 'invalid')
-      const alone = valid.requests.total / baseline.requests.total
-      // Fair share by connection count (25 of 75), measured within the one run, so a busy CI
-      // machine slows both sides alike.
-      const share = valid.requests.total / (valid.requests.total + flood.requests.total) / (25 / 75)
-      figures.runs.push({ name: 'valid throughput under flood / alone', ratio: Math.round(alone * 100) / 100 })
-      figures.runs.push({ name: 'valid completions under flood / fair share by connections', ratio: Math.round(share * 100) / 100 })
 
       expect(valid.errors).toBe(0)
       expect(valid.timeouts).toBe(0)
-      expect(valid.non2xx).toBe(0)
+      expect(valid.statusCodeStats).toEqual({ 200: { count: amount } })
       expect(flood.errors).toBe(0)
+      expect(flood.requests.total).toBeGreaterThan(0)
       expect(Object.keys(flood.statusCodeStats).every((s) => s.startsWith('4'))).toBe(true)
-      // The stated bound: valid traffic gets at least half its fair share of completions
-      // (measured about 1.0) and its p99 latency stays under a second; starvation is near zero.
-      expect(share).toBeGreaterThan(0.5)
-      expect(valid.latency.p99).toBeLessThan(1_000)
+      // Nothing minted or used up for the flood. (The audit log cannot show it: the flood
+      // outgrows the in-memory log's cap.)
+      expect(server.server.state.store.size).toEqual({ tokens: amount, jtis: amount })
     } finally {
       await server.stop()
     }

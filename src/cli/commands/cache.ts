@@ -76,5 +76,6 @@ export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Prom
     outcome = await cache.clear(cacheKey(params))
   }
   if (outcome.keychainError !== undefined) throw outcome.keychainError
-  ctx.out.success(`removed ${outcome.removed} cached token${outcome.removed === 1 ? '' : 's'}`)
+  if (ctx.out.json) ctx.out.document({ removed: outcome.removed })
+  ctx.out.success(`removed ${outcome.removed} cached token${outcome.removed === 1 ? '' : 's'}${opts.all === true ? ' (not revoked: `bktx logout --all` revokes them first)' : ''}`)
 }

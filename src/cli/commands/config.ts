@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { saveConfigFile } from '../../config/file.js'
+import { parentOf, saveConfigFile } from '../../config/file.js'
 import { InvalidSettingValue, isSettingName, SETTING_NAMES, SETTINGS, type SettingName } from '../../config/settings.js'
 import { SettingMissingError, UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
@@ -31,8 +31,38 @@ export function registerConfig(self: Command, deps: ProgramDeps): void {
     (ctx, _opts, args) => runConfigUnset(ctx, String(args[0])),
   )
   action(config.command('path').description('print the configuration file path'), deps, async (ctx) => {
-    ctx.out.data(ctx.configPath)
+    if (ctx.out.json) ctx.out.document({ path: ctx.configPath })
+    else ctx.out.data(ctx.configPath)
   })
+  action(config.command('profiles').description('the profiles in the file, what each inherits from, and which is in use'), deps, (ctx) => runConfigProfiles(ctx))
+}
+
+export async function runConfigProfiles(ctx: Context): Promise<void> {
+  const config = await ctx.config()
+  const active = ctx.explicitProfile ?? 'default'
+  const names = Object.keys(config.profiles)
+  if (!names.includes('default')) names.unshift('default')
+  const rows = names.map((name) => {
+    const profile = config.profiles[name]
+    return {
+      name,
+      active: name === active,
+      extends: parentOf(name, profile) ?? null,
+      settings: Object.keys(profile ?? {}).filter((key) => key !== 'extends').sort(),
+      in_file: profile !== undefined,
+    }
+  })
+  if (ctx.out.json) {
+    ctx.out.document({ file: ctx.configPath, active, profiles: rows })
+    return
+  }
+  const width = Math.max(...rows.map((r) => r.name.length))
+  ctx.out.data(
+    rows
+      .map((r) => `${r.active ? '*' : ' '} ${r.name.padEnd(width)}  ${r.extends === null ? '(inherits nothing)' : `extends ${r.extends}`}  ${r.in_file ? r.settings.join(' ') || '(no settings)' : '(not in the file)'}`)
+      .join('\n'),
+  )
+  ctx.out.info(`* the profile in use (--profile, BKTX_PROFILE, else default); ${ctx.configPath}`)
 }
 
 function settingName(key: string): SettingName {
@@ -71,12 +101,14 @@ export async function runConfigSet(ctx: Context, key: string, value: string): Pr
     if (!(cause instanceof InvalidSettingValue)) throw cause
     throw new UsageError(`${name}: ${cause.message}`)
   }
-  // Key paths are stored absolute so the profile works from any directory.
-  if (name === 'key') normalised = ctx.absolute(normalised)
+  // Paths (key files, public keys, modules, PIN files) are stored absolute so the profile works
+  // from any directory; key sources (env:, pkcs11:, exec:) are kept as they are.
+  normalised = SETTINGS[name].resolvePath?.(normalised, ctx.deps.cwd) ?? normalised
   const { name: profileName } = await ctx.profile({ create: true })
   const config = await ctx.config()
   config.profiles[profileName] = { ...config.profiles[profileName], [name]: normalised }
   await saveConfigFile(ctx.configPath, config)
+  if (ctx.out.json) ctx.out.document({ file: ctx.configPath, profile: profileName, key: name, value: normalised, changed: true })
   ctx.out.success(`profile "${profileName}": ${name} = ${normalised} (${ctx.configPath})`)
 }
 
@@ -86,10 +118,12 @@ export async function runConfigUnset(ctx: Context, key: string): Promise<void> {
   const config = await ctx.config()
   const profile = config.profiles[profileName]
   if (profile?.[name] === undefined) {
+    if (ctx.out.json) ctx.out.document({ file: ctx.configPath, profile: profileName, key: name, changed: false })
     ctx.out.info(`profile "${profileName}" has no ${name}; nothing to do`)
     return
   }
   delete profile[name]
   await saveConfigFile(ctx.configPath, config)
+  if (ctx.out.json) ctx.out.document({ file: ctx.configPath, profile: profileName, key: name, changed: true })
   ctx.out.success(`profile "${profileName}": removed ${name}`)
 }

@@ -8,6 +8,7 @@ import { action, type ProgramDeps } from '../command.js'
 import { addTokenOptions, networkOptions, obtainToken, type TokenOptions } from '../token-options.js'
 import { tokenVariables } from './env.js'
 import { cacheKey } from '../../cache/key.js'
+import { keySettingsOf, secretVariables } from '../../signers/open.js'
 
 export interface ExecOptions extends TokenOptions {
   revokeOnExit?: boolean
@@ -37,6 +38,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   }
   const { result, params, settings, cache, service } = await obtainToken(ctx, opts, ['api-url'])
   const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
+  // The command gets the token, not the means to mint more: no key text, no PIN.
+  for (const name of secretVariables(keySettingsOf(settings))) delete env[name]
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
   const code = await new Promise<number>((resolve, reject) => {

@@ -1,15 +1,22 @@
 import type { Command } from 'commander'
-import { required } from '../../config/resolve.js'
+import type { SettingName } from '../../config/settings.js'
+import { UsageError } from '../../errors.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
+import type { KeyFileRef } from '../../jwks/serve.js'
 import type { LoadedKey } from '../../keys/load.js'
+import { NO_KID } from '../../keys/pem.js'
+import { hasKeyScheme } from '../../keys/source.js'
 import type { Context } from '../context.js'
-import { collect, portArg } from '../options.js'
+import { addSettingOptions, collect, portArg, settingFlags } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 
-export interface JwksOptions {
+export interface JwksOptions extends Record<string, unknown> {
   key?: string[]
   out?: string
 }
+
+// How to reach the public half of a token or signer key (the --key of this command is repeatable, so not a setting flag).
+const KEY_SETTINGS: readonly SettingName[] = ['public-key', 'pkcs11-module', 'pin-source']
 
 export interface JwksServeOptions {
   key?: string[]
@@ -26,8 +33,9 @@ export function registerJwks(self: Command, deps: ProgramDeps): void {
   const print = jwks
     .command('print', { isDefault: true })
     .description('print the JWKS (the default), or publish it atomically with --out')
-    .option('--key <path>', 'key file: PEM or JWK, private or public, or a JWKS (repeatable; default: the profile key)', collect)
+    .option('--key <source>', 'key file (PEM or JWK, private or public, or a JWKS), env:NAME, pkcs11: URI or exec: key (repeatable; default: the profile key)', collect)
     .option('--out <file>', 'publish atomically to FILE (mode 0644) instead of printing')
+  addSettingOptions(print, KEY_SETTINGS)
   action<JwksOptions>(print, deps, (ctx, opts) => runJwks(ctx, opts))
 
   const serve = jwks
@@ -39,20 +47,39 @@ export function registerJwks(self: Command, deps: ProgramDeps): void {
   action<JwksServeOptions>(serve, deps, (ctx, opts) => runJwksServe(ctx, opts))
 }
 
-async function keyPaths(ctx: Context, given: string[] | undefined): Promise<string[]> {
-  if (given !== undefined && given.length > 0) return given.map((path) => ctx.absolute(path))
-  return [required(await ctx.settings({}), 'key')]
+/**
+ * The key files `jwks serve` publishes: those given with --key, each under the kid it names
+ * itself (a `bktx keygen --kid` label, a JWK's kid) or its thumbprint; else the profile's key
+ * under the kid it signs with (the `kid` setting, unless `none`), so that what is served is what
+ * `bktx sign` and `bktx token` send.
+ */
+async function keyPaths(ctx: Context, given: string[] | undefined): Promise<KeyFileRef[]> {
+  if (given !== undefined && given.length > 0) {
+    const sources = given.filter(hasKeyScheme)
+    if (sources.length > 0) throw new UsageError(`jwks serve re-reads key files as they change; for ${sources[0]} publish the JWKS to a file with \`bktx jwks --key ${sources[0]} --out FILE\` and serve that`)
+    return given.map((path) => ({ path: ctx.absolute(path) }))
+  }
+  const settings = await ctx.settings({})
+  const { keySettingsOf } = await import('../../signers/open.js')
+  const { key, kid } = keySettingsOf(settings)
+  if (hasKeyScheme(key)) throw new UsageError(`jwks serve re-reads key files as they change; for the profile key ${key} publish the JWKS to a file with \`bktx jwks --out FILE\` and serve that`)
+  return [{ path: key, kid: kid === NO_KID ? undefined : kid }]
 }
 
-async function loadAll(paths: readonly string[]): Promise<LoadedKey[]> {
-  const { loadKeyFile } = await import('../../keys/load.js')
-  const keys = await Promise.all(paths.map((path) => loadKeyFile(path)))
+/** The public keys of --key sources (files, env:, pkcs11:, exec:), or of the profile key. */
+async function loadAll(ctx: Context, opts: JwksOptions): Promise<LoadedKey[]> {
+  const { keySettingsOf } = await import('../../signers/open.js')
+  const { loadPublicKeys } = await import('../../signers/public.js')
+  const settings = await ctx.settings(settingFlags(opts, KEY_SETTINGS))
+  if (opts.key === undefined || opts.key.length === 0) return loadPublicKeys(keySettingsOf(settings), ctx.keyDeps())
+  const common = { publicKey: settings['public-key']?.value, pkcs11Module: settings['pkcs11-module']?.value, pinSource: settings['pin-source']?.value }
+  const keys = await Promise.all(opts.key.map((key) => loadPublicKeys({ ...common, key: hasKeyScheme(key) ? key : ctx.absolute(key) }, ctx.keyDeps())))
   return keys.flat()
 }
 
 export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
   const { buildJwks, serializeJwks } = await import('../../jwks/build.js')
-  const jwks = buildJwks(await loadAll(await keyPaths(ctx, opts.key)))
+  const jwks = buildJwks(await loadAll(ctx, opts))
   const text = serializeJwks(jwks)
   if (opts.out === undefined) {
     ctx.out.data(text)

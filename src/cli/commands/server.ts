@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { ConfigError, NetworkError, UsageError } from '../../errors.js'
-import { required } from '../../config/resolve.js'
 import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
@@ -181,9 +180,15 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
   let jwks
   if (opts.jwksUri === undefined) {
     const { buildJwks } = await import('../../jwks/build.js')
-    const { loadKeyFile } = await import('../../keys/load.js')
-    const path = opts.jwks !== undefined ? ctx.absolute(opts.jwks) : required(settings, 'key')
-    jwks = buildJwks(await loadKeyFile(path, settings.kid !== undefined && opts.jwks === undefined ? { kid: settings.kid.value } : {}))
+    if (opts.jwks !== undefined) {
+      const { loadKeyFile } = await import('../../keys/load.js')
+      jwks = buildJwks(await loadKeyFile(ctx.absolute(opts.jwks)))
+    } else {
+      // The profile key, whatever its source (a token key's public half, a signer's public-key file).
+      const { keySettingsOf } = await import('../../signers/open.js')
+      const { loadPublicKeys } = await import('../../signers/public.js')
+      jwks = buildJwks(await loadPublicKeys(keySettingsOf(settings), ctx.keyDeps()))
+    }
   }
   try {
     return await quickServerConfig({

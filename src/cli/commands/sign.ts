@@ -8,22 +8,24 @@ import type { Context } from '../context.js'
 import { addSettingOptions, collect, durationArg, settingFlags } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 import { UsageError } from '../../errors.js'
+import { interruptible } from '../token-options.js'
+import { DEFAULT_TIMEOUT } from '../../token/settings.js'
 
-const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'token-url']
+const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'public-key', 'pkcs11-module', 'pin-source', 'token-url', 'aud']
 
 export interface SignOptions extends Record<string, unknown> {
-  aud?: string
   lifetime: number
   claim?: string[]
+  timeout: number
 }
 
 export function registerSign(self: Command, deps: ProgramDeps): void {
   const cmd = self
     .description('print a signed client-assertion JWT (RFC 7523) as Buildkite requires it')
   addSettingOptions(cmd, SETTINGS_USED)
-    .option('--aud <url>', 'audience (default: the token URL)')
     .option('--lifetime <duration>', `seconds until exp, at most ${MAX_ASSERTION_LIFETIME}`, durationArg, DEFAULT_ASSERTION_LIFETIME)
     .option('--claim <name=value>', 'extra claim; value parsed as JSON when it is JSON (repeatable)', collect)
+    .option('--timeout <duration>', 'bound on an external signer (exec: keys)', durationArg, DEFAULT_TIMEOUT)
   action<SignOptions>(cmd, deps, (ctx, opts) => runSign(ctx, opts))
 }
 
@@ -31,12 +33,12 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   if (opts.lifetime > MAX_ASSERTION_LIFETIME || opts.lifetime < 1) {
     throw new UsageError(`--lifetime ${opts.lifetime}s is out of range: Buildkite rejects assertions with exp more than ${MAX_ASSERTION_LIFETIME} s after iat`)
   }
-  const { loadSigningKey } = await import('../../keys/load.js')
+  const { keySettingsOf, openAssertionKey } = await import('../../signers/open.js')
   const { signAssertion } = await import('../../assertion/sign.js')
   const settings = await ctx.settings(settingFlags(opts, SETTINGS_USED))
   const clientId = required(settings, 'client-id')
-  const key = await loadSigningKey(required(settings, 'key'), settings.kid?.value)
-  const audience = opts.aud ?? required(settings, 'token-url')
+  const key = await openAssertionKey(keySettingsOf(settings), ctx.keyDeps())
+  const audience = required(settings, 'aud')
   const claims = buildAssertionClaims({
     clientId,
     audience,
@@ -45,10 +47,11 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
     jti: randomUUID(),
     extra: parseClaimArgs(opts.claim ?? []),
   })
-  const jwt = await signAssertion(claims, key)
-  if (ctx.out.json) ctx.out.document({ assertion: jwt, header: { alg: key.alg, typ: 'JWT', kid: key.kid }, claims })
+  const jwt = await interruptible(ctx, (signal) => signAssertion(claims, key, { signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeout * 1000)]) }))
+  const header = { alg: key.alg, typ: 'JWT', ...(key.kid === undefined ? {} : { kid: key.kid }) }
+  if (ctx.out.json) ctx.out.document({ assertion: jwt, header, claims })
   else ctx.out.data(jwt)
-  ctx.out.debug(`signed with ${key.alg} key ${key.kid} from ${key.source}; aud ${audience}; expires in ${opts.lifetime}s`)
+  ctx.out.debug(`signed with ${key.alg} key from ${key.source} (${key.kid === undefined ? 'no kid header' : `kid ${key.kid}`}); aud ${audience}; expires in ${opts.lifetime}s`)
 }
 
 /** Parses `--claim k=v`; `v` is JSON when it parses as JSON (numbers, booleans), else a string. */

@@ -496,11 +496,16 @@ describe('the cross-process lock', () => {
   })
 
   it('re-reads under the lock: a token stored while waiting is served', async () => {
-    const { cache, clock, get, mint } = await setup('file')
+    const { cache, clock, mint } = await setup('file')
     const key = cacheKey(testParams())
     const held = await cache.lock(key)
-    const waiting = get()(testParams())
-    await new Promise((r) => setTimeout(r, 50))
+    // Store the other token only once the caller has missed and asks for the lock; stored
+    // earlier, its first read would hit and the re-read would go untested.
+    let asked: () => void = () => undefined
+    const askedForLock = new Promise<void>((resolve) => (asked = resolve))
+    const watched = { ...cache, lock: (k: string) => (asked(), cache.lock(k)) }
+    const waiting = withCache(mint.exchange, watched, { clock })(testParams())
+    await askedForLock
     const other = fakeExchanger(clock)
     await cache.write(key, testParams(), await other.exchange(testParams()))
     await held()

@@ -1,10 +1,19 @@
-import { generateKeyPairSync, randomBytes } from 'node:crypto'
+import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
 import type { AssertionKey, ExchangeParams, Exchanger, TokenResult } from '../../../src/exchange/types.js'
 import type { Clock } from '../../../src/time/clock.js'
 
 const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey
 /** The cache only reads the fingerprint; the key object is never used. */
-export const TEST_KEY: AssertionKey = { alg: 'ES256', kid: 'kid-1', privateKey, fingerprint: 'fp-0000000000000000000000000000000000000000000' }
+export const TEST_KEY: AssertionKey = {
+  alg: 'ES256',
+  kid: 'kid-1',
+  publicKey: createPublicKey(privateKey),
+  source: 'test key',
+  sign: async () => {
+    throw new Error('the cache never signs')
+  },
+  fingerprint: 'fp-0000000000000000000000000000000000000000000',
+}
 
 export function testParams(overrides: Partial<ExchangeParams> = {}): ExchangeParams {
   return {

@@ -43,8 +43,7 @@ describe('resolveSettings', () => {
   const input = {
     flags: {},
     env: {},
-    profileName: 'p',
-    profile: { org: 'from-profile', key: 'keys/k.pem' },
+    profiles: [{ name: 'p', profile: { org: 'from-profile', key: 'keys/k.pem' } }],
     configDir: '/cfg',
     cwd: '/work',
   }
@@ -73,8 +72,47 @@ describe('resolveSettings', () => {
   })
 
   it('errors on an explicit profile the file lacks, not on a missing default', () => {
-    expect(selectProfile({ profiles: {} }, FILE, undefined)).toEqual({ name: 'default', profile: {} })
+    expect(selectProfile({ profiles: {} }, FILE, undefined)).toEqual({ name: 'default', profile: {}, chain: [{ name: 'default', profile: {} }] })
     expect(() => selectProfile({ profiles: { ci: {} } }, FILE, 'cj')).toThrow(/no such profile \(profiles: ci\)/)
+  })
+})
+
+describe('profile inheritance (issue 14)', () => {
+  const config = parseConfig(
+    JSON.stringify({
+      profiles: {
+        default: { 'client-id': 'abc', org: 'acme', key: '/k/default.pem', scope: 'read_builds' },
+        ci: { subject: 'ci@acme.test', scope: 'read_pipelines' },
+        nightly: { extends: 'ci', ttl: '2h' },
+        alone: { extends: null, org: 'solo' },
+      },
+    }),
+    FILE,
+  )
+  const resolve = (profile: string) =>
+    resolveSettings({ flags: {}, env: {}, profiles: selectProfile(config, FILE, profile).chain, configDir: '/cfg', cwd: '/work' })
+
+  it('a profile inherits what it does not set from default, and says from where', () => {
+    const ci = resolve('ci')
+    expect(ci['client-id']).toEqual({ value: 'abc', source: 'profile:default' })
+    expect(ci.subject).toEqual({ value: 'ci@acme.test', source: 'profile:ci' })
+    expect(ci.scope).toEqual({ value: 'read_pipelines', source: 'profile:ci' })
+  })
+
+  it('follows extends, nearest first, and extends: null stands alone', () => {
+    expect(selectProfile(config, FILE, 'nightly').chain.map((p) => p.name)).toEqual(['nightly', 'ci', 'default'])
+    const nightly = resolve('nightly')
+    expect([nightly.ttl?.source, nightly.subject?.source, nightly.org?.source]).toEqual(['profile:nightly', 'profile:ci', 'profile:default'])
+    expect(resolve('alone')['client-id']).toBeUndefined()
+    expect(resolve('alone').org?.value).toBe('solo')
+  })
+
+  it('refuses a cycle or a missing parent, naming the field', () => {
+    const cyclic = parseConfig(JSON.stringify({ profiles: { a: { extends: 'b' }, b: { extends: 'a' } } }), FILE)
+    expect(() => selectProfile(cyclic, FILE, 'a')).toThrow(/profiles\.b\.extends: makes a cycle \(a → b → a\)/)
+    const orphan = parseConfig(JSON.stringify({ profiles: { a: { extends: 'nope' } } }), FILE)
+    expect(() => selectProfile(orphan, FILE, 'a')).toThrow(/profiles\.a\.extends: names no profile "nope"/)
+    expect(() => parseConfig(JSON.stringify({ profiles: { a: { extends: 3 } } }), FILE)).toThrow(/profiles\.a\.extends: must be the name of another profile/)
   })
 })
 

@@ -21,7 +21,7 @@ describe('loadAssertionKey (jose-free on the PEM path)', () => {
       expect(key.alg).toBe(kind)
       expect(key.kid).toBe(reference.kid) // RFC 7638 thumbprint, computed by jose there
       expect(key.fingerprint).toBe(createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url'))
-      expect(key.privateKey.asymmetricKeyType).toBe(kind === 'ES256' ? 'ec' : 'rsa')
+      expect(key.publicKey.asymmetricKeyType).toBe(kind === 'ES256' ? 'ec' : 'rsa')
     })
   }
 
@@ -33,7 +33,7 @@ describe('loadAssertionKey (jose-free on the PEM path)', () => {
   it('falls back to keys/load.ts for a JWK, with the same fingerprint', async () => {
     const { privateKey } = makeKey('ES256')
     const path = join(dir, 'key.jwk')
-    await writeFile(path, JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'jwk-kid' }))
+    await writeFile(path, JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'jwk-kid' }), { mode: 0o600 })
     const key = await loadAssertionKey(path)
     expect(key.kid).toBe('jwk-kid')
     expect(key.fingerprint).toBe(createHash('sha256').update(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).digest('base64url'))

@@ -39,7 +39,7 @@ describe('buildTokenExchangeRequest (docs/buildkite-protocol.md §3)', () => {
     for (const kind of ['ES256', 'RS256'] as const) {
       const params = makeParams({}, kind)
       const request = await buildTokenExchangeRequest(params, { clock, jti: `jti-${kind}` })
-      const { header, payload } = verifyJWS(request.body.get('client_assertion') as string, params.key.privateKey)
+      const { header, payload } = verifyJWS(request.body.get('client_assertion') as string, params.key.publicKey)
       expect(header).toEqual({ alg: kind, typ: 'JWT', kid: 'test-kid' })
       expect(payload).toEqual({
         iss: params.clientId,
@@ -58,8 +58,8 @@ describe('buildTokenExchangeRequest (docs/buildkite-protocol.md §3)', () => {
     const first = await buildTokenExchangeRequest(params, { clock: c, jti: 'a' })
     c.advance(7)
     const second = await buildTokenExchangeRequest(params, { clock: c, jti: 'b' })
-    const one = verifyJWS(first.body.get('client_assertion') as string, params.key.privateKey).payload
-    const two = verifyJWS(second.body.get('client_assertion') as string, params.key.privateKey).payload
+    const one = verifyJWS(first.body.get('client_assertion') as string, params.key.publicKey).payload
+    const two = verifyJWS(second.body.get('client_assertion') as string, params.key.publicKey).payload
     expect([one['jti'], two['jti']]).toEqual(['a', 'b'])
     expect(Number(two['iat']) - Number(one['iat'])).toBe(7)
     expect(first.body.get('client_assertion')).not.toBe(second.body.get('client_assertion'))
@@ -68,7 +68,7 @@ describe('buildTokenExchangeRequest (docs/buildkite-protocol.md §3)', () => {
   it('honours the assertion lifetime and refuses more than 300 s', async () => {
     const params = makeParams()
     const request = await buildTokenExchangeRequest(params, { clock, jti: 'x', assertionLifetime: 300 })
-    expect(verifyJWS(request.body.get('client_assertion') as string, params.key.privateKey).payload['exp']).toBe(NOW + 300)
+    expect(verifyJWS(request.body.get('client_assertion') as string, params.key.publicKey).payload['exp']).toBe(NOW + 300)
     await expect(buildTokenExchangeRequest(params, { clock, jti: 'x', assertionLifetime: 301 })).rejects.toBeInstanceOf(SettingInvalidError)
   })
 

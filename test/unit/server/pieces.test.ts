@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest'
+import { MemoryAuditSink, type AuditRecord } from '../../../src/server/audit.js'
 import { parseServerConfig, stableUuid } from '../../../src/server/config.js'
 import { parseForm } from '../../../src/server/form.js'
 import { IpAllowList } from '../../../src/server/ip.js'
@@ -90,6 +91,22 @@ describe('tokens', () => {
     expect(store.isReplay('c', 'j1', 10)).toBe(true)
     expect(store.hasRoom(101)).toBe(true)
     expect(store.size).toEqual({ tokens: 0, jtis: 0 })
+  })
+})
+
+describe('MemoryAuditSink', () => {
+  // Without --state-dir this is the one log every refused request adds to; a flood must not
+  // grow it without end.
+  it('keeps at most the last 10,000 records', async () => {
+    const sink = new MemoryAuditSink()
+    const record = (n: number): AuditRecord => ({ time: String(n), type: 'token.exchange_failed', org: null, client_id: null, user: null, kid: null, jti: null, scopes: null, expires_at: null, ip: null, token_sha256: null, error: 'invalid_client', detail: null })
+    let most = 0
+    for (let n = 0; n < 25_000; n++) {
+      await sink.write(record(n))
+      most = Math.max(most, sink.records.length)
+    }
+    expect(most).toBe(10_000)
+    expect(sink.records.at(-1)?.time).toBe('24999')
   })
 })
 

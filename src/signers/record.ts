@@ -1,0 +1,48 @@
+// The public half of a PKCS#11 key, recorded the first time bktx reads it from the token, so
+// that later runs know the key's fingerprint (and so the cache key) without loading the
+// module: a cache hit with a token key costs what one with a key file costs.
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+import { join } from 'node:path'
+import { readPrivateFile } from '../cache/private-file.js'
+import { resolvePaths } from '../config/paths.js'
+import type { Env } from '../env.js'
+import { writeFileAtomic } from '../fs/atomic.js'
+
+export interface RecordDeps {
+  env: Env
+  home: string
+  uid: number | undefined
+}
+
+/**
+ * `$XDG_CACHE_HOME/bktx/keys/<hash>.json`, named by the URI and the module: the same URI in
+ * another module is another key. Not a secret (a public key), but it decides which cached
+ * token is served, so it is written 0600 in a 0700 directory and read only when it is ours.
+ */
+export function recordPath(source: string, modulePath: string, deps: RecordDeps): string {
+  const name = createHash('sha256').update(JSON.stringify(['bktx-key-record-v1', source, modulePath])).digest('hex').slice(0, 32)
+  return join(resolvePaths(deps.env, deps.home).cacheDir, 'keys', `${name}.json`)
+}
+
+/** The recorded public key, or undefined (none yet, or unusable: then the token is asked again). */
+export function readKeyRecord(source: string, modulePath: string, deps: RecordDeps): KeyObject | undefined {
+  const text = readPrivateFile(recordPath(source, modulePath, deps), deps.uid)
+  if (text === undefined) return undefined
+  try {
+    const record = JSON.parse(text) as { source?: unknown; module?: unknown; jwk?: unknown }
+    if (record.source !== source || record.module !== modulePath || typeof record.jwk !== 'object' || record.jwk === null) return undefined
+    return createPublicKey({ key: record.jwk as Record<string, string>, format: 'jwk' })
+  } catch {
+    return undefined
+  }
+}
+
+/** Records the public key; a record that cannot be written only costs the next run a module load. */
+export async function writeKeyRecord(source: string, modulePath: string, publicKey: KeyObject, deps: RecordDeps): Promise<void> {
+  const jwk = publicKey.export({ format: 'jwk' })
+  try {
+    await writeFileAtomic(recordPath(source, modulePath, deps), `${JSON.stringify({ source, module: modulePath, jwk })}\n`, { mode: 0o600, dirMode: 0o700, overwrite: true })
+  } catch {
+    // See above.
+  }
+}
