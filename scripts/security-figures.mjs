@@ -26,6 +26,7 @@ const crash = read('crash') ?? {}
 const load = read('load') ?? {}
 const faults = read('client-faults') ?? {}
 const tokenCrash = read('token-crash') ?? {}
+const trust = read('trust') ?? {}
 const vitest = read('vitest')
 const bench = existsSync(benchPath) ? JSON.parse(readFileSync(benchPath, 'utf8')) : undefined
 
@@ -64,6 +65,11 @@ rows.push([
   `${n(tokenCrash.follow_ups_served_from_cache)}, ${n((tokenCrash.follow_ups ?? 0) - (tokenCrash.follow_ups_served_from_cache ?? 0))}; ${n(tokenCrash.slowest_follow_up_ms)} ms; ${n(tokenCrash.slowest_takeover_after_stale_ms)} ms`,
 ])
 rows.push(['callers waiting on a lock whose holder was killed; torn entries planted (none served)', `${n(tokenCrash.waiters_after_holder_kill)}; ${n(tokenCrash.torn_entries)}`])
+rows.push(['second round (trust.test.ts): cases; server starts refused (state directory foreign, loose, symlinked, locked or damaged; bad flags)', `${n(trust.cases)}; ${n(trust.refused_starts)}`])
+rows.push(['JWKS URIs answering 500, 404, garbage, keys not an array, or 503 after a good fetch: exchanges sent, fetches made', `${n(trust.jwks_requests)}, ${n(trust.jwks_fetches)}`])
+rows.push(['tokens re-checked after a restart with a changed configuration', n(trust.rechecked_tokens)])
+rows.push(['aborted uploads; their log lines (none "internal error"); heap growth over them', `${n(trust.aborted_uploads)}; ${n(trust.aborted_log_lines)}; ${trust.aborted_heap_growth_bytes === undefined ? '?' : `${(trust.aborted_heap_growth_bytes / 1024 / 1024).toFixed(1)} MiB`}`])
+if (trust.skipped_not_root) rows.push(['tests needing root skipped (not root)', 'yes: the figures are partial'])
 rows.push(['requests under load (valid, invalid); errors; timeouts', `${n(load.requests)} (${n(load.valid)}, ${n(load.invalid)}); ${n(load.errors)}; ${n(load.timeouts)}`])
 for (const run of load.runs ?? []) rows.push([`load: ${run.name}`, `${n(run.requests)} requests (${counts(run.statuses)}), errors ${n(run.errors)}`])
 const benchRows = (bench?.rows ?? []).filter((row) => row.security)

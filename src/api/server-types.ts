@@ -78,10 +78,22 @@ export interface ReferenceServerOptions {
   host?: string
   /** Default 0: a free port. */
   port?: number
-  /** Keep tokens, revocations, used jtis and audit.jsonl here; in memory when absent. */
+  /**
+   * Keep tokens, revocations, used jtis and audit.jsonl here; in memory when absent. The
+   * directory must belong to this process's user and not be writable by others (a missing one
+   * is created 0700), and only one server may use it at a time: otherwise the start rejects with
+   * a BktxError of code BKTX_FILE_IO saying why.
+   */
   stateDir?: string
+  /**
+   * Drop damaged lines of the state directory's state.jsonl instead of rejecting the start
+   * (revocations or used jtis on them are lost). Default false.
+   */
+  repairState?: boolean
   /** One line per request (never a token or assertion). */
   log?: (line: string) => void
+  /** Add to each refused request's log line which check refused it (never a token or assertion). Default false. */
+  verbose?: boolean
   /** Default: the system clock. */
   clock?: Clock
 }

@@ -27,11 +27,14 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     clock: options.clock ?? systemClock,
     fetch: (input, init) => fetch(input, init),
     stateDir: options.stateDir,
+    process: { pid: process.pid, uid: process.getuid?.(), isAlive },
+    repairState: options.repairState === true,
+    verbose: options.verbose === true,
     ...(options.log === undefined ? {} : { log: options.log }),
   })
   let listening
   try {
-    listening = await listen(server.handler, { host: options.host ?? '127.0.0.1', port: options.port ?? 0 })
+    listening = await listen(server.handler, { host: options.host ?? '127.0.0.1', port: options.port ?? 0, expectations: 'handler' })
   } catch (error) {
     server.close()
     throw error
@@ -47,5 +50,15 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       await listening.close(1000)
       server.close()
     },
+  }
+}
+
+/** kill(pid, 0): the process exists if it succeeds, or fails only for want of permission. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

@@ -9,6 +9,12 @@ export interface ListenOptions {
   requestTimeoutMs?: number
   /** Headers must arrive within this. Default 10 s. */
   headersTimeoutMs?: number
+  /**
+   * `handler`: requests with an `Expect` header go to the handler too, which then decides
+   * whether to send `100 Continue` (res.writeContinue) and answers other expectations itself.
+   * Default: Node sends `100 Continue` at once, and other expectations get a JSON 417 here.
+   */
+  expectations?: 'handler'
 }
 
 export interface Listening {
@@ -33,18 +39,33 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
       // Checked below instead, so that the 400 carries a JSON body like every other answer.
       requireHostHeader: false,
     },
-    (req, res) => {
-      // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
-      if (req.httpVersion === '1.1' && req.headers.host === undefined) {
-        const body = JSON.stringify({ error: 'invalid_request', error_description: 'Host header is required' })
-        res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', Connection: 'close' })
-        res.end(body)
-        return
-      }
-      handler(req, res)
-    },
+    onRequest,
   )
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    // RFC 9112 §3.2: an HTTP/1.1 request without Host is a 400.
+    if (req.httpVersion === '1.1' && req.headers.host === undefined) {
+      const body = JSON.stringify({ error: 'invalid_request', error_description: 'Host header is required' })
+      res.writeHead(400, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...NO_STORE, Connection: 'close' })
+      res.end(body)
+      return
+    }
+    handler(req, res)
+  }
+  if (options.expectations === 'handler') {
+    server.on('checkContinue', onRequest)
+    server.on('checkExpectation', onRequest)
+  } else {
+    // Without a listener Node answers a bare 417 with no body.
+    server.on('checkExpectation', (_req: IncomingMessage, res: ServerResponse) => {
+      const body = JSON.stringify({ error: 'invalid_request', error_description: 'Only the 100-continue expectation is supported' })
+      res.writeHead(417, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), ...NO_STORE, Connection: 'close' })
+      res.end(body)
+    })
+  }
   server.on('clientError', answerClientError)
+  // Reading the peer address once caches it on the socket (net.Socket keeps it after the first
+  // getpeername): a client that resets the connection is still logged with its address.
+  server.on('connection', (socket: Duplex & { remoteAddress?: string }) => void socket.remoteAddress)
   // Without a listener Node closes a CONNECT request's connection without a word.
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => refuse(socket, 405, 'Method Not Allowed', 'CONNECT is not supported'))
   await new Promise<void>((resolve, reject) => {
@@ -71,10 +92,14 @@ export async function listen(handler: (req: IncomingMessage, res: ServerResponse
   }
 }
 
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
+
 const CLIENT_ERRORS: Record<string, [number, string, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'Request headers are too large'],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Payload Too Large', 'Chunk extensions are too large'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'The request was not received in time'],
+  // The client half-closed the connection before the body it declared was complete.
+  HPE_INVALID_EOF_STATE: [400, 'Bad Request', 'The request body was cut short'],
 }
 
 /**
@@ -95,7 +120,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
 function refuse(socket: Duplex, status: number, reason: string, description: string): void {
   if (socket.writable) {
     const body = JSON.stringify({ error: 'invalid_request', error_description: description })
-    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n${body}`)
   }
   socket.destroy()
 }

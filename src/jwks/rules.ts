@@ -13,7 +13,7 @@ export interface JwksProblem {
   at: string
   /** What is wrong, without the location: `duplicate kid "k1"`. */
   problem: string
-  /** Stable and machine-readable: `not-an-object`, `no-keys`, `private-members`, `no-kid`, `duplicate-kid`, `bad-key`. */
+  /** Stable and machine-readable: `not-an-object`, `no-keys`, `private-members`, `no-kid`, `duplicate-kid`, `bad-key-ops`, `bad-key`. */
   reason: string
 }
 
@@ -74,6 +74,19 @@ export async function inspectJwks(doc: unknown): Promise<JwksInspection> {
       continue
     }
     kids.add(kid)
+    // RFC 7517 §4.3: a key whose key_ops leave out "verify" would be skipped by every lookup
+    // (jose's key selection honours it), so no exchange could ever succeed with it.
+    const ops = jwk['key_ops']
+    if (ops !== undefined) {
+      if (!Array.isArray(ops) || ops.some((op) => typeof op !== 'string') || new Set(ops).size !== ops.length) {
+        problem(`${at}.key_ops`, 'must be an array of distinct strings (RFC 7517 §4.3)', 'bad-key-ops')
+        continue
+      }
+      if (!ops.includes('verify')) {
+        problem(`${at}.key_ops`, `is ${JSON.stringify(ops)}; a key registered to verify assertions needs "verify" in it, or no key_ops`, 'bad-key-ops')
+        continue
+      }
+    }
     try {
       const [key] = await parseKeys(JSON.stringify(jwk), at)
       if (key !== undefined) keys.push({ index, kid, alg: key.alg, publicKey: key.publicKey })

@@ -14,13 +14,16 @@ export interface ApiResult {
   body?: unknown
   /** Set when the request revoked a token (for the audit log). */
   revoked?: TokenRecord
+  /** Why the request was refused, for the verbose log only (never the token). */
+  detail?: string
 }
 
-const UNAUTHORIZED: ApiResult = {
+const unauthorized = (detail: string): ApiResult => ({
   status: 401,
   headers: { 'WWW-Authenticate': 'Bearer realm="buildkite"' },
   body: { message: 'Authentication required. Please supply a valid, unexpired and unrevoked API access token.' },
-}
+  detail,
+})
 
 /** The scope each sample endpoint needs. */
 const ORG_ENDPOINTS: Record<string, { scope: string; sample: (org: string) => unknown }> = {
@@ -36,30 +39,35 @@ const ORG_ENDPOINTS: Record<string, { scope: string; sample: (org: string) => un
 
 /**
  * A sample of the REST API for minted tokens (docs/buildkite-protocol.md §6): the access-token endpoints and
- * two organisation endpoints that check scopes and the app's token-use IP list. 401 for an
- * unknown, expired or revoked token; 403 for a missing scope or a disallowed address.
+ * two organisation endpoints that check scopes and the app's token-use IP list. Every use
+ * re-checks the token against the configuration now (ServerState.standing). 401 for an
+ * unknown, expired or revoked token, and for one whose app, organisation or user no longer
+ * allows it; 403 for a missing scope or a disallowed address.
  */
 export function apiRequest(req: ApiRequest, state: ServerState): ApiResult | undefined {
   const route = matchRoute(req.path)
   if (route === undefined) return undefined
   const match = /^Bearer ([\x21-\x7E]+)$/i.exec(req.authorization ?? '')
-  const record = match?.[1] === undefined ? undefined : state.store.find(match[1], state.now())
-  if (record === undefined) return UNAUTHORIZED
-  const app = state.app(record.clientId)
-  if (app === undefined || !state.tokenIps(app).allows(req.ip)) {
-    return { status: 403, body: { message: 'Access to this API from your IP address is not allowed for this token' } }
+  if (match?.[1] === undefined) return unauthorized(req.authorization === undefined ? 'no Authorization header' : 'Authorization is not a Bearer token')
+  const record = state.store.find(match[1], state.now())
+  if (record === undefined) return unauthorized('unknown, expired or revoked token')
+  const standing = state.standing(record)
+  if ('refused' in standing) return unauthorized(`token ${record.uuid} no longer valid: ${standing.refused}`)
+  if (!state.tokenIps(standing.app).allows(req.ip)) {
+    return { status: 403, body: { message: 'Access to this API from your IP address is not allowed for this token' }, detail: `${req.ip ?? 'unknown address'} is outside the app's token-use IP list` }
   }
 
   if (route.kind === 'access-token') {
-    if (req.method === 'GET') return { status: 200, body: describe(record) }
+    if (req.method === 'GET') return { status: 200, body: describe(record, standing.scopes) }
     if (req.method === 'DELETE') return { status: 204, revoked: record }
     return { status: 405, headers: { Allow: 'GET, DELETE' }, body: { message: 'Method not allowed' } }
   }
   if (req.method !== 'GET') return { status: 405, headers: { Allow: 'GET' }, body: { message: 'Method not allowed' } }
   if (route.org !== record.org) return { status: 404, body: { message: 'No organization found' } }
   const endpoint = ORG_ENDPOINTS[route.resource] as (typeof ORG_ENDPOINTS)[string]
-  if (!record.scopes.includes(endpoint.scope)) {
-    return { status: 403, body: { message: `Your access token does not have the ${endpoint.scope} scope` } }
+  if (!standing.scopes.includes(endpoint.scope)) {
+    const narrowed = record.scopes.includes(endpoint.scope) ? ' (minted with it; the app no longer grants it)' : ''
+    return { status: 403, body: { message: `Your access token does not have the ${endpoint.scope} scope` }, detail: `token lacks ${endpoint.scope}${narrowed}` }
   }
   return { status: 200, body: endpoint.sample(record.org) }
 }
@@ -73,11 +81,11 @@ function matchRoute(path: string): Route | undefined {
   return undefined
 }
 
-/** GET /v2/access-token's shape, with Buildkite's timestamp format. */
-function describe(record: TokenRecord): unknown {
+/** GET /v2/access-token's shape, with Buildkite's timestamp format and the scopes in effect. */
+function describe(record: TokenRecord, scopes: string[]): unknown {
   return {
     uuid: record.uuid,
-    scopes: record.scopes,
+    scopes,
     description: record.description,
     created_at: buildkiteTime(record.createdAt),
     expires_at: buildkiteTime(record.expiresAt),

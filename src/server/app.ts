@@ -9,16 +9,29 @@ import { emptyAudit, tokenEndpoint } from './token-endpoint.js'
 export const MAX_FORM_BYTES = 64 * 1024
 export const TOKEN_PATHS = ['/oauth/token', '/v2/oauth/token'] as const
 
+/** RFC 6749 §5.1: token answers must not be cached; every answer here carries it. */
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
+
 export interface TokenServerDeps extends ServerDeps {
   /** One line per request (method, path, status, ms, client IP); never a token or assertion. */
   log?: (line: string) => void
+  /**
+   * Add to the line of each refused request its private reason (the audit record's detail):
+   * which check failed. Never a token or assertion; control characters are escaped.
+   */
+  verbose?: boolean
 }
 
 export interface TokenServer {
-  /** The node:http request listener. */
+  /** The node:http request listener; listen with `expectations: 'handler'` (src/http/listen.ts). */
   handler: (req: IncomingMessage, res: ServerResponse) => void
   state: ServerState
   close(): void
+}
+
+/** What a request's log line says beyond method, path and status. */
+interface RequestNote {
+  detail?: string
 }
 
 /**
@@ -45,28 +58,48 @@ export async function createTokenServer(config: ServerConfig, deps: TokenServerD
     return set
   }
 
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(req: IncomingMessage, res: ServerResponse, note: RequestNote): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/'
     const ip = req.socket.remoteAddress
+    // RFC 9110 §10.1.1: 100-continue is the only expectation defined; others get 417.
+    const expectation = req.headers.expect?.trim().toLowerCase()
+    if (expectation !== undefined && expectation !== '100-continue') {
+      note.detail = `unsupported expectation ${JSON.stringify(req.headers.expect?.slice(0, 40))}`
+      res.setHeader('Connection', 'close')
+      return send(res, 417, {}, { error: 'invalid_request', error_description: 'Only the 100-continue expectation is supported' })
+    }
     if ((TOKEN_PATHS as readonly string[]).includes(path)) {
-      const body = await readBody(req)
-      if (body === undefined) {
+      const body = await readBody(req, res, expectation === '100-continue')
+      if (body === 'too-large') {
         const audit = { ...emptyAudit(state.now(), ip), error: 'invalid_request', detail: 'request body over 64 KiB' }
+        note.detail = audit.detail
         await state.audit.write(audit)
         // Stop reading the oversized body: answer and close the connection.
         res.setHeader('Connection', 'close')
         return send(res, 413, {}, { error: 'invalid_request', error_description: `Request body exceeds ${MAX_FORM_BYTES} bytes` })
       }
+      if (body === 'aborted') {
+        // The client went away mid-body: nothing was asked, so nothing is audited. Answer only
+        // if the connection can still carry one.
+        note.detail = 'request body cut short by the client'
+        if (!res.destroyed && res.writable) {
+          res.setHeader('Connection', 'close')
+          send(res, 400, {}, { error: 'invalid_request', error_description: 'The request body was cut short' })
+        }
+        return
+      }
       const result = await tokenEndpoint(
         { method: req.method ?? '', contentType: req.headers['content-type'], hasAuthorization: req.headers.authorization !== undefined, body, ip, audiences: audiences(req) },
         state,
       )
+      if (result.audit.detail !== null) note.detail = `${result.audit.error}: ${result.audit.detail}`
       // Durable before the client hears of it: the token's state record and the audit line.
       await Promise.all([result.durable, state.audit.write(result.audit)])
       return send(res, result.status, result.headers, result.body)
     }
     const api = apiRequest({ method: req.method ?? '', path, authorization: req.headers.authorization, ip }, state)
     if (api !== undefined) {
+      if (api.detail !== undefined) note.detail = api.detail
       if (api.revoked !== undefined) {
         await state.store.revoke(api.revoked)
         await state.audit.write(revokedRecord(api.revoked, ip, state.now()))
@@ -80,11 +113,18 @@ export async function createTokenServer(config: ServerConfig, deps: TokenServerD
     state,
     handler: (req, res) => {
       const started = deps.clock.now().getTime()
-      res.on('finish', () => {
+      const note: RequestNote = {}
+      // Read now: a socket the client reset has no remote address by the time it closes.
+      const ip = req.socket.remoteAddress
+      // 'close' follows 'finish' for an answered request, and comes alone for one whose client
+      // went away first: one line either way.
+      res.on('close', () => {
         const path = (req.url ?? '/').split('?')[0]
-        deps.log?.(`${req.method} ${path} ${res.statusCode} ${deps.clock.now().getTime() - started}ms ${req.socket.remoteAddress ?? '-'}`)
+        const status = res.writableFinished ? String(res.statusCode) : 'aborted'
+        const why = deps.verbose === true && note.detail !== undefined ? ` ${printable(note.detail)}` : ''
+        deps.log?.(`${req.method} ${path} ${status} ${deps.clock.now().getTime() - started}ms ${ip ?? '-'}${why}`)
       })
-      handle(req, res).catch((error: unknown) => {
+      handle(req, res, note).catch((error: unknown) => {
         deps.log?.(`internal error: ${(error as Error)?.message ?? String(error)}`)
         if (!res.headersSent) send(res, 500, {}, { error: 'server_error', error_description: 'Internal server error' })
         else res.destroy()
@@ -94,29 +134,39 @@ export async function createTokenServer(config: ServerConfig, deps: TokenServerD
   }
 }
 
-/** The body as text, or undefined when it exceeds MAX_FORM_BYTES (declared or actual). */
-function readBody(req: IncomingMessage): Promise<string | undefined> {
+/**
+ * The body as text; 'too-large' when it exceeds MAX_FORM_BYTES (declared, then counted), before
+ * any `100 Continue` for a declared size; 'aborted' when the client closed the connection
+ * before the end, which is the client's doing, not a server error.
+ */
+function readBody(req: IncomingMessage, res: ServerResponse, expectsContinue: boolean): Promise<string | 'too-large' | 'aborted'> {
   const declared = Number(req.headers['content-length'] ?? '0')
-  if (declared > MAX_FORM_BYTES) return Promise.resolve(undefined)
-  return new Promise((resolve, reject) => {
+  if (declared > MAX_FORM_BYTES) return Promise.resolve('too-large')
+  if (expectsContinue) res.writeContinue()
+  return new Promise((resolve) => {
     const chunks: Buffer[] = []
     let size = 0
-    let over = false
+    let settled = false
+    const settle = (value: string | 'too-large' | 'aborted'): void => {
+      if (settled) return
+      settled = true
+      resolve(value)
+    }
     req.on('data', (chunk: Buffer) => {
-      if (over) return
+      if (settled) return
       size += chunk.length
       if (size > MAX_FORM_BYTES) {
-        over = true
+        chunks.length = 0
         req.pause()
-        resolve(undefined)
+        settle('too-large')
         return
       }
       chunks.push(chunk)
     })
-    req.on('end', () => {
-      if (!over) resolve(Buffer.concat(chunks).toString('utf8'))
-    })
-    req.on('error', reject)
+    req.on('end', () => settle(Buffer.concat(chunks).toString('utf8')))
+    // Node reports a client that goes away mid-body as an 'aborted' error, then 'close'.
+    req.on('error', () => settle('aborted'))
+    req.on('close', () => settle('aborted'))
   })
 }
 
@@ -135,7 +185,7 @@ function revokedRecord(record: { org: string; clientId: string; user: { email: s
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
   res.statusCode = status
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value)
+  for (const [name, value] of Object.entries({ ...NO_STORE, ...headers })) res.setHeader(name, value)
   if (body === undefined) {
     res.end()
     return
@@ -144,4 +194,10 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
   res.setHeader('Content-Type', 'application/json; charset=utf-8')
   res.setHeader('Content-Length', Buffer.byteLength(text))
   res.end(text)
+}
+
+// Details quote what clients sent (JSON-escaped, but a member name or scope may still carry
+// control characters): one log line must stay one line.
+function printable(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`)
 }

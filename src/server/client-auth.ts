@@ -1,9 +1,9 @@
 import { base64url, compactVerify, errors, type CryptoKey, type JWTVerifyGetKey } from 'jose'
 import type { App } from './config.js'
 import { jsonProblem } from './json-strict.js'
-import { DESCRIPTIONS, invalidClient, OAuthError } from './oauth-error.js'
+import { DESCRIPTIONS, invalidClient, OAuthError, unverified } from './oauth-error.js'
 
-/** docs/buildkite-protocol.md §5 CHOICE: clock tolerance on exp, iat and nbf. */
+/** docs/buildkite-protocol.md §5 [bktx]: clock tolerance on exp, iat and nbf. */
 export const CLOCK_TOLERANCE_S = 15
 /** docs/buildkite-protocol.md §2: exp at most 300 s after iat. */
 export const MAX_ASSERTION_LIFETIME_S = 300
@@ -14,6 +14,18 @@ export const MAX_ASSERTION_BYTES = 8 * 1024
 const ALGORITHMS = ['RS256', 'ES256']
 // RFC 8725 §3.10 / docs/buildkite-protocol.md §9: never follow key references carried in the token.
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk', 'x5t', 'x5t#S256']
+/**
+ * docs/buildkite-protocol.md §9 [bktx]: the only header members an assertion needs. Anything else
+ * (`zip`, `cty`, private names) is refused rather than ignored: `zip` would ask for a compressed
+ * payload, `cty: JWT` for a nested token, and an unknown member is one a verifier might read.
+ */
+const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
+/**
+ * RFC 8725 §3.11 explicit typing: a plain JWT (RFC 7519 §5.1), or the client-authentication
+ * type of draft-ietf-oauth-rfc7523bis; media types compare case-insensitively and may omit
+ * their `application/` prefix (RFC 7515 §4.1.9).
+ */
+const TYPES = new Set(['jwt', 'client-authentication+jwt'])
 
 export interface VerifiedAssertion {
   app: App
@@ -25,9 +37,11 @@ export interface VerifiedAssertion {
 export interface ClientAuthContext {
   /** The app registered under a client id. */
   findApp(clientId: string): App | undefined
-  /** Called once the app is known, before any key is fetched: the exchange IP allow-list. */
+  /** Called once the app is known, before any key is fetched: the exchange IP allow-list (throws `unverified`). */
   checkApp(app: App): void
   keys(app: App): JWTVerifyGetKey
+  /** The `client_id` form parameter, when the request has one (RFC 7521 §4.2). */
+  formClientId?: string | undefined
   /** Accepted `aud` values: the server's own endpoint URLs and the configured audiences. */
   audiences: ReadonlySet<string>
   /** Seconds since the epoch, from the injected clock. */
@@ -38,12 +52,18 @@ export interface ClientAuthContext {
 
 /**
  * Authenticates a client by its JWT assertion (RFC 7523 §3, docs/buildkite-protocol.md §2 and §9), always in
- * this order: size and shape; header (alg allow-list, no key references, no crit or b64);
- * claims JSON (no duplicate members); iss = sub = a known client id; the app's exchange IP list;
- * signature with the app's keys (alg bound to the key type by jose's key selection); exp, iat,
- * nbf; aud; jti. The jti is checked here but recorded only after every other check of the
- * exchange has passed (token-endpoint.ts). Every failure is invalid_client; the private detail
- * says which check failed.
+ * this order: size and shape (canonical base64url); header (alg allow-list, no key references,
+ * no crit or b64, no other members than alg, typ, kid); claims JSON (no duplicate members);
+ * iss = sub, and = the `client_id` form field when one is sent; a known client id; the app's
+ * exchange IP list; signature with the app's keys (alg bound to the key type by jose's key
+ * selection); exp, iat, nbf; aud; jti. The jti is checked here but recorded only after every
+ * other check of the exchange has passed (token-endpoint.ts). Every failure is invalid_client;
+ * the private detail says which check failed.
+ *
+ * Public descriptions: failures the request alone decides get the terse one; failures that
+ * depend on what the server knows before the signature verifies (the client id, the IP list,
+ * the kid, the JWKS) all get the documented signature one, so they are no oracle; the claim
+ * checks after the signature are seen only by the key's holder.
  */
 export async function authenticateClient(assertion: string, ctx: ClientAuthContext): Promise<VerifiedAssertion> {
   if (assertion.length > MAX_ASSERTION_BYTES) throw invalidClient(`assertion of ${assertion.length} bytes exceeds ${MAX_ASSERTION_BYTES}`)
@@ -53,6 +73,9 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
   if (!/^[A-Za-z0-9_-]+$/.test(h) || !/^[A-Za-z0-9_-]+$/.test(p) || !/^[A-Za-z0-9_-]+$/.test(s)) {
     throw invalidClient('assertion segment is empty or not base64url')
   }
+  // RFC 4648 §3.5 / RFC 7515 §2: one encoding per value; a last character with non-zero spare
+  // bits decodes to the same bytes, so two spellings of one signature would both verify.
+  if (!isCanonical(h) || !isCanonical(p) || !isCanonical(s)) throw invalidClient('assertion segment is not canonical base64url (non-zero trailing bits)')
   const header = decodeSegment(h, 'header')
   const payload = decodeSegment(p, 'payload')
 
@@ -62,17 +85,24 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
   if (forbidden.length > 0) throw invalidClient(`header carries ${forbidden.join(', ')}; key references are never followed`)
   if ('crit' in header) throw invalidClient('header has crit; no extensions are supported (RFC 7515 §4.1.11)')
   if ('b64' in header) throw invalidClient('header has b64; unencoded payloads are not accepted (RFC 7797)')
+  const unknown = Object.keys(header).filter((name) => !HEADER_MEMBERS.has(name))
+  if (unknown.length > 0) throw invalidClient(`header member ${unknown.map((n) => JSON.stringify(n.slice(0, 40))).join(', ')} not allowed (alg, typ, kid only)`)
   const typ = header['typ']
-  // RFC 8725 §3.11: explicit typing; an assertion is a plain JWT.
-  if (typ !== undefined && (typeof typ !== 'string' || typ.toUpperCase() !== 'JWT')) throw invalidClient(`typ ${JSON.stringify(typ)} is not JWT`)
+  if (typ !== undefined && (typeof typ !== 'string' || !TYPES.has(typ.toLowerCase().replace(/^application\//, '')))) {
+    throw invalidClient(`typ ${JSON.stringify(typ)} is not JWT or client-authentication+jwt`)
+  }
   const kid = header['kid']
   if (kid !== undefined && (typeof kid !== 'string' || kid === '' || kid.length > 255)) throw invalidClient('kid is not a non-empty string of at most 255 characters')
 
   const { iss, sub } = payload
   if (typeof iss !== 'string' || typeof sub !== 'string') throw invalidClient('iss or sub missing or not a string')
   if (iss !== sub) throw invalidClient('iss differs from sub (RFC 7523 §3: both are the client id)')
+  // RFC 7521 §4.2: a client_id sent beside the assertion must name the same client.
+  if (ctx.formClientId !== undefined && ctx.formClientId !== iss) {
+    throw invalidClient(`client_id ${JSON.stringify(ctx.formClientId.slice(0, 64))} differs from the assertion's ${JSON.stringify(iss.slice(0, 64))}`, CLIENT_ID_MISMATCH)
+  }
   const app = ctx.findApp(iss)
-  if (app === undefined) throw invalidClient(`unknown client id ${JSON.stringify(iss.slice(0, 64))}`)
+  if (app === undefined) throw unverified(`unknown client id ${JSON.stringify(iss.slice(0, 64))}`)
   ctx.checkApp(app)
 
   await verifySignature(assertion, ctx.keys(app), kid)
@@ -108,19 +138,28 @@ async function verifySignature(assertion: string, getKey: JWTVerifyGetKey, kid: 
           // try the next key
         }
       }
-      throw invalidClient('no key of the set verifies the signature', DESCRIPTIONS.signature)
+      throw unverified('no key of the set verifies the signature')
     }
     throw signatureFailure(error)
   }
 }
 
+// Every failure here depends on the app's keys, which a caller without the key must not learn
+// about: one description for all (docs/buildkite-protocol.md §5 [bktx]).
 function signatureFailure(error: unknown): OAuthError {
-  if (error instanceof errors.JWSSignatureVerificationFailed) return invalidClient('signature does not verify', DESCRIPTIONS.signature)
-  if (error instanceof errors.JWKSNoMatchingKey) return invalidClient('no key in the JWKS matches the kid and alg')
-  if (error instanceof errors.JWKSTimeout) return invalidClient('JWKS fetch timed out')
-  if (error instanceof errors.JOSEError) return invalidClient(`${error.code}: ${error.message}`)
+  if (error instanceof errors.JWSSignatureVerificationFailed) return unverified('signature does not verify')
+  if (error instanceof errors.JWKSNoMatchingKey) return unverified('no key in the JWKS matches the kid and alg')
+  if (error instanceof errors.JWKSTimeout) return unverified('JWKS fetch timed out')
+  if (error instanceof errors.JOSEError) return unverified(`${error.code}: ${error.message}`)
   // jose raises TypeError for keys it will not use (e.g. RSA under 2048 bits); fetch errors too.
-  return invalidClient(`key or JWKS problem: ${(error as Error)?.message ?? String(error)}`)
+  return unverified(`key or JWKS problem: ${(error as Error)?.message ?? String(error)}`)
+}
+
+/** [bktx]: the request alone decides this one, so it may say what is wrong. */
+export const CLIENT_ID_MISMATCH = 'The `client_id` parameter does not name the client of the assertion'
+
+function isCanonical(segment: string): boolean {
+  return Buffer.from(segment, 'base64url').toString('base64url') === segment
 }
 
 // Stateless for one-shot decodes, so one instance serves every request.

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto'
-import ipaddr from 'ipaddr.js'
 import type { JSONWebKeySet } from 'jose'
 import { ConfigError, type Advice, type ErrorDetail } from '../errors.js'
 import { isLoopbackHost } from '../http/url.js'
 import { inspectJwks } from '../jwks/rules.js'
+import { ipEntryProblem } from './ip.js'
 import { KNOWN_SCOPES } from './scopes.js'
 
 export interface Member {
@@ -90,12 +90,36 @@ export async function parseServerConfig(data: unknown, file: string, overrides: 
   return { organizations, apps, audiences, allowHttpJwks }
 }
 
+/**
+ * Further accepted assertion audiences given beside a configuration document (`bktx server --aud`),
+ * validated and normalised as the document's `audiences` are: absolute URLs, in WHATWG form. A
+ * bad one is a ConfigError of `source` whose field is `audiences[i]`.
+ */
+export function parseAudiences(values: readonly string[], source: string): string[] {
+  const v = new Validator(source)
+  return values.map((value, i) => v.url(value, `audiences[${i}]`))
+}
+
 function parseOrg(v: Validator, raw: unknown, at: string): Organization {
   const o = v.object(raw, at)
   v.onlyKeys(o, at, ['slug', 'uuid', 'token_exchange_enabled', 'require_jti', 'rate_limit', 'members'])
   const slug = v.string(o['slug'], `${at}.slug`)
   if (!ORG_SLUG.test(slug)) v.fail(`${at}.slug`, 'must be a slug: lowercase letters, digits and dashes')
   const members = v.array(o['members'] ?? [], `${at}.members`).map((m, j) => parseMember(v, m, `${at}.members[${j}]`, slug))
+  // Subjects match by email case-insensitively (docs/buildkite-protocol.md §3) and tokens by uuid: two
+  // members one of them could mean would make the first listed win, so an active `Dev@` would
+  // keep a deactivated `dev@` exchangeable.
+  const emails = new Map<string, number>()
+  const uuids = new Map<string, number>()
+  members.forEach((member, j) => {
+    const email = member.email.toLowerCase()
+    const sameEmail = emails.get(email)
+    if (sameEmail !== undefined) v.fail(`${at}.members[${j}].email`, `duplicate member: "${member.email}" is members[${sameEmail}] (emails compare case-insensitively)`)
+    emails.set(email, j)
+    const sameUuid = uuids.get(member.uuid)
+    if (sameUuid !== undefined) v.fail(`${at}.members[${j}].uuid`, `duplicate uuid: members[${sameUuid}] has it`)
+    uuids.set(member.uuid, j)
+  })
   const rateLimit = o['rate_limit'] === undefined ? undefined : v.integer(o['rate_limit'], `${at}.rate_limit`, 1, 1_000_000)
   return {
     slug,
@@ -241,8 +265,9 @@ class Validator {
     if (value === undefined) return []
     const list = typeof value === 'string' ? value.split(/[\s,]+/).filter((s) => s !== '') : this.array(value, at)
     return list.map((entry, i) => {
-      if (typeof entry !== 'string' || !isCidrOrIp(entry)) this.fail(`${at}[${i}]`, `"${shown(entry)}" is not an IP address or CIDR range`)
-      return entry
+      const problem = typeof entry === 'string' ? ipEntryProblem(entry) : 'is not an IP address or CIDR range'
+      if (problem !== undefined) this.fail(`${at}[${i}]`, `"${shown(entry)}" ${problem}`)
+      return entry as string
     })
   }
 }
@@ -250,16 +275,4 @@ class Validator {
 // String() throws on a JSON object whose "toString" member is not a function ({"toString": 1}).
 function shown(value: unknown): string {
   return typeof value === 'string' ? value : (JSON.stringify(value) ?? typeof value)
-}
-
-function isCidrOrIp(entry: string): boolean {
-  if (entry.includes('/')) {
-    try {
-      ipaddr.parseCIDR(entry)
-      return true
-    } catch {
-      return false
-    }
-  }
-  return ipaddr.isValid(entry)
 }

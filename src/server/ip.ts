@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net'
 import ipaddr from 'ipaddr.js'
 
 type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
@@ -31,6 +32,29 @@ export class IpAllowList {
     const addr = normalise(ipaddr.parse(remote))
     return this.#ranges.some(([range, bits]) => range.kind() === addr.kind() && addr.match(range as never, bits))
   }
+}
+
+/**
+ * Why an allow-list entry is refused, or undefined for a good one. Only canonical spellings
+ * (docs/buildkite-protocol.md §1 [bktx]): dotted-decimal IPv4 without leading zeros (inet_aton and
+ * ipaddr.js read `010` as octal and accept `127.1`, `0x7f.0.0.1` and `2130706433`, so one entry
+ * could mean another address to a reader than to the server), IPv6 without a zone, and CIDR
+ * ranges of those with a decimal prefix length.
+ */
+export function ipEntryProblem(entry: string): string | undefined {
+  const slash = entry.indexOf('/')
+  const address = slash === -1 ? entry : entry.slice(0, slash)
+  const v4 = isIPv4(address)
+  if (!v4 && !isIPv6(address)) {
+    return /^[0-9.]+$|^0x/i.test(address)
+      ? 'is not an IP address or CIDR range (IPv4 addresses are four decimal numbers without leading zeros)'
+      : 'is not an IP address or CIDR range'
+  }
+  if (address.includes('%')) return 'is not an IP address or CIDR range (no IPv6 zone)'
+  if (slash === -1) return undefined
+  const bits = entry.slice(slash + 1)
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(bits) || Number(bits) > (v4 ? 32 : 128)) return 'is not an IP address or CIDR range'
+  return undefined
 }
 
 // ::ffff:127.0.0.2 (a dual-stack socket's view of an IPv4 client) is judged as 127.0.0.2.

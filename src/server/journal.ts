@@ -1,10 +1,11 @@
-import { closeSync, fdatasync, ftruncateSync, fstatSync, openSync, readSync, writeSync } from 'node:fs'
+import { closeSync, fdatasync, ftruncateSync, fstatSync, readSync, writeSync } from 'node:fs'
 
 /**
  * An append-only JSON-lines file whose appends are durable when their promise resolves.
  * Each append is one write(2) of whole lines on an O_APPEND descriptor, so a crash never
  * interleaves records; fdatasync is shared by concurrent appends (group commit), so durability
- * costs one flush per batch rather than one per request.
+ * costs one flush per batch rather than one per request. The descriptor is opened by the
+ * caller (state-dir.ts: without following symlinks, after checking owner and mode).
  */
 export class Journal {
   readonly path: string
@@ -15,9 +16,10 @@ export class Journal {
   #waiters: Array<{ seq: number; resolve: () => void; reject: (error: unknown) => void }> = []
   #closed = false
 
-  constructor(path: string) {
+  /** `fd` open for reading and appending (O_APPEND); `path` names it in messages. */
+  constructor(fd: number, path: string) {
     this.path = path
-    this.#fd = openSync(path, 'a+', 0o600)
+    this.#fd = fd
     repairTail(this.#fd)
   }
 

@@ -1,7 +1,8 @@
 /**
  * A token endpoint error (RFC 6749 §5.2). `description` is public and goes in the response;
- * `detail` is private and goes only to the audit log (after node-oidc-provider's split), so a
- * caller learns that authentication failed, not which check it failed.
+ * `detail` is private and goes only to the audit log and the verbose request log (after
+ * node-oidc-provider's split), so a caller learns that authentication failed, not which check
+ * it failed.
  */
 export class OAuthError extends Error {
   readonly status: number
@@ -21,17 +22,27 @@ export class OAuthError extends Error {
     this.error = error
     this.description = description
     this.detail = detail ?? description
-    // docs/buildkite-protocol.md §5 CHOICE: 400, except invalid_client 401.
+    // docs/buildkite-protocol.md §5 [bktx]: 400, except invalid_client 401.
     this.status = options.status ?? (error === 'invalid_client' ? 401 : 400)
-    this.headers = options.headers ?? {}
+    // RFC 9110 §15.5.2: every 401 carries a challenge.
+    this.headers = this.status === 401 ? { 'WWW-Authenticate': CLIENT_CHALLENGE, ...options.headers } : (options.headers ?? {})
     this.#body = options.body
   }
 
-  /** The response body: RFC 6749 §5.2's, unless a different documented shape was given. */
+  /** The response body: RFC 6749 §5.2's, plus any documented extra members. */
   body(): unknown {
-    return this.#body ?? { error: this.error, error_description: this.description }
+    return { ...(this.#body as object | undefined), error: this.error, error_description: this.description }
   }
 }
+
+/**
+ * The challenge of a 401 at the token endpoint. No HTTP authentication scheme exists for a
+ * client assertion sent in the form body (RFC 6749 §5.2 only asks for a matching challenge when
+ * the client used the Authorization header, which this endpoint refuses), so the scheme names
+ * the client authentication method the client must use, as registered for
+ * `token_endpoint_auth_method` (RFC 7591 §2): docs/buildkite-protocol.md §5 [bktx].
+ */
+export const CLIENT_CHALLENGE = 'private_key_jwt realm="buildkite", error="invalid_client"'
 
 // The documented pairs of docs/buildkite-protocol.md §5, verbatim.
 export const DESCRIPTIONS = {
@@ -44,12 +55,22 @@ export const DESCRIPTIONS = {
   scopeExceeds: 'Requested scopes exceed grantable scopes',
   audience: 'Invalid audience organization',
   disabled: 'Token exchange is not enabled for this organization',
-  // CHOICE: the terse description for every other client authentication failure.
+  // [bktx]: the terse description of every other client authentication failure that the
+  // request alone decides (its shape, header, claims), so it tells the caller nothing it did
+  // not send. Failures that depend on what the server knows share `signature` (client-auth.ts).
   clientAuth: 'Client authentication failed',
 } as const
 
 export const invalidClient = (detail: string, description: string = DESCRIPTIONS.clientAuth): OAuthError =>
   new OAuthError('invalid_client', description, detail)
+
+/**
+ * A client authentication failure decided by what the server knows about the client before its
+ * signature verifies (is the client id registered, is the caller inside its exchange IP list, is
+ * the kid registered, can its JWKS be fetched): all share the documented signature description,
+ * so a caller without the key learns none of those facts (docs/buildkite-protocol.md §5 [bktx]).
+ */
+export const unverified = (detail: string): OAuthError => invalidClient(detail, DESCRIPTIONS.signature)
 
 export const invalidRequest = (description: string, detail?: string, status?: number): OAuthError =>
   new OAuthError('invalid_request', description, detail, status === undefined ? {} : { status })

@@ -1,5 +1,4 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import type { Journal } from './journal.js'
 
 export interface TokenRecord {
@@ -62,9 +61,58 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex')
 }
 
-type StateLine =
+export type StateLine =
   | { t: 'mint'; token: TokenRecord | null; jti: { client_id: string; jti: string; until: number } | null }
   | { t: 'revoke'; sha256: string }
+
+/**
+ * One line of state.jsonl as this server writes it, or undefined when it is anything else: not
+ * JSON, or JSON of another shape. Checked member by member so a damaged line cannot put a
+ * record of the wrong types in the store.
+ */
+export function parseStateLine(text: string): StateLine | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(text)
+  } catch {
+    return undefined
+  }
+  if (!isObject(value)) return undefined
+  if (value['t'] === 'revoke') return isSha256(value['sha256']) ? { t: 'revoke', sha256: value['sha256'] } : undefined
+  if (value['t'] !== 'mint') return undefined
+  const token = value['token']
+  const jti = value['jti']
+  if (token !== null && !isTokenRecord(token)) return undefined
+  if (jti !== null && !(isObject(jti) && isText(jti['client_id']) && isText(jti['jti']) && isNumber(jti['until']))) return undefined
+  if (token === null && jti === null) return undefined
+  return value as StateLine
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+const isText = (v: unknown): v is string => typeof v === 'string' && v !== ''
+const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
+const isSha256 = (v: unknown): v is string => typeof v === 'string' && /^[0-9a-f]{64}$/.test(v)
+
+function isTokenRecord(v: unknown): v is TokenRecord {
+  if (!isObject(v)) return false
+  const user = v['user']
+  return (
+    isSha256(v['sha256']) &&
+    isText(v['uuid']) &&
+    isText(v['org']) &&
+    isText(v['clientId']) &&
+    isObject(user) &&
+    isText(user['uuid']) &&
+    isText(user['email']) &&
+    typeof user['name'] === 'string' &&
+    Array.isArray(v['scopes']) &&
+    v['scopes'].every(isText) &&
+    typeof v['description'] === 'string' &&
+    isNumber(v['createdAt']) &&
+    isNumber(v['expiresAt']) &&
+    typeof v['revoked'] === 'boolean'
+  )
+}
 
 /**
  * Issued tokens (by SHA-256 only), revocations and used jtis. With a journal, every change is
@@ -74,7 +122,7 @@ type StateLine =
 export class TokenStore {
   readonly #tokens = new Map<string, TokenRecord>()
   readonly #jtis = new Map<string, number>()
-  readonly #journal: Journal | undefined
+  #journal: Journal | undefined
   readonly #limits: StoreLimits
   readonly #random = new RandomPool()
   #lastSweep = 0
@@ -84,34 +132,24 @@ export class TokenStore {
     this.#limits = options.limits ?? DEFAULT_LIMITS
   }
 
-  /** Replays a state journal written by an earlier run (torn or unreadable lines skipped). */
-  load(path: string, now: number): { tokens: number; jtis: number; skipped: number } {
-    let text = ''
-    try {
-      text = readFileSync(path, 'utf8')
-    } catch {
-      return { tokens: 0, jtis: 0, skipped: 0 }
-    }
-    let skipped = 0
-    for (const line of text.split('\n')) {
-      if (line === '') continue
-      let record: StateLine
-      try {
-        record = JSON.parse(line) as StateLine
-      } catch {
-        skipped++
-        continue
-      }
+  /** Replays the records of a state journal written by an earlier run; expired ones are dropped. */
+  replay(lines: Iterable<StateLine>, now: number): { tokens: number; jtis: number } {
+    for (const record of lines) {
       if (record.t === 'mint') {
-        if (record.token !== null) this.#tokens.set(record.token.sha256, record.token)
+        if (record.token !== null) this.#tokens.set(record.token.sha256, { ...record.token })
         if (record.jti !== null) this.#jtis.set(jtiKey(record.jti.client_id, record.jti.jti), record.jti.until)
-      } else if (record.t === 'revoke') {
+      } else {
         const token = this.#tokens.get(record.sha256)
         if (token !== undefined) token.revoked = true
       }
     }
     this.sweep(now, true)
-    return { tokens: this.#tokens.size, jtis: this.#jtis.size, skipped }
+    return { tokens: this.#tokens.size, jtis: this.#jtis.size }
+  }
+
+  /** From now on every change is appended to `journal` (after the replayed state was compacted into it). */
+  attach(journal: Journal): void {
+    this.#journal = journal
   }
 
   /** The live records as journal lines, to rewrite a compacted journal on start. */

@@ -8,7 +8,7 @@ import type { AuditRecord } from './audit.js'
 import { authenticateClient, CLOCK_TOLERANCE_S } from './client-auth.js'
 import type { App, Member, Organization } from './config.js'
 import { parseForm } from './form.js'
-import { DESCRIPTIONS, invalidClient, invalidRequest, OAuthError } from './oauth-error.js'
+import { DESCRIPTIONS, invalidClient, invalidRequest, OAuthError, unverified } from './oauth-error.js'
 import { rateLimitHeaders, type RateDecision } from './rate-limit.js'
 import { KNOWN_SCOPES, parseScopeParam } from './scopes.js'
 import type { ServerState } from './state.js'
@@ -37,10 +37,11 @@ const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
 /**
  * The token endpoint (docs/buildkite-protocol.md §3–§5, §9). Checks run in one fixed order: method, content
  * type, no Authorization header, form (no repeated parameters), grant type, assertion type and
- * presence, client authentication (client-auth.ts, including the exchange IP list), token
- * exchange enabled for the org, rate limit, subject token type and token, audience (org slug),
- * subject membership, scopes, expires_in, capacity, then the jti is claimed and the token
- * minted in one synchronous step. The audit record is filled as facts become known.
+ * presence, client authentication (client-auth.ts, including `client_id` and the exchange IP
+ * list), token exchange enabled for the org, rate limit, the RFC 8693 parameters this endpoint
+ * does not support, subject token type and token, audience (org slug), subject membership,
+ * scopes, expires_in, capacity, then the jti is claimed and the token minted in one synchronous
+ * step. The audit record is filled as facts become known.
  */
 export async function tokenEndpoint(req: TokenRequest, state: ServerState): Promise<EndpointResult> {
   const now = state.now()
@@ -70,11 +71,12 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
     if (assertion === undefined) throw invalidRequest('Missing required parameter `client_assertion`')
 
     const verified = await authenticateClient(assertion, {
+      formClientId: form.get('client_id'),
       findApp: (clientId) => state.app(clientId),
       checkApp: (app) => {
         audit.client_id = app.clientId
         audit.org = app.org
-        if (!state.exchangeIps(app).allows(req.ip)) throw invalidClient(`exchange from ${req.ip ?? 'unknown address'} is outside the app's exchange IP list`)
+        if (!state.exchangeIps(app).allows(req.ip)) throw unverified(`exchange from ${req.ip ?? 'unknown address'} is outside the app's exchange IP list`)
       },
       keys: (app) => state.keys.for(app),
       audiences: req.audiences,
@@ -93,6 +95,8 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
       headers = { ...headers, ...rateLimitHeaders(decision) }
       if (!decision.allowed) throw rateLimited(decision, org.slug)
     }
+
+    unsupportedParameters(form)
 
     const subjectType = form.get('subject_token_type')
     if (subjectType === undefined) throw invalidRequest('Missing required parameter `subject_token_type`')
@@ -202,16 +206,40 @@ function grantedScopes(param: string | undefined, app: App): string[] {
 
 function requestedTtl(param: string | undefined, app: App): number {
   if (param === undefined) return app.maxTtl
-  // docs/buildkite-protocol.md §5 CHOICE: malformed expires_in is invalid_request; a positive whole number only.
+  // docs/buildkite-protocol.md §5 [bktx]: malformed expires_in is invalid_request; a positive whole number only.
   if (!/^[1-9][0-9]*$/.test(param)) throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
   return Math.min(Number(param), app.maxTtl)
 }
 
+/**
+ * RFC 8693 §2.1 parameters this endpoint cannot honour are refused, not ignored (docs/buildkite-protocol.md §3
+ * [bktx]): a client asking for delegation, for another token type or for a resource server
+ * would otherwise get a token other than the one it asked for. RFC 8693 §2.2.2: `invalid_target`
+ * for `resource`, `invalid_request` for the others.
+ */
+function unsupportedParameters(form: Map<string, string>): void {
+  if (form.has('actor_token') || form.has('actor_token_type')) {
+    const sent = ['actor_token', 'actor_token_type'].filter((name) => form.has(name)).join(' and ')
+    throw invalidRequest('Delegation is not supported: do not send `actor_token` or `actor_token_type`', `${sent} sent`)
+  }
+  const requested = form.get('requested_token_type')
+  if (requested !== undefined && requested !== ISSUED_TOKEN_TYPE_ACCESS_TOKEN) {
+    throw invalidRequest(`Only access tokens are issued: \`requested_token_type\` must be ${ISSUED_TOKEN_TYPE_ACCESS_TOKEN} or absent`, `requested_token_type ${JSON.stringify(requested.slice(0, 100))}`)
+  }
+  const resource = form.get('resource')
+  if (resource !== undefined) {
+    throw new OAuthError('invalid_target', 'The `resource` parameter is not supported; name the organization in `audience`', `resource ${JSON.stringify(resource.slice(0, 100))}`)
+  }
+}
+
 function rateLimited(decision: RateDecision, org: string): OAuthError {
-  return new OAuthError('rate_limited', 'Too many token exchange requests for this organization', `organisation ${org}: ${decision.current} of ${decision.limit} per minute`, {
+  // docs/buildkite-protocol.md §6 [bktx]: an OAuth error code as well, since OAuth clients decide on
+  // `error` (without it Authlib reads the body as a token); RFC 6749 defines no rate-limit code,
+  // and `temporarily_unavailable` is its one "try again later".
+  return new OAuthError('temporarily_unavailable', 'Too many token exchange requests for this organization; retry after the time in Retry-After', `organisation ${org}: ${decision.current} of ${decision.limit} per minute`, {
     status: 429,
     headers: { ...rateLimitHeaders(decision), 'Retry-After': String(decision.reset) },
-    // docs/buildkite-protocol.md §6: the 429 body shape of Buildkite's REST rate limits.
+    // docs/buildkite-protocol.md §6: the 429 body shape of Buildkite's REST rate limits, plus error and error_description.
     body: {
       message: 'You have exceeded the token exchange rate limit for this organization. Please wait before retrying.',
       scope: 'token_exchange',

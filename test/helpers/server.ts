@@ -77,6 +77,9 @@ export interface StartServerOptions {
   /** The server's outbound fetch (JWKS URIs); default the global fetch. */
   fetch?: FetchLike
   log?: string[]
+  /** Private reasons on the log lines of refused requests. */
+  verbose?: boolean
+  repairState?: boolean
   host?: string
   requestTimeoutMs?: number
   headersTimeoutMs?: number
@@ -89,6 +92,9 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
     clock: options.clock ?? { now: () => new Date() },
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     stateDir: options.stateDir,
+    process: { pid: process.pid, uid: process.getuid?.(), isAlive },
+    ...(options.repairState === undefined ? {} : { repairState: options.repairState }),
+    ...(options.verbose === undefined ? {} : { verbose: options.verbose }),
     ...(options.limits === undefined ? {} : { limits: options.limits }),
     ...(options.jwksCooldownMs === undefined ? {} : { jwksCooldownMs: options.jwksCooldownMs }),
     log: (line) => options.log?.push(line),
@@ -96,6 +102,7 @@ export async function startServer(options: StartServerOptions = {}): Promise<Run
   const listening = await listen(server.handler, {
     host: options.host ?? '127.0.0.1',
     port: 0,
+    expectations: 'handler',
     ...(options.requestTimeoutMs === undefined ? {} : { requestTimeoutMs: options.requestTimeoutMs }),
     ...(options.headersTimeoutMs === undefined ? {} : { headersTimeoutMs: options.headersTimeoutMs }),
   })
@@ -152,4 +159,14 @@ export async function exchange(
     ...(options.headers === undefined ? {} : { headers: options.headers }),
     ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
   })
+}
+
+/** kill(pid, 0), as the entry points test a lock holder. */
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }

@@ -69,6 +69,12 @@ interface Expected {
 }
 
 const client = (detail: RegExp, description: string = AUTH): Expected => ({ status: 401, error: 'invalid_client', description, detail })
+/**
+ * Failures that depend on what the server knows before the signature verifies (client id, IP
+ * list, kid, JWKS) share the documented signature description: no oracle for a caller without
+ * the key (docs/buildkite-protocol.md §5).
+ */
+const unverified = (detail: RegExp): Expected => client(detail, SIG)
 const request = (description: string, detail: RegExp = /.*/): Expected => ({ status: 400, error: 'invalid_request', description, detail })
 const scope = (description: string, detail: RegExp): Expected => ({ status: 400, error: 'invalid_scope', description, detail })
 
@@ -269,18 +275,18 @@ add('foreign key', 'intruder key under the JWKS URI kid uri-ec', BAD_SIG, () =>
 // ----- kid values: unknown, empty, non-string, hostile
 const KID_SHAPE = /kid is not a non-empty string/
 const NO_KEY = /no key in the JWKS matches/
-add('kid', 'unknown kid', client(NO_KEY), () => post(good({}, { kid: 'nope' })))
-add('kid', 'kid of another app', client(NO_KEY), () => post(good({}, { kid: 'uri-ec' })))
-add('kid', 'kid with a trailing space', client(NO_KEY), () => post(good({}, { kid: 'ec-1 ' })))
-add('kid', 'kid in another case', client(NO_KEY), () => post(good({}, { kid: 'EC-1' })))
-add('kid', 'kid with a Cyrillic homoglyph', client(NO_KEY), () => post(good({}, { kid: 'е' + 'c-1' })))
-add('kid', 'kid with a NUL byte', client(NO_KEY), () => post(good({}, { kid: 'ec-1\u0000' })))
-add('kid', 'kid "__proto__"', client(NO_KEY), () => post(good({}, { kid: '__proto__' })))
-add('kid', 'kid "constructor"', client(NO_KEY), () => post(good({}, { kid: 'constructor' })))
-add('kid', 'kid with path traversal', client(NO_KEY), () => post(good({}, { kid: '../../../../etc/passwd' })))
-add('kid', 'kid with SQL', client(NO_KEY), () => post(good({}, { kid: "' OR '1'='1' --" })))
-add('kid', 'kid naming a URL (the canary)', client(NO_KEY), () => post(good({}, { kid: `${canary.url}/kid` })), true)
-add('kid', 'kid of 255 characters (allowed shape, unknown)', client(NO_KEY), () => post(good({}, { kid: 'k'.repeat(255) })))
+add('kid', 'unknown kid', unverified(NO_KEY), () => post(good({}, { kid: 'nope' })))
+add('kid', 'kid of another app', unverified(NO_KEY), () => post(good({}, { kid: 'uri-ec' })))
+add('kid', 'kid with a trailing space', unverified(NO_KEY), () => post(good({}, { kid: 'ec-1 ' })))
+add('kid', 'kid in another case', unverified(NO_KEY), () => post(good({}, { kid: 'EC-1' })))
+add('kid', 'kid with a Cyrillic homoglyph', unverified(NO_KEY), () => post(good({}, { kid: 'е' + 'c-1' })))
+add('kid', 'kid with a NUL byte', unverified(NO_KEY), () => post(good({}, { kid: 'ec-1\u0000' })))
+add('kid', 'kid "__proto__"', unverified(NO_KEY), () => post(good({}, { kid: '__proto__' })))
+add('kid', 'kid "constructor"', unverified(NO_KEY), () => post(good({}, { kid: 'constructor' })))
+add('kid', 'kid with path traversal', unverified(NO_KEY), () => post(good({}, { kid: '../../../../etc/passwd' })))
+add('kid', 'kid with SQL', unverified(NO_KEY), () => post(good({}, { kid: "' OR '1'='1' --" })))
+add('kid', 'kid naming a URL (the canary)', unverified(NO_KEY), () => post(good({}, { kid: `${canary.url}/kid` })), true)
+add('kid', 'kid of 255 characters (allowed shape, unknown)', unverified(NO_KEY), () => post(good({}, { kid: 'k'.repeat(255) })))
 add('kid', 'empty kid', client(KID_SHAPE), () => post(good({}, { kid: '' })))
 add('kid', 'kid of 256 characters', client(KID_SHAPE), () => post(good({}, { kid: 'k'.repeat(256) })))
 for (const kid of [0, 1, true, null, ['ec-1'], { kid: 'ec-1' }]) {
@@ -317,23 +323,23 @@ add('crit/b64', 'b64:true', client(/header has b64/), () => post(good({}, { b64:
 
 // ----- RSA under 2048 bits (served by a JWKS URI; an inline one is refused at load, see below)
 const WEAK = /key or JWKS problem: .*2048/
-add('weak RSA', 'RS256 by a 1024-bit key on the JWKS URI (kid weak)', client(WEAK), () =>
+add('weak RSA', 'RS256 by a 1024-bit key on the JWKS URI (kid weak)', unverified(WEAK), () =>
   post(jws({ alg: 'RS256', typ: 'JWT', kid: 'weak' }, claims({ iss: 'uri-app', sub: 'uri-app' }), rs256(weak.privateKey))),
 )
-add('weak RSA', 'RS256 by the 1024-bit key without kid', client(WEAK), () =>
+add('weak RSA', 'RS256 by the 1024-bit key without kid', unverified(WEAK), () =>
   post(jws({ alg: 'RS256', typ: 'JWT' }, claims({ iss: 'uri-app', sub: 'uri-app' }), rs256(weak.privateKey))),
 )
 
 // ----- RSA public exponent 1 (or even): with e = 1 the padded hash itself is a valid signature
-add('weak RSA', 'a forged RS256 signature under an e = 1 key on the JWKS URI', client(NO_KEY), () =>
+add('weak RSA', 'a forged RS256 signature under an e = 1 key on the JWKS URI', unverified(NO_KEY), () =>
   post(jws({ alg: 'RS256', typ: 'JWT', kid: 'e1' }, claims({ iss: 'uri-app', sub: 'uri-app' }), forgedForExponentOne(256))),
 )
 // Without kid every RS256 key is tried; with the e = 1 and e = 2 keys dropped, only the 1024-bit
 // one is left, which jose refuses to use.
-add('weak RSA', 'the same forgery without kid', client(WEAK), () =>
+add('weak RSA', 'the same forgery without kid', unverified(WEAK), () =>
   post(jws({ alg: 'RS256', typ: 'JWT' }, claims({ iss: 'uri-app', sub: 'uri-app' }), forgedForExponentOne(256))),
 )
-add('weak RSA', 'RS256 under an e = 2 key on the JWKS URI', client(NO_KEY), () =>
+add('weak RSA', 'RS256 under an e = 2 key on the JWKS URI', unverified(NO_KEY), () =>
   post(jws({ alg: 'RS256', typ: 'JWT', kid: 'e2' }, claims({ iss: 'uri-app', sub: 'uri-app' }), rs256(rsa.privateKey))),
 )
 
@@ -342,18 +348,18 @@ const asHostile = (respond: NonNullable<Listener['respond']>): Promise<Answer> =
   hostileHost.respond = respond
   return post(jws(header({ kid: 'intruder' }), claims({ iss: 'hostile-uri-app', sub: 'hostile-uri-app' }), es256(intruder.privateKey)))
 }
-add('JWKS host', 'a redirect to another host (the canary)', client(/JWKS URI answered HTTP 302/), () =>
+add('JWKS host', 'a redirect to another host (the canary)', unverified(/JWKS URI answered HTTP 302/), () =>
   asHostile((_req, res) => res.writeHead(302, { Location: `${canary.url}/jwks.json` }).end()),
   true,
 )
-add('JWKS host', 'a redirect to a file: URL', client(/JWKS URI answered HTTP 301/), () => asHostile((_req, res) => res.writeHead(301, { Location: 'file:///etc/passwd' }).end()))
-add('JWKS host', 'a 150 KiB JWKS, declared', client(/JWKS larger than 102400 bytes/), () =>
+add('JWKS host', 'a redirect to a file: URL', unverified(/JWKS URI answered HTTP 301/), () => asHostile((_req, res) => res.writeHead(301, { Location: 'file:///etc/passwd' }).end()))
+add('JWKS host', 'a 150 KiB JWKS, declared', unverified(/JWKS larger than 102400 bytes/), () =>
   asHostile((_req, res) => {
     const text = JSON.stringify({ keys: [intruder.jwk], pad: 'x'.repeat(150 * 1024) })
     res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text)
   }),
 )
-add('JWKS host', 'a 150 KiB JWKS, chunked', client(/JWKS larger than 102400 bytes/), () =>
+add('JWKS host', 'a 150 KiB JWKS, chunked', unverified(/JWKS larger than 102400 bytes/), () =>
   asHostile((_req, res) => {
     res.writeHead(200, { 'Content-Type': 'application/json' })
     res.write(`{"keys":[${JSON.stringify(intruder.jwk)}],"pad":"`)
@@ -361,19 +367,61 @@ add('JWKS host', 'a 150 KiB JWKS, chunked', client(/JWKS larger than 102400 byte
     res.end('"}')
   }),
 )
-add('JWKS host', 'an HTTP 500', client(/JWKS URI answered HTTP 500/), () => asHostile((_req, res) => res.writeHead(500).end('{"keys":[]}')))
-add('JWKS host', 'a 204 with no body', client(/JWKS URI answered HTTP 204/), () => asHostile((_req, res) => res.writeHead(204).end()))
-add('JWKS host', 'not JSON', client(/Failed to parse the JSON Web Key Set/), () => asHostile((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('<html>')))
-add('JWKS host', 'a JWKS whose keys is not an array', client(/ERR_JWKS_INVALID/), () => asHostile((_req, res) => res.writeHead(200).end('{"keys":{"kid":"intruder"}}')))
+add('JWKS host', 'an HTTP 500', unverified(/JWKS URI answered HTTP 500/), () => asHostile((_req, res) => res.writeHead(500).end('{"keys":[]}')))
+add('JWKS host', 'a 204 with no body', unverified(/JWKS URI answered HTTP 204/), () => asHostile((_req, res) => res.writeHead(204).end()))
+add('JWKS host', 'not JSON', unverified(/JWKS URI answered a body that is not JSON/), () => asHostile((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('<html>')))
+add('JWKS host', 'a JWKS whose keys is not an array', unverified(/JWKS URI answered JSON without a "keys" array/), () => asHostile((_req, res) => res.writeHead(200).end('{"keys":{"kid":"intruder"}}')))
 
 // ----- Algorithm / key type mismatch (the key type binds the algorithm, RFC 8725 §3.1)
-add('alg/key type', 'RS256 header over the EC key (kid ec-1)', client(NO_KEY), () => post(jws(header({ alg: 'RS256' }), claims(), es256(ec.privateKey))))
-add('alg/key type', 'ES256 header over the RSA key (kid rsa-1, its JWK has no alg)', client(NO_KEY), () => post(jws(header({ kid: 'rsa-1' }), claims(), rs256(rsa.privateKey))))
+add('alg/key type', 'RS256 header over the EC key (kid ec-1)', unverified(NO_KEY), () => post(jws(header({ alg: 'RS256' }), claims(), es256(ec.privateKey))))
+add('alg/key type', 'ES256 header over the RSA key (kid rsa-1, its JWK has no alg)', unverified(NO_KEY), () => post(jws(header({ kid: 'rsa-1' }), claims(), rs256(rsa.privateKey))))
 add('alg/key type', 'RS256 header, EC signature, no kid', BAD_SIG, () => post(jws({ alg: 'RS256', typ: 'JWT' }, claims(), es256(ec.privateKey))))
 add('alg/key type', 'ES256 header, RSA signature, no kid', BAD_SIG, () => post(jws({ alg: 'ES256', typ: 'JWT' }, claims(), rs256(rsa.privateKey))))
-add('alg/key type', 'RS256 header over the JWKS URI EC key', client(NO_KEY), () =>
+add('alg/key type', 'RS256 header over the JWKS URI EC key', unverified(NO_KEY), () =>
   post(jws(header({ alg: 'RS256', kid: 'uri-ec' }), claims({ iss: 'uri-app', sub: 'uri-app' }), es256(uriEc.privateKey))),
 )
+
+// ----- Header members beyond alg, typ, kid (docs/buildkite-protocol.md §9): refused, never ignored
+const MEMBER_NOT_ALLOWED = /header member .* not allowed \(alg, typ, kid only\)/
+add('header members', 'zip "DEF" (a compressed payload)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { zip: 'DEF' })))
+add('header members', 'cty "JWT" (a nested token)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { cty: 'JWT' })))
+add('header members', 'enc (a JWE member)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { enc: 'A256GCM' })))
+add('header members', 'a private member', client(MEMBER_NOT_ALLOWED), () => post(good({}, { 'x-tenant': 'acme' })))
+add('header members', 'a claim copied into the header (iss)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { iss: CLIENT })))
+add('header members', '"__proto__" as a member', client(MEMBER_NOT_ALLOWED), () => post(jws('{"alg":"ES256","typ":"JWT","kid":"ec-1","__proto__":{"alg":"none"}}', claims(), es256(ec.privateKey))))
+
+// ----- One encoding per value (RFC 4648 §3.5): the spare bits of a segment's last character
+// must be zero, or two spellings of one signature would both verify
+const NON_CANONICAL = /not canonical base64url/
+/** The same bytes with the last character's spare bits set: base64url decoders ignore them. */
+const spareBits = (segment: string): string => {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const spare = segment.length % 4 === 2 ? 0b1111 : segment.length % 4 === 3 ? 0b11 : 0
+  if (spare === 0) throw new Error(`segment of length ${segment.length} has no spare bits`)
+  const last = alphabet.indexOf(segment.at(-1) as string)
+  return segment.slice(0, -1) + (alphabet[last | 1] as string)
+}
+add('canonical base64url', 'the signature with its last character\'s spare bits set (it still decodes to the same bytes)', client(NON_CANONICAL), () => {
+  const parts = good().split('.')
+  return post(`${parts[0]}.${parts[1]}.${spareBits(parts[2] as string)}`)
+})
+/** Signs the exact segment texts given (a key holder can sign a non-canonical spelling too). */
+const signedAs = (head: string, payload: string): string => `${head}.${payload}.${b64u(es256(ec.privateKey)(`${head}.${payload}`))}`
+add('canonical base64url', 'the header with spare bits set, signed as sent', client(NON_CANONICAL), () => {
+  // 28 bytes of JSON: 38 characters, the last with 4 spare bits.
+  const head = segment({ alg: 'ES256', kid: 'ec-1' })
+  return post(signedAs(spareBits(head), segment(claims())))
+})
+add('canonical base64url', 'the payload with spare bits set, signed as sent', client(NON_CANONICAL), () => {
+  let payload = segment(claims())
+  for (let pad = 'x'; payload.length % 4 === 0; pad += 'x') payload = segment(claims({ pad }))
+  return post(signedAs(segment(header()), spareBits(payload)))
+})
+add('canonical base64url', 'a segment of 4n+1 characters (no whole byte in the last one), signed as sent', client(NON_CANONICAL), () => {
+  const head = segment({ alg: 'ES256', typ: 'JWT' }) // 27 bytes: 36 characters
+  expect(head.length % 4).toBe(0)
+  return post(signedAs(`${head}A`, segment(claims())))
+})
 
 // ----- typ
 const TYP = /typ .* is not JWT/
@@ -450,7 +498,7 @@ add('iss/sub', 'iss and sub numbers', client(ISS_SHAPE), () => post(good({ iss: 
 // ----- unknown client id (signed by a registered key)
 const UNKNOWN = /unknown client id/
 for (const id of ['ffffffffffffffffffff', '0123456789ABCDEF0123', '__proto__', 'constructor', 'toString', '', `${CLIENT}\u0000`]) {
-  add('unknown client', `client id ${JSON.stringify(id)}`, client(UNKNOWN), () => post(good({ iss: id, sub: id })))
+  add('unknown client', `client id ${JSON.stringify(id)}`, unverified(UNKNOWN), () => post(good({ iss: id, sub: id })))
 }
 
 // ----- jti (replays below, in their own tests)
@@ -606,7 +654,7 @@ add('Authorization header', 'a Bearer token', AUTHZ, () => post(good(), {}, { he
 add('Authorization header', 'an empty Authorization header', AUTHZ, () => post(good(), {}, { headers: { Authorization: '' } }))
 
 // ----- Exchange IP list, judged on the socket (bind the client to 127.0.0.2)
-const IP = client(/outside the app's exchange IP list/)
+const IP = unverified(/outside the app's exchange IP list/)
 add('exchange IP', 'from 127.0.0.2, outside 127.0.0.1/32', IP, () => post(good({ iss: 'ip-app', sub: 'ip-app' }), {}, { localAddress: '127.0.0.2' }))
 add('exchange IP', 'from 127.0.0.2 claiming X-Forwarded-For 127.0.0.1', IP, () =>
   post(good({ iss: 'ip-app', sub: 'ip-app' }), {}, { localAddress: '127.0.0.2', headers: { 'X-Forwarded-For': '127.0.0.1', 'X-Real-IP': '127.0.0.1', Forwarded: 'for=127.0.0.1' } }),
@@ -769,7 +817,7 @@ describe('JWKS URI fetches cannot be amplified', () => {
       expect((await send('uri-ec', uriEc)).status).toBe(200)
       expect(host.hits).toHaveLength(1)
       const flood = await Promise.all(Array.from({ length: 40 }, (_, i) => send(`random-${i}-${randomUUID()}`, intruder)))
-      for (const answer of flood) expect(answer.json).toEqual({ error: 'invalid_client', error_description: AUTH })
+      for (const answer of flood) expect(answer.json).toEqual({ error: 'invalid_client', error_description: SIG })
       for (let i = 0; i < 20; i++) expect((await send(`sequential-${i}`, intruder)).status).toBe(401)
       // The first unknown kid may refetch once (a rotation); the other 59 ride on the cooldown.
       expect(host.hits.length).toBeLessThanOrEqual(2)

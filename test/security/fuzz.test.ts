@@ -277,13 +277,19 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     b64: false,
     cty: 'JWT',
     zip: 'DEF',
+    enc: 'A256GCM',
+    'x-private': true,
   }
   const headerArb = fc
     .tuple(
       fc.record(
         {
           alg: fc.oneof({ weight: 8, arbitrary: fc.constant('ES256') }, { weight: 1, arbitrary: fc.constantFrom('RS256', 'none', 'HS256', 'ES384', 'es256') }, { weight: 1, arbitrary: anyJson }),
-          typ: fc.oneof({ weight: 4, arbitrary: fc.constantFrom('JWT', 'jwt') }, { weight: 1, arbitrary: fc.constantFrom('JOSE', 'at+jwt') }, { weight: 1, arbitrary: anyJson }),
+          typ: fc.oneof(
+            { weight: 4, arbitrary: fc.constantFrom('JWT', 'jwt', 'client-authentication+jwt', 'application/client-authentication+JWT', 'application/jwt') },
+            { weight: 1, arbitrary: fc.constantFrom('JOSE', 'at+jwt', 'application/at+jwt', 'client-authentication', 'text/jwt') },
+            { weight: 1, arbitrary: anyJson },
+          ),
           kid: fc.oneof({ weight: 6, arbitrary: fc.constant('ec') }, { weight: 1, arbitrary: fc.constantFrom('rsa', 'nope', '', 'EC') }, { weight: 1, arbitrary: anyJson }),
         },
         { requiredKeys: [] },
@@ -292,12 +298,14 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     )
     .map(([head, names]) => ({ ...head, ...Object.fromEntries(names.map((n) => [n, extras[n]])) }))
 
+  // Only alg, typ and kid may appear; typ is JWT or client-authentication+jwt (draft-ietf-oauth-rfc7523bis),
+  // case-insensitive, with or without `application/`.
   function headerOracle(h: Record<string, unknown>): boolean {
     if (h['alg'] !== 'ES256') return false
-    for (const name of ['jku', 'x5u', 'jwk', 'x5c', 'crit', 'b64']) if (name in h) return false
+    if (Object.keys(h).some((name) => !['alg', 'typ', 'kid'].includes(name))) return false
     if (h['kid'] !== undefined && (typeof h['kid'] !== 'string' || h['kid'] === '')) return false
     const typ = h['typ']
-    if (typ !== undefined && (typeof typ !== 'string' || typ.toUpperCase() !== 'JWT')) return false
+    if (typ !== undefined && (typeof typ !== 'string' || !['jwt', 'client-authentication+jwt'].includes(typ.toLowerCase().replace(/^application\//, '')))) return false
     return h['kid'] === undefined || h['kid'] === 'ec'
   }
 

@@ -193,14 +193,40 @@ function firstJson(text: string): unknown {
   }
 }
 
-describe('Expect: 100-continue', () => {
-  it('gets the interim 100 and then the same 4xx JSON answer', async () => {
-    for (const request of ['GET /oauth/token HTTP/1.1\r\nExpect: 100-continue\r\n\r\n', 'PUT /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n']) {
-      const result = await rawRequest(server.url, [request], { untilAnswered: true })
-      figures.raw_requests++
-      expect(result.text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\n/)
-      expectWellFormed4xx(result.status, result.json)
-    }
+describe('Expect', () => {
+  it('100-continue: the interim 100 only when the body will be read, then the same 4xx JSON answer', async () => {
+    // No Host: refused before any body is wanted, so no 100 Continue.
+    const noHost = await rawRequest(server.url, ['GET /oauth/token HTTP/1.1\r\nExpect: 100-continue\r\n\r\n'], { untilAnswered: true })
+    expect(noHost.text).toMatch(/^HTTP\/1\.1 400 /)
+    expectWellFormed4xx(noHost.status, noHost.json)
+    // The token endpoint reads the body: 100 Continue, then the 405.
+    const put = await rawRequest(server.url, ['PUT /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n'], { untilAnswered: true })
+    expect(put.text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 405 /)
+    expectWellFormed4xx(put.status, put.json)
+    figures.raw_requests += 2
+  })
+
+  it('100-continue with a declared body over 64 KiB: the 413 at once, never a 100 Continue before it', async () => {
+    const result = await rawRequest(server.url, [`POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n`], { untilAnswered: true })
+    figures.raw_requests++
+    expect(result.text).toMatch(/^HTTP\/1\.1 413 /)
+    expect(result.text).not.toContain('100 Continue')
+    expect(result.text).toMatch(/\r\ncache-control: no-store\r\n/i)
+    expect(result.text).toMatch(/\r\npragma: no-cache\r\n/i)
+    expect(result.json).toEqual({ error: 'invalid_request', error_description: 'Request body exceeds 65536 bytes' })
+  })
+
+  it.each(['200-ok', '100-continue, 200-ok', 'x'])('an unknown expectation (%s) gets a JSON 417 and one log line, never a bare status', async (value) => {
+    const logged = server.log.length
+    const result = await rawRequest(server.url, [`POST /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: ${value}\r\nContent-Length: 0\r\n\r\n`], { untilAnswered: true })
+    figures.raw_requests++
+    count(result.status)
+    expect(result.status).toBe(417)
+    expect(result.json).toEqual({ error: 'invalid_request', error_description: 'Only the 100-continue expectation is supported' })
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    const lines = server.log.slice(logged)
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^POST \/oauth\/token 417 \d+ms 127\.0\.0\.1$/)
   })
 })
 

@@ -132,18 +132,22 @@ export interface SecurityServer {
   listening: Listening
   /** Every URL the server fetched (JWKS URIs). */
   fetched: string[]
+  /** The server's request log lines. */
+  log: string[]
   audit(): MemoryAuditSink['records']
   stop(): Promise<void>
 }
 
 export async function startSecurityServer(
   doc: unknown,
-  options: { clock?: Clock; limits?: StoreLimits; stateDir?: string; requestTimeoutMs?: number; headersTimeoutMs?: number; jwksCooldownMs?: number } = {},
+  options: { clock?: Clock; limits?: StoreLimits; stateDir?: string; requestTimeoutMs?: number; headersTimeoutMs?: number; jwksCooldownMs?: number; verbose?: boolean } = {},
 ): Promise<SecurityServer> {
   const fetched: string[] = []
+  const log: string[] = []
   const running = await startServer({
     ...options,
     doc,
+    log,
     fetch: (input, init) => {
       fetched.push(String(input))
       return fetch(input, init)
@@ -152,6 +156,7 @@ export async function startSecurityServer(
   return {
     ...running,
     fetched,
+    log,
     audit: () => (running.server.state.audit as unknown as MemoryAuditSink).records,
   }
 }

@@ -119,7 +119,7 @@ describe('JWKS URI served by bktx jwks serve', () => {
       }),
     })
     const response = await exchange(server)
-    expect(response.json).toEqual({ error: 'invalid_client', error_description: 'Client authentication failed' })
+    expect(response.json).toEqual({ error: 'invalid_client', error_description: 'Invalid client assertion signature' })
     const records = (server.server.state.audit as MemoryAuditSink).records
     expect(records.at(-1)?.detail).toMatch(/key or JWKS problem|fetch/i)
   })
@@ -136,7 +136,8 @@ describe('IP allow-lists, judged on the socket address', () => {
       }),
     })
     const outside = await exchange(server, {}, { localAddress: '127.0.0.2' })
-    expect(outside.json).toEqual({ error: 'invalid_client', error_description: 'Client authentication failed' })
+    // The description a bad signature gets: no oracle for whether an address is on the list.
+    expect(outside.json).toEqual({ error: 'invalid_client', error_description: 'Invalid client assertion signature' })
     const inside = await exchange(server, {}, { localAddress: '127.0.0.1' })
     expect(inside.status).toBe(200)
     const auth = { Authorization: `Bearer ${inside.json.access_token}` }
@@ -153,7 +154,7 @@ describe('IP allow-lists, judged on the socket address', () => {
 })
 
 describe('rate limiting per organisation', () => {
-  it('answers 429 with Retry-After, RateLimit-* headers and the documented body', async () => {
+  it('answers 429 with Retry-After, RateLimit-* headers and the REST body plus an OAuth error', async () => {
     const key = await testKey()
     const server = await start({ key, doc: baseConfig(key, (d) => (d.organizations[0].rate_limit = 3)) })
     const statuses = []
@@ -167,7 +168,17 @@ describe('rate limiting per organisation', () => {
     expect(last?.headers['ratelimit-limit']).toBe('3')
     expect(last?.headers['ratelimit-remaining']).toBe('0')
     expect(Number(last?.headers['ratelimit-reset'])).toBeGreaterThan(0)
-    expect(last?.json).toEqual({ message: expect.any(String), scope: 'token_exchange', limit: 3, current: 4, reset: expect.any(Number) })
+    expect(last?.json).toEqual({
+      message: expect.any(String),
+      scope: 'token_exchange',
+      limit: 3,
+      current: 4,
+      reset: expect.any(Number),
+      error: 'temporarily_unavailable',
+      error_description: 'Too many token exchange requests for this organization; retry after the time in Retry-After',
+    })
+    expect(last?.headers['cache-control']).toBe('no-store')
+    expect(last?.headers['pragma']).toBe('no-cache')
   })
 })
 

@@ -24,6 +24,7 @@ export interface ServerOptions {
   rateLimit?: number
   allowHttpJwks?: boolean
   aud?: string[]
+  repairState?: boolean
 }
 
 const QUICK_FLAGS = ['org', 'member', 'clientId', 'jwks', 'jwksUri', 'exchangeIps', 'tokenIps', 'requireJti', 'rateLimit'] as const
@@ -34,6 +35,7 @@ export function registerServer(self: Command, deps: ProgramDeps): void {
     .option('--host <host>', 'address to bind', '127.0.0.1')
     .option('--port <port>', 'port (0 picks a free one)', portArg, 8787)
     .option('--state-dir <dir>', 'keep tokens, revocations, used jtis and audit.jsonl here (default: in memory)')
+    .option('--repair-state', 'drop damaged lines of state.jsonl instead of refusing to start (revocations or used jtis on them are lost)')
     .option('--org <slug>', 'organisation slug (default: the profile org, else "acme")')
     .option('--member <email>', 'organisation member, verified and active (repeatable; default: the profile subject)', collect)
     .option('--client-id <id>', 'client ID of the token exchange app (default: generated)')
@@ -50,7 +52,7 @@ export function registerServer(self: Command, deps: ProgramDeps): void {
     .option('--aud <url>', 'also accept this assertion audience (repeatable)', collect)
     .addHelpText(
       'after',
-      '\nThe global --config FILE given to this command names the server configuration (JSON:\norganizations and apps); the quick flags describe a one-app setup without one.\nEndpoints: POST /oauth/token and /v2/oauth/token; GET|DELETE /v2/access-token;\nGET /v2/organizations/ORG/pipelines (read_pipelines) and /builds (read_builds).',
+      '\nThe global --config FILE given to this command names the server configuration (JSON:\norganizations and apps); the quick flags describe a one-app setup without one.\nEndpoints: POST /oauth/token and /v2/oauth/token; GET|DELETE /v2/access-token;\nGET /v2/organizations/ORG/pipelines (read_pipelines) and /builds (read_builds).\nWith --verbose, each refused request\'s log line says which check refused it.',
     )
   action<ServerOptions>(cmd, deps, (ctx, opts) => runServer(ctx, opts, cmd))
 }
@@ -67,27 +69,41 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   // `bktx server --config FILE`: here the global --config names the server configuration.
   const serverConfigPath = program.getOptionValueSource('config') === 'cli' ? ctx.configPath : undefined
   const config = serverConfigPath !== undefined ? await fileConfig(serverConfigPath, opts) : await quickConfig(ctx, opts)
-  if (serverConfigPath !== undefined && opts.aud !== undefined) config.audiences.push(...opts.aud)
 
   const server = await createTokenServer(config, {
     clock: ctx.deps.clock,
     fetch: ctx.deps.fetch,
     stateDir: opts.stateDir === undefined ? undefined : ctx.absolute(opts.stateDir),
+    process: { pid: process.pid, uid: ctx.deps.uid, isAlive },
+    repairState: opts.repairState === true,
     log: batchedLines((text) => ctx.out.info(text)),
+    verbose: ctx.out.verbose,
   })
+  if (server.state.repaired.length > 0) {
+    const lines = server.state.repaired
+    ctx.out.warn(`dropped ${lines.length} damaged line${lines.length === 1 ? '' : 's'} of state.jsonl (line${lines.length === 1 ? '' : 's'} ${lines.slice(0, 10).join(', ')}${lines.length > 10 ? ', ...' : ''}): revocations or used jtis on them are lost`)
+  }
   let listening
   try {
-    listening = await listen(server.handler, { host: opts.host, port: opts.port })
+    listening = await listen(server.handler, { host: opts.host, port: opts.port, expectations: 'handler' })
   } catch (cause) {
     server.close()
     throw new NetworkError(`cannot listen on ${opts.host}:${opts.port}: ${(cause as Error).message}`, { cause })
   }
+  // A wildcard address is not one a client can reach: advertise its loopback twin.
+  const url = advertisedUrl(listening.url)
+  if (!isLoopbackAddress(opts.host)) {
+    ctx.out.warn(
+      `--host ${opts.host} is not loopback: the server speaks plain http there, so assertions and tokens cross the network unencrypted; ` +
+        'the token URL clients use must be reachable from them and accepted by them (bktx sends credentials over plain http only to loopback; put TLS in front otherwise)',
+    )
+  }
   const app = config.apps[0]
   if (ctx.out.json) {
     ctx.out.document({
-      url: listening.url,
-      token_url: `${listening.url}/oauth/token`,
-      api_url: listening.url,
+      url,
+      token_url: `${url}/oauth/token`,
+      api_url: url,
       organizations: config.organizations.map((o) => o.slug),
       client_ids: config.apps.map((a) => a.clientId),
     })
@@ -95,7 +111,7 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   for (const a of config.apps) {
     ctx.out.info(`app "${a.name}": client id ${a.clientId}, org ${a.org}, keys ${a.jwksUri ?? `inline (${a.jwks?.keys.length} key${a.jwks?.keys.length === 1 ? '' : 's'})`}, scopes ${a.grantableScopes.join(' ')}, max ttl ${a.maxTtl}s`)
   }
-  if (app !== undefined) ctx.out.info(`token URL ${listening.url}/oauth/token (set BKTX_TOKEN_URL and BKTX_API_URL=${listening.url})`)
+  if (app !== undefined) ctx.out.info(`token URL ${url}/oauth/token (set BKTX_TOKEN_URL and BKTX_API_URL=${url})`)
   if (opts.stateDir !== undefined) ctx.out.info(`state and audit log in ${ctx.absolute(opts.stateDir)}`)
   ctx.out.info(`listening on ${listening.url}`)
 
@@ -116,7 +132,41 @@ async function fileConfig(path: string, opts: ServerOptions): Promise<ServerConf
   const given = QUICK_FLAGS.filter((flag) => opts[flag] !== undefined)
   if (given.length > 0) throw new UsageError(`--config describes the organisations and apps; do not combine it with --${given.map(kebab).join(', --')}`)
   const { loadServerConfigFile } = await import('../../server/config-file.js')
-  return loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true })
+  const { parseAudiences } = await import('../../server/config.js')
+  // --aud is validated and normalised as the file's `audiences` are, and named as the flag.
+  let extra: string[] = []
+  try {
+    extra = parseAudiences(opts.aud ?? [], 'server flags')
+  } catch (error) {
+    if (error instanceof ConfigError) throw asFlagError(error)
+    throw error
+  }
+  const config = await loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true })
+  config.audiences.push(...extra.filter((aud) => !config.audiences.includes(aud)))
+  return config
+}
+
+/** Whether a --host value is a loopback address (127.0.0.0/8, ::1, localhost). */
+export function isLoopbackAddress(host: string): boolean {
+  return host === '::1' || host === '[::1]' || host === 'localhost' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
+}
+
+/** The URL to give clients: a wildcard bind (0.0.0.0, ::) is reached through loopback. */
+export function advertisedUrl(bound: string): string {
+  const url = new URL(bound)
+  if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1'
+  else if (url.hostname === '[::]') url.hostname = '[::1]'
+  return url.origin
+}
+
+/** kill(pid, 0): the process exists if it succeeds, or fails only for want of permission. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
 }
 
 /** A one-org, one-app configuration from the quick flags, defaulting from the bktx profile. */

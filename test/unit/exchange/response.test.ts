@@ -153,7 +153,7 @@ describe('parseTokenResponse: OAuth errors (docs/buildkite-protocol.md §5)', ()
   const requested = makeParams()
   // Every documented pair, and what the message must tell the user to do.
   const pairs: [string, string, RegExp][] = [
-    ['invalid_client', 'Invalid client assertion signature', /check --key and --kid \(kid test-kid\).*JWKS/],
+    ['invalid_client', 'Invalid client assertion signature', /check --client-id, --key and --kid \(kid test-kid\).*JWKS/],
     ['invalid_client', 'JWT `aud` claim is invalid', /aud was https:\/\/buildkite.test\/oauth\/token;.*check --aud and --token-url/],
     ['invalid_client', 'JWT `exp` claim must be in the future', /clock/],
     ['invalid_client', 'JWT has already been used (jti)', /used once.*new jti for every attempt/],
