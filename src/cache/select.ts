@@ -89,4 +89,4 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
 }
 
 /** How to make the file cache the choice, so that the keychain is not tried (and noted) every run. */
-const KEEP_FILE_CACHE: Advice = ['to use it without trying the keychain first, ', { set: 'cache', value: 'file' }]
+const KEEP_FILE_CACHE: Advice = ['to make that your choice and stop trying the keychain (and this note), ', { set: 'cache', value: 'file' }]
