@@ -33,12 +33,14 @@ export function guardStream(stream: NodeJS.WriteStream, fd: 1 | 2): GuardedStrea
       }
       if (failure === undefined && !stream.destroyed) stream.write(chunk)
     },
-    // The callback can run before the 'error' event of a write that failed synchronously (a
-    // file or device): wait for the next turn of the loop, by when it has been emitted.
+    // Nothing is written to flush: an empty write fails on /dev/full too. What is still queued
+    // (a pipe the reader drains slowly) ends in 'drain' or an error; a write that failed
+    // synchronously (a file, a device) emits its 'error' on a later tick, before setImmediate.
     flush: () =>
       new Promise<void>((resolve) => {
-        if (failure !== undefined || stream.destroyed) return resolve()
-        stream.write('', () => setImmediate(resolve))
+        const done = () => setImmediate(resolve)
+        if (failure !== undefined || stream.destroyed || stream.writableLength === 0) done()
+        else for (const event of ['drain', 'close', 'error']) stream.once(event, done)
       }),
   }
 }
