@@ -114,15 +114,18 @@ export class Output {
     // ora costs ~70 ms to import (docs/dependencies.md): load it only when a spinner will show.
     const { default: ora } = await import('ora')
     const spinner = ora({ text, stream, color: 'cyan', discardStdin: false }).start()
+    const stop = () => {
+      if (spinner.isSpinning) spinner.stop()
+    }
     const onResize = () => {
-      if (!saneWidth(stream.columns)) spinner.stop()
+      if (!saneWidth(stream.columns)) stop()
     }
     stream.on('resize', onResize)
     try {
       return await task()
     } finally {
       stream.off('resize', onResize)
-      spinner.stop()
+      stop()
     }
   }
 }
