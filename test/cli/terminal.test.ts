@@ -134,6 +134,32 @@ describe('--quiet and BKTX_QUIET', () => {
   })
 })
 
+describe('--quiet on a server', () => {
+  it('keeps its address and request log: they are what it produces, not notes', async () => {
+    const signals = fakeSignals()
+    let url = ''
+    let ready: () => void = () => undefined
+    const listening = new Promise<void>((resolve) => (ready = resolve))
+    const serving = runCli(['--quiet', 'jwks', 'serve', '--port', '0', '--key', world.keyPath], {
+      env: world.env,
+      signals,
+      onStderr: (chunk) => {
+        const match = /serving JWKS at (\S+)/.exec(chunk)
+        if (match?.[1] !== undefined) {
+          url = match[1]
+          ready()
+        }
+      },
+    })
+    await listening
+    expect((await fetch(url)).status).toBe(200)
+    signals.emit('SIGTERM')
+    const result = await serving
+    expect(result.code).toBe(0)
+    expect(result.stderr).toMatch(/^serving JWKS at .*\nGET \/\.well-known\/jwks\.json 200 \d+ms 127\.0\.0\.1\n$/)
+  })
+})
+
 describe('bktx env without --shell', () => {
   it('names a shell by its command name, login shells and paths included', () => {
     expect(['bash', '-bash', '/usr/bin/zsh', 'fish', 'dash', 'ksh93', 'busybox', 'pwsh', 'powershell.exe', 'cmd.exe'].map(shellKindOf)).toEqual([

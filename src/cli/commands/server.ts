@@ -74,7 +74,8 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
     clock: ctx.deps.clock,
     fetch: ctx.deps.fetch,
     stateDir: opts.stateDir === undefined ? undefined : ctx.absolute(opts.stateDir),
-    log: batchedLines((text) => ctx.out.info(text)),
+    // The request log is what the server produces, not a note: --quiet keeps it.
+    log: batchedLines((text) => ctx.out.log(text)),
   })
   let listening
   try {
@@ -98,7 +99,7 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   }
   if (app !== undefined) ctx.out.info(`token URL ${listening.url}/oauth/token (set BKTX_TOKEN_URL and BKTX_API_URL=${listening.url})`)
   if (opts.stateDir !== undefined) ctx.out.info(`state and audit log in ${ctx.absolute(opts.stateDir)}`)
-  ctx.out.info(`listening on ${listening.url}`)
+  ctx.out.log(`listening on ${listening.url}`)
 
   await new Promise<void>((resolve) => {
     const offs = [ctx.deps.signals.on('SIGINT', stop), ctx.deps.signals.on('SIGTERM', stop)]
