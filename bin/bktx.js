@@ -4,6 +4,12 @@
 // a V8 code cache kept in the user's cache directory (Node 20 has no module.enableCompileCache;
 // where Node has it, it is enabled for the rest). Everything else runs dist/bin.js.
 'use strict'
+// Node answers SIGUSR1 by opening an inspector on 127.0.0.1:9229, through which anyone who can
+// connect runs code in this process, which holds a private key and tokens. A listener replaces
+// that handler for the life of the process (Node 20 has no --disable-sigusr1); bktx exec
+// passes the signal on to its command instead. This is the first line that runs, so only the
+// few milliseconds of Node's own start-up remain open.
+process.on('SIGUSR1', () => {})
 const argv = process.argv.slice(2)
 const fastPath = argv[0] === 'token' && !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))
 const served = fastPath ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1)) : Promise.resolve(false)

@@ -5,23 +5,25 @@ import { main } from './main.js'
 import type { Signals } from './deps.js'
 import { terminateIfKeychainStuck } from './secrets/exit.js'
 import { lazyKeyringStore } from './secrets/lazy.js'
+import { endBySignal, guardStream } from './term/process.js'
+import { systemProcessInfo } from './term/process-info.js'
 import { systemClock } from './time/clock.js'
 
 declare const BKTX_VERSION: string | undefined
 
 // The entry of the full CLI (bin/bktx.js imports it unless dist/fast-token.cjs served a
-// cached token). The only module besides src/fast/main.ts that touches `process`: it builds
-// the real dependencies once and sets the exit code. Everything else receives them.
+// cached token). With src/fast/main.ts the only module that touches `process` (through
+// src/term/process.ts for what both share): it builds the real dependencies once and ends the
+// process as main() says. Everything else receives them.
 
 // After its first HTTP request Node waits 150-250 ms at exit while V8 tiers up the llhttp
 // WebAssembly parser; the baseline compiler alone is plenty for a CLI (docs/dependencies.md).
 setFlagsFromString('--liftoff-only')
 
-// `bktx help | head -1`: a reader that goes away is the end of the output, not a crash.
-process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
-  throw error
-})
+// Write errors (a full disk, a closed pipe or descriptor) are recorded, not thrown: src/main.ts
+// turns them into exit 9 (README, "Output and exit codes").
+const stdout = guardStream(process.stdout, 1)
+const stderr = guardStream(process.stderr, 2)
 
 const env = { ...process.env }
 const uid = process.getuid?.()
@@ -33,9 +35,9 @@ const signals: Signals = {
   },
 }
 
-const code = await main(process.argv.slice(2), {
-  stdout: { write: (chunk) => void process.stdout.write(chunk), isTTY: process.stdout.isTTY === true },
-  stderr: { write: (chunk) => void process.stderr.write(chunk), isTTY: process.stderr.isTTY === true },
+const outcome = await main(process.argv.slice(2), {
+  stdout,
+  stderr,
   ...(process.stderr.isTTY ? { spinnerStream: process.stderr } : {}),
   stdinIsTTY: process.stdin.isTTY === true,
   readStdin: async () => {
@@ -46,6 +48,7 @@ const code = await main(process.argv.slice(2), {
   env,
   clock: systemClock,
   signals,
+  processInfo: systemProcessInfo(),
   fetch: nodeFetch,
   secrets,
   platform: process.platform,
@@ -54,15 +57,15 @@ const code = await main(process.argv.slice(2), {
   home: homedir(),
   version: typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev',
 })
-process.exitCode = code
-// A keychain call blocked on an unlock prompt keeps Node from exiting at all; once the output
-// is flushed, end the process with SIGTERM and say which code was meant (README, "The cache").
-process.stdout.write('', () =>
-  terminateIfKeychainStuck(secrets.stuckCalls(), code, {
-    writeErr: (line) => void process.stderr.write(line),
-    terminate: () => {
-      process.removeAllListeners('SIGTERM')
-      process.kill(process.pid, 'SIGTERM')
-    },
-  }),
-)
+// main() has flushed the output. Interrupted by a signal, or exec's command died of one: end
+// by that signal, so the shell sees it (src/cli/exit-codes.ts, signalOutcome).
+if (outcome.signal !== undefined) endBySignal(outcome.signal, outcome.code)
+else {
+  process.exitCode = outcome.code
+  // A keychain call blocked on an unlock prompt keeps Node from exiting at all: end the
+  // process with SIGTERM and say which code was meant (README, "The cache").
+  terminateIfKeychainStuck(secrets.stuckCalls(), outcome.code, {
+    writeErr: (line) => stderr.write(line),
+    terminate: () => endBySignal('SIGTERM', 143),
+  })
+}

@@ -7,12 +7,37 @@ export interface OutStream {
   write(chunk: string): void
   /** True when the stream is a terminal; decides spinners, colour and human formatting. */
   readonly isTTY: boolean
+  /**
+   * The first error writing to the stream (ENOSPC, EPIPE, EBADF), once one happened; later
+   * writes are dropped. Streams that cannot fail (a test's string) leave it out.
+   */
+  readonly failure?: NodeJS.ErrnoException | undefined
+  /** Resolves once everything written so far has reached the OS, or failed to. */
+  flush?(): Promise<void>
 }
+
+/** The signals bktx listens to. */
+export type SignalName = 'SIGINT' | 'SIGTERM' | 'SIGHUP' | 'SIGQUIT' | 'SIGUSR1' | 'SIGUSR2'
 
 /** Something that delivers process signals; the real one wraps `process.on`. */
 export interface Signals {
   /** Calls `listener` on each delivery of `signal`; returns a function that unsubscribes. */
-  on(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP', listener: () => void): () => void
+  on(signal: SignalName, listener: () => void): () => void
+}
+
+/** What the operating system tells about this process; every answer is undefined where it does not. */
+export interface ProcessInfo {
+  /** The command name of the parent process (`bash`, `fish`): on Linux /proc/PPID/comm. */
+  parentName(): string | undefined
+  /**
+   * Whether this process's group is the foreground process group of its controlling terminal
+   * (so a Ctrl-C typed there signals it and every process of the group); false without one.
+   */
+  inForeground(): boolean | undefined
+  /** This process's id (the reference server's state directory lock records it). */
+  readonly pid: number
+  /** Whether a process with this id exists (kill(pid, 0)): a lock whose holder is gone is stale. */
+  isAlive(pid: number): boolean
 }
 
 export type { Env } from './env.js'
@@ -62,6 +87,8 @@ export interface Deps {
   env: Env
   clock: Clock
   signals: Signals
+  /** The OS's answers about this process (src/bin.ts); tests leave it out or pass their own. */
+  processInfo?: ProcessInfo
   /** Outbound HTTP. Production: global fetch (with an undici dispatcher when configured). */
   fetch: FetchLike
   /**

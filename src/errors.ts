@@ -39,6 +39,9 @@ export type ErrorCode =
   | 'BKTX_PKCS11_PIN'
   | 'BKTX_PKCS11_TOKEN'
   | 'BKTX_CHECKS_FAILED'
+  | 'BKTX_OUTPUT'
+  | 'BKTX_COMMAND_NOT_FOUND'
+  | 'BKTX_COMMAND_NOT_EXECUTABLE'
 
 /**
  * A setting of a token request (the names of src/config/settings.ts): `token-url`, `key`, ...
@@ -282,6 +285,27 @@ export class CacheError extends BktxError {
 /** Interrupted by SIGINT/SIGTERM (or the caller's AbortSignal). */
 export class InterruptedError extends BktxError {
   readonly code = 'BKTX_INTERRUPTED'
+  /** The signal that interrupted, when one did (`SIGINT`); the CLI ends by that same signal. */
+  readonly signal: string | undefined
+  constructor(message: string, options: BktxErrorOptions & { signal?: string | undefined } = {}) {
+    super(message, options)
+    this.signal = options.signal
+  }
+}
+
+/** The output could not be written: stdout or stderr failed (no space left, pipe closed, bad descriptor). */
+export class OutputError extends BktxError {
+  readonly code = 'BKTX_OUTPUT'
+}
+
+/** A command to run (bktx exec) was not found: no such file, or not on PATH. */
+export class CommandNotFoundError extends BktxError {
+  readonly code = 'BKTX_COMMAND_NOT_FOUND'
+}
+
+/** A command to run (bktx exec) was found but could not be executed (no permission, not a program). */
+export class CommandNotExecutableError extends BktxError {
+  readonly code = 'BKTX_COMMAND_NOT_EXECUTABLE'
 }
 
 /**

@@ -136,4 +136,4 @@ export function backendChoice(mode: CacheMode, env: Env, keychain: StoreStatus |
 }
 
 /** How to make the file cache the choice, so that the keychain is not tried (and noted) every run. */
-const KEEP_FILE_CACHE: Advice = ['to use it without trying the keychain first, ', { set: 'cache', value: 'file' }]
+const KEEP_FILE_CACHE: Advice = ['to make that your choice and stop trying the keychain (and this note), ', { set: 'cache', value: 'file' }]

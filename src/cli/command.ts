@@ -2,6 +2,8 @@ import type { Command } from 'commander'
 import type { Deps } from '../deps.js'
 import { UsageError } from '../errors.js'
 import { Context, type GlobalOptions } from './context.js'
+import type { Outcome } from './exit-codes.js'
+import type { SpinnerStream } from './output.js'
 
 // The frame every command runs in: how an action gets its Context, its parsed options and its
 // usage line. Commands import this module, and src/cli/program.ts imports the commands, so the
@@ -9,7 +11,7 @@ import { Context, type GlobalOptions } from './context.js'
 
 export interface ProgramDeps extends Deps {
   /** The real stderr stream when it is a terminal, so ora can draw a spinner on it. */
-  spinnerStream?: NodeJS.WritableStream
+  spinnerStream?: SpinnerStream
 }
 
 /**
@@ -21,8 +23,8 @@ export type Runner = (ctx: Context, opts: Record<string, unknown>, args: unknown
 
 /** Per-program state, keyed by the root Command: nothing survives between programs. */
 interface ProgramState {
-  /** Set by `ctx.exit(code)`: the exit code a command asked for without failing (bktx exec). */
-  exitCode?: number
+  /** Set by `ctx.exit(outcome)`: how a command asked to end without failing (bktx exec). */
+  outcome?: Outcome
   /** The Context of the action that ran, so src/main.ts reports its errors with its output settings. */
   context?: Context
   /** Replacement runners, by command path (`token`, `jwks serve`). */
@@ -36,9 +38,9 @@ export function initProgram(program: Command, run: Readonly<Record<string, Runne
   states.set(program, { run })
 }
 
-/** The exit code a command requested with `ctx.exit(code)`, if any. */
-export function requestedExitCode(program: Command): number | undefined {
-  return states.get(program)?.exitCode
+/** The outcome a command requested with `ctx.exit(outcome)`, if any. */
+export function requestedOutcome(program: Command): Outcome | undefined {
+  return states.get(program)?.outcome
 }
 
 /** The Context of the action that ran (undefined when commander failed before any action). */
@@ -80,7 +82,7 @@ export function action<O>(
   return cmd.action(async (...received: unknown[]) => {
     const command = received[received.length - 1] as Command
     const state = states.get(rootOf(command)) ?? { run: {} }
-    const ctx = new Context(deps, command.optsWithGlobals<GlobalOptions>(), deps.spinnerStream, (code) => (state.exitCode = code))
+    const ctx = new Context(deps, command.optsWithGlobals<GlobalOptions>(), deps.spinnerStream, (outcome) => (state.outcome = outcome))
     state.context = ctx
     const runner = (state.run[commandPath(command)] as ((ctx: Context, opts: O, args: unknown[]) => Promise<void>) | undefined) ?? run
     try {

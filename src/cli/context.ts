@@ -6,8 +6,10 @@ import { resolvePaths, type Paths } from '../config/paths.js'
 import { selectProfile, type ResolvedSettings } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import type { Deps } from '../deps.js'
+import type { Outcome } from './exit-codes.js'
 import { describeNotice } from '../term/describe.js'
-import { Output } from './output.js'
+import { Output, type SpinnerStream } from './output.js'
+import { quietFromEnv } from '../term/quiet.js'
 
 /** The global options every command accepts (src/cli/program.ts). */
 export interface GlobalOptions {
@@ -15,6 +17,7 @@ export interface GlobalOptions {
   config?: string
   json?: boolean
   verbose?: boolean
+  quiet?: boolean
   color?: boolean
 }
 
@@ -31,9 +34,9 @@ export class Context {
   /** --profile, else $BKTX_PROFILE; undefined means "default" chosen implicitly. */
   readonly explicitProfile: string | undefined
   #config: Promise<ConfigFile> | undefined
-  readonly #exit: (code: number) => void
+  readonly #exit: (outcome: Outcome) => void
 
-  constructor(deps: Deps, globals: GlobalOptions, spinnerStream?: NodeJS.WritableStream, exit: (code: number) => void = () => undefined) {
+  constructor(deps: Deps, globals: GlobalOptions, spinnerStream?: SpinnerStream, exit: (outcome: Outcome) => void = () => undefined) {
     this.deps = deps
     this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
@@ -43,6 +46,7 @@ export class Context {
     this.out = new Output(deps.stdout, deps.stderr, {
       json: globals.json === true,
       verbose: globals.verbose === true,
+      quiet: globals.quiet === true || quietFromEnv(deps.env),
       color: globals.color !== false,
       env: deps.env,
       spinnerStream,
@@ -54,9 +58,12 @@ export class Context {
     this.out.warn(describeNotice(notice, { profile: this.explicitProfile }))
   }
 
-  /** Ends the run with this exit code without an error (bktx exec passes its child's code on). */
-  exit(code: number): void {
-    this.#exit(code)
+  /**
+   * Ends the run with this outcome without an error: bktx exec passes its child's exit code
+   * on, or its death by a signal (src/cli/exit-codes.ts, signalOutcome).
+   */
+  exit(outcome: Outcome): void {
+    this.#exit(outcome)
   }
 
   /** A path from a flag, relative to the working directory. */

@@ -1,3 +1,4 @@
+import { constants } from 'node:os'
 import type { ErrorCode } from '../errors.js'
 
 /**
@@ -14,12 +15,42 @@ export const EXIT = {
   BAD_RESPONSE: 6,
   JWT_INVALID: 7,
   KEYCHAIN: 8,
+  OUTPUT: 9,
   KEY_DEVICE: 10,
   CHECKS_FAILED: 11,
+  NOT_EXECUTABLE: 126,
+  NOT_FOUND: 127,
   INTERRUPTED: 130,
 } as const
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
+
+/**
+ * How a run ends: an exit code, or, when `signal` is set, death by that signal (the entry point
+ * re-raises it after the output is flushed), whose status is `code` = 128 + N. A process that
+ * exits 130 instead of dying of SIGINT tells its shell it handled the interrupt: loops go on
+ * and `set -e` scripts do not stop.
+ */
+export interface Outcome {
+  code: number
+  signal?: NodeJS.Signals
+}
+
+/**
+ * Signals bktx ends by itself when it was interrupted by them or its `exec` command died of
+ * them: those whose default action terminates without a core dump. For the others (SIGQUIT,
+ * SIGABRT, SIGSEGV...) re-raising would dump bktx's own core, and Node cannot lower
+ * RLIMIT_CORE first as coreutils' timeout does: bktx exits 128 + N instead, as timeout does
+ * when it cannot turn core dumps off.
+ */
+const RERAISED = new Set<string>(['SIGHUP', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSTKFLT'])
+
+/** The outcome of being ended by `signal` (a child's death, an interrupt): 128 + N, re-raised when that is safe. */
+export function signalOutcome(signal: NodeJS.Signals): Outcome {
+  const number = constants.signals[signal] as number | undefined
+  if (number === undefined) return { code: EXIT.INTERNAL }
+  return RERAISED.has(signal) ? { code: 128 + number, signal } : { code: 128 + number }
+}
 
 const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_USAGE: EXIT.USAGE,
@@ -47,6 +78,9 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_PKCS11_TOKEN: EXIT.KEY_DEVICE,
   BKTX_INTERRUPTED: EXIT.INTERRUPTED,
   BKTX_CHECKS_FAILED: EXIT.CHECKS_FAILED,
+  BKTX_OUTPUT: EXIT.OUTPUT,
+  BKTX_COMMAND_NOT_EXECUTABLE: EXIT.NOT_EXECUTABLE,
+  BKTX_COMMAND_NOT_FOUND: EXIT.NOT_FOUND,
 }
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
@@ -64,8 +98,11 @@ const MEANINGS: Record<ExitCode, string> = {
   [EXIT.BAD_RESPONSE]: 'bad response: the server answered outside the protocol',
   [EXIT.JWT_INVALID]: 'invalid JWT',
   [EXIT.KEYCHAIN]: 'keychain required and not answering',
+  [EXIT.OUTPUT]: 'output: stdout or stderr could not be written',
   [EXIT.KEY_DEVICE]: 'key device or external signer failed (PKCS#11 module, PIN, token, signer command)',
   [EXIT.CHECKS_FAILED]: 'checks failed: doctor, jwks check or key rotate found a problem',
+  [EXIT.NOT_EXECUTABLE]: 'bktx exec: the command cannot be executed',
+  [EXIT.NOT_FOUND]: 'bktx exec: the command was not found',
   [EXIT.INTERRUPTED]: 'interrupted by SIGINT or SIGTERM',
 }
 
@@ -94,14 +131,21 @@ export const EXIT_CODES_HELP = `Exit codes
   6    bad response: the server answered outside the protocol (BKTX_BAD_RESPONSE)
   7    invalid JWT: signature or time claims did not verify (BKTX_JWT_INVALID)
   8    keychain: the OS keychain was required and did not answer (BKTX_KEYCHAIN)
+  9    output: stdout or stderr could not be written (no space left, a closed pipe or
+       descriptor); a token that could not be written is never a success (BKTX_OUTPUT)
   10   key device: a PKCS#11 module that cannot load, a PIN the token refused, a token
        or key that cannot be used, an external signer that failed, hung past --timeout
        or answered with a bad signature
        (BKTX_SIGNER, BKTX_PKCS11_MODULE, BKTX_PKCS11_PIN, BKTX_PKCS11_TOKEN)
   11   checks failed: doctor, jwks check or key rotate --status/--finish found a problem; the
        report says which check and how to fix it (BKTX_CHECKS_FAILED)
-  130  interrupted by SIGINT or SIGTERM (BKTX_INTERRUPTED)
+  126  bktx exec: the command was found but cannot be executed (BKTX_COMMAND_NOT_EXECUTABLE)
+  127  bktx exec: the command was not found (BKTX_COMMAND_NOT_FOUND)
+  130  interrupted by SIGINT (Ctrl-C); 143 by SIGTERM (BKTX_INTERRUPTED). bktx then
+       ends by that signal itself, so the shell sees the interrupt: loops and set -e stop
 
-bktx exec exits with the command's own exit code once the command has started.
+bktx exec exits with the command's own exit code once the command has started; when
+the command dies of signal N, bktx dies of the same signal (status 128 + N; for signals
+that dump core, such as SIGQUIT, it exits 128 + N instead).
 Nothing is written to stdout when bktx fails.
 `

@@ -53,6 +53,7 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     .option('--config <path>', 'configuration file (env BKTX_CONFIG; default $XDG_CONFIG_HOME/bktx/config.json)')
     .option('--json', 'print one JSON document on stdout instead of text')
     .option('-v, --verbose', 'explain what bktx does and where each setting came from, on stderr')
+    .option('-q, --quiet', 'no notes or warnings on stderr, only errors (env BKTX_QUIET=1)')
     .option('--no-color', 'no colour on stderr (NO_COLOR is honoured too)')
     .helpCommand(false)
     .configureOutput({

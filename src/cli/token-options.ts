@@ -1,6 +1,6 @@
 import { Option, type Command } from 'commander'
 import type { ResolvedSettings } from '../config/resolve.js'
-import type { SettingName } from '../config/settings.js'
+import type { CacheMode, SettingName } from '../config/settings.js'
 import { InterruptedError } from '../errors.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import { createTokenService, type NetworkOptions, type Obtained, type TokenService } from '../token/service.js'
@@ -66,14 +66,44 @@ export function networkOptions(ctx: Context, opts: TokenOptions, signal?: AbortS
   }
 }
 
-/** Runs `task` with an AbortSignal that SIGINT and SIGTERM abort (exit 130). */
+/**
+ * How long an interrupted task may take to unwind (close its sockets, release its cache lock)
+ * before bktx stops waiting for it: a keychain call cannot be cancelled (it is bounded to 3 s,
+ * README "The cache") and Ctrl-C must end bktx within a second.
+ */
+const UNWIND_MS = 250
+
+/**
+ * Runs `task` with an AbortSignal that SIGINT and SIGTERM abort. It then fails with an
+ * InterruptedError naming the signal, which src/main.ts turns into death by that signal
+ * (status 130 or 143): as soon as the task has unwound, or after UNWIND_MS, or at once on a
+ * second signal, whatever it is still waiting for.
+ */
 export async function interruptible<T>(ctx: Context, task: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController()
-  const abort = () => controller.abort(new InterruptedError('interrupted'))
-  const offs = [ctx.deps.signals.on('SIGINT', abort), ctx.deps.signals.on('SIGTERM', abort)]
+  let giveUp: (error: InterruptedError) => void = () => undefined
+  const abandoned = new Promise<never>((_, reject) => (giveUp = reject))
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const interrupt = (signal: 'SIGINT' | 'SIGTERM') => () => {
+    const error = new InterruptedError(`interrupted by ${signal}`, { signal })
+    if (controller.signal.aborted) return giveUp(error)
+    controller.abort(error)
+    timer = setTimeout(() => giveUp(error), UNWIND_MS)
+  }
+  const offs = [ctx.deps.signals.on('SIGINT', interrupt('SIGINT')), ctx.deps.signals.on('SIGTERM', interrupt('SIGTERM'))]
+  const running = task(controller.signal).catch((error: unknown) => {
+    // Whatever the task failed with once aborted (the exchange's own InterruptedError, a
+    // closed socket), the signal is the reason.
+    const reason = controller.signal.reason as unknown
+    if (controller.signal.aborted && reason instanceof InterruptedError) {
+      throw new InterruptedError(error instanceof InterruptedError ? error.message : reason.message, { signal: reason.signal, cause: error })
+    }
+    throw error
+  })
   try {
-    return await task(controller.signal)
+    return await Promise.race([running, abandoned])
   } finally {
+    clearTimeout(timer)
     for (const off of offs) off()
   }
 }
@@ -87,15 +117,16 @@ export interface ObtainedToken extends Obtained {
 /**
  * The daily job: a token for these settings, from the cache when it has one with enough life
  * left, else from an exchange (single flight across processes), under a spinner on a terminal.
- * Notices (a keychain fallback) go to stderr. SIGINT/SIGTERM abort the exchange (exit 130).
+ * Notices (a keychain fallback) go to stderr. SIGINT/SIGTERM abort the exchange (bktx then
+ * dies of that signal). `override.cache` replaces the cache setting (exec --revoke-on-exit).
  */
-export async function obtainToken(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = []): Promise<ObtainedToken> {
+export async function obtainToken(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = [], override: { cache?: CacheMode } = {}): Promise<ObtainedToken> {
   const { settings, params } = await tokenRequest(ctx, opts, extra)
   const service = tokenService(ctx)
   const obtained = await interruptible(ctx, (signal) =>
     service.obtain(params, {
       ...networkOptions(ctx, opts, signal),
-      cache: cacheModeOf(settings),
+      cache: override.cache ?? cacheModeOf(settings),
       minTtl: opts.minTtl,
       refresh: opts.refresh === true,
       during: (task) => ctx.out.spin('exchanging assertion for a token', task),

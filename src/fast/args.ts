@@ -13,6 +13,8 @@ export const GLOBAL_FLAGS = {
   '--json': 'boolean',
   '--verbose': 'boolean',
   '-v': 'boolean',
+  '--quiet': 'boolean',
+  '-q': 'boolean',
   '--no-color': 'boolean',
 } as const
 
@@ -45,11 +47,13 @@ export interface FastArgs {
   profile: string | undefined
   config: string | undefined
   color: boolean
+  /** --quiet or -q: notices are not printed. */
+  quiet: boolean
 }
 
 /** `bktx token` arguments the fast path can serve, or undefined. */
 export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefined {
-  const out: FastArgs = { settings: {}, minTtl: DEFAULT_MIN_TTL, json: false, profile: undefined, config: undefined, color: true }
+  const out: FastArgs = { settings: {}, minTtl: DEFAULT_MIN_TTL, json: false, profile: undefined, config: undefined, color: true, quiet: false }
   const scopes: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
@@ -72,6 +76,7 @@ export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefine
     else if (flag === '--config') out.config = value
     else if (flag === '--json') out.json = true
     else if (flag === '--no-color') out.color = false
+    else if (flag === '--quiet' || flag === '-q') out.quiet = true
     else if (flag === '--min-ttl' || flag === '--timeout') {
       const seconds = parseDuration(value as string)
       if (seconds === undefined) return undefined

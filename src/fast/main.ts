@@ -5,6 +5,7 @@
 import { homedir } from 'node:os'
 import { terminateIfKeychainStuck } from '../secrets/exit.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
+import { describeWriteError, endBySignal, guardStream } from '../term/process.js'
 import { systemClock } from '../time/clock.js'
 import { cachedToken } from './token.js'
 
@@ -15,24 +16,29 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   const out = await cachedToken(argv, { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets })
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
+  const stderr = guardStream(process.stderr, 2)
+  let code = out === undefined ? 8 : 0
   if (out !== undefined) {
-    // `bktx token | true`: a reader that goes away is the end of the output, not a crash.
-    process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'EPIPE') process.exit(0)
-      throw error
-    })
-    process.stderr.write(out.stderr)
-    process.stdout.write(out.stdout)
+    // As the full CLI does (src/main.ts): a token that could not be written is exit 9, with
+    // one line on stderr when stderr works and the reader did not just close the pipe.
+    const stdout = guardStream(process.stdout, 1)
+    stderr.write(out.stderr)
+    stdout.write(out.stdout)
+    await Promise.all([stdout.flush(), stderr.flush()])
+    const failed = stdout.failure ?? stderr.failure
+    if (failed !== undefined) {
+      code = 9
+      if (stderr.failure === undefined && failed.code !== 'EPIPE') {
+        stderr.write(`${out.colour ? '\u001b[31merror:\u001b[39m' : 'error:'} cannot write to stdout: ${describeWriteError(failed)}\n`)
+        await stderr.flush()
+      }
+    }
   }
+  process.exitCode = code
   // A keychain call stuck on an unlock prompt would keep Node from exiting; see src/bin.ts.
-  process.stdout.write('', () =>
-    terminateIfKeychainStuck(stuck, out === undefined ? 8 : 0, {
-      writeErr: (line) => void process.stderr.write(line),
-      terminate: () => {
-        process.removeAllListeners('SIGTERM')
-        process.kill(process.pid, 'SIGTERM')
-      },
-    }),
-  )
+  terminateIfKeychainStuck(stuck, code, {
+    writeErr: (line) => stderr.write(line),
+    terminate: () => endBySignal('SIGTERM', 143),
+  })
   return true
 }

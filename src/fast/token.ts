@@ -9,6 +9,7 @@ import type { Env } from '../deps.js'
 import type { SecretStore } from '../secrets/store.js'
 import { colorLevel } from '../term/color.js'
 import { describeNotice } from '../term/describe.js'
+import { quietFromEnv } from '../term/quiet.js'
 import type { Clock } from '../time/clock.js'
 import { tokenDocument } from '../token/document.js'
 import { lookupToken } from '../token/lookup.js'
@@ -33,12 +34,15 @@ export interface FastAnswer {
   stdout: string
   /** The stderr lines the full CLI would print with it (a keychain fallback notice). */
   stderr: string
+  /** Whether the full CLI would colour an `error:` line (should stdout fail). */
+  colour: boolean
 }
 
 /**
  * What `bktx token ARGS` prints when the cache can answer it; else undefined. A notice (no
  * usable keychain, say) is served too, as the full CLI's uncoloured `warning:` line, unless it
- * would be coloured: then the full CLI prints it.
+ * would be coloured: then the full CLI prints it. With --quiet (or BKTX_QUIET) notices are
+ * dropped, as the full CLI drops them, so such a hit is served silently.
  */
 export async function cachedToken(argv: readonly string[], deps: FastDeps): Promise<FastAnswer | undefined> {
   const args = parseFastTokenArgs(argv)
@@ -50,10 +54,13 @@ export async function cachedToken(argv: readonly string[], deps: FastDeps): Prom
     const params = await tokenParams(loaded.settings, { env: deps.env, home: deps.home, uid: deps.uid, cwd: deps.cwd })
     const { result, notices } = await lookupToken(params, { cache: mode, minTtl: args.minTtl }, deps)
     if (result === undefined) return undefined
-    if (notices.length > 0 && colorLevel({ flag: args.color, env: deps.env, isTTY: deps.stderrIsTTY, terminalLevel: () => 1 }) !== 0) return undefined
+    const shown = args.quiet || quietFromEnv(deps.env) ? [] : notices
+    const colour = colorLevel({ flag: args.color, env: deps.env, isTTY: deps.stderrIsTTY, terminalLevel: () => 1 }) !== 0
+    if (shown.length > 0 && colour) return undefined
     return {
       stdout: args.json ? `${JSON.stringify(tokenDocument(result), null, 2)}\n` : `${result.accessToken}\n`,
-      stderr: notices.map((notice) => `warning: ${describeNotice(notice, { profile: loaded.explicitProfile })}\n`).join(''),
+      stderr: shown.map((notice) => `warning: ${describeNotice(notice, { profile: loaded.explicitProfile })}\n`).join(''),
+      colour,
     }
   } catch {
     // Whatever went wrong, the full CLI goes again and reports it properly.

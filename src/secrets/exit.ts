@@ -5,7 +5,7 @@ export interface StuckExitIO {
   writeErr(line: string): void
   /**
    * Ends the process with a signal whose default action terminates it. Production:
-   * `process.removeAllListeners('SIGTERM'); process.kill(process.pid, 'SIGTERM')`.
+   * `endBySignal('SIGTERM', 143)` (src/term/process.ts).
    */
   terminate(): void
 }

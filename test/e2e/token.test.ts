@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isCI } from '../../src/cache/select.js'
@@ -51,6 +52,22 @@ describe('bktx token from the built binary against bktx server', () => {
     expect(await mints()).toBe(before + 1)
   }, 90_000)
 
+  it('env speaks the language of the shell that runs it, not of $SHELL; --shell wins', async () => {
+    const bin = `${process.execPath} ${BIN}`
+    // A bash script run by a fish user: the parent is bash.
+    const bash = spawnSync('bash', ['-c', `eval "$(${bin} env)" && printf '%s\\n' "$BUILDKITE_ORGANIZATION_SLUG"`], { env: { ...env, SHELL: '/usr/bin/fish' }, encoding: 'utf8' })
+    expect(bash.stderr).toBe('')
+    expect(bash.stdout).toBe('acme\n')
+    // fish run by a bash user: the parent is fish.
+    const fish = spawnSync('fish', ['--no-config', '-c', `${bin} env | source; printf '%s\\n' $BUILDKITE_ORGANIZATION_SLUG`], { env: { ...env, HOME: home.dir, SHELL: '/bin/bash' }, encoding: 'utf8' })
+    expect(fish.stdout).toBe('acme\n')
+    // A parent that is not a shell (node here): $SHELL decides.
+    expect((await runBin(['env'], { env: { ...env, SHELL: '/usr/bin/fish' } })).stdout).toMatch(/^set -gx BUILDKITE_API_TOKEN /)
+    expect((await runBin(['env'], { env: { ...env, SHELL: '/bin/zsh' } })).stdout).toMatch(/^export BUILDKITE_API_TOKEN=/)
+    const forced = spawnSync('bash', ['-c', `${bin} env --shell fish`], { env: { ...env, SHELL: '/bin/bash' }, encoding: 'utf8' })
+    expect(forced.stdout).toMatch(/^set -gx BUILDKITE_API_TOKEN /)
+  })
+
   it('exports variables that bash and fish evaluate to the same values', async () => {
     const json = JSON.parse((await runBin(['env', '--json'], { env })).stdout)
     const bash = spawnSync('bash', ['-c', `eval "$(${process.execPath} ${BIN} env --shell bash)" && printf '%s\\n' "$BUILDKITE_API_TOKEN" "$BUILDKITE_ORGANIZATION_SLUG" "$BKTX_TOKEN_EXPIRES_AT"`], { env, encoding: 'utf8' })
@@ -92,9 +109,28 @@ describe('bktx exec', () => {
     expect(nested.stderr).toMatch(/already inside bktx exec/)
     const allowed = await runBin([], { env, shell: `$BKTX exec -- $BKTX exec --allow-nested -- true` })
     expect(allowed.code).toBe(0)
+  })
+
+  it('exits 127 when the command is not found and 126 when it cannot be executed, as shells do', async () => {
     const missing = await runBin(['exec', '--', 'no-such-command-bktx'], { env })
-    expect(missing.code).toBe(2)
-    expect(missing.stderr).toMatch(/command not found/)
+    expect(missing).toMatchObject({ code: 127, stdout: '' })
+    expect(missing.stderr).toBe('error: cannot run no-such-command-bktx: command not found\n')
+    const notExecutable = await runBin(['exec', '--', '/etc/passwd'], { env })
+    expect(notExecutable).toMatchObject({ code: 126, stdout: '' })
+    expect(notExecutable.stderr).toMatch(/^error: cannot run \/etc\/passwd: permission denied/)
+    expect((await runBin(['exec', '--', '/etc'], { env })).code).toBe(126)
+    // The command's own 126 and 127 pass through unchanged.
+    expect((await runBin(['exec', '--', 'sh', '-c', 'exit 127'], { env })).code).toBe(127)
+  })
+
+  it('dies of the signal its command died of, so the shell sees the same; 128 + N without a core dump for SIGQUIT', async () => {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGPIPE'] as const) {
+      const result = await runBin(['exec', '--', 'sh', '-c', `kill -${signal.slice(3)} $$`], { env })
+      expect(result, signal).toMatchObject({ code: null, signal })
+    }
+    // sh cannot dump core for SIGQUIT when its limit is 0; bktx never re-raises it.
+    const quit = await runBin([], { env, shell: `ulimit -c 0; $BKTX exec -- sh -c 'kill -QUIT $$'` })
+    expect(quit).toMatchObject({ code: 131, signal: null })
   })
 
   it("leaves the command's own -v alone: no verbose output from bktx, the command's exit code (issue 9)", async () => {
@@ -108,13 +144,13 @@ describe('bktx exec', () => {
     expect(failed.stderr).not.toMatch(/debug:/)
   })
 
-  it('forwards SIGTERM to the command and reports 128 + signal when it dies of it', async () => {
+  it('forwards SIGTERM to the command and dies of it when the command does', async () => {
     const child = spawn(process.execPath, [BIN, 'exec', '--', 'sh', '-c', 'echo ready; sleep 30'], { env: { PATH: process.env['PATH'], ...env } })
     let out = ''
     await new Promise<void>((resolve) => child.stdout.on('data', (chunk) => ((out += chunk), out.includes('ready') && resolve())))
     child.kill('SIGTERM')
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)))
-    expect(code).toBe(143)
+    const ended = await new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
+    expect(ended).toEqual({ code: null, signal: 'SIGTERM' })
   })
 
   it('--revoke-on-exit revokes the token when the command ends', async () => {
@@ -124,6 +160,33 @@ describe('bktx exec', () => {
     expect(result.stderr).toMatch(/token revoked/)
     const me = await fetch(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })
     expect(me.status).toBe(401)
+  })
+
+  it('--revoke-on-exit uses a token of its own: concurrent runs and the cached token are untouched', async () => {
+    const status = async (token: string) => (await fetch(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status
+    const cached = (await runBin(['token', '--scope', 'read_builds'], { env })).stdout.trim()
+    const dir = join(home.dir, 'revoke')
+    await mkdir(dir)
+    // A waits until B has ended (and revoked its token), then checks that its own still works.
+    const a = runBin([], {
+      env,
+      shell: `$BKTX exec --revoke-on-exit --scope read_builds -- sh -c 'echo "$BUILDKITE_API_TOKEN" > ${dir}/a; while [ ! -f ${dir}/b-done ]; do sleep 0.05; done'`,
+      timeoutMs: 30_000,
+    })
+    while (!existsSync(join(dir, 'a'))) await new Promise((resolve) => setTimeout(resolve, 50))
+    const b = await runBin([], { env, shell: `$BKTX exec --revoke-on-exit --scope read_builds -- sh -c 'echo "$BUILDKITE_API_TOKEN"'` })
+    expect(b.code).toBe(0)
+    const tokenA = (await readFile(join(dir, 'a'), 'utf8')).trim()
+    const tokenB = b.stdout.trim()
+    expect(new Set([cached, tokenA, tokenB]).size).toBe(3)
+    expect(await status(tokenB)).toBe(401)
+    expect(await status(tokenA)).toBe(200)
+    await writeFile(join(dir, 'b-done'), '')
+    expect((await a).code).toBe(0)
+    expect(await status(tokenA)).toBe(401)
+    // The cached token was neither used nor revoked, and is still what the cache serves.
+    expect(await status(cached)).toBe(200)
+    expect((await runBin(['token', '--scope', 'read_builds'], { env })).stdout.trim()).toBe(cached)
   })
 })
 

@@ -2,13 +2,16 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { main } from '../../src/main.js'
+import { systemProcessInfo } from '../../src/term/process-info.js'
 import type { ProgramDeps } from '../../src/cli/program.js'
-import type { FetchLike, Signals } from '../../src/deps.js'
+import type { FetchLike, ProcessInfo, SignalName, Signals } from '../../src/deps.js'
 import { MemorySecretStore, type SecretStore } from '../../src/secrets/store.js'
 import type { Clock } from '../../src/time/clock.js'
 
 export interface CliResult {
   code: number
+  /** The signal the process would end by (src/bin.ts re-raises it). */
+  signal?: NodeJS.Signals | undefined
   stdout: string
   stderr: string
 }
@@ -19,6 +22,7 @@ export interface RunOptions {
   cwd?: string
   stdin?: string
   signals?: Signals
+  processInfo?: ProcessInfo
   fetch?: FetchLike
   secrets?: SecretStore
   home?: string
@@ -45,6 +49,8 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     env: options.env ?? {},
     clock: options.clock ?? { now: () => new Date() },
     signals: options.signals ?? { on: () => () => undefined },
+    // The test process stands in for bktx's own (the server's state lock records a pid).
+    processInfo: options.processInfo ?? { ...systemProcessInfo(), parentName: () => undefined, inForeground: () => undefined },
     fetch: options.fetch ?? ((input, init) => fetch(input, init)),
     secrets: options.secrets ?? new MemorySecretStore(),
     platform: process.platform,
@@ -53,8 +59,8 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     home: options.home ?? '/nonexistent-home',
     version: '0.0.0-test',
   }
-  const code = await main(args, deps)
-  return { code, stdout, stderr }
+  const { code, signal } = await main(args, deps)
+  return { code, signal, stdout, stderr }
 }
 
 /** A settable clock for tests. */
@@ -68,7 +74,7 @@ export function fixedClock(start: Date | string | number = '2026-11-28T12:00:00Z
 }
 
 /** A fake signal source: `emit('SIGINT')` delivers to the CLI's listeners. */
-export function fakeSignals(): Signals & { emit(signal: 'SIGINT' | 'SIGTERM' | 'SIGHUP'): void } {
+export function fakeSignals(): Signals & { emit(signal: SignalName): void } {
   const listeners = new Map<string, Set<() => void>>()
   return {
     on(signal, listener) {

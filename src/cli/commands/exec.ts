@@ -1,13 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { constants } from 'node:os'
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
-import { UsageError } from '../../errors.js'
+import type { SignalName } from '../../deps.js'
+import { CommandNotExecutableError, CommandNotFoundError, UsageError } from '../../errors.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
+import { signalOutcome } from '../exit-codes.js'
 import { addTokenOptions, networkOptions, obtainToken, type TokenOptions } from '../token-options.js'
 import { tokenVariables } from './env.js'
-import { cacheKey } from '../../cache/key.js'
 import { keySettingsOf, secretVariables } from '../../signers/open.js'
 
 export interface ExecOptions extends TokenOptions {
@@ -18,13 +18,26 @@ export interface ExecOptions extends TokenOptions {
 /** Set in the child's environment; a nested `bktx exec` refuses to run unless asked. */
 export const NESTED_MARKER = 'BKTX_EXEC'
 
+/** Signals passed on to the command: whoever sends them to bktx means the command. */
+const FORWARDED: readonly SignalName[] = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2']
+
+/** The signals a terminal sends to its whole foreground process group when a key is typed (Ctrl-C, Ctrl-\). */
+const TERMINAL_KEYS: ReadonlySet<SignalName> = new Set(['SIGINT', 'SIGQUIT'])
+
 export function registerExec(self: Command, deps: ProgramDeps): void {
   const cmd = self
     .description('run a command with BUILDKITE_API_TOKEN and BUILDKITE_ORGANIZATION_SLUG set; exit with its code')
     .argument('<command...>', 'the command and its arguments, after --')
-    .option('--revoke-on-exit', 'revoke the token (DELETE /v2/access-token) and drop it from the cache when the command ends')
+    .option('--revoke-on-exit', 'use a token of this run\'s own (never cached) and revoke it (DELETE /v2/access-token) when the command ends')
     .option('--allow-nested', `run even inside another bktx exec (${NESTED_MARKER} is set)`)
-    .addHelpText('after', '\n  bktx exec --scope read_builds -- bk build list\n\nSignals (SIGINT, SIGTERM, SIGHUP) are forwarded to the command. A command killed by a signal\nmakes bktx exit with 128 + the signal number, as shells report it.')
+    .addHelpText(
+      'after',
+      '\n  bktx exec --scope read_builds -- bk build list\n\n' +
+        'The command runs as if started directly: Ctrl-C from the terminal reaches it once, and\n' +
+        'SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to bktx are passed on to it.\n' +
+        'bktx exits with its exit code; when it dies of a signal, bktx dies of the same one.\n' +
+        '127: the command was not found; 126: it cannot be executed.',
+    )
   addTokenOptions(cmd, ['api-url'])
   action<ExecOptions>(cmd, deps, (ctx, opts, args) => runExec(ctx, opts, args[0] as string[]))
 }
@@ -36,40 +49,74 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   if (marker !== undefined && marker !== '' && opts.allowNested !== true) {
     throw new UsageError(`already inside bktx exec (${NESTED_MARKER} is set); the token is in BUILDKITE_API_TOKEN. Pass --allow-nested to run another`)
   }
-  const { result, params, settings, cache, service } = await obtainToken(ctx, opts, ['api-url'])
+  // A token to be revoked at the end must be this run's alone: the cached one is shared with
+  // every other call of the same settings, which revoking it would break mid-run.
+  const revoke = opts.revokeOnExit === true
+  const { result, params, settings, service } = await obtainToken(ctx, opts, ['api-url'], revoke ? { cache: 'none' } : {})
   const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
   // The command gets the token, not the means to mint more: no key text, no PIN.
   for (const name of secretVariables(keySettingsOf(settings))) delete env[name]
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
-  const code = await new Promise<number>((resolve, reject) => {
-    // Forward what we receive; the child decides how to stop. The handlers are installed before
-    // the spawn: the command can start (and be signalled through us) before spawn() returns, and
-    // a signal in that window would otherwise kill bktx and orphan the command. Handlers run on
-    // a later turn of the event loop, when `child` is set.
-    let child: ChildProcess | undefined
-    const offs = (['SIGINT', 'SIGTERM', 'SIGHUP'] as const).map((signal) => ctx.deps.signals.on(signal, () => child?.kill(signal)))
-    child = spawn(command, args, { stdio: 'inherit', env, cwd: ctx.deps.cwd })
-    child.once('error', (cause) => {
-      for (const off of offs) off()
-      const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'command not found' : cause.message
-      reject(new UsageError(`cannot run ${command}: ${reason}`, { cause }))
-    })
-    child.once('exit', (exitCode, signal) => {
-      for (const off of offs) off()
-      resolve(exitCode ?? 128 + (signal === null ? 0 : (constants.signals[signal] ?? 0)))
-    })
-  })
+  const ended = await run(ctx, command, args, env)
 
-  if (opts.revokeOnExit === true) {
+  if (revoke) {
     try {
       await service.revoke(required(settings, 'api-url'), result.accessToken, networkOptions(ctx, opts))
-      await cache.clear(cacheKey(params))
       ctx.out.info('token revoked')
     } catch (error) {
       // The command's own exit code matters more; say what went wrong and keep it.
       ctx.out.warn(`could not revoke the token: ${(error as Error).message}`)
     }
   }
-  ctx.exit(code)
+  ctx.exit(ended.signal !== null ? signalOutcome(ended.signal) : { code: ended.code ?? 1 })
+}
+
+/**
+ * Runs the command in bktx's own process group, so that it stays in the terminal's foreground
+ * with bktx (it can read the terminal, and Ctrl-Z stops both), and passes signals on.
+ *
+ * A signal bktx receives came either from someone who meant bktx alone (`kill PID`, a
+ * supervisor), who expects the command to get it, or from the terminal, which sends Ctrl-C
+ * and Ctrl-\ to every process of its foreground group, the command included: forwarding those
+ * would deliver them twice, and many programs take a second Ctrl-C as "quit now". POSIX tells
+ * the two apart with siginfo's si_code and si_pid, which Node does not expose. So SIGINT and
+ * SIGQUIT are passed on only when bktx is not in the terminal's foreground group (no terminal,
+ * a background job), where the terminal cannot have sent them; in the foreground they are
+ * taken to be the terminal's. The cost: `kill -INT PID` aimed at a foreground bktx alone does
+ * not reach the command (send it to the command, or to the group with `kill -INT -- -PGID`).
+ * The other signals are always passed on: a terminal never sends them on a key, and a second
+ * SIGTERM or SIGHUP (a supervisor signalling the whole group) changes nothing for a program.
+ *
+ * The handlers are installed before the spawn: the command can start (and be signalled
+ * through us) before spawn() returns, and a signal in that window would otherwise end bktx and
+ * orphan it. Handlers run on a later turn of the event loop, when `child` is set.
+ */
+function run(ctx: Context, command: string, args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    let child: ChildProcess | undefined
+    const forward = (signal: SignalName) => () => {
+      if (child?.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+      if (TERMINAL_KEYS.has(signal) && ctx.deps.processInfo?.inForeground() === true) return
+      child.kill(signal)
+    }
+    const offs = FORWARDED.map((signal) => ctx.deps.signals.on(signal, forward(signal)))
+    child = spawn(command, args, { stdio: 'inherit', env, cwd: ctx.deps.cwd })
+    child.on('error', (cause: NodeJS.ErrnoException) => {
+      // After a start, an error is a failed kill() (the command had just exited): nothing to report.
+      if (child?.pid !== undefined) return
+      for (const off of offs) off()
+      // The shells' convention (POSIX "Command Search and Execution"): 127 when the command
+      // is not found, 126 when it is found but cannot be executed.
+      reject(
+        cause.code === 'ENOENT'
+          ? new CommandNotFoundError(`cannot run ${command}: command not found`, { cause })
+          : new CommandNotExecutableError(`cannot run ${command}: ${cause.code === 'EACCES' ? 'permission denied (not an executable file?)' : cause.message}`, { cause }),
+      )
+    })
+    child.once('exit', (code, signal) => {
+      for (const off of offs) off()
+      resolve({ code, signal })
+    })
+  })
 }

@@ -115,11 +115,12 @@ export async function runJwksServe(ctx: Context, opts: JwksServeOptions): Promis
     { keyPaths: await keyPaths(ctx, opts.key), host: opts.host, port: opts.port },
     {
       clock: ctx.deps.clock,
-      log: (line) => ctx.out.info(line),
+      // The request log is what the server produces, not a note: --quiet keeps it.
+      log: (line) => ctx.out.log(line),
       onChange: (kids) => ctx.out.info(`key files changed: serving the new JWKS (${kids.join(', ')})`),
     },
   )
-  ctx.out.info(`serving JWKS at ${serving.urls[0]} (and ${serving.urls[1]}, kids ${serving.kids.join(', ')}); Ctrl-C stops`)
+  ctx.out.log(`serving JWKS at ${serving.urls[0]} (and ${serving.urls[1]}, kids ${serving.kids.join(', ')}); Ctrl-C stops`)
   await new Promise<void>((resolve) => {
     const offs = [ctx.deps.signals.on('SIGINT', stop), ctx.deps.signals.on('SIGTERM', stop)]
     function stop(): void {

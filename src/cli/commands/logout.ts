@@ -85,6 +85,6 @@ async function runLogoutAll(ctx: Context, opts: LogoutOptions): Promise<void> {
   const [first] = outcome.failed
   if (first !== undefined) {
     // The exit code of the first failure, once everything that could be done was done.
-    ctx.exit(exitCodeFor(first.error.code))
+    ctx.exit({ code: exitCodeFor(first.error.code) })
   }
 }

@@ -74,9 +74,10 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
     clock: ctx.deps.clock,
     fetch: ctx.deps.fetch,
     stateDir: opts.stateDir === undefined ? undefined : ctx.absolute(opts.stateDir),
-    process: { pid: process.pid, uid: ctx.deps.uid, isAlive },
+    ...(ctx.deps.processInfo === undefined ? {} : { process: { pid: ctx.deps.processInfo.pid, uid: ctx.deps.uid, isAlive: (pid: number) => ctx.deps.processInfo?.isAlive(pid) ?? true } }),
     repairState: opts.repairState === true,
-    log: batchedLines((text) => ctx.out.info(text)),
+    // The request log is what the server produces, not a note: --quiet keeps it.
+    log: batchedLines((text) => ctx.out.log(text)),
     verbose: ctx.out.verbose,
   })
   if (server.state.repaired.length > 0) {
@@ -113,7 +114,7 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   }
   if (app !== undefined) ctx.out.info(`token URL ${url}/oauth/token (set BKTX_TOKEN_URL and BKTX_API_URL=${url})`)
   if (opts.stateDir !== undefined) ctx.out.info(`state and audit log in ${ctx.absolute(opts.stateDir)}`)
-  ctx.out.info(`listening on ${listening.url}`)
+  ctx.out.log(`listening on ${listening.url}`)
 
   await new Promise<void>((resolve) => {
     const offs = [ctx.deps.signals.on('SIGINT', stop), ctx.deps.signals.on('SIGTERM', stop)]
@@ -157,16 +158,6 @@ export function advertisedUrl(bound: string): string {
   if (url.hostname === '0.0.0.0') url.hostname = '127.0.0.1'
   else if (url.hostname === '[::]') url.hostname = '[::1]'
   return url.origin
-}
-
-/** kill(pid, 0): the process exists if it succeeds, or fails only for want of permission. */
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
 }
 
 /** A one-org, one-app configuration from the quick flags, defaulting from the bktx profile. */

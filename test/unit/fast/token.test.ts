@@ -54,9 +54,9 @@ describe('cachedToken', () => {
   it('serves exactly what the full CLI prints on a hit, and nothing on a miss', async () => {
     expect(await cachedToken([], deps())).toBeUndefined()
     const full = await runCli(['token', '--cache', 'file'], { env: world.env })
-    expect(await cachedToken([], deps())).toEqual({ stdout: full.stdout, stderr: '' })
+    expect(await cachedToken([], deps())).toEqual({ stdout: full.stdout, stderr: '', colour: false })
     const json = await runCli(['token', '--cache', 'file', '--json'], { env: world.env })
-    expect(await cachedToken(['--json'], deps())).toEqual({ stdout: json.stdout, stderr: '' })
+    expect(await cachedToken(['--json'], deps())).toEqual({ stdout: json.stdout, stderr: '', colour: false })
     expect(await cachedToken(['--scope', 'read_pipelines'], deps())).toBeUndefined()
   })
 
@@ -76,9 +76,26 @@ describe('cachedToken', () => {
     await runCli(['token'], { env, secrets: locked })
     const full = await runCli(['token'], { env, secrets: locked })
     expect(full.stderr).toMatch(/^warning: .*locked; using the file cache in /)
+    expect(full.stderr).toMatch(/to make that your choice and stop trying the keychain \(and this note\), pass --cache file, set BKTX_CACHE=file, or run `bktx config set cache file`\n$/)
     const auto = { ...deps(), env, secrets: locked }
-    expect(await cachedToken([], auto)).toEqual({ stdout: full.stdout, stderr: full.stderr })
+    expect(await cachedToken([], auto)).toEqual({ stdout: full.stdout, stderr: full.stderr, colour: false })
     expect(await cachedToken([], { ...auto, stderrIsTTY: true })).toBeUndefined()
-    expect(await cachedToken(['--no-color'], { ...auto, stderrIsTTY: true })).toEqual({ stdout: full.stdout, stderr: full.stderr })
+    expect(await cachedToken(['--no-color'], { ...auto, stderrIsTTY: true })).toEqual({ stdout: full.stdout, stderr: full.stderr, colour: false })
+  })
+
+  it('drops notices with --quiet, -q or BKTX_QUIET=1, as the full CLI does, and then serves a hit on a terminal too', async () => {
+    const locked = new MemorySecretStore()
+    locked.fail = new KeychainError('the Secret Service collection is locked')
+    const { BKTX_CACHE: _file, ...env } = deps().env
+    await runCli(['token'], { env, secrets: locked })
+    for (const [argv, extra] of [[['--quiet'], {}], [['-q'], {}], [[], { BKTX_QUIET: '1' }]] as const) {
+      const full = await runCli(['token', ...argv], { env: { ...env, ...extra }, secrets: locked })
+      expect(full.code).toBe(0)
+      expect(full.stderr).toBe('')
+      const fast = { ...deps(), env: { ...env, ...extra }, secrets: locked, stderrIsTTY: true }
+      expect(await cachedToken(argv, fast)).toEqual({ stdout: full.stdout, stderr: '', colour: true })
+    }
+    // BKTX_QUIET=0 is not quiet.
+    expect((await runCli(['token'], { env: { ...env, BKTX_QUIET: '0' }, secrets: locked })).stderr).toMatch(/^warning: /)
   })
 })

@@ -1,0 +1,56 @@
+// The OS's answers about this process, for src/bin.ts (kept apart from ./process.ts, which
+// the fast path loads: this one needs node:child_process where there is no /proc).
+import { execFileSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import type { ProcessInfo } from '../deps.js'
+
+/** What Linux's /proc (or `ps` elsewhere) tells about this process. */
+export function systemProcessInfo(): ProcessInfo {
+  return {
+    pid: process.pid,
+    isAlive(pid) {
+      try {
+        process.kill(pid, 0)
+        return true
+      } catch (error) {
+        // kill(pid, 0) fails only for want of permission when the process exists.
+        return (error as NodeJS.ErrnoException).code === 'EPERM'
+      }
+    },
+    parentName() {
+      try {
+        const name =
+          process.platform === 'linux'
+            ? readFileSync(`/proc/${process.ppid}/comm`, 'utf8')
+            : process.platform === 'win32'
+              ? ''
+              : execFileSync('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
+        // macOS ps gives a path, and `-bash` for a login shell.
+        const base = name.trim().split('/').pop()?.replace(/^-/, '') ?? ''
+        return base === '' ? undefined : base
+      } catch {
+        return undefined
+      }
+    },
+    inForeground() {
+      try {
+        if (process.platform === 'linux') {
+          // /proc/self/stat: "pid (comm) state ppid pgrp session tty_nr tpgid ..."; comm may
+          // hold spaces and parentheses, so fields are counted after the last ')'.
+          const stat = readFileSync('/proc/self/stat', 'utf8')
+          const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+          const [pgrp, ttyNr, tpgid] = [Number(fields[2]), Number(fields[4]), Number(fields[5])]
+          return ttyNr !== 0 && tpgid > 0 && tpgid === pgrp
+        }
+        if (process.platform === 'win32') return undefined
+        const [pgid, tpgid] = execFileSync('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
+          .trim()
+          .split(/\s+/)
+          .map(Number)
+        return pgid !== undefined && tpgid !== undefined && tpgid > 0 && pgid === tpgid
+      } catch {
+        return undefined
+      }
+    },
+  }
+}
