@@ -171,7 +171,9 @@ function oauthError(
     return attachRaw(new BadResponseError(`${where} answered HTTP ${raw.status} with an "error" member that is not an OAuth error code (RFC 6749 §5.2)`), raw)
   }
   const cleanDescription = typeof description === 'string' && description !== '' ? printable(redactSecrets(description), 300) : undefined
-  const serverDate = raw.headers.get('date')
+  // Quoted in the clock-skew advice: the server's text, so escaped and capped like any other.
+  const date = raw.headers.get('date')
+  const serverDate = date === null ? null : printable(date, 64)
   const advice = oauthErrorAdvice(error, cleanDescription, options.requested, { skewMs: clockSkewMs(serverDate, receivedAt), serverDate })
   const code = printable(error, 60)
   return attachRaw(
