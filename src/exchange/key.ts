@@ -1,5 +1,5 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
+import { readInputFile } from '../fs/input.js'
 import { algorithmFor } from '../keys/policy.js'
 import type { AssertionKey } from './types.js'
 
@@ -46,13 +46,11 @@ const PLAIN_PRIVATE_PEM = /^-----BEGIN (PRIVATE|EC PRIVATE|RSA PRIVATE) KEY-----
  */
 export async function loadAssertionKey(path: string, kid?: string): Promise<AssertionKey> {
   try {
-    // Synchronous: the cache-hit path reads this one small file; see cache/cache.ts.
-    const info = statSync(path)
-    if (info.isFile() && info.size <= 256 * 1024) {
-      const text = readFileSync(path, 'utf8').trim()
-      if (PLAIN_PRIVATE_PEM.test(text) && text.split('-----BEGIN ').length === 2) {
-        return toAssertionKey(createPrivateKey({ key: text, format: 'pem' }), kid, path)
-      }
+    // Synchronous, and only a regular file, capped while reading (src/fs/input.ts): the
+    // cache-hit path reads this one small file; see cache/cache.ts.
+    const text = readInputFile(path, 256 * 1024).trim()
+    if (PLAIN_PRIVATE_PEM.test(text) && text.split('-----BEGIN ').length === 2) {
+      return toAssertionKey(createPrivateKey({ key: text, format: 'pem' }), kid, path)
     }
   } catch {
     // Fall through: keys/load.ts reads the file again and reports the problem properly.

@@ -1,8 +1,9 @@
 import { createPrivateKey, createPublicKey, type JsonWebKeyInput, type KeyObject } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { KeyError, UnsupportedKeyError } from '../errors.js'
 import { errnoText } from '../fs/atomic.js'
+import { InputFileError, readInputFile } from '../fs/input.js'
 import { algorithmFor, isSigningAlg, type SigningAlg } from './policy.js'
 
 /** A signing key as bktx uses it: its algorithm, kid and public JWK, and the private half when known. */
@@ -21,17 +22,21 @@ const MAX_KEY_FILE_BYTES = 256 * 1024
 
 /** Reads a key file: PKCS#8/SEC1/PKCS#1/SPKI PEM, a JWK, or a JWKS (every key in it). */
 export async function loadKeyFile(path: string, options: { kid?: string } = {}): Promise<LoadedKey[]> {
-  let text: string
+  return parseKeys(readKeyText(path), path, options)
+}
+
+/**
+ * The text of a key file: a regular file of at most 256 KiB, counted while reading, so a FIFO
+ * or /dev/zero given as a key fails at once (src/fs/input.ts). KeyError otherwise.
+ */
+export function readKeyText(path: string): string {
   try {
-    const info = await stat(path)
-    if (!info.isFile()) throw new KeyError(`key file ${path} is not a regular file`)
-    if (info.size > MAX_KEY_FILE_BYTES) throw new KeyError(`key file ${path} is larger than 256 KiB; not a key`)
-    text = await readFile(path, 'utf8')
+    return readInputFile(path, MAX_KEY_FILE_BYTES)
   } catch (cause) {
-    if (cause instanceof KeyError) throw cause
-    throw new KeyError(`cannot read key file ${path}: ${errnoText(cause)}`, { cause })
+    if (!(cause instanceof InputFileError)) throw cause
+    if (cause.problem === 'unreadable') throw new KeyError(`cannot read key file ${path}: ${errnoText(cause.cause)}`, { cause, detail: { file: path, reason: 'unreadable' } })
+    throw new KeyError(`key file ${path} ${cause.text}${cause.problem === 'too-large' ? '; not a key' : ''}`, { cause, detail: { file: path, reason: cause.problem } })
   }
-  return parseKeys(text, path, options)
 }
 
 /** Group/other permission bits on a private key file (0o077 mask), or 0 when private enough. */
