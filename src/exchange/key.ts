@@ -1,5 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readInputFile } from '../fs/input.js'
+import { checkKeyPair } from '../keys/pair.js'
 import { algorithmFor } from '../keys/policy.js'
 import type { AssertionKey } from './types.js'
 
@@ -50,7 +51,11 @@ export async function loadAssertionKey(path: string, kid?: string): Promise<Asse
     // cache-hit path reads this one small file; see cache/cache.ts.
     const text = readInputFile(path, 256 * 1024).trim()
     if (PLAIN_PRIVATE_PEM.test(text) && text.split('-----BEGIN ').length === 2) {
-      return toAssertionKey(createPrivateKey({ key: text, format: 'pem' }), kid, path)
+      const privateKey = createPrivateKey({ key: text, format: 'pem' })
+      const key = toAssertionKey(privateKey, kid, path)
+      // A PEM can hold a public key that is not its private key's too (src/keys/pair.ts).
+      checkKeyPair(privateKey, path)
+      return key
     }
   } catch {
     // Fall through: keys/load.ts reads the file again and reports the problem properly.

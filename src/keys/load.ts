@@ -4,6 +4,7 @@ import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { KeyError, UnsupportedKeyError } from '../errors.js'
 import { errnoText } from '../fs/atomic.js'
 import { InputFileError, readInputFile } from '../fs/input.js'
+import { checkJwkMembers, checkKeyPair } from './pair.js'
 import { algorithmFor, isSigningAlg, type SigningAlg } from './policy.js'
 
 /** A signing key as bktx uses it: its algorithm, kid and public JWK, and the private half when known. */
@@ -94,6 +95,7 @@ async function fromPem(pem: string, source: string, kid: string | undefined): Pr
     throw new KeyError(`${source} holds no readable ${isPublic ? 'public' : 'private'} key (corrupt or unsupported PEM)`, { cause })
   }
   const alg = algorithmFor(publicKey, source)
+  if (privateKey !== undefined) checkKeyPair(privateKey, source)
   return describe(publicKey, privateKey, alg, kid, source)
 }
 
@@ -108,6 +110,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
   if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) {
     throw new KeyError(`${source}: JWK "kid" must be a non-empty string`)
   }
+  checkJwkMembers(value, source)
   const hasPrivate = jwk.d !== undefined
   let privateKey: KeyObject | undefined
   let publicKey: KeyObject
@@ -123,6 +126,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
     throw new KeyError(`${source} is not a usable ${jwk.kty} JWK (missing or invalid members)`, { cause })
   }
   const alg = algorithmFor(publicKey, source)
+  if (privateKey !== undefined) checkKeyPair(privateKey, source)
   if (jwk.alg !== undefined) {
     // A JWK's own alg must agree with its key type (docs/buildkite-protocol.md §9, RFC 8725 §3.1).
     if (!isSigningAlg(jwk.alg)) {
