@@ -114,6 +114,22 @@ describe('withCache, file backend', () => {
     expect(mint.count()).toBe(2)
   })
 
+  it('serves an entry for at most 86400 s, whatever expires_in it holds (issue 13: written by an older bktx, or planted)', async () => {
+    const root = await tempRoot()
+    const clock = fixedClock()
+    const { cache } = await selectCache({ mode: 'file', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock, secrets: new MemorySecretStore() })
+    const mint = fakeExchanger(clock, { expiresIn: 7_889_238_000_000 })
+    const get = withCache(mint.exchange, cache, { clock, minTtl: 0 })
+    await get(testParams())
+    clock.advance(86_399)
+    const served = await get(testParams())
+    expect(served).toMatchObject({ cached: true, expiresIn: 86_400 })
+    expect(served.expiresAt.toISOString()).toBe('2026-01-02T00:00:00.000Z')
+    clock.advance(1)
+    expect(await get(testParams())).toMatchObject({ cached: false })
+    expect(mint.count()).toBe(2)
+  })
+
   it('does not trust an entry received in the future (clock set back)', async () => {
     const { get, mint, clock } = await setup('file')
     await get()(testParams())
