@@ -7,7 +7,7 @@ import { createNoCache, createTokenCache, type TokenCache } from './cache.js'
 import { FileSecretStore } from './file-store.js'
 import { createMetadataStore } from './metadata.js'
 import { autoPolicy, filePolicy, keychainPolicy, type SecretPolicy } from './policy.js'
-import { openPrivateDir, resolveCacheDir } from './dir.js'
+import { openCacheDir } from './dir.js'
 import type { EntryLockOptions } from './lock.js'
 
 export { CACHE_MODES, type CacheMode } from '../config/settings.js'
@@ -32,8 +32,8 @@ export interface SelectCacheOptions {
 
 export interface CacheSelection {
   cache: TokenCache
-  /** Set when `auto` fell back from the keychain to the file backend. */
-  notice: Notice | undefined
+  /** Where the cache degraded: the shared-memory directory passed over, `auto` falling back from the keychain to files. */
+  notices: Notice[]
 }
 
 /** True when the environment says it is CI (GitHub Actions, Buildkite, GitLab... set CI). */
@@ -58,32 +58,32 @@ export function isCI(env: Env): boolean {
  * for every mode but `none`. Every mode but `none` can clear keychain items it finds.
  */
 export async function selectCache(options: SelectCacheOptions): Promise<CacheSelection> {
-  if (options.mode === 'none') return { cache: createNoCache(), notice: undefined }
-  const dir = await resolveCacheDir(options)
-  await openPrivateDir(dir, options.uid)
+  if (options.mode === 'none') return { cache: createNoCache(), notices: [] }
+  const { dir, notice: dirNotice } = await openCacheDir(options)
+  const notices = dirNotice === undefined ? [] : [dirNotice]
   const file = new FileSecretStore({ dir, uid: options.uid })
   const keychain = options.secrets
   const compose = (policy: SecretPolicy) =>
     createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
   switch (options.mode) {
     case 'file':
-      return { cache: compose(filePolicy(file)), notice: undefined }
+      return { cache: compose(filePolicy(file)), notices }
     case 'keychain': {
       // Required: a keychain that does not answer unlocked fails now, before any exchange.
       const status = await keychain.status()
       if (!status.ok) throw status.error
-      return { cache: compose(keychainPolicy(keychain)), notice: undefined }
+      return { cache: compose(keychainPolicy(keychain)), notices }
     }
     case 'auto': {
-      if (isCI(options.env)) return { cache: compose(filePolicy(file)), notice: undefined }
+      if (isCI(options.env)) return { cache: compose(filePolicy(file)), notices }
       const status = await keychain.status()
       if (!status.ok) {
         return {
           cache: compose(filePolicy(file)),
-          notice: { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${dir}`, advice: KEEP_FILE_CACHE },
+          notices: [...notices, { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${dir}`, advice: KEEP_FILE_CACHE }],
         }
       }
-      return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
+      return { cache: compose(autoPolicy(keychain, file)), notices }
     }
   }
 }

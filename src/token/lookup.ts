@@ -28,13 +28,13 @@ export interface CacheDeps {
 
 export interface OpenedCache {
   cache: TokenCache
-  /** Set when `auto` fell back to the file cache. */
-  notice: Notice | undefined
+  /** Where the cache degraded (src/cache/select.ts): each is one warning line. */
+  notices: Notice[]
 }
 
 /** The cache of a mode, checked (private directory, keychain answering when required). */
 export async function openTokenCache(mode: CacheMode, deps: CacheDeps): Promise<OpenedCache> {
-  const { cache, notice } = await selectCache({
+  const { cache, notices } = await selectCache({
     mode,
     env: deps.env,
     home: deps.home,
@@ -44,7 +44,7 @@ export async function openTokenCache(mode: CacheMode, deps: CacheDeps): Promise<
     ...(deps.shmDir === undefined ? {} : { shmDir: deps.shmDir }),
     ...(deps.lock === undefined ? {} : { lock: deps.lock }),
   })
-  return { cache, notice }
+  return { cache, notices }
 }
 
 /**
@@ -59,7 +59,7 @@ export async function lookupToken(
   const opened = await openTokenCache(options.cache, deps)
   const minTtl = options.minTtl ?? DEFAULT_MIN_TTL
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl))
-  const notices = [opened.notice, hit.notice].filter((n): n is Notice => n !== undefined)
+  const notices = [...opened.notices, hit.notice].filter((n): n is Notice => n !== undefined)
   if (hit.entry === undefined) return { result: undefined, notices }
   return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices }, notices }
 }

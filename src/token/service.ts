@@ -123,7 +123,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         minTtl: options.minTtl ?? DEFAULT_MIN_TTL,
         refresh: options.refresh === true,
       })(params)
-      if (opened.notice !== undefined) result.notices.unshift(opened.notice)
+      result.notices.unshift(...opened.notices)
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
       return { result, cache: opened.cache }
     },
@@ -142,7 +142,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const opened = await openTokenCache(options.cache, deps)
       const key = cacheKey(params)
       const { entry, notice } = await opened.cache.read(key)
-      const notices = [opened.notice, notice].filter((n): n is Notice => n !== undefined)
+      const notices = [...opened.notices, notice].filter((n): n is Notice => n !== undefined)
       if (entry === undefined) return { found: false, notices }
       let revocation: 'revoked' | 'already-invalid' | 'expired' | 'skipped' = 'skipped'
       if (options.revoke) {

@@ -23,8 +23,8 @@ export function registerCache(self: Command, deps: ProgramDeps): void {
 /** The cache to list or clear: metadata files serve every backend's entries, and `file` mode can still remove keychain items. */
 async function openForHousekeeping(ctx: Context, flag: string | false | undefined) {
   const mode: CacheMode = flag === 'none' ? 'none' : 'file'
-  const { cache, notice } = await tokenService(ctx).openCache(mode)
-  if (notice !== undefined) ctx.notice(notice)
+  const { cache, notices } = await tokenService(ctx).openCache(mode)
+  for (const notice of notices) ctx.notice(notice)
   return cache
 }
 
