@@ -6,9 +6,15 @@ import { escapeControls as clean } from '../../term/sanitize.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
+import { timeoutArg } from '../options.js'
+import { interruptible } from '../token-options.js'
+import { DEFAULT_TIMEOUT } from '../../token/settings.js'
 
 export interface InspectOptions {
   jwks?: string
+  /** Seconds: bound on fetching a --jwks URL, retries included. */
+  timeout: number
+  caFile?: string
 }
 
 const TIME_CLAIMS = ['iat', 'nbf', 'exp']
@@ -19,6 +25,8 @@ export function registerInspect(self: Command, deps: ProgramDeps): void {
     .description('decode a JWT and show its header and claims; verify it with --jwks')
     .argument('[jwt]', 'the JWT, or - (the default) to read it from stdin')
     .option('--jwks <file|url>', 'verify the signature and time claims with this JWKS (file or URL)')
+    .option('--timeout <duration>', 'bound on fetching a --jwks URL, retries included', timeoutArg, DEFAULT_TIMEOUT)
+    .option('--ca-file <pem>', 'also trust these CA certificates for a --jwks URL')
   action<InspectOptions>(cmd, deps, (ctx, opts, args) => runInspect(ctx, opts, args[0] as string | undefined))
 }
 
@@ -33,8 +41,9 @@ export async function runInspect(ctx: Context, opts: InspectOptions, arg: string
   let decoded: DecodedJWT = decodeCompactJWT(input)
   let verified = false
   if (opts.jwks !== undefined) {
-    const source = /^https?:\/\//i.test(opts.jwks) ? opts.jwks : ctx.absolute(opts.jwks)
-    decoded = await verifyCompactJWT(input, source, ctx.deps)
+    const { loadJWKSFile } = await import('../../jwt/inspect.js')
+    const jwks = /^https?:\/\//i.test(opts.jwks) ? await fetchJWKSFor(ctx, opts, opts.jwks) : await loadJWKSFile(ctx.absolute(opts.jwks))
+    decoded = await verifyCompactJWT(input, jwks, ctx.deps)
     verified = true
   }
   if (ctx.out.json) {
@@ -43,6 +52,26 @@ export async function runInspect(ctx: Context, opts: InspectOptions, arg: string
     ctx.out.data(render(decoded, ctx.deps.clock.now(), ctx.out.stdoutIsTTY))
   }
   if (verified) ctx.out.success(`signature and time claims verified (kid ${show(decoded.header.kid ?? '-')})`)
+}
+
+/**
+ * The JWK Set at a --jwks URL, fetched like every other call (proxy, --ca-file, retries, the
+ * --timeout budget, SIGINT); its failures are typed errors (exit 5 or 6), never a bug report.
+ */
+async function fetchJWKSFor(ctx: Context, opts: InspectOptions, href: string) {
+  let url: URL
+  try {
+    url = new URL(href)
+  } catch {
+    throw new UsageError(`--jwks: ${href} is not a valid URL`)
+  }
+  const [{ makeFetch }, { fetchJWKS }] = await Promise.all([import('../../http/fetch.js'), import('../../jwks/fetch.js')])
+  const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
+  try {
+    return await interruptible(ctx, (signal) => fetchJWKS(url, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000, signal }))
+  } finally {
+    await fetch.close()
+  }
 }
 
 /** stdin, capped at 1 MiB while it is read: `yes | bktx inspect -` or `< /dev/zero` ends at once (exit 3). */
