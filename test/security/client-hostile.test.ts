@@ -542,11 +542,14 @@ describe('inspect --jwks URL against failing endpoints', () => {
     expect(plain.connections()).toBe(1)
   })
 
-  it('--timeout 0 is a usage error for token too (also on the cache-hit fast path)', async () => {
+  it('--timeout 0 is a usage error for token too, with a cached token at hand (the fast path defers to the CLI)', async () => {
+    const cached = await run(['token', '--cache', 'file'], { env: world.env })
+    expect(cached.code).toBe(0)
     for (const value of ['0', '0s', '-5']) {
-      const result = await run(['token', '--timeout', value], { env: world.env })
+      const result = await run(['token', '--cache', 'file', '--timeout', value], { env: world.env })
       expect(result.code, value).toBe(2)
       expect(result.stdout).toBe('')
+      expect(result.stderr, value).toMatch(/--timeout/)
     }
   })
 })
