@@ -15,10 +15,11 @@ import { KeyError } from '../errors.js'
 // multiplication, or a few big-integer products for RSA.
 
 const B64URL = /^[A-Za-z0-9_-]+$/
-const KEY_MEMBERS: Readonly<Record<string, readonly string[]>> = {
-  EC: ['x', 'y', 'd'],
-  RSA: ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'],
-}
+// A Map, not an object: `kty` is input, and {"kty": "toString"} must not find Object.prototype's.
+const KEY_MEMBERS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['EC', ['x', 'y', 'd']],
+  ['RSA', ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi']],
+])
 /** P-256 coordinates and private scalars are exactly 32 bytes (RFC 7518 §6.2.1.2, §6.2.2.1): 43 base64url characters. */
 const P256_MEMBER_LENGTH = 43
 
@@ -28,7 +29,7 @@ const P256_MEMBER_LENGTH = 43
  */
 export function checkJwkMembers(jwk: Readonly<Record<string, unknown>>, source: string): void {
   const kty = typeof jwk['kty'] === 'string' ? jwk['kty'] : ''
-  for (const name of KEY_MEMBERS[kty] ?? []) {
+  for (const name of KEY_MEMBERS.get(kty) ?? []) {
     const value = jwk[name]
     if (value === undefined) continue
     if (typeof value !== 'string' || !B64URL.test(value)) {

@@ -70,6 +70,10 @@ describe('JWK members that are not base64url', () => {
     expect((await refusal({ ...a, x: a.x?.slice(0, 42) })).message).toMatch(/JWK member "x" is not 32 bytes/)
   })
 
+  it('a kty naming an Object.prototype member is a KeyError, not a TypeError (found by the key-loader fuzzer)', async () => {
+    for (const kty of ['toString', '__proto__', 'constructor', 'hasOwnProperty']) await refusal({ kty, x: a.x, y: a.y, crv: 'P-256' })
+  })
+
   it('a public JWK is checked too', async () => {
     const { d: _d, ...pub } = a
     await refusal({ ...pub, y: `${pub.y}==` })
