@@ -182,7 +182,7 @@ const faults: Fault[] = [
     name: 'HTTP 503 with an OAuth error body every time',
     behave: (_req, res) => json(res, 503, { error: 'temporarily_unavailable' }),
     exit: 5,
-    message: retried(/the token endpoint .* answered HTTP 503 \([234] attempts\)/, /HTTP 503$/),
+    message: retried(/the token endpoint .* answered HTTP 503 \([234] attempts\)/, /HTTP 503/),
     requests: [2, 4],
   },
   {
