@@ -21,6 +21,7 @@ const crash = read('crash') ?? {}
 const load = read('load') ?? {}
 const faults = read('client-faults') ?? {}
 const tokenCrash = read('token-crash') ?? {}
+const hostile = read('client-hostile') ?? {}
 const vitest = read('vitest')
 
 const n = (value) => (typeof value === 'number' ? value.toLocaleString('en-GB') : '?')
@@ -54,6 +55,15 @@ rows.push([
   `${n(tokenCrash.follow_ups_served_from_cache)}, ${n((tokenCrash.follow_ups ?? 0) - (tokenCrash.follow_ups_served_from_cache ?? 0))}; ${n(tokenCrash.slowest_follow_up_ms)} ms; ${n(tokenCrash.slowest_takeover_after_stale_ms)} ms`,
 ])
 rows.push(['callers waiting on a lock whose holder was killed; torn entries planted (none served)', `${n(tokenCrash.waiters_after_holder_kill)}; ${n(tokenCrash.torn_entries)}`])
+rows.push(['hostile surroundings: proxy and connection cases; connections per run (by case)', `${n(hostile.proxy_cases)}; ${counts(hostile.proxy_connections)}`])
+rows.push(['runs against loopback with HTTP_PROXY and HTTPS_PROXY set; connections the proxy received', `${n(hostile.loopback_runs_with_proxy)}; ${n(hostile.loopback_requests_proxied)}`])
+rows.push([
+  'FIFO, /dev/zero and endless-stdin inputs refused; slowest run; peak RSS of a refusing run (of a plain `bktx config list`)',
+  `${n(hostile.special_input_cases)}; ${n(hostile.special_input_slowest_ms)} ms; ${n(hostile.special_input_peak_rss_mib)} MiB (${n(hostile.baseline_peak_rss_mib)} MiB)`,
+])
+rows.push(['mismatched or malformed private JWKs, runs refusing them (exit 3)', `${n(hostile.key_cases)}, ${n(hostile.key_runs)}`])
+rows.push(['hostile endpoint cases (escapes, C1 in Date, 250,000-year lifetimes); inspect --jwks URL failure cases', `${n(hostile.hostile_server_cases)}; ${n(hostile.jwks_url_cases)}`])
+rows.push(['squatted /dev/shm/bktx-<uid> cases (run as another uid)', hostile.squat_skipped ? 'skipped (not root)' : n(hostile.squat_cases)])
 rows.push(['requests under load (valid, invalid); errors; timeouts', `${n(load.requests)} (${n(load.valid)}, ${n(load.invalid)}); ${n(load.errors)}; ${n(load.timeouts)}`])
 for (const run of load.runs ?? []) {
   if ('requests' in run) rows.push([`load: ${run.name}`, `${n(run.requests)} requests, ${n(run.rps)}/s, p50 ${n(run.p50_ms)} ms, p99 ${n(run.p99_ms)} ms, errors ${n(run.errors)}, non-2xx ${n(run.non2xx)}`])
