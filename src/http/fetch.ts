@@ -207,6 +207,7 @@ function isProxyURL(value: string): boolean {
 }
 
 const MAX_CA_FILE_BYTES = 1024 * 1024
+const MAX_EXTRA_CA_BYTES = 16 * 1024 * 1024
 const CHECK_CA_FILE: Advice = ['check ', { option: 'ca-file' }]
 
 /**
@@ -246,7 +247,9 @@ export async function trustedCAs(options: Pick<MakeFetchOptions, 'env' | 'caFile
   if (extraPath !== undefined && extraPath !== '') {
     // Node already warned at start-up if this file is unreadable; it then trusts none of it, and
     // neither does bktx.
-    extra.push(...(await read(extraPath).then(pemCertificates, () => [])))
+    // A whole system bundle may be named here (a few hundred KiB): a larger cap than --ca-file's.
+    const readExtra = options.readFile ?? (async (path: string) => readInputFile(path, MAX_EXTRA_CA_BYTES))
+    extra.push(...(await readExtra(extraPath).then(pemCertificates, () => [])))
   }
   return [...rootCertificates, ...extra, ...certs]
 }
