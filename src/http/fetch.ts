@@ -118,7 +118,8 @@ export function makeFetch(options: MakeFetchOptions): BktxFetch {
     // destroy, not close: a CONNECT the proxy never answered would keep close() (and so the
     // process) waiting for undici's own 300 s headers timeout.
     close: async () => {
-      for (const dispatcher of dispatchers.values()) await (await dispatcher).destroy()
+      // A dispatcher that failed to be made (a bad --ca-file) has already failed its request.
+      for (const dispatcher of dispatchers.values()) await dispatcher.then((d) => d.destroy(), () => undefined)
     },
   })
 }
