@@ -27,6 +27,7 @@ const load = read('load') ?? {}
 const faults = read('client-faults') ?? {}
 const tokenCrash = read('token-crash') ?? {}
 const trust = read('trust') ?? {}
+const hostile = read('client-hostile') ?? {}
 const vitest = read('vitest')
 const bench = existsSync(benchPath) ? JSON.parse(readFileSync(benchPath, 'utf8')) : undefined
 
@@ -70,6 +71,15 @@ rows.push(['JWKS URIs answering 500, 404, garbage, keys not an array, or 503 aft
 rows.push(['tokens re-checked after a restart with a changed configuration', n(trust.rechecked_tokens)])
 rows.push(['aborted uploads; their log lines (none "internal error"); heap growth over them', `${n(trust.aborted_uploads)}; ${n(trust.aborted_log_lines)}; ${trust.aborted_heap_growth_bytes === undefined ? '?' : `${(trust.aborted_heap_growth_bytes / 1024 / 1024).toFixed(1)} MiB`}`])
 if (trust.skipped_not_root) rows.push(['tests needing root skipped (not root)', 'yes: the figures are partial'])
+rows.push(['hostile surroundings: proxy and connection cases; connections per run (by case)', `${n(hostile.proxy_cases)}; ${counts(hostile.proxy_connections)}`])
+rows.push(['runs against loopback with HTTP_PROXY and HTTPS_PROXY set; connections the proxy received', `${n(hostile.loopback_runs_with_proxy)}; ${n(hostile.loopback_requests_proxied)}`])
+rows.push([
+  'FIFO, /dev/zero and endless-stdin inputs refused; slowest run; peak RSS of a refusing run (of a plain `bktx config list`)',
+  `${n(hostile.special_input_cases)}; ${n(hostile.special_input_slowest_ms)} ms; ${n(hostile.special_input_peak_rss_mib)} MiB (${n(hostile.baseline_peak_rss_mib)} MiB)`,
+])
+rows.push(['mismatched or malformed private JWKs, runs refusing them (exit 3)', `${n(hostile.key_cases)}, ${n(hostile.key_runs)}`])
+rows.push(['hostile endpoint cases (escapes, C1 in Date, 250,000-year lifetimes); inspect --jwks URL failure cases', `${n(hostile.hostile_server_cases)}; ${n(hostile.jwks_url_cases)}`])
+rows.push(['squatted /dev/shm/bktx-<uid> cases (run as another uid)', hostile.squat_skipped ? 'skipped (not root)' : n(hostile.squat_cases)])
 rows.push(['requests under load (valid, invalid); errors; timeouts', `${n(load.requests)} (${n(load.valid)}, ${n(load.invalid)}); ${n(load.errors)}; ${n(load.timeouts)}`])
 for (const run of load.runs ?? []) rows.push([`load: ${run.name}`, `${n(run.requests)} requests (${counts(run.statuses)}), errors ${n(run.errors)}`])
 const benchRows = (bench?.rows ?? []).filter((row) => row.security)

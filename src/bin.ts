@@ -1,5 +1,7 @@
 import { setFlagsFromString } from 'node:v8'
+import { fstatSync } from 'node:fs'
 import { homedir } from 'node:os'
+import { readInputStream, stdinProblem } from './fs/input.js'
 import { nodeFetch } from './http/node-fetch.js'
 import { main } from './main.js'
 import type { Signals } from './deps.js'
@@ -40,10 +42,10 @@ const outcome = await main(process.argv.slice(2), {
   stderr,
   ...(process.stderr.isTTY ? { spinnerStream: process.stderr } : {}),
   stdinIsTTY: process.stdin.isTTY === true,
-  readStdin: async () => {
-    const chunks: Buffer[] = []
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
-    return Buffer.concat(chunks).toString('utf8')
+  readStdin: async (maxBytes) => {
+    const problem = stdinProblem(fstatSync(0))
+    if (problem !== undefined) throw problem
+    return readInputStream(process.stdin, maxBytes)
   },
   env,
   clock: systemClock,

@@ -80,8 +80,11 @@ export type FetchLike = (input: string | URL, init?: RequestInitLike) => Promise
 export interface Deps {
   stdout: OutStream
   stderr: OutStream
-  /** Reads all of stdin (for `-` arguments). */
-  readStdin(): Promise<string>
+  /**
+   * Reads all of stdin (for `-` arguments), at most `maxBytes` bytes: throws the InputFileError
+   * of src/fs/input.ts when stdin is a device or a directory, or holds more.
+   */
+  readStdin(maxBytes: number): Promise<string>
   readonly stdinIsTTY: boolean
   /** A copy of the environment, taken once. */
   env: Env

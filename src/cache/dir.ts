@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { resolvePaths } from '../config/paths.js'
 import type { Env } from '../deps.js'
-import { CacheError, type Advice } from '../errors.js'
+import { CacheError, type Advice, type Notice } from '../errors.js'
 import { errnoCode, errnoText } from '../fs/atomic.js'
 
 export interface CacheDirOptions {
@@ -13,6 +13,59 @@ export interface CacheDirOptions {
   uid: number | undefined
   /** Shared-memory directory tried when XDG_RUNTIME_DIR is unset. Default `/dev/shm`. */
   shmDir?: string
+}
+
+/** The cache directory in use, and a notice when the shared-memory one was passed over. */
+export interface CacheDirChoice {
+  dir: string
+  notice: Notice | undefined
+}
+
+/**
+ * Resolves the cache directory ({@link resolveCacheDir}) and opens it ({@link openPrivateDir}).
+ * `/dev/shm` is writable by every user (sticky, so a planted entry cannot be removed by its
+ * victim): when `/dev/shm/bktx-<uid>` is there but unusable (another user's, a symlink, not a
+ * directory, open to others, or not creatable), bktx never uses it and never fails for it: it
+ * falls back to `$XDG_CACHE_HOME/bktx` with a notice saying why. Other locations are the
+ * user's own, so a problem there is a CacheError as before.
+ */
+export async function openCacheDir(options: CacheDirOptions): Promise<CacheDirChoice> {
+  const dir = await resolveCacheDir(options)
+  const shm = shmCandidate(options)
+  if (dir !== shm) {
+    await openPrivateDir(dir, options.uid)
+    return { dir, notice: undefined }
+  }
+  try {
+    await openPrivateDir(shm, options.uid)
+    return { dir: shm, notice: undefined }
+  } catch (error) {
+    if (!(error instanceof CacheError)) throw error
+    const fallback = resolvePaths(options.env, options.home).cacheDir
+    await openPrivateDir(fallback, options.uid)
+    return { dir: fallback, notice: shmNotice(shm, fallback, error) }
+  }
+}
+
+function shmCandidate(options: CacheDirOptions): string | undefined {
+  return options.uid === undefined ? undefined : join(options.shmDir ?? '/dev/shm', `bktx-${options.uid}`)
+}
+
+function shmNotice(shm: string, fallback: string, error: CacheError): Notice {
+  const reason = error.detail.reason
+  // A directory of ours with loose permissions can be fixed by its owner; anything another user
+  // planted in the sticky /dev/shm can only be removed by them or by root.
+  const advice: Advice =
+    reason === 'loose-mode'
+      ? [`run \`chmod 700 ${shm}\` to use the memory-backed location again`]
+      : reason === 'foreign-owner' || reason === 'symlink' || reason === 'not-a-directory'
+        ? ['another user may have created it to read or replace your tokens: tell an administrator, or set XDG_RUNTIME_DIR to a private directory']
+        : ['set XDG_RUNTIME_DIR to a private directory to keep tokens off the disk']
+  return {
+    kind: 'cache-dir-fallback',
+    message: `not using ${shm} (${error.message.replace(/^refusing the cache directory [^:]*: /, '')}); caching in ${fallback} instead`,
+    advice,
+  }
 }
 
 /**
@@ -25,7 +78,8 @@ export async function resolveCacheDir(options: CacheDirOptions): Promise<string>
   const paths = resolvePaths(options.env, options.home)
   const candidates: string[] = []
   if (paths.runtimeDir !== undefined) candidates.push(paths.runtimeDir)
-  if (options.uid !== undefined) candidates.push(join(options.shmDir ?? '/dev/shm', `bktx-${options.uid}`))
+  const shm = shmCandidate(options)
+  if (shm !== undefined) candidates.push(shm)
   for (const candidate of candidates) {
     if (await isDirectory(dirname(candidate))) return candidate
   }

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import type { ExchangeParams, SubjectType, TokenResult } from '../exchange/types.js'
+import { MAX_TOKEN_LIFETIME, type ExchangeParams, type SubjectType, type TokenResult } from '../exchange/types.js'
 
 /** A backend that holds token secrets. */
 export type SecretBackend = 'keychain' | 'file'
@@ -30,7 +30,7 @@ export interface EntryMeta {
   scopes: string[]
   tokenType: 'Bearer'
   issuedTokenType: string | null
-  /** `expires_in` as the server said, seconds. */
+  /** `expires_in` in seconds, as the server said but at most MAX_TOKEN_LIFETIME (docs/buildkite-protocol.md §4). */
   expiresIn: number
   /** ISO 8601: the injected clock when the response arrived. */
   receivedAt: string
@@ -95,17 +95,26 @@ export function metaMatches(meta: EntryMeta, params: ExchangeParams): boolean {
   )
 }
 
+/**
+ * The lifetime of an entry in seconds: its `expires_in`, at most MAX_TOKEN_LIFETIME. The
+ * exchange caps it already; this covers entries written before it did, or planted.
+ */
+export function entryLifetime(meta: Pick<EntryMeta, 'expiresIn'>): number {
+  return Math.min(meta.expiresIn, MAX_TOKEN_LIFETIME)
+}
+
 /** The token a cache entry holds, with expiry recomputed from receipt time and `expires_in`. */
 export function tokenFromEntry(meta: EntryMeta, accessToken: string): TokenResult {
   const receivedAt = new Date(meta.receivedAt)
+  const lifetime = entryLifetime(meta)
   return {
     accessToken,
     tokenType: meta.tokenType,
     issuedTokenType: meta.issuedTokenType ?? undefined,
-    expiresIn: meta.expiresIn,
+    expiresIn: lifetime,
     scopes: [...meta.scopes],
     receivedAt,
-    expiresAt: new Date(receivedAt.getTime() + meta.expiresIn * 1000),
+    expiresAt: new Date(receivedAt.getTime() + lifetime * 1000),
   }
 }
 

@@ -7,7 +7,7 @@ import { createNoCache, createTokenCache, type TokenCache } from './cache.js'
 import { FileSecretStore } from './file-store.js'
 import { createMetadataStore } from './metadata.js'
 import { autoPolicy, filePolicy, keychainPolicy, type SecretPolicy } from './policy.js'
-import { openPrivateDir, resolveCacheDir } from './dir.js'
+import { openCacheDir } from './dir.js'
 import type { EntryLockOptions } from './lock.js'
 
 export { CACHE_MODES, type CacheMode } from '../config/settings.js'
@@ -32,8 +32,8 @@ export interface SelectCacheOptions {
 
 export interface CacheSelection {
   cache: TokenCache
-  /** Set when `auto` fell back from the keychain to the file backend. */
-  notice: Notice | undefined
+  /** Where the cache degraded: the shared-memory directory passed over, `auto` falling back from the keychain to files. */
+  notices: Notice[]
 }
 
 /** True when the environment says it is CI (GitHub Actions, Buildkite, GitLab... set CI). */
@@ -58,27 +58,27 @@ export function isCI(env: Env): boolean {
  * for every mode but `none`. Every mode but `none` can clear keychain items it finds.
  */
 export async function selectCache(options: SelectCacheOptions): Promise<CacheSelection> {
-  if (options.mode === 'none') return { cache: createNoCache(), notice: undefined }
-  const { file, keychain, compose } = await openStores(options)
+  if (options.mode === 'none') return { cache: createNoCache(), notices: [] }
+  const { file, keychain, compose, notices } = await openStores(options)
   switch (options.mode) {
     case 'file':
-      return { cache: compose(filePolicy(file)), notice: undefined }
+      return { cache: compose(filePolicy(file)), notices }
     case 'keychain': {
       // Required: a keychain that does not answer unlocked fails now, before any exchange.
       const status = await keychain.status()
       if (!status.ok) throw status.error
-      return { cache: compose(keychainPolicy(keychain)), notice: undefined }
+      return { cache: compose(keychainPolicy(keychain)), notices }
     }
     case 'auto': {
-      if (isCI(options.env)) return { cache: compose(filePolicy(file)), notice: undefined }
+      if (isCI(options.env)) return { cache: compose(filePolicy(file)), notices }
       const status = await keychain.status()
       if (!status.ok) {
         return {
           cache: compose(filePolicy(file)),
-          notice: { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${file.dir}`, advice: KEEP_FILE_CACHE },
+          notices: [...notices, { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${file.dir}`, advice: KEEP_FILE_CACHE }],
         }
       }
-      return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
+      return { cache: compose(autoPolicy(keychain, file)), notices }
     }
   }
 }
@@ -89,21 +89,23 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
  * unlocked (CI or not); otherwise only file entries can be read, with a notice saying so.
  */
 export async function selectEveryEntry(options: Omit<SelectCacheOptions, 'mode'>): Promise<CacheSelection> {
-  const { file, keychain, compose } = await openStores(options)
+  const { file, keychain, compose, notices } = await openStores(options)
   const status = await keychain.status()
-  if (!status.ok) return { cache: compose(filePolicy(file)), notice: { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` } }
-  return { cache: compose(autoPolicy(keychain, file)), notice: undefined }
+  if (!status.ok) return { cache: compose(filePolicy(file)), notices: [...notices, { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` }] }
+  return { cache: compose(autoPolicy(keychain, file)), notices }
 }
 
-/** The private directory (checked: CacheError if unsafe), its stores, and a cache composer over them. */
+/**
+ * The private directory (checked; a squatted shared-memory candidate is passed over with a
+ * notice, src/cache/dir.ts), its stores, and a cache composer over them.
+ */
 async function openStores(options: Omit<SelectCacheOptions, 'mode'>) {
-  const dir = await resolveCacheDir(options)
-  await openPrivateDir(dir, options.uid)
+  const { dir, notice } = await openCacheDir(options)
   const file = new FileSecretStore({ dir, uid: options.uid })
   const keychain = options.secrets
   const compose = (policy: SecretPolicy) =>
     createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock })
-  return { file, keychain, compose }
+  return { file, keychain, compose, notices: notice === undefined ? [] : [notice] }
 }
 
 /** Which backend a mode stores new tokens in, and why: what `bktx status` explains. */

@@ -2,7 +2,7 @@ import type { Notice } from '../errors.js'
 import type { ExchangeParams, Exchanger, TokenResult } from '../exchange/types.js'
 import type { Clock } from '../time/clock.js'
 import type { TokenCache } from './cache.js'
-import { metaMatches, type BackendName, type EntryMeta } from './entry.js'
+import { entryLifetime, metaMatches, type BackendName, type EntryMeta } from './entry.js'
 import { cacheKey } from './key.js'
 
 export interface WithCacheOptions {
@@ -39,7 +39,7 @@ export const DEFAULT_MIN_TTL = 300
 
 /**
  * True when `meta` may be served at `now`: written for these inputs, received in the past, and
- * with at least `min(minTtl, lifetime / 2)` seconds left. Expiry is receivedAt + expires_in,
+ * with at least `min(minTtl, lifetime / 2)` seconds left. Expiry is receivedAt + expires_in (at most 86400 s),
  * never a server timestamp (docs/buildkite-protocol.md §4). An entry "received" in the future (the clock was
  * set back) is not trusted.
  */
@@ -48,8 +48,9 @@ export function isServable(meta: EntryMeta, params: ExchangeParams, now: Date, m
   const receivedAt = Date.parse(meta.receivedAt)
   const nowMs = now.getTime()
   if (!(receivedAt <= nowMs)) return false
-  const remaining = (receivedAt + meta.expiresIn * 1000 - nowMs) / 1000
-  return remaining > 0 && remaining >= Math.min(minTtl, meta.expiresIn / 2)
+  const lifetime = entryLifetime(meta)
+  const remaining = (receivedAt + lifetime * 1000 - nowMs) / 1000
+  return remaining > 0 && remaining >= Math.min(minTtl, lifetime / 2)
 }
 
 /**

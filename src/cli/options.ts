@@ -66,6 +66,13 @@ export function durationArg(value: string): number {
   return seconds
 }
 
+/** Commander arg parser for time limits: a duration of at least one second (`--timeout 0` would fail every call). */
+export function timeoutArg(value: string): number {
+  const seconds = parseDuration(value)
+  if (seconds === undefined || seconds <= 0) throw new InvalidArgumentError('expected a duration of at least 1 second, such as 30, 30s or 2m.')
+  return seconds
+}
+
 /** Commander arg parser for TCP ports (0 picks a free one). */
 export function portArg(value: string): number {
   const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN

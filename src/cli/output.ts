@@ -1,6 +1,7 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk'
 import type { Env, OutStream } from '../deps.js'
 import { colorLevel } from '../term/color.js'
+import { escapeControls, terminalSafeJSON } from '../term/sanitize.js'
 
 export interface OutputOptions {
   json: boolean
@@ -68,14 +69,17 @@ export class Output {
     this.#stdout.write(text.endsWith('\n') ? text : `${text}\n`)
   }
 
-  /** One JSON document on stdout. */
+  /** One JSON document on stdout: exact JSON, with C1 and bidi characters as `\u` escapes (src/term/sanitize.ts). */
   document(value: unknown): void {
-    this.#stdout.write(`${JSON.stringify(value, null, 2)}\n`)
+    this.#stdout.write(`${terminalSafeJSON(JSON.stringify(value, null, 2))}\n`)
   }
+
+  // Messages may quote a server, a file or a JWT: their control characters are escaped here, as
+  // a last line behind the escaping of each field, before bktx adds colour of its own.
 
   /** A note for the person at the terminal (dropped by --quiet). */
   info(message: string): void {
-    if (!this.quiet) this.#stderr.write(`${message}\n`)
+    if (!this.quiet) this.#stderr.write(`${escapeControls(message, { multiline: true })}\n`)
   }
 
   /**
@@ -83,19 +87,19 @@ export class Output {
    * log, the usage line that goes with an error.
    */
   log(message: string): void {
-    this.#stderr.write(`${message}\n`)
+    this.#stderr.write(`${escapeControls(message, { multiline: true })}\n`)
   }
 
   success(message: string): void {
-    if (!this.quiet) this.#stderr.write(`${this.style.green('✓')} ${message}\n`)
+    if (!this.quiet) this.#stderr.write(`${this.style.green('✓')} ${escapeControls(message, { multiline: true })}\n`)
   }
 
   warn(message: string): void {
-    if (!this.quiet) this.#stderr.write(`${this.style.yellow('warning:')} ${message}\n`)
+    if (!this.quiet) this.#stderr.write(`${this.style.yellow('warning:')} ${escapeControls(message, { multiline: true })}\n`)
   }
 
   error(message: string): void {
-    this.#stderr.write(`${this.style.red('error:')} ${message}\n`)
+    this.#stderr.write(`${this.style.red('error:')} ${escapeControls(message, { multiline: true })}\n`)
   }
 
   /** A failure under --json: `{"error": {...}}` on stderr, one line. */
@@ -104,7 +108,7 @@ export class Output {
   }
 
   debug(message: string): void {
-    if (this.verbose) this.#stderr.write(`${this.style.dim(`debug: ${message}`)}\n`)
+    if (this.verbose) this.#stderr.write(`${this.style.dim(`debug: ${escapeControls(message, { multiline: true })}`)}\n`)
   }
 
   /**

@@ -6,7 +6,7 @@ import type { ExchangeParams } from '../exchange/types.js'
 import { createTokenService, type NetworkOptions, type Obtained, type TokenService } from '../token/service.js'
 import { cacheModeOf, DEFAULT_MIN_TTL, DEFAULT_TIMEOUT, TOKEN_SETTINGS, tokenParams } from '../token/settings.js'
 import type { Context } from './context.js'
-import { addSettingOptions, durationArg, settingFlags } from './options.js'
+import { addSettingOptions, durationArg, settingFlags, timeoutArg } from './options.js'
 
 /** The options commander parses for commands that obtain a token (besides the settings' own flags). */
 export interface TokenOptions extends Record<string, unknown> {
@@ -26,7 +26,7 @@ export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []
     .option('--no-cache', 'do not read or write the cache (same as --cache none)')
     .option('--refresh', 'mint a new token even when a cached one is still good')
     .option('--min-ttl <duration>', 'serve a cached token only with at least this long left (capped at half its lifetime)', durationArg, DEFAULT_MIN_TTL)
-    .option('--timeout <duration>', 'bound on the whole exchange, retries included', durationArg, DEFAULT_TIMEOUT)
+    .option('--timeout <duration>', 'bound on the whole exchange, retries included', timeoutArg, DEFAULT_TIMEOUT)
     .option('--ca-file <pem>', 'also trust these CA certificates (a TLS-intercepting proxy, a private CA)')
 }
 

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs'
 import { ConfigError } from '../errors.js'
-import { errnoCode, errnoText, writeFileAtomic } from '../fs/atomic.js'
+import { errnoCode, writeFileAtomic } from '../fs/atomic.js'
+import { InputFileError, readInputFile } from '../fs/input.js'
 import { InvalidSettingValue, isSettingName, SETTINGS, type SettingName } from './settings.js'
 
 /**
@@ -26,14 +26,13 @@ const MAX_CONFIG_BYTES = 1024 * 1024
 export async function loadConfigFile(path: string): Promise<ConfigFile> {
   let text: string
   try {
-    // Synchronous: a small file read at start-up, where starting the thread pool would cost more.
-    const bytes = readFileSync(path)
-    if (bytes.length > MAX_CONFIG_BYTES) throw new ConfigError(path, undefined, 'is larger than 1 MiB')
-    text = bytes.toString('utf8')
+    // A regular file of at most 1 MiB, counted while reading: a FIFO or /dev/zero named by
+    // BKTX_CONFIG must not hang bktx or fill its memory (src/fs/input.ts).
+    text = readInputFile(path, MAX_CONFIG_BYTES)
   } catch (cause) {
-    if (cause instanceof ConfigError) throw cause
-    if (errnoCode(cause) === 'ENOENT') return { profiles: {} }
-    throw new ConfigError(path, undefined, `cannot be read: ${errnoText(cause)}`, { cause })
+    if (!(cause instanceof InputFileError)) throw cause
+    if (cause.problem === 'unreadable' && errnoCode(cause.cause) === 'ENOENT') return { profiles: {} }
+    throw new ConfigError(path, undefined, cause.text, { cause, detail: { reason: cause.problem } })
   }
   return parseConfig(text, path)
 }

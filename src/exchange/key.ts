@@ -1,5 +1,7 @@
 import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
-import { readFileSync, statSync } from 'node:fs'
+import { statSync } from 'node:fs'
+import { readInputFile } from '../fs/input.js'
+import { checkKeyPair } from '../keys/pair.js'
 import { NO_KID, PLAIN_PRIVATE_PEM, splitPemLabel } from '../keys/pem.js'
 import { algorithmFor } from '../keys/policy.js'
 import { jwkThumbprint, keyFingerprint } from '../keys/thumbprint.js'
@@ -70,12 +72,16 @@ export { jwkThumbprint, keyFingerprint } from '../keys/thumbprint.js'
  */
 export async function loadAssertionKey(path: string, kid?: string): Promise<AssertionKey> {
   try {
-    // Synchronous: the cache-hit path reads this one small file; see cache/private-file.ts.
-    const info = statSync(path)
-    if (info.isFile() && info.size <= 256 * 1024 && (info.mode & 0o077) === 0) {
-      const { kid: fileKid, pem } = splitPemLabel(readFileSync(path, 'utf8').trim())
+    // Synchronous, and only a private regular file of ours, capped while reading
+    // (src/fs/input.ts): the cache-hit path reads this one small file; see cache/private-file.ts.
+    if ((statSync(path).mode & 0o077) === 0) {
+      const { kid: fileKid, pem } = splitPemLabel(readInputFile(path, 256 * 1024).trim())
       if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
-        return toAssertionKey(createPrivateKey({ key: pem, format: 'pem' }), kid, path, fileKid)
+        const privateKey = createPrivateKey({ key: pem, format: 'pem' })
+        const key = toAssertionKey(privateKey, kid, path, fileKid)
+        // A PEM can hold a public key that is not its private key's too (src/keys/pair.ts).
+        checkKeyPair(privateKey, path)
+        return key
       }
     }
   } catch {
@@ -94,7 +100,9 @@ export async function assertionKeyFromText(text: string, kid: string | undefined
   const { kid: labelled, pem } = splitPemLabel(text.trim())
   if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
     try {
-      return toAssertionKey(createPrivateKey({ key: pem, format: 'pem' }), kid, source, labelled)
+      const privateKey = createPrivateKey({ key: pem, format: 'pem' })
+      checkKeyPair(privateKey, source)
+      return toAssertionKey(privateKey, kid, source, labelled)
     } catch {
       // Fall through: keys/load.ts words the problem.
     }

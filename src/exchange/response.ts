@@ -5,7 +5,7 @@ import { isRetryableStatus } from '../http/retry.js'
 import { redactURL } from '../http/url.js'
 import type { Clock } from '../time/clock.js'
 import { clockSkewMs, oauthErrorAdvice, type RequestContext } from './oauth-errors.js'
-import { ISSUED_TOKEN_TYPE_ACCESS_TOKEN, type TokenResult } from './types.js'
+import { ISSUED_TOKEN_TYPE_ACCESS_TOKEN, MAX_TOKEN_LIFETIME, type TokenResult } from './types.js'
 
 export interface ParseTokenResponseOptions {
   /** Read once, when parsing starts: the moment of receipt (docs/buildkite-protocol.md §4). */
@@ -128,10 +128,10 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {
     throw bad('sent an expires_in that is not a positive whole number of seconds')
   }
-  const expiresAt = new Date(receivedAt.getTime() + expiresIn * 1000)
-  // Past the last date a Date can hold (year 275760) the expiry is NaN, which the cache and
-  // --json cannot write: refuse it here like any other unusable lifetime.
-  if (Number.isNaN(expiresAt.getTime())) throw bad('sent an expires_in too large to give an expiry date')
+  // Capped here, where the answer is validated, so that every consumer (the cache, --json, a
+  // library caller that keeps the token) sees the lifetime bktx trusts.
+  const lifetime = Math.min(expiresIn, MAX_TOKEN_LIFETIME)
+  const expiresAt = new Date(receivedAt.getTime() + lifetime * 1000)
 
   const scope = json['scope']
   let scopes: string[]
@@ -150,7 +150,7 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
     accessToken,
     tokenType: 'Bearer',
     issuedTokenType: issuedTokenType as string | undefined,
-    expiresIn,
+    expiresIn: lifetime,
     // docs/buildkite-protocol.md §4: compare scopes as sets.
     scopes: [...new Set(scopes)].sort(),
     receivedAt,
@@ -171,7 +171,9 @@ function oauthError(
     return attachRaw(new BadResponseError(`${where} answered HTTP ${raw.status} with an "error" member that is not an OAuth error code (RFC 6749 §5.2)`), raw)
   }
   const cleanDescription = typeof description === 'string' && description !== '' ? printable(redactSecrets(description), 300) : undefined
-  const serverDate = raw.headers.get('date')
+  // Quoted in the clock-skew advice: the server's text, so escaped and capped like any other.
+  const date = raw.headers.get('date')
+  const serverDate = date === null ? null : printable(date, 64)
   const advice = oauthErrorAdvice(error, cleanDescription, options.requested, { skewMs: clockSkewMs(serverDate, receivedAt), serverDate })
   const code = printable(error, 60)
   return attachRaw(

@@ -4,6 +4,13 @@ import type { SigningAlg } from '../keys/policy.js'
 /** The token endpoint, for messages: its URL is the `token-url` setting. */
 export const TOKEN_ENDPOINT = { name: 'token endpoint', setting: 'token-url' } as const
 
+/**
+ * The longest lifetime bktx believes, in seconds: Buildkite's largest maximum TTL
+ * (docs/buildkite-protocol.md §1, §4). A larger `expires_in` is capped, not refused, so that a
+ * bad endpoint or a TLS-intercepting proxy cannot plant a token the cache serves for years.
+ */
+export const MAX_TOKEN_LIFETIME = 86_400
+
 /** The subject token types of docs/buildkite-protocol.md §3. */
 export const SUBJECT_TOKEN_TYPES = {
   email: 'urn:buildkite:params:oauth:token-type:user-email',
@@ -68,7 +75,7 @@ export interface TokenResult {
   accessToken: string
   tokenType: 'Bearer'
   issuedTokenType: string | undefined
-  /** Seconds, as the server said. */
+  /** Seconds, as the server said but at most {@link MAX_TOKEN_LIFETIME}. */
   expiresIn: number
   /** Granted scopes, sorted and unique (compare as sets, docs/buildkite-protocol.md §4). */
   scopes: string[]

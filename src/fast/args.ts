@@ -79,7 +79,8 @@ export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefine
     else if (flag === '--quiet' || flag === '-q') out.quiet = true
     else if (flag === '--min-ttl' || flag === '--timeout') {
       const seconds = parseDuration(value as string)
-      if (seconds === undefined) return undefined
+      // `--timeout 0` is a usage error of the full CLI (src/cli/options.ts timeoutArg).
+      if (seconds === undefined || (flag === '--timeout' && seconds <= 0)) return undefined
       if (flag === '--min-ttl') out.minTtl = seconds
     }
     // --ca-file matters only to an exchange: nothing to do on a hit.

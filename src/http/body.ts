@@ -1,4 +1,5 @@
 import type { ResponseLike } from '../deps.js'
+import { excerpt } from '../term/sanitize.js'
 /**
  * Response-body helpers shared by the token exchange and the REST calls. Bodies are read with a
  * size cap: a misbehaving or hostile server must not make bktx buffer an unbounded stream.
@@ -70,12 +71,13 @@ export function isJSONMediaType(type: string): boolean {
   return type === 'application/json' || /^application\/[a-z0-9.+-]+\+json$/.test(type)
 }
 
-/** A short, printable excerpt of server text for messages: control characters removed, capped. */
+/**
+ * A short excerpt of server text for messages: control characters escaped (src/term/sanitize.ts),
+ * capped at `max` characters. RFC 6749 §5.2 limits error_description to printable ASCII;
+ * anything else from a server (escape sequences, newlines) could forge terminal output.
+ */
 export function printable(text: string, max = 200): string {
-  // RFC 6749 §5.2 limits error_description to %x20-21 / %x23-5B / %x5D-7E; anything else from a
-  // server (escape sequences, newlines) could forge terminal output, so it is replaced.
-  const clean = text.replace(/[^\x20-\x7e]/g, '?')
-  return clean.length > max ? `${clean.slice(0, max)}…` : clean
+  return excerpt(text, max)
 }
 
 /**

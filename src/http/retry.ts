@@ -1,8 +1,9 @@
 import type { FetchLike, RequestInitLike, ResponseLike } from '../deps.js'
-import { InterruptedError, isBktxError, NetworkError, ServerUnavailableError, TimeoutError, type Advice } from '../errors.js'
+import { InterruptedError, isBktxError, NetworkError, ServerUnavailableError, SettingInvalidError, TimeoutError, type Advice } from '../errors.js'
 import type { Clock } from '../time/clock.js'
 import { formatDuration } from '../time/duration.js'
 import { BodyReadError, discardBody, printable, redactSecrets } from './body.js'
+import { proxyErrorOf } from './proxy-error.js'
 import { redactURL, type Endpoint } from './url.js'
 
 /** Waits `ms`; rejects with `signal.reason` as soon as `signal` aborts. */
@@ -48,6 +49,8 @@ export interface RetryOptions {
 
 export const DEFAULT_TIMEOUT_MS = 30_000
 export const DEFAULT_MAX_ATTEMPTS = 4
+/** setTimeout fires at once for delays past 2^31 - 1 ms (about 24.8 days): longer limits are that. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 /** What is being called, for messages: its URL, and the endpoint's name and setting. */
 export interface Target extends Endpoint {
@@ -79,7 +82,8 @@ export async function fetchWithRetries<T>(
   deps: RetryDeps,
   options: RetryOptions = {},
 ): Promise<T> {
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
+  const timeoutMs = Math.min(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMER_MS)
+  if (!(timeoutMs > 0)) throw new SettingInvalidError('timeout', 'must be a positive duration', { source: 'flag', detail: { option: 'timeout', reason: 'not-positive' } })
   const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
   const sleep = deps.sleep ?? timerSleep
   const random = deps.random ?? Math.random
@@ -125,9 +129,15 @@ export async function fetchWithRetries<T>(
         // failures: no retry, no rewording.
         if (isBktxError(cause)) throw cause
         last = { kind: 'network', cause }
+        if (proxyErrorOf(cause)?.status === 407) throw proxyAuthError(target)
         if (!isRetryableNetworkError(cause)) throw networkError(target, last, attempt)
       }
       if (response !== undefined) {
+        // RFC 9110 §15.5.8: only a proxy sends 407, and credentials do not appear on a retry.
+        if (response.status === 407) {
+          discardBody(response)
+          throw proxyAuthError(target)
+        }
         if (!isRetryableStatus(response.status)) {
           try {
             return await handle(response, attempt)
@@ -214,12 +224,29 @@ export function errorCode(error: unknown): string | undefined {
 }
 
 const TLS_CODE = /CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS|ERR_SSL|_SSL_/
+// OpenSSL's words when the peer answers a ClientHello with something that is not TLS: a
+// plain-http port given an https URL. node:https reports them as EPROTO, undici with the
+// ERR_SSL_ code of the reason.
+const NOT_TLS = /wrong version number|packet length too long|http request|unknown protocol/i
+
+/** True when a TLS handshake met a server that does not speak TLS (an https URL on a plain-http port). */
+export function isPlainHttpPeer(error: unknown): boolean {
+  const code = errorCode(error)
+  if (code === 'ERR_SSL_WRONG_VERSION_NUMBER' || code === 'ERR_SSL_PACKET_LENGTH_TOO_LONG' || code === 'ERR_SSL_HTTP_REQUEST') return true
+  if (code !== 'EPROTO') return false
+  for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; depth++, e = e.cause) if (NOT_TLS.test(e.message)) return true
+  return false
+}
 
 /**
- * Connection errors worth retrying: refused, reset, timed out, DNS "try again". Not: an
- * unknown host or a certificate that does not verify, which no retry will fix.
+ * Connection errors worth retrying: refused, reset, timed out, DNS "try again", a proxy that
+ * closed the tunnel or answered 5xx. Not: an unknown host, a certificate that does not verify,
+ * a server that does not speak TLS, or a proxy that refused with a 4xx, which no retry will fix.
  */
 export function isRetryableNetworkError(error: unknown): boolean {
+  const proxy = proxyErrorOf(error)
+  if (proxy !== undefined) return proxy.status === undefined || proxy.status >= 500
+  if (isPlainHttpPeer(error)) return false
   const code = errorCode(error)
   if (code === undefined) return true
   return code !== 'ENOTFOUND' && !TLS_CODE.test(code)
@@ -232,6 +259,9 @@ function describeFailure(failure: Failure): string {
 
 /** A one-line, user-facing reason for a connection failure. */
 export function describeNetworkCause(cause: unknown): string {
+  const proxy = proxyErrorOf(cause)
+  if (proxy !== undefined) return proxy.message
+  if (isPlainHttpPeer(cause)) return 'the server does not speak TLS on this port (an https URL for a plain-http server?)'
   const code = errorCode(cause)
   switch (code) {
     case 'ECONNREFUSED':
@@ -261,6 +291,7 @@ function networkError(target: Target, failure: Failure & { kind: 'network' }, at
   const code = errorCode(failure.cause)
   let advice: Advice = ['check ', { setting: target.setting }, ', your network and any proxy (HTTPS_PROXY, NO_PROXY)']
   if (code === 'ENOTFOUND') advice = ['check the host name in ', { setting: target.setting }]
+  else if (isPlainHttpPeer(failure.cause)) advice = ['check the scheme and port in ', { setting: target.setting }, ' (plain http is allowed only to loopback)']
   else if (code !== undefined && TLS_CODE.test(code)) {
     advice = ['if a proxy or a private CA issues this certificate, pass ', { option: 'ca-file' }, ' or set NODE_EXTRA_CA_CERTS']
   }
@@ -268,6 +299,17 @@ function networkError(target: Target, failure: Failure & { kind: 'network' }, at
     `cannot reach the ${target.name} ${redactURL(target.url)}: ${describeNetworkCause(failure.cause)}` +
       `${attempts > 1 ? ` (${attempts} attempts)` : ''}${extra === undefined ? '' : `; ${extra}`}`,
     { cause: failure.cause, detail: { setting: target.setting, reason: code ?? 'network' }, advice: [...advice, ...moreTime] },
+  )
+}
+
+/** A proxy's 407: reported at once, without the proxy URL (it may hold a password). */
+function proxyAuthError(target: Target): NetworkError {
+  return new NetworkError(
+    `the proxy refused to forward the request to the ${target.name} ${redactURL(target.url)}: it wants credentials (HTTP 407 Proxy Authentication Required)`,
+    {
+      detail: { setting: target.setting, reason: 'proxy-auth-required' },
+      advice: ['give the proxy user name and password in HTTPS_PROXY or HTTP_PROXY (http://USER:PASSWORD@HOST:PORT, percent-encoded), or check the ones there'],
+    },
   )
 }
 

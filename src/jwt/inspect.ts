@@ -1,6 +1,4 @@
-import { createLocalJWKSet, createRemoteJWKSet, customFetch, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
-import type { FetchLike } from '../deps.js'
-import { joseFetch } from '../http/jose-fetch.js'
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
 import { InputError, JWTInvalidError } from '../errors.js'
 import { buildJwks } from '../jwks/build.js'
 import { loadKeyFile } from '../keys/load.js'
@@ -29,20 +27,19 @@ export function decodeCompactJWT(text: string): DecodedJWT {
 
 export interface VerifyDeps {
   clock: Clock
-  fetch: FetchLike
 }
 
 /** Clock skew tolerated on `iat`, `nbf` and `exp` (docs/buildkite-protocol.md §5, CHOICE: 15 s). */
 export const CLOCK_TOLERANCE = 15
 
 /**
- * Verifies the signature (RS256/ES256 only) with keys from a JWKS file or URL, and the time
- * claims against the injected clock. Failures are JWTInvalidError with jose's reason.
+ * Verifies the signature (RS256/ES256 only) with the keys of a JWK Set (a file's, from
+ * {@link loadJWKSFile}, or a URL's, from src/jwks/fetch.ts), and the time claims against the
+ * injected clock. Failures are JWTInvalidError with jose's reason.
  */
-export async function verifyCompactJWT(jwt: string, jwksSource: string, deps: VerifyDeps): Promise<DecodedJWT> {
-  const getKey = await keySetFor(jwksSource, deps)
+export async function verifyCompactJWT(jwt: string, jwks: JSONWebKeySet, deps: VerifyDeps): Promise<DecodedJWT> {
   try {
-    const result = await jwtVerify(jwt.trim(), getKey, {
+    const result = await jwtVerify(jwt.trim(), createLocalJWKSet(jwks), {
       algorithms: [...SIGNING_ALGS],
       currentDate: deps.clock.now(),
       clockTolerance: CLOCK_TOLERANCE,
@@ -64,17 +61,11 @@ function reason(error: InstanceType<typeof errors.JOSEError>): string {
   return error.message
 }
 
-async function keySetFor(source: string, deps: VerifyDeps) {
-  if (/^https?:\/\//i.test(source)) {
-    return createRemoteJWKSet(new URL(source), {
-      [customFetch]: joseFetch(deps.fetch, { maxBytes: 100 * 1024 }),
-    })
-  }
-  let keys
+/** The public JWK Set of a JWKS, JWK or PEM file (src/keys/load.ts); InputError naming the option. */
+export async function loadJWKSFile(path: string): Promise<JSONWebKeySet> {
   try {
-    keys = await loadKeyFile(source)
+    return buildJwks(await loadKeyFile(path)) as JSONWebKeySet
   } catch (cause) {
-    throw new InputError(`JWKS ${source}: ${(cause as Error).message}`, { cause, detail: { option: 'jwks', file: source }, advice: ['check ', { option: 'jwks' }] })
+    throw new InputError(`JWKS ${path}: ${(cause as Error).message}`, { cause, detail: { option: 'jwks', file: path }, advice: ['check ', { option: 'jwks' }] })
   }
-  return createLocalJWKSet(buildJwks(keys))
 }

@@ -1,9 +1,11 @@
 import { createPrivateKey, createPublicKey, type JsonWebKeyInput, type KeyObject } from 'node:crypto'
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { KeyError, UnsupportedKeyError } from '../errors.js'
 import { errnoText } from '../fs/atomic.js'
 import { platform } from 'node:os'
+import { InputFileError, readInputFile } from '../fs/input.js'
+import { checkJwkMembers, checkKeyPair } from './pair.js'
 import { NO_KID, splitPemLabel } from './pem.js'
 import { algorithmFor, isSigningAlg, type SigningAlg } from './policy.js'
 
@@ -29,19 +31,9 @@ const MAX_KEY_FILE_BYTES = 256 * 1024
  * longer yours.
  */
 export async function loadKeyFile(path: string, options: { kid?: string | undefined } = {}): Promise<LoadedKey[]> {
-  let text: string
-  let mode: number
-  try {
-    const info = await stat(path)
-    if (!info.isFile()) throw new KeyError(`key file ${path} is not a regular file`, { detail: { file: path, reason: 'not-a-file' } })
-    if (info.size > MAX_KEY_FILE_BYTES) throw new KeyError(`key file ${path} is larger than 256 KiB; not a key`, { detail: { file: path, reason: 'too-large' } })
-    mode = info.mode
-    text = await readFile(path, 'utf8')
-  } catch (cause) {
-    if (cause instanceof KeyError) throw cause
-    throw new KeyError(`cannot read key file ${path}: ${errnoText(cause)}`, { cause, detail: { file: path, reason: 'unreadable' } })
-  }
+  const text = readKeyText(path)
   const keys = await parseKeys(text, path, options)
+  const mode = (await stat(path)).mode
   // Windows has no such mode bits (stat reports 0666 for every file): nothing to check there.
   if ((mode & 0o077) !== 0 && platform() !== 'win32' && keys.some((key) => key.privateKey !== undefined)) {
     const octal = (mode & 0o777).toString(8).padStart(4, '0')
@@ -51,6 +43,20 @@ export async function loadKeyFile(path: string, options: { kid?: string | undefi
     })
   }
   return keys
+}
+
+/**
+ * The text of a key file: a regular file of at most 256 KiB, counted while reading, so a FIFO
+ * or /dev/zero given as a key fails at once (src/fs/input.ts). KeyError otherwise.
+ */
+export function readKeyText(path: string): string {
+  try {
+    return readInputFile(path, MAX_KEY_FILE_BYTES)
+  } catch (cause) {
+    if (!(cause instanceof InputFileError)) throw cause
+    if (cause.problem === 'unreadable') throw new KeyError(`cannot read key file ${path}: ${errnoText(cause.cause)}`, { cause, detail: { file: path, reason: 'unreadable' } })
+    throw new KeyError(`key file ${path} ${cause.text}${cause.problem === 'too-large' ? '; not a key' : ''}`, { cause, detail: { file: path, reason: cause.problem } })
+  }
 }
 
 /**
@@ -128,6 +134,7 @@ async function fromPem(pem: string, source: string, kid: string | undefined): Pr
     throw new KeyError(`${source} holds no readable ${isPublic ? 'public' : 'private'} key (corrupt or unsupported PEM)`, { cause })
   }
   const alg = algorithmFor(publicKey, source)
+  if (privateKey !== undefined) checkKeyPair(privateKey, source)
   return describe(publicKey, privateKey, alg, kid, source)
 }
 
@@ -142,6 +149,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
   if (jwk.kid !== undefined && (typeof jwk.kid !== 'string' || jwk.kid === '')) {
     throw new KeyError(`${source}: JWK "kid" must be a non-empty string`)
   }
+  checkJwkMembers(value, source)
   const hasPrivate = jwk.d !== undefined
   let privateKey: KeyObject | undefined
   let publicKey: KeyObject
@@ -157,6 +165,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
     throw new KeyError(`${source} is not a usable ${jwk.kty} JWK (missing or invalid members)`, { cause })
   }
   const alg = algorithmFor(publicKey, source)
+  if (privateKey !== undefined) checkKeyPair(privateKey, source)
   if (jwk.alg !== undefined) {
     // A JWK's own alg must agree with its key type (docs/buildkite-protocol.md §9, RFC 8725 §3.1).
     if (!isSigningAlg(jwk.alg)) {

@@ -1,6 +1,5 @@
-import { readFile, stat } from 'node:fs/promises'
 import { ConfigError } from '../errors.js'
-import { errnoText } from '../fs/atomic.js'
+import { InputFileError, readInputFile } from '../fs/input.js'
 import { parseServerConfig, type ServerConfig, type ServerConfigOverrides } from './config.js'
 
 /** A server configuration holds a few organisations and apps with their keys: 1 MiB is plenty. */
@@ -13,16 +12,14 @@ export const MAX_SERVER_CONFIG_BYTES = 1024 * 1024
 export async function loadServerConfigFile(path: string, overrides: ServerConfigOverrides = {}): Promise<ServerConfig> {
   let text: string
   try {
-    const info = await stat(path)
-    if (!info.isFile()) throw new ConfigError(path, undefined, 'is not a regular file', { detail: { reason: 'not-a-file' } })
-    if (info.size > MAX_SERVER_CONFIG_BYTES) throw new ConfigError(path, undefined, 'is larger than 1 MiB; not a server configuration', { detail: { reason: 'too-large' } })
-    text = await readFile(path, 'utf8')
+    // A regular file, capped while reading (src/fs/input.ts): a FIFO or /dev/zero must not hang
+    // the server's start or fill its memory.
+    text = readInputFile(path, MAX_SERVER_CONFIG_BYTES)
   } catch (cause) {
-    if (cause instanceof ConfigError) throw cause
-    throw new ConfigError(path, undefined, `cannot be read: ${errnoText(cause)}`, { cause, detail: { reason: 'unreadable' } })
+    if (!(cause instanceof InputFileError)) throw cause
+    const problem = cause.problem === 'too-large' ? `${cause.text}; not a server configuration` : cause.text
+    throw new ConfigError(path, undefined, problem, { cause, detail: { reason: cause.problem } })
   }
-  // The file may have grown since it was measured.
-  if (text.length > MAX_SERVER_CONFIG_BYTES) throw new ConfigError(path, undefined, 'is larger than 1 MiB; not a server configuration', { detail: { reason: 'too-large' } })
   let data: unknown
   try {
     data = JSON.parse(text)

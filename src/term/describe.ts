@@ -1,5 +1,6 @@
 import { SettingInvalidError, type Advice, type AdvicePart, type BktxError, type Notice } from '../errors.js'
 import { isSettingName, SETTINGS } from '../config/settings.js'
+import { escapeControls } from './sanitize.js'
 
 // The one place where core errors and notices become the words a shell user reads: settings
 // and options named as data by core code (src/errors.ts) are shown here as flags, environment
@@ -46,14 +47,17 @@ export function renderAdvice(advice: Advice, ctx: DescribeContext = {}): string 
   return advice.map((p) => part(p, ctx)).join('')
 }
 
-/** The line `error:` is followed by: what failed, then what to do. */
+/**
+ * The line `error:` is followed by: what failed, then what to do. One line, whatever it quotes
+ * (server text, a file name, a JSON parser's excerpt of a file): control characters escaped.
+ */
 export function describeError(error: BktxError, ctx: DescribeContext = {}): string {
   const message = error instanceof SettingInvalidError && error.source === 'flag' ? `${flagOf(error.setting)}: ${error.problem}` : error.message
-  if (error.advice === undefined || error.advice.length === 0) return message
-  return `${message}; ${renderAdvice(error.advice, ctx)}`
+  if (error.advice === undefined || error.advice.length === 0) return escapeControls(message)
+  return escapeControls(`${message}; ${renderAdvice(error.advice, ctx)}`)
 }
 
-/** A notice as the text of its `warning:` line. */
+/** A notice as the text of its `warning:` line, escaped like an error. */
 export function describeNotice(notice: Notice, ctx: DescribeContext = {}): string {
-  return notice.advice === undefined || notice.advice.length === 0 ? notice.message : `${notice.message}; ${renderAdvice(notice.advice, ctx)}`
+  return escapeControls(notice.advice === undefined || notice.advice.length === 0 ? notice.message : `${notice.message}; ${renderAdvice(notice.advice, ctx)}`)
 }

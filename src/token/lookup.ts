@@ -14,8 +14,8 @@ export type CacheDeps = Omit<SelectCacheOptions, 'mode'>
 
 export interface OpenedCache {
   cache: TokenCache
-  /** Set when `auto` fell back to the file cache. */
-  notice: Notice | undefined
+  /** Where the cache degraded (src/cache/select.ts): each is one warning line. */
+  notices: Notice[]
 }
 
 /** The cache of a mode, checked (private directory, keychain answering when required). */
@@ -35,7 +35,7 @@ export async function lookupToken(
   const opened = await openTokenCache(options.cache, deps)
   const minTtl = options.minTtl ?? DEFAULT_MIN_TTL
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl))
-  const notices = [opened.notice, hit.notice].filter((n): n is Notice => n !== undefined)
+  const notices = [...opened.notices, hit.notice].filter((n): n is Notice => n !== undefined)
   if (hit.entry === undefined) return { result: undefined, notices }
   return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }, notices }
 }

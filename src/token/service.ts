@@ -177,7 +177,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         minTtl: options.minTtl ?? DEFAULT_MIN_TTL,
         refresh: options.refresh === true,
       })(params)
-      if (opened.notice !== undefined) result.notices.unshift(opened.notice)
+      result.notices.unshift(...opened.notices)
       if (!result.cached) result.notices.push(...narrowing(result))
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
       return { result, cache: opened.cache }
@@ -197,7 +197,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const opened = await openTokenCache(options.cache, deps)
       const key = cacheKey(params)
       const { entry, notice } = await opened.cache.read(key)
-      const notices = [opened.notice, notice].filter((n): n is Notice => n !== undefined)
+      const notices = [...opened.notices, notice].filter((n): n is Notice => n !== undefined)
       if (entry === undefined) return { found: false, notices }
       let revocation: 'revoked' | 'already-invalid' | 'expired' | 'skipped' = 'skipped'
       if (options.revoke) {
@@ -219,8 +219,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     },
 
     async logoutAll(options) {
-      const { cache, notice } = await selectEveryEntry(deps)
-      const outcome: LogoutAllOutcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: notice === undefined ? [] : [notice] }
+      const { cache, notices } = await selectEveryEntry(deps)
+      const outcome: LogoutAllOutcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: [...notices] }
       const forget = async (entry: CacheListing): Promise<boolean> => {
         const cleared = await cache.clear(entry.key)
         if (cleared.keychainError === undefined) return true

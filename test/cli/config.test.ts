@@ -64,7 +64,7 @@ describe('bktx config', () => {
   it('reports an unreadable config (a directory) with exit 3', async () => {
     const result = await runCli(['config', 'list', '--config', home.dir], { env: home.env })
     expect(result.code).toBe(3)
-    expect(result.stderr).toMatch(/cannot be read/)
+    expect(result.stderr).toMatch(/: is a directory, not a regular file$/m)
   })
 
   it('uses BKTX_CONFIG, and --config over it', async () => {

@@ -76,15 +76,15 @@ describe('bktx token from the built binary against bktx server', () => {
     expect(fish.stdout).toBe(bash.stdout)
   })
 
-  it('goes through HTTP_PROXY, and around it for NO_PROXY hosts', async () => {
+  it('never sends the loopback server through HTTP_PROXY or HTTPS_PROXY, whatever NO_PROXY says (issue 13)', async () => {
     const proxy = await startCountingProxy()
     try {
-      const proxied = await runBin(['token', '--no-cache'], { env: { ...env, HTTP_PROXY: proxy.url } })
-      expect(proxied.code).toBe(0)
-      expect(proxy.forwards).toEqual([`POST ${server.url}/oauth/token`])
-      const direct = await runBin(['token', '--no-cache'], { env: { ...env, HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' } })
-      expect(direct.code).toBe(0)
-      expect(proxy.forwards).toHaveLength(1)
+      for (const noProxy of [undefined, 'example.test']) {
+        const proxyEnv = { ...env, HTTP_PROXY: proxy.url, HTTPS_PROXY: proxy.url, ...(noProxy === undefined ? {} : { NO_PROXY: noProxy }) }
+        const result = await runBin(['token', '--no-cache'], { env: proxyEnv })
+        expect(result.code).toBe(0)
+      }
+      expect([proxy.connects, proxy.forwards, proxy.connections]).toEqual([[], [], 0])
     } finally {
       await proxy.close()
     }

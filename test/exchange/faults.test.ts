@@ -210,7 +210,7 @@ describe('exchange over fetch (msw)', () => {
     const d = deps({ fetch: makeFetch({ env: {}, caFile: '/nonexistent/bktx-ca.pem', userAgent: 'bktx/test' }) })
     const error = await failure(exchange(params, d))
     expect(error).toBeInstanceOf(FileError)
-    expect(cliText(error)).toMatch(/cannot read the CA file \/nonexistent\/bktx-ca.pem: ENOENT; check --ca-file/)
+    expect(cliText(error)).toMatch(/cannot read the CA file \/nonexistent\/bktx-ca.pem: no such file or directory \(ENOENT\); check --ca-file/)
     expect(d.sleep.waits).toEqual([])
   })
 

@@ -1,6 +1,6 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
-import { tmpdir } from 'node:os'
+import { networkInterfaces, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import type { Env } from '../../src/deps.js'
@@ -23,6 +23,8 @@ let dir: string
 let caPath: string
 let otherCaPath: string
 let tls: { cert: string; key: string }
+let namedTls: { cert: string; key: string }
+let namedCaPath: string
 const cleanups: (() => Promise<void>)[] = []
 
 beforeAll(async () => {
@@ -32,6 +34,9 @@ beforeAll(async () => {
   otherCaPath = join(dir, 'other-ca.pem')
   await writeFile(caPath, tls.cert)
   await writeFile(otherCaPath, (await selfSignedCert('other')).cert)
+  namedTls = await selfSignedCert('named', ['token.test'])
+  namedCaPath = join(dir, 'named-ca.pem')
+  await writeFile(namedCaPath, namedTls.cert)
 })
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup()
@@ -43,8 +48,8 @@ async function stub(...args: Parameters<typeof startStubServer>): Promise<StubSe
   cleanups.push(() => server.close())
   return server
 }
-async function proxy(): Promise<CountingProxy> {
-  const p = await startCountingProxy()
+async function proxy(hosts: readonly string[] = []): Promise<CountingProxy> {
+  const p = await startCountingProxy({ hosts })
   cleanups.push(() => p.close())
   return p
 }
@@ -153,45 +158,68 @@ describe('a self-signed server without --ca-file', () => {
 })
 
 describe('proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)', () => {
-  it('HTTP_PROXY: a plain-http request is forwarded through the proxy as an absolute URI', async () => {
-    const [server, p] = [await stub(), await proxy()]
-    const tokenUrl = `${server.origin}/oauth/token`
-    const result = await exchange(makeParams({ tokenUrl }), deps(httpFetch({ HTTP_PROXY: p.url })))
-    expect(result.accessToken).toBe(TOKEN)
-    expect(p.forwards).toEqual([`POST ${tokenUrl}`])
+  // bktx never proxies loopback (issue 13), so the stubs here listen on 127.0.0.1 but are named
+  // token.test: the proxy resolves that name itself, bktx never does.
+  const named = (server: StubServer, host = 'token.test') => server.origin.replace('127.0.0.1', host)
+
+  it('HTTP_PROXY: a plain-http request to another host is forwarded as an absolute URI', async () => {
+    const [server, p] = [await stub(), await proxy(['jwks.test'])]
+    const url = `${named(server, 'jwks.test')}/jwks.json`
+    const response = await httpFetch({ HTTP_PROXY: p.url })(url, { method: 'GET' })
+    expect(response.status).toBe(200)
+    expect(p.forwards).toEqual([`GET ${url}`])
     expect(p.connects).toEqual([])
-    expect(server.requests).toEqual(['POST /oauth/token'])
+    expect(server.requests).toEqual(['GET /jwks.json'])
   })
 
   it('https_proxy (lower case): an https request is tunnelled with CONNECT, verified with --ca-file', async () => {
-    const [server, p] = [await stub(answerToken, tls), await proxy()]
-    const result = await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({ https_proxy: p.url }, caPath)))
+    const [server, p] = [await stub(answerToken, namedTls), await proxy(['token.test'])]
+    const result = await exchange(makeParams({ tokenUrl: `${named(server)}/oauth/token` }), deps(httpFetch({ https_proxy: p.url }, namedCaPath)))
     expect(result.accessToken).toBe(TOKEN)
-    expect(p.connects).toEqual([server.origin.replace('https://', '')])
+    expect(p.connects).toEqual([named(server).replace('https://', '')])
     expect(p.forwards).toEqual([])
     expect(server.requests).toEqual(['POST /oauth/token'])
   })
 
   it('HTTP_PROXY alone also carries https requests (undici EnvHttpProxyAgent semantics)', async () => {
-    const [server, p] = [await stub(answerToken, tls), await proxy()]
-    await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({ HTTP_PROXY: p.url }, caPath)))
+    const [server, p] = [await stub(answerToken, namedTls), await proxy(['token.test'])]
+    await exchange(makeParams({ tokenUrl: `${named(server)}/oauth/token` }), deps(httpFetch({ HTTP_PROXY: p.url }, namedCaPath)))
+    expect(p.connects).toHaveLength(1)
+  })
+
+  it('NO_PROXY naming another host leaves the proxy in use', async () => {
+    const [server, p] = [await stub(answerToken, namedTls), await proxy(['token.test'])]
+    await exchange(makeParams({ tokenUrl: `${named(server)}/oauth/token` }), deps(httpFetch({ https_proxy: p.url, no_proxy: 'internal.test' }, namedCaPath)))
     expect(p.connects).toHaveLength(1)
   })
 
   it('NO_PROXY: listed hosts bypass the proxy', async () => {
-    for (const noProxy of ['127.0.0.1', 'example.test, 127.0.0.1', '*']) {
-      const [server, p] = [await stub(answerToken, tls), await proxy()]
+    // A bypassed host is reached directly, so it must resolve: this machine's own non-loopback address.
+    const address = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address
+    if (address === undefined) {
+      if (process.env['CI'] !== undefined) throw new Error('no non-loopback IPv4 interface to test NO_PROXY with')
+      console.warn('skipped: no non-loopback IPv4 interface to test NO_PROXY with')
+      return
+    }
+    for (const noProxy of [address, `example.test, ${address}`, '*']) {
+      const [server, p] = [await stub(answerToken, undefined, '0.0.0.0'), await proxy()]
       const env = { HTTPS_PROXY: p.url, HTTP_PROXY: p.url, NO_PROXY: noProxy }
-      await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch(env, caPath)))
-      expect([p.connects, p.forwards], noProxy).toEqual([[], []])
-      expect(server.requests).toEqual(['POST /oauth/token'])
+      const response = await httpFetch(env)(`${server.origin.replace('127.0.0.1', address)}/oauth/token`, { method: 'POST' })
+      expect(response.status, noProxy).toBe(200)
+      expect([p.connects, p.forwards, p.connections], noProxy).toEqual([[], [], 0])
     }
   })
 
-  it('NO_PROXY naming another host leaves the proxy in use', async () => {
-    const [server, p] = [await stub(), await proxy()]
-    await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(httpFetch({ http_proxy: p.url, no_proxy: 'internal.test' })))
-    expect(p.forwards).toHaveLength(1)
+  it('loopback hosts never go through the proxy, whatever NO_PROXY says (issue 13)', async () => {
+    for (const noProxy of ['', 'example.test', '127.0.0.2']) {
+      const [plain, tlsServer, p] = [await stub(), await stub(answerToken, tls), await proxy()]
+      const env = { HTTPS_PROXY: p.url, HTTP_PROXY: p.url, NO_PROXY: noProxy }
+      expect((await exchange(makeParams({ tokenUrl: `${plain.origin}/oauth/token` }), deps(httpFetch(env)))).accessToken).toBe(TOKEN)
+      expect((await exchange(makeParams({ tokenUrl: `${tlsServer.origin}/oauth/token` }), deps(httpFetch(env, caPath)))).accessToken).toBe(TOKEN)
+      const localhost = plain.origin.replace('127.0.0.1', 'localhost')
+      expect((await exchange(makeParams({ tokenUrl: `${localhost}/oauth/token` }), deps(httpFetch(env)))).accessToken).toBe(TOKEN)
+      expect([p.connects, p.forwards, p.connections], noProxy).toEqual([[], [], 0])
+    }
   })
 })
 

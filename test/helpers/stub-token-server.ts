@@ -23,7 +23,7 @@ export const answerToken: Handler = (_req, res) => {
  * A loopback HTTP(S) server with a scripted handler: a stand-in for the token endpoint where a
  * test needs real sockets (proxies, TLS, hangs). Not the reference server.
  */
-export async function startStubServer(handler: Handler = answerToken, tls?: { cert: string; key: string }): Promise<StubServer> {
+export async function startStubServer(handler: Handler = answerToken, tls?: { cert: string; key: string }, host = '127.0.0.1'): Promise<StubServer> {
   const requests: string[] = []
   const sockets = new Set<Socket>()
   const listener = (req: IncomingMessage, res: ServerResponse) => {
@@ -38,7 +38,8 @@ export async function startStubServer(handler: Handler = answerToken, tls?: { ce
     socket.on('close', () => sockets.delete(socket))
   })
   server.on('tlsClientError', () => undefined)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  // `host` 0.0.0.0 makes it reachable on a non-loopback address too (NO_PROXY tests).
+  await new Promise<void>((resolve) => server.listen(0, host, resolve))
   const { port } = server.address() as AddressInfo
   return {
     origin: `${tls === undefined ? 'http' : 'https'}://127.0.0.1:${port}`,

@@ -14,9 +14,11 @@ const cached = new Map<string, Promise<CertPair>>()
 
 /**
  * A throwaway self-signed P-256 certificate made with the openssl command line (node:crypto
- * cannot issue X.509 certificates). One per label per test file.
+ * cannot issue X.509 certificates). One per label per test file. `dnsNames` are added to its
+ * subject alternative names (proxied tests name loopback servers `token.test`: bktx never
+ * sends loopback through a proxy).
  */
-export function selfSignedCert(label = 'default'): Promise<CertPair> {
+export function selfSignedCert(label = 'default', dnsNames: readonly string[] = []): Promise<CertPair> {
   let pair = cached.get(label)
   if (pair !== undefined) return pair
   pair = (async () => {
@@ -25,7 +27,7 @@ export function selfSignedCert(label = 'default'): Promise<CertPair> {
       await promisify(execFile)('openssl', [
         'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
         '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '2',
-        '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+        '-subj', '/CN=localhost', '-addext', `subjectAltName=${['IP:127.0.0.1', 'DNS:localhost', ...dnsNames.map((n) => `DNS:${n}`)].join(',')}`,
       ])
       return { cert: await readFile(join(dir, 'cert.pem'), 'utf8'), key: await readFile(join(dir, 'key.pem'), 'utf8') }
     } finally {

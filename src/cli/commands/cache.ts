@@ -1,4 +1,5 @@
 import type { Command } from 'commander'
+import { escapeControls as clean } from '../../term/sanitize.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
@@ -22,8 +23,8 @@ export function registerCache(self: Command, deps: ProgramDeps): void {
 /** The cache to list or clear: metadata files serve every backend's entries, and `file` mode can still remove keychain items. */
 async function openForHousekeeping(ctx: Context, flag: string | false | undefined) {
   const mode: CacheMode = flag === 'none' ? 'none' : 'file'
-  const { cache, notice } = await tokenService(ctx).openCache(mode)
-  if (notice !== undefined) ctx.notice(notice)
+  const { cache, notices } = await tokenService(ctx).openCache(mode)
+  for (const notice of notices) ctx.notice(notice)
   return cache
 }
 
@@ -58,7 +59,8 @@ export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<vo
     entries
       .map((e) => {
         const left = e.expired ? 'expired' : `expires in ${formatDuration((e.expiresAt.getTime() - now) / 1000)}`
-        return `${e.org}  ${e.subject}  ${e.scopes.join(' ') || '(default scopes)'}  ${left}  ${e.backend}  …${e.tokenHint ?? ''}`
+        // Metadata files are read back from disk: their strings are shown escaped.
+        return `${clean(e.org)}  ${clean(e.subject)}  ${e.scopes.map((s) => clean(s)).join(' ') || '(default scopes)'}  ${left}  ${e.backend}  …${clean(e.tokenHint ?? '')}`
       })
       .join('\n'),
   )

@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import { parentOf, saveConfigFile } from '../../config/file.js'
 import { InvalidSettingValue, isSettingName, SETTING_NAMES, SETTINGS, type SettingName } from '../../config/settings.js'
 import { SettingMissingError, UsageError } from '../../errors.js'
+import { escapeControls as clean } from '../../term/sanitize.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 
@@ -77,7 +78,8 @@ export async function runConfigList(ctx: Context): Promise<void> {
     ctx.out.document({ file: ctx.configPath, profile: name, settings })
     return
   }
-  const rows = SETTING_NAMES.map((key) => [key, settings[key]?.value ?? '', settings[key]?.source ?? '(unset)'] as const)
+  // Values come from the file and the environment: one line each, control characters escaped.
+  const rows = SETTING_NAMES.map((key) => [key, clean(settings[key]?.value ?? ''), clean(settings[key]?.source ?? '(unset)')] as const)
   const w0 = Math.max(...rows.map((r) => r[0].length))
   const w1 = Math.max(...rows.map((r) => r[1].length))
   ctx.out.data(rows.map(([k, v, s]) => `${k.padEnd(w0)}  ${v.padEnd(w1)}  ${s}`).join('\n'))

@@ -3,6 +3,7 @@ import type { SettingName } from '../../config/settings.js'
 import { UsageError } from '../../errors.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
 import type { JwksSource } from '../../jwks/check.js'
+import { JWKS_MAX_BYTES } from '../../jwks/limits.js'
 import type { KeyFileRef } from '../../jwks/serve.js'
 import type { LoadedKey } from '../../keys/load.js'
 import { NO_KID } from '../../keys/pem.js'
@@ -139,7 +140,7 @@ export async function jwksSource(ctx: Context, given: string | undefined): Promi
     if (uri === undefined) throw new UsageError('name the JWKS to check: a URL, a file or - (or set jwks-uri: `bktx config set jwks-uri URL`)')
     return { kind: 'url', url: uri }
   }
-  if (given === '-') return { kind: 'text', name: 'stdin', text: await ctx.deps.readStdin() }
+  if (given === '-') return { kind: 'text', name: 'stdin', text: await ctx.deps.readStdin(JWKS_MAX_BYTES) }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(given)) return { kind: 'url', url: given }
   return { kind: 'file', path: ctx.absolute(given) }
 }

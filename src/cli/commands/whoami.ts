@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
+import { escapeControls as clean } from '../../term/sanitize.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
@@ -30,5 +31,13 @@ export async function runWhoami(ctx: Context, opts: TokenOptions): Promise<void>
     return
   }
   const left = info.expiresAt === null ? 'does not expire' : `expires ${info.expiresAt.toISOString()} (in ${formatDuration((info.expiresAt.getTime() - ctx.deps.clock.now().getTime()) / 1000)})`
-  ctx.out.data([`user     ${info.user.name} <${info.user.email}>`, `scopes   ${info.scopes.join(' ')}`, `token    ${info.uuid}, ${left}`, `source   ${result.cached ? `${result.cache} cache` : 'new exchange'}`].join('\n'))
+  // Every field is the API's text: one line each, control characters escaped.
+  ctx.out.data(
+    [
+      `user     ${clean(info.user.name)} <${clean(info.user.email)}>`,
+      `scopes   ${info.scopes.map((s) => clean(s)).join(' ')}`,
+      `token    ${clean(info.uuid)}, ${left}`,
+      `source   ${result.cached ? `${result.cache} cache` : 'new exchange'}`,
+    ].join('\n'),
+  )
 }

@@ -1,13 +1,13 @@
-import { chmod, mkdir, mkdtemp, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises'
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, stat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { TokenCache } from '../../../src/cache/cache.js'
-import { openPrivateDir, resolveCacheDir } from '../../../src/cache/dir.js'
+import { openCacheDir, openPrivateDir, resolveCacheDir } from '../../../src/cache/dir.js'
 import { cacheKey } from '../../../src/cache/key.js'
 import { selectCache, parseCacheMode } from '../../../src/cache/select.js'
 import { withCache } from '../../../src/cache/with-cache.js'
-import { CacheError, KeychainError } from '../../../src/errors.js'
+import { CacheError, KeychainError, type Notice } from '../../../src/errors.js'
 import { MemorySecretStore } from '../../../src/secrets/store.js'
 import { cliText } from '../../helpers/describe.js'
 import { fakeExchanger, fixedClock, testParams, type FixedClock } from './helpers.js'
@@ -23,7 +23,7 @@ async function setup(mode: 'file' | 'keychain' | 'auto' | 'none' = 'file', env: 
   const root = await tempRoot()
   const clock = fixedClock()
   const secrets = new MemorySecretStore()
-  const { cache, notice } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
+  const { cache, notices: [notice] } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
   const dir = join(root, 'bktx')
   const mint = fakeExchanger(clock)
   return { root, dir, clock, secrets, cache, note: notice?.message, mint, get: (opts: { minTtl?: number; refresh?: boolean } = {}) => withCache(mint.exchange, cache, { clock, ...opts }) }
@@ -109,6 +109,22 @@ describe('withCache, file backend', () => {
     await get(testParams())
     clock.advance(30)
     expect(await get(testParams())).toMatchObject({ cached: true })
+    clock.advance(1)
+    expect(await get(testParams())).toMatchObject({ cached: false })
+    expect(mint.count()).toBe(2)
+  })
+
+  it('serves an entry for at most 86400 s, whatever expires_in it holds (issue 13: written by an older bktx, or planted)', async () => {
+    const root = await tempRoot()
+    const clock = fixedClock()
+    const { cache } = await selectCache({ mode: 'file', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock, secrets: new MemorySecretStore() })
+    const mint = fakeExchanger(clock, { expiresIn: 7_889_238_000_000 })
+    const get = withCache(mint.exchange, cache, { clock, minTtl: 0 })
+    await get(testParams())
+    clock.advance(86_399)
+    const served = await get(testParams())
+    expect(served).toMatchObject({ cached: true, expiresIn: 86_400 })
+    expect(served.expiresAt.toISOString()).toBe('2026-01-02T00:00:00.000Z')
     clock.advance(1)
     expect(await get(testParams())).toMatchObject({ cached: false })
     expect(mint.count()).toBe(2)
@@ -268,7 +284,7 @@ describe('selectCache', () => {
   it('auto uses files when CI is set, without asking the keychain', async () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
-    const { cache, notice } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
+    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
     expect([cache.backend, notice]).toEqual(['file', undefined])
     expect(secrets.calls).toEqual([])
   })
@@ -277,7 +293,7 @@ describe('selectCache', () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
     secrets.fail = new KeychainError('no usable keychain: no D-Bus')
-    const { cache, notice } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
+    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
     expect(cache.backend).toBe('file')
     expect(notice?.message).toBe(`no usable keychain: no D-Bus; using the file cache in ${join(root, 'bktx')}`)
   })
@@ -340,6 +356,41 @@ describe('the private directory', () => {
       join(root, 'cache', 'bktx'),
     )
     expect(await resolveCacheDir({ env: {}, home: root, uid: undefined })).toBe(join(root, '.cache', 'bktx'))
+  })
+
+  it('passes over an unusable /dev/shm/bktx-<uid> for $XDG_CACHE_HOME/bktx, with one notice, and never touches it (issue 13)', async () => {
+    const cases: [string, (path: string) => Promise<void>, RegExp][] = [
+      ['a symlink to a private directory', async (path) => {
+        await mkdir(`${path}.real`, { mode: 0o700 })
+        await symlink(`${path}.real`, path)
+      }, /\(it is a symbolic link\).*tell an administrator/],
+      ['a file', (path) => writeFile(path, 'x'), /\(it is not a directory\)/],
+      ['a directory open to others', async (path) => {
+        await mkdir(path)
+        await chmod(path, 0o777)
+      }, /\(its mode is 0777, other users can reach it\).*chmod 700/],
+    ]
+    for (const [name, plant, message] of cases) {
+      const root = await tempRoot()
+      const shm = join(root, 'shm')
+      await mkdir(shm)
+      const squatted = join(shm, `bktx-${uid}`)
+      await plant(squatted)
+      const before = await lstat(squatted)
+      const env = { XDG_CACHE_HOME: join(root, 'cache') }
+      const choice = await openCacheDir({ env, home: root, uid, shmDir: shm })
+      expect(choice.dir, name).toBe(join(root, 'cache', 'bktx'))
+      expect(cliText(choice.notice as Notice), name).toMatch(new RegExp(`^not using ${squatted} .*; caching in ${join(root, 'cache', 'bktx')} instead; `))
+      expect(cliText(choice.notice as Notice), name).toMatch(message)
+      // The squatted path is left as it was: not chmod'ed, not written into.
+      const after = await lstat(squatted)
+      expect([after.mode, after.mtimeMs, after.ino], name).toEqual([before.mode, before.mtimeMs, before.ino])
+      // And the whole cache works there, with the notice on every run.
+      const { cache, notices } = await selectCache({ mode: 'file', env, home: root, uid, clock: fixedClock(), secrets: new MemorySecretStore(), shmDir: shm })
+      await withCache(fakeExchanger(fixedClock()).exchange, cache, { clock: fixedClock() })(testParams())
+      expect(await readdir(join(root, 'cache', 'bktx'))).toHaveLength(2)
+      expect(notices.map((n) => n.kind)).toEqual(['cache-dir-fallback'])
+    }
   })
 
   it('creates it 0700, parents included', async () => {

@@ -86,7 +86,7 @@ describe('makeFetch', () => {
   it('refuses an unreadable or certificate-less --ca-file as a local file error', async () => {
     const missing = makeFetch({ env: {}, caFile: join(dir, 'nope.pem'), userAgent: 'bktx/1', fetch: recordingFetch() })
     await expect(missing('https://x.test/')).rejects.toThrow(FileError)
-    await expect(missing('https://x.test/')).rejects.toThrow(/cannot read the CA file .*nope.pem: ENOENT/)
+    await expect(missing('https://x.test/')).rejects.toThrow(/cannot read the CA file .*nope.pem: no such file or directory \(ENOENT\)/)
     const junkPath = join(dir, 'junk.pem')
     await writeFile(junkPath, 'not a certificate')
     await expect(makeFetch({ env: {}, caFile: junkPath, userAgent: 'bktx/1', fetch: recordingFetch() })('https://x.test/')).rejects.toThrow(/holds no PEM certificate/)

@@ -74,7 +74,7 @@ describe('retry classification', () => {
     expect(errorCode(fetchFailed('ECONNREFUSED'))).toBe('ECONNREFUSED')
     expect(describeNetworkCause(fetchFailed('ECONNREFUSED'))).toBe('connection refused (ECONNREFUSED)')
     expect(describeNetworkCause(fetchFailed('CERT_HAS_EXPIRED'))).toBe('the TLS certificate is not trusted (CERT_HAS_EXPIRED)')
-    expect(describeNetworkCause(new TypeError('fetch failed', { cause: new Error('boom\u001b[2J') }))).toBe('boom?[2J')
+    expect(describeNetworkCause(new TypeError('fetch failed', { cause: new Error('boom\u001b[2J') }))).toBe('boom\\x1b[2J')
   })
 })
 

@@ -84,7 +84,7 @@ describe('loadServerConfigFile', () => {
 
   it.each([
     ['missing', async (path: string) => path, /^config file .*: cannot be read: /],
-    ['a directory', async () => dir, /: is not a regular file$/],
+    ['a directory', async () => dir, /: is a directory, not a regular file$/],
     ['not JSON', async (path: string) => (await writeFile(path, '{'), path), /: is not valid JSON \(/],
     ['too large', async (path: string) => (await writeFile(path, ' '.repeat(MAX_SERVER_CONFIG_BYTES + 1)), path), /: is larger than 1 MiB; not a server configuration$/],
   ])('refuses a file that is %s, as a ConfigError naming it', async (name, make, message) => {
