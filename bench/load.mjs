@@ -1,4 +1,4 @@
-// The reference server under abuse, run in this process from dist/server.js as
+// The reference server under abuse, run in this process from dist/server-internal.js as
 // test/security/load.test.ts runs it (that test asserts what is answered; this measures how fast
 // and how much heap):
 // - valid exchanges from 25 connections alone, then beside a flood of garbage (forged
@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import autocannon from 'autocannon'
 import { exportJWK } from 'jose'
-import { createTokenServer, listen, parseServerConfig } from '../dist/server.js'
+import { createTokenServer, listen, parseServerConfig } from '../dist/server-internal.js'
 
 const CLIENT_ID = '0123456789abcdef0123'
 const MEMBER = 'dev@acme.test'

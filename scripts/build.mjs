@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url'
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 const result = await build({
-  entryPoints: { bin: 'src/bin.ts', lib: 'src/api/index.ts', server: 'src/api/server.ts' },
+  entryPoints: { bin: 'src/bin.ts', lib: 'src/api/index.ts', server: 'src/api/server.ts', 'server-internal': 'src/server/internal.ts' },
   outdir: 'dist',
   bundle: true,
   metafile: true,

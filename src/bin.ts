@@ -24,8 +24,8 @@ setFlagsFromString('--liftoff-only')
 
 // Write errors (a full disk, a closed pipe or descriptor) are recorded, not thrown: src/main.ts
 // turns them into exit 9 (README, "Output and exit codes").
-const stdout = guardStream(process.stdout, 1)
-const stderr = guardStream(process.stderr, 2)
+const stdout = guardStream(process.stdout)
+const stderr = guardStream(process.stderr)
 
 const env = { ...process.env }
 const uid = process.getuid?.()

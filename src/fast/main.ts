@@ -16,12 +16,12 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   const out = await cachedToken(argv, { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets })
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
-  const stderr = guardStream(process.stderr, 2)
+  const stderr = guardStream(process.stderr)
   let code = out === undefined ? 8 : 0
   if (out !== undefined) {
     // As the full CLI does (src/main.ts): a token that could not be written is exit 9, with
     // one line on stderr when stderr works and the reader did not just close the pipe.
-    const stdout = guardStream(process.stdout, 1)
+    const stdout = guardStream(process.stdout)
     stderr.write(out.stderr)
     stdout.write(out.stdout)
     await Promise.all([stdout.flush(), stderr.flush()])

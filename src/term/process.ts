@@ -1,7 +1,6 @@
 // The process-level pieces the two entry points share (src/bin.ts, src/fast/main.ts): stdout
 // and stderr that report write failures instead of crashing, ending by a signal, and what the
 // OS tells about the process. Only entry points call these; everything else gets Deps.
-import { readFileSync, readlinkSync } from 'node:fs'
 import type { OutStream } from '../deps.js'
 
 export interface GuardedStream extends OutStream {
@@ -15,9 +14,13 @@ export interface GuardedStream extends OutStream {
  * with a stack trace when nobody listens. Once a write failed, later ones are dropped;
  * src/main.ts decides the exit code from `failure` (exit 9).
  */
-export function guardStream(stream: NodeJS.WriteStream, fd: 1 | 2): GuardedStream {
+// A descriptor closed when bktx starts (`bktx token >&-`) is not an error bktx can see: Node
+// reopens it on /dev/null read-write, exactly as libuv hands /dev/null to a child spawned with
+// stdio 'ignore' (a test harness, a supervisor), where discarding the output is the caller's
+// intent. Telling the two apart was tried (/proc/self/fdinfo) and failed those children, so a
+// closed stdout is treated like /dev/null: README, "Write failures".
+export function guardStream(stream: NodeJS.WriteStream): GuardedStream {
   let failure: NodeJS.ErrnoException | undefined
-  let checked = false
   stream.on('error', (error: NodeJS.ErrnoException) => {
     failure ??= error
   })
@@ -27,10 +30,6 @@ export function guardStream(stream: NodeJS.WriteStream, fd: 1 | 2): GuardedStrea
       return failure
     },
     write(chunk) {
-      if (!checked) {
-        checked = true
-        if (closedAtStart(fd)) failure ??= Object.assign(new Error('EBADF: bad file descriptor, write'), { code: 'EBADF', errno: -9, syscall: 'write' })
-      }
       if (failure === undefined && !stream.destroyed) stream.write(chunk)
     },
     // Nothing is written to flush: an empty write fails on /dev/full too. What is still queued
@@ -58,25 +57,6 @@ const WRITE_ERRORS: Readonly<Record<string, string>> = {
 export function describeWriteError(error: NodeJS.ErrnoException): string {
   const reason = error.code === undefined ? undefined : WRITE_ERRORS[error.code]
   return reason === undefined ? error.message : `${reason} (${error.code})`
-}
-
-/**
- * True when `fd` was closed when the process started (`bktx token >&-`). Node then opens
- * /dev/null read-write in its place (so that the descriptor cannot be reused by a file bktx
- * opens), which makes every write "succeed": a token written there is lost. A user's own
- * redirection to /dev/null opens it write-only, so this tells the two apart. Linux only (it
- * reads /proc); false elsewhere and whenever /proc does not answer.
- */
-function closedAtStart(fd: number): boolean {
-  if (process.platform !== 'linux') return false
-  try {
-    if (readlinkSync(`/proc/self/fd/${fd}`) !== '/dev/null') return false
-    const flags = /^flags:\s*([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1]
-    // O_ACCMODE is 3; O_RDWR is 2.
-    return flags !== undefined && (parseInt(flags, 8) & 3) === 2
-  } catch {
-    return false
-  }
 }
 
 /**
