@@ -10,8 +10,7 @@ import { fileURLToPath } from 'node:url'
 
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
-const result = await build({
-  entryPoints: { bin: 'src/bin.ts', lib: 'src/api/index.ts', server: 'src/api/server.ts', 'server-internal': 'src/server/internal.ts' },
+const common = {
   outdir: 'dist',
   bundle: true,
   metafile: true,
@@ -19,24 +18,39 @@ const result = await build({
   format: 'esm',
   platform: 'node',
   target: 'node20',
-  chunkNames: 'chunks/[name]-[hash]',
   external: ['@napi-rs/keyring', 'pkcs11js'],
   define: { BKTX_VERSION: JSON.stringify(pkg.version) },
   // Bundled CommonJS dependencies call require(); give ESM chunks one (docs/dependencies.md).
   banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
+}
+// The CLI on its own: bundled together with the library entries, esbuild splits the code they
+// share into many small chunks, and each is one more module to resolve, read and compile on
+// every run (the uncached token path was about 8 ms slower with 82 chunks than with 32).
+const result = await build({ ...common, entryPoints: { bin: 'src/bin.ts' }, chunkNames: 'chunks/[name]-[hash]' })
+const library = await build({
+  ...common,
+  entryPoints: { lib: 'src/api/index.ts', server: 'src/api/server.ts', 'server-internal': 'src/server/internal.ts' },
+  chunkNames: 'lib-chunks/[name]-[hash]',
 })
+Object.assign(result.metafile.outputs, library.metafile.outputs)
+Object.assign(result.metafile.inputs, library.metafile.inputs)
 
 // The cache-hit path of `bktx token` as one self-contained file: bin.js loads it before
 // anything else, and one file (no shared chunks, no createRequire banner) loads fastest.
 // What only a miss needs (jose's key loader, the cross-process lock, the PKCS#11 session code
 // and the external signer runner) is replaced by an empty module: reaching it throws, and
 // bin.js falls back to the full CLI, which has the real ones.
+// Matched on the resolved file, not the import as written (`./token.js` from pkcs11/key.ts).
+const MISS_ONLY = [/^proper-lockfile$/, /\/src\/keys\/load\.js$/, /\/src\/signers\/pkcs11\/token\.js$/, /\/src\/signers\/exec\.js$/, /\/src\/assertion\/sign\.js$/]
 const missOnly = {
   name: 'miss-only',
   setup(b) {
-    b.onResolve({ filter: /^proper-lockfile$|\/keys\/load\.js$|\/pkcs11\/token\.js$|\/signers\/exec\.js$/ }, (args) => ({ path: args.path, namespace: 'miss-only' }))
+    b.onResolve({ filter: /.*/ }, (args) => {
+      const target = args.path.startsWith('.') ? join(args.resolveDir, args.path) : args.path
+      return MISS_ONLY.some((re) => re.test(target)) ? { path: target, namespace: 'miss-only' } : undefined
+    })
     b.onLoad({ filter: /.*/, namespace: 'miss-only' }, () => ({ contents: 'export {}', loader: 'js' }))
   },
 }
