@@ -10,9 +10,10 @@ import { withCache, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../config/settings.js'
 import type { FetchLike } from '../deps.js'
 import { APIRejectedError, CacheError, isBktxError, type BktxError, type Notice } from '../errors.js'
-import type { AccessTokenInfo } from '../exchange/access-token.js'
+import { revoke, whoami, type AccessTokenInfo } from '../exchange/access-token.js'
+import { makeExchanger } from '../exchange/exchange.js'
 import type { ExchangeParams } from '../exchange/types.js'
-import type { BktxFetch } from '../http/fetch.js'
+import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
 import { formatDuration } from '../time/duration.js'
 import { lookupToken, openTokenCache, type CacheDeps, type OpenedCache } from './lookup.js'
@@ -141,7 +142,6 @@ export function narrowing(result: CachedTokenResult): Notice[] {
 export function createTokenService(deps: TokenServiceDeps): TokenService {
   /** Runs `call` with a fetch for `options` (proxy and CA from the environment and options), then closes it. */
   async function connected<T>(options: NetworkOptions, call: (fetch: BktxFetch) => Promise<T>): Promise<T> {
-    const { makeFetch } = await import('../http/fetch.js')
     const fetch = makeFetch({ env: deps.env, caFile: options.caFile, userAgent: deps.userAgent, fetch: deps.fetch })
     try {
       if (fetch.route.length > 0) options.onDebug?.(`connecting through ${fetch.route.join(' and ')}`)
@@ -165,7 +165,6 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const opened = await openTokenCache(options.cache, deps)
       const exchanger = (p: ExchangeParams) =>
         connected(options, async (fetch) => {
-          const { makeExchanger } = await import('../exchange/exchange.js')
           const exchange = makeExchanger(retryDeps(fetch), {
             ...retryOptions(options),
             onAttempt: (n, jti) => options.onDebug?.(`exchange attempt ${n} (jti ${jti}) to ${p.tokenUrl}`),
@@ -184,12 +183,10 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     },
 
     async whoami(apiUrl, token, options = {}) {
-      const { whoami } = await import('../exchange/access-token.js')
       return connected(options, (fetch) => whoami(apiUrl, token, retryDeps(fetch), retryOptions(options)))
     },
 
     async revoke(apiUrl, token, options = {}) {
-      const { revoke } = await import('../exchange/access-token.js')
       return connected(options, (fetch) => revoke(apiUrl, token, retryDeps(fetch), retryOptions(options)))
     },
 
