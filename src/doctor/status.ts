@@ -5,17 +5,15 @@
 import { statSync } from 'node:fs'
 import type { CacheListing } from '../cache/cache.js'
 import { inspectPrivateDir, resolveCacheDir } from '../cache/dir.js'
-import { backendChoice, selectCache, type BackendChoice } from '../cache/select.js'
+import { backendChoice, selectCache, type BackendChoice, type SelectCacheOptions } from '../cache/select.js'
 import type { ResolvedSettings } from '../config/resolve.js'
 import type { CacheMode } from '../config/settings.js'
-import type { Env } from '../deps.js'
 import { ConfigError, type CacheError } from '../errors.js'
 import type { SigningKeyDescription } from '../keys/describe.js'
 import { describeConfiguredKey } from '../signers/describe.js'
 import { keySettingsOf } from '../signers/open.js'
 import { loadRotations, rotationStatePath, type Rotation } from '../rotation/state.js'
-import type { SecretStore, StoreStatus } from '../secrets/store.js'
-import type { Clock } from '../time/clock.js'
+import type { StoreStatus } from '../secrets/store.js'
 
 export interface StatusInput {
   /** The configuration file in use (it may not exist). */
@@ -27,16 +25,8 @@ export interface StatusInput {
   settings: ResolvedSettings
 }
 
-export interface StatusDeps {
-  env: Env
-  home: string
-  uid: number | undefined
-  clock: Clock
-  /** The OS keychain; only its `status()` is called, which never prompts. */
-  secrets: SecretStore
-  /** Default `/dev/shm` (src/cache/dir.ts). */
-  shmDir?: string
-}
+/** What the cache selection needs; of the keychain, only `status()` is called, which never prompts. */
+export type StatusDeps = Omit<SelectCacheOptions, 'mode' | 'lock'>
 
 /**
  * The keychain as far as it can be told without prompting: `available` (it answers unlocked,
