@@ -29,7 +29,7 @@ const stderr = guardStream(process.stderr)
 
 const env = { ...process.env }
 const uid = process.getuid?.()
-const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
+const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
 const signals: Signals = {
   on(signal, listener) {
     process.on(signal, listener)

@@ -67,7 +67,7 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
   const env = options.env ?? process.env
   const uid = process.getuid?.()
   const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
+  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` })
   const { result } = await service.obtain(params, {
     cache: cacheModeOf(loaded.settings),

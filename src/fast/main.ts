@@ -12,7 +12,7 @@ import { cachedToken } from './token.js'
 export async function serveCachedToken(argv: readonly string[]): Promise<boolean> {
   const env = { ...process.env }
   const uid = process.getuid?.()
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform })
+  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const out = await cachedToken(argv, { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets })
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import type { Env } from '../env.js'
 import { KeychainError } from '../errors.js'
@@ -28,6 +29,8 @@ export interface KeyringStoreOptions {
   uid: number | undefined
   /** `process.platform`. On `linux` the Secret Service is probed before the binding is used. */
   platform: string
+  /** `process.arch`: on glibc Linux the binding's prebuilt package is required directly. */
+  arch?: string
   /** Bound of every keychain call, in milliseconds. Default 3000 (cli/cli's keyring wrapper). */
   timeoutMs?: number
   /** Service name of the items. Default `bktx`; tests use their own. */
@@ -76,7 +79,7 @@ const ENTRY_OPTIONS = { linux: { store: 'secret-service' as const } }
 export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretStore {
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS
   const service = options.service ?? KEYCHAIN_SERVICE
-  const loadBinding = options.loadBinding ?? defaultLoadBinding
+  const loadBinding = options.loadBinding ?? (() => defaultLoadBinding(options.platform, options.arch))
   const stuck = new Set<StuckCall>()
   let binding: KeyringBinding | undefined
   let status: Promise<StoreStatus> | undefined
@@ -197,10 +200,34 @@ export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretS
   }
 }
 
-function defaultLoadBinding(): KeyringBinding {
+function defaultLoadBinding(platform: string, arch: string | undefined): KeyringBinding {
   // require() instead of import(): about 45 ms cheaper at start-up (docs/dependencies.md).
-  return createRequire(import.meta.url)('@napi-rs/keyring') as KeyringBinding
+  const require = createRequire(import.meta.url)
+  const direct = glibcLinuxPackage(platform, arch)
+  if (direct !== undefined) {
+    try {
+      // Resolved from the loader's own place, where npm or pnpm installed its optional dependency.
+      return createRequire(require.resolve('@napi-rs/keyring'))(direct) as KeyringBinding
+    } catch {
+      // Not installed, or not loadable here: the package's own loader decides, as before.
+    }
+  }
+  return require('@napi-rs/keyring') as KeyringBinding
 }
+
+/**
+ * The prebuilt package @napi-rs/keyring's loader would pick on glibc Linux. The loader first
+ * works out the C library (reading /usr/bin/ldd, else a process report) and tries local paths:
+ * about 3 ms of every keychain cache hit (README, Benchmarks). Where a musl dynamic loader
+ * exists, or on other systems, the loader itself is used.
+ */
+export function glibcLinuxPackage(platform: string, arch: string | undefined): string | undefined {
+  const musl = platform === 'linux' && arch !== undefined ? MUSL_LOADER_ARCH[arch] : undefined
+  if (musl === undefined || existsSync(`/lib/ld-musl-${musl}.so.1`)) return undefined
+  return `@napi-rs/keyring-linux-${arch}-gnu`
+}
+
+const MUSL_LOADER_ARCH: Partial<Record<string, string>> = { x64: 'x86_64', arm64: 'aarch64' }
 
 function seconds(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`

@@ -6,7 +6,7 @@ import type { SecretStore, StoreStatus } from './store.js'
  * The OS keychain store, loaded on first use: most runs (every command but the token ones, and
  * the file cache) never need the keyring module, its D-Bus probe or the native binding.
  */
-export function lazyKeyringStore(options: { env: Env; uid: number | undefined; platform: string }): SecretStore & {
+export function lazyKeyringStore(options: { env: Env; uid: number | undefined; platform: string; arch?: string }): SecretStore & {
   stuckCalls(): readonly StuckCall[]
 } {
   let store: KeyringSecretStore | undefined
