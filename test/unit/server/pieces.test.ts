@@ -1,5 +1,7 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { MemoryAuditSink, type AuditRecord } from '../../../src/server/audit.js'
+import { isCanonical } from '../../../src/server/client-auth.js'
 import { parseServerConfig, stableUuid } from '../../../src/server/config.js'
 import { parseForm } from '../../../src/server/form.js'
 import { IpAllowList } from '../../../src/server/ip.js'
@@ -133,5 +135,24 @@ describe('parseServerConfig', () => {
   it('derives stable UUIDs', () => {
     expect(stableUuid('x')).toBe(stableUuid('x'))
     expect(stableUuid('x')).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+  })
+})
+
+describe('isCanonical (base64url spare bits, RFC 4648 §3.5)', () => {
+  it('answers as decoding and re-encoding would, for any string of the alphabet', () => {
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).map((c) => c.join('')), (text) => {
+        expect(isCanonical(text)).toBe(Buffer.from(text, 'base64url').toString('base64url') === text)
+      }),
+      { numRuns: 2000 },
+    )
+  })
+
+  it('accepts every encoding Node produces and refuses a set spare bit', () => {
+    fc.assert(fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (bytes) => isCanonical(Buffer.from(bytes).toString('base64url'))))
+    expect(isCanonical('AB')).toBe(false) // 'B' sets one of the four spare bits of a 2-character tail
+    expect(isCanonical('AQ')).toBe(true)
+    expect(isCanonical('AAAAA')).toBe(false) // 4n+1 characters hold no whole last byte
   })
 })
