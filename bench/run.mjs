@@ -57,11 +57,11 @@ try {
 
   process.stderr.write('server throughput (50 connections)...\n')
   const server = await benchServer(tmp)
-  const serverRatio = server.bktx.rps / server.crypto.rps
+  const serverRatio = server.ratio
   row('server: exchanges/s', `${server.bktx.rps}/s (errors ${server.bktx.errors}, non-2xx ${server.bktx.non2xx})`, 'zero errors', server.bktx.errors === 0 && server.bktx.non2xx === 0)
   row('server: trivial node:http floor', `${server.trivial.rps}/s`, '', undefined)
   row('server: crypto floor (jose ES256 verify)', `${server.crypto.rps}/s`, '', undefined)
-  row("server / crypto floor", `${serverRatio.toFixed(2)}x`, ">= 0.70x", serverRatio >= 0.7)
+  row("server / crypto floor", `${serverRatio.toFixed(2)}x (median of ${server.rounds.map((r) => (r.bktx / r.crypto).toFixed(2)).join(', ')})`, ">= 0.70x", serverRatio >= 0.7)
   row('server: p50 / p99 latency', `${server.bktx.p50} ms / ${server.bktx.p99} ms`, 'p99 < 25 ms', server.bktx.p99 < 25)
   row('server: peak RSS', `${server.bktx.peakRssMiB} MiB`, '', undefined)
 
