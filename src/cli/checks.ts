@@ -1,6 +1,6 @@
 import { failed, type Check } from '../checks/check.js'
 import { ChecksFailedError } from '../errors.js'
-import type { BktxFetch } from '../http/fetch.js'
+import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import { renderAdvice } from '../term/describe.js'
 import type { Context } from './context.js'
 
@@ -48,7 +48,6 @@ export function throwIfFailed(checks: readonly Check[], what: string): void {
 
 /** Runs `call` with the fetch token commands use (proxy variables, `--ca-file`), then closes it. */
 export async function withFetch<T>(ctx: Context, caFile: string | undefined, call: (fetch: BktxFetch) => Promise<T>): Promise<T> {
-  const { makeFetch } = await import('../http/fetch.js')
   const fetch = makeFetch({ env: ctx.deps.env, caFile: caFile === undefined ? undefined : ctx.absolute(caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
   try {
     if (fetch.route.length > 0) ctx.out.debug(`connecting through ${fetch.route.join(' and ')}`)

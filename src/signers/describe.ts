@@ -7,6 +7,7 @@ import { parseKeySource } from '../keys/source.js'
 import { envKeyText, type KeyDeps, type KeySettings } from './open.js'
 import { readPublicKeyFile } from './public-key.js'
 import { readKeyRecord } from './record.js'
+import { assertionKeyFromText } from '../exchange/key.js'
 
 export async function describeConfiguredKey(settings: KeySettings, deps: KeyDeps): Promise<SigningKeyDescription> {
   const source = parseKeySource(settings.key)
@@ -21,7 +22,6 @@ export async function describeConfiguredKey(settings: KeySettings, deps: KeyDeps
       const described = { source: { kind: 'env' as const, name: source.name, text: source.text }, file: undefined }
       try {
         const text = envKeyText(source.name, deps.env)
-        const { assertionKeyFromText } = await import('../exchange/key.js')
         const key = await assertionKeyFromText(text, undefined, source.text)
         const own = key.kid === undefined ? undefined : { kid: key.kid, origin: kidOrigin(text, key.kid) }
         return describePublicKey(described, key.publicKey, settings.kid, own)

@@ -9,6 +9,8 @@ import { action, type ProgramDeps } from '../command.js'
 import { timeoutArg } from '../options.js'
 import { interruptible } from '../token-options.js'
 import { DEFAULT_TIMEOUT } from '../../token/settings.js'
+import { makeFetch } from '../../http/fetch.js'
+import { fetchJWKS } from '../../jwks/fetch.js'
 
 export interface InspectOptions {
   jwks?: string
@@ -65,7 +67,6 @@ async function fetchJWKSFor(ctx: Context, opts: InspectOptions, href: string) {
   } catch {
     throw new UsageError(`--jwks: ${href} is not a valid URL`)
   }
-  const [{ makeFetch }, { fetchJWKS }] = await Promise.all([import('../../http/fetch.js'), import('../../jwks/fetch.js')])
   const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
   try {
     return await interruptible(ctx, (signal) => fetchJWKS(url, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000, signal }))

@@ -12,6 +12,8 @@ import type { Context } from '../context.js'
 import { checksDocument, checksText, throwIfFailed, withFetch } from '../checks.js'
 import { addSettingOptions, collect, portArg, settingFlags } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
+import { buildJwks, serializeJwks } from '../../jwks/build.js'
+import { keySettingsOf } from '../../signers/open.js'
 
 export interface JwksOptions extends Record<string, unknown> {
   key?: string[]
@@ -78,7 +80,6 @@ async function keyPaths(ctx: Context, given: string[] | undefined): Promise<KeyF
     return given.map((path) => ({ path: ctx.absolute(path) }))
   }
   const settings = await ctx.settings({})
-  const { keySettingsOf } = await import('../../signers/open.js')
   const { key, kid } = keySettingsOf(settings)
   if (hasKeyScheme(key)) throw new UsageError(`jwks serve re-reads key files as they change; for the profile key ${key} publish the JWKS to a file with \`bktx jwks --out FILE\` and serve that`)
   return [{ path: key, kid: kid === NO_KID ? undefined : kid }]
@@ -86,7 +87,6 @@ async function keyPaths(ctx: Context, given: string[] | undefined): Promise<KeyF
 
 /** The public keys of --key sources (files, env:, pkcs11:, exec:), or of the profile key. */
 async function loadAll(ctx: Context, opts: JwksOptions): Promise<LoadedKey[]> {
-  const { keySettingsOf } = await import('../../signers/open.js')
   const { loadPublicKeys } = await import('../../signers/public.js')
   const settings = await ctx.settings(settingFlags(opts, KEY_SETTINGS))
   if (opts.key === undefined || opts.key.length === 0) return loadPublicKeys(keySettingsOf(settings), ctx.keyDeps())
@@ -96,7 +96,6 @@ async function loadAll(ctx: Context, opts: JwksOptions): Promise<LoadedKey[]> {
 }
 
 export async function runJwks(ctx: Context, opts: JwksOptions): Promise<void> {
-  const { buildJwks, serializeJwks } = await import('../../jwks/build.js')
   const jwks = buildJwks(await loadAll(ctx, opts))
   const text = serializeJwks(jwks)
   if (opts.out === undefined) {

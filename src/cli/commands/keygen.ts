@@ -8,6 +8,7 @@ import { UsageError } from '../../errors.js'
 import { parseKeySource } from '../../keys/source.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
+import { generateTokenKey } from '../../signers/pkcs11/key.js'
 
 export interface KeygenOptions {
   alg: SigningAlg
@@ -110,7 +111,6 @@ async function runTokenKeygen(ctx: Context, opts: KeygenOptions, key: string): P
     ...(opts.pinSource === undefined ? {} : { 'pin-source': opts.pinSource }),
   })
   if (opts.alg === 'ES256' && opts.bits !== undefined) throw new UsageError('--bits applies to RS256 keys only')
-  const { generateTokenKey } = await import('../../signers/pkcs11/key.js')
   const keyDeps = ctx.keyDeps()
   const generated = await ctx.out.spin(`generating ${opts.alg} key in the token`, () =>
     generateTokenKey(

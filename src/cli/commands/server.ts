@@ -5,6 +5,9 @@ import type { ServerConfig } from '../../server/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
+import { listen } from '../../http/listen.js'
+import { buildJwks } from '../../jwks/build.js'
+import { keySettingsOf } from '../../signers/open.js'
 
 export interface ServerOptions {
   host: string
@@ -64,7 +67,6 @@ function positiveInt(value: string, flag: string): number {
 
 export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command): Promise<void> {
   const { createTokenServer } = await import('../../server/app.js')
-  const { listen } = await import('../../http/listen.js')
   const program = cmd.parent as Command
   // `bktx server --config FILE`: here the global --config names the server configuration.
   const serverConfigPath = program.getOptionValueSource('config') === 'cli' ? ctx.configPath : undefined
@@ -170,13 +172,11 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
   if (members === undefined || members.length === 0) throw new UsageError('name at least one organisation member: --member EMAIL (or set the profile subject)')
   let jwks
   if (opts.jwksUri === undefined) {
-    const { buildJwks } = await import('../../jwks/build.js')
     if (opts.jwks !== undefined) {
       const { loadKeyFile } = await import('../../keys/load.js')
       jwks = buildJwks(await loadKeyFile(ctx.absolute(opts.jwks)))
     } else {
       // The profile key, whatever its source (a token key's public half, a signer's public-key file).
-      const { keySettingsOf } = await import('../../signers/open.js')
       const { loadPublicKeys } = await import('../../signers/public.js')
       jwks = buildJwks(await loadPublicKeys(keySettingsOf(settings), ctx.keyDeps()))
     }

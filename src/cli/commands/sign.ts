@@ -10,6 +10,8 @@ import { action, type ProgramDeps } from '../command.js'
 import { UsageError } from '../../errors.js'
 import { interruptible } from '../token-options.js'
 import { DEFAULT_TIMEOUT } from '../../token/settings.js'
+import { signAssertion } from '../../assertion/sign.js'
+import { keySettingsOf, openAssertionKey } from '../../signers/open.js'
 
 const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'public-key', 'pkcs11-module', 'pin-source', 'token-url', 'aud']
 
@@ -33,8 +35,6 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   if (opts.lifetime > MAX_ASSERTION_LIFETIME || opts.lifetime < 1) {
     throw new UsageError(`--lifetime ${opts.lifetime}s is out of range: Buildkite rejects assertions with exp more than ${MAX_ASSERTION_LIFETIME} s after iat`)
   }
-  const { keySettingsOf, openAssertionKey } = await import('../../signers/open.js')
-  const { signAssertion } = await import('../../assertion/sign.js')
   const settings = await ctx.settings(settingFlags(opts, SETTINGS_USED))
   const clientId = required(settings, 'client-id')
   const key = await openAssertionKey(keySettingsOf(settings), ctx.keyDeps())

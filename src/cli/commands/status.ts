@@ -1,6 +1,6 @@
 import type { Command } from 'commander'
 import { SETTING_NAMES } from '../../config/settings.js'
-import type { StatusReport } from '../../doctor/status.js'
+import { collectStatus, type StatusReport } from '../../doctor/status.js'
 import { printable } from '../../http/body.js'
 import type { KidOrigin, SigningKeyDescription } from '../../keys/describe.js'
 import { describeError } from '../../term/describe.js'
@@ -19,7 +19,6 @@ export function registerStatus(self: Command, deps: ProgramDeps): void {
 export async function statusOf(ctx: Context): Promise<StatusReport> {
   const settings = await ctx.settings({})
   const { name } = await ctx.profile()
-  const { collectStatus } = await import('../../doctor/status.js')
   return collectStatus(
     { configPath: ctx.configPath, profile: name, explicitProfile: ctx.explicitProfile !== undefined, settings },
     { env: ctx.deps.env, home: ctx.deps.home, uid: ctx.deps.uid, clock: ctx.deps.clock, secrets: ctx.deps.secrets },
