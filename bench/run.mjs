@@ -50,6 +50,11 @@ try {
   }
   const uncached = ratio(tokens.uncached, tokens.node)
   row('token, uncached (full exchange)', `${tokens.uncached.toFixed(1)} ms = ${uncached.toFixed(2)}x node, ${ratio(tokens.uncached, tokens.cachedFile).toFixed(2)}x cached`, '<= 2.00x', uncached <= 2)
+  if (tokens.withoutExtraCa !== undefined) {
+    const bare = tokens.withoutExtraCa
+    row('without NODE_EXTRA_CA_CERTS: node -e 0', `${bare.node.toFixed(1)} ms`, '', undefined)
+    row('without NODE_EXTRA_CA_CERTS: token, cached (file) / uncached', `${bare.cachedFile.toFixed(1)} ms = ${ratio(bare.cachedFile, bare.node).toFixed(2)}x / ${bare.uncached.toFixed(1)} ms = ${ratio(bare.uncached, bare.node).toFixed(2)}x node`, '', undefined)
+  }
   const status = ratio(tokens.status, tokens.nodeStatus)
   row('status (offline)', `${tokens.status.toFixed(1)} ms = ${status.toFixed(2)}x node, ${ratio(tokens.status, tokens.version).toFixed(2)}x bktx --version (${tokens.version.toFixed(1)} ms)`, '<= 2.00x', status <= 2)
   const sf = tokens.singleFlight

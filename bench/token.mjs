@@ -72,6 +72,16 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
     const [nodeFile, cachedFile, uncached, cachedPkcs11] = compare(commands, runs)
     Object.assign(results, { node: nodeFile, cachedFile, uncached, ...(cachedPkcs11 === undefined ? {} : { cachedPkcs11 }) })
 
+    // Node reads NODE_EXTRA_CA_CERTS at every start, `node -e 0` included: a whole system
+    // bundle costs about 30 ms here, which the ratios above then carry on both sides. The same
+    // three commands without it show what bktx itself costs.
+    if (env.NODE_EXTRA_CA_CERTS) {
+      const bare = { ...env }
+      delete bare.NODE_EXTRA_CA_CERTS
+      const [node, cached, full] = compare([{ args: ['-e', '0'], env: bare }, { args: [BIN, 'token'], env: bare }, { args: [BIN, 'token', '--no-cache'], env: bare }], runs)
+      results.withoutExtraCa = { node, cachedFile: cached, uncached: full }
+    }
+
     // bktx status (it may run in a shell prompt): the full CLI, plus the key, the keychain's
     // lock probe and the cache metadata; beside `bktx --version`, the full CLI's own floor.
     const [nodeStatus, version, status] = compare([baseline, { args: [BIN, '--version'], env }, { args: [BIN, 'status'], env }], runs)
