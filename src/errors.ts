@@ -181,7 +181,7 @@ export class KeyError extends BktxError {
   readonly code = 'BKTX_KEY_INVALID'
 }
 
-/** A well-formed key that Buildkite's token exchange would reject (docs/buildkite-protocol.md §1). */
+/** A well-formed key that Buildkite's token exchange would reject (docs/token-exchange.md §1). */
 export class UnsupportedKeyError extends BktxError {
   readonly code = 'BKTX_KEY_UNSUPPORTED'
 }

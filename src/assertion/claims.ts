@@ -1,9 +1,9 @@
 import { SettingInvalidError } from '../errors.js'
 
-/** Buildkite rejects assertions whose `exp` is more than 300 s after `iat` (docs/buildkite-protocol.md §2). */
+/** Buildkite rejects assertions whose `exp` is more than 300 s after `iat` (docs/token-exchange.md §2). */
 export const MAX_ASSERTION_LIFETIME = 300
 export const DEFAULT_ASSERTION_LIFETIME = 60
-/** RFC 7519 §4.1.7 leaves the length open; Buildkite caps `jti` at 255 bytes (docs/buildkite-protocol.md §2). */
+/** RFC 7519 §4.1.7 leaves the length open; Buildkite caps `jti` at 255 bytes (docs/token-exchange.md §2). */
 export const MAX_JTI_BYTES = 255
 
 /** Claims that bktx sets itself; extra claims may not replace them. */
@@ -11,7 +11,7 @@ export const RESERVED_CLAIMS = ['iss', 'sub', 'aud', 'iat', 'exp'] as const
 
 export interface AssertionClaimsInput {
   clientId: string
-  /** The token endpoint URL (docs/buildkite-protocol.md §2: `aud` = the endpoint). */
+  /** The token endpoint URL (docs/token-exchange.md §2: `aud` = the endpoint). */
   audience: string
   /** Seconds since the epoch. */
   now: number
@@ -32,7 +32,7 @@ export interface AssertionClaims {
   [claim: string]: unknown
 }
 
-/** The client assertion claims of RFC 7523 §3 as Buildkite requires them (docs/buildkite-protocol.md §2). */
+/** The client assertion claims of RFC 7523 §3 as Buildkite requires them (docs/token-exchange.md §2). */
 export function buildAssertionClaims(input: AssertionClaimsInput): AssertionClaims {
   if (!Number.isInteger(input.lifetime) || input.lifetime < 1 || input.lifetime > MAX_ASSERTION_LIFETIME) {
     throw new SettingInvalidError('lifetime', `must be 1 to ${MAX_ASSERTION_LIFETIME} seconds: Buildkite rejects exp more than 300 s after iat`)

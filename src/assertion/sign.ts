@@ -17,7 +17,7 @@ export interface AssertionSigner {
 
 /**
  * Signs client assertion claims as a compact JWS with header `{alg, typ: "JWT", kid}`
- * (docs/buildkite-protocol.md §2); without a kid the header has none. The algorithm comes from the key (keys/policy.ts), never from input.
+ * (docs/token-exchange.md §2); without a kid the header has none. The algorithm comes from the key (keys/policy.ts), never from input.
  *
  * The key signs wherever it lives (here, in a PKCS#11 token, in an external signer); the
  * signature is verified with the key's public half before the assertion leaves this function,

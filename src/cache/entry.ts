@@ -30,11 +30,11 @@ export interface EntryMeta {
   scopes: string[]
   tokenType: 'Bearer'
   issuedTokenType: string | null
-  /** `expires_in` in seconds, as the server said but at most MAX_TOKEN_LIFETIME (docs/buildkite-protocol.md §4). */
+  /** `expires_in` in seconds, as the server said but at most MAX_TOKEN_LIFETIME (docs/token-exchange.md §4). */
   expiresIn: number
   /** ISO 8601: the injected clock when the response arrived. */
   receivedAt: string
-  /** ISO 8601: receivedAt + expiresIn (docs/buildkite-protocol.md §4); written for readers, recomputed on load. */
+  /** ISO 8601: receivedAt + expiresIn (docs/token-exchange.md §4); written for readers, recomputed on load. */
   expiresAt: string
   /** The token's last four characters, for telling entries apart; absent for short tokens. */
   tokenHint: string | null

@@ -5,7 +5,7 @@ import type { ExchangeParams } from '../exchange/types.js'
  * The cache key of an exchange: SHA-256 over every input that changes the token (aws-vault's
  * rule), as canonical JSON: token URL, organisation, client ID, the signing key's fingerprint
  * (a new key means a new client identity), subject type and value, the scope set (sorted,
- * unique: scopes compare as sets, docs/buildkite-protocol.md §4) and the requested TTL. 32 hex characters
+ * unique: scopes compare as sets, docs/token-exchange.md §4) and the requested TTL. 32 hex characters
  * (128 bits): a file name and a keychain account name, and not a secret.
  */
 export function cacheKey(params: ExchangeParams): string {

@@ -40,7 +40,7 @@ export const DEFAULT_MIN_TTL = 300
 /**
  * True when `meta` may be served at `now`: written for these inputs, received in the past, and
  * with at least `min(minTtl, lifetime / 2)` seconds left. Expiry is receivedAt + expires_in (at most 86400 s),
- * never a server timestamp (docs/buildkite-protocol.md §4). An entry "received" in the future (the clock was
+ * never a server timestamp (docs/token-exchange.md §4). An entry "received" in the future (the clock was
  * set back) is not trusted.
  */
 export function isServable(meta: EntryMeta, params: ExchangeParams, now: Date, minTtl: number): boolean {

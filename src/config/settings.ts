@@ -81,10 +81,10 @@ function nonEmpty(value: string): string {
   return value
 }
 
-// Buildkite organisation slugs: lowercase letters, digits and dashes (docs/buildkite-protocol.md §3: the slug,
+// Buildkite organisation slugs: lowercase letters, digits and dashes (docs/token-exchange.md §3: the slug,
 // not the display name).
 const ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,99}$/
-// Scope names are lowercase words joined by underscores (docs/buildkite-protocol.md §7).
+// Scope names are lowercase words joined by underscores (docs/token-exchange.md §7).
 const SCOPE = /^[a-z][a-z_]*$/
 
 /** Splits a space-separated (or repeated) scope list into a sorted set. */
@@ -216,7 +216,7 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
     },
   },
   // Not part of a token request: what Buildkite fetches the application's keys from, so that
-  // doctor and key rotation can check it (docs/buildkite-protocol.md §1).
+  // doctor and key rotation can check it (docs/token-exchange.md §1).
   'jwks-uri': {
     env: 'BKTX_JWKS_URI',
     description: "the JWKS URL registered with the token exchange application (https), checked by doctor and key rotate",
@@ -228,7 +228,7 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
 export const CACHE_MODES = ['auto', 'keychain', 'file', 'none'] as const
 export type CacheMode = (typeof CACHE_MODES)[number]
 
-/** The hosts of Buildkite's own token endpoints (docs/buildkite-protocol.md §3). */
+/** The hosts of Buildkite's own token endpoints (docs/token-exchange.md §3). */
 const BUILDKITE_HOSTS = new Set(['buildkite.com', 'api.buildkite.com'])
 
 /** True when the token URL is one of Buildkite's (https, buildkite.com or api.buildkite.com). */
@@ -242,7 +242,7 @@ export function isBuildkiteTokenUrl(tokenUrl: string): boolean {
 }
 
 /**
- * The assertion audience for a token URL (docs/buildkite-protocol.md §2): Buildkite documents
+ * The assertion audience for a token URL (docs/token-exchange.md §2): Buildkite documents
  * only `https://buildkite.com/oauth/token`, so both of its token endpoints get that; any other
  * server (the reference server, a test double) gets its own token URL.
  */

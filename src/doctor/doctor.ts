@@ -22,7 +22,7 @@ import { collectStatus, type StatusDeps, type StatusInput, type StatusReport } f
 const REQUIRED = ['client-id', 'org', 'subject', 'key'] as const
 
 /**
- * Clock skew tolerated by the reference server on `iat`, `nbf` and `exp` (docs/buildkite-protocol.md
+ * Clock skew tolerated by the reference server on `iat`, `nbf` and `exp` (docs/token-exchange.md
  * §5, bktx's choice: Buildkite does not document its own); beyond it exchanges fail.
  */
 export const SKEW_FAIL_MS = 15_000

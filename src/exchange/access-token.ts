@@ -5,7 +5,7 @@ import { fetchWithRetries, type RetryDeps, type RetryOptions } from '../http/ret
 import { redactURL, requireSecureURL } from '../http/url.js'
 import { attachRaw, type RawResponse } from './response.js'
 
-/** What `GET /v2/access-token` says about the calling token (docs/buildkite-protocol.md §6). */
+/** What `GET /v2/access-token` says about the calling token (docs/token-exchange.md §6). */
 export interface AccessTokenInfo {
   uuid: string
   /** Sorted and unique. */
@@ -39,7 +39,7 @@ function bearer(token: string): string {
 }
 
 /**
- * `GET {api-url}/v2/access-token` with the token (docs/buildkite-protocol.md §6): who and what it is for.
+ * `GET {api-url}/v2/access-token` with the token (docs/token-exchange.md §6): who and what it is for.
  * 401/403 → APIRejectedError; retried like the exchange on connection errors, 5xx and 429.
  */
 export async function whoami(apiUrl: string, token: string, deps: RetryDeps, options: RetryOptions = {}): Promise<AccessTokenInfo> {
@@ -59,7 +59,7 @@ export async function whoami(apiUrl: string, token: string, deps: RetryDeps, opt
 }
 
 /**
- * `DELETE {api-url}/v2/access-token`: revokes the token (docs/buildkite-protocol.md §6, 204). 401 means the
+ * `DELETE {api-url}/v2/access-token`: revokes the token (docs/token-exchange.md §6, 204). 401 means the
  * token is already unknown, expired or revoked; the caller decides whether that is fine.
  */
 export async function revoke(apiUrl: string, token: string, deps: RetryDeps, options: RetryOptions = {}): Promise<void> {
@@ -179,7 +179,7 @@ const BUILDKITE_TIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) UTC$/
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/
 
 /**
- * The REST API's timestamps: `2025-07-16 06:07:42 UTC` or RFC 3339 (docs/buildkite-protocol.md §6). Strict:
+ * The REST API's timestamps: `2025-07-16 06:07:42 UTC` or RFC 3339 (docs/token-exchange.md §6). Strict:
  * out-of-range fields (month 13, 25:00) are rejected rather than rolled over.
  */
 export function parseAPITimestamp(value: unknown): Date | undefined {

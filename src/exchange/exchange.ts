@@ -23,7 +23,7 @@ export interface ExchangeOptions extends RetryOptions {
 }
 
 /**
- * Exchanges a freshly signed client assertion for a Buildkite token (docs/buildkite-protocol.md §2-§5):
+ * Exchanges a freshly signed client assertion for a Buildkite token (docs/token-exchange.md §2-§5):
  * builds the request (new assertion and jti every attempt, retries included), sends it with
  * retries on connection errors, 5xx and 429, and validates the answer strictly.
  *

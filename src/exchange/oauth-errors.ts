@@ -49,7 +49,7 @@ function skewAdvice(skewMs: number | undefined, serverDate: string | null): Advi
 }
 
 /**
- * The advice for one OAuth error (RFC 6749 §5.2, RFC 8693 §2.2.2, docs/buildkite-protocol.md
+ * The advice for one OAuth error (RFC 6749 §5.2, RFC 8693 §2.2.2, docs/token-exchange.md
  * §5): what to check, with the settings that matter as references.
  */
 export function oauthErrorAdvice(

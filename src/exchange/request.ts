@@ -17,9 +17,9 @@ import {
 
 export interface BuildRequestOptions {
   clock: Clock
-  /** The assertion's `jti`: a new one for every attempt, retries included (docs/buildkite-protocol.md §2). */
+  /** The assertion's `jti`: a new one for every attempt, retries included (docs/token-exchange.md §2). */
   jti: string
-  /** Seconds from `iat` to `exp`, 1..300; default 60 (docs/buildkite-protocol.md §2). */
+  /** Seconds from `iat` to `exp`, 1..300; default 60 (docs/token-exchange.md §2). */
   assertionLifetime?: number
   /** Bounds signing (an external signer) by the call's time budget. */
   signal?: AbortSignal | undefined
@@ -39,7 +39,7 @@ export interface TokenExchangeRequest {
 const SCOPE_TOKEN = /^[\x21\x23-\x5b\x5d-\x7e]+$/
 
 /**
- * The request of docs/buildkite-protocol.md §3 (RFC 8693 §2.1 with RFC 7523 §2.2 client authentication): a
+ * The request of docs/token-exchange.md §3 (RFC 8693 §2.1 with RFC 7523 §2.2 client authentication): a
  * form POST carrying a freshly signed client assertion. Optional fields are omitted rather than
  * sent empty (RFC 6749 §3.2: an empty parameter counts as omitted; Buildkite then applies the
  * app's defaults). There is never an Authorization header: Buildkite rejects a request that
@@ -50,7 +50,7 @@ export async function buildTokenExchangeRequest(params: ExchangeParams, options:
   checkParams(params)
   const claims = buildAssertionClaims({
     clientId: params.clientId,
-    // docs/buildkite-protocol.md §2: Buildkite documents one audience for its token endpoints,
+    // docs/token-exchange.md §2: Buildkite documents one audience for its token endpoints,
     // https://buildkite.com/oauth/token, whichever of them the request goes to.
     audience: params.audience ?? defaultAudience(url.href),
     now: epochSeconds(options.clock),
@@ -65,7 +65,7 @@ export async function buildTokenExchangeRequest(params: ExchangeParams, options:
   body.set('client_assertion', assertion)
   body.set('subject_token', params.subject)
   body.set('subject_token_type', SUBJECT_TOKEN_TYPES[params.subjectType])
-  // The organisation slug, not its display name (docs/buildkite-protocol.md §3).
+  // The organisation slug, not its display name (docs/token-exchange.md §3).
   body.set('audience', params.org)
   if (params.scopes.length > 0) body.set('scope', params.scopes.join(' '))
   if (params.ttl !== undefined) body.set('expires_in', String(params.ttl))

@@ -8,10 +8,10 @@ import { clockSkewMs, oauthErrorAdvice, type RequestContext } from './oauth-erro
 import { ISSUED_TOKEN_TYPE_ACCESS_TOKEN, MAX_TOKEN_LIFETIME, type TokenResult } from './types.js'
 
 export interface ParseTokenResponseOptions {
-  /** Read once, when parsing starts: the moment of receipt (docs/buildkite-protocol.md §4). */
+  /** Read once, when parsing starts: the moment of receipt (docs/token-exchange.md §4). */
   clock: Clock
   /**
-   * Require the `bktx_` prefix on `access_token` (docs/buildkite-protocol.md §6). Default true: Buildkite and
+   * Require the `bktx_` prefix on `access_token` (docs/token-exchange.md §6). Default true: Buildkite and
    * the bundled reference server both issue `bktx_` tokens, and anything else cannot be used
    * against the Buildkite API, so it means bktx is not talking to the server it thinks.
    */
@@ -42,10 +42,10 @@ const ERROR_CODE = /^[\x20\x21\x23-\x5b\x5d-\x7e]+$/
 
 /**
  * Validates a token endpoint response field by field (RFC 6749 §5.1 and §5.2, RFC 8693 §2.2,
- * docs/buildkite-protocol.md §4 and §5) and returns the token with its expiry computed from the injected clock
+ * docs/token-exchange.md §4 and §5) and returns the token with its expiry computed from the injected clock
  * at receipt, never from a server timestamp.
  *
- * - A JSON body with an `error` member is an OAuth error whatever the status (docs/buildkite-protocol.md §5:
+ * - A JSON body with an `error` member is an OAuth error whatever the status (docs/token-exchange.md §5:
  *   decide on `error`, never the status) → OAuthRejectedError with advice.
  * - 5xx/429 without one → ServerUnavailableError (the exchange retries those before parsing).
  * - Anything else outside the protocol (other statuses, redirects, non-JSON, truncated JSON,
@@ -124,7 +124,7 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   const expiresIn = json['expires_in']
   // Required here although RFC 6749 says RECOMMENDED: the expiry is computed from it and a
   // token of unknown lifetime cannot be cached safely. A JSON number, not a string.
-  if (expiresIn === undefined) throw bad('sent no expires_in; bktx needs the token lifetime (docs/buildkite-protocol.md §4)')
+  if (expiresIn === undefined) throw bad('sent no expires_in; bktx needs the token lifetime (docs/token-exchange.md §4)')
   if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {
     throw bad('sent an expires_in that is not a positive whole number of seconds')
   }
@@ -151,7 +151,7 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
     tokenType: 'Bearer',
     issuedTokenType: issuedTokenType as string | undefined,
     expiresIn: lifetime,
-    // docs/buildkite-protocol.md §4: compare scopes as sets.
+    // docs/token-exchange.md §4: compare scopes as sets.
     scopes: [...new Set(scopes)].sort(),
     receivedAt,
     expiresAt,

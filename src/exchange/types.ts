@@ -6,12 +6,12 @@ export const TOKEN_ENDPOINT = { name: 'token endpoint', setting: 'token-url' } a
 
 /**
  * The longest lifetime bktx believes, in seconds: Buildkite's largest maximum TTL
- * (docs/buildkite-protocol.md §1, §4). A larger `expires_in` is capped, not refused, so that a
+ * (docs/token-exchange.md §1, §4). A larger `expires_in` is capped, not refused, so that a
  * bad endpoint or a TLS-intercepting proxy cannot plant a token the cache serves for years.
  */
 export const MAX_TOKEN_LIFETIME = 86_400
 
-/** The subject token types of docs/buildkite-protocol.md §3. */
+/** The subject token types of docs/token-exchange.md §3. */
 export const SUBJECT_TOKEN_TYPES = {
   email: 'urn:buildkite:params:oauth:token-type:user-email',
   uuid: 'urn:buildkite:params:oauth:token-type:user-uuid',
@@ -55,7 +55,7 @@ export interface ExchangeParams {
   tokenUrl: string
   /**
    * The assertion's `aud` claim. Default: `https://buildkite.com/oauth/token` for Buildkite's
-   * token URLs, else the token URL (docs/buildkite-protocol.md §2; src/config/settings.ts).
+   * token URLs, else the token URL (docs/token-exchange.md §2; src/config/settings.ts).
    */
   audience?: string | undefined
   clientId: string
@@ -70,18 +70,18 @@ export interface ExchangeParams {
   ttl: number | undefined
 }
 
-/** A validated token response (docs/buildkite-protocol.md §4), with the expiry computed at receipt. */
+/** A validated token response (docs/token-exchange.md §4), with the expiry computed at receipt. */
 export interface TokenResult {
   accessToken: string
   tokenType: 'Bearer'
   issuedTokenType: string | undefined
   /** Seconds, as the server said but at most {@link MAX_TOKEN_LIFETIME}. */
   expiresIn: number
-  /** Granted scopes, sorted and unique (compare as sets, docs/buildkite-protocol.md §4). */
+  /** Granted scopes, sorted and unique (compare as sets, docs/token-exchange.md §4). */
   scopes: string[]
   /** The injected clock's time when the response arrived. */
   receivedAt: Date
-  /** receivedAt + expiresIn (docs/buildkite-protocol.md §4: never from a server timestamp). */
+  /** receivedAt + expiresIn (docs/token-exchange.md §4: never from a server timestamp). */
   expiresAt: Date
 }
 

@@ -68,7 +68,7 @@ const INTERRUPTED = Symbol('bktx interrupted')
  * Sends a request, retrying with jittered exponential backoff on connection errors, 5xx and
  * 429 (honouring Retry-After, RFC 9110 §10.2.3), never on other statuses: a 4xx is an answer,
  * and `handle` turns it into the right error. A fresh RequestInit is prepared per attempt (the
- * token exchange needs a new assertion and jti each time, docs/buildkite-protocol.md §2).
+ * token exchange needs a new assertion and jti each time, docs/token-exchange.md §2).
  *
  * One AbortSignal bounds the whole call, including the backoff waits and the reading of the
  * body inside `handle`: when it fires the call fails with TimeoutError, whatever it was doing.

@@ -9,7 +9,7 @@ export interface PublicJWKS {
 /**
  * The public JWKS of the given keys. Only public members appear (LoadedKey.publicJwk is built
  * from the public key alone). Two keys with one kid are refused: a verifier picks keys by kid
- * (docs/buildkite-protocol.md §9), so a duplicate would make verification depend on order.
+ * (docs/token-exchange.md §9), so a duplicate would make verification depend on order.
  */
 export function buildJwks(keys: readonly LoadedKey[]): PublicJWKS {
   const seen = new Map<string, string>()

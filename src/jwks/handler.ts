@@ -16,7 +16,7 @@ export function jwksDocument(body: string): JwksDocument {
  * The request handler of `bktx jwks serve`. `current()` returns the document to serve, so the
  * caller can swap it on rotation without restarting. GET and HEAD only; 304 on a matching
  * If-None-Match (RFC 9110 §13.1.2); a 5 minute max-age, well under the 1 hour Buildkite may
- * cache a JWKS (docs/buildkite-protocol.md §1).
+ * cache a JWKS (docs/token-exchange.md §1).
  */
 export function createJwksHandler(current: () => Promise<JwksDocument>) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

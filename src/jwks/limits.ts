@@ -1,4 +1,4 @@
-// How a JWKS URI is fetched and cached (docs/buildkite-protocol.md §1 and §9): the reference
+// How a JWKS URI is fetched and cached (docs/token-exchange.md §1 and §9): the reference
 // server's fetch (src/server/keysets.ts), `bktx jwks check` and key rotation share these.
 
 /** A fetch gives up after this long. */

@@ -3,7 +3,7 @@ import { isBktxError } from '../errors.js'
 import { parseKeys } from '../keys/load.js'
 import type { SigningAlg } from '../keys/policy.js'
 
-// What a JWKS must be for Buildkite to use it (docs/buildkite-protocol.md §1 and §9): one set
+// What a JWKS must be for Buildkite to use it (docs/token-exchange.md §1 and §9): one set
 // of rules for the reference server's configuration (src/server/config.ts), `bktx jwks check`,
 // `bktx doctor` and key rotation, so that bktx never passes a document its own server refuses.
 

@@ -29,7 +29,7 @@ export interface VerifyDeps {
   clock: Clock
 }
 
-/** Clock skew tolerated on `iat`, `nbf` and `exp` (docs/buildkite-protocol.md §5, CHOICE: 15 s). */
+/** Clock skew tolerated on `iat`, `nbf` and `exp` (docs/token-exchange.md §5, CHOICE: 15 s). */
 export const CLOCK_TOLERANCE = 15
 
 /**

@@ -62,7 +62,7 @@ export function readKeyText(path: string): string {
 /**
  * Parses key text. The parsing itself is Node's (OpenSSL); this adds the checks that matter
  * for token exchange: only RS256/ES256 keys, a JWK's own `alg` and `use` consistent with that
- * (docs/buildkite-protocol.md §9), a kid on every key. Error messages never quote the key text.
+ * (docs/token-exchange.md §9), a kid on every key. Error messages never quote the key text.
  */
 export async function parseKeys(text: string, source: string, options: { kid?: string } = {}): Promise<LoadedKey[]> {
   const trimmed = text.trim()
@@ -167,7 +167,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
   const alg = algorithmFor(publicKey, source)
   if (privateKey !== undefined) checkKeyPair(privateKey, source)
   if (jwk.alg !== undefined) {
-    // A JWK's own alg must agree with its key type (docs/buildkite-protocol.md §9, RFC 8725 §3.1).
+    // A JWK's own alg must agree with its key type (docs/token-exchange.md §9, RFC 8725 §3.1).
     if (!isSigningAlg(jwk.alg)) {
       throw new UnsupportedKeyError(`${source}: JWK "alg" is "${shown(jwk.alg)}"; Buildkite accepts only RS256 and ES256`)
     }

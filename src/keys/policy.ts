@@ -1,7 +1,7 @@
 import type { KeyObject } from 'node:crypto'
 import { UnsupportedKeyError } from '../errors.js'
 
-/** The only algorithms Buildkite's token exchange accepts (docs/buildkite-protocol.md §1). */
+/** The only algorithms Buildkite's token exchange accepts (docs/token-exchange.md §1). */
 export type SigningAlg = 'RS256' | 'ES256'
 export const SIGNING_ALGS: readonly SigningAlg[] = ['RS256', 'ES256']
 export const MIN_RSA_BITS = 2048
@@ -9,7 +9,7 @@ export const RSA_BITS = [2048, 3072, 4096] as const
 
 /**
  * The algorithm a key signs with, or an UnsupportedKeyError that says why Buildkite would
- * reject it: RS256 needs RSA of at least 2048 bits, ES256 needs EC P-256 (docs/buildkite-protocol.md §1,
+ * reject it: RS256 needs RSA of at least 2048 bits, ES256 needs EC P-256 (docs/token-exchange.md §1,
  * RFC 7518 §3.3 and §3.4). The algorithm is bound to the key type, never taken from input
  * alone (RFC 8725 §3.1).
  */

@@ -1,4 +1,4 @@
-// Key rotation as a workflow (docs/buildkite-protocol.md §1): Buildkite caches a JWKS URI for
+// Key rotation as a workflow (docs/token-exchange.md §1): Buildkite caches a JWKS URI for
 // up to an hour, so a new key may sign only once the published set has held it for that long.
 //   start:  generate the next key; publish old + new (or print that JWKS to register); record it.
 //   status: check the published JWKS serves both keys; record when the new kid was first seen.

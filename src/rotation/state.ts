@@ -28,7 +28,7 @@ export interface Rotation {
   out: string | null
   /**
    * When bktx first saw `servedBy` serve the new key (kid and public key): Buildkite may keep
-   * a JWKS it fetched before that for up to an hour (docs/buildkite-protocol.md §1).
+   * a JWKS it fetched before that for up to an hour (docs/token-exchange.md §1).
    */
   servedSince: string | null
   /** The JWKS URI that `servedSince` is about; another URI starts the hour again. */

@@ -38,7 +38,7 @@ const ORG_ENDPOINTS: Record<string, { scope: string; sample: (org: string) => un
 }
 
 /**
- * A sample of the REST API for minted tokens (docs/buildkite-protocol.md §6): the access-token endpoints and
+ * A sample of the REST API for minted tokens (docs/token-exchange.md §6): the access-token endpoints and
  * two organisation endpoints that check scopes and the app's token-use IP list. Every use
  * re-checks the token against the configuration now (ServerState.standing). 401 for an
  * unknown, expired or revoked token, and for one whose app, organisation or user no longer
@@ -93,7 +93,7 @@ function describe(record: TokenRecord, scopes: string[]): unknown {
   }
 }
 
-// "2025-07-16 06:07:42 UTC", as docs/buildkite-protocol.md §6 shows.
+// "2025-07-16 06:07:42 UTC", as docs/token-exchange.md §6 shows.
 function buildkiteTime(seconds: number): string {
   return `${new Date(seconds * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`
 }

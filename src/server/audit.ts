@@ -3,7 +3,7 @@ import type { Journal } from './journal.js'
 export type AuditType = 'token.minted' | 'token.exchange_failed' | 'token.revoked'
 
 /**
- * One audit record (docs/buildkite-protocol.md §6 [bktx]). Never the token or the assertion: the token only
+ * One audit record (docs/token-exchange.md §6 [bktx]). Never the token or the assertion: the token only
  * as its SHA-256, the failure only as the public error plus a private detail.
  */
 export interface AuditRecord {

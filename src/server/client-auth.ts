@@ -3,19 +3,19 @@ import type { App } from './config.js'
 import { jsonProblem } from './json-strict.js'
 import { DESCRIPTIONS, invalidClient, OAuthError, unverified } from './oauth-error.js'
 
-/** docs/buildkite-protocol.md §5 [bktx]: clock tolerance on exp, iat and nbf. */
+/** docs/token-exchange.md §5 [bktx]: clock tolerance on exp, iat and nbf. */
 export const CLOCK_TOLERANCE_S = 15
-/** docs/buildkite-protocol.md §2: exp at most 300 s after iat. */
+/** docs/token-exchange.md §2: exp at most 300 s after iat. */
 export const MAX_ASSERTION_LIFETIME_S = 300
-/** docs/buildkite-protocol.md §2: jti up to 255 bytes. */
+/** docs/token-exchange.md §2: jti up to 255 bytes. */
 export const MAX_JTI_BYTES = 255
 /** No legitimate assertion comes near this (an RS256/4096 one is about 1.5 KiB). */
 export const MAX_ASSERTION_BYTES = 8 * 1024
 const ALGORITHMS = ['RS256', 'ES256']
-// RFC 8725 §3.10 / docs/buildkite-protocol.md §9: never follow key references carried in the token.
+// RFC 8725 §3.10 / docs/token-exchange.md §9: never follow key references carried in the token.
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk', 'x5t', 'x5t#S256']
 /**
- * docs/buildkite-protocol.md §9 [bktx]: the only header members an assertion needs. Anything else
+ * docs/token-exchange.md §9 [bktx]: the only header members an assertion needs. Anything else
  * (`zip`, `cty`, private names) is refused rather than ignored: `zip` would ask for a compressed
  * payload, `cty: JWT` for a nested token, and an unknown member is one a verifier might read.
  */
@@ -51,7 +51,7 @@ export interface ClientAuthContext {
 }
 
 /**
- * Authenticates a client by its JWT assertion (RFC 7523 §3, docs/buildkite-protocol.md §2 and §9), always in
+ * Authenticates a client by its JWT assertion (RFC 7523 §3, docs/token-exchange.md §2 and §9), always in
  * this order: size and shape (canonical base64url); header (alg allow-list, no key references,
  * no crit or b64, no other members than alg, typ, kid); claims JSON (no duplicate members);
  * iss = sub, and = the `client_id` form field when one is sent; a known client id; the app's
@@ -128,7 +128,7 @@ async function verifySignature(assertion: string, getKey: JWTVerifyGetKey, kid: 
   try {
     await compactVerify(assertion, getKey, { algorithms: ALGORITHMS })
   } catch (error) {
-    // docs/buildkite-protocol.md §2: without a kid, every key of the set is tried.
+    // docs/token-exchange.md §2: without a kid, every key of the set is tried.
     if (error instanceof errors.JWKSMultipleMatchingKeys && kid === undefined) {
       for await (const key of error as unknown as AsyncIterable<CryptoKey>) {
         try {
@@ -145,7 +145,7 @@ async function verifySignature(assertion: string, getKey: JWTVerifyGetKey, kid: 
 }
 
 // Every failure here depends on the app's keys, which a caller without the key must not learn
-// about: one description for all (docs/buildkite-protocol.md §5 [bktx]).
+// about: one description for all (docs/token-exchange.md §5 [bktx]).
 function signatureFailure(error: unknown): OAuthError {
   if (error instanceof errors.JWSSignatureVerificationFailed) return unverified('signature does not verify')
   if (error instanceof errors.JWKSNoMatchingKey) return unverified('no key in the JWKS matches the kid and alg')
@@ -199,7 +199,7 @@ function isNumericDate(value: unknown): value is number {
   return typeof value === 'number' && Number.isFinite(value)
 }
 
-// docs/buildkite-protocol.md §9: aud is a single string equal to the endpoint; a one-element array holding it
+// docs/token-exchange.md §9: aud is a single string equal to the endpoint; a one-element array holding it
 // is the same claim (RFC 7519 §4.1.3), an array with anything else is rejected.
 function audienceOk(aud: unknown, accepted: ReadonlySet<string>): boolean {
   if (typeof aud === 'string') return accepted.has(aud)

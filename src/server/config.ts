@@ -17,9 +17,9 @@ export interface Member {
 export interface Organization {
   slug: string
   uuid: string
-  /** docs/buildkite-protocol.md §5: when false, exchanges are `unsupported_grant_type`. */
+  /** docs/token-exchange.md §5: when false, exchanges are `unsupported_grant_type`. */
   tokenExchangeEnabled: boolean
-  /** docs/buildkite-protocol.md §2: an org can make `jti` mandatory. */
+  /** docs/token-exchange.md §2: an org can make `jti` mandatory. */
   requireJti: boolean
   /** Exchanges per minute for the organisation; undefined means unlimited. */
   rateLimit: number | undefined
@@ -34,7 +34,7 @@ export interface App {
   jwksUri: string | undefined
   grantableScopes: string[]
   defaultScopes: string[]
-  /** Seconds, 30..86400 (docs/buildkite-protocol.md §1). */
+  /** Seconds, 30..86400 (docs/token-exchange.md §1). */
   maxTtl: number
   /** CIDRs allowed to call the token endpoint; empty means any. */
   exchangeIps: string[]
@@ -106,7 +106,7 @@ function parseOrg(v: Validator, raw: unknown, at: string): Organization {
   const slug = v.string(o['slug'], `${at}.slug`)
   if (!ORG_SLUG.test(slug)) v.fail(`${at}.slug`, 'must be a slug: lowercase letters, digits and dashes')
   const members = v.array(o['members'] ?? [], `${at}.members`).map((m, j) => parseMember(v, m, `${at}.members[${j}]`, slug))
-  // Subjects match by email case-insensitively (docs/buildkite-protocol.md §3) and tokens by uuid: two
+  // Subjects match by email case-insensitively (docs/token-exchange.md §3) and tokens by uuid: two
   // members one of them could mean would make the first listed win, so an active `Dev@` would
   // keep a deactivated `dev@` exchangeable.
   const emails = new Map<string, number>()
@@ -184,7 +184,7 @@ function validateJwksUri(v: Validator, raw: unknown, at: string, allowHttp: bool
   const href = v.url(raw, at)
   const url = new URL(href)
   if (url.protocol === 'https:') return href
-  // docs/buildkite-protocol.md §9: plain http only to loopback, and only when explicitly allowed.
+  // docs/token-exchange.md §9: plain http only to loopback, and only when explicitly allowed.
   if (url.protocol === 'http:' && allowHttp && isLoopbackHost(url.hostname)) return href
   if (allowHttp) v.fail(at, 'must be https:// (http:// only to a loopback host)', { reason: 'insecure-scheme' })
   v.fail(at, 'must be https://', { reason: 'insecure-scheme' }, url.protocol === 'http:' ? ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }] : undefined)

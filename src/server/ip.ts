@@ -5,7 +5,7 @@ type Range = [ipaddr.IPv4 | ipaddr.IPv6, number]
 
 /**
  * An IP allow-list of addresses and CIDR ranges (IPv4 and IPv6), judged on the socket's remote
- * address, never on a header a client controls. An empty list allows everyone (docs/buildkite-protocol.md §1:
+ * address, never on a header a client controls. An empty list allows everyone (docs/token-exchange.md §1:
  * both lists are optional).
  */
 export class IpAllowList {
@@ -36,7 +36,7 @@ export class IpAllowList {
 
 /**
  * Why an allow-list entry is refused, or undefined for a good one. Only canonical spellings
- * (docs/buildkite-protocol.md §1 [bktx]): dotted-decimal IPv4 without leading zeros (inet_aton and
+ * (docs/token-exchange.md §1 [bktx]): dotted-decimal IPv4 without leading zeros (inet_aton and
  * ipaddr.js read `010` as octal and accept `127.1`, `0x7f.0.0.1` and `2130706433`, so one entry
  * could mean another address to a reader than to the server), IPv6 without a zone, and CIDR
  * ranges of those with a decimal prefix length.

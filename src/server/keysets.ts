@@ -7,21 +7,21 @@ import type { App } from './config.js'
 
 import { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from '../jwks/limits.js'
 
-/** docs/buildkite-protocol.md §9: JWKS URI fetch limits; §1: a fetched JWKS is used for up to an hour before it is fetched again. */
+/** docs/token-exchange.md §9: JWKS URI fetch limits; §1: a fetched JWKS is used for up to an hour before it is fetched again. */
 export { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES }
 /**
- * docs/buildkite-protocol.md §9 [bktx]: while the JWKS host fails, the last good set keeps
+ * docs/token-exchange.md §9 [bktx]: while the JWKS host fails, the last good set keeps
  * serving for this long past its hour; after that the app's exchanges fail until a fetch works.
  */
 export const JWKS_STALE_GRACE_MS = 60 * 60 * 1000
-/** docs/buildkite-protocol.md §9: at most one fetch per 30 s per URI, whatever the outcome. */
+/** docs/token-exchange.md §9: at most one fetch per 30 s per URI, whatever the outcome. */
 export const JWKS_COOLDOWN_MS = 30_000
 
 export interface KeySetOptions {
   fetch: FetchLike
   clock: Clock
   allowHttpJwks: boolean
-  /** Tests shorten the refetch cooldown; the default is docs/buildkite-protocol.md's 30 s. */
+  /** Tests shorten the refetch cooldown; the default is docs/token-exchange.md's 30 s. */
   cooldownMs?: number
 }
 
@@ -64,7 +64,7 @@ export class AppKeySets {
 }
 
 /**
- * A JWKS URI's key set whose fetches are bounded whatever the host does (docs/buildkite-protocol.md §9):
+ * A JWKS URI's key set whose fetches are bounded whatever the host does (docs/token-exchange.md §9):
  * at most one fetch per cooldown, successful or not, and one at a time; a failure is remembered
  * for the cooldown and answered from memory, so a host that answers 500, garbage or nothing
  * costs one fetch per 30 s however many requests name it. The last good set serves until it is
@@ -94,7 +94,7 @@ class RemoteKeySet {
     try {
       return await set.verify(header, token)
     } catch (error) {
-      // docs/buildkite-protocol.md §9: an unknown kid may mean a rotation; refetch, within the bound.
+      // docs/token-exchange.md §9: an unknown kid may mean a rotation; refetch, within the bound.
       now = this.#now()
       if (!(error instanceof errors.JWKSNoMatchingKey) || !this.#mayFetch(now)) throw error
       await this.#refresh(now)
@@ -142,7 +142,7 @@ class RemoteKeySet {
     const url = this.#url
     const httpOk = url.protocol === 'http:' && this.#options.allowHttpJwks && isLoopbackHost(url.hostname)
     if (url.protocol !== 'https:' && !httpOk) throw new Error(`refusing to fetch JWKS over ${url.protocol}`)
-    // docs/buildkite-protocol.md §9: no redirects, 200 only, body capped, 5 s for the whole fetch.
+    // docs/token-exchange.md §9: no redirects, 200 only, body capped, 5 s for the whole fetch.
     const signal = AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS)
     const failed = (error: unknown): Error => {
       if (signal.aborted) return new Error(`JWKS fetch timed out after ${JWKS_FETCH_TIMEOUT_MS} ms`)

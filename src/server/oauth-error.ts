@@ -22,7 +22,7 @@ export class OAuthError extends Error {
     this.error = error
     this.description = description
     this.detail = detail ?? description
-    // docs/buildkite-protocol.md §5 [bktx]: 400, except invalid_client 401.
+    // docs/token-exchange.md §5 [bktx]: 400, except invalid_client 401.
     this.status = options.status ?? (error === 'invalid_client' ? 401 : 400)
     // RFC 9110 §15.5.2: every 401 carries a challenge.
     this.headers = this.status === 401 ? { 'WWW-Authenticate': CLIENT_CHALLENGE, ...options.headers } : (options.headers ?? {})
@@ -40,11 +40,11 @@ export class OAuthError extends Error {
  * client assertion sent in the form body (RFC 6749 §5.2 only asks for a matching challenge when
  * the client used the Authorization header, which this endpoint refuses), so the scheme names
  * the client authentication method the client must use, as registered for
- * `token_endpoint_auth_method` (RFC 7591 §2): docs/buildkite-protocol.md §5 [bktx].
+ * `token_endpoint_auth_method` (RFC 7591 §2): docs/token-exchange.md §5 [bktx].
  */
 export const CLIENT_CHALLENGE = 'private_key_jwt realm="buildkite", error="invalid_client"'
 
-// The documented pairs of docs/buildkite-protocol.md §5, verbatim.
+// The documented pairs of docs/token-exchange.md §5, verbatim.
 export const DESCRIPTIONS = {
   signature: 'Invalid client assertion signature',
   aud: 'JWT `aud` claim is invalid',
@@ -68,7 +68,7 @@ export const invalidClient = (detail: string, description: string = DESCRIPTIONS
  * A client authentication failure decided by what the server knows about the client before its
  * signature verifies (is the client id registered, is the caller inside its exchange IP list, is
  * the kid registered, can its JWKS be fetched): all share the documented signature description,
- * so a caller without the key learns none of those facts (docs/buildkite-protocol.md §5 [bktx]).
+ * so a caller without the key learns none of those facts (docs/token-exchange.md §5 [bktx]).
  */
 export const unverified = (detail: string): OAuthError => invalidClient(detail, DESCRIPTIONS.signature)
 

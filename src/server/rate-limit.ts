@@ -11,7 +11,7 @@ export interface RateDecision {
 const WINDOW_S = 60
 
 /**
- * Exchanges per minute per organisation (docs/buildkite-protocol.md §6), in fixed one-minute windows on the
+ * Exchanges per minute per organisation (docs/token-exchange.md §6), in fixed one-minute windows on the
  * injected clock. State is one entry per configured organisation, so it cannot grow.
  */
 export class RateLimiter {
@@ -29,7 +29,7 @@ export class RateLimiter {
   }
 }
 
-/** The REST API's rate-limit headers (docs/buildkite-protocol.md §6). */
+/** The REST API's rate-limit headers (docs/token-exchange.md §6). */
 export function rateLimitHeaders(decision: RateDecision): Record<string, string> {
   return {
     'RateLimit-Limit': String(decision.limit),

@@ -1,4 +1,4 @@
-/** Every scope Buildkite documents (docs/buildkite-protocol.md §7). */
+/** Every scope Buildkite documents (docs/token-exchange.md §7). */
 export const KNOWN_SCOPES: ReadonlySet<string> = new Set(
   `read_pipelines write_pipelines read_builds write_builds read_build_logs write_build_logs
 read_job_env read_artifacts write_artifacts read_agents write_agents read_clusters write_clusters

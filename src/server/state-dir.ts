@@ -26,7 +26,7 @@ const USE_ANOTHER: Advice = ['give the server a directory of its own with ', { o
  * Creates the state directory (mode 0700) if it is missing and checks it can be trusted: a real
  * directory (not a symlink), owned by the server's user, not writable by group or others.
  * Anything else is refused, never repaired: in a shared place such as /tmp another user may have
- * made it first to plant tokens or to point a file at one of this user's (docs/buildkite-protocol.md §9 [bktx]).
+ * made it first to plant tokens or to point a file at one of this user's (docs/token-exchange.md §9 [bktx]).
  */
 export function checkStateDir(dir: string, uid: number | undefined): void {
   try {

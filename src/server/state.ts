@@ -22,7 +22,7 @@ export interface ServerDeps {
   /** Drop damaged lines of state.jsonl instead of refusing to start (state-dir.ts). */
   repairState?: boolean
   limits?: StoreLimits
-  /** Tests shorten the JWKS refetch cooldown (default 30 s, docs/buildkite-protocol.md §9). */
+  /** Tests shorten the JWKS refetch cooldown (default 30 s, docs/token-exchange.md §9). */
   jwksCooldownMs?: number
 }
 
@@ -131,7 +131,7 @@ export class ServerState {
    * changed it since the token was minted): its app still exists in its organisation, the
    * organisation still has token exchange enabled, its user is still an active member. A token
    * acts as its user within the app's limits, so those are checked at use. The effective scopes
-   * are the minted ones the app may still grant (docs/buildkite-protocol.md §6 [bktx]).
+   * are the minted ones the app may still grant (docs/token-exchange.md §6 [bktx]).
    */
   standing(record: TokenRecord): { app: App; member: Member; scopes: string[] } | { refused: string } {
     const app = this.#apps.get(record.clientId)

@@ -44,7 +44,7 @@ export class RandomPool {
 }
 
 /**
- * `bktx_` + 43 base62 characters (docs/buildkite-protocol.md §6): 43 × log2(62) ≈ 256 bits, the entropy of
+ * `bktx_` + 43 base62 characters (docs/token-exchange.md §6): 43 × log2(62) ≈ 256 bits, the entropy of
  * 32 random bytes. Each character comes from one random byte below 248 (= 4 × 62) so every
  * character is uniform; bytes of 248 and above are discarded.
  */
@@ -181,7 +181,7 @@ export class TokenStore {
   /**
    * Atomically (no await between check and set) claims a jti and records a new token. Returns
    * undefined when the jti was claimed meanwhile by a concurrent request: exactly one of two
-   * concurrent exchanges with one jti mints (docs/buildkite-protocol.md §2, §9).
+   * concurrent exchanges with one jti mints (docs/token-exchange.md §2, §9).
    */
   mint(
     fields: Omit<TokenRecord, 'sha256' | 'uuid' | 'revoked'>,

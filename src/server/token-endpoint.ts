@@ -35,7 +35,7 @@ export interface EndpointResult {
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' }
 
 /**
- * The token endpoint (docs/buildkite-protocol.md §3–§5, §9). Checks run in one fixed order: method, content
+ * The token endpoint (docs/token-exchange.md §3–§5, §9). Checks run in one fixed order: method, content
  * type, no Authorization header, form (no repeated parameters), grant type, assertion type and
  * presence, client authentication (client-auth.ts, including `client_id` and the exchange IP
  * list), token exchange enabled for the org, rate limit, the RFC 8693 parameters this endpoint
@@ -55,7 +55,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
     if (mediaType !== 'application/x-www-form-urlencoded') {
       throw invalidRequest('Content-Type must be application/x-www-form-urlencoded', `content type ${JSON.stringify(req.contentType ?? null)}`)
     }
-    // docs/buildkite-protocol.md §3: the client authenticates with its assertion only.
+    // docs/token-exchange.md §3: the client authenticates with its assertion only.
     if (req.hasAuthorization) throw invalidRequest('Authorization header is not accepted; authenticate with client_assertion')
     const form = parseForm(req.body)
 
@@ -186,14 +186,14 @@ export function emptyAudit(now: number, ip: string | undefined): AuditRecord {
 function findMember(org: Organization, subject: string, byEmail: boolean): Member | undefined {
   const wanted = subject.toLowerCase()
   const member = org.members.find((m) => (byEmail ? m.email.toLowerCase() === wanted : m.uuid === wanted))
-  // docs/buildkite-protocol.md §3: an active member; by email, a verified email.
+  // docs/token-exchange.md §3: an active member; by email, a verified email.
   if (member === undefined || !member.active || (byEmail && !member.verified)) return undefined
   return member
 }
 
 function grantedScopes(param: string | undefined, app: App): string[] {
   if (param === undefined) {
-    // docs/buildkite-protocol.md §3: omitted scope means the app's default scopes; an error if it has none.
+    // docs/token-exchange.md §3: omitted scope means the app's default scopes; an error if it has none.
     if (app.defaultScopes.length === 0) throw new OAuthError('invalid_scope', 'No scope requested and the application has no default scopes')
     return [...app.defaultScopes]
   }
@@ -206,13 +206,13 @@ function grantedScopes(param: string | undefined, app: App): string[] {
 
 function requestedTtl(param: string | undefined, app: App): number {
   if (param === undefined) return app.maxTtl
-  // docs/buildkite-protocol.md §5 [bktx]: malformed expires_in is invalid_request; a positive whole number only.
+  // docs/token-exchange.md §5 [bktx]: malformed expires_in is invalid_request; a positive whole number only.
   if (!/^[1-9][0-9]*$/.test(param)) throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
   return Math.min(Number(param), app.maxTtl)
 }
 
 /**
- * RFC 8693 §2.1 parameters this endpoint cannot honour are refused, not ignored (docs/buildkite-protocol.md §3
+ * RFC 8693 §2.1 parameters this endpoint cannot honour are refused, not ignored (docs/token-exchange.md §3
  * [bktx]): a client asking for delegation, for another token type or for a resource server
  * would otherwise get a token other than the one it asked for. RFC 8693 §2.2.2: `invalid_target`
  * for `resource`, `invalid_request` for the others.
@@ -233,13 +233,13 @@ function unsupportedParameters(form: Map<string, string>): void {
 }
 
 function rateLimited(decision: RateDecision, org: string): OAuthError {
-  // docs/buildkite-protocol.md §6 [bktx]: an OAuth error code as well, since OAuth clients decide on
+  // docs/token-exchange.md §6 [bktx]: an OAuth error code as well, since OAuth clients decide on
   // `error` (without it Authlib reads the body as a token); RFC 6749 defines no rate-limit code,
   // and `temporarily_unavailable` is its one "try again later".
   return new OAuthError('temporarily_unavailable', 'Too many token exchange requests for this organization; retry after the time in Retry-After', `organisation ${org}: ${decision.current} of ${decision.limit} per minute`, {
     status: 429,
     headers: { ...rateLimitHeaders(decision), 'Retry-After': String(decision.reset) },
-    // docs/buildkite-protocol.md §6: the 429 body shape of Buildkite's REST rate limits, plus error and error_description.
+    // docs/token-exchange.md §6: the 429 body shape of Buildkite's REST rate limits, plus error and error_description.
     body: {
       message: 'You have exceeded the token exchange rate limit for this organization. Please wait before retrying.',
       scope: 'token_exchange',

@@ -116,7 +116,7 @@ export interface TokenService {
 
 /**
  * Notices for a fresh grant narrower than the request: a shorter lifetime (the application's
- * maximum TTL caps it, docs/buildkite-protocol.md §3) or fewer scopes. Said once, when minted.
+ * maximum TTL caps it, docs/token-exchange.md §3) or fewer scopes. Said once, when minted.
  */
 export function narrowing(result: CachedTokenResult): Notice[] {
   const notices: Notice[] = []

@@ -19,7 +19,7 @@ beforeAll(async () => {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = (packed?.files ?? []).map((f) => f.path)
-  expect(files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json)$/.test(f)), files.join(' ')).toBe(true)
+  expect(files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md)$/.test(f)), files.join(' ')).toBe(true)
   const prefix = join(dir, 'prefix')
   await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed?.filename ?? '')], { cwd: dir })
   bktx = join(prefix, 'bin', 'bktx')

@@ -121,7 +121,7 @@ describe('key rotation end to end (bktx jwks serve + bktx server --jwks-uri)', (
     expect((await cli(['key', 'rotate', '--out', pub, '--allow-http-jwks'])).code).toBe(0)
     const forced = await cli(['key', 'rotate', '--finish', '--force', '--allow-http-jwks'])
     expect(forced.code).toBe(0)
-    // Within the server's 30 s refetch cooldown (docs/buildkite-protocol.md §9) it still has the
+    // Within the server's 30 s refetch cooldown (docs/token-exchange.md §9) it still has the
     // old set, as Buildkite may for up to an hour: the new kid is unknown.
     const refused = await cli(['token', '--refresh'])
     expect(refused.code).toBe(4)

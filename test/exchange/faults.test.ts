@@ -54,7 +54,7 @@ function deps(overrides: Partial<ExchangeDeps> = {}): ExchangeDeps & { sleep: Re
 }
 
 describe('exchange over fetch (msw)', () => {
-  it('sends the docs/buildkite-protocol.md §3 form, no Authorization header, a bktx User-Agent', async () => {
+  it('sends the docs/token-exchange.md §3 form, no Authorization header, a bktx User-Agent', async () => {
     const seen = tokenEndpoint(ok)
     const d = deps({ fetch: makeFetch({ env: {}, userAgent: 'bktx/9.9.9' }) })
     const result = await exchange(params, d)

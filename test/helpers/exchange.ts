@@ -30,7 +30,7 @@ export function makeParams(overrides: Partial<ExchangeParams> = {}, kind: 'ES256
   }
 }
 
-/** A docs/buildkite-protocol.md §4 success body. */
+/** A docs/token-exchange.md §4 success body. */
 export function tokenBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     access_token: TOKEN,

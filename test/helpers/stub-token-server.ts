@@ -13,7 +13,7 @@ export interface StubServer {
   close(): Promise<void>
 }
 
-/** Answers every POST with a docs/buildkite-protocol.md §4 token response. */
+/** Answers every POST with a docs/token-exchange.md §4 token response. */
 export const answerToken: Handler = (_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache' })
   res.end(JSON.stringify(tokenBody()))

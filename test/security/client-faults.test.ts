@@ -106,7 +106,7 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(typeof body === 'string' ? body : JSON.stringify(body))
 }
 
-/** A docs/buildkite-protocol.md §4 answer with `overrides` (undefined removes a member). */
+/** A docs/token-exchange.md §4 answer with `overrides` (undefined removes a member). */
 const tokenAnswer =
   (overrides: Record<string, unknown>): Behaviour =>
   (_req, res) =>

@@ -43,7 +43,7 @@ const EXCHANGE = {
   audience: 'acme',
 }
 
-// The public descriptions (docs/buildkite-protocol.md §5 and the README's choices), verbatim.
+// The public descriptions (docs/token-exchange.md §5 and the README's choices), verbatim.
 const AUTH = 'Client authentication failed'
 const SIG = 'Invalid client assertion signature'
 const AUD = 'JWT `aud` claim is invalid'
@@ -72,7 +72,7 @@ const client = (detail: RegExp, description: string = AUTH): Expected => ({ stat
 /**
  * Failures that depend on what the server knows before the signature verifies (client id, IP
  * list, kid, JWKS) share the documented signature description: no oracle for a caller without
- * the key (docs/buildkite-protocol.md §5).
+ * the key (docs/token-exchange.md §5).
  */
 const unverified = (detail: RegExp): Expected => client(detail, SIG)
 const request = (description: string, detail: RegExp = /.*/): Expected => ({ status: 400, error: 'invalid_request', description, detail })
@@ -343,7 +343,7 @@ add('weak RSA', 'RS256 under an e = 2 key on the JWKS URI', unverified(NO_KEY), 
   post(jws({ alg: 'RS256', typ: 'JWT', kid: 'e2' }, claims({ iss: 'uri-app', sub: 'uri-app' }), rs256(rsa.privateKey))),
 )
 
-// ----- A JWKS host under an attacker's control (docs/buildkite-protocol.md §9: 200 only, no redirects, 100 KiB)
+// ----- A JWKS host under an attacker's control (docs/token-exchange.md §9: 200 only, no redirects, 100 KiB)
 const asHostile = (respond: NonNullable<Listener['respond']>): Promise<Answer> => {
   hostileHost.respond = respond
   return post(jws(header({ kid: 'intruder' }), claims({ iss: 'hostile-uri-app', sub: 'hostile-uri-app' }), es256(intruder.privateKey)))
@@ -381,7 +381,7 @@ add('alg/key type', 'RS256 header over the JWKS URI EC key', unverified(NO_KEY),
   post(jws(header({ alg: 'RS256', kid: 'uri-ec' }), claims({ iss: 'uri-app', sub: 'uri-app' }), es256(uriEc.privateKey))),
 )
 
-// ----- Header members beyond alg, typ, kid (docs/buildkite-protocol.md §9): refused, never ignored
+// ----- Header members beyond alg, typ, kid (docs/token-exchange.md §9): refused, never ignored
 const MEMBER_NOT_ALLOWED = /header member .* not allowed \(alg, typ, kid only\)/
 add('header members', 'zip "DEF" (a compressed payload)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { zip: 'DEF' })))
 add('header members', 'cty "JWT" (a nested token)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { cty: 'JWT' })))
@@ -647,7 +647,7 @@ add('audience', "another org's app naming acme", { ...TARGET_BAD, detail: /is no
   post(good({ iss: 'other-app', sub: 'other-app' }), { audience: 'acme' }),
 )
 
-// ----- Authorization header (docs/buildkite-protocol.md §3)
+// ----- Authorization header (docs/token-exchange.md §3)
 const AUTHZ = request('Authorization header is not accepted; authenticate with client_assertion', /Authorization header/)
 add('Authorization header', 'Basic client credentials', AUTHZ, () => post(good(), {}, { headers: { Authorization: `Basic ${Buffer.from(`${CLIENT}:secret`).toString('base64')}` } }))
 add('Authorization header', 'a Bearer token', AUTHZ, () => post(good(), {}, { headers: { Authorization: 'Bearer bktx_0000000000000000000000000000000000000000000' } }))

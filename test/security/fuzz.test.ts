@@ -213,7 +213,7 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     )
   })
 
-  // An independent oracle for the claim rules (docs/buildkite-protocol.md §2, §9), applied to validly signed
+  // An independent oracle for the claim rules (docs/token-exchange.md §2, §9), applied to validly signed
   // assertions whose claims are drawn from values near each boundary and values of every type.
   const around = (t: number): fc.Arbitrary<unknown> =>
     fc.oneof(

@@ -70,7 +70,7 @@ describe('POST /oauth/token: success', () => {
   })
 })
 
-describe('POST /oauth/token: the documented errors (docs/buildkite-protocol.md §5)', () => {
+describe('POST /oauth/token: the documented errors (docs/token-exchange.md §5)', () => {
   const other = testKey('ES256')
 
   it.each([

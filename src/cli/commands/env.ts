@@ -26,7 +26,7 @@ export function registerEnv(self: Command, deps: ProgramDeps): void {
   action<EnvOptions>(cmd, deps, (ctx, opts) => runEnv(ctx, opts))
 }
 
-/** The variables `bktx env` and `bktx exec` set (docs/buildkite-protocol.md §8: what `bk` reads). */
+/** The variables `bktx env` and `bktx exec` set (docs/token-exchange.md §8: what `bk` reads). */
 export function tokenVariables(result: CachedTokenResult, org: string): EnvVar[] {
   return [
     { name: 'BUILDKITE_API_TOKEN', value: result.accessToken },

@@ -6,7 +6,7 @@ import { SettingInvalidError, UsageError } from '../../../src/errors.js'
 const base = { clientId: 'abc', audience: 'https://buildkite.com/oauth/token', now: 1_000, lifetime: 60, jti: 'j1' }
 
 describe('buildAssertionClaims', () => {
-  it('sets iss = sub = client id, aud, iat, exp and jti (docs/buildkite-protocol.md §2)', () => {
+  it('sets iss = sub = client id, aud, iat, exp and jti (docs/token-exchange.md §2)', () => {
     expect(buildAssertionClaims(base)).toEqual({ iss: 'abc', sub: 'abc', aud: base.audience, iat: 1000, exp: 1060, jti: 'j1' })
   })
 

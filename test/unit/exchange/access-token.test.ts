@@ -43,7 +43,7 @@ async function rejected<E extends Error = Error>(promise: Promise<unknown>): Pro
 
 const deps = (fetch: FetchLike) => ({ fetch, clock: fixedClock(), sleep: recordingSleep(), random: () => 0 })
 
-describe('whoami: GET /v2/access-token (docs/buildkite-protocol.md §6)', () => {
+describe('whoami: GET /v2/access-token (docs/token-exchange.md §6)', () => {
   it('sends the bearer token and parses the answer', async () => {
     const fetch = scripted(() => jsonResponse(INFO))
     const info = await whoami(API_URL, TOKEN, deps(fetch))

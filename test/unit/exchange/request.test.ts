@@ -7,7 +7,7 @@ import { makeParams, TOKEN_URL, verifyJWS } from '../../helpers/exchange.js'
 const clock = fixedClock('2026-11-28T12:00:00Z')
 const NOW = Date.parse('2026-11-28T12:00:00Z') / 1000
 
-describe('buildTokenExchangeRequest (docs/buildkite-protocol.md §3)', () => {
+describe('buildTokenExchangeRequest (docs/token-exchange.md §3)', () => {
   it('builds the form field by field', async () => {
     const params = makeParams()
     const request = await buildTokenExchangeRequest(params, { clock, jti: 'jti-1' })
@@ -35,7 +35,7 @@ describe('buildTokenExchangeRequest (docs/buildkite-protocol.md §3)', () => {
     for (const name of form.keys()) expect(form.getAll(name)).toHaveLength(1)
   })
 
-  it('signs an assertion that verifies with node:crypto and carries the docs/buildkite-protocol.md §2 claims', async () => {
+  it('signs an assertion that verifies with node:crypto and carries the docs/token-exchange.md §2 claims', async () => {
     for (const kind of ['ES256', 'RS256'] as const) {
       const params = makeParams({}, kind)
       const request = await buildTokenExchangeRequest(params, { clock, jti: `jti-${kind}` })

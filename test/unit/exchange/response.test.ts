@@ -18,7 +18,7 @@ async function rejection(response: Response, opts = options()): Promise<Error> {
   throw new Error('parseTokenResponse resolved')
 }
 
-describe('parseTokenResponse: success (docs/buildkite-protocol.md §4)', () => {
+describe('parseTokenResponse: success (docs/token-exchange.md §4)', () => {
   it('returns the token with the expiry computed from the clock at receipt', async () => {
     const result = await parseTokenResponse(jsonResponse(tokenBody()), options())
     expect(result).toEqual({
@@ -58,7 +58,7 @@ describe('parseTokenResponse: success (docs/buildkite-protocol.md §4)', () => {
     }
   })
 
-  it('returns scopes as a sorted set (docs/buildkite-protocol.md §4: compare as sets)', async () => {
+  it('returns scopes as a sorted set (docs/token-exchange.md §4: compare as sets)', async () => {
     const result = await parseTokenResponse(jsonResponse(tokenBody({ scope: 'write_builds read_builds  read_builds' })), options())
     expect(result.scopes).toEqual(['read_builds', 'write_builds'])
   })
@@ -155,7 +155,7 @@ describe('parseTokenResponse: responses outside the protocol → BadResponseErro
   })
 })
 
-describe('parseTokenResponse: OAuth errors (docs/buildkite-protocol.md §5)', () => {
+describe('parseTokenResponse: OAuth errors (docs/token-exchange.md §5)', () => {
   const requested = makeParams()
   // Every documented pair, and what the message must tell the user to do.
   const pairs: [string, string, RegExp][] = [
