@@ -346,10 +346,11 @@ export function isBktxError(value: unknown): value is BktxError {
 
 /**
  * Advice in plain words, for library callers and logs: settings and options by name
- * (`the token-url setting`), commands as `bktx COMMAND`. The CLI has its own renderer.
+ * (`the token-url setting`), commands as `bktx COMMAND`; empty when there is none. The CLI has
+ * its own renderer.
  */
-export function adviceText(advice: Advice): string {
-  return advice
+export function adviceText(advice: Advice | undefined): string {
+  return (advice ?? [])
     .map((part) => {
       if (typeof part === 'string') return part
       if ('setting' in part) return `the ${part.setting} setting`

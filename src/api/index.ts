@@ -14,6 +14,7 @@ import type { GetTokenOptions, PublicJWKS, SettingsSourceOptions, SignAssertionO
 
 export type * from './types.js'
 export {
+  adviceText,
   BktxError,
   isBktxError,
   type Advice,

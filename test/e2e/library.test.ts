@@ -16,7 +16,7 @@ const CONSUMER = `
 import { chmod, writeFile } from 'node:fs/promises'
 import { generateKeyPairSync } from 'node:crypto'
 import { join } from 'node:path'
-import { buildJWKS, getToken, isBktxError, signClientAssertion, type Token } from 'bktx'
+import { adviceText, buildJWKS, getToken, isBktxError, signClientAssertion, type Token } from 'bktx'
 import { startReferenceServer, type ReferenceServer } from 'bktx/server'
 
 const home = process.argv[2] as string
@@ -34,10 +34,14 @@ try {
   const second = await getToken({ ...settings, scopes: ['read_builds'] })
   const signed = await signClientAssertion({ clientId: 'lib-client', key, tokenUrl: server.tokenUrl, config: false, env })
   let refused = ''
+  let advice = ''
   try {
     await getToken({ ...settings, scopes: ['write_builds'], cache: 'none' })
   } catch (error) {
-    if (isBktxError(error)) refused = error.code + ' ' + String(error.detail.reason)
+    if (isBktxError(error)) {
+      refused = error.code + ' ' + String(error.detail.reason)
+      advice = adviceText(error.advice)
+    }
   }
   const me = await fetch(server.url + '/v2/access-token', { headers: { authorization: 'Bearer ' + first.token } })
   console.log(JSON.stringify({
@@ -46,6 +50,7 @@ try {
     second: { cached: second.cached, same: second.token === first.token },
     assertion: { aud: signed.claims.aud, iss: signed.claims.iss, kid: signed.header.kid, parts: signed.assertion.split('.').length },
     refused,
+    advice,
     whoami: me.status,
     audit: server.auditRecords().map((r) => r.type),
   }))
@@ -90,6 +95,8 @@ describe('bktx as a library, from the packed tarball', () => {
       second: { cached: true, same: true },
       assertion: { aud: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+\/oauth\/token$/), iss: 'lib-client', kid: expect.any(String), parts: 3 },
       refused: 'BKTX_OAUTH_REJECTED invalid_scope',
+      // Advice in words for a library caller: the setting by name, never a CLI flag.
+      advice: 'requested scopes: write_builds. Ask only for scopes the token exchange application may grant (the scope setting)',
       whoami: 200,
       audit: ['token.minted', 'token.exchange_failed'],
     })
