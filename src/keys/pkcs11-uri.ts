@@ -131,13 +131,3 @@ export function parsePkcs11Uri(text: string): Pkcs11Uri {
 export function encodeId(id: Uint8Array): string {
   return [...id].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
 }
-
-/** Percent-encodes a text attribute value (RFC 7512 §2.3 pk11-pchar: unreserved and a few sub-delims stay). */
-export function encodeText(value: string): string {
-  return [...Buffer.from(value, 'utf8')]
-    .map((b) => {
-      const c = String.fromCharCode(b)
-      return /[A-Za-z0-9\-._~:[\]@!$'()*+,=]/.test(c) ? c : `%${b.toString(16).toUpperCase().padStart(2, '0')}`
-    })
-    .join('')
-}
