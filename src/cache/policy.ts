@@ -31,43 +31,30 @@ function storeFailure(error: unknown): FileError | KeychainError {
   throw error
 }
 
-/** `--cache file`: secrets in 0600 files in the private directory. */
-export function filePolicy(file: SecretStore): SecretPolicy {
+/**
+ * One store and nothing else: `--cache file` (0600 files in the private directory) or
+ * `--cache keychain` (the OS keychain, required). A store that fails on read is an error (a
+ * keychain's exits 8); one that fails on write leaves the minted token uncached, with a notice:
+ * a token the server has already minted (and audited) is never lost over a cache failure.
+ */
+function singleStorePolicy(backend: SecretBackend, store: SecretStore): SecretPolicy {
   return {
-    backend: 'file',
-    serves: (backend) => backend === 'file',
-    read: async (meta) => ({ secret: await file.get(meta.key) }),
+    backend,
+    serves: (entryBackend) => entryBackend === backend,
+    read: async (meta) => ({ secret: await store.get(meta.key) }),
     async write(key, secret) {
       try {
-        await file.set(key, secret)
-        return { backend: 'file' }
+        await store.set(key, secret)
+        return { backend }
       } catch (error) {
-        // Never lose a token the server has already minted (and audited) over a cache failure.
         return notCached(storeFailure(error))
       }
     },
   }
 }
 
-/**
- * `--cache keychain`: secrets in the OS keychain, required. A keychain that fails on read is an
- * error (exit 8); one that fails on write leaves the minted token uncached, with a notice.
- */
-export function keychainPolicy(keychain: SecretStore): SecretPolicy {
-  return {
-    backend: 'keychain',
-    serves: (backend) => backend === 'keychain',
-    read: async (meta) => ({ secret: await keychain.get(meta.key) }),
-    async write(key, secret) {
-      try {
-        await keychain.set(key, secret)
-        return { backend: 'keychain' }
-      } catch (error) {
-        return notCached(storeFailure(error))
-      }
-    },
-  }
-}
+export const filePolicy = (file: SecretStore): SecretPolicy => singleStorePolicy('file', file)
+export const keychainPolicy = (keychain: SecretStore): SecretPolicy => singleStorePolicy('keychain', keychain)
 
 /**
  * `--cache auto` with a keychain that answered: new secrets go to the keychain, entries of both
