@@ -122,14 +122,16 @@ describe('bktx token', () => {
     expect(secrets.calls).toEqual([])
   })
 
+  // A server that is down is tried 4 times with backoffs of at most 0.5 + 1 + 2 s: its budget
+  // must hold all of them, or a slow machine ends in the timeout message instead (seen in CI).
   it.each([
-    ['an unknown subject', { BKTX_SUBJECT: 'nobody@acme.test' }, 4, /Subject user must be an active member/],
-    ['the display name as org', { BKTX_ORG: 'acme-inc' }, 4, /slug/],
-    ['scopes beyond the grant', { BKTX_SCOPE: 'write_builds' }, 4, /write_builds/],
-    ['a server that is down', { BKTX_TOKEN_URL: 'http://127.0.0.1:2/oauth/token' }, 5, /cannot reach the token endpoint http:\/\/127\.0\.0\.1:2\/oauth\/token: connection refused \(ECONNREFUSED\).*check --token-url/],
-    ['plain http to a remote host', { BKTX_TOKEN_URL: 'http://example.test/oauth/token' }, 2, /https/],
-  ])('fails on %s with a clear message, its exit code and nothing on stdout', async (_name, env, code, message) => {
-    const result = await runCli(['token', ...FILE, '--timeout', '3s'], { env: { ...world.env, ...env } })
+    ['an unknown subject', { BKTX_SUBJECT: 'nobody@acme.test' }, '3s', 4, /Subject user must be an active member/],
+    ['the display name as org', { BKTX_ORG: 'acme-inc' }, '3s', 4, /slug/],
+    ['scopes beyond the grant', { BKTX_SCOPE: 'write_builds' }, '3s', 4, /write_builds/],
+    ['a server that is down', { BKTX_TOKEN_URL: 'http://127.0.0.1:2/oauth/token' }, '10s', 5, /cannot reach the token endpoint http:\/\/127\.0\.0\.1:2\/oauth\/token: connection refused \(ECONNREFUSED\).*check --token-url/],
+    ['plain http to a remote host', { BKTX_TOKEN_URL: 'http://example.test/oauth/token' }, '3s', 2, /https/],
+  ])('fails on %s with a clear message, its exit code and nothing on stdout', async (_name, env, timeout, code, message) => {
+    const result = await runCli(['token', ...FILE, '--timeout', timeout], { env: { ...world.env, ...env } })
     expect(result.code).toBe(code)
     expect(result.stdout).toBe('')
     expect(result.stderr).toMatch(message)
