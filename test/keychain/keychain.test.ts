@@ -274,7 +274,8 @@ describe.skipIf(!runPrivate)('a keychain call that never returns (unlock prompt 
     expect(set?.ms).toBeGreaterThanOrEqual(450)
     expect(set?.ms).toBeLessThan(1500)
     expect(get?.error?.message).toMatch(/still blocked/)
-    expect(get?.ms).toBeLessThan(50)
+    // At once, not after another 500 ms wait; room for a loaded CI machine.
+    expect(get?.ms).toBeLessThan(250)
     expect(stuck?.value).toEqual([{ op: 'set', account: expect.any(String) }])
     expect(run.signal).toBe('SIGTERM')
     expect(run.stderr).toMatch(/exit status is 143 instead of 0/)
