@@ -1,6 +1,7 @@
 import { setFlagsFromString } from 'node:v8'
 import { fstatSync } from 'node:fs'
 import { homedir } from 'node:os'
+import { signalOutcome } from './exit-codes.js'
 import { readInputStream, stdinProblem } from './fs/input.js'
 import { nodeFetch } from './http/node-fetch.js'
 import { main } from './main.js'
@@ -60,7 +61,7 @@ const outcome = await main(process.argv.slice(2), {
   version: typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev',
 })
 // main() has flushed the output. Interrupted by a signal, or exec's command died of one: end
-// by that signal, so the shell sees it (src/cli/exit-codes.ts, signalOutcome).
+// by that signal, so the shell sees it (src/exit-codes.ts, signalOutcome).
 if (outcome.signal !== undefined) endBySignal(outcome.signal, outcome.code)
 else {
   process.exitCode = outcome.code
@@ -68,6 +69,6 @@ else {
   // process with SIGTERM and say which code was meant (README, "The cache").
   terminateIfKeychainStuck(secrets.stuckCalls(), outcome.code, {
     writeErr: (line) => stderr.write(line),
-    terminate: () => endBySignal('SIGTERM', 143),
+    terminate: () => endBySignal('SIGTERM', signalOutcome('SIGTERM').code),
   })
 }

@@ -1,6 +1,6 @@
 import { CommanderError } from 'commander'
 import { describeCause, InterruptedError, isBktxError, OutputError, type BktxError, UsageError } from './errors.js'
-import { EXIT, exitCodeFor, signalOutcome, type Outcome } from './cli/exit-codes.js'
+import { EXIT, exitCodeFor, signalOutcome, type Outcome } from './exit-codes.js'
 import { contextOf, requestedOutcome, type ProgramDeps } from './cli/command.js'
 import type { OutStream } from './deps.js'
 import { describeError } from './term/describe.js'
@@ -8,7 +8,7 @@ import { describeWriteError } from './term/process.js'
 import { makeProgram } from './cli/program.js'
 import { Output } from './cli/output.js'
 
-export type { Outcome } from './cli/exit-codes.js'
+export type { Outcome } from './exit-codes.js'
 
 /**
  * Runs bktx with `argv` (without node and script) and returns how the process must end: an

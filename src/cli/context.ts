@@ -60,7 +60,7 @@ export class Context {
 
   /**
    * Ends the run with this outcome without an error: bktx exec passes its child's exit code
-   * on, or its death by a signal (src/cli/exit-codes.ts, signalOutcome).
+   * on, or its death by a signal (src/exit-codes.ts, signalOutcome).
    */
   exit(outcome: Outcome): void {
     this.#exit(outcome)

@@ -3,6 +3,7 @@
 // returns false and the full CLI (dist/bin.js) runs from the start. It touches `process`
 // because it is an entry point, like src/bin.ts.
 import { homedir } from 'node:os'
+import { EXIT, signalOutcome } from '../exit-codes.js'
 import { terminateIfKeychainStuck } from '../secrets/exit.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
 import { describeWriteError, endBySignal, guardStream } from '../term/process.js'
@@ -17,7 +18,7 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
   const stderr = guardStream(process.stderr)
-  let code = out === undefined ? 8 : 0
+  let code: number = out === undefined ? EXIT.KEYCHAIN : EXIT.OK
   if (out !== undefined) {
     // As the full CLI does (src/main.ts): a token that could not be written is exit 9, with
     // one line on stderr when stderr works and the reader did not just close the pipe.
@@ -27,7 +28,7 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
     await Promise.all([stdout.flush(), stderr.flush()])
     const failed = stdout.failure ?? stderr.failure
     if (failed !== undefined) {
-      code = 9
+      code = EXIT.OUTPUT
       if (stderr.failure === undefined && failed.code !== 'EPIPE') {
         stderr.write(`${out.colour ? '\u001b[31merror:\u001b[39m' : 'error:'} cannot write to stdout: ${describeWriteError(failed)}\n`)
         await stderr.flush()
@@ -38,7 +39,7 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   // A keychain call stuck on an unlock prompt would keep Node from exiting; see src/bin.ts.
   terminateIfKeychainStuck(stuck, code, {
     writeErr: (line) => stderr.write(line),
-    terminate: () => endBySignal('SIGTERM', 143),
+    terminate: () => endBySignal('SIGTERM', signalOutcome('SIGTERM').code),
   })
   return true
 }
