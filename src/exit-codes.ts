@@ -91,38 +91,23 @@ export function exitCodeFor(code: ErrorCode): ExitCode {
   return BY_CODE[code]
 }
 
-/** What each exit code means: `summary` for `--json`, `help` for the `bktx help exit-codes` page. */
-export const EXIT_MEANINGS: Record<ExitCode, { summary: string; help: string }> = {
-  [EXIT.OK]: { summary: 'success', help: 'success' },
-  [EXIT.INTERNAL]: { summary: 'internal error: a bug in bktx', help: 'internal error: a bug in bktx; run again with --verbose and report it' },
-  [EXIT.USAGE]: { summary: 'usage: bad flag, value or missing setting', help: 'usage: unknown flag, bad flag value, missing setting, plain-http URL refused' },
-  [EXIT.LOCAL]: {
-    summary: 'local input: config, key, cache directory or other file',
-    help: 'local input: config file, key file, existing file without --force, file I/O, unreadable input, unsafe cache directory',
-  },
-  [EXIT.REJECTED]: { summary: 'rejected by the token endpoint or the API', help: 'rejected: the token endpoint answered with an OAuth error, or the API refused the token' },
-  [EXIT.NETWORK]: { summary: 'network: unreachable, timed out, or 5xx/429 after retries', help: 'network: unreachable, timed out, or 5xx/429 after retries' },
-  [EXIT.BAD_RESPONSE]: { summary: 'bad response: the server answered outside the protocol', help: 'bad response: the server answered outside the protocol' },
-  [EXIT.JWT_INVALID]: { summary: 'invalid JWT', help: 'invalid JWT: signature or time claims did not verify' },
-  [EXIT.KEYCHAIN]: { summary: 'keychain required and not answering', help: 'keychain: the OS keychain was required and did not answer' },
-  [EXIT.OUTPUT]: {
-    summary: 'output: stdout or stderr could not be written',
-    help: 'output: stdout or stderr could not be written (no space left, a closed pipe or descriptor); a token that could not be written is never a success',
-  },
-  [EXIT.KEY_DEVICE]: {
-    summary: 'key device or external signer failed (PKCS#11 module, PIN, token, signer command)',
-    help: 'key device: a PKCS#11 module that cannot load, a PIN the token refused, a token or key that cannot be used, an external signer that failed, hung past --timeout or answered with a bad signature',
-  },
-  [EXIT.CHECKS_FAILED]: {
-    summary: 'checks failed: doctor, jwks check or key rotate found a problem',
-    help: 'checks failed: doctor, jwks check or key rotate --status/--finish found a problem; the report says which check and how to fix it',
-  },
-  [EXIT.NOT_EXECUTABLE]: { summary: 'bktx exec: the command cannot be executed', help: 'bktx exec: the command was found but cannot be executed' },
-  [EXIT.NOT_FOUND]: { summary: 'bktx exec: the command was not found', help: 'bktx exec: the command was not found' },
-  [EXIT.INTERRUPTED]: {
-    summary: 'interrupted by SIGINT or SIGTERM',
-    help: 'interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. bktx then ends by that signal itself, so the shell sees the interrupt: loops and set -e stop',
-  },
+/** What each exit code means, in a few words (`bktx help exit-codes --json`). */
+export const EXIT_MEANINGS: Record<ExitCode, string> = {
+  [EXIT.OK]: 'success',
+  [EXIT.INTERNAL]: 'internal error: a bug in bktx',
+  [EXIT.USAGE]: 'usage: bad flag, value or missing setting',
+  [EXIT.LOCAL]: 'local input: config, key, cache directory or other file',
+  [EXIT.REJECTED]: 'rejected by the token endpoint or the API',
+  [EXIT.NETWORK]: 'network: unreachable, timed out, or 5xx/429 after retries',
+  [EXIT.BAD_RESPONSE]: 'bad response: the server answered outside the protocol',
+  [EXIT.JWT_INVALID]: 'invalid JWT',
+  [EXIT.KEYCHAIN]: 'keychain required and not answering',
+  [EXIT.OUTPUT]: 'output: stdout or stderr could not be written',
+  [EXIT.KEY_DEVICE]: 'key device or external signer failed (PKCS#11 module, PIN, token, signer command)',
+  [EXIT.CHECKS_FAILED]: 'checks failed: doctor, jwks check or key rotate found a problem',
+  [EXIT.NOT_EXECUTABLE]: 'bktx exec: the command cannot be executed',
+  [EXIT.NOT_FOUND]: 'bktx exec: the command was not found',
+  [EXIT.INTERRUPTED]: 'interrupted by SIGINT or SIGTERM',
 }
 
 /** The error codes that end a run with `exit`. */
@@ -132,5 +117,5 @@ export function errorCodesOf(exit: ExitCode): ErrorCode[] {
 
 /** `bktx help exit-codes --json`: each exit code, its meaning and the error codes that give it. */
 export function exitCodeTable(): { exit: number; meaning: string; errors: string[] }[] {
-  return (Object.values(EXIT) as ExitCode[]).sort((a, b) => a - b).map((exit) => ({ exit, meaning: EXIT_MEANINGS[exit].summary, errors: errorCodesOf(exit) }))
+  return (Object.values(EXIT) as ExitCode[]).sort((a, b) => a - b).map((exit) => ({ exit, meaning: EXIT_MEANINGS[exit], errors: errorCodesOf(exit) }))
 }

@@ -1,7 +1,7 @@
 import { lstatSync, statSync, type Stats } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { resolvePaths } from '../config/paths.js'
+import { resolvePaths } from '../paths.js'
 import type { Env } from '../deps.js'
 import { CacheError, type Advice, type Notice } from '../errors.js'
 import { errnoCode, errnoText } from '../fs/atomic.js'

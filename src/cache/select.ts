@@ -1,7 +1,7 @@
 import type { Env } from '../deps.js'
 import type { SecretStore, StoreStatus } from '../secrets/store.js'
 import type { Clock } from '../time/clock.js'
-import { CACHE_MODES, type CacheMode } from '../config/settings.js'
+import { CACHE_MODES, type CacheMode } from './modes.js'
 import type { Advice, Notice } from '../errors.js'
 import { createNoCache, createTokenCache, type TokenCache } from './cache.js'
 import { FileSecretStore } from './file-store.js'
@@ -10,7 +10,7 @@ import { autoPolicy, filePolicy, keychainPolicy, type SecretPolicy } from './pol
 import { openCacheDir } from './dir.js'
 import type { EntryLockOptions } from './lock.js'
 
-export { CACHE_MODES, type CacheMode } from '../config/settings.js'
+export { CACHE_MODES, type CacheMode } from './modes.js'
 
 /** A cache mode's name; undefined for anything else (the caller words the error). */
 export function parseCacheMode(text: string): CacheMode | undefined {

@@ -1,6 +1,8 @@
 import { isAbsolute, resolve as resolvePath } from 'node:path'
 import { hasKeyScheme, KeySourceError, parseKeySource, parsePinSource } from '../keys/source.js'
 import { parseDuration } from '../time/duration.js'
+import { CACHE_MODES } from '../cache/modes.js'
+import { defaultApiUrl, defaultAudience } from '../exchange/buildkite.js'
 
 /**
  * The settings a profile can hold. Each resolves flag > environment > profile > default
@@ -224,38 +226,10 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
 }
 
-/** Where tokens are cached: `auto` (keychain, else files), `keychain`, `file` or `none`. */
-export const CACHE_MODES = ['auto', 'keychain', 'file', 'none'] as const
-export type CacheMode = (typeof CACHE_MODES)[number]
-
-/** The hosts of Buildkite's own token endpoints (docs/token-exchange.md §3). */
-const BUILDKITE_HOSTS = new Set(['buildkite.com', 'api.buildkite.com'])
-
-/** True when the token URL is one of Buildkite's (https, buildkite.com or api.buildkite.com). */
-export function isBuildkiteTokenUrl(tokenUrl: string): boolean {
-  try {
-    const url = new URL(tokenUrl)
-    return url.protocol === 'https:' && BUILDKITE_HOSTS.has(url.hostname)
-  } catch {
-    return false
-  }
-}
-
-/**
- * The assertion audience for a token URL (docs/token-exchange.md §2): Buildkite documents
- * only `https://buildkite.com/oauth/token`, so both of its token endpoints get that; any other
- * server (the reference server, a test double) gets its own token URL.
- */
-export function defaultAudience(tokenUrl: string): string {
-  return isBuildkiteTokenUrl(tokenUrl) ? BUILDKITE_AUDIENCE : tokenUrl
-}
-
-/** The REST API for a token URL: Buildkite's API host for Buildkite, else the token URL's origin (the reference server serves both). */
-export function defaultApiUrl(tokenUrl: string): string {
-  return isBuildkiteTokenUrl(tokenUrl) ? 'https://api.buildkite.com' : `${new URL(tokenUrl).origin}`
-}
-
-export const BUILDKITE_AUDIENCE = 'https://buildkite.com/oauth/token'
+// Protocol vocabulary lives below the settings table: the cache modes in src/cache/, the
+// Buildkite URL rules in src/exchange/. Re-exported for the CLI's use.
+export { CACHE_MODES, type CacheMode } from '../cache/modes.js'
+export { BUILDKITE_AUDIENCE, defaultApiUrl, defaultAudience, isBuildkiteTokenUrl } from '../exchange/buildkite.js'
 
 export function isSettingName(name: string): name is SettingName {
   return (SETTING_NAMES as readonly string[]).includes(name)

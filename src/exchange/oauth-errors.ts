@@ -1,4 +1,4 @@
-import { defaultAudience } from '../config/settings.js'
+import { defaultAudience } from './buildkite.js'
 import type { Advice } from '../errors.js'
 import { formatDuration } from '../time/duration.js'
 import type { SubjectType } from './types.js'

@@ -2,7 +2,7 @@ import type { RequestInitLike } from '../deps.js'
 import { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } from '../assertion/claims.js'
 import { signAssertion } from '../assertion/sign.js'
 import { SettingInvalidError } from '../errors.js'
-import { defaultAudience } from '../config/settings.js'
+import { defaultAudience } from './buildkite.js'
 import { requireSecureURL } from '../http/url.js'
 import { epochSeconds, type Clock } from '../time/clock.js'
 import {

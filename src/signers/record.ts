@@ -4,7 +4,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
 import { readPrivateFile } from '../cache/private-file.js'
-import { resolvePaths } from '../config/paths.js'
+import { resolvePaths } from '../paths.js'
 import type { Env } from '../env.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 

@@ -78,6 +78,12 @@ describe('the import graph of src/', () => {
     expect(cycles).toEqual([])
   })
 
+  // The protocol and the key sit below the settings table: the exchange, the cache and the
+  // signing key receive values (a key spec, a cache mode, an audience), never ResolvedSettings.
+  it.each(['exchange', 'cache', 'keys'])('has no edge from %s/ into config/', (folder) => {
+    expect([...(edges.get(folder) ?? [])]).not.toContain('config')
+  })
+
   it('has no cycle between the CLI program and its commands', () => {
     const program = join(SRC, 'cli', 'program.ts')
     for (const file of files(join(SRC, 'cli', 'commands'))) expect(imports(file), relative(ROOT, file)).not.toContain(program)
@@ -106,6 +112,63 @@ describe('core error text', () => {
         ts.forEachChild(node, visit)
       }
       visit(source)
+    }
+    expect(found).toEqual([])
+  })
+})
+
+// The entry points build the real dependencies (process.env, the clock, stdout, the keychain)
+// and hand them down; nothing else reads `process` or writes with `console`, so every other
+// module runs the same under a test's injected ones.
+const ENTRY_POINTS = [/^bin\.ts$/, /^fast\/main\.ts$/, /^api\/index\.ts$/, /^api\/server\.ts$/]
+/** src/main.ts is the CLI's frame behind src/bin.ts: it may use the entry points' helpers (it touches nothing itself). */
+const ENTRY_FRAME = /^main\.ts$/
+/**
+ * Modules that touch `process` on the entry points' behalf (guarded stdout/stderr, ending by a
+ * signal, what the OS says about the process): they may be imported by entry points only.
+ */
+const PROCESS_HELPERS = /^term\/(.*\/)?process(-info)?\.ts$/
+/** `bktx completion`: the completion library prints with console.log; it is redirected to the injected stdout for one call. */
+const CONSOLE_REDIRECT = 'cli/commands/completion.ts'
+
+function processUses(file: string): string[] {
+  const source = parse(file)
+  const found: string[] = []
+  const visit = (node: ts.Node): void => {
+    if (ts.isIdentifier(node) && (node.text === 'process' || node.text === 'console')) {
+      const parent = node.parent
+      const isName =
+        ((ts.isPropertyAccessExpression(parent) || ts.isPropertyAssignment(parent) || ts.isPropertySignature(parent) || ts.isPropertyDeclaration(parent) || ts.isMethodDeclaration(parent)) && parent.name === node) ||
+        ts.isQualifiedName(parent)
+      if (!isName) found.push(`${node.text} at line ${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`)
+    }
+    ts.forEachChild(node, visit)
+  }
+  visit(source)
+  return found
+}
+
+describe('process and console', () => {
+  it('are touched only by the entry points and the helpers only they import', () => {
+    const found: string[] = []
+    for (const file of all) {
+      const rel = relative(SRC, file)
+      if (ENTRY_POINTS.some((re) => re.test(rel)) || PROCESS_HELPERS.test(rel)) continue
+      const uses = processUses(file).filter((use) => !(rel === CONSOLE_REDIRECT && use.startsWith('console')))
+      for (const use of uses) found.push(`src/${rel}: ${use}`)
+    }
+    expect(found).toEqual([])
+  })
+
+  it('helpers that touch process are imported by entry points only', () => {
+    const found: string[] = []
+    for (const file of all) {
+      const rel = relative(SRC, file)
+      if (ENTRY_POINTS.some((re) => re.test(rel)) || ENTRY_FRAME.test(rel)) continue
+      for (const target of imports(file)) {
+        const to = relative(SRC, target)
+        if (PROCESS_HELPERS.test(to) && processUses(target).length > 0) found.push(`src/${rel} imports src/${to}`)
+      }
     }
     expect(found).toEqual([])
   })
