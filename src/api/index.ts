@@ -86,13 +86,14 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
 export async function signClientAssertion(options: SignAssertionOptions = {}): Promise<SignedAssertion> {
   const { randomUUID } = await import('node:crypto')
   const { required } = await import('../config/resolve.js')
-  const { keySettingsOf, openAssertionKey } = await import('../signers/open.js')
+  const { keySpecOf } = await import('../config/key-spec.js')
+  const { openKey } = await import('../keys/open.js')
   const { buildAssertionClaims, DEFAULT_ASSERTION_LIFETIME } = await import('../assertion/claims.js')
   const { signAssertion } = await import('../assertion/sign.js')
   const { epochSeconds } = await import('../time/clock.js')
   const { settings } = await settingsFor(options, settingValues(options))
   const env = options.env ?? process.env
-  const key = await openAssertionKey(keySettingsOf(settings), { env, home: homedir(), uid: process.getuid?.(), cwd: process.cwd() })
+  const key = await openKey(keySpecOf(settings), { env, home: homedir(), uid: process.getuid?.(), cwd: process.cwd() })
   const claims = buildAssertionClaims({
     clientId: required(settings, 'client-id'),
     audience: required(settings, 'aud'),

@@ -1,19 +1,7 @@
-import { verify } from 'node:crypto'
-import type { KeyObject } from 'node:crypto'
 import { SignerError } from '../errors.js'
-import type { SigningAlg } from '../keys/policy.js'
+import { verifiesWith } from '../keys/signature.js'
+import type { AssertionKey } from '../keys/signer.js'
 import type { AssertionClaims } from './claims.js'
-
-/** What signing needs of a key (src/exchange/types.ts AssertionKey is one). */
-export interface AssertionSigner {
-  alg: SigningAlg
-  /** The JWS header's kid; undefined for none. */
-  kid: string | undefined
-  publicKey: KeyObject
-  /** Where the key lives, for messages. */
-  source: string
-  sign(signingInput: Uint8Array, options?: { signal?: AbortSignal | undefined }): Promise<Uint8Array>
-}
 
 /**
  * Signs client assertion claims as a compact JWS with header `{alg, typ: "JWT", kid}`
@@ -26,7 +14,8 @@ export interface AssertionSigner {
  */
 export async function signAssertion(
   claims: AssertionClaims,
-  key: AssertionSigner,
+  // Everything of the key but its fingerprint (a cache key's concern).
+  key: Omit<AssertionKey, 'fingerprint'>,
   options: { signal?: AbortSignal | undefined } = {},
 ): Promise<string> {
   // No kid (the `kid` setting `none`): Buildkite then tries every key of the set.
@@ -44,16 +33,6 @@ export async function signAssertion(
     })
   }
   return `${signingInput}.${Buffer.from(signature).toString('base64url')}`
-}
-
-/** True when `signature` is a valid JWS signature of `data` (RFC 7518 §3.3, §3.4) under the key's public half. */
-export function verifiesWith(key: Pick<AssertionSigner, 'alg' | 'publicKey'>, data: Uint8Array, signature: Uint8Array): boolean {
-  try {
-    if (key.alg === 'ES256') return signature.length === 64 && verify('sha256', data, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)
-    return verify('sha256', data, key.publicKey, signature)
-  } catch {
-    return false
-  }
 }
 
 function base64url(text: string): string {

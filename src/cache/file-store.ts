@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { writeFileAtomic } from '../fs/atomic.js'
 import type { SecretStore, StoreStatus } from '../secrets/store.js'
 import { isCacheKey } from './key.js'
-import { readPrivateFile } from './private-file.js'
+import { readPrivateFile } from '../fs/private-file.js'
 
 /**
  * A SecretStore of files: the secret of account `K` is `<dir>/K.token`, mode 0600, written

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { writeFileAtomic } from '../fs/atomic.js'
 import { parseMeta, type EntryMeta } from './entry.js'
 import { isCacheKey } from './key.js'
-import { readPrivateFile } from './private-file.js'
+import { readPrivateFile } from '../fs/private-file.js'
 
 /**
  * The non-secret half of the cache: one `<key>.json` per entry in the private directory, so

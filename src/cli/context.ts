@@ -71,7 +71,7 @@ export class Context {
     return isAbsolute(path) ? path : resolve(this.deps.cwd, path)
   }
 
-  /** What opening a signing key needs (src/signers/open.ts): the environment for env: keys and PINs, the cache directory for token key records. */
+  /** What opening a signing key needs (src/keys/open.ts): the environment for env: keys and PINs, the cache directory for token key records. */
   keyDeps(): { env: Deps['env']; home: string; uid: number | undefined; cwd: string } {
     return { env: this.deps.env, home: this.deps.home, uid: this.deps.uid, cwd: this.deps.cwd }
   }

@@ -10,8 +10,8 @@ import type { ResolvedSettings } from '../config/resolve.js'
 import type { CacheMode } from '../config/settings.js'
 import { ConfigError, type CacheError } from '../errors.js'
 import type { SigningKeyDescription } from '../keys/describe.js'
-import { describeConfiguredKey } from '../signers/describe.js'
-import { keySettingsOf } from '../signers/open.js'
+import { describeConfiguredKey } from '../keys/describe-source.js'
+import { keySpecOf } from '../config/key-spec.js'
 import { loadRotations, rotationStatePath, type Rotation } from '../rotation/state.js'
 import type { StoreStatus } from '../secrets/store.js'
 
@@ -80,7 +80,7 @@ export async function collectStatus(input: StatusInput, deps: StatusDeps): Promi
   const { settings } = input
   const keyPath = settings.key?.value
   const [key, keychain] = await Promise.all([
-    keyPath === undefined ? undefined : describeConfiguredKey(keySettingsOf(settings), deps),
+    keyPath === undefined ? undefined : describeConfiguredKey(keySpecOf(settings), deps),
     deps.secrets.status(),
   ])
   const cache = await cacheStatus((settings.cache?.value ?? 'auto') as CacheMode, keychain, deps)

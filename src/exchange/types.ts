@@ -1,5 +1,4 @@
-import type { KeyObject } from 'node:crypto'
-import type { SigningAlg } from '../keys/policy.js'
+import type { AssertionKey } from '../keys/signer.js'
 
 /** The token endpoint, for messages: its URL is the `token-url` setting. */
 export const TOKEN_ENDPOINT = { name: 'token endpoint', setting: 'token-url' } as const
@@ -22,33 +21,6 @@ export type SubjectType = keyof typeof SUBJECT_TOKEN_TYPES
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const CLIENT_ASSERTION_TYPE_JWT_BEARER = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
 export const ISSUED_TOKEN_TYPE_ACCESS_TOKEN = 'urn:ietf:params:oauth:token-type:access_token'
-
-/**
- * The key that signs the client assertion, wherever it lives: a file or variable (signed here
- * with node:crypto), a PKCS#11 token or an external signer. Everything but `sign` comes from
- * the public key alone, so a cache hit never opens a token or runs a signer.
- */
-export interface AssertionKey {
-  alg: SigningAlg
-  /** The kid put in the JWS header; undefined for none (the `kid` setting `none`). */
-  kid: string | undefined
-  /** The public half: assertions are verified with it before they are sent. */
-  publicKey: KeyObject
-  /** SHA-256 of the public key (SPKI DER), base64url: identifies the key in cache keys. */
-  fingerprint: string
-  /** Where the key lives, for messages: a path, `env:NAME`, a `pkcs11:` URI, `exec:COMMAND`. */
-  source: string
-  /**
-   * The JWS signature over `signingInput` (RFC 7515 §5.1): PKCS#1 v1.5 with SHA-256 for RS256,
-   * raw r‖s with SHA-256 for ES256 (RFC 7518 §3.3, §3.4). `signal` bounds a slow signer.
-   */
-  sign(signingInput: Uint8Array, options?: SignOptions): Promise<Uint8Array>
-}
-
-export interface SignOptions {
-  /** Aborts signing (the time budget ran out, or SIGINT): the signer stops and sign() rejects. */
-  signal?: AbortSignal | undefined
-}
 
 /** Everything that decides which token an exchange yields (and so the cache key). */
 export interface ExchangeParams {

@@ -12,7 +12,7 @@ import { jwkThumbprint, keyFingerprint } from './thumbprint.js'
 
 /**
  * Where a signing key comes from (the kinds of keys/source.ts), with `text`, the `key` setting's
- * value as shown. Files are described here; the other kinds by src/signers/describe.ts.
+ * value as shown. Files are described here; the other kinds by ./describe-source.ts.
  */
 export type KeySource =
   | { kind: 'file'; path: string; text: string }

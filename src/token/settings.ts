@@ -3,7 +3,8 @@
 import { required, type ResolvedSettings } from '../config/resolve.js'
 import { normaliseScopes, type CacheMode, type SettingName } from '../config/settings.js'
 import type { ExchangeParams, SubjectType } from '../exchange/types.js'
-import { keySettingsOf, openAssertionKey, type KeyDeps } from '../signers/open.js'
+import { keySpecOf } from '../config/key-spec.js'
+import { openKey, type KeyDeps } from '../keys/open.js'
 
 /** The settings every token request resolves. */
 export const TOKEN_SETTINGS: readonly SettingName[] = [
@@ -38,7 +39,7 @@ export async function tokenParams(settings: ResolvedSettings, deps: KeyDeps): Pr
     tokenUrl: required(settings, 'token-url'),
     audience: required(settings, 'aud'),
     clientId: required(settings, 'client-id'),
-    key: await openAssertionKey(keySettingsOf(settings), deps),
+    key: await openKey(keySpecOf(settings), deps),
     org: required(settings, 'org'),
     subject: required(settings, 'subject'),
     subjectType: required(settings, 'subject-type') as SubjectType,

@@ -1,6 +1,6 @@
 import { createPublicKey, verify, type KeyObject } from 'node:crypto'
 import type { ExchangeParams } from '../../src/exchange/types.js'
-import { toAssertionKey } from '../../src/exchange/key.js'
+import { toAssertionKey } from '../../src/keys/signer.js'
 import type { Sleep } from '../../src/http/retry.js'
 import { makeKey } from './keys.js'
 

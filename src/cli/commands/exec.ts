@@ -8,7 +8,8 @@ import { action, type ProgramDeps } from '../command.js'
 import { signalOutcome } from '../exit-codes.js'
 import { addTokenOptions, networkOptions, obtainToken, type TokenOptions } from '../token-options.js'
 import { tokenVariables } from './env.js'
-import { keySettingsOf, secretVariables } from '../../signers/open.js'
+import { keySpecOf } from '../../config/key-spec.js'
+import { secretVariables } from '../../keys/open.js'
 
 export interface ExecOptions extends TokenOptions {
   revokeOnExit?: boolean
@@ -55,7 +56,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   const { result, params, settings, service } = await obtainToken(ctx, opts, ['api-url'], revoke ? { cache: 'none' } : {})
   const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
   // The command gets the token, not the means to mint more: no key text, no PIN.
-  for (const name of secretVariables(keySettingsOf(settings))) delete env[name]
+  for (const name of secretVariables(keySpecOf(settings))) delete env[name]
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
   const ended = await run(ctx, command, args, env)

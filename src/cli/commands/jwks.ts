@@ -13,7 +13,7 @@ import { checksDocument, checksText, throwIfFailed, withFetch } from '../checks.
 import { addSettingOptions, collect, portArg, settingFlags } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 import { buildJwks, serializeJwks } from '../../jwks/build.js'
-import { keySettingsOf } from '../../signers/open.js'
+import { keySpecOf } from '../../config/key-spec.js'
 
 export interface JwksOptions extends Record<string, unknown> {
   key?: string[]
@@ -80,16 +80,16 @@ async function keyPaths(ctx: Context, given: string[] | undefined): Promise<KeyF
     return given.map((path) => ({ path: ctx.absolute(path) }))
   }
   const settings = await ctx.settings({})
-  const { key, kid } = keySettingsOf(settings)
+  const { key, kid } = keySpecOf(settings)
   if (hasKeyScheme(key)) throw new UsageError(`jwks serve re-reads key files as they change; for the profile key ${key} publish the JWKS to a file with \`bktx jwks --out FILE\` and serve that`)
   return [{ path: key, kid: kid === NO_KID ? undefined : kid }]
 }
 
 /** The public keys of --key sources (files, env:, pkcs11:, exec:), or of the profile key. */
 async function loadAll(ctx: Context, opts: JwksOptions): Promise<LoadedKey[]> {
-  const { loadPublicKeys } = await import('../../signers/public.js')
+  const { loadPublicKeys } = await import('../../keys/public.js')
   const settings = await ctx.settings(settingFlags(opts, KEY_SETTINGS))
-  if (opts.key === undefined || opts.key.length === 0) return loadPublicKeys(keySettingsOf(settings), ctx.keyDeps())
+  if (opts.key === undefined || opts.key.length === 0) return loadPublicKeys(keySpecOf(settings), ctx.keyDeps())
   const common = { publicKey: settings['public-key']?.value, pkcs11Module: settings['pkcs11-module']?.value, pinSource: settings['pin-source']?.value }
   const keys = await Promise.all(opts.key.map((key) => loadPublicKeys({ ...common, key: hasKeyScheme(key) ? key : ctx.absolute(key) }, ctx.keyDeps())))
   return keys.flat()

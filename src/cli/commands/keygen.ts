@@ -8,7 +8,7 @@ import { UsageError } from '../../errors.js'
 import { parseKeySource } from '../../keys/source.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { generateTokenKey } from '../../signers/pkcs11/key.js'
+import { generateTokenKey } from '../../keys/pkcs11/key.js'
 
 export interface KeygenOptions {
   alg: SigningAlg

@@ -7,7 +7,7 @@ import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 import { listen } from '../../http/listen.js'
 import { buildJwks } from '../../jwks/build.js'
-import { keySettingsOf } from '../../signers/open.js'
+import { keySpecOf } from '../../config/key-spec.js'
 
 export interface ServerOptions {
   host: string
@@ -177,8 +177,8 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
       jwks = buildJwks(await loadKeyFile(ctx.absolute(opts.jwks)))
     } else {
       // The profile key, whatever its source (a token key's public half, a signer's public-key file).
-      const { loadPublicKeys } = await import('../../signers/public.js')
-      jwks = buildJwks(await loadPublicKeys(keySettingsOf(settings), ctx.keyDeps()))
+      const { loadPublicKeys } = await import('../../keys/public.js')
+      jwks = buildJwks(await loadPublicKeys(keySpecOf(settings), ctx.keyDeps()))
     }
   }
   try {

@@ -11,7 +11,8 @@ import { UsageError } from '../../errors.js'
 import { interruptible } from '../token-options.js'
 import { DEFAULT_TIMEOUT } from '../../token/settings.js'
 import { signAssertion } from '../../assertion/sign.js'
-import { keySettingsOf, openAssertionKey } from '../../signers/open.js'
+import { keySpecOf } from '../../config/key-spec.js'
+import { openKey } from '../../keys/open.js'
 
 const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'public-key', 'pkcs11-module', 'pin-source', 'token-url', 'aud']
 
@@ -37,7 +38,7 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   }
   const settings = await ctx.settings(settingFlags(opts, SETTINGS_USED))
   const clientId = required(settings, 'client-id')
-  const key = await openAssertionKey(keySettingsOf(settings), ctx.keyDeps())
+  const key = await openKey(keySpecOf(settings), ctx.keyDeps())
   const audience = required(settings, 'aud')
   const claims = buildAssertionClaims({
     clientId,

@@ -1,5 +1,6 @@
 import { createPublicKey, generateKeyPairSync, randomBytes } from 'node:crypto'
-import type { AssertionKey, ExchangeParams, Exchanger, TokenResult } from '../../../src/exchange/types.js'
+import type { ExchangeParams, Exchanger, TokenResult } from '../../../src/exchange/types.js'
+import type { AssertionKey } from '../../../src/keys/signer.js'
 import type { Clock } from '../../../src/time/clock.js'
 
 const privateKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey

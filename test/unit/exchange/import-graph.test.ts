@@ -11,13 +11,13 @@ const heavy = (inputs: string[]) => inputs.filter((p) => /node_modules\/(jose|un
 describe('import graph: what the cache-hit path loads', () => {
   for (const entry of [
     'src/exchange/types.ts',
-    'src/exchange/key.ts',
+    'src/keys/signer.ts',
     'src/exchange/response.ts',
     'src/exchange/access-token.ts',
     'src/http/retry.ts',
     'src/http/url.ts',
     // Every key source opens through here, the cache-hit path included; signing is node:crypto.
-    'src/signers/open.ts',
+    'src/keys/open.ts',
     'src/exchange/exchange.ts',
   ]) {
     it(`${entry} statically imports neither jose nor undici`, async () => {
@@ -31,8 +31,8 @@ describe('import graph: what the cache-hit path loads', () => {
     expect(heavy(dynamics)).toContain('undici')
   })
 
-  it('src/exchange/key.ts reaches jose only through its dynamic fallback', async () => {
-    expect(heavy((await staticInputs('src/exchange/key.ts')).dynamics)).toContain('jose')
+  it('src/keys/signer.ts reaches jose only through its dynamic fallback', async () => {
+    expect(heavy((await staticInputs('src/keys/signer.ts')).dynamics)).toContain('jose')
   })
 
   it('src/keys/load.ts, the full key loader, does load jose (so this test can tell)', async () => {

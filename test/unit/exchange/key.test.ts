@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { KeyError, UnsupportedKeyError } from '../../../src/errors.js'
-import { loadAssertionKey } from '../../../src/exchange/key.js'
+import { loadAssertionKey } from '../../../src/keys/signer.js'
 import { loadSigningKey } from '../../../src/keys/load.js'
 import { makeKey, writeKeyFiles } from '../../helpers/keys.js'
 

@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync, type JsonWebKey } from 'node:cry
 import { describe, expect, it } from 'vitest'
 import { KeyError } from '../../../src/errors.js'
 import { parseKeys } from '../../../src/keys/load.js'
-import { loadAssertionKey } from '../../../src/exchange/key.js'
+import { loadAssertionKey } from '../../../src/keys/signer.js'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'

@@ -5,8 +5,8 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { exitCodeFor } from '../../../src/cli/exit-codes.js'
 import { isBktxError, Pkcs11ModuleError, Pkcs11PinError, Pkcs11TokenError } from '../../../src/errors.js'
 import { parsePkcs11Uri } from '../../../src/keys/pkcs11-uri.js'
-import { loadBinding } from '../../../src/signers/pkcs11/binding.js'
-import { withSession, type TokenTarget } from '../../../src/signers/pkcs11/token.js'
+import { loadBinding } from '../../../src/keys/pkcs11/binding.js'
+import { withSession, type TokenTarget } from '../../../src/keys/pkcs11/token.js'
 
 const FAKE = fileURLToPath(new URL('../../fixtures/fake-pkcs11.cjs', import.meta.url))
 const SECRET_PIN = '55443322'

@@ -1,10 +1,10 @@
 import { generateKeyPairSync, sign } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
-import { signAssertion, verifiesWith } from '../../../src/assertion/sign.js'
+import { signAssertion } from '../../../src/assertion/sign.js'
 import { SignerError } from '../../../src/errors.js'
-import { makeAssertionKey, toAssertionKey } from '../../../src/exchange/key.js'
-import { derToRaw, signatureCandidates } from '../../../src/signers/signature.js'
+import { makeAssertionKey, toAssertionKey } from '../../../src/keys/signer.js'
+import { derToRaw, signatureCandidates, verifiesWith } from '../../../src/keys/signature.js'
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 const data = Buffer.from('eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0')

@@ -1,19 +1,19 @@
 // The public keys of key sources, for `bktx jwks` and `bktx server`: what to register with the
 // token exchange application. The keys as keys/load.ts describes them (kid, alg, public JWK).
 import { KeyError } from '../errors.js'
-import { parseKeys, loadKeyFile, type LoadedKey } from '../keys/load.js'
-import { parseKeySource } from '../keys/source.js'
-import { envKeyText, type KeyDeps, type KeySettings } from './open.js'
+import { parseKeys, loadKeyFile, type LoadedKey } from './load.js'
+import { parseKeySource } from './source.js'
+import { envKeyText, type KeyDeps, type KeySpec } from './open.js'
 import { readTokenPublicKey } from './pkcs11/key.js'
 import { readPublicKeyFile } from './public-key.js'
-import { NO_KID } from '../keys/pem.js'
+import { NO_KID } from './pem.js'
 
 /**
  * The public keys of a source: every key of a file (a JWKS may hold several), the key of a
  * variable, the public half of a token key (read from the token itself, or the `public-key`
  * file when set), or the `public-key` file of an external signer. Never a private member.
  */
-export async function loadPublicKeys(settings: KeySettings, deps: KeyDeps): Promise<LoadedKey[]> {
+export async function loadPublicKeys(settings: KeySpec, deps: KeyDeps): Promise<LoadedKey[]> {
   const source = parseKeySource(settings.key)
   // `none` is how the key signs (no kid header), not a name to publish it under.
   const publishedKid = settings.kid === NO_KID ? undefined : settings.kid

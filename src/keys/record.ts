@@ -3,7 +3,7 @@
 // module: a cache hit with a token key costs what one with a key file costs.
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import { join } from 'node:path'
-import { readPrivateFile } from '../cache/private-file.js'
+import { readPrivateFile } from '../fs/private-file.js'
 import { resolvePaths } from '../paths.js'
 import type { Env } from '../env.js'
 import { writeFileAtomic } from '../fs/atomic.js'

@@ -1,15 +1,43 @@
 import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { statSync } from 'node:fs'
 import { readInputFile } from '../fs/input.js'
-import { checkKeyPair } from '../keys/pair.js'
-import { NO_KID, PLAIN_PRIVATE_PEM, splitPemLabel } from '../keys/pem.js'
-import { algorithmFor } from '../keys/policy.js'
-import { jwkThumbprint, keyFingerprint } from '../keys/thumbprint.js'
-import type { AssertionKey, SignOptions } from './types.js'
+import { checkKeyPair } from './pair.js'
+import { NO_KID, PLAIN_PRIVATE_PEM, splitPemLabel } from './pem.js'
+import { algorithmFor, type SigningAlg } from './policy.js'
+import { jwkThumbprint, keyFingerprint } from './thumbprint.js'
 
+// The signing key as the rest of bktx sees it (AssertionKey, the one type the exchange, the
+// assertion code and the cache receive), and the hot-path loader of key files and variables.
 // The cache key includes the signing key's fingerprint, so even a cache hit loads the key.
-// This module does that with node:crypto alone: keys/load.ts imports jose (about 44 ms), which
+// This module does that with node:crypto alone: ./load.ts imports jose (about 44 ms), which
 // only the unusual inputs (JWK, JWKS, errors) and the cache-miss path need.
+
+/**
+ * The key that signs the client assertion, wherever it lives: a file or variable (signed here
+ * with node:crypto), a PKCS#11 token or an external signer. Everything but `sign` comes from
+ * the public key alone, so a cache hit never opens a token or runs a signer.
+ */
+export interface AssertionKey {
+  alg: SigningAlg
+  /** The kid put in the JWS header; undefined for none (the `kid` setting `none`). */
+  kid: string | undefined
+  /** The public half: assertions are verified with it before they are sent. */
+  publicKey: KeyObject
+  /** SHA-256 of the public key (SPKI DER), base64url: identifies the key in cache keys. */
+  fingerprint: string
+  /** Where the key lives, for messages: a path, `env:NAME`, a `pkcs11:` URI, `exec:COMMAND`. */
+  source: string
+  /**
+   * The JWS signature over `signingInput` (RFC 7515 §5.1): PKCS#1 v1.5 with SHA-256 for RS256,
+   * raw r‖s with SHA-256 for ES256 (RFC 7518 §3.3, §3.4). `signal` bounds a slow signer.
+   */
+  sign(signingInput: Uint8Array, options?: SignOptions): Promise<Uint8Array>
+}
+
+export interface SignOptions {
+  /** Aborts signing (the time budget ran out, or SIGINT): the signer stops and sign() rejects. */
+  signal?: AbortSignal | undefined
+}
 
 /**
  * The AssertionKey of a private key held here (a file or a variable), signing with node:crypto.
@@ -62,18 +90,18 @@ export function makeAssertionKey(
   }
 }
 
-export { jwkThumbprint, keyFingerprint } from '../keys/thumbprint.js'
+export { jwkThumbprint, keyFingerprint } from './thumbprint.js'
 
 /**
  * Loads the signing key for an exchange. A private file of ours (no permission for group or
  * others) holding one unencrypted private-key PEM block, with or without a kid label (what
  * `bktx keygen` writes), is read here directly; everything else, and every failure, goes to
- * keys/load.ts, which accepts JWK and JWKS too, checks the same things and words the errors.
+ * ./load.ts, which accepts JWK and JWKS too, checks the same things and words the errors.
  */
 export async function loadAssertionKey(path: string, kid?: string): Promise<AssertionKey> {
   try {
     // Synchronous, and only a private regular file of ours, capped while reading
-    // (src/fs/input.ts): the cache-hit path reads this one small file; see cache/private-file.ts.
+    // (src/fs/input.ts): the cache-hit path reads this one small file; see fs/private-file.ts.
     if ((statSync(path).mode & 0o077) === 0) {
       const { kid: fileKid, pem } = splitPemLabel(readInputFile(path, 256 * 1024).trim())
       if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
@@ -87,7 +115,7 @@ export async function loadAssertionKey(path: string, kid?: string): Promise<Asse
   } catch {
     // Fall through: keys/load.ts reads the file again and reports the problem properly.
   }
-  const { loadSigningKey } = await import('../keys/load.js')
+  const { loadSigningKey } = await import('./load.js')
   const loaded = await loadSigningKey(path)
   return toAssertionKey(loaded.privateKey, kid, path, loaded.kid)
 }
@@ -107,7 +135,7 @@ export async function assertionKeyFromText(text: string, kid: string | undefined
       // Fall through: keys/load.ts words the problem.
     }
   }
-  const { parseSigningKey } = await import('../keys/load.js')
+  const { parseSigningKey } = await import('./load.js')
   const loaded = await parseSigningKey(text, source)
   return toAssertionKey(loaded.privateKey, kid, source, loaded.kid)
 }

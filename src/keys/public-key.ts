@@ -27,7 +27,7 @@ export async function readPublicKeyFile(path: string, kid: string | undefined): 
   } catch {
     // Fall through to the full loader, which says what is wrong.
   }
-  const { loadKeyFile } = await import('../keys/load.js')
+  const { loadKeyFile } = await import('./load.js')
   const keys = await loadKeyFile(path)
   const chosen = kid === undefined ? keys : keys.filter((k) => k.kid === kid)
   if (chosen.length !== 1) {

@@ -1,4 +1,7 @@
-// Signatures as signers hand them back, normalised to what JWS carries (RFC 7518 §3.3, §3.4).
+// Signatures as signers hand them back, normalised to what JWS carries (RFC 7518 §3.3, §3.4),
+// and checked against the key's public half.
+import { verify } from 'node:crypto'
+import type { AssertionKey } from './signer.js'
 
 /**
  * The raw r‖s (32 bytes each) of a DER ECDSA-Sig-Value (RFC 3279 §2.2.3: SEQUENCE of two
@@ -60,4 +63,14 @@ export function signatureCandidates(output: Uint8Array, alg: 'ES256' | 'RS256', 
     }
   }
   return out
+}
+
+/** True when `signature` is a valid JWS signature of `data` (RFC 7518 §3.3, §3.4) under the key's public half. */
+export function verifiesWith(key: Pick<AssertionKey, 'alg' | 'publicKey'>, data: Uint8Array, signature: Uint8Array): boolean {
+  try {
+    if (key.alg === 'ES256') return signature.length === 64 && verify('sha256', data, { key: key.publicKey, dsaEncoding: 'ieee-p1363' }, signature)
+    return verify('sha256', data, key.publicKey, signature)
+  } catch {
+    return false
+  }
 }

@@ -5,8 +5,8 @@ import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:c
 import { statSync } from 'node:fs'
 import { Pkcs11ModuleError, Pkcs11PinError, Pkcs11TokenError, type BktxErrorOptions } from '../../errors.js'
 import { errnoText } from '../../fs/atomic.js'
-import type { Pkcs11Uri } from '../../keys/pkcs11-uri.js'
-import type { SigningAlg } from '../../keys/policy.js'
+import type { Pkcs11Uri } from '../pkcs11-uri.js'
+import type { SigningAlg } from '../policy.js'
 import { derToRaw } from '../signature.js'
 import { loadBinding, type Attribute, type Handle, type Pkcs11Module, type TokenInfo } from './binding.js'
 

@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs
 import type { Env } from '../../env.js'
 import { FileError, Pkcs11PinError } from '../../errors.js'
 import { errnoText } from '../../fs/atomic.js'
-import { parsePinSource } from '../../keys/source.js'
+import { parsePinSource } from '../source.js'
 
 /** The variable read for the PIN when no pin-source is configured. */
 export const DEFAULT_PIN_VARIABLE = 'BKTX_PKCS11_PIN'

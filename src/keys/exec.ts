@@ -8,9 +8,8 @@ import { platform } from 'node:os'
 import { kill as killProcess } from 'node:process'
 import type { Env } from '../env.js'
 import { isBktxError, SignerError } from '../errors.js'
-import type { SigningAlg } from '../keys/policy.js'
-import { verifiesWith } from '../assertion/sign.js'
-import { signatureCandidates } from './signature.js'
+import type { SigningAlg } from './policy.js'
+import { signatureCandidates, verifiesWith } from './signature.js'
 
 /** A bound on a signer when the caller gives none (the token commands pass --timeout's budget). */
 export const DEFAULT_SIGNER_TIMEOUT_MS = 30_000

@@ -2,14 +2,14 @@
 // source, without signing anything, loading a PKCS#11 module or running a signer: status is
 // offline and must stay fast and prompt-free. A file is described by keys/describe.ts.
 import { isBktxError, KeyError } from '../errors.js'
-import { describePublicKey, describeSigningKey, kidOrigin, type SigningKeyDescription } from '../keys/describe.js'
-import { parseKeySource } from '../keys/source.js'
-import { envKeyText, type KeyDeps, type KeySettings } from './open.js'
+import { describePublicKey, describeSigningKey, kidOrigin, type SigningKeyDescription } from './describe.js'
+import { parseKeySource } from './source.js'
+import { envKeyText, type KeyDeps, type KeySpec } from './open.js'
 import { readPublicKeyFile } from './public-key.js'
 import { readKeyRecord } from './record.js'
-import { assertionKeyFromText } from '../exchange/key.js'
+import { assertionKeyFromText } from './signer.js'
 
-export async function describeConfiguredKey(settings: KeySettings, deps: KeyDeps): Promise<SigningKeyDescription> {
+export async function describeConfiguredKey(settings: KeySpec, deps: KeyDeps): Promise<SigningKeyDescription> {
   const source = parseKeySource(settings.key)
   const fail = (described: Parameters<typeof describePublicKey>[0], error: unknown): SigningKeyDescription => {
     if (!isBktxError(error)) throw error

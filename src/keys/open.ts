@@ -1,21 +1,21 @@
-// The signing key the settings name, whatever its source (keys/source.ts): a file or variable
+// The signing key the settings name, whatever its source (./source.ts): a file or variable
 // signed here, a PKCS#11 token, or an external signer. The token commands, `sign` and the
 // library all open keys here; the cache-hit path too, which needs only the public half: no
 // module is loaded and no signer runs until sign() is called.
-import type { ResolvedSettings } from '../config/resolve.js'
-import { required } from '../config/resolve.js'
 import type { Env } from '../env.js'
 import { KeyError, SettingMissingError } from '../errors.js'
-import { assertionKeyFromText, loadAssertionKey, makeAssertionKey } from '../exchange/key.js'
-import type { AssertionKey } from '../exchange/types.js'
-import { NO_KID } from '../keys/pem.js'
-import { parseKeySource, parsePinSource } from '../keys/source.js'
+import { NO_KID } from './pem.js'
+import { assertionKeyFromText, loadAssertionKey, makeAssertionKey, type AssertionKey } from './signer.js'
+import { parseKeySource, parsePinSource } from './source.js'
 import { readPublicKeyFile } from './public-key.js'
 import { pkcs11AssertionKey } from './pkcs11/key.js'
 import { DEFAULT_PIN_VARIABLE } from './pkcs11/pin.js'
 
-/** The settings that say which key signs and how to reach it. */
-export interface KeySettings {
+/**
+ * Which key signs and how to reach it: the values of the key settings (`key`, `kid`,
+ * `public-key`, `pkcs11-module`, `pin-source`), wherever they came from.
+ */
+export interface KeySpec {
   key: string
   kid?: string | undefined
   publicKey?: string | undefined
@@ -31,19 +31,8 @@ export interface KeyDeps {
   cwd?: string | undefined
 }
 
-/** The key settings of resolved settings (`key` is required). */
-export function keySettingsOf(settings: ResolvedSettings): KeySettings {
-  return {
-    key: required(settings, 'key'),
-    kid: settings.kid?.value,
-    publicKey: settings['public-key']?.value,
-    pkcs11Module: settings['pkcs11-module']?.value,
-    pinSource: settings['pin-source']?.value,
-  }
-}
-
-/** Opens the signing key. See {@link KeySettings} and keys/source.ts for the sources. */
-export async function openAssertionKey(settings: KeySettings, deps: KeyDeps): Promise<AssertionKey> {
+/** Opens the signing key. See {@link KeySpec} and ./source.ts for the sources. */
+export async function openKey(settings: KeySpec, deps: KeyDeps): Promise<AssertionKey> {
   const source = parseKeySource(settings.key)
   switch (source.kind) {
     case 'file':
@@ -96,7 +85,7 @@ export function envKeyText(name: string, env: Env): string {
  * The environment variables that hold key material or a PIN for these settings: `bktx exec`
  * removes them from its command's environment, which needs the token, not the means to mint one.
  */
-export function secretVariables(settings: KeySettings): string[] {
+export function secretVariables(settings: KeySpec): string[] {
   const names = new Set<string>([DEFAULT_PIN_VARIABLE])
   try {
     const source = parseKeySource(settings.key)
