@@ -11,6 +11,7 @@ import { lazyKeyringStore } from './secrets/lazy.js'
 import { endBySignal, guardStream } from './term/process.js'
 import { systemProcessInfo } from './term/process-info.js'
 import { systemClock } from './time/clock.js'
+import { HANDOVER, type TokenHandover } from './token/handover.js'
 
 declare const BKTX_VERSION: string | undefined
 
@@ -38,6 +39,11 @@ const signals: Signals = {
   },
 }
 
+// What the fast path resolved before a cache miss sent the run here (src/fast/main.ts): taken
+// once, and used by the token commands only for the very input it was resolved from.
+const handover = (globalThis as Record<symbol, unknown>)[HANDOVER] as TokenHandover | undefined
+delete (globalThis as Record<symbol, unknown>)[HANDOVER]
+
 const outcome = await main(process.argv.slice(2), {
   stdout,
   stderr,
@@ -59,6 +65,7 @@ const outcome = await main(process.argv.slice(2), {
   uid,
   home: homedir(),
   version: typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev',
+  handover,
 })
 // main() has flushed the output. Interrupted by a signal, or exec's command died of one: end
 // by that signal, so the shell sees it (src/exit-codes.ts, signalOutcome).

@@ -8,8 +8,7 @@ import { nodeFetch } from '../http/node-fetch.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
 import { describeNotice } from '../term/describe.js'
 import { systemClock } from '../time/clock.js'
-import { createTokenService } from '../token/service.js'
-import { cacheModeOf, tokenParams } from '../token/settings.js'
+import { obtainToken } from '../token/service.js'
 import type { GetTokenOptions, PublicJWKS, SettingsSourceOptions, SignAssertionOptions, SignedAssertion, Token, TokenSettings } from './types.js'
 
 export type * from './types.js'
@@ -64,20 +63,24 @@ async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record
  * exit-codes`), `detail` which setting, and `advice` what to change.
  */
 export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
-  const loaded = await settingsFor(options, settingValues(options))
   const env = options.env ?? process.env
   const uid = process.getuid?.()
-  const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
-  const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` })
-  const { result } = await service.obtain(params, {
-    cache: cacheModeOf(loaded.settings),
-    ...(options.minTtl === undefined ? {} : { minTtl: options.minTtl }),
-    refresh: options.refresh === true,
-    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
-    caFile: options.caFile,
-    signal: options.signal,
-  })
+  // One call: the token service resolves the options (as setting values) with the environment
+  // and the profile, opens the key and picks the cache (src/token/request.ts).
+  const { result } = await obtainToken(
+    {
+      settings: settingValues(options),
+      profile: options.profile,
+      config: options.config,
+      ...(options.minTtl === undefined ? {} : { minTtl: options.minTtl }),
+      refresh: options.refresh === true,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      caFile: options.caFile,
+      signal: options.signal,
+    },
+    { env, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` },
+  )
   for (const notice of result.notices) options.onNotice?.(describeNotice(notice))
   return { token: result.accessToken, tokenType: result.tokenType, expiresAt: result.expiresAt, scopes: result.scopes, cached: result.cached, cache: result.cache }
 }

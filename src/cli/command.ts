@@ -2,6 +2,7 @@ import type { Command } from 'commander'
 import type { Deps } from '../deps.js'
 import { UsageError } from '../errors.js'
 import { Context, type GlobalOptions } from './context.js'
+import type { TokenHandover } from '../token/request.js'
 import type { Outcome } from './exit-codes.js'
 import type { SpinnerStream } from './output.js'
 
@@ -12,6 +13,8 @@ import type { SpinnerStream } from './output.js'
 export interface ProgramDeps extends Deps {
   /** The real stderr stream when it is a terminal, so ora can draw a spinner on it. */
   spinnerStream?: SpinnerStream
+  /** What the fast path resolved before a cache miss sent the run here (src/bin.ts). */
+  handover?: TokenHandover | undefined
 }
 
 /**

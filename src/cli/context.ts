@@ -6,6 +6,7 @@ import { resolvePaths, type Paths } from '../config/paths.js'
 import { selectProfile, type ResolvedSettings } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import type { Deps } from '../deps.js'
+import type { TokenHandover } from '../token/request.js'
 import type { Outcome } from './exit-codes.js'
 import { describeNotice } from '../term/describe.js'
 import { Output, type SpinnerStream } from './output.js'
@@ -33,11 +34,17 @@ export class Context {
   readonly configPath: string
   /** --profile, else $BKTX_PROFILE; undefined means "default" chosen implicitly. */
   readonly explicitProfile: string | undefined
+  /** --profile, --config, --json... as commander parsed them. */
+  readonly globals: GlobalOptions
+  /** The request the fast path resolved for this command line, on a cache miss (src/bin.ts). */
+  readonly handover: TokenHandover | undefined
   #config: Promise<ConfigFile> | undefined
   readonly #exit: (outcome: Outcome) => void
 
-  constructor(deps: Deps, globals: GlobalOptions, spinnerStream?: SpinnerStream, exit: (outcome: Outcome) => void = () => undefined) {
+  constructor(deps: Deps & { handover?: TokenHandover | undefined }, globals: GlobalOptions, spinnerStream?: SpinnerStream, exit: (outcome: Outcome) => void = () => undefined) {
     this.deps = deps
+    this.globals = globals
+    this.handover = deps.handover
     this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
     const located = locateConfig({ env: deps.env, home: deps.home, cwd: deps.cwd, config: globals.config, profile: globals.profile })

@@ -3,8 +3,9 @@ import type { ResolvedSettings } from '../config/resolve.js'
 import type { CacheMode, SettingName } from '../config/settings.js'
 import { InterruptedError } from '../errors.js'
 import type { ExchangeParams } from '../exchange/types.js'
+import type { TokenInput, TokenRequest } from '../token/request.js'
 import { createTokenService, type NetworkOptions, type Obtained, type TokenService } from '../token/service.js'
-import { cacheModeOf, DEFAULT_MIN_TTL, DEFAULT_TIMEOUT, TOKEN_SETTINGS, tokenParams } from '../token/settings.js'
+import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT, TOKEN_SETTINGS } from '../token/settings.js'
 import type { Context } from './context.js'
 import { addSettingOptions, durationArg, settingFlags, timeoutArg } from './options.js'
 
@@ -47,13 +48,29 @@ export function tokenService(ctx: Context): TokenService {
     secrets: ctx.deps.secrets,
     fetch: ctx.deps.fetch,
     userAgent: `bktx/${ctx.deps.version}`,
+    cwd: ctx.deps.cwd,
   })
 }
 
-/** The settings and exchange parameters of a token command line. */
-export async function tokenRequest(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = []): Promise<{ settings: ResolvedSettings; params: ExchangeParams }> {
-  const settings = await ctx.settings(tokenSettingFlags(opts, extra))
-  return { settings, params: await tokenParams(settings, ctx.keyDeps()) }
+/**
+ * What a token command line gives the token service: its flags as setting values, the global
+ * --profile and --config, and the request the fast path resolved for this same input, if it
+ * did (src/fast/main.ts hands it over on a cache miss; src/bin.ts passes it in).
+ */
+export function tokenInput(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = []): TokenInput {
+  const settings = tokenSettingFlags(opts, extra)
+  const handover = ctx.handover
+  const same =
+    handover !== undefined &&
+    handover.profile === ctx.globals.profile &&
+    handover.config === ctx.globals.config &&
+    JSON.stringify(Object.entries(handover.settings).sort()) === JSON.stringify(Object.entries(settings).sort())
+  return { settings, profile: ctx.globals.profile, config: ctx.globals.config, ...(same ? { resolved: handover.request } : {}) }
+}
+
+/** The settings and exchange parameters of a token command line (resolved by the token service). */
+export async function tokenRequest(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = []): Promise<TokenRequest> {
+  return tokenService(ctx).resolve(tokenInput(ctx, opts, extra), { onDebug: (line) => ctx.out.debug(line) })
 }
 
 /** The network options of a token command line, cancelled by SIGINT/SIGTERM through `signal`. */
@@ -121,17 +138,17 @@ export interface ObtainedToken extends Obtained {
  * dies of that signal). `override.cache` replaces the cache setting (exec --revoke-on-exit).
  */
 export async function obtainToken(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = [], override: { cache?: CacheMode } = {}): Promise<ObtainedToken> {
-  const { settings, params } = await tokenRequest(ctx, opts, extra)
   const service = tokenService(ctx)
   const obtained = await interruptible(ctx, (signal) =>
-    service.obtain(params, {
+    service.obtain({
+      ...tokenInput(ctx, opts, extra),
       ...networkOptions(ctx, opts, signal),
-      cache: override.cache ?? cacheModeOf(settings),
+      cache: override.cache,
       minTtl: opts.minTtl,
       refresh: opts.refresh === true,
       during: (task) => ctx.out.spin('exchanging assertion for a token', task),
     }),
   )
   for (const notice of obtained.result.notices) ctx.notice(notice)
-  return { ...obtained, params, settings, service }
+  return { ...obtained, params: obtained.request.params, settings: obtained.request.settings, service }
 }

@@ -1,11 +1,13 @@
 // The cache-hit path of `bktx token`, run before the CLI is loaded at all: `$(bktx token)`
 // runs in prompts and loops, and commander, chalk and the command table cost more than the
 // cache lookup itself. It serves only a clean hit; anything else (a miss, an option it does not
-// handle, any error) returns undefined and the full CLI runs from the start, so behaviour and
-// messages are the full CLI's. It runs the token service's own lookup (src/token/lookup.ts)
-// over the same settings resolution; only the argument scan is its own (./args.ts).
-import { loadSettings } from '../config/load.js'
+// handle, any error) returns undefined and the full CLI runs, so behaviour and messages are
+// the full CLI's. On a clean miss the request it resolved is handed to the full CLI (onMiss;
+// src/fast/main.ts, src/bin.ts), which then neither resolves the settings nor opens the key
+// again. It makes one call to the token service's own lookup (src/token/lookup.ts); only the
+// argument scan is its own (./args.ts).
 import type { Env } from '../deps.js'
+import { parseKeySource } from '../keys/source.js'
 import type { SecretStore } from '../secrets/store.js'
 import { colorLevel } from '../term/color.js'
 import { describeNotice } from '../term/describe.js'
@@ -13,7 +15,7 @@ import { quietFromEnv } from '../term/quiet.js'
 import type { Clock } from '../time/clock.js'
 import { tokenDocument } from '../token/document.js'
 import { lookupToken } from '../token/lookup.js'
-import { cacheModeOf, tokenParams } from '../token/settings.js'
+import type { TokenHandover, TokenRequest } from '../token/request.js'
 import { parseFastTokenArgs } from './args.js'
 
 export { FAST_FLAGS, parseFastTokenArgs } from './args.js'
@@ -44,26 +46,37 @@ export interface FastAnswer {
  * would be coloured: then the full CLI prints it. With --quiet (or BKTX_QUIET) notices are
  * dropped, as the full CLI drops them, so such a hit is served silently.
  */
-export async function cachedToken(argv: readonly string[], deps: FastDeps): Promise<FastAnswer | undefined> {
+export async function cachedToken(argv: readonly string[], deps: FastDeps, onMiss?: (handover: TokenHandover) => void): Promise<FastAnswer | undefined> {
   const args = parseFastTokenArgs(argv)
   if (args === undefined) return undefined
   try {
-    const loaded = await loadSettings({ flags: args.settings, env: deps.env, home: deps.home, cwd: deps.cwd, config: args.config, profile: args.profile })
-    const mode = cacheModeOf(loaded.settings)
-    if (mode === 'none') return undefined
-    const params = await tokenParams(loaded.settings, { env: deps.env, home: deps.home, uid: deps.uid, cwd: deps.cwd })
-    const { result, notices } = await lookupToken(params, { cache: mode, minTtl: args.minTtl }, deps)
-    if (result === undefined) return undefined
+    const { result, notices, request } = await lookupToken({ settings: args.settings, profile: args.profile, config: args.config, minTtl: args.minTtl }, deps)
+    if (result === undefined) {
+      if (onMiss !== undefined && handsOver(request)) onMiss({ settings: args.settings, profile: args.profile, config: args.config, request })
+      return undefined
+    }
     const shown = args.quiet || quietFromEnv(deps.env) ? [] : notices
     const colour = colorLevel({ flag: args.color, env: deps.env, isTTY: deps.stderrIsTTY, terminalLevel: () => 1 }) !== 0
     if (shown.length > 0 && colour) return undefined
     return {
       stdout: args.json ? `${JSON.stringify(tokenDocument(result), null, 2)}\n` : `${result.accessToken}\n`,
-      stderr: shown.map((notice) => `warning: ${describeNotice(notice, { profile: loaded.explicitProfile })}\n`).join(''),
+      stderr: shown.map((notice) => `warning: ${describeNotice(notice, { profile: request.explicitProfile })}\n`).join(''),
       colour,
     }
   } catch {
     // Whatever went wrong, the full CLI goes again and reports it properly.
     return undefined
   }
+}
+
+/**
+ * Whether the full CLI can use this request as it is: a key read from a file or a variable
+ * signs with node:crypto alone. A PKCS#11 or exec: key signs through modules this bundle
+ * leaves out (scripts/build.mjs, MISS_ONLY), so the full CLI opens such a key itself.
+ */
+function handsOver(request: TokenRequest): boolean {
+  const key = request.settings.key?.value
+  if (key === undefined) return false
+  const kind = parseKeySource(key).kind
+  return kind === 'file' || kind === 'env'
 }

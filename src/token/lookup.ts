@@ -1,12 +1,13 @@
 // The cache half of the token service: open the cache of a mode and serve a hit. The cache-hit
-// fast path (src/fast/) runs exactly this, so it stays free of jose, undici and commander.
+// fast path (src/fast/) runs exactly this (lookupToken: resolution included), so it stays free
+// of jose, undici and commander.
 import type { TokenCache } from '../cache/cache.js'
 import { cacheKey } from '../cache/key.js'
 import { selectCache, type SelectCacheOptions } from '../cache/select.js'
 import { isServable, requestedOf, type CachedTokenResult } from '../cache/with-cache.js'
-import type { CacheMode } from '../config/settings.js'
+import type { CacheMode } from '../cache/modes.js'
 import type { Notice } from '../errors.js'
-import type { ExchangeParams } from '../exchange/types.js'
+import { resolveTokenRequest, type ResolveDeps, type TokenInput, type TokenRequest } from './request.js'
 import { DEFAULT_MIN_TTL } from './settings.js'
 
 /** What the cache half needs from outside: the cache's own options but the mode. */
@@ -23,18 +24,33 @@ export async function openTokenCache(mode: CacheMode, deps: CacheDeps): Promise<
   return selectCache({ ...deps, mode })
 }
 
+/** What a lookup needs from outside: resolution's and the cache's. */
+export type LookupDeps = CacheDeps & ResolveDeps
+
+export interface Lookup {
+  /** The cached token, or undefined: a miss (or cache mode `none`). */
+  result: CachedTokenResult | undefined
+  /** Where the cache degraded on the way: each is one warning line. */
+  notices: Notice[]
+  /** The request as resolved; a miss hands it on (./request.ts, TokenInput.resolved). */
+  request: TokenRequest
+}
+
 /**
- * A cached token for `params` with at least `minTtl` left, or undefined: no lock, no exchange,
- * nothing written. Notices say where the cache degraded on the way.
+ * A cached token for `input` with at least `minTtl` left, or undefined: the settings resolved
+ * and the key opened once (./request.ts), then no lock, no exchange, nothing written. The
+ * cache-hit fast path's one call.
  */
-export async function lookupToken(
-  params: ExchangeParams,
-  options: { cache: CacheMode; minTtl?: number },
-  deps: CacheDeps,
-): Promise<{ result: CachedTokenResult | undefined; notices: Notice[] }> {
-  const opened = await openTokenCache(options.cache, deps)
-  const minTtl = options.minTtl ?? DEFAULT_MIN_TTL
-  const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl))
+export async function lookupToken(input: TokenInput & { minTtl?: number | undefined }, deps: LookupDeps): Promise<Lookup> {
+  const request = await resolveTokenRequest(input, deps)
+  return { ...(await lookupCached(request, input.minTtl, deps)), request }
+}
+
+/** The cache read of a resolved request (the service's obtain does its own, under the lock). */
+export async function lookupCached(request: TokenRequest, minTtl: number | undefined, deps: CacheDeps): Promise<{ result: CachedTokenResult | undefined; notices: Notice[] }> {
+  const { params } = request
+  const opened = await openTokenCache(request.cache, deps)
+  const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl ?? DEFAULT_MIN_TTL))
   const notices = [...opened.notices, hit.notice].filter((n): n is Notice => n !== undefined)
   if (hit.entry === undefined) return { result: undefined, notices }
   return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }, notices }

@@ -1,13 +1,14 @@
-// The use case "get a token": resolve nothing itself (callers pass ExchangeParams from
-// src/token/settings.ts), look up the cache, exchange on a miss (single flight across
+// The use case "get a token": resolve the caller's setting values (./request.ts: settings,
+// signing key, cache mode, once), look up the cache, exchange on a miss (single flight across
 // processes), store; plus the calls made with a token (whoami, revoke) and logout. The CLI
-// commands (token, env, exec, whoami, logout), the library's getToken and, through
-// src/token/lookup.ts, the cache-hit fast path all run this code.
+// commands (token, env, exec, whoami, logout) and the library's getToken each make one call
+// here; the cache-hit fast path makes its one call to ./lookup.ts, the same front half.
 import type { CacheListing, TokenCache } from '../cache/cache.js'
 import { selectEveryEntry } from '../cache/select.js'
 import { cacheKey } from '../cache/key.js'
 import { withCache, type CachedTokenResult } from '../cache/with-cache.js'
-import type { CacheMode } from '../config/settings.js'
+import type { CacheMode } from '../cache/modes.js'
+import { required } from '../config/resolve.js'
 import type { FetchLike } from '../deps.js'
 import { APIRejectedError, CacheError, isBktxError, type BktxError, type Notice } from '../errors.js'
 import { revoke, whoami, type AccessTokenInfo } from '../exchange/access-token.js'
@@ -16,10 +17,13 @@ import type { ExchangeParams } from '../exchange/types.js'
 import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
 import { formatDuration } from '../time/duration.js'
-import { lookupToken, openTokenCache, type CacheDeps, type OpenedCache } from './lookup.js'
+import { lookupCached, openTokenCache, type CacheDeps, type Lookup, type OpenedCache } from './lookup.js'
+import { resolveTokenRequest, type TokenInput, type TokenRequest } from './request.js'
 import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
 
 export interface TokenServiceDeps extends CacheDeps {
+  /** The working directory: relative paths in flags and variables (--config, key files) resolve against it. */
+  cwd: string
   /** Direct requests (no proxy, no extra CA): src/http/node-fetch.ts in the CLI. */
   fetch: FetchLike
   /** `bktx/<version>`. */
@@ -41,7 +45,8 @@ export interface NetworkOptions {
 }
 
 export interface ObtainOptions extends NetworkOptions {
-  cache: CacheMode
+  /** Replaces the `cache` setting for this call (`bktx exec --revoke-on-exit` caches nothing). */
+  cache?: CacheMode | undefined
   /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). Default 300. */
   minTtl?: number
   /** Mint a new token even when a cached one is good (it replaces the cached one). */
@@ -53,14 +58,13 @@ export interface ObtainOptions extends NetworkOptions {
 export interface Obtained {
   result: CachedTokenResult
   cache: TokenCache
+  /** The request as resolved: settings (api-url for whoami and exec), exchange parameters. */
+  request: TokenRequest
 }
 
 export interface LogoutOptions extends NetworkOptions {
-  cache: CacheMode
-  /** Revoke the token at the API before forgetting it (DELETE /v2/access-token). */
+  /** Revoke the token at the API (the `api-url` setting) before forgetting it (DELETE /v2/access-token). */
   revoke: boolean
-  /** The REST API base URL. */
-  apiUrl: string
 }
 
 export type LogoutOutcome =
@@ -96,16 +100,18 @@ export interface LogoutAllOutcome {
 export interface TokenService {
   /** The cache of a mode (for listing and clearing). */
   openCache(mode: CacheMode): Promise<OpenedCache>
-  /** A token for `params`: a cached one with enough life left, else a fresh exchange, stored. */
-  obtain(params: ExchangeParams, options: ObtainOptions): Promise<Obtained>
-  /** A cached token only: no lock, no exchange (the fast path's answer). */
-  lookup(params: ExchangeParams, options: { cache: CacheMode; minTtl?: number }): ReturnType<typeof lookupToken>
+  /** The request `input` resolves to (settings, opened key, cache mode), and nothing more. */
+  resolve(input: TokenInput, options?: Pick<NetworkOptions, 'onDebug'>): Promise<TokenRequest>
+  /** A token for `input`: a cached one with enough life left, else a fresh exchange, stored. */
+  obtain(input: TokenInput & ObtainOptions): Promise<Obtained>
+  /** A cached token only: no lock, no exchange (the fast path's answer, ./lookup.ts). */
+  lookup(input: TokenInput & { minTtl?: number | undefined }): Promise<Lookup>
   /** `GET /v2/access-token`: who and what the token is for. */
   whoami(apiUrl: string, token: string, options?: NetworkOptions): Promise<AccessTokenInfo>
   /** `DELETE /v2/access-token`. */
   revoke(apiUrl: string, token: string, options?: NetworkOptions): Promise<void>
-  /** Revokes (optionally) and forgets the cached token of `params`. */
-  logout(params: ExchangeParams, options: LogoutOptions): Promise<LogoutOutcome>
+  /** Revokes (optionally) and forgets the cached token of `input`. */
+  logout(input: TokenInput & LogoutOptions): Promise<LogoutOutcome>
   /**
    * Revokes (optionally) and forgets every cached token, of every profile and scope set. A token
    * that cannot be revoked (unreachable API, unreadable keychain item) stays cached and is
@@ -157,12 +163,25 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     ...(options.signal === undefined ? {} : { signal: options.signal }),
   })
 
+  /** The front half, once per call: setting values to a request (--verbose hears each setting's source). */
+  const resolve = (input: TokenInput, options: Pick<NetworkOptions, 'onDebug'>) => {
+    const onDebug = options.onDebug
+    return resolveTokenRequest(input, deps, onDebug === undefined ? undefined : (name, source) => onDebug(`${name} from ${source}`))
+  }
+
   return {
     openCache: (mode) => openTokenCache(mode, deps),
-    lookup: (params, options) => lookupToken(params, options, deps),
+    resolve: (input, options = {}) => resolve(input, options),
 
-    async obtain(params, options) {
-      const opened = await openTokenCache(options.cache, deps)
+    async lookup(input) {
+      const request = await resolve(input, {})
+      return { ...(await lookupCached(request, input.minTtl, deps)), request }
+    },
+
+    async obtain(options) {
+      const request = await resolve(options, options)
+      const params = request.params
+      const opened = await openTokenCache(options.cache ?? request.cache, deps)
       const exchanger = (p: ExchangeParams) =>
         connected(options, async (fetch) => {
           const exchange = makeExchanger(retryDeps(fetch), {
@@ -179,7 +198,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       result.notices.unshift(...opened.notices)
       if (!result.cached) result.notices.push(...narrowing(result))
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
-      return { result, cache: opened.cache }
+      return { result, cache: opened.cache, request }
     },
 
     async whoami(apiUrl, token, options = {}) {
@@ -190,9 +209,11 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       return connected(options, (fetch) => revoke(apiUrl, token, retryDeps(fetch), retryOptions(options)))
     },
 
-    async logout(params, options) {
-      const opened = await openTokenCache(options.cache, deps)
-      const key = cacheKey(params)
+    async logout(options) {
+      const request = await resolve(options, options)
+      const apiUrl = required(request.settings, 'api-url')
+      const opened = await openTokenCache(request.cache, deps)
+      const key = cacheKey(request.params)
       const { entry, notice } = await opened.cache.read(key)
       const notices = [...opened.notices, notice].filter((n): n is Notice => n !== undefined)
       if (entry === undefined) return { found: false, notices }
@@ -201,7 +222,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
         if (entry.token.expiresAt.getTime() <= deps.clock.now().getTime()) revocation = 'expired'
         else {
           try {
-            await this.revoke(options.apiUrl, entry.token.accessToken, options)
+            await this.revoke(apiUrl, entry.token.accessToken, options)
             revocation = 'revoked'
           } catch (error) {
             // 401: already revoked or unknown to the server; the cache entry goes either way.
@@ -255,4 +276,12 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       return outcome
     },
   }
+}
+
+/**
+ * The library's and the tests' entry: a token for `input` (setting values and call options),
+ * over `deps`. The same as `createTokenService(deps).obtain(input)`.
+ */
+export async function obtainToken(input: TokenInput & ObtainOptions, deps: TokenServiceDeps): Promise<Obtained> {
+  return createTokenService(deps).obtain(input)
 }

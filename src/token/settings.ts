@@ -1,10 +1,13 @@
-// What a token request is made of, from resolved settings. Shared by the token service, the
-// CLI and the cache-hit fast path: nothing here may import commander, chalk, jose or undici.
+// What a token request is made of, from resolved settings (./request.ts resolves them). Shared
+// by the token service, the CLI and the cache-hit fast path: nothing here may import commander,
+// chalk, jose or undici.
 import { required, type ResolvedSettings } from '../config/resolve.js'
-import { normaliseScopes, type CacheMode, type SettingName } from '../config/settings.js'
+import { normaliseScopes, type SettingName } from '../config/settings.js'
+import type { CacheMode } from '../cache/modes.js'
 import type { ExchangeParams, SubjectType } from '../exchange/types.js'
 import { keySpecOf } from '../config/key-spec.js'
-import { openKey, type KeyDeps } from '../keys/open.js'
+import type { KeySpec } from '../keys/open.js'
+import type { AssertionKey } from '../keys/signer.js'
 
 /** The settings every token request resolves. */
 export const TOKEN_SETTINGS: readonly SettingName[] = [
@@ -30,16 +33,17 @@ export const DEFAULT_MIN_TTL = 300
 export const DEFAULT_TIMEOUT = 30
 
 /**
- * The exchange parameters from resolved settings; opens the signing key (without jose on the
- * usual path, and without loading a PKCS#11 module or running a signer: only signing does).
+ * The exchange parameters of resolved settings, with the signing key they name opened by
+ * `openKey` (./request.ts). A missing setting is reported in this order: token-url, aud,
+ * client-id, key, org, subject, subject-type.
  */
-export async function tokenParams(settings: ResolvedSettings, deps: KeyDeps): Promise<ExchangeParams> {
+export async function exchangeParamsOf(settings: ResolvedSettings, openKey: (spec: KeySpec) => Promise<AssertionKey>): Promise<ExchangeParams> {
   const ttl = settings.ttl?.value
   return {
     tokenUrl: required(settings, 'token-url'),
     audience: required(settings, 'aud'),
     clientId: required(settings, 'client-id'),
-    key: await openKey(keySpecOf(settings), deps),
+    key: await openKey(keySpecOf(settings)),
     org: required(settings, 'org'),
     subject: required(settings, 'subject'),
     subjectType: required(settings, 'subject-type') as SubjectType,

@@ -1,13 +1,11 @@
 import type { Command } from 'commander'
-import { required } from '../../config/resolve.js'
-import { cacheModeOf } from '../../token/settings.js'
 import { action, type ProgramDeps } from '../command.js'
 import type { Context } from '../context.js'
 import type { CacheListing } from '../../cache/cache.js'
 import { defaultApiUrl } from '../../config/settings.js'
 import { describeError } from '../../term/describe.js'
 import { exitCodeFor } from '../exit-codes.js'
-import { addTokenOptions, interruptible, networkOptions, tokenRequest, tokenService, tokenSettingFlags, type TokenOptions } from '../token-options.js'
+import { addTokenOptions, interruptible, networkOptions, tokenInput, tokenService, tokenSettingFlags, type TokenOptions } from '../token-options.js'
 
 export interface LogoutOptions extends TokenOptions {
   revoke: boolean
@@ -25,13 +23,11 @@ export function registerLogout(self: Command, deps: ProgramDeps): void {
 
 export async function runLogout(ctx: Context, opts: LogoutOptions): Promise<void> {
   if (opts.all === true) return runLogoutAll(ctx, opts)
-  const { settings, params } = await tokenRequest(ctx, opts, ['api-url'])
   const outcome = await interruptible(ctx, (signal) =>
-    tokenService(ctx).logout(params, {
+    tokenService(ctx).logout({
+      ...tokenInput(ctx, opts, ['api-url']),
       ...networkOptions(ctx, opts, signal),
-      cache: cacheModeOf(settings),
       revoke: opts.revoke,
-      apiUrl: required(settings, 'api-url'),
     }),
   )
   for (const notice of outcome.notices) ctx.notice(notice)
