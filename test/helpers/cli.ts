@@ -29,6 +29,8 @@ export interface RunOptions {
   stdoutIsTTY?: boolean
   /** Called with stderr text as it is written (to wait for "listening" lines). */
   onStderr?: (chunk: string) => void
+  /** What the fast path resolved before a miss (src/bin.ts passes it). */
+  handover?: ProgramDeps['handover']
 }
 
 /** Runs the whole CLI in-process with captured streams and injected dependencies. */
@@ -58,6 +60,7 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     uid: process.getuid?.(),
     home: options.home ?? '/nonexistent-home',
     version: '0.0.0-test',
+    ...(options.handover === undefined ? {} : { handover: options.handover }),
   }
   const { code, signal } = await main(args, deps)
   return { code, signal, stdout, stderr }
