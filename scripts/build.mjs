@@ -8,6 +8,19 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
+// BKTX_TRACE_MODULES=1: an instrumented build for scripts/token-route.mjs. Every src/ module
+// records its path in globalThis.__bktxTrace when its body runs, and dist/metafile.json holds
+// the import graph of the bundled inputs.
+const TRACE = process.env.BKTX_TRACE_MODULES === '1'
+const trace = {
+  name: 'trace-modules',
+  setup(b) {
+    b.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
+      const path = relative(fileURLToPath(new URL('..', import.meta.url)), args.path)
+      return { contents: `;(globalThis.__bktxTrace ??= []).push(${JSON.stringify(path)});\n${await readFile(args.path, 'utf8')}`, loader: 'ts' }
+    })
+  },
+}
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 const common = {
@@ -24,6 +37,7 @@ const common = {
   banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
+  plugins: TRACE ? [trace] : [],
 }
 // The CLI on its own: bundled together with the library entries, esbuild splits the code they
 // share into many small chunks, and each is one more module to resolve, read and compile on
@@ -56,7 +70,7 @@ const missOnly = {
 }
 // CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
 const fast = await build({
-  plugins: [missOnly],
+  plugins: TRACE ? [missOnly, trace] : [missOnly],
   entryPoints: { 'fast-token': 'src/fast/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
@@ -72,6 +86,7 @@ const fast = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
+if (TRACE) await writeFile(new URL('../dist/metafile.json', import.meta.url), JSON.stringify({ inputs: { ...result.metafile.inputs, ...fast.metafile.inputs }, outputs: result.metafile.outputs }))
 
 // The bundled packages' licences, since their code ships inside dist/ (MIT, ISC and others
 // ask for the notice to travel with copies).
