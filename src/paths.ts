@@ -2,7 +2,7 @@
 // and the PKCS#11 key records are found here too, and neither cache/ nor keys/ may import the
 // settings layer.
 import { isAbsolute, join } from 'node:path'
-import type { Env } from './deps.js'
+import type { Env } from './env.js'
 
 /** Where bktx keeps its files, following the XDG base directory spec. */
 export interface Paths {

@@ -84,6 +84,34 @@ describe('the import graph of src/', () => {
     expect([...(edges.get(folder) ?? [])]).not.toContain('config')
   })
 
+  // docs/architecture.md, "Layers": imports go down (or sideways within a layer), never back up.
+  // A folder not listed here is not checked: give a new one its layer.
+  const LAYERS: readonly (readonly string[])[] = [
+    ['bin.ts', 'fast', 'api'],
+    ['main.ts', 'cli'],
+    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server'],
+    ['token'],
+    ['term'],
+    ['config'],
+    ['cache'],
+    ['exchange'],
+    ['assertion'],
+    ['keys'],
+    ['http', 'secrets', 'deps.ts'],
+    ['fs', 'text', 'time', 'shell', 'errors.ts', 'exit-codes.ts', 'paths.ts', 'env.ts'],
+  ]
+  const layerOf = (folder: string) => LAYERS.findIndex((layer) => layer.includes(folder))
+
+  it('has no edge from a lower layer back up to a higher one', () => {
+    const climbs: string[] = []
+    for (const [from, targets] of edges) {
+      for (const to of targets) {
+        if (layerOf(from) !== -1 && layerOf(to) !== -1 && layerOf(to) < layerOf(from)) climbs.push(`${from} → ${to}`)
+      }
+    }
+    expect(climbs).toEqual([])
+  })
+
   it('has no cycle between the CLI program and its commands', () => {
     const program = join(SRC, 'cli', 'program.ts')
     for (const file of files(join(SRC, 'cli', 'commands'))) expect(imports(file), relative(ROOT, file)).not.toContain(program)
