@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Brings the code to the formatter and applies the linter's safe fixes, nothing else: run once
+# after merging (its own commit), then whenever `npm run lint` reports formatting. Unsafe fixes
+# and the findings with no fix are left for a person (`npm run lint` lists them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# --write formats and applies safe lint fixes only (no --unsafe); assist (import sorting) is
+# off in biome.jsonc, so imports are not reordered.
+npx --no-install biome check --write
+git diff --shortstat || true
