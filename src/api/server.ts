@@ -2,10 +2,10 @@
 // for a user's own test suite. An entry point, like src/bin.ts: it supplies the system clock
 // and Node's fetch (for JWKS URIs) unless given others.
 import { listen } from '../http/listen.js'
-import { MemoryAuditSink } from '../server/audit.js'
+import { MemoryAuditSink } from '../server/state/audit.js'
 import { createTokenServer } from '../server/app.js'
-import { parseServerConfig } from '../server/config.js'
-import { quickServerConfig, type QuickServerOptions } from '../server/quick-config.js'
+import { parseServerConfig } from '../server/config/config.js'
+import { quickServerConfig, type QuickServerOptions } from '../server/config/quick-config.js'
 import { systemClock } from '../time/clock.js'
 import type { ReferenceServer, ReferenceServerOptions, ServerAuditRecord } from './server-types.js'
 

@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runCli, tempHome } from '../helpers/cli.js'
 
 // `bktx server` failures that happen before it listens: the quick flags' values are checked by
-// src/server/config.ts, and the CLI names the flag, not the document field it went to.
+// src/server/config/config.ts, and the CLI names the flag, not the document field it went to.
 
 let home: Awaited<ReturnType<typeof tempHome>>
 beforeEach(async () => {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { ConfigError, NetworkError, UsageError } from '../../errors.js'
-import type { ServerConfig } from '../../server/config.js'
+import type { ServerConfig } from '../../server/config/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
@@ -134,8 +134,8 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
 async function fileConfig(path: string, opts: ServerOptions): Promise<ServerConfig> {
   const given = QUICK_FLAGS.filter((flag) => opts[flag] !== undefined)
   if (given.length > 0) throw new UsageError(`--config describes the organisations and apps; do not combine it with --${given.map(kebab).join(', --')}`)
-  const { loadServerConfigFile } = await import('../../server/config-file.js')
-  const { parseAudiences } = await import('../../server/config.js')
+  const { loadServerConfigFile } = await import('../../server/config/config-file.js')
+  const { parseAudiences } = await import('../../server/config/config.js')
   // --aud is validated and normalised as the file's `audiences` are, and named as the flag.
   let extra: string[] = []
   try {
@@ -165,7 +165,7 @@ export function advertisedUrl(bound: string): string {
 /** A one-org, one-app configuration from the quick flags, defaulting from the bktx profile. */
 async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerConfig> {
   if (opts.jwks !== undefined && opts.jwksUri !== undefined) throw new UsageError('give --jwks or --jwks-uri, not both')
-  const { quickServerConfig } = await import('../../server/quick-config.js')
+  const { quickServerConfig } = await import('../../server/config/quick-config.js')
   const settings = await ctx.settings({})
   const org = opts.org ?? settings.org?.value ?? 'acme'
   const members = opts.member ?? (settings.subject !== undefined && settings['subject-type']?.value !== 'uuid' ? [settings.subject.value] : undefined)

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../../src/errors.js'
-import { loadServerConfigFile, MAX_SERVER_CONFIG_BYTES } from '../../../src/server/config-file.js'
-import { QUICK_CONFIG_SOURCE, quickConfigDocument, quickServerConfig, type QuickServerOptions } from '../../../src/server/quick-config.js'
+import { loadServerConfigFile, MAX_SERVER_CONFIG_BYTES } from '../../../src/server/config/config-file.js'
+import { QUICK_CONFIG_SOURCE, quickConfigDocument, quickServerConfig, type QuickServerOptions } from '../../../src/server/config/quick-config.js'
 import { baseConfig, testKey, type TestKey } from '../../helpers/server.js'
 
 let key: TestKey

@@ -39,7 +39,7 @@ export interface QuickServerOptions {
 /** What {@link quickServerConfig}'s ConfigError names as its file. */
 export const QUICK_CONFIG_SOURCE = 'quick server options'
 
-/** The server configuration document (src/server/config.ts's schema) the quick options stand for. */
+/** The server configuration document (src/server/config/config.ts's schema) the quick options stand for. */
 export function quickConfigDocument(options: QuickServerOptions): Record<string, unknown> {
   return {
     organizations: [
