@@ -7,7 +7,7 @@ import { loadConfigFile, saveConfigFile, type ConfigFile } from '../config/file.
 import { SettingInvalidError } from '../errors.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import { NO_KID, withKidLabel } from '../keys/pem.js'
-import type { SigningAlg } from '../keys/policy.js'
+import { SIGNING_ALGS, type SigningAlg } from '../keys/policy.js'
 import type { Pkcs11Uri } from '../keys/pkcs11-uri.js'
 import type { KeyDeps } from '../signers/open.js'
 import { profileToWrite } from './profile.js'
@@ -80,6 +80,7 @@ export interface FileKeygenOptions {
  * a key exists.
  */
 export async function generateKeyFile(options: FileKeygenOptions, target: KeyProfileTarget | undefined): Promise<KeygenResult> {
+  if (!SIGNING_ALGS.includes(options.alg)) throw new SettingInvalidError('alg', `must be one of ${SIGNING_ALGS.join(', ')}`, { source: 'flag' })
   const problem = kidProblem(options.kid, options.out !== undefined)
   if (problem !== undefined) throw new SettingInvalidError('kid', KID_PROBLEM_TEXT[problem], { source: 'flag' })
   const selected = target === undefined ? undefined : await selectTarget(target)
