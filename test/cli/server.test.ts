@@ -38,6 +38,13 @@ describe('bktx server quick flags', () => {
     expect(result.stderr.split('\n')[0]).toBe('error: --jwks-uri: must be https://; http:// to a loopback host needs --allow-http-jwks')
   })
 
+  it('asks for a member when neither --member nor the profile subject names one', async () => {
+    const result = await runCli(['server', '--port', '0', '--jwks-uri', 'https://example.test/jwks'], { env: home.env })
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr.split('\n')[0]).toBe('error: name at least one organisation member: --member EMAIL (or set the profile subject)')
+  })
+
   it('refuses --jwks with --jwks-uri, and quick flags with --config', async () => {
     const both = await runCli([...QUICK, '--jwks', 'k.pem'], { env: home.env })
     expect(both.code).toBe(2)
