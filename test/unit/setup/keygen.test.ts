@@ -1,8 +1,10 @@
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { generateKey, isBktxError } from '../../../src/api/index.js'
+import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from 'vitest'
+import { generateKey, isBktxError, type GeneratedKey } from '../../../src/api/index.js'
+import type { SigningAlg } from '../../../src/keys/policy.js'
+import type { KeygenResult } from '../../../src/setup/keygen.js'
 
 // The keygen use case (src/setup/keygen.ts) as the library offers it: the same key file and
 // the same profile record as `bktx keygen` (test/cli/keygen.test.ts), with no CLI around it.
@@ -70,4 +72,10 @@ describe('generateKey', () => {
     expect((error as Error).message).not.toMatch(/--/)
     await expect(stat(join(dir, 'config'))).rejects.toMatchObject({ code: 'ENOENT' })
   })
+})
+
+it('has public types that are the types of the use case', () => {
+  expectTypeOf<GeneratedKey['alg']>().toEqualTypeOf<SigningAlg>()
+  expectTypeOf<GeneratedKey['kid']>().toEqualTypeOf<KeygenResult['kid']>()
+  expectTypeOf<GeneratedKey['previousKey']>().toEqualTypeOf<KeygenResult['previousKey']>()
 })
