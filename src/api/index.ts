@@ -116,3 +116,34 @@ export async function buildJWKS(keyFiles: readonly string[]): Promise<PublicJWKS
   const keys = (await Promise.all(keyFiles.map((path) => loadKeyFile(path)))).flat()
   return buildJwks(keys) as PublicJWKS
 }
+
+// Setup use cases (src/setup/): what `bktx keygen` does, for a program of its own.
+export type * from './keygen-types.js'
+import type { GenerateKeyOptions, GeneratedKey } from './keygen-types.js'
+
+/**
+ * Generates a signing key pair, writes the private key to a 0600 file (never over an existing
+ * one unless `force`) and records it in the profile, as `bktx keygen` does; resolves to the
+ * public JWKS to register. Rejects with a {@link BktxError}.
+ */
+export async function generateKey(options: GenerateKeyOptions = {}): Promise<GeneratedKey> {
+  const { isAbsolute, resolve } = await import('node:path')
+  const { locateConfig } = await import('../config/load.js')
+  const { resolvePaths } = await import('../config/paths.js')
+  const { generateKeyFile } = await import('../setup/keygen.js')
+  const env = options.env ?? process.env
+  const cwd = process.cwd()
+  const target = options.config === false ? undefined : locateConfig({ env, home: homedir(), cwd, profile: options.profile, config: options.config })
+  const result = await generateKeyFile(
+    {
+      alg: options.alg ?? 'ES256',
+      bits: options.bits,
+      kid: options.kid,
+      out: options.out === undefined ? undefined : isAbsolute(options.out) ? options.out : resolve(cwd, options.out),
+      keysDir: resolvePaths(env, homedir()).keysDir,
+      force: options.force,
+    },
+    target,
+  )
+  return { kid: result.kid, alg: result.alg, path: result.key, profile: result.recorded ? result.profile : null, previousKey: result.previousKey, jwks: result.jwks as PublicJWKS }
+}

@@ -1,11 +1,12 @@
 import { isAbsolute, resolve } from 'node:path'
-import { loadConfigFile, PROFILE_NAME, type ConfigFile, type Profile } from '../config/file.js'
+import { loadConfigFile, type ConfigFile } from '../config/file.js'
 import { locateConfig, settingsFrom } from '../config/load.js'
-import { UsageError, type Notice } from '../errors.js'
+import type { Notice } from '../errors.js'
 import { resolvePaths, type Paths } from '../config/paths.js'
 import { selectProfile, type ResolvedSettings } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import type { Deps } from '../deps.js'
+import { profileToWrite } from '../setup/profile.js'
 import type { Outcome } from './exit-codes.js'
 import { describeNotice } from '../term/describe.js'
 import { Output, type SpinnerStream } from './output.js'
@@ -85,12 +86,7 @@ export class Context {
   /** The selected profile; `create` allows a new (empty) one, for commands that write it. */
   async profile(options: { create?: boolean } = {}) {
     const config = await this.config()
-    if (options.create === true && this.explicitProfile !== undefined && config.profiles[this.explicitProfile] === undefined) {
-      if (!PROFILE_NAME.test(this.explicitProfile)) {
-        throw new UsageError(`"${this.explicitProfile}" is not a valid profile name (letters, digits, ".", "_", "-")`)
-      }
-      return { name: this.explicitProfile, profile: {} as Profile }
-    }
+    if (options.create === true) return profileToWrite(config, this.configPath, this.explicitProfile)
     return selectProfile(config, this.configPath, this.explicitProfile)
   }
 

@@ -1,7 +1,7 @@
 import { Chalk, chalkStderr, type ChalkInstance } from 'chalk'
 import type { Env, OutStream } from '../deps.js'
 import { colorLevel } from '../term/color.js'
-import { escapeControls, terminalSafeJSON } from '../term/sanitize.js'
+import { escapeControls, terminalSafeJSON } from '../text/sanitize.js'
 
 export interface OutputOptions {
   json: boolean
@@ -69,7 +69,7 @@ export class Output {
     this.#stdout.write(text.endsWith('\n') ? text : `${text}\n`)
   }
 
-  /** One JSON document on stdout: exact JSON, with C1 and bidi characters as `\u` escapes (src/term/sanitize.ts). */
+  /** One JSON document on stdout: exact JSON, with C1 and bidi characters as `\u` escapes (src/text/sanitize.ts). */
   document(value: unknown): void {
     this.#stdout.write(`${terminalSafeJSON(JSON.stringify(value, null, 2))}\n`)
   }

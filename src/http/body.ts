@@ -1,5 +1,5 @@
 import type { ResponseLike } from '../deps.js'
-import { excerpt } from '../term/sanitize.js'
+import { excerpt } from '../text/sanitize.js'
 /**
  * Response-body helpers shared by the token exchange and the REST calls. Bodies are read with a
  * size cap: a misbehaving or hostile server must not make bktx buffer an unbounded stream.
@@ -72,7 +72,7 @@ export function isJSONMediaType(type: string): boolean {
 }
 
 /**
- * A short excerpt of server text for messages: control characters escaped (src/term/sanitize.ts),
+ * A short excerpt of server text for messages: control characters escaped (src/text/sanitize.ts),
  * capped at `max` characters. RFC 6749 §5.2 limits error_description to printable ASCII;
  * anything else from a server (escape sequences, newlines) could forge terminal output.
  */

@@ -1,5 +1,5 @@
-import type { ServerState } from './state.js'
-import type { TokenRecord } from './store.js'
+import type { ServerState } from './state/state.js'
+import type { TokenRecord } from './state/store.js'
 
 export interface ApiRequest {
   method: string

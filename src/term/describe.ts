@@ -1,6 +1,6 @@
 import { SettingInvalidError, type Advice, type AdvicePart, type BktxError, type Notice } from '../errors.js'
 import { isSettingName, SETTINGS } from '../config/settings.js'
-import { escapeControls } from './sanitize.js'
+import { escapeControls } from '../text/sanitize.js'
 
 // The one place where core errors and notices become the words a shell user reads: settings
 // and options named as data by core code (src/errors.ts) are shown here as flags, environment

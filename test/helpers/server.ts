@@ -1,10 +1,10 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT, calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { createTokenServer, type TokenServer } from '../../src/server/app.js'
-import { parseServerConfig } from '../../src/server/config.js'
+import { parseServerConfig } from '../../src/server/config/config.js'
 import { listen, type Listening } from '../../src/http/listen.js'
 import type { FetchLike } from '../../src/deps.js'
-import type { StoreLimits } from '../../src/server/store.js'
+import type { StoreLimits } from '../../src/server/state/store.js'
 import type { Clock } from '../../src/time/clock.js'
 import { postForm, type HttpResponse } from './http.js'
 

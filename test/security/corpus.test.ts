@@ -8,7 +8,7 @@
  */
 import { createPrivateKey, randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { parseServerConfig } from '../../src/server/config.js'
+import { parseServerConfig } from '../../src/server/config/config.js'
 import { FORM, http } from '../helpers/http.js'
 import {
   attackerCertificate,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import { escapeControls as clean } from '../../term/sanitize.js'
+import { escapeControls as clean } from '../../text/sanitize.js'
 import { formatDuration } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'

@@ -2,7 +2,7 @@ import type { Command } from 'commander'
 import { parentOf, saveConfigFile } from '../../config/file.js'
 import { InvalidSettingValue, isSettingName, SETTING_NAMES, SETTINGS, type SettingName } from '../../config/settings.js'
 import { SettingMissingError, UsageError } from '../../errors.js'
-import { escapeControls as clean } from '../../term/sanitize.js'
+import { escapeControls as clean } from '../../text/sanitize.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 

@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { inspectJwks, PRIVATE_MEMBERS } from '../../../src/jwks/rules.js'
-import { parseServerConfig } from '../../../src/server/config.js'
+import { parseServerConfig } from '../../../src/server/config/config.js'
 import { baseConfig, testKey } from '../../helpers/server.js'
 
 async function publicSet(...algs: Array<'ES256' | 'RS256'>) {

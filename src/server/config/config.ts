@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { JSONWebKeySet } from 'jose'
-import { ConfigError, type Advice, type ErrorDetail } from '../errors.js'
-import { isLoopbackHost } from '../http/url.js'
-import { inspectJwks } from '../jwks/rules.js'
-import { ipEntryProblem } from './ip.js'
-import { KNOWN_SCOPES } from './scopes.js'
+import { ConfigError, type Advice, type ErrorDetail } from '../../errors.js'
+import { isLoopbackHost } from '../../http/url.js'
+import { inspectJwks } from '../../jwks/rules.js'
+import { ipEntryProblem } from '../ip.js'
+import { KNOWN_SCOPES } from '../scopes.js'
 
 export interface Member {
   email: string

@@ -1,5 +1,5 @@
 import { compactVerify, errors, type CryptoKey, type JWTVerifyGetKey } from 'jose'
-import type { App } from './config.js'
+import type { App } from '../config/config.js'
 import { jsonProblem } from './json-strict.js'
 import { DESCRIPTIONS, invalidClient, OAuthError, unverified } from './oauth-error.js'
 

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { escapeControls, excerpt, terminalSafeJSON } from '../../../src/term/sanitize.js'
+import { escapeControls, excerpt, terminalSafeJSON } from '../../../src/text/sanitize.js'
 
 // Issue 13: text from servers, JWTs and files reaches the terminal only with its control
 // characters escaped.
