@@ -29,8 +29,25 @@ const common = {
 // share into many small chunks, and each is one more module to resolve, read and compile on
 // every run (the uncached token path was about 8 ms slower with 82 chunks than with 32).
 const result = await build({ ...common, entryPoints: { bin: 'src/bin.ts' }, chunkNames: 'chunks/[name]-[hash]' })
+// The library is bundled again by its users' tools, which may turn it into CommonJS (esbuild
+// --format=cjs, webpack) where import.meta is empty: every chunk then crashed at load in
+// createRequire(undefined). Here import.meta.url (the banner's and the source's, which only
+// ever feed createRequire) falls back to __filename, which such bundles have; with neither,
+// a required module fails with a message that says why. Hiding createRequire(import.meta.url)
+// behind a variable also keeps webpack from bundling the native bindings it would load.
+// createRequire is called as a member of the module's default export: webpack replaces a call
+// of the named import whose argument it cannot evaluate with `undefined`.
+const LIBRARY_BANNER = [
+  "import __bktxNodeModule from 'node:module';",
+  "const __bktxModuleUrl = import.meta.url ?? (typeof __filename === 'string' ? __filename : undefined);",
+  'const require = __bktxModuleUrl === undefined',
+  "  ? (id) => { throw new Error(`bktx cannot load ${id}: this bundle has neither import.meta.url nor __filename; bundle bktx as an ES module, or leave it out of the bundle`) }",
+  '  : __bktxNodeModule.createRequire(__bktxModuleUrl);',
+].join('\n')
 const library = await build({
   ...common,
+  banner: { js: LIBRARY_BANNER },
+  define: { ...common.define, 'import.meta.url': '__bktxModuleUrl' },
   entryPoints: { lib: 'src/api/index.ts', server: 'src/api/server.ts', 'server-internal': 'src/server/internal.ts' },
   chunkNames: 'lib-chunks/[name]-[hash]',
 })
