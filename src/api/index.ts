@@ -52,7 +52,7 @@ function settingValues(options: TokenSettings & { cache?: string | undefined; au
 
 async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record<SettingName, string>>) {
   const env = options.env ?? process.env
-  return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), profile: options.profile, config: options.config })
+  return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), uid: process.getuid?.(), profile: options.profile, config: options.config })
 }
 
 /**
