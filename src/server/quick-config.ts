@@ -34,6 +34,8 @@ export interface QuickServerOptions {
   allowHttpJwks?: boolean | undefined
   /** Further accepted assertion audiences (absolute URLs). */
   audiences?: readonly string[] | undefined
+  /** Refuse assertion header members other than alg, typ and kid. Default false. */
+  strictJwsHeader?: boolean | undefined
 }
 
 /** What {@link quickServerConfig}'s ConfigError names as its file. */
@@ -66,6 +68,7 @@ export function quickConfigDocument(options: QuickServerOptions): Record<string,
     ],
     audiences: options.audiences ?? [],
     allow_http_jwks: options.allowHttpJwks === true,
+    ...(options.strictJwsHeader === true ? { strict_jws_header: true } : {}),
   }
 }
 
