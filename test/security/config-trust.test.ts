@@ -14,6 +14,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { getToken } from '../../src/api/index.js'
 import { isCI } from '../../src/cache/select.js'
 import { runCli, tempHome } from '../helpers/cli.js'
+import { runBin } from '../helpers/spawn.js'
+import { tokenWorld } from '../helpers/token-setup.js'
 
 const NOBODY = 65534
 const asRoot = process.getuid?.() === 0 || isCI(process.env)
@@ -147,6 +149,29 @@ describe('a configuration file other users own or can write is refused (exit 3) 
     await sign(config)
     expect(existsSync(marker)).toBe(true)
   })
+})
+
+describe("the start-up fast path (a cached token) applies the same rule", () => {
+  it('a cached token is not served once the configuration file is writable by others', async () => {
+    const world = await tokenWorld()
+    try {
+      const config = join(world.home.env.XDG_CONFIG_HOME, 'bktx', 'config.json')
+      mkdirSync(join(world.home.env.XDG_CONFIG_HOME, 'bktx'), { recursive: true, mode: 0o700 })
+      writeFileSync(config, JSON.stringify({ profiles: { default: { ttl: '15m' } } }), { mode: 0o600 })
+      const first = await runBin(['token', '--cache', 'file'], { env: world.env })
+      expect(first.code, first.stderr).toBe(0)
+      const token = first.stdout.trim()
+      expect((await runBin(['token', '--cache', 'file'], { env: world.env })).stdout.trim()).toBe(token)
+      expect(world.mints()).toBe(1)
+      chmodSync(config, 0o666)
+      const refused = await runBin(['token', '--cache', 'file'], { env: world.env })
+      expect(refused.code).toBe(3)
+      expect(refused.stdout).toBe('')
+      expect(refused.stderr).toContain(`config file ${config}: has mode 0666`)
+    } finally {
+      await world.cleanup()
+    }
+  }, 60_000)
 })
 
 describe('the key rotation state file', () => {
