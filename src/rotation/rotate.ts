@@ -257,7 +257,7 @@ async function observe(scope: RotationScope, rotation: Rotation, mode: 'status' 
   // Not "ready to switch": switched already. Finishing publishes the new key alone and ends it.
   const checks = [
     ...progress.checks,
-    warn('switched', `profile "${scope.profile}" signs with the new key ${rotation.next.kid} already, but the rotation did not end (a --finish that could not publish, or was interrupted)`, [
+    warn('switched', `profile "${scope.profile}" signs with the new key ${rotation.next.kid} already, but the rotation did not end (a finish that could not publish, or was interrupted)`, [
       'end it with ',
       { command: 'key rotate', options: ['finish'], profile: scope.profile },
       ', which publishes the new key and needs no wait now',
