@@ -102,7 +102,7 @@ function settingValues(options: TokenSettings & { cache?: string | undefined; au
 
 async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record<SettingName, string>>) {
   const env = options.env ?? process.env
-  return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), profile: options.profile, config: options.config })
+  return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), uid: process.getuid?.(), profile: options.profile, config: options.config })
 }
 
 /**
@@ -238,7 +238,8 @@ export async function generateKey(options: GenerateKeyOptions = {}): Promise<Gen
   const { generateKeyFile } = await import('../setup/keygen.js')
   const env = options.env ?? process.env
   const cwd = process.cwd()
-  const target = options.config === false ? undefined : locateConfig({ env, home: homedir(), cwd, profile: options.profile, config: options.config })
+  const target =
+    options.config === false ? undefined : { ...locateConfig({ env, home: homedir(), cwd, profile: options.profile, config: options.config }), uid: process.getuid?.() }
   const result = await generateKeyFile(
     {
       alg: options.alg ?? 'ES256',

@@ -35,13 +35,22 @@ export class Context {
   /** --profile, else $BKTX_PROFILE; undefined means "default" chosen implicitly. */
   readonly explicitProfile: string | undefined
   #config: Promise<ConfigFile> | undefined
+  /** An invalid --profile or BKTX_PROFILE: thrown by the first look at the configuration. */
+  readonly #invalidProfile: unknown
   readonly #exit: (outcome: Outcome) => void
 
   constructor(deps: Deps, globals: GlobalOptions, spinnerStream?: SpinnerStream, exit: (outcome: Outcome) => void = () => undefined) {
     this.deps = deps
     this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
-    const located = locateConfig({ env: deps.env, home: deps.home, cwd: deps.cwd, config: globals.config, profile: globals.profile })
+    let located
+    try {
+      located = locateConfig({ env: deps.env, home: deps.home, cwd: deps.cwd, config: globals.config, profile: globals.profile })
+    } catch (error) {
+      // Reported as the command's own failure (--json applies), before any profile is looked up.
+      this.#invalidProfile = error
+      located = locateConfig({ env: { ...deps.env, BKTX_PROFILE: undefined }, home: deps.home, cwd: deps.cwd, config: globals.config })
+    }
     this.configPath = located.configPath
     this.explicitProfile = located.explicitProfile
     this.out = new Output(deps.stdout, deps.stderr, {
@@ -79,7 +88,8 @@ export class Context {
 
   /** The configuration file, loaded and validated once per invocation. */
   config(): Promise<ConfigFile> {
-    this.#config ??= loadConfigFile(this.configPath)
+    if (this.#invalidProfile !== undefined) return Promise.reject(this.#invalidProfile)
+    this.#config ??= loadConfigFile(this.configPath, this.deps.uid)
     return this.#config
   }
 

@@ -48,7 +48,7 @@ export async function cachedToken(argv: readonly string[], deps: FastDeps): Prom
   const args = parseFastTokenArgs(argv)
   if (args === undefined) return undefined
   try {
-    const loaded = await loadSettings({ flags: args.settings, env: deps.env, home: deps.home, cwd: deps.cwd, config: args.config, profile: args.profile })
+    const loaded = await loadSettings({ flags: args.settings, env: deps.env, home: deps.home, cwd: deps.cwd, uid: deps.uid, config: args.config, profile: args.profile })
     const mode = cacheModeOf(loaded.settings)
     if (mode === 'none') return undefined
     const params = await tokenParams(loaded.settings, { env: deps.env, home: deps.home, uid: deps.uid, cwd: deps.cwd })

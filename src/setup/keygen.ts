@@ -26,6 +26,8 @@ export interface KeyProfileTarget {
    * need be). Undefined: the default profile, which records the key only while it has none.
    */
   explicitProfile: string | undefined
+  /** The invoking user: a configuration file must be theirs (or root's) to be trusted. */
+  uid?: number | undefined
   /** Loads the configuration file; default: reads `configPath`. */
   loadConfig?: () => Promise<ConfigFile>
 }
@@ -192,7 +194,7 @@ interface Selected {
 }
 
 async function selectTarget(target: KeyProfileTarget): Promise<Selected> {
-  const config = await (target.loadConfig ?? (() => loadConfigFile(target.configPath)))()
+  const config = await (target.loadConfig ?? (() => loadConfigFile(target.configPath, target.uid)))()
   const { name, profile } = profileToWrite(config, target.configPath, target.explicitProfile)
   return { config, configPath: target.configPath, name, profile }
 }

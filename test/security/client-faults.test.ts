@@ -277,7 +277,7 @@ const faults: Fault[] = [
       ['zero', 0, /sent an expires_in that is not a positive whole number of seconds/],
       ['negative', -60, /sent an expires_in that is not a positive whole number of seconds/],
       ['missing', undefined, /sent no expires_in; bktx needs the token lifetime/],
-      ['a string', '900', /sent an expires_in that is not a positive whole number of seconds/],
+      ['a string that is not decimal digits', '900s', /sent an expires_in that is not a positive whole number of seconds/],
       ['fractional', 0.5, /sent an expires_in that is not a positive whole number of seconds/],
     ] as const
   ).map(

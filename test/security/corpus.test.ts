@@ -136,6 +136,8 @@ function corpusConfig(): unknown {
       { client_id: 'hostile-uri-app', org: 'acme', jwks_uri: `${hostileHost.url}/jwks.json`, ...scopes },
     ],
     allow_http_jwks: true,
+    // The corpus proves the strict header policy; the default (lenient) one: server/oauth-answers.test.ts.
+    strict_jws_header: true,
   }
 }
 

@@ -385,7 +385,7 @@ describe('tokens are re-checked against the configuration at every use (restart 
     if (expected.scopes !== undefined) expect(access.json.scopes).toEqual(expected.scopes)
     for (const answer of [access, builds]) {
       if (answer.status === 401) {
-        expect(answer.headers['www-authenticate']).toBe('Bearer realm="buildkite"')
+        expect(answer.headers['www-authenticate']).toBe('Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"')
         expect(answer.json).toEqual({ message: 'Authentication required. Please supply a valid, unexpired and unrevoked API access token.' })
       }
     }

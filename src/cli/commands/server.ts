@@ -24,6 +24,7 @@ export interface ServerOptions {
   requireJti?: boolean
   rateLimit?: number
   allowHttpJwks?: boolean
+  strictJwsHeader?: boolean
   aud?: string[]
   repairState?: boolean
 }
@@ -50,6 +51,7 @@ export function registerServer(self: Command, deps: ProgramDeps): void {
     .option('--require-jti', 'reject assertions without a jti')
     .option('--rate-limit <n>', 'exchanges per minute for the organisation', (v) => positiveInt(v, '--rate-limit'))
     .option('--allow-http-jwks', 'allow http:// JWKS URIs to loopback hosts')
+    .option('--strict-jws-header', 'refuse assertion header members other than alg, typ and kid (default: ignore them, as RFC 7515 §4 says)')
     .option('--aud <url>', 'also accept this assertion audience (repeatable)', collect)
     .addHelpText(
       'after',
@@ -142,7 +144,7 @@ async function fileConfig(path: string, opts: ServerOptions): Promise<ServerConf
     if (error instanceof ConfigError) throw await asFlagError(error)
     throw error
   }
-  const config = await loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true })
+  const config = await loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true, strictJwsHeader: opts.strictJwsHeader === true })
   config.audiences.push(...extra.filter((aud) => !config.audiences.includes(aud)))
   return config
 }
@@ -181,6 +183,7 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
         requireJti: opts.requireJti,
         rateLimit: opts.rateLimit,
         allowHttpJwks: opts.allowHttpJwks,
+        strictJwsHeader: opts.strictJwsHeader,
         audiences: opts.aud,
       },
       settings,

@@ -39,6 +39,8 @@ export interface QuickServerOptions {
   allowHttpJwks?: boolean | undefined
   /** Further accepted assertion audiences (absolute URLs). */
   audiences?: readonly string[] | undefined
+  /** Refuse assertion header members other than alg, typ and kid. Default false. */
+  strictJwsHeader?: boolean | undefined
 }
 
 /** What {@link quickServerConfig}'s ConfigError names as its file. */
@@ -71,6 +73,7 @@ export function quickConfigDocument(options: QuickServerOptions): Record<string,
     ],
     audiences: options.audiences ?? [],
     allow_http_jwks: options.allowHttpJwks === true,
+    ...(options.strictJwsHeader === true ? { strict_jws_header: true } : {}),
   }
 }
 
@@ -103,6 +106,7 @@ const OPTION_FOR_FIELD: Readonly<Record<string, keyof QuickServerOptions>> = {
   token_ips: 'tokenIps',
   audiences: 'audiences',
   allow_http_jwks: 'allowHttpJwks',
+  strict_jws_header: 'strictJwsHeader',
 }
 
 /** The quick option a ConfigError of {@link quickServerConfig} is about, or undefined when no one option is. */

@@ -83,6 +83,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
       now,
       requireJti: (app) => state.org(app.org)?.requireJti === true,
       isReplay: (clientId, jti) => state.store.isReplay(clientId, jti, now),
+      headerPolicy: state.config.strictJwsHeader ? 'strict' : 'lenient',
     })
     const { app } = verified
     audit.kid = verified.kid ?? null
