@@ -6,6 +6,7 @@ import { loadSettings } from '../config/load.js'
 import type { SettingName } from '../config/settings.js'
 import { nodeFetch } from '../http/node-fetch.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
+import { processAlive } from '../term/alive.js'
 import { describeNotice } from '../term/describe.js'
 import { systemClock } from '../time/clock.js'
 import { createTokenService } from '../token/service.js'
@@ -69,7 +70,7 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
   const uid = process.getuid?.()
   const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
-  const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` })
+  const service = createTokenService({ env, home: homedir(), uid, clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}`, lock: { process: { pid: process.pid, isAlive: processAlive } } })
   const { result } = await service.obtain(params, {
     cache: cacheModeOf(loaded.settings),
     ...(options.minTtl === undefined ? {} : { minTtl: options.minTtl }),
