@@ -443,5 +443,6 @@ describe('cache entries torn as a writer without these defences would leave them
     expect(token).not.toBe(planted)
     expect(token).not.toBe(other)
     expect((await entryOf(home)).value).toBe(token)
-  })
+    // Three calls, each under goodToken's 30 s kill timer: the bound only stops a hung test.
+  }, 150_000)
 })
