@@ -69,7 +69,7 @@ Object.assign(result.metafile.inputs, library.metafile.inputs)
 // and the external signer runner) is replaced by an empty module: reaching it throws, and
 // bin.js falls back to the full CLI, which has the real ones.
 // Matched on the resolved file, not the import as written (`./token.js` from pkcs11/key.ts).
-const MISS_ONLY = [/^proper-lockfile$/, /\/src\/keys\/load\.js$/, /\/src\/signers\/pkcs11\/token\.js$/, /\/src\/signers\/exec\.js$/, /\/src\/assertion\/sign\.js$/]
+const MISS_ONLY = [/\/src\/cache\/lock\.js$/, /\/src\/keys\/load\.js$/, /\/src\/signers\/pkcs11\/token\.js$/, /\/src\/signers\/exec\.js$/, /\/src\/assertion\/sign\.js$/]
 const missOnly = {
   name: 'miss-only',
   setup(b) {

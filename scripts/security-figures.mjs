@@ -62,10 +62,10 @@ rows.push([
 ])
 if (tokenCrash.token_kill_leftovers) rows.push(['what the bktx token kills left (one kill can leave several)', counts(tokenCrash.token_kill_leftovers)])
 rows.push([
-  'the next bktx token in each killed home: served the complete entry left, minted anew; slowest (a stale lock holds a call for up to 10 s); latest takeover past the stale window',
-  `${n(tokenCrash.follow_ups_served_from_cache)}, ${n((tokenCrash.follow_ups ?? 0) - (tokenCrash.follow_ups_served_from_cache ?? 0))}; ${n(tokenCrash.slowest_follow_up_ms)} ms; ${n(tokenCrash.slowest_takeover_after_stale_ms)} ms`,
+  'the next bktx token in each killed home: served the complete entry left, minted anew; slowest (the lock of a killed call is taken over at once)',
+  `${n(tokenCrash.follow_ups_served_from_cache)}, ${n((tokenCrash.follow_ups ?? 0) - (tokenCrash.follow_ups_served_from_cache ?? 0))}; ${n(tokenCrash.slowest_follow_up_ms)} ms`,
 ])
-rows.push(['callers waiting on a lock whose holder was killed; torn entries planted (none served)', `${n(tokenCrash.waiters_after_holder_kill)}; ${n(tokenCrash.torn_entries)}`])
+rows.push(['callers waiting on a lock whose holder was killed; mints by the number waiting; torn entries planted (none served)', `${n(tokenCrash.waiters_after_holder_kill)}; ${counts(tokenCrash.mints_after_holder_kill)}; ${n(tokenCrash.torn_entries)}`])
 rows.push(['second round (trust.test.ts): cases; server starts refused (state directory foreign, loose, symlinked, locked or damaged; bad flags)', `${n(trust.cases)}; ${n(trust.refused_starts)}`])
 rows.push(['JWKS URIs answering 500, 404, garbage, keys not an array, or 503 after a good fetch: exchanges sent, fetches made', `${n(trust.jwks_requests)}, ${n(trust.jwks_fetches)}`])
 rows.push(['tokens re-checked after a restart with a changed configuration', n(trust.rechecked_tokens)])

@@ -13,6 +13,7 @@ import { nodeFetch } from '../http/node-fetch.js'
 import { abortedError } from '../http/retry.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
 import type { SecretStore } from '../secrets/store.js'
+import { processAlive } from '../term/alive.js'
 import { escapeControls } from '../text/sanitize.js'
 import { systemClock } from '../time/clock.js'
 import { createTokenService } from '../token/service.js'
@@ -134,7 +135,16 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
   const params = await tokenParams(loaded.settings, { env, home: homedir(), uid, cwd: process.cwd() })
   const secrets: SecretStore = options.secretStore ?? lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const clock = options.clock ?? systemClock
-  const service = createTokenService({ env, home: homedir(), uid, clock, secrets, fetch, userAgent: `bktx/${VERSION}` })
+  const service = createTokenService({
+    env,
+    home: homedir(),
+    uid,
+    clock,
+    secrets,
+    fetch,
+    userAgent: `bktx/${VERSION}`,
+    lock: { process: { pid: process.pid, isAlive: processAlive } },
+  })
   const { result } = await service.obtain(params, {
     cache: cacheModeOf(loaded.settings),
     ...(options.minTtl === undefined ? {} : { minTtl: options.minTtl }),

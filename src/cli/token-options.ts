@@ -47,6 +47,8 @@ export function tokenService(ctx: Context): TokenService {
     secrets: ctx.deps.secrets,
     fetch: ctx.deps.fetch,
     userAgent: `bktx/${ctx.deps.version}`,
+    // The cache lock records this pid and takes over a lock only when its holder is gone.
+    ...(ctx.deps.processInfo === undefined ? {} : { lock: { process: ctx.deps.processInfo } }),
   })
 }
 

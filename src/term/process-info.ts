@@ -3,20 +3,13 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import type { ProcessInfo } from '../deps.js'
+import { processAlive } from './alive.js'
 
 /** What Linux's /proc (or `ps` elsewhere) tells about this process. */
 export function systemProcessInfo(): ProcessInfo {
   return {
     pid: process.pid,
-    isAlive(pid) {
-      try {
-        process.kill(pid, 0)
-        return true
-      } catch (error) {
-        // kill(pid, 0) fails only for want of permission when the process exists.
-        return (error as NodeJS.ErrnoException).code === 'EPERM'
-      }
-    },
+    isAlive: processAlive,
     parentName() {
       try {
         const name =
