@@ -22,12 +22,16 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { fixedClock, runCli } from '../helpers/cli.js'
 import { runBktx } from '../helpers/security-cli.js'
 import { BIN, runBin, type SpawnResult } from '../helpers/spawn.js'
 import { tokenWorld } from '../helpers/token-setup.js'
 import { writeFigures } from './support.js'
+
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration (a spawned run has its own kill timer and must end by itself).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 
 /** --timeout of the hanging faults (the shortest bktx accepts): they end by it. */
 const HANG_TIMEOUT_S = 1

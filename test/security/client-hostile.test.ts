@@ -22,7 +22,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startCountingProxy, type CountingProxy, type ProxyBehaviour } from '../helpers/proxy.js'
 import { fixedClock } from '../helpers/cli.js'
 import { runBktx } from '../helpers/security-cli.js'
@@ -32,6 +32,10 @@ import { selfSignedCert } from '../helpers/tls.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 import type { Clock } from '../../src/time/clock.js'
 import { writeFigures } from './support.js'
+
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration (a spawned run has its own kill timer and must end by itself).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 
 /** --timeout for a server that never answers: the shortest bktx accepts. */
 const TIMEOUT_S = 1

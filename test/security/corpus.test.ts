@@ -7,7 +7,7 @@
  * listener named by jku/x5u/kid was never contacted, and that the next valid exchange works.
  */
 import { createPrivateKey, randomUUID } from 'node:crypto'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { parseServerConfig } from '../../src/server/config.js'
 import { FORM, http } from '../helpers/http.js'
 import {
@@ -31,6 +31,10 @@ import {
   type SecurityServer,
   type Signer,
 } from './support.js'
+
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 
 const CLIENT = '0123456789abcdef0123'
 const MEMBER = 'dev@acme.test'

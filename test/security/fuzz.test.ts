@@ -11,7 +11,7 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import fc from 'fast-check'
 import { createLocalJWKSet, exportJWK, type JWK } from 'jose'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { parseConfig, PROFILE_NAME } from '../../src/config/file.js'
 import { SETTING_NAMES, SETTINGS } from '../../src/config/settings.js'
 import { ConfigError, KeyError, UnsupportedKeyError } from '../../src/errors.js'
@@ -23,6 +23,10 @@ import { IpAllowList } from '../../src/server/ip.js'
 import { OAuthError } from '../../src/server/oauth-error.js'
 import { formatDuration, parseDuration } from '../../src/time/duration.js'
 import { b64u, es256, jws, rs256, segment, writeFigures } from './support.js'
+
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 
 const MULTIPLIER = Number(process.env['BKTX_FUZZ_RUNS'] ?? '1') || 1
 const SEED = process.env['BKTX_FUZZ_SEED'] === undefined ? undefined : Number(process.env['BKTX_FUZZ_SEED'])

@@ -5,9 +5,13 @@
  * request timeouts while other clients are still served.
  */
 import fc from 'fast-check'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { http } from '../helpers/http.js'
 import { es256, jws, makeKey, rawRequest, startSecurityServer, withoutInterim, writeFigures, type Key, type RawResult, type SecurityServer } from './support.js'
+
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration.
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 
 const MULTIPLIER = Number(process.env['BKTX_FUZZ_RUNS'] ?? '1') || 1
 const SEED = process.env['BKTX_FUZZ_SEED'] === undefined ? undefined : Number(process.env['BKTX_FUZZ_SEED'])

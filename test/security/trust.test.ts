@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runInNewContext } from 'node:vm'
 import { setFlagsFromString } from 'node:v8'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { isCI } from '../../src/cache/select.js'
 import { ConfigError, FileError } from '../../src/errors.js'
 import { parseServerConfig } from '../../src/server/config.js'
@@ -24,6 +24,10 @@ import { runBktx } from '../helpers/security-cli.js'
 import { runBin } from '../helpers/spawn.js'
 import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
 import { es256, jws, makeKey, startListener, startSecurityServer, writeFigures, type Key, type Listener } from './support.js'
+
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration (a spawned run has its own kill timer and must end by itself).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
 
 const CLIENT = 'trust-client'
 const MEMBER = 'dev@acme.test'
