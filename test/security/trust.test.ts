@@ -615,7 +615,7 @@ describe('client mistakes stay client errors', () => {
     figures.aborted_log_lines += lines.length
     figures.aborted_heap_growth_bytes = grown
     figures.cases++
-  }, 60_000)
+  })
 
   it('a body cut short by a half-closed connection gets a JSON 400 where the connection can still carry it', async () => {
     const server = await startSecurityServer(doc())
