@@ -41,14 +41,14 @@ describe('how a run ends', () => {
     ['a wait that ignores it', (() => new Promise(() => undefined)) as FetchLike],
   ])('SIGINT during an exchange ends the run by SIGINT, with %s', async (_name, fetch) => {
     const signals = fakeSignals()
-    const started = performance.now()
+    // Nothing but the SIGINT can end this run (the fetch never settles by itself): the test's
+    // own timeout is the kill timer. How promptly a real Ctrl-C ends bktx: e2e/terminal.test.ts.
     const run = runCli(['token', '--no-cache'], { env: world.env, signals, fetch })
     await new Promise((resolve) => setTimeout(resolve, 100))
     signals.emit('SIGINT')
     const result = await run
     expect(result).toMatchObject({ code: 130, signal: 'SIGINT', stdout: '' })
     expect(result.stderr).toMatch(/^error: interrupted/)
-    expect(performance.now() - started).toBeLessThan(5_000)
   })
 
   it('SIGTERM ends it by SIGTERM', async () => {

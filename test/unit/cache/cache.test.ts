@@ -518,9 +518,8 @@ describe('the cross-process lock', () => {
     await mkdir(lockDir)
     const old = new Date(Date.now() - 60_000)
     await utimes(lockDir, old, old)
-    const started = performance.now()
+    // Taken over, not waited out: waiting would end in a CacheError (the lock is never released).
     expect(await get()(testParams())).toMatchObject({ cached: false })
-    expect(performance.now() - started).toBeLessThan(2000)
     expect(mint.count()).toBe(1)
   })
 
@@ -540,6 +539,7 @@ describe('the cross-process lock', () => {
     const mint = fakeExchanger(clock)
     const started = performance.now()
     await expect(withCache(mint.exchange, cache, { clock })(testParams())).rejects.toThrow(/another bktx process held the cache lock/)
+    // A lower bound (it waited out waitMs before giving up): load can only lengthen the wait.
     expect(performance.now() - started).toBeGreaterThanOrEqual(250)
     expect(mint.count()).toBe(0)
     await held()
