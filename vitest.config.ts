@@ -27,6 +27,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          // One module graph per worker instead of one per file: loading the sources again for
+          // each of some 55 files took three quarters of this project's CPU time (21 s of CPU
+          // instead of 73 s, measured). These tests keep no state across files: each starts its
+          // own servers and temp homes, and injects clock, fetch and secret store.
+          isolate: false,
           include: ['test/unit/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/server/**/*.test.ts', 'test/exchange/**/*.test.ts'],
           exclude: SPAWNING,
           testTimeout: 20_000,
