@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { main } from '../../src/main.js'
 import { systemProcessInfo } from '../../src/term/process-info.js'
 import type { ProgramDeps } from '../../src/cli/program.js'
-import type { FetchLike, ProcessInfo, SignalName, Signals } from '../../src/deps.js'
+import type { FetchLike, OutStream, ProcessInfo, SignalName, Signals } from '../../src/deps.js'
 import { MemorySecretStore, type SecretStore } from '../../src/secrets/store.js'
 import type { Clock } from '../../src/time/clock.js'
 
@@ -29,6 +29,9 @@ export interface RunOptions {
   stdoutIsTTY?: boolean
   /** Called with stderr text as it is written (to wait for "listening" lines). */
   onStderr?: (chunk: string) => void
+  /** Streams of the test's own instead of the captured strings (write failures). */
+  stdoutStream?: OutStream
+  stderrStream?: OutStream
 }
 
 /** Runs the whole CLI in-process with captured streams and injected dependencies. */
@@ -36,8 +39,8 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
   let stdout = ''
   let stderr = ''
   const deps: ProgramDeps = {
-    stdout: { write: (chunk) => void (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
-    stderr: {
+    stdout: options.stdoutStream ?? { write: (chunk) => void (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
+    stderr: options.stderrStream ?? {
       write: (chunk) => {
         stderr += chunk
         options.onStderr?.(chunk)

@@ -13,9 +13,8 @@ import type { MemoryAuditSink } from '../../src/server/state/audit.js'
 import { http, postForm, type HttpResponse } from '../helpers/http.js'
 import { rawRequest } from '../helpers/raw-http.js'
 import { assertion, baseConfig, CLIENT_ID, exchange, EXCHANGE, startServer, testKey, type RunningServer } from '../helpers/server.js'
-import { runBin } from '../helpers/spawn.js'
-import { spawnServer } from '../helpers/spawn-server.js'
-import { tempHome } from '../helpers/cli.js'
+import { cliServer } from '../helpers/cli-server.js'
+import { runCli, tempHome } from '../helpers/cli.js'
 
 const running: RunningServer[] = []
 afterEach(async () => {
@@ -190,7 +189,7 @@ describe('bktx server --verbose', () => {
       await writeFile(config, JSON.stringify(baseConfig(key, (d) => (d.audiences = ['https://bktx.test/oauth/token']))))
       const target = { tokenUrl: 'https://bktx.test/oauth/token', key }
       const run = async (verbose: boolean): Promise<{ log: string; secrets: string[] }> => {
-        const server = await spawnServer(['--config', config, ...(verbose ? ['--verbose'] : [])], home.env)
+        const server = await cliServer(['--config', config, ...(verbose ? ['--verbose'] : [])], home.env)
         const tokenUrl = `${server.url}/oauth/token`
         const secrets: string[] = []
         const send = async (fields: Record<string, string>, options: Parameters<typeof assertion>[1] = {}) => {
@@ -234,7 +233,7 @@ describe('bktx server --verbose', () => {
   }, 30_000)
 
   it('is documented in the command help', async () => {
-    const help = await runBin(['server', '--help'])
+    const help = await runCli(['server', '--help'])
     expect(help.stdout).toContain("With --verbose, each refused request's log line says which check refused it.")
     expect(help.stdout).toContain('--repair-state')
   })

@@ -541,6 +541,7 @@ describe('the cross-process lock', () => {
     const mint = fakeExchanger(clock)
     const started = performance.now()
     await expect(withCache(mint.exchange, cache, { clock })(testParams())).rejects.toThrow(/another bktx process held the cache lock/)
+    // A lower bound (it waited out waitMs before giving up): load can only lengthen the wait.
     expect(performance.now() - started).toBeGreaterThanOrEqual(250)
     expect(mint.count()).toBe(0)
     await held()

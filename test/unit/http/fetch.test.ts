@@ -107,9 +107,8 @@ describe('makeFetch', () => {
     const hanging: FetchLike = (_input, init) =>
       new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
     const f = makeFetch({ env: {}, timeoutMs: 30, userAgent: 'bktx/1', fetch: hanging })
-    const started = performance.now()
+    // Only the 30 ms timeout can end this fetch; the test's own timeout is the kill timer.
     await expect(f('https://x.test/')).rejects.toMatchObject({ name: 'TimeoutError' })
-    expect(performance.now() - started).toBeLessThan(3000)
     const controller = new AbortController()
     const pending = makeFetch({ env: {}, timeoutMs: 60_000, userAgent: 'bktx/1', fetch: hanging })('https://x.test/', { signal: controller.signal })
     controller.abort('caller')

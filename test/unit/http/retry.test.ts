@@ -85,6 +85,7 @@ describe('timerSleep', () => {
     const controller = new AbortController()
     const started = performance.now()
     await timerSleep(20, controller.signal)
+    // A lower bound (it did wait): load can only lengthen the wait.
     expect(performance.now() - started).toBeGreaterThanOrEqual(15)
     const pending = timerSleep(60_000, controller.signal)
     controller.abort('stop')
