@@ -43,12 +43,38 @@ const common = {
 // share into many small chunks, and each is one more module to resolve, read and compile on
 // every run (the uncached token path was about 8 ms slower with 82 chunks than with 32).
 const result = await build({ ...common, entryPoints: { bin: 'src/bin.ts' }, chunkNames: 'chunks/[name]-[hash]' })
+// The library is bundled again by its users' tools, which may turn it into CommonJS (esbuild
+// --format=cjs, webpack) where import.meta is empty: every chunk then crashed at load in
+// createRequire(undefined). Here import.meta.url (the banner's and the source's, which only
+// ever feed createRequire) falls back to __filename, which such bundles have; with neither,
+// a required module fails with a message that says why. Hiding createRequire(import.meta.url)
+// behind a variable also keeps webpack from bundling the native bindings it would load.
+// createRequire is called as a member of the module's default export: webpack replaces a call
+// of the named import whose argument it cannot evaluate with `undefined`.
+const LIBRARY_BANNER = [
+  "import __bktxNodeModule from 'node:module';",
+  "const __bktxModuleUrl = import.meta.url ?? (typeof __filename === 'string' ? __filename : undefined);",
+  'const require = __bktxModuleUrl === undefined',
+  "  ? (id) => { throw new Error(`bktx cannot load ${id}: this bundle has neither import.meta.url nor __filename; bundle bktx as an ES module, or leave it out of the bundle`) }",
+  '  : __bktxNodeModule.createRequire(__bktxModuleUrl);',
+].join('\n')
 const library = await build({
   ...common,
+  banner: { js: LIBRARY_BANNER },
+  define: { ...common.define, 'import.meta.url': '__bktxModuleUrl' },
   entryPoints: { lib: 'src/api/index.ts', server: 'src/api/server.ts', 'server-internal': 'src/server/internal.ts' },
   chunkNames: 'lib-chunks/[name]-[hash]',
 })
 Object.assign(result.metafile.outputs, library.metafile.outputs)
+// The library is ESM only. Where require() cannot load an ES module (Node before 20.19, or 22
+// before 22.12; jest's default CommonJS mode), package.json's "require" condition lands here,
+// which says so instead of a syntax error; where it can, the "module-sync" condition wins first.
+await writeFile(
+  new URL('../dist/require.cjs', import.meta.url),
+  `'use strict'\nthrow Object.assign(new Error(${JSON.stringify(
+    "bktx is an ES module, and this require() cannot load ES modules: use import or await import('bktx'), or Node.js 20.19+ or 22.12+ (whose require() loads ES modules); run jest in ESM mode (README, \"Use as a library\")",
+  )}), { code: 'ERR_REQUIRE_ESM' })\n`,
+)
 Object.assign(result.metafile.inputs, library.metafile.inputs)
 
 // The cache-hit path of `bktx token` as one self-contained file: bin.js loads it before
@@ -57,7 +83,7 @@ Object.assign(result.metafile.inputs, library.metafile.inputs)
 // and the external signer runner) is replaced by an empty module: reaching it throws, and
 // bin.js falls back to the full CLI, which has the real ones.
 // Matched on the resolved file, not the import as written (`./token.js` from pkcs11/key.ts).
-const MISS_ONLY = [/^proper-lockfile$/, /\/src\/keys\/load\.js$/, /\/src\/keys\/pkcs11\/token\.js$/, /\/src\/keys\/exec\.js$/, /\/src\/assertion\/sign\.js$/]
+const MISS_ONLY = [/\/src\/cache\/lock\.js$/, /\/src\/keys\/load\.js$/, /\/src\/keys\/pkcs11\/token\.js$/, /\/src\/keys\/exec\.js$/, /\/src\/assertion\/sign\.js$/]
 const missOnly = {
   name: 'miss-only',
   setup(b) {

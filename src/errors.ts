@@ -340,7 +340,43 @@ export class ChecksFailedError extends BktxError {
   readonly code = 'BKTX_CHECKS_FAILED'
 }
 
-export function isBktxError(value: unknown): value is BktxError {
+/**
+ * Every error bktx throws, as a union discriminated by `code`: after `isBktxError(e)`, a test of
+ * `e.code` narrows `e` to its class, so `e.code === 'BKTX_OAUTH_REJECTED'` gives typed access to
+ * `e.error`, `e.errorDescription` and `e.status`. (Subclasses, such as a key source's
+ * SettingInvalidError, share their parent's code.)
+ */
+export type AnyBktxError =
+  | UsageError
+  | SettingInvalidError
+  | ConfigError
+  | SettingMissingError
+  | KeyError
+  | UnsupportedKeyError
+  | FileExistsError
+  | FileError
+  | InputError
+  | JWTInvalidError
+  | OAuthRejectedError
+  | APIRejectedError
+  | NetworkError
+  | TimeoutError
+  | ServerUnavailableError
+  | BadResponseError
+  | InsecureURLError
+  | KeychainError
+  | CacheError
+  | InterruptedError
+  | OutputError
+  | CommandNotFoundError
+  | CommandNotExecutableError
+  | SignerError
+  | Pkcs11ModuleError
+  | Pkcs11PinError
+  | Pkcs11TokenError
+  | ChecksFailedError
+
+export function isBktxError(value: unknown): value is AnyBktxError {
   return value instanceof BktxError
 }
 
@@ -359,6 +395,15 @@ export function adviceText(advice: Advice | undefined): string {
       return `bktx ${part.command}${(part.options ?? []).map((o) => ` with ${o}`).join('')}`
     })
     .join('')
+}
+
+/**
+ * A notice in plain words, for library callers and logs: its message, then its advice as
+ * {@link adviceText} words it (settings by name, never a CLI flag or `bktx config set` line).
+ */
+export function noticeText(notice: Notice): string {
+  const advice = adviceText(notice.advice)
+  return advice === '' ? notice.message : `${notice.message}; ${advice}`
 }
 
 /** A short description of an unknown thrown value, for --verbose cause chains. */

@@ -1,27 +1,78 @@
 // `import { getToken } from 'bktx'`: the library entry. Like src/bin.ts it is an entry point,
 // so it builds the real dependencies (process.env, the system clock, the OS keychain, node:http)
-// and hands them to the same token service the CLI runs.
+// and hands them to the same token service the CLI runs; a caller may pass its own fetch,
+// clock and secret store instead (the seams of types.ts, NetworkSeams).
 import { homedir } from 'node:os'
 import { loadSettings } from '../config/load.js'
+import { required } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
+import type { FetchLike } from '../deps.js'
+import { noticeText } from '../errors.js'
+import { caFileWithOwnFetch, ownRoutingFetch } from '../http/fetch.js'
 import { nodeFetch } from '../http/node-fetch.js'
+import { abortedError } from '../http/retry.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
-import { describeNotice } from '../term/describe.js'
+import type { SecretStore } from '../secrets/store.js'
+import { processAlive } from '../term/process-info.js'
+import { escapeControls } from '../text/sanitize.js'
 import { systemClock } from '../time/clock.js'
-import { obtainToken } from '../token/service.js'
-import type { GetTokenOptions, PublicJWKS, SettingsSourceOptions, SignAssertionOptions, SignedAssertion, Token, TokenSettings } from './types.js'
+import { createTokenService, obtainToken } from '../token/service.js'
+import type {
+  AccessTokenInfo,
+  AccessTokenOptions,
+  CallOptions,
+  GetTokenOptions,
+  NetworkSeams,
+  PublicJWKS,
+  SettingsSourceOptions,
+  SignAssertionOptions,
+  SignedAssertion,
+  Token,
+  TokenSettings,
+} from './types.js'
 
 export type * from './types.js'
 export {
   adviceText,
+  APIRejectedError,
+  BadResponseError,
   BktxError,
+  CacheError,
+  ChecksFailedError,
+  CommandNotExecutableError,
+  CommandNotFoundError,
+  ConfigError,
+  FileError,
+  FileExistsError,
+  InputError,
+  InsecureURLError,
+  InterruptedError,
   isBktxError,
+  JWTInvalidError,
+  KeychainError,
+  KeyError,
+  NetworkError,
+  noticeText,
+  OAuthRejectedError,
+  OutputError,
+  Pkcs11ModuleError,
+  Pkcs11PinError,
+  Pkcs11TokenError,
+  ServerUnavailableError,
+  SettingInvalidError,
+  SettingMissingError,
+  SignerError,
+  TimeoutError,
+  UnsupportedKeyError,
+  UsageError,
   type Advice,
   type AdvicePart,
+  type AnyBktxError,
   type ErrorCode,
   type ErrorDetail,
   type Notice,
 } from '../errors.js'
+export { MemorySecretStore, type SecretStore, type StoreStatus } from '../secrets/store.js'
 
 declare const BKTX_VERSION: string | undefined
 const VERSION = typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev'
@@ -51,7 +102,20 @@ function settingValues(options: TokenSettings & { cache?: string | undefined; au
 
 async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record<SettingName, string>>) {
   const env = options.env ?? process.env
-  return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), profile: options.profile, config: options.config })
+  return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), uid: process.getuid?.(), profile: options.profile, config: options.config })
+}
+
+/**
+ * The caller's fetch, which then makes every request (src/http/fetch.ts, ownRoutingFetch),
+ * else bktx's node:http client. A CA file cannot be given to someone else's fetch: refused
+ * before anything is read. A signal already aborted ends the call here, before the cache.
+ */
+function requestSeams(options: NetworkSeams & CallOptions): FetchLike {
+  if (options.signal?.aborted === true) throw abortedError(options.signal.reason)
+  if (options.fetch === undefined) return nodeFetch
+  if (options.caFile !== undefined) throw caFileWithOwnFetch()
+  // A WHATWG fetch is a FetchLike: bktx's init is a RequestInit, a Response a ResponseLike.
+  return ownRoutingFetch(options.fetch as unknown as FetchLike)
 }
 
 /**
@@ -63,9 +127,11 @@ async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record
  * exit-codes`), `detail` which setting, and `advice` what to change.
  */
 export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
+  const fetch = requestSeams(options)
   const env = options.env ?? process.env
   const uid = process.getuid?.()
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  const secrets: SecretStore = options.secretStore ?? lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  const clock = options.clock ?? systemClock
   // One call: the token service resolves the options (as setting values) with the environment
   // and the profile, opens the key and picks the cache (src/token/request.ts).
   const { result } = await obtainToken(
@@ -79,10 +145,60 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
       caFile: options.caFile,
       signal: options.signal,
     },
-    { env, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets, fetch: nodeFetch, userAgent: `bktx/${VERSION}` },
+    {
+      env,
+      home: homedir(),
+      uid,
+      cwd: process.cwd(),
+      clock,
+      secrets,
+      fetch,
+      userAgent: `bktx/${VERSION}`,
+      lock: { process: { pid: process.pid, isAlive: processAlive } },
+    },
   )
-  for (const notice of result.notices) options.onNotice?.(describeNotice(notice))
+  for (const notice of result.notices) options.onNotice?.(escapeControls(noticeText(notice)), notice)
   return { token: result.accessToken, tokenType: result.tokenType, expiresAt: result.expiresAt, scopes: result.scopes, cached: result.cached, cache: result.cache }
+}
+
+/** The API URL of {@link whoami} and {@link revokeToken}, and a token service for their request. */
+async function accessTokenCall(options: AccessTokenOptions) {
+  const fetch = requestSeams(options)
+  const flags: Partial<Record<SettingName, string>> = {}
+  if (options.apiUrl !== undefined) flags['api-url'] = options.apiUrl
+  if (options.tokenUrl !== undefined) flags['token-url'] = options.tokenUrl
+  const { settings } = await settingsFor(options, flags)
+  const env = options.env ?? process.env
+  const uid = process.getuid?.()
+  // The keychain is never asked: these calls take the token, not the cache.
+  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  const service = createTokenService({ env, home: homedir(), uid, cwd: process.cwd(), clock: options.clock ?? systemClock, secrets, fetch, userAgent: `bktx/${VERSION}` })
+  const network = {
+    ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+    caFile: options.caFile,
+    signal: options.signal,
+  }
+  return { apiUrl: required(settings, 'api-url'), service, network }
+}
+
+/**
+ * Who and what a token is for: `GET {apiUrl}/v2/access-token` (what `bktx whoami` prints).
+ * Rejects with an APIRejectedError (`BKTX_API_REJECTED`, `status` 401 or 403) when the API
+ * refuses the token.
+ */
+export async function whoami(token: string, options: AccessTokenOptions = {}): Promise<AccessTokenInfo> {
+  const { apiUrl, service, network } = await accessTokenCall(options)
+  return service.whoami(apiUrl, token, network)
+}
+
+/**
+ * Revokes a token: `DELETE {apiUrl}/v2/access-token`. A token the API no longer knows (revoked,
+ * expired) rejects with an APIRejectedError of `status` 401. The token cache is not changed:
+ * `bktx logout` also forgets the cached token.
+ */
+export async function revokeToken(token: string, options: AccessTokenOptions = {}): Promise<void> {
+  const { apiUrl, service, network } = await accessTokenCall(options)
+  await service.revoke(apiUrl, token, network)
 }
 
 /** A client assertion JWT exactly as Buildkite requires it (what `bktx sign` prints). */
@@ -119,4 +235,36 @@ export async function buildJWKS(keyFiles: readonly string[]): Promise<PublicJWKS
   const { buildJwks } = await import('../jwks/build.js')
   const keys = (await Promise.all(keyFiles.map((path) => loadKeyFile(path)))).flat()
   return buildJwks(keys) as PublicJWKS
+}
+
+// Setup use cases (src/setup/): what `bktx keygen` does, for a program of its own.
+export type * from './keygen-types.js'
+import type { GenerateKeyOptions, GeneratedKey } from './keygen-types.js'
+
+/**
+ * Generates a signing key pair, writes the private key to a 0600 file (never over an existing
+ * one unless `force`) and records it in the profile, as `bktx keygen` does; resolves to the
+ * public JWKS to register. Rejects with a {@link BktxError}.
+ */
+export async function generateKey(options: GenerateKeyOptions = {}): Promise<GeneratedKey> {
+  const { isAbsolute, resolve } = await import('node:path')
+  const { locateConfig } = await import('../config/load.js')
+  const { resolvePaths } = await import('../config/paths.js')
+  const { generateKeyFile } = await import('../setup/keygen.js')
+  const env = options.env ?? process.env
+  const cwd = process.cwd()
+  const target =
+    options.config === false ? undefined : { ...locateConfig({ env, home: homedir(), cwd, profile: options.profile, config: options.config }), uid: process.getuid?.() }
+  const result = await generateKeyFile(
+    {
+      alg: options.alg ?? 'ES256',
+      bits: options.bits,
+      kid: options.kid,
+      out: options.out === undefined ? undefined : isAbsolute(options.out) ? options.out : resolve(cwd, options.out),
+      keysDir: resolvePaths(env, homedir()).keysDir,
+      force: options.force,
+    },
+    target,
+  )
+  return { kid: result.kid, alg: result.alg, path: result.key, profile: result.recorded ? result.profile : null, previousKey: result.previousKey, jwks: result.jwks as PublicJWKS }
 }

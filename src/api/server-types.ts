@@ -50,7 +50,7 @@ export interface ServerConfigDocument {
   allow_http_jwks?: boolean
 }
 
-/** A one-organisation, one-app server, as `bktx server`'s flags describe it. */
+/** A one-organisation, one-app server, as `bktx server`'s flags describe it, with the same defaults. */
 export interface QuickServerConfig {
   org: string
   /** Emails of the members, verified and active. */
@@ -59,10 +59,12 @@ export interface QuickServerConfig {
   /** Give this or `jwksUri`. */
   jwks?: PublicJWKS
   jwksUri?: string
-  grantable: string | readonly string[]
-  defaultScopes: string | readonly string[]
-  /** Seconds, 30 to 86400. */
-  maxTtl: number
+  /** Space-separated or a list. Default `read_builds read_pipelines read_user`. */
+  grantable?: string | readonly string[]
+  /** Space-separated or a list. Default `read_builds`. */
+  defaultScopes?: string | readonly string[]
+  /** Seconds, 30 to 86400. Default 3600. */
+  maxTtl?: number
   exchangeIps?: string | readonly string[]
   tokenIps?: string | readonly string[]
   requireJti?: boolean

@@ -2,12 +2,13 @@
 // for a user's own test suite. An entry point, like src/bin.ts: it supplies the system clock
 // and Node's fetch (for JWKS URIs) unless given others.
 import { listen } from '../http/listen.js'
-import { MemoryAuditSink } from '../server/audit.js'
+import { MemoryAuditSink } from '../server/state/audit.js'
 import { createTokenServer } from '../server/app.js'
-import { parseServerConfig } from '../server/config.js'
-import { quickServerConfig, type QuickServerOptions } from '../server/quick-config.js'
+import { parseServerConfig } from '../server/config/config.js'
+import { asQuickOptionError, quickServerConfig, type QuickServerOptions } from '../server/config/quick-config.js'
 import { systemClock } from '../time/clock.js'
-import type { ReferenceServer, ReferenceServerOptions, ServerAuditRecord } from './server-types.js'
+import { ConfigError } from '../errors.js'
+import type { QuickServerConfig, ReferenceServer, ReferenceServerOptions, ServerAuditRecord } from './server-types.js'
 
 export type * from './server-types.js'
 export type { Clock, PublicJWK, PublicJWKS } from './types.js'
@@ -16,13 +17,11 @@ export { BktxError, isBktxError, type ErrorCode, type ErrorDetail } from '../err
 /**
  * Starts a reference token exchange server with Buildkite's semantics (POST /oauth/token and
  * /v2/oauth/token, GET|DELETE /v2/access-token, a small REST sample) on loopback.
- * Rejects with a BktxError of code BKTX_CONFIG_INVALID naming the field of a bad configuration.
+ * Rejects with a BktxError of code BKTX_CONFIG_INVALID naming the field of a bad configuration
+ * (`apps[0].max_ttl`), or for the quick form the option (`config.quick.maxTtl`).
  */
 export async function startReferenceServer(options: ReferenceServerOptions): Promise<ReferenceServer> {
-  const config =
-    'quick' in options.config
-      ? await quickServerConfig(options.config.quick as QuickServerOptions)
-      : await parseServerConfig(options.config, 'server configuration')
+  const config = 'quick' in options.config ? await quickConfig(options.config.quick) : await parseServerConfig(options.config, 'server configuration')
   const server = await createTokenServer(config, {
     clock: options.clock ?? systemClock,
     fetch: (input, init) => fetch(input, init),
@@ -50,6 +49,15 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       await listening.close(1000)
       server.close()
     },
+  }
+}
+
+/** The quick form, with `bktx server`'s defaults; a bad value is named by its option (`config.quick.maxTtl`). */
+async function quickConfig(quick: QuickServerConfig) {
+  try {
+    return await quickServerConfig(quick as QuickServerOptions)
+  } catch (error) {
+    throw error instanceof ConfigError ? asQuickOptionError(error, 'config.quick') : error
   }
 }
 

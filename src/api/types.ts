@@ -1,6 +1,8 @@
 // The public types of the library (package.json "exports"). Written out here rather than
 // re-exported from the modules that implement them, so the shipped declarations depend on
 // nothing but each other: a consumer's tsc needs no jose, commander or undici types.
+import type { Notice } from '../errors.js'
+import type { SecretStore } from '../secrets/store.js'
 
 /** A public JSON Web Key as bktx publishes it (RFC 7517; RS256 or ES256 only). */
 export interface PublicJWK {
@@ -79,21 +81,94 @@ export interface TokenSettings {
   ttl?: number
 }
 
-export interface GetTokenOptions extends TokenSettings, SettingsSourceOptions {
+/**
+ * A WHATWG fetch: `globalThis.fetch`, undici's, or a test's fake. bktx calls it as
+ * `fetch(url, { method, headers, body, signal, redirect: 'manual' })` (headers a plain object,
+ * body a string) and reads `status`, `headers.get()` and `body`.
+ */
+export type FetchFunction = (input: string | URL, init?: RequestInit) => Promise<Response>
+
+/**
+ * The seams of the calls that make requests, as jose and oauth4webapi offer them: a test (or an
+ * application with its own HTTP stack) passes its own and nothing else touches the network.
+ */
+export interface NetworkSeams {
+  /**
+   * Makes every request of the call (the token exchange; whoami and revocation). With it, no
+   * other network code runs: bktx's node:http client, undici and its own DNS lookups are not
+   * used, the proxy variables (HTTPS_PROXY, NO_PROXY) are not read, and `caFile` is refused
+   * (BKTX_SETTING_INVALID): proxies and CAs are that fetch's business. bktx still adds its
+   * User-Agent, bounds the call with `timeoutMs` and `signal`, and retries as usual.
+   * Default: bktx's own client over node:http/node:https, which msw and nock intercept.
+   */
+  fetch?: FetchFunction
+  /**
+   * "Now", for the assertion's `iat`/`exp`, the token's expiry and cache freshness, and
+   * Retry-After dates. Default: the system clock. Timers (backoff, `timeoutMs`) are real.
+   */
+  clock?: Clock
+}
+
+/** Bounds and cancellation of a call that makes requests. */
+export interface CallOptions {
+  /** Bound on the whole call, retries included, in milliseconds. Default 30 000. */
+  timeoutMs?: number
+  /** A PEM file of CA certificates to trust in addition to the defaults. Refused with `fetch`. */
+  caFile?: string
+  /**
+   * Cancels the call. It then rejects with a BktxError whose `cause` is the signal's reason:
+   * code `BKTX_TIMEOUT` when that reason is a `TimeoutError` (as `AbortSignal.timeout(ms)`
+   * aborts with: the caller's time limit ran out, like `timeoutMs`), else `BKTX_INTERRUPTED`.
+   * A signal already aborted rejects at once, before the cache is read.
+   */
+  signal?: AbortSignal
+}
+
+export interface GetTokenOptions extends TokenSettings, SettingsSourceOptions, NetworkSeams, CallOptions {
   /** Default `auto` (or the `cache` setting). */
   cache?: CacheMode
   /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). Default 300. */
   minTtl?: number
   /** Mint a new token even when a cached one is good. Default false. */
   refresh?: boolean
-  /** Bound on the whole exchange, retries included, in milliseconds. Default 30 000. */
-  timeoutMs?: number
-  /** A PEM file of CA certificates to trust in addition to the defaults. */
-  caFile?: string
-  /** Cancels the exchange; the promise then rejects with a BktxError of code BKTX_INTERRUPTED. */
-  signal?: AbortSignal
-  /** Called with one line for each notice (the keychain did not answer and files were used). */
-  onNotice?: (message: string) => void
+  /**
+   * The OS keychain's stand-in: where the `keychain` and `auto` cache modes keep token secrets
+   * (`auto` uses files instead when CI is set in `env`). A {@link MemorySecretStore} keeps a
+   * test off the real keychain. The cache's metadata, and the `file` mode's secrets, stay in
+   * bktx's cache directory: `$XDG_RUNTIME_DIR/bktx` of `env`, else `/dev/shm/bktx-UID`, else
+   * `$XDG_CACHE_HOME/bktx` (README, "The cache"). To keep a test off the user's cache, give it an
+   * `env` whose XDG_RUNTIME_DIR is a private temporary directory, or use `cache: 'none'`.
+   * Default: the OS keychain through @napi-rs/keyring.
+   */
+  secretStore?: SecretStore
+  /**
+   * Called for each notice, in plain words (settings by name, never a CLI flag), with the
+   * notice itself (`kind`: `keychain-fallback`, `ttl-narrowed`, `scopes-narrowed`, ...) as data.
+   */
+  onNotice?: (message: string, notice: Notice) => void
+}
+
+/** Where the REST API is, for {@link whoami} and {@link revokeToken}. */
+export interface AccessTokenOptions extends SettingsSourceOptions, NetworkSeams, CallOptions {
+  /**
+   * The REST API base URL. Default: the `api-url` setting, else https://api.buildkite.com for
+   * Buildkite's token URLs, else the origin of `tokenUrl`.
+   */
+  apiUrl?: string
+  /** The token endpoint URL the token came from, for the default `apiUrl`. */
+  tokenUrl?: string
+}
+
+/** What `GET /v2/access-token` says about a token (what `bktx whoami` prints). */
+export interface AccessTokenInfo {
+  uuid: string
+  /** Sorted and unique. */
+  scopes: string[]
+  description: string | null
+  createdAt: Date
+  /** null for a token without expiry (a classic API token). */
+  expiresAt: Date | null
+  user: { name: string; email: string }
 }
 
 /** A token and where it came from. */

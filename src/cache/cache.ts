@@ -5,7 +5,7 @@ import type { Clock } from '../time/clock.js'
 import { isCacheKey } from './key.js'
 import { buildMeta, tokenDigest, tokenFromEntry, type BackendName, type CachedToken, type EntryMeta, type SecretBackend } from './entry.js'
 import type { FileSecretStore } from './file-store.js'
-import { lockEntry, type EntryLockOptions, type ReleaseLock } from './lock.js'
+import type { EntryLockOptions, ReleaseLock } from './lock.js'
 import type { MetadataStore } from './metadata.js'
 import type { SecretPolicy } from './policy.js'
 
@@ -125,9 +125,10 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
       return { backend: stored.backend, notice: stored.notice }
     },
 
-    lock(key) {
-      const paths = metadata.lockPaths(key)
-      return lockEntry(paths.target, paths.lock, parts.lock)
+    async lock(key) {
+      // Loaded on a miss only: a hit never locks (the cache-hit bundle leaves ./lock.js out).
+      const { lockEntry } = await import('./lock.js')
+      return lockEntry(metadata.lockPaths(key).lock, parts.lock)
     },
 
     async list() {

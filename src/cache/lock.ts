@@ -1,57 +1,248 @@
+// The cross-process lock of one cache entry (single flight: one exchange for many callers).
+// Loaded on the miss path only (src/cache/cache.ts imports it when it locks): a cache hit never
+// locks, and the cache-hit bundle (scripts/build.mjs) leaves this module out.
+import { randomBytes } from 'node:crypto'
+import { constants } from 'node:fs'
+import { link, open, readFile, unlink } from 'node:fs/promises'
+import { basename, dirname, join } from 'node:path'
+import type { ProcessInfo } from '../deps.js'
 import { CacheError } from '../errors.js'
-import { errnoText } from '../fs/atomic.js'
+import { errnoCode, errnoText } from '../fs/atomic.js'
+
+const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0
+
+/**
+ * This process and the liveness test, as the entry points supply them (src/term/process-info.ts:
+ * `kill(pid, 0)` succeeding or failing with EPERM means the process exists, ESRCH that it is gone).
+ */
+export type LockProcess = Pick<ProcessInfo, 'pid' | 'isAlive'>
 
 export interface EntryLockOptions {
   /** How long to wait for another process's lock, in milliseconds. Default 60 000. */
   waitMs?: number
   /**
-   * A lock whose holder has not refreshed it for this long (it crashed or was killed) is taken
-   * over. Milliseconds, at least 2000 (proper-lockfile's floor). Default 10 000; a live holder
-   * refreshes its lock every half of this, even during a long exchange.
+   * This process and how to tell whether another one still runs. Without it the lock records
+   * no pid and never takes a lock over: it only waits (safe, but a crashed holder's lock then
+   * blocks for `waitMs`). The CLI and the library pass the OS's.
    */
-  staleMs?: number
+  process?: LockProcess | undefined
+  /** Where processes' start times are read (Linux `/proc`; tests point it elsewhere). */
+  procDir?: string
 }
 
 /** Releases a lock; never throws (a lock that vanished is already released). */
 export type ReleaseLock = () => Promise<void>
 
+/** A lock file's content: `<pid> <start time or -> <nonce>\n`. */
+interface Holder {
+  pid: number
+  /** /proc/<pid>/stat field 22 when the holder could read it. */
+  start: string | undefined
+  nonce: string
+  text: string
+}
+
+const HOLDER = /^(\d{1,10}) (\d{1,20}|-) ([0-9a-f]{32})\n$/
+
 /**
- * Takes the cross-process lock of one cache entry with proper-lockfile (an atomic `mkdir` of
- * `lockPath`, its mtime kept fresh while held, stale locks recovered). proper-lockfile is loaded
- * here, on the miss path only: a cache hit never locks.
+ * Takes the cross-process lock `lockPath` (a file beside the entry, in the private cache
+ * directory, mode 0600), waiting up to `waitMs` for another holder; CacheError after that.
+ *
+ * The rule: a lock is taken over only when its holder is gone, never for its age. A holder is
+ * gone when `kill(pid, 0)` says no such process, or when the pid now names a process that
+ * started at another moment (Linux: /proc/<pid>/stat field 22, so a crashed holder's pid reused
+ * by an unrelated process does not keep the lock). A live holder is waited for however long it
+ * holds the lock (an exchange is bounded by its own timeout).
+ *
+ * Why two live holders never coexist:
+ * - The lock file appears complete or not at all: written to a temporary file, then hard-linked
+ *   to `lockPath`, which fails with EEXIST when a lock is there. Its content carries a random
+ *   nonce, so no two acquisitions ever write the same content.
+ * - A lock file is removed only (a) by its holder on release, after reading back its own
+ *   content, or (b) by a waiter that holds the takeover right of that lock's (gone) holder and
+ *   has read the same content again while holding it.
+ * - The takeover right of a gone holder D belongs to whoever creates `<lock>.<nonce of D>.takeover`
+ *   first (the same atomic link). Only one process can create it; it is never removed by anyone
+ *   else. If its creator T dies in the takeover section, the right passes to whoever creates
+ *   `<lock>.<nonce of T>.takeover`, and so on: at any moment at most one live process holds the
+ *   right over D's lock file. While it holds it, nobody else can remove a file with D's content,
+ *   so the content it read is still there when it unlinks; and D's content, once removed, never
+ *   comes back (the nonce), so a later right holder that read it earlier finds another content
+ *   and removes nothing.
+ * - Hence a live holder's lock file is removed only by that holder: one live holder at most.
+ *
+ * Limits. Liveness is judged by pid, so every process sharing the cache directory must see the
+ * others' pids: one host, one pid namespace. Containers that share the directory (a mounted
+ * /dev/shm or XDG_RUNTIME_DIR) across pid namespaces are not supported: a holder in another
+ * namespace looks gone and its lock can be taken over. Without /proc (macOS, Windows) the start
+ * time is not recorded, so a crashed holder's pid reused by another process keeps the lock until
+ * that process ends or `waitMs` passes. A process killed inside the takeover section leaves its
+ * `.takeover` file behind (a few bytes nothing reads as a lock); the next waiter passes the right
+ * on as above. A process killed between writing its temporary file and linking it leaves a
+ * hidden `.tmp` file, like the cache's own writes.
  */
-export async function lockEntry(targetPath: string, lockPath: string, options: EntryLockOptions = {}): Promise<ReleaseLock> {
+export async function lockEntry(lockPath: string, options: EntryLockOptions = {}): Promise<ReleaseLock> {
   const waitMs = options.waitMs ?? 60_000
-  const staleMs = Math.max(options.staleMs ?? 10_000, 2000)
-  // proper-lockfile is CommonJS: its module.exports is `default` both under Node's loader and
-  // in the esbuild bundle, where the named export does not exist.
-  const { lock } = (await import('proper-lockfile')).default
-  // Polling with jitter so that waiting processes do not retry in lockstep. Waits grow from
-  // 10 ms to maxTimeout; the retry count makes their sum at least waitMs.
-  const maxTimeout = 100
-  const retries = { retries: Math.ceil(waitMs / maxTimeout) + 10, minTimeout: 10, maxTimeout, factor: 1.5, randomize: true }
-  let release: () => Promise<void>
-  try {
-    release = await lock(targetPath, {
-      lockfilePath: lockPath,
-      realpath: false,
-      stale: staleMs,
-      retries,
-      // The default throws from a timer (crashing the process) when the lock could not be
-      // refreshed in time. Losing the lock costs at most one extra exchange: carry on.
-      onCompromised: () => undefined,
-    })
-  } catch (cause) {
-    const code = (cause as { code?: unknown }).code
-    if (code === 'ELOCKED') {
+  const proc = options.process
+  const procDir = options.procDir ?? '/proc'
+  const pid = proc?.pid ?? 0
+  const start = proc === undefined ? undefined : await startTime(procDir, pid)
+  const mine = `${pid} ${start ?? '-'} ${randomBytes(16).toString('hex')}\n`
+
+  const gone = async (holder: Holder): Promise<boolean> => {
+    // Pid 0: a holder that recorded no pid; it cannot be judged, so it is waited for.
+    if (proc === undefined || holder.pid === 0) return false
+    if (holder.pid !== proc.pid && !proc.isAlive(holder.pid)) return true
+    if (holder.start === undefined) return false
+    const now = await startTime(procDir, holder.pid)
+    // Unreadable (it ended this instant, or /proc hides it): judged on the next poll.
+    return now !== undefined && now !== holder.start
+  }
+
+  let waited = 0
+  let step = 10
+  let directory = false
+  for (;;) {
+    if (await place(lockPath, mine)) return releaser(lockPath, mine)
+    const text = await readHolder(lockPath)
+    if (text === undefined) continue // released meanwhile: compete again
+    directory = text === DIRECTORY
+    const holder = parseHolder(text)
+    if (holder !== undefined && (await gone(holder)) && (await takeOver(lockPath, holder, mine, gone))) continue
+    if (waited >= waitMs) {
       throw new CacheError(
-        `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1000)} s; if none is running, remove that directory`,
-        { cause },
+        `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1000)} s; if none is running, remove that ${directory ? 'directory' : 'file'}`,
       )
     }
-    throw new CacheError(`cannot lock the cache entry ${lockPath}: ${errnoText(cause)}`, { cause })
+    // Jittered polls growing from 10 ms to 100 ms, so that waiters do not retry in lockstep.
+    // Counting the time asked for, not the clock: a loaded machine only waits longer.
+    const delay = Math.min(Math.round(step * (0.5 + Math.random())), Math.max(waitMs - waited, 1))
+    await new Promise((resolve) => setTimeout(resolve, delay))
+    waited += delay
+    step = Math.min(step * 1.5, 100)
   }
+}
+
+/**
+ * Removes the lock file of `dead` (a gone holder) once this process holds the takeover right
+ * over it (see lockEntry). True when done (the caller competes for the lock again at once);
+ * false when another live process is taking it over (the caller waits).
+ */
+async function takeOver(lockPath: string, dead: Holder, mine: string, gone: (holder: Holder) => Promise<boolean>): Promise<boolean> {
+  let nonce = dead.nonce
+  // Each hop passes over one process killed inside this very section: a few at most.
+  for (let hop = 0; hop < 32; hop++) {
+    const claim = join(dirname(lockPath), `${basename(lockPath)}.${nonce}.takeover`)
+    if (await place(claim, mine)) {
+      try {
+        if ((await readHolder(lockPath)) === dead.text) {
+          await unlink(lockPath).catch((cause: unknown) => {
+            if (errnoCode(cause) !== 'ENOENT') throw failure(lockPath, cause)
+          })
+        }
+      } finally {
+        // Only its creator removes a claim: nobody else can have replaced it.
+        await unlinkQuietly(claim)
+      }
+      return true
+    }
+    const text = await readHolder(claim)
+    if (text === undefined) continue // its holder finished meanwhile: claim it (and find the lock changed)
+    const taker = parseHolder(text)
+    if (taker === undefined || !(await gone(taker))) return false
+    nonce = taker.nonce
+  }
+  return false
+}
+
+function releaser(lockPath: string, mine: string): ReleaseLock {
+  let released = false
   return async () => {
-    await release().catch(() => undefined)
+    if (released) return
+    released = true
+    try {
+      // Ours unless it was taken over, which only happens once this process is gone.
+      if ((await readHolder(lockPath)) === mine) await unlinkQuietly(lockPath)
+    } catch {
+      // Unreadable: left for the next caller to judge.
+    }
   }
+}
+
+function parseHolder(text: string): Holder | undefined {
+  const match = HOLDER.exec(text)
+  if (match === null) return undefined
+  const start = match[2] as string
+  return { pid: Number(match[1]), start: start === '-' ? undefined : start, nonce: match[3] as string, text }
+}
+
+/**
+ * A process's start time in clock ticks since boot: field 22 of /proc/<pid>/stat, counted after
+ * the last `)` since the command name (field 2) may hold spaces and parentheses. Undefined where
+ * there is no /proc or the process is gone.
+ */
+async function startTime(procDir: string, pid: number): Promise<string | undefined> {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
+  try {
+    const stat = await readFile(join(procDir, String(pid), 'stat'), 'utf8')
+    const field = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+    return field !== undefined && /^\d{1,20}$/.test(field) ? field : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Places `content` at `path` unless a file is there: true when placed. */
+async function place(path: string, content: string): Promise<boolean> {
+  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
+  try {
+    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600)
+    try {
+      await handle.writeFile(content)
+    } finally {
+      await handle.close()
+    }
+  } catch (cause) {
+    await unlinkQuietly(temp)
+    throw failure(path, cause)
+  }
+  try {
+    await link(temp, path)
+    return true
+  } catch (cause) {
+    if (errnoCode(cause) === 'EEXIST') return false
+    throw failure(path, cause)
+  } finally {
+    await unlinkQuietly(temp)
+  }
+}
+
+/** What a directory in the lock's place reads as (an older bktx's lock): never a holder. */
+const DIRECTORY = '<directory>'
+
+/** A lock or claim file's content (its first bytes); undefined when there is none. */
+async function readHolder(path: string): Promise<string | undefined> {
+  try {
+    const handle = await open(path, constants.O_RDONLY | O_NOFOLLOW)
+    try {
+      const buffer = Buffer.alloc(128)
+      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
+      return buffer.toString('utf8', 0, bytesRead)
+    } finally {
+      await handle.close()
+    }
+  } catch (cause) {
+    const code = errnoCode(cause)
+    if (code === 'ENOENT') return undefined
+    if (code === 'EISDIR') return DIRECTORY
+    throw failure(path, cause)
+  }
+}
+
+async function unlinkQuietly(path: string): Promise<void> {
+  await unlink(path).catch(() => undefined)
+}
+
+function failure(path: string, cause: unknown): CacheError {
+  return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause })
 }

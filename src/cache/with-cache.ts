@@ -35,6 +35,7 @@ export function requestedOf(params: ExchangeParams): CachedTokenResult['requeste
 
 export type CachedExchanger = (params: ExchangeParams) => Promise<CachedTokenResult>
 
+/** Serve a cached token only with at least this many seconds left (capped at half its lifetime). */
 export const DEFAULT_MIN_TTL = 300
 
 /**

@@ -1,12 +1,13 @@
 import { isAbsolute, resolve } from 'node:path'
-import { loadConfigFile, PROFILE_NAME, type ConfigFile, type Profile } from '../config/file.js'
+import { loadConfigFile, type ConfigFile } from '../config/file.js'
 import { locateConfig, settingsFrom } from '../config/load.js'
-import { UsageError, type Notice } from '../errors.js'
+import type { Notice } from '../errors.js'
 import { resolvePaths, type Paths } from '../config/paths.js'
 import { selectProfile, type ResolvedSettings } from '../config/resolve.js'
 import type { SettingName } from '../config/settings.js'
 import type { Deps } from '../deps.js'
 import type { TokenHandover } from '../token/request.js'
+import { profileToWrite } from '../setup/profile.js'
 import type { Outcome } from './exit-codes.js'
 import { describeNotice } from '../term/describe.js'
 import { Output, type SpinnerStream } from './output.js'
@@ -39,6 +40,8 @@ export class Context {
   /** The request the fast path resolved for this command line, on a cache miss (src/bin.ts). */
   readonly handover: TokenHandover | undefined
   #config: Promise<ConfigFile> | undefined
+  /** An invalid --profile or BKTX_PROFILE: thrown by the first look at the configuration. */
+  readonly #invalidProfile: unknown
   readonly #exit: (outcome: Outcome) => void
 
   constructor(deps: Deps & { handover?: TokenHandover | undefined }, globals: GlobalOptions, spinnerStream?: SpinnerStream, exit: (outcome: Outcome) => void = () => undefined) {
@@ -47,7 +50,14 @@ export class Context {
     this.handover = deps.handover
     this.#exit = exit
     this.paths = resolvePaths(deps.env, deps.home)
-    const located = locateConfig({ env: deps.env, home: deps.home, cwd: deps.cwd, config: globals.config, profile: globals.profile })
+    let located
+    try {
+      located = locateConfig({ env: deps.env, home: deps.home, cwd: deps.cwd, config: globals.config, profile: globals.profile })
+    } catch (error) {
+      // Reported as the command's own failure (--json applies), before any profile is looked up.
+      this.#invalidProfile = error
+      located = locateConfig({ env: { ...deps.env, BKTX_PROFILE: undefined }, home: deps.home, cwd: deps.cwd, config: globals.config })
+    }
     this.configPath = located.configPath
     this.explicitProfile = located.explicitProfile
     this.out = new Output(deps.stdout, deps.stderr, {
@@ -85,19 +95,15 @@ export class Context {
 
   /** The configuration file, loaded and validated once per invocation. */
   config(): Promise<ConfigFile> {
-    this.#config ??= loadConfigFile(this.configPath)
+    if (this.#invalidProfile !== undefined) return Promise.reject(this.#invalidProfile)
+    this.#config ??= loadConfigFile(this.configPath, this.deps.uid)
     return this.#config
   }
 
   /** The selected profile; `create` allows a new (empty) one, for commands that write it. */
   async profile(options: { create?: boolean } = {}) {
     const config = await this.config()
-    if (options.create === true && this.explicitProfile !== undefined && config.profiles[this.explicitProfile] === undefined) {
-      if (!PROFILE_NAME.test(this.explicitProfile)) {
-        throw new UsageError(`"${this.explicitProfile}" is not a valid profile name (letters, digits, ".", "_", "-")`)
-      }
-      return { name: this.explicitProfile, profile: {} as Profile }
-    }
+    if (options.create === true) return profileToWrite(config, this.configPath, this.explicitProfile)
     return selectProfile(config, this.configPath, this.explicitProfile)
   }
 

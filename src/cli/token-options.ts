@@ -49,6 +49,8 @@ export function tokenService(ctx: Context): TokenService {
     fetch: ctx.deps.fetch,
     userAgent: `bktx/${ctx.deps.version}`,
     cwd: ctx.deps.cwd,
+    // The cache lock records this pid and takes over a lock only when its holder is gone.
+    ...(ctx.deps.processInfo === undefined ? {} : { lock: { process: ctx.deps.processInfo } }),
   })
 }
 

@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js'
 import { errnoCode, writeFileAtomic } from '../fs/atomic.js'
 import { InputFileError, readInputFile } from '../fs/input.js'
+import { PROFILE_NAME } from './paths.js'
 import { InvalidSettingValue, isSettingName, SETTINGS, type SettingName } from './settings.js'
 
 /**
@@ -15,26 +16,40 @@ export interface ConfigFile {
   profiles: Record<string, Profile>
 }
 
-export const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/
+export { PROFILE_NAME } from './paths.js'
 const MAX_CONFIG_BYTES = 1024 * 1024
 
 /**
  * Loads and validates the file. A missing file is an empty configuration; anything else that
  * is wrong (unreadable, not JSON, unknown field, bad value) is a ConfigError naming the file and
- * the field, never silently ignored.
+ * the field, never silently ignored. `uid` is the user running bktx (undefined on Windows): a
+ * file that another user owns or can write, or can replace in its directory, is refused, since
+ * its `key` may name a command bktx runs (src/fs/trust.ts).
  */
-export async function loadConfigFile(path: string): Promise<ConfigFile> {
+export async function loadConfigFile(path: string, uid: number | undefined): Promise<ConfigFile> {
   let text: string
   try {
     // A regular file of at most 1 MiB, counted while reading: a FIFO or /dev/zero named by
     // BKTX_CONFIG must not hang bktx or fill its memory (src/fs/input.ts).
-    text = readInputFile(path, MAX_CONFIG_BYTES)
+    text = readInputFile(path, MAX_CONFIG_BYTES, { trustedBy: uid })
   } catch (cause) {
     if (!(cause instanceof InputFileError)) throw cause
-    if (cause.problem === 'unreadable' && errnoCode(cause.cause) === 'ENOENT') return { profiles: {} }
-    throw new ConfigError(path, undefined, cause.text, { cause, detail: { reason: cause.problem } })
+    // No prototype: a profile named `__proto__` or `constructor` is no profile (see parseConfig).
+    if (cause.problem === 'unreadable' && errnoCode(cause.cause) === 'ENOENT') return { profiles: Object.create(null) as Record<string, Profile> }
+    throw configInputError(path, cause)
   }
   return parseConfig(text, path)
+}
+
+/** A ConfigError for a file src/fs/input.ts refused; an untrusted one says who owns it and how to fix it. */
+export function configInputError(path: string, cause: InputFileError): ConfigError {
+  const untrusted = cause.untrusted
+  if (untrusted === undefined) return new ConfigError(path, undefined, cause.text, { cause, detail: { reason: cause.problem } })
+  return new ConfigError(path, undefined, `${untrusted.text}, so bktx will not use it`, {
+    cause,
+    detail: { reason: untrusted.reason },
+    advice: [`once you have checked what it holds, run \`${untrusted.fix}\``],
+  })
 }
 
 export function parseConfig(text: string, path: string): ConfigFile {

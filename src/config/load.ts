@@ -11,6 +11,8 @@ export interface LoadSettingsInput {
   env: Env
   home: string
   cwd: string
+  /** The user running bktx (undefined on Windows): the configuration file must be safe from every other user but root (src/fs/trust.ts). */
+  uid: number | undefined
   /**
    * An explicit configuration file (--config), relative to `cwd`; else $BKTX_CONFIG, else the XDG
    * default. `false`: no file at all (a library caller that passes every setting itself).
@@ -41,7 +43,7 @@ export async function loadSettings(input: LoadSettingsInput): Promise<LoadedSett
     return settingsFrom({ profiles: {} }, { ...input, configPath: '(no configuration file)', explicitProfile })
   }
   const { configPath, explicitProfile } = locateConfig({ ...input, config: input.config })
-  return settingsFrom(await loadConfigFile(configPath), { ...input, configPath, explicitProfile })
+  return settingsFrom(await loadConfigFile(configPath, input.uid), { ...input, configPath, explicitProfile })
 }
 
 /** Which configuration file and profile are in use, before reading anything. */

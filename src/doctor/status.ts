@@ -91,13 +91,13 @@ export async function collectStatus(input: StatusInput, deps: StatusDeps): Promi
     key,
     cache,
     tokens: await profileTokens(settings, key, cache, deps),
-    rotation: pendingRotation(input.configPath, input.profile),
+    rotation: pendingRotation(input.configPath, input.profile, deps.uid),
   }
 }
 
-function pendingRotation(configPath: string, profile: string): Rotation | ConfigError | undefined {
+function pendingRotation(configPath: string, profile: string, uid: number | undefined): Rotation | ConfigError | undefined {
   try {
-    return loadRotations(rotationStatePath(configPath)).rotations[profile]
+    return loadRotations(rotationStatePath(configPath), uid).rotations[profile]
   } catch (error) {
     if (error instanceof ConfigError) return error
     throw error

@@ -121,10 +121,13 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
     throw bad(`sent issued_token_type ${typeof issuedTokenType === 'string' ? `"${printable(issuedTokenType, 80)}"` : 'that is not a string'}; expected ${ISSUED_TOKEN_TYPE_ACCESS_TOKEN} (RFC 8693 §3)`)
   }
 
-  const expiresIn = json['expires_in']
+  const sentExpiresIn = json['expires_in']
   // Required here although RFC 6749 says RECOMMENDED: the expiry is computed from it and a
-  // token of unknown lifetime cannot be cached safely. A JSON number, not a string.
-  if (expiresIn === undefined) throw bad('sent no expires_in; bktx needs the token lifetime (docs/token-exchange.md §4)')
+  // token of unknown lifetime cannot be cached safely. A JSON number (Buildkite's); a string of
+  // decimal digits only is read as that number, as oauth4webapi and Authlib read it, since
+  // some servers send one (docs/token-exchange.md §4 [bktx]); nothing looser ("9e2", " 900").
+  if (sentExpiresIn === undefined) throw bad('sent no expires_in; bktx needs the token lifetime (docs/token-exchange.md §4)')
+  const expiresIn = typeof sentExpiresIn === 'string' && /^[0-9]{1,16}$/.test(sentExpiresIn) ? Number(sentExpiresIn) : sentExpiresIn
   if (typeof expiresIn !== 'number' || !Number.isSafeInteger(expiresIn) || expiresIn <= 0) {
     throw bad('sent an expires_in that is not a positive whole number of seconds')
   }

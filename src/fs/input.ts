@@ -1,5 +1,6 @@
 import { closeSync, constants, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs'
 import { errnoText } from './atomic.js'
+import { untrustedDir, untrustedFile, type Untrusted } from './trust.js'
 
 // The one reader of local inputs: config files, key and JWKS files, CA files, the server
 // configuration, and stdin for `-`. A path may name a FIFO (open() blocks until a writer comes,
@@ -10,18 +11,22 @@ import { errnoText } from './atomic.js'
 // bytes read, not on a size reported before reading.
 
 /** Why an input was refused, for the caller's own error (ConfigError, KeyError, ...). */
-export type InputProblem = 'not-a-file' | 'too-large' | 'unreadable'
+export type InputProblem = 'not-a-file' | 'too-large' | 'unreadable' | 'untrusted'
 
 export class InputFileError extends Error {
   constructor(
     readonly problem: InputProblem,
     /** In words, without the path: `is a FIFO (named pipe), not a regular file`, `is larger than 1 MiB`. */
     readonly text: string,
-    options: { cause?: unknown } = {},
+    options: { cause?: unknown; untrusted?: Untrusted } = {},
   ) {
     super(text, options)
     this.name = 'InputFileError'
+    this.untrusted = options.untrusted
   }
+
+  /** With `untrusted`: who owns the file or its directory, and the command that fixes it (src/fs/trust.ts). */
+  readonly untrusted: Untrusted | undefined
 }
 
 /** What a file is, for messages: `a directory`, `a FIFO (named pipe)`, `a character device`. */
@@ -50,15 +55,19 @@ const tooLarge = (maxBytes: number) => new InputFileError('too-large', `is large
 // followed (a Kubernetes secret volume is a tree of them); what is checked is the file reached.
 const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | (constants.O_NOCTTY ?? 0)
 
+const untrusted = (found: Untrusted) => new InputFileError('untrusted', found.text, { untrusted: found })
+
 /**
  * The UTF-8 text of the regular file at `path`, at most `maxBytes` bytes. Throws
  * InputFileError: `not-a-file` (a FIFO, a device, a directory, a socket), `too-large` (checked
  * on the bytes read, so a file that grows, or lies about its size as /proc files do, is cut
  * off too), or `unreadable` with the errno (`errnoCode(error.cause)` is `ENOENT` for a missing
  * file). Synchronous: these files are small and read at start-up, where starting libuv's thread
- * pool would cost more than the read.
+ * pool would cost more than the read. With `trustedBy`: `untrusted` unless the file (the one
+ * read, checked on the descriptor) and its directory are safe from other users than that uid
+ * and root (src/fs/trust.ts).
  */
-export function readInputFile(path: string, maxBytes: number): string {
+export function readInputFile(path: string, maxBytes: number, options: { trustedBy?: number | undefined } = {}): string {
   let info: Stats
   try {
     info = statSync(path)
@@ -67,6 +76,8 @@ export function readInputFile(path: string, maxBytes: number): string {
   }
   if (!info.isFile()) throw notAFile(info)
   if (info.size > maxBytes) throw tooLarge(maxBytes)
+  const dirProblem = untrustedDir(path, options.trustedBy)
+  if (dirProblem !== undefined) throw untrusted(dirProblem)
   let fd: number
   try {
     fd = openSync(path, OPEN_FLAGS)
@@ -76,6 +87,8 @@ export function readInputFile(path: string, maxBytes: number): string {
   try {
     const opened = fstatSync(fd)
     if (!opened.isFile()) throw notAFile(opened)
+    const fileProblem = untrustedFile(path, opened, options.trustedBy)
+    if (fileProblem !== undefined) throw untrusted(fileProblem)
     // One byte more than allowed: reading it proves the file is too large.
     const buffer = Buffer.allocUnsafe(Math.min(maxBytes, Math.max(opened.size, 4096)) + 1)
     let total = 0

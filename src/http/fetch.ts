@@ -62,6 +62,7 @@ type Undici = typeof import('undici')
  *   fetch (an undici 7 dispatcher matches no other fetch; docs/dependencies.md);
  * - with undici and an extra CA list when `--ca-file` is given;
  * - else through `options.fetch` (node:http in the CLI).
+ * A fetch marked with {@link ownRoutingFetch} (a library caller's) gets every request instead.
  * undici costs about 111 ms to import, so it is loaded on the first request that needs it and
  * never for a direct one. NO_PROXY alone needs no dispatcher, and neither does
  * NODE_EXTRA_CA_CERTS alone: Node adds those certificates to its default trust store at
@@ -74,9 +75,34 @@ type Undici = typeof import('undici')
  */
 const globalFetch: FetchLike = (input, init) => fetch(input, init)
 
+const OWN_ROUTING = new WeakSet<FetchLike>()
+
+/**
+ * A fetch that routes requests itself: a library caller's (`getToken({ fetch })`). makeFetch
+ * then sends every request to it, adding only the User-Agent: it reads no proxy variable and
+ * never loads undici, and a CA file is refused, since only that fetch can trust it. So with an
+ * injected fetch no other network code runs (no node:http, no DNS lookup of bktx's own).
+ */
+export function ownRoutingFetch(fetch: FetchLike): FetchLike {
+  const own: FetchLike = (input, init) => fetch(input, init)
+  OWN_ROUTING.add(own)
+  return own
+}
+
+/** The refusal of a CA file given with a fetch that routes itself ({@link ownRoutingFetch}). */
+export function caFileWithOwnFetch(): SettingInvalidError {
+  return new SettingInvalidError('ca-file', 'does not apply with an injected fetch: give that fetch the CA certificates instead', {
+    source: 'flag',
+    detail: { option: 'ca-file', reason: 'injected-fetch' },
+  })
+}
+
 export function makeFetch(options: MakeFetchOptions): BktxFetch {
   const base: FetchLike = options.fetch ?? globalFetch
-  const proxy = proxySettings(options.env)
+  const ownRouting = OWN_ROUTING.has(base)
+  if (ownRouting && options.caFile !== undefined) throw caFileWithOwnFetch()
+  // A fetch that routes itself does its own proxying: the variables are not read.
+  const proxy = ownRouting ? proxySettings({}) : proxySettings(options.env)
   const hasProxy = proxy.httpProxy !== '' || proxy.httpsProxy !== ''
   const route: string[] = []
   if (hasProxy) route.push('proxy')

@@ -11,10 +11,13 @@ import type { BodyLike, FetchLike, ResponseLike } from '../deps.js'
 export const nodeFetch: FetchLike = async (input, init = {}) => {
   const url = new URL(input)
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TypeError(`unsupported protocol ${url.protocol}`)
-  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http')
+  // The module object's `request`, read at call time: interceptors (msw, nock) patch the
+  // properties of that object, which a named import from the ESM namespace never sees (a
+  // snapshot taken at load). esbuild keeps `.default` as module.exports in its bundles too.
+  const http = (url.protocol === 'https:' ? await import('node:https') : await import('node:http')).default
   init.signal?.throwIfAborted()
   return new Promise<ResponseLike>((resolve, reject) => {
-    const req = request(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, ...(init.signal === undefined ? {} : { signal: init.signal }) }, (res) => resolve(toResponse(res)))
+    const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, ...(init.signal === undefined ? {} : { signal: init.signal }) }, (res) => resolve(toResponse(res)))
     req.once('error', reject)
     req.end(init.body)
   })

@@ -43,7 +43,10 @@ export interface RetryOptions {
   baseDelayMs?: number
   /** Longest backoff in ms (Retry-After may ask for more). Default 8 000. */
   maxDelayMs?: number
-  /** Cancels the call (SIGINT/SIGTERM); the call then fails with InterruptedError. */
+  /**
+   * Cancels the call (SIGINT/SIGTERM); the call then fails with InterruptedError, or with
+   * TimeoutError for a signal that timed out, whose `cause` is the signal's reason ({@link abortedError}).
+   */
   signal?: AbortSignal
 }
 
@@ -98,7 +101,7 @@ export async function fetchWithRetries<T>(
   let last: Failure | undefined
   const stopped = (): Error =>
     controller.signal.reason === INTERRUPTED
-      ? new InterruptedError(`interrupted while waiting for the ${target.name}`)
+      ? abortedError(options.signal?.reason, target)
       : new TimeoutError(
           `the ${target.name} ${redactURL(target.url)} did not answer within ${formatMs(timeoutMs)}` +
             (last === undefined ? '' : ` (last attempt: ${describeFailure(last)})`),
@@ -179,6 +182,30 @@ export async function fetchWithRetries<T>(
     clearTimeout(timer)
     options.signal?.removeEventListener('abort', onInterrupt)
   }
+}
+
+/**
+ * The error for a call its caller's AbortSignal ended, keeping the signal's reason as `cause`.
+ * A reason named `TimeoutError` (what `AbortSignal.timeout()` aborts with) is the caller's time
+ * limit running out: a TimeoutError (BKTX_TIMEOUT), as for the call's own limit. Any other
+ * reason (`controller.abort()`, SIGINT in the CLI) is an InterruptedError (BKTX_INTERRUPTED).
+ * `target` is what was being waited for, with its URL and setting; none before the call started.
+ */
+export function abortedError(reason: unknown, target?: { name: string; url?: URL; setting?: string }): InterruptedError | TimeoutError {
+  if (isTimeoutReason(reason)) {
+    const setting = target?.setting
+    const what = target === undefined ? undefined : `the ${target.name}${target.url === undefined ? '' : ` ${redactURL(target.url)}`}`
+    return new TimeoutError(what === undefined ? "the caller's AbortSignal had timed out before the call started" : `${what} did not answer before the caller's AbortSignal timed out`, {
+      cause: reason,
+      detail: { ...(setting === undefined ? {} : { setting }), option: 'signal', reason: 'timeout' },
+      advice: setting === undefined ? ['allow more time in the signal'] : ['check ', { setting }, ', or allow more time in the signal'],
+    })
+  }
+  return new InterruptedError(target === undefined ? 'interrupted before the call started' : `interrupted while waiting for the ${target.name}`, { cause: reason })
+}
+
+function isTimeoutReason(reason: unknown): boolean {
+  return typeof reason === 'object' && reason !== null && (reason as { name?: unknown }).name === 'TimeoutError'
 }
 
 /** `300 ms`, `45s`, `2m`: durations in messages. */

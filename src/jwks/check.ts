@@ -10,7 +10,7 @@ import { JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from './limits.js'
 import { inspectJwks, type JwksKey, type JwksProblem } from './rules.js'
 
 // A published JWKS checked as Buildkite fetches and reads it (docs/token-exchange.md §1 and
-// §9): the transport rules of the reference server's JWKS fetch (src/server/keysets.ts: https,
+// §9): the transport rules of the reference server's JWKS fetch (src/server/oauth/keysets.ts: https,
 // no redirects, status 200, 100 KiB, 5 s) and the document rules of src/jwks/rules.ts.
 
 

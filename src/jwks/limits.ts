@@ -1,5 +1,5 @@
 // How a JWKS URI is fetched and cached (docs/token-exchange.md §1 and §9): the reference
-// server's fetch (src/server/keysets.ts), `bktx jwks check` and key rotation share these.
+// server's fetch (src/server/oauth/keysets.ts), `bktx jwks check` and key rotation share these.
 
 /** A fetch gives up after this long. */
 export const JWKS_FETCH_TIMEOUT_MS = 5_000

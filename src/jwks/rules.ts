@@ -4,7 +4,7 @@ import { parseKeys } from '../keys/load.js'
 import type { SigningAlg } from '../keys/policy.js'
 
 // What a JWKS must be for Buildkite to use it (docs/token-exchange.md §1 and §9): one set
-// of rules for the reference server's configuration (src/server/config.ts), `bktx jwks check`,
+// of rules for the reference server's configuration (src/server/config/config.ts), `bktx jwks check`,
 // `bktx doctor` and key rotation, so that bktx never passes a document its own server refuses.
 
 /** One rule a JWKS document breaks. */

@@ -33,7 +33,7 @@ export interface ListedKey {
  * without the environment), the key files in the keys directory, and the keys of pending
  * rotations; each with the profiles that sign with it and its part in a rotation.
  */
-export async function listKeys(input: { configPath: string; config: ConfigFile; keysDir: string }): Promise<ListedKey[]> {
+export async function listKeys(input: { configPath: string; config: ConfigFile; keysDir: string; uid: number | undefined }): Promise<ListedKey[]> {
   const byPath = new Map<string, { usedBy: KeyUser[]; rotations: KeyRole[] }>()
   const entry = (path: string) => {
     let found = byPath.get(path)
@@ -57,7 +57,7 @@ export async function listKeys(input: { configPath: string; config: ConfigFile; 
     // No keys directory yet.
   }
   for (const name of files) entry(join(input.keysDir, name))
-  for (const [profile, rotation] of Object.entries(pendingRotations(input.configPath))) {
+  for (const [profile, rotation] of Object.entries(pendingRotations(input.configPath, input.uid))) {
     for (const role of ['old', 'next'] as const) {
       entry(rotation[role].path).rotations.push({ profile, role, startedAt: rotation.startedAt, servedSince: rotation.servedSince })
     }

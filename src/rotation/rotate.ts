@@ -13,7 +13,7 @@ import { saveConfigFile } from '../config/file.js'
 import { settingsFrom } from '../config/load.js'
 import type { ResolvedSettings } from '../config/resolve.js'
 import type { FetchLike } from '../deps.js'
-import { InputError, SettingInvalidError, SettingMissingError, isBktxError, type Advice } from '../errors.js'
+import { InputError, KeyError, SettingInvalidError, SettingMissingError, isBktxError, type Advice } from '../errors.js'
 import { fail, pass, warn, type Check } from '../checks/check.js'
 import { jwksChecks } from '../checks/jwks.js'
 import { writeFileAtomic } from '../fs/atomic.js'
@@ -23,6 +23,7 @@ import { JWKS_CACHE_MAX_AGE_MS } from '../jwks/limits.js'
 import { describeSigningKey, type LoadedKeyDescription } from '../keys/describe.js'
 import { NO_KID, withKidLabel } from '../keys/pem.js'
 import type { SigningAlg } from '../keys/policy.js'
+import { keyFingerprint } from '../keys/thumbprint.js'
 import type { Clock } from '../time/clock.js'
 import { formatDuration, isoSeconds } from '../time/duration.js'
 import { loadRotations, rotationStatePath, saveRotations, type Rotation, type RotationKey } from './state.js'
@@ -36,6 +37,8 @@ export interface RotationScope {
   settings: ResolvedSettings
   /** Where new keys go by default. */
   keysDir: string
+  /** The user running bktx: the rotation state must be safe from other users (src/fs/trust.ts). */
+  uid: number | undefined
   /** Accept an http:// JWKS URI to a loopback host. */
   allowHttpJwks: boolean
 }
@@ -63,8 +66,14 @@ export interface Progress {
   checks: Check[]
   /** When the new key may sign: an hour after the JWKS URI was first seen serving it; undefined while it is not served, or with no URI. */
   readyAt: Date | undefined
-  /** Nothing failed and the wait is over (always true of the wait without a JWKS URI). */
+  /** Nothing failed and the wait is over (always true of the wait without a JWKS URI); false once `switched`. */
   ready: boolean
+  /**
+   * The profile signs with the new key already, the rotation still pending: a `--finish` that
+   * switched but could not end the rotation. `--finish` then publishes and ends it; `--cancel`
+   * refuses (it would unpublish the key in use).
+   */
+  switched: boolean
 }
 
 export interface Started extends Progress {
@@ -106,11 +115,58 @@ function toRef(key: LoadedKeyDescription): RotationKey {
   return { path: key.source.text, kid: key.kid, alg: key.alg, fingerprint: key.fingerprint }
 }
 
-/** The JWKS of rotation keys, each under the kid recorded for it. */
-async function jwksOf(keys: readonly RotationKey[]): Promise<PublicJWKS> {
+/**
+ * A rotation key whose file no longer holds the key recorded when the rotation started. A
+ * rotation publishes each key under the kid recorded for it and switches the profile to the
+ * recorded path: a file replaced meanwhile would be published under the recorded kid and signed
+ * with, so every step compares the SPKI fingerprint and refuses.
+ */
+function replacedKey(ref: RotationKey, role: 'old' | 'new', fingerprint: string, profile: string): KeyError {
+  return new KeyError(
+    `the ${role} key file ${ref.path} no longer holds the key recorded when the rotation of profile "${profile}" started (kid ${ref.kid}): its fingerprint is ${fingerprint}, not ${ref.fingerprint}`,
+    {
+      detail: { file: ref.path, reason: 'replaced' },
+      advice:
+        role === 'new'
+          ? ['put the recorded key back, or move this file away and drop the rotation with ', { command: 'key rotate', options: ['cancel'], profile }, ', then start again']
+          : ['put the recorded key back; the profile signs with this file until the rotation finishes'],
+    },
+  )
+}
+
+/** Refuses a rotation key file that holds another key than recorded; with `mustLoad` false, one that does not load passes (the step does not use it). */
+async function checkRecorded(ref: RotationKey, role: 'old' | 'new', profile: string, options: { mustLoad: boolean } = { mustLoad: true }): Promise<void> {
+  const key = await describeSigningKey(ref.path, ref.kid)
+  if (!key.loads) {
+    if (options.mustLoad) throw key.error
+    return
+  }
+  if (key.fingerprint !== ref.fingerprint) throw replacedKey(ref, role, key.fingerprint, profile)
+}
+
+/** The JWKS of rotation keys, each under the kid recorded for it, refused unless each file still holds the recorded key. */
+async function jwksOf(keys: readonly { ref: RotationKey; role: 'old' | 'new' }[], profile: string): Promise<PublicJWKS> {
   const { loadKeyFile } = await import('../keys/load.js')
-  const loaded = (await Promise.all(keys.map((k) => loadKeyFile(k.path, { kid: k.kid })))).flat()
+  const loaded = []
+  for (const { ref, role } of keys) {
+    for (const key of await loadKeyFile(ref.path, { kid: ref.kid })) {
+      const fingerprint = keyFingerprint(key.publicKey)
+      if (fingerprint !== ref.fingerprint) throw replacedKey(ref, role, fingerprint, profile)
+      loaded.push(key)
+    }
+  }
   return buildJwks(loaded)
+}
+
+/** The profiles of the file that sign with the key at `path` (resolved as the token commands resolve them, without the environment). */
+function profilesSigningWith(scope: RotationScope, config: ConfigFile, path: string): string[] {
+  return Object.keys(config.profiles).filter((name) => {
+    try {
+      return settingsFrom(config, { flags: {}, env: {}, cwd: dirname(scope.configPath), configPath: scope.configPath, explicitProfile: name }).settings.key?.value === path
+    } catch {
+      return false
+    }
+  })
 }
 
 async function publish(path: string, jwks: PublicJWKS): Promise<void> {
@@ -120,7 +176,7 @@ async function publish(path: string, jwks: PublicJWKS): Promise<void> {
 
 function pending(scope: RotationScope): { path: string; rotation: Rotation } {
   const path = rotationStatePath(scope.configPath)
-  const rotation = loadRotations(path).rotations[scope.profile]
+  const rotation = loadRotations(path, scope.uid).rotations[scope.profile]
   if (rotation === undefined) {
     throw new InputError(`no key rotation is pending for profile "${scope.profile}"`, {
       detail: { file: path, reason: 'no-rotation' },
@@ -130,8 +186,9 @@ function pending(scope: RotationScope): { path: string; rotation: Rotation } {
   return { path, rotation }
 }
 
-async function saveRotation(statePath: string, profile: string, rotation: Rotation | undefined): Promise<void> {
-  const file = loadRotations(statePath)
+async function saveRotation(scope: RotationScope, statePath: string, rotation: Rotation | undefined): Promise<void> {
+  const profile = scope.profile
+  const file = loadRotations(statePath, scope.uid)
   if (rotation === undefined) delete file.rotations[profile]
   else file.rotations[profile] = rotation
   await saveRotations(statePath, file)
@@ -141,7 +198,7 @@ async function saveRotation(statePath: string, profile: string, rotation: Rotati
 export async function startRotation(scope: RotationScope, options: StartOptions, deps: RotationDeps): Promise<Started> {
   const oldPath = profileKeyPath(scope)
   const statePath = rotationStatePath(scope.configPath)
-  const existing = loadRotations(statePath).rotations[scope.profile]
+  const existing = loadRotations(statePath, scope.uid).rotations[scope.profile]
   if (existing !== undefined) {
     throw new InputError(`a key rotation of profile "${scope.profile}" is pending since ${existing.startedAt} (new key ${existing.next.kid})`, {
       detail: { file: statePath, reason: 'rotation-pending' },
@@ -168,12 +225,12 @@ export async function startRotation(scope: RotationScope, options: StartOptions,
   })
   const next = await loadedKey(newPath, undefined)
   const rotation: Rotation = { old: toRef(old), next: toRef(next), startedAt: deps.clock.now().toISOString(), out: options.out ?? null, servedSince: null, servedBy: null }
-  const jwks = await jwksOf([rotation.old, rotation.next])
+  const jwks = await jwksOf([{ ref: rotation.old, role: 'old' }, { ref: rotation.next, role: 'new' }], scope.profile)
   if (options.out !== undefined) await publish(options.out, jwks)
-  await saveRotation(statePath, scope.profile, rotation)
+  await saveRotation(scope, statePath, rotation)
   // With `--out` into what a JWKS server serves, the new kid may be visible already: the hour starts now.
   const progress = await observe(scope, rotation, 'status', deps)
-  await saveRotation(statePath, scope.profile, progress.rotation)
+  await saveRotation(scope, statePath, progress.rotation)
   // Nothing is broken yet (the old key still signs): what is not published yet is a warning.
   const checks = progress.checks.map((c) => (c.status === 'fail' ? { ...c, status: 'warn' as const } : c))
   return { ...progress, checks, jwks }
@@ -182,8 +239,10 @@ export async function startRotation(scope: RotationScope, options: StartOptions,
 /** Checks the published JWKS against the pending rotation and records when the new kid was first served. */
 export async function rotationStatus(scope: RotationScope, deps: RotationDeps): Promise<Progress> {
   const { path, rotation } = pending(scope)
+  await checkRecorded(rotation.old, 'old', scope.profile)
+  await checkRecorded(rotation.next, 'new', scope.profile)
   const progress = await observe(scope, rotation, 'status', deps)
-  await saveRotation(path, scope.profile, progress.rotation)
+  await saveRotation(scope, path, progress.rotation)
   return progress
 }
 
@@ -193,6 +252,21 @@ export async function rotationStatus(scope: RotationScope, deps: RotationDeps): 
  * URI is first seen serving the new key, cleared when it no longer does (the hour starts again).
  */
 async function observe(scope: RotationScope, rotation: Rotation, mode: 'status' | 'finish', deps: RotationDeps): Promise<Progress> {
+  const progress = await observeJwks(scope, rotation, mode, deps)
+  if (!profilesSigningWith(scope, scope.config, rotation.next.path).includes(scope.profile)) return { ...progress, switched: false }
+  // Not "ready to switch": switched already. Finishing publishes the new key alone and ends it.
+  const checks = [
+    ...progress.checks,
+    warn('switched', `profile "${scope.profile}" signs with the new key ${rotation.next.kid} already, but the rotation did not end (a finish that could not publish, or was interrupted)`, [
+      'end it with ',
+      { command: 'key rotate', options: ['finish'], profile: scope.profile },
+      ', which publishes the new key and needs no wait now',
+    ]),
+  ]
+  return { ...progress, checks, ready: false, switched: true }
+}
+
+async function observeJwks(scope: RotationScope, rotation: Rotation, mode: 'status' | 'finish', deps: RotationDeps): Promise<Omit<Progress, 'switched'>> {
   const uri = scope.settings['jwks-uri']?.value
   const now = deps.clock.now()
   if (uri === undefined) {
@@ -206,6 +280,7 @@ async function observe(scope: RotationScope, rotation: Rotation, mode: 'status' 
     return { rotation, checks, readyAt: undefined, ready: true }
   }
   const next = await loadedKey(rotation.next.path, rotation.next.kid)
+  if (next.fingerprint !== rotation.next.fingerprint) throw replacedKey(rotation.next, 'new', next.fingerprint, scope.profile)
   let report
   try {
     report = await checkJwks({ kind: 'url', url: uri }, { kid: rotation.next.kid, publicKey: next.publicKey, allowHttp: scope.allowHttpJwks }, { fetch: deps.fetch })
@@ -257,49 +332,67 @@ async function observe(scope: RotationScope, rotation: Rotation, mode: 'status' 
  * Buildkite may cache a JWKS (or `force`), then publishes the new key alone (the old one too
  * while other profiles of the file still sign with it) to `out` or the rotation's `out`, or
  * returns that JWKS to register. Refused: `finished` false, nothing switched.
+ *
+ * Publish first, switch last: should publishing fail, the profile still signs with the old key,
+ * which the JWKS still holds, and the rotation stays pending. (Switching first left the profile
+ * on the new key with the rotation pending, and `--cancel` then unpublished the key in use.)
  */
 export async function finishRotation(scope: RotationScope, options: { force: boolean; out?: string | undefined }, deps: RotationDeps): Promise<Finished> {
   profileKeyPath(scope)
   const { path: statePath, rotation } = pending(scope)
+  await checkRecorded(rotation.old, 'old', scope.profile, { mustLoad: false })
+  await checkRecorded(rotation.next, 'new', scope.profile)
   const progress = await observe(scope, rotation, 'finish', deps)
-  if (!progress.ready && !options.force) {
-    await saveRotation(statePath, scope.profile, progress.rotation)
+  if (!progress.ready && !progress.switched && !options.force) {
+    await saveRotation(scope, statePath, progress.rotation)
     return { ...progress, finished: false, jwks: undefined, stillUsingOld: [] }
   }
-  // The new key must still load: it is about to sign every assertion.
-  await loadedKey(rotation.next.path, rotation.next.kid)
-  const profile = { ...scope.config.profiles[scope.profile], key: rotation.next.path }
-  // The new key's kid is its own (the file names it); a `none` policy (no kid header) stays.
-  if (profile.kid !== NO_KID) delete profile.kid
-  scope.config.profiles[scope.profile] = profile
-  await saveConfigFile(scope.configPath, scope.config)
-
-  const stillUsingOld = Object.keys(scope.config.profiles).filter((name) => {
-    if (name === scope.profile) return false
-    try {
-      return settingsFrom(scope.config, { flags: {}, env: {}, cwd: dirname(scope.configPath), configPath: scope.configPath, explicitProfile: name }).settings.key?.value === rotation.old.path
-    } catch {
-      return false
-    }
-  })
-  const jwks = await jwksOf(stillUsingOld.length > 0 ? [rotation.next, rotation.old] : [rotation.next])
+  const switched: ConfigFile = { profiles: Object.assign(Object.create(null) as ConfigFile['profiles'], scope.config.profiles) }
+  if (!progress.switched) {
+    const profile = { ...scope.config.profiles[scope.profile], key: rotation.next.path }
+    // The new key's kid is its own (the file names it); a `none` policy (no kid header) stays.
+    if (profile.kid !== NO_KID) delete profile.kid
+    switched.profiles[scope.profile] = profile
+  }
+  // Profiles that inherit this profile's key follow it; the others on the old key keep it published.
+  const stillUsingOld = profilesSigningWith(scope, switched, rotation.old.path).filter((name) => name !== scope.profile)
+  const jwks = await jwksOf(stillUsingOld.length > 0 ? [{ ref: rotation.next, role: 'new' }, { ref: rotation.old, role: 'old' }] : [{ ref: rotation.next, role: 'new' }], scope.profile)
   const out = options.out ?? rotation.out ?? undefined
   if (out !== undefined) await publish(out, jwks)
-  await saveRotation(statePath, scope.profile, undefined)
+  if (!progress.switched) {
+    await saveConfigFile(scope.configPath, switched)
+    scope.config.profiles = switched.profiles
+  }
+  await saveRotation(scope, statePath, undefined)
   return { ...progress, rotation: { ...progress.rotation, out: out ?? null }, finished: true, jwks, stillUsingOld }
 }
 
-/** Drops the pending rotation: the new key file stays (nothing signs with it); the old key is published alone again. */
+/**
+ * Drops the pending rotation: the new key file stays (nothing signs with it); the old key is
+ * published alone again. Refused while a profile of the file signs with the new key (that JWKS
+ * would unpublish it), or when a key file no longer holds the recorded key.
+ */
 export async function cancelRotation(scope: RotationScope, options: { out?: string | undefined }): Promise<{ rotation: Rotation; jwks: PublicJWKS }> {
   const { path: statePath, rotation } = pending(scope)
-  const jwks = await jwksOf([rotation.old])
+  const users = profilesSigningWith(scope, scope.config, rotation.next.path)
+  if (users.length > 0) {
+    const who = users.length === 1 ? `profile "${users[0]}" signs` : `profiles ${users.map((u) => `"${u}"`).join(', ')} sign`
+    throw new InputError(`${who} with the new key ${rotation.next.kid} (${rotation.next.path}) already: cancelling would unpublish the key in use`, {
+      detail: { file: statePath, reason: 'new-key-in-use' },
+      advice: ['end the rotation with ', { command: 'key rotate', options: ['finish'], profile: scope.profile }, `, or point the profile back at the old key (${rotation.old.path}) first`],
+    })
+  }
+  // The new key is not published or used any more: a file that does not load is no obstacle, but
+  // one holding another key is not the rotation's to call unused.
+  await checkRecorded(rotation.next, 'new', scope.profile, { mustLoad: false })
+  const jwks = await jwksOf([{ ref: rotation.old, role: 'old' }], scope.profile)
   const out = options.out ?? rotation.out ?? undefined
   if (out !== undefined) await publish(out, jwks)
-  await saveRotation(statePath, scope.profile, undefined)
+  await saveRotation(scope, statePath, undefined)
   return { rotation: { ...rotation, out: out ?? null }, jwks }
 }
 
 /** Every pending rotation of a configuration file, by profile. */
-export function pendingRotations(configPath: string): Record<string, Rotation> {
-  return loadRotations(rotationStatePath(configPath)).rotations
+export function pendingRotations(configPath: string, uid: number | undefined): Record<string, Rotation> {
+  return loadRotations(rotationStatePath(configPath), uid).rotations
 }

@@ -1,6 +1,7 @@
-import { readFileSync } from 'node:fs'
+import { configInputError } from '../config/file.js'
 import { ConfigError } from '../errors.js'
-import { errnoCode, errnoText, writeFileAtomic } from '../fs/atomic.js'
+import { errnoCode, writeFileAtomic } from '../fs/atomic.js'
+import { InputFileError, readInputFile } from '../fs/input.js'
 import { isSigningAlg, type SigningAlg } from '../keys/policy.js'
 
 // Key rotations in progress, one per profile, in a small file beside the configuration file
@@ -46,14 +47,21 @@ export function rotationStatePath(configPath: string): string {
   return configPath.endsWith('.json') ? `${configPath.slice(0, -5)}.rotation.json` : `${configPath}.rotation.json`
 }
 
-/** Reads the state; a missing file is no rotation. A file that is not ours is a ConfigError naming it. */
-export function loadRotations(path: string): RotationFile {
+const MAX_STATE_BYTES = 1024 * 1024
+
+/**
+ * Reads the state; a missing file is no rotation. A file that is not ours is a ConfigError
+ * naming it: as the configuration file, it must be safe from every user but `uid` and root
+ * (src/fs/trust.ts), since it names the key file `--finish` switches the profile to.
+ */
+export function loadRotations(path: string, uid: number | undefined): RotationFile {
   let text: string
   try {
-    text = readFileSync(path, 'utf8')
+    text = readInputFile(path, MAX_STATE_BYTES, { trustedBy: uid })
   } catch (cause) {
-    if (errnoCode(cause) === 'ENOENT') return { v: 1, rotations: {} }
-    throw new ConfigError(path, undefined, `cannot be read: ${errnoText(cause)}`, { cause })
+    if (!(cause instanceof InputFileError)) throw cause
+    if (cause.problem === 'unreadable' && errnoCode(cause.cause) === 'ENOENT') return { v: 1, rotations: Object.create(null) as Record<string, Rotation> }
+    throw configInputError(path, cause)
   }
   let data: unknown
   try {

@@ -1,5 +1,5 @@
-import type { ServerState } from './state.js'
-import type { TokenRecord } from './store.js'
+import type { ServerState } from './state/state.js'
+import type { TokenRecord } from './state/store.js'
 
 export interface ApiRequest {
   method: string
@@ -18,12 +18,19 @@ export interface ApiResult {
   detail?: string
 }
 
-const unauthorized = (detail: string): ApiResult => ({
+/**
+ * RFC 6750 §3.1: a request without a Bearer token gets a bare challenge; one whose token is not
+ * (or no longer) valid gets `error="invalid_token"` with a description, so a client can tell a
+ * token to replace from credentials it never sent.
+ */
+const unauthorized = (detail: string, tokenSent: boolean): ApiResult => ({
   status: 401,
-  headers: { 'WWW-Authenticate': 'Bearer realm="buildkite"' },
+  headers: { 'WWW-Authenticate': tokenSent ? INVALID_TOKEN_CHALLENGE : 'Bearer realm="buildkite"' },
   body: { message: 'Authentication required. Please supply a valid, unexpired and unrevoked API access token.' },
   detail,
 })
+
+export const INVALID_TOKEN_CHALLENGE = 'Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"'
 
 /** The scope each sample endpoint needs. */
 const ORG_ENDPOINTS: Record<string, { scope: string; sample: (org: string) => unknown }> = {
@@ -48,11 +55,11 @@ export function apiRequest(req: ApiRequest, state: ServerState): ApiResult | und
   const route = matchRoute(req.path)
   if (route === undefined) return undefined
   const match = /^Bearer ([\x21-\x7E]+)$/i.exec(req.authorization ?? '')
-  if (match?.[1] === undefined) return unauthorized(req.authorization === undefined ? 'no Authorization header' : 'Authorization is not a Bearer token')
+  if (match?.[1] === undefined) return unauthorized(req.authorization === undefined ? 'no Authorization header' : 'Authorization is not a Bearer token', false)
   const record = state.store.find(match[1], state.now())
-  if (record === undefined) return unauthorized('unknown, expired or revoked token')
+  if (record === undefined) return unauthorized('unknown, expired or revoked token', true)
   const standing = state.standing(record)
-  if ('refused' in standing) return unauthorized(`token ${record.uuid} no longer valid: ${standing.refused}`)
+  if ('refused' in standing) return unauthorized(`token ${record.uuid} no longer valid: ${standing.refused}`, true)
   if (!state.tokenIps(standing.app).allows(req.ip)) {
     return { status: 403, body: { message: 'Access to this API from your IP address is not allowed for this token' }, detail: `${req.ip ?? 'unknown address'} is outside the app's token-use IP list` }
   }

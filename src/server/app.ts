@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { AuditRecord } from './audit.js'
+import type { AuditRecord } from './state/audit.js'
 import { apiRequest } from './api.js'
-import type { ServerConfig } from './config.js'
-import { ServerState, type ServerDeps } from './state.js'
-import { emptyAudit, tokenEndpoint } from './token-endpoint.js'
+import type { ServerConfig } from './config/config.js'
+import { ServerState, type ServerDeps } from './state/state.js'
+import { emptyAudit, tokenEndpoint } from './oauth/token-endpoint.js'
 
 /** RFC 6749 bodies are small; anything over 64 KiB is refused unread (413). */
 export const MAX_FORM_BYTES = 64 * 1024

@@ -3,5 +3,5 @@
 // part of the package's API: package.json "exports" does not list it, so users cannot import
 // it; they have bktx/server (src/api/server.ts).
 export { createTokenServer } from './app.js'
-export { parseServerConfig } from './config.js'
+export { parseServerConfig } from './config/config.js'
 export { listen } from '../http/listen.js'

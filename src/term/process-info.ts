@@ -8,15 +8,7 @@ import type { ProcessInfo } from '../deps.js'
 export function systemProcessInfo(): ProcessInfo {
   return {
     pid: process.pid,
-    isAlive(pid) {
-      try {
-        process.kill(pid, 0)
-        return true
-      } catch (error) {
-        // kill(pid, 0) fails only for want of permission when the process exists.
-        return (error as NodeJS.ErrnoException).code === 'EPERM'
-      }
-    },
+    isAlive: processAlive,
     parentName() {
       try {
         const name =
@@ -52,5 +44,18 @@ export function systemProcessInfo(): ProcessInfo {
         return undefined
       }
     },
+  }
+}
+
+/**
+ * Whether a process of this pid exists: `kill(pid, 0)` delivers nothing and fails with ESRCH
+ * when there is no such process, EPERM when it exists but belongs to another user.
+ */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }

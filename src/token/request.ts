@@ -65,7 +65,7 @@ export async function resolveTokenRequest(
   onSetting?: (name: string, source: string) => void,
 ): Promise<TokenRequest> {
   if (input.resolved !== undefined) return input.resolved
-  const loaded = await loadSettings({ flags: input.settings ?? {}, env: deps.env, home: deps.home, cwd: deps.cwd, profile: input.profile, config: input.config })
+  const loaded = await loadSettings({ flags: input.settings ?? {}, env: deps.env, home: deps.home, cwd: deps.cwd, uid: deps.uid, profile: input.profile, config: input.config })
   if (onSetting !== undefined) {
     for (const [name, found] of Object.entries(loaded.settings)) if (found.source !== 'default') onSetting(name, found.source)
   }

@@ -27,8 +27,8 @@ export const TOKEN_SETTINGS: readonly SettingName[] = [
   'cache',
 ]
 
-/** Serve a cached token only with at least this many seconds left (capped at half its lifetime). */
-export const DEFAULT_MIN_TTL = 300
+// Defined by the cache that applies it (src/cache/with-cache.ts); named here for the front ends.
+export { DEFAULT_MIN_TTL } from '../cache/with-cache.js'
 /** Bound on a whole exchange, retries included, in seconds. */
 export const DEFAULT_TIMEOUT = 30
 

@@ -82,4 +82,39 @@ describe('bktx config', () => {
     expect(result.code).toBe(3)
     expect(result.stderr).toMatch(/profiles\.cj: no such profile \(profiles: ci\)/)
   })
+
+  it('refuses a profile name that is not one before any lookup: __proto__ and friends, with no file yet (issue 22)', async () => {
+    const path = join(home.env.XDG_CONFIG_HOME, 'bktx', 'config.json')
+    for (const name of ['__proto__', '../x', '-x', '']) {
+      // Before the fix `config set … --profile __proto__` printed "✓", exited 0 and saved nothing.
+      const set = await runCli(['config', 'set', 'org', 'evil', '--profile', name], { env: home.env })
+      expect(set.code, name).toBe(2)
+      expect(set.stderr.split('\n')[0], name).toBe(`error: --profile: "${name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`)
+      expect(set.stdout).toBe('')
+      // BKTX_PROFILE named an existing profile when the file was missing ('' means "default").
+      if (name === '') continue
+      const get = await runCli(['config', 'get', 'org'], { env: { ...home.env, BKTX_PROFILE: name } })
+      expect(get.code, name).toBe(2)
+      expect(get.stderr.split('\n')[0]).toBe(`error: BKTX_PROFILE: "${name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`)
+      const doc = await runCli(['config', 'list', '--json'], { env: { ...home.env, BKTX_PROFILE: name } })
+      expect(doc.code).toBe(2)
+      expect(JSON.parse(doc.stderr)).toMatchObject({ error: { code: 'BKTX_SETTING_INVALID', exit: 2 } })
+    }
+    expect(({} as Record<string, unknown>)['org']).toBeUndefined()
+    await expect(readFile(path, 'utf8')).rejects.toMatchObject({ code: 'ENOENT' })
+    // Names of Object.prototype's members are valid names: no profile until one is made, then a real one.
+    for (const name of ['constructor', 'toString', 'hasOwnProperty']) {
+      const missing = await runCli(['config', 'get', 'org'], { env: { ...home.env, BKTX_PROFILE: name } })
+      expect(missing.code, name).toBe(3)
+      expect(missing.stderr).toContain(`profiles.${name}: no such profile`)
+    }
+    expect((await runCli(['config', 'set', 'org', 'ctor', '--profile', 'constructor'], { env: home.env })).code).toBe(0)
+    expect((await runCli(['config', 'get', 'org', '--profile', 'constructor'], { env: home.env })).stdout).toBe('ctor\n')
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ profiles: { constructor: { org: 'ctor' } } })
+    expect((await runCli(['config', 'unset', 'org', '--profile', 'constructor'], { env: home.env })).code).toBe(0)
+    // With a file, the same.
+    expect((await runCli(['config', 'set', 'org', 'acme'], { env: home.env })).code).toBe(0)
+    expect((await runCli(['config', 'set', 'org', 'evil', '--profile', '__proto__'], { env: home.env })).code).toBe(2)
+    expect(JSON.parse(await readFile(path, 'utf8'))).toEqual({ profiles: { constructor: {}, default: { org: 'acme' } } })
+  })
 })

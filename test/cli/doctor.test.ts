@@ -1,7 +1,7 @@
 import { chmod, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import type { MemoryAuditSink } from '../../src/server/audit.js'
+import type { MemoryAuditSink } from '../../src/server/state/audit.js'
 import { fixedClock, runCli, tempHome } from '../helpers/cli.js'
 import { serveJwks } from '../helpers/jwks-serve.js'
 import { writeKeyFiles } from '../helpers/keys.js'

@@ -1,3 +1,4 @@
+import { generateKeyPairSync } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -203,6 +204,89 @@ describe('bktx key rotate', () => {
     expect((await kidsIn(pub)).sort()).toEqual([oldKid, (await kidsIn(pub)).find((k) => k !== oldKid)].sort())
     const list = await runCli(['key', 'list'], { env: home.env })
     expect(list.stdout).toMatch(new RegExp(`${oldKid} {2}ES256 {2}\\S+\\n.*\\n {2}used by: ci`))
+  })
+})
+
+describe('bktx key rotate never strands or swaps the key in use (issue 22)', () => {
+  const statePath = () => join(home.env.XDG_CONFIG_HOME, 'bktx', 'config.rotation.json')
+  async function recorded(): Promise<{ old: { path: string; kid: string }; next: { path: string; kid: string } }> {
+    return JSON.parse(await readFile(statePath(), 'utf8')).rotations.default
+  }
+
+  it('a --finish that cannot publish leaves the profile on the old key; a profile on the new key already is finished, never cancelled', async () => {
+    const { kid: oldKid, keyPath: oldPath, pub } = await published()
+    const clock = fixedClock(T0)
+    const run = (args: string[]) => runCli(['key', 'rotate', '--allow-http-jwks', ...args], { env: home.env, clock })
+    expect((await run(['--out', pub])).code).toBe(0)
+    const { next } = await recorded()
+    clock.advance(3600)
+    // Publishing fails: the directory of --out is a file.
+    const blocked = join(home.dir, 'a-file')
+    await writeFile(blocked, '')
+    const failed = await run(['--finish', '--out', join(blocked, 'jwks.json')])
+    expect(failed.code).toBe(3)
+    // Before the fix the profile was on the new key here, and --status said "ready".
+    expect(await profileKey()).toBe(oldPath)
+    expect(await kidsIn(pub)).toEqual([oldKid, next.kid])
+    const ready = await run(['--status'])
+    expect(ready.code).toBe(0)
+    expect(ready.stdout.trimEnd().split('\n').at(-1)).toBe('ready: `bktx key rotate --finish` switches to the new key')
+
+    // What a switch without an end leaves (an interrupted --finish, or one by an earlier bktx).
+    expect((await runCli(['config', 'set', 'key', next.path], { env: home.env })).code).toBe(0)
+    const switched = await run(['--status'])
+    expect(switched.code).toBe(0)
+    expect(switched.stdout).toMatch(new RegExp(`^WARN {2}switched .*profile "default" signs with the new key ${next.kid} already, but the rotation did not end`, 'm'))
+    expect(switched.stdout.trimEnd().split('\n').at(-1)).toBe('switched already: `bktx key rotate --finish` publishes the new key and ends the rotation')
+    const cancel = await run(['--cancel'])
+    expect(cancel.code).toBe(3)
+    expect(cancel.stderr.split('\n')[0]).toBe(
+      `error: profile "default" signs with the new key ${next.kid} (${next.path}) already: cancelling would unpublish the key in use; end the rotation with \`bktx key rotate --finish\`, or point the profile back at the old key (${oldPath}) first`,
+    )
+    expect(cancel.stderr).not.toContain('delete it')
+    expect(await kidsIn(pub)).toEqual([oldKid, next.kid])
+    const finish = await run(['--finish', '--json'])
+    expect(finish.code).toBe(0)
+    expect(JSON.parse(finish.stdout)).toMatchObject({ finished: true, forced: false, switched: true })
+    expect(await kidsIn(pub)).toEqual([next.kid])
+    expect(await profileKey()).toBe(next.path)
+    expect(existsSync(statePath()) && Object.keys(JSON.parse(await readFile(statePath(), 'utf8')).rotations)).toEqual([])
+  })
+
+  it('refuses a key file that no longer holds the recorded key, at --status, --finish and --cancel', async () => {
+    const { keyPath: oldPath, pub } = await published()
+    const clock = fixedClock(T0)
+    const run = (args: string[]) => runCli(['key', 'rotate', '--allow-http-jwks', ...args], { env: home.env, clock })
+    expect((await run(['--out', pub])).code).toBe(0)
+    const { old, next } = await recorded()
+    const both = await readFile(pub, 'utf8')
+    clock.advance(3600)
+    const another = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
+
+    const nextText = await readFile(next.path, 'utf8')
+    await writeFile(next.path, another, { mode: 0o600 })
+    const replaced = `the new key file ${next.path} no longer holds the key recorded when the rotation of profile "default" started (kid ${next.kid})`
+    for (const args of [['--status'], ['--finish'], ['--finish', '--force'], ['--cancel']]) {
+      const refused = await run(args)
+      expect(refused.code, args.join(' ')).toBe(3)
+      expect(refused.stderr.split('\n')[0]).toContain(`error: ${replaced}: its fingerprint is `)
+      // Before the fix --finish --force switched to it and published it under the recorded kid.
+      expect(await profileKey()).toBe(oldPath)
+      expect(await readFile(pub, 'utf8')).toBe(both)
+    }
+    await writeFile(next.path, nextText, { mode: 0o600 })
+
+    const oldText = await readFile(old.path, 'utf8')
+    await writeFile(old.path, another, { mode: 0o600 })
+    for (const args of [['--status'], ['--finish', '--force'], ['--cancel']]) {
+      const refused = await run(args)
+      expect(refused.code, args.join(' ')).toBe(3)
+      expect(refused.stderr.split('\n')[0]).toContain(`error: the old key file ${old.path} no longer holds the key recorded`)
+      expect(await readFile(pub, 'utf8')).toBe(both)
+    }
+    await writeFile(old.path, oldText, { mode: 0o600 })
+    expect((await run(['--cancel'])).code).toBe(0)
+    expect(await kidsIn(pub)).toEqual([old.kid])
   })
 })
 

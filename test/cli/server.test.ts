@@ -4,7 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { runCli, tempHome } from '../helpers/cli.js'
 
 // `bktx server` failures that happen before it listens: the quick flags' values are checked by
-// src/server/config.ts, and the CLI names the flag, not the document field it went to.
+// src/server/config/config.ts, and the CLI names the flag, not the document field it went to.
 
 let home: Awaited<ReturnType<typeof tempHome>>
 beforeEach(async () => {
@@ -36,6 +36,13 @@ describe('bktx server quick flags', () => {
     const result = await runCli(['server', '--port', '0', '--member', 'dev@acme.test', '--jwks-uri', 'http://127.0.0.1:9/jwks'], { env: home.env })
     expect(result.code).toBe(2)
     expect(result.stderr.split('\n')[0]).toBe('error: --jwks-uri: must be https://; http:// to a loopback host needs --allow-http-jwks')
+  })
+
+  it('asks for a member when neither --member nor the profile subject names one', async () => {
+    const result = await runCli(['server', '--port', '0', '--jwks-uri', 'https://example.test/jwks'], { env: home.env })
+    expect(result.code).toBe(2)
+    expect(result.stdout).toBe('')
+    expect(result.stderr.split('\n')[0]).toBe('error: name at least one organisation member: --member EMAIL (or set the profile subject)')
   })
 
   it('refuses --jwks with --jwks-uri, and quick flags with --config', async () => {

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { KeychainError } from '../../src/errors.js'
 import { MemorySecretStore } from '../../src/secrets/store.js'
-import { runCli, tempHome } from '../helpers/cli.js'
+import { fixedClock, runCli, tempHome } from '../helpers/cli.js'
 import { makeKey, writeKeyFiles } from '../helpers/keys.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
@@ -62,12 +62,15 @@ describe('bktx status', () => {
   it('--json: profile, every setting with its source, the key with its kid origin, the cache choice, this profile\'s cached tokens', async () => {
     const w = await world()
     const env = { ...w.env, BKTX_CACHE: 'file' }
-    expect((await runCli(['token', '--scope', 'read_builds'], { env })).code).toBe(0)
-    expect((await runCli(['token', '--scope', 'read_pipelines', '--ttl', '10m'], { env })).code).toBe(0)
+    // One stopped clock for minting and status: expires_in is exactly the TTL, however long a
+    // loaded machine takes between the two (a running clock made it 599 s).
+    const clock = fixedClock(Date.now())
+    expect((await runCli(['token', '--scope', 'read_builds'], { env, clock })).code).toBe(0)
+    expect((await runCli(['token', '--scope', 'read_pipelines', '--ttl', '10m'], { env, clock })).code).toBe(0)
     // A token for the same user named by UUID is another subject's, not this profile's.
-    expect((await runCli(['token', '--subject-type', 'uuid', '--subject', '11111111-2222-4333-8444-555555555555'], { env })).code).toBe(0)
+    expect((await runCli(['token', '--subject-type', 'uuid', '--subject', '11111111-2222-4333-8444-555555555555'], { env, clock })).code).toBe(0)
     const secrets = new MemorySecretStore()
-    const result = await runCli(['status', '--json'], { env, secrets })
+    const result = await runCli(['status', '--json'], { env, secrets, clock })
     expect(result.code).toBe(0)
     const doc = JSON.parse(result.stdout)
     expect(doc.profile).toBe('default')

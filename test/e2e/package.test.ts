@@ -11,6 +11,7 @@ const ROOT = new URL('../..', import.meta.url).pathname
 // The packed tarball, installed globally into an empty prefix, used from another directory:
 // what `npm install -g bktx` gives a user. npm test builds dist/ first.
 let dir: string
+let tarball: string
 let bktx: string
 let env: Record<string, string>
 
@@ -20,8 +21,9 @@ beforeAll(async () => {
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = (packed?.files ?? []).map((f) => f.path)
   expect(files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md)$/.test(f)), files.join(' ')).toBe(true)
+  tarball = join(dir, packed?.filename ?? '')
   const prefix = join(dir, 'prefix')
-  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed?.filename ?? '')], { cwd: dir })
+  await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir })
   bktx = join(prefix, 'bin', 'bktx')
   const home = join(dir, 'home')
   await mkdir(join(home, 'run'), { recursive: true, mode: 0o700 })
@@ -32,6 +34,29 @@ afterAll(() => rm(dir, { recursive: true, force: true }))
 async function cli(args: string[], extra: Record<string, string> = {}): Promise<{ stdout: string; stderr: string }> {
   return run(bktx, args, { cwd: dir, env: { ...env, ...extra } })
 }
+
+/** Runs a dev tool from node_modules/.bin on the tarball; fails with its report unless it exits 0. */
+async function passes(tool: string, args: string[]): Promise<void> {
+  const result = await run(join(ROOT, 'node_modules', '.bin', tool), args, { cwd: dir }).then(
+    ({ stdout, stderr }) => ({ code: 0, report: stdout + stderr }),
+    (error: { code?: number; stdout?: string; stderr?: string }) => ({ code: error.code ?? -1, report: `${error.stdout ?? ''}${error.stderr ?? ''}` }),
+  )
+  expect(result.code, `${tool} ${args.join(' ')}\n${result.report}`).toBe(0)
+}
+
+describe('the packed tarball, as the registry would serve it', () => {
+  // Both tools read the local tarball, so they see exactly what npm publish would upload.
+  it('passes publint --strict: exports, types and files point at files that are packed', async () => {
+    await passes('publint', ['run', tarball, '--strict'])
+  }, 60_000)
+
+  // bktx is ESM only ("type": "module", no require condition, Node >= 20), so the esm-only
+  // profile leaves out the CommonJS resolutions (node10, node16 from require). bktx ships its
+  // own types: --no-definitely-typed keeps attw from asking the registry for @types/bktx.
+  it('passes arethetypeswrong: every entry point has types for node16 ESM and bundlers', async () => {
+    await passes('attw', [tarball, '--profile', 'esm-only', '--no-definitely-typed', '--no-color', '--no-emoji'])
+  }, 60_000)
+})
 
 describe('the packed tarball, installed with npm install -g', () => {
   it('prints the package version and help from any directory', async () => {

@@ -49,10 +49,11 @@ async function noInspector(child: ChildProcess, stderr: () => string): Promise<v
 
 describe('SIGUSR1 never opens an inspector', () => {
   it('the check sees one: plain node with the same signal starts it (on a free port)', async () => {
-    const node = spawn(process.execPath, ['--inspect-port=0', '-e', 'setInterval(() => {}, 1000)'], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const node = spawn(process.execPath, ['--inspect-port=0', '-e', "console.error('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'ignore', 'pipe'] })
     let stderr = ''
     node.stderr.on('data', (chunk) => (stderr += chunk))
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    // Signalled only once it runs: before Node installs its handler, SIGUSR1 would kill it.
+    await waitFor('node to start', () => /ready/.test(stderr))
     node.kill('SIGUSR1')
     await waitFor('the inspector', () => /Debugger listening/.test(stderr))
     node.kill('SIGKILL')

@@ -50,10 +50,12 @@ describe.skipIf(missingTool(HAVE_TMUX))('Ctrl-C on a terminal (tmux)', () => {
     await waitFor('the spinner', () => /exchanging assertion for a token/.test(term?.screen() ?? ''))
     expect(term.cursorVisible()).toBe(false)
     term.keys('C-c')
-    const status = await waitFor('bktx to end', statusFile(result), 10_000)
+    const status = await waitFor('bktx to end', statusFile(result), 60_000)
     expect(status).toMatchObject({ code: null, signal: 'SIGINT' })
-    // Measured at about 10 ms (see the closing note); the bound only catches waiting out --timeout.
-    expect(status.interruptedToExitMs).toBeLessThan(5_000)
+    // The requirement is a time: Ctrl-C ends bktx promptly, not when --timeout (120 s) runs
+    // out. Measured at about 10 ms on a quiet machine; the 30 s bound holds with the CPUs
+    // saturated (two CPU hogs beside the suite) and still catches waiting out --timeout.
+    expect(status.interruptedToExitMs).toBeLessThan(30_000)
     expect(readFileSync(stdout, 'utf8')).toBe('')
     expect(status.sttyAfter).toBe(status.sttyBefore)
     // tmux reads the pane's output on its own schedule: the cursor shows again, eventually.
@@ -121,17 +123,16 @@ describe('bktx exec off a terminal: signals sent to bktx reach the command exact
 
 describe.skipIf(missingTool(HAVE_SCRIPT))('pseudo-terminals of any size (script)', () => {
   // script(1) run from a non-terminal gives its pseudo-terminal 0 rows and 0 columns, as CI
-  // systems do; `stty cols N` sets other widths. The command waits on the silent server for 2 s.
+  // systems do; `stty cols N` sets other widths. The command waits on the silent server for 1 s.
   const run = (stty: string) => {
-    const command = `${stty}${NODE} ${BIN} token --refresh --timeout 2s >/dev/null`
-    const started = Date.now()
+    const command = `${stty}${NODE} ${BIN} token --refresh --timeout 1s >/dev/null`
     const out = spawnSync('script', ['-qec', command, '/dev/null'], {
       env: { PATH: process.env['PATH'], TERM: 'xterm-256color', ...env, BKTX_TOKEN_URL: `${hanging.origin}/oauth/token` },
       stdio: ['ignore', 'pipe', 'pipe'],
-      timeout: 15_000,
+      timeout: 60_000,
       maxBuffer: 64 * 1024 * 1024,
     })
-    return { status: out.status, signal: out.signal, output: out.stdout.toString('latin1'), ms: Date.now() - started }
+    return { status: out.status, signal: out.signal, output: out.stdout.toString('latin1') }
   }
 
   it.each([['0 columns', ''], ['1 column', 'stty cols 1 rows 5; '], ['19 columns', 'stty cols 19 rows 5; ']])('%s: no spinner, no line rewriting, bounded output, ends with the timeout', (_name, stty) => {
@@ -142,7 +143,7 @@ describe.skipIf(missingTool(HAVE_SCRIPT))('pseudo-terminals of any size (script)
     expect(result.output.length).toBeLessThan(2_000)
     expect(result.output).not.toContain('\u001b[1A')
     expect(result.output).not.toContain('exchanging assertion')
-    expect(result.output).toMatch(/did not answer within 2s/)
+    expect(result.output).toMatch(/did not answer within 1s/)
   })
 
   it('80 columns: the spinner shows (so the cases above are not silent by accident)', () => {

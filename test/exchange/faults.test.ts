@@ -175,24 +175,22 @@ describe('exchange over fetch (msw)', () => {
       return ok()
     })
     const started = performance.now()
+    // Only the 300 ms timeout can end this call; the test's own timeout is the kill timer.
     const error = await failure(exchange(params, deps(), { timeoutMs: 300 }))
-    const elapsed = performance.now() - started
     expect(error).toBeInstanceOf(TimeoutError)
     expect(cliText(error)).toBe('the token endpoint https://buildkite.test/oauth/token did not answer within 300 ms; check --token-url, or allow more time with --timeout')
     expect(seen).toHaveLength(1)
-    expect(elapsed).toBeGreaterThanOrEqual(250)
-    expect(elapsed).toBeLessThan(3000)
+    // A lower bound (the timeout did not fire early): load can only lengthen the wait.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(250)
   })
 
   it('the timeout bounds backoff waits too', async () => {
     tokenEndpoint(status(503))
     // A sleep that only ends when aborted: only the deadline can end this call.
     const endless: Sleep = (_ms, signal) => new Promise((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason)))
-    const started = performance.now()
     const error = await failure(exchange(params, deps({ sleep: endless }), { timeoutMs: 300, baseDelayMs: 100 }))
     expect(error).toBeInstanceOf(TimeoutError)
     expect(error.message).toMatch(/within 300 ms \(last attempt: HTTP 503\)$/)
-    expect(performance.now() - started).toBeLessThan(3000)
   })
 
   it('an abort signal (SIGINT) ends the call with InterruptedError', async () => {

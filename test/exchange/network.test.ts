@@ -93,12 +93,12 @@ describe('connection faults over real sockets', () => {
   it('a server that accepts and never answers: TimeoutError within --timeout', async () => {
     const server = await stub(() => undefined)
     const started = performance.now()
+    // Only the 400 ms timeout can end this call; the test's own timeout is the kill timer.
     const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
-    const elapsed = performance.now() - started
     expect(error).toBeInstanceOf(TimeoutError)
     expect(server.requests).toEqual(['POST /oauth/token'])
-    expect(elapsed).toBeGreaterThanOrEqual(350)
-    expect(elapsed).toBeLessThan(3000)
+    // A lower bound (the timeout did not fire early): load can only lengthen the wait.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(350)
   })
 
   it('a server that sends headers and then stalls the body: the body read is bounded too', async () => {
@@ -106,10 +106,10 @@ describe('connection faults over real sockets', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
       res.write('{"access_token":')
     })
-    const started = performance.now()
+    // Only the 400 ms timeout can end this call; the test's own timeout is the kill timer.
     const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
     expect(error).toBeInstanceOf(TimeoutError)
-    expect(performance.now() - started).toBeLessThan(3000)
+    expect(error.message).toMatch(/did not answer within 400 ms/)
   })
 
   it('a connection cut mid-body is a network failure: retried, then it succeeds', async () => {

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { main } from '../../src/main.js'
 import { systemProcessInfo } from '../../src/term/process-info.js'
 import type { ProgramDeps } from '../../src/cli/program.js'
-import type { FetchLike, ProcessInfo, SignalName, Signals } from '../../src/deps.js'
+import type { FetchLike, OutStream, ProcessInfo, SignalName, Signals } from '../../src/deps.js'
 import { MemorySecretStore, type SecretStore } from '../../src/secrets/store.js'
 import type { Clock } from '../../src/time/clock.js'
 
@@ -31,6 +31,9 @@ export interface RunOptions {
   onStderr?: (chunk: string) => void
   /** What the fast path resolved before a miss (src/bin.ts passes it). */
   handover?: ProgramDeps['handover']
+  /** Streams of the test's own instead of the captured strings (write failures). */
+  stdoutStream?: OutStream
+  stderrStream?: OutStream
 }
 
 /** Runs the whole CLI in-process with captured streams and injected dependencies. */
@@ -38,8 +41,8 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
   let stdout = ''
   let stderr = ''
   const deps: ProgramDeps = {
-    stdout: { write: (chunk) => void (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
-    stderr: {
+    stdout: options.stdoutStream ?? { write: (chunk) => void (stdout += chunk), isTTY: options.stdoutIsTTY ?? false },
+    stderr: options.stderrStream ?? {
       write: (chunk) => {
         stderr += chunk
         options.onStderr?.(chunk)

@@ -1,6 +1,7 @@
 import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { rsaFixture } from './rsa-fixtures.js'
 
 export type KeyKind = 'ES256' | 'RS256' | 'P-384' | 'Ed25519' | 'RSA-1024'
 
@@ -11,9 +12,9 @@ export function makeKey(kind: KeyKind): { privateKey: KeyObject; publicKey: KeyO
     case 'P-384':
       return generateKeyPairSync('ec', { namedCurve: 'P-384' })
     case 'RS256':
-      return generateKeyPairSync('rsa', { modulusLength: 2048 })
+      return rsaFixture(2048)
     case 'RSA-1024':
-      return generateKeyPairSync('rsa', { modulusLength: 1024 })
+      return rsaFixture(1024)
     case 'Ed25519':
       return generateKeyPairSync('ed25519')
   }

@@ -1,12 +1,13 @@
 import { generateKeyPairSync, randomUUID, type KeyObject } from 'node:crypto'
 import { SignJWT, calculateJwkThumbprint, exportJWK, type JWK } from 'jose'
 import { createTokenServer, type TokenServer } from '../../src/server/app.js'
-import { parseServerConfig } from '../../src/server/config.js'
+import { parseServerConfig } from '../../src/server/config/config.js'
 import { listen, type Listening } from '../../src/http/listen.js'
 import type { FetchLike } from '../../src/deps.js'
-import type { StoreLimits } from '../../src/server/store.js'
+import type { StoreLimits } from '../../src/server/state/store.js'
 import type { Clock } from '../../src/time/clock.js'
 import { postForm, type HttpResponse } from './http.js'
+import { rsaFixture } from './rsa-fixtures.js'
 
 export const CLIENT_ID = '0123456789abcdef0123'
 export const ORG = 'acme'
@@ -20,7 +21,7 @@ export interface TestKey {
 }
 
 export async function testKey(alg: 'ES256' | 'RS256' = 'ES256', kid?: string): Promise<TestKey> {
-  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const { privateKey, publicKey } = alg === 'ES256' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : rsaFixture(2048)
   const members = await exportJWK(publicKey)
   const id = kid ?? (await calculateJwkThumbprint(members))
   return { kid: id, alg, privateKey, publicJwk: { ...members, kid: id, use: 'sig', alg } }

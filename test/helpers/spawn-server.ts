@@ -18,10 +18,12 @@ export function spawnServer(args: string[], env: Record<string, string | undefin
   child.stdout.on('data', (chunk) => (stdout += chunk))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
   return new Promise((resolve, reject) => {
+    // A kill timer, not a measure: it starts in well under a second on a quiet machine, and
+    // took over 10 s with the CPUs saturated.
     const timer = setTimeout(() => {
       child.kill('SIGKILL')
       reject(new Error(`server did not start:\n${stderr}`))
-    }, 10_000)
+    }, 45_000)
     child.stderr.on('data', (chunk) => {
       stderr += chunk
       const match = /listening on (\S+)/.exec(stderr)

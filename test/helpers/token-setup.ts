@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { MemoryAuditSink } from '../../src/server/audit.js'
+import type { MemoryAuditSink } from '../../src/server/state/audit.js'
 import { tempHome } from './cli.js'
 import { CLIENT_ID, MEMBER, ORG, startServer, type RunningServer } from './server.js'
 

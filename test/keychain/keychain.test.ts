@@ -122,23 +122,24 @@ describe('single flight with the keychain backend', () => {
 
 describe('no D-Bus session at all', () => {
   it('fails fast with a KeychainError, from the probe and from the binding itself', async () => {
-    const store = createKeyringStore({ env: {}, uid, platform: 'linux', timeoutMs: 3000 })
-    const started = performance.now()
+    // "Fast" means without waiting for the call timeout: it is set far beyond the test's own
+    // timeout (testTimeout), so a store that waited for it fails the test instead of passing late.
+    const store = createKeyringStore({ env: {}, uid, platform: 'linux', timeoutMs: 600_000 })
     await expect(store.get(account())).rejects.toThrow(KeychainError)
     await expect(store.set(account(), 'x')).rejects.toThrow(/D-Bus/)
-    expect(performance.now() - started).toBeLessThan(1000)
 
-    // Without bktx's probe the binding's own failure is fast too, and typed.
+    // Without bktx's probe the binding's own failure is fast too, and typed: the child is
+    // killed (and its results cut short) long before a 600 s call timeout could fire.
     const run = await runKeychainChild(
-      { service: 'bktx-test', timeoutMs: 3000, probe: 'bypass', selfTerminate: false, ops: [{ op: 'get', account: account() }, { op: 'set', account: account(), secret: 'x' }] },
+      { service: 'bktx-test', timeoutMs: 600_000, probe: 'bypass', selfTerminate: false, ops: [{ op: 'get', account: account() }, { op: 'set', account: account(), secret: 'x' }] },
       { PATH: process.env['PATH'] },
     )
     expect(run.code).toBe(0)
+    expect(run.results).toHaveLength(3)
     for (const r of run.results.slice(0, 2)) {
       expect(r.ok).toBe(false)
       expect(r.error).toMatchObject({ name: 'KeychainError', code: 'BKTX_KEYCHAIN' })
       expect(r.error?.message).toMatch(/D-Bus/)
-      expect(r.ms).toBeLessThan(1000)
     }
   })
 
@@ -193,8 +194,9 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     for (const r of [status, get, getMissing, set, del]) {
       expect(r?.ok).toBe(false)
       expect(r?.error?.code).toBe('BKTX_KEYCHAIN')
+      // The probe's answer, not a call that waited for its timeout ("did not answer within").
       expect(r?.error?.message).toMatch(/locked/)
-      expect(r?.ms).toBeLessThan(1000)
+      expect(r?.error?.message).not.toMatch(/did not answer/)
     }
     // Locked, not deleted: the item is still there.
     expect(await searchItems(bus, { service, username: name })).toEqual({ unlocked: [], locked: [expect.any(String)] })
@@ -219,7 +221,8 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     for (const r of run.results.slice(0, 3)) {
       expect(r.ok).toBe(false)
       expect(r.error?.code).toBe('BKTX_KEYCHAIN')
-      expect(r.ms).toBeLessThan(3500)
+      // Refused by the keyring, not a timeout of ours.
+      expect(r.error?.message).not.toMatch(/did not answer/)
     }
     expect(await searchItems(bus, { service, username: name })).toEqual({ unlocked: [], locked: [expect.any(String)] })
   })
@@ -258,7 +261,7 @@ describe.skipIf(!runPrivate)('a keychain call that never returns (unlock prompt 
     const run = await runKeychainChild(
       {
         service: 'bktx-test',
-        timeoutMs: 500,
+        timeoutMs: 1000,
         probe: 'real',
         selfTerminate: true,
         ops: [
@@ -270,25 +273,28 @@ describe.skipIf(!runPrivate)('a keychain call that never returns (unlock prompt 
     )
     const [set, get, stuck] = run.results
     expect(set?.ok).toBe(false)
-    expect(set?.error?.message).toMatch(/did not answer within 500 ms \(set\)/)
-    expect(set?.ms).toBeGreaterThanOrEqual(450)
-    expect(set?.ms).toBeLessThan(1500)
+    expect(set?.error?.message).toMatch(/did not answer within 1 s \(set\)/)
     expect(get?.error?.message).toMatch(/still blocked/)
-    // At once, not after another 500 ms wait; room for a loaded CI machine.
-    expect(get?.ms).toBeLessThan(250)
+    // The requirement is a time: refused at once, not after waiting out another 1 s call
+    // timeout. The bound sits well below that 1 s and far above the microseconds the refusal
+    // takes, so it holds on a loaded machine (two CPU hogs beside the suite) yet goes red if
+    // the later call waits for the keychain again.
+    expect(get?.ms).toBeLessThan(750)
     expect(stuck?.value).toEqual([{ op: 'set', account: expect.any(String) }])
+    // Ends by itself: runKeychainChild's kill timer (15 s) would end it with SIGKILL instead.
     expect(run.signal).toBe('SIGTERM')
     expect(run.stderr).toMatch(/exit status is 143 instead of 0/)
-    expect(run.ms).toBeLessThan(5000)
   })
 
   it('a get hangs the same way, and without the self-signal the process never ends', async () => {
     const run = await startKeychainChild(
-      { service: 'bktx-test', timeoutMs: 300, probe: 'real', selfTerminate: false, ops: [{ op: 'get', account: account() }] },
+      // 1 s, not less: the same timeout bounds the probe, which a loaded machine can take
+      // hundreds of milliseconds to get an answer to.
+      { service: 'bktx-test', timeoutMs: 1000, probe: 'real', selfTerminate: false, ops: [{ op: 'get', account: account() }] },
       bus.env,
     )
     const [get, stuck] = await run.lines(2)
-    expect(get?.error?.message).toMatch(/did not answer within 300 ms \(get\)/)
+    expect(get?.error?.message).toMatch(/did not answer within 1 s \(get\)/)
     expect(stuck?.value).toEqual([{ op: 'get', account: expect.any(String) }])
     // The script is done, yet the blocked native call keeps the process alive.
     const ended = await Promise.race([run.exit.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 1500))])

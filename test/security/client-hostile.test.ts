@@ -1,12 +1,18 @@
 /**
- * The client among hostile surroundings (issue 13), on the built binary (`npm test` builds it;
- * otherwise `npm run build`): misbehaving proxies on loopback counting every connection; a
+ * The client among hostile surroundings (issue 13): misbehaving proxies on loopback counting every connection; a
  * counting proxy that must never see a loopback token or API URL; FIFOs, /dev/zero and endless
  * stdin as inputs, with the peak RSS of the bktx process read from /proc while it runs; private
  * keys whose halves do not match; token and API endpoints that answer with terminal escape
  * sequences, a lifetime of 250,000 years and C1 bytes in `Date`; `inspect --jwks URL` against
  * endpoints that fail; and a /dev/shm/bktx-<uid> planted by another user (as root: the bktx
  * process runs under a throwaway uid, the squatter is another).
+ *
+ * Most cases run the whole CLI in-process (test/helpers/security-cli.ts: the binary's own
+ * direct fetch, the same main()); the built binary (`npm test` builds it; otherwise `npm run
+ * build`) only where a process is what is being proven: that a hanging server cannot keep bktx
+ * from exiting, real stdin and its peak RSS, the start-up fast path, and other uids. No test
+ * bounds a duration: one that must end by itself has a kill timer far beyond what it needs and
+ * asserts that it ended by itself (no signal) with the timeout's own message.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto'
@@ -16,21 +22,30 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startCountingProxy, type CountingProxy, type ProxyBehaviour } from '../helpers/proxy.js'
+import { fixedClock } from '../helpers/cli.js'
+import { runBktx } from '../helpers/security-cli.js'
 import { BIN } from '../helpers/spawn.js'
 import { answerToken, startStubServer, type StubServer } from '../helpers/stub-token-server.js'
 import { selfSignedCert } from '../helpers/tls.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
+import type { Clock } from '../../src/time/clock.js'
 import { writeFigures } from './support.js'
 
-const TIMEOUT_S = 3
-/** Long enough for all 4 attempts and their backoff (at most 0.5 + 1 + 2 s): the count is then exact. */
-const RETRY_TIMEOUT_S = 5
-/** Node's start-up and exit around a run, on a loaded 2-core machine. */
-const START_ALLOWANCE_MS = 2_500
-/** A refused input must be refused "within a second"; the bound allows for start-up under load. */
-const INPUT_BOUND_MS = 1_000 + START_ALLOWANCE_MS
+// Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
+// no test here bounds a duration (a spawned run has its own kill timer and must end by itself).
+vi.setConfig({ testTimeout: 120_000, hookTimeout: 120_000 })
+
+/** --timeout for a server that never answers: the shortest bktx accepts. */
+const TIMEOUT_S = 1
+/**
+ * --timeout for retried faults: all 4 attempts and their backoff (at most 0.5 + 1 + 2 s) fit
+ * many times over, so the count is exact however slow the machine; the fault ends the run.
+ */
+const RETRY_TIMEOUT_S = 30
+/** Kill timer of a spawned run: ten times what the slowest case needs on a loaded machine. */
+const KILL_AFTER_MS = 30_000
 /** Peak RSS a refused input may cost: a bktx run is about 60-80 MiB; /dev/zero read whole reached 2 GiB. */
 const RSS_BOUND_MIB = 160
 
@@ -136,7 +151,7 @@ function run(args: string[], options: RunOptions = {}): Promise<Run> {
       // Gone already.
     }
   }, 5)
-  const killer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? 20_000)
+  const killer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs ?? KILL_AFTER_MS)
   return new Promise((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => {
@@ -147,8 +162,12 @@ function run(args: string[], options: RunOptions = {}): Promise<Run> {
   })
 }
 
+/** The CLI in-process, with this file's home. */
+const cli = (args: string[], env: Record<string, string | undefined> = {}, clock?: Clock) =>
+  runBktx(args, { env: { HOME: dir, ...env }, ...(clock === undefined ? {} : { clock }) })
+
 /** One `error:` line and nothing on stdout. */
-function expectOneError(result: Run, message: RegExp): void {
+function expectOneError(result: { stdout: string; stderr: string }, message: RegExp): void {
   expect(result.stdout).toBe('')
   expect(result.stderr).toMatch(/^error: [^\n]*\n$/)
   expect(result.stderr).toMatch(message)
@@ -190,28 +209,25 @@ async function closingListener(): Promise<{ port: number; connections: () => num
 }
 
 // ---------------------------------------------------------------------------------------------
-// 1. Every network path makes at most the documented 4 attempts within --timeout, whatever the
-// proxy does; a 407 is reported at once and never echoes the credentials.
+// 1. Every network path makes at most the documented 4 attempts, whatever the proxy does; a 407
+// is reported at once and never echoes the credentials. In-process (the proxy and TLS code is
+// the binary's); the cases wait on backoffs, not the CPU, so they run side by side.
 
-describe('misbehaving proxies', () => {
+describe.concurrent('misbehaving proxies', () => {
   const CREDENTIALS = 'proxy-user:s3cret-pr0xy-pw'
-  const cases: { name: string; behaviour: ProxyBehaviour; connections: number; message: RegExp; fast?: boolean }[] = [
+  const cases: { name: string; behaviour: ProxyBehaviour; connections: number; message: RegExp }[] = [
     { name: 'closes the connection after reading CONNECT', behaviour: 'close', connections: 4, message: /the proxy closed the connection before the tunnel was open \(4 attempts\)/ },
-    { name: 'answers CONNECT with 407', behaviour: 'auth', connections: 1, message: /the proxy refused to forward the request .*HTTP 407 Proxy Authentication Required.*HTTPS_PROXY or HTTP_PROXY/, fast: true },
+    { name: 'answers CONNECT with 407', behaviour: 'auth', connections: 1, message: /the proxy refused to forward the request .*HTTP 407 Proxy Authentication Required.*HTTPS_PROXY or HTTP_PROXY/ },
     { name: 'answers CONNECT with 502', behaviour: 'bad-gateway', connections: 4, message: /the proxy answered CONNECT with HTTP 502 \(4 attempts\)/ },
-    { name: 'never answers CONNECT', behaviour: 'hang', connections: 1, message: /did not answer within 3s/ },
   ]
   for (const c of cases) {
-    it(`https through a proxy that ${c.name}: at most ${c.connections} connection(s), exit 5`, async () => {
+    it(`https through a proxy that ${c.name}: ${c.connections} connection(s), exit 5`, async () => {
       const p = await proxy(c.behaviour)
       const proxyUrl = p.url.replace('http://', `http://${CREDENTIALS}@`)
-      const timeout = c.behaviour === 'hang' ? TIMEOUT_S : RETRY_TIMEOUT_S
-      const result = await run(['token', '--no-cache', '--timeout', `${timeout}s`, '--ca-file', namedCaPath], {
-        env: tokenEnv('https://token.test:8443/oauth/token', { HTTPS_PROXY: proxyUrl }),
-      })
+      const result = await cli(['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, '--ca-file', namedCaPath], tokenEnv('https://token.test:8443/oauth/token', { HTTPS_PROXY: proxyUrl }))
       figures.proxy_cases++
       figures.proxy_connections[`CONNECT, ${c.behaviour}`] = p.connections
-      expect(result.code).toBe(5)
+      expect(result.code, result.stderr).toBe(5)
       expectOneError(result, c.message)
       expect(p.connections).toBe(c.connections)
       expect(p.connects.every((target) => target === 'token.test:8443')).toBe(true)
@@ -219,9 +235,28 @@ describe('misbehaving proxies', () => {
       expect(p.authorizations.length).toBe(c.connections)
       expect(p.authorizations[0]).toBe(`Basic ${Buffer.from(CREDENTIALS).toString('base64')}`)
       expect(result.stderr).not.toMatch(/s3cret|proxy-user/)
-      expect(result.ms).toBeLessThan(c.fast === true ? START_ALLOWANCE_MS + 1_000 : timeout * 1000 + START_ALLOWANCE_MS)
     })
   }
+
+  // A process-level fact: the hung tunnel's socket must not keep bktx alive once --timeout has
+  // struck. The binary, then, with a kill timer far past the 1 s it needs: the run must end by
+  // itself (no signal) with the timeout's message, not be killed.
+  it('https through a proxy that never answers CONNECT: the binary exits by itself at --timeout, one connection, exit 5', async () => {
+    const p = await proxy('hang')
+    const proxyUrl = p.url.replace('http://', `http://${CREDENTIALS}@`)
+    const result = await run(['token', '--no-cache', '--timeout', `${TIMEOUT_S}s`, '--ca-file', namedCaPath], {
+      env: tokenEnv('https://token.test:8443/oauth/token', { HTTPS_PROXY: proxyUrl }),
+    })
+    figures.proxy_cases++
+    figures.proxy_connections['CONNECT, hang'] = p.connections
+    expect([result.code, result.signal], result.stderr).toEqual([5, null])
+    expectOneError(result, /did not answer within 1s/)
+    // The proxy (in this busy process) may take its accepted connection, and read the CONNECT,
+    // only after bktx has gone: wait for the count, then it must be exactly one (no retry).
+    while (p.connections === 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    expect(p.connections).toBe(1)
+    expect(result.stderr).not.toMatch(/s3cret|proxy-user/)
+  })
 
   for (const c of [
     { behaviour: 'close' as const, connections: 4, message: /cannot reach the JWKS URI http:\/\/jwks\.test:8080\/jwks\.json: .*\(4 attempts\)/ },
@@ -229,12 +264,13 @@ describe('misbehaving proxies', () => {
   ]) {
     it(`plain http through a proxy (absolute URI) that ${c.behaviour === 'close' ? 'closes the connection' : 'answers 407'}: ${c.connections} connection(s), exit 5`, async () => {
       const p = await proxy(c.behaviour)
-      const result = await run(['inspect', '--jwks', 'http://jwks.test:8080/jwks.json', '--timeout', `${RETRY_TIMEOUT_S}s`, SAMPLE_JWT], {
-        env: { HTTP_PROXY: p.url.replace('http://', `http://${CREDENTIALS}@`), XDG_CONFIG_HOME: join(dir, 'no-config') },
+      const result = await cli(['inspect', '--jwks', 'http://jwks.test:8080/jwks.json', '--timeout', `${RETRY_TIMEOUT_S}s`, SAMPLE_JWT], {
+        HTTP_PROXY: p.url.replace('http://', `http://${CREDENTIALS}@`),
+        XDG_CONFIG_HOME: join(dir, 'no-config'),
       })
       figures.proxy_cases++
       figures.proxy_connections[`absolute URI, ${c.behaviour}`] = p.connections
-      expect(result.code).toBe(5)
+      expect(result.code, result.stderr).toBe(5)
       expectOneError(result, c.message)
       expect(p.forwards.length).toBe(c.connections)
       expect(result.stderr).not.toMatch(/s3cret|proxy-user/)
@@ -245,7 +281,7 @@ describe('misbehaving proxies', () => {
     const server = await stub(answerToken, namedTls)
     const port = new URL(server.origin).port
     const p = await proxy('forward')
-    const result = await run(['token', '--no-cache', '--ca-file', namedCaPath], { env: tokenEnv(`https://token.test:${port}/oauth/token`, { HTTPS_PROXY: p.url }) })
+    const result = await cli(['token', '--no-cache', '--ca-file', namedCaPath], tokenEnv(`https://token.test:${port}/oauth/token`, { HTTPS_PROXY: p.url }))
     expect(result.stderr).toBe('')
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/^bktx_\w+\n$/)
@@ -257,12 +293,10 @@ describe('misbehaving proxies', () => {
     it(`${path}: a server that closes every connection gets 4 attempts, exit 5`, async () => {
       const listener = await closingListener()
       const tls = path !== 'direct (node:http)'
-      const result = await run(['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, ...(tls ? ['--ca-file', namedCaPath] : [])], {
-        env: tokenEnv(`${tls ? 'https' : 'http'}://127.0.0.1:${listener.port}/oauth/token`),
-      })
+      const result = await cli(['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, ...(tls ? ['--ca-file', namedCaPath] : [])], tokenEnv(`${tls ? 'https' : 'http'}://127.0.0.1:${listener.port}/oauth/token`))
       figures.proxy_cases++
       figures.proxy_connections[`no proxy, ${path}, server closes`] = listener.connections()
-      expect(result.code).toBe(5)
+      expect(result.code, result.stderr).toBe(5)
       expectOneError(result, /\(4 attempts\)/)
       expect(listener.connections()).toBe(4)
     })
@@ -279,7 +313,7 @@ describe('loopback token and API URLs with a proxy configured', () => {
     for (const noProxy of [undefined, '', 'example.test', 'localhost']) {
       const env = { ...world.env, HTTP_PROXY: p.url, HTTPS_PROXY: p.url, http_proxy: p.url, ...(noProxy === undefined ? {} : { NO_PROXY: noProxy }) }
       for (const args of [['token', '--cache', 'file'], ['whoami', '--cache', 'file'], ['logout', '--cache', 'file']]) {
-        const result = await run(args, { env })
+        const result = await cli(args, env)
         expect(result.code, `${args[0]} with NO_PROXY=${String(noProxy)}: ${result.stderr}`).toBe(0)
         figures.loopback_runs_with_proxy++
       }
@@ -290,8 +324,9 @@ describe('loopback token and API URLs with a proxy configured', () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// 3. Special files: only regular files (or a pipe for `-`), the cap counted while reading, exit 3
-// within a second, and memory that stays at a bktx run's size.
+// 3. Special files: only regular files (or a pipe for `-`), the cap counted while reading, exit 3,
+// and memory that stays at a bktx run's size. A file argument is opened by the same code
+// in-process; stdin is the process's own, so those cases run the binary, with its peak RSS.
 
 const SAMPLE_JWT = `${Buffer.from('{"alg":"ES256","typ":"JWT"}').toString('base64url')}.${Buffer.from('{"iss":"x","exp":1}').toString('base64url')}.c2ln`
 
@@ -300,8 +335,6 @@ describe('FIFOs, devices and endless stdin as inputs', () => {
   beforeAll(async () => {
     fifo = join(dir, 'input.fifo')
     await new Promise<void>((resolve, reject) => spawn('mkfifo', [fifo]).on('close', (code) => (code === 0 ? resolve() : reject(new Error('mkfifo failed')))))
-    const baseline = await run(['config', 'list'], { env: { XDG_CONFIG_HOME: join(dir, 'no-config') } })
-    figures.baseline_peak_rss_mib = baseline.peakRssMiB
   })
 
   const inputs = (special: string) => [
@@ -316,42 +349,48 @@ describe('FIFOs, devices and endless stdin as inputs', () => {
     { what: '--ca-file for token', args: ['token', '--no-cache', '--ca-file', special], env: tokenEnv('https://token.test/oauth/token', { HTTPS_PROXY: 'http://127.0.0.1:9' }), message: /^error: the CA file .* is a .*, not a regular file; check --ca-file$/m },
   ]
 
+  // A FIFO opened for reading would block until a writer comes, and /dev/zero never ends: either
+  // mistake leaves the call pending and the test's own timeout turns it red.
   for (const kind of ['a FIFO', '/dev/zero'] as const) {
-    it(`${kind}: every input refuses it with exit 3 within a second, memory bounded`, async () => {
+    it(`${kind}: every input refuses it with exit 3`, async () => {
       const special = kind === 'a FIFO' ? fifo : '/dev/zero'
       for (const input of inputs(special)) {
-        const result = await run(input.args, { env: { XDG_CONFIG_HOME: join(dir, 'no-config'), ...input.env }, killAfterMs: 10_000 })
+        const result = await cli(input.args, { XDG_CONFIG_HOME: join(dir, 'no-config'), ...input.env })
         figures.special_input_cases++
-        figures.special_input_slowest_ms = Math.max(figures.special_input_slowest_ms, Math.round(result.ms))
-        figures.special_input_peak_rss_mib = Math.max(figures.special_input_peak_rss_mib, result.peakRssMiB)
-        expect([result.code, result.signal], `${input.what}: ${result.stderr}`).toEqual([3, null])
+        expect(result.code, `${input.what}: ${result.stderr}`).toBe(3)
         expectOneError(result, input.message)
-        expect(result.ms, input.what).toBeLessThan(INPUT_BOUND_MS)
-        expect(result.peakRssMiB, input.what).toBeLessThan(RSS_BOUND_MIB)
       }
     })
   }
 
-  for (const [what, stdin, message] of [
-    ['/dev/zero as stdin', { path: '/dev/zero' }, /^error: stdin is a character device, not a pipe or a regular file$/m],
-    ['an endless pipe', 'endless', /^error: stdin is larger than 1 MiB; not a client assertion$/m],
-  ] as const) {
-    it(`inspect - with ${what}: exit 3 within a second, memory bounded`, async () => {
-      const result = await run(['inspect', '-'], { stdin, killAfterMs: 10_000 })
-      figures.special_input_cases++
-      figures.special_input_slowest_ms = Math.max(figures.special_input_slowest_ms, Math.round(result.ms))
-      figures.special_input_peak_rss_mib = Math.max(figures.special_input_peak_rss_mib, result.peakRssMiB)
-      expect(result.code).toBe(3)
-      expectOneError(result, message)
-      expect(result.ms).toBeLessThan(INPUT_BOUND_MS)
-      expect(result.peakRssMiB).toBeLessThan(RSS_BOUND_MIB)
+  describe.concurrent('stdin, on the binary', () => {
+    it('baseline: the peak RSS of a bktx run (a figure for SECURITY.md)', async () => {
+      const baseline = await run(['config', 'list'], { env: { XDG_CONFIG_HOME: join(dir, 'no-config') } })
+      expect(baseline.code).toBe(0)
+      figures.baseline_peak_rss_mib = baseline.peakRssMiB
     })
-  }
 
-  it('a JWT on a pipe (or a FIFO) still works', async () => {
-    const result = await run(['inspect', '-'], { stdin: `${SAMPLE_JWT}\n` })
-    expect(result.code).toBe(0)
-    expect(result.stdout).toMatch(/^Header\n/)
+    for (const [what, stdin, message] of [
+      ['/dev/zero as stdin', { path: '/dev/zero' }, /^error: stdin is a character device, not a pipe or a regular file$/m],
+      ['an endless pipe', 'endless', /^error: stdin is larger than 1 MiB; not a client assertion$/m],
+    ] as const) {
+      it(`inspect - with ${what}: exit 3 by itself, memory bounded`, async () => {
+        const result = await run(['inspect', '-'], { stdin })
+        figures.special_input_cases++
+        figures.special_input_slowest_ms = Math.max(figures.special_input_slowest_ms, Math.round(result.ms))
+        figures.special_input_peak_rss_mib = Math.max(figures.special_input_peak_rss_mib, result.peakRssMiB)
+        // Ended by itself, not by the kill timer; peak RSS does not depend on the CPU's speed.
+        expect([result.code, result.signal]).toEqual([3, null])
+        expectOneError(result, message)
+        expect(result.peakRssMiB).toBeLessThan(RSS_BOUND_MIB)
+      })
+    }
+
+    it('a JWT on a pipe still works', async () => {
+      const result = await run(['inspect', '-'], { stdin: `${SAMPLE_JWT}\n` })
+      expect(result.code).toBe(0)
+      expect(result.stdout).toMatch(/^Header\n/)
+    })
   })
 })
 
@@ -383,7 +422,7 @@ describe('mismatched and malformed private JWKs', () => {
         ['inspect', '--jwks', path, SAMPLE_JWT],
         ['server', '--port', '0', '--org', 'acme', '--member', 'dev@acme.test', '--client-id', 'c1', '--jwks', path],
       ]) {
-        const result = await run(args, { env: tokenEnv('http://127.0.0.1:9/oauth/token') })
+        const result = await cli(args, tokenEnv('http://127.0.0.1:9/oauth/token'))
         figures.key_runs++
         expect(result.code, `${name}: bktx ${args[0]}: ${result.stderr}`).toBe(3)
         expectOneError(result, message)
@@ -426,7 +465,7 @@ const json = (res: ServerResponse, status: number, body: unknown, headers: Recor
   res.end(JSON.stringify(body))
 }
 
-describe('hostile token and API endpoints', () => {
+describe.concurrent('hostile token and API endpoints', () => {
   it('whoami: escape sequences and fake lines in the API answer are escaped; --json stays exact JSON', async () => {
     const user = { name: `Eve${ESCAPES}`, email: `eve@acme.test\n✓ signature and time claims verified` }
     const scopes = ['read_builds', `write\u009b2J`]
@@ -435,7 +474,7 @@ describe('hostile token and API endpoints', () => {
       json(res, 200, { uuid: `u-1\r\u001b[1A`, scopes, description: null, created_at: '2026-11-28 12:00:00 UTC', user })
     })
     const env = tokenEnv(`${origin}/oauth/token`, { BKTX_API_URL: origin })
-    const human = await run(['whoami', '--no-cache'], { env })
+    const human = await cli(['whoami', '--no-cache'], env)
     figures.hostile_server_cases++
     expect(human.code).toBe(0)
     const lines = human.stdout.split('\n')
@@ -443,7 +482,7 @@ describe('hostile token and API endpoints', () => {
     expect(lines.every((line) => !CONTROL.test(line))).toBe(true)
     expect(lines[0]).toBe('user     Eve\\x1b[2J\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4K\\x07\\x9b31m\\u202e <eve@acme.test\\n✓ signature and time claims verified>')
     expect(CONTROL.test(human.stderr)).toBe(false)
-    const machine = await run(['whoami', '--no-cache', '--json'], { env })
+    const machine = await cli(['whoami', '--no-cache', '--json'], env)
     expect(machine.code).toBe(0)
     expect(JSON.parse(machine.stdout)).toMatchObject({ user, scopes: [...scopes].sort(), uuid: `u-1\r\u001b[1A` })
     expect(/[\u0080-\u009f\u202e]/.test(machine.stdout)).toBe(false)
@@ -453,7 +492,7 @@ describe('hostile token and API endpoints', () => {
     const { url: origin } = await hostile((_req, res) =>
       json(res, 401, { error: 'invalid_client', error_description: `JWT \`exp\` claim must be in the future${ESCAPES}\n` }, { date: 'Sat, 28 Nov 2020 11:58:00 GMT (\u009b2J\u009d0;pwned\u009c)' }),
     )
-    const result = await run(['token', '--no-cache'], { env: tokenEnv(`${origin}/oauth/token`) })
+    const result = await cli(['token', '--no-cache'], tokenEnv(`${origin}/oauth/token`))
     figures.hostile_server_cases++
     expect(result.code).toBe(4)
     expectOneError(result, /its Date header says Sat, 28 Nov 2020 11:58:00 GMT \(\\x9b2J\\x9d0;pwned\\x9c\)/)
@@ -465,7 +504,7 @@ describe('hostile token and API endpoints', () => {
       if (req.url === '/oauth/token') return json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: 900, scope: 'read_builds' })
       json(res, 401, { message: `Unauthorized${ESCAPES}\nerror: fake` })
     })
-    const result = await run(['whoami', '--no-cache'], { env: tokenEnv(`${origin}/oauth/token`, { BKTX_API_URL: origin }) })
+    const result = await cli(['whoami', '--no-cache'], tokenEnv(`${origin}/oauth/token`, { BKTX_API_URL: origin }))
     figures.hostile_server_cases++
     expect(result.code).toBe(4)
     expectOneError(result, /HTTP 401: Unauthorized\\x1b\[2J/)
@@ -475,7 +514,7 @@ describe('hostile token and API endpoints', () => {
   it('inspect without --jwks: a claim cannot draw a "verified" line', async () => {
     const payload = { iss: 'x', note: '\n\u001b[32m✓\u001b[0m signature and time claims verified', ['k\u001b[2Jey']: 1 }
     const jwt = `${Buffer.from('{"alg":"ES256","kid":"k\\u009b1"}').toString('base64url')}.${Buffer.from(JSON.stringify(payload)).toString('base64url')}.c2ln`
-    const result = await run(['inspect', jwt])
+    const result = await cli(['inspect', jwt])
     figures.hostile_server_cases++
     expect([result.code, result.stderr]).toEqual([0, ''])
     expect(CONTROL.test(result.stdout.replace(/\n/g, ''))).toBe(false)
@@ -488,18 +527,18 @@ describe('hostile token and API endpoints', () => {
       const home = await mkdtemp(join(dir, 'ttl-'))
       const { url: origin } = await hostile((_req, res) => json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: expiresIn, scope: 'read_builds' }))
       const env = tokenEnv(`${origin}/oauth/token`, { XDG_RUNTIME_DIR: home, XDG_CACHE_HOME: join(home, 'cache') })
-      const before = Date.now()
-      const result = await run(['token', '--cache', 'file', '--json'], { env })
+      // A clock that stands still: the expiry is exactly received + 86400 s.
+      const clock = fixedClock(Date.now())
+      const result = await cli(['token', '--cache', 'file', '--json'], env, clock)
       figures.hostile_server_cases++
-      expect(result.code).toBe(0)
+      expect(result.code, result.stderr).toBe(0)
       const doc = JSON.parse(result.stdout)
       const expiresAt = Date.parse(doc.expires_at)
-      expect(expiresAt).toBeGreaterThanOrEqual(before + 86_400_000 - 1000)
-      expect(expiresAt).toBeLessThanOrEqual(Date.now() + 86_400_000)
+      expect(expiresAt).toBe(clock.now().getTime() + 86_400_000)
       const metadata = (await readdir(join(home, 'bktx'))).filter((f) => f.endsWith('.json'))
       const meta = JSON.parse(await readFile(join(home, 'bktx', metadata[0] as string), 'utf8'))
       expect(meta.expiresIn).toBe(86_400)
-      const listed = JSON.parse((await run(['cache', 'list', '--json'], { env })).stdout)
+      const listed = JSON.parse((await cli(['cache', 'list', '--json'], env, clock)).stdout)
       expect(Date.parse(listed[0].expires_at)).toBe(expiresAt)
     })
   }
@@ -508,37 +547,40 @@ describe('hostile token and API endpoints', () => {
 // ---------------------------------------------------------------------------------------------
 // 6. inspect --jwks URL failures are typed errors with readable text; --timeout 0 is a usage error.
 
-describe('inspect --jwks URL against failing endpoints', () => {
-  it('refused, 404, a hang, TLS to a plain-http port, and a bad --timeout', async () => {
-    const refusedPort = await new Promise<number>((resolve) => {
+describe.concurrent('inspect --jwks URL against failing endpoints', () => {
+  const refusedPort = (): Promise<number> =>
+    new Promise<number>((resolve) => {
       const s = createTcpServer().listen(0, '127.0.0.1', () => {
         const { port } = s.address() as AddressInfo
         s.close(() => resolve(port))
       })
     })
-    const { url: notFound } = await hostile((_req, res) => json(res, 404, { message: 'Not Found' }))
-    const { url: hang } = await hostile(() => undefined)
-    const plain = await hostile((_req, res) => json(res, 200, { keys: [] }))
-    const tlsToPlain = `https://127.0.0.1:${new URL(plain.url).port}/jwks.json`
-    const cases: [string, string[], number, RegExp][] = [
-      ['connection refused', [`http://127.0.0.1:${refusedPort}/jwks.json`], 5, /^error: cannot reach the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json: connection refused \(ECONNREFUSED\) \(4 attempts\); check --jwks/],
-      ['404', [`${notFound}/jwks.json`], 6, /^error: the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json answered HTTP 404; check --jwks$/m],
-      ['a hang', [`${hang}/jwks.json`, '--timeout', '2s'], 5, /^error: the JWKS URI .* did not answer within 2s; check --jwks, or allow more time with --timeout$/m],
-      ['TLS to a plain-http port', [tlsToPlain], 5, /^error: cannot reach the JWKS URI https:\/\/127\.0\.0\.1:\d+\/jwks\.json: the server does not speak TLS on this port \(an https URL for a plain-http server\?\); check the scheme and port in --jwks/m],
-      ['--timeout 0', [`${notFound}/jwks.json`, '--timeout', '0'], 2, /--timeout.*expected a duration of at least 1 second/],
-      ['--timeout -1', [`${notFound}/jwks.json`, '--timeout', '-1'], 2, /--timeout/],
-    ]
-    for (const [name, args, code, message] of cases) {
-      const started = Date.now()
-      const result = await run(['inspect', '--jwks', ...args, SAMPLE_JWT])
+  const cases: [string, () => Promise<string[]>, number, RegExp][] = [
+    ['connection refused', async () => [`http://127.0.0.1:${await refusedPort()}/jwks.json`, '--timeout', `${RETRY_TIMEOUT_S}s`], 5, /^error: cannot reach the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json: connection refused \(ECONNREFUSED\) \(4 attempts\); check --jwks/],
+    ['404', async () => [`${(await hostile((_req, res) => json(res, 404, { message: 'Not Found' }))).url}/jwks.json`], 6, /^error: the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json answered HTTP 404; check --jwks$/m],
+    ['a hang', async () => [`${(await hostile(() => undefined)).url}/jwks.json`, '--timeout', `${TIMEOUT_S}s`], 5, /^error: the JWKS URI .* did not answer within 1s; check --jwks, or allow more time with --timeout$/m],
+    ['--timeout 0', async () => ['http://127.0.0.1:9/jwks.json', '--timeout', '0'], 2, /--timeout.*expected a duration of at least 1 second/],
+    ['--timeout -1', async () => ['http://127.0.0.1:9/jwks.json', '--timeout', '-1'], 2, /--timeout/],
+  ]
+  for (const [name, args, code, message] of cases) {
+    it(`${name}: exit ${code}, one readable error`, async () => {
+      const result = await cli(['inspect', '--jwks', ...(await args()), SAMPLE_JWT])
       figures.jwks_url_cases++
       expect(result.code, `${name}: ${result.stderr}`).toBe(code)
       expect(result.stdout).toBe('')
       expect(result.stderr, name).toMatch(message)
       expect(result.stderr).not.toMatch(/internal error|This is a bug|SSL routines/)
-      expect(Date.now() - started, name).toBeLessThan(10_000)
-    }
-    // The TLS mismatch is not retried: the plain-http server saw one connection.
+    })
+  }
+
+  it('TLS to a plain-http port: exit 5, not retried (one connection)', async () => {
+    const plain = await hostile((_req, res) => json(res, 200, { keys: [] }))
+    const result = await cli(['inspect', '--jwks', `https://127.0.0.1:${new URL(plain.url).port}/jwks.json`, SAMPLE_JWT])
+    figures.jwks_url_cases++
+    expect(result.code, result.stderr).toBe(5)
+    expect(result.stdout).toBe('')
+    expect(result.stderr).toMatch(/^error: cannot reach the JWKS URI https:\/\/127\.0\.0\.1:\d+\/jwks\.json: the server does not speak TLS on this port \(an https URL for a plain-http server\?\); check the scheme and port in --jwks/m)
+    expect(result.stderr).not.toMatch(/internal error|This is a bug|SSL routines/)
     expect(plain.connections()).toBe(1)
   })
 

@@ -42,6 +42,9 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
+/** Each test's timeout: a kill timer about ten times what a loaded 2-core machine needs. */
+const KILL_AFTER_MS = 120_000
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const between = (min: number, max: number): number => min + Math.floor(Math.random() * (max - min + 1))
 
@@ -140,11 +143,13 @@ describe('kill -9 of bktx server --state-dir', () => {
     try {
       for (let cycle = 0; cycle < 3; cycle++) {
         const before = acked.length
-        const running = load(server.url, key, acked)
+        let loading = true
+        const running = load(server.url, key, acked).finally(() => (loading = false))
         await sleep(between(80, 400))
         // On a busy machine the random window can pass with little answered: kill only once this
-        // cycle has acknowledged a few exchanges (waiting at most 10 s), so every cycle tests some.
-        for (const waited = Date.now(); acked.length < before + 8 && Date.now() - waited < 10_000; ) await sleep(20)
+        // cycle has acknowledged a few exchanges, so every cycle tests some. No time cap (the
+        // test's timeout is the kill timer; the clients stop at their first failed exchange).
+        while (acked.length < before + 8 && loading) await sleep(20)
         await server.stop('SIGKILL')
         figures.server_kills++
         await running
@@ -171,7 +176,7 @@ describe('kill -9 of bktx server --state-dir', () => {
       expect(name).toMatch(/^(audit\.jsonl|state\.jsonl|\.state\.jsonl\.[0-9a-f]{12}\.tmp)$/)
       expect((await stat(join(stateDir, name))).mode & 0o077, name).toBe(0)
     }
-  }, 40_000)
+  }, KILL_AFTER_MS)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -253,9 +258,10 @@ describe('kill -9 of bktx keygen', () => {
     const duration = Date.now() - started
     expect(await inspect(whole.configDir)).toBe('complete key')
 
+    // The measured duration only spreads the random kills over a run's life; nothing bounds it.
     const plans: Array<['at-random' | 'mid-write', number]> = [
-      ...Array.from({ length: 12 }, (): ['at-random', number] => ['at-random', between(Math.floor(duration * 0.4), Math.floor(duration * 1.05))]),
-      ...Array.from({ length: 12 }, (_, i): ['mid-write', number] => ['mid-write', i % 4 === 0 ? 0 : between(0, 6)]),
+      ...Array.from({ length: 8 }, (): ['at-random', number] => ['at-random', between(Math.floor(duration * 0.4), Math.floor(duration * 1.05))]),
+      ...Array.from({ length: 8 }, (_, i): ['mid-write', number] => ['mid-write', i % 4 === 0 ? 0 : between(0, 6)]),
     ]
     for (let i = 0; i < plans.length; i += 2) {
       const batch = plans.slice(i, i + 2)
@@ -272,5 +278,5 @@ describe('kill -9 of bktx keygen', () => {
     // The mid-write kills must actually have landed before the key was complete at least once.
     expect(figures.keygen_kills_mid_write).toBeGreaterThan(0)
     expect((figures.keygen_outcomes['temporary file left'] ?? 0) + (figures.keygen_outcomes['nothing written'] ?? 0)).toBeGreaterThan(0)
-  }, 40_000)
+  }, KILL_AFTER_MS)
 })

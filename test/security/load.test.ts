@@ -7,6 +7,9 @@
  * - a flood of invalid traffic alongside: every valid exchange is still answered, the flood
  *   only ever with a 4xx.
  * Speeds and heap growth under the same loads are benchmarks with targets (bench/load.mjs).
+ * Nothing here depends on the CPU's speed: autocannon's per-request timeout and each test's
+ * timeout are kill timers far beyond what a loaded 2-core machine needs, and the sizes are the
+ * smallest that still keep 50 connections busy.
  */
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
@@ -45,6 +48,10 @@ const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon
 const CLIENT = '0123456789abcdef0123'
 const MEMBER = 'dev@acme.test'
 const FORM_HEADERS = { 'Content-Type': 'application/x-www-form-urlencoded' }
+/** autocannon's per-request timeout (s): a kill timer for a hung answer, not a speed target. */
+const REQUEST_TIMEOUT_S = 60
+/** Each test's timeout (ms): about ten times what the slowest needs on a loaded machine. */
+const TEST_TIMEOUT_MS = 120_000
 const figures = { requests: 0, valid: 0, invalid: 0, errors: 0, timeouts: 0, runs: [] as Array<Record<string, unknown>> }
 
 afterAll(() => {
@@ -101,9 +108,9 @@ describe('valid exchanges at 50 concurrent connections', () => {
     const key = await makeKey('EC', 'load')
     const server = await startSecurityServer(config(key))
     try {
-      const amount = 2_500
+      const amount = 1_000
       const bodies = signedBodies(server, key, amount)
-      const result = await autocannon({ url: server.url, connections: 50, amount, timeout: 10, requests: [fromPool(bodies)] })
+      const result = await autocannon({ url: server.url, connections: 50, amount, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(bodies)] })
       record('valid, 50 connections', result, 'valid')
       expect(result.errors).toBe(0)
       expect(result.timeouts).toBe(0)
@@ -114,7 +121,7 @@ describe('valid exchanges at 50 concurrent connections', () => {
     } finally {
       await server.stop()
     }
-  }, 30_000)
+  }, TEST_TIMEOUT_MS)
 })
 
 describe('memory stays bounded', () => {
@@ -125,7 +132,7 @@ describe('memory stays bounded', () => {
     const limits = { maxTokens: 200, maxJtis: 200 }
     const server = await startSecurityServer(config(key), { clock, limits })
     try {
-      const first = await autocannon({ url: server.url, connections: 50, amount: 600, requests: [fromPool(signedBodies(server, key, 600, Math.floor(now / 1000)))] })
+      const first = await autocannon({ url: server.url, connections: 50, amount: 600, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(signedBodies(server, key, 600, Math.floor(now / 1000)))] })
       record('at the store cap', first, 'valid')
       expect(first.errors).toBe(0)
       expect(first.statusCodeStats).toEqual({ 200: { count: 200 }, 503: { count: 400 } })
@@ -136,33 +143,33 @@ describe('memory stays bounded', () => {
 
       // Tokens live 60 s (max_ttl) and jtis until exp + 15 s: past both, everything is swept.
       now += 200_000
-      const second = await autocannon({ url: server.url, connections: 50, amount: 150, requests: [fromPool(signedBodies(server, key, 150, Math.floor(now / 1000)))] })
+      const second = await autocannon({ url: server.url, connections: 50, amount: 150, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(signedBodies(server, key, 150, Math.floor(now / 1000)))] })
       record('after expiry', second, 'valid')
       expect(second.statusCodeStats).toEqual({ 200: { count: 150 } })
       expect(server.server.state.store.size).toEqual({ tokens: 150, jtis: 150 })
     } finally {
       await server.stop()
     }
-  }, 30_000)
+  }, TEST_TIMEOUT_MS)
 
   it('resets the rate-limit window: refused beyond the limit, served again a minute later', async () => {
     const key = await makeKey('EC', 'rate')
     let now = Date.now()
     const server = await startSecurityServer(config(key, (d) => (d.organizations[0].rate_limit = 100)), { clock: { now: () => new Date(now) } })
     try {
-      const flood = await autocannon({ url: server.url, connections: 50, amount: 250, requests: [fromPool(signedBodies(server, key, 250, Math.floor(now / 1000)))] })
+      const flood = await autocannon({ url: server.url, connections: 50, amount: 250, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(signedBodies(server, key, 250, Math.floor(now / 1000)))] })
       record('rate limited', flood, 'valid')
       expect(flood.errors).toBe(0)
       // The injected clock stands still during the flood: one window.
       expect(flood.statusCodeStats).toEqual({ 200: { count: 100 }, 429: { count: 150 } })
       now += 61_000
-      const later = await autocannon({ url: server.url, connections: 10, amount: 50, requests: [fromPool(signedBodies(server, key, 50, Math.floor(now / 1000)))] })
+      const later = await autocannon({ url: server.url, connections: 10, amount: 50, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(signedBodies(server, key, 50, Math.floor(now / 1000)))] })
       record('after the rate-limit window', later, 'valid')
       expect(later.statusCodeStats).toEqual({ 200: { count: 50 } })
     } finally {
       await server.stop()
     }
-  }, 30_000)
+  }, TEST_TIMEOUT_MS)
 })
 
 describe('invalid traffic does not starve valid traffic', () => {
@@ -185,14 +192,14 @@ describe('invalid traffic does not starve valid traffic', () => {
       )
       const junk = ['grant_type=x', 'a=1&a=2', '%%%', 'client_assertion=a.b.c&grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer', 'x'.repeat(2000)]
       const garbage = [...forged, ...signedBodies(server, key, 200, now - 3600), ...junk.flatMap((j) => Array(60).fill(j) as string[])]
-      const amount = 1_000
+      const amount = 400
       const bodies = signedBodies(server, key, amount)
 
       // The flood is answered before the first valid request goes out and stopped only after
       // the last valid answer, so every valid exchange meets it. Its duration is only a cap.
-      const flooding = autocannon({ url: server.url, connections: 50, duration: 60, requests: [fromPool(garbage)] })
+      const flooding = autocannon({ url: server.url, connections: 50, duration: 120, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(garbage)] })
       await new Promise<void>((resolve) => flooding.once('response', resolve))
-      const valid = await autocannon({ url: server.url, connections: 25, amount, timeout: 10, requests: [fromPool(bodies)] })
+      const valid = await autocannon({ url: server.url, connections: 25, amount, timeout: REQUEST_TIMEOUT_S, requests: [fromPool(bodies)] })
       flooding.stop()
       const flood = await flooding
       record('valid under flood', valid, 'valid')
@@ -210,5 +217,5 @@ describe('invalid traffic does not starve valid traffic', () => {
     } finally {
       await server.stop()
     }
-  }, 30_000)
+  }, TEST_TIMEOUT_MS)
 })

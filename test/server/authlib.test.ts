@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { isCI } from '../../src/cache/select.js'
-import type { MemoryAuditSink } from '../../src/server/audit.js'
+import type { MemoryAuditSink } from '../../src/server/state/audit.js'
 import { http } from '../helpers/http.js'
 import { baseConfig, CLIENT_ID, MEMBER, startServer, testKey, type RunningServer, type TestKey } from '../helpers/server.js'
 

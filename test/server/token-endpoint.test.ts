@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { MemoryAuditSink } from '../../src/server/audit.js'
+import type { MemoryAuditSink } from '../../src/server/state/audit.js'
 import { FORM, http, postForm } from '../helpers/http.js'
 import { assertion, baseConfig, CLIENT_ID, exchange, EXCHANGE, MEMBER, startServer, testKey, type RunningServer } from '../helpers/server.js'
 

@@ -54,7 +54,7 @@ export function registerKey(self: Command, deps: ProgramDeps): void {
 async function scopeOf(ctx: Context, opts: KeyRotateOptions): Promise<RotationScope> {
   const config = await ctx.config()
   const { name } = await ctx.profile()
-  return { configPath: ctx.configPath, config, profile: name, settings: await ctx.settings({}), keysDir: ctx.paths.keysDir, allowHttpJwks: opts.allowHttpJwks === true }
+  return { configPath: ctx.configPath, config, profile: name, settings: await ctx.settings({}), keysDir: ctx.paths.keysDir, uid: ctx.deps.uid, allowHttpJwks: opts.allowHttpJwks === true }
 }
 
 export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promise<void> {
@@ -101,10 +101,12 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
       }
       const { rotation } = finished
       const overridden = finished.checks.filter((c) => c.status === 'fail')
-      if (ctx.out.json) ctx.out.document({ ...rotationDocument(scope.profile, finished, ctx), finished: true, forced: overridden.length > 0 || !finished.ready, still_using_old: finished.stillUsingOld, jwks: finished.jwks })
+      // A profile on the new key already is not forced onto it: finishing only publishes and ends.
+      const forced = !finished.switched && (overridden.length > 0 || !finished.ready)
+      if (ctx.out.json) ctx.out.document({ ...rotationDocument(scope.profile, finished, ctx), finished: true, forced, still_using_old: finished.stillUsingOld, jwks: finished.jwks })
       else if (rotation.out === null) ctx.out.data(JSON.stringify(finished.jwks, null, 2))
       if (finished.checks.some((c) => c.status !== 'pass')) ctx.out.info(checksText(finished.checks, ctx))
-      if (overridden.length > 0 || !finished.ready) {
+      if (forced) {
         ctx.out.warn('forced: the profile switched although the checks above did not pass; exchanges fail until Buildkite has the new key')
       }
       ctx.out.success(`profile "${scope.profile}" now signs with ${rotation.next.kid} (${rotation.next.path})`)
@@ -152,6 +154,7 @@ function rotationDocument(profile: string, progress: Progress, ctx: Context): Re
     served_since: rotation.servedSince,
     ready_at: progress.readyAt?.toISOString() ?? null,
     ready: progress.ready,
+    switched: progress.switched,
     checks: checksDocument(progress.checks, ctx),
   }
 }
@@ -166,7 +169,8 @@ function report(ctx: Context, scope: RotationScope, progress: Progress): void {
     `rotation of profile "${scope.profile}", started ${isoSeconds(new Date(rotation.startedAt))}: ${rotation.old.kid} (signing) → ${rotation.next.kid} (next)`,
     checksText(progress.checks, ctx),
   ]
-  if (progress.ready) lines.push('ready: `bktx key rotate --finish` switches to the new key')
+  if (progress.switched) lines.push('switched already: `bktx key rotate --finish` publishes the new key and ends the rotation')
+  else if (progress.ready) lines.push('ready: `bktx key rotate --finish` switches to the new key')
   else if (progress.readyAt !== undefined) lines.push(`not before ${isoSeconds(progress.readyAt)}`)
   ctx.out.data(lines.join('\n'))
 }
@@ -194,7 +198,7 @@ function nextSteps(ctx: Context, scope: RotationScope, progress: Progress, out: 
 
 export async function runKeyList(ctx: Context): Promise<void> {
   const { listKeys } = await import('../../rotation/list.js')
-  const keys = await listKeys({ configPath: ctx.configPath, config: await ctx.config(), keysDir: ctx.paths.keysDir })
+  const keys = await listKeys({ configPath: ctx.configPath, config: await ctx.config(), keysDir: ctx.paths.keysDir, uid: ctx.deps.uid })
   if (ctx.out.json) {
     ctx.out.document(keys.map((k) => keyDocument(k)))
     return

@@ -1,14 +1,10 @@
 import { Option, type Command } from 'commander'
-import { join } from 'node:path'
-import { saveConfigFile } from '../../config/file.js'
-import { writeFileAtomic } from '../../fs/atomic.js'
-import { NO_KID, withKidLabel } from '../../keys/pem.js'
 import { RSA_BITS, type SigningAlg } from '../../keys/policy.js'
 import { UsageError } from '../../errors.js'
 import { parseKeySource } from '../../keys/source.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { generateTokenKey } from '../../keys/pkcs11/key.js'
+import { generateKeyFile, generateTokenKeyPair, kidProblem, type KeyProfileTarget } from '../../setup/keygen.js'
 
 export interface KeygenOptions {
   alg: SigningAlg
@@ -21,9 +17,6 @@ export interface KeygenOptions {
   pkcs11Module?: string
   pinSource?: string
 }
-
-// A kid becomes a file name when --out is not given: keep it to a safe alphabet.
-const FILE_SAFE_KID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 
 export function registerKeygen(self: Command, deps: ProgramDeps): void {
   const cmd = self
@@ -42,50 +35,33 @@ export function registerKeygen(self: Command, deps: ProgramDeps): void {
 
 export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void> {
   if (opts.key !== undefined) return runTokenKeygen(ctx, opts, opts.key)
-  if (opts.kid !== undefined && opts.out === undefined && !FILE_SAFE_KID.test(opts.kid)) {
-    throw new UsageError('--kid names the key file; use letters, digits, ".", "_" and "-", or pass --out')
-  }
-  if (opts.kid === NO_KID || (opts.kid !== undefined && /\s/.test(opts.kid))) {
-    throw new UsageError(`--kid "${opts.kid}" cannot name a key${opts.kid === NO_KID ? ' ("none" means no kid header when signing)' : ': no spaces'}`)
-  }
-  // Read the config before writing anything: an invalid file must fail before a key exists.
-  const config = await ctx.config()
-  const { name: profileName, profile } = await ctx.profile({ create: true })
-
-  // jose is loaded only by the commands that use it (the cached token path never does).
-  const { generateSigningKey } = await import('../../keys/generate.js')
-  const key = await ctx.out.spin(`generating ${opts.alg} key`, () =>
-    generateSigningKey({ alg: opts.alg, ...(opts.bits === undefined ? {} : { bits: opts.bits }), ...(opts.kid === undefined ? {} : { kid: opts.kid }) }),
+  const problem = kidProblem(opts.kid, opts.out !== undefined)
+  if (problem === 'file-name') throw new UsageError('--kid names the key file; use letters, digits, ".", "_" and "-", or pass --out')
+  if (problem !== undefined) throw new UsageError(`--kid "${opts.kid}" cannot name a key${problem === 'reserved' ? ' ("none" means no kid header when signing)' : ': no spaces'}`)
+  const result = await generateKeyFile(
+    {
+      alg: opts.alg,
+      bits: opts.bits,
+      kid: opts.kid,
+      out: opts.out === undefined ? undefined : ctx.absolute(opts.out),
+      keysDir: ctx.paths.keysDir,
+      force: opts.force,
+      progress: (label, work) => ctx.out.spin(label, work),
+    },
+    profileTarget(ctx),
   )
-  const path = opts.out !== undefined ? ctx.absolute(opts.out) : join(ctx.paths.keysDir, `${key.kid}.pem`)
-  // A custom kid travels in the file (src/keys/pem.ts), so jwks, jwks serve and sign all use it.
-  await writeFileAtomic(path, opts.kid === undefined ? key.privatePem : withKidLabel(key.privatePem, opts.kid), {
-    mode: 0o600,
-    dirMode: 0o700,
-    overwrite: opts.force,
-    existsAdvice: ['pass ', { option: 'force' }, ' to replace it (the key in it is then lost)'],
-  })
+  const path = result.key
+  const profileName = result.profile ?? ''
+  const previous = result.previousKey
+  if (result.recorded) ctx.out.info(`profile "${profileName}": key = ${path}${previous !== undefined && previous !== path ? ` (was ${previous})` : ''}`)
 
-  // Record the key in the profile chosen explicitly, or in the default profile on first use.
-  const record = ctx.explicitProfile !== undefined || profile.key === undefined
-  const previous = profile.key
-  if (record) {
-    const updated = { ...profile, key: path }
-    // The new key's kid is its own (the file names it); a `none` policy (no kid header) stays.
-    if (updated.kid !== NO_KID) delete updated.kid
-    config.profiles[profileName] = updated
-    await saveConfigFile(ctx.configPath, config)
-    ctx.out.info(`profile "${profileName}": key = ${path}${previous !== undefined && previous !== path ? ` (was ${previous})` : ''}`)
-  }
+  if (ctx.out.json) ctx.out.document({ kid: result.kid, alg: result.alg, path, profile: result.recorded ? profileName : null, jwks: result.jwks })
+  else ctx.out.data(JSON.stringify(result.jwks, null, 2))
 
-  const jwks = { keys: [key.publicJwk] }
-  if (ctx.out.json) ctx.out.document({ kid: key.kid, alg: key.alg, path, profile: record ? profileName : null, jwks })
-  else ctx.out.data(JSON.stringify(jwks, null, 2))
-
-  ctx.out.success(`wrote ${key.alg} private key ${path} (mode 0600, kid ${key.kid})`)
-  if (!record) {
+  ctx.out.success(`wrote ${result.alg} private key ${path} (mode 0600, kid ${result.kid})`)
+  if (!result.recorded) {
     // A second keygen must not look like it moved the profile to the new key.
-    ctx.out.info(`note: profile "${profileName}" still signs with ${profile.key}; this key is used by no profile.`)
+    ctx.out.info(`note: profile "${profileName}" still signs with ${previous}; this key is used by no profile.`)
     ctx.out.info('To move to a new key without breaking exchanges, use `bktx key rotate` (it publishes old and new together and')
     ctx.out.info('waits out the hour Buildkite may cache the JWKS); or sign with this one now: `bktx config set key ' + path + '`.')
   } else if (previous !== undefined && previous !== path) {
@@ -97,56 +73,45 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
   ctx.out.info('Keep the private key file private; bktx never prints it.')
 }
 
+/** The profile keygen records the key in: --profile (or BKTX_PROFILE), else the default one. */
+function profileTarget(ctx: Context): KeyProfileTarget {
+  return { configPath: ctx.configPath, explicitProfile: ctx.explicitProfile, loadConfig: () => ctx.config() }
+}
+
 /** `bktx keygen --key pkcs11:...`: the pair is generated inside the token, non-extractable. */
 async function runTokenKeygen(ctx: Context, opts: KeygenOptions, key: string): Promise<void> {
   const source = parseKeySource(key)
   if (source.kind !== 'pkcs11') throw new UsageError('--key names a PKCS#11 token to generate the key in (pkcs11:...); for a key file use --out')
   if (opts.out !== undefined || opts.force) throw new UsageError('--out and --force are for key files; a key in a token is never written out or replaced')
   const config = await ctx.config()
-  const { name: profileName, profile } = await ctx.profile({ create: true })
+  const { name, profile } = await ctx.profile({ create: true })
   // A profile being created has no settings yet, but the environment's still count.
-  config.profiles[profileName] ??= profile
+  config.profiles[name] ??= profile
   const settings = await ctx.settings({
     ...(opts.pkcs11Module === undefined ? {} : { 'pkcs11-module': opts.pkcs11Module }),
     ...(opts.pinSource === undefined ? {} : { 'pin-source': opts.pinSource }),
   })
   if (opts.alg === 'ES256' && opts.bits !== undefined) throw new UsageError('--bits applies to RS256 keys only')
-  const keyDeps = ctx.keyDeps()
-  const generated = await ctx.out.spin(`generating ${opts.alg} key in the token`, () =>
-    generateTokenKey(
-      {
-        uri: source.uri,
-        source: source.text,
-        kid: opts.kid,
-        publicKeyPath: undefined,
-        pkcs11Module: settings['pkcs11-module']?.value,
-        pinSource: settings['pin-source']?.value,
-        ...keyDeps,
-      },
-      opts.alg,
-      opts.bits ?? 2048,
-    ),
+  const result = await generateTokenKeyPair(
+    {
+      uri: source.uri,
+      source: source.text,
+      alg: opts.alg,
+      bits: opts.bits,
+      kid: opts.kid,
+      pkcs11Module: settings['pkcs11-module']?.value,
+      pinSource: settings['pin-source']?.value,
+      // Flags only: values from the environment stay there.
+      record: { pkcs11Module: opts.pkcs11Module === undefined ? undefined : ctx.absolute(opts.pkcs11Module), pinSource: opts.pinSource },
+      ...ctx.keyDeps(),
+      progress: (label, work) => ctx.out.spin(label, work),
+    },
+    profileTarget(ctx),
   )
-  const { parseKeys } = await import('../../keys/load.js')
-  const [loaded] = await parseKeys(generated.publicKey.export({ format: 'pem', type: 'spki' }) as string, generated.uri, opts.kid === undefined ? {} : { kid: opts.kid })
-  if (loaded === undefined) throw new Error('no public key read back from the token')
-
-  const record = ctx.explicitProfile !== undefined || profile.key === undefined
-  if (record) {
-    const updated = { ...profile, key: generated.uri }
-    if (opts.kid !== undefined) updated.kid = opts.kid
-    else delete updated.kid
-    delete updated['public-key']
-    // Flags only: values from the environment stay there.
-    if (opts.pkcs11Module !== undefined) updated['pkcs11-module'] = ctx.absolute(opts.pkcs11Module)
-    if (opts.pinSource !== undefined) updated['pin-source'] = opts.pinSource
-    config.profiles[profileName] = updated
-    await saveConfigFile(ctx.configPath, config)
-    ctx.out.info(`profile "${profileName}": key = ${generated.uri}${profile.key !== undefined && profile.key !== generated.uri ? ` (was ${profile.key})` : ''}`)
-  }
-  const jwks = { keys: [loaded.publicJwk] }
-  if (ctx.out.json) ctx.out.document({ kid: loaded.kid, alg: loaded.alg, uri: generated.uri, profile: record ? profileName : null, jwks })
-  else ctx.out.data(JSON.stringify(jwks, null, 2))
-  ctx.out.success(`generated ${loaded.alg} key pair in the token: ${generated.uri} (kid ${loaded.kid}; sensitive, not extractable)`)
+  const previous = result.previousKey
+  if (result.recorded) ctx.out.info(`profile "${result.profile}": key = ${result.key}${previous !== undefined && previous !== result.key ? ` (was ${previous})` : ''}`)
+  if (ctx.out.json) ctx.out.document({ kid: result.kid, alg: result.alg, uri: result.key, profile: result.recorded ? result.profile : null, jwks: result.jwks })
+  else ctx.out.data(JSON.stringify(result.jwks, null, 2))
+  ctx.out.success(`generated ${result.alg} key pair in the token: ${result.key} (kid ${result.kid}; sensitive, not extractable)`)
   ctx.out.info('Next: register the JWKS printed on stdout with your Buildkite token exchange application.')
 }

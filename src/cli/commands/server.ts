@@ -1,13 +1,11 @@
-import { randomBytes } from 'node:crypto'
 import type { Command } from 'commander'
 import { ConfigError, NetworkError, UsageError } from '../../errors.js'
-import type { ServerConfig } from '../../server/config.js'
+import type { ServerConfig } from '../../server/config/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 import { listen } from '../../http/listen.js'
-import { buildJwks } from '../../jwks/build.js'
-import { keySpecOf } from '../../config/key-spec.js'
+import { QUICK_SERVER_DEFAULTS } from '../../server/config/quick-defaults.js'
 
 export interface ServerOptions {
   host: string
@@ -26,6 +24,7 @@ export interface ServerOptions {
   requireJti?: boolean
   rateLimit?: number
   allowHttpJwks?: boolean
+  strictJwsHeader?: boolean
   aud?: string[]
   repairState?: boolean
 }
@@ -44,14 +43,15 @@ export function registerServer(self: Command, deps: ProgramDeps): void {
     .option('--client-id <id>', 'client ID of the token exchange app (default: generated)')
     .option('--jwks <file>', "the app's keys: a JWKS, JWK or PEM file (default: the profile key)")
     .option('--jwks-uri <url>', "the app's JWKS URI (https; http to loopback with --allow-http-jwks)")
-    .option('--grantable <scopes>', 'grantable scopes', 'read_builds read_pipelines read_user')
-    .option('--default-scopes <scopes>', 'scopes granted when a request names none', 'read_builds')
-    .option('--max-ttl <duration>', 'maximum token lifetime, 30s to 24h', durationArg, 3600)
+    .option('--grantable <scopes>', 'grantable scopes', QUICK_SERVER_DEFAULTS.grantable)
+    .option('--default-scopes <scopes>', 'scopes granted when a request names none', QUICK_SERVER_DEFAULTS.defaultScopes)
+    .option('--max-ttl <duration>', 'maximum token lifetime, 30s to 24h', durationArg, QUICK_SERVER_DEFAULTS.maxTtl)
     .option('--exchange-ips <cidrs>', 'addresses allowed to exchange (comma separated; default any)')
     .option('--token-ips <cidrs>', 'addresses allowed to use minted tokens (comma separated; default any)')
     .option('--require-jti', 'reject assertions without a jti')
     .option('--rate-limit <n>', 'exchanges per minute for the organisation', (v) => positiveInt(v, '--rate-limit'))
     .option('--allow-http-jwks', 'allow http:// JWKS URIs to loopback hosts')
+    .option('--strict-jws-header', 'refuse assertion header members other than alg, typ and kid (default: ignore them, as RFC 7515 §4 says)')
     .option('--aud <url>', 'also accept this assertion audience (repeatable)', collect)
     .addHelpText(
       'after',
@@ -134,17 +134,17 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
 async function fileConfig(path: string, opts: ServerOptions): Promise<ServerConfig> {
   const given = QUICK_FLAGS.filter((flag) => opts[flag] !== undefined)
   if (given.length > 0) throw new UsageError(`--config describes the organisations and apps; do not combine it with --${given.map(kebab).join(', --')}`)
-  const { loadServerConfigFile } = await import('../../server/config-file.js')
-  const { parseAudiences } = await import('../../server/config.js')
+  const { loadServerConfigFile } = await import('../../server/config/config-file.js')
+  const { parseAudiences } = await import('../../server/config/config.js')
   // --aud is validated and normalised as the file's `audiences` are, and named as the flag.
   let extra: string[] = []
   try {
     extra = parseAudiences(opts.aud ?? [], 'server flags')
   } catch (error) {
-    if (error instanceof ConfigError) throw asFlagError(error)
+    if (error instanceof ConfigError) throw await asFlagError(error)
     throw error
   }
-  const config = await loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true })
+  const config = await loadServerConfigFile(path, { allowHttpJwks: opts.allowHttpJwks === true, strictJwsHeader: opts.strictJwsHeader === true })
   config.audiences.push(...extra.filter((aud) => !config.audiences.includes(aud)))
   return config
 }
@@ -165,71 +165,45 @@ export function advertisedUrl(bound: string): string {
 /** A one-org, one-app configuration from the quick flags, defaulting from the bktx profile. */
 async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerConfig> {
   if (opts.jwks !== undefined && opts.jwksUri !== undefined) throw new UsageError('give --jwks or --jwks-uri, not both')
-  const { quickServerConfig } = await import('../../server/quick-config.js')
+  const { quickServerConfigFor, NO_MEMBERS } = await import('../../setup/server-config.js')
   const settings = await ctx.settings({})
-  const org = opts.org ?? settings.org?.value ?? 'acme'
-  const members = opts.member ?? (settings.subject !== undefined && settings['subject-type']?.value !== 'uuid' ? [settings.subject.value] : undefined)
-  if (members === undefined || members.length === 0) throw new UsageError('name at least one organisation member: --member EMAIL (or set the profile subject)')
-  let jwks
-  if (opts.jwksUri === undefined) {
-    if (opts.jwks !== undefined) {
-      const { loadKeyFile } = await import('../../keys/load.js')
-      jwks = buildJwks(await loadKeyFile(ctx.absolute(opts.jwks)))
-    } else {
-      // The profile key, whatever its source (a token key's public half, a signer's public-key file).
-      const { loadPublicKeys } = await import('../../keys/public.js')
-      jwks = buildJwks(await loadPublicKeys(keySpecOf(settings), ctx.keyDeps()))
-    }
-  }
   try {
-    return await quickServerConfig({
-      org,
-      members,
-      clientId: opts.clientId ?? settings['client-id']?.value ?? randomBytes(10).toString('hex'),
-      jwks,
-      jwksUri: opts.jwksUri,
-      grantable: opts.grantable,
-      defaultScopes: opts.defaultScopes,
-      maxTtl: opts.maxTtl,
-      exchangeIps: opts.exchangeIps,
-      tokenIps: opts.tokenIps,
-      requireJti: opts.requireJti,
-      rateLimit: opts.rateLimit,
-      allowHttpJwks: opts.allowHttpJwks,
-      audiences: opts.aud,
-    })
+    return await quickServerConfigFor(
+      {
+        org: opts.org,
+        members: opts.member,
+        clientId: opts.clientId,
+        jwksFile: opts.jwks === undefined ? undefined : ctx.absolute(opts.jwks),
+        jwksUri: opts.jwksUri,
+        grantable: opts.grantable,
+        defaultScopes: opts.defaultScopes,
+        maxTtl: opts.maxTtl,
+        exchangeIps: opts.exchangeIps,
+        tokenIps: opts.tokenIps,
+        requireJti: opts.requireJti,
+        rateLimit: opts.rateLimit,
+        allowHttpJwks: opts.allowHttpJwks,
+        strictJwsHeader: opts.strictJwsHeader,
+        audiences: opts.aud,
+      },
+      settings,
+      ctx.keyDeps(),
+    )
   } catch (error) {
-    if (error instanceof ConfigError) throw asFlagError(error)
+    if (error instanceof ConfigError) throw await asFlagError(error)
+    if (error instanceof UsageError && error.detail.reason === NO_MEMBERS) throw new UsageError('name at least one organisation member: --member EMAIL (or set the profile subject)')
     throw error
   }
 }
 
-/**
- * The flag behind each field of the quick configuration document, by the field's first name
- * inside an organisation or app (`apps[0].jwks.keys[0]` → jwks), or its top-level name.
- */
-const FLAG_FOR_FIELD: Readonly<Record<string, string>> = {
-  slug: '--org',
-  org: '--org',
-  members: '--member',
-  require_jti: '--require-jti',
-  rate_limit: '--rate-limit',
-  client_id: '--client-id',
-  jwks: '--jwks',
-  jwks_uri: '--jwks-uri',
-  grantable_scopes: '--grantable',
-  default_scopes: '--default-scopes',
-  max_ttl: '--max-ttl',
-  exchange_ips: '--exchange-ips',
-  token_ips: '--token-ips',
-  audiences: '--aud',
-  allow_http_jwks: '--allow-http-jwks',
-}
+/** The flag of each quick option whose flag is not its name in kebab case. */
+const FLAG_OF_OPTION: Readonly<Record<string, string>> = { members: '--member', audiences: '--aud' }
 
 /** A ConfigError of the quick configuration, as the usage error of the flag that caused it. */
-export function asFlagError(error: ConfigError): UsageError {
-  const names = (error.field ?? '').split('.').map((part) => part.replace(/\[\d+\]/g, ''))
-  const flag = FLAG_FOR_FIELD[names[1] ?? names[0] ?? '']
+export async function asFlagError(error: ConfigError): Promise<UsageError> {
+  const { quickOptionOf } = await import('../../server/config/quick-config.js')
+  const option = quickOptionOf(error)
+  const flag = option === undefined ? undefined : (FLAG_OF_OPTION[option] ?? `--${kebab(option)}`)
   return new UsageError(`${flag ?? 'a server flag'}: ${error.problem}`, {
     cause: error,
     detail: { ...error.detail, ...(flag === undefined ? {} : { option: flag.slice(2) }) },

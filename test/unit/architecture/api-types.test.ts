@@ -6,7 +6,7 @@ import { expectTypeOf, test } from 'vitest'
 import type { CacheMode as PublicCacheMode, Clock as PublicClock } from '../../../src/api/types.js'
 import type { ServerAuditRecord } from '../../../src/api/server-types.js'
 import type { CacheMode } from '../../../src/config/settings.js'
-import type { AuditRecord } from '../../../src/server/audit.js'
+import type { AuditRecord } from '../../../src/server/state/audit.js'
 import type { Clock } from '../../../src/time/clock.js'
 
 test('the public types are the types the code uses', () => {

@@ -89,7 +89,7 @@ describe('the import graph of src/', () => {
   const LAYERS: readonly (readonly string[])[] = [
     ['bin.ts', 'fast', 'api'],
     ['main.ts', 'cli'],
-    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server'],
+    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server', 'setup'],
     ['token'],
     ['term'],
     ['config'],

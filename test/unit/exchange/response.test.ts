@@ -112,7 +112,7 @@ describe('parseTokenResponse: responses outside the protocol → BadResponseErro
     ['token_type DPoP', () => jsonResponse(tokenBody({ token_type: 'DPoP' })), /Bearer/],
     ['issued_token_type other', () => jsonResponse(tokenBody({ issued_token_type: 'urn:ietf:params:oauth:token-type:jwt' })), /issued_token_type/],
     ['expires_in missing', () => jsonResponse(tokenBody({ expires_in: undefined })), /no expires_in/],
-    ['expires_in a string', () => jsonResponse(tokenBody({ expires_in: '900' })), /positive whole number/],
+    ['expires_in a string that is not decimal digits', () => jsonResponse(tokenBody({ expires_in: '9e2' })), /positive whole number/],
     ['expires_in zero', () => jsonResponse(tokenBody({ expires_in: 0 })), /positive whole number/],
     ['expires_in negative', () => jsonResponse(tokenBody({ expires_in: -5 })), /positive whole number/],
     ['expires_in fractional', () => jsonResponse(tokenBody({ expires_in: 1.5 })), /positive whole number/],

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import fc from 'fast-check'
+import { InterruptedError, TimeoutError } from '../../../src/errors.js'
 import {
+  abortedError,
   backoffDelay,
   describeNetworkCause,
   errorCode,
@@ -83,9 +85,39 @@ describe('timerSleep', () => {
     const controller = new AbortController()
     const started = performance.now()
     await timerSleep(20, controller.signal)
+    // A lower bound (it did wait): load can only lengthen the wait.
     expect(performance.now() - started).toBeGreaterThanOrEqual(15)
     const pending = timerSleep(60_000, controller.signal)
     controller.abort('stop')
     await expect(pending).rejects.toBe('stop')
+  })
+})
+
+describe('abortedError: a call its caller\'s signal ended', () => {
+  const target = { name: 'token endpoint', url: new URL('https://buildkite.com/oauth/token'), setting: 'token-url' }
+
+  it('is an interruption that keeps any reason as cause, worded as before', () => {
+    const reason = new InterruptedError('interrupted by SIGINT', { signal: 'SIGINT' })
+    const error = abortedError(reason, target)
+    expect(error).toBeInstanceOf(InterruptedError)
+    expect(error.message).toBe('interrupted while waiting for the token endpoint')
+    expect(error.cause).toBe(reason)
+    expect(abortedError('a string reason', target).cause).toBe('a string reason')
+  })
+
+  it('is a timeout when the reason is a TimeoutError, as AbortSignal.timeout() gives', async () => {
+    const signal = AbortSignal.timeout(1)
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))
+    const error = abortedError(signal.reason, target)
+    expect(error).toBeInstanceOf(TimeoutError)
+    expect(error.code).toBe('BKTX_TIMEOUT')
+    expect(error.cause).toBe(signal.reason)
+    expect(error.message).toBe("the token endpoint https://buildkite.com/oauth/token did not answer before the caller's AbortSignal timed out")
+    expect(error.detail).toEqual({ setting: 'token-url', option: 'signal', reason: 'timeout' })
+  })
+
+  it('says the call had not started when there is no target', () => {
+    expect(abortedError(new Error('x')).message).toBe('interrupted before the call started')
+    expect(abortedError(new DOMException('late', 'TimeoutError')).message).toBe("the caller's AbortSignal had timed out before the call started")
   })
 })

@@ -1,16 +1,17 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { inspectJwks, PRIVATE_MEMBERS } from '../../../src/jwks/rules.js'
-import { parseServerConfig } from '../../../src/server/config.js'
+import { parseServerConfig } from '../../../src/server/config/config.js'
 import { baseConfig, testKey } from '../../helpers/server.js'
+import { rsaFixture } from '../../helpers/rsa-fixtures.js'
 
 async function publicSet(...algs: Array<'ES256' | 'RS256'>) {
   const keys = await Promise.all(algs.map((alg, i) => testKey(alg, `k${i}`)))
   return { keys: keys.map((k) => k.publicJwk as Record<string, unknown>) }
 }
 
-function rsaJwk(bits: number, kid: string): Record<string, unknown> {
-  const { publicKey } = generateKeyPairSync('rsa', { modulusLength: bits })
+function rsaJwk(bits: 2048 | 1024, kid: string): Record<string, unknown> {
+  const { publicKey } = rsaFixture(bits)
   return { ...publicKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' }
 }
 

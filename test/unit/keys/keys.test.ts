@@ -5,6 +5,7 @@ import { describeError } from '../../../src/term/describe.js'
 import { KeyError, SettingInvalidError, UnsupportedKeyError } from '../../../src/errors.js'
 import { generateSigningKey } from '../../../src/keys/generate.js'
 import { parseKeys } from '../../../src/keys/load.js'
+import { rsaFixture } from '../../helpers/rsa-fixtures.js'
 
 // RFC 7638 §3.1: the example RSA key and its SHA-256 thumbprint.
 const RFC7638_KEY = {
@@ -68,7 +69,7 @@ describe('parseKeys', () => {
   it.each([
     ['P-384', () => generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey, /only ES256 \(P-256\)/],
     ['Ed25519', () => generateKeyPairSync('ed25519').privateKey, /EdDSA keys/],
-    ['RSA 1024', () => generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey, /at least 2048 bits/],
+    ['RSA 1024', () => rsaFixture(1024).privateKey, /at least 2048 bits/],
   ])('refuses a %s key and says why', async (_name, make, reason) => {
     const pem = make().export({ format: 'pem', type: 'pkcs8' }).toString()
     const error = await parseKeys(pem, 'k.pem').catch((e: unknown) => e)

@@ -6,12 +6,13 @@ import { loadAssertionKey } from '../../../src/keys/signer.js'
 import { mkdtemp, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { rsaFixture } from '../../helpers/rsa-fixtures.js'
 
 // Issue 13: a private key whose halves do not belong together, or whose JWK members are not
 // base64url, is refused at load (KeyError, exit 3) instead of being published or failing to sign.
 
 const ec = (): JsonWebKey => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })
-const rsa = (): JsonWebKey => generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' })
+const rsa = (): JsonWebKey => rsaFixture(2048).privateKey.export({ format: 'jwk' })
 const a = ec()
 const b = ec()
 const r = rsa()

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../../src/errors.js'
-import { loadServerConfigFile, MAX_SERVER_CONFIG_BYTES } from '../../../src/server/config-file.js'
-import { QUICK_CONFIG_SOURCE, quickConfigDocument, quickServerConfig, type QuickServerOptions } from '../../../src/server/quick-config.js'
+import { loadServerConfigFile, MAX_SERVER_CONFIG_BYTES } from '../../../src/server/config/config-file.js'
+import { asQuickOptionError, QUICK_CONFIG_SOURCE, QUICK_SERVER_DEFAULTS, quickConfigDocument, quickOptionOf, quickServerConfig, type QuickServerOptions } from '../../../src/server/config/quick-config.js'
 import { baseConfig, testKey, type TestKey } from '../../helpers/server.js'
 
 let key: TestKey
@@ -20,7 +20,7 @@ function quick(patch: Partial<QuickServerOptions> = {}): QuickServerOptions {
 }
 
 describe('quickConfigDocument', () => {
-  it('is the one-org, one-app document of the options, with no defaults of its own', () => {
+  it('is the one-org, one-app document of the options', () => {
     expect(quickConfigDocument(quick({ exchangeIps: '10.0.0.0/8', rateLimit: 5, requireJti: true, audiences: ['https://x.test/t'] }))).toEqual({
       organizations: [{ slug: 'acme', require_jti: true, rate_limit: 5, members: [{ email: 'dev@acme.test' }] }],
       apps: [
@@ -42,6 +42,13 @@ describe('quickConfigDocument', () => {
   })
 })
 
+describe('quickConfigDocument defaults', () => {
+  it("fills grantable scopes, default scopes and max TTL as bktx server's flags default them", () => {
+    const doc = quickConfigDocument({ ...quick(), grantable: undefined, defaultScopes: undefined, maxTtl: undefined }) as { apps: Record<string, unknown>[] }
+    expect(doc.apps[0]).toMatchObject({ grantable_scopes: QUICK_SERVER_DEFAULTS.grantable, default_scopes: QUICK_SERVER_DEFAULTS.defaultScopes, max_ttl: QUICK_SERVER_DEFAULTS.maxTtl })
+  })
+})
+
 describe('quickServerConfig', () => {
   it('validates into a server configuration', async () => {
     const config = await quickServerConfig(quick({ jwks: undefined, jwksUri: 'http://127.0.0.1:9/jwks', allowHttpJwks: true }))
@@ -59,6 +66,28 @@ describe('quickServerConfig', () => {
     const error = await quickServerConfig(quick(patch)).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ConfigError)
     expect(error).toMatchObject({ file: QUICK_CONFIG_SOURCE, field, problem })
+  })
+
+  it.each([
+    [{ exchangeIps: '10.0.0.0/99' }, 'exchangeIps'],
+    [{ tokenIps: 'x' }, 'tokenIps'],
+    [{ grantable: 'read_everything' }, 'grantable'],
+    [{ defaultScopes: 'read_pipelines' }, 'defaultScopes'],
+    [{ members: ['nobody'] }, 'members'],
+    [{ org: 'Acme Inc' }, 'org'],
+    [{ clientId: 'a b' }, 'clientId'],
+    [{ maxTtl: 10 }, 'maxTtl'],
+    [{ rateLimit: 0 }, 'rateLimit'],
+    [{ audiences: ['not a url'] }, 'audiences'],
+    [{ jwks: { keys: [] } }, 'jwks'],
+    [{ jwks: undefined, jwksUri: 'http://127.0.0.1:9/jwks' }, 'jwksUri'],
+  ] as const)('says which option a bad value came from (%#), and words it in option names', async (patch, option) => {
+    const error = (await quickServerConfig(quick(patch as Partial<QuickServerOptions>)).catch((e: unknown) => e)) as ConfigError
+    expect(error).toBeInstanceOf(ConfigError)
+    expect(quickOptionOf(error)).toBe(option)
+    const named = asQuickOptionError(error, 'quick')
+    expect(named).toMatchObject({ code: 'BKTX_CONFIG_INVALID', field: `quick.${option}`, cause: error })
+    expect(named.message).not.toMatch(/config file|_scopes|_ttl|_ips|_id\b|_uri/)
   })
 
   it('refuses an http JWKS URI unless allowed, with advice naming the option', async () => {

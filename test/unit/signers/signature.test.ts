@@ -5,6 +5,7 @@ import { signAssertion } from '../../../src/assertion/sign.js'
 import { SignerError } from '../../../src/errors.js'
 import { makeAssertionKey, toAssertionKey } from '../../../src/keys/signer.js'
 import { derToRaw, signatureCandidates, verifiesWith } from '../../../src/keys/signature.js'
+import { rsaFixture } from '../../helpers/rsa-fixtures.js'
 
 const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 const data = Buffer.from('eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJ4In0')
@@ -40,7 +41,7 @@ describe('ES256 signatures as signers return them', () => {
     expect(verifies(der)).toBe(true)
     expect(verifies(Buffer.from(`${raw.toString('base64')}\n`))).toBe(true)
     expect(verifies(Buffer.from(der.toString('base64url')))).toBe(true)
-    const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    const rsa = rsaFixture(2048)
     const rsaSig = sign('sha256', data, rsa.privateKey)
     const wrapped = rsaSig.toString('base64').replace(/(.{76})/g, '$1\n')
     expect(signatureCandidates(Buffer.from(wrapped), 'RS256', 256).some((c) => verifiesWith({ alg: 'RS256', publicKey: rsa.publicKey }, data, c))).toBe(true)

@@ -1,5 +1,5 @@
 import { compactVerify, errors, type CryptoKey, type JWTVerifyGetKey } from 'jose'
-import type { App } from './config.js'
+import type { App } from '../config/config.js'
 import { jsonProblem } from './json-strict.js'
 import { DESCRIPTIONS, invalidClient, OAuthError, unverified } from './oauth-error.js'
 
@@ -12,14 +12,31 @@ export const MAX_JTI_BYTES = 255
 /** No legitimate assertion comes near this (an RS256/4096 one is about 1.5 KiB). */
 export const MAX_ASSERTION_BYTES = 8 * 1024
 const ALGORITHMS = ['RS256', 'ES256']
-// RFC 8725 §3.10 / docs/token-exchange.md §9: never follow key references carried in the token.
-const FORBIDDEN_HEADERS = ['jku', 'x5u', 'x5c', 'jwk', 'x5t', 'x5t#S256']
+// RFC 8725 §3.10 / docs/token-exchange.md §9: key references carried in the token are never
+// followed (keys come only from the app's registration); the strict policy refuses them too.
+const KEY_REFERENCES = ['jku', 'x5u', 'x5c', 'jwk', 'x5t', 'x5t#S256']
 /**
- * docs/token-exchange.md §9 [bktx]: the only header members an assertion needs. Anything else
- * (`zip`, `cty`, private names) is refused rather than ignored: `zip` would ask for a compressed
- * payload, `cty: JWT` for a nested token, and an unknown member is one a verifier might read.
+ * Members that only a JWE has (RFC 7516 §4.1): a header with them declares an encrypted or
+ * compressed object, which a client assertion is not, and a library that honoured `zip` on a JWS
+ * would verify claims from bytes other than those signed. No JWS producer sets them: refused
+ * under either policy.
  */
+const JWE_MEMBERS = ['enc', 'zip', 'epk', 'apu', 'apv', 'iv', 'tag', 'p2s', 'p2c']
+/** The strict policy's only header members: what an assertion needs. */
 const HEADER_MEMBERS = new Set(['alg', 'typ', 'kid'])
+
+/**
+ * Which JWS header members an assertion may carry (docs/token-exchange.md §2 [bktx]):
+ * - `lenient` (the server's default, what Buildkite is likely to accept): RFC 7515 §4 says
+ *   members a verifier does not understand are ignored unless `crit` names them; so key
+ *   references (`x5t` from certificate tooling, `jku`, `x5u`, `jwk`, `x5c`) and private members
+ *   are ignored, never read nor followed.
+ * - `strict` (`bktx server --strict-jws-header`): only `alg`, `typ` and `kid`, so an assertion
+ *   that passes here carries nothing another verifier might act on.
+ * Both refuse `crit` (no extension is understood, RFC 7515 §4.1.11), `b64` (RFC 7797: another
+ * signing input) and the JWE-only members.
+ */
+export type HeaderPolicy = 'lenient' | 'strict'
 /**
  * RFC 8725 §3.11 explicit typing: a plain JWT (RFC 7519 §5.1), or the client-authentication
  * type of draft-ietf-oauth-rfc7523bis; media types compare case-insensitively and may omit
@@ -48,12 +65,15 @@ export interface ClientAuthContext {
   now: number
   requireJti(app: App): boolean
   isReplay(clientId: string, jti: string): boolean
+  /** Default `strict` (the server passes its configured policy, `lenient` unless asked). */
+  headerPolicy?: HeaderPolicy | undefined
 }
 
 /**
  * Authenticates a client by its JWT assertion (RFC 7523 §3, docs/token-exchange.md §2 and §9), always in
- * this order: size and shape (canonical base64url); header (alg allow-list, no key references,
- * no crit or b64, no other members than alg, typ, kid); claims JSON (no duplicate members);
+ * this order: size and shape (canonical base64url); header (alg allow-list; no crit, b64 or
+ * JWE member; under the strict policy no key reference and no other members than alg, typ,
+ * kid); claims JSON (no duplicate members);
  * iss = sub, and = the `client_id` form field when one is sent; a known client id; the app's
  * exchange IP list; signature with the app's keys (alg bound to the key type by jose's key
  * selection); exp, iat, nbf; aud; jti. The jti is checked here but recorded only after every
@@ -81,12 +101,15 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
 
   const alg = header['alg']
   if (typeof alg !== 'string' || !ALGORITHMS.includes(alg)) throw invalidClient(`alg ${JSON.stringify(alg)} not allowed (RS256, ES256 only)`)
-  const forbidden = FORBIDDEN_HEADERS.filter((name) => name in header)
-  if (forbidden.length > 0) throw invalidClient(`header carries ${forbidden.join(', ')}; key references are never followed`)
-  if ('crit' in header) throw invalidClient('header has crit; no extensions are supported (RFC 7515 §4.1.11)')
-  if ('b64' in header) throw invalidClient('header has b64; unencoded payloads are not accepted (RFC 7797)')
+  const strict = (ctx.headerPolicy ?? 'strict') === 'strict'
+  const references = KEY_REFERENCES.filter((name) => Object.hasOwn(header, name))
+  if (strict && references.length > 0) throw invalidClient(`header carries ${references.join(', ')}; key references are never followed`)
+  if (Object.hasOwn(header, 'crit')) throw invalidClient('header has crit; no extensions are supported (RFC 7515 §4.1.11)')
+  if (Object.hasOwn(header, 'b64')) throw invalidClient('header has b64; unencoded payloads are not accepted (RFC 7797)')
   const unknown = Object.keys(header).filter((name) => !HEADER_MEMBERS.has(name))
-  if (unknown.length > 0) throw invalidClient(`header member ${unknown.map((n) => JSON.stringify(n.slice(0, 40))).join(', ')} not allowed (alg, typ, kid only)`)
+  if (strict && unknown.length > 0) throw invalidClient(`header member ${unknown.map((n) => JSON.stringify(n.slice(0, 40))).join(', ')} not allowed (alg, typ, kid only)`)
+  const jwe = JWE_MEMBERS.filter((name) => Object.hasOwn(header, name))
+  if (jwe.length > 0) throw invalidClient(`header member ${jwe.map((n) => JSON.stringify(n)).join(', ')} not allowed (a JWE member, RFC 7516 §4.1)`)
   const typ = header['typ']
   if (typ !== undefined && (typeof typ !== 'string' || !TYPES.has(typ.toLowerCase().replace(/^application\//, '')))) {
     throw invalidClient(`typ ${JSON.stringify(typ)} is not JWT or client-authentication+jwt`)

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
-import { FileError, type Advice } from '../errors.js'
-import { errnoCode, errnoText } from '../fs/atomic.js'
+import { FileError, type Advice } from '../../errors.js'
+import { errnoCode, errnoText } from '../../fs/atomic.js'
 import { parseStateLine, type StateLine } from './store.js'
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0

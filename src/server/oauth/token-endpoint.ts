@@ -3,15 +3,15 @@ import {
   GRANT_TYPE_TOKEN_EXCHANGE,
   ISSUED_TOKEN_TYPE_ACCESS_TOKEN,
   SUBJECT_TOKEN_TYPES,
-} from '../exchange/types.js'
-import type { AuditRecord } from './audit.js'
+} from '../../exchange/types.js'
+import type { AuditRecord } from '../state/audit.js'
 import { authenticateClient, CLOCK_TOLERANCE_S } from './client-auth.js'
-import type { App, Member, Organization } from './config.js'
+import type { App, Member, Organization } from '../config/config.js'
 import { parseForm } from './form.js'
 import { DESCRIPTIONS, invalidClient, invalidRequest, OAuthError, unverified } from './oauth-error.js'
-import { rateLimitHeaders, type RateDecision } from './rate-limit.js'
-import { KNOWN_SCOPES, parseScopeParam } from './scopes.js'
-import type { ServerState } from './state.js'
+import { rateLimitHeaders, type RateDecision } from '../rate-limit.js'
+import { KNOWN_SCOPES, parseScopeParam } from '../scopes.js'
+import type { ServerState } from '../state/state.js'
 
 export interface TokenRequest {
   method: string
@@ -83,6 +83,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
       now,
       requireJti: (app) => state.org(app.org)?.requireJti === true,
       isReplay: (clientId, jti) => state.store.isReplay(clientId, jti, now),
+      headerPolicy: state.config.strictJwsHeader ? 'strict' : 'lenient',
     })
     const { app } = verified
     audit.kid = verified.kid ?? null

@@ -24,8 +24,13 @@ export class OAuthError extends Error {
     this.detail = detail ?? description
     // docs/token-exchange.md §5 [bktx]: 400, except invalid_client 401.
     this.status = options.status ?? (error === 'invalid_client' ? 401 : 400)
-    // RFC 9110 §15.5.2: every 401 carries a challenge.
-    this.headers = this.status === 401 ? { 'WWW-Authenticate': CLIENT_CHALLENGE, ...options.headers } : (options.headers ?? {})
+    // No WWW-Authenticate, not even on a 401: RFC 6749 §5.2 asks for a challenge only when the
+    // client authenticated with the Authorization header, which this endpoint refuses (400); a
+    // client assertion in the body has no HTTP authentication scheme. A challenge made up for it
+    // (`private_key_jwt realm=...`, before issue 22) made oauth4webapi 3 and openid-client 6 throw
+    // a challenge error instead of reading `error_description` from the body
+    // (docs/token-exchange.md §5 [bktx]).
+    this.headers = options.headers ?? {}
     this.#body = options.body
   }
 
@@ -34,15 +39,6 @@ export class OAuthError extends Error {
     return { ...(this.#body as object | undefined), error: this.error, error_description: this.description }
   }
 }
-
-/**
- * The challenge of a 401 at the token endpoint. No HTTP authentication scheme exists for a
- * client assertion sent in the form body (RFC 6749 §5.2 only asks for a matching challenge when
- * the client used the Authorization header, which this endpoint refuses), so the scheme names
- * the client authentication method the client must use, as registered for
- * `token_endpoint_auth_method` (RFC 7591 §2): docs/token-exchange.md §5 [bktx].
- */
-export const CLIENT_CHALLENGE = 'private_key_jwt realm="buildkite", error="invalid_client"'
 
 // The documented pairs of docs/token-exchange.md §5, verbatim.
 export const DESCRIPTIONS = {

@@ -1,11 +1,11 @@
 import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose'
-import type { FetchLike } from '../deps.js'
-import { BodyTooLargeError, readBodyText } from '../http/body.js'
-import { isLoopbackHost } from '../http/url.js'
-import type { Clock } from '../time/clock.js'
-import type { App } from './config.js'
+import type { FetchLike } from '../../deps.js'
+import { BodyTooLargeError, readBodyText } from '../../http/body.js'
+import { isLoopbackHost } from '../../http/url.js'
+import type { Clock } from '../../time/clock.js'
+import type { App } from '../config/config.js'
 
-import { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from '../jwks/limits.js'
+import { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES } from '../../jwks/limits.js'
 
 /** docs/token-exchange.md §9: JWKS URI fetch limits; §1: a fetched JWKS is used for up to an hour before it is fetched again. */
 export { JWKS_CACHE_MAX_AGE_MS, JWKS_FETCH_TIMEOUT_MS, JWKS_MAX_BYTES }

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import type { JSONWebKeySet } from 'jose'
-import { ConfigError, type Advice, type ErrorDetail } from '../errors.js'
-import { isLoopbackHost } from '../http/url.js'
-import { inspectJwks } from '../jwks/rules.js'
-import { ipEntryProblem } from './ip.js'
-import { KNOWN_SCOPES } from './scopes.js'
+import { ConfigError, type Advice, type ErrorDetail } from '../../errors.js'
+import { isLoopbackHost } from '../../http/url.js'
+import { inspectJwks } from '../../jwks/rules.js'
+import { ipEntryProblem } from '../ip.js'
+import { KNOWN_SCOPES } from '../scopes.js'
 
 export interface Member {
   email: string
@@ -49,6 +49,8 @@ export interface ServerConfig {
   audiences: string[]
   /** Allow http:// JWKS URIs, to loopback hosts only. */
   allowHttpJwks: boolean
+  /** Refuse assertion header members other than alg, typ and kid (src/server/client-auth.ts, HeaderPolicy). */
+  strictJwsHeader: boolean
 }
 
 const ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,99}$/
@@ -64,13 +66,15 @@ type Json = Record<string, unknown>
 export interface ServerConfigOverrides {
   /** Allow http:// JWKS URIs to loopback hosts even where the document does not. Default false. */
   allowHttpJwks?: boolean
+  /** The strict assertion header policy even where the document does not ask for it. Default false. */
+  strictJwsHeader?: boolean
 }
 
 /** Validates a server configuration document; errors name the file and the field. */
 export async function parseServerConfig(data: unknown, file: string, overrides: ServerConfigOverrides = {}): Promise<ServerConfig> {
   const v = new Validator(file)
   const root = v.object(data, '')
-  v.onlyKeys(root, '', ['organizations', 'apps', 'audiences', 'allow_http_jwks'])
+  v.onlyKeys(root, '', ['organizations', 'apps', 'audiences', 'allow_http_jwks', 'strict_jws_header'])
   const organizations = v.array(root['organizations'], 'organizations').map((raw, i) => parseOrg(v, raw, `organizations[${i}]`))
   const slugs = new Set<string>()
   organizations.forEach((org, i) => {
@@ -87,7 +91,8 @@ export async function parseServerConfig(data: unknown, file: string, overrides: 
     ids.add(app.clientId)
   })
   const audiences = root['audiences'] === undefined ? [] : v.array(root['audiences'], 'audiences').map((a, i) => v.url(a, `audiences[${i}]`))
-  return { organizations, apps, audiences, allowHttpJwks }
+  const strictJwsHeader = v.boolean(root['strict_jws_header'], 'strict_jws_header', false) || overrides.strictJwsHeader === true
+  return { organizations, apps, audiences, allowHttpJwks, strictJwsHeader }
 }
 
 /**

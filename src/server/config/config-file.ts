@@ -1,12 +1,12 @@
-import { ConfigError } from '../errors.js'
-import { InputFileError, readInputFile } from '../fs/input.js'
+import { ConfigError } from '../../errors.js'
+import { InputFileError, readInputFile } from '../../fs/input.js'
 import { parseServerConfig, type ServerConfig, type ServerConfigOverrides } from './config.js'
 
 /** A server configuration holds a few organisations and apps with their keys: 1 MiB is plenty. */
 export const MAX_SERVER_CONFIG_BYTES = 1024 * 1024
 
 /**
- * Reads and validates a server configuration file (JSON, src/server/config.ts's schema).
+ * Reads and validates a server configuration file (JSON, src/server/config/config.ts's schema).
  * Every failure is a ConfigError naming the file, and the field when one is at fault.
  */
 export async function loadServerConfigFile(path: string, overrides: ServerConfigOverrides = {}): Promise<ServerConfig> {
