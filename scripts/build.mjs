@@ -66,15 +66,8 @@ const library = await build({
   chunkNames: 'lib-chunks/[name]-[hash]',
 })
 Object.assign(result.metafile.outputs, library.metafile.outputs)
-// The library is ESM only. Where require() cannot load an ES module (Node before 20.19, or 22
-// before 22.12; jest's default CommonJS mode), package.json's "require" condition lands here,
-// which says so instead of a syntax error; where it can, the "module-sync" condition wins first.
-await writeFile(
-  new URL('../dist/require.cjs', import.meta.url),
-  `'use strict'\nthrow Object.assign(new Error(${JSON.stringify(
-    "bktx is an ES module, and this require() cannot load ES modules: use import or await import('bktx'), or Node.js 20.19+ or 22.12+ (whose require() loads ES modules); run jest in ESM mode (README, \"Use as a library\")",
-  )}), { code: 'ERR_REQUIRE_ESM' })\n`,
-)
+// The library is ESM only (package.json has no "require" condition): Node 20.19+ and 22.12+
+// load it with require() too; older require() and jest's CommonJS mode cannot (README).
 Object.assign(result.metafile.inputs, library.metafile.inputs)
 
 // The cache-hit path of `bktx token` as one self-contained file: bin.js loads it before
