@@ -40,7 +40,9 @@ function exchangeBody(assertion) {
 
 /** `count` exchange bodies, each with its own jti, signed by `privateKey` at `nowS`. */
 function bodies(server, privateKey, count, nowS = Math.floor(Date.now() / 1000)) {
-  return Array.from({ length: count }, () => exchangeBody(jws({ iss: CLIENT_ID, sub: CLIENT_ID, aud: server.tokenUrl, iat: nowS, exp: nowS + 120, jti: randomUUID() }, privateKey)))
+  return Array.from({ length: count }, () =>
+    exchangeBody(jws({ iss: CLIENT_ID, sub: CLIENT_ID, aud: server.tokenUrl, iat: nowS, exp: nowS + 120, jti: randomUUID() }, privateKey)),
+  )
 }
 
 async function start(publicKey, limits) {
@@ -72,12 +74,14 @@ function run(url, pool, { connections, duration, amount }) {
     connections,
     ...(duration === undefined ? {} : { duration }),
     ...(amount === undefined ? {} : { amount }),
-    requests: [{
-      method: 'POST',
-      path: '/oauth/token',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length] }),
-    }],
+    requests: [
+      {
+        method: 'POST',
+        path: '/oauth/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        setupRequest: (req) => ({ ...req, body: pool[next++ % pool.length] }),
+      },
+    ],
   })
 }
 
@@ -105,8 +109,18 @@ export async function benchLoad({ duration = 5, validConnections = 25, floodConn
     const pool = (count) => bodies(server, privateKey, count)
     results.alone = summary(await run(server.url, pool(60_000), { connections: validConnections, duration }))
     const now = Math.floor(Date.now() / 1000)
-    const junk = ['grant_type=x', 'a=1&a=2', '%%%', 'client_assertion=a.b.c&grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer', 'x'.repeat(2000)]
-    const garbage = [...bodies(server, intruder.privateKey, 500, now), ...bodies(server, privateKey, 200, now - 3600), ...junk.flatMap((j) => Array(60).fill(j))]
+    const junk = [
+      'grant_type=x',
+      'a=1&a=2',
+      '%%%',
+      'client_assertion=a.b.c&grant_type=urn:ietf:params:oauth:grant-type:token-exchange&client_assertion_type=urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      'x'.repeat(2000),
+    ]
+    const garbage = [
+      ...bodies(server, intruder.privateKey, 500, now),
+      ...bodies(server, privateKey, 200, now - 3600),
+      ...junk.flatMap((j) => Array(60).fill(j)),
+    ]
     const valid = pool(60_000)
     const [underFlood, flood] = await Promise.all([
       run(server.url, valid, { connections: validConnections, duration }),

@@ -13,13 +13,27 @@ import { benchTokens } from './token.mjs'
 const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0
 if (!process.env.DBUS_SESSION_BUS_ADDRESS && !process.env.BKTX_BENCH_NO_DBUS && has('dbus-run-session') && has('gnome-keyring-daemon')) {
   const dataHome = mkdtempSync(join(tmpdir(), 'bktx-bench-keyring-'))
-  const inner = spawnSync('dbus-run-session', ['--', 'sh', '-c', `echo -n bench | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec "${process.execPath}" "${new URL(import.meta.url).pathname}"`], {
-    stdio: ['ignore', 'inherit', 'pipe'],
-    env: { ...process.env, XDG_DATA_HOME: dataHome, BKTX_BENCH_NO_DBUS: '1' },
-    encoding: 'utf8',
-  })
+  const inner = spawnSync(
+    'dbus-run-session',
+    [
+      '--',
+      'sh',
+      '-c',
+      `echo -n bench | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec "${process.execPath}" "${new URL(import.meta.url).pathname}"`,
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'pipe'],
+      env: { ...process.env, XDG_DATA_HOME: dataHome, BKTX_BENCH_NO_DBUS: '1' },
+      encoding: 'utf8',
+    },
+  )
   // dbus-daemon's harmless "Failed to set fd limit" line is dropped; the rest is shown.
-  process.stderr.write((inner.stderr ?? '').split('\n').filter((l) => !l.includes('fd limit')).join('\n'))
+  process.stderr.write(
+    (inner.stderr ?? '')
+      .split('\n')
+      .filter((l) => !l.includes('fd limit'))
+      .join('\n'),
+  )
   rmSync(dataHome, { recursive: true, force: true })
   process.exit(inner.status ?? 1)
 }
@@ -49,24 +63,54 @@ try {
     row('token, cached (keychain)', `n/a: ${tokens.keychainUnavailable}`, '<= 1.50x', undefined)
   }
   const uncached = ratio(tokens.uncached, tokens.node)
-  row('token, uncached (full exchange)', `${tokens.uncached.toFixed(1)} ms = ${uncached.toFixed(2)}x node, ${ratio(tokens.uncached, tokens.cachedFile).toFixed(2)}x cached`, '<= 2.00x', uncached <= 2)
+  row(
+    'token, uncached (full exchange)',
+    `${tokens.uncached.toFixed(1)} ms = ${uncached.toFixed(2)}x node, ${ratio(tokens.uncached, tokens.cachedFile).toFixed(2)}x cached`,
+    '<= 2.00x',
+    uncached <= 2,
+  )
   if (tokens.withoutExtraCa !== undefined) {
     const bare = tokens.withoutExtraCa
     row('without NODE_EXTRA_CA_CERTS: node -e 0', `${bare.node.toFixed(1)} ms`, '', undefined)
-    row('without NODE_EXTRA_CA_CERTS: token, cached (file) / uncached', `${bare.cachedFile.toFixed(1)} ms = ${ratio(bare.cachedFile, bare.node).toFixed(2)}x / ${bare.uncached.toFixed(1)} ms = ${ratio(bare.uncached, bare.node).toFixed(2)}x node`, '', undefined)
+    row(
+      'without NODE_EXTRA_CA_CERTS: token, cached (file) / uncached',
+      `${bare.cachedFile.toFixed(1)} ms = ${ratio(bare.cachedFile, bare.node).toFixed(2)}x / ${bare.uncached.toFixed(1)} ms = ${ratio(bare.uncached, bare.node).toFixed(2)}x node`,
+      '',
+      undefined,
+    )
   }
   const status = ratio(tokens.status, tokens.nodeStatus)
-  row('status (offline)', `${tokens.status.toFixed(1)} ms = ${status.toFixed(2)}x node, ${ratio(tokens.status, tokens.version).toFixed(2)}x bktx --version (${tokens.version.toFixed(1)} ms)`, '<= 2.00x', status <= 2)
+  row(
+    'status (offline)',
+    `${tokens.status.toFixed(1)} ms = ${status.toFixed(2)}x node, ${ratio(tokens.status, tokens.version).toFixed(2)}x bktx --version (${tokens.version.toFixed(1)} ms)`,
+    '<= 2.00x',
+    status <= 2,
+  )
   const sf = tokens.singleFlight
-  row('single flight: 32 cold processes', `${sf.mints} mint${sf.mints === 1 ? '' : 's'}, ${sf.failures} failures, ${sf.wallMs} ms wall`, '1 mint', sf.mints === 1 && sf.failures === 0)
+  row(
+    'single flight: 32 cold processes',
+    `${sf.mints} mint${sf.mints === 1 ? '' : 's'}, ${sf.failures} failures, ${sf.wallMs} ms wall`,
+    '1 mint',
+    sf.mints === 1 && sf.failures === 0,
+  )
 
   process.stderr.write('server throughput (50 connections)...\n')
   const server = await benchServer(tmp)
   const serverRatio = server.ratio
-  row('server: exchanges/s', `${server.bktx.rps}/s (errors ${server.bktx.errors}, non-2xx ${server.bktx.non2xx})`, 'zero errors', server.bktx.errors === 0 && server.bktx.non2xx === 0)
+  row(
+    'server: exchanges/s',
+    `${server.bktx.rps}/s (errors ${server.bktx.errors}, non-2xx ${server.bktx.non2xx})`,
+    'zero errors',
+    server.bktx.errors === 0 && server.bktx.non2xx === 0,
+  )
   row('server: trivial node:http floor', `${server.trivial.rps}/s`, '', undefined)
   row('server: crypto floor (jose ES256 verify)', `${server.crypto.rps}/s`, '', undefined)
-  row("server / crypto floor", `${serverRatio.toFixed(2)}x (median of ${server.rounds.map((r) => (r.bktx / r.crypto).toFixed(2)).join(', ')})`, ">= 0.70x", serverRatio >= 0.7)
+  row(
+    'server / crypto floor',
+    `${serverRatio.toFixed(2)}x (median of ${server.rounds.map((r) => (r.bktx / r.crypto).toFixed(2)).join(', ')})`,
+    '>= 0.70x',
+    serverRatio >= 0.7,
+  )
   row('server: p50 / p99 latency', `${server.bktx.p50} ms / ${server.bktx.p99} ms`, 'p99 < 25 ms', server.bktx.p99 < 25)
   row('server: peak RSS', `${server.bktx.peakRssMiB} MiB`, '', undefined)
 
@@ -75,8 +119,20 @@ try {
   const run = (r) => `${r.rps}/s, p50 ${r.p50} ms, p99 ${r.p99} ms`
   const only4xx = Object.keys(load.flood.statuses).every((s) => s.startsWith('4'))
   row('flood: valid alone (25 connections)', run(load.alone), '', undefined, true)
-  row('flood: valid beside 50 garbage connections', `${run(load.underFlood)} (errors ${load.underFlood.errors}, non-2xx ${load.underFlood.non2xx})`, 'p99 < 1000 ms, zero errors', load.underFlood.p99 < 1000 && load.underFlood.errors === 0 && load.underFlood.non2xx === 0, true)
-  row('flood: the garbage', `${run(load.flood)} (errors ${load.flood.errors}, ${only4xx ? 'all 4xx' : `statuses ${JSON.stringify(load.flood.statuses)}`})`, 'only 4xx', load.flood.errors === 0 && only4xx, true)
+  row(
+    'flood: valid beside 50 garbage connections',
+    `${run(load.underFlood)} (errors ${load.underFlood.errors}, non-2xx ${load.underFlood.non2xx})`,
+    'p99 < 1000 ms, zero errors',
+    load.underFlood.p99 < 1000 && load.underFlood.errors === 0 && load.underFlood.non2xx === 0,
+    true,
+  )
+  row(
+    'flood: the garbage',
+    `${run(load.flood)} (errors ${load.flood.errors}, ${only4xx ? 'all 4xx' : `statuses ${JSON.stringify(load.flood.statuses)}`})`,
+    'only 4xx',
+    load.flood.errors === 0 && only4xx,
+    true,
+  )
   row('flood: valid completions / fair share by connections', `${load.share.toFixed(2)}x`, '>= 0.50x', load.share >= 0.5, true)
   row('flood: valid throughput beside the flood / alone', `${load.throughputRatio.toFixed(2)}x`, '', undefined, true)
   // The in-memory audit log holds at most 10,000 records (a few MiB); nothing else may grow.
@@ -85,9 +141,13 @@ try {
 
   const w = [Math.max(...rows.map((r) => r.name.length)), Math.max(...rows.map((r) => r.value.length)), Math.max(...rows.map((r) => r.target.length))]
   const lines = [`bktx benchmarks on ${cpus().length} cores, node ${process.version}`, '']
-  for (const r of rows) lines.push(`${r.name.padEnd(w[0])}  ${r.value.padEnd(w[1])}  ${r.target.padEnd(w[2])}  ${r.ok === undefined ? '' : r.ok ? 'met' : 'MISSED'}`)
+  for (const r of rows)
+    lines.push(`${r.name.padEnd(w[0])}  ${r.value.padEnd(w[1])}  ${r.target.padEnd(w[2])}  ${r.ok === undefined ? '' : r.ok ? 'met' : 'MISSED'}`)
   process.stdout.write(`${lines.join('\n')}\n`)
-  writeFileSync(new URL('results.json', import.meta.url), `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: cpus().length, rows, raw: { tokens, server, load } }, null, 2)}\n`)
+  writeFileSync(
+    new URL('results.json', import.meta.url),
+    `${JSON.stringify({ date: new Date().toISOString(), node: process.version, cores: cpus().length, rows, raw: { tokens, server, load } }, null, 2)}\n`,
+  )
 } finally {
   rmSync(tmp, { recursive: true, force: true })
 }

@@ -42,10 +42,14 @@ export async function startListening(args, env = {}) {
         pid: child.pid,
         /** The process's stderr so far (for `bktx server`: one line per request). */
         log: () => readFileSync(log, 'utf8'),
-        stop: () => new Promise((done) => {
-          child.once('exit', () => { rmSync(logDir, { recursive: true, force: true }); done() })
-          child.kill('SIGTERM')
-        }),
+        stop: () =>
+          new Promise((done) => {
+            child.once('exit', () => {
+              rmSync(logDir, { recursive: true, force: true })
+              done()
+            })
+            child.kill('SIGTERM')
+          }),
       }
     }
     if (exited !== null) throw new Error(`${args.join(' ')} exited ${exited}: ${text}`)
@@ -67,11 +71,13 @@ async function load(url, bodies, { connections, duration }) {
     url: `${url}/oauth/token`,
     connections,
     duration,
-    requests: [{
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }),
-    }],
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        setupRequest: (req) => ({ ...req, body: bodies[i++ % bodies.length] }),
+      },
+    ],
   })
   return {
     rps: Math.round(result.requests.average),
@@ -96,7 +102,10 @@ export async function benchServer(tmp, { connections = 50, duration = 3 } = {}) 
   // same), so one set of distinct-jti assertions, more than a round can use, serves them all.
   let port = 0
   const startServer = async () => {
-    const server = await startListening([BIN, 'server', '--port', String(port), '--jwks', jwksFile, '--client-id', CLIENT_ID, '--org', 'acme', '--member', 'dev@acme.test'], { HOME: tmp, XDG_CONFIG_HOME: join(tmp, 'config') })
+    const server = await startListening(
+      [BIN, 'server', '--port', String(port), '--jwks', jwksFile, '--client-id', CLIENT_ID, '--org', 'acme', '--member', 'dev@acme.test'],
+      { HOME: tmp, XDG_CONFIG_HOME: join(tmp, 'config') },
+    )
     port = Number(new URL(server.url).port)
     return server
   }

@@ -40,7 +40,16 @@ function bktx(args, env) {
 export async function benchTokens(tmp, { runs = 30 } = {}) {
   const home = join(tmp, 'home')
   mkdirSync(join(home, 'run'), { recursive: true, mode: 0o700 })
-  const env = { ...process.env, HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache'), XDG_RUNTIME_DIR: join(home, 'run'), BKTX_CACHE: 'file', BKTX_PROFILE: '', BKTX_CONFIG: '' }
+  const env = {
+    ...process.env,
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    XDG_RUNTIME_DIR: join(home, 'run'),
+    BKTX_CACHE: 'file',
+    BKTX_PROFILE: '',
+    BKTX_CONFIG: '',
+  }
   const fileJwks = JSON.parse(bktx(['keygen'], env))
   // A key in a SoftHSM2 token (profile "hsm"), when SoftHSM2 is installed: its cache hit must
   // cost what a file key's costs. The module is a private copy, moved away before the timing
@@ -50,10 +59,38 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
   writeFileSync(jwksFile, JSON.stringify({ keys: [...fileJwks.keys, ...(hsm?.jwks.keys ?? [])] }))
   // State in memory: the exchange is timed, not the server's disk flush. Mints are counted from
   // its request log (one line per request).
-  const server = await startListening([BIN, 'server', '--port', '0', '--jwks', jwksFile, '--member', 'dev@acme.test', '--org', 'acme', '--client-id', '0123456789abcdef0123', '--max-ttl', '86400'], env)
-  const countMints = () => server.log().split('\n').filter((line) => line.startsWith('POST /oauth/token 200 ')).length
+  const server = await startListening(
+    [
+      BIN,
+      'server',
+      '--port',
+      '0',
+      '--jwks',
+      jwksFile,
+      '--member',
+      'dev@acme.test',
+      '--org',
+      'acme',
+      '--client-id',
+      '0123456789abcdef0123',
+      '--max-ttl',
+      '86400',
+    ],
+    env,
+  )
+  const countMints = () =>
+    server
+      .log()
+      .split('\n')
+      .filter((line) => line.startsWith('POST /oauth/token 200 ')).length
   try {
-    for (const [k, v] of [['client-id', '0123456789abcdef0123'], ['org', 'acme'], ['subject', 'dev@acme.test'], ['token-url', `${server.url}/oauth/token`], ['api-url', server.url]]) {
+    for (const [k, v] of [
+      ['client-id', '0123456789abcdef0123'],
+      ['org', 'acme'],
+      ['subject', 'dev@acme.test'],
+      ['token-url', `${server.url}/oauth/token`],
+      ['api-url', server.url],
+    ]) {
       bktx(['config', 'set', k, v], env)
       if (hsm !== undefined) bktx(['config', 'set', k, v, '--profile', 'hsm'], env)
     }
@@ -78,7 +115,14 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
     if (env.NODE_EXTRA_CA_CERTS) {
       const bare = { ...env }
       delete bare.NODE_EXTRA_CA_CERTS
-      const [node, cached, full] = compare([{ args: ['-e', '0'], env: bare }, { args: [BIN, 'token'], env: bare }, { args: [BIN, 'token', '--no-cache'], env: bare }], runs)
+      const [node, cached, full] = compare(
+        [
+          { args: ['-e', '0'], env: bare },
+          { args: [BIN, 'token'], env: bare },
+          { args: [BIN, 'token', '--no-cache'], env: bare },
+        ],
+        runs,
+      )
       results.withoutExtraCa = { node, cachedFile: cached, uncached: full }
     }
 
@@ -101,10 +145,16 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
     // 32 parallel cold processes: one mint expected (the server's audit log counts them).
     const mintsBefore = countMints()
     const started = process.hrtime.bigint()
-    const codes = await Promise.all(Array.from({ length: 32 }, () => new Promise((resolve) => {
-      const child = spawn(process.execPath, [BIN, 'token', '--scope', 'read_pipelines'], { env, stdio: 'ignore' })
-      child.on('exit', resolve)
-    })))
+    const codes = await Promise.all(
+      Array.from(
+        { length: 32 },
+        () =>
+          new Promise((resolve) => {
+            const child = spawn(process.execPath, [BIN, 'token', '--scope', 'read_pipelines'], { env, stdio: 'ignore' })
+            child.on('exit', resolve)
+          }),
+      ),
+    )
     results.singleFlight = {
       processes: 32,
       failures: codes.filter((c) => c !== 0).length,
@@ -127,7 +177,10 @@ function softHsm(tmp, env) {
   const module = join(dir, 'libsofthsm2.so')
   copyFileSync(system, module)
   const hsmEnv = { ...env, SOFTHSM2_CONF: join(dir, 'softhsm2.conf'), BKTX_PKCS11_PIN: '1234' }
-  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--pin', '1234', '--so-pin', '5678'], { env: hsmEnv, encoding: 'utf8' })
+  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--pin', '1234', '--so-pin', '5678'], {
+    env: hsmEnv,
+    encoding: 'utf8',
+  })
   if (init.status !== 0) throw new Error(`softhsm2-util: ${init.stderr}`)
   const jwks = JSON.parse(bktx(['keygen', '--key', 'pkcs11:token=bench;object=bench', '--pkcs11-module', module, '--profile', 'hsm'], hsmEnv))
   return { env: hsmEnv, module, jwks }

@@ -12,7 +12,9 @@
 process.on('SIGUSR1', () => {})
 const argv = process.argv.slice(2)
 const fastPath = argv[0] === 'token' && !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))
-const served = fastPath ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1)) : Promise.resolve(false)
+const served = fastPath
+  ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1))
+  : Promise.resolve(false)
 served.then((done) => {
   if (done) return undefined
   require('node:module').enableCompileCache?.()
@@ -29,7 +31,8 @@ function loadWithCodeCache(file) {
   const fs = require('node:fs')
   const path = require('node:path')
   const source = fs.readFileSync(file, 'utf8')
-  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
+  const base =
+    process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
   const dir = path.join(base, 'bktx', 'v8')
   const name = require('node:crypto').createHash('sha256').update(`${process.version}\0${process.arch}\0${source}`).digest('hex').slice(0, 32)
   const cacheFile = path.join(dir, `${path.basename(file)}-${name}.bin`)

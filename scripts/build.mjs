@@ -55,7 +55,7 @@ const LIBRARY_BANNER = [
   "import __bktxNodeModule from 'node:module';",
   "const __bktxModuleUrl = import.meta.url ?? (typeof __filename === 'string' ? __filename : undefined);",
   'const require = __bktxModuleUrl === undefined',
-  "  ? (id) => { throw new Error(`bktx cannot load ${id}: this bundle has neither import.meta.url nor __filename; bundle bktx as an ES module, or leave it out of the bundle`) }",
+  '  ? (id) => { throw new Error(`bktx cannot load ${id}: this bundle has neither import.meta.url nor __filename; bundle bktx as an ES module, or leave it out of the bundle`) }',
   '  : __bktxNodeModule.createRequire(__bktxModuleUrl);',
 ].join('\n')
 const library = await build({
@@ -76,7 +76,13 @@ Object.assign(result.metafile.inputs, library.metafile.inputs)
 // and the external signer runner) is replaced by an empty module: reaching it throws, and
 // bin.js falls back to the full CLI, which has the real ones.
 // Matched on the resolved file, not the import as written (`./token.js` from pkcs11/key.ts).
-const MISS_ONLY = [/\/src\/cache\/lock\.js$/, /\/src\/keys\/load\.js$/, /\/src\/keys\/pkcs11\/token\.js$/, /\/src\/keys\/exec\.js$/, /\/src\/assertion\/sign\.js$/]
+const MISS_ONLY = [
+  /\/src\/cache\/lock\.js$/,
+  /\/src\/keys\/load\.js$/,
+  /\/src\/keys\/pkcs11\/token\.js$/,
+  /\/src\/keys\/exec\.js$/,
+  /\/src\/assertion\/sign\.js$/,
+]
 const missOnly = {
   name: 'miss-only',
   setup(b) {
@@ -105,7 +111,11 @@ const fast = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
-if (TRACE) await writeFile(new URL('../dist/metafile.json', import.meta.url), JSON.stringify({ inputs: { ...result.metafile.inputs, ...fast.metafile.inputs }, outputs: result.metafile.outputs }))
+if (TRACE)
+  await writeFile(
+    new URL('../dist/metafile.json', import.meta.url),
+    JSON.stringify({ inputs: { ...result.metafile.inputs, ...fast.metafile.inputs }, outputs: result.metafile.outputs }),
+  )
 
 // The bundled packages' licences, since their code ships inside dist/ (MIT, ISC and others
 // ask for the notice to travel with copies).
@@ -129,7 +139,9 @@ await writeFile(new URL('../dist/THIRD-PARTY-NOTICES.txt', import.meta.url), `bk
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const emitted = await mkdtemp(join(tmpdir(), 'bktx-dts-'))
 try {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.api.json'), '--outDir', emitted], { stdio: 'inherit' })
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.api.json'), '--outDir', emitted], {
+    stdio: 'inherit',
+  })
   const shipped = new Set()
   const queue = ['api/index.d.ts', 'api/server.d.ts']
   while (queue.length > 0) {

@@ -51,7 +51,17 @@ try {
   server = await startReferenceServer({
     config: {
       organizations: [{ slug: 'acme', members: [{ email: 'dev@acme.test', name: 'Dev' }] }],
-      apps: [{ client_id: '0123456789abcdef0123', org: 'acme', name: 'demo', jwks, grantable_scopes: ['read_builds', 'read_pipelines'], default_scopes: ['read_builds'], max_ttl: 3600 }],
+      apps: [
+        {
+          client_id: '0123456789abcdef0123',
+          org: 'acme',
+          name: 'demo',
+          jwks,
+          grantable_scopes: ['read_builds', 'read_pipelines'],
+          default_scopes: ['read_builds'],
+          max_ttl: 3600,
+        },
+      ],
     },
     log: (line) => process.stderr.write(`   [server] ${line}\n`),
   })
@@ -59,7 +69,13 @@ try {
   process.stderr.write(`listening on ${listening.url}\n`)
 
   say('3. config: the Client ID, org slug, subject and the local endpoints, in the default profile')
-  for (const [key, value] of [['client-id', '0123456789abcdef0123'], ['org', 'acme'], ['subject', 'dev@acme.test'], ['token-url', `${listening.url}/oauth/token`], ['api-url', listening.url]]) {
+  for (const [key, value] of [
+    ['client-id', '0123456789abcdef0123'],
+    ['org', 'acme'],
+    ['subject', 'dev@acme.test'],
+    ['token-url', `${listening.url}/oauth/token`],
+    ['api-url', listening.url],
+  ]) {
     await bktx(['config', 'set', key, value])
   }
 

@@ -36,10 +36,22 @@ const rank = (path) => RANKS.find(([re]) => re.test(path))?.[1] ?? -1
 
 const key = generateKeyPairSync('ec', { namedCurve: 'P-256' })
 const jwk = { ...key.publicKey.export({ format: 'jwk' }), use: 'sig', alg: 'ES256' }
-jwk.kid = createHash('sha256').update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y })).digest('base64url')
+jwk.kid = createHash('sha256')
+  .update(JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y }))
+  .digest('base64url')
 const { startReferenceServer } = await import(pathToFileURL(join(ROOT, 'dist/server.js')).href)
 const server = await startReferenceServer({
-  config: { quick: { org: 'acme', members: ['dev@acme.test'], clientId: 'route-app', jwks: { keys: [jwk] }, grantable: 'read_builds', defaultScopes: 'read_builds', maxTtl: 3600 } },
+  config: {
+    quick: {
+      org: 'acme',
+      members: ['dev@acme.test'],
+      clientId: 'route-app',
+      jwks: { keys: [jwk] },
+      grantable: 'read_builds',
+      defaultScopes: 'read_builds',
+      maxTtl: 3600,
+    },
+  },
 })
 const dir = mkdtempSync(join(tmpdir(), 'bktx-route-'))
 try {
@@ -85,7 +97,10 @@ try {
     report[name] = {
       runs: loaded.length,
       modules: set.size,
-      twice: [...counts].filter(([, n]) => n > 1).map(([p]) => p).sort(),
+      twice: [...counts]
+        .filter(([, n]) => n > 1)
+        .map(([p]) => p)
+        .sort(),
       climbs: unique,
       climbsOutsideService: unique.filter((c) => !c.startsWith('src/token/')),
     }
@@ -93,7 +108,9 @@ try {
   if (process.argv.includes('--json')) console.log(JSON.stringify(report, null, 2))
   else {
     for (const [name, r] of Object.entries(report)) {
-      console.log(`${name}: ${r.modules} modules, ${r.runs} module runs, ${r.twice.length} run twice; ${r.climbs.length} climbs (${r.climbsOutsideService.length} outside src/token/)`)
+      console.log(
+        `${name}: ${r.modules} modules, ${r.runs} module runs, ${r.twice.length} run twice; ${r.climbs.length} climbs (${r.climbsOutsideService.length} outside src/token/)`,
+      )
       for (const c of r.climbs) console.log(`  climb ${c}`)
     }
   }

@@ -220,11 +220,7 @@ export class OAuthRejectedError extends BktxError {
   readonly error: string
   readonly errorDescription: string | undefined
   readonly status: number
-  constructor(
-    message: string,
-    details: { error: string; errorDescription?: string | undefined; status: number },
-    options?: BktxErrorOptions,
-  ) {
+  constructor(message: string, details: { error: string; errorDescription?: string | undefined; status: number }, options?: BktxErrorOptions) {
     super(message, options)
     this.error = details.error
     this.errorDescription = details.errorDescription

@@ -47,7 +47,22 @@ export interface Outcome {
  * RLIMIT_CORE first as coreutils' timeout does: bktx exits 128 + N instead, as timeout does
  * when it cannot turn core dumps off.
  */
-const RERAISED = new Set<string>(['SIGHUP', 'SIGINT', 'SIGKILL', 'SIGPIPE', 'SIGALRM', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGVTALRM', 'SIGPROF', 'SIGIO', 'SIGPOLL', 'SIGPWR', 'SIGSTKFLT'])
+const RERAISED = new Set<string>([
+  'SIGHUP',
+  'SIGINT',
+  'SIGKILL',
+  'SIGPIPE',
+  'SIGALRM',
+  'SIGTERM',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGVTALRM',
+  'SIGPROF',
+  'SIGIO',
+  'SIGPOLL',
+  'SIGPWR',
+  'SIGSTKFLT',
+])
 
 /** The outcome of being ended by `signal` (a child's death, an interrupt): 128 + N, re-raised when that is safe. */
 export function signalOutcome(signal: NodeJS.Signals): Outcome {

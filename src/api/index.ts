@@ -158,7 +158,14 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
     },
   )
   for (const notice of result.notices) options.onNotice?.(escapeControls(noticeText(notice)), notice)
-  return { token: result.accessToken, tokenType: result.tokenType, expiresAt: result.expiresAt, scopes: result.scopes, cached: result.cached, cache: result.cache }
+  return {
+    token: result.accessToken,
+    tokenType: result.tokenType,
+    expiresAt: result.expiresAt,
+    scopes: result.scopes,
+    cached: result.cached,
+    cache: result.cache,
+  }
 }
 
 /** The API URL of {@link whoami} and {@link revokeToken}, and a token service for their request. */
@@ -172,7 +179,16 @@ async function accessTokenCall(options: AccessTokenOptions) {
   const uid = process.getuid?.()
   // The keychain is never asked: these calls take the token, not the cache.
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
-  const service = createTokenService({ env, home: homedir(), uid, cwd: process.cwd(), clock: options.clock ?? systemClock, secrets, fetch, userAgent: `bktx/${VERSION}` })
+  const service = createTokenService({
+    env,
+    home: homedir(),
+    uid,
+    cwd: process.cwd(),
+    clock: options.clock ?? systemClock,
+    secrets,
+    fetch,
+    userAgent: `bktx/${VERSION}`,
+  })
   const network = {
     ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
     caFile: options.caFile,
@@ -254,7 +270,9 @@ export async function generateKey(options: GenerateKeyOptions = {}): Promise<Gen
   const env = options.env ?? process.env
   const cwd = process.cwd()
   const target =
-    options.config === false ? undefined : { ...locateConfig({ env, home: homedir(), cwd, profile: options.profile, config: options.config }), uid: process.getuid?.() }
+    options.config === false
+      ? undefined
+      : { ...locateConfig({ env, home: homedir(), cwd, profile: options.profile, config: options.config }), uid: process.getuid?.() }
   const result = await generateKeyFile(
     {
       alg: options.alg ?? 'ES256',
@@ -266,5 +284,12 @@ export async function generateKey(options: GenerateKeyOptions = {}): Promise<Gen
     },
     target,
   )
-  return { kid: result.kid, alg: result.alg, path: result.key, profile: result.recorded ? result.profile : null, previousKey: result.previousKey, jwks: result.jwks as PublicJWKS }
+  return {
+    kid: result.kid,
+    alg: result.alg,
+    path: result.key,
+    profile: result.recorded ? result.profile : null,
+    previousKey: result.previousKey,
+    jwks: result.jwks as PublicJWKS,
+  }
 }

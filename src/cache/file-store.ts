@@ -45,7 +45,10 @@ export class FileSecretStore implements SecretStore {
 
   async accounts(): Promise<string[]> {
     const names = await readdir(this.dir).catch(() => [] as string[])
-    return names.filter((name) => name.endsWith('.token')).map((name) => name.slice(0, -6)).filter(isCacheKey)
+    return names
+      .filter((name) => name.endsWith('.token'))
+      .map((name) => name.slice(0, -6))
+      .filter(isCacheKey)
   }
 
   async status(): Promise<StoreStatus> {

@@ -46,7 +46,10 @@ export function createMetadataStore(options: { dir: string; uid: number | undefi
     },
     async keys() {
       const names = await readdir(dir).catch(() => [] as string[])
-      return names.filter((name) => name.endsWith('.json')).map((name) => name.slice(0, -5)).filter(isCacheKey)
+      return names
+        .filter((name) => name.endsWith('.json'))
+        .map((name) => name.slice(0, -5))
+        .filter(isCacheKey)
     },
     lockPaths: (key) => ({ target: path(key), lock: join(dir, `${key}.lock`) }),
   }

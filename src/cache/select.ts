@@ -75,7 +75,10 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
       if (!status.ok) {
         return {
           cache: compose(filePolicy(file)),
-          notices: [...notices, { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${file.dir}`, advice: KEEP_FILE_CACHE }],
+          notices: [
+            ...notices,
+            { kind: 'keychain-fallback', message: `${status.error.message}; using the file cache in ${file.dir}`, advice: KEEP_FILE_CACHE },
+          ],
         }
       }
       return { cache: compose(autoPolicy(keychain, file)), notices }
@@ -91,7 +94,11 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
 export async function selectEveryEntry(options: Omit<SelectCacheOptions, 'mode'>): Promise<CacheSelection> {
   const { file, keychain, compose, notices } = await openStores(options)
   const status = await keychain.status()
-  if (!status.ok) return { cache: compose(filePolicy(file)), notices: [...notices, { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` }] }
+  if (!status.ok)
+    return {
+      cache: compose(filePolicy(file)),
+      notices: [...notices, { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` }],
+    }
   return { cache: compose(autoPolicy(keychain, file)), notices }
 }
 

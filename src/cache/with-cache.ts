@@ -83,9 +83,7 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
     try {
       const again = await cache.read(
         key,
-        (meta) =>
-          isServable(meta, params, options.clock.now(), minTtl) &&
-          (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime()),
+        (meta) => isServable(meta, params, options.clock.now(), minTtl) && (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime()),
       )
       note(again.notice)
       if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notices, requested: requestedOf(params) }

@@ -22,7 +22,11 @@ const PUBLISH: Advice = ['publish what ', { command: 'jwks', options: ['out'] },
 function problemFix(problem: JwksProblem): Advice {
   switch (problem.reason) {
     case 'insecure-scheme':
-      return ['publish it over https (Buildkite fetches https:// only; the reference server takes http:// to loopback with ', { option: 'allow-http-jwks' }, ')']
+      return [
+        'publish it over https (Buildkite fetches https:// only; the reference server takes http:// to loopback with ',
+        { option: 'allow-http-jwks' },
+        ')',
+      ]
     case 'redirect':
       return ['register the URL the redirect points to']
     case 'status':
@@ -46,7 +50,8 @@ export function jwksChecks(report: JwksReport, options: { what?: string } = {}):
   const checks: Check[] = []
   if (report.problems.length === 0) {
     const kids = report.keys.map((k) => `${printable(k.kid, 100)} ${k.alg}`).join(', ')
-    const http = report.http === undefined ? '' : `, HTTP ${report.http.status}${report.http.contentType === '' ? '' : ` ${printable(report.http.contentType, 80)}`}`
+    const http =
+      report.http === undefined ? '' : `, HTTP ${report.http.status}${report.http.contentType === '' ? '' : ` ${printable(report.http.contentType, 80)}`}`
     checks.push(pass('jwks', `${name}: ${report.keys.length} key${report.keys.length === 1 ? '' : 's'} Buildkite accepts (${kids})${http}`))
   } else {
     for (const problem of report.problems) {
@@ -62,8 +67,16 @@ export function jwksChecks(report: JwksReport, options: { what?: string } = {}):
       checks.push(
         fail(
           'jwks-kid',
-          kid === undefined ? `${name} holds no key with the public key of ${what} (kids in the set: ${present})` : `${name} has no key with kid ${kid}, ${what} (kids in the set: ${present})`,
-          ['publish a JWKS that holds it: ', { command: 'jwks', options: ['out'] }, ' (during a rotation, ', { command: 'key rotate' }, ' publishes the old and the new key together)'],
+          kid === undefined
+            ? `${name} holds no key with the public key of ${what} (kids in the set: ${present})`
+            : `${name} has no key with kid ${kid}, ${what} (kids in the set: ${present})`,
+          [
+            'publish a JWKS that holds it: ',
+            { command: 'jwks', options: ['out'] },
+            ' (during a rotation, ',
+            { command: 'key rotate' },
+            ' publishes the old and the new key together)',
+          ],
         ),
       )
     } else if (wanted.samePublicKey === false) {
@@ -76,7 +89,12 @@ export function jwksChecks(report: JwksReport, options: { what?: string } = {}):
       )
     } else {
       const same = wanted.samePublicKey === true ? `, with the public key of ${what}` : ''
-      checks.push(pass('jwks-kid', kid === undefined ? `${name} holds the public key of ${what} (no kid header: Buildkite tries every key)` : `${name} holds kid ${kid}${same}`))
+      checks.push(
+        pass(
+          'jwks-kid',
+          kid === undefined ? `${name} holds the public key of ${what} (no kid header: Buildkite tries every key)` : `${name} holds kid ${kid}${same}`,
+        ),
+      )
     }
   }
   return checks

@@ -43,12 +43,19 @@ export function throwIfFailed(checks: readonly Check[], what: string): void {
   const bad = failed(checks)
   if (bad.length === 0) return
   const ids = [...new Set(bad.map((c) => c.id))].join(', ')
-  throw new ChecksFailedError(`${what}: ${bad.length} check${bad.length === 1 ? '' : 's'} failed (${ids}); the report says how to fix ${bad.length === 1 ? 'it' : 'them'}`)
+  throw new ChecksFailedError(
+    `${what}: ${bad.length} check${bad.length === 1 ? '' : 's'} failed (${ids}); the report says how to fix ${bad.length === 1 ? 'it' : 'them'}`,
+  )
 }
 
 /** Runs `call` with the fetch token commands use (proxy variables, `--ca-file`), then closes it. */
 export async function withFetch<T>(ctx: Context, caFile: string | undefined, call: (fetch: BktxFetch) => Promise<T>): Promise<T> {
-  const fetch = makeFetch({ env: ctx.deps.env, caFile: caFile === undefined ? undefined : ctx.absolute(caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
+  const fetch = makeFetch({
+    env: ctx.deps.env,
+    caFile: caFile === undefined ? undefined : ctx.absolute(caFile),
+    userAgent: `bktx/${ctx.deps.version}`,
+    fetch: ctx.deps.fetch,
+  })
   try {
     if (fetch.route.length > 0) ctx.out.debug(`connecting through ${fetch.route.join(' and ')}`)
     return await call(fetch)

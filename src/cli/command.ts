@@ -77,11 +77,7 @@ function rootOf(cmd: Command): Command {
  * belong to the command), hands it the command's own options and arguments, and attaches the
  * usage line to usage errors it throws.
  */
-export function action<O>(
-  cmd: Command,
-  deps: ProgramDeps,
-  run: (ctx: Context, opts: O, args: unknown[]) => Promise<void>,
-): Command {
+export function action<O>(cmd: Command, deps: ProgramDeps, run: (ctx: Context, opts: O, args: unknown[]) => Promise<void>): Command {
   return cmd.action(async (...received: unknown[]) => {
     const command = received[received.length - 1] as Command
     const state = states.get(rootOf(command)) ?? { run: {} }

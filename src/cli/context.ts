@@ -44,7 +44,12 @@ export class Context {
   readonly #invalidProfile: unknown
   readonly #exit: (outcome: Outcome) => void
 
-  constructor(deps: Deps & { handover?: TokenHandover | undefined }, globals: GlobalOptions, spinnerStream?: SpinnerStream, exit: (outcome: Outcome) => void = () => undefined) {
+  constructor(
+    deps: Deps & { handover?: TokenHandover | undefined },
+    globals: GlobalOptions,
+    spinnerStream?: SpinnerStream,
+    exit: (outcome: Outcome) => void = () => undefined,
+  ) {
     this.deps = deps
     this.globals = globals
     this.handover = deps.handover

@@ -15,12 +15,15 @@ const HELP: Record<ExitCode, string> = {
   [EXIT.BAD_RESPONSE]: 'bad response: the server answered outside the protocol',
   [EXIT.JWT_INVALID]: 'invalid JWT: signature or time claims did not verify',
   [EXIT.KEYCHAIN]: 'keychain: the OS keychain was required and did not answer',
-  [EXIT.OUTPUT]: 'output: stdout or stderr could not be written (no space left, a closed pipe or descriptor); a token that could not be written is never a success',
-  [EXIT.KEY_DEVICE]: 'key device: a PKCS#11 module that cannot load, a PIN the token refused, a token or key that cannot be used, an external signer that failed, hung past --timeout or answered with a bad signature',
+  [EXIT.OUTPUT]:
+    'output: stdout or stderr could not be written (no space left, a closed pipe or descriptor); a token that could not be written is never a success',
+  [EXIT.KEY_DEVICE]:
+    'key device: a PKCS#11 module that cannot load, a PIN the token refused, a token or key that cannot be used, an external signer that failed, hung past --timeout or answered with a bad signature',
   [EXIT.CHECKS_FAILED]: 'checks failed: doctor, jwks check or key rotate --status/--finish found a problem; the report says which check and how to fix it',
   [EXIT.NOT_EXECUTABLE]: 'bktx exec: the command was found but cannot be executed',
   [EXIT.NOT_FOUND]: 'bktx exec: the command was not found',
-  [EXIT.INTERRUPTED]: 'interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. bktx then ends by that signal itself, so the shell sees the interrupt: loops and set -e stop',
+  [EXIT.INTERRUPTED]:
+    'interrupted by SIGINT (Ctrl-C); 143 by SIGTERM. bktx then ends by that signal itself, so the shell sees the interrupt: loops and set -e stop',
 }
 
 /** The width the help page wraps at. */
@@ -46,9 +49,7 @@ function entry(exit: ExitCode): string {
   const codes = errorCodesOf(exit)
   // The meaning, then the error codes that give it on lines of their own.
   const lines = [...wrap(HELP[exit], WIDTH - INDENT), ...(codes.length === 0 ? [] : wrap(`(${codes.join(', ')})`, WIDTH - INDENT))]
-  return lines
-    .map((line, i) => (i === 0 ? `  ${String(exit).padEnd(INDENT - 2)}${line}` : `${' '.repeat(INDENT)}${line}`))
-    .join('\n')
+  return lines.map((line, i) => (i === 0 ? `  ${String(exit).padEnd(INDENT - 2)}${line}` : `${' '.repeat(INDENT)}${line}`)).join('\n')
 }
 
 /** The text of `bktx help exit-codes` (the README prints it too), from the table. */

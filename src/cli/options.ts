@@ -20,10 +20,7 @@ export function addSettingOptions(cmd: Command, names: readonly SettingName[]): 
 }
 
 /** The setting values given as flags, keyed by setting name, as strings. */
-export function settingFlags(
-  opts: Record<string, unknown>,
-  names: readonly SettingName[],
-): Partial<Record<SettingName, string>> {
+export function settingFlags(opts: Record<string, unknown>, names: readonly SettingName[]): Partial<Record<SettingName, string>> {
   const out: Partial<Record<SettingName, string>> = {}
   for (const name of names) {
     const value = opts[camel(name)]

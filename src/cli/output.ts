@@ -16,7 +16,11 @@ export interface OutputOptions {
 }
 
 /** The stderr terminal as ora uses it: written to, measured, and watched for resizes. */
-export type SpinnerStream = NodeJS.WritableStream & { readonly columns?: number; on(event: 'resize', listener: () => void): unknown; off(event: 'resize', listener: () => void): unknown }
+export type SpinnerStream = NodeJS.WritableStream & {
+  readonly columns?: number
+  on(event: 'resize', listener: () => void): unknown
+  off(event: 'resize', listener: () => void): unknown
+}
 
 /**
  * A spinner rewrites its line, and ora computes how many rows to clear from the width: with 0

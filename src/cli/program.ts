@@ -108,9 +108,7 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     },
   })
 
-  const help = program
-    .command('help [topic...]')
-    .description('show help for a command or a topic (exit-codes)')
+  const help = program.command('help [topic...]').description('show help for a command or a topic (exit-codes)')
   help.action((topic: string[]) => {
     const [first, ...rest] = topic
     if (first === undefined) return program.outputHelp()
@@ -160,10 +158,8 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
 /** Commands that exist for machines, not people: not listed in help. */
 const HIDDEN = new Set(['complete'])
 
-
 // After commander's own parse errors (unknown option, missing argument) print the usage line.
 function setUsageAfterErrors(cmd: Command): void {
   cmd.showHelpAfterError(usageLine(cmd))
   for (const sub of cmd.commands) setUsageAfterErrors(sub)
 }
-

@@ -139,7 +139,12 @@ export interface ObtainedToken extends Obtained {
  * Notices (a keychain fallback) go to stderr. SIGINT/SIGTERM abort the exchange (bktx then
  * dies of that signal). `override.cache` replaces the cache setting (exec --revoke-on-exit).
  */
-export async function obtainToken(ctx: Context, opts: TokenOptions, extra: readonly SettingName[] = [], override: { cache?: CacheMode } = {}): Promise<ObtainedToken> {
+export async function obtainToken(
+  ctx: Context,
+  opts: TokenOptions,
+  extra: readonly SettingName[] = [],
+  override: { cache?: CacheMode } = {},
+): Promise<ObtainedToken> {
   const service = tokenService(ctx)
   const obtained = await interruptible(ctx, (signal) =>
     service.obtain({

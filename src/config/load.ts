@@ -47,9 +47,10 @@ export async function loadSettings(input: LoadSettingsInput): Promise<LoadedSett
 }
 
 /** Which configuration file and profile are in use, before reading anything. */
-export function locateConfig(
-  input: Pick<LoadSettingsInput, 'env' | 'home' | 'cwd' | 'profile'> & { config?: string | undefined },
-): { configPath: string; explicitProfile: string | undefined } {
+export function locateConfig(input: Pick<LoadSettingsInput, 'env' | 'home' | 'cwd' | 'profile'> & { config?: string | undefined }): {
+  configPath: string
+  explicitProfile: string | undefined
+} {
   return {
     configPath: configFileFor(input.config, resolvePaths(input.env, input.home), input.cwd),
     explicitProfile: explicitProfileFor(input.profile, input.env),

@@ -25,9 +25,13 @@ export function explicitProfileFor(flag: string | undefined, env: Env): string |
   const fromEnv = env['BKTX_PROFILE']
   const name = flag ?? (fromEnv !== undefined && fromEnv !== '' ? fromEnv : undefined)
   if (name !== undefined && !PROFILE_NAME.test(name)) {
-    throw new SettingInvalidError('profile', `"${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`, {
-      source: flag === undefined ? 'env:BKTX_PROFILE' : 'flag',
-    })
+    throw new SettingInvalidError(
+      'profile',
+      `"${name.length > 80 ? `${name.slice(0, 80)}…` : name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`,
+      {
+        source: flag === undefined ? 'env:BKTX_PROFILE' : 'flag',
+      },
+    )
   }
   return name
 }

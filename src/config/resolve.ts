@@ -86,7 +86,11 @@ export function profileChain(config: ConfigFile, configFile: string, name: strin
   const chain: { name: string; profile: Profile }[] = []
   for (let current: string | undefined = name; current !== undefined; ) {
     if (chain.some((p) => p.name === current)) {
-      throw new ConfigError(configFile, `profiles.${chain[chain.length - 1]?.name}.extends`, `makes a cycle (${[...chain.map((p) => p.name), current].join(' → ')})`)
+      throw new ConfigError(
+        configFile,
+        `profiles.${chain[chain.length - 1]?.name}.extends`,
+        `makes a cycle (${[...chain.map((p) => p.name), current].join(' → ')})`,
+      )
     }
     const profile: Profile | undefined = config.profiles[current]
     if (profile === undefined && chain.length > 0 && current !== 'default') {

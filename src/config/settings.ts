@@ -168,7 +168,7 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   'pkcs11-module': {
     env: 'BKTX_PKCS11_MODULE',
-    description: "PKCS#11 module (.so/.dylib/.dll) for pkcs11: keys whose URI has no module-path",
+    description: 'PKCS#11 module (.so/.dylib/.dll) for pkcs11: keys whose URI has no module-path',
     validate: nonEmpty,
     resolvePath: relativePath,
   },
@@ -221,7 +221,7 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   // doctor and key rotation can check it (docs/token-exchange.md §1).
   'jwks-uri': {
     env: 'BKTX_JWKS_URI',
-    description: "the JWKS URL registered with the token exchange application (https), checked by doctor and key rotate",
+    description: 'the JWKS URL registered with the token exchange application (https), checked by doctor and key rotate',
     validate: url,
   },
 }

@@ -77,7 +77,14 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
   )
   const missing = REQUIRED.filter((name) => settings[name] === undefined)
   if (missing.length === 0) checks.push(pass('settings', `${REQUIRED.join(', ')} are set`))
-  for (const name of missing) checks.push(fail('settings', `${name} is not set`, name === 'key' ? ['make a key with ', { command: 'keygen' }, ', or ', { set: 'key', value: 'PATH' }] : [{ set: name }]))
+  for (const name of missing)
+    checks.push(
+      fail(
+        'settings',
+        `${name} is not set`,
+        name === 'key' ? ['make a key with ', { command: 'keygen' }, ', or ', { set: 'key', value: 'PATH' }] : [{ set: name }],
+      ),
+    )
 
   if (key !== undefined) {
     if (key.loads) {
@@ -90,7 +97,11 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
           'key',
           key.error,
           unreadable
-            ? [`make it readable by the user that runs bktx${deps.uid === undefined ? '' : ` (uid ${deps.uid})`}, or point `, { setting: 'key' }, ' at a key it can read']
+            ? [
+                `make it readable by the user that runs bktx${deps.uid === undefined ? '' : ` (uid ${deps.uid})`}, or point `,
+                { setting: 'key' },
+                ' at a key it can read',
+              ]
             : ['check ', { setting: 'key' }, ', or make a new key with ', { command: 'keygen' }],
         ),
       )
@@ -99,15 +110,27 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
 
   if (typeof cache.dirState !== 'string') checks.push(errorCheck('cache', cache.dirState, ['remove it, or use ', { option: 'cache', value: 'none' }]))
   else if (!cache.usable) checks.push(fail('cache', `${cache.mode}: ${cache.reason}`, ['unlock the keychain, or ', { set: 'cache', value: 'file' }]))
-  else checks.push(pass('cache', `${cache.mode}: new tokens go to ${cache.backend === 'none' ? 'no cache' : `the ${cache.backend} cache`} (${cache.reason})${cache.dirState === 'ok' ? `; metadata in ${cache.dir}` : ''}`))
+  else
+    checks.push(
+      pass(
+        'cache',
+        `${cache.mode}: new tokens go to ${cache.backend === 'none' ? 'no cache' : `the ${cache.backend} cache`} (${cache.reason})${cache.dirState === 'ok' ? `; metadata in ${cache.dir}` : ''}`,
+      ),
+    )
 
   const kc = cache.keychain
   const detail = kc.detail === undefined ? '' : `: ${kc.detail}`
   if (kc.state === 'available') checks.push(pass('keychain', 'available (answers unlocked; bktx never raises an unlock prompt)'))
-  else if (cache.mode === 'keychain') checks.push(fail('keychain', `${kc.state}${detail}`, [kc.state === 'locked' ? 'unlock it, or ' : 'use the file cache: ', { set: 'cache', value: 'file' }]))
+  else if (cache.mode === 'keychain')
+    checks.push(fail('keychain', `${kc.state}${detail}`, [kc.state === 'locked' ? 'unlock it, or ' : 'use the file cache: ', { set: 'cache', value: 'file' }]))
   else if (cache.mode === 'auto' && cache.backend === 'file' && !isCI(deps.env)) {
     const unlock = kc.state === 'locked' ? 'unlock it, or ' : ''
-    checks.push(warn('keychain', `${kc.state}${detail}; the auto cache falls back to files and says so on every run`, [`${unlock}to use files without trying the keychain, `, { set: 'cache', value: 'file' }]))
+    checks.push(
+      warn('keychain', `${kc.state}${detail}; the auto cache falls back to files and says so on every run`, [
+        `${unlock}to use files without trying the keychain, `,
+        { set: 'cache', value: 'file' },
+      ]),
+    )
   } else checks.push(pass('keychain', `${kc.state}, and not needed (cache ${cache.mode}: ${cache.backend})`))
 
   if (status.tokens !== undefined) {
@@ -128,12 +151,16 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
   else if (rotation !== undefined) {
     // Not a failure (the old key signs meanwhile), but unfinished work.
     checks.push(
-      warn('rotation', `a key rotation is pending since ${isoSeconds(new Date(rotation.startedAt))}: ${printable(rotation.old.kid, 100)} signs until ${printable(rotation.next.kid, 100)} takes over`, [
-        'see when it can finish with ',
-        { command: 'key rotate', options: ['status'], profile: status.profile.explicit ? status.profile.name : undefined },
-        ', then run ',
-        { command: 'key rotate', options: ['finish'], profile: status.profile.explicit ? status.profile.name : undefined },
-      ]),
+      warn(
+        'rotation',
+        `a key rotation is pending since ${isoSeconds(new Date(rotation.startedAt))}: ${printable(rotation.old.kid, 100)} signs until ${printable(rotation.next.kid, 100)} takes over`,
+        [
+          'see when it can finish with ',
+          { command: 'key rotate', options: ['status'], profile: status.profile.explicit ? status.profile.name : undefined },
+          ', then run ',
+          { command: 'key rotate', options: ['finish'], profile: status.profile.explicit ? status.profile.name : undefined },
+        ],
+      ),
     )
   }
   return checks
@@ -192,24 +219,56 @@ async function endpointChecks(status: StatusReport, input: DoctorInput, deps: Do
   }
   const checks: Check[] = []
   const checkUrl: Advice = ['check ', { setting: 'token-url' }]
-  const described = answer.error === undefined ? '' : ` ${printable(answer.error, 60)}${answer.description === undefined ? '' : ` (${printable(answer.description, 160)})`}`
+  const described =
+    answer.error === undefined ? '' : ` ${printable(answer.error, 60)}${answer.description === undefined ? '' : ` (${printable(answer.description, 160)})`}`
   if (answer.status >= 300 && answer.status < 400) {
-    checks.push(fail('token-endpoint', `${shown} answered HTTP ${answer.status}${answer.location === undefined ? '' : `, a redirect to ${printable(answer.location, 200)}`}; bktx never follows redirects with an assertion`, ['set ', { setting: 'token-url' }, ' to the URL that answers']))
+    checks.push(
+      fail(
+        'token-endpoint',
+        `${shown} answered HTTP ${answer.status}${answer.location === undefined ? '' : `, a redirect to ${printable(answer.location, 200)}`}; bktx never follows redirects with an assertion`,
+        ['set ', { setting: 'token-url' }, ' to the URL that answers'],
+      ),
+    )
   } else if (answer.status === 429) {
     checks.push(warn('token-endpoint', `${shown} answered HTTP 429: rate limited${described}`, ['cache tokens (the default) and retry later']))
   } else if (answer.status >= 500) {
-    checks.push(fail('token-endpoint', `${shown} answered HTTP ${answer.status}${described}`, ['retry later; if it persists, check ', { setting: 'token-url' }]))
+    checks.push(
+      fail('token-endpoint', `${shown} answered HTTP ${answer.status}${described}`, ['retry later; if it persists, check ', { setting: 'token-url' }]),
+    )
   } else if (answer.error === 'unsupported_grant_type') {
-    checks.push(warn('token-endpoint', `${shown} answered${described}: it does not take the token exchange grant, or token exchange is not enabled for the organisation`, ['check ', { setting: 'token-url' }, ' and that token exchange is enabled']))
+    checks.push(
+      warn(
+        'token-endpoint',
+        `${shown} answered${described}: it does not take the token exchange grant, or token exchange is not enabled for the organisation`,
+        ['check ', { setting: 'token-url' }, ' and that token exchange is enabled'],
+      ),
+    )
   } else if (answer.error !== undefined && answer.status !== 400 && answer.status !== 401) {
     // RFC 6749 §5.2: error responses are 400 (401 for a failed client authentication).
-    checks.push(fail('token-endpoint', `${shown} answered HTTP ${answer.status}${described}: a token endpoint refuses a request without an assertion with 400 or 401`, checkUrl))
+    checks.push(
+      fail(
+        'token-endpoint',
+        `${shown} answered HTTP ${answer.status}${described}: a token endpoint refuses a request without an assertion with 400 or 401`,
+        checkUrl,
+      ),
+    )
   } else if (answer.error !== undefined) {
-    checks.push(pass('token-endpoint', `${shown} answered HTTP ${answer.status}${described}, as a token endpoint answers a request without an assertion (${answer.elapsedMs} ms)`))
+    checks.push(
+      pass(
+        'token-endpoint',
+        `${shown} answered HTTP ${answer.status}${described}, as a token endpoint answers a request without an assertion (${answer.elapsedMs} ms)`,
+      ),
+    )
   } else if (answer.status === 200) {
     checks.push(fail('token-endpoint', `${shown} answered HTTP 200 to a request without a client assertion: not a token exchange endpoint`, checkUrl))
   } else {
-    checks.push(fail('token-endpoint', `${shown} answered HTTP ${answer.status} without an OAuth error${answer.json ? '' : ' (not JSON)'}: not a token endpoint`, checkUrl))
+    checks.push(
+      fail(
+        'token-endpoint',
+        `${shown} answered HTTP ${answer.status} without an OAuth error${answer.json ? '' : ' (not JSON)'}: not a token endpoint`,
+        checkUrl,
+      ),
+    )
   }
 
   const skew = answer.skewMs
@@ -228,9 +287,18 @@ async function endpointChecks(status: StatusReport, input: DoctorInput, deps: Do
 
 async function publishedJwksChecks(status: StatusReport, input: DoctorInput, deps: DoctorDeps): Promise<Check[]> {
   const uri = status.settings['jwks-uri']?.value
-  const source: JwksSource | undefined = input.jwksFile !== undefined ? { kind: 'file', path: input.jwksFile } : uri !== undefined ? { kind: 'url', url: uri } : undefined
+  const source: JwksSource | undefined =
+    input.jwksFile !== undefined ? { kind: 'file', path: input.jwksFile } : uri !== undefined ? { kind: 'url', url: uri } : undefined
   if (source === undefined) {
-    return [warn('jwks', 'no published JWKS to check against the signing key', ['give the JWKS URL registered with the application: ', { set: 'jwks-uri', value: 'URL' }, " (for a JWKS registered inline, save it to a file and pass it with ", { option: 'jwks', value: 'FILE' }, ')'])]
+    return [
+      warn('jwks', 'no published JWKS to check against the signing key', [
+        'give the JWKS URL registered with the application: ',
+        { set: 'jwks-uri', value: 'URL' },
+        ' (for a JWKS registered inline, save it to a file and pass it with ',
+        { option: 'jwks', value: 'FILE' },
+        ')',
+      ]),
+    ]
   }
   const key = status.key
   const options: JwksCheckOptions = { allowHttp: input.allowHttpJwks }

@@ -79,10 +79,7 @@ export interface StatusReport {
 export async function collectStatus(input: StatusInput, deps: StatusDeps): Promise<StatusReport> {
   const { settings } = input
   const keyPath = settings.key?.value
-  const [key, keychain] = await Promise.all([
-    keyPath === undefined ? undefined : describeConfiguredKey(keySpecOf(settings), deps),
-    deps.secrets.status(),
-  ])
+  const [key, keychain] = await Promise.all([keyPath === undefined ? undefined : describeConfiguredKey(keySpecOf(settings), deps), deps.secrets.status()])
   const cache = await cacheStatus((settings.cache?.value ?? 'auto') as CacheMode, keychain, deps)
   return {
     config: { path: input.configPath, exists: exists(input.configPath) },
@@ -150,7 +147,15 @@ async function profileTokens(
   if (cache.dirState === 'absent') return []
   if (cache.dirState !== 'ok') return undefined
   // The file mode reads every backend's metadata and touches no keychain (as `bktx cache list`).
-  const { cache: files } = await selectCache({ mode: 'file', env: deps.env, home: deps.home, uid: deps.uid, clock: deps.clock, secrets: deps.secrets, ...(deps.shmDir === undefined ? {} : { shmDir: deps.shmDir }) })
+  const { cache: files } = await selectCache({
+    mode: 'file',
+    env: deps.env,
+    home: deps.home,
+    uid: deps.uid,
+    clock: deps.clock,
+    secrets: deps.secrets,
+    ...(deps.shmDir === undefined ? {} : { shmDir: deps.shmDir }),
+  })
   const fingerprint = key?.loads === true ? key.fingerprint : undefined
   return (await files.list())
     .filter(

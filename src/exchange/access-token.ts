@@ -122,7 +122,10 @@ function statusError(raw: RawResponse, url: URL, action: 'read' | 'revoke'): Err
     )
   }
   return attachRaw(
-    new BadResponseError(`${where} answered HTTP ${raw.status}${said}`, { detail: { setting: 'api-url', reason: 'unexpected-status' }, advice: ['check ', { setting: 'api-url' }] }),
+    new BadResponseError(`${where} answered HTTP ${raw.status}${said}`, {
+      detail: { setting: 'api-url', reason: 'unexpected-status' },
+      advice: ['check ', { setting: 'api-url' }],
+    }),
     raw,
   )
 }
@@ -140,7 +143,10 @@ function serverMessage(raw: RawResponse): string {
 
 function parseAccessToken(raw: RawResponse, url: URL): AccessTokenInfo {
   const bad = (problem: string, advice?: Advice) =>
-    attachRaw(new BadResponseError(`the Buildkite API ${redactURL(url)} ${problem}`, { detail: { reason: 'malformed' }, ...(advice === undefined ? {} : { advice }) }), raw)
+    attachRaw(
+      new BadResponseError(`the Buildkite API ${redactURL(url)} ${problem}`, { detail: { reason: 'malformed' }, ...(advice === undefined ? {} : { advice }) }),
+      raw,
+    )
   const type = mediaType(raw)
   if (!isJSONMediaType(type)) throw bad(`answered with ${type === '' ? 'no content type' : type}, not JSON`, ['check ', { setting: 'api-url' }])
   let json: unknown

@@ -43,8 +43,7 @@ export async function exchange(params: ExchangeParams, deps: ExchangeDeps, optio
       const request = await buildTokenExchangeRequest(params, { clock: deps.clock, jti, assertionLifetime: options.assertionLifetime, signal })
       return toRequestInit(request)
     },
-    (response) =>
-      parseTokenResponse(response, { clock: deps.clock, requested: params, expectBktxPrefix: options.expectBktxPrefix }),
+    (response) => parseTokenResponse(response, { clock: deps.clock, requested: params, expectBktxPrefix: options.expectBktxPrefix }),
     deps,
     options,
   )

@@ -65,7 +65,9 @@ export function oauthErrorAdvice(
       // `iat` in the future is invalid_client too.
       if (/\b(exp|iat|nbf)\b/.test(text)) return skewAdvice(time.skewMs, time.serverDate)
       if (/already been used|\bjti\b.*used/i.test(text)) {
-        return ['each assertion may be used once. bktx signs a new one with a new jti for every attempt, so the same request reached the server twice: check for a proxy that retries POST requests']
+        return [
+          'each assertion may be used once. bktx signs a new one with a new jti for every attempt, so the same request reached the server twice: check for a proxy that retries POST requests',
+        ]
       }
       if (/must contain a `?jti/i.test(text)) {
         return ['bktx always sends a jti, so something between bktx and the server altered the request: check ', { setting: 'token-url' }, ' and any proxy']
@@ -129,17 +131,30 @@ export function oauthErrorAdvice(
       ]
     case 'invalid_scope':
       return context.scopes.length === 0
-        ? ["no scopes were requested, so the application's default scopes applied, and it has none or they are not grantable: pass ", { setting: 'scope' }, ' with scopes the application may grant']
+        ? [
+            "no scopes were requested, so the application's default scopes applied, and it has none or they are not grantable: pass ",
+            { setting: 'scope' },
+            ' with scopes the application may grant',
+          ]
         : [`requested scopes: ${context.scopes.join(' ')}. Ask only for scopes the token exchange application may grant (`, { setting: 'scope' }, ')']
     case 'invalid_target':
-      return [{ setting: 'org' }, ` must be the organisation slug, as in buildkite.com/<slug>, not its display name (asked for "${context.org}"), and the application must belong to that organisation`]
+      return [
+        { setting: 'org' },
+        ` must be the organisation slug, as in buildkite.com/<slug>, not its display name (asked for "${context.org}"), and the application must belong to that organisation`,
+      ]
     case 'unsupported_grant_type':
       return ['token exchange is not enabled for this organisation: an administrator must enable it and register the application']
     case 'unauthorized_client':
       return [`client ${context.clientId} may not use token exchange: check the application's settings`]
     case 'invalid_grant':
-      return ['the subject was not accepted: check ', { setting: 'subject' }, ` (${context.subject}) and `, { setting: 'subject-type' }, ` (${context.subjectType})`]
+      return [
+        'the subject was not accepted: check ',
+        { setting: 'subject' },
+        ` (${context.subject}) and `,
+        { setting: 'subject-type' },
+        ` (${context.subjectType})`,
+      ]
     default:
-      return ["check the settings shown by ", { command: 'config list' }, ", and the server's documentation for this error"]
+      return ['check the settings shown by ', { command: 'config list' }, ", and the server's documentation for this error"]
   }
 }

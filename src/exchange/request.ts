@@ -5,13 +5,7 @@ import { SettingInvalidError } from '../errors.js'
 import { defaultAudience } from './buildkite.js'
 import { requireSecureURL } from '../http/url.js'
 import { epochSeconds, type Clock } from '../time/clock.js'
-import {
-  CLIENT_ASSERTION_TYPE_JWT_BEARER,
-  GRANT_TYPE_TOKEN_EXCHANGE,
-  SUBJECT_TOKEN_TYPES,
-  TOKEN_ENDPOINT,
-  type ExchangeParams,
-} from './types.js'
+import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE, SUBJECT_TOKEN_TYPES, TOKEN_ENDPOINT, type ExchangeParams } from './types.js'
 
 // This module signs with jose: only the cache-miss path loads it (src/exchange/exchange.ts).
 

@@ -76,7 +76,11 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
 
   if (status >= 300 && status < 400) {
     // Redirects are not followed: a 307/308 would resend the assertion to another URL.
-    throw bad(`redirected (HTTP ${status}${redirectTarget(response, options.requested.tokenUrl)})`, ['set ', { setting: 'token-url' }, ' to the token endpoint itself'])
+    throw bad(`redirected (HTTP ${status}${redirectTarget(response, options.requested.tokenUrl)})`, [
+      'set ',
+      { setting: 'token-url' },
+      ' to the token endpoint itself',
+    ])
   }
   const type = mediaType(response)
   if (!isJSONMediaType(type)) {
@@ -106,7 +110,11 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   // The token goes into Authorization headers and shell exports: only the RFC 6750 syntax.
   if (!B64TOKEN.test(accessToken)) throw bad('sent an access_token with characters a bearer token cannot have (RFC 6750 §2.1)')
   if ((options.expectBktxPrefix ?? true) && (!accessToken.startsWith('bktx_') || accessToken.length <= 'bktx_'.length)) {
-    throw bad('sent an access_token without the bktx_ prefix of Buildkite token exchange tokens', ['is ', { setting: 'token-url' }, ' a Buildkite token endpoint?'])
+    throw bad('sent an access_token without the bktx_ prefix of Buildkite token exchange tokens', [
+      'is ',
+      { setting: 'token-url' },
+      ' a Buildkite token endpoint?',
+    ])
   }
 
   const tokenType = json['token_type']
@@ -118,7 +126,9 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   // RFC 8693 §2.2.1 makes it required, but it adds nothing bktx needs beyond token_type, so
   // absence is tolerated; a different type is not, since bktx asked for an access token.
   if (issuedTokenType !== undefined && issuedTokenType !== ISSUED_TOKEN_TYPE_ACCESS_TOKEN) {
-    throw bad(`sent issued_token_type ${typeof issuedTokenType === 'string' ? `"${printable(issuedTokenType, 80)}"` : 'that is not a string'}; expected ${ISSUED_TOKEN_TYPE_ACCESS_TOKEN} (RFC 8693 §3)`)
+    throw bad(
+      `sent issued_token_type ${typeof issuedTokenType === 'string' ? `"${printable(issuedTokenType, 80)}"` : 'that is not a string'}; expected ${ISSUED_TOKEN_TYPE_ACCESS_TOKEN} (RFC 8693 §3)`,
+    )
   }
 
   const sentExpiresIn = json['expires_in']
@@ -161,13 +171,7 @@ export async function parseTokenResponse(response: ResponseLike, options: ParseT
   }
 }
 
-function oauthError(
-  json: Record<string, unknown>,
-  raw: RawResponse,
-  receivedAt: Date,
-  options: ParseTokenResponseOptions,
-  where: string,
-): BktxError {
+function oauthError(json: Record<string, unknown>, raw: RawResponse, receivedAt: Date, options: ParseTokenResponseOptions, where: string): BktxError {
   const error = json['error']
   const description = json['error_description']
   if (typeof error !== 'string' || error === '' || !ERROR_CODE.test(error)) {
@@ -190,7 +194,10 @@ function oauthError(
 }
 
 function unavailable(where: string, status: number, raw: RawResponse): ServerUnavailableError {
-  return attachRaw(new ServerUnavailableError(`${where} answered HTTP ${status}`, status, { detail: { reason: 'server-error' }, advice: ['try again later'] }), raw)
+  return attachRaw(
+    new ServerUnavailableError(`${where} answered HTTP ${status}`, status, { detail: { reason: 'server-error' }, advice: ['try again later'] }),
+    raw,
+  )
 }
 
 function redirectTarget(response: ResponseLike, base: string): string {

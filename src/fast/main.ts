@@ -20,7 +20,11 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
   const handOver = (handover: TokenHandover) => {
     ;(globalThis as Record<symbol, unknown>)[HANDOVER] = handover
   }
-  const out = await cachedToken(argv, { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets }, handOver)
+  const out = await cachedToken(
+    argv,
+    { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets },
+    handOver,
+  )
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
   const stderr = guardStream(process.stderr)

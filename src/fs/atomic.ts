@@ -20,11 +20,7 @@ export interface AtomicWriteOptions {
  * mode and O_EXCL), fsync, then rename (or link, which fails atomically on an existing target
  * when overwriting is not allowed), then fsync of the directory so the new name is durable.
  */
-export async function writeFileAtomic(
-  path: string,
-  data: string | Uint8Array,
-  options: AtomicWriteOptions,
-): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Uint8Array, options: AtomicWriteOptions): Promise<void> {
   const dir = dirname(path)
   try {
     await mkdir(dir, { recursive: true, mode: options.dirMode ?? 0o700 })

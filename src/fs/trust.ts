@@ -64,10 +64,18 @@ export function untrustedDir(path: string, uid: number | undefined): Untrusted |
     }
     const mode = modeText(info.mode)
     if (info.uid !== uid && info.uid !== 0) {
-      return { reason: 'foreign-dir', text: `is in ${dir}, owned by uid ${info.uid}, not by you (uid ${uid}) or root (mode ${mode}): its owner can replace the file`, fix: `chown ${uid} ${dir}` }
+      return {
+        reason: 'foreign-dir',
+        text: `is in ${dir}, owned by uid ${info.uid}, not by you (uid ${uid}) or root (mode ${mode}): its owner can replace the file`,
+        fix: `chown ${uid} ${dir}`,
+      }
     }
     if ((info.mode & 0o022) !== 0 && (info.mode & 0o1000) === 0) {
-      return { reason: 'loose-dir', text: `is in ${dir}, which has mode ${mode} (owner uid ${info.uid}): group or others can replace the file`, fix: `chmod go-w ${dir}` }
+      return {
+        reason: 'loose-dir',
+        text: `is in ${dir}, which has mode ${mode} (owner uid ${info.uid}): group or others can replace the file`,
+        fix: `chmod go-w ${dir}`,
+      }
     }
   }
   return undefined

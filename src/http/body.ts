@@ -85,7 +85,5 @@ export function printable(text: string, max = 200): string {
  * into a message: a server that echoes the request must not make bktx print an assertion.
  */
 export function redactSecrets(text: string): string {
-  return text
-    .replace(/bktx_[A-Za-z0-9._~+/=-]*/g, 'bktx_[redacted]')
-    .replace(/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[redacted JWT]')
+  return text.replace(/bktx_[A-Za-z0-9._~+/=-]*/g, 'bktx_[redacted]').replace(/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*/g, '[redacted JWT]')
 }

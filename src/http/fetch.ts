@@ -145,7 +145,11 @@ export function makeFetch(options: MakeFetchOptions): BktxFetch {
     // process) waiting for undici's own 300 s headers timeout.
     close: async () => {
       // A dispatcher that failed to be made (a bad --ca-file) has already failed its request.
-      for (const dispatcher of dispatchers.values()) await dispatcher.then((d) => d.destroy(), () => undefined)
+      for (const dispatcher of dispatchers.values())
+        await dispatcher.then(
+          (d) => d.destroy(),
+          () => undefined,
+        )
     },
   })
 }
@@ -159,7 +163,10 @@ async function loadUndici(options: MakeFetchOptions): Promise<{ undici: Undici; 
 }
 
 function checkProxyVariables(proxy: ProxySettings): void {
-  for (const [name, value] of [['HTTPS_PROXY', proxy.httpsProxy], ['HTTP_PROXY', proxy.httpProxy]] as const) {
+  for (const [name, value] of [
+    ['HTTPS_PROXY', proxy.httpsProxy],
+    ['HTTP_PROXY', proxy.httpProxy],
+  ] as const) {
     if (value !== '' && !isProxyURL(value)) {
       // Not echoed: a proxy URL may carry a password.
       throw new SettingInvalidError(name, `is not an http:// or https:// proxy URL (nor is ${name.toLowerCase()}, if set)`, {

@@ -120,7 +120,9 @@ function answerClientError(error: NodeJS.ErrnoException, socket: Duplex): void {
 function refuse(socket: Duplex, status: number, reason: string, description: string): void {
   if (socket.writable) {
     const body = JSON.stringify({ error: 'invalid_request', error_description: description })
-    socket.write(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n${body}`)
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nPragma: no-cache\r\nConnection: close\r\n\r\n${body}`,
+    )
   }
   socket.destroy()
 }

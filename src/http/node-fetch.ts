@@ -17,7 +17,11 @@ export const nodeFetch: FetchLike = async (input, init = {}) => {
   const http = (url.protocol === 'https:' ? await import('node:https') : await import('node:http')).default
   init.signal?.throwIfAborted()
   return new Promise<ResponseLike>((resolve, reject) => {
-    const req = http.request(url, { method: init.method ?? 'GET', headers: init.headers ?? {}, ...(init.signal === undefined ? {} : { signal: init.signal }) }, (res) => resolve(toResponse(res)))
+    const req = http.request(
+      url,
+      { method: init.method ?? 'GET', headers: init.headers ?? {}, ...(init.signal === undefined ? {} : { signal: init.signal }) },
+      (res) => resolve(toResponse(res)),
+    )
     req.once('error', reject)
     req.end(init.body)
   })

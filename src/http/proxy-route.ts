@@ -16,7 +16,12 @@ const DEFAULT_PORTS: Record<string, number> = { 'http:': 80, 'https:': 443 }
  */
 export function proxyRoute(url: URL, proxy: ProxySettings): ProxyRoute {
   const httpProxy = proxy.httpProxy
-  const chosen = url.protocol === 'https:' ? (proxy.httpsProxy !== '' ? { uri: proxy.httpsProxy, variable: 'HTTPS_PROXY' as const } : { uri: httpProxy, variable: 'HTTP_PROXY' as const }) : { uri: httpProxy, variable: 'HTTP_PROXY' as const }
+  const chosen =
+    url.protocol === 'https:'
+      ? proxy.httpsProxy !== ''
+        ? { uri: proxy.httpsProxy, variable: 'HTTPS_PROXY' as const }
+        : { uri: httpProxy, variable: 'HTTP_PROXY' as const }
+      : { uri: httpProxy, variable: 'HTTP_PROXY' as const }
   if (chosen.uri === '') return { via: 'direct', reason: 'no-proxy-variable' }
   if (bypassed(url, proxy.noProxy)) return { via: 'direct', reason: 'no-proxy-match' }
   return { via: 'proxy', proxy: withoutCredentials(chosen.uri), variable: chosen.variable }

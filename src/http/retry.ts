@@ -60,9 +60,7 @@ export interface Target extends Endpoint {
   url: URL
 }
 
-type Failure =
-  | { kind: 'network'; cause: unknown }
-  | { kind: 'status'; status: number; retryAfterMs: number | undefined }
+type Failure = { kind: 'network'; cause: unknown } | { kind: 'status'; status: number; retryAfterMs: number | undefined }
 
 const TIMED_OUT = Symbol('bktx timeout')
 const INTERRUPTED = Symbol('bktx interrupted')
@@ -86,7 +84,8 @@ export async function fetchWithRetries<T>(
   options: RetryOptions = {},
 ): Promise<T> {
   const timeoutMs = Math.min(options.timeoutMs ?? DEFAULT_TIMEOUT_MS, MAX_TIMER_MS)
-  if (!(timeoutMs > 0)) throw new SettingInvalidError('timeout', 'must be a positive duration', { source: 'flag', detail: { option: 'timeout', reason: 'not-positive' } })
+  if (!(timeoutMs > 0))
+    throw new SettingInvalidError('timeout', 'must be a positive duration', { source: 'flag', detail: { option: 'timeout', reason: 'not-positive' } })
   const maxAttempts = Math.max(1, options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS)
   const sleep = deps.sleep ?? timerSleep
   const random = deps.random ?? Math.random
@@ -195,13 +194,20 @@ export function abortedError(reason: unknown, target?: { name: string; url?: URL
   if (isTimeoutReason(reason)) {
     const setting = target?.setting
     const what = target === undefined ? undefined : `the ${target.name}${target.url === undefined ? '' : ` ${redactURL(target.url)}`}`
-    return new TimeoutError(what === undefined ? "the caller's AbortSignal had timed out before the call started" : `${what} did not answer before the caller's AbortSignal timed out`, {
-      cause: reason,
-      detail: { ...(setting === undefined ? {} : { setting }), option: 'signal', reason: 'timeout' },
-      advice: setting === undefined ? ['allow more time in the signal'] : ['check ', { setting }, ', or allow more time in the signal'],
-    })
+    return new TimeoutError(
+      what === undefined
+        ? "the caller's AbortSignal had timed out before the call started"
+        : `${what} did not answer before the caller's AbortSignal timed out`,
+      {
+        cause: reason,
+        detail: { ...(setting === undefined ? {} : { setting }), option: 'signal', reason: 'timeout' },
+        advice: setting === undefined ? ['allow more time in the signal'] : ['check ', { setting }, ', or allow more time in the signal'],
+      },
+    )
   }
-  return new InterruptedError(target === undefined ? 'interrupted before the call started' : `interrupted while waiting for the ${target.name}`, { cause: reason })
+  return new InterruptedError(target === undefined ? 'interrupted before the call started' : `interrupted while waiting for the ${target.name}`, {
+    cause: reason,
+  })
 }
 
 function isTimeoutReason(reason: unknown): boolean {
@@ -349,11 +355,10 @@ function exhausted(target: Target, failure: Failure, attempts: number, extra?: s
   if (failure.kind === 'network') return networkError(target, failure, attempts, extra, moreTime)
   const tail = `${extra === undefined ? '' : `; ${extra}`}`
   if (failure.status === 429) {
-    return new ServerUnavailableError(
-      `the ${target.name} ${redactURL(target.url)} is rate limiting requests (HTTP 429, ${attempts} attempts)${tail}`,
-      429,
-      { detail: { reason: 'rate-limited' }, advice: ['wait and try again. Buildkite limits token requests per organisation: reuse cached tokens', ...moreTime] },
-    )
+    return new ServerUnavailableError(`the ${target.name} ${redactURL(target.url)} is rate limiting requests (HTTP 429, ${attempts} attempts)${tail}`, 429, {
+      detail: { reason: 'rate-limited' },
+      advice: ['wait and try again. Buildkite limits token requests per organisation: reuse cached tokens', ...moreTime],
+    })
   }
   return new ServerUnavailableError(
     `the ${target.name} ${redactURL(target.url)} answered HTTP ${failure.status} (${attempts} attempts)${tail}`,

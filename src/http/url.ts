@@ -27,8 +27,7 @@ export interface Endpoint {
  * endpoint and for bearer tokens; loopback stays allowed for the reference server and tests.
  */
 export function requireSecureURL(value: string | URL, endpoint: Endpoint): URL {
-  const invalid = (problem: string, reason: string) =>
-    new SettingInvalidError(endpoint.setting, problem, { detail: { reason } })
+  const invalid = (problem: string, reason: string) => new SettingInvalidError(endpoint.setting, problem, { detail: { reason } })
   let url: URL
   try {
     url = new URL(value)

@@ -13,7 +13,6 @@ import { inspectJwks, type JwksKey, type JwksProblem } from './rules.js'
 // §9): the transport rules of the reference server's JWKS fetch (src/server/oauth/keysets.ts: https,
 // no redirects, status 200, 100 KiB, 5 s) and the document rules of src/jwks/rules.ts.
 
-
 /** Where the JWKS is: the URL registered with the application, a file about to be published, or stdin's text. */
 export type JwksSource = { kind: 'url'; url: string } | { kind: 'file'; path: string } | { kind: 'text'; name: string; text: string }
 
@@ -63,7 +62,15 @@ export interface JwksReport {
  */
 export async function checkJwks(source: JwksSource, options: JwksCheckOptions, deps: JwksCheckDeps): Promise<JwksReport> {
   const read = await readSource(source, options, deps)
-  const report: JwksReport = { source, http: read.http, bytes: read.text === undefined ? undefined : Buffer.byteLength(read.text), keys: [], problems: read.problems, wanted: undefined, ok: false }
+  const report: JwksReport = {
+    source,
+    http: read.http,
+    bytes: read.text === undefined ? undefined : Buffer.byteLength(read.text),
+    keys: [],
+    problems: read.problems,
+    wanted: undefined,
+    ok: false,
+  }
   if (read.text !== undefined && read.problems.length === 0) {
     let doc: unknown
     try {
@@ -121,7 +128,11 @@ function sized(text: string, http: JwksReport['http']): Read {
 }
 
 function tooLarge(http: JwksReport['http']): Read {
-  return { text: undefined, http, problems: [{ at: '', problem: `is larger than ${JWKS_MAX_BYTES / 1024} KiB, the most a JWKS URI may serve`, reason: 'too-large' }] }
+  return {
+    text: undefined,
+    http,
+    problems: [{ at: '', problem: `is larger than ${JWKS_MAX_BYTES / 1024} KiB, the most a JWKS URI may serve`, reason: 'too-large' }],
+  }
 }
 
 /** The file's text; undefined when it is over the size cap (not read). */
@@ -148,7 +159,8 @@ async function fetchJwks(href: string, allowHttp: boolean, fetch: FetchLike): Pr
   if (url.username !== '' || url.password !== '') return fail('must not contain a user name or password', 'credentials-in-url')
   if (url.protocol !== 'https:') {
     if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) {
-      if (!allowHttp) return fail('must be https:// (http:// is allowed to a loopback host only when asked for, as the reference server allows it)', 'insecure-scheme')
+      if (!allowHttp)
+        return fail('must be https:// (http:// is allowed to a loopback host only when asked for, as the reference server allows it)', 'insecure-scheme')
     } else {
       return fail(`must be https://, not ${url.protocol}//`, 'insecure-scheme')
     }
@@ -156,10 +168,16 @@ async function fetchJwks(href: string, allowHttp: boolean, fetch: FetchLike): Pr
   const shown = redactURL(url)
   let response
   try {
-    response = await fetch(url, { method: 'GET', headers: { accept: 'application/jwk-set+json, application/json' }, redirect: 'manual', signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS) })
+    response = await fetch(url, {
+      method: 'GET',
+      headers: { accept: 'application/jwk-set+json, application/json' },
+      redirect: 'manual',
+      signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS),
+    })
   } catch (cause) {
     if (isBktxError(cause)) throw cause
-    if ((cause as Error).name === 'TimeoutError') throw new TimeoutError(`the JWKS URI ${shown} did not answer within ${JWKS_FETCH_TIMEOUT_MS / 1000}s`, { cause })
+    if ((cause as Error).name === 'TimeoutError')
+      throw new TimeoutError(`the JWKS URI ${shown} did not answer within ${JWKS_FETCH_TIMEOUT_MS / 1000}s`, { cause })
     throw new NetworkError(`cannot reach the JWKS URI ${shown}: ${describeNetworkCause(cause)}`, { cause })
   }
   const http = { status: response.status, contentType: mediaType(response), cacheControl: response.headers.get('cache-control') }
@@ -167,7 +185,11 @@ async function fetchJwks(href: string, allowHttp: boolean, fetch: FetchLike): Pr
     void response.body?.cancel().catch(() => undefined)
     const location = response.headers.get('location')
     if (response.status >= 300 && response.status < 400) {
-      return fail(`answered HTTP ${response.status}${location === null ? '' : ` (a redirect to ${printable(location, 200)})`}: JWKS fetches follow no redirects; register the final URL`, 'redirect', http)
+      return fail(
+        `answered HTTP ${response.status}${location === null ? '' : ` (a redirect to ${printable(location, 200)})`}: JWKS fetches follow no redirects; register the final URL`,
+        'redirect',
+        http,
+      )
     }
     return fail(`answered HTTP ${response.status}; a JWKS URI must answer 200`, 'status', http)
   }

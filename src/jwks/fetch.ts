@@ -30,7 +30,8 @@ export async function fetchJWKS(url: URL, deps: RetryDeps, options: RetryOptions
 
 async function parseJWKSResponse(response: ResponseLike, url: URL): Promise<JSONWebKeySet> {
   const where = `the JWKS URI ${redactURL(url)}`
-  const bad = (problem: string, reason: string) => new BadResponseError(`${where} ${problem}`, { detail: { option: 'jwks', reason }, advice: ['check ', { option: 'jwks' }] })
+  const bad = (problem: string, reason: string) =>
+    new BadResponseError(`${where} ${problem}`, { detail: { option: 'jwks', reason }, advice: ['check ', { option: 'jwks' }] })
   if (response.status >= 300 && response.status < 400) {
     void response.body?.cancel().catch(() => undefined)
     throw bad(`redirected (HTTP ${response.status}); redirects are not followed`, 'redirect')

@@ -50,7 +50,10 @@ export interface ServingJwks {
  * rotation needs no restart. While changed files do not load, requests get 503.
  */
 export async function serveJwks(options: ServeJwksOptions, deps: ServeJwksDeps): Promise<ServingJwks> {
-  const current = keyFilesJwks(options.keyPaths.map((ref) => (typeof ref === 'string' ? { path: ref } : ref)), deps.onChange)
+  const current = keyFilesJwks(
+    options.keyPaths.map((ref) => (typeof ref === 'string' ? { path: ref } : ref)),
+    deps.onChange,
+  )
   const first = await current()
   const handler = createJwksHandler(current)
   let listening
@@ -109,9 +112,11 @@ function keyFilesJwks(refs: readonly KeyFileRef[], onChange: ((kids: string[]) =
         const done = read(signature)
         reading = { signature, done }
         // A failed read is retried by the next request, not remembered.
-        done.catch(() => undefined).finally(() => {
-          if (reading?.done === done) reading = undefined
-        })
+        done
+          .catch(() => undefined)
+          .finally(() => {
+            if (reading?.done === done) reading = undefined
+          })
       }
       const loaded = await reading.done
       if (current?.signature !== signature) {

@@ -1,4 +1,13 @@
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose'
+import {
+  createLocalJWKSet,
+  decodeJwt,
+  decodeProtectedHeader,
+  errors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type ProtectedHeaderParameters,
+} from 'jose'
 import { InputError, JWTInvalidError } from '../errors.js'
 import { buildJwks } from '../jwks/build.js'
 import { loadKeyFile } from '../keys/load.js'

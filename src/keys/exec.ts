@@ -94,10 +94,12 @@ function run(input: Uint8Array, request: ExecSignRequest): Promise<Buffer> {
     const onAbort = () =>
       finish(
         // SIGINT (an InterruptedError as the reason) stays an interruption; anything else is the time running out.
-        isBktxError(signal.reason) ? signal.reason : new SignerError(`${request.source} did not answer in time; it was stopped`, {
-          detail: { setting: 'key', option: 'timeout', reason: 'timeout' },
-          advice: ['check the command, or allow more time with ', { option: 'timeout' }],
-        }),
+        isBktxError(signal.reason)
+          ? signal.reason
+          : new SignerError(`${request.source} did not answer in time; it was stopped`, {
+              detail: { setting: 'key', option: 'timeout', reason: 'timeout' },
+              advice: ['check the command, or allow more time with ', { option: 'timeout' }],
+            }),
       )
     if (signal.aborted) return onAbort()
     signal.addEventListener('abort', onAbort, { once: true })

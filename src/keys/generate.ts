@@ -23,7 +23,10 @@ export interface GeneratedKey {
 export async function generateSigningKey(options: GenerateOptions): Promise<GeneratedKey> {
   // Both are options of this call, so their source is `flag` (src/errors.ts).
   if (options.alg === 'ES256' && options.bits !== undefined) {
-    throw new SettingInvalidError('bits', 'applies to RS256 keys only', { source: 'flag', advice: ['leave it out, or use ', { option: 'alg', value: 'RS256' }] })
+    throw new SettingInvalidError('bits', 'applies to RS256 keys only', {
+      source: 'flag',
+      advice: ['leave it out, or use ', { option: 'alg', value: 'RS256' }],
+    })
   }
   const bits = options.bits ?? 2048
   if (!(RSA_BITS as readonly number[]).includes(bits)) {

@@ -54,8 +54,12 @@ export function readKeyText(path: string): string {
     return readInputFile(path, MAX_KEY_FILE_BYTES)
   } catch (cause) {
     if (!(cause instanceof InputFileError)) throw cause
-    if (cause.problem === 'unreadable') throw new KeyError(`cannot read key file ${path}: ${errnoText(cause.cause)}`, { cause, detail: { file: path, reason: 'unreadable' } })
-    throw new KeyError(`key file ${path} ${cause.text}${cause.problem === 'too-large' ? '; not a key' : ''}`, { cause, detail: { file: path, reason: cause.problem } })
+    if (cause.problem === 'unreadable')
+      throw new KeyError(`cannot read key file ${path}: ${errnoText(cause.cause)}`, { cause, detail: { file: path, reason: 'unreadable' } })
+    throw new KeyError(`key file ${path} ${cause.text}${cause.problem === 'too-large' ? '; not a key' : ''}`, {
+      cause,
+      detail: { file: path, reason: cause.problem },
+    })
   }
 }
 
@@ -117,7 +121,9 @@ async function fromPem(pem: string, source: string, kid: string | undefined): Pr
   if (/-----BEGIN OPENSSH PRIVATE KEY-----/.test(pem)) {
     throw new KeyError(`${source} is an OpenSSH private key, a format bktx cannot read`, {
       detail: { file: source, reason: 'openssh-format' },
-      advice: [`convert a copy to PKCS#8: \`(umask 077; cp ${shellWord(source)} ${shellWord(`${source}.pkcs8`)}; ssh-keygen -p -m PKCS8 -f ${shellWord(`${source}.pkcs8`)})\` (ssh-keygen asks for the passphrase; an empty new one writes it unencrypted)`],
+      advice: [
+        `convert a copy to PKCS#8: \`(umask 077; cp ${shellWord(source)} ${shellWord(`${source}.pkcs8`)}; ssh-keygen -p -m PKCS8 -f ${shellWord(`${source}.pkcs8`)})\` (ssh-keygen asks for the passphrase; an empty new one writes it unencrypted)`,
+      ],
     })
   }
   const isPublic = /-----BEGIN (RSA )?PUBLIC KEY-----/.test(pem)
@@ -176,13 +182,7 @@ async function fromJwk(value: unknown, source: string, kidOverride: string | und
   return describe(publicKey, privateKey, alg, kidOverride ?? jwk.kid, source)
 }
 
-async function describe(
-  publicKey: KeyObject,
-  privateKey: KeyObject | undefined,
-  alg: SigningAlg,
-  kid: string | undefined,
-  source: string,
-): Promise<LoadedKey> {
+async function describe(publicKey: KeyObject, privateKey: KeyObject | undefined, alg: SigningAlg, kid: string | undefined, source: string): Promise<LoadedKey> {
   const members = await exportJWK(publicKey)
   const resolvedKid = kid ?? (await calculateJwkThumbprint(members, 'sha256'))
   return { kid: resolvedKid, alg, publicKey, privateKey, publicJwk: publicJwk(members, resolvedKid, alg), source }

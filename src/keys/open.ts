@@ -60,7 +60,16 @@ export async function openKey(settings: KeySpec, deps: KeyDeps): Promise<Asserti
         source.text,
         async (input, options) => {
           const { runSigner } = await import('./exec.js')
-          return runSigner(input, { command: source.command, source: source.text, alg: key.alg, kid: key.kid ?? '', publicKey, env: deps.env, signal: options?.signal, cwd: deps.cwd })
+          return runSigner(input, {
+            command: source.command,
+            source: source.text,
+            alg: key.alg,
+            kid: key.kid ?? '',
+            publicKey,
+            env: deps.env,
+            signal: options?.signal,
+            cwd: deps.cwd,
+          })
         },
         kid,
       )

@@ -72,7 +72,16 @@ export function checkKeyPair(privateKey: KeyObject, source: string): void {
     return
   }
   if (jwk.kty === 'RSA') {
-    const [n, e, d, p, q, dp, dq, qi] = [jwk.n, jwk.e, jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi].map(big) as [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint]
+    const [n, e, d, p, q, dp, dq, qi] = [jwk.n, jwk.e, jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi].map(big) as [
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+      bigint,
+    ]
     if (p < 3n || q < 3n || p * q !== n) throw mismatch('p and q do not multiply to n')
     const [p1, q1] = [p - 1n, q - 1n]
     if ((e * dp) % p1 !== 1n || (e * dq) % q1 !== 1n || d % p1 !== dp || d % q1 !== dq) throw mismatch('d does not invert e')

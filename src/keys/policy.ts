@@ -27,7 +27,9 @@ export function algorithmFor(key: KeyObject, source: string): SigningAlg {
     // anyone could forge one; OpenSSL imports and verifies with such a key all the same.
     const e = details.publicExponent ?? 0n
     if (e < 3n || e % 2n === 0n) {
-      throw new UnsupportedKeyError(`${source}: RSA key with public exponent ${e}; it must be odd and at least 3 (65537 is usual). Run \`bktx keygen\` for a new key`)
+      throw new UnsupportedKeyError(
+        `${source}: RSA key with public exponent ${e}; it must be odd and at least 3 (65537 is usual). Run \`bktx keygen\` for a new key`,
+      )
     }
     return 'RS256'
   }
@@ -39,10 +41,7 @@ export function algorithmFor(key: KeyObject, source: string): SigningAlg {
     }
     return 'ES256'
   }
-  const hint =
-    type === 'ed25519' || type === 'ed448'
-      ? ' (`buildkite-agent tool keygen` makes EdDSA keys, which token exchange rejects)'
-      : ''
+  const hint = type === 'ed25519' || type === 'ed448' ? ' (`buildkite-agent tool keygen` makes EdDSA keys, which token exchange rejects)' : ''
   throw new UnsupportedKeyError(
     `${source}: ${type ?? 'unknown'} key; Buildkite accepts only RS256 (RSA >= 2048 bits) and ES256 (P-256) keys${hint}. Run \`bktx keygen\` for a supported key`,
   )

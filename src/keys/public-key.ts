@@ -32,8 +32,13 @@ export async function readPublicKeyFile(path: string, kid: string | undefined): 
   const chosen = kid === undefined ? keys : keys.filter((k) => k.kid === kid)
   if (chosen.length !== 1) {
     throw new KeyError(
-      chosen.length === 0 ? `public key file ${path} holds no key with kid ${kid}` : `public key file ${path} holds ${chosen.length} keys; set kid to choose one`,
-      { detail: { setting: 'public-key', file: path, reason: chosen.length === 0 ? 'no-such-kid' : 'several-keys' }, advice: [{ setting: 'kid' }, ' chooses the key of a JWKS'] },
+      chosen.length === 0
+        ? `public key file ${path} holds no key with kid ${kid}`
+        : `public key file ${path} holds ${chosen.length} keys; set kid to choose one`,
+      {
+        detail: { setting: 'public-key', file: path, reason: chosen.length === 0 ? 'no-such-kid' : 'several-keys' },
+        advice: [{ setting: 'kid' }, ' chooses the key of a JWKS'],
+      },
     )
   }
   const key = chosen[0] as (typeof keys)[number]

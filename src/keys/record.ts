@@ -20,7 +20,10 @@ export interface RecordDeps {
  * token is served, so it is written 0600 in a 0700 directory and read only when it is ours.
  */
 export function recordPath(source: string, modulePath: string, deps: RecordDeps): string {
-  const name = createHash('sha256').update(JSON.stringify(['bktx-key-record-v1', source, modulePath])).digest('hex').slice(0, 32)
+  const name = createHash('sha256')
+    .update(JSON.stringify(['bktx-key-record-v1', source, modulePath]))
+    .digest('hex')
+    .slice(0, 32)
   return join(resolvePaths(deps.env, deps.home).cacheDir, 'keys', `${name}.json`)
 }
 
@@ -41,7 +44,11 @@ export function readKeyRecord(source: string, modulePath: string, deps: RecordDe
 export async function writeKeyRecord(source: string, modulePath: string, publicKey: KeyObject, deps: RecordDeps): Promise<void> {
   const jwk = publicKey.export({ format: 'jwk' })
   try {
-    await writeFileAtomic(recordPath(source, modulePath, deps), `${JSON.stringify({ source, module: modulePath, jwk })}\n`, { mode: 0o600, dirMode: 0o700, overwrite: true })
+    await writeFileAtomic(recordPath(source, modulePath, deps), `${JSON.stringify({ source, module: modulePath, jwk })}\n`, {
+      mode: 0o600,
+      dirMode: 0o700,
+      overwrite: true,
+    })
   } catch {
     // See above.
   }

@@ -51,7 +51,9 @@ export function toAssertionKey(privateKey: KeyObject, kid: string | undefined, s
     source,
     async (input) =>
       // ES256 wants the raw r‖s form (RFC 7518 §3.4), not DER; RS256 is PKCS#1 v1.5, Node's default.
-      publicKey.asymmetricKeyType === 'ec' ? cryptoSign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' }) : cryptoSign('sha256', input, privateKey),
+      publicKey.asymmetricKeyType === 'ec'
+        ? cryptoSign('sha256', input, { key: privateKey, dsaEncoding: 'ieee-p1363' })
+        : cryptoSign('sha256', input, privateKey),
     fileKid,
   )
 }

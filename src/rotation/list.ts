@@ -52,7 +52,9 @@ export async function listKeys(input: { configPath: string; config: ConfigFile; 
   }
   let files: string[] = []
   try {
-    files = readdirSync(input.keysDir).filter((name) => name.endsWith('.pem') && !name.startsWith('.')).sort()
+    files = readdirSync(input.keysDir)
+      .filter((name) => name.endsWith('.pem') && !name.startsWith('.'))
+      .sort()
   } catch {
     // No keys directory yet.
   }

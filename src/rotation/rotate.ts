@@ -128,7 +128,11 @@ function replacedKey(ref: RotationKey, role: 'old' | 'new', fingerprint: string,
       detail: { file: ref.path, reason: 'replaced' },
       advice:
         role === 'new'
-          ? ['put the recorded key back, or move this file away and drop the rotation with ', { command: 'key rotate', options: ['cancel'], profile }, ', then start again']
+          ? [
+              'put the recorded key back, or move this file away and drop the rotation with ',
+              { command: 'key rotate', options: ['cancel'], profile },
+              ', then start again',
+            ]
           : ['put the recorded key back; the profile signs with this file until the rotation finishes'],
     },
   )
@@ -162,7 +166,10 @@ async function jwksOf(keys: readonly { ref: RotationKey; role: 'old' | 'new' }[]
 function profilesSigningWith(scope: RotationScope, config: ConfigFile, path: string): string[] {
   return Object.keys(config.profiles).filter((name) => {
     try {
-      return settingsFrom(config, { flags: {}, env: {}, cwd: dirname(scope.configPath), configPath: scope.configPath, explicitProfile: name }).settings.key?.value === path
+      return (
+        settingsFrom(config, { flags: {}, env: {}, cwd: dirname(scope.configPath), configPath: scope.configPath, explicitProfile: name }).settings.key
+          ?.value === path
+      )
     } catch {
       return false
     }
@@ -214,8 +221,13 @@ export async function startRotation(scope: RotationScope, options: StartOptions,
   }
   const old = await loadedKey(oldPath, scope.settings.kid?.value)
   const { generateSigningKey } = await import('../keys/generate.js')
-  const generated = await generateSigningKey({ alg: options.alg ?? old.alg, ...(options.bits === undefined ? {} : { bits: options.bits }), ...(options.kid === undefined ? {} : { kid: options.kid }) })
-  if (generated.kid === old.kid) throw new InputError(`the new key's kid "${generated.kid}" is the old key's; every key in a JWKS needs its own kid`, { advice: ['choose another kid'] })
+  const generated = await generateSigningKey({
+    alg: options.alg ?? old.alg,
+    ...(options.bits === undefined ? {} : { bits: options.bits }),
+    ...(options.kid === undefined ? {} : { kid: options.kid }),
+  })
+  if (generated.kid === old.kid)
+    throw new InputError(`the new key's kid "${generated.kid}" is the old key's; every key in a JWKS needs its own kid`, { advice: ['choose another kid'] })
   const newPath = options.newKeyPath ?? join(scope.keysDir, `${generated.kid}.pem`)
   await writeFileAtomic(newPath, options.kid === undefined ? generated.privatePem : withKidLabel(generated.privatePem, options.kid), {
     mode: 0o600,
@@ -224,8 +236,21 @@ export async function startRotation(scope: RotationScope, options: StartOptions,
     existsAdvice: ['choose another path for the new key'],
   })
   const next = await loadedKey(newPath, undefined)
-  const rotation: Rotation = { old: toRef(old), next: toRef(next), startedAt: deps.clock.now().toISOString(), out: options.out ?? null, servedSince: null, servedBy: null }
-  const jwks = await jwksOf([{ ref: rotation.old, role: 'old' }, { ref: rotation.next, role: 'new' }], scope.profile)
+  const rotation: Rotation = {
+    old: toRef(old),
+    next: toRef(next),
+    startedAt: deps.clock.now().toISOString(),
+    out: options.out ?? null,
+    servedSince: null,
+    servedBy: null,
+  }
+  const jwks = await jwksOf(
+    [
+      { ref: rotation.old, role: 'old' },
+      { ref: rotation.next, role: 'new' },
+    ],
+    scope.profile,
+  )
   if (options.out !== undefined) await publish(options.out, jwks)
   await saveRotation(scope, statePath, rotation)
   // With `--out` into what a JWKS server serves, the new kid may be visible already: the hour starts now.
@@ -257,11 +282,11 @@ async function observe(scope: RotationScope, rotation: Rotation, mode: 'status' 
   // Not "ready to switch": switched already. Finishing publishes the new key alone and ends it.
   const checks = [
     ...progress.checks,
-    warn('switched', `profile "${scope.profile}" signs with the new key ${rotation.next.kid} already, but the rotation did not end (a finish that could not publish, or was interrupted)`, [
-      'end it with ',
-      { command: 'key rotate', options: ['finish'], profile: scope.profile },
-      ', which publishes the new key and needs no wait now',
-    ]),
+    warn(
+      'switched',
+      `profile "${scope.profile}" signs with the new key ${rotation.next.kid} already, but the rotation did not end (a finish that could not publish, or was interrupted)`,
+      ['end it with ', { command: 'key rotate', options: ['finish'], profile: scope.profile }, ', which publishes the new key and needs no wait now'],
+    ),
   ]
   return { ...progress, checks, ready: false, switched: true }
 }
@@ -271,11 +296,15 @@ async function observeJwks(scope: RotationScope, rotation: Rotation, mode: 'stat
   const now = deps.clock.now()
   if (uri === undefined) {
     const checks = [
-      warn('jwks', `no jwks-uri is set, so bktx cannot see what the application holds; a JWKS registered inline is used at once, with no cache to wait out, but it must hold both kids (${rotation.old.kid}, ${rotation.next.kid}) before the new key signs`, [
-        'register the JWKS of both keys with the application; if it fetches a JWKS URI, ',
-        { set: 'jwks-uri', value: 'URL' },
-        ' so that bktx checks it and waits out the hour Buildkite may cache it',
-      ]),
+      warn(
+        'jwks',
+        `no jwks-uri is set, so bktx cannot see what the application holds; a JWKS registered inline is used at once, with no cache to wait out, but it must hold both kids (${rotation.old.kid}, ${rotation.next.kid}) before the new key signs`,
+        [
+          'register the JWKS of both keys with the application; if it fetches a JWKS URI, ',
+          { set: 'jwks-uri', value: 'URL' },
+          ' so that bktx checks it and waits out the hour Buildkite may cache it',
+        ],
+      ),
     ]
     return { rotation, checks, readyAt: undefined, ready: true }
   }
@@ -283,7 +312,11 @@ async function observeJwks(scope: RotationScope, rotation: Rotation, mode: 'stat
   if (next.fingerprint !== rotation.next.fingerprint) throw replacedKey(rotation.next, 'new', next.fingerprint, scope.profile)
   let report
   try {
-    report = await checkJwks({ kind: 'url', url: uri }, { kid: rotation.next.kid, publicKey: next.publicKey, allowHttp: scope.allowHttpJwks }, { fetch: deps.fetch })
+    report = await checkJwks(
+      { kind: 'url', url: uri },
+      { kid: rotation.next.kid, publicKey: next.publicKey, allowHttp: scope.allowHttpJwks },
+      { fetch: deps.fetch },
+    )
   } catch (error) {
     if (!isBktxError(error)) throw error
     // Not reachable now: nothing is learned, nothing recorded.
@@ -293,9 +326,21 @@ async function observeJwks(scope: RotationScope, rotation: Rotation, mode: 'stat
   const old = report.keys.find((k) => k.kid === rotation.old.kid)
   const oldKey = await describeSigningKey(rotation.old.path, rotation.old.kid)
   if (old === undefined) {
-    checks.push(fail('jwks-old', `the JWKS lacks kid ${rotation.old.kid}, the old key, which signs until the rotation finishes: exchanges fail meanwhile`, ['publish the JWKS of both keys (', { command: 'jwks', options: ['out'] }, ')']))
+    checks.push(
+      fail('jwks-old', `the JWKS lacks kid ${rotation.old.kid}, the old key, which signs until the rotation finishes: exchanges fail meanwhile`, [
+        'publish the JWKS of both keys (',
+        { command: 'jwks', options: ['out'] },
+        ')',
+      ]),
+    )
   } else if (oldKey.loads && !old.publicKey.equals(oldKey.publicKey)) {
-    checks.push(fail('jwks-old', `the JWKS has kid ${rotation.old.kid}, but not with the old key's public key`, ['publish the JWKS of both keys (', { command: 'jwks', options: ['out'] }, ')']))
+    checks.push(
+      fail('jwks-old', `the JWKS has kid ${rotation.old.kid}, but not with the old key's public key`, [
+        'publish the JWKS of both keys (',
+        { command: 'jwks', options: ['out'] },
+        ')',
+      ]),
+    )
   } else {
     checks.push(pass('jwks-old', `the JWKS still holds kid ${rotation.old.kid}, the old key, which signs until the rotation finishes`))
   }
@@ -316,11 +361,20 @@ async function observeJwks(scope: RotationScope, rotation: Rotation, mode: 'stat
     const elapsed = (now.getTime() - since.getTime()) / 1000
     if (now.getTime() >= readyAt.getTime()) {
       waited = true
-      checks.push(pass('wait', `first seen serving the new key ${isoSeconds(since)}, ${formatDuration(elapsed)} ago: Buildkite's cache of the JWKS (up to 1h) holds it by now`))
+      checks.push(
+        pass(
+          'wait',
+          `first seen serving the new key ${isoSeconds(since)}, ${formatDuration(elapsed)} ago: Buildkite's cache of the JWKS (up to 1h) holds it by now`,
+        ),
+      )
     } else {
       const left = formatDuration((readyAt.getTime() - now.getTime()) / 1000)
       const message = `first seen serving the new key ${isoSeconds(since)}, ${formatDuration(elapsed)} ago: Buildkite may keep a JWKS it fetched before then for up to 1h`
-      const fix: Advice = [`finish at ${isoSeconds(readyAt)} or later (in ${left}) with `, { command: 'key rotate', options: ['finish'], profile: scope.profile }, ...FORCE_ADVICE]
+      const fix: Advice = [
+        `finish at ${isoSeconds(readyAt)} or later (in ${left}) with `,
+        { command: 'key rotate', options: ['finish'], profile: scope.profile },
+        ...FORCE_ADVICE,
+      ]
       checks.push(mode === 'finish' ? fail('wait', message, fix) : warn('wait', message, fix))
     }
   }
@@ -356,7 +410,15 @@ export async function finishRotation(scope: RotationScope, options: { force: boo
   }
   // Profiles that inherit this profile's key follow it; the others on the old key keep it published.
   const stillUsingOld = profilesSigningWith(scope, switched, rotation.old.path).filter((name) => name !== scope.profile)
-  const jwks = await jwksOf(stillUsingOld.length > 0 ? [{ ref: rotation.next, role: 'new' }, { ref: rotation.old, role: 'old' }] : [{ ref: rotation.next, role: 'new' }], scope.profile)
+  const jwks = await jwksOf(
+    stillUsingOld.length > 0
+      ? [
+          { ref: rotation.next, role: 'new' },
+          { ref: rotation.old, role: 'old' },
+        ]
+      : [{ ref: rotation.next, role: 'new' }],
+    scope.profile,
+  )
   const out = options.out ?? rotation.out ?? undefined
   if (out !== undefined) await publish(out, jwks)
   if (!progress.switched) {
@@ -379,7 +441,11 @@ export async function cancelRotation(scope: RotationScope, options: { out?: stri
     const who = users.length === 1 ? `profile "${users[0]}" signs` : `profiles ${users.map((u) => `"${u}"`).join(', ')} sign`
     throw new InputError(`${who} with the new key ${rotation.next.kid} (${rotation.next.path}) already: cancelling would unpublish the key in use`, {
       detail: { file: statePath, reason: 'new-key-in-use' },
-      advice: ['end the rotation with ', { command: 'key rotate', options: ['finish'], profile: scope.profile }, `, or point the profile back at the old key (${rotation.old.path}) first`],
+      advice: [
+        'end the rotation with ',
+        { command: 'key rotate', options: ['finish'], profile: scope.profile },
+        `, or point the profile back at the old key (${rotation.old.path}) first`,
+      ],
     })
   }
   // The new key is not published or used any more: a file that does not load is no obstacle, but

@@ -75,7 +75,8 @@ export function loadRotations(path: string, uid: number | undefined): RotationFi
   }
   const rotations: Record<string, Rotation> = Object.create(null)
   for (const [profile, rotation] of Object.entries(file.rotations)) {
-    if (!isRotation(rotation)) throw new ConfigError(path, `rotations.${profile}`, 'is not a rotation', { advice: ['remove it to forget the rotations it held'] })
+    if (!isRotation(rotation))
+      throw new ConfigError(path, `rotations.${profile}`, 'is not a rotation', { advice: ['remove it to forget the rotations it held'] })
     rotations[profile] = rotation
   }
   return { v: 1, rotations }
@@ -88,7 +89,9 @@ export async function saveRotations(path: string, file: RotationFile): Promise<v
 
 function isKey(value: unknown): value is RotationKey {
   const k = value as Partial<RotationKey> | null
-  return k !== null && typeof k === 'object' && typeof k.path === 'string' && typeof k.kid === 'string' && isSigningAlg(k.alg) && typeof k.fingerprint === 'string'
+  return (
+    k !== null && typeof k === 'object' && typeof k.path === 'string' && typeof k.kid === 'string' && isSigningAlg(k.alg) && typeof k.fingerprint === 'string'
+  )
 }
 
 function isRotation(value: unknown): value is Rotation {

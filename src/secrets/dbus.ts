@@ -257,8 +257,12 @@ class Reader {
         this.need(2)
         const v =
           c === 'n'
-            ? this.little ? this.buf.readInt16LE(this.pos) : this.buf.readInt16BE(this.pos)
-            : this.little ? this.buf.readUInt16LE(this.pos) : this.buf.readUInt16BE(this.pos)
+            ? this.little
+              ? this.buf.readInt16LE(this.pos)
+              : this.buf.readInt16BE(this.pos)
+            : this.little
+              ? this.buf.readUInt16LE(this.pos)
+              : this.buf.readUInt16BE(this.pos)
         this.pos += 2
         return v
       }
@@ -270,8 +274,12 @@ class Reader {
         this.need(4)
         const v =
           c === 'i'
-            ? this.little ? this.buf.readInt32LE(this.pos) : this.buf.readInt32BE(this.pos)
-            : this.little ? this.buf.readUInt32LE(this.pos) : this.buf.readUInt32BE(this.pos)
+            ? this.little
+              ? this.buf.readInt32LE(this.pos)
+              : this.buf.readInt32BE(this.pos)
+            : this.little
+              ? this.buf.readUInt32LE(this.pos)
+              : this.buf.readUInt32BE(this.pos)
         this.pos += 4
         return c === 'b' ? v !== 0 : v
       }
@@ -282,10 +290,16 @@ class Reader {
         this.need(8)
         const v =
           c === 'd'
-            ? this.little ? this.buf.readDoubleLE(this.pos) : this.buf.readDoubleBE(this.pos)
+            ? this.little
+              ? this.buf.readDoubleLE(this.pos)
+              : this.buf.readDoubleBE(this.pos)
             : c === 'x'
-              ? this.little ? this.buf.readBigInt64LE(this.pos) : this.buf.readBigInt64BE(this.pos)
-              : this.little ? this.buf.readBigUInt64LE(this.pos) : this.buf.readBigUInt64BE(this.pos)
+              ? this.little
+                ? this.buf.readBigInt64LE(this.pos)
+                : this.buf.readBigInt64BE(this.pos)
+              : this.little
+                ? this.buf.readBigUInt64LE(this.pos)
+                : this.buf.readBigUInt64BE(this.pos)
         this.pos += 8
         return v
       }
@@ -357,15 +371,32 @@ export function decodeMessage(buf: Buffer): { message: DBusMessage; length: numb
   for (const [code, variant] of fields) {
     const value = variant.value
     switch (code) {
-      case FIELD.path: message.path = String(value); break
-      case FIELD.interface: message.interface = String(value); break
-      case FIELD.member: message.member = String(value); break
-      case FIELD.errorName: message.errorName = String(value); break
-      case FIELD.replySerial: message.replySerial = Number(value); break
-      case FIELD.destination: message.destination = String(value); break
-      case FIELD.sender: message.sender = String(value); break
-      case FIELD.signature: message.signature = String(value); break
-      default: break
+      case FIELD.path:
+        message.path = String(value)
+        break
+      case FIELD.interface:
+        message.interface = String(value)
+        break
+      case FIELD.member:
+        message.member = String(value)
+        break
+      case FIELD.errorName:
+        message.errorName = String(value)
+        break
+      case FIELD.replySerial:
+        message.replySerial = Number(value)
+        break
+      case FIELD.destination:
+        message.destination = String(value)
+        break
+      case FIELD.sender:
+        message.sender = String(value)
+        break
+      case FIELD.signature:
+        message.signature = String(value)
+        break
+      default:
+        break
     }
   }
   const body = new Reader(buf.subarray(0, total), bodyStart, little, bodyStart)
@@ -457,7 +488,12 @@ export class DBusConnection {
       const connection = new this(socket)
       socket.resume()
       if (rest.length > 0) connection.receive(rest)
-      const reply = await connection.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'Hello' })
+      const reply = await connection.call({
+        destination: 'org.freedesktop.DBus',
+        path: '/org/freedesktop/DBus',
+        interface: 'org.freedesktop.DBus',
+        member: 'Hello',
+      })
       connection.uniqueName = String(reply.body[0] ?? '')
       return connection
     } catch (error) {

@@ -7,7 +7,11 @@ import { KEYCHAIN_SERVICE, type SecretStore, type StoreStatus } from './store.js
 
 /** The part of @napi-rs/keyring 2.1.2 bktx uses (see its index.d.ts). */
 export interface KeyringBinding {
-  AsyncEntry: new (service: string, account: string, options?: { linux?: { store?: 'secret-service' | 'keyutils' } }) => {
+  AsyncEntry: new (
+    service: string,
+    account: string,
+    options?: { linux?: { store?: 'secret-service' | 'keyutils' } },
+  ) => {
     getPassword(): Promise<string | null>
     setPassword(password: string): Promise<void>
     deleteCredential(): Promise<boolean>

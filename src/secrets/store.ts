@@ -1,4 +1,4 @@
-import { KeychainError } from '../errors.js'
+import type { KeychainError } from '../errors.js'
 
 /** The service name every bktx keychain item is filed under (`secret-tool search service bktx`). */
 export const KEYCHAIN_SERVICE = 'bktx'

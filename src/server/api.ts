@@ -30,7 +30,8 @@ const unauthorized = (detail: string, tokenSent: boolean): ApiResult => ({
   detail,
 })
 
-export const INVALID_TOKEN_CHALLENGE = 'Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"'
+export const INVALID_TOKEN_CHALLENGE =
+  'Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"'
 
 /** The scope each sample endpoint needs. */
 const ORG_ENDPOINTS: Record<string, { scope: string; sample: (org: string) => unknown }> = {
@@ -61,7 +62,11 @@ export function apiRequest(req: ApiRequest, state: ServerState): ApiResult | und
   const standing = state.standing(record)
   if ('refused' in standing) return unauthorized(`token ${record.uuid} no longer valid: ${standing.refused}`, true)
   if (!state.tokenIps(standing.app).allows(req.ip)) {
-    return { status: 403, body: { message: 'Access to this API from your IP address is not allowed for this token' }, detail: `${req.ip ?? 'unknown address'} is outside the app's token-use IP list` }
+    return {
+      status: 403,
+      body: { message: 'Access to this API from your IP address is not allowed for this token' },
+      detail: `${req.ip ?? 'unknown address'} is outside the app's token-use IP list`,
+    }
   }
 
   if (route.kind === 'access-token') {

@@ -89,7 +89,14 @@ export async function createTokenServer(config: ServerConfig, deps: TokenServerD
         return
       }
       const result = await tokenEndpoint(
-        { method: req.method ?? '', contentType: req.headers['content-type'], hasAuthorization: req.headers.authorization !== undefined, body, ip, audiences: audiences(req) },
+        {
+          method: req.method ?? '',
+          contentType: req.headers['content-type'],
+          hasAuthorization: req.headers.authorization !== undefined,
+          body,
+          ip,
+          audiences: audiences(req),
+        },
         state,
       )
       if (result.audit.detail !== null) note.detail = `${result.audit.error}: ${result.audit.detail}`
@@ -170,7 +177,11 @@ function readBody(req: IncomingMessage, res: ServerResponse, expectsContinue: bo
   })
 }
 
-function revokedRecord(record: { org: string; clientId: string; user: { email: string }; scopes: string[]; expiresAt: number; sha256: string }, ip: string | undefined, now: number): AuditRecord {
+function revokedRecord(
+  record: { org: string; clientId: string; user: { email: string }; scopes: string[]; expiresAt: number; sha256: string },
+  ip: string | undefined,
+  now: number,
+): AuditRecord {
   return {
     ...emptyAudit(now, ip),
     type: 'token.revoked',

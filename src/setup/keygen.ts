@@ -90,7 +90,11 @@ export async function generateKeyFile(options: FileKeygenOptions, target: KeyPro
   // jose is loaded only where keys are generated (the cached token path never does).
   const { generateSigningKey } = await import('../keys/generate.js')
   const key = await (options.progress ?? run)(`generating ${options.alg} key`, () =>
-    generateSigningKey({ alg: options.alg, ...(options.bits === undefined ? {} : { bits: options.bits }), ...(options.kid === undefined ? {} : { kid: options.kid }) }),
+    generateSigningKey({
+      alg: options.alg,
+      ...(options.bits === undefined ? {} : { bits: options.bits }),
+      ...(options.kid === undefined ? {} : { kid: options.kid }),
+    }),
   )
   const path = options.out ?? join(options.keysDir, `${key.kid}.pem`)
   // A custom kid travels in the file (src/keys/pem.ts), so jwks, jwks serve and sign all use it.
@@ -109,7 +113,15 @@ export async function generateKeyFile(options: FileKeygenOptions, target: KeyPro
     await save(selected, updated)
     recorded = true
   }
-  return { kid: key.kid, alg: key.alg, key: path, profile: selected?.name ?? null, recorded, previousKey: selected?.profile.key, jwks: { keys: [key.publicJwk] } }
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    key: path,
+    profile: selected?.name ?? null,
+    recorded,
+    previousKey: selected?.profile.key,
+    jwks: { keys: [key.publicJwk] },
+  }
 }
 
 const KID_PROBLEM_TEXT = {
@@ -161,7 +173,11 @@ export async function generateTokenKeyPair(options: TokenKeygenOptions, target: 
     ),
   )
   const { parseKeys } = await import('../keys/load.js')
-  const [loaded] = await parseKeys(generated.publicKey.export({ format: 'pem', type: 'spki' }) as string, generated.uri, options.kid === undefined ? {} : { kid: options.kid })
+  const [loaded] = await parseKeys(
+    generated.publicKey.export({ format: 'pem', type: 'spki' }) as string,
+    generated.uri,
+    options.kid === undefined ? {} : { kid: options.kid },
+  )
   if (loaded === undefined) throw new Error('no public key read back from the token')
 
   let recorded = false

@@ -35,7 +35,11 @@ export function systemProcessInfo(): ProcessInfo {
           return ttyNr !== 0 && tpgid > 0 && tpgid === pgrp
         }
         if (process.platform === 'win32') return undefined
-        const [pgid, tpgid] = execFileSync('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
+        const [pgid, tpgid] = execFileSync('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], {
+          encoding: 'utf8',
+          timeout: 2000,
+          stdio: ['ignore', 'pipe', 'ignore'],
+        })
           .trim()
           .split(/\s+/)
           .map(Number)

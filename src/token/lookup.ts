@@ -47,7 +47,11 @@ export async function lookupToken(input: TokenInput & { minTtl?: number | undefi
 }
 
 /** The cache read of a resolved request (the service's obtain does its own, under the lock). */
-export async function lookupCached(request: TokenRequest, minTtl: number | undefined, deps: CacheDeps): Promise<{ result: CachedTokenResult | undefined; notices: Notice[] }> {
+export async function lookupCached(
+  request: TokenRequest,
+  minTtl: number | undefined,
+  deps: CacheDeps,
+): Promise<{ result: CachedTokenResult | undefined; notices: Notice[] }> {
   const { params } = request
   const opened = await openTokenCache(request.cache, deps)
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl ?? DEFAULT_MIN_TTL))

@@ -59,13 +59,17 @@ export interface ResolveDeps extends KeyDeps {
  * without loading a PKCS#11 module or running a signer: only signing does). `onSetting` hears
  * where each setting that is not a default came from (the CLI's --verbose lines).
  */
-export async function resolveTokenRequest(
-  input: TokenInput,
-  deps: ResolveDeps,
-  onSetting?: (name: string, source: string) => void,
-): Promise<TokenRequest> {
+export async function resolveTokenRequest(input: TokenInput, deps: ResolveDeps, onSetting?: (name: string, source: string) => void): Promise<TokenRequest> {
   if (input.resolved !== undefined) return input.resolved
-  const loaded = await loadSettings({ flags: input.settings ?? {}, env: deps.env, home: deps.home, cwd: deps.cwd, uid: deps.uid, profile: input.profile, config: input.config })
+  const loaded = await loadSettings({
+    flags: input.settings ?? {},
+    env: deps.env,
+    home: deps.home,
+    cwd: deps.cwd,
+    uid: deps.uid,
+    profile: input.profile,
+    config: input.config,
+  })
   if (onSetting !== undefined) {
     for (const [name, found] of Object.entries(loaded.settings)) if (found.source !== 'default') onSetting(name, found.source)
   }

@@ -36,9 +36,13 @@ describe('the assertion audience', () => {
     expect(await aud()).toBe('https://buildkite.com/oauth/token')
     expect(await aud('--token-url', 'https://api.buildkite.com/v2/oauth/token')).toBe('https://buildkite.com/oauth/token')
     expect(await aud('--token-url', 'http://127.0.0.1:8787/oauth/token')).toBe('http://127.0.0.1:8787/oauth/token')
-    expect(await aud('--token-url', 'https://api.buildkite.com/v2/oauth/token', '--aud', 'https://example.test/oauth/token')).toBe('https://example.test/oauth/token')
+    expect(await aud('--token-url', 'https://api.buildkite.com/v2/oauth/token', '--aud', 'https://example.test/oauth/token')).toBe(
+      'https://example.test/oauth/token',
+    )
     const env = { ...home.env, BKTX_AUD: 'https://env.test/oauth/token' }
-    expect(JSON.parse((await runCli(['sign', '--client-id', CLIENT_ID, '--key', path, '--json'], { env })).stdout).claims.aud).toBe('https://env.test/oauth/token')
+    expect(JSON.parse((await runCli(['sign', '--client-id', CLIENT_ID, '--key', path, '--json'], { env })).stdout).claims.aud).toBe(
+      'https://env.test/oauth/token',
+    )
     const list = await runCli(['config', 'list', '--json'], { env: { ...home.env, BKTX_TOKEN_URL: 'https://api.buildkite.com/v2/oauth/token' } })
     expect(JSON.parse(list.stdout).settings).toMatchObject({
       aud: { value: 'https://buildkite.com/oauth/token', source: 'default' },
@@ -50,11 +54,22 @@ describe('the assertion audience', () => {
     const server = await startServer()
     try {
       const path = await keyFile('k.pem', server.key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
-      const env = { ...home.env, BKTX_TOKEN_URL: server.tokenUrl, BKTX_CLIENT_ID: CLIENT_ID, BKTX_KEY: path, BKTX_KID: server.key.kid, BKTX_ORG: ORG, BKTX_SUBJECT: MEMBER, BKTX_CACHE: 'none' }
+      const env = {
+        ...home.env,
+        BKTX_TOKEN_URL: server.tokenUrl,
+        BKTX_CLIENT_ID: CLIENT_ID,
+        BKTX_KEY: path,
+        BKTX_KID: server.key.kid,
+        BKTX_ORG: ORG,
+        BKTX_SUBJECT: MEMBER,
+        BKTX_CACHE: 'none',
+      }
       expect((await runCli(['token'], { env })).code).toBe(0)
       const wrong = await runCli(['token', '--aud', 'https://buildkite.com/oauth/token'], { env })
       expect(wrong.code).toBe(4)
-      expect(wrong.stderr).toMatch(/invalid_client \(JWT `aud` claim is invalid\); the assertion's aud was https:\/\/buildkite\.com\/oauth\/token;.*check --aud and --token-url/)
+      expect(wrong.stderr).toMatch(
+        /invalid_client \(JWT `aud` claim is invalid\); the assertion's aud was https:\/\/buildkite\.com\/oauth\/token;.*check --aud and --token-url/,
+      )
     } finally {
       await server.stop()
     }
@@ -66,7 +81,16 @@ describe('the API URL follows the token URL', () => {
     const server = await startServer()
     try {
       const path = await keyFile('k.pem', server.key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
-      const env = { ...home.env, BKTX_TOKEN_URL: server.tokenUrl, BKTX_CLIENT_ID: CLIENT_ID, BKTX_KEY: path, BKTX_KID: server.key.kid, BKTX_ORG: ORG, BKTX_SUBJECT: MEMBER, BKTX_CACHE: 'file' }
+      const env = {
+        ...home.env,
+        BKTX_TOKEN_URL: server.tokenUrl,
+        BKTX_CLIENT_ID: CLIENT_ID,
+        BKTX_KEY: path,
+        BKTX_KID: server.key.kid,
+        BKTX_ORG: ORG,
+        BKTX_SUBJECT: MEMBER,
+        BKTX_CACHE: 'file',
+      }
       const who = await runCli(['whoami', '--json'], { env })
       expect(who.code, who.stderr).toBe(0)
       expect(JSON.parse(who.stdout).user.email).toBe(MEMBER)
@@ -95,7 +119,15 @@ describe("keys as Buildkite's docs make them, with docs-style kids", () => {
       })
       const server = await startServer({ doc, key })
       try {
-        const env = { ...home.env, BKTX_TOKEN_URL: server.tokenUrl, BKTX_CLIENT_ID: CLIENT_ID, BKTX_KEY: path, BKTX_ORG: ORG, BKTX_SUBJECT: MEMBER, BKTX_CACHE: 'none' }
+        const env = {
+          ...home.env,
+          BKTX_TOKEN_URL: server.tokenUrl,
+          BKTX_CLIENT_ID: CLIENT_ID,
+          BKTX_KEY: path,
+          BKTX_ORG: ORG,
+          BKTX_SUBJECT: MEMBER,
+          BKTX_CACHE: 'none',
+        }
         // Without a kid setting, bktx sends the thumbprint, which the docs-style JWKS does not hold.
         expect((await runCli(['token'], { env })).code).toBe(4)
         const named = await runCli(['token', '--kid', 'my-key-1'], { env })
@@ -118,7 +150,11 @@ describe('private key files', () => {
     const path = await keyFile('k.pem', (await testKey()).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
     for (const mode of [0o644, 0o640, 0o620, 0o604]) {
       await chmod(path, mode)
-      for (const args of [['sign', '--client-id', CLIENT_ID, '--key', path], ['jwks', '--key', path], ['token', '--client-id', CLIENT_ID, '--key', path, '--org', ORG, '--subject', MEMBER, '--token-url', 'http://127.0.0.1:9/oauth/token']]) {
+      for (const args of [
+        ['sign', '--client-id', CLIENT_ID, '--key', path],
+        ['jwks', '--key', path],
+        ['token', '--client-id', CLIENT_ID, '--key', path, '--org', ORG, '--subject', MEMBER, '--token-url', 'http://127.0.0.1:9/oauth/token'],
+      ]) {
         const result = await runCli(args, { env: home.env })
         expect(result.code, `${mode.toString(8)} ${args[0]}`).toBe(3)
         expect(result.stderr).toContain(`has mode 0${mode.toString(8)}`)
@@ -138,7 +174,10 @@ describe('private key files', () => {
     execFileSync('openssl', ['pkey', '-in', plain, '-aes256', '-passout', 'pass:secret', '-out', pkcs8])
     const traditional = join(home.dir, 'traditional.pem')
     execFileSync('openssl', ['rsa', '-in', plain, '-aes128', '-traditional', '-passout', 'pass:secret', '-out', traditional], { stdio: 'ignore' })
-    for (const [path, kind] of [[pkcs8, /encrypted private key \(PKCS#8\)/], [traditional, /encrypted private key \(traditional PEM, Proc-Type: 4,ENCRYPTED\)/]] as const) {
+    for (const [path, kind] of [
+      [pkcs8, /encrypted private key \(PKCS#8\)/],
+      [traditional, /encrypted private key \(traditional PEM, Proc-Type: 4,ENCRYPTED\)/],
+    ] as const) {
       await chmod(path, 0o600)
       const result = await runCli(['sign', '--client-id', CLIENT_ID, '--key', path], { env: home.env })
       expect(result.code).toBe(3)
@@ -161,11 +200,22 @@ describe('a grant narrower than the request', () => {
     const server = await startServer()
     try {
       const path = await keyFile('k.pem', server.key.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
-      const env = { ...home.env, BKTX_TOKEN_URL: server.tokenUrl, BKTX_CLIENT_ID: CLIENT_ID, BKTX_KEY: path, BKTX_KID: server.key.kid, BKTX_ORG: ORG, BKTX_SUBJECT: MEMBER, BKTX_CACHE: 'file' }
+      const env = {
+        ...home.env,
+        BKTX_TOKEN_URL: server.tokenUrl,
+        BKTX_CLIENT_ID: CLIENT_ID,
+        BKTX_KEY: path,
+        BKTX_KID: server.key.kid,
+        BKTX_ORG: ORG,
+        BKTX_SUBJECT: MEMBER,
+        BKTX_CACHE: 'file',
+      }
       const clock = fixedClock(new Date())
       const first = await runCli(['token', '--ttl', '2h', '--json'], { env, clock })
       expect(first.code).toBe(0)
-      expect(first.stderr).toBe("warning: the token lives 1h, not the 2h asked for (the application's maximum lifetime is probably lower); ask for at most that with --ttl, or raise the maximum in the application\n")
+      expect(first.stderr).toBe(
+        "warning: the token lives 1h, not the 2h asked for (the application's maximum lifetime is probably lower); ask for at most that with --ttl, or raise the maximum in the application\n",
+      )
       expect(JSON.parse(first.stdout)).toMatchObject({ requested_ttl: 7200, expires_in: 3600, requested_scopes: [], cached: false })
       const again = await runCli(['token', '--ttl', '2h'], { env, clock })
       expect(again.stderr).toBe('')
@@ -181,9 +231,30 @@ describe('a grant narrower than the request', () => {
     })
     try {
       const path = await keyFile('k.pem', (await testKey()).privateKey.export({ format: 'pem', type: 'pkcs8' }) as string)
-      const result = await runCli(['token', '--cache', 'none', '--token-url', `${stub.origin}/oauth/token`, '--client-id', CLIENT_ID, '--key', path, '--org', ORG, '--subject', MEMBER, '--scope', 'read_builds read_user'], { env: home.env })
+      const result = await runCli(
+        [
+          'token',
+          '--cache',
+          'none',
+          '--token-url',
+          `${stub.origin}/oauth/token`,
+          '--client-id',
+          CLIENT_ID,
+          '--key',
+          path,
+          '--org',
+          ORG,
+          '--subject',
+          MEMBER,
+          '--scope',
+          'read_builds read_user',
+        ],
+        { env: home.env },
+      )
       expect(result.code).toBe(0)
-      expect(result.stderr).toBe("warning: the token was granted read_builds, without read_user that was asked for; check --scope against the application's grantable scopes\n")
+      expect(result.stderr).toBe(
+        "warning: the token was granted read_builds, without read_user that was asked for; check --scope against the application's grantable scopes\n",
+      )
     } finally {
       await stub.close()
     }

@@ -54,7 +54,10 @@ describe('bktx config', () => {
     const path = join(home.dir, 'config.json')
     const content = '{"profiles": {"default": {"subject-type": "name"}}}'
     await writeFile(path, content)
-    for (const args of [['config', 'list'], ['config', 'set', 'org', 'x']]) {
+    for (const args of [
+      ['config', 'list'],
+      ['config', 'set', 'org', 'x'],
+    ]) {
       const result = await runCli([...args, '--config', path], { env: home.env })
       expect(result).toEqual({ code: 3, stdout: '', stderr: `error: config file ${path}: profiles.default.subject-type: must be "email" or "uuid"\n` })
     }
@@ -89,13 +92,17 @@ describe('bktx config', () => {
       // Before the fix `config set … --profile __proto__` printed "✓", exited 0 and saved nothing.
       const set = await runCli(['config', 'set', 'org', 'evil', '--profile', name], { env: home.env })
       expect(set.code, name).toBe(2)
-      expect(set.stderr.split('\n')[0], name).toBe(`error: --profile: "${name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`)
+      expect(set.stderr.split('\n')[0], name).toBe(
+        `error: --profile: "${name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`,
+      )
       expect(set.stdout).toBe('')
       // BKTX_PROFILE named an existing profile when the file was missing ('' means "default").
       if (name === '') continue
       const get = await runCli(['config', 'get', 'org'], { env: { ...home.env, BKTX_PROFILE: name } })
       expect(get.code, name).toBe(2)
-      expect(get.stderr.split('\n')[0]).toBe(`error: BKTX_PROFILE: "${name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`)
+      expect(get.stderr.split('\n')[0]).toBe(
+        `error: BKTX_PROFILE: "${name}" is not a valid profile name (letters, digits, ".", "_", "-"; at most 64 characters)`,
+      )
       const doc = await runCli(['config', 'list', '--json'], { env: { ...home.env, BKTX_PROFILE: name } })
       expect(doc.code).toBe(2)
       expect(JSON.parse(doc.stderr)).toMatchObject({ error: { code: 'BKTX_SETTING_INVALID', exit: 2 } })

@@ -42,7 +42,9 @@ describe('bktx logout --all', () => {
     // Human output: a line per entry and a summary.
     const again = await runCli(['logout', '--all', '--no-revoke'], { env })
     expect(again.code).toBe(0)
-    expect(again.stderr).toMatch(/forgot acme dev@acme\.test read_builds …\w{4} \(not revoked: --no-revoke\)\n0 revoked, 1 forgotten, 0 could not be revoked\n$/)
+    expect(again.stderr).toMatch(
+      /forgot acme dev@acme\.test read_builds …\w{4} \(not revoked: --no-revoke\)\n0 revoked, 1 forgotten, 0 could not be revoked\n$/,
+    )
   })
 
   it('forgets expired tokens without asking the API', async () => {
@@ -78,7 +80,9 @@ describe('profiles', () => {
     expect(list.settings.subject.source).toBe('profile:ci')
     const profiles = await runCli(['config', 'profiles', '--profile', 'ci'], { env })
     expect(profiles.stdout).toBe('  default  (inherits nothing)  client-id key kid org token-url\n* ci       extends default  scope subject ttl\n')
-    expect(JSON.parse((await runCli(['config', 'profiles', '--json'], { env })).stdout).profiles.map((p: { name: string; active: boolean }) => [p.name, p.active])).toEqual([
+    expect(
+      JSON.parse((await runCli(['config', 'profiles', '--json'], { env })).stdout).profiles.map((p: { name: string; active: boolean }) => [p.name, p.active]),
+    ).toEqual([
       ['default', true],
       ['ci', false],
     ])

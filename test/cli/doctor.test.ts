@@ -69,11 +69,16 @@ describe('bktx doctor', () => {
 
     const text = await w.run(['doctor', '--jwks', jwksFile])
     expect(text.code).toBe(0)
-    expect(text.stdout.split('\n').slice(0, -2).every((line) => /^(PASS|WARN|FAIL) {2}/.test(line))).toBe(true)
+    expect(
+      text.stdout
+        .split('\n')
+        .slice(0, -2)
+        .every((line) => /^(PASS|WARN|FAIL) {2}/.test(line)),
+    ).toBe(true)
     expect(text.stdout.trimEnd().split('\n').at(-1)).toBe('11 checks: 11 passed, 0 warnings, 0 failed')
   })
 
-  it('fails when the published JWKS lacks the signing key\'s kid, or has it with another key (bktx jwks serve)', async () => {
+  it("fails when the published JWKS lacks the signing key's kid, or has it with another key (bktx jwks serve)", async () => {
     const w = await world()
     const other = await writeKeyFiles(w.home.dir, 'ES256', 'other')
     const served = await serveJwks([other.publicPath], w.home.env)
@@ -82,11 +87,16 @@ describe('bktx doctor', () => {
     expect(result.code).toBe(11)
     const list = checks(result.stdout)
     expect(only(list, 'jwks')[0]?.status).toBe('pass')
-    expect(only(list, 'jwks-kid')[0]).toMatchObject({ status: 'fail', message: expect.stringContaining(`has no key with kid ${w.server.key.kid}, the signing key (kids in the set: `) })
+    expect(only(list, 'jwks-kid')[0]).toMatchObject({
+      status: 'fail',
+      message: expect.stringContaining(`has no key with kid ${w.server.key.kid}, the signing key (kids in the set: `),
+    })
     expect(only(list, 'jwks-kid')[0]?.fix).toMatch(/`bktx jwks --out`.*`bktx key rotate`/)
     expect(list.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['jwks-kid'])
     // Under --json the failure is a JSON line on stderr too; the report is the data on stdout.
-    expect(JSON.parse(result.stderr)).toEqual({ error: { code: 'BKTX_CHECKS_FAILED', message: 'doctor: 1 check failed (jwks-kid); the report says how to fix it', exit: 11 } })
+    expect(JSON.parse(result.stderr)).toEqual({
+      error: { code: 'BKTX_CHECKS_FAILED', message: 'doctor: 1 check failed (jwks-kid); the report says how to fix it', exit: 11 },
+    })
 
     // The same kid with another public key is no better.
     const impostor = join(w.home.dir, 'impostor.jwk')
@@ -101,7 +111,7 @@ describe('bktx doctor', () => {
     expect(only(checks(plain.stdout), 'jwks')[0]).toMatchObject({ status: 'fail', message: expect.stringContaining('must be https://') })
   })
 
-  describe('clock skew, from the token endpoint\'s Date header (a stub server)', () => {
+  describe("clock skew, from the token endpoint's Date header (a stub server)", () => {
     async function stub(date: (now: Date) => string | undefined): Promise<{ server: StubServer; bodies: string[]; headers: Array<Record<string, unknown>> }> {
       const bodies: string[] = []
       const headers: Array<Record<string, unknown>> = []
@@ -131,7 +141,9 @@ describe('bktx doctor', () => {
       if (status !== 'pass') expect(clockCheck?.fix).toMatch(/NTP/)
       expect(result.code).toBe(status === 'fail' ? 11 : 0)
       // The probe: a token exchange grant without an assertion, no Authorization header.
-      expect(bodies).toEqual(['grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer'])
+      expect(bodies).toEqual([
+        'grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer',
+      ])
       expect(headers[0]).toMatchObject({ 'content-type': 'application/x-www-form-urlencoded' })
       expect(headers[0]).not.toHaveProperty('authorization')
     })
@@ -149,7 +161,9 @@ describe('bktx doctor', () => {
     await chmod(w.keyPath, 0o644)
     const result = await w.run(['doctor'])
     expect(result.code).toBe(11)
-    expect(result.stdout).toMatch(new RegExp(`^FAIL {2}key +private key file ${w.keyPath} has mode 0644: other users can read it, so bktx will not use it$`, 'm'))
+    expect(result.stdout).toMatch(
+      new RegExp(`^FAIL {2}key +private key file ${w.keyPath} has mode 0644: other users can read it, so bktx will not use it$`, 'm'),
+    )
     expect(result.stdout).toContain(`fix: run \`chmod 600 ${w.keyPath}\``)
     expect(result.stdout).toMatch(/^PASS {2}token-endpoint/m)
     expect(result.stderr).toMatch(/^error: doctor: 1 check failed \(key\)/)
@@ -158,13 +172,20 @@ describe('bktx doctor', () => {
   it('fails on a token URL that is not a token endpoint, or does not answer', async () => {
     const w = await world()
     const wrong = await w.run(['doctor', '--json', '--token-url', `${w.server.url}/oauth/nope`])
-    expect(only(checks(wrong.stdout), 'token-endpoint')[0]).toMatchObject({ status: 'fail', message: expect.stringMatching(/answered HTTP 404 without an OAuth error: not a token endpoint/), fix: 'check --token-url' })
+    expect(only(checks(wrong.stdout), 'token-endpoint')[0]).toMatchObject({
+      status: 'fail',
+      message: expect.stringMatching(/answered HTTP 404 without an OAuth error: not a token endpoint/),
+      fix: 'check --token-url',
+    })
     const stub = await startStubServer(() => undefined)
     const port = new URL(stub.origin).port
     await stub.close()
     const closed = await w.run(['doctor', '--json', '--token-url', `http://127.0.0.1:${port}/oauth/token`])
     expect(closed.code).toBe(11)
-    expect(only(checks(closed.stdout), 'token-endpoint')[0]).toMatchObject({ status: 'fail', message: expect.stringMatching(/cannot reach the token endpoint .*: connection refused \(ECONNREFUSED\)$/) })
+    expect(only(checks(closed.stdout), 'token-endpoint')[0]).toMatchObject({
+      status: 'fail',
+      message: expect.stringMatching(/cannot reach the token endpoint .*: connection refused \(ECONNREFUSED\)$/),
+    })
     expect(only(checks(closed.stdout), 'clock')).toEqual([])
   })
 
@@ -175,7 +196,14 @@ describe('bktx doctor', () => {
     await writeFile(config, '{"profiles": {"default": {"ttl": "ten"}}}')
     const broken = await runCli(['doctor', '--config', config, '--json'], { env: h.env })
     expect(broken.code).toBe(11)
-    expect(checks(broken.stdout)).toEqual([{ id: 'config', status: 'fail', message: `config file ${config}: profiles.default.ttl: must be a duration such as 900, 15m or 1h`, fix: 'fix it, then run this again' }])
+    expect(checks(broken.stdout)).toEqual([
+      {
+        id: 'config',
+        status: 'fail',
+        message: `config file ${config}: profiles.default.ttl: must be a duration such as 900, 15m or 1h`,
+        fix: 'fix it, then run this again',
+      },
+    ])
 
     await writeFile(config, '{"profiles": {"ci": {"subject": "ci@acme.test"}}}')
     const missing = await runCli(['doctor', '--config', config, '--profile', 'ci', '--json', '--token-url', 'http://127.0.0.1:9/oauth/token'], { env: h.env })

@@ -20,7 +20,15 @@ describe('the fast path hands its request to the full CLI on a miss', () => {
   async function missThenRemoveKey(argv: string[]): Promise<{ handover: TokenHandover | undefined; secrets: MemorySecretStore }> {
     const secrets = new MemorySecretStore()
     let handover: TokenHandover | undefined
-    const deps = { env: world.env, stderrIsTTY: false, home: world.home.dir, uid: process.getuid?.(), cwd: world.home.dir, clock: { now: () => new Date() }, secrets }
+    const deps = {
+      env: world.env,
+      stderrIsTTY: false,
+      home: world.home.dir,
+      uid: process.getuid?.(),
+      cwd: world.home.dir,
+      clock: { now: () => new Date() },
+      secrets,
+    }
     expect(await cachedToken(argv, deps, (h) => (handover = h))).toBeUndefined()
     await rm(world.keyPath)
     return { handover, secrets }

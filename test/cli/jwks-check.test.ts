@@ -31,7 +31,9 @@ describe('bktx jwks check', () => {
     const { file, kids } = await publishedKeys('a', 'b')
     const result = await runCli(['jwks', 'check', file, '--kid', kids[1] as string], { env: home.env })
     expect(result).toMatchObject({ code: 0, stderr: '' })
-    expect(result.stdout).toBe(`PASS  jwks      ${file}: 2 keys Buildkite accepts (${kids[0]} ES256, ${kids[1]} ES256)\nPASS  jwks-kid  ${file} holds kid ${kids[1]}\n`)
+    expect(result.stdout).toBe(
+      `PASS  jwks      ${file}: 2 keys Buildkite accepts (${kids[0]} ES256, ${kids[1]} ES256)\nPASS  jwks-kid  ${file} holds kid ${kids[1]}\n`,
+    )
   })
 
   it('exits 11 when the kid is not there, with the report on stdout and one error line on stderr', async () => {
@@ -39,13 +41,26 @@ describe('bktx jwks check', () => {
     const result = await runCli(['jwks', 'check', file, '--kid', 'missing', '--json'], { env: home.env })
     expect(result.code).toBe(11)
     const doc = JSON.parse(result.stdout)
-    expect(doc).toMatchObject({ source: file, ok: false, kid: { kid: 'missing', found: false }, keys: [{ index: 0, kid: kids[0], alg: 'ES256' }], problems: [] })
+    expect(doc).toMatchObject({
+      source: file,
+      ok: false,
+      kid: { kid: 'missing', found: false },
+      keys: [{ index: 0, kid: kids[0], alg: 'ES256' }],
+      problems: [],
+    })
     expect(doc.checks[1]).toMatchObject({ id: 'jwks-kid', status: 'fail' })
-    expect(JSON.parse(result.stderr)).toEqual({ error: { code: 'BKTX_CHECKS_FAILED', message: `the JWKS ${file}: 1 check failed (jwks-kid); the report says how to fix it`, exit: 11 } })
+    expect(JSON.parse(result.stderr)).toEqual({
+      error: { code: 'BKTX_CHECKS_FAILED', message: `the JWKS ${file}: 1 check failed (jwks-kid); the report says how to fix it`, exit: 11 },
+    })
   })
 
   it('reads stdin with -, and lists every broken rule', async () => {
-    const doc = { keys: [{ kty: 'oct', k: 'c2VjcmV0', kid: 'h' }, { kty: 'EC', crv: 'P-256', kid: 'h2' }] }
+    const doc = {
+      keys: [
+        { kty: 'oct', k: 'c2VjcmV0', kid: 'h' },
+        { kty: 'EC', crv: 'P-256', kid: 'h2' },
+      ],
+    }
     const result = await runCli(['jwks', 'check', '-'], { env: home.env, stdin: JSON.stringify(doc) })
     expect(result.code).toBe(11)
     expect(result.stdout).toMatch(/^FAIL {2}jwks {2}stdin keys\[0\]: holds private key material \(k\); register public keys only$/m)
@@ -85,7 +100,10 @@ describe('bktx jwks check', () => {
     expect(refused.stdout).toMatch(/must be https:\/\/ \(http:\/\/ is allowed to a loopback host only when asked for/)
     const allowed = await runCli(['jwks', 'check', '--allow-http-jwks', '--json'], { env: { ...home.env, BKTX_JWKS_URI: served.url } })
     expect(allowed.code).toBe(0)
-    expect(JSON.parse(allowed.stdout)).toMatchObject({ ok: true, http: { status: 200, content_type: 'application/jwk-set+json', cache_control: 'max-age=300' } })
+    expect(JSON.parse(allowed.stdout)).toMatchObject({
+      ok: true,
+      http: { status: 200, content_type: 'application/jwk-set+json', cache_control: 'max-age=300' },
+    })
     const missing = await runCli(['jwks', 'check', '--allow-http-jwks', served.url.replace('jwks.json', 'nothing.json')], { env: home.env })
     expect(missing.code).toBe(11)
     expect(missing.stdout).toMatch(/answered HTTP 404; a JWKS URI must answer 200/)

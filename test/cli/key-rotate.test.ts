@@ -60,10 +60,22 @@ describe('bktx key rotate', () => {
     expect(existsSync(join(home.env.XDG_CONFIG_HOME, 'bktx', 'config.rotation.json'))).toBe(true)
     // status and doctor show the pending rotation.
     const pending = JSON.parse((await runCli(['status', '--json'], { env: home.env, clock })).stdout)
-    expect(pending.rotation).toMatchObject({ started_at: '2026-11-30T12:00:00.000Z', old_kid: oldKid, next_kid: newKid, served_since: '2026-11-30T12:00:00.000Z' })
-    expect((await runCli(['status'], { env: home.env, clock })).stdout).toContain(`rotation  pending since 2026-11-30T12:00:00Z: ${oldKid} → ${newKid} (new key published since 2026-11-30T12:00:00Z)`)
-    const doctor = JSON.parse((await runCli(['doctor', '--json', '--allow-http-jwks', '--token-url', 'http://127.0.0.1:9/oauth/token'], { env: home.env, clock })).stdout)
-    expect(doctor.checks.find((c: { id: string }) => c.id === 'rotation')).toMatchObject({ status: 'warn', fix: 'see when it can finish with `bktx key rotate --status`, then run `bktx key rotate --finish`' })
+    expect(pending.rotation).toMatchObject({
+      started_at: '2026-11-30T12:00:00.000Z',
+      old_kid: oldKid,
+      next_kid: newKid,
+      served_since: '2026-11-30T12:00:00.000Z',
+    })
+    expect((await runCli(['status'], { env: home.env, clock })).stdout).toContain(
+      `rotation  pending since 2026-11-30T12:00:00Z: ${oldKid} → ${newKid} (new key published since 2026-11-30T12:00:00Z)`,
+    )
+    const doctor = JSON.parse(
+      (await runCli(['doctor', '--json', '--allow-http-jwks', '--token-url', 'http://127.0.0.1:9/oauth/token'], { env: home.env, clock })).stdout,
+    )
+    expect(doctor.checks.find((c: { id: string }) => c.id === 'rotation')).toMatchObject({
+      status: 'warn',
+      fix: 'see when it can finish with `bktx key rotate --status`, then run `bktx key rotate --finish`',
+    })
 
     clock.advance(10 * 60)
     const status = await run(['--status'])
@@ -87,7 +99,16 @@ describe('bktx key rotate', () => {
     const finish = await run(['--finish', '--json'])
     expect(finish.code).toBe(0)
     const doc = JSON.parse(finish.stdout)
-    expect(doc).toMatchObject({ profile: 'default', finished: true, forced: false, ready: true, still_using_old: [], out: pub, next: { kid: newKid }, old: { kid: oldKid } })
+    expect(doc).toMatchObject({
+      profile: 'default',
+      finished: true,
+      forced: false,
+      ready: true,
+      still_using_old: [],
+      out: pub,
+      next: { kid: newKid },
+      old: { kid: oldKid },
+    })
     expect(doc.checks.find((c: { id: string }) => c.id === 'wait')).toMatchObject({ status: 'pass' })
     expect(await profileKey()).toBe(doc.next.path)
     expect(await kidsIn(pub)).toEqual([newKid])
@@ -99,11 +120,17 @@ describe('bktx key rotate', () => {
     expect(after.code).toBe(3)
     expect(after.stderr).toBe('error: no key rotation is pending for profile "default"; start one with `bktx key rotate`\n')
 
-    const list = JSON.parse((await runCli(['key', 'list', '--json'], { env: home.env })).stdout) as Array<{ kid: string; used_by: Array<{ profile: string }>; rotations: unknown[] }>
-    expect(list.map((k) => [k.kid, k.used_by.map((u) => u.profile), k.rotations.length]).sort()).toEqual([
-      [newKid, ['default'], 0],
-      [oldKid, [], 0],
-    ].sort())
+    const list = JSON.parse((await runCli(['key', 'list', '--json'], { env: home.env })).stdout) as Array<{
+      kid: string
+      used_by: Array<{ profile: string }>
+      rotations: unknown[]
+    }>
+    expect(list.map((k) => [k.kid, k.used_by.map((u) => u.profile), k.rotations.length]).sort()).toEqual(
+      [
+        [newKid, ['default'], 0],
+        [oldKid, [], 0],
+      ].sort(),
+    )
   })
 
   it('starts the hour again when the URI stops serving the new kid', async () => {
@@ -179,7 +206,9 @@ describe('bktx key rotate', () => {
     expect((await runCli(['key', 'rotate'], { env: home.env })).code).toBe(0)
     const again = await runCli(['key', 'rotate'], { env: home.env })
     expect(again.code).toBe(3)
-    expect(again.stderr).toMatch(/a key rotation of profile "default" is pending since .*; see it with `bktx key rotate --status`, end it with `bktx key rotate --finish` or drop it with `bktx key rotate --cancel`/)
+    expect(again.stderr).toMatch(
+      /a key rotation of profile "default" is pending since .*; see it with `bktx key rotate --status`, end it with `bktx key rotate --finish` or drop it with `bktx key rotate --cancel`/,
+    )
     const fromEnv = await runCli(['key', 'rotate', '--cancel'], { env: { ...home.env, BKTX_KEY: keyPath } })
     expect(fromEnv.code).toBe(0)
     const envKey = await runCli(['key', 'rotate'], { env: { ...home.env, BKTX_KEY: keyPath } })
@@ -236,7 +265,9 @@ describe('bktx key rotate never strands or swaps the key in use (issue 22)', () 
     expect((await runCli(['config', 'set', 'key', next.path], { env: home.env })).code).toBe(0)
     const switched = await run(['--status'])
     expect(switched.code).toBe(0)
-    expect(switched.stdout).toMatch(new RegExp(`^WARN {2}switched .*profile "default" signs with the new key ${next.kid} already, but the rotation did not end`, 'm'))
+    expect(switched.stdout).toMatch(
+      new RegExp(`^WARN {2}switched .*profile "default" signs with the new key ${next.kid} already, but the rotation did not end`, 'm'),
+    )
     expect(switched.stdout.trimEnd().split('\n').at(-1)).toBe('switched already: `bktx key rotate --finish` publishes the new key and ends the rotation')
     const cancel = await run(['--cancel'])
     expect(cancel.code).toBe(3)

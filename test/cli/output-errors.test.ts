@@ -49,7 +49,11 @@ const guarded = (stream: Writable): OutStream => guardStream(stream as unknown a
 // test/e2e/output-errors.test.ts.
 const FAILURES: Array<[string, () => Writable, RegExp]> = [
   ['a full device (/dev/full)', () => createWriteStream('/dev/full'), /^error: cannot write to stdout: no space left on the device \(ENOSPC\)$/],
-  ['a descriptor open only for reading', () => createWriteStream('', { fd: openSync('/dev/null', 'r') }), /^error: cannot write to stdout: it is closed or not open for writing \(EBADF\)$/],
+  [
+    'a descriptor open only for reading',
+    () => createWriteStream('', { fd: openSync('/dev/null', 'r') }),
+    /^error: cannot write to stdout: it is closed or not open for writing \(EBADF\)$/,
+  ],
 ]
 
 describe.skipIf(!existsSync('/dev/full'))('stdout that cannot be written', () => {

@@ -60,7 +60,13 @@ describe('bktx server quick flags', () => {
 describe('bktx server --config', () => {
   it('names the file and the field of an invalid configuration, with the flag that helps', async () => {
     const config = join(home.dir, 'server.json')
-    await writeFile(config, JSON.stringify({ organizations: [{ slug: 'acme' }], apps: [{ client_id: 'x', org: 'acme', jwks_uri: 'http://127.0.0.1:9/jwks', grantable_scopes: 'read_builds' }] }))
+    await writeFile(
+      config,
+      JSON.stringify({
+        organizations: [{ slug: 'acme' }],
+        apps: [{ client_id: 'x', org: 'acme', jwks_uri: 'http://127.0.0.1:9/jwks', grantable_scopes: 'read_builds' }],
+      }),
+    )
     const result = await runCli(['server', '--config', config, '--port', '0'], { env: home.env })
     expect(result.code).toBe(3)
     expect(result.stderr).toBe(`error: config file ${config}: apps[0].jwks_uri: must be https://; http:// to a loopback host needs --allow-http-jwks\n`)

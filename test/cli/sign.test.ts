@@ -51,7 +51,21 @@ describe('bktx sign', () => {
 
   it('uses a fresh jti each time, --aud, --lifetime and --claim', async () => {
     const key = await writeKeyFiles(home.dir, 'ES256')
-    const args = ['sign', '--client-id', 'c1', '--key', key.privatePath, '--aud', 'http://127.0.0.1:8787/oauth/token', '--lifetime', '5m', '--claim', 'nbf=1', '--claim', 'jti=fixed']
+    const args = [
+      'sign',
+      '--client-id',
+      'c1',
+      '--key',
+      key.privatePath,
+      '--aud',
+      'http://127.0.0.1:8787/oauth/token',
+      '--lifetime',
+      '5m',
+      '--claim',
+      'nbf=1',
+      '--claim',
+      'jti=fixed',
+    ]
     const a = decode((await runCli(args, { env: home.env })).stdout.trim()).claims
     expect(a).toMatchObject({ aud: 'http://127.0.0.1:8787/oauth/token', nbf: 1, jti: 'fixed' })
     expect((a['exp'] as number) - (a['iat'] as number)).toBe(300)

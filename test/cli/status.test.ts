@@ -36,10 +36,20 @@ describe('bktx status', () => {
     const fromEnv = await key({ BKTX_KEY: 'env:KEY_TEXT' })
     expect(fromEnv).toMatchObject({ source: { kind: 'env', name: 'KEY_TEXT' }, loads: true, alg: 'ES256', kid_origin: 'thumbprint' })
     const fromSigner = await key({ BKTX_KEY: 'exec:false', BKTX_PUBLIC_KEY: pub, BKTX_KID: 'signer-1' })
-    expect(fromSigner).toMatchObject({ source: { kind: 'exec', command: 'false' }, loads: true, kid: 'signer-1', kid_origin: 'setting', fingerprint: fromEnv.fingerprint })
+    expect(fromSigner).toMatchObject({
+      source: { kind: 'exec', command: 'false' },
+      loads: true,
+      kid: 'signer-1',
+      kid_origin: 'setting',
+      fingerprint: fromEnv.fingerprint,
+    })
     // Status never loads a PKCS#11 module: without a record of the token's public key, it says so.
     const fromToken = await key({ BKTX_KEY: 'pkcs11:token=t;object=k?module-path=/nonexistent/module.so' })
-    expect(fromToken).toMatchObject({ source: { kind: 'pkcs11' }, loads: false, error: { message: expect.stringContaining('has not been read from the token yet') } })
+    expect(fromToken).toMatchObject({
+      source: { kind: 'pkcs11' },
+      loads: false,
+      error: { message: expect.stringContaining('has not been read from the token yet') },
+    })
   })
 
   it('works on a fresh machine: defaults, no key, no tokens; exit 0 and data on stdout only', async () => {
@@ -59,7 +69,7 @@ describe('bktx status', () => {
     expect(secrets.calls).toEqual([{ op: 'status' }])
   })
 
-  it('--json: profile, every setting with its source, the key with its kid origin, the cache choice, this profile\'s cached tokens', async () => {
+  it("--json: profile, every setting with its source, the key with its kid origin, the cache choice, this profile's cached tokens", async () => {
     const w = await world()
     const env = { ...w.env, BKTX_CACHE: 'file' }
     // One stopped clock for minting and status: expires_in is exactly the TTL, however long a

@@ -49,7 +49,10 @@ describe('how a run ends', () => {
   })
 
   it.each([
-    ['a request that honours the abort', ((_url, init) => new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))) as FetchLike],
+    [
+      'a request that honours the abort',
+      ((_url, init) => new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))) as FetchLike,
+    ],
     // A wait nothing can cancel (a keychain call in native code): bktx stops waiting for it.
     ['a wait that ignores it', (() => new Promise(() => undefined)) as FetchLike],
   ])('SIGINT during an exchange ends the run by SIGINT, with %s', async (_name, fetch) => {
@@ -89,7 +92,11 @@ describe('spinners', () => {
     return stream as unknown as FakeTerminal
   }
   const output = (stream: SpinnerStream, options: { quiet?: boolean } = {}) =>
-    new Output({ write: () => undefined, isTTY: false }, { write: () => undefined, isTTY: true }, { json: false, verbose: false, color: false, env: {}, spinnerStream: stream, ...options })
+    new Output(
+      { write: () => undefined, isTTY: false },
+      { write: () => undefined, isTTY: true },
+      { json: false, verbose: false, color: false, env: {}, spinnerStream: stream, ...options },
+    )
   // ora draws nothing where CI is set, whatever the stream: these tests are about bktx's choice.
   beforeEach(() => void vi.stubEnv('CI', undefined))
   afterEach(() => void vi.unstubAllEnvs())
@@ -136,7 +143,12 @@ describe('--quiet and BKTX_QUIET', () => {
     const { BKTX_CACHE: _none, ...env } = { ...world.env, BKTX_CACHE: undefined }
     const noisy = await runCli(['token'], { env, secrets: locked() })
     expect(noisy.stderr).toMatch(/^warning: .*locked; using the file cache/)
-    for (const [args, extra] of [[['--quiet', 'token'], {}], [['token', '-q'], {}], [['token'], { BKTX_QUIET: '1' }], [['token'], { BKTX_QUIET: 'yes' }]] as const) {
+    for (const [args, extra] of [
+      [['--quiet', 'token'], {}],
+      [['token', '-q'], {}],
+      [['token'], { BKTX_QUIET: '1' }],
+      [['token'], { BKTX_QUIET: 'yes' }],
+    ] as const) {
       const quiet = await runCli([...args], { env: { ...env, ...extra }, secrets: locked() })
       expect(quiet, JSON.stringify(args)).toMatchObject({ code: 0, stderr: '', stdout: noisy.stdout })
     }
@@ -181,7 +193,16 @@ describe('--quiet on a server', () => {
 describe('bktx env without --shell', () => {
   it('names a shell by its command name, login shells and paths included', () => {
     expect(['bash', '-bash', '/usr/bin/zsh', 'fish', 'dash', 'ksh93', 'busybox', 'pwsh', 'powershell.exe', 'cmd.exe'].map(shellKindOf)).toEqual([
-      'bash', 'bash', 'zsh', 'fish', 'sh', 'sh', 'sh', 'powershell', 'powershell', 'cmd',
+      'bash',
+      'bash',
+      'zsh',
+      'fish',
+      'sh',
+      'sh',
+      'sh',
+      'powershell',
+      'powershell',
+      'cmd',
     ])
     expect(['node', 'sudo', 'npm exec', 'tmux', ''].map(shellKindOf)).toEqual([undefined, undefined, undefined, undefined, undefined])
   })
@@ -203,7 +224,11 @@ describe('bktx env without --shell', () => {
 })
 
 describe('bktx exec passes signals on', () => {
-  async function run(inForeground: boolean, send: readonly ('SIGINT' | 'SIGQUIT' | 'SIGTERM' | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2')[], expected: number): Promise<string[]> {
+  async function run(
+    inForeground: boolean,
+    send: readonly ('SIGINT' | 'SIGQUIT' | 'SIGTERM' | 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2')[],
+    expected: number,
+  ): Promise<string[]> {
     const signals = fakeSignals()
     const log = join(world.home.dir, `signals-${inForeground}.log`)
     const done = runCli(['exec', '--cache', 'file', '--', process.execPath, FIXTURE('count-signals.mjs'), log], {
@@ -221,12 +246,19 @@ describe('bktx exec passes signals on', () => {
     return readFileSync(log, 'utf8').split('\n').filter(Boolean)
   }
 
-  it('in the terminal\'s foreground group: not SIGINT or SIGQUIT (the terminal sent them to the command too), the others', async () => {
+  it("in the terminal's foreground group: not SIGINT or SIGQUIT (the terminal sent them to the command too), the others", async () => {
     expect((await run(true, ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'], 4)).sort()).toEqual(['SIGHUP', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'])
   })
 
   it('elsewhere: all of them', async () => {
     // Signals pending together are delivered in signal-number order, not in the order sent.
-    expect((await run(false, ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'], 6)).sort()).toEqual(['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2'])
+    expect((await run(false, ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'], 6)).sort()).toEqual([
+      'SIGHUP',
+      'SIGINT',
+      'SIGQUIT',
+      'SIGTERM',
+      'SIGUSR1',
+      'SIGUSR2',
+    ])
   })
 })

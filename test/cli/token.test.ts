@@ -128,7 +128,13 @@ describe('bktx token', () => {
     ['an unknown subject', { BKTX_SUBJECT: 'nobody@acme.test' }, '3s', 4, /Subject user must be an active member/],
     ['the display name as org', { BKTX_ORG: 'acme-inc' }, '3s', 4, /slug/],
     ['scopes beyond the grant', { BKTX_SCOPE: 'write_builds' }, '3s', 4, /write_builds/],
-    ['a server that is down', { BKTX_TOKEN_URL: 'http://127.0.0.1:2/oauth/token' }, '10s', 5, /cannot reach the token endpoint http:\/\/127\.0\.0\.1:2\/oauth\/token: connection refused \(ECONNREFUSED\).*check --token-url/],
+    [
+      'a server that is down',
+      { BKTX_TOKEN_URL: 'http://127.0.0.1:2/oauth/token' },
+      '10s',
+      5,
+      /cannot reach the token endpoint http:\/\/127\.0\.0\.1:2\/oauth\/token: connection refused \(ECONNREFUSED\).*check --token-url/,
+    ],
     ['plain http to a remote host', { BKTX_TOKEN_URL: 'http://example.test/oauth/token' }, '3s', 2, /https/],
   ])('fails on %s with a clear message, its exit code and nothing on stdout', async (_name, env, timeout, code, message) => {
     const result = await runCli(['token', ...FILE, '--timeout', timeout], { env: { ...world.env, ...env } })
@@ -150,7 +156,9 @@ describe('bktx token', () => {
 describe('bktx env', () => {
   it('exports the token, the org slug and the expiry, quoted for sh, fish and json', async () => {
     const sh = await runCli(['env', ...FILE], { env: world.env })
-    expect(sh.stdout).toMatch(/^export BUILDKITE_API_TOKEN='bktx_[0-9A-Za-z]{43}'\nexport BUILDKITE_ORGANIZATION_SLUG='acme'\nexport BKTX_TOKEN_EXPIRES_AT='\d{4}-[^']+'\n$/)
+    expect(sh.stdout).toMatch(
+      /^export BUILDKITE_API_TOKEN='bktx_[0-9A-Za-z]{43}'\nexport BUILDKITE_ORGANIZATION_SLUG='acme'\nexport BKTX_TOKEN_EXPIRES_AT='\d{4}-[^']+'\n$/,
+    )
     const fish = await runCli(['env', ...FILE, '--shell', 'fish'], { env: world.env })
     expect(fish.stdout).toMatch(/BUILDKITE_API_TOKEN/)
     expect(fish.stdout).not.toMatch(/^export /m)
@@ -175,7 +183,14 @@ describe('bktx whoami, cache and logout', () => {
     const list = await runCli(['cache', 'list', '--json'], { env: world.env })
     const entries = JSON.parse(list.stdout)
     expect(entries).toHaveLength(1)
-    expect(entries[0]).toMatchObject({ org: 'acme', subject: 'dev@acme.test', scopes: ['read_builds'], cache: 'file', expired: false, token_hint: token.slice(-4) })
+    expect(entries[0]).toMatchObject({
+      org: 'acme',
+      subject: 'dev@acme.test',
+      scopes: ['read_builds'],
+      cache: 'file',
+      expired: false,
+      token_hint: token.slice(-4),
+    })
     expect(list.stdout).not.toContain(token)
 
     const logout = await runCli(['logout', ...FILE], { env: world.env })

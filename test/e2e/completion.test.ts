@@ -17,7 +17,10 @@ beforeAll(async () => {
   await writeFile(join(dir, 'bin', 'bktx'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
   await chmod(join(dir, 'bin', 'bktx'), 0o755)
   await mkdir(join(dir, 'config', 'bktx'), { recursive: true })
-  await writeFile(join(dir, 'config', 'bktx', 'config.json'), JSON.stringify({ profiles: { default: { org: 'acme' }, ci: { subject: 'ci@acme.test' }, nightly: { extends: 'ci' } } }))
+  await writeFile(
+    join(dir, 'config', 'bktx', 'config.json'),
+    JSON.stringify({ profiles: { default: { org: 'acme' }, ci: { subject: 'ci@acme.test' }, nightly: { extends: 'ci' } } }),
+  )
   env = { PATH: `${join(dir, 'bin')}:${process.env['PATH']}`, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), TERM: 'dumb' }
 })
 afterAll(() => rm(dir, { recursive: true, force: true }))
@@ -81,7 +84,14 @@ function zsh(...cases: string[][]): string[][] {
     'compadd() { offered+=("${@[-1]}"); return 0 }',
   ]
   for (const words of cases) {
-    script.push('offered=()', `words=(${quoted(['bktx', ...words])})`, `CURRENT=${words.length + 1}`, '_bktx', 'printf "%s\\n" "${offered[@]}"', `echo ${SEPARATOR}`)
+    script.push(
+      'offered=()',
+      `words=(${quoted(['bktx', ...words])})`,
+      `CURRENT=${words.length + 1}`,
+      '_bktx',
+      'printf "%s\\n" "${offered[@]}"',
+      `echo ${SEPARATOR}`,
+    )
   }
   const result = spawnSync('zsh', ['-f', '-c', script.join('\n')], { env, encoding: 'utf8' })
   expect(result.status, result.stderr).toBe(0)

@@ -149,7 +149,16 @@ describe('the packed library in a fresh project', () => {
       join(project, 'tsconfig.json'),
       JSON.stringify({
         // skipLibCheck: msw's own declarations are not under test here (library.test.ts checks bktx's stand alone).
-        compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: true, types: ['node'], outDir: 'out', exactOptionalPropertyTypes: true },
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          skipLibCheck: true,
+          types: ['node'],
+          outDir: 'out',
+          exactOptionalPropertyTypes: true,
+        },
         files: ['consumer.ts'],
       }),
     )
@@ -158,11 +167,21 @@ describe('the packed library in a fresh project', () => {
     const { stdout } = await run(process.execPath, [join(project, 'out', 'consumer.js'), join(project, 'home')], { cwd: project, env: childEnv })
     expect(JSON.parse(stdout)).toEqual({
       msw: {
-        saw: ['POST https://buildkite.com/oauth/token bktx urn:ietf:params:oauth:grant-type:token-exchange', 'GET https://api.buildkite.com/v2/access-token true'],
+        saw: [
+          'POST https://buildkite.com/oauth/token bktx urn:ietf:params:oauth:grant-type:token-exchange',
+          'GET https://api.buildkite.com/v2/access-token true',
+        ],
         token: true,
         user: 'dev@acme.test',
       },
-      injected: { calls: ['POST https://buildkite.com/oauth/token'], cached: [false, true], cache: 'keychain', expiresAt: '2030-01-01T00:15:00.000Z', stored: 1, mswSaw: [] },
+      injected: {
+        calls: ['POST https://buildkite.com/oauth/token'],
+        cached: [false, true],
+        cache: 'keychain',
+        expiresAt: '2030-01-01T00:15:00.000Z',
+        stored: 1,
+        mswSaw: [],
+      },
       typed: { error: 'invalid_scope', errorDescription: 'not grantable', status: 400, isClass: true },
       unhandled: [],
     })
@@ -171,24 +190,43 @@ describe('the packed library in a fresh project', () => {
   it.each([
     ['with the native packages left to runtime', []],
     ['with the native packages external', ['@napi-rs/keyring', 'pkcs11js']],
-  ])('runs bundled as CommonJS by esbuild %s, falling back to the file cache with a BktxError', async (name, external) => {
-    const out = join(dir, `bundle-${external.length}`)
-    await mkdir(out, { recursive: true })
-    await writeFile(join(project, 'bundled.cjs'), BUNDLED)
-    await build({ entryPoints: [join(project, 'bundled.cjs')], outfile: join(out, 'bundle.cjs'), bundle: true, platform: 'node', format: 'cjs', target: 'node20', external, logLevel: 'silent' })
-    // Outside the project: no node_modules above it, so neither native package can load.
-    const { stdout } = await run(process.execPath, [join(out, 'bundle.cjs'), join(out, 'home')], { cwd: out, env: childEnv })
-    expect(JSON.parse(stdout), name).toEqual({
-      auto: { cache: 'file', prefix: 'bktx_', notices: ['keychain-fallback'] },
-      keychain: { bktx: true, code: 'BKTX_KEYCHAIN', reason: 'no-binding' },
-    })
-  }, 60_000)
+  ])(
+    'runs bundled as CommonJS by esbuild %s, falling back to the file cache with a BktxError',
+    async (name, external) => {
+      const out = join(dir, `bundle-${external.length}`)
+      await mkdir(out, { recursive: true })
+      await writeFile(join(project, 'bundled.cjs'), BUNDLED)
+      await build({
+        entryPoints: [join(project, 'bundled.cjs')],
+        outfile: join(out, 'bundle.cjs'),
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'node20',
+        external,
+        logLevel: 'silent',
+      })
+      // Outside the project: no node_modules above it, so neither native package can load.
+      const { stdout } = await run(process.execPath, [join(out, 'bundle.cjs'), join(out, 'home')], { cwd: out, env: childEnv })
+      expect(JSON.parse(stdout), name).toEqual({
+        auto: { cache: 'file', prefix: 'bktx_', notices: ['keychain-fallback'] },
+        keychain: { bktx: true, code: 'BKTX_KEYCHAIN', reason: 'no-binding' },
+      })
+    },
+    60_000,
+  )
 
   it('loads with require() where Node can, and says why where it cannot', async () => {
-    const loaded = await run(process.execPath, ['-e', "process.stdout.write(typeof require('bktx').getToken + ' ' + typeof require('bktx/server').startReferenceServer)"], { cwd: project, env: childEnv })
+    const loaded = await run(
+      process.execPath,
+      ['-e', "process.stdout.write(typeof require('bktx').getToken + ' ' + typeof require('bktx/server').startReferenceServer)"],
+      { cwd: project, env: childEnv },
+    )
     expect(loaded.stdout).toBe('function function')
     // Without require(esm) (Node before 20.19, jest's CommonJS mode), the "require" condition's stub.
-    const refused = await run(process.execPath, ['--no-experimental-require-module', '-e', "require('bktx')"], { cwd: project, env: childEnv }).catch((e: { stderr: string }) => e)
+    const refused = await run(process.execPath, ['--no-experimental-require-module', '-e', "require('bktx')"], { cwd: project, env: childEnv }).catch(
+      (e: { stderr: string }) => e,
+    )
     expect(refused.stderr).toMatch(/Error: bktx is an ES module, and this require\(\) cannot load ES modules: use import/)
   }, 60_000)
 })

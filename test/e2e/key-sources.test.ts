@@ -41,10 +41,21 @@ beforeAll(async () => {
   await writeFile(join(dir, 'other-es.pem'), pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, 'pkcs8'), { mode: 0o600 })
   envKeyPem = pem(envKey.privateKey, 'pkcs8')
 
-  const jwks = await runBin(['jwks', '--key', join(dir, 'es.pub.pem'), '--key', join(dir, 'rs.pub.jwk'), '--key', join(dir, 'env.pub.pem'), '--out', join(dir, 'jwks.json')], { env: home.env })
+  const jwks = await runBin(
+    ['jwks', '--key', join(dir, 'es.pub.pem'), '--key', join(dir, 'rs.pub.jwk'), '--key', join(dir, 'env.pub.pem'), '--out', join(dir, 'jwks.json')],
+    { env: home.env },
+  )
   expect(jwks.code).toBe(0)
   server = await spawnServer(['--member', MEMBER, '--org', 'acme', '--jwks', join(dir, 'jwks.json'), '--client-id', 'ext-client'], home.env)
-  env = { ...home.env, BKTX_TOKEN_URL: `${server.url}/oauth/token`, BKTX_API_URL: server.url, BKTX_CLIENT_ID: 'ext-client', BKTX_ORG: 'acme', BKTX_SUBJECT: MEMBER, BKTX_CACHE: 'file' }
+  env = {
+    ...home.env,
+    BKTX_TOKEN_URL: `${server.url}/oauth/token`,
+    BKTX_API_URL: server.url,
+    BKTX_CLIENT_ID: 'ext-client',
+    BKTX_ORG: 'acme',
+    BKTX_SUBJECT: MEMBER,
+    BKTX_CACHE: 'file',
+  }
 }, 60_000)
 
 afterAll(async () => {
@@ -151,7 +162,10 @@ describe('env: keys', () => {
   })
 
   it('bktx exec: the key variable does not reach the command, other variables do', async () => {
-    const result = await run(['exec', '--key', 'env:CI_SIGNING_KEY', '--', 'sh', '-c', 'echo "${CI_SIGNING_KEY:-gone} ${KEEP:-lost} ${BUILDKITE_API_TOKEN:+token}"'], { CI_SIGNING_KEY: envKeyPem, KEEP: 'kept' })
+    const result = await run(
+      ['exec', '--key', 'env:CI_SIGNING_KEY', '--', 'sh', '-c', 'echo "${CI_SIGNING_KEY:-gone} ${KEEP:-lost} ${BUILDKITE_API_TOKEN:+token}"'],
+      { CI_SIGNING_KEY: envKeyPem, KEEP: 'kept' },
+    )
     expect(result.code).toBe(0)
     expect(result.stdout).toBe('gone kept token\n')
   })
@@ -160,7 +174,9 @@ describe('env: keys', () => {
     const unset = await run(['token', '--key', 'env:NOT_SET_HERE'])
     expect(unset.code).toBe(3)
     expect(unset.stderr).toContain('env:NOT_SET_HERE: the variable is not set')
-    const junk = await run(['token', '--key', 'env:CI_SIGNING_KEY'], { CI_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXRleHQtc2hvdWxkLW5vdC1hcHBlYXI=\n-----END PRIVATE KEY-----\n' })
+    const junk = await run(['token', '--key', 'env:CI_SIGNING_KEY'], {
+      CI_SIGNING_KEY: '-----BEGIN PRIVATE KEY-----\nc2VjcmV0LXRleHQtc2hvdWxkLW5vdC1hcHBlYXI=\n-----END PRIVATE KEY-----\n',
+    })
     expect(junk.code).toBe(3)
     expect(junk.stderr).toContain('env:CI_SIGNING_KEY')
     expect(junk.stderr).not.toContain('c2VjcmV0')

@@ -83,7 +83,16 @@ beforeAll(async () => {
   await writeFile(
     join(project, 'tsconfig.json'),
     JSON.stringify({
-      compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, skipLibCheck: false, types: ['node'], outDir: 'out', exactOptionalPropertyTypes: true },
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        skipLibCheck: false,
+        types: ['node'],
+        outDir: 'out',
+        exactOptionalPropertyTypes: true,
+      },
       files: ['consumer.ts', 'bad.ts'],
     }),
   )

@@ -54,7 +54,10 @@ describe.skipIf(!existsSync('/dev/full'))('stdout that cannot be written', () =>
   })
 
   it.each(Object.keys(COMMANDS))('%s: a pipe whose reader has gone exits 9 without a word', async (name) => {
-    const child = spawn(process.execPath, [BIN, ...(COMMANDS[name]?.() ?? [])], { env: { PATH: process.env['PATH'], ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [BIN, ...(COMMANDS[name]?.() ?? [])], {
+      env: { PATH: process.env['PATH'], ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     // The reader goes away before bktx writes anything.
     child.stdout.destroy()
     let stderr = ''

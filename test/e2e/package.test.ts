@@ -20,14 +20,23 @@ beforeAll(async () => {
   const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = (packed?.files ?? []).map((f) => f.path)
-  expect(files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md)$/.test(f)), files.join(' ')).toBe(true)
+  expect(
+    files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md)$/.test(f)),
+    files.join(' '),
+  ).toBe(true)
   tarball = join(dir, packed?.filename ?? '')
   const prefix = join(dir, 'prefix')
   await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir })
   bktx = join(prefix, 'bin', 'bktx')
   const home = join(dir, 'home')
   await mkdir(join(home, 'run'), { recursive: true, mode: 0o700 })
-  env = { PATH: process.env['PATH'] ?? '', HOME: home, XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache'), XDG_RUNTIME_DIR: join(home, 'run') }
+  env = {
+    PATH: process.env['PATH'] ?? '',
+    HOME: home,
+    XDG_CONFIG_HOME: join(home, 'config'),
+    XDG_CACHE_HOME: join(home, 'cache'),
+    XDG_RUNTIME_DIR: join(home, 'run'),
+  }
 }, 120_000)
 afterAll(() => rm(dir, { recursive: true, force: true }))
 
@@ -89,7 +98,10 @@ describe('the packed tarball, installed with npm install -g', () => {
 
       // Where the native keyring binding cannot load, auto mode still works, on the file cache.
       await rm(join(dir, 'prefix', 'lib', 'node_modules', 'bktx', 'node_modules', '@napi-rs'), { recursive: true, force: true })
-      const withoutBinding = await cli(['token', '--json', '--scope', 'read_builds'], { BKTX_TOKEN_URL: settings.BKTX_TOKEN_URL, DBUS_SESSION_BUS_ADDRESS: process.env['DBUS_SESSION_BUS_ADDRESS'] ?? '' })
+      const withoutBinding = await cli(['token', '--json', '--scope', 'read_builds'], {
+        BKTX_TOKEN_URL: settings.BKTX_TOKEN_URL,
+        DBUS_SESSION_BUS_ADDRESS: process.env['DBUS_SESSION_BUS_ADDRESS'] ?? '',
+      })
       expect(JSON.parse(withoutBinding.stdout)).toMatchObject({ cache: 'file' })
       expect(withoutBinding.stderr).toMatch(/^warning: .*; using the file cache in /)
     } finally {

@@ -25,7 +25,8 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
   let esUri: string
   let rsUri: string
 
-  const mints = async () => (await readFile(join(stateDir, 'audit.jsonl'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"token.minted"')).length
+  const mints = async () =>
+    (await readFile(join(stateDir, 'audit.jsonl'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"token.minted"')).length
   const run = (args: string[], extra: Record<string, string | undefined> = {}) => runBin(args, { env: { ...env, ...extra }, timeoutMs: 30_000 })
 
   beforeAll(async () => {
@@ -48,7 +49,13 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
 
     stateDir = join(home.dir, 'state')
     server = await spawnServer(['--member', MEMBER, '--org', 'acme', '--jwks', jwksFile, '--client-id', 'hsm-client', '--state-dir', stateDir], home.env)
-    Object.assign(env, { BKTX_TOKEN_URL: `${server.url}/oauth/token`, BKTX_API_URL: server.url, BKTX_CLIENT_ID: 'hsm-client', BKTX_ORG: 'acme', BKTX_SUBJECT: MEMBER })
+    Object.assign(env, {
+      BKTX_TOKEN_URL: `${server.url}/oauth/token`,
+      BKTX_API_URL: server.url,
+      BKTX_CLIENT_ID: 'hsm-client',
+      BKTX_ORG: 'acme',
+      BKTX_SUBJECT: MEMBER,
+    })
   }, 60_000)
 
   afterAll(async () => {
@@ -139,7 +146,10 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
   })
 
   it('bktx exec: the PIN variables do not reach the command', async () => {
-    const result = await run(['exec', '--pin-source', 'env:HSM_PIN', '--', 'sh', '-c', 'echo "${HSM_PIN:-none} ${BKTX_PKCS11_PIN:-none} ${BUILDKITE_API_TOKEN:+token}"'], { HSM_PIN: PIN })
+    const result = await run(
+      ['exec', '--pin-source', 'env:HSM_PIN', '--', 'sh', '-c', 'echo "${HSM_PIN:-none} ${BKTX_PKCS11_PIN:-none} ${BUILDKITE_API_TOKEN:+token}"'],
+      { HSM_PIN: PIN },
+    )
     expect(result.code).toBe(0)
     expect(result.stdout).toBe('none none token\n')
   })
@@ -154,7 +164,9 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
     const signed = await run(['sign', '--key', uri])
     expect(signed.code).toBe(0)
     const [h, p, s] = signed.stdout.trim().split('.') as [string, string, string]
-    expect(verify('sha256', Buffer.from(`${h}.${p}`), { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url'))).toBe(true)
+    expect(
+      verify('sha256', Buffer.from(`${h}.${p}`), { key: createPublicKey({ key: jwk, format: 'jwk' }), dsaEncoding: 'ieee-p1363' }, Buffer.from(s, 'base64url')),
+    ).toBe(true)
     const records = await readdir(join(home.env['XDG_CACHE_HOME'] as string, 'bktx/keys'))
     expect(records.length).toBeGreaterThanOrEqual(3)
   })
@@ -202,7 +214,9 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
     expect(token.stderr).toContain('PKCS#11 support is not installed: the optional package pkcs11js did not load')
     expect(token.stderr).toContain('code BKTX_PKCS11_MODULE')
     const keyFile = join(home.dir, 'file-key.pem')
-    expect((await runBin([], { env, shell: `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} keygen --out ${keyFile} --profile files` })).code).toBe(0)
+    expect((await runBin([], { env, shell: `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} keygen --out ${keyFile} --profile files` })).code).toBe(
+      0,
+    )
     const signed = await runBin([], { env, shell: `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} sign --key ${keyFile}` })
     expect(signed.code).toBe(0)
     expect(signed.stdout.split('.')).toHaveLength(3)

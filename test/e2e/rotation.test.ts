@@ -23,7 +23,10 @@ afterEach(async () => {
 })
 
 /** `bktx jwks serve --port 0 --key FILE` as a child process, once it serves. */
-function spawnJwksServe(file: string, env: Record<string, string>): Promise<{ url: string; child: ChildProcessWithoutNullStreams; stderr(): string; stop(): Promise<unknown> }> {
+function spawnJwksServe(
+  file: string,
+  env: Record<string, string>,
+): Promise<{ url: string; child: ChildProcessWithoutNullStreams; stderr(): string; stop(): Promise<unknown> }> {
   const child = spawn(process.execPath, [BIN, 'jwks', 'serve', '--port', '0', '--key', file], { env: { PATH: process.env['PATH'], ...env } })
   let stderr = ''
   const exited = new Promise((resolve) => child.on('exit', resolve))
@@ -56,9 +59,18 @@ describe('key rotation end to end (bktx jwks serve + bktx server --jwks-uri)', (
     const jwks = await spawnJwksServe(pub, env)
     children.push(jwks)
     const stateDir = join(home.dir, 'state')
-    const server: ServerProcess = await spawnServer(['--member', MEMBER, '--org', 'acme', '--client-id', 'rotating-app', '--jwks-uri', jwks.url, '--allow-http-jwks', '--state-dir', stateDir], env)
+    const server: ServerProcess = await spawnServer(
+      ['--member', MEMBER, '--org', 'acme', '--client-id', 'rotating-app', '--jwks-uri', jwks.url, '--allow-http-jwks', '--state-dir', stateDir],
+      env,
+    )
     children.push({ stop: () => server.stop() })
-    for (const [k, v] of [['client-id', 'rotating-app'], ['org', 'acme'], ['subject', MEMBER], ['token-url', `${server.url}/oauth/token`], ['jwks-uri', jwks.url]]) {
+    for (const [k, v] of [
+      ['client-id', 'rotating-app'],
+      ['org', 'acme'],
+      ['subject', MEMBER],
+      ['token-url', `${server.url}/oauth/token`],
+      ['jwks-uri', jwks.url],
+    ]) {
       expect((await cli(['config', 'set', k as string, v as string])).code).toBe(0)
     }
     const doctor = await cli(['doctor', '--allow-http-jwks'])
@@ -93,7 +105,10 @@ describe('key rotation end to end (bktx jwks serve + bktx server --jwks-uri)', (
     const after = await cli(['token', '--refresh'])
     expect(after.stderr).toBe('')
     expect(after.code).toBe(0)
-    const audit = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { type: string; kid: string | null })
+    const audit = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; kid: string | null })
     expect(audit.filter((r) => r.type === 'token.minted').map((r) => r.kid)).toEqual([oldKid, next.kid])
     // jwks serve followed the file: one JWKS per change, no restart.
     expect(jwks.stderr()).toMatch(/key files changed: serving the new JWKS/)
@@ -113,7 +128,13 @@ describe('key rotation end to end (bktx jwks serve + bktx server --jwks-uri)', (
     children.push(jwks)
     const server = await spawnServer(['--member', MEMBER, '--org', 'acme', '--client-id', 'rotating-app', '--jwks-uri', jwks.url, '--allow-http-jwks'], env)
     children.push({ stop: () => server.stop() })
-    for (const [k, v] of [['client-id', 'rotating-app'], ['org', 'acme'], ['subject', MEMBER], ['token-url', `${server.url}/oauth/token`], ['jwks-uri', jwks.url]]) {
+    for (const [k, v] of [
+      ['client-id', 'rotating-app'],
+      ['org', 'acme'],
+      ['subject', MEMBER],
+      ['token-url', `${server.url}/oauth/token`],
+      ['jwks-uri', jwks.url],
+    ]) {
       expect((await cli(['config', 'set', k as string, v as string])).code).toBe(0)
     }
     // The server fetches and caches the JWKS holding the old key only.

@@ -18,7 +18,10 @@ describe('bktx server as a child process', () => {
     const key = join(home.dir, 'key.pem')
     expect((await runBin(['keygen', '--out', key], { env: home.env })).code).toBe(0)
     const stateDir = join(home.dir, 'state')
-    const server = await spawnServer(['--member', MEMBER, '--jwks', key, '--client-id', 'cli-app', '--state-dir', stateDir, '--grantable', 'read_builds read_user'], home.env)
+    const server = await spawnServer(
+      ['--member', MEMBER, '--jwks', key, '--client-id', 'cli-app', '--state-dir', stateDir, '--grantable', 'read_builds read_user'],
+      home.env,
+    )
     const tokenUrl = `${server.url}/oauth/token`
     const jwt = (await runBin(['sign', '--client-id', 'cli-app', '--key', key, '--token-url', tokenUrl], { env: home.env })).stdout.trim()
     const minted = await postForm(tokenUrl, { ...EXCHANGE, client_assertion: jwt, scope: 'read_user' })
@@ -42,13 +45,24 @@ describe('bktx server as a child process', () => {
     } finally {
       await again.stop()
     }
-    const audit = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l))
+    const audit = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(audit[0]).toMatchObject({ type: 'token.minted', client_id: 'cli-app', user: MEMBER, scopes: ['read_user'] })
   })
 
   it('reads a server config file given with --config, and names the field of an invalid one', async () => {
     const config = join(home.dir, 'server.json')
-    await import('node:fs/promises').then((fs) => fs.writeFile(config, JSON.stringify({ organizations: [{ slug: 'acme', members: [] }], apps: [{ client_id: 'x', org: 'acme', jwks_uri: 'https://example.test/jwks', grantable_scopes: ['read_builds'], max_ttl: 10 }] })))
+    await import('node:fs/promises').then((fs) =>
+      fs.writeFile(
+        config,
+        JSON.stringify({
+          organizations: [{ slug: 'acme', members: [] }],
+          apps: [{ client_id: 'x', org: 'acme', jwks_uri: 'https://example.test/jwks', grantable_scopes: ['read_builds'], max_ttl: 10 }],
+        }),
+      ),
+    )
     const result = await runBin(['server', '--config', config, '--port', '0'], { env: home.env })
     expect(result.code).toBe(3)
     expect(result.stdout).toBe('')
@@ -56,7 +70,9 @@ describe('bktx server as a child process', () => {
   })
 
   it('names the flag of a bad quick flag', async () => {
-    const result = await runBin(['server', '--port', '0', '--member', MEMBER, '--jwks-uri', 'https://example.test/j', '--exchange-ips', '10.0.0.0/99'], { env: home.env })
+    const result = await runBin(['server', '--port', '0', '--member', MEMBER, '--jwks-uri', 'https://example.test/j', '--exchange-ips', '10.0.0.0/99'], {
+      env: home.env,
+    })
     expect(result.code).toBe(2)
     expect(result.stderr).toMatch(/^error: --exchange-ips: "10\.0\.0\.0\/99" is not an IP address or CIDR range/)
   })

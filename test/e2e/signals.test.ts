@@ -28,7 +28,10 @@ afterAll(async () => {
   await world.cleanup()
 })
 
-function start(args: string[], extra: Record<string, string> = {}): { child: ChildProcess; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
+function start(
+  args: string[],
+  extra: Record<string, string> = {},
+): { child: ChildProcess; stderr: () => string; exited: Promise<{ code: number | null; signal: string | null }> } {
   const child = spawn(process.execPath, [BIN, ...args], { env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] })
   let stderr = ''
   child.stderr?.on('data', (chunk) => (stderr += chunk))
@@ -49,7 +52,9 @@ async function noInspector(child: ChildProcess, stderr: () => string): Promise<v
 
 describe('SIGUSR1 never opens an inspector', () => {
   it('the check sees one: plain node with the same signal starts it (on a free port)', async () => {
-    const node = spawn(process.execPath, ['--inspect-port=0', '-e', "console.error('ready'); setInterval(() => {}, 1000)"], { stdio: ['ignore', 'ignore', 'pipe'] })
+    const node = spawn(process.execPath, ['--inspect-port=0', '-e', "console.error('ready'); setInterval(() => {}, 1000)"], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     let stderr = ''
     node.stderr.on('data', (chunk) => (stderr += chunk))
     // Signalled only once it runs: before Node installs its handler, SIGUSR1 would kill it.

@@ -40,27 +40,30 @@ const file = (name: string): string => join(dir, `${++n}-${name}`)
 const sh = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`
 
 describe.skipIf(missingTool(HAVE_TMUX))('Ctrl-C on a terminal (tmux)', () => {
-  it.each([['token'], ['whoami']])('ends `bktx %s` waiting on a silent server at once: died of SIGINT, nothing on stdout, terminal restored', async (command) => {
-    expect(HAVE_TMUX).toBe(true)
-    const result = file('status.json')
-    const stdout = file('stdout')
-    const hang = { BKTX_TOKEN_URL: `${hanging.origin}/oauth/token`, BKTX_API_URL: hanging.origin }
-    term = terminal(`${NODE} ${FIXTURE('status-of.mjs')} ${result} ${NODE} ${BIN} ${command} --no-cache --timeout 120s > ${stdout}`, { ...env, ...hang })
-    // The spinner shows: this is the case where ora used to hold the terminal in raw mode.
-    await waitFor('the spinner', () => /exchanging assertion for a token/.test(term?.screen() ?? ''))
-    expect(term.cursorVisible()).toBe(false)
-    term.keys('C-c')
-    const status = await waitFor('bktx to end', statusFile(result), 60_000)
-    expect(status).toMatchObject({ code: null, signal: 'SIGINT' })
-    // The requirement is a time: Ctrl-C ends bktx promptly, not when --timeout (120 s) runs
-    // out. Measured at about 10 ms on a quiet machine; the 30 s bound holds with the CPUs
-    // saturated (two CPU hogs beside the suite) and still catches waiting out --timeout.
-    expect(status.interruptedToExitMs).toBeLessThan(30_000)
-    expect(readFileSync(stdout, 'utf8')).toBe('')
-    expect(status.sttyAfter).toBe(status.sttyBefore)
-    // tmux reads the pane's output on its own schedule: the cursor shows again, eventually.
-    await waitFor('the cursor to show', () => term?.cursorVisible(), 5_000)
-  })
+  it.each([['token'], ['whoami']])(
+    'ends `bktx %s` waiting on a silent server at once: died of SIGINT, nothing on stdout, terminal restored',
+    async (command) => {
+      expect(HAVE_TMUX).toBe(true)
+      const result = file('status.json')
+      const stdout = file('stdout')
+      const hang = { BKTX_TOKEN_URL: `${hanging.origin}/oauth/token`, BKTX_API_URL: hanging.origin }
+      term = terminal(`${NODE} ${FIXTURE('status-of.mjs')} ${result} ${NODE} ${BIN} ${command} --no-cache --timeout 120s > ${stdout}`, { ...env, ...hang })
+      // The spinner shows: this is the case where ora used to hold the terminal in raw mode.
+      await waitFor('the spinner', () => /exchanging assertion for a token/.test(term?.screen() ?? ''))
+      expect(term.cursorVisible()).toBe(false)
+      term.keys('C-c')
+      const status = await waitFor('bktx to end', statusFile(result), 60_000)
+      expect(status).toMatchObject({ code: null, signal: 'SIGINT' })
+      // The requirement is a time: Ctrl-C ends bktx promptly, not when --timeout (120 s) runs
+      // out. Measured at about 10 ms on a quiet machine; the 30 s bound holds with the CPUs
+      // saturated (two CPU hogs beside the suite) and still catches waiting out --timeout.
+      expect(status.interruptedToExitMs).toBeLessThan(30_000)
+      expect(readFileSync(stdout, 'utf8')).toBe('')
+      expect(status.sttyAfter).toBe(status.sttyBefore)
+      // tmux reads the pane's output on its own schedule: the cursor shows again, eventually.
+      await waitFor('the cursor to show', () => term?.cursorVisible(), 5_000)
+    },
+  )
 
   it('stops a shell loop: bash sees bktx exec die of SIGINT, as it would see the command', async () => {
     const result = file('status.json')
@@ -78,15 +81,16 @@ describe.skipIf(missingTool(HAVE_TMUX))('Ctrl-C on a terminal (tmux)', () => {
 })
 
 describe.skipIf(missingTool(HAVE_TMUX))('bktx exec on a terminal (tmux): the command gets each signal exactly once', () => {
-  it('Ctrl-C and Ctrl-\\ from the terminal, TERM, HUP, USR1 and USR2 sent to bktx; then the command\'s exit code', async () => {
+  it("Ctrl-C and Ctrl-\\ from the terminal, TERM, HUP, USR1 and USR2 sent to bktx; then the command's exit code", async () => {
     const result = file('status.json')
     const log = file('signals.log')
     term = terminal(`${NODE} ${FIXTURE('status-of.mjs')} ${result} ${NODE} ${BIN} exec -- ${NODE} ${FIXTURE('count-signals.mjs')} ${log}`, env)
     const bktx = Number(await waitFor('the command', () => existsSync(`${log}.ready`) && readFileSync(`${log}.ready`, 'utf8')))
-    const received = async (count: number) => waitFor(`${count} signals`, () => {
-      const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
-      return lines.length >= count && lines
-    })
+    const received = async (count: number) =>
+      waitFor(`${count} signals`, () => {
+        const lines = readFileSync(log, 'utf8').split('\n').filter(Boolean)
+        return lines.length >= count && lines
+      })
     term.keys('C-c')
     await received(1)
     term.keys('C-\\')
@@ -102,11 +106,15 @@ describe.skipIf(missingTool(HAVE_TMUX))('bktx exec on a terminal (tmux): the com
 })
 
 describe('bktx exec off a terminal: signals sent to bktx reach the command exactly once', () => {
-  it('INT, QUIT, TERM, HUP, USR1 and USR2 to bktx\'s pid', async () => {
+  it("INT, QUIT, TERM, HUP, USR1 and USR2 to bktx's pid", async () => {
     const log = file('signals.log')
     // detached: a new session without a controlling terminal, whatever the test runner has, as
     // under a CI agent or a supervisor.
-    const child = spawn(NODE, [BIN, 'exec', '--', NODE, FIXTURE('count-signals.mjs'), log], { env: { PATH: process.env['PATH'], ...env }, detached: true, stdio: 'ignore' })
+    const child = spawn(NODE, [BIN, 'exec', '--', NODE, FIXTURE('count-signals.mjs'), log], {
+      env: { PATH: process.env['PATH'], ...env },
+      detached: true,
+      stdio: 'ignore',
+    })
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })))
     await waitFor('the command', () => existsSync(`${log}.ready`))
     const signals = ['SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const
@@ -135,7 +143,11 @@ describe.skipIf(missingTool(HAVE_SCRIPT))('pseudo-terminals of any size (script)
     return { status: out.status, signal: out.signal, output: out.stdout.toString('latin1') }
   }
 
-  it.each([['0 columns', ''], ['1 column', 'stty cols 1 rows 5; '], ['19 columns', 'stty cols 19 rows 5; ']])('%s: no spinner, no line rewriting, bounded output, ends with the timeout', (_name, stty) => {
+  it.each([
+    ['0 columns', ''],
+    ['1 column', 'stty cols 1 rows 5; '],
+    ['19 columns', 'stty cols 19 rows 5; '],
+  ])('%s: no spinner, no line rewriting, bounded output, ends with the timeout', (_name, stty) => {
     expect(HAVE_SCRIPT).toBe(true)
     const result = run(stty)
     expect(result.signal).toBeNull()

@@ -26,7 +26,23 @@ beforeAll(async () => {
   const key = join(home.dir, 'key.pem')
   await runBin(['keygen', '--out', key], { env: home.env })
   stateDir = join(home.dir, 'state')
-  server = await spawnServer(['--member', MEMBER, '--org', 'acme', '--jwks', key, '--client-id', 'e2e-client', '--state-dir', stateDir, '--grantable', 'read_builds read_pipelines read_user'], home.env)
+  server = await spawnServer(
+    [
+      '--member',
+      MEMBER,
+      '--org',
+      'acme',
+      '--jwks',
+      key,
+      '--client-id',
+      'e2e-client',
+      '--state-dir',
+      stateDir,
+      '--grantable',
+      'read_builds read_pipelines read_user',
+    ],
+    home.env,
+  )
   env = {
     ...home.env,
     BKTX_TOKEN_URL: `${server.url}/oauth/token`,
@@ -55,11 +71,17 @@ describe('bktx token from the built binary against bktx server', () => {
   it('env speaks the language of the shell that runs it, not of $SHELL; --shell wins', async () => {
     const bin = `${process.execPath} ${BIN}`
     // A bash script run by a fish user: the parent is bash.
-    const bash = spawnSync('bash', ['-c', `eval "$(${bin} env)" && printf '%s\\n' "$BUILDKITE_ORGANIZATION_SLUG"`], { env: { ...env, SHELL: '/usr/bin/fish' }, encoding: 'utf8' })
+    const bash = spawnSync('bash', ['-c', `eval "$(${bin} env)" && printf '%s\\n' "$BUILDKITE_ORGANIZATION_SLUG"`], {
+      env: { ...env, SHELL: '/usr/bin/fish' },
+      encoding: 'utf8',
+    })
     expect(bash.stderr).toBe('')
     expect(bash.stdout).toBe('acme\n')
     // fish run by a bash user: the parent is fish.
-    const fish = spawnSync('fish', ['--no-config', '-c', `${bin} env | source; printf '%s\\n' $BUILDKITE_ORGANIZATION_SLUG`], { env: { ...env, HOME: home.dir, SHELL: '/bin/bash' }, encoding: 'utf8' })
+    const fish = spawnSync('fish', ['--no-config', '-c', `${bin} env | source; printf '%s\\n' $BUILDKITE_ORGANIZATION_SLUG`], {
+      env: { ...env, HOME: home.dir, SHELL: '/bin/bash' },
+      encoding: 'utf8',
+    })
     expect(fish.stdout).toBe('acme\n')
     // A parent that is not a shell (node here): $SHELL decides.
     expect((await runBin(['env'], { env: { ...env, SHELL: '/usr/bin/fish' } })).stdout).toMatch(/^set -gx BUILDKITE_API_TOKEN /)
@@ -70,9 +92,24 @@ describe('bktx token from the built binary against bktx server', () => {
 
   it('exports variables that bash and fish evaluate to the same values', async () => {
     const json = JSON.parse((await runBin(['env', '--json'], { env })).stdout)
-    const bash = spawnSync('bash', ['-c', `eval "$(${process.execPath} ${BIN} env --shell bash)" && printf '%s\\n' "$BUILDKITE_API_TOKEN" "$BUILDKITE_ORGANIZATION_SLUG" "$BKTX_TOKEN_EXPIRES_AT"`], { env, encoding: 'utf8' })
+    const bash = spawnSync(
+      'bash',
+      [
+        '-c',
+        `eval "$(${process.execPath} ${BIN} env --shell bash)" && printf '%s\\n' "$BUILDKITE_API_TOKEN" "$BUILDKITE_ORGANIZATION_SLUG" "$BKTX_TOKEN_EXPIRES_AT"`,
+      ],
+      { env, encoding: 'utf8' },
+    )
     expect(bash.stdout).toBe(`${json.BUILDKITE_API_TOKEN}\n${json.BUILDKITE_ORGANIZATION_SLUG}\n${json.BKTX_TOKEN_EXPIRES_AT}\n`)
-    const fish = spawnSync('fish', ['--no-config', '-c', `${process.execPath} ${BIN} env --shell fish | source; printf '%s\\n' $BUILDKITE_API_TOKEN $BUILDKITE_ORGANIZATION_SLUG $BKTX_TOKEN_EXPIRES_AT`], { env: { ...env, HOME: home.dir }, encoding: 'utf8' })
+    const fish = spawnSync(
+      'fish',
+      [
+        '--no-config',
+        '-c',
+        `${process.execPath} ${BIN} env --shell fish | source; printf '%s\\n' $BUILDKITE_API_TOKEN $BUILDKITE_ORGANIZATION_SLUG $BKTX_TOKEN_EXPIRES_AT`,
+      ],
+      { env: { ...env, HOME: home.dir }, encoding: 'utf8' },
+    )
     expect(fish.stdout).toBe(bash.stdout)
   })
 
@@ -94,7 +131,10 @@ describe('bktx token from the built binary against bktx server', () => {
     // Ends by itself: runBin's kill timer (20 s, ten times the --timeout) would end it by
     // SIGKILL instead, with no exit code. Exit 5 whether --timeout or the last of the four
     // attempts comes first, so the assertion does not race the retries.
-    const result = await runBin(['token', '--no-cache', '--timeout', '2s'], { env: { ...env, BKTX_TOKEN_URL: 'http://127.0.0.1:9/oauth/token' }, timeoutMs: 20_000 })
+    const result = await runBin(['token', '--no-cache', '--timeout', '2s'], {
+      env: { ...env, BKTX_TOKEN_URL: 'http://127.0.0.1:9/oauth/token' },
+      timeoutMs: 20_000,
+    })
     expect(result.code).toBe(5)
     expect(result.stdout).toBe('')
   })
@@ -197,7 +237,12 @@ const session = await probeSecretService({ env: process.env, uid: process.getuid
 describe.skipIf(session.state !== 'unlocked' && !isCI(process.env))('bktx token with the real keychain', () => {
   it('stores the token in the Secret Service and serves it from there', async () => {
     expect(session.state).toBe('unlocked')
-    const keychainEnv = { ...env, ...pick(process.env, ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR']), BKTX_CACHE: 'keychain', XDG_RUNTIME_DIR: env['XDG_RUNTIME_DIR'] as string }
+    const keychainEnv = {
+      ...env,
+      ...pick(process.env, ['DBUS_SESSION_BUS_ADDRESS', 'XDG_RUNTIME_DIR']),
+      BKTX_CACHE: 'keychain',
+      XDG_RUNTIME_DIR: env['XDG_RUNTIME_DIR'] as string,
+    }
     const first = await runBin(['token', '--json', '--scope', 'read_pipelines', '--refresh'], { env: keychainEnv })
     expect(first.code).toBe(0)
     const doc = JSON.parse(first.stdout)

@@ -45,10 +45,19 @@ function tokenEndpoint(...responses: (() => Response | Promise<Response>)[]): Se
 }
 
 const ok = () => HttpResponse.json(tokenBody(), { headers: { 'cache-control': 'no-store', pragma: 'no-cache' } })
-const status = (code: number, headers: Record<string, string> = {}) => () => new HttpResponse('unavailable', { status: code, headers: { 'content-type': 'text/plain', ...headers } })
+const status =
+  (code: number, headers: Record<string, string> = {}) =>
+  () =>
+    new HttpResponse('unavailable', { status: code, headers: { 'content-type': 'text/plain', ...headers } })
 
 function deps(overrides: Partial<ExchangeDeps> = {}): ExchangeDeps & { sleep: ReturnType<typeof recordingSleep> } {
-  return { fetch: (input, init) => fetch(input, init), clock: fixedClock('2026-11-28T12:00:00Z'), sleep: recordingSleep(), random: () => 0.5, ...overrides } as ExchangeDeps & {
+  return {
+    fetch: (input, init) => fetch(input, init),
+    clock: fixedClock('2026-11-28T12:00:00Z'),
+    sleep: recordingSleep(),
+    random: () => 0.5,
+    ...overrides,
+  } as ExchangeDeps & {
     sleep: ReturnType<typeof recordingSleep>
   }
 }
@@ -144,14 +153,30 @@ describe('exchange over fetch (msw)', () => {
   })
 
   const answers: [string, () => Response, new (...args: never[]) => Error][] = [
-    ['400 invalid_request', () => HttpResponse.json({ error: 'invalid_request', error_description: 'Subject user must be an active member of the organization' }, { status: 400 }), OAuthRejectedError],
-    ['401 invalid_client', () => HttpResponse.json({ error: 'invalid_client', error_description: 'Invalid client assertion signature' }, { status: 401 }), OAuthRejectedError],
+    [
+      '400 invalid_request',
+      () => HttpResponse.json({ error: 'invalid_request', error_description: 'Subject user must be an active member of the organization' }, { status: 400 }),
+      OAuthRejectedError,
+    ],
+    [
+      '401 invalid_client',
+      () => HttpResponse.json({ error: 'invalid_client', error_description: 'Invalid client assertion signature' }, { status: 401 }),
+      OAuthRejectedError,
+    ],
     ['400 invalid_scope', () => HttpResponse.json({ error: 'invalid_scope' }, { status: 400 }), OAuthRejectedError],
     ['403 HTML', () => new HttpResponse('<h1>Forbidden</h1>', { status: 403, headers: { 'content-type': 'text/html' } }), BadResponseError],
     ['404 JSON', () => HttpResponse.json({ message: 'Not Found' }, { status: 404 }), BadResponseError],
     ['408', () => new HttpResponse(null, { status: 408 }), BadResponseError],
-    ['200 truncated JSON', () => new HttpResponse('{"access_token":"bktx_abc","token_ty', { headers: { 'content-type': 'application/json' } }), BadResponseError],
-    ['200 non-JSON', () => new HttpResponse('access_token=bktx_abc&token_type=bearer', { headers: { 'content-type': 'application/x-www-form-urlencoded' } }), BadResponseError],
+    [
+      '200 truncated JSON',
+      () => new HttpResponse('{"access_token":"bktx_abc","token_ty', { headers: { 'content-type': 'application/json' } }),
+      BadResponseError,
+    ],
+    [
+      '200 non-JSON',
+      () => new HttpResponse('access_token=bktx_abc&token_type=bearer', { headers: { 'content-type': 'application/x-www-form-urlencoded' } }),
+      BadResponseError,
+    ],
     ['200 HTML', () => HttpResponse.html('<html><body>Please sign in</body></html>'), BadResponseError],
     ['200 access_token a number', () => HttpResponse.json(tokenBody({ access_token: 42 })), BadResponseError],
     ['200 access_token without bktx_', () => HttpResponse.json(tokenBody({ access_token: 'gho_abcdef' })), BadResponseError],
@@ -178,7 +203,9 @@ describe('exchange over fetch (msw)', () => {
     // Only the 300 ms timeout can end this call; the test's own timeout is the kill timer.
     const error = await failure(exchange(params, deps(), { timeoutMs: 300 }))
     expect(error).toBeInstanceOf(TimeoutError)
-    expect(cliText(error)).toBe('the token endpoint https://buildkite.test/oauth/token did not answer within 300 ms; check --token-url, or allow more time with --timeout')
+    expect(cliText(error)).toBe(
+      'the token endpoint https://buildkite.test/oauth/token did not answer within 300 ms; check --token-url, or allow more time with --timeout',
+    )
     expect(seen).toHaveLength(1)
     // A lower bound (the timeout did not fire early): load can only lengthen the wait.
     expect(performance.now() - started).toBeGreaterThanOrEqual(250)

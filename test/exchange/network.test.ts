@@ -75,86 +75,86 @@ describe.each([
     direct = undefined
   })
 
-describe('connection faults over real sockets', () => {
-  it('connection refused: retried, then NetworkError naming the cause', async () => {
-    const probe = createServer()
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-    const { port } = probe.address() as AddressInfo
-    await new Promise<void>((resolve) => probe.close(() => resolve()))
-    const d = deps()
-    const error = await failure(exchange(makeParams({ tokenUrl: `http://127.0.0.1:${port}/oauth/token` }), d))
-    expect(error).toBeInstanceOf(NetworkError)
-    expect(cliText(error)).toBe(
-      `cannot reach the token endpoint http://127.0.0.1:${port}/oauth/token: connection refused (ECONNREFUSED) (4 attempts); check --token-url, your network and any proxy (HTTPS_PROXY, NO_PROXY)`,
-    )
-    expect(d.sleep.waits).toHaveLength(3)
-  })
-
-  it('a server that accepts and never answers: TimeoutError within --timeout', async () => {
-    const server = await stub(() => undefined)
-    const started = performance.now()
-    // Only the 400 ms timeout can end this call; the test's own timeout is the kill timer.
-    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
-    expect(error).toBeInstanceOf(TimeoutError)
-    expect(server.requests).toEqual(['POST /oauth/token'])
-    // A lower bound (the timeout did not fire early): load can only lengthen the wait.
-    expect(performance.now() - started).toBeGreaterThanOrEqual(350)
-  })
-
-  it('a server that sends headers and then stalls the body: the body read is bounded too', async () => {
-    const server = await stub((_req, res) => {
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
-      res.write('{"access_token":')
+  describe('connection faults over real sockets', () => {
+    it('connection refused: retried, then NetworkError naming the cause', async () => {
+      const probe = createServer()
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
+      const { port } = probe.address() as AddressInfo
+      await new Promise<void>((resolve) => probe.close(() => resolve()))
+      const d = deps()
+      const error = await failure(exchange(makeParams({ tokenUrl: `http://127.0.0.1:${port}/oauth/token` }), d))
+      expect(error).toBeInstanceOf(NetworkError)
+      expect(cliText(error)).toBe(
+        `cannot reach the token endpoint http://127.0.0.1:${port}/oauth/token: connection refused (ECONNREFUSED) (4 attempts); check --token-url, your network and any proxy (HTTPS_PROXY, NO_PROXY)`,
+      )
+      expect(d.sleep.waits).toHaveLength(3)
     })
-    // Only the 400 ms timeout can end this call; the test's own timeout is the kill timer.
-    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
-    expect(error).toBeInstanceOf(TimeoutError)
-    expect(error.message).toMatch(/did not answer within 400 ms/)
-  })
 
-  it('a connection cut mid-body is a network failure: retried, then it succeeds', async () => {
-    let calls = 0
-    const server = await stub((req, res, body) => {
-      calls++
-      if (calls === 1) {
+    it('a server that accepts and never answers: TimeoutError within --timeout', async () => {
+      const server = await stub(() => undefined)
+      const started = performance.now()
+      // Only the 400 ms timeout can end this call; the test's own timeout is the kill timer.
+      const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
+      expect(error).toBeInstanceOf(TimeoutError)
+      expect(server.requests).toEqual(['POST /oauth/token'])
+      // A lower bound (the timeout did not fire early): load can only lengthen the wait.
+      expect(performance.now() - started).toBeGreaterThanOrEqual(350)
+    })
+
+    it('a server that sends headers and then stalls the body: the body read is bounded too', async () => {
+      const server = await stub((_req, res) => {
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
-        res.write('{"access_token":"bktx_')
-        setTimeout(() => res.socket?.destroy(), 20)
-        return
-      }
-      answerToken(req, res, body)
+        res.write('{"access_token":')
+      })
+      // Only the 400 ms timeout can end this call; the test's own timeout is the kill timer.
+      const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps(), { timeoutMs: 400 }))
+      expect(error).toBeInstanceOf(TimeoutError)
+      expect(error.message).toMatch(/did not answer within 400 ms/)
     })
-    const d = deps()
-    const result = await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), d)
-    expect(result.accessToken).toBe(TOKEN)
-    expect(server.requests).toHaveLength(2)
-    expect(d.sleep.waits).toHaveLength(1)
-  })
-})
 
-describe('redirects', () => {
-  it('a 307 from the token endpoint is not followed: the assertion is never resent elsewhere', async () => {
-    const elsewhere = await stub()
-    const server = await stub((_req, res) => {
-      res.writeHead(307, { location: `${elsewhere.origin}/oauth/token` })
-      res.end()
+    it('a connection cut mid-body is a network failure: retried, then it succeeds', async () => {
+      let calls = 0
+      const server = await stub((req, res, body) => {
+        calls++
+        if (calls === 1) {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '500' })
+          res.write('{"access_token":"bktx_')
+          setTimeout(() => res.socket?.destroy(), 20)
+          return
+        }
+        answerToken(req, res, body)
+      })
+      const d = deps()
+      const result = await exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), d)
+      expect(result.accessToken).toBe(TOKEN)
+      expect(server.requests).toHaveLength(2)
+      expect(d.sleep.waits).toHaveLength(1)
     })
-    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps()))
-    expect(error).toBeInstanceOf(BadResponseError)
-    expect(error.message).toContain(`redirected (HTTP 307 to ${elsewhere.origin}/oauth/token)`)
-    expect(elsewhere.requests).toEqual([])
   })
-})
 
-describe('a self-signed server without --ca-file', () => {
-  it('is a NetworkError, not retried', async () => {
-    const server = await stub(answerToken, tls)
-    const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps()))
-    expect(error).toBeInstanceOf(NetworkError)
-    expect(error.message).toMatch(/certificate/)
-    expect(server.requests).toHaveLength(0)
+  describe('redirects', () => {
+    it('a 307 from the token endpoint is not followed: the assertion is never resent elsewhere', async () => {
+      const elsewhere = await stub()
+      const server = await stub((_req, res) => {
+        res.writeHead(307, { location: `${elsewhere.origin}/oauth/token` })
+        res.end()
+      })
+      const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps()))
+      expect(error).toBeInstanceOf(BadResponseError)
+      expect(error.message).toContain(`redirected (HTTP 307 to ${elsewhere.origin}/oauth/token)`)
+      expect(elsewhere.requests).toEqual([])
+    })
   })
-})
+
+  describe('a self-signed server without --ca-file', () => {
+    it('is a NetworkError, not retried', async () => {
+      const server = await stub(answerToken, tls)
+      const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), deps()))
+      expect(error).toBeInstanceOf(NetworkError)
+      expect(error.message).toMatch(/certificate/)
+      expect(server.requests).toHaveLength(0)
+    })
+  })
 })
 
 describe('proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)', () => {
@@ -195,7 +195,9 @@ describe('proxies (HTTP_PROXY, HTTPS_PROXY, NO_PROXY)', () => {
 
   it('NO_PROXY: listed hosts bypass the proxy', async () => {
     // A bypassed host is reached directly, so it must resolve: this machine's own non-loopback address.
-    const address = Object.values(networkInterfaces()).flat().find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address
+    const address = Object.values(networkInterfaces())
+      .flat()
+      .find((i) => i !== undefined && i.family === 'IPv4' && !i.internal)?.address
     if (address === undefined) {
       if (process.env['CI'] !== undefined) throw new Error('no non-loopback IPv4 interface to test NO_PROXY with')
       console.warn('skipped: no non-loopback IPv4 interface to test NO_PROXY with')
@@ -229,7 +231,9 @@ describe('TLS trust (--ca-file, NODE_EXTRA_CA_CERTS)', () => {
     const d = deps()
     const error = await failure(exchange(makeParams({ tokenUrl: `${server.origin}/oauth/token` }), d))
     expect(error).toBeInstanceOf(NetworkError)
-    expect(cliText(error)).toMatch(/the TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS$/)
+    expect(cliText(error)).toMatch(
+      /the TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); if a proxy or a private CA issues this certificate, pass --ca-file or set NODE_EXTRA_CA_CERTS$/,
+    )
     expect(d.sleep.waits).toEqual([])
     expect(server.requests).toEqual([])
   })

@@ -66,8 +66,18 @@ describe('exchange against the reference server', () => {
     ['scopes beyond the grantable', async () => ({ scopes: ['write_builds'] }), 'invalid_scope', /requested scopes: write_builds/],
     ['a display name for --org', async () => ({ org: 'Acme Inc' }), 'invalid_target', /organisation slug.*asked for "Acme Inc"/],
     ['a subject who is not a member', async () => ({ subject: 'stranger@acme.test' }), 'invalid_request', /--subject \(stranger@acme.test\)/],
-    ['another key under the registered kid', async () => ({ key: toAssertionKey((await testKey()).privateKey, server.key.kid, 'other') }), 'invalid_client', /check --client-id, --key and --kid/],
-    ['an unknown client id', async () => ({ clientId: 'ffffffffffffffffffff' }), 'invalid_client', /registered for client ffffffffffffffffffff: check --client-id, --key and --kid/],
+    [
+      'another key under the registered kid',
+      async () => ({ key: toAssertionKey((await testKey()).privateKey, server.key.kid, 'other') }),
+      'invalid_client',
+      /check --client-id, --key and --kid/,
+    ],
+    [
+      'an unknown client id',
+      async () => ({ clientId: 'ffffffffffffffffffff' }),
+      'invalid_client',
+      /registered for client ffffffffffffffffffff: check --client-id, --key and --kid/,
+    ],
   ]
   for (const [name, overrides, code, advice] of refusals) {
     it(`${name} → ${code}, not retried`, async () => {

@@ -15,7 +15,11 @@ export function http(
   return new Promise((resolve, reject) => {
     const req = request(
       url,
-      { method: options.method ?? 'GET', headers: options.headers ?? {}, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) },
+      {
+        method: options.method ?? 'GET',
+        headers: options.headers ?? {},
+        ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+      },
       (res) => {
         const chunks: Buffer[] = []
         res.on('data', (chunk: Buffer) => chunks.push(chunk))
@@ -40,7 +44,16 @@ export function http(
 export const FORM = { 'Content-Type': 'application/x-www-form-urlencoded' }
 
 /** POSTs a form; values are encoded as URLSearchParams does. */
-export function postForm(url: string, fields: Record<string, string | undefined>, options: { headers?: Record<string, string>; localAddress?: string } = {}): Promise<HttpResponse> {
+export function postForm(
+  url: string,
+  fields: Record<string, string | undefined>,
+  options: { headers?: Record<string, string>; localAddress?: string } = {},
+): Promise<HttpResponse> {
   const body = new URLSearchParams(Object.entries(fields).filter((e): e is [string, string] => e[1] !== undefined)).toString()
-  return http(url, { method: 'POST', headers: { ...FORM, ...options.headers }, body, ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }) })
+  return http(url, {
+    method: 'POST',
+    headers: { ...FORM, ...options.headers },
+    body,
+    ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+  })
 }

@@ -21,7 +21,11 @@ export function makeKey(kind: KeyKind): { privateKey: KeyObject; publicKey: KeyO
 }
 
 /** Writes a PKCS#8 private key (and its SPKI public key) to `dir`; returns both paths. */
-export async function writeKeyFiles(dir: string, kind: KeyKind, name: string = kind): Promise<{ privatePath: string; publicPath: string; publicKey: KeyObject }> {
+export async function writeKeyFiles(
+  dir: string,
+  kind: KeyKind,
+  name: string = kind,
+): Promise<{ privatePath: string; publicPath: string; publicKey: KeyObject }> {
   const { privateKey, publicKey } = makeKey(kind)
   const privatePath = join(dir, `${name}.pem`)
   const publicPath = join(dir, `${name}.pub.pem`)

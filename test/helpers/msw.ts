@@ -13,7 +13,10 @@ export function useStrictMsw(): ReturnType<typeof setupServer> {
   server.events.on('request:unhandled', ({ request }) => void unhandled.push(`${request.method} ${request.url}`))
   beforeAll(() => server.listen({ onUnhandledRequest: 'error' }))
   afterEach(() => {
-    const unused = server.listHandlers().filter((h) => 'isUsed' in h && !h.isUsed).map((h) => ('info' in h ? String((h.info as { header?: string }).header) : 'handler'))
+    const unused = server
+      .listHandlers()
+      .filter((h) => 'isUsed' in h && !h.isUsed)
+      .map((h) => ('info' in h ? String((h.info as { header?: string }).header) : 'handler'))
     const seen = unhandled.splice(0)
     server.resetHandlers()
     expect(seen, 'requests no msw handler answered').toEqual([])

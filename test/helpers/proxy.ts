@@ -63,7 +63,9 @@ export async function startCountingProxy(options: ProxyOptions = {}): Promise<Co
         socket.destroy()
         return true
       case 'auth':
-        socket.end('HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="bktx-test"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
+        socket.end(
+          'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="bktx-test"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n',
+        )
         return true
       case 'bad-gateway':
         socket.end('HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')
@@ -84,7 +86,13 @@ export async function startCountingProxy(options: ProxyOptions = {}): Promise<Co
       return
     }
     const upstream = httpRequest(
-      { host: resolve(target.hostname), port: target.port, path: `${target.pathname}${target.search}`, method: req.method, headers: { ...req.headers, host: target.host } },
+      {
+        host: resolve(target.hostname),
+        port: target.port,
+        path: `${target.pathname}${target.search}`,
+        method: req.method,
+        headers: { ...req.headers, host: target.host },
+      },
       (answer: IncomingMessage) => {
         res.writeHead(answer.statusCode ?? 502, answer.headers)
         answer.pipe(res)

@@ -17,7 +17,11 @@ export interface RawResult {
  * answer until the server closes the connection or `waitMs` passes (or, with `untilAnswered`,
  * until one whole response with a Content-Length has arrived on a connection kept alive).
  */
-export function rawRequest(url: string, parts: Array<string | Buffer>, options: { gapMs?: number; waitMs?: number; untilAnswered?: boolean } = {}): Promise<RawResult> {
+export function rawRequest(
+  url: string,
+  parts: Array<string | Buffer>,
+  options: { gapMs?: number; waitMs?: number; untilAnswered?: boolean } = {},
+): Promise<RawResult> {
   const { hostname, port } = new URL(url)
   const started = Date.now()
   return new Promise((resolve) => {

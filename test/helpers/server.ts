@@ -136,7 +136,15 @@ export async function assertion(server: { tokenUrl: string; key: TestKey }, opti
   const key = options.key ?? server.key
   const now = options.now ?? Math.floor(Date.now() / 1000)
   const clientId = options.clientId ?? CLIENT_ID
-  const claims: Record<string, unknown> = { iss: clientId, sub: clientId, aud: options.aud ?? server.tokenUrl, iat: now, exp: now + (options.lifetime ?? 60), jti: randomUUID(), ...options.claims }
+  const claims: Record<string, unknown> = {
+    iss: clientId,
+    sub: clientId,
+    aud: options.aud ?? server.tokenUrl,
+    iat: now,
+    exp: now + (options.lifetime ?? 60),
+    jti: randomUUID(),
+    ...options.claims,
+  }
   for (const name of options.omit ?? []) delete claims[name]
   return new SignJWT(claims).setProtectedHeader({ alg: key.alg, typ: 'JWT', kid: key.kid, ...options.header }).sign(key.privateKey)
 }

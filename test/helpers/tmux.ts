@@ -33,7 +33,11 @@ export interface Terminal {
  * die of Ctrl-C itself and hang up the terminal) as the only process of a new tmux session of
  * the given size, with exactly `env` (plus PATH), on a private tmux server.
  */
-export function terminal(command: string, env: Record<string, string | undefined>, size: { width: number; height: number } = { width: 100, height: 30 }): Terminal {
+export function terminal(
+  command: string,
+  env: Record<string, string | undefined>,
+  size: { width: number; height: number } = { width: 100, height: 30 },
+): Terminal {
   const socket = `bktx-test-${process.pid}-${randomBytes(4).toString('hex')}`
   const tmux = (...args: string[]) => {
     const run = spawnSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], {

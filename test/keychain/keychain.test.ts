@@ -76,7 +76,10 @@ describe('the session Secret Service', () => {
     const root = await mkdtemp(join(tmpdir(), 'bktx-kc-'))
     const env = { XDG_RUNTIME_DIR: root }
     const clock = fixedClock()
-    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
+    const {
+      cache,
+      notices: [notice],
+    } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
     expect(notice).toBeUndefined()
     expect(cache.backend).toBe('keychain')
     const mint = fakeExchanger(clock)
@@ -103,21 +106,25 @@ describe('the session Secret Service', () => {
 })
 
 describe('single flight with the keychain backend', () => {
-  it.skipIf(!runSession)('12 cold parallel callers in auto mode make one exchange, served from the keychain', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'bktx-kc-flight-'))
-    const service = `bktx-test-${account()}`
-    const { results, mints } = await runParallelCallers(
-      12,
-      { mode: 'auto', runtimeDir: root, mintLog: join(root, 'mints.log'), mintMs: 300, service, lock: true },
-      { ...process.env, CI: '' },
-    )
-    expect(mints).toBe(1)
-    expect(new Set(results.map((r) => r.token)).size).toBe(1)
-    expect(results.map((r) => r.cache)).toEqual(Array(12).fill('keychain'))
-    expect(results.every((r) => r.note === undefined && r.notes.length === 0)).toBe(true)
-    const store = createKeyringStore({ env: process.env, uid, platform: process.platform, service })
-    for (const name of await store.accounts()) await store.delete(name)
-  }, 60_000)
+  it.skipIf(!runSession)(
+    '12 cold parallel callers in auto mode make one exchange, served from the keychain',
+    async () => {
+      const root = await mkdtemp(join(tmpdir(), 'bktx-kc-flight-'))
+      const service = `bktx-test-${account()}`
+      const { results, mints } = await runParallelCallers(
+        12,
+        { mode: 'auto', runtimeDir: root, mintLog: join(root, 'mints.log'), mintMs: 300, service, lock: true },
+        { ...process.env, CI: '' },
+      )
+      expect(mints).toBe(1)
+      expect(new Set(results.map((r) => r.token)).size).toBe(1)
+      expect(results.map((r) => r.cache)).toEqual(Array(12).fill('keychain'))
+      expect(results.every((r) => r.note === undefined && r.notes.length === 0)).toBe(true)
+      const store = createKeyringStore({ env: process.env, uid, platform: process.platform, service })
+      for (const name of await store.accounts()) await store.delete(name)
+    },
+    60_000,
+  )
 })
 
 describe('no D-Bus session at all', () => {
@@ -131,7 +138,16 @@ describe('no D-Bus session at all', () => {
     // Without bktx's probe the binding's own failure is fast too, and typed: the child is
     // killed (and its results cut short) long before a 600 s call timeout could fire.
     const run = await runKeychainChild(
-      { service: 'bktx-test', timeoutMs: 600_000, probe: 'bypass', selfTerminate: false, ops: [{ op: 'get', account: account() }, { op: 'set', account: account(), secret: 'x' }] },
+      {
+        service: 'bktx-test',
+        timeoutMs: 600_000,
+        probe: 'bypass',
+        selfTerminate: false,
+        ops: [
+          { op: 'get', account: account() },
+          { op: 'set', account: account(), secret: 'x' },
+        ],
+      },
       { PATH: process.env['PATH'] },
     )
     expect(run.code).toBe(0)
@@ -161,7 +177,16 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     bus = await startPrivateBus()
     await startGnomeKeyring(bus, 'test-password')
     const stored = await runKeychainChild(
-      { service, timeoutMs: 3000, probe: 'real', selfTerminate: false, ops: [{ op: 'set', account: name, secret: 'secret-value' }, { op: 'get', account: name }] },
+      {
+        service,
+        timeoutMs: 3000,
+        probe: 'real',
+        selfTerminate: false,
+        ops: [
+          { op: 'set', account: name, secret: 'secret-value' },
+          { op: 'get', account: name },
+        ],
+      },
       bus.env,
     )
     expect(stored.results.map((r) => r.ok)).toEqual([true, true, true])
@@ -232,7 +257,10 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     const secrets = createKeyringStore({ env: bus.env, uid, platform: 'linux', service })
     const env = { ...bus.env, XDG_RUNTIME_DIR: root }
     const clock = fixedClock()
-    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
+    const {
+      cache,
+      notices: [notice],
+    } = await selectCache({ mode: 'auto', env, home: root, uid, clock, secrets })
     expect(cache.backend).toBe('file')
     expect(notice?.message).toMatch(/keychain is locked.*using the file cache in .*bktx/)
     const mint = fakeExchanger(clock)

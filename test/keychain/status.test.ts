@@ -24,7 +24,10 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
     world = await tokenWorld()
     // The native binding reads the bus address from its own process environment: store the
     // item from a child on the private bus. status and doctor only probe, with the injected env.
-    const stored = await runKeychainChild({ service, timeoutMs: 3000, probe: 'real', selfTerminate: false, ops: [{ op: 'set', account, secret: 'a-secret-that-must-stay-locked' }] }, bus.env)
+    const stored = await runKeychainChild(
+      { service, timeoutMs: 3000, probe: 'real', selfTerminate: false, ops: [{ op: 'set', account, secret: 'a-secret-that-must-stay-locked' }] },
+      bus.env,
+    )
     expect(stored.results.map((r) => r.ok)).toEqual([true, true])
   })
   afterAll(async () => {
@@ -55,14 +58,19 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
 
     const auto = await run(['doctor', '--json'])
     const autoChecks = JSON.parse(auto.stdout).checks as Array<{ id: string; status: string; message: string; fix: string | null }>
-    expect(autoChecks.find((c) => c.id === 'keychain')).toMatchObject({ status: 'warn', message: expect.stringMatching(/^locked: .*the auto cache falls back to files/) })
+    expect(autoChecks.find((c) => c.id === 'keychain')).toMatchObject({
+      status: 'warn',
+      message: expect.stringMatching(/^locked: .*the auto cache falls back to files/),
+    })
     expect(autoChecks.find((c) => c.id === 'cache')).toMatchObject({ status: 'pass' })
 
     const required = await run(['doctor', '--json'], { BKTX_CACHE: 'keychain' })
     expect(required.code).toBe(11)
     const requiredChecks = JSON.parse(required.stdout).checks as Array<{ id: string; status: string; fix: string | null }>
     expect(requiredChecks.filter((c) => c.status === 'fail').map((c) => c.id)).toEqual(['cache', 'keychain'])
-    expect(requiredChecks.find((c) => c.id === 'keychain')?.fix).toBe('unlock it, or pass --cache file, set BKTX_CACHE=file, or run `bktx config set cache file`')
+    expect(requiredChecks.find((c) => c.id === 'keychain')?.fix).toBe(
+      'unlock it, or pass --cache file, set BKTX_CACHE=file, or run `bktx config set cache file`',
+    )
 
     // Still locked and still there: nothing unlocked, read or deleted it.
     expect(await searchItems(bus, { service, username: account })).toEqual({ unlocked: [], locked: [expect.any(String)] })

@@ -125,7 +125,14 @@ function json(res: ServerResponse, status: number, body: unknown, headers: Recor
 const tokenAnswer =
   (overrides: Record<string, unknown>): Behaviour =>
   (_req, res) =>
-    json(res, 200, { access_token: newToken(), token_type: 'Bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token', expires_in: 900, scope: 'read_builds', ...overrides })
+    json(res, 200, {
+      access_token: newToken(),
+      token_type: 'Bearer',
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+      expires_in: 900,
+      scope: 'read_builds',
+      ...overrides,
+    })
 
 // ---------------------------------------------------------------------------------------------
 // The faults.
@@ -157,7 +164,8 @@ const faults: Fault[] = [
     name: 'hanging: accepts, reads the request, never answers',
     behave: () => undefined,
     exit: 5,
-    message: /^error: the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token did not answer within 1s; check --token-url, or allow more time with --timeout$/,
+    message:
+      /^error: the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token did not answer within 1s; check --token-url, or allow more time with --timeout$/,
     requests: 1,
     hangs: true,
   },
@@ -177,7 +185,8 @@ const faults: Fault[] = [
     name: 'down: connection refused',
     behave: 'down',
     exit: 5,
-    message: /^error: cannot reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token: connection refused \(ECONNREFUSED\) \(4 attempts\); check --token-url/,
+    message:
+      /^error: cannot reach the token endpoint http:\/\/127\.0\.0\.1:\d+\/oauth\/token: connection refused \(ECONNREFUSED\) \(4 attempts\); check --token-url/,
     requests: 0,
   },
   {
@@ -225,7 +234,8 @@ const faults: Fault[] = [
     name: 'HTTP 429 with Retry-After: 120 (longer than --timeout)',
     behave: (_req, res) => json(res, 429, { message: 'slow down' }, { 'retry-after': '120' }),
     exit: 5,
-    message: /^error: the token endpoint .* is rate limiting requests \(HTTP 429, 1 attempts\); the next retry in 2m would not fit in the 30s time limit; wait and try again/,
+    message:
+      /^error: the token endpoint .* is rate limiting requests \(HTTP 429, 1 attempts\); the next retry in 2m would not fit in the 30s time limit; wait and try again/,
     requests: 1,
   },
   // Bad responses: exit 6, never retried.
@@ -244,7 +254,8 @@ const faults: Fault[] = [
       res.end('<!doctype html><title>Sign in</title><form>...</form>')
     },
     exit: 6,
-    message: /^error: the token endpoint .* answered HTTP 200 with text\/html, not JSON \(RFC 6749 §5\.1\); check --token-url; a proxy or a login page may have answered$/,
+    message:
+      /^error: the token endpoint .* answered HTTP 200 with text\/html, not JSON \(RFC 6749 §5\.1\); check --token-url; a proxy or a login page may have answered$/,
     requests: 1,
   },
   {
@@ -292,19 +303,17 @@ const faults: Fault[] = [
       ['a string that is not decimal digits', '900s', /sent an expires_in that is not a positive whole number of seconds/],
       ['fractional', 0.5, /sent an expires_in that is not a positive whole number of seconds/],
     ] as const
-  ).map(
-    ([what, value, message]): Fault => {
-      const token = newToken()
-      return {
-        name: `an expires_in ${what}`,
-        behave: tokenAnswer({ access_token: token, expires_in: value }),
-        exit: 6,
-        message: new RegExp(`^error: the token endpoint .* ${message.source}`),
-        requests: 1,
-        secrets: [token],
-      }
-    },
-  ),
+  ).map(([what, value, message]): Fault => {
+    const token = newToken()
+    return {
+      name: `an expires_in ${what}`,
+      behave: tokenAnswer({ access_token: token, expires_in: value }),
+      exit: 6,
+      message: new RegExp(`^error: the token endpoint .* ${message.source}`),
+      requests: 1,
+      secrets: [token],
+    }
+  }),
   {
     name: 'HTTP 400 without an OAuth error',
     behave: (_req, res) => json(res, 400, { message: 'Bad Request' }),
@@ -356,7 +365,12 @@ async function snapshot(cacheDir: string): Promise<string[]> {
     const path = join(cacheDir, name)
     const info = await lstat(path)
     const mode = (info.mode & 0o777).toString(8)
-    if (info.isFile()) out.push(`${name} file ${mode} ${createHash('sha256').update(await readFile(path)).digest('hex')}`)
+    if (info.isFile())
+      out.push(
+        `${name} file ${mode} ${createHash('sha256')
+          .update(await readFile(path))
+          .digest('hex')}`,
+      )
     else out.push(`${name} ${info.isDirectory() ? 'dir' : 'other'} ${mode}`)
   }
   return out
@@ -409,7 +423,8 @@ function expectCleanFailure(fault: Fault, stub: Stub, run: Timed, extraSecrets: 
   // How long a hanging run outlived --timeout is a figure (scripts/security-figures.mjs), not a
   // bound: that it ended by itself, with the timeout's message, is the test.
   const first = stub.arrivals[0]
-  if (fault.hangs === true && first !== undefined) figures.worst_overshoot_ms = Math.max(figures.worst_overshoot_ms, run.exitedAt - first - HANG_TIMEOUT_S * 1000)
+  if (fault.hangs === true && first !== undefined)
+    figures.worst_overshoot_ms = Math.max(figures.worst_overshoot_ms, run.exitedAt - first - HANG_TIMEOUT_S * 1000)
   // Retried exactly when the fault is worth retrying; 4xx and bad answers never.
   expect(stub.arrivals).toHaveLength(fault.requests)
   fault.arrivals?.(stub.arrivals)
@@ -525,7 +540,9 @@ describe.concurrent('a cached token past its time is never served', () => {
       const run = await timedRun(['token', '--cache', 'file', '--ttl', ttl, '--timeout', '1s'], entry.env)
       expect([run.code, run.signal], run.stderr).toEqual([5, null])
       expect(run.stdout).toBe('')
-      expect(run.stderr).toMatch(/^error: (cannot reach the token endpoint|the token endpoint .* did not answer within 1s).*connection refused \(ECONNREFUSED\)/)
+      expect(run.stderr).toMatch(
+        /^error: (cannot reach the token endpoint|the token endpoint .* did not answer within 1s).*connection refused \(ECONNREFUSED\)/,
+      )
       expect(run.stderr.trim().split('\n')).toHaveLength(1)
       expect(run.stderr).not.toContain(entry.token)
       const json = await timedRun(['token', '--cache', 'file', '--ttl', ttl, '--json', '--timeout', '1s'], entry.env)

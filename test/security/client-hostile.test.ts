@@ -216,15 +216,28 @@ async function closingListener(): Promise<{ port: number; connections: () => num
 describe.concurrent('misbehaving proxies', () => {
   const CREDENTIALS = 'proxy-user:s3cret-pr0xy-pw'
   const cases: { name: string; behaviour: ProxyBehaviour; connections: number; message: RegExp }[] = [
-    { name: 'closes the connection after reading CONNECT', behaviour: 'close', connections: 4, message: /the proxy closed the connection before the tunnel was open \(4 attempts\)/ },
-    { name: 'answers CONNECT with 407', behaviour: 'auth', connections: 1, message: /the proxy refused to forward the request .*HTTP 407 Proxy Authentication Required.*HTTPS_PROXY or HTTP_PROXY/ },
+    {
+      name: 'closes the connection after reading CONNECT',
+      behaviour: 'close',
+      connections: 4,
+      message: /the proxy closed the connection before the tunnel was open \(4 attempts\)/,
+    },
+    {
+      name: 'answers CONNECT with 407',
+      behaviour: 'auth',
+      connections: 1,
+      message: /the proxy refused to forward the request .*HTTP 407 Proxy Authentication Required.*HTTPS_PROXY or HTTP_PROXY/,
+    },
     { name: 'answers CONNECT with 502', behaviour: 'bad-gateway', connections: 4, message: /the proxy answered CONNECT with HTTP 502 \(4 attempts\)/ },
   ]
   for (const c of cases) {
     it(`https through a proxy that ${c.name}: ${c.connections} connection(s), exit 5`, async () => {
       const p = await proxy(c.behaviour)
       const proxyUrl = p.url.replace('http://', `http://${CREDENTIALS}@`)
-      const result = await cli(['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, '--ca-file', namedCaPath], tokenEnv('https://token.test:8443/oauth/token', { HTTPS_PROXY: proxyUrl }))
+      const result = await cli(
+        ['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, '--ca-file', namedCaPath],
+        tokenEnv('https://token.test:8443/oauth/token', { HTTPS_PROXY: proxyUrl }),
+      )
       figures.proxy_cases++
       figures.proxy_connections[`CONNECT, ${c.behaviour}`] = p.connections
       expect(result.code, result.stderr).toBe(5)
@@ -293,7 +306,10 @@ describe.concurrent('misbehaving proxies', () => {
     it(`${path}: a server that closes every connection gets 4 attempts, exit 5`, async () => {
       const listener = await closingListener()
       const tls = path !== 'direct (node:http)'
-      const result = await cli(['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, ...(tls ? ['--ca-file', namedCaPath] : [])], tokenEnv(`${tls ? 'https' : 'http'}://127.0.0.1:${listener.port}/oauth/token`))
+      const result = await cli(
+        ['token', '--no-cache', '--timeout', `${RETRY_TIMEOUT_S}s`, ...(tls ? ['--ca-file', namedCaPath] : [])],
+        tokenEnv(`${tls ? 'https' : 'http'}://127.0.0.1:${listener.port}/oauth/token`),
+      )
       figures.proxy_cases++
       figures.proxy_connections[`no proxy, ${path}, server closes`] = listener.connections()
       expect(result.code, result.stderr).toBe(5)
@@ -312,7 +328,11 @@ describe('loopback token and API URLs with a proxy configured', () => {
     const p = await proxy('forward', [])
     for (const noProxy of [undefined, '', 'example.test', 'localhost']) {
       const env = { ...world.env, HTTP_PROXY: p.url, HTTPS_PROXY: p.url, http_proxy: p.url, ...(noProxy === undefined ? {} : { NO_PROXY: noProxy }) }
-      for (const args of [['token', '--cache', 'file'], ['whoami', '--cache', 'file'], ['logout', '--cache', 'file']]) {
+      for (const args of [
+        ['token', '--cache', 'file'],
+        ['whoami', '--cache', 'file'],
+        ['logout', '--cache', 'file'],
+      ]) {
         const result = await cli(args, env)
         expect(result.code, `${args[0]} with NO_PROXY=${String(noProxy)}: ${result.stderr}`).toBe(0)
         figures.loopback_runs_with_proxy++
@@ -338,15 +358,50 @@ describe('FIFOs, devices and endless stdin as inputs', () => {
   })
 
   const inputs = (special: string) => [
-    { what: 'BKTX_CONFIG for token', args: ['token'], env: { BKTX_CONFIG: special }, message: /^error: config file .*: is a (FIFO \(named pipe\)|character device), not a regular file$/m },
-    { what: 'BKTX_CONFIG for config list', args: ['config', 'list'], env: { BKTX_CONFIG: special }, message: /^error: config file .*: is a .*, not a regular file$/m },
-    { what: '--config for server', args: ['--config', special, 'server', '--port', '0'], env: {}, message: /^error: config file .*: is a .*, not a regular file$/m },
-    { what: '--key for token', args: ['token', '--key', special], env: tokenEnv('http://127.0.0.1:9/oauth/token'), message: /^error: key file .* is a .*, not a regular file$/m },
+    {
+      what: 'BKTX_CONFIG for token',
+      args: ['token'],
+      env: { BKTX_CONFIG: special },
+      message: /^error: config file .*: is a (FIFO \(named pipe\)|character device), not a regular file$/m,
+    },
+    {
+      what: 'BKTX_CONFIG for config list',
+      args: ['config', 'list'],
+      env: { BKTX_CONFIG: special },
+      message: /^error: config file .*: is a .*, not a regular file$/m,
+    },
+    {
+      what: '--config for server',
+      args: ['--config', special, 'server', '--port', '0'],
+      env: {},
+      message: /^error: config file .*: is a .*, not a regular file$/m,
+    },
+    {
+      what: '--key for token',
+      args: ['token', '--key', special],
+      env: tokenEnv('http://127.0.0.1:9/oauth/token'),
+      message: /^error: key file .* is a .*, not a regular file$/m,
+    },
     { what: '--key for jwks', args: ['jwks', '--key', special], env: {}, message: /^error: key file .* is a .*, not a regular file$/m },
     { what: '--key for sign', args: ['sign', '--client-id', 'c1', '--key', special], env: {}, message: /^error: key file .* is a .*, not a regular file$/m },
-    { what: '--jwks for inspect', args: ['inspect', '--jwks', special, SAMPLE_JWT], env: {}, message: /^error: JWKS .*: key file .* is a .*, not a regular file; check --jwks$/m },
-    { what: '--jwks for server', args: ['server', '--port', '0', '--org', 'acme', '--member', 'dev@acme.test', '--client-id', 'c1', '--jwks', special], env: {}, message: /^error: key file .* is a .*, not a regular file$/m },
-    { what: '--ca-file for token', args: ['token', '--no-cache', '--ca-file', special], env: tokenEnv('https://token.test/oauth/token', { HTTPS_PROXY: 'http://127.0.0.1:9' }), message: /^error: the CA file .* is a .*, not a regular file; check --ca-file$/m },
+    {
+      what: '--jwks for inspect',
+      args: ['inspect', '--jwks', special, SAMPLE_JWT],
+      env: {},
+      message: /^error: JWKS .*: key file .* is a .*, not a regular file; check --jwks$/m,
+    },
+    {
+      what: '--jwks for server',
+      args: ['server', '--port', '0', '--org', 'acme', '--member', 'dev@acme.test', '--client-id', 'c1', '--jwks', special],
+      env: {},
+      message: /^error: key file .* is a .*, not a regular file$/m,
+    },
+    {
+      what: '--ca-file for token',
+      args: ['token', '--no-cache', '--ca-file', special],
+      env: tokenEnv('https://token.test/oauth/token', { HTTPS_PROXY: 'http://127.0.0.1:9' }),
+      message: /^error: the CA file .* is a .*, not a regular file; check --ca-file$/m,
+    },
   ]
 
   // A FIFO opened for reading would block until a writer comes, and /dev/zero never ends: either
@@ -453,10 +508,13 @@ async function hostile(behave: Behaviour): Promise<{ url: string; connections():
     s.on('close', () => sockets.delete(s))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  cleanups.push(() => new Promise((resolve) => {
-    for (const s of sockets) s.destroy()
-    server.close(() => resolve())
-  }))
+  cleanups.push(
+    () =>
+      new Promise((resolve) => {
+        for (const s of sockets) s.destroy()
+        server.close(() => resolve())
+      }),
+  )
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, connections: () => connections }
 }
 const newToken = (): string => `bktx_${randomBytes(24).toString('hex')}`
@@ -480,7 +538,9 @@ describe.concurrent('hostile token and API endpoints', () => {
     const lines = human.stdout.split('\n')
     expect(lines).toHaveLength(5)
     expect(lines.every((line) => !CONTROL.test(line))).toBe(true)
-    expect(lines[0]).toBe('user     Eve\\x1b[2J\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4K\\x07\\x9b31m\\u202e <eve@acme.test\\n✓ signature and time claims verified>')
+    expect(lines[0]).toBe(
+      'user     Eve\\x1b[2J\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4K\\x07\\x9b31m\\u202e <eve@acme.test\\n✓ signature and time claims verified>',
+    )
     expect(CONTROL.test(human.stderr)).toBe(false)
     const machine = await cli(['whoami', '--no-cache', '--json'], env)
     expect(machine.code).toBe(0)
@@ -490,7 +550,12 @@ describe.concurrent('hostile token and API endpoints', () => {
 
   it('token: C1 bytes in the Date header and escapes in error_description reach stderr escaped', async () => {
     const { url: origin } = await hostile((_req, res) =>
-      json(res, 401, { error: 'invalid_client', error_description: `JWT \`exp\` claim must be in the future${ESCAPES}\n` }, { date: 'Sat, 28 Nov 2020 11:58:00 GMT (\u009b2J\u009d0;pwned\u009c)' }),
+      json(
+        res,
+        401,
+        { error: 'invalid_client', error_description: `JWT \`exp\` claim must be in the future${ESCAPES}\n` },
+        { date: 'Sat, 28 Nov 2020 11:58:00 GMT (\u009b2J\u009d0;pwned\u009c)' },
+      ),
     )
     const result = await cli(['token', '--no-cache'], tokenEnv(`${origin}/oauth/token`))
     figures.hostile_server_cases++
@@ -525,7 +590,9 @@ describe.concurrent('hostile token and API endpoints', () => {
   for (const expiresIn of [7_889_238_000_000, Number.MAX_SAFE_INTEGER]) {
     it(`expires_in ${expiresIn}: the token is served, its lifetime capped at 86400 s, in the cache too`, async () => {
       const home = await mkdtemp(join(dir, 'ttl-'))
-      const { url: origin } = await hostile((_req, res) => json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: expiresIn, scope: 'read_builds' }))
+      const { url: origin } = await hostile((_req, res) =>
+        json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: expiresIn, scope: 'read_builds' }),
+      )
       const env = tokenEnv(`${origin}/oauth/token`, { XDG_RUNTIME_DIR: home, XDG_CACHE_HOME: join(home, 'cache') })
       // A clock that stands still: the expiry is exactly received + 86400 s.
       const clock = fixedClock(Date.now())
@@ -556,9 +623,24 @@ describe.concurrent('inspect --jwks URL against failing endpoints', () => {
       })
     })
   const cases: [string, () => Promise<string[]>, number, RegExp][] = [
-    ['connection refused', async () => [`http://127.0.0.1:${await refusedPort()}/jwks.json`, '--timeout', `${RETRY_TIMEOUT_S}s`], 5, /^error: cannot reach the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json: connection refused \(ECONNREFUSED\) \(4 attempts\); check --jwks/],
-    ['404', async () => [`${(await hostile((_req, res) => json(res, 404, { message: 'Not Found' }))).url}/jwks.json`], 6, /^error: the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json answered HTTP 404; check --jwks$/m],
-    ['a hang', async () => [`${(await hostile(() => undefined)).url}/jwks.json`, '--timeout', `${TIMEOUT_S}s`], 5, /^error: the JWKS URI .* did not answer within 1s; check --jwks, or allow more time with --timeout$/m],
+    [
+      'connection refused',
+      async () => [`http://127.0.0.1:${await refusedPort()}/jwks.json`, '--timeout', `${RETRY_TIMEOUT_S}s`],
+      5,
+      /^error: cannot reach the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json: connection refused \(ECONNREFUSED\) \(4 attempts\); check --jwks/,
+    ],
+    [
+      '404',
+      async () => [`${(await hostile((_req, res) => json(res, 404, { message: 'Not Found' }))).url}/jwks.json`],
+      6,
+      /^error: the JWKS URI http:\/\/127\.0\.0\.1:\d+\/jwks\.json answered HTTP 404; check --jwks$/m,
+    ],
+    [
+      'a hang',
+      async () => [`${(await hostile(() => undefined)).url}/jwks.json`, '--timeout', `${TIMEOUT_S}s`],
+      5,
+      /^error: the JWKS URI .* did not answer within 1s; check --jwks, or allow more time with --timeout$/m,
+    ],
     ['--timeout 0', async () => ['http://127.0.0.1:9/jwks.json', '--timeout', '0'], 2, /--timeout.*expected a duration of at least 1 second/],
     ['--timeout -1', async () => ['http://127.0.0.1:9/jwks.json', '--timeout', '-1'], 2, /--timeout/],
   ]
@@ -579,7 +661,9 @@ describe.concurrent('inspect --jwks URL against failing endpoints', () => {
     figures.jwks_url_cases++
     expect(result.code, result.stderr).toBe(5)
     expect(result.stdout).toBe('')
-    expect(result.stderr).toMatch(/^error: cannot reach the JWKS URI https:\/\/127\.0\.0\.1:\d+\/jwks\.json: the server does not speak TLS on this port \(an https URL for a plain-http server\?\); check the scheme and port in --jwks/m)
+    expect(result.stderr).toMatch(
+      /^error: cannot reach the JWKS URI https:\/\/127\.0\.0\.1:\d+\/jwks\.json: the server does not speak TLS on this port \(an https URL for a plain-http server\?\); check the scheme and port in --jwks/m,
+    )
     expect(result.stderr).not.toMatch(/internal error|This is a bug|SSL routines/)
     expect(plain.connections()).toBe(1)
   })
@@ -614,23 +698,37 @@ describe('a squatted /dev/shm/bktx-<uid>', () => {
       ctx.skip()
     }
     const plants: [string, () => Promise<void>, RegExp][] = [
-      ['a directory of another uid', async () => {
-        await mkdir(shmPath, { mode: 0o777 })
-        await chown(shmPath, squatter, squatter)
-      }, new RegExp(`it belongs to uid ${squatter}, not to you \\(uid ${victim}\\)`)],
-      ['a symlink of another uid to its directory', async () => {
-        await mkdir(`${shmPath}.target`, { mode: 0o777 })
-        await chown(`${shmPath}.target`, squatter, squatter)
-        await symlink(`${shmPath}.target`, shmPath)
-        await lchown(shmPath, squatter, squatter)
-      }, /it is a symbolic link/],
-      ['a directory of ours open to others', async () => {
-        await mkdir(shmPath)
-        await chmod(shmPath, 0o777)
-        await chown(shmPath, victim, victim)
-      }, /its mode is 0777, other users can reach it/],
+      [
+        'a directory of another uid',
+        async () => {
+          await mkdir(shmPath, { mode: 0o777 })
+          await chown(shmPath, squatter, squatter)
+        },
+        new RegExp(`it belongs to uid ${squatter}, not to you \\(uid ${victim}\\)`),
+      ],
+      [
+        'a symlink of another uid to its directory',
+        async () => {
+          await mkdir(`${shmPath}.target`, { mode: 0o777 })
+          await chown(`${shmPath}.target`, squatter, squatter)
+          await symlink(`${shmPath}.target`, shmPath)
+          await lchown(shmPath, squatter, squatter)
+        },
+        /it is a symbolic link/,
+      ],
+      [
+        'a directory of ours open to others',
+        async () => {
+          await mkdir(shmPath)
+          await chmod(shmPath, 0o777)
+          await chown(shmPath, victim, victim)
+        },
+        /its mode is 0777, other users can reach it/,
+      ],
     ]
-    const { url: server } = await hostile((_req, res) => json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: 900, scope: 'read_builds' }))
+    const { url: server } = await hostile((_req, res) =>
+      json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: 900, scope: 'read_builds' }),
+    )
     const key = join(dir, `victim-key.pem`)
     await writeFile(key, await readFile(keyPath), { mode: 0o600 })
     await chown(key, victim, victim)
@@ -643,7 +741,12 @@ describe('a squatted /dev/shm/bktx-<uid>', () => {
       try {
         await plant()
         const before = await lstat(shmPath)
-        const env = { ...tokenEnv(`${server}/oauth/token`, { BKTX_KEY: key, BKTX_CACHE: 'file' }), HOME: home, XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config') }
+        const env = {
+          ...tokenEnv(`${server}/oauth/token`, { BKTX_KEY: key, BKTX_CACHE: 'file' }),
+          HOME: home,
+          XDG_CACHE_HOME: join(home, 'cache'),
+          XDG_CONFIG_HOME: join(home, 'config'),
+        }
         const first = await run(['token'], { env, uid: victim })
         figures.squat_cases++
         expect(first.code, `${name}: ${first.stderr}`).toBe(0)
@@ -670,5 +773,4 @@ describe('a squatted /dev/shm/bktx-<uid>', () => {
       }
     }
   })
-
 })

@@ -38,7 +38,15 @@ afterEach(async () => {
 function plant(dir: string, options: { mode: number; owner?: number }): string {
   mkdirSync(dir, { recursive: true, mode: 0o700 })
   const path = join(dir, 'config.json')
-  const profile = { key: `exec:touch ${marker}`, 'public-key': pub, kid: 'k1', 'client-id': 'c', org: 'acme', subject: 'dev@acme.test', 'token-url': 'http://127.0.0.1:9/oauth/token' }
+  const profile = {
+    key: `exec:touch ${marker}`,
+    'public-key': pub,
+    kid: 'k1',
+    'client-id': 'c',
+    org: 'acme',
+    subject: 'dev@acme.test',
+    'token-url': 'http://127.0.0.1:9/oauth/token',
+  }
   writeFileSync(path, JSON.stringify({ profiles: { default: profile } }))
   chmodSync(path, options.mode)
   if (options.owner !== undefined) chownSync(path, options.owner, options.owner)
@@ -151,7 +159,7 @@ describe('a configuration file other users own or can write is refused (exit 3) 
   })
 })
 
-describe("the start-up fast path (a cached token) applies the same rule", () => {
+describe('the start-up fast path (a cached token) applies the same rule', () => {
   it('a cached token is not served once the configuration file is writable by others', async () => {
     const world = await tokenWorld()
     try {

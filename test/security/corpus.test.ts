@@ -233,7 +233,9 @@ const ALG = /alg .* not allowed/
 for (const alg of ['none', 'None', 'NONE', 'nOnE', 'none ', ' none', 'none\u0000']) {
   add('alg none', `alg ${JSON.stringify(alg)} with a signature`, client(ALG), () => post(jws(header({ alg }), claims(), es256(ec.privateKey))))
 }
-add('alg none', 'alg none with an empty signature', client(/segment is empty or not base64url/), () => post(`${segment(header({ alg: 'none' }))}.${segment(claims())}.`))
+add('alg none', 'alg none with an empty signature', client(/segment is empty or not base64url/), () =>
+  post(`${segment(header({ alg: 'none' }))}.${segment(claims())}.`),
+)
 add('alg none', 'alg missing', client(ALG), () => post(jws({ typ: 'JWT', kid: 'ec-1' }, claims(), es256(ec.privateKey))))
 add('alg none', 'alg null', client(ALG), () => post(good({}, { alg: null })))
 add('alg none', 'alg as an array ["ES256"]', client(ALG), () => post(good({}, { alg: ['ES256'] })))
@@ -245,12 +247,16 @@ add('alg none', 'alg EdDSA', client(ALG), () => post(good({}, { alg: 'EdDSA' }))
 const ecPem = (): string => ec.publicKey.export({ format: 'pem', type: 'spki' }).toString()
 const rsaPem = (): string => rsa.publicKey.export({ format: 'pem', type: 'spki' }).toString()
 add('key confusion', 'HS256 keyed with the EC public key PEM', client(ALG), () => post(jws(header({ alg: 'HS256' }), claims(), hmac('sha256', ecPem()))))
-add('key confusion', 'HS256 keyed with the RSA public key PEM', client(ALG), () => post(jws(header({ alg: 'HS256', kid: 'rsa-1' }), claims(), hmac('sha256', rsaPem()))))
+add('key confusion', 'HS256 keyed with the RSA public key PEM', client(ALG), () =>
+  post(jws(header({ alg: 'HS256', kid: 'rsa-1' }), claims(), hmac('sha256', rsaPem()))),
+)
 add('key confusion', 'HS384 keyed with the RSA public key DER', client(ALG), () =>
   post(jws(header({ alg: 'HS384', kid: 'rsa-1' }), claims(), hmac('sha384', rsa.publicKey.export({ format: 'der', type: 'spki' })))),
 )
 add('key confusion', 'HS256 keyed with the JWK JSON', client(ALG), () => post(jws(header({ alg: 'HS256' }), claims(), hmac('sha256', JSON.stringify(ec.jwk)))))
-add('key confusion', 'HS512 keyed with the JWK x coordinate', client(ALG), () => post(jws(header({ alg: 'HS512' }), claims(), hmac('sha512', String(ec.jwk.x)))))
+add('key confusion', 'HS512 keyed with the JWK x coordinate', client(ALG), () =>
+  post(jws(header({ alg: 'HS512' }), claims(), hmac('sha512', String(ec.jwk.x)))),
+)
 add('key confusion', 'HS256 without kid', client(ALG), () => post(jws({ alg: 'HS256', typ: 'JWT' }, claims(), hmac('sha256', ecPem()))))
 
 // ----- ECDSA r = 0 / s = 0 (CVE-2022-21449 "psychic signatures") and out-of-range r, s
@@ -271,7 +277,9 @@ add('DER signature', 'DER truncated to 64 bytes', BAD_SIG, () => post(jws(header
 
 // ----- A valid signature by another key under a registered kid
 add('foreign key', 'EC intruder key under kid ec-1', BAD_SIG, () => post(jws(header(), claims(), es256(intruder.privateKey))))
-add('foreign key', 'RSA intruder key under kid rsa-1', BAD_SIG, () => post(jws({ alg: 'RS256', typ: 'JWT', kid: 'rsa-1' }, claims(), rs256(intruderRsa.privateKey))))
+add('foreign key', 'RSA intruder key under kid rsa-1', BAD_SIG, () =>
+  post(jws({ alg: 'RS256', typ: 'JWT', kid: 'rsa-1' }, claims(), rs256(intruderRsa.privateKey))),
+)
 add('foreign key', 'EC intruder key without kid', BAD_SIG, () => post(jws({ alg: 'ES256', typ: 'JWT' }, claims(), es256(intruder.privateKey))))
 add('foreign key', 'RSA intruder key without kid', BAD_SIG, () => post(jws({ alg: 'RS256', typ: 'JWT' }, claims(), rs256(intruderRsa.privateKey))))
 add('foreign key', 'intruder key under the JWKS URI kid uri-ec', BAD_SIG, () =>
@@ -301,19 +309,38 @@ for (const kid of [0, 1, true, null, ['ec-1'], { kid: 'ec-1' }]) {
 
 // ----- Key references in the header: never followed (RFC 8725 §3.10)
 const REFERENCE = /key references are never followed/
-add('key reference', 'jku naming an attacker JWKS', client(REFERENCE), () => post(jws(header({ jku: `${canary.url}/jwks.json`, kid: 'intruder' }), claims(), es256(intruder.privateKey))), true)
-add('key reference', 'jku plus the registered kid and key', client(REFERENCE), () => post(good({}, { jku: `${canary.url}/jwks.json` })), true)
-add('key reference', 'jku on the JWKS URI app', client(REFERENCE), () =>
-  post(jws(header({ jku: `${canary.url}/jwks.json`, kid: 'intruder' }), claims({ iss: 'uri-app', sub: 'uri-app' }), es256(intruder.privateKey))),
+add(
+  'key reference',
+  'jku naming an attacker JWKS',
+  client(REFERENCE),
+  () => post(jws(header({ jku: `${canary.url}/jwks.json`, kid: 'intruder' }), claims(), es256(intruder.privateKey))),
   true,
 )
-add('key reference', 'x5u naming an attacker certificate', client(REFERENCE), () => post(jws(header({ x5u: `${canary.url}/cert.pem`, kid: undefined }), claims(), es256(intruder.privateKey))), true)
+add('key reference', 'jku plus the registered kid and key', client(REFERENCE), () => post(good({}, { jku: `${canary.url}/jwks.json` })), true)
+add(
+  'key reference',
+  'jku on the JWKS URI app',
+  client(REFERENCE),
+  () => post(jws(header({ jku: `${canary.url}/jwks.json`, kid: 'intruder' }), claims({ iss: 'uri-app', sub: 'uri-app' }), es256(intruder.privateKey))),
+  true,
+)
+add(
+  'key reference',
+  'x5u naming an attacker certificate',
+  client(REFERENCE),
+  () => post(jws(header({ x5u: `${canary.url}/cert.pem`, kid: undefined }), claims(), es256(intruder.privateKey))),
+  true,
+)
 add('key reference', 'x5c with an attacker certificate', client(REFERENCE), () =>
   post(jws({ alg: 'ES256', typ: 'JWT', x5c: [cert.der.toString('base64')] }, claims(), (i) => es256(createPrivateKey(cert.privateKey))(i))),
 )
 add('key reference', 'x5c under the registered kid', client(REFERENCE), () => post(good({}, { x5c: [cert.der.toString('base64')] })))
-add('key reference', 'embedded jwk of the attacker key', client(REFERENCE), () => post(jws({ alg: 'ES256', typ: 'JWT', jwk: intruder.jwk }, claims(), es256(intruder.privateKey))))
-add('key reference', 'embedded jwk under the registered kid', client(REFERENCE), () => post(jws(header({ jwk: intruder.jwk }), claims(), es256(intruder.privateKey))))
+add('key reference', 'embedded jwk of the attacker key', client(REFERENCE), () =>
+  post(jws({ alg: 'ES256', typ: 'JWT', jwk: intruder.jwk }, claims(), es256(intruder.privateKey))),
+)
+add('key reference', 'embedded jwk under the registered kid', client(REFERENCE), () =>
+  post(jws(header({ jwk: intruder.jwk }), claims(), es256(intruder.privateKey))),
+)
 add('key reference', 'x5t thumbprint', client(REFERENCE), () => post(good({}, { x5t: b64u(Buffer.alloc(20, 1)) })))
 add('key reference', 'x5t#S256 thumbprint', client(REFERENCE), () => post(good({}, { 'x5t#S256': b64u(Buffer.alloc(32, 1)) })))
 
@@ -354,11 +381,16 @@ const asHostile = (respond: NonNullable<Listener['respond']>): Promise<Answer> =
   hostileHost.respond = respond
   return post(jws(header({ kid: 'intruder' }), claims({ iss: 'hostile-uri-app', sub: 'hostile-uri-app' }), es256(intruder.privateKey)))
 }
-add('JWKS host', 'a redirect to another host (the canary)', unverified(/JWKS URI answered HTTP 302/), () =>
-  asHostile((_req, res) => res.writeHead(302, { Location: `${canary.url}/jwks.json` }).end()),
+add(
+  'JWKS host',
+  'a redirect to another host (the canary)',
+  unverified(/JWKS URI answered HTTP 302/),
+  () => asHostile((_req, res) => res.writeHead(302, { Location: `${canary.url}/jwks.json` }).end()),
   true,
 )
-add('JWKS host', 'a redirect to a file: URL', unverified(/JWKS URI answered HTTP 301/), () => asHostile((_req, res) => res.writeHead(301, { Location: 'file:///etc/passwd' }).end()))
+add('JWKS host', 'a redirect to a file: URL', unverified(/JWKS URI answered HTTP 301/), () =>
+  asHostile((_req, res) => res.writeHead(301, { Location: 'file:///etc/passwd' }).end()),
+)
 add('JWKS host', 'a 150 KiB JWKS, declared', unverified(/JWKS larger than 102400 bytes/), () =>
   asHostile((_req, res) => {
     const text = JSON.stringify({ keys: [intruder.jwk], pad: 'x'.repeat(150 * 1024) })
@@ -375,12 +407,18 @@ add('JWKS host', 'a 150 KiB JWKS, chunked', unverified(/JWKS larger than 102400 
 )
 add('JWKS host', 'an HTTP 500', unverified(/JWKS URI answered HTTP 500/), () => asHostile((_req, res) => res.writeHead(500).end('{"keys":[]}')))
 add('JWKS host', 'a 204 with no body', unverified(/JWKS URI answered HTTP 204/), () => asHostile((_req, res) => res.writeHead(204).end()))
-add('JWKS host', 'not JSON', unverified(/JWKS URI answered a body that is not JSON/), () => asHostile((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('<html>')))
-add('JWKS host', 'a JWKS whose keys is not an array', unverified(/JWKS URI answered JSON without a "keys" array/), () => asHostile((_req, res) => res.writeHead(200).end('{"keys":{"kid":"intruder"}}')))
+add('JWKS host', 'not JSON', unverified(/JWKS URI answered a body that is not JSON/), () =>
+  asHostile((_req, res) => res.writeHead(200, { 'Content-Type': 'application/json' }).end('<html>')),
+)
+add('JWKS host', 'a JWKS whose keys is not an array', unverified(/JWKS URI answered JSON without a "keys" array/), () =>
+  asHostile((_req, res) => res.writeHead(200).end('{"keys":{"kid":"intruder"}}')),
+)
 
 // ----- Algorithm / key type mismatch (the key type binds the algorithm, RFC 8725 §3.1)
 add('alg/key type', 'RS256 header over the EC key (kid ec-1)', unverified(NO_KEY), () => post(jws(header({ alg: 'RS256' }), claims(), es256(ec.privateKey))))
-add('alg/key type', 'ES256 header over the RSA key (kid rsa-1, its JWK has no alg)', unverified(NO_KEY), () => post(jws(header({ kid: 'rsa-1' }), claims(), rs256(rsa.privateKey))))
+add('alg/key type', 'ES256 header over the RSA key (kid rsa-1, its JWK has no alg)', unverified(NO_KEY), () =>
+  post(jws(header({ kid: 'rsa-1' }), claims(), rs256(rsa.privateKey))),
+)
 add('alg/key type', 'RS256 header, EC signature, no kid', BAD_SIG, () => post(jws({ alg: 'RS256', typ: 'JWT' }, claims(), es256(ec.privateKey))))
 add('alg/key type', 'ES256 header, RSA signature, no kid', BAD_SIG, () => post(jws({ alg: 'ES256', typ: 'JWT' }, claims(), rs256(rsa.privateKey))))
 add('alg/key type', 'RS256 header over the JWKS URI EC key', unverified(NO_KEY), () =>
@@ -394,7 +432,9 @@ add('header members', 'cty "JWT" (a nested token)', client(MEMBER_NOT_ALLOWED), 
 add('header members', 'enc (a JWE member)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { enc: 'A256GCM' })))
 add('header members', 'a private member', client(MEMBER_NOT_ALLOWED), () => post(good({}, { 'x-tenant': 'acme' })))
 add('header members', 'a claim copied into the header (iss)', client(MEMBER_NOT_ALLOWED), () => post(good({}, { iss: CLIENT })))
-add('header members', '"__proto__" as a member', client(MEMBER_NOT_ALLOWED), () => post(jws('{"alg":"ES256","typ":"JWT","kid":"ec-1","__proto__":{"alg":"none"}}', claims(), es256(ec.privateKey))))
+add('header members', '"__proto__" as a member', client(MEMBER_NOT_ALLOWED), () =>
+  post(jws('{"alg":"ES256","typ":"JWT","kid":"ec-1","__proto__":{"alg":"none"}}', claims(), es256(ec.privateKey))),
+)
 
 // ----- One encoding per value (RFC 4648 §3.5): the spare bits of a segment's last character
 // must be zero, or two spellings of one signature would both verify
@@ -407,7 +447,7 @@ const spareBits = (segment: string): string => {
   const last = alphabet.indexOf(segment.at(-1) as string)
   return segment.slice(0, -1) + (alphabet[last | 1] as string)
 }
-add('canonical base64url', 'the signature with its last character\'s spare bits set (it still decodes to the same bytes)', client(NON_CANONICAL), () => {
+add('canonical base64url', "the signature with its last character's spare bits set (it still decodes to the same bytes)", client(NON_CANONICAL), () => {
   const parts = good().split('.')
   return post(`${parts[0]}.${parts[1]}.${spareBits(parts[2] as string)}`)
 })
@@ -488,7 +528,9 @@ add('aud', 'a number', AUD_BAD, () => post(good({ aud: 8787 })))
 add('aud', 'an object', AUD_BAD, () => post(good({ aud: { url: server.tokenUrl } })))
 add('aud', 'null', AUD_BAD, () => post(good({ aud: null })))
 add('aud', 'missing', AUD_BAD, () => post(good({}, {}, ['aud'])))
-add('aud', 'a spoofed Host header and aud naming it', AUD_BAD, () => post(good({ aud: 'http://evil.test/oauth/token' }), {}, { headers: { Host: 'evil.test' } }))
+add('aud', 'a spoofed Host header and aud naming it', AUD_BAD, () =>
+  post(good({ aud: 'http://evil.test/oauth/token' }), {}, { headers: { Host: 'evil.test' } }),
+)
 
 // ----- iss and sub
 const ISS_SUB = /iss differs from sub/
@@ -519,7 +561,9 @@ add('jti', 'jti as an object', client(JTI), () => post(good({ jti: { id: 'x' } }
 
 // ----- Tampering with a validly signed assertion
 add('tampered', 'payload exp raised after signing', BAD_SIG, () => post(tamper(good(), 1, (c) => (c['exp'] = (c['exp'] as number) + 200))))
-add('tampered', 'payload sub changed after signing', BAD_SIG, () => post(tamper(good({ iss: 'other-app', sub: 'other-app' }), 1, (c) => ((c['iss'] = CLIENT), (c['sub'] = CLIENT)))))
+add('tampered', 'payload sub changed after signing', BAD_SIG, () =>
+  post(tamper(good({ iss: 'other-app', sub: 'other-app' }), 1, (c) => ((c['iss'] = CLIENT), (c['sub'] = CLIENT)))),
+)
 add('tampered', 'payload jti changed after signing', BAD_SIG, () => post(tamper(good(), 1, (c) => (c['jti'] = randomUUID()))))
 add('tampered', 'header typ changed after signing', BAD_SIG, () => post(tamper(good(), 0, (h) => (h['typ'] = 'jwt'))))
 add('tampered', 'header kid removed after signing', BAD_SIG, () => post(tamper(good(), 0, (h) => delete h['kid'])))
@@ -572,16 +616,24 @@ add('payload shape', 'payload null', client(NOT_OBJECT), () => post(jws(header()
 add('payload shape', 'header an array', client(NOT_OBJECT), () => post(jws([header()], claims(), es256(ec.privateKey))))
 add('payload shape', 'payload not JSON', client(NOT_JSON), () => post(jws(header(), '{iss: x}', sig64)))
 add('payload shape', 'payload with a trailing comma', client(NOT_JSON), () => post(jws(header(), '{"iss":"x",}', sig64)))
-add('payload shape', 'payload not UTF-8', client(/payload is not base64url UTF-8/), () => post(`${segment(header())}.${b64u(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))}.${b64u(Buffer.alloc(64))}`))
+add('payload shape', 'payload not UTF-8', client(/payload is not base64url UTF-8/), () =>
+  post(`${segment(header())}.${b64u(Buffer.from([0x7b, 0xff, 0xfe, 0x7d]))}.${b64u(Buffer.alloc(64))}`),
+)
 add('payload shape', 'payload nested 33 deep', client(/payload: nesting deeper than 32/), () => post(jws(header(), nested(33), es256(ec.privateKey))))
-add('payload shape', 'payload nested 1500 deep', client(/payload: nesting deeper than 32/), () => post(jws(header(), `{"a":${'['.repeat(1500)}${']'.repeat(1500)}}`, sig64)))
+add('payload shape', 'payload nested 1500 deep', client(/payload: nesting deeper than 32/), () =>
+  post(jws(header(), `{"a":${'['.repeat(1500)}${']'.repeat(1500)}}`, sig64)),
+)
 add('payload shape', 'header nested 40 deep', client(/header: nesting deeper than 32/), () => post(jws(`{"alg":"ES256","x":${nested(40)}}`, claims(), sig64)))
 
 // ----- Duplicate JSON members (RFC 7515 §5.2, RFC 8725 §3.1: two parsers, two readings)
 const DUP = /duplicate member/
 const claimText = (): string => JSON.stringify(claims())
-add('duplicate members', 'header with alg twice', client(/header: duplicate member "alg"/), () => post(jws('{"alg":"ES256","typ":"JWT","kid":"ec-1","alg":"ES256"}', claims(), es256(ec.privateKey))))
-add('duplicate members', 'header alg none then ES256', client(/header: duplicate member "alg"/), () => post(jws('{"alg":"none","kid":"ec-1","alg":"ES256"}', claims(), es256(ec.privateKey))))
+add('duplicate members', 'header with alg twice', client(/header: duplicate member "alg"/), () =>
+  post(jws('{"alg":"ES256","typ":"JWT","kid":"ec-1","alg":"ES256"}', claims(), es256(ec.privateKey))),
+)
+add('duplicate members', 'header alg none then ES256', client(/header: duplicate member "alg"/), () =>
+  post(jws('{"alg":"none","kid":"ec-1","alg":"ES256"}', claims(), es256(ec.privateKey))),
+)
 add('duplicate members', 'payload with iss twice', client(/payload: duplicate member "iss"/), () =>
   post(jws(header(), claimText().replace('{', '{"iss":"other-app",'), es256(ec.privateKey))),
 )
@@ -591,11 +643,16 @@ add('duplicate members', 'payload with an escaped duplicate (i\\u0073s)', client
 add('duplicate members', 'payload with exp twice', client(/payload: duplicate member "exp"/), () =>
   post(jws(header(), claimText().replace('{', `{"exp":${nowS() + 100000},`), es256(ec.privateKey))),
 )
-add('duplicate members', 'payload with a nested duplicate', client(DUP), () => post(jws(header(), claimText().replace('{', '{"x":{"a":1,"a":2},'), es256(ec.privateKey))))
+add('duplicate members', 'payload with a nested duplicate', client(DUP), () =>
+  post(jws(header(), claimText().replace('{', '{"x":{"a":1,"a":2},'), es256(ec.privateKey))),
+)
 
 // ----- Size
-add('size', 'a 1 MiB assertion (body over 64 KiB: 413 unread)', { status: 413, error: 'invalid_request', description: 'Request body exceeds 65536 bytes', detail: /request body over 64 KiB/ }, () =>
-  post(good({ pad: 'x'.repeat(1024 * 1024) })),
+add(
+  'size',
+  'a 1 MiB assertion (body over 64 KiB: 413 unread)',
+  { status: 413, error: 'invalid_request', description: 'Request body exceeds 65536 bytes', detail: /request body over 64 KiB/ },
+  () => post(good({ pad: 'x'.repeat(1024 * 1024) })),
 )
 add('size', 'a 9 KiB assertion', client(/assertion of \d+ bytes exceeds 8192/), () => post(good({ pad: 'x'.repeat(9 * 1024) })))
 
@@ -632,11 +689,15 @@ for (const value of ['-1', '0', '-0', '1.5', '60.0', '1e3', 'abc', '0x10', '+60'
 add('subject', 'an unknown subject', request(SUBJECT, /is not an active, verified member/), () => post(good(), { subject_token: 'stranger@acme.test' }))
 add('subject', 'an inactive member', request(SUBJECT, /is not an active, verified member/), () => post(good(), { subject_token: 'gone@acme.test' }))
 add('subject', 'an unverified email', request(SUBJECT, /is not an active, verified member/), () => post(good(), { subject_token: 'unverified@acme.test' }))
-add('subject', 'a member of another org only', request(SUBJECT, /is not an active, verified member/), () => post(good(), { subject_token: 'nobody@other-org.test' }))
+add('subject', 'a member of another org only', request(SUBJECT, /is not an active, verified member/), () =>
+  post(good(), { subject_token: 'nobody@other-org.test' }),
+)
 add('subject', 'an unknown uuid', request(SUBJECT, /is not an active member/), () =>
   post(good(), { subject_token_type: 'urn:buildkite:params:oauth:token-type:user-uuid', subject_token: '99999999-2222-4333-8444-555555555555' }),
 )
-add('subject', 'an email given as a uuid', request(SUBJECT, /is not an active member/), () => post(good(), { subject_token_type: 'urn:buildkite:params:oauth:token-type:user-uuid' }))
+add('subject', 'an email given as a uuid', request(SUBJECT, /is not an active member/), () =>
+  post(good(), { subject_token_type: 'urn:buildkite:params:oauth:token-type:user-uuid' }),
+)
 add('subject', 'a uuid given as an email', request(SUBJECT, /is not an active, verified member/), () => post(good(), { subject_token: MEMBER_UUID }))
 add('subject', 'an unknown subject_token_type', request('Unsupported `subject_token_type`', /subject_token_type/), () =>
   post(good(), { subject_token_type: 'urn:ietf:params:oauth:token-type:jwt' }),
@@ -655,15 +716,23 @@ add('audience', "another org's app naming acme", { ...TARGET_BAD, detail: /is no
 
 // ----- Authorization header (docs/token-exchange.md §3)
 const AUTHZ = request('Authorization header is not accepted; authenticate with client_assertion', /Authorization header/)
-add('Authorization header', 'Basic client credentials', AUTHZ, () => post(good(), {}, { headers: { Authorization: `Basic ${Buffer.from(`${CLIENT}:secret`).toString('base64')}` } }))
-add('Authorization header', 'a Bearer token', AUTHZ, () => post(good(), {}, { headers: { Authorization: 'Bearer bktx_0000000000000000000000000000000000000000000' } }))
+add('Authorization header', 'Basic client credentials', AUTHZ, () =>
+  post(good(), {}, { headers: { Authorization: `Basic ${Buffer.from(`${CLIENT}:secret`).toString('base64')}` } }),
+)
+add('Authorization header', 'a Bearer token', AUTHZ, () =>
+  post(good(), {}, { headers: { Authorization: 'Bearer bktx_0000000000000000000000000000000000000000000' } }),
+)
 add('Authorization header', 'an empty Authorization header', AUTHZ, () => post(good(), {}, { headers: { Authorization: '' } }))
 
 // ----- Exchange IP list, judged on the socket (bind the client to 127.0.0.2)
 const IP = unverified(/outside the app's exchange IP list/)
 add('exchange IP', 'from 127.0.0.2, outside 127.0.0.1/32', IP, () => post(good({ iss: 'ip-app', sub: 'ip-app' }), {}, { localAddress: '127.0.0.2' }))
 add('exchange IP', 'from 127.0.0.2 claiming X-Forwarded-For 127.0.0.1', IP, () =>
-  post(good({ iss: 'ip-app', sub: 'ip-app' }), {}, { localAddress: '127.0.0.2', headers: { 'X-Forwarded-For': '127.0.0.1', 'X-Real-IP': '127.0.0.1', Forwarded: 'for=127.0.0.1' } }),
+  post(
+    good({ iss: 'ip-app', sub: 'ip-app' }),
+    {},
+    { localAddress: '127.0.0.2', headers: { 'X-Forwarded-For': '127.0.0.1', 'X-Real-IP': '127.0.0.1', Forwarded: 'for=127.0.0.1' } },
+  ),
 )
 add('exchange IP', 'from 127.0.0.2 with a bad signature (IP checked before keys)', IP, () =>
   post(jws(header(), claims({ iss: 'ip-app', sub: 'ip-app' }), es256(intruder.privateKey)), {}, { localAddress: '127.0.0.2' }),
@@ -679,10 +748,15 @@ add('form', 'grant_type twice, the second empty', request('Parameter `grant_type
 add('form', 'a parameter name that is not printable, twice', request('Parameter `parameter` must not be included more than once'), async () =>
   postBody(`${new URLSearchParams({ ...EXCHANGE, client_assertion: good() })}&%00x=1&%00x=2`),
 )
-add('form', 'grant_type client_credentials', { status: 400, error: 'unsupported_grant_type', description: 'Only the token exchange grant type is supported', detail: /grant_type/ }, () =>
-  post(good(), { grant_type: 'client_credentials' }),
+add(
+  'form',
+  'grant_type client_credentials',
+  { status: 400, error: 'unsupported_grant_type', description: 'Only the token exchange grant type is supported', detail: /grant_type/ },
+  () => post(good(), { grant_type: 'client_credentials' }),
 )
-add('form', 'client_assertion_type saml2-bearer', client(/client_assertion_type/), () => post(good(), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }))
+add('form', 'client_assertion_type saml2-bearer', client(/client_assertion_type/), () =>
+  post(good(), { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer' }),
+)
 add('form', 'client_assertion empty', request('Missing required parameter `client_assertion`'), () => post(''))
 add('form', 'a JSON body', request('Content-Type must be application/x-www-form-urlencoded', /content type/), () =>
   postBody(JSON.stringify({ ...EXCHANGE, client_assertion: good() }), { headers: { 'Content-Type': 'application/json' } }),
@@ -743,7 +817,12 @@ describe('replays', () => {
     // Same jti through the other endpoint path: still a replay.
     expect((await post(good({ jti, aud: `${server.url}/v2/oauth/token` }), {}, { path: '/v2/oauth/token' })).json.error_description).toBe(REPLAY)
     expect(server.server.state.store.size).toEqual(store)
-    expect(server.audit().slice(-5).every((r) => r.type === 'token.exchange_failed' && /already used/.test(r.detail ?? ''))).toBe(true)
+    expect(
+      server
+        .audit()
+        .slice(-5)
+        .every((r) => r.type === 'token.exchange_failed' && /already used/.test(r.detail ?? '')),
+    ).toBe(true)
     counted.cases += 3
     counted.requests += 6
     counted.classes.add('replay')
@@ -820,8 +899,14 @@ describe('JWKS URI fetches cannot be amplified', () => {
     try {
       const send = (kid: string, key: Key): Promise<Answer> => {
         const now = Math.floor(frozen.getTime() / 1000)
-        const assertion = jws(header({ kid }), { iss: 'uri-app', sub: 'uri-app', aud: own.tokenUrl, iat: now, exp: now + 60, jti: randomUUID() }, es256(key.privateKey))
-        return http(own.tokenUrl, { method: 'POST', headers: FORM, body: new URLSearchParams({ ...EXCHANGE, client_assertion: assertion }).toString() }).then((r) => ({ status: r.status, json: r.json }))
+        const assertion = jws(
+          header({ kid }),
+          { iss: 'uri-app', sub: 'uri-app', aud: own.tokenUrl, iat: now, exp: now + 60, jti: randomUUID() },
+          es256(key.privateKey),
+        )
+        return http(own.tokenUrl, { method: 'POST', headers: FORM, body: new URLSearchParams({ ...EXCHANGE, client_assertion: assertion }).toString() }).then(
+          (r) => ({ status: r.status, json: r.json }),
+        )
       }
       expect((await send('uri-ec', uriEc)).status).toBe(200)
       expect(host.hits).toHaveLength(1)
@@ -846,20 +931,34 @@ describe('RSA keys under 2048 bits', () => {
   it('are refused when the server configuration is loaded, naming the key', async () => {
     const doc = corpusConfig() as { apps: Array<Record<string, unknown>> }
     doc.apps[0] = { ...doc.apps[0], jwks: { keys: [ec.jwk, weak.jwk] } }
-    await expect(parseServerConfig(doc, 'weak.json')).rejects.toThrow(/apps\[0\]\.jwks\.keys\[1\]: RSA key of 1024 bits; Buildkite requires RS256 keys of at least 2048 bits/)
+    await expect(parseServerConfig(doc, 'weak.json')).rejects.toThrow(
+      /apps\[0\]\.jwks\.keys\[1\]: RSA key of 1024 bits; Buildkite requires RS256 keys of at least 2048 bits/,
+    )
     counted.cases++
   })
 
   it('and RSA keys with public exponent 1 or 2 are refused at load too (e = 1 makes forgery trivial)', async () => {
-    for (const [e, shown] of [['AQ', '1'], ['Ag', '2'], ['AA', '0']]) {
+    for (const [e, shown] of [
+      ['AQ', '1'],
+      ['Ag', '2'],
+      ['AA', '0'],
+    ]) {
       const doc = corpusConfig() as { apps: Array<Record<string, unknown>> }
       doc.apps[0] = { ...doc.apps[0], jwks: { keys: [{ ...rsa.jwk, e }] } }
-      await expect(parseServerConfig(doc, 'e.json')).rejects.toThrow(new RegExp(`apps\\[0\\]\\.jwks\\.keys\\[0\\]: RSA key with public exponent ${shown}; it must be odd and at least 3`))
+      await expect(parseServerConfig(doc, 'e.json')).rejects.toThrow(
+        new RegExp(`apps\\[0\\]\\.jwks\\.keys\\[0\\]: RSA key with public exponent ${shown}; it must be odd and at least 3`),
+      )
       counted.cases++
     }
   })
 })
 
 afterAll(() => {
-  writeFigures('corpus', { cases: counted.cases, classes: counted.classes.size, requests: counted.requests, pointing_elsewhere: counted.pointingElsewhere, canary_hits: canary?.hits.length ?? 0 })
+  writeFigures('corpus', {
+    cases: counted.cases,
+    classes: counted.classes.size,
+    requests: counted.requests,
+    pointing_elsewhere: counted.pointingElsewhere,
+    canary_hits: canary?.hits.length ?? 0,
+  })
 })

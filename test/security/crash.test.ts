@@ -28,7 +28,15 @@ const MEMBER = 'dev@acme.test'
 const AUD = 'https://bktx.test/oauth/token'
 const REPLAY = 'JWT has already been used (jti)'
 
-const figures = { server_kills: 0, startup_kills: 0, keygen_kills: 0, keygen_kills_mid_write: 0, exchanges_sent: 0, tokens_acknowledged: 0, keygen_outcomes: {} as Record<string, number> }
+const figures = {
+  server_kills: 0,
+  startup_kills: 0,
+  keygen_kills: 0,
+  keygen_kills_mid_write: 0,
+  exchanges_sent: 0,
+  tokens_acknowledged: 0,
+  keygen_outcomes: {} as Record<string, number>,
+}
 
 let dir: string
 let env: Record<string, string>
@@ -75,19 +83,23 @@ describe('kill -9 of bktx server --state-dir', () => {
   /** One exchange on its own connection; the token only when the whole 200 response arrived. */
   function exchangeOnce(url: string, body: string): Promise<string | undefined> {
     return new Promise((resolve) => {
-      const req = request(`${url}/oauth/token`, { method: 'POST', agent: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('error', () => resolve(undefined))
-        res.on('end', () => {
-          try {
-            const json = JSON.parse(Buffer.concat(chunks).toString()) as { access_token?: string }
-            resolve(res.statusCode === 200 && res.complete ? json.access_token : undefined)
-          } catch {
-            resolve(undefined)
-          }
-        })
-      })
+      const req = request(
+        `${url}/oauth/token`,
+        { method: 'POST', agent: false, headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(body) } },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('error', () => resolve(undefined))
+          res.on('end', () => {
+            try {
+              const json = JSON.parse(Buffer.concat(chunks).toString()) as { access_token?: string }
+              resolve(res.statusCode === 200 && res.complete ? json.access_token : undefined)
+            } catch {
+              resolve(undefined)
+            }
+          })
+        },
+      )
       req.on('error', () => resolve(undefined))
       req.end(body)
     })
@@ -116,14 +128,21 @@ describe('kill -9 of bktx server --state-dir', () => {
       expect(text === '' || text.endsWith('\n'), name).toBe(true)
       for (const line of text.split('\n').filter((l) => l !== '')) expect(() => JSON.parse(line), `${name}: ${line.slice(0, 80)}`).not.toThrow()
     }
-    const audit = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8')).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { type: string; token_sha256: string | null; jti: string | null })
+    const audit = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8'))
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as { type: string; token_sha256: string | null; jti: string | null })
     const mintedJtis = new Set(audit.filter((r) => r.type === 'token.minted').map((r) => r.jti))
     // Every acknowledged token is audited, still valid, and its jti still refused.
     for (const { jti } of acked) expect(mintedJtis.has(jti), jti).toBe(true)
     const checks = await Promise.all(
       acked.map(async ({ token, assertion }) => {
         const me = await http(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })
-        const replay = await http(`${server.url}/oauth/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: form(assertion) })
+        const replay = await http(`${server.url}/oauth/token`, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+          body: form(assertion),
+        })
         return { me: me.status, replay: replay.json?.error_description as string | undefined }
       }),
     )
@@ -131,52 +150,59 @@ describe('kill -9 of bktx server --state-dir', () => {
     expect(checks.filter((c) => c.replay !== REPLAY)).toEqual([])
   }
 
-  it('keeps every acknowledged token valid and every used jti refused, across kills under load and during start-up', async () => {
-    const key = await makeKey('EC', 'crash-key')
-    const jwksPath = join(dir, 'jwks.json')
-    await writeFile(jwksPath, JSON.stringify({ keys: [key.jwk] }))
-    const stateDir = join(dir, 'state')
-    const args = ['--member', MEMBER, '--jwks', jwksPath, '--client-id', CLIENT, '--state-dir', stateDir, '--aud', AUD, '--grantable', 'read_builds']
-    const acked: Acked[] = []
+  it(
+    'keeps every acknowledged token valid and every used jti refused, across kills under load and during start-up',
+    async () => {
+      const key = await makeKey('EC', 'crash-key')
+      const jwksPath = join(dir, 'jwks.json')
+      await writeFile(jwksPath, JSON.stringify({ keys: [key.jwk] }))
+      const stateDir = join(dir, 'state')
+      const args = ['--member', MEMBER, '--jwks', jwksPath, '--client-id', CLIENT, '--state-dir', stateDir, '--aud', AUD, '--grantable', 'read_builds']
+      const acked: Acked[] = []
 
-    let server = await spawnServer(args, env)
-    try {
-      for (let cycle = 0; cycle < 3; cycle++) {
-        const before = acked.length
-        let loading = true
-        const running = load(server.url, key, acked).finally(() => (loading = false))
-        await sleep(between(80, 400))
-        // On a busy machine the random window can pass with little answered: kill only once this
-        // cycle has acknowledged a few exchanges, so every cycle tests some. No time cap (the
-        // test's timeout is the kill timer; the clients stop at their first failed exchange).
-        while (acked.length < before + 8 && loading) await sleep(20)
-        await server.stop('SIGKILL')
-        figures.server_kills++
-        await running
-        // A kill while the restarted server replays and compacts its state.
-        if (cycle === 1) {
-          const child: ChildProcess = spawn(process.execPath, [BIN, 'server', '--port', '0', ...args], { env: { PATH: process.env['PATH'], ...env }, stdio: 'ignore' })
-          await sleep(between(60, 250))
-          child.kill('SIGKILL')
-          await new Promise((resolve) => child.once('exit', resolve))
-          figures.startup_kills++
+      let server = await spawnServer(args, env)
+      try {
+        for (let cycle = 0; cycle < 3; cycle++) {
+          const before = acked.length
+          let loading = true
+          const running = load(server.url, key, acked).finally(() => (loading = false))
+          await sleep(between(80, 400))
+          // On a busy machine the random window can pass with little answered: kill only once this
+          // cycle has acknowledged a few exchanges, so every cycle tests some. No time cap (the
+          // test's timeout is the kill timer; the clients stop at their first failed exchange).
+          while (acked.length < before + 8 && loading) await sleep(20)
+          await server.stop('SIGKILL')
+          figures.server_kills++
+          await running
+          // A kill while the restarted server replays and compacts its state.
+          if (cycle === 1) {
+            const child: ChildProcess = spawn(process.execPath, [BIN, 'server', '--port', '0', ...args], {
+              env: { PATH: process.env['PATH'], ...env },
+              stdio: 'ignore',
+            })
+            await sleep(between(60, 250))
+            child.kill('SIGKILL')
+            await new Promise((resolve) => child.once('exit', resolve))
+            figures.startup_kills++
+          }
+          server = await spawnServer(args, env)
+          await verifyAfterRestart(server, stateDir, acked)
         }
-        server = await spawnServer(args, env)
-        await verifyAfterRestart(server, stateDir, acked)
+      } finally {
+        await server.stop('SIGTERM')
       }
-    } finally {
-      await server.stop('SIGTERM')
-    }
-    figures.tokens_acknowledged = acked.length
-    expect(acked.length).toBeGreaterThan(20)
-    // Start-up compaction is atomic; a kill may leave its temporary file, never a torn state.
-    // Nothing in the state directory is readable by another user.
-    expect((await stat(stateDir)).mode & 0o077).toBe(0)
-    for (const name of await readdir(stateDir)) {
-      expect(name).toMatch(/^(audit\.jsonl|state\.jsonl|\.state\.jsonl\.[0-9a-f]{12}\.tmp)$/)
-      expect((await stat(join(stateDir, name))).mode & 0o077, name).toBe(0)
-    }
-  }, KILL_AFTER_MS)
+      figures.tokens_acknowledged = acked.length
+      expect(acked.length).toBeGreaterThan(20)
+      // Start-up compaction is atomic; a kill may leave its temporary file, never a torn state.
+      // Nothing in the state directory is readable by another user.
+      expect((await stat(stateDir)).mode & 0o077).toBe(0)
+      for (const name of await readdir(stateDir)) {
+        expect(name).toMatch(/^(audit\.jsonl|state\.jsonl|\.state\.jsonl\.[0-9a-f]{12}\.tmp)$/)
+        expect((await stat(join(stateDir, name))).mode & 0o077, name).toBe(0)
+      }
+    },
+    KILL_AFTER_MS,
+  )
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -251,32 +277,36 @@ describe('kill -9 of bktx keygen', () => {
     return outcome
   }
 
-  it('never leaves a partial key where a key is read, whenever it dies', async () => {
-    // How long a whole run takes here, to spread the random kills over its life.
-    const started = Date.now()
-    const whole = await keygenKilled(0, 'at-random', 60_000)
-    const duration = Date.now() - started
-    expect(await inspect(whole.configDir)).toBe('complete key')
+  it(
+    'never leaves a partial key where a key is read, whenever it dies',
+    async () => {
+      // How long a whole run takes here, to spread the random kills over its life.
+      const started = Date.now()
+      const whole = await keygenKilled(0, 'at-random', 60_000)
+      const duration = Date.now() - started
+      expect(await inspect(whole.configDir)).toBe('complete key')
 
-    // The measured duration only spreads the random kills over a run's life; nothing bounds it.
-    const plans: Array<['at-random' | 'mid-write', number]> = [
-      ...Array.from({ length: 8 }, (): ['at-random', number] => ['at-random', between(Math.floor(duration * 0.4), Math.floor(duration * 1.05))]),
-      ...Array.from({ length: 8 }, (_, i): ['mid-write', number] => ['mid-write', i % 4 === 0 ? 0 : between(0, 6)]),
-    ]
-    for (let i = 0; i < plans.length; i += 2) {
-      const batch = plans.slice(i, i + 2)
-      const results = await Promise.all(batch.map(([plan, after], j) => keygenKilled(i + j + 1, plan, after)))
-      for (const [j, result] of results.entries()) {
-        const outcome = await inspect(result.configDir)
-        if (result.killed) {
-          figures.keygen_kills++
-          if (batch[j]?.[0] === 'mid-write') figures.keygen_kills_mid_write++
+      // The measured duration only spreads the random kills over a run's life; nothing bounds it.
+      const plans: Array<['at-random' | 'mid-write', number]> = [
+        ...Array.from({ length: 8 }, (): ['at-random', number] => ['at-random', between(Math.floor(duration * 0.4), Math.floor(duration * 1.05))]),
+        ...Array.from({ length: 8 }, (_, i): ['mid-write', number] => ['mid-write', i % 4 === 0 ? 0 : between(0, 6)]),
+      ]
+      for (let i = 0; i < plans.length; i += 2) {
+        const batch = plans.slice(i, i + 2)
+        const results = await Promise.all(batch.map(([plan, after], j) => keygenKilled(i + j + 1, plan, after)))
+        for (const [j, result] of results.entries()) {
+          const outcome = await inspect(result.configDir)
+          if (result.killed) {
+            figures.keygen_kills++
+            if (batch[j]?.[0] === 'mid-write') figures.keygen_kills_mid_write++
+          }
+          figures.keygen_outcomes[outcome] = (figures.keygen_outcomes[outcome] ?? 0) + 1
         }
-        figures.keygen_outcomes[outcome] = (figures.keygen_outcomes[outcome] ?? 0) + 1
       }
-    }
-    // The mid-write kills must actually have landed before the key was complete at least once.
-    expect(figures.keygen_kills_mid_write).toBeGreaterThan(0)
-    expect((figures.keygen_outcomes['temporary file left'] ?? 0) + (figures.keygen_outcomes['nothing written'] ?? 0)).toBeGreaterThan(0)
-  }, KILL_AFTER_MS)
+      // The mid-write kills must actually have landed before the key was complete at least once.
+      expect(figures.keygen_kills_mid_write).toBeGreaterThan(0)
+      expect((figures.keygen_outcomes['temporary file left'] ?? 0) + (figures.keygen_outcomes['nothing written'] ?? 0)).toBeGreaterThan(0)
+    },
+    KILL_AFTER_MS,
+  )
 })

@@ -210,13 +210,24 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     const b64 = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'), maxLength: 120 })
     const structured = fc.tuple(anyJson, anyJson, fc.uint8Array({ maxLength: 300 })).map(([h, p, s]) => `${segment(h)}.${segment(p)}.${b64u(s)}`)
     const headerish = fc
-      .record({ alg: fc.oneof(fc.constantFrom('ES256', 'RS256', 'none', 'HS256'), anyJson), kid: fc.oneof(fc.constantFrom('ec', 'rsa'), anyJson), typ: anyJson }, { requiredKeys: [] })
+      .record(
+        { alg: fc.oneof(fc.constantFrom('ES256', 'RS256', 'none', 'HS256'), anyJson), kid: fc.oneof(fc.constantFrom('ec', 'rsa'), anyJson), typ: anyJson },
+        { requiredKeys: [] },
+      )
       .chain((h) => fc.tuple(fc.constant(h), anyJson, fc.uint8Array({ minLength: 64, maxLength: 64 })))
       .map(([h, p, s]) => `${segment(h)}.${segment(p)}.${b64u(s)}`)
     await fc.assert(
-      fc.asyncProperty(fc.oneof(anyText, fc.tuple(b64, b64, b64).map((p) => p.join('.')), structured, headerish), async (assertion) => {
-        expect(await verdict(assertion)).toBeUndefined()
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          anyText,
+          fc.tuple(b64, b64, b64).map((p) => p.join('.')),
+          structured,
+          headerish,
+        ),
+        async (assertion) => {
+          expect(await verdict(assertion)).toBeUndefined()
+        },
+      ),
       params(1500),
     )
   })
@@ -234,11 +245,21 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     {
       iss: fc.oneof({ weight: 8, arbitrary: fc.constant(CLIENT) }, { weight: 1, arbitrary: anyJson }),
       sub: fc.oneof({ weight: 8, arbitrary: fc.constant(CLIENT) }, { weight: 1, arbitrary: anyJson }),
-      aud: fc.oneof({ weight: 6, arbitrary: fc.constant(AUD) }, { weight: 1, arbitrary: fc.constant([AUD]) }, { weight: 1, arbitrary: fc.array(fc.constantFrom(AUD, 'x'), { maxLength: 3 }) }, { weight: 1, arbitrary: anyJson }),
+      aud: fc.oneof(
+        { weight: 6, arbitrary: fc.constant(AUD) },
+        { weight: 1, arbitrary: fc.constant([AUD]) },
+        { weight: 1, arbitrary: fc.array(fc.constantFrom(AUD, 'x'), { maxLength: 3 }) },
+        { weight: 1, arbitrary: anyJson },
+      ),
       iat: fc.oneof({ weight: 12, arbitrary: around(NOW) }, { weight: 1, arbitrary: fc.constant(undefined) }),
       exp: fc.oneof({ weight: 12, arbitrary: around(NOW + 60) }, { weight: 1, arbitrary: fc.constant(undefined) }),
       nbf: fc.option(around(NOW), { freq: 2, nil: undefined }),
-      jti: fc.oneof({ weight: 6, arbitrary: fc.uuid() }, { weight: 1, arbitrary: fc.constantFrom('used-jti', '', 'é'.repeat(127), 'é'.repeat(128)) }, { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 120, maxLength: 140 }) }, { weight: 1, arbitrary: anyJson }),
+      jti: fc.oneof(
+        { weight: 6, arbitrary: fc.uuid() },
+        { weight: 1, arbitrary: fc.constantFrom('used-jti', '', 'é'.repeat(127), 'é'.repeat(128)) },
+        { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 120, maxLength: 140 }) },
+        { weight: 1, arbitrary: anyJson },
+      ),
     },
     { requiredKeys: ['iss', 'sub', 'aud', 'iat', 'exp'] },
   )
@@ -292,13 +313,21 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     .tuple(
       fc.record(
         {
-          alg: fc.oneof({ weight: 8, arbitrary: fc.constant('ES256') }, { weight: 1, arbitrary: fc.constantFrom('RS256', 'none', 'HS256', 'ES384', 'es256') }, { weight: 1, arbitrary: anyJson }),
+          alg: fc.oneof(
+            { weight: 8, arbitrary: fc.constant('ES256') },
+            { weight: 1, arbitrary: fc.constantFrom('RS256', 'none', 'HS256', 'ES384', 'es256') },
+            { weight: 1, arbitrary: anyJson },
+          ),
           typ: fc.oneof(
             { weight: 4, arbitrary: fc.constantFrom('JWT', 'jwt', 'client-authentication+jwt', 'application/client-authentication+JWT', 'application/jwt') },
             { weight: 1, arbitrary: fc.constantFrom('JOSE', 'at+jwt', 'application/at+jwt', 'client-authentication', 'text/jwt') },
             { weight: 1, arbitrary: anyJson },
           ),
-          kid: fc.oneof({ weight: 6, arbitrary: fc.constant('ec') }, { weight: 1, arbitrary: fc.constantFrom('rsa', 'nope', '', 'EC') }, { weight: 1, arbitrary: anyJson }),
+          kid: fc.oneof(
+            { weight: 6, arbitrary: fc.constant('ec') },
+            { weight: 1, arbitrary: fc.constantFrom('rsa', 'nope', '', 'EC') },
+            { weight: 1, arbitrary: anyJson },
+          ),
         },
         { requiredKeys: [] },
       ),
@@ -313,7 +342,8 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
     if (Object.keys(h).some((name) => !['alg', 'typ', 'kid'].includes(name))) return false
     if (h['kid'] !== undefined && (typeof h['kid'] !== 'string' || h['kid'] === '')) return false
     const typ = h['typ']
-    if (typ !== undefined && (typeof typ !== 'string' || !['jwt', 'client-authentication+jwt'].includes(typ.toLowerCase().replace(/^application\//, '')))) return false
+    if (typ !== undefined && (typeof typ !== 'string' || !['jwt', 'client-authentication+jwt'].includes(typ.toLowerCase().replace(/^application\//, ''))))
+      return false
     return h['kid'] === undefined || h['kid'] === 'ec'
   }
 
@@ -336,39 +366,75 @@ describe('JWT decoding and claim checks (authenticateClient)', () => {
 
 describe('client config loader (src/config/file.ts parseConfig)', () => {
   const settingValue = fc.oneof(
-    fc.constantFrom('https://buildkite.com/oauth/token', 'http://user:pw@x/', 'acme', 'Acme', 'email', 'uuid', '15m', '90', '1e3', 'read_builds read_user', 'x', ' x'),
+    fc.constantFrom(
+      'https://buildkite.com/oauth/token',
+      'http://user:pw@x/',
+      'acme',
+      'Acme',
+      'email',
+      'uuid',
+      '15m',
+      '90',
+      '1e3',
+      'read_builds read_user',
+      'x',
+      ' x',
+    ),
     fc.string({ maxLength: 30 }),
     fc.integer(),
     anyJson,
   )
-  const profile = fc.dictionary(fc.oneof(fc.constantFrom(...SETTING_NAMES), fc.string({ maxLength: 10 }), hostile.filter((v): v is string => typeof v === 'string')), settingValue, { maxKeys: 6 })
+  const profile = fc.dictionary(
+    fc.oneof(
+      fc.constantFrom(...SETTING_NAMES),
+      fc.string({ maxLength: 10 }),
+      hostile.filter((v): v is string => typeof v === 'string'),
+    ),
+    settingValue,
+    { maxKeys: 6 },
+  )
   const document = fc.oneof(
-    fc.record({ profiles: fc.dictionary(fc.oneof(fc.constantFrom('default', 'ci', 'a.b', '-x', '__proto__', 'toString'), fc.string({ maxLength: 70 })), fc.oneof(profile, anyJson), { maxKeys: 4 }) }, { requiredKeys: [] }),
+    fc.record(
+      {
+        profiles: fc.dictionary(
+          fc.oneof(fc.constantFrom('default', 'ci', 'a.b', '-x', '__proto__', 'toString'), fc.string({ maxLength: 70 })),
+          fc.oneof(profile, anyJson),
+          { maxKeys: 4 },
+        ),
+      },
+      { requiredKeys: [] },
+    ),
     fc.dictionary(fc.string({ maxLength: 10 }), anyJson, { maxKeys: 3 }),
     anyJson,
   )
 
   it('gives a validated ConfigFile or a ConfigError naming the file, for any text', () => {
     fc.assert(
-      fc.property(fc.oneof(anyText, document.map((d) => JSON.stringify(d) ?? 'undefined')), (text) => {
-        let config: ReturnType<typeof parseConfig>
-        try {
-          config = timed(() => parseConfig(text, '/fuzz/config.json'))
-        } catch (error) {
-          if (!(error instanceof ConfigError)) throw error
-          expect(error.message).toMatch(/^config file \/fuzz\/config\.json/)
-          return
-        }
-        for (const [name, settings] of Object.entries(config.profiles)) {
-          expect(name).toMatch(PROFILE_NAME)
-          for (const [key, value] of Object.entries(settings)) {
-            expect(SETTING_NAMES).toContain(key)
-            expect(typeof value).toBe('string')
-            // Validation is a normalisation: applying it again changes nothing.
-            expect(SETTINGS[key as (typeof SETTING_NAMES)[number]].validate(value as string)).toBe(value)
+      fc.property(
+        fc.oneof(
+          anyText,
+          document.map((d) => JSON.stringify(d) ?? 'undefined'),
+        ),
+        (text) => {
+          let config: ReturnType<typeof parseConfig>
+          try {
+            config = timed(() => parseConfig(text, '/fuzz/config.json'))
+          } catch (error) {
+            if (!(error instanceof ConfigError)) throw error
+            expect(error.message).toMatch(/^config file \/fuzz\/config\.json/)
+            return
           }
-        }
-      }),
+          for (const [name, settings] of Object.entries(config.profiles)) {
+            expect(name).toMatch(PROFILE_NAME)
+            for (const [key, value] of Object.entries(settings)) {
+              expect(SETTING_NAMES).toContain(key)
+              expect(typeof value).toBe('string')
+              // Validation is a normalisation: applying it again changes nothing.
+              expect(SETTINGS[key as (typeof SETTING_NAMES)[number]].validate(value as string)).toBe(value)
+            }
+          }
+        },
+      ),
       params(1500),
     )
   })
@@ -384,7 +450,12 @@ describe('server config loader (parseServerConfig)', () => {
   async function baseDoc(): Promise<Record<string, unknown>> {
     base ??= {
       organizations: [
-        { slug: 'acme', require_jti: true, rate_limit: 60, members: [{ email: 'dev@acme.test', uuid: '11111111-2222-4333-8444-555555555555', verified: true, active: true, name: 'Dev' }] },
+        {
+          slug: 'acme',
+          require_jti: true,
+          rate_limit: 60,
+          members: [{ email: 'dev@acme.test', uuid: '11111111-2222-4333-8444-555555555555', verified: true, active: true, name: 'Dev' }],
+        },
         { slug: 'other', token_exchange_enabled: false, members: [] },
       ],
       apps: [
@@ -392,7 +463,12 @@ describe('server config loader (parseServerConfig)', () => {
           client_id: '0123456789abcdef0123',
           org: 'acme',
           name: 'ci',
-          jwks: { keys: [{ ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256', use: 'sig' }, { ...(await exportJWK(rsa.publicKey)), kid: 'rsa' }] },
+          jwks: {
+            keys: [
+              { ...(await exportJWK(ec.publicKey)), kid: 'ec', alg: 'ES256', use: 'sig' },
+              { ...(await exportJWK(rsa.publicKey)), kid: 'rsa' },
+            ],
+          },
           grantable_scopes: ['read_builds', 'read_pipelines'],
           default_scopes: ['read_builds'],
           max_ttl: 3600,
@@ -437,9 +513,23 @@ describe('server config loader (parseServerConfig)', () => {
     return copy
   }
 
-  const jwkMember = fc.oneof(fc.base64String({ maxLength: 60 }).map((s) => s.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')), anyJson)
+  const jwkMember = fc.oneof(
+    fc.base64String({ maxLength: 60 }).map((s) => s.replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_')),
+    anyJson,
+  )
   const randomJwk = fc.record(
-    { kty: fc.oneof(fc.constantFrom('EC', 'RSA', 'oct', 'OKP'), anyJson), crv: fc.oneof(fc.constantFrom('P-256', 'P-384', 'Ed25519'), anyJson), x: jwkMember, y: jwkMember, n: jwkMember, e: fc.oneof(fc.constant('AQAB'), jwkMember), kid: fc.oneof(fc.constant('k'), anyJson), alg: anyJson, use: anyJson, d: jwkMember },
+    {
+      kty: fc.oneof(fc.constantFrom('EC', 'RSA', 'oct', 'OKP'), anyJson),
+      crv: fc.oneof(fc.constantFrom('P-256', 'P-384', 'Ed25519'), anyJson),
+      x: jwkMember,
+      y: jwkMember,
+      n: jwkMember,
+      e: fc.oneof(fc.constant('AQAB'), jwkMember),
+      kid: fc.oneof(fc.constant('k'), anyJson),
+      alg: anyJson,
+      use: anyJson,
+      d: jwkMember,
+    },
     { requiredKeys: [] },
   )
 
@@ -447,27 +537,33 @@ describe('server config loader (parseServerConfig)', () => {
     const doc = await baseDoc()
     const edit = fc.tuple(fc.nat(), fc.oneof(anyJson, randomJwk), fc.constantFrom<'set' | 'delete' | 'add'>('set', 'set', 'delete', 'add'))
     await fc.assert(
-      fc.asyncProperty(fc.oneof({ weight: 1, arbitrary: anyJson }, { weight: 5, arbitrary: fc.array(edit, { minLength: 1, maxLength: 3 }).map((edits) => mutate(doc, edits)) }), async (input) => {
-        let config: Awaited<ReturnType<typeof parseServerConfig>>
-        try {
-          config = await timedAsync(() => parseServerConfig(input, 'fuzz.json'))
-        } catch (error) {
-          if (!(error instanceof ConfigError)) throw error
-          expect(error.message).toMatch(/^config file fuzz\.json/)
-          return
-        }
-        for (const app of config.apps) {
-          expect(app.maxTtl).toBeGreaterThanOrEqual(30)
-          expect(app.maxTtl).toBeLessThanOrEqual(86400)
-          for (const s of app.defaultScopes) expect(app.grantableScopes).toContain(s)
-          expect((app.jwks === undefined) !== (app.jwksUri === undefined)).toBe(true)
-          for (const key of app.jwks?.keys ?? []) expect(key).not.toHaveProperty('d')
-          // What the server builds from a valid configuration must not throw either.
-          new IpAllowList(app.exchangeIps).allows('127.0.0.1')
-          new IpAllowList(app.tokenIps).allows('::1')
-          expect(config.organizations.some((o) => o.slug === app.org)).toBe(true)
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          { weight: 1, arbitrary: anyJson },
+          { weight: 5, arbitrary: fc.array(edit, { minLength: 1, maxLength: 3 }).map((edits) => mutate(doc, edits)) },
+        ),
+        async (input) => {
+          let config: Awaited<ReturnType<typeof parseServerConfig>>
+          try {
+            config = await timedAsync(() => parseServerConfig(input, 'fuzz.json'))
+          } catch (error) {
+            if (!(error instanceof ConfigError)) throw error
+            expect(error.message).toMatch(/^config file fuzz\.json/)
+            return
+          }
+          for (const app of config.apps) {
+            expect(app.maxTtl).toBeGreaterThanOrEqual(30)
+            expect(app.maxTtl).toBeLessThanOrEqual(86400)
+            for (const s of app.defaultScopes) expect(app.grantableScopes).toContain(s)
+            expect((app.jwks === undefined) !== (app.jwksUri === undefined)).toBe(true)
+            for (const key of app.jwks?.keys ?? []) expect(key).not.toHaveProperty('d')
+            // What the server builds from a valid configuration must not throw either.
+            new IpAllowList(app.exchangeIps).allows('127.0.0.1')
+            new IpAllowList(app.tokenIps).allows('::1')
+            expect(config.organizations.some((o) => o.slug === app.org)).toBe(true)
+          }
+        },
+      ),
       params(700),
     )
   })
@@ -499,27 +595,44 @@ describe('key and JWKS loader (src/keys/load.ts parseKeys)', () => {
       const out = { ...jwk, [member]: value }
       return JSON.stringify(asSet ? { keys: [out, jwk] } : out)
     })
-  const pemBlock = fc.tuple(fc.constantFrom('PRIVATE KEY', 'PUBLIC KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY', 'CERTIFICATE', 'ENCRYPTED PRIVATE KEY'), fc.base64String({ maxLength: 400 })).map(([label, body]) => `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`)
+  const pemBlock = fc
+    .tuple(
+      fc.constantFrom('PRIVATE KEY', 'PUBLIC KEY', 'RSA PRIVATE KEY', 'EC PRIVATE KEY', 'CERTIFICATE', 'ENCRYPTED PRIVATE KEY'),
+      fc.base64String({ maxLength: 400 }),
+    )
+    .map(([label, body]) => `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`)
 
   it('gives RS256/ES256 keys with only public members published, or a KeyError, for any text', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.oneof(anyText, anyJson.map((j) => JSON.stringify(j) ?? ''), damagedPem, damagedJwk, pemBlock), fc.option(fc.string({ maxLength: 8 })), async (text, kid) => {
-        let keys: Awaited<ReturnType<typeof parseKeys>>
-        try {
-          keys = await timedAsync(() => parseKeys(text, 'fuzz-key', kid === null ? {} : { kid }))
-        } catch (error) {
-          if (!(error instanceof KeyError) && !(error instanceof UnsupportedKeyError)) throw error
-          // Error messages never quote the key text.
-          if (text.length > 40) expect(error.message).not.toContain(text.slice(0, 40))
-          return
-        }
-        expect(keys.length).toBeGreaterThan(0)
-        for (const key of keys) {
-          expect(['RS256', 'ES256']).toContain(key.alg)
-          expect(typeof key.kid).toBe('string')
-          expect(Object.keys(key.publicJwk).sort()).toEqual(key.alg === 'ES256' ? ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'] : ['alg', 'e', 'kid', 'kty', 'n', 'use'])
-        }
-      }),
+      fc.asyncProperty(
+        fc.oneof(
+          anyText,
+          anyJson.map((j) => JSON.stringify(j) ?? ''),
+          damagedPem,
+          damagedJwk,
+          pemBlock,
+        ),
+        fc.option(fc.string({ maxLength: 8 })),
+        async (text, kid) => {
+          let keys: Awaited<ReturnType<typeof parseKeys>>
+          try {
+            keys = await timedAsync(() => parseKeys(text, 'fuzz-key', kid === null ? {} : { kid }))
+          } catch (error) {
+            if (!(error instanceof KeyError) && !(error instanceof UnsupportedKeyError)) throw error
+            // Error messages never quote the key text.
+            if (text.length > 40) expect(error.message).not.toContain(text.slice(0, 40))
+            return
+          }
+          expect(keys.length).toBeGreaterThan(0)
+          for (const key of keys) {
+            expect(['RS256', 'ES256']).toContain(key.alg)
+            expect(typeof key.kid).toBe('string')
+            expect(Object.keys(key.publicJwk).sort()).toEqual(
+              key.alg === 'ES256' ? ['alg', 'crv', 'kid', 'kty', 'use', 'x', 'y'] : ['alg', 'e', 'kid', 'kty', 'n', 'use'],
+            )
+          }
+        },
+      ),
       params(1500),
     )
   })

@@ -88,7 +88,11 @@ function expectWellFormed4xx(status: number | undefined, json: unknown, method =
 
 async function validExchange(target: SecurityServer = server): Promise<number> {
   const now = Math.floor(Date.now() / 1000)
-  const assertion = jws({ alg: 'ES256', typ: 'JWT', kid: 'k' }, { iss: CLIENT, sub: CLIENT, aud: target.tokenUrl, iat: now, exp: now + 60, jti: crypto.randomUUID() }, es256(key.privateKey))
+  const assertion = jws(
+    { alg: 'ES256', typ: 'JWT', kid: 'k' },
+    { iss: CLIENT, sub: CLIENT, aud: target.tokenUrl, iat: now, exp: now + 60, jti: crypto.randomUUID() },
+    es256(key.privateKey),
+  )
   const body = new URLSearchParams({
     grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
     client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
@@ -101,17 +105,70 @@ async function validExchange(target: SecurityServer = server): Promise<number> {
   return response.status
 }
 
-const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'TRACE', 'PROPFIND', 'MKCOL', 'COPY', 'MOVE', 'LOCK', 'UNLOCK', 'SEARCH', 'PURGE', 'REPORT', 'QUERY', 'SOURCE']
-const PATHS = ['/oauth/token', '/v2/oauth/token', '/v2/access-token', '/v2/organizations/acme/builds', '/v2/organizations/acme/pipelines', '/', '/oauth/token/', '/OAUTH/TOKEN', '/oauth//token', '/oauth/token?x=1', '/oauth/token#x', '/v2/organizations/../oauth/token', '/%2e%2e/oauth/token', '/v2/organizations/ACME/builds']
-const CONTENT_TYPES = ['application/x-www-form-urlencoded', 'application/x-www-form-urlencoded; charset=utf-8', 'APPLICATION/X-WWW-FORM-URLENCODED', 'application/json', 'multipart/form-data; boundary=x', 'text/plain', '', 'application/x-www-form-urlencoded, application/json', 'application/x-www-form-urlencoded\t;x']
-const token = fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&\'*+-.^_`|~'), minLength: 1, maxLength: 10 })
+const METHODS = [
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'OPTIONS',
+  'PATCH',
+  'TRACE',
+  'PROPFIND',
+  'MKCOL',
+  'COPY',
+  'MOVE',
+  'LOCK',
+  'UNLOCK',
+  'SEARCH',
+  'PURGE',
+  'REPORT',
+  'QUERY',
+  'SOURCE',
+]
+const PATHS = [
+  '/oauth/token',
+  '/v2/oauth/token',
+  '/v2/access-token',
+  '/v2/organizations/acme/builds',
+  '/v2/organizations/acme/pipelines',
+  '/',
+  '/oauth/token/',
+  '/OAUTH/TOKEN',
+  '/oauth//token',
+  '/oauth/token?x=1',
+  '/oauth/token#x',
+  '/v2/organizations/../oauth/token',
+  '/%2e%2e/oauth/token',
+  '/v2/organizations/ACME/builds',
+]
+const CONTENT_TYPES = [
+  'application/x-www-form-urlencoded',
+  'application/x-www-form-urlencoded; charset=utf-8',
+  'APPLICATION/X-WWW-FORM-URLENCODED',
+  'application/json',
+  'multipart/form-data; boundary=x',
+  'text/plain',
+  '',
+  'application/x-www-form-urlencoded, application/json',
+  'application/x-www-form-urlencoded\t;x',
+]
+const token = fc.string({
+  unit: fc.constantFrom(..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-.^_`|~"),
+  minLength: 1,
+  maxLength: 10,
+})
 const pathArb = fc.oneof(
   fc.constantFrom(...PATHS),
   fc.array(fc.string({ maxLength: 12 }), { maxLength: 5 }).map((segments) => `/${segments.map(encodeURIComponent).join('/')}`),
   fc.tuple(fc.constantFrom(...PATHS), fc.string({ maxLength: 20 })).map(([p, q]) => `${p}?${encodeURIComponent(q)}`),
 )
 const formBody = fc
-  .dictionary(fc.constantFrom('grant_type', 'client_assertion_type', 'client_assertion', 'subject_token', 'subject_token_type', 'audience', 'scope', 'expires_in', 'x'), fc.string({ maxLength: 40 }), { maxKeys: 8 })
+  .dictionary(
+    fc.constantFrom('grant_type', 'client_assertion_type', 'client_assertion', 'subject_token', 'subject_token_type', 'audience', 'scope', 'expires_in', 'x'),
+    fc.string({ maxLength: 40 }),
+    { maxKeys: 8 },
+  )
   .map((d) => new URLSearchParams(d).toString())
 const bodyArb = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 500 }).map((s) => Buffer.from(s)),
@@ -141,7 +198,9 @@ describe('random requests through node:http', () => {
           } catch (error) {
             // node:http refuses to send some methods it does not know; send those raw.
             if (!/method|token|Invalid/i.test((error as Error).message)) throw error
-            response = await rawRequest(server.url, [`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body], { untilAnswered: true })
+            response = await rawRequest(server.url, [`${method} ${path} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`, body], {
+              untilAnswered: true,
+            })
           }
           figures.requests++
           count(response.status)
@@ -155,10 +214,28 @@ describe('random requests through node:http', () => {
 })
 
 describe('raw bytes on the socket', () => {
-  const requestLine = fc.tuple(fc.oneof(fc.constantFrom(...METHODS, 'CONNECT'), token, fc.string({ maxLength: 8 })), fc.oneof(fc.constantFrom(...PATHS, '*', 'http://x/oauth/token', ''), fc.string({ maxLength: 20 })), fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'http/1.1', ''))
+  const requestLine = fc.tuple(
+    fc.oneof(fc.constantFrom(...METHODS, 'CONNECT'), token, fc.string({ maxLength: 8 })),
+    fc.oneof(fc.constantFrom(...PATHS, '*', 'http://x/oauth/token', ''), fc.string({ maxLength: 20 })),
+    fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', 'http/1.1', ''),
+  )
   const headerLines = fc.array(
     fc.oneof(
-      fc.constantFrom('Host: x', 'Content-Length: 0', 'Content-Length: -1', 'Content-Length: 1e3', 'Content-Length: 5, 6', 'Transfer-Encoding: chunked', 'Transfer-Encoding: gzip, chunked', 'Content-Type: application/x-www-form-urlencoded', 'Expect: 100-continue', 'Connection: upgrade', 'Upgrade: websocket', ' folded: header', 'X: \u0000'),
+      fc.constantFrom(
+        'Host: x',
+        'Content-Length: 0',
+        'Content-Length: -1',
+        'Content-Length: 1e3',
+        'Content-Length: 5, 6',
+        'Transfer-Encoding: chunked',
+        'Transfer-Encoding: gzip, chunked',
+        'Content-Type: application/x-www-form-urlencoded',
+        'Expect: 100-continue',
+        'Connection: upgrade',
+        'Upgrade: websocket',
+        ' folded: header',
+        'X: \u0000',
+      ),
       fc.tuple(token, headerValue).map(([n, v]) => `${n}: ${v}`),
       fc.string({ maxLength: 30 }),
     ),
@@ -167,7 +244,10 @@ describe('raw bytes on the socket', () => {
   const rawArb = fc.oneof(
     fc.tuple(requestLine, headerLines, fc.string({ maxLength: 60 })).map(([[m, p, v], hs, body]) => `${m} ${p} ${v}\r\n${hs.join('\r\n')}\r\n\r\n${body}`),
     // Leading blank lines are skipped by the parser (RFC 9112 §2.2): keep at least one other byte.
-    fc.uint8Array({ minLength: 1, maxLength: 300 }).filter((b) => b.some((x) => x !== 13 && x !== 10)).map((b) => Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')])),
+    fc
+      .uint8Array({ minLength: 1, maxLength: 300 })
+      .filter((b) => b.some((x) => x !== 13 && x !== 10))
+      .map((b) => Buffer.concat([Buffer.from(b), Buffer.from('\r\n\r\n')])),
   )
 
   it('get a 4xx JSON answer or, for what is not HTTP at all, a JSON 400 and a closed connection', async () => {
@@ -196,7 +276,11 @@ function firstJson(text: string): unknown {
   const length = /content-length: (\d+)/i.exec(text.slice(0, start))?.[1]
   if (start === -1 || length === undefined) return undefined
   try {
-    return JSON.parse(Buffer.from(text.slice(start + 4)).subarray(0, Number(length)).toString())
+    return JSON.parse(
+      Buffer.from(text.slice(start + 4))
+        .subarray(0, Number(length))
+        .toString(),
+    )
   } catch {
     return undefined
   }
@@ -209,14 +293,20 @@ describe('Expect', () => {
     expect(noHost.text).toMatch(/^HTTP\/1\.1 400 /)
     expectWellFormed4xx(noHost.status, noHost.json)
     // The token endpoint reads the body: 100 Continue, then the 405.
-    const put = await rawRequest(server.url, ['PUT /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n'], { untilAnswered: true })
+    const put = await rawRequest(server.url, ['PUT /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 0\r\n\r\n'], {
+      untilAnswered: true,
+    })
     expect(put.text).toMatch(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 405 /)
     expectWellFormed4xx(put.status, put.json)
     figures.raw_requests += 2
   })
 
   it('100-continue with a declared body over 64 KiB: the 413 at once, never a 100 Continue before it', async () => {
-    const result = await rawRequest(server.url, [`POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n`], { untilAnswered: true })
+    const result = await rawRequest(
+      server.url,
+      [`POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: 70000\r\n\r\n`],
+      { untilAnswered: true },
+    )
     figures.raw_requests++
     expect(result.text).toMatch(/^HTTP\/1\.1 413 /)
     expect(result.text).not.toContain('100 Continue')
@@ -227,7 +317,9 @@ describe('Expect', () => {
 
   it.each(['200-ok', '100-continue, 200-ok', 'x'])('an unknown expectation (%s) gets a JSON 417 and one log line, never a bare status', async (value) => {
     const logged = server.log.length
-    const result = await rawRequest(server.url, [`POST /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: ${value}\r\nContent-Length: 0\r\n\r\n`], { untilAnswered: true })
+    const result = await rawRequest(server.url, [`POST /oauth/token HTTP/1.1\r\nHost: x\r\nExpect: ${value}\r\nContent-Length: 0\r\n\r\n`], {
+      untilAnswered: true,
+    })
     figures.raw_requests++
     count(result.status)
     expect(result.status).toBe(417)
@@ -262,7 +354,9 @@ describe('oversized bodies', () => {
   })
 
   it('a declared 1 GiB body is refused at once, unread', async () => {
-    const result = await rawRequest(server.url, ['POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1073741824\r\n\r\nabc'])
+    const result = await rawRequest(server.url, [
+      'POST /oauth/token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1073741824\r\n\r\nabc',
+    ])
     figures.oversized++
     // A server that waited for the body would answer 408 when its request timeout ran out:
     // 413 means it refused on the declared length alone.
@@ -323,7 +417,11 @@ describe('slow clients', () => {
       // Body trickling in steadily (1 byte / 50 ms for 200 bytes = 10 s): activity does not extend the deadline.
       ['body byte by byte', 'request', rawRequest(bodyServer.url, [head, ...'a'.repeat(200)], { gapMs: 50, ...wait })],
       // Chunked body whose terminating chunk never comes.
-      ['chunked, never terminated', 'request', rawRequest(bodyServer.url, [head.replace('Content-Length: 200', 'Transfer-Encoding: chunked'), '5\r\nabcde\r\n'], wait)],
+      [
+        'chunked, never terminated',
+        'request',
+        rawRequest(bodyServer.url, [head.replace('Content-Length: 200', 'Transfer-Encoding: chunked'), '5\r\nabcde\r\n'], wait),
+      ],
     ]
     // A slowloris crowd on top.
     const crowd = Array.from({ length: 40 }, () => rawRequest(headerServer.url, [...'POST /oauth/token HTTP/1.1\r\n'], { gapMs: 100, ...wait }))
@@ -362,6 +460,7 @@ describe('slow clients', () => {
 
 /** Resolves once `target` holds at least `count` open connections. */
 async function holding(target: SecurityServer, count: number): Promise<void> {
-  const open = (): Promise<number> => new Promise((resolve, reject) => target.listening.server.getConnections((error, n) => (error ? reject(error) : resolve(n))))
+  const open = (): Promise<number> =>
+    new Promise((resolve, reject) => target.listening.server.getConnections((error, n) => (error ? reject(error) : resolve(n))))
   while ((await open()) < count) await new Promise((resolve) => setTimeout(resolve, 5))
 }

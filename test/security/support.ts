@@ -37,10 +37,7 @@ export interface Key {
 }
 
 export async function makeKey(kind: 'EC' | 'RSA' | 'RSA-1024', kid: string, withAlg = true): Promise<Key> {
-  const pair =
-    kind === 'EC'
-      ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
-      : generateKeyPairSync('rsa', { modulusLength: kind === 'RSA' ? 2048 : 1024 })
+  const pair = kind === 'EC' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: kind === 'RSA' ? 2048 : 1024 })
   const members = await exportJWK(pair.publicKey)
   const jwk: JWK = { ...members, kid, use: 'sig', ...(withAlg ? { alg: kind === 'EC' ? 'ES256' : 'RS256' } : {}) }
   return { kid, privateKey: pair.privateKey, publicKey: pair.publicKey, jwk }
@@ -53,11 +50,26 @@ export const segment = (value: unknown): string => b64u(typeof value === 'string
 
 export type Signer = (input: string) => Buffer
 
-export const es256 = (key: KeyObject): Signer => (input) => sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
-export const es256Der = (key: KeyObject): Signer => (input) => sign('sha256', Buffer.from(input), { key, dsaEncoding: 'der' })
-export const rs256 = (key: KeyObject): Signer => (input) => sign('sha256', Buffer.from(input), key)
-export const hmac = (hash: 'sha256' | 'sha384' | 'sha512', secret: string | Buffer): Signer => (input) => createHmac(hash, secret).update(input).digest()
-export const fixed = (signature: Buffer): Signer => () => signature
+export const es256 =
+  (key: KeyObject): Signer =>
+  (input) =>
+    sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' })
+export const es256Der =
+  (key: KeyObject): Signer =>
+  (input) =>
+    sign('sha256', Buffer.from(input), { key, dsaEncoding: 'der' })
+export const rs256 =
+  (key: KeyObject): Signer =>
+  (input) =>
+    sign('sha256', Buffer.from(input), key)
+export const hmac =
+  (hash: 'sha256' | 'sha384' | 'sha512', secret: string | Buffer): Signer =>
+  (input) =>
+    createHmac(hash, secret).update(input).digest()
+export const fixed =
+  (signature: Buffer): Signer =>
+  () =>
+    signature
 
 /** header.payload.signature, where header and payload are objects or exact JSON text. */
 export function jws(header: unknown, payload: unknown, signer: Signer): string {
@@ -69,10 +81,12 @@ export function jws(header: unknown, payload: unknown, signer: Signer): string {
  * An RS256 "signature" that verifies under any RSA key with public exponent 1 (s^1 mod n = s):
  * the EMSA-PKCS1-v1_5 encoding of the hash itself, computable from the public modulus alone.
  */
-export const forgedForExponentOne = (modulusBytes: number): Signer => (input) => {
-  const digestInfo = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update(input).digest()])
-  return Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(modulusBytes - digestInfo.length - 3, 0xff), Buffer.from([0]), digestInfo])
-}
+export const forgedForExponentOne =
+  (modulusBytes: number): Signer =>
+  (input) => {
+    const digestInfo = Buffer.concat([Buffer.from('3031300d060960864801650304020105000420', 'hex'), createHash('sha256').update(input).digest()])
+    return Buffer.concat([Buffer.from([0, 1]), Buffer.alloc(modulusBytes - digestInfo.length - 3, 0xff), Buffer.from([0]), digestInfo])
+  }
 
 /** The P-256 group order n: r and s must lie in [1, n-1] (FIPS 186-4 §6.4). */
 export const P256_N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex')
@@ -84,8 +98,23 @@ export async function attackerCertificate(): Promise<{ der: Buffer; privateKey: 
   const dir = mkdtempSync(join(tmpdir(), 'bktx-x5c-'))
   try {
     await promisify(execFile)('openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-      '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.der'), '-outform', 'DER', '-days', '2', '-subj', '/CN=attacker',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'key.pem'),
+      '-out',
+      join(dir, 'cert.der'),
+      '-outform',
+      'DER',
+      '-days',
+      '2',
+      '-subj',
+      '/CN=attacker',
     ])
     return { der: readFileSync(join(dir, 'cert.der')), privateKey: readFileSync(join(dir, 'key.pem'), 'utf8') }
   } finally {
@@ -140,7 +169,15 @@ export interface SecurityServer {
 
 export async function startSecurityServer(
   doc: unknown,
-  options: { clock?: Clock; limits?: StoreLimits; stateDir?: string; requestTimeoutMs?: number; headersTimeoutMs?: number; jwksCooldownMs?: number; verbose?: boolean } = {},
+  options: {
+    clock?: Clock
+    limits?: StoreLimits
+    stateDir?: string
+    requestTimeoutMs?: number
+    headersTimeoutMs?: number
+    jwksCooldownMs?: number
+    verbose?: boolean
+  } = {},
 ): Promise<SecurityServer> {
   const fetched: string[] = []
   const log: string[] = []

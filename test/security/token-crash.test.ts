@@ -146,7 +146,11 @@ async function killedRun(home: Home, moment: Moment, after: number, refresh: boo
     if (child.exitCode === null && child.signalCode === null) killed = child.kill('SIGKILL')
   }
   const trigger =
-    moment === 'lock taken' ? (name: string) => name.endsWith('.lock') : moment === 'token being written' ? (name: string) => name.includes('.token') : (name: string) => name.includes('.json')
+    moment === 'lock taken'
+      ? (name: string) => name.endsWith('.lock')
+      : moment === 'token being written'
+        ? (name: string) => name.includes('.token')
+        : (name: string) => name.includes('.json')
   if (moment === 'at random') {
     setTimeout(kill, after)
   } else {
@@ -309,7 +313,20 @@ describe('a lock holder killed while calls wait for it', () => {
    */
   async function holderKilled(waiting: number): Promise<void> {
     const own = await spawnServer(
-      ['--member', MEMBER, '--org', 'acme', '--jwks', keyPath, '--client-id', CLIENT, '--state-dir', join(dir, `state-waiting-${waiting}`), '--grantable', 'read_builds read_user'],
+      [
+        '--member',
+        MEMBER,
+        '--org',
+        'acme',
+        '--jwks',
+        keyPath,
+        '--client-id',
+        CLIENT,
+        '--state-dir',
+        join(dir, `state-waiting-${waiting}`),
+        '--grantable',
+        'read_builds read_user',
+      ],
       { HOME: dir },
     )
     const audit = join(dir, `state-waiting-${waiting}`, 'audit.jsonl')
@@ -324,7 +341,9 @@ describe('a lock holder killed while calls wait for it', () => {
       const before = await mints()
 
       const home = await newHome(own.url)
-      const held = spawn(process.execPath, [await bundleFixture(fixturePath('lock-holder.ts')), join(home.cacheDir, `${key}.lock`)], { stdio: ['ignore', 'pipe', 'inherit'] })
+      const held = spawn(process.execPath, [await bundleFixture(fixturePath('lock-holder.ts')), join(home.cacheDir, `${key}.lock`)], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      })
       holder = held
       const holderExit = new Promise<void>((resolve) => held.once('exit', () => resolve()))
       await new Promise<void>((resolve, reject) => {
@@ -406,7 +425,10 @@ describe('cache entries torn as a writer without these defences would leave them
     ['the token file cut short (an in-place write killed midway)', async (e) => writeAndReturn(e.token, e.value.slice(0, 20))],
     ['the token file empty (killed between open and write)', async (e) => writeAndReturn(e.token, '')],
     ['the token file holding another valid token, of other scopes (swapped)', async (e, other) => writeAndReturn(e.token, other)],
-    ['the token file holding the token and more (a longer old file overwritten in place)', async (e, other) => writeAndReturn(e.token, `${e.value}${other.slice(5)}`)],
+    [
+      'the token file holding the token and more (a longer old file overwritten in place)',
+      async (e, other) => writeAndReturn(e.token, `${e.value}${other.slice(5)}`),
+    ],
     [
       'the metadata cut short (an in-place write killed midway)',
       async (e) => {
@@ -433,17 +455,21 @@ describe('cache entries torn as a writer without these defences would leave them
     return text
   }
 
-  it.concurrent.each(torn)('%s: not served; a new token is minted and the server accepts it', async (_name, tear) => {
-    figures.torn_entries++
-    const side = await newHome()
-    const other = await goodToken(side, ['--scope', 'read_user'])
-    const home = await newHome()
-    await goodToken(home)
-    const planted = await tear(await entryOf(home), other)
-    const token = await goodToken(home)
-    expect(token).not.toBe(planted)
-    expect(token).not.toBe(other)
-    expect((await entryOf(home)).value).toBe(token)
-    // Three calls, each under goodToken's kill timer: the bound only stops a hung test.
-  }, 400_000)
+  it.concurrent.each(torn)(
+    '%s: not served; a new token is minted and the server accepts it',
+    async (_name, tear) => {
+      figures.torn_entries++
+      const side = await newHome()
+      const other = await goodToken(side, ['--scope', 'read_user'])
+      const home = await newHome()
+      await goodToken(home)
+      const planted = await tear(await entryOf(home), other)
+      const token = await goodToken(home)
+      expect(token).not.toBe(planted)
+      expect(token).not.toBe(other)
+      expect((await entryOf(home)).value).toBe(token)
+      // Three calls, each under goodToken's kill timer: the bound only stops a hung test.
+    },
+    400_000,
+  )
 })

@@ -67,7 +67,8 @@ let env: Record<string, string>
 let configPath: string
 
 beforeAll(async () => {
-  if (!asRoot) console.warn('test/security/trust.test.ts: not root, so the tests that chown a state directory to another uid are skipped (CI runs them as root)')
+  if (!asRoot)
+    console.warn('test/security/trust.test.ts: not root, so the tests that chown a state directory to another uid are skipped (CI runs them as root)')
   key = await makeKey('EC', 'k1')
   work = await mkdtemp(join(tmpdir(), 'bktx-trust-'))
   env = { HOME: work, XDG_CONFIG_HOME: join(work, 'config'), XDG_CACHE_HOME: join(work, 'cache') }
@@ -97,10 +98,18 @@ function doc(patch: (d: any) => void = () => undefined): any {
 }
 
 function assertion(over: Record<string, unknown> = {}, nowS = Math.floor(Date.now() / 1000)): string {
-  return jws({ alg: 'ES256', typ: 'JWT', kid: key.kid }, { iss: CLIENT, sub: CLIENT, aud: AUD, iat: nowS, exp: nowS + 60, jti: randomUUID(), ...over }, es256(key.privateKey))
+  return jws(
+    { alg: 'ES256', typ: 'JWT', kid: key.kid },
+    { iss: CLIENT, sub: CLIENT, aud: AUD, iat: nowS, exp: nowS + 60, jti: randomUUID(), ...over },
+    es256(key.privateKey),
+  )
 }
 
-async function mint(url: string, fields: Record<string, string> = {}, options: { nowS?: number; localAddress?: string } = {}): Promise<{ status: number; json: any; headers: Record<string, string> }> {
+async function mint(
+  url: string,
+  fields: Record<string, string> = {},
+  options: { nowS?: number; localAddress?: string } = {},
+): Promise<{ status: number; json: any; headers: Record<string, string> }> {
   const response = await http(`${url}/oauth/token`, {
     method: 'POST',
     headers: FORM,
@@ -110,7 +119,8 @@ async function mint(url: string, fields: Record<string, string> = {}, options: {
   return { status: response.status, json: response.json, headers: response.headers as Record<string, string> }
 }
 
-const use = (url: string, token: string, path = '/v2/access-token', method = 'GET') => http(`${url}${path}`, { method, headers: { Authorization: `Bearer ${token}` } })
+const use = (url: string, token: string, path = '/v2/access-token', method = 'GET') =>
+  http(`${url}${path}`, { method, headers: { Authorization: `Bearer ${token}` } })
 
 function freshDir(name: string): string {
   const dir = join(work, `${name}-${randomUUID().slice(0, 8)}`)
@@ -135,42 +145,45 @@ async function serve(args: string[]): Promise<ServerProcess> {
 
 // ---------------------------------------------------------------------------------------------
 
-describe('the state directory is trusted only when it is the server user\'s own', () => {
-  it.skipIf(!asRoot)("another user's directory with a planted token and audit.jsonl pointing at the server user's file: refused, the file untouched", async () => {
-    // Issue 12 finding 1, as another local user would set it up under /tmp.
-    const dir = freshDir('planted')
-    mkdirSync(dir, { mode: 0o755 })
-    const planted = 'bktx_' + 'A'.repeat(43)
-    const { createHash } = await import('node:crypto')
-    const record = {
-      sha256: createHash('sha256').update(planted).digest('hex'),
-      uuid: randomUUID(),
-      org: 'acme',
-      clientId: CLIENT,
-      user: { uuid: randomUUID(), email: MEMBER, name: 'Dev' },
-      scopes: ['write_builds'],
-      description: 'planted',
-      createdAt: Math.floor(Date.now() / 1000),
-      expiresAt: Math.floor(Date.now() / 1000) + 365 * 86400,
-      revoked: false,
-    }
-    writeFileSync(join(dir, 'state.jsonl'), `${JSON.stringify({ t: 'mint', token: record, jti: null })}\n`)
-    const victim = join(work, `precious-${randomUUID().slice(0, 8)}`)
-    writeFileSync(victim, 'the server user\'s data, no newline at the end', { mode: 0o600 })
-    symlinkSync(victim, join(dir, 'audit.jsonl'))
-    chownSync(dir, OTHER_UID, OTHER_UID)
-    chownSync(join(dir, 'state.jsonl'), OTHER_UID, OTHER_UID)
+describe("the state directory is trusted only when it is the server user's own", () => {
+  it.skipIf(!asRoot)(
+    "another user's directory with a planted token and audit.jsonl pointing at the server user's file: refused, the file untouched",
+    async () => {
+      // Issue 12 finding 1, as another local user would set it up under /tmp.
+      const dir = freshDir('planted')
+      mkdirSync(dir, { mode: 0o755 })
+      const planted = 'bktx_' + 'A'.repeat(43)
+      const { createHash } = await import('node:crypto')
+      const record = {
+        sha256: createHash('sha256').update(planted).digest('hex'),
+        uuid: randomUUID(),
+        org: 'acme',
+        clientId: CLIENT,
+        user: { uuid: randomUUID(), email: MEMBER, name: 'Dev' },
+        scopes: ['write_builds'],
+        description: 'planted',
+        createdAt: Math.floor(Date.now() / 1000),
+        expiresAt: Math.floor(Date.now() / 1000) + 365 * 86400,
+        revoked: false,
+      }
+      writeFileSync(join(dir, 'state.jsonl'), `${JSON.stringify({ t: 'mint', token: record, jti: null })}\n`)
+      const victim = join(work, `precious-${randomUUID().slice(0, 8)}`)
+      writeFileSync(victim, "the server user's data, no newline at the end", { mode: 0o600 })
+      symlinkSync(victim, join(dir, 'audit.jsonl'))
+      chownSync(dir, OTHER_UID, OTHER_UID)
+      chownSync(join(dir, 'state.jsonl'), OTHER_UID, OTHER_UID)
 
-    const result = await refusedStart(['--state-dir', dir])
-    expect(result.code).toBe(3)
-    expect(result.stdout).toBe('')
-    expect(result.stderr).toBe(
-      `error: refusing the state directory ${dir}: it belongs to uid ${OTHER_UID}, not to the server's user (uid 0); give the server a directory of its own with --state-dir (it creates a missing one with mode 0700)\n`,
-    )
-    expect(readFileSync(victim, 'utf8')).toBe('the server user\'s data, no newline at the end')
-    expect(existsSync(join(dir, 'server.lock'))).toBe(false)
-    figures.cases++
-  })
+      const result = await refusedStart(['--state-dir', dir])
+      expect(result.code).toBe(3)
+      expect(result.stdout).toBe('')
+      expect(result.stderr).toBe(
+        `error: refusing the state directory ${dir}: it belongs to uid ${OTHER_UID}, not to the server's user (uid 0); give the server a directory of its own with --state-dir (it creates a missing one with mode 0700)\n`,
+      )
+      expect(readFileSync(victim, 'utf8')).toBe("the server user's data, no newline at the end")
+      expect(existsSync(join(dir, 'server.lock'))).toBe(false)
+      figures.cases++
+    },
+  )
 
   it.skipIf(!asRoot)("another user's directory holding only a planted token (no symlink): refused, so the token is never loaded", async () => {
     const dir = freshDir('planted-only')
@@ -192,7 +205,9 @@ describe('the state directory is trusted only when it is the server user\'s own'
     chownSync(join(dir, 'audit.jsonl'), OTHER_UID, OTHER_UID)
     const result = await refusedStart(['--state-dir', dir])
     expect(result.code).toBe(3)
-    expect(result.stderr).toMatch(new RegExp(`^error: refusing ${dir}/audit\\.jsonl: it belongs to uid ${OTHER_UID}, not to the server's user \\(uid 0\\); remove it, or give the server`))
+    expect(result.stderr).toMatch(
+      new RegExp(`^error: refusing ${dir}/audit\\.jsonl: it belongs to uid ${OTHER_UID}, not to the server's user \\(uid 0\\); remove it, or give the server`),
+    )
     figures.cases++
   })
 
@@ -206,7 +221,9 @@ describe('the state directory is trusted only when it is the server user\'s own'
     chmodSync(dir, mode)
     const result = await refusedStart(['--state-dir', dir])
     expect(result.code).toBe(3)
-    expect(result.stderr).toBe(`error: refusing the state directory ${dir}: its mode is ${shown}: other users can write to it; run \`chmod go-w ${dir}\`, or give the server a directory of its own with --state-dir (it creates a missing one with mode 0700)\n`)
+    expect(result.stderr).toBe(
+      `error: refusing the state directory ${dir}: its mode is ${shown}: other users can write to it; run \`chmod go-w ${dir}\`, or give the server a directory of its own with --state-dir (it creates a missing one with mode 0700)\n`,
+    )
     figures.cases++
   })
 
@@ -275,7 +292,9 @@ describe('one server per state directory', () => {
     const token = (await mint(first.url)).json.access_token as string
     const second = await refusedStart(['--state-dir', dir])
     expect(second.code).toBe(3)
-    expect(second.stderr).toBe(`error: the state directory ${dir} is in use by another bktx server (pid ${first.child.pid}); stop that server, or give this one another directory with --state-dir\n`)
+    expect(second.stderr).toBe(
+      `error: the state directory ${dir} is in use by another bktx server (pid ${first.child.pid}); stop that server, or give this one another directory with --state-dir\n`,
+    )
     // Issue 12 finding 5: the second one's compaction used to replace the first one's journal.
     expect((await use(first.url, token, '/v2/access-token', 'DELETE')).status).toBe(204)
     await first.stop()
@@ -368,15 +387,23 @@ describe('tokens are re-checked against the configuration at every use (restart 
     ['the member deactivated', (d) => (d.organizations[0].members[0].active = false), { access: 401, builds: 401 }],
     ["the organisation's token exchange disabled", (d) => (d.organizations[0].token_exchange_enabled = false), { access: 401, builds: 401 }],
     ['the app deleted', (d) => (d.apps = []), { access: 401, builds: 401 }],
-    ['the app moved to another organisation', (d) => {
-      d.organizations.push({ slug: 'other', members: [{ email: MEMBER }] })
-      d.apps[0].org = 'other'
-    }, { access: 401, builds: 401 }],
-    ['read_builds no longer grantable', (d) => {
-      d.apps[0].grantable_scopes = ['read_pipelines']
-      d.apps[0].default_scopes = ['read_pipelines']
-    }, { access: 200, builds: 403, scopes: ['read_pipelines'] }],
-    ["the token-use IP list no longer holding the caller", (d) => (d.apps[0].token_ips = ['10.0.0.0/8']), { access: 403, builds: 403 }],
+    [
+      'the app moved to another organisation',
+      (d) => {
+        d.organizations.push({ slug: 'other', members: [{ email: MEMBER }] })
+        d.apps[0].org = 'other'
+      },
+      { access: 401, builds: 401 },
+    ],
+    [
+      'read_builds no longer grantable',
+      (d) => {
+        d.apps[0].grantable_scopes = ['read_pipelines']
+        d.apps[0].default_scopes = ['read_pipelines']
+      },
+      { access: 200, builds: 403, scopes: ['read_pipelines'] },
+    ],
+    ['the token-use IP list no longer holding the caller', (d) => (d.apps[0].token_ips = ['10.0.0.0/8']), { access: 403, builds: 403 }],
   ]
 
   it.each(changes)('%s', async (_name, patch, expected) => {
@@ -396,7 +423,9 @@ describe('tokens are re-checked against the configuration at every use (restart 
     if (expected.scopes !== undefined) expect(access.json.scopes).toEqual(expected.scopes)
     for (const answer of [access, builds]) {
       if (answer.status === 401) {
-        expect(answer.headers['www-authenticate']).toBe('Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"')
+        expect(answer.headers['www-authenticate']).toBe(
+          'Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"',
+        )
         expect(answer.json).toEqual({ message: 'Authentication required. Please supply a valid, unexpired and unrevoked API access token.' })
       }
     }
@@ -418,11 +447,13 @@ describe('JWKS URI fetching is bounded whatever the host answers', () => {
     host.respond = respond
     try {
       // The default 30 s cooldown; the whole test takes a fraction of it.
-      const server = await startSecurityServer(doc((d) => {
-        delete d.apps[0].jwks
-        d.apps[0].jwks_uri = `${host.url}/jwks.json`
-        d.allow_http_jwks = true
-      }))
+      const server = await startSecurityServer(
+        doc((d) => {
+          delete d.apps[0].jwks
+          d.apps[0].jwks_uri = `${host.url}/jwks.json`
+          d.allow_http_jwks = true
+        }),
+      )
       running.push(server)
       const answers: Array<{ status: number; json: any }> = []
       for (let round = 0; round < 10; round++) answers.push(...(await Promise.all(Array.from({ length: 20 }, () => mint(server.url)))))
@@ -485,25 +516,53 @@ describe('JWKS URI fetching is bounded whatever the host answers', () => {
 })
 
 describe('IP allow-lists take canonical spellings only', () => {
-  const refused = ['127.0.0.010', '010.0.0.0/8', '127.1', '0x7f.0.0.1', '0177.0.0.1', '2130706433', '127.0.0.1/032', '10.0.0.0/33', '::1/129', 'fe80::1%eth0', '1.2.3.4 ', '::ffff:127.0.0.010']
+  const refused = [
+    '127.0.0.010',
+    '010.0.0.0/8',
+    '127.1',
+    '0x7f.0.0.1',
+    '0177.0.0.1',
+    '2130706433',
+    '127.0.0.1/032',
+    '10.0.0.0/33',
+    '::1/129',
+    'fe80::1%eth0',
+    '1.2.3.4 ',
+    '::ffff:127.0.0.010',
+  ]
   it.each(refused)('%j is a config error naming the entry', async (entry) => {
     for (const field of ['exchange_ips', 'token_ips']) {
-      const error = await parseServerConfig(doc((d) => (d.apps[0][field] = ['127.0.0.1', entry])), 'ips.json').catch((e: unknown) => e)
+      const error = await parseServerConfig(
+        doc((d) => (d.apps[0][field] = ['127.0.0.1', entry])),
+        'ips.json',
+      ).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(ConfigError)
       expect((error as ConfigError).field).toBe(`apps[0].${field}[1]`)
-      expect((error as ConfigError).problem).toMatch(new RegExp(`^${JSON.stringify(entry).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not an IP address or CIDR range`))
+      expect((error as ConfigError).problem).toMatch(
+        new RegExp(`^${JSON.stringify(entry).replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} is not an IP address or CIDR range`),
+      )
     }
     figures.cases++
   })
 
   it('the flag names the entry and the rule', async () => {
-    const result = await runBin(['server', '--port', '0', '--member', MEMBER, '--jwks-uri', 'https://example.test/jwks', '--exchange-ips', '10.0.0.0/8,127.0.0.010'], { env })
+    const result = await runBin(
+      ['server', '--port', '0', '--member', MEMBER, '--jwks-uri', 'https://example.test/jwks', '--exchange-ips', '10.0.0.0/8,127.0.0.010'],
+      { env },
+    )
     expect(result.code).toBe(2)
-    expect(result.stderr.split('\n')[0]).toBe('error: --exchange-ips: "127.0.0.010" is not an IP address or CIDR range (IPv4 addresses are four decimal numbers without leading zeros)')
+    expect(result.stderr.split('\n')[0]).toBe(
+      'error: --exchange-ips: "127.0.0.010" is not an IP address or CIDR range (IPv4 addresses are four decimal numbers without leading zeros)',
+    )
   })
 
   it.each(['127.0.0.10', '10.0.0.0/8', '0.0.0.0/0', '::1', '2001:db8::/32', '::ffff:127.0.0.10', '::/0'])('%j is accepted', async (entry) => {
-    await expect(parseServerConfig(doc((d) => (d.apps[0].exchange_ips = [entry])), 'ips.json')).resolves.toBeDefined()
+    await expect(
+      parseServerConfig(
+        doc((d) => (d.apps[0].exchange_ips = [entry])),
+        'ips.json',
+      ),
+    ).resolves.toBeDefined()
   })
 
   it('127.0.0.10 admits 127.0.0.10 and refuses 127.0.0.8 (octal would have swapped them)', async () => {
@@ -529,9 +588,14 @@ describe('inputs validated where they were taken as given', () => {
   })
 
   it('member emails that differ only in case are refused', async () => {
-    const error = await parseServerConfig(doc((d) => d.organizations[0].members.push({ email: 'Dev@ACME.test', active: false })), 'm.json').catch((e: unknown) => e)
+    const error = await parseServerConfig(
+      doc((d) => d.organizations[0].members.push({ email: 'Dev@ACME.test', active: false })),
+      'm.json',
+    ).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ConfigError)
-    expect((error as ConfigError).message).toBe('config file m.json: organizations[0].members[2].email: duplicate member: "Dev@ACME.test" is members[0] (emails compare case-insensitively)')
+    expect((error as ConfigError).message).toBe(
+      'config file m.json: organizations[0].members[2].email: duplicate member: "Dev@ACME.test" is members[0] (emails compare case-insensitively)',
+    )
     figures.cases++
   })
 
@@ -541,14 +605,20 @@ describe('inputs validated where they were taken as given', () => {
     [['verify', 'verify'], 'must be an array of distinct strings (RFC 7517 §4.3)'],
     ['verify', 'must be an array of distinct strings (RFC 7517 §4.3)'],
   ])('a JWK with key_ops %j is refused', async (ops, problem) => {
-    const error = await parseServerConfig(doc((d) => (d.apps[0].jwks.keys[0] = { ...key.jwk, key_ops: ops })), 'k.json').catch((e: unknown) => e)
+    const error = await parseServerConfig(
+      doc((d) => (d.apps[0].jwks.keys[0] = { ...key.jwk, key_ops: ops })),
+      'k.json',
+    ).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as ConfigError).message).toBe(`config file k.json: apps[0].jwks.keys[0].key_ops: ${problem}`)
     figures.cases++
   })
 
   it('a JWK whose use is not sig is refused', async () => {
-    const error = await parseServerConfig(doc((d) => (d.apps[0].jwks.keys[0] = { ...key.jwk, use: 'enc' })), 'k.json').catch((e: unknown) => e)
+    const error = await parseServerConfig(
+      doc((d) => (d.apps[0].jwks.keys[0] = { ...key.jwk, use: 'enc' })),
+      'k.json',
+    ).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ConfigError)
     expect((error as ConfigError).message).toBe('config file k.json: apps[0].jwks.keys[0]: JWK "use" is "enc"; a signing key needs "sig" or no "use"')
     figures.cases++

@@ -65,42 +65,53 @@ async function start(key: TestKey, patch: (doc: any) => void = () => undefined):
 }
 
 describe.skipIf(!run)('Authlib OAuth2Session with private_key_jwt', () => {
-  it.each(['ES256', 'RS256'] as const)('exchanges for a token the REST sample accepts (%s), a fresh assertion each time', async (alg) => {
-    const key = await testKey(alg)
-    const server = await start(key)
-    const results = await authlib(server, key, { count: 2 })
-    expect(results).toHaveLength(2)
-    for (const result of results) {
-      expect(result.oauth_error).toBeUndefined()
-      expect(result.token).toMatchObject({
-        access_token: expect.stringMatching(/^bktx_[0-9A-Za-z]{43}$/),
-        token_type: 'Bearer',
-        issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
-        expires_in: 3600,
-        scope: 'read_builds read_user',
-      })
-      const me = await http(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${result.token?.access_token}` } })
-      expect(me.json.scopes).toEqual(['read_builds', 'read_user'])
-    }
-    // What Authlib sent, as the audit log saw it: no kid (every key is tried), two distinct jtis.
-    const minted = (server.server.state.audit as MemoryAuditSink).records.filter((r) => r.type === 'token.minted')
-    expect(minted).toHaveLength(2)
-    expect(minted.map((r) => r.kid)).toEqual([null, null])
-    expect(new Set(minted.map((r) => r.jti)).size).toBe(2)
-  }, 30_000)
+  it.each(['ES256', 'RS256'] as const)(
+    'exchanges for a token the REST sample accepts (%s), a fresh assertion each time',
+    async (alg) => {
+      const key = await testKey(alg)
+      const server = await start(key)
+      const results = await authlib(server, key, { count: 2 })
+      expect(results).toHaveLength(2)
+      for (const result of results) {
+        expect(result.oauth_error).toBeUndefined()
+        expect(result.token).toMatchObject({
+          access_token: expect.stringMatching(/^bktx_[0-9A-Za-z]{43}$/),
+          token_type: 'Bearer',
+          issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          expires_in: 3600,
+          scope: 'read_builds read_user',
+        })
+        const me = await http(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${result.token?.access_token}` } })
+        expect(me.json.scopes).toEqual(['read_builds', 'read_user'])
+      }
+      // What Authlib sent, as the audit log saw it: no kid (every key is tried), two distinct jtis.
+      const minted = (server.server.state.audit as MemoryAuditSink).records.filter((r) => r.type === 'token.minted')
+      expect(minted).toHaveLength(2)
+      expect(minted.map((r) => r.kid)).toEqual([null, null])
+      expect(new Set(minted.map((r) => r.jti)).size).toBe(2)
+    },
+    30_000,
+  )
 
   it('reads a 429 as an OAuth error, not as a token', async () => {
     const key = await testKey()
     const server = await start(key, (d) => (d.organizations[0].rate_limit = 1))
     const [first, second] = await authlib(server, key, { count: 2 })
     expect(first?.token?.access_token).toMatch(/^bktx_/)
-    expect(second).toEqual({ oauth_error: 'temporarily_unavailable', description: 'Too many token exchange requests for this organization; retry after the time in Retry-After' })
+    expect(second).toEqual({
+      oauth_error: 'temporarily_unavailable',
+      description: 'Too many token exchange requests for this organization; retry after the time in Retry-After',
+    })
   }, 30_000)
 
   it('reads invalid_client and invalid_scope as OAuth errors', async () => {
     const key = await testKey()
     const server = await start(key)
-    expect(await authlib(server, key, { clientId: 'not-registered' })).toEqual([{ oauth_error: 'invalid_client', description: 'Invalid client assertion signature' }])
-    expect(await authlib(server, key, { scope: 'write_builds' })).toEqual([{ oauth_error: 'invalid_scope', description: 'Requested scopes exceed grantable scopes' }])
+    expect(await authlib(server, key, { clientId: 'not-registered' })).toEqual([
+      { oauth_error: 'invalid_client', description: 'Invalid client assertion signature' },
+    ])
+    expect(await authlib(server, key, { scope: 'write_builds' })).toEqual([
+      { oauth_error: 'invalid_scope', description: 'Requested scopes exceed grantable scopes' },
+    ])
   }, 30_000)
 })

@@ -238,7 +238,10 @@ describe('persistence with a state directory', () => {
     const replay = await postForm(second.tokenUrl, { ...EXCHANGE, client_assertion: used })
     expect(replay.json.error_description).toBe('JWT has already been used (jti)')
 
-    const lines = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8')).trimEnd().split('\n').map((l) => JSON.parse(l))
+    const lines = (await readFile(join(stateDir, 'audit.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l))
     expect(lines.map((l) => l.type)).toEqual(['token.minted', 'token.minted', 'token.revoked', 'token.minted', 'token.exchange_failed'])
     const state = await readFile(join(stateDir, 'state.jsonl'), 'utf8')
     expect(state).not.toContain(kept)

@@ -25,8 +25,15 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-async function start(keyPaths: string[], timeouts: { requestTimeoutMs?: number; headersTimeoutMs?: number } = {}, changes: string[][] = []): Promise<{ url: string; origin: string }> {
-  serving = await serveJwks({ keyPaths, host: '127.0.0.1', port: 0, ...timeouts }, { clock: { now: () => new Date() }, log: (line) => log.push(line), onChange: (kids) => changes.push(kids) })
+async function start(
+  keyPaths: string[],
+  timeouts: { requestTimeoutMs?: number; headersTimeoutMs?: number } = {},
+  changes: string[][] = [],
+): Promise<{ url: string; origin: string }> {
+  serving = await serveJwks(
+    { keyPaths, host: '127.0.0.1', port: 0, ...timeouts },
+    { clock: { now: () => new Date() }, log: (line) => log.push(line), onChange: (kids) => changes.push(kids) },
+  )
   const url = serving.urls[0] as string
   return { url, origin: new URL(url).origin }
 }
@@ -66,7 +73,10 @@ describe('serveJwks on the hardened listener', () => {
     const { url } = await start([(await writeKeyFiles(dir, 'ES256')).publicPath])
     await http(`${url}?secret=1`)
     await http(url.replace('jwks.json', 'other'))
-    expect(log).toEqual([expect.stringMatching(/^GET \/\.well-known\/jwks\.json 200 \d+ms 127\.0\.0\.1$/), expect.stringMatching(/^GET \/\.well-known\/other 404 \d+ms 127\.0\.0\.1$/)])
+    expect(log).toEqual([
+      expect.stringMatching(/^GET \/\.well-known\/jwks\.json 200 \d+ms 127\.0\.0\.1$/),
+      expect.stringMatching(/^GET \/\.well-known\/other 404 \d+ms 127\.0\.0\.1$/),
+    ])
   })
 
   it('serves several key files, follows a change, answers 503 while a changed file does not load, and recovers', async () => {
@@ -93,6 +103,8 @@ describe('serveJwks on the hardened listener', () => {
   it('fails before listening when a key file is unusable', async () => {
     const path = join(dir, 'bad.pem')
     await writeFile(path, 'nope')
-    await expect(serveJwks({ keyPaths: [path], host: '127.0.0.1', port: 0 }, { clock: { now: () => new Date() }, log: () => undefined })).rejects.toBeInstanceOf(KeyError)
+    await expect(
+      serveJwks({ keyPaths: [path], host: '127.0.0.1', port: 0 }, { clock: { now: () => new Date() }, log: () => undefined }),
+    ).rejects.toBeInstanceOf(KeyError)
   })
 })

@@ -16,7 +16,9 @@ afterEach(async () => {
 describe('startReferenceServer quick form', () => {
   it("starts with org, members, client id and keys alone, granting as bktx server's defaults do", async () => {
     const key = await testKey()
-    server = await startReferenceServer({ config: { quick: { org: ORG, members: [MEMBER], clientId: CLIENT_ID, jwks: { keys: [key.publicJwk as PublicJWK] } } } })
+    server = await startReferenceServer({
+      config: { quick: { org: ORG, members: [MEMBER], clientId: CLIENT_ID, jwks: { keys: [key.publicJwk as PublicJWK] } } },
+    })
     const running = { url: server.url, tokenUrl: server.tokenUrl, key } as RunningServer
     const plain = await exchange(running)
     expect(plain.status).toBe(200)
@@ -35,7 +37,9 @@ describe('startReferenceServer quick form', () => {
     [{ exchangeIps: '10.0.0.0/99' }, 'config.quick.exchangeIps', '"10.0.0.0/99" is not an IP address or CIDR range'],
   ])('names a bad value by its option (%#)', async (patch, field, problem) => {
     const key = await testKey()
-    const error = await startReferenceServer({ config: { quick: { org: ORG, members: [MEMBER], clientId: CLIENT_ID, jwks: { keys: [key.publicJwk as PublicJWK] }, ...patch } } }).catch((e: unknown) => e)
+    const error = await startReferenceServer({
+      config: { quick: { org: ORG, members: [MEMBER], clientId: CLIENT_ID, jwks: { keys: [key.publicJwk as PublicJWK] }, ...patch } },
+    }).catch((e: unknown) => e)
     expect(error).toMatchObject({ code: 'BKTX_CONFIG_INVALID', field, problem, detail: { field } })
     expect((error as Error).message).toBe(`${field}: ${problem}`)
     expect((error as Error).message).not.toMatch(/config file|apps\[|_ttl|_scopes|_ips/)

@@ -48,7 +48,14 @@ describe('the token endpoint answers third-party clients so that they read error
     const app: oauth.Client = { client_id: CLIENT_ID }
     const options = { [oauth.allowInsecureRequests]: true }
     const grant = async (key: TestKey) => {
-      const response = await oauth.genericTokenEndpointRequest(as, app, oauth.PrivateKeyJwt({ key: await cryptoKey(key), kid: server.key.kid }), TOKEN_EXCHANGE, PARAMETERS, options)
+      const response = await oauth.genericTokenEndpointRequest(
+        as,
+        app,
+        oauth.PrivateKeyJwt({ key: await cryptoKey(key), kid: server.key.kid }),
+        TOKEN_EXCHANGE,
+        PARAMETERS,
+        options,
+      )
       return oauth.processGenericTokenEndpointResponse(as, app, response)
     }
     const refused = await grant(await testKey()).catch((error: unknown) => error)
@@ -56,13 +63,23 @@ describe('the token endpoint answers third-party clients so that they read error
     expect(refused).toBeInstanceOf(oauth.ResponseBodyError)
     expect(refused).toMatchObject({ status: 401, error: 'invalid_client', error_description: 'Invalid client assertion signature' })
     const token = await grant(server.key)
-    expect(token).toMatchObject({ access_token: expect.stringMatching(/^bktx_/), token_type: 'bearer', expires_in: 3600, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' })
+    expect(token).toMatchObject({
+      access_token: expect.stringMatching(/^bktx_/),
+      token_type: 'bearer',
+      expires_in: 3600,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    })
   })
 
   it('openid-client 6: the same', async () => {
     const server = await start()
     const grant = async (key: TestKey) => {
-      const config = new client.Configuration({ issuer: server.tokenUrl, token_endpoint: server.tokenUrl }, CLIENT_ID, undefined, client.PrivateKeyJwt({ key: await cryptoKey(key), kid: server.key.kid }))
+      const config = new client.Configuration(
+        { issuer: server.tokenUrl, token_endpoint: server.tokenUrl },
+        CLIENT_ID,
+        undefined,
+        client.PrivateKeyJwt({ key: await cryptoKey(key), kid: server.key.kid }),
+      )
       client.allowInsecureRequests(config)
       return client.genericGrantRequest(config, TOKEN_EXCHANGE, PARAMETERS)
     }
@@ -87,12 +104,17 @@ describe('the REST sample tells a bad token from no token (RFC 6750 §3.1)', () 
   it('oauth4webapi reads error="invalid_token" and its description from the challenge', async () => {
     const server = await start()
     const challenges = async (token: string) => {
-      const error = await oauth.protectedResourceRequest(token, 'GET', new URL(`${server.url}/v2/access-token`), undefined, undefined, { [oauth.allowInsecureRequests]: true }).catch((e: unknown) => e)
+      const error = await oauth
+        .protectedResourceRequest(token, 'GET', new URL(`${server.url}/v2/access-token`), undefined, undefined, { [oauth.allowInsecureRequests]: true })
+        .catch((e: unknown) => e)
       expect(error).toBeInstanceOf(oauth.WWWAuthenticateChallengeError)
       return (error as oauth.WWWAuthenticateChallengeError).cause
     }
     expect(await challenges('bktx_unknown')).toEqual([
-      { scheme: 'bearer', parameters: { realm: 'buildkite', error: 'invalid_token', error_description: 'The access token is unknown, expired, revoked or no longer allowed' } },
+      {
+        scheme: 'bearer',
+        parameters: { realm: 'buildkite', error: 'invalid_token', error_description: 'The access token is unknown, expired, revoked or no longer allowed' },
+      },
     ])
     // A revoked token is as unknown.
     const minted = (await exchange(server)).json.access_token as string
@@ -115,9 +137,15 @@ describe("bktx's client reads expires_in sent as a string of decimal digits (doc
     expect((await parse('86401')).expiresIn).toBe(86400)
   })
 
-  it.each(['', '0', '-60', '+60', ' 60', '60 ', '1e3', '60.0', '0x3c', '٦٠', '12345678901234567', 'NaN'])('refuses %j with exit 6 (BKTX_BAD_RESPONSE)', async (value) => {
-    await expect(parse(value)).rejects.toMatchObject({ code: 'BKTX_BAD_RESPONSE', message: expect.stringContaining('sent an expires_in that is not a positive whole number of seconds') })
-  })
+  it.each(['', '0', '-60', '+60', ' 60', '60 ', '1e3', '60.0', '0x3c', '٦٠', '12345678901234567', 'NaN'])(
+    'refuses %j with exit 6 (BKTX_BAD_RESPONSE)',
+    async (value) => {
+      await expect(parse(value)).rejects.toMatchObject({
+        code: 'BKTX_BAD_RESPONSE',
+        message: expect.stringContaining('sent an expires_in that is not a positive whole number of seconds'),
+      })
+    },
+  )
 })
 
 describe('JWS header members (RFC 7515 §4): ignored by default, refused with --strict-jws-header', () => {
@@ -205,4 +233,3 @@ describe('JWS header members (RFC 7515 §4): ignored by default, refused with --
     }
   }, 60_000)
 })
-

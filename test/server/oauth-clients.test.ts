@@ -56,7 +56,10 @@ describe('WWW-Authenticate on a 401', () => {
     const variants: Array<[Record<string, string>, string]> = [
       [{}, 'Bearer realm="buildkite"'],
       [{ Authorization: 'Basic eDp5' }, 'Bearer realm="buildkite"'],
-      [{ Authorization: 'Bearer bktx_unknown' }, 'Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"'],
+      [
+        { Authorization: 'Bearer bktx_unknown' },
+        'Bearer realm="buildkite", error="invalid_token", error_description="The access token is unknown, expired, revoked or no longer allowed"',
+      ],
     ]
     for (const [headers, challenge] of variants) {
       const answer = await http(`${server.url}/v2/access-token`, { headers })
@@ -82,15 +85,35 @@ describe('client_id beside the assertion (RFC 7521 §4.2)', () => {
 
 describe('RFC 8693 parameters the endpoint cannot honour are refused, not ignored', () => {
   const cases: Array<[string, Record<string, string>, { status: number; error: string; error_description: string }]> = [
-    ['actor_token', { actor_token: 'x', actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' }, { status: 400, error: 'invalid_request', error_description: 'Delegation is not supported: do not send `actor_token` or `actor_token_type`' }],
-    ['actor_token without actor_token_type', { actor_token: 'x' }, { status: 400, error: 'invalid_request', error_description: 'Delegation is not supported: do not send `actor_token` or `actor_token_type`' }],
-    ['actor_token_type alone', { actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' }, { status: 400, error: 'invalid_request', error_description: 'Delegation is not supported: do not send `actor_token` or `actor_token_type`' }],
+    [
+      'actor_token',
+      { actor_token: 'x', actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' },
+      { status: 400, error: 'invalid_request', error_description: 'Delegation is not supported: do not send `actor_token` or `actor_token_type`' },
+    ],
+    [
+      'actor_token without actor_token_type',
+      { actor_token: 'x' },
+      { status: 400, error: 'invalid_request', error_description: 'Delegation is not supported: do not send `actor_token` or `actor_token_type`' },
+    ],
+    [
+      'actor_token_type alone',
+      { actor_token_type: 'urn:ietf:params:oauth:token-type:jwt' },
+      { status: 400, error: 'invalid_request', error_description: 'Delegation is not supported: do not send `actor_token` or `actor_token_type`' },
+    ],
     [
       'requested_token_type of another type',
       { requested_token_type: 'urn:ietf:params:oauth:token-type:refresh_token' },
-      { status: 400, error: 'invalid_request', error_description: 'Only access tokens are issued: `requested_token_type` must be urn:ietf:params:oauth:token-type:access_token or absent' },
+      {
+        status: 400,
+        error: 'invalid_request',
+        error_description: 'Only access tokens are issued: `requested_token_type` must be urn:ietf:params:oauth:token-type:access_token or absent',
+      },
     ],
-    ['resource', { resource: 'https://api.buildkite.com/' }, { status: 400, error: 'invalid_target', error_description: 'The `resource` parameter is not supported; name the organization in `audience`' }],
+    [
+      'resource',
+      { resource: 'https://api.buildkite.com/' },
+      { status: 400, error: 'invalid_target', error_description: 'The `resource` parameter is not supported; name the organization in `audience`' },
+    ],
   ]
 
   it.each(cases)('%s', async (_name, fields, expected) => {
@@ -121,7 +144,7 @@ describe('explicit typing (draft-ietf-oauth-rfc7523bis)', () => {
 })
 
 describe('every answer, errors included, is uncacheable (Cache-Control: no-store, Pragma: no-cache)', () => {
-  it('token endpoint, REST sample, unknown paths, 413, 417, 429, 503 and the listener\'s own answers', async () => {
+  it("token endpoint, REST sample, unknown paths, 413, 417, 429, 503 and the listener's own answers", async () => {
     const server = await start({ limits: { maxTokens: 1, maxJtis: 100 } })
     const key = server.key
     const token = (await exchange(server)).json.access_token as string
@@ -174,7 +197,13 @@ describe('every answer, errors included, is uncacheable (Cache-Control: no-store
     expect((await exchange(server)).status).toBe(200)
     const limited = await exchange(server)
     expect(limited.status).toBe(429)
-    expect(limited.json).toMatchObject({ scope: 'token_exchange', limit: 1, current: 2, error: 'temporarily_unavailable', error_description: expect.any(String) })
+    expect(limited.json).toMatchObject({
+      scope: 'token_exchange',
+      limit: 1,
+      current: 2,
+      error: 'temporarily_unavailable',
+      error_description: expect.any(String),
+    })
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0)
     expect(limited.headers['cache-control']).toBe('no-store')
   })
@@ -215,7 +244,9 @@ describe('bktx server --verbose', () => {
       expect(line(/^POST \/oauth\/token 200 \d+ms 127\.0\.0\.1$/)).toBeDefined()
       expect(line(/^POST \/oauth\/token 401 \d+ms 127\.0\.0\.1 invalid_client: unknown client id "nobody"$/)).toBeDefined()
       expect(line(/^POST \/oauth\/token 400 \d+ms 127\.0\.0\.1 invalid_scope: not grantable: write_builds$/)).toBeDefined()
-      expect(line(/^POST \/oauth\/token 400 \d+ms 127\.0\.0\.1 invalid_request: subject "stranger@acme\.test" is not an active, verified member of acme$/)).toBeDefined()
+      expect(
+        line(/^POST \/oauth\/token 400 \d+ms 127\.0\.0\.1 invalid_request: subject "stranger@acme\.test" is not an active, verified member of acme$/),
+      ).toBeDefined()
       expect(line(/^POST \/oauth\/token 400 \d+ms 127\.0\.0\.1 invalid_target: resource "https:\/\/api\.buildkite\.com\/"$/)).toBeDefined()
       expect(line(/^GET \/v2\/access-token 401 \d+ms 127\.0\.0\.1 unknown, expired or revoked token$/)).toBeDefined()
       expect(line(/^POST \/oauth\/token 413 \d+ms 127\.0\.0\.1 request body over 64 KiB$/)).toBeDefined()

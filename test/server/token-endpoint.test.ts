@@ -74,16 +74,64 @@ describe('POST /oauth/token: the documented errors (docs/token-exchange.md §5)'
   const other = testKey('ES256')
 
   it.each([
-    ['a signature by another key under the registered kid', async () => exchange(server, {}, { key: { ...(await other), kid: server.key.kid } }), 401, 'invalid_client', 'Invalid client assertion signature'],
-    ['aud naming another endpoint', () => exchange(server, {}, { aud: 'https://buildkite.com/oauth/token' }), 401, 'invalid_client', 'JWT `aud` claim is invalid'],
-    ['exp in the past', () => exchange(server, {}, { now: Math.floor(Date.now() / 1000) - 120 }), 401, 'invalid_client', 'JWT `exp` claim must be in the future'],
-    ['a subject who is not a member', () => exchange(server, { subject_token: 'stranger@acme.test' }), 400, 'invalid_request', 'Subject user must be an active member of the organization'],
-    ['an inactive member', () => exchange(server, { subject_token: 'gone@acme.test' }), 400, 'invalid_request', 'Subject user must be an active member of the organization'],
-    ['a member with an unverified email', () => exchange(server, { subject_token: 'unverified@acme.test' }), 400, 'invalid_request', 'Subject user must be an active member of the organization'],
-    ['scopes beyond the grantable ones', () => exchange(server, { scope: 'read_builds write_builds' }), 400, 'invalid_scope', 'Requested scopes exceed grantable scopes'],
+    [
+      'a signature by another key under the registered kid',
+      async () => exchange(server, {}, { key: { ...(await other), kid: server.key.kid } }),
+      401,
+      'invalid_client',
+      'Invalid client assertion signature',
+    ],
+    [
+      'aud naming another endpoint',
+      () => exchange(server, {}, { aud: 'https://buildkite.com/oauth/token' }),
+      401,
+      'invalid_client',
+      'JWT `aud` claim is invalid',
+    ],
+    [
+      'exp in the past',
+      () => exchange(server, {}, { now: Math.floor(Date.now() / 1000) - 120 }),
+      401,
+      'invalid_client',
+      'JWT `exp` claim must be in the future',
+    ],
+    [
+      'a subject who is not a member',
+      () => exchange(server, { subject_token: 'stranger@acme.test' }),
+      400,
+      'invalid_request',
+      'Subject user must be an active member of the organization',
+    ],
+    [
+      'an inactive member',
+      () => exchange(server, { subject_token: 'gone@acme.test' }),
+      400,
+      'invalid_request',
+      'Subject user must be an active member of the organization',
+    ],
+    [
+      'a member with an unverified email',
+      () => exchange(server, { subject_token: 'unverified@acme.test' }),
+      400,
+      'invalid_request',
+      'Subject user must be an active member of the organization',
+    ],
+    [
+      'scopes beyond the grantable ones',
+      () => exchange(server, { scope: 'read_builds write_builds' }),
+      400,
+      'invalid_scope',
+      'Requested scopes exceed grantable scopes',
+    ],
     ['an audience that is not the org slug', () => exchange(server, { audience: 'Acme Inc' }), 400, 'invalid_target', 'Invalid audience organization'],
     ['an audience naming another org', () => exchange(server, { audience: 'other-org' }), 400, 'invalid_target', 'Invalid audience organization'],
-    ['an org with token exchange disabled', () => exchange(server, { audience: 'disabled' }, { clientId: 'disabled-app' }), 400, 'unsupported_grant_type', 'Token exchange is not enabled for this organization'],
+    [
+      'an org with token exchange disabled',
+      () => exchange(server, { audience: 'disabled' }, { clientId: 'disabled-app' }),
+      400,
+      'unsupported_grant_type',
+      'Token exchange is not enabled for this organization',
+    ],
   ])('%s → %d %s', async (_name, send, status, error, description) => {
     const before = audit().length
     const response = await send()

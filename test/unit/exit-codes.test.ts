@@ -4,7 +4,7 @@ import { EXIT, errorCodesOf, exitCodeFor, type ExitCode } from '../../src/exit-c
 
 describe('bktx help exit-codes', () => {
   it('is generated from the table: every exit code with the error codes that give it', () => {
-    const entries = EXIT_CODES_HELP.split('\n\n')[1]?.split(/\n(?=  \d)/) ?? []
+    const entries = EXIT_CODES_HELP.split('\n\n')[1]?.split(/\n(?= {2}\d)/) ?? []
     const codes = (Object.values(EXIT) as ExitCode[]).sort((a, b) => a - b)
     expect(entries.map((entry) => Number(entry.trim().split(/\s/)[0]))).toEqual(codes)
     for (const [i, exit] of codes.entries()) {

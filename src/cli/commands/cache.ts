@@ -13,9 +13,15 @@ export interface CacheClearOptions extends TokenOptions {
 
 export function registerCache(self: Command, deps: ProgramDeps): void {
   const cache = self.description('list or clear cached tokens')
-  const list = cache.command('list').description('cached tokens: metadata only (no token, no keychain access)').option('--cache <mode>', 'auto, keychain, file or none (env BKTX_CACHE)')
+  const list = cache
+    .command('list')
+    .description('cached tokens: metadata only (no token, no keychain access)')
+    .option('--cache <mode>', 'auto, keychain, file or none (env BKTX_CACHE)')
   action<TokenOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
-  const clear = cache.command('clear').description("remove the cached token of the current settings, or every one with --all").option('--all', 'remove every cached token (and orphaned bktx keychain items)')
+  const clear = cache
+    .command('clear')
+    .description('remove the cached token of the current settings, or every one with --all')
+    .option('--all', 'remove every cached token (and orphaned bktx keychain items)')
   addTokenOptions(clear)
   action<CacheClearOptions>(clear, deps, (ctx, opts) => runCacheClear(ctx, opts))
 }
@@ -79,5 +85,7 @@ export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Prom
   }
   if (outcome.keychainError !== undefined) throw outcome.keychainError
   if (ctx.out.json) ctx.out.document({ removed: outcome.removed })
-  ctx.out.success(`removed ${outcome.removed} cached token${outcome.removed === 1 ? '' : 's'}${opts.all === true ? ' (not revoked: `bktx logout --all` revokes them first)' : ''}`)
+  ctx.out.success(
+    `removed ${outcome.removed} cached token${outcome.removed === 1 ? '' : 's'}${opts.all === true ? ' (not revoked: `bktx logout --all` revokes them first)' : ''}`,
+  )
 }

@@ -12,10 +12,8 @@ export function registerConfig(self: Command, deps: ProgramDeps): void {
     .addHelpText('after', `\nSettings: ${SETTING_NAMES.join(', ')}`)
 
   action(config.command('list').description('every setting with its value and where it came from'), deps, (ctx) => runConfigList(ctx))
-  action(
-    config.command('get').description('print the resolved value of a setting').argument('<key>', 'setting name'),
-    deps,
-    (ctx, _opts, args) => runConfigGet(ctx, String(args[0])),
+  action(config.command('get').description('print the resolved value of a setting').argument('<key>', 'setting name'), deps, (ctx, _opts, args) =>
+    runConfigGet(ctx, String(args[0])),
   )
   action(
     config
@@ -26,16 +24,16 @@ export function registerConfig(self: Command, deps: ProgramDeps): void {
     deps,
     (ctx, _opts, args) => runConfigSet(ctx, String(args[0]), String(args[1])),
   )
-  action(
-    config.command('unset').description('remove a setting from the profile').argument('<key>', 'setting name'),
-    deps,
-    (ctx, _opts, args) => runConfigUnset(ctx, String(args[0])),
+  action(config.command('unset').description('remove a setting from the profile').argument('<key>', 'setting name'), deps, (ctx, _opts, args) =>
+    runConfigUnset(ctx, String(args[0])),
   )
   action(config.command('path').description('print the configuration file path'), deps, async (ctx) => {
     if (ctx.out.json) ctx.out.document({ path: ctx.configPath })
     else ctx.out.data(ctx.configPath)
   })
-  action(config.command('profiles').description('the profiles in the file, what each inherits from, and which is in use'), deps, (ctx) => runConfigProfiles(ctx))
+  action(config.command('profiles').description('the profiles in the file, what each inherits from, and which is in use'), deps, (ctx) =>
+    runConfigProfiles(ctx),
+  )
 }
 
 export async function runConfigProfiles(ctx: Context): Promise<void> {
@@ -49,7 +47,9 @@ export async function runConfigProfiles(ctx: Context): Promise<void> {
       name,
       active: name === active,
       extends: parentOf(name, profile) ?? null,
-      settings: Object.keys(profile ?? {}).filter((key) => key !== 'extends').sort(),
+      settings: Object.keys(profile ?? {})
+        .filter((key) => key !== 'extends')
+        .sort(),
       in_file: profile !== undefined,
     }
   })
@@ -60,7 +60,10 @@ export async function runConfigProfiles(ctx: Context): Promise<void> {
   const width = Math.max(...rows.map((r) => r.name.length))
   ctx.out.data(
     rows
-      .map((r) => `${r.active ? '*' : ' '} ${r.name.padEnd(width)}  ${r.extends === null ? '(inherits nothing)' : `extends ${r.extends}`}  ${r.in_file ? r.settings.join(' ') || '(no settings)' : '(not in the file)'}`)
+      .map(
+        (r) =>
+          `${r.active ? '*' : ' '} ${r.name.padEnd(width)}  ${r.extends === null ? '(inherits nothing)' : `extends ${r.extends}`}  ${r.in_file ? r.settings.join(' ') || '(no settings)' : '(not in the file)'}`,
+      )
       .join('\n'),
   )
   ctx.out.info(`* the profile in use (--profile, BKTX_PROFILE, else default); ${ctx.configPath}`)

@@ -17,7 +17,9 @@ export interface DoctorOptions extends Record<string, unknown> {
 }
 
 export function registerDoctor(self: Command, deps: ProgramDeps): void {
-  const cmd = self.description("check the setup against what Buildkite will see: status's checks, then the token endpoint, clock skew and the published JWKS (never mints)")
+  const cmd = self.description(
+    "check the setup against what Buildkite will see: status's checks, then the token endpoint, clock skew and the published JWKS (never mints)",
+  )
   addSettingOptions(cmd, SETTING_NAMES)
     .option('--jwks <file>', 'the JWKS registered inline with the application, saved to a file (default: fetch the jwks-uri setting)')
     .option('--allow-http-jwks', 'accept an http:// JWKS URI to a loopback host (as the reference server can)')

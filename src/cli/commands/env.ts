@@ -37,7 +37,10 @@ export function tokenVariables(result: CachedTokenResult, org: string): EnvVar[]
 
 /** The syntax a shell program reads, by its command name (`bash`, `-zsh`, `/usr/bin/fish`); undefined for anything else. */
 export function shellKindOf(name: string): ShellKind | undefined {
-  const base = basename(name).replace(/^-/, '').replace(/\.exe$/i, '').toLowerCase()
+  const base = basename(name)
+    .replace(/^-/, '')
+    .replace(/\.exe$/i, '')
+    .toLowerCase()
   if (base === 'fish' || base === 'zsh' || base === 'bash' || base === 'cmd') return base
   if (base === 'pwsh' || base === 'powershell') return 'powershell'
   if (['sh', 'dash', 'ash', 'ksh', 'ksh93', 'mksh', 'lksh', 'oksh', 'pdksh', 'yash', 'posh', 'busybox'].includes(base)) return 'sh'
@@ -52,7 +55,9 @@ export function shellKindOf(name: string): ShellKind | undefined {
  * a shell (npx, sudo) or the OS does not tell; sh is the last resort.
  */
 export function defaultShell(parent: string | undefined, loginShell: string | undefined): ShellKind {
-  return (parent === undefined ? undefined : shellKindOf(parent)) ?? (loginShell === undefined || loginShell === '' ? undefined : shellKindOf(loginShell)) ?? 'sh'
+  return (
+    (parent === undefined ? undefined : shellKindOf(parent)) ?? (loginShell === undefined || loginShell === '' ? undefined : shellKindOf(loginShell)) ?? 'sh'
+  )
 }
 
 export async function runEnv(ctx: Context, opts: EnvOptions): Promise<void> {

@@ -29,7 +29,7 @@ export function registerExec(self: Command, deps: ProgramDeps): void {
   const cmd = self
     .description('run a command with BUILDKITE_API_TOKEN and BUILDKITE_ORGANIZATION_SLUG set; exit with its code')
     .argument('<command...>', 'the command and its arguments, after --')
-    .option('--revoke-on-exit', 'use a token of this run\'s own (never cached) and revoke it (DELETE /v2/access-token) when the command ends')
+    .option('--revoke-on-exit', "use a token of this run's own (never cached) and revoke it (DELETE /v2/access-token) when the command ends")
     .option('--allow-nested', `run even inside another bktx exec (${NESTED_MARKER} is set)`)
     .addHelpText(
       'after',
@@ -93,7 +93,12 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
  * through us) before spawn() returns, and a signal in that window would otherwise end bktx and
  * orphan it. Handlers run on a later turn of the event loop, when `child` is set.
  */
-function run(ctx: Context, command: string, args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+function run(
+  ctx: Context,
+  command: string,
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess | undefined
     const forward = (signal: SignalName) => () => {
@@ -112,7 +117,9 @@ function run(ctx: Context, command: string, args: string[], env: Record<string, 
       reject(
         cause.code === 'ENOENT'
           ? new CommandNotFoundError(`cannot run ${command}: command not found`, { cause })
-          : new CommandNotExecutableError(`cannot run ${command}: ${cause.code === 'EACCES' ? 'permission denied (not an executable file?)' : cause.message}`, { cause }),
+          : new CommandNotExecutableError(`cannot run ${command}: ${cause.code === 'EACCES' ? 'permission denied (not an executable file?)' : cause.message}`, {
+              cause,
+            }),
       )
     })
     child.once('exit', (code, signal) => {

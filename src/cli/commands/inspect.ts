@@ -67,7 +67,12 @@ async function fetchJWKSFor(ctx: Context, opts: InspectOptions, href: string) {
   } catch {
     throw new UsageError(`--jwks: ${href} is not a valid URL`)
   }
-  const fetch = makeFetch({ env: ctx.deps.env, caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile), userAgent: `bktx/${ctx.deps.version}`, fetch: ctx.deps.fetch })
+  const fetch = makeFetch({
+    env: ctx.deps.env,
+    caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile),
+    userAgent: `bktx/${ctx.deps.version}`,
+    fetch: ctx.deps.fetch,
+  })
   try {
     return await interruptible(ctx, (signal) => fetchJWKS(url, { fetch, clock: ctx.deps.clock }, { timeoutMs: opts.timeout * 1000, signal }))
   } finally {
@@ -104,7 +109,8 @@ export function render(decoded: DecodedJWT, now: Date, relative: boolean): strin
     lines.push(`  ${clean(name).padEnd(width)}  ${text}`)
   }
   const { iat, exp } = decoded.payload
-  if (typeof iat === 'number' && typeof exp === 'number') lines.push(`Lifetime ${formatDuration(exp - iat)}${exp - iat > 300 ? ' (over the 300 s Buildkite accepts)' : ''}`)
+  if (typeof iat === 'number' && typeof exp === 'number')
+    lines.push(`Lifetime ${formatDuration(exp - iat)}${exp - iat > 300 ? ' (over the 300 s Buildkite accepts)' : ''}`)
   return lines.join('\n')
 }
 

@@ -37,13 +37,20 @@ export interface JwksServeOptions {
 export function registerJwks(self: Command, deps: ProgramDeps): void {
   const jwks = self
     .description('print, publish or serve the public JWKS of your keys (no private member ever appears)')
-    .addHelpText('after', '\nRotation: publish old and new keys together (--key old.pem --key new.pem) for at least an hour\nbefore signing with the new one; Buildkite caches a JWKS URI for up to 1 hour.')
+    .addHelpText(
+      'after',
+      '\nRotation: publish old and new keys together (--key old.pem --key new.pem) for at least an hour\nbefore signing with the new one; Buildkite caches a JWKS URI for up to 1 hour.',
+    )
   // `bktx jwks --key K` is `bktx jwks print --key K`: the flags belong to the subcommand, so
   // `serve` can have its own --key.
   const print = jwks
     .command('print', { isDefault: true })
     .description('print the JWKS (the default), or publish it atomically with --out')
-    .option('--key <source>', 'key file (PEM or JWK, private or public, or a JWKS), env:NAME, pkcs11: URI or exec: key (repeatable; default: the profile key)', collect)
+    .option(
+      '--key <source>',
+      'key file (PEM or JWK, private or public, or a JWKS), env:NAME, pkcs11: URI or exec: key (repeatable; default: the profile key)',
+      collect,
+    )
     .option('--out <file>', 'publish atomically to FILE (mode 0644) instead of printing')
   addSettingOptions(print, KEY_SETTINGS)
   action<JwksOptions>(print, deps, (ctx, opts) => runJwks(ctx, opts))
@@ -58,12 +65,17 @@ export function registerJwks(self: Command, deps: ProgramDeps): void {
 
   const check = jwks
     .command('check')
-    .description("check a published JWKS as Buildkite reads it: https, 200, at most 100 KiB, JSON, every key RS256 (RSA >= 2048) or ES256, public members only, unique kids")
+    .description(
+      'check a published JWKS as Buildkite reads it: https, 200, at most 100 KiB, JSON, every key RS256 (RSA >= 2048) or ES256, public members only, unique kids',
+    )
     .argument('[source]', 'URL, file, or - for stdin (default: the jwks-uri setting)')
     .option('--kid <kid>', 'the set must hold a key with this kid')
     .option('--allow-http-jwks', 'accept http:// to a loopback host (as the reference server can)')
     .option('--ca-file <pem>', 'also trust these CA certificates')
-    .addHelpText('after', '\nExit 0 when it passes; 11 when a rule fails or the kid is missing; 5 when the URL cannot be\nfetched; 3 when the file cannot be read.')
+    .addHelpText(
+      'after',
+      '\nExit 0 when it passes; 11 when a rule fails or the kid is missing; 5 when the URL cannot be\nfetched; 3 when the file cannot be read.',
+    )
   action<JwksCheckOptions>(check, deps, (ctx, opts, args) => runJwksCheck(ctx, opts, args[0] as string | undefined))
 }
 
@@ -76,12 +88,18 @@ export function registerJwks(self: Command, deps: ProgramDeps): void {
 async function keyPaths(ctx: Context, given: string[] | undefined): Promise<KeyFileRef[]> {
   if (given !== undefined && given.length > 0) {
     const sources = given.filter(hasKeyScheme)
-    if (sources.length > 0) throw new UsageError(`jwks serve re-reads key files as they change; for ${sources[0]} publish the JWKS to a file with \`bktx jwks --key ${sources[0]} --out FILE\` and serve that`)
+    if (sources.length > 0)
+      throw new UsageError(
+        `jwks serve re-reads key files as they change; for ${sources[0]} publish the JWKS to a file with \`bktx jwks --key ${sources[0]} --out FILE\` and serve that`,
+      )
     return given.map((path) => ({ path: ctx.absolute(path) }))
   }
   const settings = await ctx.settings({})
   const { key, kid } = keySpecOf(settings)
-  if (hasKeyScheme(key)) throw new UsageError(`jwks serve re-reads key files as they change; for the profile key ${key} publish the JWKS to a file with \`bktx jwks --out FILE\` and serve that`)
+  if (hasKeyScheme(key))
+    throw new UsageError(
+      `jwks serve re-reads key files as they change; for the profile key ${key} publish the JWKS to a file with \`bktx jwks --out FILE\` and serve that`,
+    )
   return [{ path: key, kid: kid === NO_KID ? undefined : kid }]
 }
 

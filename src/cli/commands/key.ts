@@ -54,7 +54,15 @@ export function registerKey(self: Command, deps: ProgramDeps): void {
 async function scopeOf(ctx: Context, opts: KeyRotateOptions): Promise<RotationScope> {
   const config = await ctx.config()
   const { name } = await ctx.profile()
-  return { configPath: ctx.configPath, config, profile: name, settings: await ctx.settings({}), keysDir: ctx.paths.keysDir, uid: ctx.deps.uid, allowHttpJwks: opts.allowHttpJwks === true }
+  return {
+    configPath: ctx.configPath,
+    config,
+    profile: name,
+    settings: await ctx.settings({}),
+    keysDir: ctx.paths.keysDir,
+    uid: ctx.deps.uid,
+    allowHttpJwks: opts.allowHttpJwks === true,
+  }
 }
 
 export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promise<void> {
@@ -73,7 +81,11 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
     case 'start': {
       const started = await withFetch(ctx, opts.caFile, (fetch) =>
         ctx.out.spin('generating the next key', () =>
-          rotate.startRotation(scope, { alg: opts.alg, bits: opts.bits, kid: opts.kid, newKeyPath: opts.newKey === undefined ? undefined : ctx.absolute(opts.newKey), out }, deps(fetch)),
+          rotate.startRotation(
+            scope,
+            { alg: opts.alg, bits: opts.bits, kid: opts.kid, newKeyPath: opts.newKey === undefined ? undefined : ctx.absolute(opts.newKey), out },
+            deps(fetch),
+          ),
         ),
       )
       const { rotation } = started
@@ -103,7 +115,14 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
       const overridden = finished.checks.filter((c) => c.status === 'fail')
       // A profile on the new key already is not forced onto it: finishing only publishes and ends.
       const forced = !finished.switched && (overridden.length > 0 || !finished.ready)
-      if (ctx.out.json) ctx.out.document({ ...rotationDocument(scope.profile, finished, ctx), finished: true, forced, still_using_old: finished.stillUsingOld, jwks: finished.jwks })
+      if (ctx.out.json)
+        ctx.out.document({
+          ...rotationDocument(scope.profile, finished, ctx),
+          finished: true,
+          forced,
+          still_using_old: finished.stillUsingOld,
+          jwks: finished.jwks,
+        })
       else if (rotation.out === null) ctx.out.data(JSON.stringify(finished.jwks, null, 2))
       if (finished.checks.some((c) => c.status !== 'pass')) ctx.out.info(checksText(finished.checks, ctx))
       if (forced) {
@@ -111,14 +130,18 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
       }
       ctx.out.success(`profile "${scope.profile}" now signs with ${rotation.next.kid} (${rotation.next.path})`)
       published(ctx, finished.jwks, rotation.out, 'the JWKS on stdout: register it in place of the old one')
-      for (const other of finished.stillUsingOld) ctx.out.warn(`profile "${other}" still signs with the old key ${rotation.old.kid}, so it stays in the JWKS; rotate that profile too`)
-      ctx.out.info(`The old key file ${rotation.old.path} is no longer used by profile "${scope.profile}"; delete it when nothing else needs it. Tokens it minted stay valid until they expire but are no longer served from the cache.`)
+      for (const other of finished.stillUsingOld)
+        ctx.out.warn(`profile "${other}" still signs with the old key ${rotation.old.kid}, so it stays in the JWKS; rotate that profile too`)
+      ctx.out.info(
+        `The old key file ${rotation.old.path} is no longer used by profile "${scope.profile}"; delete it when nothing else needs it. Tokens it minted stay valid until they expire but are no longer served from the cache.`,
+      )
       return
     }
     case 'cancel': {
       const cancelled = await rotate.cancelRotation(scope, { out })
       const { rotation } = cancelled
-      if (ctx.out.json) ctx.out.document({ profile: scope.profile, cancelled: true, old: rotation.old, next: rotation.next, out: rotation.out, jwks: cancelled.jwks })
+      if (ctx.out.json)
+        ctx.out.document({ profile: scope.profile, cancelled: true, old: rotation.old, next: rotation.next, out: rotation.out, jwks: cancelled.jwks })
       else if (rotation.out === null) ctx.out.data(JSON.stringify(cancelled.jwks, null, 2))
       ctx.out.success(`dropped the rotation of profile "${scope.profile}": it keeps signing with ${rotation.old.kid}`)
       published(ctx, cancelled.jwks, rotation.out, 'the JWKS on stdout holds the old key alone: register it again')
@@ -128,7 +151,12 @@ export async function runKeyRotate(ctx: Context, opts: KeyRotateOptions): Promis
 }
 
 function notReady(): Check {
-  return { id: 'wait', status: 'fail', message: 'the JWKS URI has not been seen serving the new key yet', fix: ['publish the JWKS of both keys where the jwks-uri setting points'] }
+  return {
+    id: 'wait',
+    status: 'fail',
+    message: 'the JWKS URI has not been seen serving the new key yet',
+    fix: ['publish the JWKS of both keys where the jwks-uri setting points'],
+  }
 }
 
 function kebab(name: string): string {
@@ -181,17 +209,25 @@ function nextSteps(ctx: Context, scope: RotationScope, progress: Progress, out: 
   const { servedSince } = progress.rotation
   const steps: string[] = []
   if (uri === undefined) {
-    steps.push(out === undefined ? 'register the JWKS on stdout (the old and the new key) with the application' : `register ${out} (the old and the new key) with the application`)
+    steps.push(
+      out === undefined
+        ? 'register the JWKS on stdout (the old and the new key) with the application'
+        : `register ${out} (the old and the new key) with the application`,
+    )
     steps.push(`once the application holds both keys, \`bktx key rotate --finish${profile}\` switches to the new one and publishes it alone`)
     steps.push('(a JWKS URI is cached by Buildkite for up to an hour: with one, set jwks-uri, and bktx checks it and enforces the wait)')
   } else {
     if (servedSince === null) {
       steps.push(out === undefined ? `publish the JWKS on stdout (the old and the new key) at ${uri}` : `make ${uri} serve ${out}`)
-      steps.push(`once it is served, run \`bktx key rotate --status${profile}\`: the hour Buildkite may cache the old JWKS counts from when bktx first sees the new kid served`)
+      steps.push(
+        `once it is served, run \`bktx key rotate --status${profile}\`: the hour Buildkite may cache the old JWKS counts from when bktx first sees the new kid served`,
+      )
     } else {
       steps.push(`${uri} serves both keys already (seen ${isoSeconds(new Date(servedSince))}); \`bktx key rotate --status${profile}\` shows the wait`)
     }
-    steps.push(`an hour after that${progress.readyAt === undefined ? '' : ` (${isoSeconds(progress.readyAt)})`}, \`bktx key rotate --finish${profile}\` switches to the new key and publishes it alone`)
+    steps.push(
+      `an hour after that${progress.readyAt === undefined ? '' : ` (${isoSeconds(progress.readyAt)})`}, \`bktx key rotate --finish${profile}\` switches to the new key and publishes it alone`,
+    )
   }
   ctx.out.info(['Next:', ...steps.map((step, i) => `  ${i + 1}. ${step}`)].join('\n'))
 }
@@ -211,10 +247,14 @@ export async function runKeyList(ctx: Context): Promise<void> {
     keys
       .map((k) => {
         const lines = [k.key.loads ? `${printable(k.key.kid, 200)}  ${k.key.alg}  ${k.path}` : k.path, `  ${keyLine(k.key, ctx)}`]
-        lines.push(`  used by: ${k.usedBy.length === 0 ? 'no profile' : k.usedBy.map((u) => `${u.profile}${u.kid === undefined ? '' : ` (kid ${printable(u.kid, 100)})`}`).join(', ')}`)
+        lines.push(
+          `  used by: ${k.usedBy.length === 0 ? 'no profile' : k.usedBy.map((u) => `${u.profile}${u.kid === undefined ? '' : ` (kid ${printable(u.kid, 100)})`}`).join(', ')}`,
+        )
         for (const r of k.rotations) {
           const served = r.servedSince === null ? 'not yet seen published' : `published since ${isoSeconds(new Date(r.servedSince))}`
-          lines.push(`  rotation of ${r.profile}: ${r.role === 'old' ? 'the key being replaced' : 'the next key'} (started ${isoSeconds(new Date(r.startedAt))}, ${served})`)
+          lines.push(
+            `  rotation of ${r.profile}: ${r.role === 'old' ? 'the key being replaced' : 'the next key'} (started ${isoSeconds(new Date(r.startedAt))}, ${served})`,
+          )
         }
         return lines.join('\n')
       })
@@ -237,4 +277,3 @@ function keyDocument(k: ListedKey): Record<string, unknown> {
     rotations: k.rotations.map((r) => ({ profile: r.profile, role: r.role, started_at: r.startedAt, served_since: r.servedSince })),
   }
 }
-

@@ -37,7 +37,8 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
   if (opts.key !== undefined) return runTokenKeygen(ctx, opts, opts.key)
   const problem = kidProblem(opts.kid, opts.out !== undefined)
   if (problem === 'file-name') throw new UsageError('--kid names the key file; use letters, digits, ".", "_" and "-", or pass --out')
-  if (problem !== undefined) throw new UsageError(`--kid "${opts.kid}" cannot name a key${problem === 'reserved' ? ' ("none" means no kid header when signing)' : ': no spaces'}`)
+  if (problem !== undefined)
+    throw new UsageError(`--kid "${opts.kid}" cannot name a key${problem === 'reserved' ? ' ("none" means no kid header when signing)' : ': no spaces'}`)
   const result = await generateKeyFile(
     {
       alg: opts.alg,
@@ -109,7 +110,8 @@ async function runTokenKeygen(ctx: Context, opts: KeygenOptions, key: string): P
     profileTarget(ctx),
   )
   const previous = result.previousKey
-  if (result.recorded) ctx.out.info(`profile "${result.profile}": key = ${result.key}${previous !== undefined && previous !== result.key ? ` (was ${previous})` : ''}`)
+  if (result.recorded)
+    ctx.out.info(`profile "${result.profile}": key = ${result.key}${previous !== undefined && previous !== result.key ? ` (was ${previous})` : ''}`)
   if (ctx.out.json) ctx.out.document({ kid: result.kid, alg: result.alg, uri: result.key, profile: result.recorded ? result.profile : null, jwks: result.jwks })
   else ctx.out.data(JSON.stringify(result.jwks, null, 2))
   ctx.out.success(`generated ${result.alg} key pair in the token: ${result.key} (kid ${result.kid}; sensitive, not extractable)`)

@@ -59,7 +59,13 @@ async function runLogoutAll(ctx: Context, opts: LogoutOptions): Promise<void> {
     }),
   )
   for (const notice of outcome.notices) ctx.notice(notice)
-  const brief = (entry: CacheListing) => ({ org: entry.org, subject: entry.subject, scopes: entry.scopes, token_url: entry.tokenUrl, token_hint: entry.tokenHint ?? null })
+  const brief = (entry: CacheListing) => ({
+    org: entry.org,
+    subject: entry.subject,
+    scopes: entry.scopes,
+    token_url: entry.tokenUrl,
+    token_hint: entry.tokenHint ?? null,
+  })
   if (ctx.out.json) {
     ctx.out.document({
       revoked: outcome.revoked.map(brief),

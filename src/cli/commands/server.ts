@@ -55,7 +55,7 @@ export function registerServer(self: Command, deps: ProgramDeps): void {
     .option('--aud <url>', 'also accept this assertion audience (repeatable)', collect)
     .addHelpText(
       'after',
-      '\nThe global --config FILE given to this command names the server configuration (JSON:\norganizations and apps); the quick flags describe a one-app setup without one.\nEndpoints: POST /oauth/token and /v2/oauth/token; GET|DELETE /v2/access-token;\nGET /v2/organizations/ORG/pipelines (read_pipelines) and /builds (read_builds).\nWith --verbose, each refused request\'s log line says which check refused it.',
+      "\nThe global --config FILE given to this command names the server configuration (JSON:\norganizations and apps); the quick flags describe a one-app setup without one.\nEndpoints: POST /oauth/token and /v2/oauth/token; GET|DELETE /v2/access-token;\nGET /v2/organizations/ORG/pipelines (read_pipelines) and /builds (read_builds).\nWith --verbose, each refused request's log line says which check refused it.",
     )
   action<ServerOptions>(cmd, deps, (ctx, opts) => runServer(ctx, opts, cmd))
 }
@@ -76,7 +76,9 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
     clock: ctx.deps.clock,
     fetch: ctx.deps.fetch,
     stateDir: opts.stateDir === undefined ? undefined : ctx.absolute(opts.stateDir),
-    ...(ctx.deps.processInfo === undefined ? {} : { process: { pid: ctx.deps.processInfo.pid, uid: ctx.deps.uid, isAlive: (pid: number) => ctx.deps.processInfo?.isAlive(pid) ?? true } }),
+    ...(ctx.deps.processInfo === undefined
+      ? {}
+      : { process: { pid: ctx.deps.processInfo.pid, uid: ctx.deps.uid, isAlive: (pid: number) => ctx.deps.processInfo?.isAlive(pid) ?? true } }),
     repairState: opts.repairState === true,
     // The request log is what the server produces, not a note: --quiet keeps it.
     log: batchedLines((text) => ctx.out.log(text)),
@@ -84,7 +86,9 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   })
   if (server.state.repaired.length > 0) {
     const lines = server.state.repaired
-    ctx.out.warn(`dropped ${lines.length} damaged line${lines.length === 1 ? '' : 's'} of state.jsonl (line${lines.length === 1 ? '' : 's'} ${lines.slice(0, 10).join(', ')}${lines.length > 10 ? ', ...' : ''}): revocations or used jtis on them are lost`)
+    ctx.out.warn(
+      `dropped ${lines.length} damaged line${lines.length === 1 ? '' : 's'} of state.jsonl (line${lines.length === 1 ? '' : 's'} ${lines.slice(0, 10).join(', ')}${lines.length > 10 ? ', ...' : ''}): revocations or used jtis on them are lost`,
+    )
   }
   let listening
   try {
@@ -112,7 +116,9 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
     })
   }
   for (const a of config.apps) {
-    ctx.out.info(`app "${a.name}": client id ${a.clientId}, org ${a.org}, keys ${a.jwksUri ?? `inline (${a.jwks?.keys.length} key${a.jwks?.keys.length === 1 ? '' : 's'})`}, scopes ${a.grantableScopes.join(' ')}, max ttl ${a.maxTtl}s`)
+    ctx.out.info(
+      `app "${a.name}": client id ${a.clientId}, org ${a.org}, keys ${a.jwksUri ?? `inline (${a.jwks?.keys.length} key${a.jwks?.keys.length === 1 ? '' : 's'})`}, scopes ${a.grantableScopes.join(' ')}, max ttl ${a.maxTtl}s`,
+    )
   }
   if (app !== undefined) ctx.out.info(`token URL ${url}/oauth/token (set BKTX_TOKEN_URL and BKTX_API_URL=${url})`)
   if (opts.stateDir !== undefined) ctx.out.info(`state and audit log in ${ctx.absolute(opts.stateDir)}`)
@@ -191,7 +197,8 @@ async function quickConfig(ctx: Context, opts: ServerOptions): Promise<ServerCon
     )
   } catch (error) {
     if (error instanceof ConfigError) throw await asFlagError(error)
-    if (error instanceof UsageError && error.detail.reason === NO_MEMBERS) throw new UsageError('name at least one organisation member: --member EMAIL (or set the profile subject)')
+    if (error instanceof UsageError && error.detail.reason === NO_MEMBERS)
+      throw new UsageError('name at least one organisation member: --member EMAIL (or set the profile subject)')
     throw error
   }
 }

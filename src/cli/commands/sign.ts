@@ -23,8 +23,7 @@ export interface SignOptions extends Record<string, unknown> {
 }
 
 export function registerSign(self: Command, deps: ProgramDeps): void {
-  const cmd = self
-    .description('print a signed client-assertion JWT (RFC 7523) as Buildkite requires it')
+  const cmd = self.description('print a signed client-assertion JWT (RFC 7523) as Buildkite requires it')
   addSettingOptions(cmd, SETTINGS_USED)
     .option('--lifetime <duration>', `seconds until exp, at most ${MAX_ASSERTION_LIFETIME}`, durationArg, DEFAULT_ASSERTION_LIFETIME)
     .option('--claim <name=value>', 'extra claim; value parsed as JSON when it is JSON (repeatable)', collect)
@@ -52,7 +51,9 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   const header = { alg: key.alg, typ: 'JWT', ...(key.kid === undefined ? {} : { kid: key.kid }) }
   if (ctx.out.json) ctx.out.document({ assertion: jwt, header, claims })
   else ctx.out.data(jwt)
-  ctx.out.debug(`signed with ${key.alg} key from ${key.source} (${key.kid === undefined ? 'no kid header' : `kid ${key.kid}`}); aud ${audience}; expires in ${opts.lifetime}s`)
+  ctx.out.debug(
+    `signed with ${key.alg} key from ${key.source} (${key.kid === undefined ? 'no kid header' : `kid ${key.kid}`}); aud ${audience}; expires in ${opts.lifetime}s`,
+  )
 }
 
 /** Parses `--claim k=v`; `v` is JSON when it parses as JSON (numbers, booleans), else a string. */

@@ -67,7 +67,13 @@ export function statusDocument(report: StatusReport, ctx: Context): Record<strin
         ? null
         : report.rotation instanceof Error
           ? { error: describeError(report.rotation, { profile: ctx.explicitProfile }) }
-          : { started_at: report.rotation.startedAt, old_kid: report.rotation.old.kid, next_kid: report.rotation.next.kid, next_path: report.rotation.next.path, served_since: report.rotation.servedSince },
+          : {
+              started_at: report.rotation.startedAt,
+              old_kid: report.rotation.old.kid,
+              next_kid: report.rotation.next.kid,
+              next_path: report.rotation.next.path,
+              served_since: report.rotation.servedSince,
+            },
   }
 }
 
@@ -110,14 +116,19 @@ function block(label: string, lines: readonly string[]): string {
 export function keyLine(key: SigningKeyDescription, ctx: Context): string {
   const mode = key.file === undefined ? '' : `mode ${octal(key.file.mode)}${key.file.private ? '' : ' (group or others have access)'}, `
   if (!key.loads) return `${mode}does not load: ${describeError(key.error, { profile: ctx.explicitProfile })}`
-  const kid = key.headerKid === undefined ? `no kid header (kid none; published as ${printable(key.kid, 300)})` : `kid ${printable(key.kid, 300)} (${KID_ORIGIN[key.kidOrigin]})`
+  const kid =
+    key.headerKid === undefined
+      ? `no kid header (kid none; published as ${printable(key.kid, 300)})`
+      : `kid ${printable(key.kid, 300)} (${KID_ORIGIN[key.kidOrigin]})`
   return `${key.alg}, ${kid}, ${mode}loads`
 }
 
 export function statusText(report: StatusReport, ctx: Context): string {
   const { settings, key, cache } = report
   const now = ctx.deps.clock.now().getTime()
-  const rows = SETTING_NAMES.map((name) => [name, settings[name] === undefined ? '(unset)' : printable(settings[name].value, 500), settings[name]?.source ?? ''] as const)
+  const rows = SETTING_NAMES.map(
+    (name) => [name, settings[name] === undefined ? '(unset)' : printable(settings[name].value, 500), settings[name]?.source ?? ''] as const,
+  )
   const w0 = Math.max(...rows.map((r) => r[0].length))
   const w1 = Math.max(...rows.map((r) => r[1].length))
   const keychain = `keychain ${cache.keychain.state}${cache.keychain.detail === undefined ? '' : ` (${cache.keychain.detail})`}`
@@ -130,7 +141,10 @@ export function statusText(report: StatusReport, ctx: Context): string {
   const sections = [
     block('profile', [`${report.profile.name}${report.profile.explicit ? '' : ' (the default; --profile or BKTX_PROFILE picks another)'}`]),
     block('config', [`${report.config.path}${report.config.exists ? '' : ' (no such file: defaults and environment only)'}`]),
-    block('settings', rows.map(([k, v, s]) => `${k.padEnd(w0)}  ${v.padEnd(w1)}  ${s}`.trimEnd())),
+    block(
+      'settings',
+      rows.map(([k, v, s]) => `${k.padEnd(w0)}  ${v.padEnd(w1)}  ${s}`.trimEnd()),
+    ),
     block('key', key === undefined ? ['(no key set: run `bktx keygen`)'] : [`${key.source.text} (${settings.key?.source ?? ''})`, keyLine(key, ctx)]),
     block('cache', [`${cache.mode} → ${cache.backend}: ${cache.reason}`, keychain, dir]),
     block('tokens', tokenLines(report, now)),
@@ -144,13 +158,19 @@ function rotationLines(report: StatusReport, ctx: Context): string[] {
   if (rotation === undefined) return []
   if (rotation instanceof Error) return [`unreadable: ${describeError(rotation, { profile: ctx.explicitProfile })}`]
   const served = rotation.servedSince === null ? 'not yet seen published' : `new key published since ${isoSeconds(new Date(rotation.servedSince))}`
-  return [`pending since ${isoSeconds(new Date(rotation.startedAt))}: ${printable(rotation.old.kid, 100)} → ${printable(rotation.next.kid, 100)} (${served}); \`bktx key rotate --status\` says when it can finish`]
+  return [
+    `pending since ${isoSeconds(new Date(rotation.startedAt))}: ${printable(rotation.old.kid, 100)} → ${printable(rotation.next.kid, 100)} (${served}); \`bktx key rotate --status\` says when it can finish`,
+  ]
 }
 
 function tokenLines(report: StatusReport, now: number): string[] {
   const { tokens } = report
   if (tokens === undefined) {
-    return [typeof report.cache.dirState === 'string' ? '(client-id, org and subject must be set to tell which cached tokens are this profile\'s)' : '(the cache directory is unusable)']
+    return [
+      typeof report.cache.dirState === 'string'
+        ? "(client-id, org and subject must be set to tell which cached tokens are this profile's)"
+        : '(the cache directory is unusable)',
+    ]
   }
   if (tokens.length === 0) return ['(none cached)']
   const scopes = tokens.map((t) => (t.scopes.length === 0 ? '(no scopes)' : t.scopes.join(' ')))

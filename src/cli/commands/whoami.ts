@@ -30,7 +30,10 @@ export async function runWhoami(ctx: Context, opts: TokenOptions): Promise<void>
     })
     return
   }
-  const left = info.expiresAt === null ? 'does not expire' : `expires ${info.expiresAt.toISOString()} (in ${formatDuration((info.expiresAt.getTime() - ctx.deps.clock.now().getTime()) / 1000)})`
+  const left =
+    info.expiresAt === null
+      ? 'does not expire'
+      : `expires ${info.expiresAt.toISOString()} (in ${formatDuration((info.expiresAt.getTime() - ctx.deps.clock.now().getTime()) / 1000)})`
   // Every field is the API's text: one line each, control characters escaped.
   ctx.out.data(
     [

@@ -53,7 +53,12 @@ export interface Pkcs11Module {
   C_GetAttributeValue(session: Handle, object: Handle, template: Attribute[]): Attribute[]
   C_SignInit(session: Handle, mechanism: { mechanism: number; parameter?: Buffer | null }, key: Handle): void
   C_Sign(session: Handle, inData: Buffer, outData: Buffer): Buffer
-  C_GenerateKeyPair(session: Handle, mechanism: { mechanism: number }, publicTemplate: Attribute[], privateTemplate: Attribute[]): { publicKey: Handle; privateKey: Handle }
+  C_GenerateKeyPair(
+    session: Handle,
+    mechanism: { mechanism: number },
+    publicTemplate: Attribute[],
+    privateTemplate: Attribute[],
+  ): { publicKey: Handle; privateKey: Handle }
 }
 
 interface Binding {

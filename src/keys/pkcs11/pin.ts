@@ -40,7 +40,8 @@ function readPinFile(path: string): string {
     fd = openSync(path, constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0))
     const info = fstatSync(fd)
     if (!info.isFile()) throw new FileError(`PIN file ${path} is not a regular file`, { detail: { setting: 'pin-source', file: path, reason: 'not-a-file' } })
-    if (info.size > 4096) throw new FileError(`PIN file ${path} is larger than 4 KiB; not a PIN`, { detail: { setting: 'pin-source', file: path, reason: 'too-large' } })
+    if (info.size > 4096)
+      throw new FileError(`PIN file ${path} is larger than 4 KiB; not a PIN`, { detail: { setting: 'pin-source', file: path, reason: 'too-large' } })
     if ((info.mode & 0o077) !== 0) {
       throw new FileError(`PIN file ${path} can be read by others (mode ${(info.mode & 0o777).toString(8)})`, {
         detail: { setting: 'pin-source', file: path, reason: 'loose-mode' },

@@ -108,13 +108,20 @@ export function tokenError(error: unknown, doing: string, target: Pick<TokenTarg
     case 0xa0:
     case 0xa1:
     case 0xa2:
-      return new Pkcs11PinError(`${where}: the token refused the PIN from ${target.pinFrom}${flags & CKF_USER_PIN_FINAL_TRY ? '; one more wrong PIN locks it' : ''}`, {
-        ...options,
-        detail: { setting: 'pin-source', reason: 'wrong-pin' },
-        advice: ['check that PIN before trying again: a token locks itself after a few wrong ones'],
-      })
+      return new Pkcs11PinError(
+        `${where}: the token refused the PIN from ${target.pinFrom}${flags & CKF_USER_PIN_FINAL_TRY ? '; one more wrong PIN locks it' : ''}`,
+        {
+          ...options,
+          detail: { setting: 'pin-source', reason: 'wrong-pin' },
+          advice: ['check that PIN before trying again: a token locks itself after a few wrong ones'],
+        },
+      )
     case 0xa3:
-      return new Pkcs11PinError(`${where}: the PIN has expired`, { ...options, detail: { setting: 'pin-source', reason: 'pin-expired' }, advice: ["set a new PIN with the token's own tools"] })
+      return new Pkcs11PinError(`${where}: the PIN has expired`, {
+        ...options,
+        detail: { setting: 'pin-source', reason: 'pin-expired' },
+        advice: ["set a new PIN with the token's own tools"],
+      })
     case 0xa4:
       return new Pkcs11PinError(`${where}: the PIN is locked after too many wrong tries`, {
         ...options,
@@ -129,7 +136,10 @@ export function tokenError(error: unknown, doing: string, target: Pick<TokenTarg
       })
     case 0xe0:
     case 0x32:
-      return new Pkcs11TokenError(`${where}: the token is not present`, { ...options, advice: ['plug the token in, or check the token attributes of ', { setting: 'key' }] })
+      return new Pkcs11TokenError(`${where}: the token is not present`, {
+        ...options,
+        advice: ['plug the token in, or check the token attributes of ', { setting: 'key' }],
+      })
     case 0x70:
     case 0x63:
     case 0x68:
@@ -263,10 +273,13 @@ function findSlot(module: Pkcs11Module, target: TokenTarget): Handle {
         return '(unreadable)'
       }
     })
-    throw new Pkcs11TokenError(`${target.source}: no token matches${labels.length > 0 ? ` (tokens present: ${labels.join(', ')})` : ' (no token is present)'}`, {
-      detail: { setting: 'key', reason: 'no-such-token' },
-      advice: ['check the token, serial or slot-id attributes of ', { setting: 'key' }],
-    })
+    throw new Pkcs11TokenError(
+      `${target.source}: no token matches${labels.length > 0 ? ` (tokens present: ${labels.join(', ')})` : ' (no token is present)'}`,
+      {
+        detail: { setting: 'key', reason: 'no-such-token' },
+        advice: ['check the token, serial or slot-id attributes of ', { setting: 'key' }],
+      },
+    )
   }
   throw new Pkcs11TokenError(`${target.source}: ${matches.length} tokens match; name one with a token=, serial= or slot-id= attribute`, {
     detail: { setting: 'key', reason: 'several-tokens' },
@@ -334,7 +347,13 @@ export class Session {
 
   attributes(object: Handle, types: number[]): Buffer[] {
     try {
-      return this.module.C_GetAttributeValue(this.handle, object, types.map((type) => ({ type }))).map((a) => a.value as Buffer)
+      return this.module
+        .C_GetAttributeValue(
+          this.handle,
+          object,
+          types.map((type) => ({ type })),
+        )
+        .map((a) => a.value as Buffer)
     } catch (cause) {
       throw tokenError(cause, 'reading key attributes', this.target)
     }
@@ -452,12 +471,14 @@ export class Session {
     this.login()
     const { uri } = this.target
     if (uri.attributes.object === undefined && uri.id === undefined) {
-      throw new Pkcs11TokenError(`${this.target.source}: name the new key with object= (its label) and/or id=`, { detail: { setting: 'key', reason: 'unnamed-key' } })
+      throw new Pkcs11TokenError(`${this.target.source}: name the new key with object= (its label) and/or id=`, {
+        detail: { setting: 'key', reason: 'unnamed-key' },
+      })
     }
     if (this.objects(CKO_PRIVATE_KEY).length > 0 || this.objects(CKO_PUBLIC_KEY).length > 0) {
       throw new Pkcs11TokenError(`${this.target.source}: the token already holds a key with this object/id; bktx never replaces a key in a token`, {
         detail: { setting: 'key', reason: 'key-exists' },
-        advice: ['choose another object= or id=, or delete the old key with the token\'s own tools'],
+        advice: ["choose another object= or id=, or delete the old key with the token's own tools"],
       })
     }
     const id = uri.id ?? randomBytes(16)
@@ -473,8 +494,15 @@ export class Session {
       { type: CKA_VERIFY, value: true },
       { type: CKA_PRIVATE, value: false },
       ...(alg === 'ES256'
-        ? [{ type: CKA_KEY_TYPE, value: CKK_EC }, { type: CKA_EC_PARAMS, value: P256_PARAMS }]
-        : [{ type: CKA_KEY_TYPE, value: CKK_RSA }, { type: CKA_MODULUS_BITS, value: bits }, { type: CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) }]),
+        ? [
+            { type: CKA_KEY_TYPE, value: CKK_EC },
+            { type: CKA_EC_PARAMS, value: P256_PARAMS },
+          ]
+        : [
+            { type: CKA_KEY_TYPE, value: CKK_RSA },
+            { type: CKA_MODULUS_BITS, value: bits },
+            { type: CKA_PUBLIC_EXPONENT, value: Buffer.from([1, 0, 1]) },
+          ]),
     ]
     const privateTemplate: Attribute[] = [
       ...common,
@@ -487,7 +515,12 @@ export class Session {
     ]
     let pair: { publicKey: Handle }
     try {
-      pair = this.module.C_GenerateKeyPair(this.handle, { mechanism: alg === 'ES256' ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN }, publicTemplate, privateTemplate)
+      pair = this.module.C_GenerateKeyPair(
+        this.handle,
+        { mechanism: alg === 'ES256' ? CKM_EC_KEY_PAIR_GEN : CKM_RSA_PKCS_KEY_PAIR_GEN },
+        publicTemplate,
+        privateTemplate,
+      )
     } catch (cause) {
       throw tokenError(cause, `generating an ${alg} key pair`, this.target)
     }

@@ -119,7 +119,8 @@ function parseOrg(v: Validator, raw: unknown, at: string): Organization {
   members.forEach((member, j) => {
     const email = member.email.toLowerCase()
     const sameEmail = emails.get(email)
-    if (sameEmail !== undefined) v.fail(`${at}.members[${j}].email`, `duplicate member: "${member.email}" is members[${sameEmail}] (emails compare case-insensitively)`)
+    if (sameEmail !== undefined)
+      v.fail(`${at}.members[${j}].email`, `duplicate member: "${member.email}" is members[${sameEmail}] (emails compare case-insensitively)`)
     emails.set(email, j)
     const sameUuid = uuids.get(member.uuid)
     if (sameUuid !== undefined) v.fail(`${at}.members[${j}].uuid`, `duplicate uuid: members[${sameUuid}] has it`)
@@ -144,7 +145,7 @@ function parseMember(v: Validator, raw: unknown, at: string, org: string): Membe
   return {
     email,
     uuid: m['uuid'] === undefined ? stableUuid(`user:${org}:${email.toLowerCase()}`) : v.uuid(m['uuid'], `${at}.uuid`),
-    name: m['name'] === undefined ? email.split('@')[0] ?? email : v.string(m['name'], `${at}.name`),
+    name: m['name'] === undefined ? (email.split('@')[0] ?? email) : v.string(m['name'], `${at}.name`),
     verified: v.boolean(m['verified'], `${at}.verified`, true),
     active: v.boolean(m['active'], `${at}.active`, true),
   }
@@ -192,7 +193,12 @@ function validateJwksUri(v: Validator, raw: unknown, at: string, allowHttp: bool
   // docs/token-exchange.md §9: plain http only to loopback, and only when explicitly allowed.
   if (url.protocol === 'http:' && allowHttp && isLoopbackHost(url.hostname)) return href
   if (allowHttp) v.fail(at, 'must be https:// (http:// only to a loopback host)', { reason: 'insecure-scheme' })
-  v.fail(at, 'must be https://', { reason: 'insecure-scheme' }, url.protocol === 'http:' ? ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }] : undefined)
+  v.fail(
+    at,
+    'must be https://',
+    { reason: 'insecure-scheme' },
+    url.protocol === 'http:' ? ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }] : undefined,
+  )
 }
 
 /** A UUID derived from a name, so a quick-flag server keeps its ids across restarts. */
@@ -205,7 +211,10 @@ class Validator {
   constructor(private readonly file: string) {}
 
   fail(field: string, problem: string, detail?: ErrorDetail, advice?: Advice): never {
-    throw new ConfigError(this.file, field === '' ? undefined : field, problem, { ...(detail === undefined ? {} : { detail }), ...(advice === undefined ? {} : { advice }) })
+    throw new ConfigError(this.file, field === '' ? undefined : field, problem, {
+      ...(detail === undefined ? {} : { detail }),
+      ...(advice === undefined ? {} : { advice }),
+    })
   }
 
   object(value: unknown, at: string): Json {

@@ -1,7 +1,7 @@
 import { compactVerify, errors, type CryptoKey, type JWTVerifyGetKey } from 'jose'
 import type { App } from '../config/config.js'
 import { jsonProblem } from './json-strict.js'
-import { DESCRIPTIONS, invalidClient, OAuthError, unverified } from './oauth-error.js'
+import { DESCRIPTIONS, invalidClient, type OAuthError, unverified } from './oauth-error.js'
 
 /** docs/token-exchange.md §5 [bktx]: clock tolerance on exp, iat and nbf. */
 export const CLOCK_TOLERANCE_S = 15
@@ -107,7 +107,8 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
   if (Object.hasOwn(header, 'crit')) throw invalidClient('header has crit; no extensions are supported (RFC 7515 §4.1.11)')
   if (Object.hasOwn(header, 'b64')) throw invalidClient('header has b64; unencoded payloads are not accepted (RFC 7797)')
   const unknown = Object.keys(header).filter((name) => !HEADER_MEMBERS.has(name))
-  if (strict && unknown.length > 0) throw invalidClient(`header member ${unknown.map((n) => JSON.stringify(n.slice(0, 40))).join(', ')} not allowed (alg, typ, kid only)`)
+  if (strict && unknown.length > 0)
+    throw invalidClient(`header member ${unknown.map((n) => JSON.stringify(n.slice(0, 40))).join(', ')} not allowed (alg, typ, kid only)`)
   const jwe = JWE_MEMBERS.filter((name) => Object.hasOwn(header, name))
   if (jwe.length > 0) throw invalidClient(`header member ${jwe.map((n) => JSON.stringify(n)).join(', ')} not allowed (a JWE member, RFC 7516 §4.1)`)
   const typ = header['typ']
@@ -115,14 +116,18 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
     throw invalidClient(`typ ${JSON.stringify(typ)} is not JWT or client-authentication+jwt`)
   }
   const kid = header['kid']
-  if (kid !== undefined && (typeof kid !== 'string' || kid === '' || kid.length > 255)) throw invalidClient('kid is not a non-empty string of at most 255 characters')
+  if (kid !== undefined && (typeof kid !== 'string' || kid === '' || kid.length > 255))
+    throw invalidClient('kid is not a non-empty string of at most 255 characters')
 
   const { iss, sub } = payload
   if (typeof iss !== 'string' || typeof sub !== 'string') throw invalidClient('iss or sub missing or not a string')
   if (iss !== sub) throw invalidClient('iss differs from sub (RFC 7523 §3: both are the client id)')
   // RFC 7521 §4.2: a client_id sent beside the assertion must name the same client.
   if (ctx.formClientId !== undefined && ctx.formClientId !== iss) {
-    throw invalidClient(`client_id ${JSON.stringify(ctx.formClientId.slice(0, 64))} differs from the assertion's ${JSON.stringify(iss.slice(0, 64))}`, CLIENT_ID_MISMATCH)
+    throw invalidClient(
+      `client_id ${JSON.stringify(ctx.formClientId.slice(0, 64))} differs from the assertion's ${JSON.stringify(iss.slice(0, 64))}`,
+      CLIENT_ID_MISMATCH,
+    )
   }
   const app = ctx.findApp(iss)
   if (app === undefined) throw unverified(`unknown client id ${JSON.stringify(iss.slice(0, 64))}`)

@@ -12,12 +12,7 @@ export class OAuthError extends Error {
   readonly headers: Record<string, string>
   readonly #body: unknown
 
-  constructor(
-    error: string,
-    description: string,
-    detail?: string,
-    options: { status?: number; headers?: Record<string, string>; body?: unknown } = {},
-  ) {
+  constructor(error: string, description: string, detail?: string, options: { status?: number; headers?: Record<string, string>; body?: unknown } = {}) {
     super(description)
     this.error = error
     this.description = description

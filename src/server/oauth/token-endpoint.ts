@@ -1,9 +1,4 @@
-import {
-  CLIENT_ASSERTION_TYPE_JWT_BEARER,
-  GRANT_TYPE_TOKEN_EXCHANGE,
-  ISSUED_TOKEN_TYPE_ACCESS_TOKEN,
-  SUBJECT_TOKEN_TYPES,
-} from '../../exchange/types.js'
+import { CLIENT_ASSERTION_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE, ISSUED_TOKEN_TYPE_ACCESS_TOKEN, SUBJECT_TOKEN_TYPES } from '../../exchange/types.js'
 import type { AuditRecord } from '../state/audit.js'
 import { authenticateClient, CLOCK_TOLERANCE_S } from './client-auth.js'
 import type { App, Member, Organization } from '../config/config.js'
@@ -49,7 +44,10 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
   let headers: Record<string, string> = { ...NO_STORE }
   try {
     if (req.method !== 'POST') {
-      throw new OAuthError('invalid_request', 'The token endpoint accepts POST requests only', `method ${req.method}`, { status: 405, headers: { Allow: 'POST' } })
+      throw new OAuthError('invalid_request', 'The token endpoint accepts POST requests only', `method ${req.method}`, {
+        status: 405,
+        headers: { Allow: 'POST' },
+      })
     }
     const mediaType = (req.contentType ?? '').split(';')[0]?.trim().toLowerCase()
     if (mediaType !== 'application/x-www-form-urlencoded') {
@@ -102,25 +100,37 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
     const subjectType = form.get('subject_token_type')
     if (subjectType === undefined) throw invalidRequest('Missing required parameter `subject_token_type`')
     const byEmail = subjectType === SUBJECT_TOKEN_TYPES.email
-    if (!byEmail && subjectType !== SUBJECT_TOKEN_TYPES.uuid) throw invalidRequest('Unsupported `subject_token_type`', `subject_token_type ${JSON.stringify(subjectType.slice(0, 100))}`)
+    if (!byEmail && subjectType !== SUBJECT_TOKEN_TYPES.uuid)
+      throw invalidRequest('Unsupported `subject_token_type`', `subject_token_type ${JSON.stringify(subjectType.slice(0, 100))}`)
     const subject = form.get('subject_token')
     if (subject === undefined) throw invalidRequest('Missing required parameter `subject_token`')
     audit.user = subject.slice(0, 320)
 
     const audience = form.get('audience')
     if (audience !== org.slug) {
-      throw new OAuthError('invalid_target', DESCRIPTIONS.audience, `audience ${JSON.stringify(audience?.slice(0, 100) ?? null)} is not the app's organisation ${org.slug}`)
+      throw new OAuthError(
+        'invalid_target',
+        DESCRIPTIONS.audience,
+        `audience ${JSON.stringify(audience?.slice(0, 100) ?? null)} is not the app's organisation ${org.slug}`,
+      )
     }
 
     const member = findMember(org, subject, byEmail)
-    if (member === undefined) throw invalidRequest(DESCRIPTIONS.subject, `subject ${JSON.stringify(subject.slice(0, 100))} is not an active${byEmail ? ', verified' : ''} member of ${org.slug}`)
+    if (member === undefined)
+      throw invalidRequest(
+        DESCRIPTIONS.subject,
+        `subject ${JSON.stringify(subject.slice(0, 100))} is not an active${byEmail ? ', verified' : ''} member of ${org.slug}`,
+      )
     audit.user = member.email
 
     const scopes = grantedScopes(form.get('scope'), app)
     const ttl = requestedTtl(form.get('expires_in'), app)
 
     if (!state.store.hasRoom(now)) {
-      throw new OAuthError('temporarily_unavailable', 'The server is at capacity; try again later', 'token or jti store full', { status: 503, headers: { 'Retry-After': '30' } })
+      throw new OAuthError('temporarily_unavailable', 'The server is at capacity; try again later', 'token or jti store full', {
+        status: 503,
+        headers: { 'Retry-After': '30' },
+      })
     }
     const minted = state.store.mint(
       {
@@ -208,7 +218,8 @@ function grantedScopes(param: string | undefined, app: App): string[] {
 function requestedTtl(param: string | undefined, app: App): number {
   if (param === undefined) return app.maxTtl
   // docs/token-exchange.md §5 [bktx]: malformed expires_in is invalid_request; a positive whole number only.
-  if (!/^[1-9][0-9]*$/.test(param)) throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
+  if (!/^[1-9][0-9]*$/.test(param))
+    throw invalidRequest('`expires_in` must be a positive whole number of seconds', `expires_in ${JSON.stringify(param.slice(0, 40))}`)
   return Math.min(Number(param), app.maxTtl)
 }
 
@@ -225,11 +236,18 @@ function unsupportedParameters(form: Map<string, string>): void {
   }
   const requested = form.get('requested_token_type')
   if (requested !== undefined && requested !== ISSUED_TOKEN_TYPE_ACCESS_TOKEN) {
-    throw invalidRequest(`Only access tokens are issued: \`requested_token_type\` must be ${ISSUED_TOKEN_TYPE_ACCESS_TOKEN} or absent`, `requested_token_type ${JSON.stringify(requested.slice(0, 100))}`)
+    throw invalidRequest(
+      `Only access tokens are issued: \`requested_token_type\` must be ${ISSUED_TOKEN_TYPE_ACCESS_TOKEN} or absent`,
+      `requested_token_type ${JSON.stringify(requested.slice(0, 100))}`,
+    )
   }
   const resource = form.get('resource')
   if (resource !== undefined) {
-    throw new OAuthError('invalid_target', 'The `resource` parameter is not supported; name the organization in `audience`', `resource ${JSON.stringify(resource.slice(0, 100))}`)
+    throw new OAuthError(
+      'invalid_target',
+      'The `resource` parameter is not supported; name the organization in `audience`',
+      `resource ${JSON.stringify(resource.slice(0, 100))}`,
+    )
   }
 }
 
@@ -237,16 +255,21 @@ function rateLimited(decision: RateDecision, org: string): OAuthError {
   // docs/token-exchange.md §6 [bktx]: an OAuth error code as well, since OAuth clients decide on
   // `error` (without it Authlib reads the body as a token); RFC 6749 defines no rate-limit code,
   // and `temporarily_unavailable` is its one "try again later".
-  return new OAuthError('temporarily_unavailable', 'Too many token exchange requests for this organization; retry after the time in Retry-After', `organisation ${org}: ${decision.current} of ${decision.limit} per minute`, {
-    status: 429,
-    headers: { ...rateLimitHeaders(decision), 'Retry-After': String(decision.reset) },
-    // docs/token-exchange.md §6: the 429 body shape of Buildkite's REST rate limits, plus error and error_description.
-    body: {
-      message: 'You have exceeded the token exchange rate limit for this organization. Please wait before retrying.',
-      scope: 'token_exchange',
-      limit: decision.limit,
-      current: decision.current,
-      reset: decision.reset,
+  return new OAuthError(
+    'temporarily_unavailable',
+    'Too many token exchange requests for this organization; retry after the time in Retry-After',
+    `organisation ${org}: ${decision.current} of ${decision.limit} per minute`,
+    {
+      status: 429,
+      headers: { ...rateLimitHeaders(decision), 'Retry-After': String(decision.reset) },
+      // docs/token-exchange.md §6: the 429 body shape of Buildkite's REST rate limits, plus error and error_description.
+      body: {
+        message: 'You have exceeded the token exchange rate limit for this organization. Please wait before retrying.',
+        scope: 'token_exchange',
+        limit: decision.limit,
+        current: decision.current,
+        reset: decision.reset,
+      },
     },
-  })
+  )
 }

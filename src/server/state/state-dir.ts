@@ -32,7 +32,8 @@ export function checkStateDir(dir: string, uid: number | undefined): void {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 })
   } catch (cause) {
-    if (errnoCode(cause) !== 'EEXIST') throw new FileError(`cannot create the state directory ${dir}: ${errnoText(cause)}`, { cause, detail: { file: dir, reason: 'unwritable' } })
+    if (errnoCode(cause) !== 'EEXIST')
+      throw new FileError(`cannot create the state directory ${dir}: ${errnoText(cause)}`, { cause, detail: { file: dir, reason: 'unwritable' } })
   }
   let info: Stats
   try {
@@ -46,7 +47,8 @@ export function checkStateDir(dir: string, uid: number | undefined): void {
   if (!info.isDirectory()) throw refuse('it is not a directory', 'not-a-directory')
   const problem = ownershipProblem(info, uid)
   if (problem === 'owner') throw refuse(`it belongs to uid ${info.uid}, not to the server's user (uid ${uid})`, 'foreign-owner')
-  if (problem === 'mode') throw refuse(`its mode is ${modeText(info)}: other users can write to it`, 'loose-mode', [`run \`chmod go-w ${dir}\`, or `, ...USE_ANOTHER])
+  if (problem === 'mode')
+    throw refuse(`its mode is ${modeText(info)}: other users can write to it`, 'loose-mode', [`run \`chmod go-w ${dir}\`, or `, ...USE_ANOTHER])
 }
 
 /**
@@ -235,7 +237,11 @@ function modeText(info: Stats): string {
 
 function fileFailure(path: string, cause: unknown): FileError {
   if (errnoCode(cause) === 'ELOOP') {
-    return new FileError(`refusing ${path}: it is a symbolic link`, { cause, detail: { file: path, reason: 'symlink' }, advice: ['remove it, or ', ...USE_ANOTHER] })
+    return new FileError(`refusing ${path}: it is a symbolic link`, {
+      cause,
+      detail: { file: path, reason: 'symlink' },
+      advice: ['remove it, or ', ...USE_ANOTHER],
+    })
   }
   return new FileError(`cannot open ${path}: ${errnoText(cause)}`, { cause, detail: { file: path } })
 }

@@ -92,7 +92,14 @@ export class ServerState {
       store.replay(lines, deps.clock.now().getTime() / 1000)
       // The temporary file is created with O_EXCL, and the rename replaces whatever is at the
       // name (a planted symlink included) without following it.
-      await writeFileAtomic(statePath, store.snapshotLines().map((line) => `${line}\n`).join(''), { mode: 0o600, overwrite: true })
+      await writeFileAtomic(
+        statePath,
+        store
+          .snapshotLines()
+          .map((line) => `${line}\n`)
+          .join(''),
+        { mode: 0o600, overwrite: true },
+      )
       journals.push(new Journal(openStateFile(statePath, proc.uid), statePath))
       store.attach(journals[0] as Journal)
       const auditPath = join(dir, AUDIT_FILE)

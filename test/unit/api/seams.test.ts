@@ -49,7 +49,13 @@ function tokenEndpoint(granted = 'read_builds'): FetchFunction & { seen: Seen[] 
   const seen: Seen[] = []
   const f: FetchFunction = async (input, init) => {
     seen.push({ url: String(input), init })
-    return Response.json({ access_token: TOKEN, token_type: 'Bearer', expires_in: 900, scope: granted, issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' })
+    return Response.json({
+      access_token: TOKEN,
+      token_type: 'Bearer',
+      expires_in: 900,
+      scope: granted,
+      issued_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+    })
   }
   return Object.assign(f, { seen })
 }
@@ -93,10 +99,14 @@ describe('getToken with injected fetch, clock and secret store', () => {
     const store = new MemorySecretStore()
     store.fail = new KeychainError('the keychain is locked')
     const seen: [string, Notice][] = []
-    const token = await getToken(options({ fetch: tokenEndpoint(''), secretStore: store, cache: 'auto', scopes: ['read_builds'], onNotice: (m, n) => seen.push([m, n]) }))
+    const token = await getToken(
+      options({ fetch: tokenEndpoint(''), secretStore: store, cache: 'auto', scopes: ['read_builds'], onNotice: (m, n) => seen.push([m, n]) }),
+    )
     expect(token.cache).toBe('file')
     expect(seen.map(([, n]) => n.kind)).toEqual(['keychain-fallback', 'scopes-narrowed'])
-    expect(seen[0]?.[0]).toMatch(/^the keychain is locked; using the file cache in .*; to make that your choice and stop trying the keychain \(and this note\), set cache to file$/)
+    expect(seen[0]?.[0]).toMatch(
+      /^the keychain is locked; using the file cache in .*; to make that your choice and stop trying the keychain \(and this note\), set cache to file$/,
+    )
     expect(seen[1]?.[0]).toMatch(/; check the scope setting against the application's grantable scopes$/)
     for (const [message] of seen) expect(message).not.toMatch(/--|bktx config set/)
   })
@@ -129,7 +139,9 @@ describe('getToken cancelled by the caller', () => {
     const store = new MemorySecretStore()
     await getToken(options({ fetch, secretStore: store, cache: 'keychain', clock: { now: () => NOW } }))
     const reason = new Error('gone')
-    const error = await getToken(options({ fetch, secretStore: store, cache: 'keychain', clock: { now: () => NOW }, signal: AbortSignal.abort(reason) })).catch((e: unknown) => e)
+    const error = await getToken(options({ fetch, secretStore: store, cache: 'keychain', clock: { now: () => NOW }, signal: AbortSignal.abort(reason) })).catch(
+      (e: unknown) => e,
+    )
     expect(isBktxError(error) && error.code).toBe('BKTX_INTERRUPTED')
     expect((error as Error).cause).toBe(reason)
   })
@@ -141,10 +153,23 @@ describe('whoami and revokeToken', () => {
     const fetch: FetchFunction = async (input, init) => {
       seen.push(`${init?.method} ${String(input)} ${new Headers(init?.headers).get('authorization')}`)
       if (init?.method === 'DELETE') return new Response(null, { status: 204 })
-      return Response.json({ uuid: 'u-1', scopes: ['read_user', 'read_builds'], created_at: '2030-01-01T00:00:00Z', expires_at: null, user: { name: 'Dev', email: 'dev@acme.test' } })
+      return Response.json({
+        uuid: 'u-1',
+        scopes: ['read_user', 'read_builds'],
+        created_at: '2030-01-01T00:00:00Z',
+        expires_at: null,
+        user: { name: 'Dev', email: 'dev@acme.test' },
+      })
     }
     const info = await whoami(TOKEN, { fetch, config: false, env })
-    expect(info).toEqual({ uuid: 'u-1', scopes: ['read_builds', 'read_user'], description: null, createdAt: new Date('2030-01-01T00:00:00Z'), expiresAt: null, user: { name: 'Dev', email: 'dev@acme.test' } })
+    expect(info).toEqual({
+      uuid: 'u-1',
+      scopes: ['read_builds', 'read_user'],
+      description: null,
+      createdAt: new Date('2030-01-01T00:00:00Z'),
+      expiresAt: null,
+      user: { name: 'Dev', email: 'dev@acme.test' },
+    })
     await revokeToken(TOKEN, { fetch, config: false, env, tokenUrl: 'http://127.0.0.1:8787/oauth/token' })
     expect(seen).toEqual([`GET https://api.buildkite.com/v2/access-token Bearer ${TOKEN}`, `DELETE http://127.0.0.1:8787/v2/access-token Bearer ${TOKEN}`])
   })
@@ -160,7 +185,11 @@ describe('typed errors', () => {
     expectTypeOf(error.error).toEqualTypeOf<string>()
     expectTypeOf(error.errorDescription).toEqualTypeOf<string | undefined>()
     expectTypeOf(error.status).toEqualTypeOf<number>()
-    expect({ error: error.error, errorDescription: error.errorDescription, status: error.status }).toEqual({ error: 'invalid_scope', errorDescription: 'no such scope', status: 400 })
+    expect({ error: error.error, errorDescription: error.errorDescription, status: error.status }).toEqual({
+      error: 'invalid_scope',
+      errorDescription: 'no such scope',
+      status: 400,
+    })
   })
 
   it('cover every code', () => {

@@ -35,7 +35,12 @@ function imports(file: string): string[] {
     if ((ts.isImportDeclaration(node) || ts.isExportDeclaration(node)) && node.moduleSpecifier !== undefined && ts.isStringLiteral(node.moduleSpecifier)) {
       out.push(node.moduleSpecifier.text)
     }
-    if (ts.isCallExpression(node) && node.expression.kind === ts.SyntaxKind.ImportKeyword && node.arguments[0] !== undefined && ts.isStringLiteral(node.arguments[0])) {
+    if (
+      ts.isCallExpression(node) &&
+      node.expression.kind === ts.SyntaxKind.ImportKeyword &&
+      node.arguments[0] !== undefined &&
+      ts.isStringLiteral(node.arguments[0])
+    ) {
       out.push(node.arguments[0].text)
     }
     ts.forEachChild(node, visit)
@@ -131,7 +136,13 @@ describe('core error text', () => {
       if (FRONT_ENDS.some((re) => re.test(rel))) continue
       const source = parse(file)
       const visit = (node: ts.Node): void => {
-        if (ts.isStringLiteral(node) || ts.isNoSubstitutionTemplateLiteral(node) || ts.isTemplateHead(node) || ts.isTemplateMiddle(node) || ts.isTemplateTail(node)) {
+        if (
+          ts.isStringLiteral(node) ||
+          ts.isNoSubstitutionTemplateLiteral(node) ||
+          ts.isTemplateHead(node) ||
+          ts.isTemplateMiddle(node) ||
+          ts.isTemplateTail(node)
+        ) {
           if (FLAG.test(node.text)) {
             const { line } = source.getLineAndCharacterOfPosition(node.getStart())
             found.push(`src/${rel}:${line + 1}: ${node.text.slice(0, 80)}`)
@@ -166,7 +177,12 @@ function processUses(file: string): string[] {
     if (ts.isIdentifier(node) && (node.text === 'process' || node.text === 'console')) {
       const parent = node.parent
       const isName =
-        ((ts.isPropertyAccessExpression(parent) || ts.isPropertyAssignment(parent) || ts.isPropertySignature(parent) || ts.isPropertyDeclaration(parent) || ts.isMethodDeclaration(parent)) && parent.name === node) ||
+        ((ts.isPropertyAccessExpression(parent) ||
+          ts.isPropertyAssignment(parent) ||
+          ts.isPropertySignature(parent) ||
+          ts.isPropertyDeclaration(parent) ||
+          ts.isMethodDeclaration(parent)) &&
+          parent.name === node) ||
         ts.isQualifiedName(parent)
       if (!isName) found.push(`${node.text} at line ${source.getLineAndCharacterOfPosition(node.getStart()).line + 1}`)
     }

@@ -23,10 +23,22 @@ async function setup(mode: 'file' | 'keychain' | 'auto' | 'none' = 'file', env: 
   const root = await tempRoot()
   const clock = fixedClock()
   const secrets = new MemorySecretStore()
-  const { cache, notices: [notice] } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
+  const {
+    cache,
+    notices: [notice],
+  } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
   const dir = join(root, 'bktx')
   const mint = fakeExchanger(clock)
-  return { root, dir, clock, secrets, cache, note: notice?.message, mint, get: (opts: { minTtl?: number; refresh?: boolean } = {}) => withCache(mint.exchange, cache, { clock, ...opts }) }
+  return {
+    root,
+    dir,
+    clock,
+    secrets,
+    cache,
+    note: notice?.message,
+    mint,
+    get: (opts: { minTtl?: number; refresh?: boolean } = {}) => withCache(mint.exchange, cache, { clock, ...opts }),
+  }
 }
 
 async function files(dir: string): Promise<string[]> {
@@ -193,10 +205,13 @@ describe('withCache, file backend', () => {
       ['empty', async () => writeFile(tokenPath, '')],
       ['missing', async () => (await import('node:fs/promises')).unlink(tokenPath)],
       ['readable by others', async () => chmod(tokenPath, 0o644)],
-      ['a directory', async () => {
-        await (await import('node:fs/promises')).unlink(tokenPath)
-        await mkdir(tokenPath)
-      }],
+      [
+        'a directory',
+        async () => {
+          await (await import('node:fs/promises')).unlink(tokenPath)
+          await mkdir(tokenPath)
+        },
+      ],
     ]
     await get()(testParams())
     for (const [name, corrupt] of cases) {
@@ -242,7 +257,11 @@ describe('withCache, keychain backend', () => {
     secrets.fail = new KeychainError('the keychain is locked')
     // Strict mode: the write after the exchange fails, the token is still returned.
     const result = await get()(testParams())
-    expect(result).toMatchObject({ cached: false, cache: 'none', notices: [expect.objectContaining({ message: expect.stringMatching(/locked; the token was not cached/) })] })
+    expect(result).toMatchObject({
+      cached: false,
+      cache: 'none',
+      notices: [expect.objectContaining({ message: expect.stringMatching(/locked; the token was not cached/) })],
+    })
     expect(secrets.calls.map((c) => c.op)).toEqual(['set'])
   })
 
@@ -284,7 +303,10 @@ describe('selectCache', () => {
   it('auto uses files when CI is set, without asking the keychain', async () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
-    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
+    const {
+      cache,
+      notices: [notice],
+    } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
     expect([cache.backend, notice]).toEqual(['file', undefined])
     expect(secrets.calls).toEqual([])
   })
@@ -293,7 +315,10 @@ describe('selectCache', () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
     secrets.fail = new KeychainError('no usable keychain: no D-Bus')
-    const { cache, notices: [notice] } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
+    const {
+      cache,
+      notices: [notice],
+    } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
     expect(cache.backend).toBe('file')
     expect(notice?.message).toBe(`no usable keychain: no D-Bus; using the file cache in ${join(root, 'bktx')}`)
   })
@@ -360,15 +385,23 @@ describe('the private directory', () => {
 
   it('passes over an unusable /dev/shm/bktx-<uid> for $XDG_CACHE_HOME/bktx, with one notice, and never touches it (issue 13)', async () => {
     const cases: [string, (path: string) => Promise<void>, RegExp][] = [
-      ['a symlink to a private directory', async (path) => {
-        await mkdir(`${path}.real`, { mode: 0o700 })
-        await symlink(`${path}.real`, path)
-      }, /\(it is a symbolic link\).*tell an administrator/],
+      [
+        'a symlink to a private directory',
+        async (path) => {
+          await mkdir(`${path}.real`, { mode: 0o700 })
+          await symlink(`${path}.real`, path)
+        },
+        /\(it is a symbolic link\).*tell an administrator/,
+      ],
       ['a file', (path) => writeFile(path, 'x'), /\(it is not a directory\)/],
-      ['a directory open to others', async (path) => {
-        await mkdir(path)
-        await chmod(path, 0o777)
-      }, /\(its mode is 0777, other users can reach it\).*chmod 700/],
+      [
+        'a directory open to others',
+        async (path) => {
+          await mkdir(path)
+          await chmod(path, 0o777)
+        },
+        /\(its mode is 0777, other users can reach it\).*chmod 700/,
+      ],
     ]
     for (const [name, plant, message] of cases) {
       const root = await tempRoot()
@@ -517,7 +550,15 @@ describe('the cross-process lock', () => {
     const clock = fixedClock()
     // 4242 runs no process by this liveness test: the crashed holder.
     const proc = { pid: 7, isAlive: (pid: number) => pid !== 4242 }
-    const { cache } = await selectCache({ mode: 'file', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock, secrets: new MemorySecretStore(), lock: { process: proc, waitMs: 60_000 } })
+    const { cache } = await selectCache({
+      mode: 'file',
+      env: { XDG_RUNTIME_DIR: root },
+      home: root,
+      uid,
+      clock,
+      secrets: new MemorySecretStore(),
+      lock: { process: proc, waitMs: 60_000 },
+    })
     await writeFile(join(root, 'bktx', `${cacheKey(testParams())}.lock`), `4242 - ${'0'.repeat(32)}\n`, { mode: 0o600 })
     const mint = fakeExchanger(clock)
     expect(await withCache(mint.exchange, cache, { clock })(testParams())).toMatchObject({ cached: false })

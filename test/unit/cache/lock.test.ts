@@ -195,7 +195,11 @@ describe('the cache entry lock', () => {
     }, 60_000)
 
     it('(the test above can fail) a lock judged by something other than liveness is held by many at once', async () => {
-      const result = await contend(40, async (path) => writeFile(path, holderText(99), { mode: 0o600 }), () => false)
+      const result = await contend(
+        40,
+        async (path) => writeFile(path, holderText(99), { mode: 0o600 }),
+        () => false,
+      )
       expect(result.most).toBeGreaterThan(1)
     }, 60_000)
   })

@@ -71,7 +71,9 @@ describe('whoami: GET /v2/access-token (docs/token-exchange.md §6)', () => {
     const e401 = await rejected<APIRejectedError>(whoami(API_URL, TOKEN, deps(f401)))
     expect(e401).toBeInstanceOf(APIRejectedError)
     expect(e401.status).toBe(401)
-    expect(cliText(e401)).toMatch(/did not accept the token \(HTTP 401: Authentication required.*\): it is unknown, expired or revoked; get a new one with `bktx token --refresh`/)
+    expect(cliText(e401)).toMatch(
+      /did not accept the token \(HTTP 401: Authentication required.*\): it is unknown, expired or revoked; get a new one with `bktx token --refresh`/,
+    )
     expect(f401.calls).toHaveLength(1)
     const f403 = scripted(() => jsonResponse({ message: 'Forbidden' }, { status: 403 }))
     const e403 = await rejected<APIRejectedError>(whoami(API_URL, TOKEN, deps(f403)))
@@ -104,7 +106,9 @@ describe('whoami: GET /v2/access-token (docs/token-exchange.md §6)', () => {
   it('HTML or 404 → BadResponseError naming --api-url', async () => {
     const html = () => new Response('<html/>', { status: 200, headers: { 'content-type': 'text/html' } })
     expect(cliText(await whoami(API_URL, TOKEN, deps(scripted(html))).catch((e: unknown) => e))).toMatch(/not JSON; check --api-url/)
-    expect(cliText(await whoami(API_URL, TOKEN, deps(scripted(() => jsonResponse({ message: 'No' }, { status: 404 })))).catch((e: unknown) => e))).toMatch(/HTTP 404: No; check --api-url/)
+    expect(cliText(await whoami(API_URL, TOKEN, deps(scripted(() => jsonResponse({ message: 'No' }, { status: 404 })))).catch((e: unknown) => e))).toMatch(
+      /HTTP 404: No; check --api-url/,
+    )
   })
 
   it('never sends a bearer token over plain http off loopback, or one that is not a token', async () => {
@@ -136,7 +140,10 @@ describe('revoke: DELETE /v2/access-token', () => {
   })
 
   it('429 then 204: retried, honouring Retry-After', async () => {
-    const fetch = scripted(() => new Response(null, { status: 429, headers: { 'retry-after': '3' } }), () => new Response(null, { status: 204 }))
+    const fetch = scripted(
+      () => new Response(null, { status: 429, headers: { 'retry-after': '3' } }),
+      () => new Response(null, { status: 204 }),
+    )
     const d = deps(fetch)
     await revoke(API_URL, TOKEN, d)
     expect(d.sleep.waits).toEqual([3000])
@@ -160,7 +167,16 @@ describe('parseAPITimestamp', () => {
     expect(parseAPITimestamp('2025-07-16t06:07:42z')?.toISOString()).toBe('2025-07-16T06:07:42.000Z')
   })
   it('refuses anything else rather than guessing', () => {
-    for (const value of ['2025-07-16', '2025-07-16 06:07:42', '2025-02-30 00:00:00 UTC', '2025-07-16 24:00:00 UTC', '1752645662', 1752645662, null, 'July 16, 2025']) {
+    for (const value of [
+      '2025-07-16',
+      '2025-07-16 06:07:42',
+      '2025-02-30 00:00:00 UTC',
+      '2025-07-16 24:00:00 UTC',
+      '1752645662',
+      1752645662,
+      null,
+      'July 16, 2025',
+    ]) {
       expect(parseAPITimestamp(value), String(value)).toBeUndefined()
     }
   })

@@ -20,7 +20,11 @@ describe('loadAssertionKey (jose-free on the PEM path)', () => {
       const reference = await loadSigningKey(privatePath)
       expect(key.alg).toBe(kind)
       expect(key.kid).toBe(reference.kid) // RFC 7638 thumbprint, computed by jose there
-      expect(key.fingerprint).toBe(createHash('sha256').update(publicKey.export({ format: 'der', type: 'spki' })).digest('base64url'))
+      expect(key.fingerprint).toBe(
+        createHash('sha256')
+          .update(publicKey.export({ format: 'der', type: 'spki' }))
+          .digest('base64url'),
+      )
       expect(key.publicKey.asymmetricKeyType).toBe(kind === 'ES256' ? 'ec' : 'rsa')
     })
   }
@@ -36,7 +40,11 @@ describe('loadAssertionKey (jose-free on the PEM path)', () => {
     await writeFile(path, JSON.stringify({ ...privateKey.export({ format: 'jwk' }), kid: 'jwk-kid' }), { mode: 0o600 })
     const key = await loadAssertionKey(path)
     expect(key.kid).toBe('jwk-kid')
-    expect(key.fingerprint).toBe(createHash('sha256').update(createPublicKey(privateKey).export({ format: 'der', type: 'spki' })).digest('base64url'))
+    expect(key.fingerprint).toBe(
+      createHash('sha256')
+        .update(createPublicKey(privateKey).export({ format: 'der', type: 'spki' }))
+        .digest('base64url'),
+    )
   })
 
   it('reports problems the way keys/load.ts does', async () => {

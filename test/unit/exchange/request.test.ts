@@ -97,7 +97,9 @@ describe('buildTokenExchangeRequest (docs/token-exchange.md §3)', () => {
   })
 
   it('refuses plain http except to loopback', async () => {
-    await expect(buildTokenExchangeRequest(makeParams({ tokenUrl: 'http://buildkite.test/oauth/token' }), { clock, jti: 'x' })).rejects.toBeInstanceOf(InsecureURLError)
+    await expect(buildTokenExchangeRequest(makeParams({ tokenUrl: 'http://buildkite.test/oauth/token' }), { clock, jti: 'x' })).rejects.toBeInstanceOf(
+      InsecureURLError,
+    )
     for (const url of ['http://127.0.0.1:8787/oauth/token', 'http://localhost/oauth/token', 'http://[::1]:1/oauth/token', 'http://127.9.8.7/x']) {
       const request = await buildTokenExchangeRequest(makeParams({ tokenUrl: url }), { clock, jti: 'x' })
       expect(request.url.protocol).toBe('http:')

@@ -122,7 +122,11 @@ describe('parseTokenResponse: responses outside the protocol → BadResponseErro
     ['HTTP 201', () => jsonResponse(tokenBody(), { status: 201 }), /HTTP 201 without an OAuth error/],
     ['HTTP 404 JSON', () => jsonResponse({ message: 'Not Found' }, { status: 404 }), /HTTP 404 without an OAuth error/],
     ['HTTP 404 HTML', () => new Response('<h1>Not Found</h1>', { status: 404, headers: { 'content-type': 'text/html' } }), /HTTP 404 with text\/html/],
-    ['redirect', () => new Response(null, { status: 307, headers: { location: 'https://evil.test/oauth/token?x=1' } }), /redirected \(HTTP 307 to https:\/\/evil.test\/oauth\/token\)/],
+    [
+      'redirect',
+      () => new Response(null, { status: 307, headers: { location: 'https://evil.test/oauth/token?x=1' } }),
+      /redirected \(HTTP 307 to https:\/\/evil.test\/oauth\/token\)/,
+    ],
     ['error not a string', () => jsonResponse({ error: { code: 'invalid_client' } }, { status: 400 }), /not an OAuth error code/],
     ['body too large', () => jsonResponse(JSON.stringify({ ...tokenBody(), pad: 'x'.repeat(70_000) })), /larger than 65536 bytes/],
   ]
@@ -164,8 +168,16 @@ describe('parseTokenResponse: OAuth errors (docs/token-exchange.md §5)', () => 
     ['invalid_client', 'JWT `exp` claim must be in the future', /clock/],
     ['invalid_client', 'JWT has already been used (jti)', /used once.*new jti for every attempt/],
     ['invalid_client', 'JWT must contain a `jti` claim', /always sends a jti/],
-    ['invalid_client', 'Client authentication failed', /invalid_client \(Client authentication failed\); check --client-id \(0123456789abcdef0123\), --key and --kid \(kid test-kid\).*JWKS/],
-    ['invalid_request', 'Subject user must be an active member of the organization', /active member of acme.*--subject \(dev\+ci@acme.test\) and --subject-type \(email\)/],
+    [
+      'invalid_client',
+      'Client authentication failed',
+      /invalid_client \(Client authentication failed\); check --client-id \(0123456789abcdef0123\), --key and --kid \(kid test-kid\).*JWKS/,
+    ],
+    [
+      'invalid_request',
+      'Subject user must be an active member of the organization',
+      /active member of acme.*--subject \(dev\+ci@acme.test\) and --subject-type \(email\)/,
+    ],
     ['invalid_scope', 'Requested scopes exceed grantable scopes', /requested scopes: read_builds read_pipelines/],
     ['invalid_target', 'Invalid audience organization', /--org must be the organisation slug.*not its display name \(asked for "acme"\)/],
     ['unsupported_grant_type', 'Token exchange is not enabled for this organization', /not enabled for this organisation/],
@@ -216,7 +228,10 @@ describe('parseTokenResponse: OAuth errors (docs/token-exchange.md §5)', () => 
     const c = fixedClock('2026-11-28T12:00:00Z')
     c.advance(90)
     const error = await rejection(
-      jsonResponse({ error: 'invalid_client', error_description: 'JWT `iat` claim is in the future' }, { status: 401, headers: { date: 'Sat, 28 Nov 2026 12:00:00 GMT' } }),
+      jsonResponse(
+        { error: 'invalid_client', error_description: 'JWT `iat` claim is in the future' },
+        { status: 401, headers: { date: 'Sat, 28 Nov 2026 12:00:00 GMT' } },
+      ),
       options({ clock: c }),
     )
     expect(cliText(error)).toContain("this machine's clock is 1m30s ahead of the server's")

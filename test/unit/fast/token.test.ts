@@ -9,22 +9,24 @@ import { tokenWorld, type TokenWorld } from '../../helpers/token-setup.js'
 describe('the fast path flag table', () => {
   it('agrees with commander: every flag of `bktx token` and the globals, with the same arity', () => {
     let out = ''
-    const program = buildAllCommands(makeProgram({
-      stdout: { write: (s) => void (out += s), isTTY: false },
-      stderr: { write: () => undefined, isTTY: false },
-      stdinIsTTY: true,
-      readStdin: async () => '',
-      env: {},
-      clock: { now: () => new Date() },
-      signals: { on: () => () => undefined },
-      fetch,
-      secrets: new MemorySecretStore(),
-      platform: process.platform,
-      cwd: '/',
-      uid: 0,
-      home: '/',
-      version: '0',
-    }))
+    const program = buildAllCommands(
+      makeProgram({
+        stdout: { write: (s) => void (out += s), isTTY: false },
+        stderr: { write: () => undefined, isTTY: false },
+        stdinIsTTY: true,
+        readStdin: async () => '',
+        env: {},
+        clock: { now: () => new Date() },
+        signals: { on: () => () => undefined },
+        fetch,
+        secrets: new MemorySecretStore(),
+        platform: process.platform,
+        cwd: '/',
+        uid: 0,
+        home: '/',
+        version: '0',
+      }),
+    )
     const token = program.commands.find((c) => c.name() === 'token')
     const commander = new Map<string, 'value' | 'boolean'>()
     for (const option of [...(token?.options ?? []), ...program.options]) {
@@ -35,8 +37,23 @@ describe('the fast path flag table', () => {
   })
 
   it('leaves anything it does not fully handle to the full CLI', () => {
-    expect(parseFastTokenArgs(['--scope', 'read_builds', '--scope=read_user', '--json', '--ttl', '15m'])).toMatchObject({ settings: { scope: 'read_builds read_user', ttl: '15m' }, json: true })
-    for (const argv of [['--refresh'], ['--no-cache'], ['-v'], ['--help'], ['-h'], ['extra'], ['--scope'], ['--scope', '--json'], ['--min-ttl', 'soon'], ['--json=1'], ['--unknown']]) {
+    expect(parseFastTokenArgs(['--scope', 'read_builds', '--scope=read_user', '--json', '--ttl', '15m'])).toMatchObject({
+      settings: { scope: 'read_builds read_user', ttl: '15m' },
+      json: true,
+    })
+    for (const argv of [
+      ['--refresh'],
+      ['--no-cache'],
+      ['-v'],
+      ['--help'],
+      ['-h'],
+      ['extra'],
+      ['--scope'],
+      ['--scope', '--json'],
+      ['--min-ttl', 'soon'],
+      ['--json=1'],
+      ['--unknown'],
+    ]) {
       expect(parseFastTokenArgs(argv)).toBeUndefined()
     }
   })
@@ -49,7 +66,15 @@ describe('cachedToken', () => {
   })
   afterEach(() => world.cleanup())
 
-  const deps = (clock = { now: () => new Date() }) => ({ env: { ...world.env, BKTX_CACHE: 'file' }, stderrIsTTY: false, home: world.home.dir, uid: process.getuid?.(), cwd: world.home.dir, clock, secrets: new MemorySecretStore() })
+  const deps = (clock = { now: () => new Date() }) => ({
+    env: { ...world.env, BKTX_CACHE: 'file' },
+    stderrIsTTY: false,
+    home: world.home.dir,
+    uid: process.getuid?.(),
+    cwd: world.home.dir,
+    clock,
+    secrets: new MemorySecretStore(),
+  })
 
   it('serves exactly what the full CLI prints on a hit, and nothing on a miss', async () => {
     expect(await cachedToken([], deps())).toBeUndefined()
@@ -69,14 +94,16 @@ describe('cachedToken', () => {
     expect(await cachedToken(['--ttl', 'ten'], deps())).toBeUndefined()
   })
 
-  it('serves a hit in auto mode without a keychain with the full CLI\'s warning line, unless it would be coloured', async () => {
+  it("serves a hit in auto mode without a keychain with the full CLI's warning line, unless it would be coloured", async () => {
     const locked = new MemorySecretStore()
     locked.fail = new KeychainError('the Secret Service collection is locked')
     const { BKTX_CACHE: _file, ...env } = deps().env
     await runCli(['token'], { env, secrets: locked })
     const full = await runCli(['token'], { env, secrets: locked })
     expect(full.stderr).toMatch(/^warning: .*locked; using the file cache in /)
-    expect(full.stderr).toMatch(/to make that your choice and stop trying the keychain \(and this note\), pass --cache file, set BKTX_CACHE=file, or run `bktx config set cache file`\n$/)
+    expect(full.stderr).toMatch(
+      /to make that your choice and stop trying the keychain \(and this note\), pass --cache file, set BKTX_CACHE=file, or run `bktx config set cache file`\n$/,
+    )
     const auto = { ...deps(), env, secrets: locked }
     expect(await cachedToken([], auto)).toEqual({ stdout: full.stdout, stderr: full.stderr, colour: false })
     expect(await cachedToken([], { ...auto, stderrIsTTY: true })).toBeUndefined()
@@ -88,7 +115,11 @@ describe('cachedToken', () => {
     locked.fail = new KeychainError('the Secret Service collection is locked')
     const { BKTX_CACHE: _file, ...env } = deps().env
     await runCli(['token'], { env, secrets: locked })
-    for (const [argv, extra] of [[['--quiet'], {}], [['-q'], {}], [[], { BKTX_QUIET: '1' }]] as const) {
+    for (const [argv, extra] of [
+      [['--quiet'], {}],
+      [['-q'], {}],
+      [[], { BKTX_QUIET: '1' }],
+    ] as const) {
       const full = await runCli(['token', ...argv], { env: { ...env, ...extra }, secrets: locked })
       expect(full.code).toBe(0)
       expect(full.stderr).toBe('')

@@ -79,7 +79,11 @@ describe('stdin', () => {
   })
 
   it('stops an endless stream at the cap', async () => {
-    const endless = new Readable({ read() { this.push(Buffer.alloc(64 * 1024, 0x41)) } })
+    const endless = new Readable({
+      read() {
+        this.push(Buffer.alloc(64 * 1024, 0x41))
+      },
+    })
     await expect(readInputStream(endless, 1024 * 1024)).rejects.toMatchObject({ problem: 'too-large', text: 'is larger than 1 MiB' })
     expect(endless.destroyed).toBe(true)
   })

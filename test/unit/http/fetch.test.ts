@@ -89,10 +89,14 @@ describe('makeFetch', () => {
     await expect(missing('https://x.test/')).rejects.toThrow(/cannot read the CA file .*nope.pem: no such file or directory \(ENOENT\)/)
     const junkPath = join(dir, 'junk.pem')
     await writeFile(junkPath, 'not a certificate')
-    await expect(makeFetch({ env: {}, caFile: junkPath, userAgent: 'bktx/1', fetch: recordingFetch() })('https://x.test/')).rejects.toThrow(/holds no PEM certificate/)
+    await expect(makeFetch({ env: {}, caFile: junkPath, userAgent: 'bktx/1', fetch: recordingFetch() })('https://x.test/')).rejects.toThrow(
+      /holds no PEM certificate/,
+    )
     const brokenPath = join(dir, 'broken.pem')
     await writeFile(brokenPath, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
-    await expect(makeFetch({ env: {}, caFile: brokenPath, userAgent: 'bktx/1', fetch: recordingFetch() })('https://x.test/')).rejects.toThrow(/certificate 1 is not a valid X.509/)
+    await expect(makeFetch({ env: {}, caFile: brokenPath, userAgent: 'bktx/1', fetch: recordingFetch() })('https://x.test/')).rejects.toThrow(
+      /certificate 1 is not a valid X.509/,
+    )
   })
 
   it('refuses a proxy variable that is not an http(s) URL, without echoing credentials', async () => {
@@ -104,8 +108,7 @@ describe('makeFetch', () => {
   })
 
   it('bounds each request with timeoutMs, combined with the caller signal', async () => {
-    const hanging: FetchLike = (_input, init) =>
-      new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
+    const hanging: FetchLike = (_input, init) => new Promise((_resolve, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal?.reason)))
     const f = makeFetch({ env: {}, timeoutMs: 30, userAgent: 'bktx/1', fetch: hanging })
     // Only the 30 ms timeout can end this fetch; the test's own timeout is the kill timer.
     await expect(f('https://x.test/')).rejects.toMatchObject({ name: 'TimeoutError' })
@@ -116,11 +119,16 @@ describe('makeFetch', () => {
   })
 })
 
-describe('makeFetch with a fetch that routes itself (a library caller\'s)', () => {
+describe("makeFetch with a fetch that routes itself (a library caller's)", () => {
   it('sends every request to it, proxy variables or not, with no dispatcher', async () => {
     const base = recordingFetch()
     const dispatchFetch = recordingFetch()
-    const f = makeFetch({ env: { HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9' }, userAgent: 'bktx/1', fetch: ownRoutingFetch(base), dispatchFetch })
+    const f = makeFetch({
+      env: { HTTPS_PROXY: 'http://127.0.0.1:9', HTTP_PROXY: 'http://127.0.0.1:9' },
+      userAgent: 'bktx/1',
+      fetch: ownRoutingFetch(base),
+      dispatchFetch,
+    })
     await f('https://buildkite.com/oauth/token', { method: 'POST' })
     await f('http://127.0.0.1:8787/oauth/token')
     expect(f.route).toEqual([])
@@ -139,7 +147,7 @@ describe('makeFetch with a fetch that routes itself (a library caller\'s)', () =
 })
 
 describe('trustedCAs', () => {
-  it('is Node\'s roots, then NODE_EXTRA_CA_CERTS, then --ca-file: additions, never a replacement', async () => {
+  it("is Node's roots, then NODE_EXTRA_CA_CERTS, then --ca-file: additions, never a replacement", async () => {
     const extraPath = join(dir, 'extra.pem')
     const extra = (await selfSignedCert('extra')).cert
     await writeFile(extraPath, extra)

@@ -41,7 +41,13 @@ describe('nodeFetch under an interceptor', () => {
 let dir: string
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bktx-node-fetch-'))
-  const common = { absWorkingDir: fileURLToPath(new URL('../../..', import.meta.url)), bundle: true, platform: 'node', target: 'node20', logLevel: 'silent' } as const
+  const common = {
+    absWorkingDir: fileURLToPath(new URL('../../..', import.meta.url)),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    logLevel: 'silent',
+  } as const
   await build({ ...common, entryPoints: { esm: 'src/http/node-fetch.ts' }, outdir: dir, format: 'esm', outExtension: { '.js': '.mjs' } })
   await build({ ...common, entryPoints: { cjs: 'src/http/node-fetch.ts' }, outdir: dir, format: 'cjs', outExtension: { '.js': '.cjs' } })
 })

@@ -43,19 +43,24 @@ describe('proxyRoute against undici EnvHttpProxyAgent', () => {
     await new Promise((resolve) => target.close(resolve))
   })
 
-  it.each(['', '*', '127.0.0.1', '127.0.0.2', '127.0.0.1:PORT', '127.0.0.1:1', 'localhost', '.0.0.1', 'other.test 127.0.0.1'])('NO_PROXY=%j', async (noProxyTemplate) => {
-    const noProxy = noProxyTemplate.replace('PORT', String(port))
-    const { EnvHttpProxyAgent } = await import('undici')
-    const agent = new EnvHttpProxyAgent({ httpProxy: proxy.url, httpsProxy: '', noProxy, proxyTunnel: false } as ConstructorParameters<typeof EnvHttpProxyAgent>[0])
-    const url = `http://127.0.0.1:${port}/probe-${encodeURIComponent(noProxy)}`
-    const before = proxy.forwards.length
-    try {
-      const response = await fetch(url, { dispatcher: agent } as unknown as RequestInit)
-      expect(await response.text()).toBe('ok')
-    } finally {
-      await agent.close()
-    }
-    const proxied = proxy.forwards.length > before
-    expect(proxyRoute(new URL(url), { httpProxy: proxy.url, httpsProxy: '', noProxy }).via).toBe(proxied ? 'proxy' : 'direct')
-  })
+  it.each(['', '*', '127.0.0.1', '127.0.0.2', '127.0.0.1:PORT', '127.0.0.1:1', 'localhost', '.0.0.1', 'other.test 127.0.0.1'])(
+    'NO_PROXY=%j',
+    async (noProxyTemplate) => {
+      const noProxy = noProxyTemplate.replace('PORT', String(port))
+      const { EnvHttpProxyAgent } = await import('undici')
+      const agent = new EnvHttpProxyAgent({ httpProxy: proxy.url, httpsProxy: '', noProxy, proxyTunnel: false } as ConstructorParameters<
+        typeof EnvHttpProxyAgent
+      >[0])
+      const url = `http://127.0.0.1:${port}/probe-${encodeURIComponent(noProxy)}`
+      const before = proxy.forwards.length
+      try {
+        const response = await fetch(url, { dispatcher: agent } as unknown as RequestInit)
+        expect(await response.text()).toBe('ok')
+      } finally {
+        await agent.close()
+      }
+      const proxied = proxy.forwards.length > before
+      expect(proxyRoute(new URL(url), { httpProxy: proxy.url, httpsProxy: '', noProxy }).via).toBe(proxied ? 'proxy' : 'direct')
+    },
+  )
 })

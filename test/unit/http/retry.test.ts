@@ -68,7 +68,14 @@ describe('retry classification', () => {
       expect(isRetryableNetworkError(fetchFailed(code)), code).toBe(true)
     }
     expect(isRetryableNetworkError(new TypeError('Failed to fetch'))).toBe(true)
-    for (const code of ['ENOTFOUND', 'DEPTH_ZERO_SELF_SIGNED_CERT', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'SELF_SIGNED_CERT_IN_CHAIN']) {
+    for (const code of [
+      'ENOTFOUND',
+      'DEPTH_ZERO_SELF_SIGNED_CERT',
+      'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+      'CERT_HAS_EXPIRED',
+      'ERR_TLS_CERT_ALTNAME_INVALID',
+      'SELF_SIGNED_CERT_IN_CHAIN',
+    ]) {
       expect(isRetryableNetworkError(fetchFailed(code)), code).toBe(false)
     }
   })
@@ -93,7 +100,7 @@ describe('timerSleep', () => {
   })
 })
 
-describe('abortedError: a call its caller\'s signal ended', () => {
+describe("abortedError: a call its caller's signal ended", () => {
   const target = { name: 'token endpoint', url: new URL('https://buildkite.com/oauth/token'), setting: 'token-url' }
 
   it('is an interruption that keeps any reason as cause, worded as before', () => {

@@ -28,8 +28,18 @@ const BROKEN: Array<[string, (set: { keys: Record<string, unknown>[] }) => unkno
   ['an empty kid', (s) => ({ keys: [{ ...s.keys[0], kid: '' }] }), 'keys[0].kid', /needs a kid/],
   ['a duplicate kid', (s) => ({ keys: [s.keys[0], { ...s.keys[1], kid: 'k0' }] }), 'keys[1].kid', /duplicate kid "k0"/],
   ['RSA of 1024 bits', () => ({ keys: [rsaJwk(1024, 'small')] }), 'keys[0]', /1024 bits.*at least 2048/],
-  ['a P-384 key', () => ({ keys: [{ ...(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' }) as object), kid: 'p384' }] }), 'keys[0]', /P-384|secp384r1/],
-  ['an Ed25519 key', () => ({ keys: [{ ...(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as object), kid: 'ed' }] }), 'keys[0]', /ed25519.*only RS256/],
+  [
+    'a P-384 key',
+    () => ({ keys: [{ ...(generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'jwk' }) as object), kid: 'p384' }] }),
+    'keys[0]',
+    /P-384|secp384r1/,
+  ],
+  [
+    'an Ed25519 key',
+    () => ({ keys: [{ ...(generateKeyPairSync('ed25519').publicKey.export({ format: 'jwk' }) as object), kid: 'ed' }] }),
+    'keys[0]',
+    /ed25519.*only RS256/,
+  ],
   ['use enc', (s) => ({ keys: [{ ...s.keys[0], use: 'enc' }] }), 'keys[0]', /"use" is "enc"/],
   ['alg of another family', (s) => ({ keys: [{ ...s.keys[0], alg: 'RS256' }] }), 'keys[0]', /"alg" RS256 does not match its ES256 key/],
   ['an algorithm Buildkite refuses', (s) => ({ keys: [{ ...s.keys[0], alg: 'ES384' }] }), 'keys[0]', /ES384.*only RS256 and ES256/],
@@ -70,12 +80,15 @@ describe('inspectJwks (the rules of Buildkite for a JWKS)', () => {
 
   // One set of rules: what jwks check and doctor refuse, the reference server refuses as an
   // app's inline JWKS, at the same place.
-  it.each(BROKEN.filter(([name]) => name !== 'not an object' && name !== 'no keys member'))('is what the reference server enforces: %s', async (_name, make, at, problem) => {
-    const key = await testKey('ES256', 'k0')
-    const set = await publicSet('ES256', 'RS256')
-    const doc = baseConfig(key, (d) => (d.apps[0].jwks = make(set)))
-    const error = (await parseServerConfig(doc, 'server.json').catch((e: unknown) => e)) as { field?: string; message: string }
-    expect(error.field).toBe(`apps[0].jwks${at === '' ? '' : `.${at}`}`)
-    expect(error.message).toMatch(problem)
-  })
+  it.each(BROKEN.filter(([name]) => name !== 'not an object' && name !== 'no keys member'))(
+    'is what the reference server enforces: %s',
+    async (_name, make, at, problem) => {
+      const key = await testKey('ES256', 'k0')
+      const set = await publicSet('ES256', 'RS256')
+      const doc = baseConfig(key, (d) => (d.apps[0].jwks = make(set)))
+      const error = (await parseServerConfig(doc, 'server.json').catch((e: unknown) => e)) as { field?: string; message: string }
+      expect(error.field).toBe(`apps[0].jwks${at === '' ? '' : `.${at}`}`)
+      expect(error.message).toMatch(problem)
+    },
+  )
 })

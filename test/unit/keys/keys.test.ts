@@ -114,6 +114,8 @@ describe('parseKeys', () => {
     const error = await parseKeys(JSON.stringify({ keys: [a.publicJwk, b.publicJwk] }), 'set.json', { kid: 'x' }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(KeyError)
     expect(error).toMatchObject({ message: 'set.json: one kid was given for a JWKS of 2 keys', detail: { setting: 'kid' } })
-    expect(describeError(error as KeyError)).toBe('set.json: one kid was given for a JWKS of 2 keys; --kid names a single key: give a key file that holds one, or no kid')
+    expect(describeError(error as KeyError)).toBe(
+      'set.json: one kid was given for a JWKS of 2 keys; --kid names a single key: give a key file that holds one, or no kid',
+    )
   })
 })

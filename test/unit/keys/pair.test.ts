@@ -41,7 +41,7 @@ describe('private keys whose halves do not match', () => {
     expect(error.message).toMatch(reason)
   })
 
-  it('a PEM holding another key\'s public point is refused too, by the fast loader as well', async () => {
+  it("a PEM holding another key's public point is refused too, by the fast loader as well", async () => {
     const pem = createPrivateKey({ key: { ...a, d: b.d }, format: 'jwk' }).export({ format: 'pem', type: 'pkcs8' }) as string
     await expect(parseKeys(pem, 'k.pem')).rejects.toThrow(/d does not produce x and y/)
     const dir = await mkdtemp(join(tmpdir(), 'bktx-pair-'))

@@ -5,7 +5,9 @@ import { resolveSettings } from '../../../src/config/resolve.js'
 
 describe('RFC 7512 PKCS#11 URIs', () => {
   it('reads path and query attributes, percent-decoding labels as UTF-8 and ids as bytes', () => {
-    const uri = parsePkcs11Uri('pkcs11:token=My%20Token;object=ci%2Fkey;id=%01%ff;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin')
+    const uri = parsePkcs11Uri(
+      'pkcs11:token=My%20Token;object=ci%2Fkey;id=%01%ff;type=private?module-path=/usr/lib/softhsm/libsofthsm2.so&pin-source=file:/run/pin',
+    )
     expect(uri.attributes).toEqual({ token: 'My Token', object: 'ci/key', type: 'private' })
     expect([...(uri.id ?? [])]).toEqual([1, 255])
     expect(uri.modulePath).toBe('/usr/lib/softhsm/libsofthsm2.so')
@@ -81,14 +83,26 @@ describe('key sources and PIN sources', () => {
     expect(resolved['public-key']?.value).toBe('/work/pub.pem')
     expect(resolved['pkcs11-module']?.value).toBe('/work/lib/p11.so')
     expect(resolved['pin-source']?.value).toBe('file:/work/pin.txt')
-    const fromProfile = resolveSettings({ flags: {}, env: {}, profiles: [{ name: 'p', profile: { key: 'keys/k.pem', 'pin-source': 'env:PIN' } }], configDir: '/config', cwd: '/work' })
+    const fromProfile = resolveSettings({
+      flags: {},
+      env: {},
+      profiles: [{ name: 'p', profile: { key: 'keys/k.pem', 'pin-source': 'env:PIN' } }],
+      configDir: '/config',
+      cwd: '/work',
+    })
     expect(fromProfile.key?.value).toBe('/config/keys/k.pem')
     expect(fromProfile['pin-source']?.value).toBe('env:PIN')
   })
 
   it('an invalid key setting is a usage error naming where it came from', () => {
-    expect(() => resolveSettings({ flags: {}, env: { BKTX_KEY: 'pkcs11:object=a?pin-value=1' }, profiles: [{ name: 'default', profile: {} }], configDir: '/c', cwd: '/w' })).toThrow(
-      /BKTX_KEY: not a usable PKCS#11 URI \(RFC 7512\): pin-value is refused/,
-    )
+    expect(() =>
+      resolveSettings({
+        flags: {},
+        env: { BKTX_KEY: 'pkcs11:object=a?pin-value=1' },
+        profiles: [{ name: 'default', profile: {} }],
+        configDir: '/c',
+        cwd: '/w',
+      }),
+    ).toThrow(/BKTX_KEY: not a usable PKCS#11 URI \(RFC 7512\): pin-value is refused/)
   })
 })

@@ -44,7 +44,12 @@ describe('message encoding', () => {
   })
 
   it('encodes a call with string arguments as the general encoder of the tests does', () => {
-    const call = { destination: 'org.freedesktop.secrets', path: '/org/freedesktop/secrets/aliases/default', interface: 'org.freedesktop.DBus.Properties', member: 'Get' }
+    const call = {
+      destination: 'org.freedesktop.secrets',
+      path: '/org/freedesktop/secrets/aliases/default',
+      interface: 'org.freedesktop.DBus.Properties',
+      member: 'Get',
+    }
     const args = ['org.freedesktop.Secret.Collection', 'Locked']
     const bytes = encodeCall(7, { ...call, args })
     expect(bytes.equals(encodeMessage({ type: 1, flags: 0, serial: 7, ...call, signature: 'ss', body: args }))).toBe(true)
@@ -55,7 +60,9 @@ describe('message encoding', () => {
     fc.assert(
       fc.property(fc.array(fc.string({ unit: 'grapheme' }), { maxLength: 4 }), fc.string({ minLength: 1 }), (args, member) => {
         const call = { destination: 'd.e', path: '/p', interface: 'i.f', member }
-        expect(encodeCall(3, { ...call, args }).equals(encodeMessage({ type: 1, flags: 0, serial: 3, ...call, signature: 's'.repeat(args.length), body: args }))).toBe(true)
+        expect(
+          encodeCall(3, { ...call, args }).equals(encodeMessage({ type: 1, flags: 0, serial: 3, ...call, signature: 's'.repeat(args.length), body: args })),
+        ).toBe(true)
       }),
     )
   })
@@ -64,7 +71,10 @@ describe('message encoding', () => {
     const signature = 'sa{sv}(oayays)bu'
     const body: DBusValue[] = [
       'héllo',
-      [['a', { signature: 's', value: 'x' }], ['b', { signature: 'b', value: true }]],
+      [
+        ['a', { signature: 's', value: 'x' }],
+        ['b', { signature: 'b', value: true }],
+      ],
       ['/o/p', [1, 2, 3], [], 'text/plain'],
       false,
       4294967295,
@@ -109,7 +119,14 @@ describe.skipIf(!hasCommand('dbus-daemon'))('DBusConnection on a private bus', (
       if (m.member === 'Get' && m.body[1] === 'Locked') service.reply(m, 'v', [{ signature: 'b', value: m.path?.endsWith('/default') === true }])
       else service.replyError(m, 'org.freedesktop.DBus.Error.UnknownMethod', `no ${m.member ?? ''} here`)
     }
-    await service.call({ destination: 'org.freedesktop.DBus', path: '/org/freedesktop/DBus', interface: 'org.freedesktop.DBus', member: 'RequestName', signature: 'su', body: ['org.freedesktop.secrets', 4] })
+    await service.call({
+      destination: 'org.freedesktop.DBus',
+      path: '/org/freedesktop/DBus',
+      interface: 'org.freedesktop.DBus',
+      member: 'RequestName',
+      signature: 'su',
+      body: ['org.freedesktop.secrets', 4],
+    })
   })
   afterAll(async () => {
     service?.close()
@@ -120,7 +137,12 @@ describe.skipIf(!hasCommand('dbus-daemon'))('DBusConnection on a private bus', (
     const client = await DBusConnection.connect({ socketPath: busSocketPath(bus.address) as string, uid, timeoutMs: 5000 })
     try {
       expect(client.uniqueName).toMatch(/^:\d+\.\d+$/)
-      const get = { destination: 'org.freedesktop.secrets', interface: 'org.freedesktop.DBus.Properties', member: 'Get', args: ['org.freedesktop.Secret.Collection', 'Locked'] }
+      const get = {
+        destination: 'org.freedesktop.secrets',
+        interface: 'org.freedesktop.DBus.Properties',
+        member: 'Get',
+        args: ['org.freedesktop.Secret.Collection', 'Locked'],
+      }
       expect((await client.call({ ...get, path: '/org/freedesktop/secrets/aliases/default' })).body).toEqual([{ signature: 'b', value: true }])
       const error = await client.call({ ...get, member: 'Set', path: '/x' }).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(DBusError)

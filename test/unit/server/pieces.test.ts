@@ -35,9 +35,12 @@ describe('parseScopeParam (RFC 6749 §3.3)', () => {
     expect(parseScopeParam('read_pipelines read_builds read_builds')).toEqual(['read_builds', 'read_pipelines'])
   })
 
-  it.each(['read_builds  read_pipelines', ' read_builds', 'read_builds ', 'read_builds\tread_pipelines', 'read_builds\nx', 'a"b', 'a\\b'])('rejects %j', (value) => {
-    expect(parseScopeParam(value)).toBeUndefined()
-  })
+  it.each(['read_builds  read_pipelines', ' read_builds', 'read_builds ', 'read_builds\tread_pipelines', 'read_builds\nx', 'a"b', 'a\\b'])(
+    'rejects %j',
+    (value) => {
+      expect(parseScopeParam(value)).toBeUndefined()
+    },
+  )
 })
 
 describe('jsonProblem', () => {
@@ -101,7 +104,21 @@ describe('MemoryAuditSink', () => {
   // grow it without end.
   it('keeps at most the last 10,000 records', async () => {
     const sink = new MemoryAuditSink()
-    const record = (n: number): AuditRecord => ({ time: String(n), type: 'token.exchange_failed', org: null, client_id: null, user: null, kid: null, jti: null, scopes: null, expires_at: null, ip: null, token_sha256: null, error: 'invalid_client', detail: null })
+    const record = (n: number): AuditRecord => ({
+      time: String(n),
+      type: 'token.exchange_failed',
+      org: null,
+      client_id: null,
+      user: null,
+      kid: null,
+      jti: null,
+      scopes: null,
+      expires_at: null,
+      ip: null,
+      token_sha256: null,
+      error: 'invalid_client',
+      detail: null,
+    })
     let most = 0
     for (let n = 0; n < 25_000; n++) {
       await sink.write(record(n))
@@ -142,9 +159,12 @@ describe('isCanonical (base64url spare bits, RFC 4648 §3.5)', () => {
   it('answers as decoding and re-encoding would, for any string of the alphabet', () => {
     const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'.split('')
     fc.assert(
-      fc.property(fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).map((c) => c.join('')), (text) => {
-        expect(isCanonical(text)).toBe(Buffer.from(text, 'base64url').toString('base64url') === text)
-      }),
+      fc.property(
+        fc.array(fc.constantFrom(...alphabet), { minLength: 1, maxLength: 12 }).map((c) => c.join('')),
+        (text) => {
+          expect(isCanonical(text)).toBe(Buffer.from(text, 'base64url').toString('base64url') === text)
+        },
+      ),
       { numRuns: 2000 },
     )
   })

@@ -4,7 +4,15 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ConfigError } from '../../../src/errors.js'
 import { loadServerConfigFile, MAX_SERVER_CONFIG_BYTES } from '../../../src/server/config/config-file.js'
-import { asQuickOptionError, QUICK_CONFIG_SOURCE, QUICK_SERVER_DEFAULTS, quickConfigDocument, quickOptionOf, quickServerConfig, type QuickServerOptions } from '../../../src/server/config/quick-config.js'
+import {
+  asQuickOptionError,
+  QUICK_CONFIG_SOURCE,
+  QUICK_SERVER_DEFAULTS,
+  quickConfigDocument,
+  quickOptionOf,
+  quickServerConfig,
+  type QuickServerOptions,
+} from '../../../src/server/config/quick-config.js'
 import { baseConfig, testKey, type TestKey } from '../../helpers/server.js'
 
 let key: TestKey
@@ -16,7 +24,16 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }))
 
 function quick(patch: Partial<QuickServerOptions> = {}): QuickServerOptions {
-  return { org: 'acme', members: ['dev@acme.test'], clientId: 'app-1', jwks: { keys: [key.publicJwk] }, grantable: 'read_builds read_user', defaultScopes: 'read_builds', maxTtl: 600, ...patch }
+  return {
+    org: 'acme',
+    members: ['dev@acme.test'],
+    clientId: 'app-1',
+    jwks: { keys: [key.publicJwk] },
+    grantable: 'read_builds read_user',
+    defaultScopes: 'read_builds',
+    maxTtl: 600,
+    ...patch,
+  }
 }
 
 describe('quickConfigDocument', () => {
@@ -45,7 +62,11 @@ describe('quickConfigDocument', () => {
 describe('quickConfigDocument defaults', () => {
   it("fills grantable scopes, default scopes and max TTL as bktx server's flags default them", () => {
     const doc = quickConfigDocument({ ...quick(), grantable: undefined, defaultScopes: undefined, maxTtl: undefined }) as { apps: Record<string, unknown>[] }
-    expect(doc.apps[0]).toMatchObject({ grantable_scopes: QUICK_SERVER_DEFAULTS.grantable, default_scopes: QUICK_SERVER_DEFAULTS.defaultScopes, max_ttl: QUICK_SERVER_DEFAULTS.maxTtl })
+    expect(doc.apps[0]).toMatchObject({
+      grantable_scopes: QUICK_SERVER_DEFAULTS.grantable,
+      default_scopes: QUICK_SERVER_DEFAULTS.defaultScopes,
+      max_ttl: QUICK_SERVER_DEFAULTS.maxTtl,
+    })
   })
 })
 
@@ -92,7 +113,11 @@ describe('quickServerConfig', () => {
 
   it('refuses an http JWKS URI unless allowed, with advice naming the option', async () => {
     const error = await quickServerConfig(quick({ jwks: undefined, jwksUri: 'http://127.0.0.1:9/jwks' })).catch((e: unknown) => e)
-    expect(error).toMatchObject({ field: 'apps[0].jwks_uri', problem: 'must be https://', advice: ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }] })
+    expect(error).toMatchObject({
+      field: 'apps[0].jwks_uri',
+      problem: 'must be https://',
+      advice: ['http:// to a loopback host needs ', { option: 'allow-http-jwks' }],
+    })
     expect((error as Error).message).not.toMatch(/--/)
   })
 })
@@ -115,7 +140,11 @@ describe('loadServerConfigFile', () => {
     ['missing', async (path: string) => path, /^config file .*: cannot be read: /],
     ['a directory', async () => dir, /: is a directory, not a regular file$/],
     ['not JSON', async (path: string) => (await writeFile(path, '{'), path), /: is not valid JSON \(/],
-    ['too large', async (path: string) => (await writeFile(path, ' '.repeat(MAX_SERVER_CONFIG_BYTES + 1)), path), /: is larger than 1 MiB; not a server configuration$/],
+    [
+      'too large',
+      async (path: string) => (await writeFile(path, ' '.repeat(MAX_SERVER_CONFIG_BYTES + 1)), path),
+      /: is larger than 1 MiB; not a server configuration$/,
+    ],
   ])('refuses a file that is %s, as a ConfigError naming it', async (name, make, message) => {
     const path = await make(join(dir, `${name.replace(/ /g, '-')}.json`))
     const error = await loadServerConfigFile(path).catch((e: unknown) => e)

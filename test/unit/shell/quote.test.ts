@@ -207,7 +207,7 @@ describe('powershell', () => {
 
   it('the model notices a quoting that forgets the typographic quotes', () => {
     const asciiOnly = (v: string) => `'${v.replaceAll("'", "''")}'`
-    expect(parsePowerShellVerbatim(asciiOnly('a\u2019; rm -r ~')).rest).toBe('; rm -r ~\'')
+    expect(parsePowerShellVerbatim(asciiOnly('a\u2019; rm -r ~')).rest).toBe("; rm -r ~'")
   })
 })
 
@@ -240,7 +240,9 @@ describe('cmd', () => {
     expect(error).toBeInstanceOf(SettingInvalidError)
     expect(error).toMatchObject({ setting: 'shell', source: 'flag', advice: ['use ', { option: 'shell', value: 'powershell' }] })
     expect((error as Error).message).toMatch(/^shell: cmd cannot safely express the value of BUILDKITE_API_TOKEN \(/)
-    expect(describeError(error as SettingInvalidError)).toMatch(/^--shell: cmd cannot safely express the value of BUILDKITE_API_TOKEN \(.*\); use --shell powershell$/)
+    expect(describeError(error as SettingInvalidError)).toMatch(
+      /^--shell: cmd cannot safely express the value of BUILDKITE_API_TOKEN \(.*\); use --shell powershell$/,
+    )
     expect(describeError(error as SettingInvalidError)).not.toContain('SECRET')
   })
 })
@@ -291,7 +293,12 @@ describe('every shell', () => {
   })
 
   it('writes nothing when any variable is refused', () => {
-    expect(() => renderEnv('sh', [{ name: 'A', value: 'ok' }, { name: 'B', value: '\0' }])).toThrow(SettingInvalidError)
+    expect(() =>
+      renderEnv('sh', [
+        { name: 'A', value: 'ok' },
+        { name: 'B', value: '\0' },
+      ]),
+    ).toThrow(SettingInvalidError)
   })
 
   it('parses shell names', () => {

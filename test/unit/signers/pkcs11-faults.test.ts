@@ -24,7 +24,14 @@ interface Fake {
 const g = globalThis as unknown as { fakePkcs11?: Fake }
 
 function target(): TokenTarget {
-  return { uri: parsePkcs11Uri('pkcs11:token=fake;object=k'), source: 'pkcs11:token=fake;object=k', modulePath: FAKE, pin: () => SECRET_PIN, pinFrom: 'BKTX_PKCS11_PIN', binding: FAKE }
+  return {
+    uri: parsePkcs11Uri('pkcs11:token=fake;object=k'),
+    source: 'pkcs11:token=fake;object=k',
+    modulePath: FAKE,
+    pin: () => SECRET_PIN,
+    pinFrom: 'BKTX_PKCS11_PIN',
+    binding: FAKE,
+  }
 }
 
 async function attempt(fake: Fake): Promise<unknown> {
@@ -45,10 +52,20 @@ describe('PKCS#11 faults become typed errors (exit 10), without the PIN', () => 
   it.each<[string, Fake, new (...args: never[]) => Error, RegExp]>([
     ['a token that reports its PIN locked (not even trying)', { flags: READY | 0x40000 }, Pkcs11PinError, /the PIN is locked after too many wrong tries/],
     ['CKR_PIN_LOCKED from C_Login', { flags: READY, fail: { C_Login: 0xa4 } }, Pkcs11PinError, /CKR_PIN_LOCKED.*the PIN is locked/],
-    ['a wrong PIN on the last try', { flags: READY | 0x20000, fail: { C_Login: 0xa0 } }, Pkcs11PinError, /refused the PIN from BKTX_PKCS11_PIN; one more wrong PIN locks it/],
+    [
+      'a wrong PIN on the last try',
+      { flags: READY | 0x20000, fail: { C_Login: 0xa0 } },
+      Pkcs11PinError,
+      /refused the PIN from BKTX_PKCS11_PIN; one more wrong PIN locks it/,
+    ],
     ['an expired PIN', { flags: READY, fail: { C_Login: 0xa3 } }, Pkcs11PinError, /the PIN has expired/],
     ['a user PIN never set', { flags: LOGIN_REQUIRED | TOKEN_INITIALIZED }, Pkcs11PinError, /user PIN was never set/],
-    ['the token pulled out while signing', { flags: READY, fail: { C_Sign: 0xe0 } }, Pkcs11TokenError, /signing \(ES256\) failed \(CKR_TOKEN_NOT_PRESENT\): the token is not present/],
+    [
+      'the token pulled out while signing',
+      { flags: READY, fail: { C_Sign: 0xe0 } },
+      Pkcs11TokenError,
+      /signing \(ES256\) failed \(CKR_TOKEN_NOT_PRESENT\): the token is not present/,
+    ],
     ['a device error', { flags: READY, fail: { C_SignInit: 0x30 } }, Pkcs11TokenError, /CKR_DEVICE_ERROR/],
     ['a mechanism the token lacks', { flags: READY, fail: { C_SignInit: 0x70 } }, Pkcs11TokenError, /cannot sign with this key/],
     ['a module that fails to initialise', { flags: READY, fail: { C_Initialize: 0x06 } }, Pkcs11ModuleError, /failed to initialise \(CKR_FUNCTION_FAILED\)/],

@@ -27,10 +27,12 @@ describe('ES256 signatures as signers return them', () => {
     expect(derToRaw(Buffer.from('3006020101020101', 'hex'))).toHaveLength(64)
     expect(derToRaw(Buffer.from('300702020001020101', 'hex'))).toBeUndefined() // not minimal
     expect(derToRaw(Buffer.from('3006020181020101', 'hex'))).toBeUndefined() // negative
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
-      const raw = derToRaw(bytes)
-      return raw === undefined || raw.length === 64
-    }))
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), (bytes) => {
+        const raw = derToRaw(bytes)
+        return raw === undefined || raw.length === 64
+      }),
+    )
   })
 
   it('reads raw, DER, base64 and line-wrapped base64 output', () => {
@@ -57,7 +59,9 @@ describe('signAssertion', () => {
     const jwt = await signAssertion(claims, good)
     expect(jwt.split('.')).toHaveLength(3)
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-    const wrong = makeAssertionKey(ec.publicKey, 'kid', 'exec:lying-signer', async (input) => sign('sha256', input, { key: other.privateKey, dsaEncoding: 'ieee-p1363' }))
+    const wrong = makeAssertionKey(ec.publicKey, 'kid', 'exec:lying-signer', async (input) =>
+      sign('sha256', input, { key: other.privateKey, dsaEncoding: 'ieee-p1363' }),
+    )
     await expect(signAssertion(claims, wrong)).rejects.toThrow(SignerError)
     await expect(signAssertion(claims, wrong)).rejects.toThrow('the signature from exec:lying-signer does not verify with its public key')
     const short = makeAssertionKey(ec.publicKey, 'kid', 'pkcs11:x', async () => new Uint8Array(10))

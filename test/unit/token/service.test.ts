@@ -99,7 +99,10 @@ describe('the token service, one call per use', () => {
 
   it('says when fewer scopes were granted than asked (a server fault: a fake fetch)', async () => {
     const fake: FetchLike = async () => jsonResponse(tokenBody({ scope: 'read_builds', expires_in: 900 }))
-    const { result } = await obtainToken({ settings: { 'token-url': 'https://buildkite.test/oauth/token', scope: 'read_builds read_pipelines' } }, deps({ fetch: fake }))
+    const { result } = await obtainToken(
+      { settings: { 'token-url': 'https://buildkite.test/oauth/token', scope: 'read_builds read_pipelines' } },
+      deps({ fetch: fake }),
+    )
     expect(result.scopes).toEqual(['read_builds'])
     expect(result.notices.map((n) => n.kind)).toEqual(['scopes-narrowed'])
   })
@@ -126,7 +129,9 @@ describe('the token service, one call per use', () => {
     const { request } = await obtainToken({ settings: { subject: 'dev@acme.test', scope: 'read_pipelines' } }, d)
     expect(request.settings.scope).toEqual({ value: 'read_pipelines', source: 'flag' })
     expect(request.settings.org).toEqual({ value: 'acme', source: 'env:BKTX_ORG' })
-    const bare = deps({ env: { HOME: world.home.dir, XDG_CONFIG_HOME: `${world.home.dir}/config`, BKTX_TOKEN_URL: world.server.tokenUrl, BKTX_KEY: world.keyPath } })
+    const bare = deps({
+      env: { HOME: world.home.dir, XDG_CONFIG_HOME: `${world.home.dir}/config`, BKTX_TOKEN_URL: world.server.tokenUrl, BKTX_KEY: world.keyPath },
+    })
     const error = await obtainToken({}, bare).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(SettingMissingError)
     expect((error as SettingMissingError).detail).toMatchObject({ setting: 'client-id' })
