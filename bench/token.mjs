@@ -27,7 +27,10 @@ function timeOnce(args, env) {
 function compare(commands, runs) {
   const times = commands.map(() => [])
   for (const command of commands) timeOnce(command.args, command.env) // warm the page cache
-  for (let r = 0; r < runs; r++) commands.forEach((command, i) => times[i].push(timeOnce(command.args, command.env)))
+  for (let r = 0; r < runs; r++)
+    commands.forEach((command, i) => {
+      times[i].push(timeOnce(command.args, command.env))
+    })
   return times.map(median)
 }
 

@@ -55,6 +55,7 @@ const LIBRARY_BANNER = [
   "import __bktxNodeModule from 'node:module';",
   "const __bktxModuleUrl = import.meta.url ?? (typeof __filename === 'string' ? __filename : undefined);",
   'const require = __bktxModuleUrl === undefined',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: this line is code for the bundle, where the template is evaluated
   '  ? (id) => { throw new Error(`bktx cannot load ${id}: this bundle has neither import.meta.url nor __filename; bundle bktx as an ES module, or leave it out of the bundle`) }',
   '  : __bktxNodeModule.createRequire(__bktxModuleUrl);',
 ].join('\n')
@@ -131,7 +132,7 @@ for (const [dir, name] of [...packages].sort((a, b) => a[1].localeCompare(b[1]))
   const text = file ? await readFile(new URL(`../${dir}/${file}`, import.meta.url), 'utf8') : `License: ${license}`
   notices.push(`${name}@${version} (${license})\n\n${text.trim()}\n`)
 }
-await writeFile(new URL('../dist/THIRD-PARTY-NOTICES.txt', import.meta.url), `bktx bundles these packages:\n\n${notices.join('\n' + '-'.repeat(72) + '\n\n')}`)
+await writeFile(new URL('../dist/THIRD-PARTY-NOTICES.txt', import.meta.url), `bktx bundles these packages:\n\n${notices.join(`\n${'-'.repeat(72)}\n\n`)}`)
 
 // The library's declarations: tsc emits them for the two entries, and only the files those
 // reach are shipped, in dist/types/. They must not import any package (a consumer has no jose

@@ -37,7 +37,7 @@ export function createJwksHandler(current: () => Promise<JwksDocument>) {
     res.setHeader('Cache-Control', 'max-age=300')
     res.setHeader('ETag', doc.etag)
     const match = req.headers['if-none-match']
-    if (match !== undefined && match.split(',').some((tag) => tag.trim().replace(/^W\//, '') === doc.etag)) {
+    if (match?.split(',').some((tag) => tag.trim().replace(/^W\//, '') === doc.etag)) {
       res.statusCode = 304
       res.end()
       return

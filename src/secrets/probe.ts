@@ -40,8 +40,7 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
   const address = options.env['DBUS_SESSION_BUS_ADDRESS']
   const runtime = options.env['XDG_RUNTIME_DIR']
   // Without the variable, libdbus and sd-bus look for the per-user bus in $XDG_RUNTIME_DIR.
-  const socketPath =
-    address !== undefined && address !== '' ? busSocketPath(address) : runtime !== undefined && runtime.startsWith('/') ? join(runtime, 'bus') : undefined
+  const socketPath = address !== undefined && address !== '' ? busSocketPath(address) : runtime?.startsWith('/') ? join(runtime, 'bus') : undefined
   if (socketPath === undefined) {
     return { state: 'no-bus', detail: 'DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session bus)' }
   }

@@ -229,7 +229,7 @@ describe('kill -9 of bktx keygen', () => {
       const { mkdir } = await import('node:fs/promises')
       await mkdir(keysDir, { recursive: true, mode: 0o700 })
       const watcher = watch(keysDir, (_event, name) => {
-        if (name !== null && name.endsWith('.tmp')) {
+        if (name?.endsWith('.tmp')) {
           watcher.close()
           if (after === 0) kill()
           else setTimeout(kill, after)

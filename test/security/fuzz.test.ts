@@ -48,13 +48,21 @@ function params(numRuns: number): fc.Parameters<unknown> {
 /** Runs `fn`, timing it; a synchronous call that takes longer than HANG_MS fails the property. */
 function timed<T>(fn: () => T): T {
   const started = performance.now()
-  try {
-    return fn()
-  } finally {
+  const settle = () => {
     const ms = performance.now() - started
     figures.slowestRunMs = Math.max(figures.slowestRunMs, ms)
-    if (ms > HANG_MS) throw new Error(`took ${Math.round(ms)} ms`)
+    return ms
   }
+  let value: T
+  try {
+    value = fn()
+  } catch (error) {
+    settle()
+    throw error
+  }
+  const ms = settle()
+  if (ms > HANG_MS) throw new Error(`took ${Math.round(ms)} ms`)
+  return value
 }
 
 async function timedAsync<T>(fn: () => Promise<T>): Promise<T> {
@@ -486,8 +494,11 @@ describe('server config loader (parseServerConfig)', () => {
   /** Every path into a JSON document, so a mutation can reach any field. */
   function paths(value: unknown, prefix: Array<string | number> = []): Array<Array<string | number>> {
     const out: Array<Array<string | number>> = [prefix]
-    if (Array.isArray(value)) value.forEach((v, i) => out.push(...paths(v, [...prefix, i])))
-    else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]))
+    if (Array.isArray(value)) {
+      value.forEach((v, i) => {
+        out.push(...paths(v, [...prefix, i]))
+      })
+    } else if (typeof value === 'object' && value !== null) for (const [k, v] of Object.entries(value)) out.push(...paths(v, [...prefix, k]))
     return out
   }
 

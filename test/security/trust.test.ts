@@ -152,7 +152,7 @@ describe("the state directory is trusted only when it is the server user's own",
       // Issue 12 finding 1, as another local user would set it up under /tmp.
       const dir = freshDir('planted')
       mkdirSync(dir, { mode: 0o755 })
-      const planted = 'bktx_' + 'A'.repeat(43)
+      const planted = `bktx_${'A'.repeat(43)}`
       const { createHash } = await import('node:crypto')
       const record = {
         sha256: createHash('sha256').update(planted).digest('hex'),
@@ -706,7 +706,7 @@ describe('client mistakes stay client errors', () => {
     await http(`${server.url}/oauth/token`, { method: 'POST', headers: FORM, body: new URLSearchParams({ ...EXCHANGE, client_assertion: bad }).toString() })
     await new Promise((resolve) => setTimeout(resolve, 50))
     const line = server.log.at(-1) as string
-    expect(line).toBe('POST /oauth/token 401 ' + /\d+ms/.exec(line)?.[0] + ' 127.0.0.1 invalid_client: unknown client id "nobody\\nPOST /oauth/token 200"')
+    expect(line).toBe(`POST /oauth/token 401 ${/\d+ms/.exec(line)?.[0]} 127.0.0.1 invalid_client: unknown client id "nobody\\nPOST /oauth/token 200"`)
     expect(line).not.toContain(bad)
     figures.cases++
   })

@@ -64,7 +64,7 @@ export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void
     // A second keygen must not look like it moved the profile to the new key.
     ctx.out.info(`note: profile "${profileName}" still signs with ${previous}; this key is used by no profile.`)
     ctx.out.info('To move to a new key without breaking exchanges, use `bktx key rotate` (it publishes old and new together and')
-    ctx.out.info('waits out the hour Buildkite may cache the JWKS); or sign with this one now: `bktx config set key ' + path + '`.')
+    ctx.out.info(`waits out the hour Buildkite may cache the JWKS); or sign with this one now: \`bktx config set key ${path}\`.`)
   } else if (previous !== undefined && previous !== path) {
     ctx.out.info(`note: profile "${profileName}" now signs with this key. Until its JWKS is registered, exchanges fail;`)
     ctx.out.info('`bktx key rotate` switches keys without that gap.')
