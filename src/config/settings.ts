@@ -168,9 +168,18 @@ export const SETTINGS: Record<SettingName, SettingSpec> = {
   },
   'pkcs11-module': {
     env: 'BKTX_PKCS11_MODULE',
-    description: 'PKCS#11 module (.so/.dylib/.dll) for pkcs11: keys whose URI has no module-path',
-    validate: nonEmpty,
-    resolvePath: relativePath,
+    description: 'PKCS#11 module (.so/.dylib/.dll) for pkcs11: keys whose URI has no module-path: an absolute path, or a bare name for the system loader',
+    // Loading a module runs its constructors inside bktx before any check can refuse it. A path
+    // relative to the working directory would load a library from wherever bktx runs (in CI,
+    // the checked-out repository), so, as for the URI's module-path (RFC 7512 §2.4 names it an
+    // absolute path), only an absolute path is taken; a bare name goes to the system loader's
+    // search (dlopen(3) never looks in the working directory for a name without a slash).
+    validate: (value) => {
+      nonEmpty(value)
+      if (!isAbsolute(value) && /[\\/]/.test(value))
+        fail('must be an absolute path (or a bare library name such as opensc-pkcs11.so for the system loader), not a path relative to the working directory')
+      return value
+    },
   },
   'pin-source': {
     env: 'BKTX_PIN_SOURCE',

@@ -103,7 +103,7 @@ async function runTokenKeygen(ctx: Context, opts: KeygenOptions, key: string): P
       pkcs11Module: settings['pkcs11-module']?.value,
       pinSource: settings['pin-source']?.value,
       // Flags only: values from the environment stay there.
-      record: { pkcs11Module: opts.pkcs11Module === undefined ? undefined : ctx.absolute(opts.pkcs11Module), pinSource: opts.pinSource },
+      record: { pkcs11Module: opts.pkcs11Module === undefined ? undefined : settings['pkcs11-module']?.value, pinSource: opts.pinSource },
       ...ctx.keyDeps(),
       progress: (label, work) => ctx.out.spin(label, work),
     },

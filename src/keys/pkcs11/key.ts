@@ -40,6 +40,7 @@ export function tokenTarget(input: Pkcs11KeyInput): TokenTarget {
     // Read once, when the token first asks; never kept beyond this process or put in a message.
     pin: () => (pin ??= { value: readPin(pinSource, input.env) }).value,
     pinFrom: pinSource === undefined ? DEFAULT_PIN_VARIABLE : `pin-source ${pinSource}`,
+    uid: input.uid,
     ...(input.binding === undefined ? {} : { binding: input.binding }),
   }
 }

@@ -2,8 +2,10 @@
 // public key, sign inside the token, generate a key pair inside it. Only the miss path and the
 // key commands load this module (and through it the native binding); a cache hit never does.
 import { createHash, createPublicKey, randomBytes, type KeyObject } from 'node:crypto'
-import { statSync } from 'node:fs'
-import { Pkcs11ModuleError, Pkcs11PinError, Pkcs11TokenError, type BktxErrorOptions } from '../../errors.js'
+import { statSync, type Stats } from 'node:fs'
+import { isAbsolute } from 'node:path'
+import { Pkcs11ModuleError, Pkcs11PinError, Pkcs11TokenError, SettingInvalidError, type BktxErrorOptions } from '../../errors.js'
+import { untrustedDir, untrustedFile } from '../../fs/trust.js'
 import { errnoText } from '../../fs/atomic.js'
 import type { Pkcs11Uri } from '../pkcs11-uri.js'
 import type { SigningAlg } from '../policy.js'
@@ -84,6 +86,8 @@ export interface TokenTarget {
   pinFrom: string
   /** For tests: another binding package. */
   binding?: string
+  /** The user running bktx: a module file another user owns or can write is not loaded (undefined: Windows, not checked). */
+  uid?: number | undefined
 }
 
 /** The CK_RV of a binding error, when it carries one. */
@@ -156,12 +160,7 @@ export function tokenError(error: unknown, doing: string, target: Pick<TokenTarg
  */
 export async function withSession<T>(target: TokenTarget, options: { write?: boolean }, task: (s: Session) => T): Promise<T> {
   const binding = loadBinding(target.binding)
-  try {
-    const info = statSync(target.modulePath)
-    if (!info.isFile()) throw new Error('not a regular file')
-  } catch (cause) {
-    throw moduleError(target, `the PKCS#11 module ${target.modulePath} cannot be used: ${errnoText(cause)}`, cause)
-  }
+  checkModuleFile(target)
   const module = new binding.PKCS11()
   try {
     module.load(target.modulePath)
@@ -206,6 +205,40 @@ export async function withSession<T>(target: TokenTarget, options: { write?: boo
     } catch {
       // As above.
     }
+  }
+}
+
+/**
+ * Loading a module runs its constructors as this user before any PKCS#11 call, so the module is
+ * trusted only as a configuration file is (src/fs/trust.ts): an absolute path to a regular file
+ * that belongs to the user or root and that nobody else can write or replace. A bare name
+ * (`opensc-pkcs11.so`) goes to the system loader unchanged: dlopen(3) searches only the
+ * library paths for a name without a slash, never the working directory; statting it here would
+ * look in the working directory instead. A relative path with a slash never gets here (the
+ * setting refuses it, the URI's module-path must be absolute); refused again in case it does.
+ */
+function checkModuleFile(target: TokenTarget): void {
+  const path = target.modulePath
+  if (!isAbsolute(path)) {
+    if (!/[\\/]/.test(path)) return
+    throw new SettingInvalidError(
+      'pkcs11-module',
+      'must be an absolute path (or a bare library name such as opensc-pkcs11.so for the system loader), not a path relative to the working directory',
+    )
+  }
+  let info: Stats
+  try {
+    info = statSync(path)
+    if (!info.isFile()) throw new Error('not a regular file')
+  } catch (cause) {
+    throw moduleError(target, `the PKCS#11 module ${path} cannot be used: ${errnoText(cause)}`, cause)
+  }
+  const untrusted = untrustedFile(path, info, target.uid) ?? untrustedDir(path, target.uid)
+  if (untrusted !== undefined) {
+    throw new Pkcs11ModuleError(`the PKCS#11 module ${path} ${untrusted.text}; bktx does not load a library another user can change`, {
+      detail: { setting: 'pkcs11-module', file: path, reason: untrusted.reason },
+      advice: [untrusted.fix],
+    })
   }
 }
 
