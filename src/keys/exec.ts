@@ -5,9 +5,9 @@
 import { spawn } from 'node:child_process'
 import type { KeyObject } from 'node:crypto'
 import { platform } from 'node:os'
-import { kill as killProcess } from 'node:process'
 import type { Env } from '../env.js'
 import { isBktxError, SignerError } from '../errors.js'
+import { guardChildGroup } from '../term/child-group.js'
 import type { SigningAlg } from './policy.js'
 import { signatureCandidates, verifiesWith } from './signature.js'
 
@@ -32,7 +32,10 @@ export interface ExecSignRequest {
 /**
  * Runs the signer once. The command runs through the shell (`/bin/sh -c`, `cmd.exe` on
  * Windows), so a recipe can be a pipeline, in its own process group: when the time runs out
- * the whole group is killed, not just the shell. Its stderr is passed through, so its own
+ * the whole group is killed, not just the shell. The group is killed too once the signature is
+ * read (whatever the signer left running in the background), and when bktx gets a signal that
+ * ends it or exits while the signer runs (src/term/child-group.ts): a signer never outlives
+ * the call that started it. Its stderr is passed through, so its own
  * messages reach the user; bktx's errors name the command, never its output. The environment
  * adds BKTX_SIGNING_ALG and BKTX_SIGNING_KID. Stdout may be the raw signature, base64 or
  * base64url, and for ES256 either r‖s or DER (what OpenSSL and the cloud KMSes return).
@@ -68,26 +71,27 @@ function run(input: Uint8Array, request: ExecSignRequest): Promise<Buffer> {
     const chunks: Buffer[] = []
     let size = 0
     let settled = false
+    // The group's id is the shell's pid (detached: setsid). Until the group is killed, bktx's
+    // ending signals and its exit kill it first.
+    const release = windows || child.pid === undefined ? undefined : guardChildGroup(child.pid)
     const finish = (error: Error | undefined, value?: Buffer) => {
       if (settled) return
       settled = true
       if (timer !== undefined) clearTimeout(timer)
       signal.removeEventListener('abort', onAbort)
-      if (error !== undefined) {
-        kill()
-        reject(error)
-      } else {
-        resolve(value as Buffer)
-      }
+      // Success or not, nothing the signer started is needed any more.
+      kill()
+      if (error !== undefined) reject(error)
+      else resolve(value as Buffer)
     }
     const kill = () => {
-      if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
-      try {
-        // The negative pid is the process group: the shell and whatever it started.
-        if (windows) child.kill('SIGKILL')
-        else killProcess(-child.pid, 'SIGKILL')
-      } catch {
-        // Already gone.
+      if (release !== undefined) release(true)
+      else if (child.pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        try {
+          child.kill('SIGKILL')
+        } catch {
+          // Already gone.
+        }
       }
       child.stdout?.destroy()
     }
@@ -118,6 +122,9 @@ function run(input: Uint8Array, request: ExecSignRequest): Promise<Buffer> {
     // A command that exits without reading its input closes the pipe: not our failure.
     child.stdin?.on('error', () => undefined)
     child.stdin?.end(Buffer.from(input))
+    // The shell is done: whatever it left in the background (holding stdout open, so 'close'
+    // would wait for it) goes now, and the output read so far is all there is.
+    child.on('exit', () => release?.(true))
     child.on('close', (code, killedBy) => {
       if (code === 0) return finish(undefined, Buffer.concat(chunks))
       const how = killedBy !== null ? `was killed by ${killedBy}` : `exited with status ${code}${code === 127 ? ' (command not found?)' : ''}`
