@@ -77,9 +77,24 @@ export { MemorySecretStore, type SecretStore, type StoreStatus } from '../secret
 declare const BKTX_VERSION: string | undefined
 const VERSION = typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev'
 
+/**
+ * The caller's options as own properties on a null prototype. A host application where anything
+ * ever set `Object.prototype.key` (prototype pollution, e.g. a deep merge of parsed JSON) must
+ * not have that value read as an option: `key: "exec:…"` names a command bktx runs, and paths
+ * and URLs name what it reads and whom it sends a signed assertion. Only what the caller passed
+ * counts; the same for the environment object (`BKTX_KEY` inherited from a polluted prototype).
+ */
+function own<T extends object>(options: T | undefined): T {
+  return Object.assign(Object.create(null) as T, options)
+}
+
+function envOf(options: { env?: Record<string, string | undefined> | undefined }): Record<string, string | undefined> {
+  return own(options.env ?? process.env)
+}
+
 /** Options as setting values, the way the CLI's flags give them. */
 function settingValues(options: TokenSettings & { cache?: string | undefined; audience?: string | undefined }): Partial<Record<SettingName, string>> {
-  const out: Partial<Record<SettingName, string>> = {}
+  const out: Partial<Record<SettingName, string>> = Object.create(null)
   const set = (name: SettingName, value: string | number | undefined) => {
     if (value !== undefined) out[name] = String(value)
   }
@@ -101,7 +116,7 @@ function settingValues(options: TokenSettings & { cache?: string | undefined; au
 }
 
 async function settingsFor(options: SettingsSourceOptions, flags: Partial<Record<SettingName, string>>) {
-  const env = options.env ?? process.env
+  const env = envOf(options)
   return loadSettings({ flags, env, home: homedir(), cwd: process.cwd(), uid: process.getuid?.(), profile: options.profile, config: options.config })
 }
 
@@ -126,9 +141,10 @@ function requestSeams(options: NetworkSeams & CallOptions): FetchLike {
  * Rejects with a {@link BktxError}: its `code` says what kind of failure (see `bktx help
  * exit-codes`), `detail` which setting, and `advice` what to change.
  */
-export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
+export async function getToken(input: GetTokenOptions = {}): Promise<Token> {
+  const options = own(input)
   const fetch = requestSeams(options)
-  const env = options.env ?? process.env
+  const env = envOf(options)
   const uid = process.getuid?.()
   const secrets: SecretStore = options.secretStore ?? lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const clock = options.clock ?? systemClock
@@ -169,13 +185,14 @@ export async function getToken(options: GetTokenOptions = {}): Promise<Token> {
 }
 
 /** The API URL of {@link whoami} and {@link revokeToken}, and a token service for their request. */
-async function accessTokenCall(options: AccessTokenOptions) {
+async function accessTokenCall(input: AccessTokenOptions) {
+  const options = own(input)
   const fetch = requestSeams(options)
-  const flags: Partial<Record<SettingName, string>> = {}
+  const flags: Partial<Record<SettingName, string>> = Object.create(null)
   if (options.apiUrl !== undefined) flags['api-url'] = options.apiUrl
   if (options.tokenUrl !== undefined) flags['token-url'] = options.tokenUrl
   const { settings } = await settingsFor(options, flags)
-  const env = options.env ?? process.env
+  const env = envOf(options)
   const uid = process.getuid?.()
   // The keychain is never asked: these calls take the token, not the cache.
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
@@ -218,7 +235,8 @@ export async function revokeToken(token: string, options: AccessTokenOptions = {
 }
 
 /** A client assertion JWT exactly as Buildkite requires it (what `bktx sign` prints). */
-export async function signClientAssertion(options: SignAssertionOptions = {}): Promise<SignedAssertion> {
+export async function signClientAssertion(input: SignAssertionOptions = {}): Promise<SignedAssertion> {
+  const options = own(input)
   const { randomUUID } = await import('node:crypto')
   const { required } = await import('../config/resolve.js')
   const { keySpecOf } = await import('../config/key-spec.js')
@@ -227,7 +245,7 @@ export async function signClientAssertion(options: SignAssertionOptions = {}): P
   const { signAssertion } = await import('../assertion/sign.js')
   const { epochSeconds } = await import('../time/clock.js')
   const { settings } = await settingsFor(options, settingValues(options))
-  const env = options.env ?? process.env
+  const env = envOf(options)
   const key = await openKey(keySpecOf(settings), { env, home: homedir(), uid: process.getuid?.(), cwd: process.cwd() })
   const claims = buildAssertionClaims({
     clientId: required(settings, 'client-id'),
@@ -249,7 +267,7 @@ export async function signClientAssertion(options: SignAssertionOptions = {}): P
 export async function buildJWKS(keyFiles: readonly string[]): Promise<PublicJWKS> {
   const { loadKeyFile } = await import('../keys/load.js')
   const { buildJwks } = await import('../jwks/build.js')
-  const keys = (await Promise.all(keyFiles.map((path) => loadKeyFile(path)))).flat()
+  const keys = (await Promise.all(Array.from(keyFiles, (path) => loadKeyFile(path)))).flat()
   return buildJwks(keys) as PublicJWKS
 }
 
@@ -262,12 +280,13 @@ import type { GenerateKeyOptions, GeneratedKey } from './keygen-types.js'
  * one unless `force`) and records it in the profile, as `bktx keygen` does; resolves to the
  * public JWKS to register. Rejects with a {@link BktxError}.
  */
-export async function generateKey(options: GenerateKeyOptions = {}): Promise<GeneratedKey> {
+export async function generateKey(input: GenerateKeyOptions = {}): Promise<GeneratedKey> {
+  const options = own(input)
   const { isAbsolute, resolve } = await import('node:path')
   const { locateConfig } = await import('../config/load.js')
   const { resolvePaths } = await import('../config/paths.js')
   const { generateKeyFile } = await import('../setup/keygen.js')
-  const env = options.env ?? process.env
+  const env = envOf(options)
   const cwd = process.cwd()
   const target =
     options.config === false

@@ -20,8 +20,13 @@ export { BktxError, isBktxError, type ErrorCode, type ErrorDetail } from '../err
  * Rejects with a BktxError of code BKTX_CONFIG_INVALID naming the field of a bad configuration
  * (`apps[0].max_ttl`), or for the quick form the option (`config.quick.maxTtl`).
  */
-export async function startReferenceServer(options: ReferenceServerOptions): Promise<ReferenceServer> {
-  const config = 'quick' in options.config ? await quickConfig(options.config.quick) : await parseServerConfig(options.config, 'server configuration')
+export async function startReferenceServer(input: ReferenceServerOptions): Promise<ReferenceServer> {
+  // Own properties only (as in src/api/index.ts): a polluted Object.prototype must not choose
+  // the host the server listens on, its state directory, or whether the configuration is quick.
+  const options = own(input)
+  const config = Object.hasOwn(options.config, 'quick')
+    ? await quickConfig(own((options.config as { quick: QuickServerConfig }).quick))
+    : await parseServerConfig(options.config, 'server configuration')
   const server = await createTokenServer(config, {
     clock: options.clock ?? systemClock,
     fetch: (input, init) => fetch(input, init),
@@ -59,6 +64,10 @@ async function quickConfig(quick: QuickServerConfig) {
   } catch (error) {
     throw error instanceof ConfigError ? asQuickOptionError(error, 'config.quick') : error
   }
+}
+
+function own<T extends object>(options: T | undefined): T {
+  return Object.assign(Object.create(null) as T, options)
 }
 
 /** kill(pid, 0): the process exists if it succeeds, or fails only for want of permission. */

@@ -72,7 +72,8 @@ export function parseConfig(text: string, path: string): ConfigFile {
       throw new ConfigError(path, where, 'is not a valid profile name (letters, digits, ".", "_", "-")')
     }
     if (!isPlainObject(value)) throw new ConfigError(path, where, 'must be an object of settings')
-    const profile: Profile = {}
+    // No prototype: a setting it does not hold is undefined, whatever Object.prototype holds.
+    const profile: Profile = Object.create(null)
     for (const [key, setting] of Object.entries(value)) {
       if (key === 'extends') {
         if (setting !== null && (typeof setting !== 'string' || !PROFILE_NAME.test(setting))) {

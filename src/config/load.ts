@@ -40,7 +40,7 @@ export interface LoadedSettings {
 export async function loadSettings(input: LoadSettingsInput): Promise<LoadedSettings> {
   if (input.config === false) {
     const explicitProfile = explicitProfileFor(input.profile, input.env)
-    return settingsFrom({ profiles: {} }, { ...input, configPath: '(no configuration file)', explicitProfile })
+    return settingsFrom({ profiles: Object.create(null) as ConfigFile['profiles'] }, { ...input, configPath: '(no configuration file)', explicitProfile })
   }
   const { configPath, explicitProfile } = locateConfig({ ...input, config: input.config })
   return settingsFrom(await loadConfigFile(configPath, input.uid), { ...input, configPath, explicitProfile })

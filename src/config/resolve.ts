@@ -31,12 +31,15 @@ export interface ResolveInput {
  * a SettingInvalidError that says where it came from.
  */
 export function resolveSettings(input: ResolveInput): ResolvedSettings {
-  const out: ResolvedSettings = {}
+  // Own properties only, results on a null prototype: a library caller's host application may
+  // have polluted Object.prototype (`Object.prototype.key = "exec:…"`), and an inherited value
+  // must never be read as a flag, a variable or a profile's setting.
+  const out: ResolvedSettings = Object.create(null)
   for (const name of SETTING_NAMES) {
     const spec = SETTINGS[name]
-    const flag = input.flags[name]
-    const env = input.env[spec.env]
-    const inherited = input.profiles.find((p) => p.profile[name] !== undefined)
+    const flag = ownValue(input.flags, name)
+    const env = ownValue(input.env, spec.env)
+    const inherited = input.profiles.find((p) => ownValue(p.profile, name) !== undefined)
     let found: ResolvedSetting | undefined
     if (flag !== undefined) {
       found = { value: validated(name, flag, 'flag'), source: 'flag' }
@@ -58,6 +61,10 @@ export function resolveSettings(input: ResolveInput): ResolvedSettings {
     if (derived !== undefined) out[name] = { value: derived, source: 'default' }
   }
   return out
+}
+
+function ownValue<T>(record: Partial<Record<string, T>>, name: string): T | undefined {
+  return Object.hasOwn(record, name) ? record[name] : undefined
 }
 
 function validated(name: SettingName, value: string, source: SettingSource): string {
@@ -121,5 +128,6 @@ export function selectProfile(
       advice: ['create it with ', { command: 'config set KEY VALUE', profile: name }],
     })
   }
-  return { name, profile: {}, chain: [{ name, profile: {} }] }
+  const empty: Profile = Object.create(null)
+  return { name, profile: empty, chain: [{ name, profile: empty }] }
 }
