@@ -170,6 +170,27 @@ describe('env: keys', () => {
     expect(result.stdout).toBe('gone kept token\n')
   })
 
+  // Issue 22, finding 3 (SECURITY.md §9): what bktx exec does not hide. The key is gone from the
+  // command's environment, but bktx, its parent, keeps it in its own initial environment, which
+  // any process of the same uid reads. The documentation says so; should bktx ever hand off so
+  // that its parent holds no key, this test fails and the documentation changes with it.
+  it.skipIf(process.platform !== 'linux')('bktx exec: what a same-uid process reads (the key is in /proc/$PPID/environ, not in the environment)', async () => {
+    const result = await run(
+      [
+        'exec',
+        '--key',
+        'env:CI_SIGNING_KEY',
+        '--',
+        'sh',
+        '-c',
+        'echo "env:${CI_SIGNING_KEY:+present}"; tr "\\0" "\\n" < /proc/$PPID/environ | grep -q "^CI_SIGNING_KEY=-----BEGIN" && echo parent:present',
+      ],
+      { CI_SIGNING_KEY: envKeyPem },
+    )
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('env:\nparent:present\n')
+  })
+
   it('an unset or unreadable variable is exit 3 naming the variable, never echoing its text', async () => {
     const unset = await run(['token', '--key', 'env:NOT_SET_HERE'])
     expect(unset.code).toBe(3)

@@ -37,7 +37,11 @@ export function registerExec(self: Command, deps: ProgramDeps): void {
         'The command runs as if started directly: Ctrl-C from the terminal reaches it once, and\n' +
         'SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to bktx are passed on to it.\n' +
         'bktx exits with its exit code; when it dies of a signal, bktx dies of the same one.\n' +
-        '127: the command was not found; 126: it cannot be executed.',
+        '127: the command was not found; 126: it cannot be executed.\n\n' +
+        "An env: key and the PIN variables are removed from the command's environment, but bktx\n" +
+        'keeps them in its own, which any process of the same user reads in /proc/<pid>/environ\n' +
+        '(the command: /proc/$PPID/environ). To keep a command from minting more tokens, use a\n' +
+        'key file or a signer, or mint in a step of its own.',
     )
   addTokenOptions(cmd, ['api-url'])
   action<ExecOptions>(cmd, deps, (ctx, opts, args) => runExec(ctx, opts, args[0] as string[]))
@@ -55,7 +59,9 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   const revoke = opts.revokeOnExit === true
   const { result, params, settings, service } = await obtainToken(ctx, opts, ['api-url'], revoke ? { cache: 'none' } : {})
   const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
-  // The command gets the token, not the means to mint more: no key text, no PIN.
+  // No key text and no PIN in the command's environment, so it does not pass them on. They stay
+  // in bktx's own initial environment, which a process of the same user (the command too)
+  // reads in /proc/<bktx's pid>/environ: SECURITY.md §9 says so, with the safe patterns.
   for (const name of secretVariables(keySpecOf(settings))) delete env[name]
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
