@@ -7,8 +7,8 @@
 import { kill } from 'node:process'
 
 // The catchable signals whose default action ends a Node process (SIGUSR1 excepted: bin/bktx.js
-// takes it; SIGPIPE is ignored by Node).
-const ENDING: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU', 'SIGXFSZ']
+// takes it; Node ignores SIGPIPE and SIGXFSZ, and a listener removed again would end that).
+const ENDING: readonly NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR2', 'SIGALRM', 'SIGVTALRM', 'SIGXCPU']
 
 function killGroup(pgid: number): void {
   try {
