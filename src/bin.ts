@@ -8,7 +8,8 @@ import { main } from './main.js'
 import type { Signals } from './deps.js'
 import { terminateIfKeychainStuck } from './secrets/exit.js'
 import { lazyKeyringStore } from './secrets/lazy.js'
-import { endBySignal, guardStream } from './term/process.js'
+import { setChildGroupGuard } from './keys/exec.js'
+import { endBySignal, guardChildGroup, guardStream } from './term/process.js'
 import { systemProcessInfo } from './term/process-info.js'
 import { systemClock } from './time/clock.js'
 import { HANDOVER, type TokenHandover } from './token/handover.js'
@@ -28,6 +29,9 @@ setFlagsFromString('--liftoff-only')
 // turns them into exit 9 (README, "Output and exit codes").
 const stdout = guardStream(process.stdout)
 const stderr = guardStream(process.stderr)
+
+// An exec: signer ends with bktx, whatever signal ends it (src/keys/exec.ts).
+setChildGroupGuard(guardChildGroup)
 
 const env = { ...process.env }
 const uid = process.getuid?.()

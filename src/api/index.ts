@@ -13,7 +13,9 @@ import { nodeFetch } from '../http/node-fetch.js'
 import { abortedError } from '../http/retry.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
 import type { SecretStore } from '../secrets/store.js'
+import { setChildGroupGuard } from '../keys/exec.js'
 import { processAlive } from '../term/process-info.js'
+import { guardChildGroup } from '../term/process.js'
 import { escapeControls } from '../text/sanitize.js'
 import { systemClock } from '../time/clock.js'
 import { createTokenService, obtainToken } from '../token/service.js'
@@ -75,6 +77,9 @@ export {
 export { MemorySecretStore, type SecretStore, type StoreStatus } from '../secrets/store.js'
 
 declare const BKTX_VERSION: string | undefined
+
+// An exec: signer ends with the host process, whatever signal ends it (src/keys/exec.ts).
+setChildGroupGuard(guardChildGroup)
 const VERSION = typeof BKTX_VERSION === 'string' ? BKTX_VERSION : '0.0.0-dev'
 
 /**

@@ -5,11 +5,32 @@
 import { spawn } from 'node:child_process'
 import type { KeyObject } from 'node:crypto'
 import { platform } from 'node:os'
+import { kill as killProcess } from 'node:process'
 import type { Env } from '../env.js'
 import { isBktxError, SignerError } from '../errors.js'
-import { guardChildGroup } from '../term/child-group.js'
 import type { SigningAlg } from './policy.js'
 import { signatureCandidates, verifiesWith } from './signature.js'
+
+/**
+ * Kills a signer's process group when bktx gets a signal that ends it, or exits, until released
+ * (`end`: kill it then too). Signal dispositions belong to the process, so the entry points
+ * install it (src/term/process.ts, guardChildGroup); until then (tests of this module) a signer
+ * is killed only when its call ends.
+ */
+export type ChildGroupGuard = (pgid: number) => (end: boolean) => void
+let guardChildGroup: ChildGroupGuard = (pgid) => (end) => {
+  if (!end) return
+  try {
+    killProcess(-pgid, 'SIGKILL')
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Called once by each entry point (src/bin.ts, src/api/index.ts). */
+export function setChildGroupGuard(guard: ChildGroupGuard): void {
+  guardChildGroup = guard
+}
 
 /** A bound on a signer when the caller gives none (the token commands pass --timeout's budget). */
 export const DEFAULT_SIGNER_TIMEOUT_MS = 30_000
@@ -34,7 +55,7 @@ export interface ExecSignRequest {
  * Windows), so a recipe can be a pipeline, in its own process group: when the time runs out
  * the whole group is killed, not just the shell. The group is killed too once the signature is
  * read (whatever the signer left running in the background), and when bktx gets a signal that
- * ends it or exits while the signer runs (src/term/child-group.ts): a signer never outlives
+ * ends it or exits while the signer runs (src/term/process.ts, guardChildGroup): a signer never outlives
  * the call that started it. Its stderr is passed through, so its own
  * messages reach the user; bktx's errors name the command, never its output. The environment
  * adds BKTX_SIGNING_ALG and BKTX_SIGNING_KID. Stdout may be the raw signature, base64 or

@@ -71,17 +71,19 @@ describe('key sources and PIN sources', () => {
     expect(() => parsePinSource('pin:1234')).toThrow(/a PIN is never given directly/)
   })
 
-  it('resolves relative paths (key files, public keys, modules, PIN files) but leaves sources alone', () => {
+  it('resolves relative paths (key files, public keys, PIN files) but leaves sources and module names alone', () => {
     const resolved = resolveSettings({
       flags: { 'public-key': 'pub.pem', 'pin-source': 'file:pin.txt' },
-      env: { BKTX_KEY: 'pkcs11:token=t;object=o', BKTX_PKCS11_MODULE: 'lib/p11.so' },
+      env: { BKTX_KEY: 'pkcs11:token=t;object=o', BKTX_PKCS11_MODULE: 'p11.so' },
       profiles: [{ name: 'default', profile: {} }],
       configDir: '/config',
       cwd: '/work',
     })
     expect(resolved.key?.value).toBe('pkcs11:token=t;object=o')
     expect(resolved['public-key']?.value).toBe('/work/pub.pem')
-    expect(resolved['pkcs11-module']?.value).toBe('/work/lib/p11.so')
+    // A bare module name goes to the system loader as it is (a relative path with a slash is
+    // refused: test/unit/signers/pkcs11-module-path.test.ts).
+    expect(resolved['pkcs11-module']?.value).toBe('p11.so')
     expect(resolved['pin-source']?.value).toBe('file:/work/pin.txt')
     const fromProfile = resolveSettings({
       flags: {},
