@@ -63,8 +63,12 @@ export interface TokenCache {
   read(key: string, accept?: (meta: EntryMeta) => boolean): Promise<ReadOutcome>
   /** Stores a fresh token: the secret first, then the metadata that points to it. */
   write(key: string, params: ExchangeParams, token: TokenResult): Promise<WriteOutcome>
-  /** The cross-process lock of `key` (single flight). */
+  /**
+   * The cross-process lock of `key` (single flight). While another process holds it, `served`
+   * is asked between polls; when it says yes the wait ends without the lock (undefined).
+   */
   lock(key: string): Promise<ReleaseLock>
+  lock(key: string, served: () => Promise<boolean>): Promise<ReleaseLock | undefined>
   list(): Promise<CacheListing[]>
   clear(key: string): Promise<ClearOutcome>
   clearAll(): Promise<ClearOutcome>
@@ -125,11 +129,11 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
       return { backend: stored.backend, notice: stored.notice }
     },
 
-    async lock(key) {
+    lock: (async (key: string, served?: () => Promise<boolean>) => {
       // Loaded on a miss only: a hit never locks (the cache-hit bundle leaves ./lock.js out).
       const { lockEntry } = await import('./lock.js')
-      return lockEntry(metadata.lockPaths(key).lock, parts.lock)
-    },
+      return lockEntry(metadata.lockPaths(key).lock, { ...parts.lock, until: served })
+    }) as TokenCache['lock'],
 
     async list() {
       const now = clock.now().getTime()

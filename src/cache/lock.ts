@@ -28,6 +28,12 @@ export interface EntryLockOptions {
   process?: LockProcess | undefined
   /** Where processes' start times are read (Linux `/proc`; tests point it elsewhere). */
   procDir?: string
+  /**
+   * Asked between polls while another process holds the lock: true ends the wait without the
+   * lock (lockEntry resolves to undefined). The cache asks whether the holder has stored the
+   * token meanwhile, so N waiters read it at once instead of taking the lock one by one.
+   */
+  until?: (() => Promise<boolean>) | undefined
 }
 
 /** Releases a lock; never throws (a lock that vanished is already released). */
@@ -81,7 +87,9 @@ const HOLDER = /^(\d{1,10}) (\d{1,20}|-) ([0-9a-f]{32})\n$/
  * on as above. A process killed between writing its temporary file and linking it leaves a
  * hidden `.tmp` file, like the cache's own writes.
  */
-export async function lockEntry(lockPath: string, options: EntryLockOptions = {}): Promise<ReleaseLock> {
+export async function lockEntry(lockPath: string, options?: EntryLockOptions & { until?: undefined }): Promise<ReleaseLock>
+export async function lockEntry(lockPath: string, options: EntryLockOptions): Promise<ReleaseLock | undefined>
+export async function lockEntry(lockPath: string, options: EntryLockOptions = {}): Promise<ReleaseLock | undefined> {
   const waitMs = options.waitMs ?? 60_000
   const proc = options.process
   const procDir = options.procDir ?? '/proc'
@@ -120,6 +128,7 @@ export async function lockEntry(lockPath: string, options: EntryLockOptions = {}
     await new Promise((resolve) => setTimeout(resolve, delay))
     waited += delay
     step = Math.min(step * 1.5, 100)
+    if (options.until !== undefined && (await options.until())) return undefined
   }
 }
 

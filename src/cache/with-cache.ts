@@ -79,20 +79,26 @@ export function withCache(exchanger: Exchanger, cache: TokenCache, options: With
       note(hit.notice)
       if (hit.entry !== undefined) return { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }
     }
-    const release = await cache.lock(key)
-    try {
-      const again = await cache.read(
-        key,
-        (meta) => isServable(meta, params, options.clock.now(), minTtl) && (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime()),
-      )
-      note(again.notice)
-      if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notices, requested: requestedOf(params) }
-      const token = await exchanger(params)
-      const stored = await cache.write(key, params, token)
-      note(stored.notice)
-      return { ...token, cached: false, cache: stored.backend, notices, requested: requestedOf(params) }
-    } finally {
-      await release()
+    const servable = (meta: EntryMeta) =>
+      isServable(meta, params, options.clock.now(), minTtl) && (options.refresh !== true || Date.parse(meta.receivedAt) > started.getTime())
+    // While another process holds the lock, each poll looks for the token it stores: waiters
+    // then read it together instead of taking the lock one after another.
+    const served = async () => (await cache.read(key, servable)).entry !== undefined
+    for (;;) {
+      const release = await cache.lock(key, served)
+      try {
+        const again = await cache.read(key, servable)
+        note(again.notice)
+        if (again.entry !== undefined) return { ...again.entry.token, cached: true, cache: again.entry.meta.backend, notices, requested: requestedOf(params) }
+        // Seen stored, gone on the read (replaced or cleared meanwhile): take the lock after all.
+        if (release === undefined) continue
+        const token = await exchanger(params)
+        const stored = await cache.write(key, params, token)
+        note(stored.notice)
+        return { ...token, cached: false, cache: stored.backend, notices, requested: requestedOf(params) }
+      } finally {
+        await release?.()
+      }
     }
   }
 }

@@ -64,6 +64,28 @@ describe('the cache entry lock', () => {
     await (await lockEntry(path, { process: self }))()
   })
 
+  it('ends a wait without the lock once `until` says what it waited for is there', async () => {
+    const path = await lockPath()
+    const first = await lockEntry(path, { process: self })
+    let ready = false
+    let asked = 0
+    const waiting = lockEntry(path, {
+      process: self,
+      until: async () => {
+        asked++
+        return ready
+      },
+    })
+    for (let i = 0; i < 10; i++) await new Promise((resolve) => setTimeout(resolve, 10))
+    ready = true
+    // Resolves without the lock, while the first still holds it: the lock file is the first's.
+    expect(await waiting).toBeUndefined()
+    expect(asked).toBeGreaterThan(0)
+    expect((await readFile(path, 'utf8')).startsWith(`${process.pid} `)).toBe(true)
+    await first()
+    expect(await readdir(join(path, '..'))).toEqual([])
+  })
+
   it('makes a second acquirer wait until the first releases', async () => {
     const path = await lockPath()
     const first = await lockEntry(path, { process: self })
