@@ -20,7 +20,7 @@ const meta = JSON.parse(readFileSync(join(ROOT, 'dist/metafile.json'), 'utf8'))
 const RANKS = [
   [/^src\/(bin|main)\.ts$|^src\/(fast|api)\//, 10, 'entry points'],
   [/^src\/cli\//, 9, 'cli'],
-  [/^src\/(doctor|rotation|checks|jwks|jwt)\//, 8, 'other use cases'],
+  [/^src\/(doctor|rotation|checks|jwks|jwt|server|setup)\//, 8, 'other use cases'],
   [/^src\/token\//, 7, 'token (the service)'],
   [/^src\/term\//, 6, 'term (renderer)'],
   [/^src\/config\//, 5, 'config'],

@@ -4,7 +4,7 @@ import { UsageError } from '../../errors.js'
 import { parseKeySource } from '../../keys/source.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { generateKeyFile, generateTokenKeyPair, kidProblem, type KeyProfileTarget } from '../../setup/keygen.js'
+import type { KeyProfileTarget } from '../../setup/keygen.js'
 
 export interface KeygenOptions {
   alg: SigningAlg
@@ -35,6 +35,9 @@ export function registerKeygen(self: Command, deps: ProgramDeps): void {
 
 export async function runKeygen(ctx: Context, opts: KeygenOptions): Promise<void> {
   if (opts.key !== undefined) return runTokenKeygen(ctx, opts, opts.key)
+  // Loaded when keygen runs: the program registers every command, and the key generation
+  // (jose's exporters, the PKCS#11 code) stays off every other command's start-up.
+  const { generateKeyFile, kidProblem } = await import('../../setup/keygen.js')
   const problem = kidProblem(opts.kid, opts.out !== undefined)
   if (problem === 'file-name') throw new UsageError('--kid names the key file; use letters, digits, ".", "_" and "-", or pass --out')
   if (problem !== undefined)
@@ -93,6 +96,7 @@ async function runTokenKeygen(ctx: Context, opts: KeygenOptions, key: string): P
     ...(opts.pinSource === undefined ? {} : { 'pin-source': opts.pinSource }),
   })
   if (opts.alg === 'ES256' && opts.bits !== undefined) throw new UsageError('--bits applies to RS256 keys only')
+  const { generateTokenKeyPair } = await import('../../setup/keygen.js')
   const result = await generateTokenKeyPair(
     {
       uri: source.uri,
