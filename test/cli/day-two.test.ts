@@ -110,7 +110,14 @@ describe('--json everywhere, and JSON errors', () => {
     const token = (await runCli(['token'], { env })).stdout.trim()
     expect(JSON.parse((await runCli(['logout', '--json'], { env })).stdout)).toEqual({
       revoked: [
-        { org: 'acme', subject: 'dev@acme.test', scopes: ['read_builds'], token_url: env.BKTX_TOKEN_URL, token_hint: token.slice(-4), expires_at: expect.any(String) },
+        {
+          org: 'acme',
+          subject: 'dev@acme.test',
+          scopes: ['read_builds'],
+          token_url: world.env.BKTX_TOKEN_URL,
+          token_hint: token.slice(-4),
+          expires_at: expect.any(String),
+        },
       ],
       already_invalid: [],
       expired: [],

@@ -28,12 +28,11 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 /** A fetch that counts the requests bktx makes (every one still goes to the real server). */
 function countingFetch(): FetchLike & { calls: string[] } {
   const calls: string[] = []
-  const counted = ((input, init) => {
+  const counted: FetchLike = (input, init) => {
     calls.push(`${init?.method ?? 'GET'} ${String(input)}`)
-    return fetch(input, init)
-  }) as FetchLike & { calls: string[] }
-  counted.calls = calls
-  return counted
+    return fetch(input, init as RequestInit)
+  }
+  return Object.assign(counted, { calls })
 }
 
 describe('bktx logout reaches every cached token the settings given select', () => {
@@ -170,7 +169,12 @@ describe('bktx revoke', () => {
   it('refuses a token on the command line (exit 2) without echoing it, says how to pass it, and sends nothing', async () => {
     const held = await token()
     const fetch = countingFetch()
-    for (const args of [['revoke', held], ['revoke', held, '--json'], ['revoke', '--token-env', held], ['whoami', held]]) {
+    for (const args of [
+      ['revoke', held],
+      ['revoke', held, '--json'],
+      ['revoke', '--token-env', held],
+      ['whoami', held],
+    ]) {
       const result = await runCli(args, { env, fetch })
       expect(result.code, args.join(' ')).toBe(2)
       expect(result.stdout).toBe('')
@@ -179,7 +183,9 @@ describe('bktx revoke', () => {
       expect(result.stderr).toMatch(/--token-env/)
     }
     const plain = await runCli(['revoke', held], { env })
-    expect(plain.stderr).toMatch(/takes no token on the command line .*; pass it in \$BUILDKITE_API_TOKEN, in another variable with --token-env NAME, or on standard input with -/)
+    expect(plain.stderr).toMatch(
+      /takes no token on the command line .*; pass it in \$BUILDKITE_API_TOKEN, in another variable with --token-env NAME, or on standard input with -/,
+    )
     expect(fetch.calls).toEqual([])
     expect(await status(held)).toBe(200)
   })

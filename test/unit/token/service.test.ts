@@ -164,7 +164,13 @@ describe('the token service, one call per use', () => {
     const service = createTokenService(d)
     const { result } = await service.obtain({})
     const given = { token: result.accessToken, apiUrl: world.server.url, cache: 'auto' as const }
-    expect(await service.revokeGiven(given)).toEqual({ revoked: true, alreadyInvalid: false, hint: result.accessToken.slice(-4), removedFromCache: true, notices: [] })
+    expect(await service.revokeGiven(given)).toEqual({
+      revoked: true,
+      alreadyInvalid: false,
+      hint: result.accessToken.slice(-4),
+      removedFromCache: true,
+      notices: [],
+    })
     expect(await (await service.openCache('auto')).cache.list()).toEqual([])
     expect(await service.revokeGiven(given)).toMatchObject({ revoked: false, alreadyInvalid: true, removedFromCache: false })
   })
