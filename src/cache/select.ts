@@ -87,16 +87,20 @@ export async function selectCache(options: SelectCacheOptions): Promise<CacheSel
 }
 
 /**
- * A cache that reads every entry, whichever backend holds its secret: for `bktx logout --all`,
- * which must revoke keychain and file tokens alike. The keychain is used when it answers
- * unlocked (CI or not); otherwise only file entries can be read, with a notice saying so.
+ * A cache that reads every entry, whichever backend holds its secret: for `bktx logout` (and
+ * `--all`), which must revoke keychain and file tokens alike. The keychain is asked only when an
+ * entry's secret is there: with file entries alone (CI, `--cache file`, no keychain on the host)
+ * nothing is probed and nothing is said. Otherwise it is used when it answers unlocked (CI or
+ * not); when it does not, only file entries can be read, with a notice saying so.
  */
 export async function selectEveryEntry(options: Omit<SelectCacheOptions, 'mode'>): Promise<CacheSelection> {
   const { file, keychain, compose, notices } = await openStores(options)
+  const files = compose(filePolicy(file))
+  if (!(await files.list()).some((entry) => entry.backend === 'keychain')) return { cache: files, notices }
   const status = await keychain.status()
   if (!status.ok)
     return {
-      cache: compose(filePolicy(file)),
+      cache: files,
       notices: [...notices, { kind: 'keychain-unavailable', message: `${status.error.message}; only tokens cached in files can be read` }],
     }
   return { cache: compose(autoPolicy(keychain, file)), notices }
