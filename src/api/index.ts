@@ -203,7 +203,7 @@ async function accessTokenCall(input: AccessTokenOptions) {
   const env = envOf(options)
   const uid = process.getuid?.()
   // The keychain is asked only to remove a revoked token's item from it (revokeToken).
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  const secrets = options.secretStore ?? lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const service = createTokenService({
     env,
     home: homedir(),

@@ -158,6 +158,12 @@ export interface AccessTokenOptions extends SettingsSourceOptions, NetworkSeams,
   /** The token endpoint URL the token came from, for the default `apiUrl`. */
   tokenUrl?: string
   /**
+   * The OS keychain's stand-in, as for {@link GetTokenOptions.secretStore}: {@link revokeToken}
+   * removes a revoked token's keychain item from it. Default: the OS keychain, asked only when
+   * the cache entry holding the token keeps its secret there.
+   */
+  secretStore?: SecretStore
+  /**
    * Notices of {@link revokeToken} (the cache could not be searched, a keychain item could not
    * be removed), in plain words, with the notice itself as data.
    */

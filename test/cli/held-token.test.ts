@@ -98,9 +98,11 @@ describe('bktx whoami describes the token you hold', () => {
     const json = JSON.parse((await runCli(['whoami', '--json'], { env: { ...env, BUILDKITE_API_TOKEN: held } })).stdout)
     expect(json).toMatchObject({ scopes: ['read_builds'], source: 'env:BUILDKITE_API_TOKEN', token_hint: held.slice(-4), cached: false, cache: 'none' })
     expect(json.tokens).toHaveLength(1)
-    // --token-env reads another variable.
+    // --token-env reads another variable; - reads standard input.
     const named = await runCli(['whoami', '--token-env', 'MY_TOKEN'], { env: { ...env, MY_TOKEN: held } })
     expect(named.stdout).toContain('source   from $MY_TOKEN, ')
+    const piped = await runCli(['whoami', '-', '--json'], { env, stdin: `${held}\n` })
+    expect(JSON.parse(piped.stdout)).toMatchObject({ scopes: ['read_builds'], source: 'stdin', token_hint: held.slice(-4) })
     expect(world.mints()).toBe(mints)
   })
 

@@ -31,6 +31,8 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bktx-seams-'))
   key = (await writeKeyFiles(dir, 'ES256')).privatePath
   await mkdir(join(dir, 'run'), { recursive: true, mode: 0o700 })
+  // Runtime directories of their own for the revokeToken tests (a missing one is passed over).
+  for (const name of ['elsewhere', 'revoke']) await mkdir(join(dir, 'run', name), { mode: 0o700 })
   // HTTPS_PROXY would send bktx's own client through undici: an injected fetch must not care.
   env = { HOME: dir, XDG_RUNTIME_DIR: join(dir, 'run'), XDG_CACHE_HOME: join(dir, 'cache'), HTTPS_PROXY: 'http://127.0.0.1:9' }
 })
@@ -170,8 +172,38 @@ describe('whoami and revokeToken', () => {
       expiresAt: null,
       user: { name: 'Dev', email: 'dev@acme.test' },
     })
-    await revokeToken(TOKEN, { fetch, config: false, env, tokenUrl: 'http://127.0.0.1:8787/oauth/token' })
+    // Another cache directory than the other tests': none holds this token.
+    const elsewhere = { ...env, XDG_RUNTIME_DIR: join(dir, 'run', 'elsewhere') }
+    const revoked = await revokeToken(TOKEN, { fetch, config: false, env: elsewhere, tokenUrl: 'http://127.0.0.1:8787/oauth/token' })
+    expect(revoked).toEqual({ revoked: true, alreadyInvalid: false, tokenHint: TOKEN.slice(-4), removedFromCache: false })
     expect(seen).toEqual([`GET https://api.buildkite.com/v2/access-token Bearer ${TOKEN}`, `DELETE http://127.0.0.1:8787/v2/access-token Bearer ${TOKEN}`])
+  })
+
+  it('revokeToken forgets the cached token it revoked, keychain item included: getToken then mints again', async () => {
+    const mine = { ...env, XDG_RUNTIME_DIR: join(dir, 'run', 'revoke') }
+    const store = new MemorySecretStore()
+    const mint = tokenEndpoint()
+    await getToken(options({ fetch: mint, env: mine, secretStore: store, cache: 'keychain' }))
+    const api: FetchFunction = async () => new Response(null, { status: 204 })
+    expect(await revokeToken(TOKEN, { fetch: api, config: false, env: mine, secretStore: store })).toMatchObject({ revoked: true, removedFromCache: true })
+    expect(await store.accounts()).toEqual([])
+    await getToken(options({ fetch: mint, env: mine, secretStore: store, cache: 'keychain' }))
+    expect(mint.seen).toHaveLength(2)
+  })
+
+  it('revokeToken: a token the API no longer knows (401) resolves as already invalid; a 403 rejects', async () => {
+    const answer =
+      (status: number): FetchFunction =>
+      async () =>
+        Response.json({ message: 'Unauthorized' }, { status })
+    const elsewhere = { ...env, XDG_RUNTIME_DIR: join(dir, 'run', 'elsewhere') }
+    expect(await revokeToken(TOKEN, { fetch: answer(401), config: false, env: elsewhere })).toEqual({
+      revoked: false,
+      alreadyInvalid: true,
+      tokenHint: TOKEN.slice(-4),
+      removedFromCache: false,
+    })
+    await expect(revokeToken(TOKEN, { fetch: answer(403), config: false, env: elsewhere })).rejects.toMatchObject({ code: 'BKTX_API_REJECTED', status: 403 })
   })
 })
 
