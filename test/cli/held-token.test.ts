@@ -120,6 +120,10 @@ describe('bktx whoami describes the token you hold', () => {
     expect(none.stdout).toBe('')
     expect(none.stderr).toMatch(/no live cached token for these settings; nothing was minted; get one with `bktx token`, or .* `bktx whoami --mint`/)
     expect(JSON.parse((await runCli(['whoami', '--json'], { env })).stderr).error).toMatchObject({ code: 'BKTX_NO_TOKEN', exit: 12 })
+    // Nor with no settings at all (a new user): still "no token", with how to set the profile up.
+    const bare = await runCli(['whoami'], { env: world.home.env })
+    expect(bare.code).toBe(12)
+    expect(bare.stderr).toMatch(/no cached token can be looked up: org is not set; pass --org, set BKTX_ORG, or run `bktx config set org VALUE`/)
     expect(world.mints()).toBe(mints)
 
     const minted = await runCli(['whoami', '--mint', '--json'], { env })

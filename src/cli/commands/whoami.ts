@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { CacheListing, TokenCache } from '../../cache/cache.js'
 import { required } from '../../config/resolve.js'
-import { CacheError, isBktxError, NoTokenError, type AnyBktxError } from '../../errors.js'
+import { CacheError, isBktxError, NoTokenError, SettingMissingError, type AnyBktxError } from '../../errors.js'
 import type { AccessTokenInfo } from '../../exchange/access-token.js'
 import { describeError } from '../../term/describe.js'
 import { escapeControls as clean } from '../../text/sanitize.js'
@@ -86,7 +86,14 @@ export async function runWhoami(ctx: Context, opts: WhoamiOptions, arg: string |
       info,
     })
   } else {
-    const held = await service.held({ ...tokenInput(ctx, opts, ['api-url']), onDebug: (line) => ctx.out.debug(line) })
+    const held = await service.held({ ...tokenInput(ctx, opts, ['api-url']), onDebug: (line) => ctx.out.debug(line) }).catch((error: unknown) => {
+      // Without the profile's identity no token can be cached for it: that is "nothing held".
+      if (!(error instanceof SettingMissingError)) throw error
+      throw new NoTokenError(`no token given ($${TOKEN_VARIABLE} is not set), and no cached token can be looked up: ${error.message}`, {
+        advice: error.advice,
+        detail: error.detail,
+      })
+    })
     for (const notice of held.notices) ctx.notice(notice)
     // Newest first: the last one minted is the likeliest to be the one in use.
     const live = held.entries.filter((entry) => !entry.expired).reverse()
