@@ -34,7 +34,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   token: {
-    guide: 'setup.md',
+    guide: 'daily-use.md',
     examples: [
       ex('A token that can read builds, from the cache when one has life left', 'bktx token --scope read_builds'),
       ex('Use it in one call to the REST API', 'curl -H "Authorization: Bearer $(bktx token --scope read_builds)" https://api.buildkite.com/v2/access-token'),
@@ -46,7 +46,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   env: {
-    guide: 'cache-and-ci.md',
+    guide: 'daily-use.md',
     examples: [
       ex('Set BUILDKITE_API_TOKEN and BUILDKITE_ORGANIZATION_SLUG in this shell (sh, bash, zsh)', 'eval "$(bktx env --scope read_builds)"'),
       ex('The same in fish', 'bktx env --shell fish | source'),
@@ -54,7 +54,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   exec: {
-    guide: 'cache-and-ci.md',
+    guide: 'daily-use.md',
     examples: [
       ex('Run the Buildkite CLI with a token in its environment', 'bktx exec --scope read_builds -- bk build list'),
       ex("A token of this run's own, revoked when the command ends", 'bktx exec --revoke-on-exit --scope write_builds -- ./scripts/deploy.sh'),
@@ -62,14 +62,14 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   whoami: {
-    guide: 'troubleshooting.md',
+    guide: 'daily-use.md',
     examples: [
       ex('Who the token acts as, its scopes and expiry', 'bktx whoami'),
       ex('The same for the ci profile, as JSON', 'bktx --profile ci whoami --json'),
     ],
   },
   revoke: {
-    guide: 'cache-and-ci.md',
+    guide: 'daily-use.md',
     examples: [
       ex('Revoke the token in $BUILDKITE_API_TOKEN (set by eval "$(bktx env)")', 'bktx revoke'),
       ex('Use a token in a script, then revoke it', 'eval "$(bktx env --scope read_builds)" && bk build list; bktx revoke'),
@@ -91,7 +91,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   logout: {
-    guide: 'cache-and-ci.md',
+    guide: 'daily-use.md',
     examples: [
       ex('Revoke the cached token of the current settings and forget it', 'bktx logout --scope read_builds'),
       ex('Revoke and forget every cached token', 'bktx logout --all'),
@@ -111,7 +111,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   keygen: {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('An ES256 key (0600 file); the JWKS to register goes to stdout', 'bktx keygen > jwks.json'),
       ex('An RSA key for the ci profile, recorded in it', 'bktx --profile ci keygen --alg RS256 --bits 3072'),
@@ -138,28 +138,28 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   jwks: {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('The public JWKS of the profile key', 'bktx jwks > jwks.json'),
       ex('Check a published JWKS as Buildkite reads it', 'bktx jwks check https://example.com/.well-known/jwks.json'),
     ],
   },
   'jwks print': {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('The public JWKS of the profile key', 'bktx jwks print'),
       ex('Publish old and new keys atomically during a rotation', 'bktx jwks print --key old.pem --key new.pem --out site/.well-known/jwks.json'),
     ],
   },
   'jwks serve': {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('Serve the profile key at http://127.0.0.1:8788/.well-known/jwks.json', 'bktx jwks serve'),
       ex('Serve two keys on another port', 'bktx jwks serve --key old.pem --key new.pem --port 9000'),
     ],
   },
   'jwks check': {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('Check the JWKS URI of the profile (the jwks-uri setting)', 'bktx jwks check'),
       ex('Check a file before deploying it, for the new kid', 'bktx jwks check site/.well-known/jwks.json --kid "$NEW_KID"'),
@@ -167,7 +167,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   sign: {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('A client assertion as Buildkite requires it', 'bktx sign'),
       ex('Short-lived, decoded', 'bktx sign --lifetime 30s | bktx inspect'),
@@ -175,7 +175,7 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
     ],
   },
   inspect: {
-    guide: 'keys.md',
+    guide: 'key-sources.md',
     examples: [
       ex('Decode an assertion from stdin', 'bktx sign | bktx inspect'),
       ex('Verify a JWT against a JWKS file', 'bktx inspect --jwks jwks.json "$JWT"'),
