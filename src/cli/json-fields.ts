@@ -2,8 +2,10 @@ import { TOKEN_FIELDS } from '../token/document.js'
 
 // The `--json` documents of the commands, field by field, keyed by command path (`jwks check`).
 // `bktx help COMMAND` lists the fields from here (src/cli/help-examples.ts) and
-// docs/reference/json.md is generated from it (`npm run docs:gen`). The token's fields live
-// with the code that builds its document (src/token/document.ts), whose type they define.
+// docs/reference/json.md is generated from it (`npm run docs:gen`). The code that builds a
+// document is typed with its entry (JsonFields<'status'>), and test/cli/json-fields.test.ts
+// compares the documents commands print with it. The token's fields live with the code that
+// builds its document (src/token/document.ts), whose type they define.
 
 export interface JsonDocument {
   /** `array`: the document is an array of objects with these fields. */
@@ -15,7 +17,7 @@ export interface JsonDocument {
 
 const CHECKS = 'each check: {id, status (pass, warn or fail), message, fix}'
 
-export const JSON_FIELDS: Readonly<Record<string, JsonDocument>> = {
+const DOCUMENTS = {
   token: { shape: 'object', fields: TOKEN_FIELDS },
   env: {
     shape: 'object',
@@ -195,7 +197,16 @@ export const JSON_FIELDS: Readonly<Record<string, JsonDocument>> = {
     shape: 'object',
     fields: { exit_codes: '`bktx help exit-codes --json`: [{exit, meaning, errors}]' },
   },
-}
+} as const satisfies Readonly<Record<string, JsonDocument>>
+
+/** The tables by command path, for the help and the reference. */
+export const JSON_FIELDS: Readonly<Record<string, JsonDocument>> = DOCUMENTS
+
+/**
+ * The type of a command's --json document (of each element, for an array): exactly the fields
+ * of its table, so the code that builds it and the table cannot drift apart without tsc saying so.
+ */
+export type JsonFields<P extends keyof typeof DOCUMENTS> = { [K in keyof (typeof DOCUMENTS)[P]['fields']]: unknown }
 
 /** `--json prints {a, b, c}` for the help page of a command (wrapped to `width`), or undefined. */
 export function jsonFieldsLine(path: string, width = 88): string | undefined {

@@ -21,7 +21,9 @@ beforeAll(async () => {
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = (packed?.files ?? []).map((f) => f.path)
   expect(
-    files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md|docs\/reference\/[a-z-]+\.md|man\/bktx\.1)$/.test(f)),
+    files.every((f) =>
+      /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md|docs\/reference\/[a-z-]+\.md|man\/bktx\.1)$/.test(f),
+    ),
     files.join(' '),
   ).toBe(true)
   tarball = join(dir, packed?.filename ?? '')
