@@ -22,7 +22,7 @@ beforeAll(async () => {
   const files = (packed?.files ?? []).map((f) => f.path)
   expect(
     files.every((f) =>
-      /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md|docs\/reference\/[a-z-]+\.md|man\/bktx\.1)$/.test(f),
+      /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md|docs\/reference\/[A-Za-z-]+\.md|man\/bktx\.1)$/.test(f),
     ),
     files.join(' '),
   ).toBe(true)
