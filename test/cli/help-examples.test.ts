@@ -161,6 +161,13 @@ describe('help: examples and learn-more lines', () => {
     })
   }
 
+  it('the help of each command with a --json document lists its fields', async () => {
+    for (const [path, doc] of Object.entries(JSON_FIELDS)) {
+      const help = (await helpOf(path)).replace(/\n/g, ' ')
+      expect(help, path).toContain(`--json prints ${doc.shape === 'array' ? '[{' : '{'}${Object.keys(doc.fields).join(', ')}}`)
+    }
+  })
+
   it('bktx help token lists every field of the --json document, from the table the document is built from', async () => {
     const help = await helpOf('token')
     const listed = /--json prints \{([^}]*)\}/.exec(help.replace(/\n/g, ' '))?.[1]?.split(', ')
