@@ -71,7 +71,8 @@ export const HELP_EXAMPLES: Readonly<Record<string, CommandHelp>> = {
   revoke: {
     guide: 'daily-use.md',
     examples: [
-      ex('Revoke the token in $BUILDKITE_API_TOKEN (set by eval "$(bktx env)")', 'bktx revoke'),
+      ex('Revoke the token in $BUILDKITE_API_TOKEN (as eval "$(bktx env)" set it)', 'bktx revoke'),
+      ex('Revoke the token held in another variable', 'bktx revoke --token-env MY_TOKEN'),
       ex('Use a token in a script, then revoke it', 'eval "$(bktx env --scope read_builds)" && bk build list; bktx revoke'),
     ],
   },
