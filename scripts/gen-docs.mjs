@@ -1,5 +1,5 @@
 // Writes the reference generated from the code: docs/reference/*.md and man/bktx.1
-// (src/docs/reference.ts builds them from the commander program, the settings, exit-code and
+// (src/cli/reference.ts builds them from the commander program, the settings, exit-code and
 // --json field tables). `npm run docs:gen` writes them; `--check` writes nothing and exits 1
 // naming the stale files. test/cli/reference.test.ts compares them in memory.
 import { build } from 'esbuild'
@@ -16,7 +16,7 @@ const dir = await mkdtemp(join(tmpdir(), 'bktx-gen-docs-'))
 try {
   const outfile = join(dir, 'reference.mjs')
   await build({
-    entryPoints: [join(root, 'src/docs/reference.ts')],
+    entryPoints: [join(root, 'src/cli/reference.ts')],
     outfile,
     bundle: true,
     format: 'esm',

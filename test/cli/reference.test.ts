@@ -5,10 +5,10 @@ import { describe, expect, it } from 'vitest'
 import { EXIT } from '../../src/cli/exit-codes.js'
 import { JSON_FIELDS } from '../../src/cli/json-fields.js'
 import { SETTING_NAMES, SETTINGS } from '../../src/config/settings.js'
-import { commandDocs, generateReference, REGENERATE } from '../../src/docs/reference.js'
+import { commandDocs, generateReference, REGENERATE } from '../../src/cli/reference.js'
 
 // docs/reference/*.md and man/bktx.1 are generated from the code (scripts/gen-docs.mjs, which
-// runs src/docs/reference.ts). They are committed so they can be read without building; this
+// runs src/cli/reference.ts). They are committed so they can be read without building; this
 // test regenerates them in memory and fails when a committed file differs.
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))

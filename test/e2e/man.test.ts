@@ -3,7 +3,7 @@ import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
-import { commandDocs } from '../../src/docs/reference.js'
+import { commandDocs } from '../../src/cli/reference.js'
 
 // man/bktx.1 is generated (npm run docs:gen; test/cli/reference.test.ts checks it is current
 // and its structure): here it goes through the real man, and into the package.
