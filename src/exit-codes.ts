@@ -7,7 +7,8 @@ import type { ErrorCode } from './errors.js'
 
 /**
  * The one table from error code to process exit code. `bktx help exit-codes` is generated
- * from it (src/cli/exit-codes.ts) and the README prints that text.
+ * from it (src/cli/exit-codes.ts), and so are docs/reference/exit-codes.md and the EXIT STATUS
+ * of man/bktx.1 (`npm run docs:gen`).
  */
 export const EXIT = {
   OK: 0,

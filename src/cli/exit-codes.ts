@@ -4,8 +4,8 @@ import { EXIT, errorCodesOf, type ExitCode } from '../exit-codes.js'
 
 export { EXIT, exitCodeFor, exitCodeTable, signalOutcome, type ExitCode, type Outcome } from '../exit-codes.js'
 
-/** What each exit code means, as the help page words it (with the flags to reach for). */
-const HELP: Record<ExitCode, string> = {
+/** What each exit code means, as the help page words it (with the flags to reach for); docs/reference/exit-codes.md prints it too. */
+export const EXIT_CODE_HELP: Record<ExitCode, string> = {
   [EXIT.OK]: 'success',
   [EXIT.INTERNAL]: 'internal error: a bug in bktx; run again with --verbose and report it',
   [EXIT.USAGE]: 'usage: unknown flag, bad flag value, missing setting, plain-http URL refused',
@@ -50,11 +50,18 @@ function wrap(text: string, width: number): string[] {
 function entry(exit: ExitCode): string {
   const codes = errorCodesOf(exit)
   // The meaning, then the error codes that give it on lines of their own.
-  const lines = [...wrap(HELP[exit], WIDTH - INDENT), ...(codes.length === 0 ? [] : wrap(`(${codes.join(', ')})`, WIDTH - INDENT))]
+  const lines = [...wrap(EXIT_CODE_HELP[exit], WIDTH - INDENT), ...(codes.length === 0 ? [] : wrap(`(${codes.join(', ')})`, WIDTH - INDENT))]
   return lines.map((line, i) => (i === 0 ? `  ${String(exit).padEnd(INDENT - 2)}${line}` : `${' '.repeat(INDENT)}${line}`)).join('\n')
 }
 
-/** The text of `bktx help exit-codes` (the README prints it too), from the table. */
+/** What follows the table in `bktx help exit-codes` (and in docs/reference/exit-codes.md). */
+export const EXIT_CODES_NOTES = `bktx exec exits with the command's own exit code once the command has started; when
+the command dies of signal N, bktx dies of the same signal (status 128 + N; for signals
+that dump core, such as SIGQUIT, it exits 128 + N instead).
+Nothing is written to stdout when bktx fails.
+`
+
+/** The text of `bktx help exit-codes` (docs/reference/exit-codes.md is generated from the same table). */
 export const EXIT_CODES_HELP = `Exit codes
 
 ${(Object.values(EXIT) as ExitCode[])
@@ -62,8 +69,4 @@ ${(Object.values(EXIT) as ExitCode[])
   .map(entry)
   .join('\n')}
 
-bktx exec exits with the command's own exit code once the command has started; when
-the command dies of signal N, bktx dies of the same signal (status 128 + N; for signals
-that dump core, such as SIGQUIT, it exits 128 + N instead).
-Nothing is written to stdout when bktx fails.
-`
+${EXIT_CODES_NOTES}`

@@ -19,6 +19,7 @@ import { registerToken } from './commands/token.js'
 import { registerWhoami } from './commands/whoami.js'
 import { initProgram, usageLine, type ProgramDeps, type Runner } from './command.js'
 import { EXIT, EXIT_CODES_HELP, exitCodeTable } from './exit-codes.js'
+import { addHelpExtras } from './help-examples.js'
 
 export type { ProgramDeps } from './command.js'
 
@@ -95,6 +96,7 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     builders.delete(cmd)
     builder()
     setUsageAfterErrors(cmd)
+    withHelpExtras(cmd)
   }
   for (const [name, register] of COMMANDS) {
     const cmd = program.command(name, { hidden: HIDDEN.has(name) })
@@ -132,6 +134,8 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
   })
 
   setUsageAfterErrors(program)
+  addHelpExtras(program)
+  addHelpExtras(help)
   return program
 }
 
@@ -159,6 +163,13 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
 
 /** Commands that exist for machines, not people: not listed in help. */
 const HIDDEN = new Set(['complete'])
+
+// The examples, --json fields and learn-more line of each command, from one table
+// (src/cli/help-examples.ts): hooked here once, not in each command's file.
+function withHelpExtras(cmd: Command): void {
+  addHelpExtras(cmd)
+  for (const sub of cmd.commands) withHelpExtras(sub)
+}
 
 // After commander's own parse errors (unknown option, missing argument) print the usage line.
 function setUsageAfterErrors(cmd: Command): void {

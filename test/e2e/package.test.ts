@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -21,13 +21,17 @@ beforeAll(async () => {
   const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
   const files = (packed?.files ?? []).map((f) => f.path)
   expect(
-    files.every((f) => /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md)$/.test(f)),
+    files.every((f) =>
+      /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md|docs\/reference\/[A-Za-z-]+\.md|man\/bktx\.1)$/.test(f),
+    ),
     files.join(' '),
   ).toBe(true)
   tarball = join(dir, packed?.filename ?? '')
   const prefix = join(dir, 'prefix')
   await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir })
   bktx = join(prefix, 'bin', 'bktx')
+  // package.json "man": npm links the manual page where man finds it.
+  await access(join(prefix, 'share', 'man', 'man1', 'bktx.1'))
   const home = join(dir, 'home')
   await mkdir(join(home, 'run'), { recursive: true, mode: 0o700 })
   env = {

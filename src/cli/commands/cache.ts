@@ -6,6 +6,7 @@ import { action, type ProgramDeps } from '../command.js'
 import { addTokenOptions, tokenRequest, tokenService, type TokenOptions } from '../token-options.js'
 import { cacheKey } from '../../cache/key.js'
 import type { CacheMode } from '../../config/settings.js'
+import type { JsonFields } from '../json-fields.js'
 
 export interface CacheClearOptions extends TokenOptions {
   all?: boolean
@@ -40,20 +41,22 @@ export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<vo
   const now = ctx.deps.clock.now().getTime()
   if (ctx.out.json) {
     ctx.out.document(
-      entries.map((e) => ({
-        key: e.key,
-        cache: e.backend,
-        org: e.org,
-        subject: e.subject,
-        subject_type: e.subjectType,
-        scopes: e.scopes,
-        token_url: e.tokenUrl,
-        client_id: e.clientId,
-        received_at: e.receivedAt.toISOString(),
-        expires_at: e.expiresAt.toISOString(),
-        expired: e.expired,
-        token_hint: e.tokenHint ?? null,
-      })),
+      entries.map(
+        (e): JsonFields<'cache list'> => ({
+          key: e.key,
+          cache: e.backend,
+          org: e.org,
+          subject: e.subject,
+          subject_type: e.subjectType,
+          scopes: e.scopes,
+          token_url: e.tokenUrl,
+          client_id: e.clientId,
+          received_at: e.receivedAt.toISOString(),
+          expires_at: e.expiresAt.toISOString(),
+          expired: e.expired,
+          token_hint: e.tokenHint ?? null,
+        }),
+      ),
     )
     return
   }
@@ -84,7 +87,7 @@ export async function runCacheClear(ctx: Context, opts: CacheClearOptions): Prom
     outcome = await cache.clear(cacheKey(params))
   }
   if (outcome.keychainError !== undefined) throw outcome.keychainError
-  if (ctx.out.json) ctx.out.document({ removed: outcome.removed })
+  if (ctx.out.json) ctx.out.document({ removed: outcome.removed } satisfies JsonFields<'cache clear'>)
   ctx.out.success(
     `removed ${outcome.removed} cached token${outcome.removed === 1 ? '' : 's'}${opts.all === true ? ' (not revoked: `bktx logout --all` revokes them first)' : ''}`,
   )

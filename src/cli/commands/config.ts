@@ -5,6 +5,7 @@ import { SettingMissingError, UsageError } from '../../errors.js'
 import { escapeControls as clean } from '../../text/sanitize.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
+import type { JsonFields } from '../json-fields.js'
 
 export function registerConfig(self: Command, deps: ProgramDeps): void {
   const config = self
@@ -28,7 +29,7 @@ export function registerConfig(self: Command, deps: ProgramDeps): void {
     runConfigUnset(ctx, String(args[0])),
   )
   action(config.command('path').description('print the configuration file path'), deps, async (ctx) => {
-    if (ctx.out.json) ctx.out.document({ path: ctx.configPath })
+    if (ctx.out.json) ctx.out.document({ path: ctx.configPath } satisfies JsonFields<'config path'>)
     else ctx.out.data(ctx.configPath)
   })
   action(config.command('profiles').description('the profiles in the file, what each inherits from, and which is in use'), deps, (ctx) =>
@@ -54,7 +55,7 @@ export async function runConfigProfiles(ctx: Context): Promise<void> {
     }
   })
   if (ctx.out.json) {
-    ctx.out.document({ file: ctx.configPath, active, profiles: rows })
+    ctx.out.document({ file: ctx.configPath, active, profiles: rows } satisfies JsonFields<'config profiles'>)
     return
   }
   const width = Math.max(...rows.map((r) => r.name.length))
@@ -78,7 +79,7 @@ export async function runConfigList(ctx: Context): Promise<void> {
   const settings = await ctx.settings({})
   const { name } = await ctx.profile()
   if (ctx.out.json) {
-    ctx.out.document({ file: ctx.configPath, profile: name, settings })
+    ctx.out.document({ file: ctx.configPath, profile: name, settings } satisfies JsonFields<'config list'>)
     return
   }
   // Values come from the file and the environment: one line each, control characters escaped.

@@ -8,6 +8,7 @@ import { action, type ProgramDeps } from '../command.js'
 import { checksDocument, checksSummary, checksText, throwIfFailed, withFetch } from '../checks.js'
 import { addSettingOptions, durationArg, settingFlags } from '../options.js'
 import { statusDocument } from './status.js'
+import type { JsonFields } from '../json-fields.js'
 
 export interface DoctorOptions extends Record<string, unknown> {
   jwks?: string
@@ -69,7 +70,7 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<void
       summary: { pass: count('pass'), warn: count('warn'), fail: count('fail') },
       checks: checksDocument(checks, ctx),
       status: report === undefined ? null : statusDocument(report.status, ctx),
-    })
+    } satisfies JsonFields<'doctor'>)
   } else {
     ctx.out.data(`${checksText(checks, ctx)}\n${checksSummary(checks)}`)
   }

@@ -16,8 +16,7 @@ export function registerEnv(self: Command, deps: ProgramDeps): void {
     .addOption(new Option('--shell <shell>', 'output syntax (default: that of the shell running bktx, else of $SHELL, else sh)').choices(SHELLS))
     .addHelpText(
       'after',
-      '\n  eval "$(bktx env)"            sh, bash, zsh\n  bktx env | source              fish\n  bktx env --shell powershell | Invoke-Expression\n\n' +
-        'Without --shell the syntax is that of the shell that started bktx (the parent process,\n' +
+      '\nWithout --shell the syntax is that of the shell that started bktx (the parent process,\n' +
         'which is the shell that reads the output), where the OS tells (Linux); else that of\n' +
         '$SHELL, your login shell; else sh.\n' +
         'On failure nothing is printed on stdout and the exit code is non-zero, so eval does nothing.',

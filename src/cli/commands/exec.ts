@@ -33,8 +33,7 @@ export function registerExec(self: Command, deps: ProgramDeps): void {
     .option('--allow-nested', `run even inside another bktx exec (${NESTED_MARKER} is set)`)
     .addHelpText(
       'after',
-      '\n  bktx exec --scope read_builds -- bk build list\n\n' +
-        'The command runs as if started directly: Ctrl-C from the terminal reaches it once, and\n' +
+      '\nThe command runs as if started directly: Ctrl-C from the terminal reaches it once, and\n' +
         'SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGUSR1 and SIGUSR2 sent to bktx are passed on to it.\n' +
         'bktx exits with its exit code; when it dies of a signal, bktx dies of the same one.\n' +
         '127: the command was not found; 126: it cannot be executed.\n\n' +

@@ -14,6 +14,7 @@ import { addSettingOptions, collect, portArg, settingFlags } from '../options.js
 import { action, type ProgramDeps } from '../command.js'
 import { buildJwks, serializeJwks } from '../../jwks/build.js'
 import { keySpecOf } from '../../config/key-spec.js'
+import type { JsonFields } from '../json-fields.js'
 
 export interface JwksOptions extends Record<string, unknown> {
   key?: string[]
@@ -177,7 +178,7 @@ export async function runJwksCheck(ctx: Context, opts: JwksCheckOptions, given: 
       problems: report.problems,
       kid: report.wanted === undefined ? null : { kid: report.wanted.kid ?? null, found: report.wanted.found },
       checks: checksDocument(checks, ctx),
-    })
+    } satisfies JsonFields<'jwks check'>)
   } else {
     ctx.out.data(checksText(checks, ctx))
   }

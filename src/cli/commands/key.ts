@@ -12,6 +12,7 @@ import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 import { checksDocument, checksText, throwIfFailed, withFetch } from '../checks.js'
 import { keyLine } from './status.js'
+import type { JsonFields } from '../json-fields.js'
 
 export interface KeyRotateOptions {
   status?: boolean
@@ -262,7 +263,7 @@ export async function runKeyList(ctx: Context): Promise<void> {
   )
 }
 
-function keyDocument(k: ListedKey): Record<string, unknown> {
+function keyDocument(k: ListedKey): JsonFields<'key list'> {
   const { key } = k
   return {
     path: k.path,

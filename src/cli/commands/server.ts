@@ -6,6 +6,7 @@ import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
 import { listen } from '../../http/listen.js'
 import { QUICK_SERVER_DEFAULTS } from '../../server/config/quick-defaults.js'
+import type { JsonFields } from '../json-fields.js'
 
 export interface ServerOptions {
   host: string
@@ -113,7 +114,7 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
       api_url: url,
       organizations: config.organizations.map((o) => o.slug),
       client_ids: config.apps.map((a) => a.clientId),
-    })
+    } satisfies JsonFields<'server'>)
   }
   for (const a of config.apps) {
     ctx.out.info(

@@ -13,6 +13,7 @@ import { DEFAULT_TIMEOUT } from '../../token/settings.js'
 import { signAssertion } from '../../assertion/sign.js'
 import { keySpecOf } from '../../config/key-spec.js'
 import { openKey } from '../../keys/open.js'
+import type { JsonFields } from '../json-fields.js'
 
 const SETTINGS_USED: readonly SettingName[] = ['client-id', 'key', 'kid', 'public-key', 'pkcs11-module', 'pin-source', 'token-url', 'aud']
 
@@ -49,7 +50,7 @@ export async function runSign(ctx: Context, opts: SignOptions): Promise<void> {
   })
   const jwt = await interruptible(ctx, (signal) => signAssertion(claims, key, { signal: AbortSignal.any([signal, AbortSignal.timeout(opts.timeout * 1000)]) }))
   const header = { alg: key.alg, typ: 'JWT', ...(key.kid === undefined ? {} : { kid: key.kid }) }
-  if (ctx.out.json) ctx.out.document({ assertion: jwt, header, claims })
+  if (ctx.out.json) ctx.out.document({ assertion: jwt, header, claims } satisfies JsonFields<'sign'>)
   else ctx.out.data(jwt)
   ctx.out.debug(
     `signed with ${key.alg} key from ${key.source} (${key.kid === undefined ? 'no kid header' : `kid ${key.kid}`}); aud ${audience}; expires in ${opts.lifetime}s`,

@@ -7,6 +7,7 @@ import { describeError } from '../../term/describe.js'
 import { formatDuration, isoSeconds } from '../../time/duration.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
+import type { JsonFields } from '../json-fields.js'
 
 export function registerStatus(self: Command, deps: ProgramDeps): void {
   const cmd = self
@@ -31,8 +32,8 @@ export async function runStatus(ctx: Context): Promise<void> {
   else ctx.out.data(statusText(report, ctx))
 }
 
-/** The `--json` document of a status report (README, "bktx status"): stable field names. */
-export function statusDocument(report: StatusReport, ctx: Context): Record<string, unknown> {
+/** The `--json` document of a status report: stable field names, those of its table in src/cli/json-fields.ts. */
+export function statusDocument(report: StatusReport, ctx: Context): JsonFields<'status'> {
   const { key, cache } = report
   const now = ctx.deps.clock.now().getTime()
   return {

@@ -7,10 +7,8 @@ import { addTokenOptions, obtainToken, type TokenOptions } from '../token-option
 export function registerToken(self: Command, deps: ProgramDeps): void {
   const cmd = self
     .description('print a Buildkite API token for the subject, from the cache or a fresh exchange')
-    .addHelpText(
-      'after',
-      '\nOnly the token and a newline go to stdout, so `$(bktx token)` is safe in scripts.\n--json prints {token, token_type, expires_at, scopes, cached, cache}.',
-    )
+    // The --json fields are listed from their table (src/token/document.ts) with the examples.
+    .addHelpText('after', '\nOnly the token and a newline go to stdout, so `$(bktx token)` is safe in scripts.')
   addTokenOptions(cmd)
   action<TokenOptions>(cmd, deps, (ctx, opts) => runToken(ctx, opts))
 }
