@@ -37,8 +37,11 @@ const DOCUMENTS = {
       description: "the token's description",
       created_at: 'when the token was created (ISO 8601)',
       expires_at: 'when it expires (ISO 8601), or null',
+      source: 'where the token came from: env:NAME, stdin, cache or exchange (--mint)',
+      token_hint: 'the last four characters of the token, or null',
       cached: 'true when the token came from the cache',
       cache: 'where the token is kept: keychain, file or none',
+      tokens: 'every token described, each with these fields (a refused one carries error {code, message} instead)',
     },
   },
   'cache list': {
@@ -62,10 +65,22 @@ const DOCUMENTS = {
   logout: {
     shape: 'object',
     fields: {
-      found: 'whether a cached token of the current settings was found',
-      revocation: 'what the revocation did (present when found)',
+      revoked: 'the tokens revoked: a list of {org, subject, scopes, token_url, token_hint, expires_at}',
+      already_invalid: 'the tokens the API no longer knew (already revoked or expired), forgotten',
+      expired: 'the expired tokens, forgotten without a request',
+      forgotten: 'the tokens only removed from the cache (--no-revoke)',
+      failed: 'the tokens that could not be revoked and stay cached; each adds error {code, message}',
     },
-    note: 'With --all: {revoked, already_invalid, expired, forgotten, failed}, each a list of {org, subject, scopes, token_url, token_hint} (failed entries add error {code, message}).',
+    note: 'The same document with --all.',
+  },
+  revoke: {
+    shape: 'object',
+    fields: {
+      revoked: 'true when the API revoked the token (HTTP 204)',
+      already_invalid: 'true when the API no longer knew it (HTTP 401: already revoked or expired)',
+      token_hint: 'the last four characters of the token, or null for a token under 20 characters',
+      removed_from_cache: 'true when a cache entry held the token and was removed',
+    },
   },
   status: {
     shape: 'object',

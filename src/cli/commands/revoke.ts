@@ -29,18 +29,11 @@ export function registerRevoke(self: Command, deps: ProgramDeps): void {
     .addHelpText(
       'after',
       '\nNever give the token as an argument: other users see it in ps. It is refused there (exit 2)\n' +
-        'and never echoed.\n' +
-        '  bktx revoke                              the token in $BUILDKITE_API_TOKEN\n' +
-        '  bktx revoke --token-env MY_TOKEN         the token in $MY_TOKEN\n' +
-        '  printf \'%s\\n\' "$T" | bktx revoke -      the token on standard input\n' +
-        '  bktx revoke --expect-sha256 "$(printf %s "$T" | sha256sum | cut -d" " -f1)"\n\n' +
+        'and never echoed.\n\n' +
         'Exit 0 when the API revoked the token (HTTP 204) and when it no longer knew it (HTTP 401:\n' +
         'already revoked or expired). Network failures and 5xx are retried within --timeout (exit 5).\n' +
         'The cache entry holding the token, if any, is removed once the API has answered (found by\n' +
-        "the token's SHA-256 in the cache's metadata; --cache none: the cache is not searched).\n\n" +
-        '--json prints {"revoked", "already_invalid", "token_hint", "removed_from_cache"}:\n' +
-        'revoked is true for 204, already_invalid for 401; token_hint is the last four characters\n' +
-        '(null for a token under 20 characters).',
+        "the token's SHA-256 in the cache's metadata; --cache none: the cache is not searched).",
     )
   action<RevokeOptions>(cmd, deps, (ctx, opts, args) => runRevoke(ctx, opts, args[0] as string | undefined))
 }
