@@ -46,6 +46,9 @@ const hasCommand = (name: string) => new RegExp(`^\\s+${name}\\b`, 'm').test(HEL
 const CLIENT_ID = '0123456789abcdef0123'
 const JWKS_URI = 'https://jwks.docs.test/.well-known/jwks.json'
 const BLOCK_KILL_MS = 150_000
+// Pages whose blocks start their own `bktx server` and point `token-url` at it: the session's
+// server is not imposed on them through BKTX_TOKEN_URL.
+const OWN_SERVER = new Set(['docs/reference-server.md'])
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,12 +62,15 @@ function freePort(): Promise<number> {
 }
 
 interface Session {
+  file: string
   home: string
   work: string
   state: string
   bin: string
   server: RunningServer
   ports: Map<string, number>
+  /** Process groups of the blocks run so far, killed when the session ends. */
+  groups: number[]
   registered: { keys: unknown[] }
 }
 
@@ -89,7 +95,7 @@ function baseEnv(session: Session): Record<string, string> {
     XDG_RUNTIME_DIR: join(session.home, 'run'),
     LANG: 'C.UTF-8',
     TERM: 'dumb',
-    BKTX_TOKEN_URL: session.server.tokenUrl,
+    ...(OWN_SERVER.has(session.file) ? {} : { BKTX_TOKEN_URL: session.server.tokenUrl }),
   }
 }
 
@@ -170,18 +176,15 @@ function runBlock(block: Block, session: Session): Promise<BlockRun> {
     child.on('error', reject)
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
-      // Whatever the block left running in the background (a server it started) ends with it.
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM')
-      } catch {
-        // the group is gone already
-      }
-      setTimeout(() => resolve({ code, signal, output }), 200)
+      // What the block left running in the background (a server it started) lives on for the
+      // next blocks, as in a terminal, and ends with the session.
+      if (child.pid !== undefined) session.groups.push(child.pid)
+      resolve({ code, signal, output })
     })
   })
 }
 
-async function startSession(): Promise<Session> {
+async function startSession(file: string): Promise<Session> {
   const root = await mkdtemp(join(tmpdir(), 'bktx-docs-'))
   const home = join(root, 'home')
   const work = join(home, 'work')
@@ -191,7 +194,7 @@ async function startSession(): Promise<Session> {
   await writeFile(join(bin, 'bktx'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
   await chmod(join(bin, 'bktx'), 0o755)
   await writeFile(join(state, 'cwd'), work)
-  const session = { home, work, state, bin, ports: new Map<string, number>(), registered: { keys: [] as unknown[] } } as Session
+  const session = { file, home, work, state, bin, ports: new Map<string, number>(), groups: [] as number[], registered: { keys: [] as unknown[] } } as Session
   for (const port of ['8787', '8788']) session.ports.set(port, await freePort())
   session.server = await startServer({
     doc: {
@@ -244,9 +247,15 @@ for (const file of FILES) {
   describe.sequential(`docs: ${file}`, () => {
     let session: Session
     beforeAll(async () => {
-      session = await startSession()
+      session = await startSession(file)
     }, 60_000)
     afterAll(async () => {
+      for (const group of session?.groups ?? [])
+        try {
+          process.kill(-group, 'SIGTERM')
+        } catch {
+          // that block left nothing running
+        }
       await session?.server.stop()
       if (session) await rm(join(session.home, '..'), { recursive: true, force: true })
     })
