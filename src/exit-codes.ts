@@ -7,7 +7,7 @@ import type { ErrorCode } from './errors.js'
 
 /**
  * The one table from error code to process exit code. `bktx help exit-codes` is generated
- * from it (src/cli/exit-codes.ts) and the README prints that text.
+ * from it (src/cli/exit-codes.ts), and so is docs/reference/exit-codes.md.
  */
 export const EXIT = {
   OK: 0,

@@ -52,7 +52,7 @@ function entry(exit: ExitCode): string {
   return lines.map((line, i) => (i === 0 ? `  ${String(exit).padEnd(INDENT - 2)}${line}` : `${' '.repeat(INDENT)}${line}`)).join('\n')
 }
 
-/** The text of `bktx help exit-codes` (the README prints it too), from the table. */
+/** The text of `bktx help exit-codes`, from the table (docs/reference/exit-codes.md is generated from it too). */
 export const EXIT_CODES_HELP = `Exit codes
 
 ${(Object.values(EXIT) as ExitCode[])

@@ -167,7 +167,11 @@ function runBlock(block: Block, session: Session): Promise<BlockRun> {
     'set -e -o pipefail',
     script(block, session),
   ].join('\n')
-  const child = spawn('bash', ['-c', wrapper], { env: { ...baseEnv(session), BKTX_DOCS_STATE: session.state }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-c', wrapper], {
+    env: { ...baseEnv(session), BKTX_DOCS_STATE: session.state },
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   child.stdout.on('data', (chunk) => (output += chunk))
   child.stderr.on('data', (chunk) => (output += chunk))
@@ -198,7 +202,15 @@ async function startSession(file: string): Promise<Session> {
   for (const port of ['8787', '8788']) session.ports.set(port, await freePort())
   session.server = await startServer({
     doc: {
-      organizations: [{ slug: 'acme', members: [{ email: 'dev@acme.test', name: 'Dev' }, { email: 'ci-bot@acme.test', name: 'CI' }] }],
+      organizations: [
+        {
+          slug: 'acme',
+          members: [
+            { email: 'dev@acme.test', name: 'Dev' },
+            { email: 'ci-bot@acme.test', name: 'CI' },
+          ],
+        },
+      ],
       apps: [
         {
           client_id: CLIENT_ID,
@@ -260,16 +272,20 @@ for (const file of FILES) {
       if (session) await rm(join(session.home, '..'), { recursive: true, force: true })
     })
     for (const block of runnable) {
-      it(`${file}:${block.line}`, async (context) => {
-        const pending = PENDING.find((p) => p.pattern.test(block.text) && !hasCommand(p.command))
-        if (pending) {
-          console.warn(`${file}:${block.line} needs ${pending.from}, not in this build: skipped until it is merged`)
-          context.skip()
-        }
-        const run = await runBlock(block, session)
-        expect({ code: run.code, signal: run.signal }, `${file}:${block.line} failed; its output:\n${run.output}`).toEqual({ code: 0, signal: null })
-        register(session)
-      }, BLOCK_KILL_MS + 30_000)
+      it(
+        `${file}:${block.line}`,
+        async (context) => {
+          const pending = PENDING.find((p) => p.pattern.test(block.text) && !hasCommand(p.command))
+          if (pending) {
+            console.warn(`${file}:${block.line} needs ${pending.from}, not in this build: skipped until it is merged`)
+            context.skip()
+          }
+          const run = await runBlock(block, session)
+          expect({ code: run.code, signal: run.signal }, `${file}:${block.line} failed; its output:\n${run.output}`).toEqual({ code: 0, signal: null })
+          register(session)
+        },
+        BLOCK_KILL_MS + 30_000,
+      )
     }
   })
 }

@@ -46,7 +46,7 @@ export function blocks(file: string): Block[] {
     let j = i + 1
     for (; j < lines.length; j++) {
       const line = lines[j] ?? ''
-      if (line.trimStart().startsWith(fence[0]!.repeat(fence.length)) && line.trim().replace(/[`~]/g, '') === '') break
+      if (line.trimStart().startsWith(fence.charAt(0).repeat(fence.length)) && line.trim().replace(/[`~]/g, '') === '') break
       // Blocks indented under a list item: drop the item's indentation.
       body.push(line.startsWith(open[1] ?? '') ? line.slice((open[1] ?? '').length) : line)
     }

@@ -31,7 +31,7 @@ export async function runStatus(ctx: Context): Promise<void> {
   else ctx.out.data(statusText(report, ctx))
 }
 
-/** The `--json` document of a status report (README, "bktx status"): stable field names. */
+/** The `--json` document of a status report (docs/troubleshooting.md, "bktx status"): stable field names. */
 export function statusDocument(report: StatusReport, ctx: Context): Record<string, unknown> {
   const { key, cache } = report
   const now = ctx.deps.clock.now().getTime()
