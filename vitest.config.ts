@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config'
 
-// Two projects (README, "Development"):
+// Two projects (CONTRIBUTING.md, "Tests"):
 // - unit: unit and in-process tests (the CLI run through src/main.ts with injected streams,
 //   the reference server on 127.0.0.1 in the test process); no build needed. The inner loop:
 //   `npm run test:fast`.
@@ -16,6 +16,7 @@ const SPAWNING = [
   'test/server/authlib.test.ts',
   'test/cli/buildkite-fidelity.test.ts',
   'test/server/oauth-answers.test.ts',
+  'test/docs/blocks.test.ts',
 ]
 
 export default defineConfig({
@@ -33,7 +34,7 @@ export default defineConfig({
           // instead of 73 s, measured). These tests keep no state across files: each starts its
           // own servers and temp homes, and injects clock, fetch and secret store.
           isolate: false,
-          include: ['test/unit/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/server/**/*.test.ts', 'test/exchange/**/*.test.ts'],
+          include: ['test/unit/**/*.test.ts', 'test/cli/**/*.test.ts', 'test/server/**/*.test.ts', 'test/exchange/**/*.test.ts', 'test/docs/**/*.test.ts'],
           exclude: SPAWNING,
           testTimeout: 20_000,
           hookTimeout: 30_000,

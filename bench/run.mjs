@@ -40,7 +40,7 @@ if (!process.env.DBUS_SESSION_BUS_ADDRESS && !process.env.BKTX_BENCH_NO_DBUS && 
 
 const tmp = mkdtempSync(join(tmpdir(), 'bktx-bench-'))
 const rows = []
-// `security` marks the rows SECURITY.md shows too (scripts/security-figures.mjs picks them up).
+// `security` marks the rows docs/security/figures.md shows too (scripts/security-figures.mjs picks them up).
 const row = (name, value, target, ok, security = false) => rows.push({ name, value, target, ok, ...(security ? { security } : {}) })
 
 try {

@@ -68,7 +68,7 @@ const library = await build({
 })
 Object.assign(result.metafile.outputs, library.metafile.outputs)
 // The library is ESM only (package.json has no "require" condition): Node 20.19+ and 22.12+
-// load it with require() too; older require() and jest's CommonJS mode cannot (README).
+// load it with require() too; older require() and jest's CommonJS mode cannot (docs/library.md, "Module formats").
 Object.assign(result.metafile.inputs, library.metafile.inputs)
 
 // The cache-hit path of `bktx token` as one self-contained file: bin.js loads it before

@@ -26,7 +26,7 @@ declare const BKTX_VERSION: string | undefined
 setFlagsFromString('--liftoff-only')
 
 // Write errors (a full disk, a closed pipe or descriptor) are recorded, not thrown: src/main.ts
-// turns them into exit 9 (README, "Output and exit codes").
+// turns them into exit 9 (docs/daily-use.md, "Write failures").
 const stdout = guardStream(process.stdout)
 const stderr = guardStream(process.stderr)
 
@@ -77,7 +77,7 @@ if (outcome.signal !== undefined) endBySignal(outcome.signal, outcome.code)
 else {
   process.exitCode = outcome.code
   // A keychain call blocked on an unlock prompt keeps Node from exiting at all: end the
-  // process with SIGTERM and say which code was meant (README, "The cache").
+  // process with SIGTERM and say which code was meant (docs/cache-and-ci.md, "Keychain failures").
   terminateIfKeychainStuck(secrets.stuckCalls(), outcome.code, {
     writeErr: (line) => stderr.write(line),
     terminate: () => endBySignal('SIGTERM', signalOutcome('SIGTERM').code),

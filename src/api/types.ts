@@ -136,7 +136,7 @@ export interface GetTokenOptions extends TokenSettings, SettingsSourceOptions, N
    * (`auto` uses files instead when CI is set in `env`). A {@link MemorySecretStore} keeps a
    * test off the real keychain. The cache's metadata, and the `file` mode's secrets, stay in
    * bktx's cache directory: `$XDG_RUNTIME_DIR/bktx` of `env`, else `/dev/shm/bktx-UID`, else
-   * `$XDG_CACHE_HOME/bktx` (README, "The cache"). To keep a test off the user's cache, give it an
+   * `$XDG_CACHE_HOME/bktx` (docs/cache-and-ci.md). To keep a test off the user's cache, give it an
    * `env` whose XDG_RUNTIME_DIR is a private temporary directory, or use `cache: 'none'`.
    * Default: the OS keychain through @napi-rs/keyring.
    */

@@ -88,7 +88,7 @@ export function networkOptions(ctx: Context, opts: TokenOptions, signal?: AbortS
 /**
  * How long an interrupted task may take to unwind (close its sockets, release its cache lock)
  * before bktx stops waiting for it: a keychain call cannot be cancelled (it is bounded to 3 s,
- * README "The cache") and Ctrl-C must end bktx within a second.
+ * docs/cache-and-ci.md, "Keychain failures") and Ctrl-C must end bktx within a second.
  */
 const UNWIND_MS = 250
 

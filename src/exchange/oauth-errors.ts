@@ -83,7 +83,7 @@ export function oauthErrorAdvice(
       const kid = context.key === undefined ? '' : context.key.kid === undefined ? ' (no kid was sent)' : ` (kid ${context.key.kid})`
       if (/signature/i.test(text)) {
         // Servers give this text for an unknown client too, so as not to tell a caller without
-        // the key which client ids exist (the reference server does, SECURITY.md): name all three.
+        // the key which client ids exist (the reference server does, docs/security/threat-model.md §1): name all three.
         return [
           `the assertion did not verify against the JWKS registered for client ${context.clientId}: check `,
           { setting: 'client-id' },

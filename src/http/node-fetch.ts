@@ -5,7 +5,7 @@ import type { BodyLike, FetchLike, ResponseLike } from '../deps.js'
  * A fetch over node:http and node:https, for the direct (no proxy, no --ca-file) requests of
  * the CLI. Node's global fetch loads its bundled undici and the web streams on first use, and
  * then makes the process wait at exit while V8 tiers up undici's WebAssembly parser: together
- * more than the rest of a `bktx token` exchange (README, "Benchmarks"). This answers with the
+ * more than the rest of a `bktx token` exchange (docs/benchmarks.md). This answers with the
  * ResponseLike subset bktx reads. Redirects are never followed (node:http does not).
  */
 export const nodeFetch: FetchLike = async (input, init = {}) => {

@@ -93,7 +93,7 @@ export function envKeyText(name: string, env: Env): string {
 /**
  * The environment variables that hold key material or a PIN for these settings: `bktx exec`
  * removes them from its command's environment, which needs the token, not the means to mint one
- * (they remain readable in bktx's own /proc/PID/environ by the same user: SECURITY.md §9).
+ * (they remain readable in bktx's own /proc/PID/environ by the same user: docs/security/threat-model.md §9).
  */
 export function secretVariables(settings: KeySpec): string[] {
   const names = new Set<string>([DEFAULT_PIN_VARIABLE])

@@ -6,7 +6,7 @@ import { connect, type Socket } from 'node:net'
  * and errors. Enough to ask the Secret Service a property without going through the keyring
  * binding (whose calls may raise an unlock prompt and block a libuv thread forever, see
  * docs/dependencies.md), and small enough to load in about 3 ms, where a D-Bus library costs about
- * 20 (README, "Keychain failures"). Wire format: the D-Bus specification, "Message
+ * 20 (docs/cache-and-ci.md, "Keychain failures"). Wire format: the D-Bus specification, "Message
  * Protocol" and "Authentication Protocol". No Unix fds, no signal subscriptions, no serving:
  * the test doubles that play a service (test/fixtures/dbus-server.ts) carry their own encoder.
  */

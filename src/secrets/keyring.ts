@@ -54,7 +54,7 @@ export interface KeyringSecretStore extends SecretStore {
    * Calls that timed out and are still blocked in native code (an unlock prompt nobody
    * answers). While any remain, Node cannot exit by itself: the worker thread is joined at
    * exit, so `process.exit()` blocks as well. The entry point must then end the process with
-   * `process.kill(process.pid, 'SIGTERM')` after flushing its output (README, "The cache").
+   * `process.kill(process.pid, 'SIGTERM')` after flushing its output (docs/cache-and-ci.md, "Keychain failures").
    */
   stuckCalls(): readonly StuckCall[]
 }
@@ -222,7 +222,7 @@ function defaultLoadBinding(platform: string, arch: string | undefined): Keyring
 /**
  * The prebuilt package @napi-rs/keyring's loader would pick on glibc Linux. The loader first
  * works out the C library (reading /usr/bin/ldd, else a process report) and tries local paths:
- * about 3 ms of every keychain cache hit (README, Benchmarks). Where a musl dynamic loader
+ * about 3 ms of every keychain cache hit (docs/benchmarks.md). Where a musl dynamic loader
  * exists, or on other systems, the loader itself is used.
  */
 export function glibcLinuxPackage(platform: string, arch: string | undefined): string | undefined {

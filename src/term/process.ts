@@ -18,7 +18,7 @@ export interface GuardedStream extends OutStream {
 // reopens it on /dev/null read-write, exactly as libuv hands /dev/null to a child spawned with
 // stdio 'ignore' (a test harness, a supervisor), where discarding the output is the caller's
 // intent. Telling the two apart was tried (/proc/self/fdinfo) and failed those children, so a
-// closed stdout is treated like /dev/null: README, "Write failures".
+// closed stdout is treated like /dev/null: docs/daily-use.md, "Write failures".
 export function guardStream(stream: NodeJS.WriteStream): GuardedStream {
   let failure: NodeJS.ErrnoException | undefined
   stream.on('error', (error: NodeJS.ErrnoException) => {

@@ -58,7 +58,7 @@ describe('bktx logout --all', () => {
 })
 
 describe('profiles', () => {
-  it("inherit from default, so the README's ci profile works as written; config profiles lists them", async () => {
+  it("inherit from default, so docs/setup.md's ci profile works as written; config profiles lists them", async () => {
     const config = join(world.home.dir, 'config', 'bktx', 'config.json')
     await mkdir(join(world.home.dir, 'config', 'bktx'), { recursive: true })
     await writeFile(

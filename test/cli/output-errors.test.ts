@@ -9,7 +9,7 @@ import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
 // Write failures on stdout, for every command that writes data there: the real guarded
 // stream of src/bin.ts (src/term/process.ts) over a real descriptor that fails, with the CLI
-// run in-process. README, "Output and exit codes": exit 9 for a run that would have
+// run in-process. docs/daily-use.md, "Write failures": exit 9 for a run that would have
 // succeeded, one line on stderr (none for EPIPE), never a stack trace. The built binary's own
 // stdout and stderr, the fast path and a closed descriptor are proven in
 // test/e2e/output-errors.test.ts, for a few of these commands.

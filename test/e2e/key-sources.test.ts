@@ -170,7 +170,7 @@ describe('env: keys', () => {
     expect(result.stdout).toBe('gone kept token\n')
   })
 
-  // Issue 22, finding 3 (SECURITY.md §9): what bktx exec does not hide. The key is gone from the
+  // Issue 22, finding 3 (docs/security/threat-model.md §9): what bktx exec does not hide. The key is gone from the
   // command's environment, but bktx, its parent, keeps it in its own initial environment, which
   // any process of the same uid reads. The documentation says so; should bktx ever hand off so
   // that its parent holds no key, this test fails and the documentation changes with it.

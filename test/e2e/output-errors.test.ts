@@ -6,8 +6,8 @@ import { BIN, runBin } from '../helpers/spawn.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
 // Write failures on stdout and stderr, from the built binary: a full device (/dev/full), a
-// descriptor open only for reading (EBADF), and a pipe whose reader has gone (EPIPE). README,
-// "Output and exit codes": exit 9 for a run that would have succeeded, one line on stderr (none
+// descriptor open only for reading (EBADF), and a pipe whose reader has gone (EPIPE). docs/daily-use.md,
+// "Write failures": exit 9 for a run that would have succeeded, one line on stderr (none
 // for EPIPE), never a stack trace; a failed run keeps its own code. A descriptor closed at start
 // (`>&-`) is /dev/null to Node, as for a child spawned with stdio 'ignore': output discarded.
 // Every command that writes on stdout is run against ENOSPC and EBADF in-process, through the

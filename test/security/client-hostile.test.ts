@@ -419,7 +419,7 @@ describe('FIFOs, devices and endless stdin as inputs', () => {
   }
 
   describe.concurrent('stdin, on the binary', () => {
-    it('baseline: the peak RSS of a bktx run (a figure for SECURITY.md)', async () => {
+    it('baseline: the peak RSS of a bktx run (a figure for docs/security/figures.md)', async () => {
       const baseline = await run(['config', 'list'], { env: { XDG_CONFIG_HOME: join(dir, 'no-config') } })
       expect(baseline.code).toBe(0)
       figures.baseline_peak_rss_mib = baseline.peakRssMiB

@@ -47,7 +47,7 @@ const EXCHANGE = {
   audience: 'acme',
 }
 
-// The public descriptions (docs/token-exchange.md §5 and the README's choices), verbatim.
+// The public descriptions (docs/token-exchange.md §5 and docs/reference-server.md's choices), verbatim.
 const AUTH = 'Client authentication failed'
 const SIG = 'Invalid client assertion signature'
 const AUD = 'JWT `aud` claim is invalid'

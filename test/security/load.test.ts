@@ -103,7 +103,7 @@ function fromPool(bodies: string[]): Request {
   }
 }
 
-/** What a run did, for SECURITY.md: counts only (how fast is bench/load.mjs's business). */
+/** What a run did, for docs/security/figures.md: counts only (how fast is bench/load.mjs's business). */
 function record(name: string, result: Result, kind: 'valid' | 'invalid'): void {
   figures.requests += result.requests.total
   figures[kind] += result.requests.total

@@ -15,7 +15,7 @@ import type { Clock } from '../../src/time/clock.js'
 import { startServer } from '../helpers/server.js'
 
 // ---------------------------------------------------------------------------------------------
-// Figures for SECURITY.md: each test file counts what it did and, when BKTX_SECURITY_FIGURES
+// Figures for docs/security/figures.md: each test file counts what it did and, when BKTX_SECURITY_FIGURES
 // names a directory, writes them there as <file>.json (scripts/security-figures.mjs sums them).
 
 export function writeFigures(name: string, figures: Record<string, unknown>): void {

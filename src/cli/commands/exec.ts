@@ -60,7 +60,7 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   const env: Record<string, string | undefined> = { ...ctx.deps.env, [NESTED_MARKER]: '1' }
   // No key text and no PIN in the command's environment, so it does not pass them on. They stay
   // in bktx's own initial environment, which a process of the same user (the command too)
-  // reads in /proc/<bktx's pid>/environ: SECURITY.md §9 says so, with the safe patterns.
+  // reads in /proc/<bktx's pid>/environ: docs/security/threat-model.md §9 says so, with the safe patterns.
   for (const name of secretVariables(keySpecOf(settings))) delete env[name]
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 

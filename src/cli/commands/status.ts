@@ -32,7 +32,7 @@ export async function runStatus(ctx: Context): Promise<void> {
   else ctx.out.data(statusText(report, ctx))
 }
 
-/** The `--json` document of a status report: stable field names, those of its table in src/cli/json-fields.ts. */
+/** The `--json` document of a status report (docs/troubleshooting.md, "bktx status"): stable field names, those of its table in src/cli/json-fields.ts. */
 export function statusDocument(report: StatusReport, ctx: Context): JsonFields<'status'> {
   const { key, cache } = report
   const now = ctx.deps.clock.now().getTime()

@@ -1,5 +1,5 @@
 // The keyring binding is required straight from its prebuilt package on glibc Linux (about
-// 1 ms of each keychain cache hit less than the package's own loader; README, Benchmarks).
+// 1 ms of each keychain cache hit less than the package's own loader; docs/benchmarks.md).
 // The name must be the one that loader would pick, or every hit silently pays the fallback.
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
