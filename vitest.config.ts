@@ -43,6 +43,10 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
+          // Also one module graph per worker: these files spawn processes, but their own module
+          // loading (helpers, the reference server in-process) was most of the suite's import
+          // time when each file loaded it again. They share no state across files either.
+          isolate: false,
           include: ['test/e2e/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
           testTimeout: 60_000,
           hookTimeout: 60_000,
