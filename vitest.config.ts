@@ -44,6 +44,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
+          // Also one module graph per worker: these files spawn processes, but their own module
+          // loading (helpers, the reference server in-process) was most of the suite's import
+          // time when each file loaded it again. They share no state across files either.
+          isolate: false,
+          // One pack and install of the tarball for the files that use the package as users get it.
+          globalSetup: ['test/setup/packed.ts'],
           include: ['test/e2e/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { build } from 'esbuild'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { consumerProject } from '../setup/packed.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../..', import.meta.url).pathname
@@ -125,19 +125,7 @@ let project: string
 let childEnv: Record<string, string>
 
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bktx-consumer-'))
-  project = join(dir, 'consumer')
-  await mkdir(join(project, 'home', 'run'), { recursive: true, mode: 0o700 })
-  // dist/ is built by npm test; --ignore-scripts keeps prepack from rebuilding it.
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
-  const [packed] = JSON.parse(stdout) as Array<{ filename: string }>
-  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  // From npm's cache, no network. --ignore-scripts: pkcs11js is not built, which no case needs.
-  await run('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', join(dir, packed?.filename ?? '')], { cwd: project })
-  // The consumer's own test tools and types: this repository's msw 2 and Node's types.
-  await mkdir(join(project, 'node_modules', '@types'), { recursive: true })
-  await symlink(join(ROOT, 'node_modules', '@types', 'node'), join(project, 'node_modules', '@types', 'node'))
-  await symlink(join(ROOT, 'node_modules', 'msw'), join(project, 'node_modules', 'msw'))
+  ;({ dir, project } = await consumerProject(inject('packed'), 'bktx-consumer-'))
   childEnv = { PATH: process.env['PATH'] ?? '', HOME: join(project, 'home') }
 }, 120_000)
 afterAll(() => rm(dir, { recursive: true, force: true }))

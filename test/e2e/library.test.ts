@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process'
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { consumerProject } from '../setup/packed.js'
 
 const run = promisify(execFile)
 const ROOT = new URL('../..', import.meta.url).pathname
@@ -62,18 +62,8 @@ try {
 let dir: string
 let tsc: { code: number; stdout: string }
 beforeAll(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'bktx-lib-'))
-  // dist/ is built by npm test; --ignore-scripts keeps prepack from rebuilding it under the
-  // other test files that are running it.
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
-  const [packed] = JSON.parse(stdout) as Array<{ filename: string }>
-  const project = join(dir, 'consumer')
-  await mkdir(join(project, 'home', 'run'), { recursive: true, mode: 0o700 })
-  await writeFile(join(project, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
-  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', join(dir, packed?.filename ?? '')], { cwd: project })
-  // Node's own types, as any TypeScript project on Node has them.
-  await mkdir(join(project, 'node_modules', '@types'), { recursive: true })
-  await symlink(join(ROOT, 'node_modules', '@types', 'node'), join(project, 'node_modules', '@types', 'node'))
+  let project: string
+  ;({ dir, project } = await consumerProject(inject('packed'), 'bktx-lib-'))
   await writeFile(join(project, 'consumer.ts'), CONSUMER)
   // (The hook's 300 s is a kill timer: packing, installing and type-checking take about 10 s
   // on a quiet machine and went past 120 s with the CPUs saturated.)

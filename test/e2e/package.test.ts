@@ -3,7 +3,7 @@ import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 
 const run = promisify(execFile)
 const ROOT = new URL('../..', import.meta.url).pathname
@@ -17,16 +17,14 @@ let env: Record<string, string>
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bktx-pack-'))
-  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', dir], { cwd: ROOT })
-  const [packed] = JSON.parse(stdout) as Array<{ filename: string; files: Array<{ path: string }> }>
-  const files = (packed?.files ?? []).map((f) => f.path)
+  const { files } = inject('packed')
   expect(
     files.every((f) =>
       /^(bin|dist)\/|^(README\.md|SECURITY\.md|LICENSE|package\.json|docs\/token-exchange\.md|docs\/reference\/[A-Za-z-]+\.md|man\/bktx\.1)$/.test(f),
     ),
     files.join(' '),
   ).toBe(true)
-  tarball = join(dir, packed?.filename ?? '')
+  tarball = inject('packed').tarball
   const prefix = join(dir, 'prefix')
   await run('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: dir })
   bktx = join(prefix, 'bin', 'bktx')

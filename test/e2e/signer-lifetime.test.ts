@@ -93,7 +93,14 @@ describe('exec: signers end with the call that ran them', () => {
     // Generous: if nothing ends it, the test's own timer does; the assertions are outcomes.
     const killer = setTimeout(() => child.kill('SIGKILL'), 40_000)
     await waitFor(started)
-    expect(await processesRunning(`sleep ${m}`)).toHaveLength(2)
+    // The signer touches the file before its foreground sleep starts: on a loaded machine that
+    // sleep can take a while to appear, so wait for both (up to 30 s) before asserting them.
+    let running = await processesRunning(`sleep ${m}`)
+    for (let i = 0; i < 300 && running.length < 2; i++) {
+      await sleep(100)
+      running = await processesRunning(`sleep ${m}`)
+    }
+    expect(running).toHaveLength(2)
     return { child, ended, killer, command: `sleep ${m}` }
   }
 

@@ -172,7 +172,8 @@ describe('bktx exec', () => {
     // sh cannot dump core for SIGQUIT when its limit is 0; bktx never re-raises it.
     const quit = await runBin([], { env, shell: `ulimit -c 0; $BKTX exec -- sh -c 'kill -QUIT $$'` })
     expect(quit).toMatchObject({ code: 131, signal: null })
-  })
+    // Six runs one after another: a kill timer far beyond need on a saturated machine.
+  }, 300_000)
 
   it("leaves the command's own -v alone: no verbose output from bktx, the command's exit code (issue 9)", async () => {
     const result = await runBin(['exec', '--', 'sh', '-c', 'exit 3', '-v'], { env })

@@ -28,12 +28,19 @@ export function runBin(
   child.stdout.on('data', (chunk) => (stdout += chunk))
   child.stderr.on('data', (chunk) => (stderr += chunk))
   child.stdin.end(options.input ?? '')
-  const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 15_000)
+  // A kill timer, not a bound: with the CPUs saturated (load 16 on two cores) one bktx start
+  // took over 15 s. When it fires, stderr says so, so a failure reads as a hung run.
+  const killAfter = options.timeoutMs ?? 50_000
+  let killed = false
+  const timer = setTimeout(() => {
+    killed = true
+    child.kill('SIGKILL')
+  }, killAfter)
   return new Promise((resolve, reject) => {
     child.on('error', reject)
     child.on('close', (code, signal) => {
       clearTimeout(timer)
-      resolve({ code, signal, stdout, stderr })
+      resolve({ code, signal, stdout, stderr: killed ? `${stderr}\n[test kill timer: killed after ${killAfter} ms]` : stderr })
     })
   })
 }
