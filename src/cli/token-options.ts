@@ -154,6 +154,7 @@ export async function obtainToken(
       minTtl: opts.minTtl,
       refresh: opts.refresh === true,
       during: (task) => ctx.out.spin('exchanging assertion for a token', task),
+      onNotice: (notice) => ctx.notice(notice),
     }),
   )
   for (const notice of obtained.result.notices) ctx.notice(notice)

@@ -13,6 +13,7 @@ import type { FetchLike } from '../deps.js'
 import { APIRejectedError, CacheError, isBktxError, type BktxError, type Notice } from '../errors.js'
 import { revoke, whoami, type AccessTokenInfo } from '../exchange/access-token.js'
 import { makeExchanger } from '../exchange/exchange.js'
+import { unknownScopeNotices } from '../exchange/scopes.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
@@ -53,6 +54,8 @@ export interface ObtainOptions extends NetworkOptions {
   refresh?: boolean
   /** Runs around the exchange, e.g. the CLI's spinner. */
   during?: <T>(task: () => Promise<T>) => Promise<T>
+  /** Hears what is worth saying before an exchange, even one that then fails: an unknown scope name. */
+  onNotice?: (notice: Notice) => void
 }
 
 export interface Obtained {
@@ -184,6 +187,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const opened = await openTokenCache(options.cache ?? request.cache, deps)
       const exchanger = (p: ExchangeParams) =>
         connected(options, async (fetch) => {
+          // Said when the scopes are sent, not on a cache hit: Buildkite may know scopes bktx does not.
+          for (const notice of unknownScopeNotices(p.scopes)) options.onNotice?.(notice)
           const exchange = makeExchanger(retryDeps(fetch), {
             ...retryOptions(options),
             onAttempt: (n, jti) => options.onDebug?.(`exchange attempt ${n} (jti ${jti}) to ${p.tokenUrl}`),
