@@ -18,6 +18,7 @@ import type { ExchangeParams } from '../exchange/types.js'
 import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
 import { formatDuration } from '../time/duration.js'
+import { minTtlNotice } from './min-ttl.js'
 import { lookupCached, openTokenCache, type CacheDeps, type Lookup, type OpenedCache } from './lookup.js'
 import { resolveTokenRequest, type TokenInput, type TokenRequest } from './request.js'
 import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
@@ -48,8 +49,11 @@ export interface NetworkOptions {
 export interface ObtainOptions extends NetworkOptions {
   /** Replaces the `cache` setting for this call (`bktx exec --revoke-on-exit` caches nothing). */
   cache?: CacheMode | undefined
-  /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). Default 300. */
-  minTtl?: number
+  /**
+   * Serve a cached token only with at least this many seconds left (capped at half its
+   * lifetime; a notice says so when that gives less than asked). Default 300, capped silently.
+   */
+  minTtl?: number | undefined
   /** Mint a new token even when a cached one is good (it replaces the cached one). */
   refresh?: boolean
   /** Runs around the exchange, e.g. the CLI's spinner. */
@@ -202,6 +206,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       })(params)
       result.notices.unshift(...opened.notices)
       if (!result.cached) result.notices.push(...narrowing(result))
+      const capped = minTtlNotice(result, options.minTtl, deps.clock.now())
+      if (capped !== undefined) result.notices.push(capped)
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
       return { result, cache: opened.cache, request }
     },
