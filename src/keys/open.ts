@@ -30,6 +30,8 @@ export interface KeyDeps {
   uid: number | undefined
   /** Working directory of an external signer; default bktx's own. */
   cwd?: string | undefined
+  /** For tests: another binding package in place of pkcs11js (a missing one: a build without it). */
+  pkcs11Binding?: string | undefined
 }
 
 /** Opens the signing key. See {@link KeySpec} and ./source.ts for the sources. */
