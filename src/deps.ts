@@ -108,4 +108,6 @@ export interface Deps {
   home: string
   /** Runs the version string shown by --version. */
   version: string
+  /** For tests of status and doctor: another binding package in place of pkcs11js (a missing one: a build without it). */
+  pkcs11Binding?: string | undefined
 }

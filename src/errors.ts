@@ -124,8 +124,11 @@ export abstract class BktxError extends Error {
 /** Bad flags or arguments on the command line (src/cli/ only). The CLI prints the usage line after it. */
 export class UsageError extends BktxError {
   readonly code = 'BKTX_USAGE'
-  /** The usage line of the command that failed, attached by the CLI frame. */
-  usage: string | undefined
+  /**
+   * The usage line of the command that failed, attached by the CLI frame; false for none (the
+   * command line was right, the situation is not: a nested `bktx exec`).
+   */
+  usage: string | false | undefined
 }
 
 /**

@@ -80,7 +80,7 @@ function report(error: unknown, out: Output, profile: string | undefined): Outco
   }
   if (isBktxError(error)) {
     out.error(describeError(error, { profile }))
-    if (error instanceof UsageError && error.usage !== undefined) out.log(error.usage)
+    if (error instanceof UsageError && typeof error.usage === 'string') out.log(error.usage)
     if (out.verbose) verboseChain(out, error)
     return interrupted ?? { code: exitCodeFor(error.code) }
   }

@@ -168,6 +168,7 @@ export async function getToken(input: GetTokenOptions = {}): Promise<Token> {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       caFile: options.caFile,
       signal: options.signal,
+      onNotice: (notice) => options.onNotice?.(escapeControls(noticeText(notice)), notice),
     },
     {
       env,

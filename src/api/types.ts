@@ -58,7 +58,8 @@ export interface TokenSettings {
   clientId?: string
   /**
    * The signing key: a private key file (PKCS#8/SEC1/PKCS#1 PEM or JWK), `env:NAME` (the key
-   * text in that variable), a `pkcs11:` URI (RFC 7512) or `exec:COMMAND` (an external signer).
+   * in that variable: PEM, also on one line with literal `\n`, base64 of a PEM or DER private
+   * key, or a private JWK), a `pkcs11:` URI (RFC 7512) or `exec:COMMAND` (an external signer).
    */
   key?: string
   /** The key ID in the assertion header, or `none` for no kid header. Default: the kid the key file names, else its RFC 7638 thumbprint. */

@@ -19,7 +19,8 @@ export function sourceName(source: JwksSource): string {
 
 const PUBLISH: Advice = ['publish what ', { command: 'jwks', options: ['out'] }, ' writes (public members only, one kid per key)']
 
-function problemFix(problem: JwksProblem): Advice {
+/** What fixes a broken rule of a JWKS (./check.ts's problems), for its FAIL. */
+export function problemFix(problem: JwksProblem): Advice {
   switch (problem.reason) {
     case 'insecure-scheme':
       return [

@@ -7,6 +7,7 @@ import type { TokenInput, TokenRequest } from '../token/request.js'
 import { createTokenService, type NetworkOptions, type Obtained, type TokenService } from '../token/service.js'
 import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT, TOKEN_SETTINGS } from '../token/settings.js'
 import type { Context } from './context.js'
+import { formatDuration } from '../time/duration.js'
 import { addSettingOptions, durationArg, settingFlags, timeoutArg } from './options.js'
 
 /** The options commander parses for commands that obtain a token (besides the settings' own flags). */
@@ -14,10 +15,15 @@ export interface TokenOptions extends Record<string, unknown> {
   /** `--cache MODE`, or false for `--no-cache`. */
   cache?: string | false
   refresh?: boolean
-  minTtl: number
+  /** Undefined when not given: the default applies, capped silently. */
+  minTtl?: number
   timeout: number
   caFile?: string
 }
+
+// No commander default for --min-ttl: a minimum the user gave is one they hear about when the
+// token's lifetime caps it (src/token/min-ttl.ts); the default applies, capped silently, without.
+const MIN_TTL_HELP = `serve a cached token only with at least this long left (default ${formatDuration(DEFAULT_MIN_TTL)}; capped at half its lifetime)`
 
 /** Adds the flags of commands that obtain a token: settings, cache and network. */
 export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []): Command {
@@ -26,7 +32,7 @@ export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []
     .addOption(new Option('--cache <mode>', 'token cache: auto, keychain, file or none (env BKTX_CACHE; default auto)'))
     .option('--no-cache', 'do not read or write the cache (same as --cache none)')
     .option('--refresh', 'mint a new token even when a cached one is still good')
-    .option('--min-ttl <duration>', 'serve a cached token only with at least this long left (capped at half its lifetime)', durationArg, DEFAULT_MIN_TTL)
+    .option('--min-ttl <duration>', MIN_TTL_HELP, durationArg)
     .option('--timeout <duration>', 'bound on the whole exchange, retries included', timeoutArg, DEFAULT_TIMEOUT)
     .option('--ca-file <pem>', 'also trust these CA certificates (a TLS-intercepting proxy, a private CA)')
 }
@@ -154,6 +160,7 @@ export async function obtainToken(
       minTtl: opts.minTtl,
       refresh: opts.refresh === true,
       during: (task) => ctx.out.spin('exchanging assertion for a token', task),
+      onNotice: (notice) => ctx.notice(notice),
     }),
   )
   for (const notice of obtained.result.notices) ctx.notice(notice)

@@ -11,6 +11,7 @@ import type { CacheMode } from '../config/settings.js'
 import { ConfigError, type CacheError } from '../errors.js'
 import type { SigningKeyDescription } from '../keys/describe.js'
 import { describeConfiguredKey } from '../keys/describe-source.js'
+import type { KeyDeps } from '../keys/open.js'
 import { keySpecOf } from '../config/key-spec.js'
 import { loadRotations, rotationStatePath, type Rotation } from '../rotation/state.js'
 import type { StoreStatus } from '../secrets/store.js'
@@ -25,8 +26,11 @@ export interface StatusInput {
   settings: ResolvedSettings
 }
 
-/** What the cache selection needs; of the keychain, only `status()` is called, which never prompts. */
-export type StatusDeps = Omit<SelectCacheOptions, 'mode' | 'lock'>
+/**
+ * What the cache selection needs (of the keychain, only `status()` is called, which never
+ * prompts), and the binding seam of the key description.
+ */
+export type StatusDeps = Omit<SelectCacheOptions, 'mode' | 'lock'> & Pick<KeyDeps, 'pkcs11Binding'>
 
 /**
  * The keychain as far as it can be told without prompting: `available` (it answers unlocked,

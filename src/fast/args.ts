@@ -3,7 +3,7 @@
 // against commander's definition of `bktx token` and the global options, so the two cannot
 // drift. Anything it does not fully understand goes to the full CLI.
 import type { SettingName } from '../config/settings.js'
-import { DEFAULT_MIN_TTL, TOKEN_SETTINGS } from '../token/settings.js'
+import { TOKEN_SETTINGS } from '../token/settings.js'
 import { parseDuration } from '../time/duration.js'
 
 /** The global flags (src/cli/program.ts) and whether each takes a value. */
@@ -42,7 +42,8 @@ const FULL_CLI_ONLY = new Set(['--no-cache', '--refresh', '--verbose', '-v'])
 
 export interface FastArgs {
   settings: Partial<Record<SettingName, string>>
-  minTtl: number
+  /** Undefined when not given (the default applies, capped silently). */
+  minTtl: number | undefined
   json: boolean
   profile: string | undefined
   config: string | undefined
@@ -53,7 +54,7 @@ export interface FastArgs {
 
 /** `bktx token` arguments the fast path can serve, or undefined. */
 export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefined {
-  const out: FastArgs = { settings: {}, minTtl: DEFAULT_MIN_TTL, json: false, profile: undefined, config: undefined, color: true, quiet: false }
+  const out: FastArgs = { settings: {}, minTtl: undefined, json: false, profile: undefined, config: undefined, color: true, quiet: false }
   const scopes: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string

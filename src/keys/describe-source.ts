@@ -1,6 +1,7 @@
 // The signing key the settings name, described for `bktx status` and `doctor` whatever its
-// source, without signing anything, loading a PKCS#11 module or running a signer: status is
-// offline and must stay fast and prompt-free. A file is described by keys/describe.ts.
+// source, without signing anything or running a signer: status is offline and must stay fast
+// and prompt-free. A PKCS#11 module is loaded and initialised only to know that it can be (no
+// session, no PIN: ./pkcs11/probe.ts). A file is described by keys/describe.ts.
 import { isBktxError, KeyError } from '../errors.js'
 import { describePublicKey, describeSigningKey, kidOrigin, type SigningKeyDescription } from './describe.js'
 import { parseKeySource } from './source.js'
@@ -47,11 +48,15 @@ export async function describeConfiguredKey(settings: KeySpec, deps: KeyDeps): P
     case 'pkcs11': {
       const described = { source: { kind: 'pkcs11' as const, text: source.text }, file: undefined }
       try {
+        const modulePath = source.uri.modulePath ?? settings.pkcs11Module
+        // A recorded or configured public half says nothing of whether the token can sign here:
+        // without the binding or the module every signature fails.
+        const { probePkcs11 } = await import('./pkcs11/probe.js')
+        await probePkcs11({ modulePath, uid: deps.uid, binding: deps.pkcs11Binding })
         if (settings.publicKey !== undefined) {
           const file = await readPublicKeyFile(settings.publicKey, undefined)
           return describePublicKey(described, file.publicKey, settings.kid, file.kid === undefined ? undefined : { kid: file.kid, origin: 'jwk' })
         }
-        const modulePath = source.uri.modulePath ?? settings.pkcs11Module
         const recorded = modulePath === undefined ? undefined : readKeyRecord(source.text, modulePath, deps)
         if (recorded === undefined) {
           // Reading it from the token would load the module (and may want a PIN): not here.

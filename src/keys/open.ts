@@ -4,6 +4,7 @@
 // module is loaded and no signer runs until sign() is called.
 import type { Env } from '../env.js'
 import { KeyError, SettingMissingError } from '../errors.js'
+import { envKeyShape } from './env-text.js'
 import { NO_KID } from './pem.js'
 import { assertionKeyFromText, loadAssertionKey, makeAssertionKey, type AssertionKey } from './signer.js'
 import { parseKeySource, parsePinSource } from './source.js'
@@ -29,6 +30,8 @@ export interface KeyDeps {
   uid: number | undefined
   /** Working directory of an external signer; default bktx's own. */
   cwd?: string | undefined
+  /** For tests: another binding package in place of pkcs11js (a missing one: a build without it). */
+  pkcs11Binding?: string | undefined
 }
 
 /** Opens the signing key. See {@link KeySpec} and ./source.ts for the sources. */
@@ -78,7 +81,10 @@ export async function openKey(settings: KeySpec, deps: KeyDeps): Promise<Asserti
   }
 }
 
-/** The key text of an `env:NAME` key. */
+/**
+ * The key text of an `env:NAME` key, in the shape the loaders read (a one-line or base64 PEM,
+ * a base64 DER key: ./env-text.ts).
+ */
 export function envKeyText(name: string, env: Env): string {
   const text = env[name]
   if (text === undefined || text.trim() === '') {
@@ -87,7 +93,7 @@ export function envKeyText(name: string, env: Env): string {
       advice: [`put the PEM or JWK text of the private key in ${name}, or check `, { setting: 'key' }],
     })
   }
-  return text
+  return envKeyShape(text, `env:${name}`)
 }
 
 /**

@@ -15,7 +15,7 @@ import type { ResolvedSettings } from '../config/resolve.js'
 import type { FetchLike } from '../deps.js'
 import { InputError, KeyError, SettingInvalidError, SettingMissingError, isBktxError, type Advice } from '../errors.js'
 import { fail, pass, warn, type Check } from '../checks/check.js'
-import { jwksChecks } from '../checks/jwks.js'
+import { jwksChecks, problemFix, sourceName } from '../checks/jwks.js'
 import { writeFileAtomic } from '../fs/atomic.js'
 import { buildJwks, serializeJwks, type PublicJWKS } from '../jwks/build.js'
 import { checkJwks } from '../jwks/check.js'
@@ -322,10 +322,22 @@ async function observeJwks(scope: RotationScope, rotation: Rotation, mode: 'stat
     // Not reachable now: nothing is learned, nothing recorded.
     return { rotation, checks: [fail('jwks', error.message, ['check ', { setting: 'jwks-uri' }])], readyAt: undefined, ready: false }
   }
+  if (report.http === undefined) {
+    // Refused before any request (an http:// URI without allow-http-jwks, a URL with a password):
+    // nothing was fetched, so nothing is known of either kid, and nothing is recorded.
+    const name = sourceName(report.source)
+    const checks = report.problems.map((problem) =>
+      fail('jwks', `the JWKS at ${name} was not fetched, so neither kid was checked: the URI ${problem.problem}`, problemFix(problem)),
+    )
+    return { rotation, checks, readyAt: undefined, ready: false }
+  }
   const checks = jwksChecks(report, { what: 'the new key' })
   const old = report.keys.find((k) => k.kid === rotation.old.kid)
   const oldKey = await describeSigningKey(rotation.old.path, rotation.old.kid)
-  if (old === undefined) {
+  if (report.bytes === undefined) {
+    // Answered but not read (a redirect, a status other than 200, too large): the jwks check
+    // says why; whether the old kid is there is unknown, not missing.
+  } else if (old === undefined) {
     checks.push(
       fail('jwks-old', `the JWKS lacks kid ${rotation.old.kid}, the old key, which signs until the rotation finishes: exchanges fail meanwhile`, [
         'publish the JWKS of both keys (',

@@ -7,6 +7,7 @@ import { selectCache, type SelectCacheOptions } from '../cache/select.js'
 import { isServable, requestedOf, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../cache/modes.js'
 import type { Notice } from '../errors.js'
+import { minTtlNotice } from './min-ttl.js'
 import { resolveTokenRequest, type ResolveDeps, type TokenInput, type TokenRequest } from './request.js'
 import { DEFAULT_MIN_TTL } from './settings.js'
 
@@ -57,5 +58,8 @@ export async function lookupCached(
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl ?? DEFAULT_MIN_TTL))
   const notices = [...opened.notices, hit.notice].filter((n): n is Notice => n !== undefined)
   if (hit.entry === undefined) return { result: undefined, notices }
-  return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }, notices }
+  const result: CachedTokenResult = { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }
+  const capped = minTtlNotice(result, minTtl, deps.clock.now())
+  if (capped !== undefined) notices.push(capped)
+  return { result, notices }
 }

@@ -15,12 +15,14 @@ import type { FetchLike } from '../deps.js'
 import { APIRejectedError, CacheError, FileError, isBktxError, type BktxError, type Notice } from '../errors.js'
 import { revoke, whoami, type AccessTokenInfo } from '../exchange/access-token.js'
 import { makeExchanger } from '../exchange/exchange.js'
+import { unknownScopeNotices } from '../exchange/scopes.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
 import { openKey } from '../keys/open.js'
 import { formatDuration } from '../time/duration.js'
 import { isGiven, sameDigest, selectorOf, selects, tokenHint, tokenSha256, type HeldSelector } from './held.js'
+import { minTtlNotice } from './min-ttl.js'
 import { lookupCached, openTokenCache, type CacheDeps, type Lookup, type OpenedCache } from './lookup.js'
 import { resolveTokenRequest, type TokenInput, type TokenRequest } from './request.js'
 import { cacheModeOf, DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
@@ -51,12 +53,17 @@ export interface NetworkOptions {
 export interface ObtainOptions extends NetworkOptions {
   /** Replaces the `cache` setting for this call (`bktx exec --revoke-on-exit` caches nothing). */
   cache?: CacheMode | undefined
-  /** Serve a cached token only with at least this many seconds left (capped at half its lifetime). Default 300. */
-  minTtl?: number
+  /**
+   * Serve a cached token only with at least this many seconds left (capped at half its
+   * lifetime; a notice says so when that gives less than asked). Default 300, capped silently.
+   */
+  minTtl?: number | undefined
   /** Mint a new token even when a cached one is good (it replaces the cached one). */
   refresh?: boolean
   /** Runs around the exchange, e.g. the CLI's spinner. */
   during?: <T>(task: () => Promise<T>) => Promise<T>
+  /** Hears what is worth saying before an exchange, even one that then fails: an unknown scope name. */
+  onNotice?: (notice: Notice) => void
 }
 
 export interface Obtained {
@@ -219,6 +226,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       const opened = await openTokenCache(options.cache ?? request.cache, deps)
       const exchanger = (p: ExchangeParams) =>
         connected(options, async (fetch) => {
+          // Said when the scopes are sent, not on a cache hit: Buildkite may know scopes bktx does not.
+          for (const notice of unknownScopeNotices(p.scopes)) options.onNotice?.(notice)
           const exchange = makeExchanger(retryDeps(fetch), {
             ...retryOptions(options),
             onAttempt: (n, jti) => options.onDebug?.(`exchange attempt ${n} (jti ${jti}) to ${p.tokenUrl}`),
@@ -232,6 +241,8 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
       })(params)
       result.notices.unshift(...opened.notices)
       if (!result.cached) result.notices.push(...narrowing(result))
+      const capped = minTtlNotice(result, options.minTtl, deps.clock.now())
+      if (capped !== undefined) result.notices.push(capped)
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`)
       return { result, cache: opened.cache, request }
     },

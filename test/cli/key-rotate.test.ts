@@ -160,6 +160,35 @@ describe('bktx key rotate', () => {
     expect((await run(['--finish'])).code).toBe(0)
   })
 
+  // Issue 20: an http:// JWKS URI refused for want of --allow-http-jwks was reported as a JWKS
+  // that lacks the old kid. Nothing was fetched: the report says that, and why, and records nothing.
+  it('says the JWKS was not fetched, and why, when --allow-http-jwks is missing; it does not judge the kids nor restart the hour', async () => {
+    const { pub } = await published()
+    const clock = fixedClock(T0)
+    expect((await runCli(['key', 'rotate', '--allow-http-jwks', '--out', pub], { env: home.env, clock })).code).toBe(0)
+    clock.advance(10 * 60)
+    const refused = await runCli(['key', 'rotate', '--status'], { env: home.env, clock })
+    expect(refused.code).toBe(11)
+    expect(refused.stdout).toMatch(
+      /^FAIL {2}jwks +the JWKS at http:\/\/127\.0\.0\.1:\d+\/\S* was not fetched, so neither kid was checked: the URI must be https:\/\//m,
+    )
+    expect(refused.stdout).toContain('--allow-http-jwks')
+    expect(refused.stdout).not.toMatch(/jwks-old|jwks-kid|lacks/)
+    // The hour still counts from when the new key was first seen: nothing was recorded.
+    const allowed = await runCli(['key', 'rotate', '--allow-http-jwks', '--status'], { env: home.env, clock })
+    expect(allowed.code).toBe(0)
+    expect(allowed.stdout).toMatch(/^PASS {2}jwks-old/m)
+    expect(allowed.stdout).toMatch(/first seen serving the new key 2026-11-30T12:00:00Z, 10m ago/)
+
+    // Fetched but not read (HTTP 404): the jwks check says so; the old kid is not called missing.
+    const missingUri = new URL('/missing.json', (await runCli(['config', 'get', 'jwks-uri'], { env: home.env })).stdout.trim())
+    expect((await runCli(['config', 'set', 'jwks-uri', missingUri.href], { env: home.env })).code).toBe(0)
+    const missing = await runCli(['key', 'rotate', '--allow-http-jwks', '--status'], { env: home.env, clock })
+    expect(missing.code).toBe(11)
+    expect(missing.stdout).toMatch(/^FAIL {2}jwks +http:\/\/127\.0\.0\.1:\d+\/missing\.json: answered HTTP 404/m)
+    expect(missing.stdout).not.toMatch(/jwks-old|lacks/)
+  })
+
   it('with a JWKS registered inline (no jwks-uri): the same steps, the wait explained rather than enforced', async () => {
     const made = await runCli(['keygen', '--json'], { env: home.env })
     const { kid: oldKid } = JSON.parse(made.stdout) as { kid: string }

@@ -43,12 +43,13 @@ describe('bktx status', () => {
       kid_origin: 'setting',
       fingerprint: fromEnv.fingerprint,
     })
-    // Status never loads a PKCS#11 module: without a record of the token's public key, it says so.
+    // Status checks that the PKCS#11 module loads (issue 20; test/cli/pkcs11-status.test.ts),
+    // but never reads the key from the token: a module that is not there is what it reports.
     const fromToken = await key({ BKTX_KEY: 'pkcs11:token=t;object=k?module-path=/nonexistent/module.so' })
     expect(fromToken).toMatchObject({
       source: { kind: 'pkcs11' },
       loads: false,
-      error: { message: expect.stringContaining('has not been read from the token yet') },
+      error: { message: expect.stringContaining('the PKCS#11 module /nonexistent/module.so cannot be used') },
     })
   })
 

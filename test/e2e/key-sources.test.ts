@@ -1,7 +1,7 @@
 // env:NAME keys and exec: signers end to end, from the built binary against `bktx server`.
 // The signers are shell scripts over openssl, as a KMS recipe would be; the faulty ones return
 // garbage, exit non-zero, hang (with a child of their own), or sign with another key.
-import { generateKeyPairSync } from 'node:crypto'
+import { createPrivateKey, generateKeyPairSync } from 'node:crypto'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -153,6 +153,25 @@ describe('env: keys', () => {
     expect(second.stdout).toBe(first.stdout)
     const files = await allFiles(home.dir)
     for (const file of files) expect(await readFile(file, 'utf8').catch(() => ''), file).not.toContain(envKeyPem.split('\n')[1])
+  })
+
+  // Issue 20: what CI secret stores hand out; uncached, so each shape mints (and signs) itself.
+  it('takes a one-line PEM with literal \\n, base64 of the PEM and base64 of a DER key', async () => {
+    const oneLine = envKeyPem.trim().replace(/\n/g, '\\n')
+    const base64Pem = Buffer.from(envKeyPem).toString('base64')
+    const der = createPrivateKey(envKeyPem).export({ format: 'der', type: 'sec1' }).toString('base64')
+    const tokens = []
+    for (const value of [oneLine, base64Pem, der]) {
+      const result = await run(['token', '--key', 'env:CI_SIGNING_KEY', '--no-cache'], { CI_SIGNING_KEY: value })
+      expect(result.stderr).toBe('')
+      expect(result.code).toBe(0)
+      tokens.push(result.stdout)
+    }
+    expect(new Set(tokens).size).toBe(3)
+    const junk = await run(['token', '--key', 'env:CI_SIGNING_KEY'], { CI_SIGNING_KEY: 'bm90IGEga2V5' })
+    expect(junk.code).toBe(3)
+    expect(junk.stderr).toContain('env:CI_SIGNING_KEY holds no key bktx can read: expected a PEM block')
+    expect(junk.stderr).not.toContain('bm90IGEga2V5')
   })
 
   it('takes a JWK too', async () => {

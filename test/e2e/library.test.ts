@@ -24,9 +24,9 @@ const key = join(home, 'key.pem')
 await writeFile(key, generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'pem', type: 'pkcs8' }), { mode: 0o600 })
 await chmod(key, 0o600)
 const jwks = await buildJWKS([key])
-const server: ReferenceServer = await startReferenceServer({
-  config: { quick: { org: 'acme', members: ['dev@acme.test'], clientId: 'lib-client', jwks, grantable: ['read_builds', 'read_user'], defaultScopes: 'read_builds', maxTtl: 3600 } },
-})
+// The quick form with only what identifies the app: grantable and default scopes and the maximum
+// TTL default as bktx server's flags do (issue 20).
+const server: ReferenceServer = await startReferenceServer({ config: { quick: { org: 'acme', members: ['dev@acme.test'], clientId: 'lib-client', jwks } } })
 const env = { HOME: home, XDG_RUNTIME_DIR: join(home, 'run'), XDG_CONFIG_HOME: join(home, 'config'), XDG_CACHE_HOME: join(home, 'cache') }
 const settings = { tokenUrl: server.tokenUrl, clientId: 'lib-client', key, org: 'acme', subject: 'dev@acme.test', cache: 'file' as const, config: false as const, env }
 try {
@@ -43,6 +43,9 @@ try {
       advice = adviceText(error.advice)
     }
   }
+  // An unknown scope name is heard through onNotice before the exchange that refuses it.
+  const notices: string[] = []
+  await getToken({ ...settings, scopes: ['read_bilds'], cache: 'none', onNotice: (message) => notices.push(message) }).catch(() => undefined)
   const me = await fetch(server.url + '/v2/access-token', { headers: { authorization: 'Bearer ' + first.token } })
   console.log(JSON.stringify({
     kids: jwks.keys.map((k) => k.kid),
@@ -51,6 +54,7 @@ try {
     assertion: { aud: signed.claims.aud, iss: signed.claims.iss, kid: signed.header.kid, parts: signed.assertion.split('.').length },
     refused,
     advice,
+    notices,
     whoami: me.status,
     audit: server.auditRecords().map((r) => r.type),
   }))
@@ -108,8 +112,9 @@ describe('bktx as a library, from the packed tarball', () => {
       refused: 'BKTX_OAUTH_REJECTED invalid_scope',
       // Advice in words for a library caller: the setting by name, never a CLI flag.
       advice: 'requested scopes: write_builds. Ask only for scopes the token exchange application may grant (the scope setting)',
+      notices: ['unknown scope read_bilds (did you mean read_builds?); sending it anyway'],
       whoami: 200,
-      audit: ['token.minted', 'token.exchange_failed'],
+      audit: ['token.minted', 'token.exchange_failed', 'token.exchange_failed'],
     })
   }, 60_000)
 

@@ -213,6 +213,12 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
     expect(token.code).toBe(10)
     expect(token.stderr).toContain('PKCS#11 support is not installed: the optional package pkcs11js did not load')
     expect(token.stderr).toContain('code BKTX_PKCS11_MODULE')
+    // status no longer calls the key loadable from its recorded public half (issue 20).
+    const status = await runBin([], { env, shell: `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} status --json` })
+    expect(JSON.parse(status.stdout).key).toMatchObject({
+      loads: false,
+      error: { code: 'BKTX_PKCS11_MODULE', message: expect.stringContaining('PKCS#11 support is not installed') },
+    })
     const keyFile = join(home.dir, 'file-key.pem')
     expect((await runBin([], { env, shell: `${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} keygen --out ${keyFile} --profile files` })).code).toBe(
       0,

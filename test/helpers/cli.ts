@@ -31,6 +31,8 @@ export interface RunOptions {
   onStderr?: (chunk: string) => void
   /** What the fast path resolved before a miss (src/bin.ts passes it). */
   handover?: ProgramDeps['handover']
+  /** Another binding package in place of pkcs11js (a missing one: a build without it). */
+  pkcs11Binding?: string
   /** Streams of the test's own instead of the captured strings (write failures). */
   stdoutStream?: OutStream
   stderrStream?: OutStream
@@ -64,6 +66,7 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     home: options.home ?? '/nonexistent-home',
     version: '0.0.0-test',
     ...(options.handover === undefined ? {} : { handover: options.handover }),
+    ...(options.pkcs11Binding === undefined ? {} : { pkcs11Binding: options.pkcs11Binding }),
   }
   const { code, signal } = await main(args, deps)
   return { code, signal, stdout, stderr }

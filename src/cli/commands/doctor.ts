@@ -53,7 +53,15 @@ export async function runDoctor(ctx: Context, opts: DoctorOptions): Promise<void
             caFile: opts.caFile === undefined ? undefined : ctx.absolute(opts.caFile),
             timeoutMs: opts.timeout * 1000,
           },
-          { env: ctx.deps.env, home: ctx.deps.home, uid: ctx.deps.uid, clock: ctx.deps.clock, secrets: ctx.deps.secrets, fetch },
+          {
+            env: ctx.deps.env,
+            home: ctx.deps.home,
+            uid: ctx.deps.uid,
+            clock: ctx.deps.clock,
+            secrets: ctx.deps.secrets,
+            fetch,
+            pkcs11Binding: ctx.deps.pkcs11Binding,
+          },
         ),
       ),
     )

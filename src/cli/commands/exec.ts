@@ -43,7 +43,31 @@ export function registerExec(self: Command, deps: ProgramDeps): void {
         'key file or a signer, or mint in a step of its own.',
     )
   addTokenOptions(cmd, ['api-url'])
+  hintDashDash(cmd)
   action<ExecOptions>(cmd, deps, (ctx, opts, args) => runExec(ctx, opts, args[0] as string[]))
+}
+
+/**
+ * `bktx exec ls -la`: commander reads `-la` as an option of bktx exec. When a command word came
+ * before the unknown option, its error says how to pass the option on: `--` before the command.
+ * An unknown option before any command word is a mistyped option of exec's own: commander's
+ * message (and its "did you mean") stays.
+ */
+function hintDashDash(cmd: Command): void {
+  const own = cmd as unknown as { unknownOption(flag: string): void }
+  const unknownOption = own.unknownOption.bind(cmd)
+  own.unknownOption = (flag: string) => {
+    const words = cmd.args
+    if (words.length === 0 || (words[0] as string).startsWith('-')) return unknownOption(flag)
+    cmd.error(`error: unknown option '${flag}'; put \`--\` before the command: bktx exec -- ${words.map(shellWord).join(' ')}`, {
+      code: 'commander.unknownOption',
+    })
+  }
+}
+
+/** A word as typed into a POSIX shell: plain, or single-quoted. */
+function shellWord(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`
 }
 
 export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): Promise<void> {
@@ -51,7 +75,12 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   if (command === undefined) throw new UsageError('name the command to run after --')
   const marker = ctx.deps.env[NESTED_MARKER]
   if (marker !== undefined && marker !== '' && opts.allowNested !== true) {
-    throw new UsageError(`already inside bktx exec (${NESTED_MARKER} is set); the token is in BUILDKITE_API_TOKEN. Pass --allow-nested to run another`)
+    const error = new UsageError(
+      `already inside bktx exec (${NESTED_MARKER} is set), whose token is in BUILDKITE_API_TOKEN; use that token, or pass --allow-nested to run another bktx exec inside this one`,
+    )
+    // Nothing is wrong with the command line itself: no usage line.
+    error.usage = false
+    throw error
   }
   // A token to be revoked at the end must be this run's alone: the cached one is shared with
   // every other call of the same settings, which revoking it would break mid-run.

@@ -22,7 +22,7 @@ export async function statusOf(ctx: Context): Promise<StatusReport> {
   const { name } = await ctx.profile()
   return collectStatus(
     { configPath: ctx.configPath, profile: name, explicitProfile: ctx.explicitProfile !== undefined, settings },
-    { env: ctx.deps.env, home: ctx.deps.home, uid: ctx.deps.uid, clock: ctx.deps.clock, secrets: ctx.deps.secrets },
+    { env: ctx.deps.env, home: ctx.deps.home, uid: ctx.deps.uid, clock: ctx.deps.clock, secrets: ctx.deps.secrets, pkcs11Binding: ctx.deps.pkcs11Binding },
   )
 }
 

@@ -81,3 +81,8 @@ export function loadBinding(name: string = PKCS11_PACKAGE): Binding {
     })
   }
 }
+
+/** Where the binding package's entry is, for loading it in a worker thread (./probe.ts). */
+export function bindingPath(name: string = PKCS11_PACKAGE): string {
+  return createRequire(import.meta.url).resolve(name)
+}

@@ -96,7 +96,8 @@ export function returnValue(error: unknown): number | undefined {
   return typeof code === 'number' && code !== 0 ? code : undefined
 }
 
-function rvName(error: unknown): string {
+/** The CKR name of a binding error (`CKR_PIN_INCORRECT`), else its message. */
+export function rvName(error: unknown): string {
   const rv = returnValue(error)
   if (rv === undefined) return error instanceof Error ? error.message : String(error)
   return CKR[rv] ?? `CKR 0x${rv.toString(16)}`
@@ -217,7 +218,7 @@ export async function withSession<T>(target: TokenTarget, options: { write?: boo
  * look in the working directory instead. A relative path with a slash never gets here (the
  * setting refuses it, the URI's module-path must be absolute); refused again in case it does.
  */
-function checkModuleFile(target: TokenTarget): void {
+export function checkModuleFile(target: Pick<TokenTarget, 'modulePath' | 'uid'>): void {
   const path = target.modulePath
   if (!isAbsolute(path)) {
     if (!/[\\/]/.test(path)) return
@@ -242,7 +243,7 @@ function checkModuleFile(target: TokenTarget): void {
   }
 }
 
-function moduleError(target: TokenTarget, message: string, cause: unknown): Pkcs11ModuleError {
+export function moduleError(target: Pick<TokenTarget, 'modulePath'>, message: string, cause: unknown): Pkcs11ModuleError {
   return new Pkcs11ModuleError(message, {
     cause,
     detail: { setting: 'pkcs11-module', file: target.modulePath, reason: 'module-unusable' },
