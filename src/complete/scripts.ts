@@ -1,0 +1,74 @@
+import { DIRECTIVE } from './answer.js'
+
+// The completion scripts are @bomb.sh/tab's (0.0.22), with what bktx needs changed in the text
+// the library writes. Each change names the exact text it replaces and fails loudly when that
+// text is not there (a new version of the library), rather than printing a script that
+// silently lacks it; test/e2e/completion.test.ts runs the scripts in the real shells.
+
+/** The script of one shell as bktx prints it, from the library's text of it. */
+export function patchScript(shell: string, text: string): string {
+  if (shell === 'bash') return patchBash(text)
+  if (shell === 'zsh') return patchZsh(text)
+  return text
+}
+
+function patchBash(text: string): string {
+  // The library defines its directives as `readonly` globals, so sourcing the script a second
+  // time (a re-read ~/.bashrc) printed six "readonly variable" errors, and any other script
+  // using these names broke. They are the completion function's locals instead.
+  const directives = [...text.matchAll(/^readonly (ShellCompDirective\w+=\d+)\n/gm)]
+  if (directives.length !== 6) throw new Error(`bash completion script: expected 6 readonly directives, found ${directives.length}`)
+  let out = text.replace(/^readonly ShellCompDirective\w+=\d+\n/gm, '')
+  out = replaceOnce(out, '__bktx_complete() {\n', `__bktx_complete() {\n    local ${directives.map((m) => m[1]).join(' ')}\n`)
+  // The library turns file completion off for "no file completion" (`compopt +o default`),
+  // which only means something when the function was registered with `-o default`: without it
+  // bash never completed a file name, even for --key or --out.
+  out = replaceOnce(out, '\ncomplete -F __bktx_complete bktx\n', '\ncomplete -o default -F __bktx_complete bktx\n')
+  return replaceOnce(
+    out,
+    '    # Apply directives\n',
+    [
+      "    # bktx: the words after the first `--` are a command line of its own (exec's command),",
+      "    # completed as if typed alone: bash-completion's _command_offset (command names, then",
+      "    # that command's own completion, else file names).",
+      `    if [[ $((directive & ${DIRECTIVE.COMMAND_LINE})) -ne 0 ]]; then`,
+      '        local i',
+      '        for ((i = 1; i < COMP_CWORD; i++)); do',
+      `            [[ \${COMP_WORDS[i]} == -- ]] && break`,
+      '        done',
+      '        _command_offset $((i + 1))',
+      '        return',
+      '    fi',
+      '',
+      '    # Apply directives',
+      '',
+    ].join('\n'),
+  )
+}
+
+function patchZsh(text: string): string {
+  return replaceOnce(
+    text,
+    '    local activeHelpMarker="%"\n',
+    [
+      "    # bktx: the words after the first `--` are a command line of its own (exec's command),",
+      '    # completed as if typed alone (_normal: command names, then its own completion).',
+      `    if [ $((directive & ${DIRECTIVE.COMMAND_LINE})) -ne 0 ]; then`,
+      `        local i=\${words[(i)--]}`,
+      `        words=("\${(@)words[i+1,-1]}")`,
+      '        (( CURRENT -= i ))',
+      '        _normal',
+      '        return',
+      '    fi',
+      '',
+      '    local activeHelpMarker="%"',
+      '',
+    ].join('\n'),
+  )
+}
+
+function replaceOnce(text: string, from: string, to: string): string {
+  const at = text.indexOf(from)
+  if (at === -1 || text.indexOf(from, at + 1) !== -1) throw new Error(`completion script: expected ${JSON.stringify(from)} exactly once`)
+  return text.slice(0, at) + to + text.slice(at + from.length)
+}
