@@ -1,6 +1,6 @@
 // dist/complete.cjs: what answers `bktx complete` (each TAB of the shell completions) without
 // the full CLI. The completion table is generated here from the commander program itself
-// (src/complete/program-table.ts, bundled and run once), then built into the bundle, so it is
+// (src/cli/completion-program.ts, bundled and run once), then built into the bundle, so it is
 // regenerated with every build and cannot drift from the commands; test/e2e/completion.test.ts
 // compares the two. Called by scripts/build.mjs; returns the bundle's metafile.
 import { build } from 'esbuild'
@@ -39,7 +39,7 @@ export async function generateTable() {
   const dir = await mkdtemp(join(ROOT, 'dist', '.complete-table-'))
   try {
     await build({
-      entryPoints: { table: join(ROOT, 'src/complete/program-table.ts') },
+      entryPoints: { table: join(ROOT, 'src/cli/completion-program.ts') },
       outdir: dir,
       outExtension: { '.js': '.mjs' },
       bundle: true,

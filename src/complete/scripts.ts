@@ -18,12 +18,14 @@ function patchBash(text: string): string {
   // using these names broke. They are the completion function's locals instead.
   const directives = [...text.matchAll(/^readonly (ShellCompDirective\w+=\d+)\n/gm)]
   if (directives.length !== 6) throw new Error(`bash completion script: expected 6 readonly directives, found ${directives.length}`)
-  let out = text.replace(/^readonly ShellCompDirective\w+=\d+\n/gm, '')
+  let out = replaceOnce(text.replace(/^readonly ShellCompDirective\w+=\d+\n/gm, ''), '# Define shell completion directives\n', '')
   out = replaceOnce(out, '__bktx_complete() {\n', `__bktx_complete() {\n    local ${directives.map((m) => m[1]).join(' ')}\n`)
   // The library turns file completion off for "no file completion" (`compopt +o default`),
   // which only means something when the function was registered with `-o default`: without it
   // bash never completed a file name, even for --key or --out.
   out = replaceOnce(out, '\ncomplete -F __bktx_complete bktx\n', '\ncomplete -o default -F __bktx_complete bktx\n')
+  // Directory names as file names (a `/` after each, no space), as the file completion has them.
+  out = replaceOnce(out, '        compopt -o dirnames\n', '        compopt -o filenames\n')
   return replaceOnce(
     out,
     '    # Apply directives\n',

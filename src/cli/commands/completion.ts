@@ -1,7 +1,7 @@
 import { Argument, type Command } from 'commander'
 import { runComplete } from '../../complete/fast.js'
 import { patchScript } from '../../complete/scripts.js'
-import { completionTable } from '../../complete/table.js'
+import { completionTable } from '../completion-table.js'
 import { action, type ProgramDeps } from '../command.js'
 import type { Context } from '../context.js'
 

@@ -1,7 +1,7 @@
 import { RootCommand, ShellCompDirective } from '@bomb.sh/tab'
 import { describe, expect, it } from 'vitest'
 import { answer, DIRECTIVE, formatAnswer, type Answer } from '../../../src/complete/answer.js'
-import { programTable } from '../../../src/complete/program-table.js'
+import { programTable } from '../../../src/cli/completion-program.js'
 import type { CompletionTable, ValueKind } from '../../../src/complete/types.js'
 
 // The answers of `bktx complete` (src/complete/answer.ts) from the table of the real program.

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { profileNames, runComplete } from '../../../src/complete/fast.js'
-import { programTable } from '../../../src/complete/program-table.js'
+import { programTable } from '../../../src/cli/completion-program.js'
 
 // `bktx complete` as the completion scripts call it, and the profile names it reads.
 

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
 import { packTable, unpackTable } from '../../../src/complete/pack.js'
-import { programTable } from '../../../src/complete/program-table.js'
+import { programTable } from '../../../src/cli/completion-program.js'
 
-// The completion table of the real program (src/complete/table.ts): every value that is a
+// The completion table of the real program (src/cli/completion-table.ts): every value that is a
 // path completes file names, and nothing else does.
 
 const table = programTable()

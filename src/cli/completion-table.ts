@@ -2,11 +2,12 @@ import type { Argument, Command, Option } from 'commander'
 import { CACHE_MODES, SETTING_NAMES } from '../config/settings.js'
 import { KNOWN_SCOPES } from '../server/scopes.js'
 import { SHELLS } from '../shell/quote.js'
-import type { ArgumentEntry, CommandEntry, CompletionTable, OptionEntry, ValueKind } from './types.js'
+import type { ArgumentEntry, CommandEntry, CompletionTable, OptionEntry, ValueKind } from '../complete/types.js'
 
-// The completion table of a commander program: every visible command with its options and
-// arguments, and what each value completes to. scripts/build-complete.mjs runs this on the
-// real program at build time; the `complete` command of the full CLI runs it on the live one.
+// The completion table of a commander program (src/complete/types.ts): every visible command
+// with its options and arguments, and what each value completes to: for dist/complete.cjs at
+// build time (src/cli/completion-program.ts), and for the `complete` command of the full CLI
+// on the live program.
 
 /** Values by option name, for options that name no choices of their own. */
 const VALUES_BY_OPTION: Readonly<Record<string, ValueKind>> = {

@@ -1,8 +1,8 @@
-import { buildAllCommands, makeProgram } from '../cli/program.js'
+import { packTable, type PackedTable } from '../complete/pack.js'
+import type { CompletionTable } from '../complete/types.js'
 import { MemorySecretStore } from '../secrets/store.js'
-import { packTable, type PackedTable } from './pack.js'
-import { completionTable } from './table.js'
-import type { CompletionTable } from './types.js'
+import { completionTable } from './completion-table.js'
+import { buildAllCommands, makeProgram } from './program.js'
 
 // The completion table of the bktx program itself: scripts/build-complete.mjs bundles this
 // module and runs it when dist/ is built; the tests compare the built table with it. The
