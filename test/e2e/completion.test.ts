@@ -174,7 +174,7 @@ async function interactive(shell: 'bash' | 'zsh', setup: string, lines: Array<{ 
   const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: { ...process.env, ...env } })
   const screen = () => tmux('capture-pane', '-p', '-t', 's').stdout
   const waitFor = async (test: (text: string) => boolean): Promise<string> => {
-    const until = Date.now() + 45_000
+    const until = Date.now() + 20_000
     for (;;) {
       const text = screen()
       if (test(text) || Date.now() > until) return text
@@ -244,13 +244,13 @@ describe('shell completions, typed in a terminal', () => {
     if (!ready('bash')) return
     const setup = `source ${BASH_COMPLETION}; source <(bktx completion bash); source <(bktx completion bash)`
     expect(await interactive('bash', setup, cases)).toEqual(expected)
-  })
+  }, 240_000)
 
   it("zsh: file names, directories, exec's command, and bktx's words", async () => {
     if (!ready('zsh')) return
     const setup = 'autoload -U compinit && compinit -u -D; source <(bktx completion zsh); source <(bktx completion zsh)'
     expect(await interactive('zsh', setup, cases)).toEqual(expected)
-  })
+  }, 240_000)
 })
 
 describe('bktx complete, as built', () => {
