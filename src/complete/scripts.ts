@@ -24,6 +24,21 @@ function patchBash(text: string): string {
   // which only means something when the function was registered with `-o default`: without it
   // bash never completed a file name, even for --key or --out.
   out = replaceOnce(out, '\ncomplete -F __bktx_complete bktx\n', '\ncomplete -o default -F __bktx_complete bktx\n')
+  // The words typed were put into the command line unquoted and then eval'ed: pressing TAB
+  // after `bktx token --org $(cmd)` ran cmd. Each word is quoted for eval instead (as the zsh
+  // script does with its (q) flag); empty words are still left out, as before.
+  out = replaceOnce(
+    out,
+    `    requestComp="bktx complete -- \${words[@]:1}"\n`,
+    [
+      '    requestComp="bktx complete --"',
+      '    local word',
+      `    for word in "\${words[@]:1}"; do`,
+      '        [[ -n $word ]] && requestComp+=" $(printf \'%q\' "$word")"',
+      '    done',
+      '',
+    ].join('\n'),
+  )
   // Directory names as file names (a `/` after each, no space), as the file completion has them.
   out = replaceOnce(out, '        compopt -o dirnames\n', '        compopt -o filenames\n')
   return replaceOnce(

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process'
+import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -118,7 +119,7 @@ describe('shell completions', () => {
       if (required) throw new Error(`bash and ${BASH_COMPLETION} (Debian bash-completion) are needed in CI`)
       return
     }
-    const [tok, jwks, scopeFlag, scopes, profiles, setting, shell, alg] = bash(
+    const [tok, jwks, scopeFlag, scopes, profiles, setting, shell, alg, substituted] = bash(
       ['tok'],
       ['jwks', ''],
       ['token', '--sc'],
@@ -127,6 +128,8 @@ describe('shell completions', () => {
       ['config', 'set', 'ca'],
       ['env', '--shell', 'p'],
       ['keygen', '--alg', ''],
+      // A word typed on the line is passed on, never run.
+      ['token', '--org', `$(touch ${join(dir, 'substituted')})`, '--sc'],
     )
     expect(tok).toEqual(['token'])
     expect(jwks).toEqual(expect.arrayContaining(['print', 'serve']))
@@ -136,6 +139,8 @@ describe('shell completions', () => {
     expect(setting).toEqual(['cache'])
     expect(shell).toEqual(['powershell'])
     expect(alg).toEqual(['ES256', 'RS256'])
+    expect(substituted).toEqual(['--scope'])
+    expect(existsSync(join(dir, 'substituted'))).toBe(false)
   })
 
   it('fish: the same answers', () => {
