@@ -99,8 +99,7 @@ describe('the import graph of src/', () => {
   const LAYERS: readonly (readonly string[])[] = [
     ['bin.ts', 'fast', 'api'],
     ['main.ts', 'cli'],
-    ['complete'],
-    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server', 'setup'],
+    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server', 'setup', 'complete'],
     ['token'],
     ['term'],
     ['config'],
