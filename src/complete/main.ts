@@ -3,20 +3,28 @@
 // scripts/build-complete.mjs when dist/ is built, so it cannot lag behind the commands. It
 // touches `process` because it is an entry point, like src/bin.ts.
 import { homedir } from 'node:os'
+import { EXIT } from '../exit-codes.js'
+import { describeWriteError, guardStream } from '../term/process.js'
 import { runComplete } from './fast.js'
 import { unpackTable } from './pack.js'
 import type { CompletionTable } from './types.js'
 
 declare const BKTX_COMPLETION_TABLE_JSON: string
 
-/** The table built into this bundle (the build's test compares it with the program's). */
+/** The table built into this bundle (test/e2e/completion.test.ts compares it with the program's). */
 export const table: CompletionTable = unpackTable(JSON.parse(BKTX_COMPLETION_TABLE_JSON))
 
 /** Answers the request in `argv` (what follows `complete`); resolves true, as the token fast path does when it served. */
-export function complete(argv: readonly string[]): Promise<boolean> {
-  let text = ''
-  runComplete(argv, { table, env: process.env, home: homedir(), cwd: process.cwd(), write: (chunk) => (text += chunk) })
-  // One write; a shell that stopped reading (a closed pipe) only loses the answer.
-  process.stdout.on('error', () => undefined)
-  return new Promise((resolve) => process.stdout.write(text, () => resolve(true)))
+export async function complete(argv: readonly string[]): Promise<boolean> {
+  const stdout = guardStream(process.stdout)
+  runComplete(argv, { table, env: process.env, home: homedir(), cwd: process.cwd(), write: (text) => stdout.write(text) })
+  await stdout.flush()
+  // As the full CLI does (src/main.ts): an answer that could not be written is exit 9, with a
+  // line on stderr unless the reader just closed the pipe.
+  const failed = stdout.failure
+  if (failed !== undefined) {
+    process.exitCode = EXIT.OUTPUT
+    if (failed.code !== 'EPIPE') process.stderr.write(`error: cannot write to stdout: ${describeWriteError(failed)}\n`)
+  }
+  return true
 }
