@@ -278,7 +278,10 @@ describe('bktx complete, as built', () => {
 
   it('says when the answer could not be written, as every command does (exit 9)', () => {
     const result = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" complete -- tok >/dev/full`], { env, encoding: 'utf8' })
-    expect({ status: result.status, stderr: result.stderr }).toEqual({ status: 9, stderr: 'error: cannot write to stdout: no space left on the device (ENOSPC)\n' })
+    expect({ status: result.status, stderr: result.stderr }).toEqual({
+      status: 9,
+      stderr: 'error: cannot write to stdout: no space left on the device (ENOSPC)\n',
+    })
   })
 
   it('does not hang on a FIFO named by BKTX_CONFIG', async () => {
