@@ -9,6 +9,7 @@ import { DIRECTIVE } from './answer.js'
 export function patchScript(shell: string, text: string): string {
   if (shell === 'bash') return patchBash(text)
   if (shell === 'zsh') return patchZsh(text)
+  if (shell === 'fish') return patchFish(text)
   return text
 }
 
@@ -79,6 +80,31 @@ function patchZsh(text: string): string {
       '    fi',
       '',
       '    local activeHelpMarker="%"',
+      '',
+    ].join('\n'),
+  )
+}
+
+function patchFish(text: string): string {
+  const at = '    set --global __bktx_comp_results $__bktx_perform_completion_once_result[1..-2]\n'
+  return replaceOnce(
+    text,
+    at,
+    [
+      at.trimEnd(),
+      '',
+      "    # bktx: the words after the first `--` are a command line of its own (exec's command),",
+      "    # completed as if typed alone: fish's own completions for it (complete -C), else file names.",
+      `    if test (math --scale 0 "$directive / ${DIRECTIVE.COMMAND_LINE} % 2") -eq 1`,
+      '        set -l tokens (commandline -opc)',
+      '        set -l dashes (contains -i -- -- $tokens)',
+      '        set -l line (string escape -- $tokens[(math $dashes + 1)..-1] (commandline -ct) | string join " ")',
+      '        # The answer kept for this completion would be taken for the inner one (`exec -- bktx`).',
+      '        set --erase __bktx_perform_completion_once_result',
+      '        set --global __bktx_comp_results (complete -C "$line")',
+      '        test -n "$__bktx_comp_results"',
+      '        return',
+      '    end',
       '',
     ].join('\n'),
   )

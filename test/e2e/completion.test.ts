@@ -174,7 +174,7 @@ describe('shell completions', () => {
  * command line read back from the screen. Each wait polls the screen, under a kill timer far
  * above what it needs on a loaded machine.
  */
-async function interactive(shell: 'bash' | 'zsh', setup: string, lines: Array<{ type: string; expect: RegExp }>): Promise<string[]> {
+async function interactive(shell: 'bash' | 'zsh' | 'fish', setup: string, lines: Array<{ type: string; expect: RegExp }>): Promise<string[]> {
   const socket = `bktx-completion-${process.pid}-${shell}`
   const tmux = (...args: string[]) => spawnSync('tmux', ['-L', socket, '-f', '/dev/null', ...args], { encoding: 'utf8', env: { ...process.env, ...env } })
   const screen = () => tmux('capture-pane', '-p', '-t', 's').stdout
@@ -186,7 +186,7 @@ async function interactive(shell: 'bash' | 'zsh', setup: string, lines: Array<{ 
       await sleep(100)
     }
   }
-  const command = shell === 'bash' ? 'bash --norc --noprofile' : 'zsh -f'
+  const command = { bash: 'bash --norc --noprofile', zsh: 'zsh -f', fish: 'fish --no-config' }[shell]
   const started = tmux(
     'new-session',
     '-d',
@@ -203,7 +203,7 @@ async function interactive(shell: 'bash' | 'zsh', setup: string, lines: Array<{ 
   expect(started.status, started.stderr).toBe(0)
   try {
     // READY-$((6*7)) is printed as READY-42: the screen shows it only once the setup ran.
-    tmux('send-keys', '-t', 's', `${setup}; echo READY-$((6*7))`, 'Enter')
+    tmux('send-keys', '-t', 's', `${setup}; echo READY-${shell === 'fish' ? '(math 6 \\* 7)' : '$((6*7))'}`, 'Enter')
     const ready = await waitFor((text) => text.includes('READY-42'))
     expect(ready).toContain('READY-42')
     // Sourcing the script (twice, in the setup) said nothing.
@@ -240,6 +240,8 @@ describe('shell completions, typed in a terminal', () => {
     // After `exec --`: command names, then that command's arguments (here file names).
     { type: 'bktx exec -- bktx-pro', expect: /bktx exec -- bktx-probe-cmd/ },
     { type: 'bktx exec --scope read_builds -- bktx-probe-cmd no', expect: /bktx-probe-cmd notes\.txt/ },
+    // bktx after `exec --` completes as bktx.
+    { type: 'bktx exec -- bktx --prof', expect: /bktx exec -- bktx --profile/ },
     // And still bktx's own words.
     { type: 'bktx --profile nig', expect: /bktx --profile nightly/ },
   ]
@@ -255,6 +257,11 @@ describe('shell completions, typed in a terminal', () => {
     if (!ready('zsh')) return
     const setup = 'autoload -U compinit && compinit -u -D; source <(bktx completion zsh); source <(bktx completion zsh)'
     expect(await interactive('zsh', setup, cases)).toEqual(expected)
+  }, 240_000)
+
+  it("fish: file names, directories, exec's command, and bktx's words", async () => {
+    if (!ready('fish')) return
+    expect(await interactive('fish', 'bktx completion fish | source', cases)).toEqual(expected)
   }, 240_000)
 })
 
