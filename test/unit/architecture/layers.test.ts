@@ -128,9 +128,9 @@ describe('the import graph of src/', () => {
   })
 })
 
-// The front ends may name flags: the CLI, the fast path's argument scan, the entry points, and
-// the renderer that turns references into flags.
-const FRONT_ENDS = [/^cli\//, /^fast\//, /^term\//, /^bin\.ts$/, /^main\.ts$/]
+// The front ends may name flags: the CLI, the fast path's argument scan, the completion answer
+// and its shell scripts, the entry points, and the renderer that turns references into flags.
+const FRONT_ENDS = [/^cli\//, /^fast\//, /^complete\//, /^term\//, /^bin\.ts$/, /^main\.ts$/]
 const FLAG = /(^|[\s(`'"=,[])--[a-z][a-z0-9-]+/
 
 describe('core error text', () => {
