@@ -12,9 +12,13 @@
 process.on('SIGUSR1', () => {})
 const argv = process.argv.slice(2)
 const fastPath = argv[0] === 'token' && !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))
-const served = fastPath
-  ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1))
-  : Promise.resolve(false)
+// `bktx complete` (each TAB of the shell completions) is answered by dist/complete.cjs, from a table of the program (src/complete/main.ts).
+const served =
+  argv[0] === 'complete'
+    ? require('../dist/complete.cjs').complete(argv.slice(1))
+    : fastPath
+      ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1))
+      : Promise.resolve(false)
 served.then((done) => {
   if (done) return undefined
   require('node:module').enableCompileCache?.()

@@ -7,6 +7,7 @@ import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/pr
 import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { buildComplete } from './build-complete.mjs'
 
 // BKTX_TRACE_MODULES=1: an instrumented build for scripts/token-route.mjs. Every src/ module
 // records its path in globalThis.__bktxTrace when its body runs, and dist/metafile.json holds
@@ -112,6 +113,8 @@ const fast = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
+// `bktx complete` (each TAB) answered from a table generated from the program (scripts/build-complete.mjs).
+Object.assign(result.metafile.outputs, (await buildComplete()).outputs)
 if (TRACE)
   await writeFile(
     new URL('../dist/metafile.json', import.meta.url),

@@ -66,6 +66,11 @@ describe('the import graph of src/', () => {
     expect([...(edges.get('fast') ?? [])]).not.toContain('cli')
   })
 
+  // Each TAB runs src/complete/ (dist/complete.cjs) without the CLI (scripts/build-complete.mjs).
+  it('has no edge from the completion answer into the CLI', () => {
+    expect([...(edges.get('complete') ?? [])]).not.toContain('cli')
+  })
+
   it('has no cycle between folders', () => {
     const cycles: string[] = []
     const state = new Map<string, 'open' | 'done'>()
@@ -94,7 +99,7 @@ describe('the import graph of src/', () => {
   const LAYERS: readonly (readonly string[])[] = [
     ['bin.ts', 'fast', 'api'],
     ['main.ts', 'cli'],
-    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server', 'setup'],
+    ['doctor', 'rotation', 'checks', 'jwks', 'jwt', 'server', 'setup', 'complete'],
     ['token'],
     ['term'],
     ['config'],
@@ -123,9 +128,9 @@ describe('the import graph of src/', () => {
   })
 })
 
-// The front ends may name flags: the CLI, the fast path's argument scan, the entry points, and
-// the renderer that turns references into flags.
-const FRONT_ENDS = [/^cli\//, /^fast\//, /^term\//, /^bin\.ts$/, /^main\.ts$/]
+// The front ends may name flags: the CLI, the fast path's argument scan, the completion answer
+// and its shell scripts, the entry points, and the renderer that turns references into flags.
+const FRONT_ENDS = [/^cli\//, /^fast\//, /^complete\//, /^term\//, /^bin\.ts$/, /^main\.ts$/]
 const FLAG = /(^|[\s(`'"=,[])--[a-z][a-z0-9-]+/
 
 describe('core error text', () => {
@@ -159,7 +164,7 @@ describe('core error text', () => {
 // The entry points build the real dependencies (process.env, the clock, stdout, the keychain)
 // and hand them down; nothing else reads `process` or writes with `console`, so every other
 // module runs the same under a test's injected ones.
-const ENTRY_POINTS = [/^bin\.ts$/, /^fast\/main\.ts$/, /^api\/index\.ts$/, /^api\/server\.ts$/]
+const ENTRY_POINTS = [/^bin\.ts$/, /^fast\/main\.ts$/, /^complete\/main\.ts$/, /^api\/index\.ts$/, /^api\/server\.ts$/]
 /** src/main.ts is the CLI's frame behind src/bin.ts: it may use the entry points' helpers (it touches nothing itself). */
 const ENTRY_FRAME = /^main\.ts$/
 /**
