@@ -18,10 +18,6 @@ export function registerCompletion(self: Command, deps: ProgramDeps): void {
   const cmd = self
     .description('print a shell completion script: bash, zsh, fish or powershell')
     .addArgument(new Argument('<shell>', 'the shell to complete in').choices(COMPLETION_SHELLS))
-    .addHelpText(
-      'after',
-      '\n  source <(bktx completion bash)         bash (needs the bash-completion package)\n  source <(bktx completion zsh)          zsh (after compinit)\n  bktx completion fish | source          fish\n  bktx completion powershell | Out-String | Invoke-Expression',
-    )
   action(cmd, deps, async (ctx, _opts, args) => runCompletionScript(ctx, args[0] as string))
 }
 
