@@ -135,7 +135,9 @@ export async function openPrivateDir(dir: string, uid: number | undefined): Prom
   try {
     info = lstatSync(dir)
   } catch (cause) {
-    if (errnoCode(cause) !== 'ENOENT') throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
+    // ENOTDIR: a parent is a file; creating it then fails and says so (cannot-create).
+    const code = errnoCode(cause)
+    if (code !== 'ENOENT' && code !== 'ENOTDIR') throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause })
   }
   if (info === undefined) {
     try {
