@@ -189,7 +189,12 @@ export function backendChoice(mode: CacheMode, env: Env, keychain: StoreStatus |
       return { backend: 'keychain', reason: 'the cache setting asks for the keychain', usable: true }
     case 'auto': {
       const jobs = jobIdentities(env)
-      if (jobs.length > 0) return { backend: 'file', reason: `a CI job is identified (${jobs.map((j) => JOB_VARIABLES[j.provider]).join(', ')}): files of this job only`, usable: true }
+      if (jobs.length > 0)
+        return {
+          backend: 'file',
+          reason: `a CI job is identified (${jobs.map((j) => JOB_VARIABLES[j.provider]).join(', ')}): files of this job only`,
+          usable: true,
+        }
       if (isCI(env)) return { backend: 'none', reason: CI_WITHOUT_JOB.message, usable: true }
       if (keychain?.ok === false) return { backend: 'file', reason: 'the keychain is not available (token commands say so once a day)', usable: true }
       return { backend: 'keychain', reason: 'the keychain is available', usable: true }
@@ -227,7 +232,11 @@ const CI_WITHOUT_JOB: Notice = {
   advice: ['to cache per home anyway, ', { set: 'cache', value: 'file' }],
 }
 
-const NO_CACHE_DIR: Advice = ['set XDG_RUNTIME_DIR or XDG_CACHE_HOME to a writable directory of yours to cache, or use ', { option: 'cache', value: 'none' }, ' to not see this']
+const NO_CACHE_DIR: Advice = [
+  'set XDG_RUNTIME_DIR or XDG_CACHE_HOME to a writable directory of yours to cache, or use ',
+  { option: 'cache', value: 'none' },
+  ' to not see this',
+]
 
 /** How to make the file cache the choice, so that the keychain is not tried (and noted). */
 const KEEP_FILE_CACHE: Advice = ['to choose files and not see this, ', { set: 'cache', value: 'file' }]

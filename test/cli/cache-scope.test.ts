@@ -19,8 +19,7 @@ beforeEach(async () => {
 })
 afterEach(() => world.cleanup())
 
-const status = async (token: string) =>
-  (await http(`${world.server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status
+const status = async (token: string) => (await http(`${world.server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status
 
 describe('two Buildkite jobs on one agent host (same uid, same HOME)', () => {
   it('mint a token each, and job A’s logout --all revokes A’s only: B’s stays live and cached', async () => {
@@ -69,7 +68,15 @@ describe('bktx cache list', () => {
     const first = await runCli(['token', '--ttl', '15m'], { env: world.env, clock })
     expect(first.code).toBe(0)
     // Entries of the same settings but another token URL, TTL or key, written by the cache itself.
-    const { cache } = await selectCache({ mode: 'file', env: world.env, home: '/nonexistent-home', uid: process.getuid?.(), clock, secrets: new MemorySecretStore(), profile: 'ci' })
+    const { cache } = await selectCache({
+      mode: 'file',
+      env: world.env,
+      home: '/nonexistent-home',
+      uid: process.getuid?.(),
+      clock,
+      secrets: new MemorySecretStore(),
+      profile: 'ci',
+    })
     const mint = fakeExchanger(clock)
     const base = testParams({ org: 'acme', subject: 'dev@acme.test', scopes: ['read_builds'], ttl: 900 })
     const variants = [
@@ -84,8 +91,18 @@ describe('bktx cache list', () => {
     expect(lines).toHaveLength(6)
     expect(new Set(lines).size).toBe(6)
     const host = new URL(world.server.tokenUrl).host
-    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^default  ${host}  dev@acme\\.test  acme  read_builds  ttl 15m  key ${world.server.key.kid}:\\S{8}  expires in 15m  keychain  …${first.stdout.trim().slice(-4)}$`)))
-    expect(lines).toContainEqual(expect.stringMatching(/^ci {2}buildkite\.test {2}dev@acme\.test {2}acme {2}read_builds {2}ttl 30m {2}key kid-1:fp-00000 {2}expires in 30m {2}file {2}…\w{4}$/))
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        new RegExp(
+          `^default  ${host}  dev@acme\\.test  acme  read_builds  ttl 15m  key ${world.server.key.kid}:\\S{8}  expires in 15m  keychain  …${first.stdout.trim().slice(-4)}$`,
+        ),
+      ),
+    )
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^ci {2}buildkite\.test {2}dev@acme\.test {2}acme {2}read_builds {2}ttl 30m {2}key kid-1:fp-00000 {2}expires in 30m {2}file {2}…\w{4}$/,
+      ),
+    )
     expect(lines).toContainEqual(expect.stringMatching(/^ci {2}buildkite\.example {2}.* ttl 15m {2}key kid-1:fp-00000 /))
     expect(lines).toContainEqual(expect.stringMatching(/ key kid-2:fp-22222 /))
     expect(lines).toContainEqual(expect.stringMatching(/ key kid-1:fp-33333 /))
@@ -111,7 +128,13 @@ describe('bktx cache list', () => {
       'cache',
       'token_hint',
     ])
-    expect(json.find((e) => e['profile'] === 'default')).toMatchObject({ token_host: host, requested_ttl: 900, kid: world.server.key.kid, cache: 'keychain', token_hint: first.stdout.trim().slice(-4) })
+    expect(json.find((e) => e['profile'] === 'default')).toMatchObject({
+      token_host: host,
+      requested_ttl: 900,
+      kid: world.server.key.kid,
+      cache: 'keychain',
+      token_hint: first.stdout.trim().slice(-4),
+    })
     // The help names the fields.
     expect((await runCli(['cache', 'list', '--help'], { env: world.env })).stdout).toContain('requested_ttl, kid, key_fingerprint')
   })

@@ -135,7 +135,9 @@ describe('bktx token', () => {
     const env = { ...world.env, CI: 'true' }
     const result = await runCli(['token', '--json'], { env, secrets })
     expect([result.code, JSON.parse(result.stdout).cache]).toEqual([0, 'none'])
-    expect(result.stderr).toMatch(/^warning: CI is set but no job identity \(BUILDKITE_JOB_ID, .*\): not caching, so that jobs never share a token; to cache per home anyway, pass --cache file/)
+    expect(result.stderr).toMatch(
+      /^warning: CI is set but no job identity \(BUILDKITE_JOB_ID, .*\): not caching, so that jobs never share a token; to cache per home anyway, pass --cache file/,
+    )
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
     await runCli(['token'], { env, secrets })
     expect(world.mints()).toBe(2)

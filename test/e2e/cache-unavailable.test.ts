@@ -24,10 +24,10 @@ beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'bktx-ro-'))
   const key = join(root, 'key.pem')
   await runBin(['keygen', '--out', key], { env: { HOME: root, XDG_CONFIG_HOME: join(root, 'config') } })
-  server = await spawnServer(
-    ['--member', MEMBER, '--org', 'acme', '--jwks', key, '--client-id', 'ro-client', '--state-dir', join(root, 'state')],
-    { HOME: root, XDG_CONFIG_HOME: join(root, 'config') },
-  )
+  server = await spawnServer(['--member', MEMBER, '--org', 'acme', '--jwks', key, '--client-id', 'ro-client', '--state-dir', join(root, 'state')], {
+    HOME: root,
+    XDG_CONFIG_HOME: join(root, 'config'),
+  })
   env = {
     HOME: join(root, 'home'),
     BKTX_TOKEN_URL: `${server.url}/oauth/token`,
@@ -54,7 +54,8 @@ function readOnly(args: string) {
   })
 }
 
-const mints = async () => (await readFile(join(root, 'state', 'audit.jsonl'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"token.minted"')).length
+const mints = async () =>
+  (await readFile(join(root, 'state', 'audit.jsonl'), 'utf8').catch(() => '')).split('\n').filter((l) => l.includes('"token.minted"')).length
 
 describe.skipIf(!canUnshare)('no cache directory can be made (read-only HOME, no writable /dev/shm)', () => {
   const notice =

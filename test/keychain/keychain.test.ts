@@ -270,7 +270,9 @@ describe.skipIf(!runPrivate)('a locked keyring (private gnome-keyring)', () => {
     const result = await withCache(mint.exchange, cache, { clock })(testParams())
     expect(result).toMatchObject({ cached: false, cache: 'file' })
     // Said when the token is stored (once a day on this host).
-    expect(result.notices.map((n) => n.message)).toEqual([expect.stringMatching(/^no keychain \(it is locked\): caching tokens in .*bktx\/home-[0-9a-f]{16} \(said once a day\)$/)])
+    expect(result.notices.map((n) => n.message)).toEqual([
+      expect.stringMatching(/^no keychain \(it is locked\): caching tokens in .*bktx\/home-[0-9a-f]{16} \(said once a day\)$/),
+    ])
     expect((await readdir(cache.dir as string)).filter((f) => f.endsWith('.token'))).toHaveLength(1)
 
     // Explicit --cache keychain: the locked keychain is an error (exit 8), before any exchange.

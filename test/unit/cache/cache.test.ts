@@ -309,7 +309,14 @@ describe('selectCache', () => {
     const {
       cache,
       notices: [notice],
-    } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true', BUILDKITE_JOB_ID: 'job-a' }, home: root, uid, clock: fixedClock(), secrets })
+    } = await selectCache({
+      mode: 'auto',
+      env: { XDG_RUNTIME_DIR: root, CI: 'true', BUILDKITE_JOB_ID: 'job-a' },
+      home: root,
+      uid,
+      clock: fixedClock(),
+      secrets,
+    })
     expect([cache.backend, notice]).toEqual(['file', undefined])
     expect(cache.scope).toMatch(/^job-[0-9a-f]{16}$/)
     expect(secrets.calls).toEqual([])

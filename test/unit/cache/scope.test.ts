@@ -21,8 +21,22 @@ async function tempRoot(): Promise<string> {
 }
 
 /** One process's cache: its env over a shared runtime directory (one uid, one host). */
-async function processCache(runtime: string, env: Record<string, string>, clock: FixedClock, secrets = new MemorySecretStore(), mode: 'auto' | 'file' = 'auto') {
-  return selectCache({ mode, env: { XDG_RUNTIME_DIR: runtime, ...env }, home: env['HOME'] ?? '/home/agent', uid, clock, secrets, shmDir: join(runtime, 'no-shm') })
+async function processCache(
+  runtime: string,
+  env: Record<string, string>,
+  clock: FixedClock,
+  secrets = new MemorySecretStore(),
+  mode: 'auto' | 'file' = 'auto',
+) {
+  return selectCache({
+    mode,
+    env: { XDG_RUNTIME_DIR: runtime, ...env },
+    home: env['HOME'] ?? '/home/agent',
+    uid,
+    clock,
+    secrets,
+    shmDir: join(runtime, 'no-shm'),
+  })
 }
 
 describe('the scope of a cache', () => {
@@ -31,7 +45,7 @@ describe('the scope of a cache', () => {
     expect(home({}).kind).toBe('home')
     expect(home({}).name).toMatch(/^home-[0-9a-f]{16}$/)
     expect(cacheScope({}, '/home/b/.cache/bktx').name).not.toBe(home({}).name)
-    const jobs = [
+    const jobs: Record<string, string>[] = [
       { BUILDKITE_JOB_ID: '0190-a' },
       { BUILDKITE_JOB_ID: '0190-b' },
       { GITHUB_RUN_ID: '77', GITHUB_RUN_ATTEMPT: '1', GITHUB_JOB: 'test' },
@@ -200,7 +214,14 @@ describe('sweeping', () => {
     expect((await readdir(cache.dir as string)).filter((f) => f.endsWith('.json'))).toHaveLength(2)
     await get(testParams({ ttl: 900 }))
     const left = (await readdir(cache.dir as string)).sort()
-    expect(left).toEqual([`${cacheKey(testParams({ ttl: 900 }))}.json`, `${cacheKey(testParams({ ttl: 900 }))}.token`, `${cacheKey(testParams())}.json`, `${cacheKey(testParams())}.token`].sort())
+    expect(left).toEqual(
+      [
+        `${cacheKey(testParams({ ttl: 900 }))}.json`,
+        `${cacheKey(testParams({ ttl: 900 }))}.token`,
+        `${cacheKey(testParams())}.json`,
+        `${cacheKey(testParams())}.token`,
+      ].sort(),
+    )
   })
 
   it('removes other scopes’ directories a day after their last token expired, hourly at most; keeps live and keychain ones', async () => {
@@ -212,7 +233,16 @@ describe('sweeping', () => {
     const finished = await open({ BUILDKITE_JOB_ID: 'finished' })
     const keychained = await open({ BUILDKITE_JOB_ID: 'keychain' }, 'auto')
     await withCache(mint.exchange, finished, { clock })(testParams({ ttl: 600 }))
-    const keychainCache = (await selectCache({ mode: 'keychain', env: { XDG_RUNTIME_DIR: runtime, CI: 'true', BUILDKITE_JOB_ID: 'keychain' }, home: '/home/agent', uid, clock, secrets: new MemorySecretStore() })).cache
+    const keychainCache = (
+      await selectCache({
+        mode: 'keychain',
+        env: { XDG_RUNTIME_DIR: runtime, CI: 'true', BUILDKITE_JOB_ID: 'keychain' },
+        home: '/home/agent',
+        uid,
+        clock,
+        secrets: new MemorySecretStore(),
+      })
+    ).cache
     expect(keychainCache.dir).toBe(keychained.dir)
     await withCache(mint.exchange, keychainCache, { clock })(testParams({ ttl: 600 }))
     // An entry of a version before scopes, directly in the private directory, long expired.

@@ -96,7 +96,7 @@ describe('cachedToken', () => {
     expect(await cachedToken(['--ttl', 'ten'], deps())).toBeUndefined()
   })
 
-  it('in auto mode without a keychain, the day\'s first mint says so and hits are served silently, on a terminal too (issue 20)', async () => {
+  it("in auto mode without a keychain, the day's first mint says so and hits are served silently, on a terminal too (issue 20)", async () => {
     const locked = new MemorySecretStore()
     locked.fail = new KeychainError('the Secret Service collection is locked')
     const { BKTX_CACHE: _file, ...env } = deps().env
@@ -130,7 +130,8 @@ describe('cachedToken', () => {
     }
     // BKTX_QUIET=0 is not quiet (a mint says it again once the day's marker is gone).
     const runtime = join(world.env.XDG_RUNTIME_DIR, 'bktx')
-    for (const scope of await readdir(runtime)) for (const name of await readdir(join(runtime, scope)).catch(() => [])) if (name.startsWith('said-')) await rm(join(runtime, scope, name))
+    for (const scope of await readdir(runtime))
+      for (const name of await readdir(join(runtime, scope)).catch(() => [])) if (name.startsWith('said-')) await rm(join(runtime, scope, name))
     expect((await runCli(['token', '--refresh'], { env: { ...env, BKTX_QUIET: '0' }, secrets: locked })).stderr).toMatch(/^warning: /)
   })
 })
