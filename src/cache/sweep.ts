@@ -89,6 +89,9 @@ export async function sweepOtherScopes(options: { base: string; own: string; uid
     }
     if (!keep) await rm(dir, { recursive: true, force: true }).catch(() => undefined)
   }
-  // Before scopes, entries were kept in `base` itself; no version reads them any more.
-  await sweepExpired(createMetadataStore({ dir: base, uid }), new FileSecretStore({ dir: base, uid }), { clock, keychain: { delete: async () => true } })
+  // Before scopes, entries were kept in `base` itself; no version reads them any more. Their
+  // keychain items (named by the bare key) cannot be told from another home's here: the
+  // metadata goes, the item stays for a home's `cache clear --all` (./scoped-keychain.ts).
+  const keepItem = { delete: async () => true }
+  await sweepExpired(createMetadataStore({ dir: base, uid }), new FileSecretStore({ dir: base, uid }), { clock, keychain: keepItem })
 }

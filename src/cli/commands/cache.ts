@@ -55,8 +55,8 @@ requested_ttl is in seconds (null: the app's maximum), token_hint the last four 
   action<CacheListOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
   const clear = cache
     .command('clear')
-    .description('remove the cached token of the current settings, or every one with --all')
-    .option('--all', 'remove every cached token (and orphaned bktx keychain items)')
+    .description('remove the cached token of the current settings, or every one of this home (or CI job) with --all')
+    .option('--all', 'remove every cached token of this home or CI job (and its orphaned bktx keychain items)')
   addTokenOptions(clear)
   action<CacheClearOptions>(clear, deps, (ctx, opts) => runCacheClear(ctx, opts))
 }
