@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { selectCache } from '../../src/cache/select.js'
 import { KeychainError } from '../../src/errors.js'
+import { cachedToken } from '../../src/fast/token.js'
 import { MemorySecretStore } from '../../src/secrets/store.js'
 import { runCli } from '../helpers/cli.js'
 import { http } from '../helpers/http.js'
@@ -42,6 +43,26 @@ describe('two Buildkite jobs on one agent host (same uid, same HOME)', () => {
     expect((await runCli(['token'], { env: jobB })).stdout.trim()).toBe(b)
     expect(world.mints()).toBe(2)
     expect(JSON.parse((await runCli(['cache', 'list', '--json'], { env: jobA })).stdout)).toEqual([])
+  })
+})
+
+describe('the cache-hit fast path', () => {
+  it('serves a job only its own token (it finds the directory through the same scope)', async () => {
+    const jobA = { ...world.env, CI: 'true', BUILDKITE_JOB_ID: 'fast-a' }
+    const a = (await runCli(['token'], { env: jobA })).stdout
+    const fast = (env: Record<string, string>) =>
+      cachedToken([], {
+        env,
+        stderrIsTTY: false,
+        home: world.home.dir,
+        uid: process.getuid?.(),
+        cwd: world.home.dir,
+        clock: { now: () => new Date() },
+        secrets: new MemorySecretStore(),
+      })
+    expect(await fast(jobA)).toEqual({ stdout: a, stderr: '', colour: false })
+    expect(await fast({ ...jobA, BUILDKITE_JOB_ID: 'fast-b' })).toBeUndefined()
+    expect(await fast(world.env)).toBeUndefined()
   })
 })
 
