@@ -134,10 +134,11 @@ export interface GetTokenOptions extends TokenSettings, SettingsSourceOptions, N
   refresh?: boolean
   /**
    * The OS keychain's stand-in: where the `keychain` and `auto` cache modes keep token secrets
-   * (`auto` uses files instead when CI is set in `env`). A {@link MemorySecretStore} keeps a
+   * (`auto` uses files instead in a CI job `env` identifies, and no cache when CI is set with
+   * no job identified). A {@link MemorySecretStore} keeps a
    * test off the real keychain. The cache's metadata, and the `file` mode's secrets, stay in
-   * bktx's cache directory: `$XDG_RUNTIME_DIR/bktx` of `env`, else `/dev/shm/bktx-UID`, else
-   * `$XDG_CACHE_HOME/bktx` (docs/cache-and-ci.md). To keep a test off the user's cache, give it an
+   * bktx's cache directory: a subdirectory per home or CI job of `$XDG_RUNTIME_DIR/bktx` of
+   * `env`, else `/dev/shm/bktx-UID`, else `$XDG_CACHE_HOME/bktx` (docs/cache-and-ci.md). To keep a test off the user's cache, give it an
    * `env` whose XDG_RUNTIME_DIR is a private temporary directory, or use `cache: 'none'`.
    * Default: the OS keychain through @napi-rs/keyring.
    */

@@ -1,4 +1,8 @@
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
 import { KeychainError, type Notice } from '../errors.js'
+import { isPrivateDir } from './dir.js'
+import { SCOPE_NAME } from './scope.js'
 import type { ExchangeParams, TokenResult } from '../exchange/types.js'
 import type { SecretStore } from '../secrets/store.js'
 import type { Clock } from '../time/clock.js'
@@ -6,19 +10,31 @@ import { isCacheKey } from './key.js'
 import { buildMeta, tokenDigest, tokenFromEntry, type BackendName, type CachedToken, type EntryMeta, type SecretBackend } from './entry.js'
 import type { FileSecretStore } from './file-store.js'
 import type { EntryLockOptions, ReleaseLock } from './lock.js'
-import type { MetadataStore } from './metadata.js'
+import { createMetadataStore, type MetadataStore } from './metadata.js'
 import type { SecretPolicy } from './policy.js'
 
 /** One entry as `bktx cache list` shows it: metadata only, no secret store is touched. */
 export interface CacheListing {
   key: string
+  /** The scope directory it is in (./scope.ts); `legacy` for an entry of a version before scopes. */
+  scope: string
   backend: SecretBackend
+  /** The profile it was minted for; undefined for entries of older versions. */
+  profile: string | undefined
   org: string
   subject: string
   subjectType: EntryMeta['subjectType']
+  /** Granted scopes. */
   scopes: string[]
+  /** The scopes asked for (empty: the app's defaults) and the lifetime asked for in seconds (null: the app's maximum). */
+  requestedScopes: string[]
+  requestedTtl: number | null
   tokenUrl: string
+  /** The token URL's host (and port), with its path when that is not `/oauth/token`. */
+  tokenHost: string
   clientId: string
+  /** The signing key's `kid`; undefined when it had none or the entry is from an older version. */
+  kid: string | undefined
   /** SHA-256 of the signing key's public key (SPKI DER), base64url: which key minted it. */
   keyFingerprint: string
   receivedAt: Date
@@ -69,7 +85,12 @@ export interface TokenCache {
    */
   lock(key: string): Promise<ReleaseLock>
   lock(key: string, served: () => Promise<boolean>): Promise<ReleaseLock | undefined>
+  /** The entries of this cache's scope. */
   list(): Promise<CacheListing[]>
+  /** The entries of every scope of the private directory this user may read (`cache list --all-scopes`). */
+  listAll(): Promise<CacheListing[]>
+  /** The scope directory's name (./scope.ts); undefined for `none`. */
+  readonly scope: string | undefined
   clear(key: string): Promise<ClearOutcome>
   clearAll(): Promise<ClearOutcome>
 }
@@ -80,10 +101,19 @@ export interface TokenCacheParts {
   policy: SecretPolicy
   /** The token files of the private directory: cleared in every mode. */
   file: FileSecretStore
-  /** The OS keychain, when the mode may have items in it to clear. */
+  /** The OS keychain as this scope sees it (./scoped-keychain.ts), when the mode may have items in it to clear. */
   keychain?: SecretStore | undefined
+  /** Items of versions before scopes, removed by clearAll too (home scopes only: a CI job's clear never touches them). */
+  legacyKeychain?: Pick<SecretStore, 'delete' | 'accounts'> | undefined
   clock: Clock
   lock?: EntryLockOptions | undefined
+  /** The scope directory's name, and the private directory holding every scope (swept after a write). */
+  scope?: string | undefined
+  base?: string | undefined
+  /** The profile recorded in new entries' metadata (shown by `cache list`). */
+  profile?: string | undefined
+  /** The user's uid, for reading other scopes' directories (listAll). */
+  uid?: number | undefined
 }
 
 /** A cache composed of a metadata store, the secret stores, and the policy between them. */
@@ -96,9 +126,21 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
     return status.ok ? undefined : status.error
   }
 
+  /** After a write: expired entries of this scope, then (hourly) other scopes' dead directories. Never fails a write. */
+  async function sweep(keychainAnswered: boolean): Promise<void> {
+    try {
+      const { sweepExpired, sweepOtherScopes } = await import('./sweep.js')
+      await sweepExpired(metadata, file, { clock, keychain: keychainAnswered ? keychain : undefined })
+      if (parts.base !== undefined && parts.scope !== undefined) await sweepOtherScopes({ base: parts.base, own: parts.scope, uid: parts.uid, clock })
+    } catch {
+      // Housekeeping: whatever fails here is tried again after the next write.
+    }
+  }
+
   return {
     backend: policy.backend,
     dir: metadata.dir,
+    scope: parts.scope,
     readMeta: (key) => metadata.read(key),
 
     async read(key, accept) {
@@ -116,7 +158,7 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
       const stored = await policy.write(key, token.accessToken)
       if (stored.backend === 'none') return { backend: 'none', notice: stored.notice }
       try {
-        await metadata.write(buildMeta(key, stored.backend, params, token))
+        await metadata.write(buildMeta(key, stored.backend, params, token, parts.profile))
       } catch (error) {
         const failure = error as Error
         // Never lose a token the server has already minted (and audited) over a cache failure.
@@ -126,6 +168,7 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
       // file is left alone: that only happens when the keychain just failed, and a failing
       // keychain is never asked to delete. The next keychain write or `clear --all` replaces it.)
       if (stored.backend === 'keychain') await file.delete(key)
+      await sweep(stored.backend === 'keychain')
       return { backend: stored.backend, notice: stored.notice }
     },
 
@@ -135,30 +178,17 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
       return lockEntry(metadata.lockPaths(key).lock, { ...parts.lock, until: served })
     }) as TokenCache['lock'],
 
-    async list() {
-      const now = clock.now().getTime()
-      const listing: CacheListing[] = []
-      for (const key of await metadata.keys()) {
-        const meta = await metadata.read(key)
-        if (meta === undefined) continue
-        const token = tokenFromEntry(meta, '')
-        listing.push({
-          key,
-          backend: meta.backend,
-          org: meta.org,
-          subject: meta.subject,
-          subjectType: meta.subjectType,
-          scopes: meta.scopes,
-          tokenUrl: meta.tokenUrl,
-          clientId: meta.clientId,
-          keyFingerprint: meta.keyFingerprint,
-          receivedAt: token.receivedAt,
-          expiresAt: token.expiresAt,
-          expired: token.expiresAt.getTime() <= now,
-          tokenHint: meta.tokenHint ?? undefined,
-        })
+    list: async () => (await listDir(metadata, parts.scope ?? 'legacy', clock)).sort(byExpiry),
+
+    async listAll() {
+      if (parts.base === undefined) return (await listDir(metadata, parts.scope ?? 'legacy', clock)).sort(byExpiry)
+      const listing = await listDir(createMetadataStore({ dir: parts.base, uid: parts.uid }), 'legacy', clock)
+      for (const name of (await readdir(parts.base).catch(() => [] as string[])).sort()) {
+        const dir = join(parts.base, name)
+        if (!SCOPE_NAME.test(name) || !isPrivateDir(dir, parts.uid)) continue
+        listing.push(...(await listDir(createMetadataStore({ dir, uid: parts.uid }), name, clock)))
       }
-      return listing.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime())
+      return listing.sort(byExpiry)
     },
 
     async clear(key) {
@@ -206,6 +236,9 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
               if (!isCacheKey(account)) continue
               if ((await keychain.delete(account)) && !keys.has(account)) removed++
             }
+            for (const account of (await parts.legacyKeychain?.accounts()) ?? []) {
+              if (await parts.legacyKeychain?.delete(account)) removed++
+            }
           } catch (error) {
             if (!(error instanceof KeychainError)) throw error
             keychainError = error
@@ -215,6 +248,50 @@ export function createTokenCache(parts: TokenCacheParts): TokenCache {
       return { removed, keychainError }
     },
   }
+}
+
+const byExpiry = (a: CacheListing, b: CacheListing) => a.expiresAt.getTime() - b.expiresAt.getTime()
+
+/** Where a token URL points, as `cache list` shows it: host and port, and the path unless it is Buildkite's. */
+export function tokenHostOf(tokenUrl: string): string {
+  try {
+    const url = new URL(tokenUrl)
+    return url.pathname === '/oauth/token' ? url.host : `${url.host}${url.pathname}`
+  } catch {
+    return tokenUrl
+  }
+}
+
+async function listDir(metadata: MetadataStore, scope: string, clock: Clock): Promise<CacheListing[]> {
+  const now = clock.now().getTime()
+  const listing: CacheListing[] = []
+  for (const key of await metadata.keys()) {
+    const meta = await metadata.read(key)
+    if (meta === undefined) continue
+    const token = tokenFromEntry(meta, '')
+    listing.push({
+      key,
+      scope,
+      backend: meta.backend,
+      profile: meta.profile ?? undefined,
+      org: meta.org,
+      subject: meta.subject,
+      subjectType: meta.subjectType,
+      scopes: meta.scopes,
+      requestedScopes: meta.requestedScopes,
+      requestedTtl: meta.requestedTtl,
+      tokenUrl: meta.tokenUrl,
+      tokenHost: tokenHostOf(meta.tokenUrl),
+      clientId: meta.clientId,
+      kid: meta.kid ?? undefined,
+      keyFingerprint: meta.keyFingerprint,
+      receivedAt: token.receivedAt,
+      expiresAt: token.expiresAt,
+      expired: token.expiresAt.getTime() <= now,
+      tokenHint: meta.tokenHint ?? undefined,
+    })
+  }
+  return listing
 }
 
 /** The `none` backend: every read misses, nothing is stored, nothing is locked. */
@@ -228,6 +305,8 @@ export function createNoCache(): TokenCache {
     write: async () => ({ backend: 'none', notice: undefined }),
     lock: async () => async () => undefined,
     list: async () => [],
+    listAll: async () => [],
+    scope: undefined,
     clear: async () => nothing,
     clearAll: async () => nothing,
   }

@@ -40,6 +40,10 @@ export interface EntryMeta {
   tokenHint: string | null
   /** SHA-256 (hex) of the token: a torn write or a foreign secret reads as a miss. */
   tokenSha256: string
+  /** The `kid` of the signing key (shown by `bktx cache list`; the fingerprint is what keys the entry). Absent in entries of older versions. */
+  kid?: string | null
+  /** The profile the token was minted for, when known (shown only: the cache key holds the settings, not their source). */
+  profile?: string | null
 }
 
 /** A cache entry whose secret was read and matched its metadata. */
@@ -55,7 +59,7 @@ export function tokenDigest(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex')
 }
 
-export function buildMeta(key: string, backend: SecretBackend, params: ExchangeParams, token: TokenResult): EntryMeta {
+export function buildMeta(key: string, backend: SecretBackend, params: ExchangeParams, token: TokenResult, profile?: string): EntryMeta {
   return {
     v: 1,
     key,
@@ -76,6 +80,8 @@ export function buildMeta(key: string, backend: SecretBackend, params: ExchangeP
     expiresAt: new Date(token.receivedAt.getTime() + token.expiresIn * 1000).toISOString(),
     tokenHint: token.accessToken.length >= HINT_MIN_LENGTH ? token.accessToken.slice(-4) : null,
     tokenSha256: tokenDigest(token.accessToken),
+    kid: params.key.kid ?? null,
+    profile: profile ?? null,
   }
 }
 
@@ -148,6 +154,8 @@ export function parseMeta(text: string, expectedKey: string): EntryMeta | undefi
     (m['expiresIn'] as number) > 0 &&
     (m['tokenHint'] === null || (str('tokenHint') && (m['tokenHint'] as string).length <= 4)) &&
     /^[0-9a-f]{64}$/.test(m['tokenSha256'] as string) &&
+    (m['kid'] === undefined || m['kid'] === null || str('kid')) &&
+    (m['profile'] === undefined || m['profile'] === null || str('profile')) &&
     Number.isFinite(Date.parse(m['receivedAt'] as string))
   return ok ? (value as EntryMeta) : undefined
 }

@@ -37,7 +37,7 @@ function storeFailure(error: unknown): FileError | KeychainError {
  * keychain's exits 8); one that fails on write leaves the minted token uncached, with a notice:
  * a token the server has already minted (and audited) is never lost over a cache failure.
  */
-function singleStorePolicy(backend: SecretBackend, store: SecretStore): SecretPolicy {
+function singleStorePolicy(backend: SecretBackend, store: SecretStore, noteOnWrite?: () => Promise<Notice | undefined>): SecretPolicy {
   return {
     backend,
     serves: (entryBackend) => entryBackend === backend,
@@ -45,15 +45,17 @@ function singleStorePolicy(backend: SecretBackend, store: SecretStore): SecretPo
     async write(key, secret) {
       try {
         await store.set(key, secret)
-        return { backend }
       } catch (error) {
         return notCached(storeFailure(error))
       }
+      const notice = await noteOnWrite?.()
+      return notice === undefined ? { backend } : { backend, notice }
     },
   }
 }
 
-export const filePolicy = (file: SecretStore): SecretPolicy => singleStorePolicy('file', file)
+/** `noteOnWrite`: a notice a stored token may carry (`auto` without a keychain: once a day, src/cache/select.ts). */
+export const filePolicy = (file: SecretStore, noteOnWrite?: () => Promise<Notice | undefined>): SecretPolicy => singleStorePolicy('file', file, noteOnWrite)
 export const keychainPolicy = (keychain: SecretStore): SecretPolicy => singleStorePolicy('keychain', keychain)
 
 /**

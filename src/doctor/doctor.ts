@@ -10,6 +10,7 @@ import { printable } from '../http/body.js'
 import { proxyRoute } from '../http/proxy-route.js'
 import { redactURL } from '../http/url.js'
 import { isCI } from '../cache/select.js'
+import { jobIdentities } from '../cache/scope.js'
 import { NO_KID } from '../keys/pem.js'
 import { checkJwks, type JwksCheckOptions, type JwksSource } from '../jwks/check.js'
 import { formatDuration, isoSeconds } from '../time/duration.js'
@@ -123,10 +124,10 @@ export function statusChecks(status: StatusReport, deps: Pick<StatusDeps, 'clock
   if (kc.state === 'available') checks.push(pass('keychain', 'available (answers unlocked; bktx never raises an unlock prompt)'))
   else if (cache.mode === 'keychain')
     checks.push(fail('keychain', `${kc.state}${detail}`, [kc.state === 'locked' ? 'unlock it, or ' : 'use the file cache: ', { set: 'cache', value: 'file' }]))
-  else if (cache.mode === 'auto' && cache.backend === 'file' && !isCI(deps.env)) {
+  else if (cache.mode === 'auto' && cache.backend === 'file' && !isCI(deps.env) && jobIdentities(deps.env).length === 0) {
     const unlock = kc.state === 'locked' ? 'unlock it, or ' : ''
     checks.push(
-      warn('keychain', `${kc.state}${detail}; the auto cache falls back to files and says so on every run`, [
+      warn('keychain', `${kc.state}${detail}; the auto cache falls back to files and says so once a day`, [
         `${unlock}to use files without trying the keychain, `,
         { set: 'cache', value: 'file' },
       ]),

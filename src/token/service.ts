@@ -223,7 +223,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     async obtain(options) {
       const request = await resolve(options, options)
       const params = request.params
-      const opened = await openTokenCache(options.cache ?? request.cache, deps)
+      const opened = await openTokenCache(options.cache ?? request.cache, { ...deps, profile: request.explicitProfile ?? 'default' })
       const exchanger = (p: ExchangeParams) =>
         connected(options, async (fetch) => {
           // Said when the scopes are sent, not on a cache hit: Buildkite may know scopes bktx does not.

@@ -150,11 +150,24 @@ describe('bktx status', () => {
     const secrets = new MemorySecretStore()
     secrets.fail = new KeychainError('the keychain is locked; bktx does not raise unlock prompts', { detail: { reason: 'locked' } })
     const auto = JSON.parse((await runCli(['status', '--json'], { env: h.env, secrets })).stdout)
-    expect(auto.cache).toMatchObject({ mode: 'auto', backend: 'file', reason: 'the keychain is not available', usable: true, keychain: { state: 'locked' } })
+    // Always said here, whatever token commands said today (issue 20: they say it once a day).
+    expect(auto.cache).toMatchObject({
+      mode: 'auto',
+      backend: 'file',
+      reason: 'the keychain is not available (token commands say so once a day)',
+      usable: true,
+      keychain: { state: 'locked' },
+    })
     const required = JSON.parse((await runCli(['status', '--json'], { env: { ...h.env, BKTX_CACHE: 'keychain' }, secrets })).stdout)
     expect(required.cache).toMatchObject({ backend: 'keychain', usable: false })
     const ci = JSON.parse((await runCli(['status', '--json'], { env: { ...h.env, CI: 'true' }, secrets })).stdout)
-    expect(ci.cache).toMatchObject({ backend: 'file', reason: expect.stringMatching(/^CI is set/) })
+    expect(ci.cache).toMatchObject({ backend: 'none', reason: expect.stringMatching(/^CI is set but no job identity/) })
+    const job = JSON.parse((await runCli(['status', '--json'], { env: { ...h.env, CI: 'true', GITHUB_RUN_ID: '5', GITHUB_JOB: 'test' }, secrets })).stdout)
+    expect(job.cache).toMatchObject({
+      backend: 'file',
+      reason: expect.stringMatching(/^a CI job is identified \(GITHUB_RUN_ID \+ GITHUB_RUN_ATTEMPT \+ GITHUB_JOB\)/),
+    })
+    expect(job.cache.dir).toMatch(/\/bktx\/job-[0-9a-f]{16}$/)
     secrets.fail = new KeychainError('no usable keychain: no D-Bus', { detail: { reason: 'no-bus' } })
     expect(JSON.parse((await runCli(['status', '--json'], { env: h.env, secrets })).stdout).cache.keychain.state).toBe('absent')
     // Only the lock probe was asked: no get, set or delete that could raise a prompt.

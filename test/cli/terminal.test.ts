@@ -142,7 +142,7 @@ describe('--quiet and BKTX_QUIET', () => {
   it('drop notes and warnings, keep errors and the usage line', async () => {
     const { BKTX_CACHE: _none, ...env } = { ...world.env, BKTX_CACHE: undefined }
     const noisy = await runCli(['token'], { env, secrets: locked() })
-    expect(noisy.stderr).toMatch(/^warning: .*locked; using the file cache/)
+    expect(noisy.stderr).toMatch(/^warning: no keychain \(.*\): caching tokens in /)
     for (const [args, extra] of [
       [['--quiet', 'token'], {}],
       [['token', '-q'], {}],

@@ -1,6 +1,7 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { resolveCacheDir } from '../../src/cache/dir.js'
 import { KeychainError } from '../../src/errors.js'
 import { MemorySecretStore } from '../../src/secrets/store.js'
 import { fixedClock, runCli } from '../helpers/cli.js'
@@ -14,6 +15,9 @@ beforeEach(async () => {
 afterEach(() => world.cleanup())
 
 const FILE = ['--cache', 'file']
+
+/** The cache directory of the world's home (its scope's directory, src/cache/scope.ts). */
+const cacheDir = () => resolveCacheDir({ env: world.env, home: '/nonexistent-home', uid: process.getuid?.() })
 
 describe('bktx token', () => {
   it('prints only the token and a newline, and serves it from the cache the second time', async () => {
@@ -78,7 +82,7 @@ describe('bktx token', () => {
 
   it('treats a corrupt cache entry as a miss', async () => {
     await runCli(['token', ...FILE], { env: world.env })
-    const dir = join(world.env.XDG_RUNTIME_DIR, 'bktx')
+    const dir = await cacheDir()
     for (const name of await readdir(dir)) {
       if (name.endsWith('.json') || name.endsWith('.token')) await writeFile(join(dir, name), '{corrupt', { mode: 0o600 })
     }
@@ -94,7 +98,7 @@ describe('bktx token', () => {
     expect(first.code).toBe(0)
     expect([...secrets.items.values()]).toContain(first.stdout.trim())
     // The token itself is not in the cache directory: only metadata.
-    const dir = join(world.env.XDG_RUNTIME_DIR, 'bktx')
+    const dir = await cacheDir()
     for (const name of await readdir(dir)) {
       if (!name.endsWith('.lock')) expect(await readFile(join(dir, name), 'utf8')).not.toContain(first.stdout.trim())
     }
@@ -112,13 +116,31 @@ describe('bktx token', () => {
     expect(result.code).toBe(0)
     expect(result.stdout).toMatch(/^bktx_/)
     expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
-    expect(result.stderr).toMatch(/locked; using the file cache in /)
+    expect(result.stderr).toMatch(/^warning: no keychain \(it is not available\): caching tokens in /)
+    // Once a day on this host (issue 20): another mint the same day says nothing.
+    const again = await runCli(['token', '--ttl', '15m'], { env: world.env, secrets })
+    expect([again.code, again.stderr, world.mints()]).toEqual([0, '', 2])
   })
 
-  it('uses the file cache without asking the keychain when CI is set', async () => {
+  it('uses the file cache of the job without asking the keychain in a CI job', async () => {
     const secrets = new MemorySecretStore()
-    const result = await runCli(['token', '--json'], { env: { ...world.env, CI: 'true' }, secrets })
+    const result = await runCli(['token', '--json'], { env: { ...world.env, CI: 'true', BUILDKITE_JOB_ID: 'j-1' }, secrets })
     expect(JSON.parse(result.stdout).cache).toBe('file')
+    expect(result.stderr).toBe('')
+    expect(secrets.calls).toEqual([])
+  })
+
+  it('caches nothing with CI set and no job identified, with one notice (issue 20)', async () => {
+    const secrets = new MemorySecretStore()
+    const env = { ...world.env, CI: 'true' }
+    const result = await runCli(['token', '--json'], { env, secrets })
+    expect([result.code, JSON.parse(result.stdout).cache]).toEqual([0, 'none'])
+    expect(result.stderr).toMatch(
+      /^warning: CI is set but no job identity \(BUILDKITE_JOB_ID, .*\): not caching, so that jobs never share a token; to cache per home anyway, pass --cache file/,
+    )
+    expect(result.stderr.trimEnd().split('\n')).toHaveLength(1)
+    await runCli(['token'], { env, secrets })
+    expect(world.mints()).toBe(2)
     expect(secrets.calls).toEqual([])
   })
 

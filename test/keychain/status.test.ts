@@ -52,7 +52,12 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
     const status = await run(['status', '--json'])
     expect(status.code).toBe(0)
     const doc = JSON.parse(status.stdout)
-    expect(doc.cache).toMatchObject({ backend: 'file', reason: 'the keychain is not available', usable: true, keychain: { state: 'locked' } })
+    expect(doc.cache).toMatchObject({
+      backend: 'file',
+      reason: 'the keychain is not available (token commands say so once a day)',
+      usable: true,
+      keychain: { state: 'locked' },
+    })
     expect(doc.cache.keychain.detail).toMatch(/the keychain is locked; bktx does not raise unlock prompts/)
     expect((await run(['status'])).stdout).toMatch(/^ {10}keychain locked \(the keychain is locked/m)
 

@@ -22,6 +22,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo, Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { resolveCacheDir, scopeOf } from '../../src/cache/dir.js'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { fixedClock, runCli } from '../helpers/cli.js'
 import { runBktx } from '../helpers/security-cli.js'
@@ -342,7 +343,8 @@ async function newHome(name: string, tokenUrl: string): Promise<Home> {
   const root = await mkdtemp(join(dir, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 40)}-`))
   await mkdir(join(root, 'run'), { mode: 0o700 })
   return {
-    cacheDir: join(root, 'run', 'bktx'),
+    // The scope's directory (src/cache/scope.ts) in the private one.
+    cacheDir: join(root, 'run', 'bktx', scopeOf({ env: { XDG_CACHE_HOME: join(root, 'cache') }, home: root }).name),
     env: {
       HOME: root,
       XDG_CONFIG_HOME: join(root, 'config'),
@@ -522,7 +524,12 @@ describe.concurrent('a cached token past its time is never served', () => {
     const minted = await runCli(['token', '--cache', 'file', '--ttl', ttl], { env: world.env, clock })
     expect(minted.code, minted.stderr).toBe(0)
     await world.server.stop()
-    return { env: world.env, token: minted.stdout.trim(), cacheDir: join(world.env['XDG_RUNTIME_DIR'] as string, 'bktx'), stop: () => world.home.cleanup() }
+    return {
+      env: world.env,
+      token: minted.stdout.trim(),
+      cacheDir: await resolveCacheDir({ env: world.env, home: world.home.dir, uid: process.getuid?.() }),
+      stop: () => world.home.cleanup(),
+    }
   }
 
   it.each([

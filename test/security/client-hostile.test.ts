@@ -22,6 +22,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { resolveCacheDir, scopeOf } from '../../src/cache/dir.js'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startCountingProxy, type CountingProxy, type ProxyBehaviour } from '../helpers/proxy.js'
 import { fixedClock } from '../helpers/cli.js'
@@ -602,8 +603,9 @@ describe.concurrent('hostile token and API endpoints', () => {
       const doc = JSON.parse(result.stdout)
       const expiresAt = Date.parse(doc.expires_at)
       expect(expiresAt).toBe(clock.now().getTime() + 86_400_000)
-      const metadata = (await readdir(join(home, 'bktx'))).filter((f) => f.endsWith('.json'))
-      const meta = JSON.parse(await readFile(join(home, 'bktx', metadata[0] as string), 'utf8'))
+      const scoped = await resolveCacheDir({ env, home, uid: process.getuid?.() })
+      const metadata = (await readdir(scoped)).filter((f) => f.endsWith('.json'))
+      const meta = JSON.parse(await readFile(join(scoped, metadata[0] as string), 'utf8'))
       expect(meta.expiresIn).toBe(86_400)
       const listed = JSON.parse((await cli(['cache', 'list', '--json'], env, clock)).stdout)
       expect(Date.parse(listed[0].expires_at)).toBe(expiresAt)
@@ -761,7 +763,7 @@ describe('a squatted /dev/shm/bktx-<uid>', () => {
         const exported = await run(['env'], { env, uid: victim })
         expect(exported.code).toBe(0)
         expect(exported.stdout).toContain(`BUILDKITE_API_TOKEN='${first.stdout.trim()}'`)
-        expect((await readdir(join(home, 'cache', 'bktx'))).filter((f) => f.endsWith('.token'))).toHaveLength(1)
+        expect((await readdir(join(home, 'cache', 'bktx', scopeOf({ env, home }).name))).filter((f) => f.endsWith('.token'))).toHaveLength(1)
         // The squatted path: the same inode, owner and mode, and nothing written into it.
         const after = await lstat(shmPath)
         expect([after.ino, after.uid, after.mode], name).toEqual([before.ino, before.uid, before.mode])

@@ -21,6 +21,7 @@ import { existsSync, watch } from 'node:fs'
 import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { scopeOf } from '../../src/cache/dir.js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseMeta } from '../../src/cache/entry.js'
 import { http } from '../helpers/http.js'
@@ -87,9 +88,11 @@ let homes = 0
 /** A home whose private runtime directory already holds the (empty) cache directory, so it can be watched. */
 async function newHome(serverUrl = server.url): Promise<Home> {
   const root = join(dir, `home-${++homes}`)
-  await mkdir(join(root, 'run', 'bktx'), { recursive: true, mode: 0o700 })
+  // The scope's directory (src/cache/scope.ts): the private directory holds one per home or CI job.
+  const scoped = join(root, 'run', 'bktx', scopeOf({ env: { XDG_CACHE_HOME: join(dir, 'xdg-cache') }, home: root }).name)
+  await mkdir(scoped, { recursive: true, mode: 0o700 })
   return {
-    cacheDir: join(root, 'run', 'bktx'),
+    cacheDir: scoped,
     serverUrl,
     env: {
       HOME: root,

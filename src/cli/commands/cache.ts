@@ -12,17 +12,52 @@ export interface CacheClearOptions extends TokenOptions {
   all?: boolean
 }
 
+export interface CacheListOptions extends TokenOptions {
+  allScopes?: boolean
+}
+
+/** The fields of each entry of `cache list --json`, in order (stable names: scripts read them). */
+export const CACHE_LIST_FIELDS = [
+  'key',
+  'scope',
+  'profile',
+  'token_host',
+  'token_url',
+  'subject',
+  'subject_type',
+  'org',
+  'client_id',
+  'scopes',
+  'requested_scopes',
+  'requested_ttl',
+  'kid',
+  'key_fingerprint',
+  'received_at',
+  'expires_at',
+  'expired',
+  'cache',
+  'token_hint',
+] as const
+
 export function registerCache(self: Command, deps: ProgramDeps): void {
   const cache = self.description('list or clear cached tokens')
   const list = cache
     .command('list')
-    .description('cached tokens: metadata only (no token, no keychain access)')
+    .description('cached tokens of this home (or CI job): metadata only (no token, no keychain access)')
     .option('--cache <mode>', 'auto, keychain, file or none (env BKTX_CACHE)')
-  action<TokenOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
+    .option('--all-scopes', "also the tokens of this user's other homes and CI jobs on this host")
+    .addHelpText(
+      'after',
+      `\nEach line: profile, token host, subject, org, scopes (granted), ttl asked, key (kid and fingerprint),
+expiry, backend, the token's last four characters.
+--json prints a list of {${CACHE_LIST_FIELDS.join(', ')}};
+requested_ttl is in seconds (null: the app's maximum), token_hint the last four characters.`,
+    )
+  action<CacheListOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
   const clear = cache
     .command('clear')
-    .description('remove the cached token of the current settings, or every one with --all')
-    .option('--all', 'remove every cached token (and orphaned bktx keychain items)')
+    .description('remove the cached token of the current settings, or every one of this home (or CI job) with --all')
+    .option('--all', 'remove every cached token of this home or CI job (and its orphaned bktx keychain items)')
   addTokenOptions(clear)
   action<CacheClearOptions>(clear, deps, (ctx, opts) => runCacheClear(ctx, opts))
 }
@@ -35,25 +70,32 @@ async function openForHousekeeping(ctx: Context, flag: string | false | undefine
   return cache
 }
 
-export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<void> {
+export async function runCacheList(ctx: Context, opts: CacheListOptions): Promise<void> {
   const cache = await openForHousekeeping(ctx, opts.cache)
-  const entries = await cache.list()
+  const entries = opts.allScopes === true ? await cache.listAll() : await cache.list()
   const now = ctx.deps.clock.now().getTime()
   if (ctx.out.json) {
     ctx.out.document(
       entries.map(
         (e): JsonFields<'cache list'> => ({
           key: e.key,
-          cache: e.backend,
-          org: e.org,
+          scope: e.scope,
+          profile: e.profile ?? null,
+          token_host: e.tokenHost,
+          token_url: e.tokenUrl,
           subject: e.subject,
           subject_type: e.subjectType,
-          scopes: e.scopes,
-          token_url: e.tokenUrl,
+          org: e.org,
           client_id: e.clientId,
+          scopes: e.scopes,
+          requested_scopes: e.requestedScopes,
+          requested_ttl: e.requestedTtl,
+          kid: e.kid ?? null,
+          key_fingerprint: e.keyFingerprint,
           received_at: e.receivedAt.toISOString(),
           expires_at: e.expiresAt.toISOString(),
           expired: e.expired,
+          cache: e.backend,
           token_hint: e.tokenHint ?? null,
         }),
       ),
@@ -68,8 +110,14 @@ export async function runCacheList(ctx: Context, opts: TokenOptions): Promise<vo
     entries
       .map((e) => {
         const left = e.expired ? 'expired' : `expires in ${formatDuration((e.expiresAt.getTime() - now) / 1000)}`
+        const ttl = e.requestedTtl === null ? 'ttl max' : `ttl ${formatDuration(e.requestedTtl)}`
+        // The kid alone may be reused by another key: the fingerprint's start tells them apart.
+        const key = `key ${e.kid ?? '-'}:${e.keyFingerprint.slice(0, 8)}`
+        const scopes = e.scopes.join(' ') || '(default scopes)'
+        const fields = [e.profile ?? '-', e.tokenHost, e.subject, e.org, scopes, ttl, key, left, e.backend, `…${e.tokenHint ?? '????'}`]
+        if (opts.allScopes === true) fields.unshift(e.scope === cache.scope ? `${e.scope}*` : e.scope)
         // Metadata files are read back from disk: their strings are shown escaped.
-        return `${clean(e.org)}  ${clean(e.subject)}  ${e.scopes.map((s) => clean(s)).join(' ') || '(default scopes)'}  ${left}  ${e.backend}  …${clean(e.tokenHint ?? '')}`
+        return fields.map((f) => clean(f)).join('  ')
       })
       .join('\n'),
   )

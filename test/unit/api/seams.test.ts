@@ -107,7 +107,7 @@ describe('getToken with injected fetch, clock and secret store', () => {
     expect(token.cache).toBe('file')
     expect(seen.map(([, n]) => n.kind)).toEqual(['keychain-fallback', 'scopes-narrowed'])
     expect(seen[0]?.[0]).toMatch(
-      /^the keychain is locked; using the file cache in .*; to make that your choice and stop trying the keychain \(and this note\), set cache to file$/,
+      /^no keychain \(it is not available\): caching tokens in .* \(said once a day\); to choose files and not see this, set cache to file$/,
     )
     expect(seen[1]?.[0]).toMatch(/; check the scope setting against the application's grantable scopes$/)
     for (const [message] of seen) expect(message).not.toMatch(/--|bktx config set/)

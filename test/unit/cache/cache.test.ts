@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { TokenCache } from '../../../src/cache/cache.js'
-import { openCacheDir, openPrivateDir, resolveCacheDir } from '../../../src/cache/dir.js'
+import { openCacheDir, openPrivateDir, resolveCacheBase, resolveCacheDir, scopeOf } from '../../../src/cache/dir.js'
 import { cacheKey } from '../../../src/cache/key.js'
 import { selectCache, parseCacheMode } from '../../../src/cache/select.js'
 import { withCache } from '../../../src/cache/with-cache.js'
@@ -27,7 +27,8 @@ async function setup(mode: 'file' | 'keychain' | 'auto' | 'none' = 'file', env: 
     cache,
     notices: [notice],
   } = await selectCache({ mode, env: { XDG_RUNTIME_DIR: root, ...env }, home: root, uid, clock, secrets })
-  const dir = join(root, 'bktx')
+  // The scope's directory in $XDG_RUNTIME_DIR/bktx (src/cache/scope.ts).
+  const dir = cache.dir ?? join(root, 'bktx')
   const mint = fakeExchanger(clock)
   return {
     root,
@@ -238,11 +239,13 @@ describe('withCache, file backend', () => {
 
 describe('withCache, keychain backend', () => {
   it('keeps the secret in the keychain and only metadata on disk', async () => {
-    const { dir, get, mint, secrets } = await setup('keychain')
+    const { dir, get, mint, secrets, cache } = await setup('keychain')
     const first = await get()(testParams())
     expect(first).toMatchObject({ cached: false, cache: 'keychain' })
     const key = cacheKey(testParams())
-    expect(secrets.items.get(key)).toBe(first.accessToken)
+    // The item is named by the scope, so another home or CI job never reads or replaces it.
+    expect([...secrets.items.keys()]).toEqual([`${cache.scope}.${key}`])
+    expect(secrets.items.get(`${cache.scope}.${key}`)).toBe(first.accessToken)
     expect(await files(dir)).toEqual([`${key}.json`])
     expect(await readFile(join(dir, `${key}.json`), 'utf8')).not.toContain(first.accessToken)
     expect(await get()(testParams())).toMatchObject({ cached: true, cache: 'keychain', accessToken: first.accessToken })
@@ -266,13 +269,13 @@ describe('withCache, keychain backend', () => {
   })
 
   it('explicit keychain: a failing keychain is a KeychainError before any exchange, and nothing is deleted', async () => {
-    const { get, mint, secrets } = await setup('keychain')
+    const { get, mint, secrets, cache } = await setup('keychain')
     const first = await get()(testParams())
     secrets.fail = new KeychainError('the keychain is locked')
     await expect(get()(testParams())).rejects.toBeInstanceOf(KeychainError)
     expect(mint.count()).toBe(1)
     secrets.fail = undefined
-    expect(secrets.items.get(cacheKey(testParams()))).toBe(first.accessToken)
+    expect(secrets.items.get(`${cache.scope}.${cacheKey(testParams())}`)).toBe(first.accessToken)
     expect(await get()(testParams())).toMatchObject({ cached: true })
   })
 
@@ -286,9 +289,9 @@ describe('withCache, keychain backend', () => {
   })
 
   it('a keychain item that does not match its metadata is a miss', async () => {
-    const { get, mint, secrets } = await setup('keychain')
+    const { get, mint, secrets, cache } = await setup('keychain')
     await get()(testParams())
-    secrets.items.set(cacheKey(testParams()), 'bktx_planted')
+    secrets.items.set(`${cache.scope}.${cacheKey(testParams())}`, 'bktx_planted')
     expect(await get()(testParams())).toMatchObject({ cached: false })
     expect(mint.count()).toBe(2)
   })
@@ -300,31 +303,60 @@ describe('selectCache', () => {
     expect([cache.backend, note]).toEqual(['keychain', undefined])
   })
 
-  it('auto uses files when CI is set, without asking the keychain', async () => {
+  it('auto uses files in an identified CI job, without asking the keychain', async () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
     const {
       cache,
       notices: [notice],
-    } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root, CI: 'true' }, home: root, uid, clock: fixedClock(), secrets })
+    } = await selectCache({
+      mode: 'auto',
+      env: { XDG_RUNTIME_DIR: root, CI: 'true', BUILDKITE_JOB_ID: 'job-a' },
+      home: root,
+      uid,
+      clock: fixedClock(),
+      secrets,
+    })
     expect([cache.backend, notice]).toEqual(['file', undefined])
+    expect(cache.scope).toMatch(/^job-[0-9a-f]{16}$/)
     expect(secrets.calls).toEqual([])
   })
 
-  it('auto falls back to files with a note when the keychain does not answer', async () => {
+  it('auto falls back to files when the keychain does not answer, and says so once a day on this host when a token is stored', async () => {
     const root = await tempRoot()
     const secrets = new MemorySecretStore()
-    secrets.fail = new KeychainError('no usable keychain: no D-Bus')
-    const {
-      cache,
-      notices: [notice],
-    } = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock: fixedClock(), secrets })
+    secrets.fail = new KeychainError('no usable keychain: no D-Bus', { detail: { reason: 'no-bus' } })
+    const clock = fixedClock(new Date('2026-03-01T08:00:00Z'))
+    const open = async (host = 'box-1') => {
+      const selected = await selectCache({ mode: 'auto', env: { XDG_RUNTIME_DIR: root }, home: root, uid, clock, secrets, host })
+      expect(selected.notices).toEqual([])
+      return selected.cache
+    }
+    const mint = fakeExchanger(clock)
+    const said = async (params = testParams(), host?: string) =>
+      (await withCache(mint.exchange, await open(host), { clock })(params)).notices.map((n) => cliText(n))
+    const cache = await open()
     expect(cache.backend).toBe('file')
-    expect(notice?.message).toBe(`no usable keychain: no D-Bus; using the file cache in ${join(root, 'bktx')}`)
+    const first = await said()
+    expect(first).toEqual([
+      `no keychain (no D-Bus session): caching tokens in ${cache.dir} (said once a day); to choose files and not see this, pass --cache file, set BKTX_CACHE=file, or run \`bktx config set cache file\``,
+    ])
+    // A hit says nothing; another mint the same day says nothing; nor on the next runs.
+    expect(await said()).toEqual([])
+    expect(await said(testParams({ ttl: 900 }))).toEqual([])
+    clock.advance(15 * 3600)
+    expect(await said(testParams({ ttl: 1800 }))).toEqual([])
+    // Another host sharing the directory (a network home) has its own day.
+    expect(await said(testParams({ ttl: 600 }), 'box-2')).toHaveLength(1)
+    // The next day (UTC), once again.
+    clock.advance(2 * 3600)
+    expect(await said(testParams({ ttl: 1200 }))).toHaveLength(1)
+    expect(await said(testParams({ ttl: 1500 }))).toEqual([])
+    expect(mint.count()).toBe(6)
   })
 
   it('auto degrades to files when the keychain fails after selection, and reads keychain entries when it is back', async () => {
-    const { get, mint, secrets, dir } = await setup('auto')
+    const { get, mint, secrets, dir, cache } = await setup('auto')
     const first = await get()(testParams())
     expect(first.cache).toBe('keychain')
     secrets.fail = new KeychainError('the keychain did not answer within 3 s (get)')
@@ -337,7 +369,7 @@ describe('selectCache', () => {
     // The failing keychain was never asked to delete anything.
     expect(secrets.calls.filter((c) => c.op === 'delete')).toEqual([])
     secrets.fail = undefined
-    expect(secrets.items.get(cacheKey(testParams()))).toBe(first.accessToken)
+    expect(secrets.items.get(`${cache.scope}.${cacheKey(testParams())}`)).toBe(first.accessToken)
     expect(await get()(testParams())).toMatchObject({ cached: true, cache: 'file', accessToken: degraded.accessToken })
     expect(mint.count()).toBe(2)
   })
@@ -372,15 +404,17 @@ describe('the private directory', () => {
     await mkdir(shm)
     const env = { XDG_RUNTIME_DIR: join(root, 'run'), XDG_CACHE_HOME: join(root, 'cache') }
     await mkdir(env.XDG_RUNTIME_DIR)
-    expect(await resolveCacheDir({ env, home: root, uid: 1000, shmDir: shm })).toBe(join(root, 'run', 'bktx'))
-    expect(await resolveCacheDir({ env: { XDG_CACHE_HOME: env.XDG_CACHE_HOME }, home: root, uid: 1000, shmDir: shm })).toBe(join(shm, 'bktx-1000'))
+    // Tokens live in the scope's directory in it.
+    expect(await resolveCacheDir({ env, home: root, uid: 1000, shmDir: shm })).toBe(join(root, 'run', 'bktx', scopeOf({ env, home: root }).name))
+    expect(await resolveCacheBase({ env, home: root, uid: 1000, shmDir: shm })).toBe(join(root, 'run', 'bktx'))
+    expect(await resolveCacheBase({ env: { XDG_CACHE_HOME: env.XDG_CACHE_HOME }, home: root, uid: 1000, shmDir: shm })).toBe(join(shm, 'bktx-1000'))
     // A stale XDG_RUNTIME_DIR (its directory is gone) is skipped.
-    expect(await resolveCacheDir({ env: { ...env, XDG_RUNTIME_DIR: join(root, 'gone') }, home: root, uid: 1000, shmDir: shm })).toBe(join(shm, 'bktx-1000'))
-    expect(await resolveCacheDir({ env, home: root, uid: 1000, shmDir: join(root, 'noshm') })).toBe(join(root, 'run', 'bktx'))
-    expect(await resolveCacheDir({ env: { XDG_CACHE_HOME: env.XDG_CACHE_HOME }, home: root, uid: 1000, shmDir: join(root, 'noshm') })).toBe(
+    expect(await resolveCacheBase({ env: { ...env, XDG_RUNTIME_DIR: join(root, 'gone') }, home: root, uid: 1000, shmDir: shm })).toBe(join(shm, 'bktx-1000'))
+    expect(await resolveCacheBase({ env, home: root, uid: 1000, shmDir: join(root, 'noshm') })).toBe(join(root, 'run', 'bktx'))
+    expect(await resolveCacheBase({ env: { XDG_CACHE_HOME: env.XDG_CACHE_HOME }, home: root, uid: 1000, shmDir: join(root, 'noshm') })).toBe(
       join(root, 'cache', 'bktx'),
     )
-    expect(await resolveCacheDir({ env: {}, home: root, uid: undefined })).toBe(join(root, '.cache', 'bktx'))
+    expect(await resolveCacheBase({ env: {}, home: root, uid: undefined })).toBe(join(root, '.cache', 'bktx'))
   })
 
   it('passes over an unusable /dev/shm/bktx-<uid> for $XDG_CACHE_HOME/bktx, with one notice, and never touches it (issue 13)', async () => {
@@ -412,7 +446,8 @@ describe('the private directory', () => {
       const before = await lstat(squatted)
       const env = { XDG_CACHE_HOME: join(root, 'cache') }
       const choice = await openCacheDir({ env, home: root, uid, shmDir: shm })
-      expect(choice.dir, name).toBe(join(root, 'cache', 'bktx'))
+      expect(choice.base, name).toBe(join(root, 'cache', 'bktx'))
+      expect(choice.dir, name).toBe(join(root, 'cache', 'bktx', choice.scope.name))
       expect(cliText(choice.notice as Notice), name).toMatch(new RegExp(`^not using ${squatted} .*; caching in ${join(root, 'cache', 'bktx')} instead; `))
       expect(cliText(choice.notice as Notice), name).toMatch(message)
       // The squatted path is left as it was: not chmod'ed, not written into.
@@ -421,7 +456,7 @@ describe('the private directory', () => {
       // And the whole cache works there, with the notice on every run.
       const { cache, notices } = await selectCache({ mode: 'file', env, home: root, uid, clock: fixedClock(), secrets: new MemorySecretStore(), shmDir: shm })
       await withCache(fakeExchanger(fixedClock()).exchange, cache, { clock: fixedClock() })(testParams())
-      expect(await readdir(join(root, 'cache', 'bktx'))).toHaveLength(2)
+      expect(await readdir(choice.dir)).toHaveLength(2)
       expect(notices.map((n) => n.kind)).toEqual(['cache-dir-fallback'])
     }
   })
@@ -479,7 +514,7 @@ describe('the private directory', () => {
 })
 
 describe('listing and clearing', () => {
-  async function populated(): Promise<{ cache: TokenCache; secrets: MemorySecretStore; dir: string; clock: FixedClock }> {
+  async function populated(): Promise<{ cache: TokenCache; secrets: MemorySecretStore; dir: string; clock: FixedClock; root: string }> {
     const s = await setup('auto')
     await s.get()(testParams())
     s.clock.advance(10)
@@ -487,7 +522,7 @@ describe('listing and clearing', () => {
     s.secrets.fail = new KeychainError('locked')
     await s.get()(testParams({ org: 'gamma' }))
     s.secrets.fail = undefined
-    return { cache: s.cache, secrets: s.secrets, dir: s.dir, clock: s.clock }
+    return { cache: s.cache, secrets: s.secrets, dir: s.dir, clock: s.clock, root: s.root }
   }
 
   it('lists metadata without a keychain call, soonest expiry first', async () => {
@@ -516,9 +551,9 @@ describe('listing and clearing', () => {
   it('clears one entry, its secret included', async () => {
     const { cache, secrets } = await populated()
     const key = cacheKey(testParams())
-    expect(secrets.items.has(key)).toBe(true)
+    expect(secrets.items.has(`${cache.scope}.${key}`)).toBe(true)
     expect(await cache.clear(key)).toEqual({ removed: 1, keychainError: undefined })
-    expect(secrets.items.has(key)).toBe(false)
+    expect(secrets.items.has(`${cache.scope}.${key}`)).toBe(false)
     expect((await cache.list()).map((e) => e.org)).toEqual(['beta', 'gamma'])
     expect(await cache.clear(key)).toEqual({ removed: 0, keychainError: undefined })
     expect(await cache.clear('../../etc/passwd')).toEqual({ removed: 0, keychainError: undefined })
@@ -536,11 +571,15 @@ describe('listing and clearing', () => {
 
   it('clears everything, keychain items without metadata included', async () => {
     const { cache, secrets, dir } = await populated()
-    secrets.items.set('b'.repeat(32), 'bktx_orphan')
+    secrets.items.set(`${cache.scope}.${'b'.repeat(32)}`, 'bktx_orphan')
+    // An item of a version before scopes (named by the bare key): a home's clear removes it.
+    secrets.items.set('c'.repeat(32), 'bktx_legacy')
+    // Another scope's item (a CI job's, another home's) is not this cache's to remove.
+    secrets.items.set(`job-0123456789abcdef.${'d'.repeat(32)}`, 'bktx_other_job')
     secrets.items.set('not-a-bktx-key', 'kept')
-    expect(await cache.clearAll()).toEqual({ removed: 4, keychainError: undefined })
+    expect(await cache.clearAll()).toEqual({ removed: 5, keychainError: undefined })
     expect(await readdir(dir)).toEqual([])
-    expect([...secrets.items.keys()]).toEqual(['not-a-bktx-key'])
+    expect([...secrets.items.keys()].sort()).toEqual([`job-0123456789abcdef.${'d'.repeat(32)}`, 'not-a-bktx-key'])
   })
 })
 
@@ -559,11 +598,12 @@ describe('the cross-process lock', () => {
       secrets: new MemorySecretStore(),
       lock: { process: proc, waitMs: 60_000 },
     })
-    await writeFile(join(root, 'bktx', `${cacheKey(testParams())}.lock`), `4242 - ${'0'.repeat(32)}\n`, { mode: 0o600 })
+    const dir = cache.dir as string
+    await writeFile(join(dir, `${cacheKey(testParams())}.lock`), `4242 - ${'0'.repeat(32)}\n`, { mode: 0o600 })
     const mint = fakeExchanger(clock)
     expect(await withCache(mint.exchange, cache, { clock })(testParams())).toMatchObject({ cached: false })
     expect(mint.count()).toBe(1)
-    expect(await readdir(join(root, 'bktx'))).not.toContain(`${cacheKey(testParams())}.lock`)
+    expect(await readdir(dir)).not.toContain(`${cacheKey(testParams())}.lock`)
   })
 
   it('waits for a live lock, then gives up with a CacheError', async () => {

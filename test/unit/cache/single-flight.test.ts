@@ -18,6 +18,20 @@ describe('single flight across processes', () => {
     expect(results.every((r) => r.cache === 'file')).toBe(true)
   }, 60_000)
 
+  it('8 parallel processes of one CI job make one exchange; another job on the same host makes its own (issue 20)', async () => {
+    const auto = { ...(await config(true)), mode: 'auto' as const }
+    const job = (id: string) => ({ ...process.env, CI: 'true', BUILDKITE_JOB_ID: id })
+    const a = await runParallelCallers(8, auto, job('job-a'))
+    expect(a.mints).toBe(1)
+    expect(new Set(a.results.map((r) => r.token)).size).toBe(1)
+    expect(a.results.every((r) => r.cache === 'file')).toBe(true)
+    const b = await runParallelCallers(8, auto, job('job-b'))
+    // The mint log is shared: one more exchange, for job B, and never A's token.
+    expect(b.mints).toBe(2)
+    expect(new Set(b.results.map((r) => r.token)).size).toBe(1)
+    expect(b.results[0]?.token).not.toBe(a.results[0]?.token)
+  }, 120_000)
+
   it('without the lock, the same callers exchange many times (the test above can fail)', async () => {
     const { mints } = await runParallelCallers(8, await config(false))
     expect(mints).toBeGreaterThan(1)
