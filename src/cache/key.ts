@@ -7,6 +7,8 @@ import type { ExchangeParams } from '../exchange/types.js'
  * (a new key means a new client identity), subject type and value, the scope set (sorted,
  * unique: scopes compare as sets, docs/token-exchange.md §4) and the requested TTL. 32 hex characters
  * (128 bits): a file name and a keychain account name, and not a secret.
+ * The assertion's audience is left out on purpose: it changes whether the token endpoint accepts
+ * the assertion, not the token it mints (org, subject, scopes and lifetime are all keyed above).
  */
 export function cacheKey(params: ExchangeParams): string {
   const canonical = JSON.stringify([
