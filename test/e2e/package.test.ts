@@ -105,7 +105,7 @@ describe('the packed tarball, installed with npm install -g', () => {
         DBUS_SESSION_BUS_ADDRESS: process.env['DBUS_SESSION_BUS_ADDRESS'] ?? '',
       })
       expect(JSON.parse(withoutBinding.stdout)).toMatchObject({ cache: 'file' })
-      expect(withoutBinding.stderr).toMatch(/^warning: .*; using the file cache in /)
+      expect(withoutBinding.stderr).toMatch(/^warning: no keychain .*: caching tokens in /)
     } finally {
       server.kill('SIGTERM')
     }
