@@ -43,7 +43,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
-          include: ['test/e2e/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
+          include: ['test/e2e/**/*.test.ts', 'test/ci/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },
