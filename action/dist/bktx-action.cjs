@@ -32438,6 +32438,7 @@ async function revokeToken(token, options = {}) {
 }
 
 // action/src/main.ts
+init_settings();
 init_duration();
 
 // action/src/describe.ts
@@ -32602,18 +32603,17 @@ function readInputs(env, privateKey) {
   return {
     settings,
     apiUrl: optional(input(env, "api-url")),
-    env: bktxEnv(env, hasPrivateKey ? privateKey : void 0, key),
+    env: bktxEnv(env, hasPrivateKey ? privateKey : void 0),
     timeoutMs: (timeout ?? 30) * 1e3,
     exportEnv: boolean(env, "export-env", true),
     revoke: boolean(env, "revoke", true)
   };
 }
-function bktxEnv(env, privateKey, key) {
-  const keep = /^env:/i.test(key) ? key.slice(4) : void 0;
+var SETTING_VARIABLES = /* @__PURE__ */ new Set([...Object.values(SETTINGS).map((spec) => spec.env), "BKTX_PROFILE", "BKTX_CONFIG", "BKTX_PKCS11_PIN"]);
+function bktxEnv(env, privateKey) {
   const out = /* @__PURE__ */ Object.create(null);
   for (const [name, value] of Object.entries(env)) {
-    if (name.startsWith("INPUT_") || name.startsWith("STATE_")) continue;
-    if (name.startsWith("BKTX_") && name !== keep) continue;
+    if (name.startsWith("INPUT_") || name.startsWith("STATE_") || SETTING_VARIABLES.has(name)) continue;
     out[name] = value;
   }
   if (privateKey !== void 0) out[KEY_VARIABLE] = privateKey;
@@ -32633,7 +32633,7 @@ async function post(runner) {
   const tokenUrl = env["STATE_token-url"] ?? "";
   try {
     await revokeToken(token, {
-      env: bktxEnv(env, void 0, ""),
+      env: bktxEnv(env, void 0),
       config: false,
       ...apiUrl === "" ? {} : { apiUrl },
       ...tokenUrl === "" ? {} : { tokenUrl },

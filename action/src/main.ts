@@ -4,6 +4,7 @@
 // nothing is written but the runner's own file commands (no key file: the key reaches bktx as an
 // `env:` source in an in-memory environment object).
 import { getToken, MemorySecretStore } from '../../src/api/index.js'
+import { SETTINGS } from '../../src/config/settings.js'
 import { parseDuration } from '../../src/time/duration.js'
 import { describeError, InputError, KEY_VARIABLE } from './describe.js'
 import { command, fileCommand, input, mask, rawInput, type Env, type Runner } from './runner.js'
@@ -120,24 +121,26 @@ export function readInputs(env: Env, privateKey: string): Options {
   return {
     settings,
     apiUrl: optional(input(env, 'api-url')),
-    env: bktxEnv(env, hasPrivateKey ? privateKey : undefined, key),
+    env: bktxEnv(env, hasPrivateKey ? privateKey : undefined),
     timeoutMs: (timeout ?? 30) * 1000,
     exportEnv: boolean(env, 'export-env', true),
     revoke: boolean(env, 'revoke', true),
   }
 }
 
+// What bktx reads from its environment as settings: the inputs replace all of them.
+const SETTING_VARIABLES = new Set([...Object.values(SETTINGS).map((spec) => spec.env), 'BKTX_PROFILE', 'BKTX_CONFIG', 'BKTX_PKCS11_PIN'])
+
 /**
- * The environment bktx sees: the job's (proxies, HOME) without its BKTX_* settings, which would
- * otherwise override what the inputs leave unset (the inputs are the whole configuration), and
- * without the inputs themselves; the key text only here, in memory. An `env:NAME` key keeps NAME.
+ * The environment bktx sees: the job's (proxies, HOME, what an exec: signer needs) without
+ * bktx's own setting variables, which would otherwise fill in what the inputs leave unset (the
+ * inputs are the whole configuration), and without the inputs and state; the key text only
+ * here, in memory.
  */
-export function bktxEnv(env: Env, privateKey: string | undefined, key: string): Env {
-  const keep = /^env:/i.test(key) ? key.slice(4) : undefined
+export function bktxEnv(env: Env, privateKey: string | undefined): Env {
   const out: Env = Object.create(null)
   for (const [name, value] of Object.entries(env)) {
-    if (name.startsWith('INPUT_') || name.startsWith('STATE_')) continue
-    if (name.startsWith('BKTX_') && name !== keep) continue
+    if (name.startsWith('INPUT_') || name.startsWith('STATE_') || SETTING_VARIABLES.has(name)) continue
     out[name] = value
   }
   if (privateKey !== undefined) out[KEY_VARIABLE] = privateKey

@@ -21,7 +21,7 @@ export async function post(runner: Runner): Promise<number> {
   const tokenUrl = env['STATE_token-url'] ?? ''
   try {
     await revokeToken(token, {
-      env: bktxEnv(env, undefined, ''),
+      env: bktxEnv(env, undefined),
       config: false,
       ...(apiUrl === '' ? {} : { apiUrl }),
       ...(tokenUrl === '' ? {} : { tokenUrl }),

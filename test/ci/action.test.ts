@@ -169,13 +169,20 @@ describe('main step', () => {
     expect(await apiStatus(r.outputs['token'] as string)).toBe(200)
   })
 
-  it('an exec: signer (key plus public-key) mints a token', async () => {
+  it("an exec: signer (key plus public-key) mints a token; the job's variables reach it, bktx's setting variables are not read", async () => {
     const { 'private-key': _, ...inputs } = baseInputs()
     const r = await runStep(actionDir, 'main', {
-      inputs: { ...inputs, key: `exec:openssl dgst -sha256 -sign ${join(dir, 'signer.pem')}`, 'public-key': join(dir, 'signer.pub.pem') },
+      inputs: { ...inputs, key: 'exec:openssl dgst -sha256 -sign "$BKTX_TEST_SIGNER"', 'public-key': join(dir, 'signer.pub.pem') },
+      env: {
+        BKTX_TEST_SIGNER: join(dir, 'signer.pem'),
+        BKTX_SCOPE: 'read_pipelines',
+        BKTX_TOKEN_URL: 'http://127.0.0.1:9/oauth/token',
+        BKTX_CACHE: 'keychain',
+      },
     })
     expect(errors(r)).toEqual([])
     expect(r.code).toBe(0)
+    expect(r.outputs['scopes']).toBe('read_builds')
     expect(await apiStatus(r.outputs['token'] as string)).toBe(200)
   })
 
