@@ -21,7 +21,7 @@ const DOCS = join(ROOT, 'docs/ci')
 const CLIENT_ID = '0123456789abcdef0123'
 const SUBJECT = 'release-bot@acme.example'
 
-export interface Block {
+interface Block {
   lang: string
   body: string
   marker: string | undefined
@@ -29,7 +29,7 @@ export interface Block {
 }
 
 /** The fenced blocks of a markdown page, each with the HTML comment on the line(s) before it. */
-export function blocksOf(markdown: string): Block[] {
+function blocksOf(markdown: string): Block[] {
   const lines = markdown.split('\n')
   const out: Block[] = []
   for (let i = 0; i < lines.length; i++) {
