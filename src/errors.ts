@@ -42,6 +42,7 @@ export type ErrorCode =
   | 'BKTX_OUTPUT'
   | 'BKTX_COMMAND_NOT_FOUND'
   | 'BKTX_COMMAND_NOT_EXECUTABLE'
+  | 'BKTX_NO_TOKEN'
 
 /**
  * A setting of a token request (the names of src/config/settings.ts): `token-url`, `key`, ...
@@ -337,6 +338,14 @@ export class ChecksFailedError extends BktxError {
 }
 
 /**
+ * No token to act on: none was given ($BUILDKITE_API_TOKEN, --token-env, stdin) and the cache
+ * holds none for the settings (`bktx whoami`, which never mints unless asked to).
+ */
+export class NoTokenError extends BktxError {
+  readonly code = 'BKTX_NO_TOKEN'
+}
+
+/**
  * Every error bktx throws, as a union discriminated by `code`: after `isBktxError(e)`, a test of
  * `e.code` narrows `e` to its class, so `e.code === 'BKTX_OAUTH_REJECTED'` gives typed access to
  * `e.error`, `e.errorDescription` and `e.status`. (Subclasses, such as a key source's
@@ -371,6 +380,7 @@ export type AnyBktxError =
   | Pkcs11PinError
   | Pkcs11TokenError
   | ChecksFailedError
+  | NoTokenError
 
 export function isBktxError(value: unknown): value is AnyBktxError {
   return value instanceof BktxError

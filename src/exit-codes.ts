@@ -22,6 +22,7 @@ export const EXIT = {
   OUTPUT: 9,
   KEY_DEVICE: 10,
   CHECKS_FAILED: 11,
+  NO_TOKEN: 12,
   NOT_EXECUTABLE: 126,
   NOT_FOUND: 127,
   INTERRUPTED: 130,
@@ -100,6 +101,7 @@ const BY_CODE: Record<ErrorCode, ExitCode> = {
   BKTX_OUTPUT: EXIT.OUTPUT,
   BKTX_COMMAND_NOT_EXECUTABLE: EXIT.NOT_EXECUTABLE,
   BKTX_COMMAND_NOT_FOUND: EXIT.NOT_FOUND,
+  BKTX_NO_TOKEN: EXIT.NO_TOKEN,
 }
 
 export function exitCodeFor(code: ErrorCode): ExitCode {
@@ -120,6 +122,7 @@ export const EXIT_MEANINGS: Record<ExitCode, string> = {
   [EXIT.OUTPUT]: 'output: stdout or stderr could not be written',
   [EXIT.KEY_DEVICE]: 'key device or external signer failed (PKCS#11 module, PIN, token, signer command)',
   [EXIT.CHECKS_FAILED]: 'checks failed: doctor, jwks check or key rotate found a problem',
+  [EXIT.NO_TOKEN]: 'no token: none given and none cached for the settings (whoami)',
   [EXIT.NOT_EXECUTABLE]: 'bktx exec: the command cannot be executed',
   [EXIT.NOT_FOUND]: 'bktx exec: the command was not found',
   [EXIT.INTERRUPTED]: 'interrupted by SIGINT or SIGTERM',

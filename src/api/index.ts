@@ -19,6 +19,7 @@ import { guardChildGroup } from '../term/process.js'
 import { escapeControls } from '../text/sanitize.js'
 import { systemClock } from '../time/clock.js'
 import { createTokenService, obtainToken } from '../token/service.js'
+import { cacheModeOf } from '../token/settings.js'
 import type {
   AccessTokenInfo,
   AccessTokenOptions,
@@ -26,6 +27,7 @@ import type {
   GetTokenOptions,
   NetworkSeams,
   PublicJWKS,
+  RevokeResult,
   SettingsSourceOptions,
   SignAssertionOptions,
   SignedAssertion,
@@ -54,6 +56,7 @@ export {
   KeychainError,
   KeyError,
   NetworkError,
+  NoTokenError,
   noticeText,
   OAuthRejectedError,
   OutputError,
@@ -199,7 +202,7 @@ async function accessTokenCall(input: AccessTokenOptions) {
   const { settings } = await settingsFor(options, flags)
   const env = envOf(options)
   const uid = process.getuid?.()
-  // The keychain is never asked: these calls take the token, not the cache.
+  // The keychain is asked only to remove a revoked token's item from it (revokeToken).
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const service = createTokenService({
     env,
@@ -216,7 +219,7 @@ async function accessTokenCall(input: AccessTokenOptions) {
     caFile: options.caFile,
     signal: options.signal,
   }
-  return { apiUrl: required(settings, 'api-url'), service, network }
+  return { apiUrl: required(settings, 'api-url'), service, network, cache: cacheModeOf(settings) }
 }
 
 /**
@@ -230,13 +233,20 @@ export async function whoami(token: string, options: AccessTokenOptions = {}): P
 }
 
 /**
- * Revokes a token: `DELETE {apiUrl}/v2/access-token`. A token the API no longer knows (revoked,
- * expired) rejects with an APIRejectedError of `status` 401. The token cache is not changed:
- * `bktx logout` also forgets the cached token.
+ * Revokes a token: `DELETE {apiUrl}/v2/access-token`, as `bktx revoke` does. Resolves with
+ * `revoked: true` when the API revoked it (HTTP 204) and `alreadyInvalid: true` when the API no
+ * longer knew it (HTTP 401: revoked or expired already), which is not a failure. Then, when an
+ * entry of bktx's token cache (the one `env` names) holds this token, that entry is removed, so
+ * `getToken` never serves it again (`removedFromCache`). Rejects with a {@link BktxError} for
+ * anything else: `BKTX_NETWORK`, `BKTX_TIMEOUT`, `BKTX_SERVER_UNAVAILABLE` (5xx and 429 after
+ * the usual retries), `BKTX_API_REJECTED` with `status` 403, `BKTX_BAD_RESPONSE`; the cache
+ * entry is then kept.
  */
-export async function revokeToken(token: string, options: AccessTokenOptions = {}): Promise<void> {
-  const { apiUrl, service, network } = await accessTokenCall(options)
-  await service.revoke(apiUrl, token, network)
+export async function revokeToken(token: string, options: AccessTokenOptions = {}): Promise<RevokeResult> {
+  const { apiUrl, service, network, cache } = await accessTokenCall(options)
+  const outcome = await service.revokeGiven({ token, apiUrl, cache, ...network })
+  for (const notice of outcome.notices) options.onNotice?.(escapeControls(noticeText(notice)), notice)
+  return { revoked: outcome.revoked, alreadyInvalid: outcome.alreadyInvalid, tokenHint: outcome.hint, removedFromCache: outcome.removedFromCache }
 }
 
 /** A client assertion JWT exactly as Buildkite requires it (what `bktx sign` prints). */

@@ -157,6 +157,23 @@ export interface AccessTokenOptions extends SettingsSourceOptions, NetworkSeams,
   apiUrl?: string
   /** The token endpoint URL the token came from, for the default `apiUrl`. */
   tokenUrl?: string
+  /**
+   * Notices of {@link revokeToken} (the cache could not be searched, a keychain item could not
+   * be removed), in plain words, with the notice itself as data.
+   */
+  onNotice?: (message: string, notice: Notice) => void
+}
+
+/** What {@link revokeToken} did (what `bktx revoke --json` prints). */
+export interface RevokeResult {
+  /** The API answered 204: the token was live and is now revoked. */
+  revoked: boolean
+  /** The API answered 401: the token was already revoked or expired. Not a failure. */
+  alreadyInvalid: boolean
+  /** The token's last four characters, to name it; null for a token under 20 characters. */
+  tokenHint: string | null
+  /** An entry of bktx's token cache held this token, and it was removed. */
+  removedFromCache: boolean
 }
 
 /** What `GET /v2/access-token` says about a token (what `bktx whoami` prints). */

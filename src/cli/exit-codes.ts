@@ -20,6 +20,8 @@ const HELP: Record<ExitCode, string> = {
   [EXIT.KEY_DEVICE]:
     'key device: a PKCS#11 module that cannot load, a PIN the token refused, a token or key that cannot be used, an external signer that failed, hung past --timeout or answered with a bad signature',
   [EXIT.CHECKS_FAILED]: 'checks failed: doctor, jwks check or key rotate --status/--finish found a problem; the report says which check and how to fix it',
+  [EXIT.NO_TOKEN]:
+    'no token: bktx whoami was given no token ($BUILDKITE_API_TOKEN, --token-env, -) and the cache holds none for the settings; it mints only with --mint',
   [EXIT.NOT_EXECUTABLE]: 'bktx exec: the command was found but cannot be executed',
   [EXIT.NOT_FOUND]: 'bktx exec: the command was not found',
   [EXIT.INTERRUPTED]:

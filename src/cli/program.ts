@@ -11,6 +11,7 @@ import { registerJwks } from './commands/jwks.js'
 import { registerKey } from './commands/key.js'
 import { registerKeygen } from './commands/keygen.js'
 import { registerLogout } from './commands/logout.js'
+import { registerRevoke } from './commands/revoke.js'
 import { registerServer } from './commands/server.js'
 import { registerSign } from './commands/sign.js'
 import { registerStatus } from './commands/status.js'
@@ -148,6 +149,7 @@ const COMMANDS: ReadonlyArray<readonly [string, (self: Command, deps: ProgramDep
   ['whoami', registerWhoami],
   ['cache', registerCache],
   ['logout', registerLogout],
+  ['revoke', registerRevoke],
   ['status', registerStatus],
   ['doctor', registerDoctor],
   ['keygen', registerKeygen],

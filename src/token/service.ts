@@ -1,25 +1,29 @@
 // The use case "get a token": resolve the caller's setting values (./request.ts: settings,
 // signing key, cache mode, once), look up the cache, exchange on a miss (single flight across
-// processes), store; plus the calls made with a token (whoami, revoke) and logout. The CLI
-// commands (token, env, exec, whoami, logout) and the library's getToken each make one call
+// processes), store; plus the calls made with a token (whoami, revoke), the cached tokens a
+// command line reaches (./held.ts: whoami, logout) and logout. The CLI commands (token, env,
+// exec, whoami, revoke, logout) and the library's getToken and revokeToken each make one call
 // here; the cache-hit fast path makes its one call to ./lookup.ts, the same front half.
-import type { CacheListing, TokenCache } from '../cache/cache.js'
+import { createNoCache, type CacheListing, type TokenCache } from '../cache/cache.js'
 import { selectEveryEntry } from '../cache/select.js'
-import { cacheKey } from '../cache/key.js'
 import { withCache, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../cache/modes.js'
-import { required } from '../config/resolve.js'
+import { keySpecOf } from '../config/key-spec.js'
+import { loadSettings } from '../config/load.js'
+import { required, type ResolvedSettings } from '../config/resolve.js'
 import type { FetchLike } from '../deps.js'
-import { APIRejectedError, CacheError, isBktxError, type BktxError, type Notice } from '../errors.js'
+import { APIRejectedError, CacheError, FileError, isBktxError, type BktxError, type Notice } from '../errors.js'
 import { revoke, whoami, type AccessTokenInfo } from '../exchange/access-token.js'
 import { makeExchanger } from '../exchange/exchange.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import { makeFetch, type BktxFetch } from '../http/fetch.js'
 import type { Sleep } from '../http/retry.js'
+import { openKey } from '../keys/open.js'
 import { formatDuration } from '../time/duration.js'
+import { isGiven, sameDigest, selectorOf, selects, tokenHint, tokenSha256, type HeldSelector } from './held.js'
 import { lookupCached, openTokenCache, type CacheDeps, type Lookup, type OpenedCache } from './lookup.js'
 import { resolveTokenRequest, type TokenInput, type TokenRequest } from './request.js'
-import { DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
+import { cacheModeOf, DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
 
 export interface TokenServiceDeps extends CacheDeps {
   /** The working directory: relative paths in flags and variables (--config, key files) resolve against it. */
@@ -63,18 +67,37 @@ export interface Obtained {
 }
 
 export interface LogoutOptions extends NetworkOptions {
-  /** Revoke the token at the API (the `api-url` setting) before forgetting it (DELETE /v2/access-token). */
+  /** Revoke each live token at the API (the `api-url` setting) before forgetting it (DELETE /v2/access-token). */
   revoke: boolean
 }
 
-export type LogoutOutcome =
-  | { found: false; notices: Notice[] }
-  | {
-      found: true
-      /** `already-invalid`: the API answered 401 (revoked or expired there); `expired`: not asked, it had expired. */
-      revocation: 'revoked' | 'already-invalid' | 'expired' | 'skipped'
-      notices: Notice[]
-    }
+/** What `DELETE /v2/access-token` said: 204 revoked, 401 already invalid (revoked or expired there). */
+export type Revocation = 'revoked' | 'already-invalid'
+
+/** What revoking one given token did (`bktx revoke`, the library's revokeToken). */
+export interface RevokeOutcome {
+  /** The API answered 204: the token was live and is now revoked. */
+  revoked: boolean
+  /** The API answered 401: the token was already revoked or expired. Not a failure. */
+  alreadyInvalid: boolean
+  /** Its last four characters (null for a token under 20 characters). */
+  hint: string | null
+  /** A cache entry held this token, and it was removed. */
+  removedFromCache: boolean
+  notices: Notice[]
+}
+
+/** The cached tokens a command line reaches (./held.ts), found by their metadata alone. */
+export interface HeldTokens {
+  /** The settings as resolved (api-url for the calls made with these tokens). */
+  settings: ResolvedSettings
+  selector: HeldSelector
+  /** A cache that reads every backend's entries (empty for cache mode `none`). */
+  cache: TokenCache
+  /** The entries selected, expired ones included, soonest expiry first. */
+  entries: CacheListing[]
+  notices: Notice[]
+}
 
 export interface LogoutAllOptions extends NetworkOptions {
   /** Revoke each live token before forgetting it (else only forget). */
@@ -83,7 +106,7 @@ export interface LogoutAllOptions extends NetworkOptions {
   apiUrlFor: (entry: CacheListing) => string
 }
 
-/** What `logout --all` did, entry by entry. */
+/** What `logout` (and `logout --all`) did, entry by entry. */
 export interface LogoutAllOutcome {
   revoked: CacheListing[]
   /** The API no longer knew them (401): forgotten. */
@@ -108,10 +131,22 @@ export interface TokenService {
   lookup(input: TokenInput & { minTtl?: number | undefined }): Promise<Lookup>
   /** `GET /v2/access-token`: who and what the token is for. */
   whoami(apiUrl: string, token: string, options?: NetworkOptions): Promise<AccessTokenInfo>
-  /** `DELETE /v2/access-token`. */
-  revoke(apiUrl: string, token: string, options?: NetworkOptions): Promise<void>
-  /** Revokes (optionally) and forgets the cached token of `input`. */
-  logout(input: TokenInput & LogoutOptions): Promise<LogoutOutcome>
+  /** `DELETE /v2/access-token`: 204 is `revoked`, 401 `already-invalid`; anything else throws (after the usual retries). */
+  revoke(apiUrl: string, token: string, options?: NetworkOptions): Promise<Revocation>
+  /**
+   * Revokes one given token (`DELETE /v2/access-token` at `apiUrl`) and, when an entry of the
+   * cache holds it (found by SHA-256, metadata only), forgets that entry. A token the API could
+   * not be asked about stays cached. A cache that cannot be opened is a notice, not a failure.
+   */
+  revokeGiven(input: { token: string; apiUrl: string; cache: CacheMode } & NetworkOptions): Promise<RevokeOutcome>
+  /**
+   * The cached tokens `input` reaches: the profile's identity always narrows, and scopes, TTL
+   * and key narrow only when given (flag, library option, BKTX_* variable): ./held.ts. Reads
+   * metadata only; the signing key is opened only when given.
+   */
+  held(input: TokenInput & Pick<NetworkOptions, 'onDebug'>): Promise<HeldTokens>
+  /** Revokes (optionally) and forgets every cached token `input` reaches ({@link held}). */
+  logout(input: TokenInput & LogoutOptions): Promise<LogoutAllOutcome>
   /**
    * Revokes (optionally) and forgets every cached token, of every profile and scope set. A token
    * that cannot be revoked (unreachable API, unreadable keychain item) stays cached and is
@@ -169,7 +204,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     return resolveTokenRequest(input, deps, onDebug === undefined ? undefined : (name, source) => onDebug(`${name} from ${source}`))
   }
 
-  return {
+  const service: TokenService = {
     openCache: (mode) => openTokenCache(mode, deps),
     resolve: (input, options = {}) => resolve(input, options),
 
@@ -206,76 +241,132 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     },
 
     async revoke(apiUrl, token, options = {}) {
-      return connected(options, (fetch) => revoke(apiUrl, token, retryDeps(fetch), retryOptions(options)))
+      try {
+        await connected(options, (fetch) => revoke(apiUrl, token, retryDeps(fetch), retryOptions(options)))
+        return 'revoked'
+      } catch (error) {
+        // 401: the API no longer knows the token (revoked, expired, never minted there): what a
+        // revocation wanted is already true (docs/token-exchange.md §6).
+        if (error instanceof APIRejectedError && error.status === 401) return 'already-invalid'
+        throw error
+      }
+    },
+
+    async revokeGiven(input) {
+      const notices: Notice[] = []
+      // Found before the request, by metadata alone (no keychain read): the entry whose recorded
+      // SHA-256 is the token's. `file` opens the metadata of every backend and can still remove
+      // a keychain item (src/cache/select.ts).
+      let cache: TokenCache | undefined
+      let key: string | undefined
+      if (input.cache !== 'none') {
+        try {
+          const opened = await openTokenCache('file', deps)
+          notices.push(...opened.notices)
+          const digest = tokenSha256(input.token)
+          for (const entry of await opened.cache.list()) {
+            const meta = await opened.cache.readMeta(entry.key)
+            if (meta !== undefined && sameDigest(meta.tokenSha256, digest)) {
+              cache = opened.cache
+              key = entry.key
+              break
+            }
+          }
+        } catch (error) {
+          if (!(error instanceof CacheError || error instanceof FileError)) throw error
+          notices.push({ kind: 'cache-unavailable', message: `${error.message}; the cache was not searched for this token` })
+        }
+      }
+      const revocation = await this.revoke(input.apiUrl, input.token, input)
+      let removedFromCache = false
+      if (cache !== undefined && key !== undefined) {
+        const cleared = await cache.clear(key)
+        removedFromCache = cleared.removed > 0
+        // The metadata went first, so the token is no longer served; only its keychain item stays.
+        if (cleared.keychainError !== undefined)
+          notices.push({ kind: 'keychain-unreadable', message: `${cleared.keychainError.message}; its keychain item was not removed` })
+      }
+      return { revoked: revocation === 'revoked', alreadyInvalid: revocation === 'already-invalid', hint: tokenHint(input.token), removedFromCache, notices }
+    },
+
+    async held(input) {
+      const loaded = await loadSettings({
+        flags: input.settings ?? {},
+        env: deps.env,
+        home: deps.home,
+        cwd: deps.cwd,
+        uid: deps.uid,
+        profile: input.profile,
+        config: input.config,
+      })
+      const { settings } = loaded
+      for (const [name, found] of Object.entries(settings)) if (found.source !== 'default') input.onDebug?.(`${name} from ${found.source}`)
+      // A key given narrows to the tokens it minted; a profile's key is not even opened (a
+      // logout must not need the PKCS#11 token or signer that minted what it revokes).
+      const fingerprint = isGiven(settings.key) ? (await openKey(keySpecOf(settings), deps)).fingerprint : undefined
+      const selector = selectorOf(settings, fingerprint)
+      if (cacheModeOf(settings) === 'none') return { settings, selector, cache: createNoCache(), entries: [], notices: [] }
+      const { cache, notices } = await selectEveryEntry(deps)
+      const entries: CacheListing[] = []
+      for (const entry of await cache.list()) {
+        const meta = await cache.readMeta(entry.key)
+        if (meta !== undefined && selects(selector, meta)) entries.push(entry)
+      }
+      return { settings, selector, cache, entries, notices: [...notices] }
     },
 
     async logout(options) {
-      const request = await resolve(options, options)
-      const apiUrl = required(request.settings, 'api-url')
-      const opened = await openTokenCache(request.cache, deps)
-      const key = cacheKey(request.params)
-      const { entry, notice } = await opened.cache.read(key)
-      const notices = [...opened.notices, notice].filter((n): n is Notice => n !== undefined)
-      if (entry === undefined) return { found: false, notices }
-      let revocation: 'revoked' | 'already-invalid' | 'expired' | 'skipped' = 'skipped'
-      if (options.revoke) {
-        if (entry.token.expiresAt.getTime() <= deps.clock.now().getTime()) revocation = 'expired'
-        else {
-          try {
-            await this.revoke(apiUrl, entry.token.accessToken, options)
-            revocation = 'revoked'
-          } catch (error) {
-            // 401: already revoked or unknown to the server; the cache entry goes either way.
-            if (!(error instanceof APIRejectedError && error.status === 401)) throw error
-            revocation = 'already-invalid'
-          }
-        }
-      }
-      const cleared = await opened.cache.clear(key)
-      if (cleared.keychainError !== undefined) throw cleared.keychainError
-      return { found: true, revocation, notices }
+      const { settings, cache, entries, notices } = await this.held(options)
+      const apiUrl = settings['api-url']?.value
+      return logoutEntries(cache, entries, notices, { ...options, apiUrlFor: () => apiUrl ?? required(settings, 'api-url') })
     },
 
     async logoutAll(options) {
       const { cache, notices } = await selectEveryEntry(deps)
-      const outcome: LogoutAllOutcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: [...notices] }
-      const forget = async (entry: CacheListing): Promise<boolean> => {
-        const cleared = await cache.clear(entry.key)
-        if (cleared.keychainError === undefined) return true
-        outcome.failed.push({ entry, error: cleared.keychainError })
-        return false
-      }
-      for (const entry of await cache.list()) {
-        if (entry.expired) {
-          if (await forget(entry)) outcome.expired.push(entry)
-          continue
-        }
-        if (!options.revoke) {
-          if (await forget(entry)) outcome.forgotten.push(entry)
-          continue
-        }
-        const read = await cache.read(entry.key)
-        if (read.entry === undefined) {
-          const why = read.notice?.message ?? 'its secret is missing or unreadable'
-          outcome.failed.push({ entry, error: new CacheError(`cannot read the cached token to revoke it: ${why}`, { detail: { reason: 'unreadable' } }) })
-          continue
-        }
-        try {
-          await this.revoke(options.apiUrlFor(entry), read.entry.token.accessToken, options)
-          if (await forget(entry)) outcome.revoked.push(entry)
-        } catch (error) {
-          if (error instanceof APIRejectedError && error.status === 401) {
-            if (await forget(entry)) outcome.alreadyInvalid.push(entry)
-          } else if (isBktxError(error) && error.code !== 'BKTX_INTERRUPTED') {
-            outcome.failed.push({ entry, error })
-          } else {
-            throw error
-          }
-        }
-      }
-      return outcome
+      return logoutEntries(cache, await cache.list(), notices, options)
     },
   }
+
+  /**
+   * Revokes (optionally) and forgets `entries` of `cache`, one by one. A token that cannot be
+   * revoked (unreachable API, unreadable keychain item) stays cached and is reported, so that
+   * it is never forgotten while still valid.
+   */
+  async function logoutEntries(cache: TokenCache, entries: CacheListing[], notices: Notice[], options: LogoutAllOptions): Promise<LogoutAllOutcome> {
+    const outcome: LogoutAllOutcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: [...notices] }
+    const forget = async (entry: CacheListing): Promise<boolean> => {
+      const cleared = await cache.clear(entry.key)
+      if (cleared.keychainError === undefined) return true
+      outcome.failed.push({ entry, error: cleared.keychainError })
+      return false
+    }
+    for (const entry of entries) {
+      if (entry.expired) {
+        if (await forget(entry)) outcome.expired.push(entry)
+        continue
+      }
+      if (!options.revoke) {
+        if (await forget(entry)) outcome.forgotten.push(entry)
+        continue
+      }
+      const read = await cache.read(entry.key)
+      if (read.entry === undefined) {
+        const why = read.notice?.message ?? 'its secret is missing or unreadable'
+        outcome.failed.push({ entry, error: new CacheError(`cannot read the cached token to revoke it: ${why}`, { detail: { reason: 'unreadable' } }) })
+        continue
+      }
+      try {
+        const revocation = await service.revoke(options.apiUrlFor(entry), read.entry.token.accessToken, options)
+        if (await forget(entry)) (revocation === 'revoked' ? outcome.revoked : outcome.alreadyInvalid).push(entry)
+      } catch (error) {
+        if (isBktxError(error) && error.code !== 'BKTX_INTERRUPTED') outcome.failed.push({ entry, error })
+        else throw error
+      }
+    }
+    return outcome
+  }
+
+  return service
 }
 
 /**

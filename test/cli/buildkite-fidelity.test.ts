@@ -91,12 +91,12 @@ describe('the API URL follows the token URL', () => {
         BKTX_SUBJECT: MEMBER,
         BKTX_CACHE: 'file',
       }
-      const who = await runCli(['whoami', '--json'], { env })
+      const who = await runCli(['whoami', '--mint', '--json'], { env })
       expect(who.code, who.stderr).toBe(0)
       expect(JSON.parse(who.stdout).user.email).toBe(MEMBER)
       const token = JSON.parse((await runCli(['token', '--json'], { env })).stdout).token
       const logout = await runCli(['logout'], { env })
-      expect(logout.stderr).toMatch(/✓ token revoked/)
+      expect(logout.stderr).toMatch(/✓ revoked and forgot token …/)
       expect((await http(`${server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401)
     } finally {
       await server.stop()

@@ -43,7 +43,7 @@ describe('bktx logout --all', () => {
     const again = await runCli(['logout', '--all', '--no-revoke'], { env })
     expect(again.code).toBe(0)
     expect(again.stderr).toMatch(
-      /forgot acme dev@acme\.test read_builds …\w{4} \(not revoked: --no-revoke\)\n0 revoked, 1 forgotten, 0 could not be revoked\n$/,
+      /forgot token …\w{4} acme dev@acme\.test read_builds, expires \d{4}-\d\d-\d\dT[\d:.]+Z \(not revoked: --no-revoke\)\n0 revoked, 1 forgotten, 0 could not be revoked\n$/,
     )
   })
 
@@ -107,8 +107,23 @@ describe('--json everywhere, and JSON errors', () => {
     expect(JSON.parse((await runCli(['config', 'path', '--json'], { env })).stdout).path).toMatch(/config\.json$/)
     expect(JSON.parse((await runCli(['config', 'set', 'ttl', '10m', '--json'], { env })).stdout)).toMatchObject({ key: 'ttl', value: '600', changed: true })
     expect(JSON.parse((await runCli(['config', 'unset', 'ttl', '--json'], { env })).stdout)).toMatchObject({ key: 'ttl', changed: true })
-    await runCli(['token'], { env })
-    expect(JSON.parse((await runCli(['logout', '--json'], { env })).stdout)).toEqual({ found: true, revocation: 'revoked' })
+    const token = (await runCli(['token'], { env })).stdout.trim()
+    expect(JSON.parse((await runCli(['logout', '--json'], { env })).stdout)).toEqual({
+      revoked: [
+        {
+          org: 'acme',
+          subject: 'dev@acme.test',
+          scopes: ['read_builds'],
+          token_url: world.env.BKTX_TOKEN_URL,
+          token_hint: token.slice(-4),
+          expires_at: expect.any(String),
+        },
+      ],
+      already_invalid: [],
+      expired: [],
+      forgotten: [],
+      failed: [],
+    })
     expect(JSON.parse((await runCli(['cache', 'clear', '--all', '--json'], { env })).stdout)).toEqual({ removed: 0 })
   })
 

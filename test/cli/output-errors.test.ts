@@ -31,7 +31,7 @@ afterAll(() => world.cleanup())
 const COMMANDS: Record<string, () => string[]> = {
   'token (exchange)': () => ['token', '--no-cache'],
   env: () => ['env', '--no-cache'],
-  whoami: () => ['whoami'],
+  whoami: () => ['whoami', '--mint'],
   jwks: () => ['jwks'],
   sign: () => ['sign'],
   keygen: () => ['keygen', '--out', join(world.home.dir, `key-${++n}.pem`)],

@@ -195,16 +195,17 @@ describe('bktx whoami, cache and logout', () => {
 
     const logout = await runCli(['logout', ...FILE], { env: world.env })
     expect(logout.code).toBe(0)
-    expect(logout.stderr).toMatch(/token revoked/)
+    expect(logout.stderr).toMatch(new RegExp(`✓ revoked and forgot token …${token.slice(-4)} acme dev@acme\\.test read_builds, expires `))
     expect((await http(`${world.server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(401)
     expect(JSON.parse((await runCli(['cache', 'list', '--json'], { env: world.env })).stdout)).toEqual([])
     expect((await runCli(['logout', ...FILE], { env: world.env })).stderr).toMatch(/nothing to revoke/)
   })
 
   it('logout --no-revoke only forgets; cache clear --all removes every entry', async () => {
-    const token = (await runCli(['token', ...FILE], { env: world.env })).stdout.trim()
-    await runCli(['token', ...FILE, '--scope', 'read_pipelines'], { env: world.env })
-    await runCli(['logout', ...FILE, '--no-revoke'], { env: world.env })
+    const token = (await runCli(['token', ...FILE, '--scope', 'read_pipelines'], { env: world.env })).stdout.trim()
+    await runCli(['token', ...FILE], { env: world.env })
+    // --scope narrows: only the read_pipelines token is forgotten, and it stays live.
+    await runCli(['logout', ...FILE, '--no-revoke', '--scope', 'read_pipelines'], { env: world.env })
     expect((await http(`${world.server.url}/v2/access-token`, { headers: { Authorization: `Bearer ${token}` } })).status).toBe(200)
     const cleared = await runCli(['cache', 'clear', '--all'], { env: world.env })
     expect(cleared.stderr).toMatch(/removed 1 cached token/)

@@ -40,7 +40,7 @@ const file = (name: string): string => join(dir, `${++n}-${name}`)
 const sh = (text: string): string => `'${text.replace(/'/g, `'\\''`)}'`
 
 describe.skipIf(missingTool(HAVE_TMUX))('Ctrl-C on a terminal (tmux)', () => {
-  it.each([['token'], ['whoami']])(
+  it.each([['token'], ['whoami --mint']])(
     'ends `bktx %s` waiting on a silent server at once: died of SIGINT, nothing on stdout, terminal restored',
     async (command) => {
       expect(HAVE_TMUX).toBe(true)

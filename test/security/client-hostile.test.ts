@@ -532,7 +532,7 @@ describe.concurrent('hostile token and API endpoints', () => {
       json(res, 200, { uuid: `u-1\r\u001b[1A`, scopes, description: null, created_at: '2026-11-28 12:00:00 UTC', user })
     })
     const env = tokenEnv(`${origin}/oauth/token`, { BKTX_API_URL: origin })
-    const human = await cli(['whoami', '--no-cache'], env)
+    const human = await cli(['whoami', '--mint', '--no-cache'], env)
     figures.hostile_server_cases++
     expect(human.code).toBe(0)
     const lines = human.stdout.split('\n')
@@ -542,7 +542,7 @@ describe.concurrent('hostile token and API endpoints', () => {
       'user     Eve\\x1b[2J\\x1b]0;pwned\\x07\\x1b]52;c;cm0gLXJmIH4K\\x07\\x9b31m\\u202e <eve@acme.test\\n✓ signature and time claims verified>',
     )
     expect(CONTROL.test(human.stderr)).toBe(false)
-    const machine = await cli(['whoami', '--no-cache', '--json'], env)
+    const machine = await cli(['whoami', '--mint', '--no-cache', '--json'], env)
     expect(machine.code).toBe(0)
     expect(JSON.parse(machine.stdout)).toMatchObject({ user, scopes: [...scopes].sort(), uuid: `u-1\r\u001b[1A` })
     expect(/[\u0080-\u009f\u202e]/.test(machine.stdout)).toBe(false)
@@ -569,7 +569,7 @@ describe.concurrent('hostile token and API endpoints', () => {
       if (req.url === '/oauth/token') return json(res, 200, { access_token: newToken(), token_type: 'Bearer', expires_in: 900, scope: 'read_builds' })
       json(res, 401, { message: `Unauthorized${ESCAPES}\nerror: fake` })
     })
-    const result = await cli(['whoami', '--no-cache'], tokenEnv(`${origin}/oauth/token`, { BKTX_API_URL: origin }))
+    const result = await cli(['whoami', '--mint', '--no-cache'], tokenEnv(`${origin}/oauth/token`, { BKTX_API_URL: origin }))
     figures.hostile_server_cases++
     expect(result.code).toBe(4)
     expectOneError(result, /HTTP 401: Unauthorized\\x1b\[2J/)

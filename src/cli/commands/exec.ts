@@ -69,8 +69,8 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
 
   if (revoke) {
     try {
-      await service.revoke(required(settings, 'api-url'), result.accessToken, networkOptions(ctx, opts))
-      ctx.out.info('token revoked')
+      const revocation = await service.revoke(required(settings, 'api-url'), result.accessToken, networkOptions(ctx, opts))
+      ctx.out.info(revocation === 'revoked' ? 'token revoked' : 'token already invalid (revoked or expired)')
     } catch (error) {
       // The command's own exit code matters more; say what went wrong and keep it.
       ctx.out.warn(`could not revoke the token: ${(error as Error).message}`)

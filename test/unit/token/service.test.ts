@@ -153,9 +153,26 @@ describe('the token service, one call per use', () => {
     const d = deps()
     const service = createTokenService(d)
     const { result } = await service.obtain({})
-    expect(await service.logout({ revoke: true })).toEqual({ found: true, revocation: 'revoked', notices: [] })
-    expect(await service.logout({ revoke: true })).toEqual({ found: false, notices: [] })
+    const first = await service.logout({ revoke: true })
+    expect(first).toMatchObject({ revoked: [{ tokenHint: result.accessToken.slice(-4) }], alreadyInvalid: [], failed: [], notices: [] })
+    expect(await service.logout({ revoke: true })).toEqual({ revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: [] })
     await expect(service.whoami(world.server.url, result.accessToken)).rejects.toMatchObject({ code: 'BKTX_API_REJECTED' })
+  })
+
+  it('revokes a given token: 204 revoked and forgotten from the cache, then 401 already invalid', async () => {
+    const d = deps()
+    const service = createTokenService(d)
+    const { result } = await service.obtain({})
+    const given = { token: result.accessToken, apiUrl: world.server.url, cache: 'auto' as const }
+    expect(await service.revokeGiven(given)).toEqual({
+      revoked: true,
+      alreadyInvalid: false,
+      hint: result.accessToken.slice(-4),
+      removedFromCache: true,
+      notices: [],
+    })
+    expect(await (await service.openCache('auto')).cache.list()).toEqual([])
+    expect(await service.revokeGiven(given)).toMatchObject({ revoked: false, alreadyInvalid: true, removedFromCache: false })
   })
 
   it('logs out of everything: a token it cannot revoke stays cached and is reported', async () => {
