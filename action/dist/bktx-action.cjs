@@ -28831,6 +28831,23 @@ var init_private_file = __esm({
   }
 });
 
+// src/config/key-spec.ts
+function keySpecOf(settings) {
+  return {
+    key: required(settings, "key"),
+    kid: settings.kid?.value,
+    publicKey: settings["public-key"]?.value,
+    pkcs11Module: settings["pkcs11-module"]?.value,
+    pinSource: settings["pin-source"]?.value
+  };
+}
+var init_key_spec = __esm({
+  "src/config/key-spec.ts"() {
+    "use strict";
+    init_resolve();
+  }
+});
+
 // src/assertion/claims.ts
 function buildAssertionClaims(input2) {
   if (!Number.isInteger(input2.lifetime) || input2.lifetime < 1 || input2.lifetime > MAX_ASSERTION_LIFETIME) {
@@ -30335,23 +30352,6 @@ var init_open = __esm({
   }
 });
 
-// src/config/key-spec.ts
-function keySpecOf(settings) {
-  return {
-    key: required(settings, "key"),
-    kid: settings.kid?.value,
-    publicKey: settings["public-key"]?.value,
-    pkcs11Module: settings["pkcs11-module"]?.value,
-    pinSource: settings["pin-source"]?.value
-  };
-}
-var init_key_spec = __esm({
-  "src/config/key-spec.ts"() {
-    "use strict";
-    init_resolve();
-  }
-});
-
 // action/src/index.ts
 var src_exports = {};
 __export(src_exports, {
@@ -31045,9 +31045,6 @@ function guardChildGroup2(pgid) {
 // src/api/index.ts
 init_clock();
 
-// src/cache/select.ts
-init_modes();
-
 // src/cache/cache.ts
 init_errors();
 
@@ -31274,6 +31271,9 @@ function createNoCache() {
     clearAll: async () => nothing
   };
 }
+
+// src/cache/select.ts
+init_modes();
 
 // src/cache/file-store.ts
 var import_promises3 = require("node:fs/promises");
@@ -31608,6 +31608,8 @@ function withCache(exchanger, cache, options) {
 }
 
 // src/token/service.ts
+init_key_spec();
+init_load();
 init_resolve();
 init_errors();
 
@@ -32118,7 +32120,54 @@ function makeExchanger(deps, options = {}) {
 }
 
 // src/token/service.ts
+init_open();
 init_duration();
+
+// src/token/held.ts
+var import_node_crypto14 = require("node:crypto");
+init_resolve();
+init_settings();
+function isGiven(found) {
+  return found !== void 0 && (found.source === "flag" || found.source.startsWith("env:"));
+}
+function selectorOf(settings, keyFingerprint2) {
+  const selector = {
+    tokenUrl: required(settings, "token-url"),
+    org: required(settings, "org"),
+    clientId: required(settings, "client-id"),
+    subject: required(settings, "subject"),
+    subjectType: required(settings, "subject-type")
+  };
+  if (isGiven(settings.scope)) selector.scopes = normaliseScopes([settings.scope.value]);
+  if (isGiven(settings.ttl)) selector.ttl = Number(settings.ttl.value);
+  if (keyFingerprint2 !== void 0) selector.keyFingerprint = keyFingerprint2;
+  return selector;
+}
+var sameSet = (a, b) => {
+  const x = [...new Set(a)].sort();
+  const y = [...new Set(b)].sort();
+  return x.length === y.length && x.every((s, i) => s === y[i]);
+};
+function selects(selector, meta) {
+  if (meta.tokenUrl !== selector.tokenUrl || meta.org !== selector.org || meta.clientId !== selector.clientId || meta.subject !== selector.subject || meta.subjectType !== selector.subjectType)
+    return false;
+  if (selector.scopes !== void 0 && !sameSet(meta.requestedScopes, selector.scopes) && !sameSet(meta.scopes, selector.scopes)) return false;
+  if (selector.ttl !== void 0 && meta.requestedTtl !== selector.ttl) return false;
+  if (selector.keyFingerprint !== void 0 && meta.keyFingerprint !== selector.keyFingerprint) return false;
+  return true;
+}
+function tokenSha256(token) {
+  return (0, import_node_crypto14.createHash)("sha256").update(token, "utf8").digest("hex");
+}
+function sameDigest(a, b) {
+  const x = Buffer.from(a.toLowerCase(), "utf8");
+  const y = Buffer.from(b.toLowerCase(), "utf8");
+  return x.length === y.length && (0, import_node_crypto14.timingSafeEqual)(x, y);
+}
+var HINT_MIN_LENGTH2 = 20;
+function tokenHint(token) {
+  return token.length >= HINT_MIN_LENGTH2 ? token.slice(-4) : null;
+}
 
 // src/token/request.ts
 init_load();
@@ -32219,7 +32268,7 @@ function createTokenService(deps) {
     const onDebug = options.onDebug;
     return resolveTokenRequest(input2, deps, onDebug === void 0 ? void 0 : (name, source) => onDebug(`${name} from ${source}`));
   };
-  return {
+  const service = {
     openCache: (mode) => openTokenCache(mode, deps),
     resolve: (input2, options = {}) => resolve2(input2, options),
     async lookup(input2) {
@@ -32251,73 +32300,113 @@ function createTokenService(deps) {
       return connected(options, (fetch2) => whoami(apiUrl, token, retryDeps(fetch2), retryOptions(options)));
     },
     async revoke(apiUrl, token, options = {}) {
-      return connected(options, (fetch2) => revoke(apiUrl, token, retryDeps(fetch2), retryOptions(options)));
+      try {
+        await connected(options, (fetch2) => revoke(apiUrl, token, retryDeps(fetch2), retryOptions(options)));
+        return "revoked";
+      } catch (error) {
+        if (error instanceof APIRejectedError && error.status === 401) return "already-invalid";
+        throw error;
+      }
     },
-    async logout(options) {
-      const request = await resolve2(options, options);
-      const apiUrl = required(request.settings, "api-url");
-      const opened = await openTokenCache(request.cache, deps);
-      const key = cacheKey(request.params);
-      const { entry, notice } = await opened.cache.read(key);
-      const notices = [...opened.notices, notice].filter((n) => n !== void 0);
-      if (entry === void 0) return { found: false, notices };
-      let revocation = "skipped";
-      if (options.revoke) {
-        if (entry.token.expiresAt.getTime() <= deps.clock.now().getTime()) revocation = "expired";
-        else {
-          try {
-            await this.revoke(apiUrl, entry.token.accessToken, options);
-            revocation = "revoked";
-          } catch (error) {
-            if (!(error instanceof APIRejectedError && error.status === 401)) throw error;
-            revocation = "already-invalid";
+    async revokeGiven(input2) {
+      const notices = [];
+      let cache;
+      let key;
+      if (input2.cache !== "none") {
+        try {
+          const opened = await openTokenCache("file", deps);
+          notices.push(...opened.notices);
+          const digest2 = tokenSha256(input2.token);
+          for (const entry of await opened.cache.list()) {
+            const meta = await opened.cache.readMeta(entry.key);
+            if (meta !== void 0 && sameDigest(meta.tokenSha256, digest2)) {
+              cache = opened.cache;
+              key = entry.key;
+              break;
+            }
           }
+        } catch (error) {
+          if (!(error instanceof CacheError || error instanceof FileError)) throw error;
+          notices.push({ kind: "cache-unavailable", message: `${error.message}; the cache was not searched for this token` });
         }
       }
-      const cleared = await opened.cache.clear(key);
-      if (cleared.keychainError !== void 0) throw cleared.keychainError;
-      return { found: true, revocation, notices };
+      const revocation = await this.revoke(input2.apiUrl, input2.token, input2);
+      let removedFromCache = false;
+      if (cache !== void 0 && key !== void 0) {
+        const cleared = await cache.clear(key);
+        removedFromCache = cleared.removed > 0;
+        if (cleared.keychainError !== void 0)
+          notices.push({ kind: "keychain-unreadable", message: `${cleared.keychainError.message}; its keychain item was not removed` });
+      }
+      return { revoked: revocation === "revoked", alreadyInvalid: revocation === "already-invalid", hint: tokenHint(input2.token), removedFromCache, notices };
+    },
+    async held(input2) {
+      const loaded = await loadSettings({
+        flags: input2.settings ?? {},
+        env: deps.env,
+        home: deps.home,
+        cwd: deps.cwd,
+        uid: deps.uid,
+        profile: input2.profile,
+        config: input2.config
+      });
+      const { settings } = loaded;
+      for (const [name, found] of Object.entries(settings)) if (found.source !== "default") input2.onDebug?.(`${name} from ${found.source}`);
+      const fingerprint = isGiven(settings.key) ? (await openKey(keySpecOf(settings), deps)).fingerprint : void 0;
+      const selector = selectorOf(settings, fingerprint);
+      if (cacheModeOf(settings) === "none") return { settings, selector, cache: createNoCache(), entries: [], notices: [] };
+      const { cache, notices } = await selectEveryEntry(deps);
+      const entries = [];
+      for (const entry of await cache.list()) {
+        const meta = await cache.readMeta(entry.key);
+        if (meta !== void 0 && selects(selector, meta)) entries.push(entry);
+      }
+      return { settings, selector, cache, entries, notices: [...notices] };
+    },
+    async logout(options) {
+      const { settings, cache, entries, notices } = await this.held(options);
+      const apiUrl = settings["api-url"]?.value;
+      return logoutEntries(cache, entries, notices, { ...options, apiUrlFor: () => apiUrl ?? required(settings, "api-url") });
     },
     async logoutAll(options) {
       const { cache, notices } = await selectEveryEntry(deps);
-      const outcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: [...notices] };
-      const forget = async (entry) => {
-        const cleared = await cache.clear(entry.key);
-        if (cleared.keychainError === void 0) return true;
-        outcome.failed.push({ entry, error: cleared.keychainError });
-        return false;
-      };
-      for (const entry of await cache.list()) {
-        if (entry.expired) {
-          if (await forget(entry)) outcome.expired.push(entry);
-          continue;
-        }
-        if (!options.revoke) {
-          if (await forget(entry)) outcome.forgotten.push(entry);
-          continue;
-        }
-        const read = await cache.read(entry.key);
-        if (read.entry === void 0) {
-          const why = read.notice?.message ?? "its secret is missing or unreadable";
-          outcome.failed.push({ entry, error: new CacheError(`cannot read the cached token to revoke it: ${why}`, { detail: { reason: "unreadable" } }) });
-          continue;
-        }
-        try {
-          await this.revoke(options.apiUrlFor(entry), read.entry.token.accessToken, options);
-          if (await forget(entry)) outcome.revoked.push(entry);
-        } catch (error) {
-          if (error instanceof APIRejectedError && error.status === 401) {
-            if (await forget(entry)) outcome.alreadyInvalid.push(entry);
-          } else if (isBktxError(error) && error.code !== "BKTX_INTERRUPTED") {
-            outcome.failed.push({ entry, error });
-          } else {
-            throw error;
-          }
-        }
-      }
-      return outcome;
+      return logoutEntries(cache, await cache.list(), notices, options);
     }
   };
+  async function logoutEntries(cache, entries, notices, options) {
+    const outcome = { revoked: [], alreadyInvalid: [], expired: [], forgotten: [], failed: [], notices: [...notices] };
+    const forget = async (entry) => {
+      const cleared = await cache.clear(entry.key);
+      if (cleared.keychainError === void 0) return true;
+      outcome.failed.push({ entry, error: cleared.keychainError });
+      return false;
+    };
+    for (const entry of entries) {
+      if (entry.expired) {
+        if (await forget(entry)) outcome.expired.push(entry);
+        continue;
+      }
+      if (!options.revoke) {
+        if (await forget(entry)) outcome.forgotten.push(entry);
+        continue;
+      }
+      const read = await cache.read(entry.key);
+      if (read.entry === void 0) {
+        const why = read.notice?.message ?? "its secret is missing or unreadable";
+        outcome.failed.push({ entry, error: new CacheError(`cannot read the cached token to revoke it: ${why}`, { detail: { reason: "unreadable" } }) });
+        continue;
+      }
+      try {
+        const revocation = await service.revoke(options.apiUrlFor(entry), read.entry.token.accessToken, options);
+        if (await forget(entry)) (revocation === "revoked" ? outcome.revoked : outcome.alreadyInvalid).push(entry);
+      } catch (error) {
+        if (isBktxError(error) && error.code !== "BKTX_INTERRUPTED") outcome.failed.push({ entry, error });
+        else throw error;
+      }
+    }
+    return outcome;
+  }
+  return service;
 }
 async function obtainToken(input2, deps) {
   return createTokenService(deps).obtain(input2);
@@ -32430,11 +32519,13 @@ async function accessTokenCall(input2) {
     caFile: options.caFile,
     signal: options.signal
   };
-  return { apiUrl: required(settings, "api-url"), service, network };
+  return { apiUrl: required(settings, "api-url"), service, network, cache: cacheModeOf(settings) };
 }
 async function revokeToken(token, options = {}) {
-  const { apiUrl, service, network } = await accessTokenCall(options);
-  await service.revoke(apiUrl, token, network);
+  const { apiUrl, service, network, cache } = await accessTokenCall(options);
+  const outcome = await service.revokeGiven({ token, apiUrl, cache, ...network });
+  for (const notice of outcome.notices) options.onNotice?.(escapeControls(noticeText(notice)), notice);
+  return { revoked: outcome.revoked, alreadyInvalid: outcome.alreadyInvalid, tokenHint: outcome.hint, removedFromCache: outcome.removedFromCache };
 }
 
 // action/src/main.ts
@@ -32484,7 +32575,7 @@ var InputError2 = class extends Error {
 };
 
 // action/src/runner.ts
-var import_node_crypto14 = require("node:crypto");
+var import_node_crypto15 = require("node:crypto");
 var import_node_fs11 = require("node:fs");
 function input(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
@@ -32507,7 +32598,7 @@ function mask(runner, value) {
 function fileCommand(runner, file, name, value) {
   const path = runner.env[file];
   if (path === void 0 || path === "") throw new RunnerError(`${file} is not set: this action needs a GitHub Actions runner of version 2.297.0 or later`);
-  const delimiter = `ghadelimiter_${(0, import_node_crypto14.randomUUID)()}`;
+  const delimiter = `ghadelimiter_${(0, import_node_crypto15.randomUUID)()}`;
   if (name.includes(delimiter) || value.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
   (0, import_node_fs11.appendFileSync)(path, `${name}<<${delimiter}
 ${value}
