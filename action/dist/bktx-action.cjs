@@ -32723,19 +32723,16 @@ async function post(runner) {
   const apiUrl = env["STATE_api-url"] ?? "";
   const tokenUrl = env["STATE_token-url"] ?? "";
   try {
-    await revokeToken(token, {
-      env: bktxEnv(env, void 0),
+    const result = await revokeToken(token, {
+      // No cache: the main step cached nothing, and this step must not open the keychain.
+      env: { ...bktxEnv(env, void 0), BKTX_CACHE: "none" },
       config: false,
       ...apiUrl === "" ? {} : { apiUrl },
       ...tokenUrl === "" ? {} : { tokenUrl },
       timeoutMs: REVOKE_BUDGET_MS
     });
-    runner.write("Revoked the Buildkite API token\n");
+    runner.write(result.alreadyInvalid ? "The Buildkite API token was already invalid (revoked or expired)\n" : "Revoked the Buildkite API token\n");
   } catch (error) {
-    if (isBktxError(error) && error.code === "BKTX_API_REJECTED" && error.status === 401) {
-      runner.write("The Buildkite API token was already invalid (revoked or expired)\n");
-      return 0;
-    }
     command(runner, "warning", `could not revoke the Buildkite API token; it stays valid until it expires: ${describeError(error)}`);
   }
   return 0;

@@ -2,7 +2,7 @@
 // the state it saved, so a later step that replaced BUILDKITE_API_TOKEN is not what is revoked.
 // Cleanup never fails the job (google-github-actions/auth's post step does, and users complain:
 // a green job turns red over a cleanup) and never keeps it waiting: one bounded call.
-import { isBktxError, revokeToken } from '../../src/api/index.js'
+import { revokeToken } from '../../src/api/index.js'
 import { describeError } from './describe.js'
 import { bktxEnv } from './main.js'
 import { command, type Runner } from './runner.js'
@@ -20,21 +20,18 @@ export async function post(runner: Runner): Promise<number> {
   const apiUrl = env['STATE_api-url'] ?? ''
   const tokenUrl = env['STATE_token-url'] ?? ''
   try {
-    await revokeToken(token, {
-      env: bktxEnv(env, undefined),
+    const result = await revokeToken(token, {
+      // No cache: the main step cached nothing, and this step must not open the keychain.
+      env: { ...bktxEnv(env, undefined), BKTX_CACHE: 'none' },
       config: false,
       ...(apiUrl === '' ? {} : { apiUrl }),
       ...(tokenUrl === '' ? {} : { tokenUrl }),
       timeoutMs: REVOKE_BUDGET_MS,
     })
-    runner.write('Revoked the Buildkite API token\n')
-  } catch (error) {
     // DELETE /v2/access-token answers 401 for a token it no longer knows: revoked by a step of
     // the job (bktx revoke), or expired. Either way it is no longer usable, which is the goal.
-    if (isBktxError(error) && error.code === 'BKTX_API_REJECTED' && (error as { status?: number }).status === 401) {
-      runner.write('The Buildkite API token was already invalid (revoked or expired)\n')
-      return 0
-    }
+    runner.write(result.alreadyInvalid ? 'The Buildkite API token was already invalid (revoked or expired)\n' : 'Revoked the Buildkite API token\n')
+  } catch (error) {
     command(runner, 'warning', `could not revoke the Buildkite API token; it stays valid until it expires: ${describeError(error)}`)
   }
   return 0
