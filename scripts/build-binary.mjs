@@ -10,6 +10,7 @@
 // Options: --out FILE (default dist/bin/bktx-linux-x64).
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
+import { isBuiltin } from 'node:module'
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -45,18 +46,45 @@ const wrapEntry = {
   },
 }
 
+// The SEA code cache (useCodeCache, which halves the start-up) compiles the script without a
+// dynamic import callback, so `import('node:https')` then fails at run time
+// (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING). Dynamic imports of built-in modules become require()
+// of a one-line CommonJS module, which esbuild bundles as a lazily evaluated import.
+const builtinImports = {
+  name: 'builtin-dynamic-imports',
+  setup(b) {
+    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
+      args.kind === 'dynamic-import' && isBuiltin(args.path) ? { path: args.path, namespace: 'builtin-require' } : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)})`, loader: 'js' }))
+  },
+}
+
 const work = await mkdtemp(join(tmpdir(), 'bktx-sea-'))
 try {
   const main = join(work, 'bktx.cjs')
   await build({
     absWorkingDir: ROOT,
-    entryPoints: ['src/bin.ts'],
+    // bin/bktx.js's order: a `bktx token` cache hit is answered by src/fast/main.ts alone; the
+    // full CLI (src/bin.ts) is imported only when it is not (a dynamic import becomes a lazily
+    // initialised module in the bundle, so its modules do not run on a hit).
+    stdin: {
+      contents: [
+        "import { serveCachedToken } from './src/fast/main.ts'",
+        'const argv = process.argv.slice(2)',
+        "const fastPath = argv[0] === 'token' && !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))",
+        ";(fastPath ? serveCachedToken(argv.slice(1)) : Promise.resolve(false)).then((done) => (done ? undefined : import('./src/bin.ts')))",
+      ].join('\n'),
+      resolveDir: ROOT,
+      sourcefile: 'standalone-entry.ts',
+      loader: 'ts',
+    },
     outfile: main,
     bundle: true,
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    plugins: [wrapEntry],
+    plugins: [wrapEntry, builtinImports],
     // The bindings are loaded with createRequire(import.meta.url)(name) at run time. In the
     // executable that URL is a place without node_modules, so they fail to load (as when the
     // optional packages are not installed) even where a node_modules happens to sit beside it.
@@ -72,7 +100,7 @@ try {
     logLevel: 'warning',
   })
   const blob = join(work, 'sea-prep.blob')
-  await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: false }))
+  await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }))
   execFileSync(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: 'inherit' })
   await mkdir(dirname(out), { recursive: true })
   await rm(out, { force: true })

@@ -42,6 +42,7 @@ beforeAll(async () => {
   execFileSync(process.execPath, [join(ROOT, 'scripts/build-binary.mjs'), '--out', exe], { cwd: ROOT, stdio: 'pipe' })
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   await writeFile(join(dir, 'key.pem'), privateKey.export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 })
+  await writeFile(join(dir, 'key.pub.pem'), publicKey.export({ format: 'pem', type: 'spki' }) as string)
   const jwk = await exportJWK(publicKey)
   const keys = [{ ...jwk, kid: await calculateJwkThumbprint(jwk), use: 'sig', alg: 'ES256' }]
   server = await startReferenceServer({ config: { quick: { org: 'acme', members: [MEMBER], clientId: 'agent-client', jwks: { keys } as never } } })
@@ -100,6 +101,20 @@ describe('standalone executable', () => {
     expect(r.code).toBe(0)
     expect(r.stdout).toMatch(/^bktx_/)
     expect(await readdir(join(home, 'run'))).toEqual([])
+  })
+
+  it('runs an exec: signer, and bktx exec --revoke-on-exit runs a command with the token and revokes it', async () => {
+    const signed = await run(
+      ['token', '--cache', 'none', '--key', `exec:/usr/bin/openssl dgst -sha256 -sign ${join(dir, 'key.pem')}`, '--public-key', join(dir, 'key.pub.pem')],
+      base,
+    )
+    expect(signed.stderr).toBe('')
+    expect(signed.stdout).toMatch(/^bktx_/)
+    const revoked = server.auditRecords().filter((r) => r.type === 'token.revoked').length
+    const exec = await run(['exec', '--revoke-on-exit', '--', '/bin/sh', '-c', 'case "$BUILDKITE_API_TOKEN" in bktx_*) exit 7 ;; esac'], base)
+    expect(exec.code).toBe(7)
+    expect(exec.stderr).toContain('token revoked')
+    expect(server.auditRecords().filter((r) => r.type === 'token.revoked')).toHaveLength(revoked + 1)
   })
 
   it('says in status that the keychain binding is not inside, and refuses a pkcs11: key for want of the binding', async () => {
