@@ -7,6 +7,7 @@
 import { build } from 'esbuild'
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { thirdPartyNotices } from './notices.mjs'
 import { fileURLToPath } from 'node:url'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -15,8 +16,9 @@ const outdir = at === -1 ? 'action/dist' : process.argv[at + 1]
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(outdir, { recursive: true, force: true })
 await mkdir(outdir, { recursive: true })
-await build({
+const result = await build({
   absWorkingDir: ROOT,
+  metafile: true,
   entryPoints: { 'bktx-action': 'action/src/index.ts' },
   outdir,
   outExtension: { '.js': '.cjs' },
@@ -43,3 +45,4 @@ for (const [step, run] of [
     `// The ${step} step of action.yml (scripts/build-action.mjs writes this file).\nrequire('./bktx-action.cjs').${run}()\n`,
   )
 }
+await writeFile(join(outdir, 'THIRD-PARTY-NOTICES.txt'), await thirdPartyNotices(ROOT, result.metafile, 'action/dist/bktx-action.cjs'))

@@ -15,6 +15,7 @@ import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:f
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { thirdPartyNotices } from './notices.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const at = process.argv.indexOf('--out')
@@ -63,8 +64,9 @@ const builtinImports = {
 const work = await mkdtemp(join(tmpdir(), 'bktx-sea-'))
 try {
   const main = join(work, 'bktx.cjs')
-  await build({
+  const bundled = await build({
     absWorkingDir: ROOT,
+    metafile: true,
     // bin/bktx.js's order: a `bktx token` cache hit is answered by src/fast/main.ts alone; the
     // full CLI (src/bin.ts) is imported only when it is not (a dynamic import becomes a lazily
     // initialised module in the bundle, so its modules do not run on a hit).
@@ -109,6 +111,11 @@ try {
   // postject prints a harmless "Can't find string offset for section name" warning here.
   execFileSync('npx', ['--yes', POSTJECT, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE], { stdio: ['ignore', 'ignore', 'inherit'] })
   await copyFile(join(ROOT, 'LICENSE'), join(dirname(out), 'LICENSE'))
+  // The rest of the executable is Node itself, under its own licence.
+  await writeFile(
+    join(dirname(out), 'THIRD-PARTY-NOTICES.txt'),
+    `${await thirdPartyNotices(ROOT, bundled.metafile, 'bktx-linux-x64')}\n${'-'.repeat(72)}\n\nNode.js ${process.version} (MIT and others): https://github.com/nodejs/node/blob/${process.version}/LICENSE\n`,
+  )
   console.log(out)
 } finally {
   await rm(work, { recursive: true, force: true })

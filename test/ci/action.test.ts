@@ -108,7 +108,7 @@ describe('action.yml', () => {
 
   it('runs from a directory that holds only action.yml and the bundle', async () => {
     const files = (await filesUnder(actionDir)).map((f) => f.slice(actionDir.length + 1)).sort()
-    expect(files).toEqual(['action.yml', 'action/dist/bktx-action.cjs', 'action/dist/main.cjs', 'action/dist/post.cjs'])
+    expect(files).toEqual(['action.yml', 'action/dist/THIRD-PARTY-NOTICES.txt', 'action/dist/bktx-action.cjs', 'action/dist/main.cjs', 'action/dist/post.cjs'])
     const r = await runStep(actionDir, 'main', { inputs: baseInputs() })
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
