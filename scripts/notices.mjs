@@ -10,7 +10,7 @@ export async function thirdPartyNotices(root, metafile, what) {
     const at = input.lastIndexOf('node_modules/')
     if (at === -1) continue
     const match = /^node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input.slice(at))
-    if (match) packages.set(input.slice(0, at) + `node_modules/${match[1]}`, match[1])
+    if (match) packages.set(`${input.slice(0, at)}node_modules/${match[1]}`, match[1])
   }
   const notices = []
   for (const [dir, name] of [...packages].sort((a, b) => a[1].localeCompare(b[1]) || a[0].localeCompare(b[0]))) {
