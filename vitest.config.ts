@@ -50,7 +50,7 @@ export default defineConfig({
           isolate: false,
           // One pack and install of the tarball for the files that use the package as users get it.
           globalSetup: ['test/setup/packed.ts'],
-          include: ['test/e2e/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
+          include: ['test/e2e/**/*.test.ts', 'test/ci/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
           testTimeout: 60_000,
           hookTimeout: 60_000,
         },

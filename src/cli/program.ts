@@ -21,6 +21,9 @@ import { initProgram, usageLine, type ProgramDeps, type Runner } from './command
 import { EXIT, EXIT_CODES_HELP, exitCodeTable } from './exit-codes.js'
 import { addHelpExtras } from './help-examples.js'
 
+// Defined only in the standalone executable's build (scripts/build-binary.mjs).
+declare const BKTX_BUILD_NOTE: string | undefined
+
 export type { ProgramDeps } from './command.js'
 
 export interface MakeProgramOptions {
@@ -79,7 +82,10 @@ export function makeProgram(deps: ProgramDeps, options: MakeProgramOptions = {})
     if (command !== undefined) return (this as Command & { unknownCommand(): never }).unknownCommand()
     const globals = this.opts<{ version?: boolean; json?: boolean }>()
     if (globals.version === true) {
-      deps.stdout.write(globals.json === true ? `${JSON.stringify({ version: deps.version })}\n` : `${deps.version}\n`)
+      // The standalone executable (scripts/build-binary.mjs) says what it leaves out.
+      const build = typeof BKTX_BUILD_NOTE === 'string' ? BKTX_BUILD_NOTE : undefined
+      const json = JSON.stringify(build === undefined ? { version: deps.version } : { version: deps.version, build })
+      deps.stdout.write(globals.json === true ? `${json}\n` : build === undefined ? `${deps.version}\n` : `${deps.version} (${build})\n`)
       return
     }
     this.help({ error: true })
