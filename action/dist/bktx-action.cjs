@@ -44,8 +44,8 @@ var __toESM = (mod, isNodeMode, target) => (target = mod != null ? __create(__ge
 var __toCommonJS = (mod) => __copyProps(__defProp({}, "__esModule", { value: true }), mod);
 
 // src/errors.ts
-function isBktxError(value) {
-  return value instanceof BktxError;
+function isBktxError(value2) {
+  return value2 instanceof BktxError;
 }
 function adviceText(advice) {
   return (advice ?? []).map((part2) => {
@@ -424,8 +424,8 @@ var init_input = __esm({
 
 // src/paths.ts
 function xdg(env, name) {
-  const value = env[name];
-  return value !== void 0 && value !== "" && (0, import_node_path3.isAbsolute)(value) ? value : void 0;
+  const value2 = env[name];
+  return value2 !== void 0 && value2 !== "" && (0, import_node_path3.isAbsolute)(value2) ? value2 : void 0;
 }
 function resolvePaths(env, home) {
   const configDir = (0, import_node_path3.join)(xdg(env, "XDG_CONFIG_HOME") ?? (0, import_node_path3.join)(home, ".config"), "bktx");
@@ -523,12 +523,12 @@ function parsePkcs11Uri(text) {
     const eq = part2.indexOf("=");
     if (eq <= 0) fail(`"${part2}" is not an attribute of the form name=value`);
     const name = part2.slice(0, eq).toLowerCase();
-    const value = part2.slice(eq + 1);
+    const value2 = part2.slice(eq + 1);
     if (!isPathAttribute(name)) fail(`unknown path attribute "${name}" (known: ${PATH_ATTRIBUTES.join(", ")})`);
     if (seen.has(name)) fail(`attribute "${name}" is given twice`);
     seen.add(name);
-    if (name === "id") out.id = decodeBytes(value, name);
-    else out.attributes[name] = decodeText(value, name);
+    if (name === "id") out.id = decodeBytes(value2, name);
+    else out.attributes[name] = decodeText(value2, name);
   }
   for (const part2 of query === "" ? [] : query.split("&")) {
     const eq = part2.indexOf("=");
@@ -537,14 +537,14 @@ function parsePkcs11Uri(text) {
     if (!isQueryAttribute(name)) fail(`unknown query attribute "${name}" (known: module-path, pin-source)`);
     if (seen.has(name)) fail(`attribute "${name}" is given twice`);
     seen.add(name);
-    const value = decodeText(part2.slice(eq + 1), name);
+    const value2 = decodeText(part2.slice(eq + 1), name);
     if (name === "pin-value") fail("pin-value is refused: a PIN must never be part of a key setting; use pin-source");
     if (name === "module-name") fail("module-name is not supported; name the module file with module-path");
     if (name === "module-path") {
-      if (!value.startsWith("/") && !/^[A-Za-z]:[\\/]/.test(value)) fail("module-path must be an absolute path");
-      out.modulePath = value;
+      if (!value2.startsWith("/") && !/^[A-Za-z]:[\\/]/.test(value2)) fail("module-path must be an absolute path");
+      out.modulePath = value2;
     } else {
-      out.pinSource = value;
+      out.pinSource = value2;
     }
   }
   const type = out.attributes.type;
@@ -582,46 +582,46 @@ var init_pkcs11_uri = __esm({
 });
 
 // src/keys/source.ts
-function hasKeyScheme(value) {
-  return /^(env|pkcs11|exec):/i.test(value);
+function hasKeyScheme(value2) {
+  return /^(env|pkcs11|exec):/i.test(value2);
 }
-function parseKeySource(value) {
-  const scheme = /^([a-z0-9]+):/i.exec(value)?.[1]?.toLowerCase();
+function parseKeySource(value2) {
+  const scheme = /^([a-z0-9]+):/i.exec(value2)?.[1]?.toLowerCase();
   if (scheme === "env") {
-    const name = value.slice(4);
+    const name = value2.slice(4);
     if (!ENV_NAME.test(name)) throw new KeySourceError("key", `env:${name} does not name an environment variable (letters, digits and "_")`);
-    return { kind: "env", name, text: value };
+    return { kind: "env", name, text: value2 };
   }
   if (scheme === "pkcs11") {
     try {
-      return { kind: "pkcs11", uri: parsePkcs11Uri(value), text: value };
+      return { kind: "pkcs11", uri: parsePkcs11Uri(value2), text: value2 };
     } catch (cause) {
       if (cause instanceof Pkcs11UriError) throw new KeySourceError("key", `not a usable PKCS#11 URI (RFC 7512): ${cause.message}`);
       throw cause;
     }
   }
   if (scheme === "exec") {
-    const command2 = value.slice(5).trim();
+    const command2 = value2.slice(5).trim();
     if (command2 === "") throw new KeySourceError("key", "exec: needs a command after the colon");
-    return { kind: "exec", command: command2, text: value };
+    return { kind: "exec", command: command2, text: value2 };
   }
-  return { kind: "file", path: value, text: value };
+  return { kind: "file", path: value2, text: value2 };
 }
-function parsePinSource(value) {
-  if (/^env:/i.test(value)) {
-    const name = value.slice(4);
+function parsePinSource(value2) {
+  if (/^env:/i.test(value2)) {
+    const name = value2.slice(4);
     if (!ENV_NAME.test(name)) throw new KeySourceError("pin-source", `env:${name} does not name an environment variable (letters, digits and "_")`);
     return { kind: "env", name };
   }
-  if (/^file:/i.test(value)) {
-    const path = decodeURIComponent(value.slice(5).replace(/^\/\/(?=\/)/, ""));
+  if (/^file:/i.test(value2)) {
+    const path = decodeURIComponent(value2.slice(5).replace(/^\/\/(?=\/)/, ""));
     if (path === "") throw new KeySourceError("pin-source", "file: needs a path");
     return { kind: "file", path };
   }
-  if (/^[a-z][a-z0-9+.-]*:/i.test(value) && !/^[A-Za-z]:[\\/]/.test(value)) {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(value2) && !/^[A-Za-z]:[\\/]/.test(value2)) {
     throw new KeySourceError("pin-source", "must be env:NAME, file:PATH or a path (a PIN is never given directly)");
   }
-  return { kind: "file", path: value };
+  return { kind: "file", path: value2 };
 }
 var KeySourceError, ENV_NAME;
 var init_source = __esm({
@@ -700,10 +700,10 @@ var init_buildkite = __esm({
 function fail2(message2) {
   throw new InvalidSettingValue(message2);
 }
-function url(value) {
+function url(value2) {
   let parsed;
   try {
-    parsed = new URL(value);
+    parsed = new URL(value2);
   } catch {
     fail2("must be an absolute http(s) URL");
   }
@@ -711,22 +711,22 @@ function url(value) {
   if (parsed.username !== "" || parsed.password !== "") fail2("must not contain credentials");
   return parsed.href;
 }
-function keySyntax(parse, value) {
+function keySyntax(parse, value2) {
   try {
-    return parse(value);
+    return parse(value2);
   } catch (cause) {
     if (cause instanceof KeySourceError) fail2(cause.problem);
     throw cause;
   }
 }
-function nonEmpty(value) {
-  if (value.trim() === "" || value !== value.trim()) fail2("must be a non-empty value without surrounding spaces");
-  return value;
+function nonEmpty(value2) {
+  if (value2.trim() === "" || value2 !== value2.trim()) fail2("must be a non-empty value without surrounding spaces");
+  return value2;
 }
 function normaliseScopes(values) {
   const set = /* @__PURE__ */ new Set();
-  for (const value of values) {
-    for (const scope of value.split(/[\s,]+/)) {
+  for (const value2 of values) {
+    for (const scope of value2.split(/[\s,]+/)) {
       if (scope === "") continue;
       if (!SCOPE.test(scope)) fail2(`"${scope}" is not a scope name (e.g. read_builds)`);
       set.add(scope);
@@ -768,7 +768,7 @@ var init_settings = __esm({
     ];
     InvalidSettingValue = class extends Error {
     };
-    relativePath = (value, base) => (0, import_node_path5.isAbsolute)(value) ? value : (0, import_node_path5.resolve)(base, value);
+    relativePath = (value2, base) => (0, import_node_path5.isAbsolute)(value2) ? value2 : (0, import_node_path5.resolve)(base, value2);
     ORG_SLUG = /^[a-z0-9][a-z0-9-]{0,99}$/;
     SCOPE = /^[a-z][a-z_]*$/;
     SETTINGS = {
@@ -795,9 +795,9 @@ var init_settings = __esm({
       org: {
         env: "BKTX_ORG",
         description: "organisation slug (not the display name)",
-        validate: (value) => {
-          if (!ORG_SLUG.test(value)) fail2("must be an organisation slug: lowercase letters, digits and dashes");
-          return value;
+        validate: (value2) => {
+          if (!ORG_SLUG.test(value2)) fail2("must be an organisation slug: lowercase letters, digits and dashes");
+          return value2;
         }
       },
       subject: {
@@ -809,20 +809,20 @@ var init_settings = __esm({
         env: "BKTX_SUBJECT_TYPE",
         default: "email",
         description: "how the subject is named: email or uuid",
-        validate: (value) => {
-          if (value !== "email" && value !== "uuid") fail2('must be "email" or "uuid"');
-          return value;
+        validate: (value2) => {
+          if (value2 !== "email" && value2 !== "uuid") fail2('must be "email" or "uuid"');
+          return value2;
         }
       },
       key: {
         env: "BKTX_KEY",
         description: "the signing key: a PEM or JWK file, env:NAME, a pkcs11: URI (RFC 7512) or exec:COMMAND",
-        validate: (value) => {
-          nonEmpty(value);
-          keySyntax(parseKeySource, value);
-          return value;
+        validate: (value2) => {
+          nonEmpty(value2);
+          keySyntax(parseKeySource, value2);
+          return value2;
         },
-        resolvePath: (value, base) => hasKeyScheme(value) ? value : relativePath(value, base)
+        resolvePath: (value2, base) => hasKeyScheme(value2) ? value2 : relativePath(value2, base)
       },
       kid: {
         env: "BKTX_KID",
@@ -843,36 +843,36 @@ var init_settings = __esm({
         // the checked-out repository), so, as for the URI's module-path (RFC 7512 §2.4 names it an
         // absolute path), only an absolute path is taken; a bare name goes to the system loader's
         // search (dlopen(3) never looks in the working directory for a name without a slash).
-        validate: (value) => {
-          nonEmpty(value);
-          if (!(0, import_node_path5.isAbsolute)(value) && /[\\/]/.test(value))
+        validate: (value2) => {
+          nonEmpty(value2);
+          if (!(0, import_node_path5.isAbsolute)(value2) && /[\\/]/.test(value2))
             fail2("must be an absolute path (or a bare library name such as opensc-pkcs11.so for the system loader), not a path relative to the working directory");
-          return value;
+          return value2;
         }
       },
       "pin-source": {
         env: "BKTX_PIN_SOURCE",
         description: "where the PKCS#11 PIN is read: env:NAME or file:PATH (default: $BKTX_PKCS11_PIN)",
-        validate: (value) => {
-          nonEmpty(value);
-          keySyntax(parsePinSource, value);
-          return value;
+        validate: (value2) => {
+          nonEmpty(value2);
+          keySyntax(parsePinSource, value2);
+          return value2;
         },
-        resolvePath: (value, base) => {
-          const source = parsePinSource(value);
-          return source.kind === "file" && !(0, import_node_path5.isAbsolute)(source.path) ? `file:${(0, import_node_path5.resolve)(base, source.path)}` : value;
+        resolvePath: (value2, base) => {
+          const source = parsePinSource(value2);
+          return source.kind === "file" && !(0, import_node_path5.isAbsolute)(source.path) ? `file:${(0, import_node_path5.resolve)(base, source.path)}` : value2;
         }
       },
       scope: {
         env: "BKTX_SCOPE",
         description: "scopes to request, space separated (default: the app's default scopes)",
-        validate: (value) => normaliseScopes([value]).join(" ")
+        validate: (value2) => normaliseScopes([value2]).join(" ")
       },
       ttl: {
         env: "BKTX_TTL",
         description: "token lifetime to request: 90, 90s, 15m, 1h (capped at the app's maximum)",
-        validate: (value) => {
-          const seconds3 = parseDuration(value);
+        validate: (value2) => {
+          const seconds3 = parseDuration(value2);
           if (seconds3 === void 0 || seconds3 < 1) fail2("must be a duration such as 900, 15m or 1h");
           return String(seconds3);
         }
@@ -890,9 +890,9 @@ var init_settings = __esm({
         env: "BKTX_CACHE",
         default: "auto",
         description: "token cache: auto, keychain, file or none",
-        validate: (value) => {
-          if (!CACHE_MODES.includes(value)) fail2(`must be auto, keychain, file or none, not "${value}"`);
-          return value;
+        validate: (value2) => {
+          if (!CACHE_MODES.includes(value2)) fail2(`must be auto, keychain, file or none, not "${value2}"`);
+          return value2;
         }
       },
       // Not part of a token request: what Buildkite fetches the application's keys from, so that
@@ -941,14 +941,14 @@ function parseConfig(text, path) {
   const profiles = /* @__PURE__ */ Object.create(null);
   const raw = data["profiles"] ?? {};
   if (!isPlainObject(raw)) throw new ConfigError(path, "profiles", "must be an object of named profiles");
-  for (const [name, value] of Object.entries(raw)) {
+  for (const [name, value2] of Object.entries(raw)) {
     const where = `profiles.${name}`;
     if (!PROFILE_NAME.test(name)) {
       throw new ConfigError(path, where, 'is not a valid profile name (letters, digits, ".", "_", "-")');
     }
-    if (!isPlainObject(value)) throw new ConfigError(path, where, "must be an object of settings");
+    if (!isPlainObject(value2)) throw new ConfigError(path, where, "must be an object of settings");
     const profile = /* @__PURE__ */ Object.create(null);
-    for (const [key, setting] of Object.entries(value)) {
+    for (const [key, setting] of Object.entries(value2)) {
       if (key === "extends") {
         if (setting !== null && (typeof setting !== "string" || !PROFILE_NAME.test(setting))) {
           throw new ConfigError(path, `${where}.extends`, "must be the name of another profile, or null for none");
@@ -977,8 +977,8 @@ function parentOf(name, profile) {
   if (profile?.extends !== void 0) return profile.extends;
   return name === "default" ? void 0 : "default";
 }
-function isPlainObject(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+function isPlainObject(value2) {
+  return typeof value2 === "object" && value2 !== null && !Array.isArray(value2);
 }
 var MAX_CONFIG_BYTES;
 var init_file = __esm({
@@ -1026,9 +1026,9 @@ function resolveSettings(input2) {
 function ownValue(record, name) {
   return Object.hasOwn(record, name) ? record[name] : void 0;
 }
-function validated(name, value, source) {
+function validated(name, value2, source) {
   try {
-    return SETTINGS[name].validate(value);
+    return SETTINGS[name].validate(value2);
   } catch (cause) {
     if (!(cause instanceof InvalidSettingValue)) throw cause;
     throw new SettingInvalidError(name, cause.message, { source });
@@ -1983,7 +1983,7 @@ var require_tree = __commonJS({
        * @param {any} value
        * @param {number} index
        */
-      constructor(key, value, index) {
+      constructor(key, value2, index) {
         if (index === void 0 || index >= key.length) {
           throw new TypeError("Unreachable");
         }
@@ -1992,9 +1992,9 @@ var require_tree = __commonJS({
           throw new TypeError("key must be ascii string");
         }
         if (key.length !== ++index) {
-          this.middle = new _TstNode(key, value, index);
+          this.middle = new _TstNode(key, value2, index);
         } else {
-          this.value = value;
+          this.value = value2;
         }
       }
       /**
@@ -2002,7 +2002,7 @@ var require_tree = __commonJS({
        * @param {any} value
        * @returns {void}
        */
-      add(key, value) {
+      add(key, value2) {
         const length = key.length;
         if (length === 0) {
           throw new TypeError("Unreachable");
@@ -2016,25 +2016,25 @@ var require_tree = __commonJS({
           }
           if (node.code === code) {
             if (length === ++index) {
-              node.value = value;
+              node.value = value2;
               break;
             } else if (node.middle !== null) {
               node = node.middle;
             } else {
-              node.middle = new _TstNode(key, value, index);
+              node.middle = new _TstNode(key, value2, index);
               break;
             }
           } else if (node.code < code) {
             if (node.left !== null) {
               node = node.left;
             } else {
-              node.left = new _TstNode(key, value, index);
+              node.left = new _TstNode(key, value2, index);
               break;
             }
           } else if (node.right !== null) {
             node = node.right;
           } else {
-            node.right = new _TstNode(key, value, index);
+            node.right = new _TstNode(key, value2, index);
             break;
           }
         }
@@ -2074,11 +2074,11 @@ var require_tree = __commonJS({
        * @param {any} value
        * @returns {void}
        * */
-      insert(key, value) {
+      insert(key, value2) {
         if (this.node === null) {
-          this.node = new TstNode(key, value, 0);
+          this.node = new TstNode(key, value2, 0);
         } else {
-          this.node.add(key, value);
+          this.node.add(key, value2);
         }
       }
       /**
@@ -2183,11 +2183,11 @@ var require_util = __commonJS({
       return url2;
     }
     function isValidPort(port) {
-      const value = parseInt(port, 10);
-      return value === Number(port) && value >= 0 && value <= 65535;
+      const value2 = parseInt(port, 10);
+      return value2 === Number(port) && value2 >= 0 && value2 <= 65535;
     }
-    function isHttpOrHttpsPrefixed(value) {
-      return value != null && value[0] === "h" && value[1] === "t" && value[2] === "t" && value[3] === "p" && (value[4] === ":" || value[4] === "s" && value[5] === ":");
+    function isHttpOrHttpsPrefixed(value2) {
+      return value2 != null && value2[0] === "h" && value2[1] === "t" && value2[2] === "t" && value2[3] === "p" && (value2[4] === ":" || value2[4] === "s" && value2[5] === ":");
     }
     function parseURL(url2) {
       if (typeof url2 === "string") {
@@ -2316,11 +2316,11 @@ var require_util = __commonJS({
       const m = val.match(KEEPALIVE_TIMEOUT_EXPR);
       return m ? parseInt(m[1], 10) * 1e3 : null;
     }
-    function headerNameToString(value) {
-      return typeof value === "string" ? headerNameLowerCasedRecord[value] ?? value.toLowerCase() : tree.lookup(value) ?? value.toString("latin1").toLowerCase();
+    function headerNameToString(value2) {
+      return typeof value2 === "string" ? headerNameLowerCasedRecord[value2] ?? value2.toLowerCase() : tree.lookup(value2) ?? value2.toString("latin1").toLowerCase();
     }
-    function bufferToLowerCasedHeaderName(value) {
-      return tree.lookup(value) ?? value.toString("latin1").toLowerCase();
+    function bufferToLowerCasedHeaderName(value2) {
+      return tree.lookup(value2) ?? value2.toString("latin1").toLowerCase();
     }
     function parseHeaders(headers, obj) {
       if (obj === void 0) obj = {};
@@ -2371,13 +2371,13 @@ var require_util = __commonJS({
     }
     function toRawHeaders(headers) {
       const rawHeaders = [];
-      for (const [name, value] of Object.entries(headers)) {
-        if (Array.isArray(value)) {
-          for (const entry of value) {
+      for (const [name, value2] of Object.entries(headers)) {
+        if (Array.isArray(value2)) {
+          for (const entry of value2) {
             rawHeaders.push(Buffer.from(name, "latin1"), Buffer.from(`${entry}`, "latin1"));
           }
         } else {
-          rawHeaders.push(Buffer.from(name, "latin1"), Buffer.from(`${value}`, "latin1"));
+          rawHeaders.push(Buffer.from(name, "latin1"), Buffer.from(`${value2}`, "latin1"));
         }
       }
       return rawHeaders;
@@ -2446,14 +2446,14 @@ var require_util = __commonJS({
             iterator = iterable[Symbol.asyncIterator]();
           },
           pull(controller) {
-            return iterator.next().then(({ done, value }) => {
+            return iterator.next().then(({ done, value: value2 }) => {
               if (done) {
                 return queueMicrotask(() => {
                   controller.close();
                   controller.byobRequest?.respond(0);
                 });
               } else {
-                const buf = Buffer.isBuffer(value) ? value : Buffer.from(value);
+                const buf = Buffer.isBuffer(value2) ? value2 : Buffer.from(value2);
                 if (buf.byteLength) {
                   return controller.enqueue(new Uint8Array(buf));
                 } else {
@@ -3487,8 +3487,8 @@ var require_request = __commonJS({
           this.endHandler = null;
         }
       }
-      addHeader(key, value) {
-        processHeader(this, key, value);
+      addHeader(key, value2) {
+        processHeader(this, key, value2);
         return this;
       }
     };
@@ -3560,11 +3560,11 @@ var require_request = __commonJS({
       } else if (headerName === "transfer-encoding" || headerName === "keep-alive" || headerName === "upgrade") {
         throw new InvalidArgumentError(`invalid ${headerName} header`);
       } else if (headerName === "connection") {
-        const value = typeof val === "string" ? val : null;
-        if (value === null) {
+        const value2 = typeof val === "string" ? val : null;
+        if (value2 === null) {
           throw new InvalidArgumentError("invalid connection header");
         }
-        for (const token of value.toLowerCase().split(",")) {
+        for (const token of value2.toLowerCase().split(",")) {
           const trimmed = token.trim();
           if (!isValidHTTPToken(trimmed)) {
             throw new InvalidArgumentError("invalid connection header");
@@ -3660,8 +3660,8 @@ var require_wrap_handler = __commonJS({
         this.#handler.onError?.(err);
       }
     };
-    function toRawHeaderValue(value) {
-      return Array.isArray(value) ? value.map((item) => Buffer.from(item, "latin1")) : Buffer.from(value, "latin1");
+    function toRawHeaderValue(value2) {
+      return Array.isArray(value2) ? value2.map((item) => Buffer.from(item, "latin1")) : Buffer.from(value2, "latin1");
     }
   }
 });
@@ -4020,14 +4020,14 @@ var require_connect = __commonJS({
       const sessionCache = new SessionCache(maxCachedSessions == null ? 100 : maxCachedSessions);
       timeout = timeout == null ? 1e4 : timeout;
       allowH2 = allowH2 != null ? allowH2 : false;
-      return function connect2({ hostname, host, protocol, port, servername, localAddress, httpSocket }, callback) {
+      return function connect2({ hostname: hostname2, host, protocol, port, servername, localAddress, httpSocket }, callback) {
         let socket;
         if (protocol === "https:") {
           if (!tls) {
             tls = require("node:tls");
           }
           servername = servername || options.servername || util.getServerName(host) || null;
-          const sessionKey = servername || hostname;
+          const sessionKey = servername || hostname2;
           assert(sessionKey);
           const session = customSession || sessionCache.get(sessionKey) || null;
           port = port || 443;
@@ -4042,7 +4042,7 @@ var require_connect = __commonJS({
             socket: httpSocket,
             // upgrade socket connection
             port,
-            host: hostname
+            host: hostname2
           });
           socket.on("session", function(session2) {
             sessionCache.set(sessionKey, session2);
@@ -4056,7 +4056,7 @@ var require_connect = __commonJS({
             ...options,
             localAddress,
             port,
-            host: hostname
+            host: hostname2
           });
           if (useH2c === true) {
             socket.alpnProtocol = "h2";
@@ -4066,7 +4066,7 @@ var require_connect = __commonJS({
           const keepAliveInitialDelay = options.keepAliveInitialDelay === void 0 ? 6e4 : options.keepAliveInitialDelay;
           socket.setKeepAlive(true, keepAliveInitialDelay);
         }
-        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname, port });
+        const clearConnectTimeout = util.setupConnectTimeout(new WeakRef(socket), { timeout, hostname: hostname2, port });
         socket.setNoDelay(true).once(protocol === "https:" ? "secureConnect" : "connect", function() {
           queueMicrotask(clearConnectTimeout);
           if (callback) {
@@ -4098,8 +4098,8 @@ var require_utils = __commonJS({
     function enumToMap(obj, filter = [], exceptions = []) {
       const emptyFilter = (filter?.length ?? 0) === 0;
       const emptyExceptions = (exceptions?.length ?? 0) === 0;
-      return Object.fromEntries(Object.entries(obj).filter(([, value]) => {
-        return typeof value === "number" && (emptyFilter || filter.includes(value)) && (emptyExceptions || !exceptions.includes(value));
+      return Object.fromEntries(Object.entries(obj).filter(([, value2]) => {
+        return typeof value2 === "number" && (emptyFilter || filter.includes(value2)) && (emptyExceptions || !exceptions.includes(value2));
       }));
     }
   }
@@ -5133,8 +5133,8 @@ var require_infra = __commonJS({
       }
       return lead === 0 && trail === str.length - 1 ? str : str.slice(lead, trail + 1);
     }
-    function serializeJavascriptValueToJSONString(value) {
-      const result = JSON.stringify(value);
+    function serializeJavascriptValueToJSONString(value2) {
+      const result = JSON.stringify(value2);
       if (result === void 0) {
         throw new TypeError("Value is not JSON serializable");
       }
@@ -5332,11 +5332,11 @@ var require_data_url = __commonJS({
     }
     function collectAnHTTPQuotedString(input2, position, extractValue = false) {
       const positionStart = position.position;
-      let value = "";
+      let value2 = "";
       assert(input2[position.position] === '"');
       position.position++;
       while (true) {
-        value += collectASequenceOfCodePoints(
+        value2 += collectASequenceOfCodePoints(
           (char) => char !== '"' && char !== "\\",
           input2,
           position
@@ -5348,10 +5348,10 @@ var require_data_url = __commonJS({
         position.position++;
         if (quoteOrBackslash === "\\") {
           if (position.position >= input2.length) {
-            value += "\\";
+            value2 += "\\";
             break;
           }
-          value += input2[position.position];
+          value2 += input2[position.position];
           position.position++;
         } else {
           assert(quoteOrBackslash === '"');
@@ -5359,7 +5359,7 @@ var require_data_url = __commonJS({
         }
       }
       if (extractValue) {
-        return value;
+        return value2;
       }
       return input2.slice(positionStart, position.position);
     }
@@ -5367,16 +5367,16 @@ var require_data_url = __commonJS({
       assert(mimeType !== "failure");
       const { parameters, essence } = mimeType;
       let serialization = essence;
-      for (let [name, value] of parameters.entries()) {
+      for (let [name, value2] of parameters.entries()) {
         serialization += ";";
         serialization += name;
         serialization += "=";
-        if (!HTTP_TOKEN_CODEPOINTS.test(value)) {
-          value = value.replace(/[\\"]/ug, "\\$&");
-          value = '"' + value;
-          value += '"';
+        if (!HTTP_TOKEN_CODEPOINTS.test(value2)) {
+          value2 = value2.replace(/[\\"]/ug, "\\$&");
+          value2 = '"' + value2;
+          value2 += '"';
         }
-        serialization += value;
+        serialization += value2;
       }
       return serialization;
     }
@@ -5516,11 +5516,11 @@ var require_runtime_features = __commonJS({
        * @param {Feature} feature
        * @param {boolean} value
        */
-      set(feature, value) {
+      set(feature, value2) {
         if (features.includes(feature) === false) {
           throw new TypeError(`unknown feature: ${feature}`);
         }
-        this.#map.set(feature, value);
+        this.#map.set(feature, value2);
       }
       /**
        * @param {Feature} feature
@@ -5777,11 +5777,11 @@ var require_webidl = __commonJS({
           });
         }
         while (true) {
-          const { done, value } = method.next();
+          const { done, value: value2 } = method.next();
           if (done) {
             break;
           }
-          seq.push(converter(value, prefix, `${argument}[${index++}]`));
+          seq.push(converter(value2, prefix, `${argument}[${index++}]`));
         }
         return seq;
       };
@@ -5848,20 +5848,20 @@ var require_webidl = __commonJS({
               });
             }
           }
-          let value = dictionary?.[key];
+          let value2 = dictionary?.[key];
           const hasDefault = defaultValue !== void 0;
-          if (hasDefault && value === void 0) {
-            value = defaultValue();
+          if (hasDefault && value2 === void 0) {
+            value2 = defaultValue();
           }
-          if (required2 || hasDefault || value !== void 0) {
-            value = converter(value, prefix, `${argument}.${key}`);
-            if (options.allowedValues && !options.allowedValues.includes(value)) {
+          if (required2 || hasDefault || value2 !== void 0) {
+            value2 = converter(value2, prefix, `${argument}.${key}`);
+            if (options.allowedValues && !options.allowedValues.includes(value2)) {
               throw webidl.errors.exception({
                 header: prefix,
-                message: `${value} is not an accepted type. Expected one of ${options.allowedValues.join(", ")}.`
+                message: `${value2} is not an accepted type. Expected one of ${options.allowedValues.join(", ")}.`
               });
             }
-            dict[key] = value;
+            dict[key] = value2;
           }
         }
         return dict;
@@ -5875,8 +5875,8 @@ var require_webidl = __commonJS({
         return converter(V, prefix, argument);
       };
     };
-    webidl.is.USVString = function(value) {
-      return typeof value === "string" && value.isWellFormed();
+    webidl.is.USVString = function(value2) {
+      return typeof value2 === "string" && value2.isWellFormed();
     };
     webidl.is.ReadableStream = webidl.util.MakeTypeAssertion(ReadableStream);
     webidl.is.Blob = webidl.util.MakeTypeAssertion(Blob);
@@ -5938,11 +5938,11 @@ var require_webidl = __commonJS({
       }
       return x;
     };
-    webidl.converters.USVString = function(value) {
-      if (typeof value === "string") {
-        return value.toWellFormed();
+    webidl.converters.USVString = function(value2) {
+      if (typeof value2 === "string") {
+        return value2.toWellFormed();
       }
-      return `${value}`.toWellFormed();
+      return `${value2}`.toWellFormed();
     };
     webidl.converters.boolean = function(V) {
       const x = Boolean(V);
@@ -6186,8 +6186,8 @@ var require_util2 = __commonJS({
       }
       return true;
     }
-    function normalizeBinaryStringToUtf8(value) {
-      return Buffer.from(value, "binary").toString("utf8");
+    function normalizeBinaryStringToUtf8(value2) {
+      return Buffer.from(value2, "binary").toString("utf8");
     }
     function requestCurrentURL(request) {
       return request.urlList[request.urlList.length - 1];
@@ -6508,7 +6508,7 @@ var require_util2 = __commonJS({
               done: true
             };
           }
-          const { [keyIndex]: key, [valueIndex]: value } = values[index];
+          const { [keyIndex]: key, [valueIndex]: value2 } = values[index];
           this.#index = index + 1;
           let result;
           switch (this.#kind) {
@@ -6516,10 +6516,10 @@ var require_util2 = __commonJS({
               result = key;
               break;
             case "value":
-              result = value;
+              result = value2;
               break;
             case "key+value":
-              result = [key, value];
+              result = [key, value2];
               break;
           }
           return {
@@ -6585,8 +6585,8 @@ var require_util2 = __commonJS({
                 `Failed to execute 'forEach' on '${name}': parameter 1 is not of type 'Function'.`
               );
             }
-            for (const { 0: key, 1: value } of makeIterator(this, "key+value")) {
-              callbackfn.call(thisArg, value, key, this);
+            for (const { 0: key, 1: value2 } of makeIterator(this, "key+value")) {
+              callbackfn.call(thisArg, value2, key, this);
             }
           }
         }
@@ -6655,8 +6655,8 @@ var require_util2 = __commonJS({
       const protocol = url2.protocol;
       return protocol === "http:" || protocol === "https:";
     }
-    function simpleRangeHeaderValue(value, allowWhitespace) {
-      const data = value;
+    function simpleRangeHeaderValue(value2, allowWhitespace) {
+      const data = value2;
       if (!data.startsWith("bytes")) {
         return "failure";
       }
@@ -6774,8 +6774,8 @@ var require_util2 = __commonJS({
       if (values === null) {
         return "failure";
       }
-      for (const value of values) {
-        const temporaryMimeType = parseMIMEType(value);
+      for (const value2 of values) {
+        const temporaryMimeType = parseMIMEType(value2);
         if (temporaryMimeType === "failure" || temporaryMimeType.essence === "*/*") {
           continue;
         }
@@ -6795,8 +6795,8 @@ var require_util2 = __commonJS({
       }
       return mimeType;
     }
-    function gettingDecodingSplitting(value) {
-      const input2 = value;
+    function gettingDecodingSplitting(value2) {
+      const input2 = value2;
       const position = { position: 0 };
       const values = [];
       let temporaryValue = "";
@@ -6827,11 +6827,11 @@ var require_util2 = __commonJS({
       return values;
     }
     function getDecodeSplit(name, list) {
-      const value = list.get(name, true);
-      if (value === null) {
+      const value2 = list.get(name, true);
+      if (value2 === null) {
         return null;
       }
-      return gettingDecodingSplitting(value);
+      return gettingDecodingSplitting(value2);
     }
     function hasAuthenticationEntry(request) {
       return false;
@@ -6927,20 +6927,20 @@ var require_formdata = __commonJS({
           });
         }
       }
-      append(name, value, filename = void 0) {
+      append(name, value2, filename = void 0) {
         webidl.brandCheck(this, _FormData);
         const prefix = "FormData.append";
         webidl.argumentLengthCheck(arguments, 2, prefix);
         name = webidl.converters.USVString(name);
-        if (arguments.length === 3 || webidl.is.Blob(value)) {
-          value = webidl.converters.Blob(value, prefix, "value");
+        if (arguments.length === 3 || webidl.is.Blob(value2)) {
+          value2 = webidl.converters.Blob(value2, prefix, "value");
           if (filename !== void 0) {
             filename = webidl.converters.USVString(filename);
           }
         } else {
-          value = webidl.converters.USVString(value);
+          value2 = webidl.converters.USVString(value2);
         }
-        const entry = makeEntry(name, value, filename);
+        const entry = makeEntry(name, value2, filename);
         this.#state.push(entry);
       }
       delete(name) {
@@ -6975,20 +6975,20 @@ var require_formdata = __commonJS({
         name = webidl.converters.USVString(name);
         return this.#state.findIndex((entry) => entry.name === name) !== -1;
       }
-      set(name, value, filename = void 0) {
+      set(name, value2, filename = void 0) {
         webidl.brandCheck(this, _FormData);
         const prefix = "FormData.set";
         webidl.argumentLengthCheck(arguments, 2, prefix);
         name = webidl.converters.USVString(name);
-        if (arguments.length === 3 || webidl.is.Blob(value)) {
-          value = webidl.converters.Blob(value, prefix, "value");
+        if (arguments.length === 3 || webidl.is.Blob(value2)) {
+          value2 = webidl.converters.Blob(value2, prefix, "value");
           if (filename !== void 0) {
             filename = webidl.converters.USVString(filename);
           }
         } else {
-          value = webidl.converters.USVString(value);
+          value2 = webidl.converters.USVString(value2);
         }
-        const entry = makeEntry(name, value, filename);
+        const entry = makeEntry(name, value2, filename);
         const idx = this.#state.findIndex((entry2) => entry2.name === name);
         if (idx !== -1) {
           this.#state = [
@@ -7048,21 +7048,21 @@ var require_formdata = __commonJS({
         configurable: true
       }
     });
-    function makeEntry(name, value, filename) {
-      if (typeof value === "string") {
+    function makeEntry(name, value2, filename) {
+      if (typeof value2 === "string") {
       } else {
-        if (!webidl.is.File(value)) {
-          value = new File([value], "blob", { type: value.type });
+        if (!webidl.is.File(value2)) {
+          value2 = new File([value2], "blob", { type: value2.type });
         }
         if (filename !== void 0) {
           const options = {
-            type: value.type,
-            lastModified: value.lastModified
+            type: value2.type,
+            lastModified: value2.lastModified
           };
-          value = new File([value], filename, options);
+          value2 = new File([value2], filename, options);
         }
       }
-      return { name, value };
+      return { name, value: value2 };
     }
     webidl.is.FormData = webidl.util.MakeTypeAssertion(FormData);
     module2.exports = { FormData, makeEntry, setFormDataState };
@@ -7150,19 +7150,19 @@ var require_formdata_parser = __commonJS({
         } else {
           position.position += 2;
         }
-        let value;
+        let value2;
         if (filename !== null) {
           contentType ??= "text/plain";
           if (!isAsciiString(contentType)) {
             contentType = "";
           }
-          value = new File([body], filename, { type: contentType });
+          value2 = new File([body], filename, { type: contentType });
         } else {
-          value = decoderIgnoreBOM.decode(Buffer.from(body));
+          value2 = decoderIgnoreBOM.decode(Buffer.from(body));
         }
         assert(webidl.is.USVString(name));
-        assert(typeof value === "string" && webidl.is.USVString(value) || webidl.is.File(value));
-        entryList.push(makeEntry(name, value, filename));
+        assert(typeof value2 === "string" && webidl.is.USVString(value2) || webidl.is.File(value2));
+        entryList.push(makeEntry(name, value2, filename));
       }
     }
     function parseContentDispositionAttribute(input2, position) {
@@ -7197,7 +7197,7 @@ var require_formdata_parser = __commonJS({
         input2,
         position
       );
-      let value;
+      let value2;
       if (isExtended) {
         const headerValue = collectASequenceOfBytes(
           (char) => char !== 32 && char !== 13 && char !== 10 && char !== 59,
@@ -7212,7 +7212,7 @@ var require_formdata_parser = __commonJS({
         headerValue[4] !== 56) {
           throw parsingError("unknown encoding, expected utf-8''");
         }
-        value = decodeURIComponent(decoder2.decode(headerValue.subarray(7)));
+        value2 = decodeURIComponent(decoder2.decode(headerValue.subarray(7)));
       } else if (input2[position.position] === 34) {
         position.position++;
         const quotedValue = collectASequenceOfBytes(
@@ -7225,7 +7225,7 @@ var require_formdata_parser = __commonJS({
           throw parsingError("Closing quote not found");
         }
         position.position++;
-        value = decoder2.decode(quotedValue).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
+        value2 = decoder2.decode(quotedValue).replace(/%0A/ig, "\n").replace(/%0D/ig, "\r").replace(/%22/g, '"');
       } else {
         const tokenValue = collectASequenceOfBytes(
           (char) => isToken(char) && char !== 59,
@@ -7233,9 +7233,9 @@ var require_formdata_parser = __commonJS({
           input2,
           position
         );
-        value = decoder2.decode(tokenValue);
+        value2 = decoder2.decode(tokenValue);
       }
-      return { name: attrNameStr, value, extended: isExtended };
+      return { name: attrNameStr, value: value2, extended: isExtended };
     }
     function parseMultipartFormDataHeaders(input2, position) {
       let name = null;
@@ -7471,13 +7471,13 @@ var require_body = __commonJS({
               return;
             }
             while (true) {
-              const { value, done } = await iterator.next();
+              const { value: value2, done } = await iterator.next();
               if (done) {
                 queueMicrotask(() => readableStreamClose(controller));
                 return;
               }
-              if (value.length && !isErrored(stream)) {
-                controller.enqueue(new Uint8Array(value));
+              if (value2.length && !isErrored(stream)) {
+                controller.enqueue(new Uint8Array(value2));
                 return;
               }
             }
@@ -7506,27 +7506,27 @@ var require_body = __commonJS({
         const prefix = `--${boundary}\r
 Content-Disposition: form-data`;
         const formdataEscape = (str) => str.replace(/\n/g, "%0A").replace(/\r/g, "%0D").replace(/"/g, "%22");
-        const normalizeLinefeeds = (value) => value.replace(/\r?\n|\r/g, "\r\n");
+        const normalizeLinefeeds = (value2) => value2.replace(/\r?\n|\r/g, "\r\n");
         const blobParts = [];
         const rn = new Uint8Array([13, 10]);
         length = 0;
         let hasUnknownSizeValue = false;
-        for (const [name, value] of object) {
-          if (typeof value === "string") {
+        for (const [name, value2] of object) {
+          if (typeof value2 === "string") {
             const chunk2 = textEncoder.encode(prefix + `; name="${formdataEscape(normalizeLinefeeds(name))}"\r
 \r
-${normalizeLinefeeds(value)}\r
+${normalizeLinefeeds(value2)}\r
 `);
             blobParts.push(chunk2);
             length += chunk2.byteLength;
           } else {
-            const chunk2 = textEncoder.encode(`${prefix}; name="${formdataEscape(normalizeLinefeeds(name))}"` + (value.name ? `; filename="${formdataEscape(value.name)}"` : "") + `\r
-Content-Type: ${value.type || "application/octet-stream"}\r
+            const chunk2 = textEncoder.encode(`${prefix}; name="${formdataEscape(normalizeLinefeeds(name))}"` + (value2.name ? `; filename="${formdataEscape(value2.name)}"` : "") + `\r
+Content-Type: ${value2.type || "application/octet-stream"}\r
 \r
 `);
-            blobParts.push(chunk2, value, rn);
-            if (typeof value.size === "number") {
-              length += chunk2.byteLength + value.size + rn.byteLength;
+            blobParts.push(chunk2, value2, rn);
+            if (typeof value2.size === "number") {
+              length += chunk2.byteLength + value2.size + rn.byteLength;
             } else {
               hasUnknownSizeValue = true;
             }
@@ -7616,21 +7616,21 @@ Content-Type: ${value.type || "application/octet-stream"}\r
           return consumeBody(this, parseJSONFromBytes, instance, getInternalState);
         },
         formData() {
-          return consumeBody(this, (value) => {
+          return consumeBody(this, (value2) => {
             const mimeType = bodyMimeType(getInternalState(this));
             if (mimeType !== null) {
               switch (mimeType.essence) {
                 case "multipart/form-data": {
-                  const parsed = multipartFormDataParser(value, mimeType);
+                  const parsed = multipartFormDataParser(value2, mimeType);
                   const fd = new FormData();
                   setFormDataState(fd, parsed);
                   return fd;
                 }
                 case "application/x-www-form-urlencoded": {
-                  const entries = new URLSearchParams(value.toString());
+                  const entries = new URLSearchParams(value2.toString());
                   const fd = new FormData();
-                  for (const [name, value2] of entries) {
-                    fd.append(name, value2);
+                  for (const [name, value3] of entries) {
+                    fd.append(name, value3);
                   }
                   return fd;
                 }
@@ -9062,13 +9062,13 @@ var require_client_h2 = __commonJS({
     } = http2;
     function parseH2Headers(headers) {
       const result = [];
-      for (const [name, value] of Object.entries(headers)) {
-        if (Array.isArray(value)) {
-          for (const subvalue of value) {
+      for (const [name, value2] of Object.entries(headers)) {
+        if (Array.isArray(value2)) {
+          for (const subvalue of value2) {
             result.push(Buffer.from(name), Buffer.from(subvalue));
           }
         } else {
-          result.push(Buffer.from(name), Buffer.from(value));
+          result.push(Buffer.from(name), Buffer.from(value2));
         }
       }
       return result;
@@ -9356,8 +9356,8 @@ var require_client_h2 = __commonJS({
         }
       }
       let stream = null;
-      const { hostname, port } = client[kUrl];
-      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname}${port ? `:${port}` : ""}`;
+      const { hostname: hostname2, port } = client[kUrl];
+      headers[HTTP2_HEADER_AUTHORITY] = host || `${hostname2}${port ? `:${port}` : ""}`;
       headers[HTTP2_HEADER_METHOD] = method;
       const abort = (err) => {
         if (request.aborted || request.completed) {
@@ -10000,8 +10000,8 @@ var require_client = __commonJS({
       get pipelining() {
         return this[kPipelining];
       }
-      set pipelining(value) {
-        this[kPipelining] = value;
+      set pipelining(value2) {
+        this[kPipelining] = value2;
         this[kResume](true);
       }
       get stats() {
@@ -10094,20 +10094,20 @@ var require_client = __commonJS({
     function connect2(client) {
       assert(!client[kConnecting]);
       assert(!client[kHTTPContext]);
-      let { host, hostname, protocol, port } = client[kUrl];
-      if (hostname[0] === "[") {
-        const idx = hostname.indexOf("]");
+      let { host, hostname: hostname2, protocol, port } = client[kUrl];
+      if (hostname2[0] === "[") {
+        const idx = hostname2.indexOf("]");
         assert(idx !== -1);
-        const ip = hostname.substring(1, idx);
+        const ip = hostname2.substring(1, idx);
         assert(net.isIPv6(ip));
-        hostname = ip;
+        hostname2 = ip;
       }
       client[kConnecting] = true;
       if (channels.beforeConnect.hasSubscribers) {
         channels.beforeConnect.publish({
           connectParams: {
             host,
-            hostname,
+            hostname: hostname2,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -10120,14 +10120,14 @@ var require_client = __commonJS({
       try {
         client[kConnector]({
           host,
-          hostname,
+          hostname: hostname2,
           protocol,
           port,
           servername: client[kServerName],
           localAddress: client[kLocalAddress]
         }, (err, socket) => {
           if (err) {
-            handleConnectError(client, err, { host, hostname, protocol, port });
+            handleConnectError(client, err, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -10141,7 +10141,7 @@ var require_client = __commonJS({
             client[kHTTPContext] = socket.alpnProtocol === "h2" ? connectH2(client, socket) : connectH1(client, socket);
           } catch (err2) {
             socket.destroy().on("error", noop);
-            handleConnectError(client, err2, { host, hostname, protocol, port });
+            handleConnectError(client, err2, { host, hostname: hostname2, protocol, port });
             client[kResume]();
             return;
           }
@@ -10154,7 +10154,7 @@ var require_client = __commonJS({
             channels.connected.publish({
               connectParams: {
                 host,
-                hostname,
+                hostname: hostname2,
                 protocol,
                 port,
                 version: client[kHTTPContext]?.version,
@@ -10169,11 +10169,11 @@ var require_client = __commonJS({
           client[kResume]();
         });
       } catch (err) {
-        handleConnectError(client, err, { host, hostname, protocol, port });
+        handleConnectError(client, err, { host, hostname: hostname2, protocol, port });
         client[kResume]();
       }
     }
-    function handleConnectError(client, err, { host, hostname, protocol, port }) {
+    function handleConnectError(client, err, { host, hostname: hostname2, protocol, port }) {
       if (client.destroyed) {
         return;
       }
@@ -10182,7 +10182,7 @@ var require_client = __commonJS({
         channels.connectError.publish({
           connectParams: {
             host,
-            hostname,
+            hostname: hostname2,
             protocol,
             port,
             version: client[kHTTPContext]?.version,
@@ -11156,8 +11156,8 @@ var require_socks5_utils = __commonJS({
           }
           const parts = [];
           for (let i = 0; i < 8; i++) {
-            const value = buffer.readUInt16BE(currentOffset + i * 2);
-            parts.push(value.toString(16));
+            const value2 = buffer.readUInt16BE(currentOffset + i * 2);
+            parts.push(value2.toString(16));
           }
           address = parts.join(":");
           currentOffset += 16;
@@ -11486,8 +11486,8 @@ var require_socks5_client = __commonJS({
         } else if (addressType === ADDRESS_TYPES.IPV6) {
           const parts = [];
           for (let i = 0; i < 8; i++) {
-            const value = this.buffer.readUInt16BE(offset + i * 2);
-            parts.push(value.toString(16));
+            const value2 = this.buffer.readUInt16BE(offset + i * 2);
+            parts.push(value2.toString(16));
           }
           boundAddress = parts.join(":");
           offset += 16;
@@ -12051,10 +12051,10 @@ var require_env_http_proxy_agent = __commonJS({
         ]);
       }
       #getProxyAgentForUrl(url2) {
-        let { protocol, host: hostname, port } = url2;
-        hostname = hostname.replace(/:\d*$/, "").toLowerCase();
+        let { protocol, host: hostname2, port } = url2;
+        hostname2 = hostname2.replace(/:\d*$/, "").toLowerCase();
         port = Number.parseInt(port, 10) || DEFAULT_PORTS[protocol] || 0;
-        if (!this.#shouldProxy(hostname, port)) {
+        if (!this.#shouldProxy(hostname2, port)) {
           return this[kNoProxyAgent];
         }
         if (protocol === "https:") {
@@ -12062,7 +12062,7 @@ var require_env_http_proxy_agent = __commonJS({
         }
         return this[kHttpProxyAgent];
       }
-      #shouldProxy(hostname, port) {
+      #shouldProxy(hostname2, port) {
         if (this.#noProxyChanged) {
           this.#parseNoProxy();
         }
@@ -12077,10 +12077,10 @@ var require_env_http_proxy_agent = __commonJS({
           if (entry.port && entry.port !== port) {
             continue;
           }
-          if (hostname === entry.hostname) {
+          if (hostname2 === entry.hostname) {
             return false;
           }
-          if (hostname.slice(-(entry.hostname.length + 1)) === `.${entry.hostname}`) {
+          if (hostname2.slice(-(entry.hostname.length + 1)) === `.${entry.hostname}`) {
             return false;
           }
         }
@@ -12188,17 +12188,17 @@ var require_retry_handler = __commonJS({
       get rawHeaders() {
         return this.#target?.rawHeaders ?? null;
       }
-      set rawHeaders(value) {
+      set rawHeaders(value2) {
         if (this.#target) {
-          this.#target.rawHeaders = value;
+          this.#target.rawHeaders = value2;
         }
       }
       get rawTrailers() {
         return this.#target?.rawTrailers ?? null;
       }
-      set rawTrailers(value) {
+      set rawTrailers(value2) {
         if (this.#target) {
-          this.#target.rawTrailers = value;
+          this.#target.rawTrailers = value2;
         }
       }
     };
@@ -13877,15 +13877,15 @@ var require_mock_utils = __commonJS({
       }
     } = require("node:util");
     var { InvalidArgumentError } = require_errors();
-    function matchValue(match, value) {
+    function matchValue(match, value2) {
       if (typeof match === "string") {
-        return match === value;
+        return match === value2;
       }
       if (match instanceof RegExp) {
-        return match.test(value);
+        return match.test(value2);
       }
       if (typeof match === "function") {
-        return match(value) === true;
+        return match(value2) === true;
       }
       return false;
     }
@@ -13945,21 +13945,21 @@ var require_mock_utils = __commonJS({
       }
       const originalQp = new URLSearchParams(query);
       const normalizedQp = new URLSearchParams();
-      for (let [key, value] of originalQp.entries()) {
+      for (let [key, value2] of originalQp.entries()) {
         key = key.replace("[]", "");
-        const valueRepresentsString = /^(['"]).*\1$/.test(value);
+        const valueRepresentsString = /^(['"]).*\1$/.test(value2);
         if (valueRepresentsString) {
-          normalizedQp.append(key, value);
+          normalizedQp.append(key, value2);
           continue;
         }
-        if (value.includes(",")) {
-          const values = value.split(",");
+        if (value2.includes(",")) {
+          const values = value2.split(",");
           for (const v of values) {
             normalizedQp.append(key, v);
           }
           continue;
         }
-        normalizedQp.append(key, value);
+        normalizedQp.append(key, value2);
       }
       return normalizedQp;
     }
@@ -14065,14 +14065,14 @@ var require_mock_utils = __commonJS({
       const result = [];
       for (let i = 0; i < keys.length; ++i) {
         const key = keys[i];
-        const value = data[key];
+        const value2 = data[key];
         const name = Buffer.from(`${key}`);
-        if (Array.isArray(value)) {
-          for (let j = 0; j < value.length; ++j) {
-            result.push(name, Buffer.from(`${value[j]}`));
+        if (Array.isArray(value2)) {
+          for (let j = 0; j < value2.length; ++j) {
+            result.push(name, Buffer.from(`${value2[j]}`));
           }
         } else {
-          result.push(name, Buffer.from(`${value}`));
+          result.push(name, Buffer.from(`${value2}`));
         }
       }
       return result;
@@ -14550,12 +14550,12 @@ var require_mock_call_history = __commonJS({
       toString() {
         const options = { betweenKeyValueSeparator: "->", betweenPairSeparator: "|" };
         let result = "";
-        this.toMap().forEach((value, key) => {
-          if (typeof value === "string" || value === void 0 || value === null) {
-            result = `${result}${key}${options.betweenKeyValueSeparator}${value}${options.betweenPairSeparator}`;
+        this.toMap().forEach((value2, key) => {
+          if (typeof value2 === "string" || value2 === void 0 || value2 === null) {
+            result = `${result}${key}${options.betweenKeyValueSeparator}${value2}${options.betweenPairSeparator}`;
           }
-          if (typeof value === "object" && value !== null || Array.isArray(value)) {
-            result = `${result}${key}${options.betweenKeyValueSeparator}${JSON.stringify(value)}${options.betweenPairSeparator}`;
+          if (typeof value2 === "object" && value2 !== null || Array.isArray(value2)) {
+            result = `${result}${key}${options.betweenKeyValueSeparator}${JSON.stringify(value2)}${options.betweenPairSeparator}`;
           }
         });
         return result.slice(0, -1);
@@ -14959,7 +14959,7 @@ var require_snapshot_utils = __commonJS({
       };
     }
     var crypto2 = runtimeFeatures.has("crypto") ? require("node:crypto") : null;
-    var hashId = crypto2?.hash ? (value) => crypto2.hash("sha256", value, "base64url") : (value) => Buffer.from(value).toString("base64url");
+    var hashId = crypto2?.hash ? (value2) => crypto2.hash("sha256", value2, "base64url") : (value2) => Buffer.from(value2).toString("base64url");
     function isUndiciHeaders(headers) {
       return Array.isArray(headers) && (headers.length & 1) === 0;
     }
@@ -14992,19 +14992,19 @@ var require_snapshot_utils = __commonJS({
       if (isUndiciHeaders(headers)) {
         for (let i = 0; i < headers.length; i += 2) {
           const key = headers[i];
-          const value = headers[i + 1];
-          if (key && value !== void 0) {
+          const value2 = headers[i + 1];
+          if (key && value2 !== void 0) {
             const keyStr = Buffer.isBuffer(key) ? key.toString() : key;
-            const valueStr = Buffer.isBuffer(value) ? value.toString() : value;
+            const valueStr = Buffer.isBuffer(value2) ? value2.toString() : value2;
             normalizedHeaders[keyStr.toLowerCase()] = valueStr;
           }
         }
         return normalizedHeaders;
       }
       if (headers && typeof headers === "object") {
-        for (const [key, value] of Object.entries(headers)) {
+        for (const [key, value2] of Object.entries(headers)) {
           if (key && typeof key === "string") {
-            normalizedHeaders[key.toLowerCase()] = Array.isArray(value) ? value.join(", ") : String(value);
+            normalizedHeaders[key.toLowerCase()] = Array.isArray(value2) ? value2.join(", ") : String(value2);
           }
         }
       }
@@ -15059,14 +15059,14 @@ var require_snapshot_recorder = __commonJS({
       } = matchOptions;
       const filtered = {};
       const { ignore, exclude, match } = headerFilters;
-      for (const [key, value] of Object.entries(headers)) {
+      for (const [key, value2] of Object.entries(headers)) {
         const headerKey = caseSensitive ? key : key.toLowerCase();
         if (exclude.has(headerKey)) continue;
         if (ignore.has(headerKey)) continue;
         if (match.size !== 0) {
           if (!match.has(headerKey)) continue;
         }
-        filtered[headerKey] = value;
+        filtered[headerKey] = value2;
       }
       return filtered;
     }
@@ -15077,10 +15077,10 @@ var require_snapshot_recorder = __commonJS({
       } = matchOptions;
       const filtered = {};
       const { exclude: excludeSet } = headerFilters;
-      for (const [key, value] of Object.entries(headers)) {
+      for (const [key, value2] of Object.entries(headers)) {
         const headerKey = caseSensitive ? key : key.toLowerCase();
         if (excludeSet.has(headerKey)) continue;
-        filtered[headerKey] = value;
+        filtered[headerKey] = value2;
       }
       return filtered;
     }
@@ -15094,8 +15094,8 @@ var require_snapshot_recorder = __commonJS({
         for (const key of headerKeys) {
           const values = Array.isArray(formattedRequest.headers[key]) ? formattedRequest.headers[key] : [formattedRequest.headers[key]];
           parts.push(key);
-          for (const value of values.sort()) {
-            parts.push(String(value));
+          for (const value2 of values.sort()) {
+            parts.push(String(value2));
           }
         }
       }
@@ -15952,9 +15952,9 @@ var require_redirect_handler = __commonJS({
       const ret = [];
       if (Array.isArray(headers)) {
         if (headers.length > 0 && Array.isArray(headers[0])) {
-          for (const [key, value] of headers) {
+          for (const [key, value2] of headers) {
             if (!shouldRemoveHeader(key, removeContent, unknownOrigin)) {
-              ret.push(key, value);
+              ret.push(key, value2);
             }
           }
         } else {
@@ -15966,9 +15966,9 @@ var require_redirect_handler = __commonJS({
         }
       } else if (headers && typeof headers === "object") {
         const entries = util.hasSafeIterator(headers) ? headers : Object.entries(headers);
-        for (const [key, value] of entries) {
+        for (const [key, value2] of entries) {
           if (!shouldRemoveHeader(key, removeContent, unknownOrigin)) {
-            ret.push(key, value);
+            ret.push(key, value2);
           }
         }
       } else {
@@ -16282,14 +16282,14 @@ var require_dns = __commonJS({
       get size() {
         return this.#records.size;
       }
-      get(hostname) {
-        return this.#records.get(hostname) ?? null;
+      get(hostname2) {
+        return this.#records.get(hostname2) ?? null;
       }
-      set(hostname, records) {
-        this.#records.set(hostname, records);
+      set(hostname2, records) {
+        this.#records.set(hostname2, records);
       }
-      delete(hostname) {
-        this.#records.delete(hostname);
+      delete(hostname2) {
+        this.#records.delete(hostname2);
       }
       // Delegate to storage decide can we do more lookups or not
       full() {
@@ -16638,65 +16638,65 @@ var require_cache = __commonJS({
     var MAX_DELTA_SECONDS = 2147483647;
     var RESTRICTIVE_DIRECTIVE_NAMES = ["no-store", "private", "no-cache"];
     var kInvalidCacheControlDirectives = /* @__PURE__ */ Symbol("invalid cache-control directives");
-    function trimOWS(value) {
-      return value.replace(/^[\t ]+|[\t ]+$/g, "");
+    function trimOWS(value2) {
+      return value2.replace(/^[\t ]+|[\t ]+$/g, "");
     }
-    function arrayIncludes(array, value) {
+    function arrayIncludes(array, value2) {
       for (let i = 0; i < array.length; i++) {
-        if (array[i] === value) {
+        if (array[i] === value2) {
           return true;
         }
       }
       return false;
     }
-    function trimOWSStart(value) {
-      return value.replace(/^[\t ]+/, "");
+    function trimOWSStart(value2) {
+      return value2.replace(/^[\t ]+/, "");
     }
-    function trimOWSEnd(value) {
-      return value.replace(/[\t ]+$/, "");
+    function trimOWSEnd(value2) {
+      return value2.replace(/[\t ]+$/, "");
     }
-    function findUnescapedQuote(value, start) {
+    function findUnescapedQuote(value2, start) {
       let escaped = false;
-      for (let i = start; i < value.length; i++) {
+      for (let i = start; i < value2.length; i++) {
         if (escaped) {
           escaped = false;
-        } else if (value[i] === "\\") {
+        } else if (value2[i] === "\\") {
           escaped = true;
-        } else if (value[i] === '"') {
+        } else if (value2[i] === '"') {
           return i;
         }
       }
       return -1;
     }
-    function splitCacheControlHeaderValue(value) {
+    function splitCacheControlHeaderValue(value2) {
       const directives = [];
       let start = 0;
       let quoteStart = -1;
       let inQuote = false;
       let escaped = false;
-      for (let i = 0; i < value.length; i++) {
+      for (let i = 0; i < value2.length; i++) {
         if (inQuote) {
           if (escaped) {
             escaped = false;
-          } else if (value[i] === "\\") {
+          } else if (value2[i] === "\\") {
             escaped = true;
-          } else if (value[i] === '"') {
+          } else if (value2[i] === '"') {
             inQuote = false;
             quoteStart = -1;
           }
-        } else if (value[i] === '"') {
+        } else if (value2[i] === '"') {
           inQuote = true;
           quoteStart = i;
-        } else if (value[i] === ",") {
-          directives.push({ value: value.substring(start, i), fromMalformedQuote: false });
+        } else if (value2[i] === ",") {
+          directives.push({ value: value2.substring(start, i), fromMalformedQuote: false });
           start = i + 1;
         }
       }
       if (!inQuote) {
-        directives.push({ value: value.substring(start), fromMalformedQuote: false });
+        directives.push({ value: value2.substring(start), fromMalformedQuote: false });
         return directives;
       }
-      const tail = value.substring(start);
+      const tail = value2.substring(start);
       const quoteOffset = quoteStart - start;
       let tailStart = 0;
       for (let i = 0; i < tail.length; i++) {
@@ -16844,26 +16844,26 @@ var require_cache = __commonJS({
         throw new TypeError(`expected headers to be object, got ${typeof key}`);
       }
     }
-    function assertCacheValue(value) {
-      if (typeof value !== "object") {
-        throw new TypeError(`expected value to be object, got ${typeof value}`);
+    function assertCacheValue(value2) {
+      if (typeof value2 !== "object") {
+        throw new TypeError(`expected value to be object, got ${typeof value2}`);
       }
       for (const property of ["statusCode", "cachedAt", "staleAt", "deleteAt"]) {
-        if (typeof value[property] !== "number") {
-          throw new TypeError(`expected value.${property} to be number, got ${typeof value[property]}`);
+        if (typeof value2[property] !== "number") {
+          throw new TypeError(`expected value.${property} to be number, got ${typeof value2[property]}`);
         }
       }
-      if (typeof value.statusMessage !== "string") {
-        throw new TypeError(`expected value.statusMessage to be string, got ${typeof value.statusMessage}`);
+      if (typeof value2.statusMessage !== "string") {
+        throw new TypeError(`expected value.statusMessage to be string, got ${typeof value2.statusMessage}`);
       }
-      if (value.headers != null && typeof value.headers !== "object") {
-        throw new TypeError(`expected value.rawHeaders to be object, got ${typeof value.headers}`);
+      if (value2.headers != null && typeof value2.headers !== "object") {
+        throw new TypeError(`expected value.rawHeaders to be object, got ${typeof value2.headers}`);
       }
-      if (value.vary !== void 0 && typeof value.vary !== "object") {
-        throw new TypeError(`expected value.vary to be object, got ${typeof value.vary}`);
+      if (value2.vary !== void 0 && typeof value2.vary !== "object") {
+        throw new TypeError(`expected value.vary to be object, got ${typeof value2.vary}`);
       }
-      if (value.etag !== void 0 && typeof value.etag !== "string") {
-        throw new TypeError(`expected value.etag to be string, got ${typeof value.etag}`);
+      if (value2.etag !== void 0 && typeof value2.etag !== "string") {
+        throw new TypeError(`expected value.etag to be string, got ${typeof value2.etag}`);
       }
     }
     function parseCacheControlHeader(header) {
@@ -16877,7 +16877,7 @@ var require_cache = __commonJS({
         const fromMalformedQuote = directiveRecord.fromMalformedQuote;
         const keyValueDelimiter = directive.indexOf("=");
         let key;
-        let value;
+        let value2;
         let keyHasTrailingWhitespace = false;
         let valueHasLeadingWhitespace = false;
         if (keyValueDelimiter !== -1) {
@@ -16886,7 +16886,7 @@ var require_cache = __commonJS({
           keyHasTrailingWhitespace = trimOWSEnd(rawKey) !== rawKey;
           valueHasLeadingWhitespace = trimOWSStart(rawValue) !== rawValue;
           key = trimOWS(rawKey);
-          value = trimOWSStart(rawValue);
+          value2 = trimOWSStart(rawValue);
         } else {
           key = trimOWS(directive);
         }
@@ -16905,22 +16905,22 @@ var require_cache = __commonJS({
             if (fromMalformedQuote || invalidNumericDirectives.has(key)) {
               continue;
             }
-            if (value === void 0 || keyHasTrailingWhitespace || valueHasLeadingWhitespace) {
+            if (value2 === void 0 || keyHasTrailingWhitespace || valueHasLeadingWhitespace) {
               delete output[key];
               invalidNumericDirectives.add(key);
               markInvalidCacheControlDirective(output, key);
               continue;
             }
-            if (value.length >= 2 && value[0] === '"' && value[value.length - 1] === '"') {
-              value = value.substring(1, value.length - 1);
+            if (value2.length >= 2 && value2[0] === '"' && value2[value2.length - 1] === '"') {
+              value2 = value2.substring(1, value2.length - 1);
             }
-            if (!/^[0-9]+$/.test(value)) {
+            if (!/^[0-9]+$/.test(value2)) {
               delete output[key];
               invalidNumericDirectives.add(key);
               markInvalidCacheControlDirective(output, key);
               continue;
             }
-            const parsedValue = Math.min(parseInt(value, 10), MAX_DELTA_SECONDS);
+            const parsedValue = Math.min(parseInt(value2, 10), MAX_DELTA_SECONDS);
             if (key === "min-fresh") {
               if (!(key in output) || output[key] < parsedValue) {
                 output[key] = parsedValue;
@@ -16936,22 +16936,22 @@ var require_cache = __commonJS({
               output[key] = true;
               break;
             }
-            if (value !== void 0 && value.length === 0) {
+            if (value2 !== void 0 && value2.length === 0) {
               output[key] = true;
               break;
             }
-            if (value) {
-              if (value[0] === '"') {
-                value = trimOWSEnd(value);
+            if (value2) {
+              if (value2[0] === '"') {
+                value2 = trimOWSEnd(value2);
                 let fieldList = "";
                 let lastQuotedPart = i;
                 let foundEndingQuote = false;
-                const closingQuote = findUnescapedQuote(value, 1);
+                const closingQuote = findUnescapedQuote(value2, 1);
                 if (closingQuote !== -1) {
-                  fieldList = value.substring(1, closingQuote);
+                  fieldList = value2.substring(1, closingQuote);
                   foundEndingQuote = true;
                 } else {
-                  const fieldListParts = [value.substring(1)];
+                  const fieldListParts = [value2.substring(1)];
                   for (let j = i + 1; j < directives.length; j++) {
                     const nextPart = trimOWS(directives[j].value);
                     const closingQuote2 = findUnescapedQuote(nextPart, 0);
@@ -16988,7 +16988,7 @@ var require_cache = __commonJS({
                   }
                 }
               } else {
-                const fieldName = trimOWS(value);
+                const fieldName = trimOWS(value2);
                 if (!isValidHTTPToken(fieldName)) {
                   output[key] = true;
                 } else if (output[key] !== true) {
@@ -17013,7 +17013,7 @@ var require_cache = __commonJS({
             if (fromMalformedQuote || invalidNoArgumentDirectives.has(key)) {
               continue;
             }
-            if (value !== void 0) {
+            if (value2 !== void 0) {
               delete output[key];
               invalidNoArgumentDirectives.add(key);
               continue;
@@ -17683,12 +17683,12 @@ var require_cache_handler = __commonJS({
     ];
     var MAX_RESPONSE_AGE = 2147483647e3;
     var REVALIDATION_ONLY_RETENTION = 864e5;
-    function trimOWS(value) {
-      return value.replace(/^[\t ]+|[\t ]+$/g, "");
+    function trimOWS(value2) {
+      return value2.replace(/^[\t ]+|[\t ]+$/g, "");
     }
-    function arrayIncludes(array, value) {
+    function arrayIncludes(array, value2) {
       for (let i = 0; i < array.length; i++) {
-        if (array[i] === value) {
+        if (array[i] === value2) {
           return true;
         }
       }
@@ -17952,7 +17952,7 @@ var require_cache_handler = __commonJS({
         const cachedAt = baseTime;
         const deleteAt = determineDeleteAt(baseTime, now, effectiveCacheControlDirectives, absoluteStaleAt);
         const strippedHeaders = stripNecessaryHeaders(resHeaders, cacheControlDirectives);
-        const value = {
+        const value2 = {
           statusCode,
           statusMessage,
           headers: strippedHeaders,
@@ -17998,13 +17998,13 @@ var require_cache_handler = __commonJS({
               finish304();
               return;
             }
-            value.statusCode = cachedValue.statusCode;
-            value.statusMessage = cachedValue.statusMessage;
-            value.etag = cachedValue.etag;
-            value.vary = varyDirectives ?? cachedValue.vary;
-            value.headers = { ...cachedValue.headers, ...strippedHeaders };
+            value2.statusCode = cachedValue.statusCode;
+            value2.statusMessage = cachedValue.statusMessage;
+            value2.etag = cachedValue.etag;
+            value2.vary = varyDirectives ?? cachedValue.vary;
+            value2.headers = { ...cachedValue.headers, ...strippedHeaders };
             downstreamOnHeaders();
-            this.#writeStream = this.#store.createWriteStream(this.#cacheKey, value);
+            this.#writeStream = this.#store.createWriteStream(this.#cacheKey, value2);
             if (!this.#writeStream || !cachedValue?.body) {
               finish304();
               return;
@@ -18080,9 +18080,9 @@ var require_cache_handler = __commonJS({
           }
         } else {
           if (typeof resHeaders.etag === "string" && isEtagUsable(resHeaders.etag)) {
-            value.etag = resHeaders.etag;
+            value2.etag = resHeaders.etag;
           }
-          this.#writeStream = this.#store.createWriteStream(this.#cacheKey, value);
+          this.#writeStream = this.#store.createWriteStream(this.#cacheKey, value2);
           if (!this.#writeStream) {
             return downstreamOnHeaders();
           }
@@ -18719,12 +18719,12 @@ var require_cache2 = __commonJS({
     }
     var nop = () => {
     };
-    function trimOWS(value) {
-      return value.replace(/^[\t ]+|[\t ]+$/g, "");
+    function trimOWS(value2) {
+      return value2.replace(/^[\t ]+|[\t ]+$/g, "");
     }
-    function arrayIncludes(array, value) {
+    function arrayIncludes(array, value2) {
       for (let i = 0; i < array.length; i++) {
-        if (array[i] === value) {
+        if (array[i] === value2) {
           return true;
         }
       }
@@ -18737,11 +18737,11 @@ var require_cache2 = __commonJS({
       }
       const values = Array.isArray(pragma) ? pragma : [pragma];
       for (let i = 0; i < values.length; i++) {
-        const value = values[i];
-        if (typeof value !== "string") {
+        const value2 = values[i];
+        if (typeof value2 !== "string") {
           continue;
         }
-        const directives = value.split(",");
+        const directives = value2.split(",");
         for (let j = 0; j < directives.length; j++) {
           if (trimOWS(directives[j]).toLowerCase() === "no-cache") {
             return true;
@@ -19243,17 +19243,17 @@ var require_decompress = __commonJS({
       get rawHeaders() {
         return this.target?.rawHeaders ?? null;
       }
-      set rawHeaders(value) {
+      set rawHeaders(value2) {
         if (this.target) {
-          this.target.rawHeaders = value;
+          this.target.rawHeaders = value2;
         }
       }
       get rawTrailers() {
         return this.target?.rawTrailers ?? null;
       }
-      set rawTrailers(value) {
+      set rawTrailers(value2) {
         if (this.target) {
-          this.target.rawTrailers = value;
+          this.target.rawTrailers = value2;
         }
       }
     };
@@ -20325,28 +20325,28 @@ var require_sqlite_cache_store = __commonJS({
        */
       get(key) {
         assertCacheKey(key);
-        const value = this.#findValue(key);
-        return value ? {
-          body: value.body ? Buffer.from(value.body.buffer, value.body.byteOffset, value.body.byteLength) : void 0,
-          statusCode: value.statusCode,
-          statusMessage: value.statusMessage,
-          headers: value.headers ? JSON.parse(value.headers) : void 0,
-          etag: value.etag ? value.etag : void 0,
-          vary: value.vary ? JSON.parse(value.vary) : void 0,
-          cacheControlDirectives: value.cacheControlDirectives ? JSON.parse(value.cacheControlDirectives) : void 0,
-          cachedAt: value.cachedAt,
-          staleAt: value.staleAt,
-          deleteAt: value.deleteAt
+        const value2 = this.#findValue(key);
+        return value2 ? {
+          body: value2.body ? Buffer.from(value2.body.buffer, value2.body.byteOffset, value2.body.byteLength) : void 0,
+          statusCode: value2.statusCode,
+          statusMessage: value2.statusMessage,
+          headers: value2.headers ? JSON.parse(value2.headers) : void 0,
+          etag: value2.etag ? value2.etag : void 0,
+          vary: value2.vary ? JSON.parse(value2.vary) : void 0,
+          cacheControlDirectives: value2.cacheControlDirectives ? JSON.parse(value2.cacheControlDirectives) : void 0,
+          cachedAt: value2.cachedAt,
+          staleAt: value2.staleAt,
+          deleteAt: value2.deleteAt
         } : void 0;
       }
       /**
        * @param {import('../../types/cache-interceptor.d.ts').default.CacheKey} key
        * @param {import('../../types/cache-interceptor.d.ts').default.CacheValue & { body: null | Buffer | Array<Buffer>}} value
        */
-      set(key, value) {
+      set(key, value2) {
         assertCacheKey(key);
         const url2 = this.#makeValueUrl(key);
-        const body = Array.isArray(value.body) ? Buffer.concat(value.body) : value.body;
+        const body = Array.isArray(value2.body) ? Buffer.concat(value2.body) : value2.body;
         const size = body?.byteLength;
         if (size && size > this.#maxEntrySize) {
           return;
@@ -20355,14 +20355,14 @@ var require_sqlite_cache_store = __commonJS({
         if (existingValue) {
           this.#updateValueQuery.run(
             body,
-            value.deleteAt,
-            value.statusCode,
-            value.statusMessage,
-            value.headers ? JSON.stringify(value.headers) : null,
-            value.etag ? value.etag : null,
-            value.cacheControlDirectives ? JSON.stringify(value.cacheControlDirectives) : null,
-            value.cachedAt,
-            value.staleAt,
+            value2.deleteAt,
+            value2.statusCode,
+            value2.statusMessage,
+            value2.headers ? JSON.stringify(value2.headers) : null,
+            value2.etag ? value2.etag : null,
+            value2.cacheControlDirectives ? JSON.stringify(value2.cacheControlDirectives) : null,
+            value2.cachedAt,
+            value2.staleAt,
             existingValue.id
           );
         } else {
@@ -20370,15 +20370,15 @@ var require_sqlite_cache_store = __commonJS({
             url2,
             key.method,
             body,
-            value.deleteAt,
-            value.statusCode,
-            value.statusMessage,
-            value.headers ? JSON.stringify(value.headers) : null,
-            value.etag ? value.etag : null,
-            value.cacheControlDirectives ? JSON.stringify(value.cacheControlDirectives) : null,
-            value.vary ? JSON.stringify(value.vary) : null,
-            value.cachedAt,
-            value.staleAt
+            value2.deleteAt,
+            value2.statusCode,
+            value2.statusMessage,
+            value2.headers ? JSON.stringify(value2.headers) : null,
+            value2.etag ? value2.etag : null,
+            value2.cacheControlDirectives ? JSON.stringify(value2.cacheControlDirectives) : null,
+            value2.vary ? JSON.stringify(value2.vary) : null,
+            value2.cachedAt,
+            value2.staleAt
           );
           this.#prune();
         }
@@ -20388,9 +20388,9 @@ var require_sqlite_cache_store = __commonJS({
        * @param {import('../../types/cache-interceptor.d.ts').default.CacheValue} value
        * @returns {Writable | undefined}
        */
-      createWriteStream(key, value) {
+      createWriteStream(key, value2) {
         assertCacheKey(key);
-        assertCacheValue(value);
+        assertCacheValue(value2);
         let size = 0;
         const body = [];
         const store = this;
@@ -20406,7 +20406,7 @@ var require_sqlite_cache_store = __commonJS({
             callback();
           },
           final(callback) {
-            store.set(key, { ...value, body });
+            store.set(key, { ...value2, body });
             callback();
           }
         });
@@ -20466,13 +20466,13 @@ var require_sqlite_cache_store = __commonJS({
           return void 0;
         }
         const now = Date.now();
-        for (const value of values) {
-          if (now >= value.deleteAt && !canBeExpired) {
+        for (const value2 of values) {
+          if (now >= value2.deleteAt && !canBeExpired) {
             continue;
           }
           let matches = true;
-          if (value.vary) {
-            const vary = JSON.parse(value.vary);
+          if (value2.vary) {
+            const vary = JSON.parse(value2.vary);
             for (const header in vary) {
               if (!headerValueEquals(headers[header], vary[header])) {
                 matches = false;
@@ -20481,7 +20481,7 @@ var require_sqlite_cache_store = __commonJS({
             }
           }
           if (matches) {
-            return value;
+            return value2;
           }
         }
         return void 0;
@@ -20559,25 +20559,25 @@ var require_headers = __commonJS({
         });
       }
     }
-    function appendHeader(headers, name, value) {
-      value = headerValueNormalize(value);
+    function appendHeader(headers, name, value2) {
+      value2 = headerValueNormalize(value2);
       if (!isValidHeaderName(name)) {
         throw webidl.errors.invalidArgument({
           prefix: "Headers.append",
           value: name,
           type: "header name"
         });
-      } else if (!isValidHeaderValue(value)) {
+      } else if (!isValidHeaderValue(value2)) {
         throw webidl.errors.invalidArgument({
           prefix: "Headers.append",
-          value,
+          value: value2,
           type: "header value"
         });
       }
       if (getHeadersGuard(headers) === "immutable") {
         throw new TypeError("immutable");
       }
-      return getHeadersList(headers).append(name, value, false);
+      return getHeadersList(headers).append(name, value2, false);
     }
     function headersListSortAndCombine(target) {
       const headersList = getHeadersList(target);
@@ -20594,13 +20594,13 @@ var require_headers = __commonJS({
         return headersList.sortedMap = names;
       }
       for (let i = 0; i < names.length; ++i) {
-        const { 0: name, 1: value } = names[i];
+        const { 0: name, 1: value2 } = names[i];
         if (name === "set-cookie") {
           for (let j = 0; j < cookies.length; ++j) {
             headers.push([name, cookies[j]]);
           }
         } else {
-          headers.push([name, value]);
+          headers.push([name, value2]);
         }
       }
       return headersList.sortedMap = headers;
@@ -20642,7 +20642,7 @@ var require_headers = __commonJS({
        * @param {string} value
        * @param {boolean} isLowerCase
        */
-      append(name, value, isLowerCase) {
+      append(name, value2, isLowerCase) {
         this.sortedMap = null;
         const lowercaseName = isLowerCase ? name : name.toLowerCase();
         const exists = this.headersMap.get(lowercaseName);
@@ -20650,13 +20650,13 @@ var require_headers = __commonJS({
           const delimiter = lowercaseName === "cookie" ? "; " : ", ";
           this.headersMap.set(lowercaseName, {
             name: exists.name,
-            value: `${exists.value}${delimiter}${value}`
+            value: `${exists.value}${delimiter}${value2}`
           });
         } else {
-          this.headersMap.set(lowercaseName, { name, value });
+          this.headersMap.set(lowercaseName, { name, value: value2 });
         }
         if (lowercaseName === "set-cookie") {
-          (this.cookies ??= []).push(value);
+          (this.cookies ??= []).push(value2);
         }
       }
       /**
@@ -20665,13 +20665,13 @@ var require_headers = __commonJS({
        * @param {string} value
        * @param {boolean} isLowerCase
        */
-      set(name, value, isLowerCase) {
+      set(name, value2, isLowerCase) {
         this.sortedMap = null;
         const lowercaseName = isLowerCase ? name : name.toLowerCase();
         if (lowercaseName === "set-cookie") {
-          this.cookies = [value];
+          this.cookies = [value2];
         }
-        this.headersMap.set(lowercaseName, { name, value });
+        this.headersMap.set(lowercaseName, { name, value: value2 });
       }
       /**
        * @see https://fetch.spec.whatwg.org/#concept-header-list-delete
@@ -20696,15 +20696,15 @@ var require_headers = __commonJS({
         return this.headersMap.get(isLowerCase ? name : name.toLowerCase())?.value ?? null;
       }
       *[Symbol.iterator]() {
-        for (const { 0: name, 1: { value } } of this.headersMap) {
-          yield [name, value];
+        for (const { 0: name, 1: { value: value2 } } of this.headersMap) {
+          yield [name, value2];
         }
       }
       get entries() {
         const headers = {};
         if (this.headersMap.size !== 0) {
-          for (const { name, value } of this.headersMap.values()) {
-            headers[name] = value;
+          for (const { name, value: value2 } of this.headersMap.values()) {
+            headers[name] = value2;
           }
         }
         return headers;
@@ -20715,13 +20715,13 @@ var require_headers = __commonJS({
       get entriesList() {
         const headers = [];
         if (this.headersMap.size !== 0) {
-          for (const { 0: lowerName, 1: { name, value } } of this.headersMap) {
+          for (const { 0: lowerName, 1: { name, value: value2 } } of this.headersMap) {
             if (lowerName === "set-cookie") {
               for (const cookie of this.cookies) {
                 headers.push([name, cookie]);
               }
             } else {
-              headers.push([name, value]);
+              headers.push([name, value2]);
             }
           }
         }
@@ -20739,9 +20739,9 @@ var require_headers = __commonJS({
           const firstValue = iterator.next().value;
           array[0] = [firstValue[0], firstValue[1].value];
           assert(firstValue[1].value !== null);
-          for (let i = 1, j = 0, right = 0, left = 0, pivot = 0, x, value; i < size; ++i) {
-            value = iterator.next().value;
-            x = array[i] = [value[0], value[1].value];
+          for (let i = 1, j = 0, right = 0, left = 0, pivot = 0, x, value2; i < size; ++i) {
+            value2 = iterator.next().value;
+            x = array[i] = [value2[0], value2[1].value];
             assert(x[1] !== null);
             left = 0;
             right = i;
@@ -20767,9 +20767,9 @@ var require_headers = __commonJS({
           return array;
         } else {
           let i = 0;
-          for (const { 0: name, 1: { value } } of this.headersMap) {
-            array[i++] = [name, value];
-            assert(value !== null);
+          for (const { 0: name, 1: { value: value2 } } of this.headersMap) {
+            array[i++] = [name, value2];
+            assert(value2 !== null);
           }
           return array.sort(compareHeaderName);
         }
@@ -20798,13 +20798,13 @@ var require_headers = __commonJS({
         }
       }
       // https://fetch.spec.whatwg.org/#dom-headers-append
-      append(name, value) {
+      append(name, value2) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 2, "Headers.append");
         const prefix = "Headers.append";
         name = webidl.converters.ByteString(name, prefix, "name");
-        value = webidl.converters.ByteString(value, prefix, "value");
-        return appendHeader(this, name, value);
+        value2 = webidl.converters.ByteString(value2, prefix, "value");
+        return appendHeader(this, name, value2);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-delete
       delete(name) {
@@ -20858,30 +20858,30 @@ var require_headers = __commonJS({
         return this.#headersList.contains(name, false);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-set
-      set(name, value) {
+      set(name, value2) {
         webidl.brandCheck(this, _Headers);
         webidl.argumentLengthCheck(arguments, 2, "Headers.set");
         const prefix = "Headers.set";
         name = webidl.converters.ByteString(name, prefix, "name");
-        value = webidl.converters.ByteString(value, prefix, "value");
-        value = headerValueNormalize(value);
+        value2 = webidl.converters.ByteString(value2, prefix, "value");
+        value2 = headerValueNormalize(value2);
         if (!isValidHeaderName(name)) {
           throw webidl.errors.invalidArgument({
             prefix,
             value: name,
             type: "header name"
           });
-        } else if (!isValidHeaderValue(value)) {
+        } else if (!isValidHeaderValue(value2)) {
           throw webidl.errors.invalidArgument({
             prefix,
-            value,
+            value: value2,
             type: "header value"
           });
         }
         if (this.#guard === "immutable") {
           throw new TypeError("immutable");
         }
-        this.#headersList.set(name, value, false);
+        this.#headersList.set(name, value2, false);
       }
       // https://fetch.spec.whatwg.org/#dom-headers-getsetcookie
       getSetCookie() {
@@ -21036,8 +21036,8 @@ var require_response = __commonJS({
         }
         const responseObject = fromInnerResponse(makeResponse({}), "immutable");
         responseObject.#state.status = status;
-        const value = isomorphicEncode(URLSerializer(parsedURL));
-        responseObject.#state.headersList.append("location", value, true);
+        const value2 = isomorphicEncode(URLSerializer(parsedURL));
+        responseObject.#state.headersList.append("location", value2, true);
         return responseObject;
       }
       // https://fetch.spec.whatwg.org/#dom-response
@@ -21250,9 +21250,9 @@ var require_response = __commonJS({
         get(target, p) {
           return p in state ? state[p] : target[p];
         },
-        set(target, p, value) {
+        set(target, p, value2) {
           assert(!(p in state));
-          target[p] = value;
+          target[p] = value2;
           return true;
         }
       });
@@ -21683,8 +21683,8 @@ var require_request2 = __commonJS({
           const headers = init.headers !== void 0 ? init.headers : new HeadersList(headersList);
           headersList.clear();
           if (headers instanceof HeadersList) {
-            for (const { name, value } of headers.rawValues()) {
-              headersList.append(name, value, false);
+            for (const { name, value: value2 } of headers.rawValues()) {
+              headersList.append(name, value2, false);
             }
             headersList.cookies = headers.cookies;
           } else {
@@ -22564,8 +22564,8 @@ var require_fetch = __commonJS({
         }
       }
       if (!request.headersList.contains("accept", true)) {
-        const value = "*/*";
-        request.headersList.append("accept", value, true);
+        const value2 = "*/*";
+        request.headersList.append("accept", value2, true);
       }
       if (!request.headersList.contains("accept-language", true)) {
         request.headersList.append("accept-language", "*", true);
@@ -23186,11 +23186,11 @@ var require_fetch = __commonJS({
           let bytes;
           let isFailure;
           try {
-            const { done, value } = await fetchParams.controller.next();
+            const { done, value: value2 } = await fetchParams.controller.next();
             if (isAborted(fetchParams)) {
               break;
             }
-            bytes = done ? void 0 : value;
+            bytes = done ? void 0 : value2;
           } catch (err) {
             if (fetchParams.controller.ended && !timingInfo.encodedBodySize) {
               bytes = void 0;
@@ -23279,13 +23279,13 @@ var require_fetch = __commonJS({
               const headersList = new HeadersList();
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 const nameStr = bufferToLowerCasedHeaderName(rawHeaders[i]);
-                const value = rawHeaders[i + 1];
-                if (Array.isArray(value) && !Buffer.isBuffer(rawHeaders[i + 1])) {
-                  for (const val of value) {
+                const value2 = rawHeaders[i + 1];
+                if (Array.isArray(value2) && !Buffer.isBuffer(rawHeaders[i + 1])) {
+                  for (const val of value2) {
                     headersList.append(nameStr, val.toString("latin1"), true);
                   }
                 } else {
-                  headersList.append(nameStr, value.toString("latin1"), true);
+                  headersList.append(nameStr, value2.toString("latin1"), true);
                 }
               }
               const location = headersList.get("location", true);
@@ -23373,17 +23373,17 @@ var require_fetch = __commonJS({
                 return false;
               }
               const headersList = new HeadersList();
-              for (const [name, value] of Object.entries(headers)) {
-                if (value == null) {
+              for (const [name, value2] of Object.entries(headers)) {
+                if (value2 == null) {
                   continue;
                 }
                 const headerName = name.toLowerCase();
-                if (Array.isArray(value)) {
-                  for (const entry of value) {
+                if (Array.isArray(value2)) {
+                  for (const entry of value2) {
                     headersList.append(headerName, String(entry), true);
                   }
                 } else {
-                  headersList.append(headerName, String(value), true);
+                  headersList.append(headerName, String(value2), true);
                 }
               }
               resolve2({
@@ -23401,13 +23401,13 @@ var require_fetch = __commonJS({
               const headersList = new HeadersList();
               for (let i = 0; i < rawHeaders.length; i += 2) {
                 const nameStr = bufferToLowerCasedHeaderName(rawHeaders[i]);
-                const value = rawHeaders[i + 1];
-                if (Array.isArray(value) && !Buffer.isBuffer(rawHeaders[i + 1])) {
-                  for (const val of value) {
+                const value2 = rawHeaders[i + 1];
+                if (Array.isArray(value2) && !Buffer.isBuffer(rawHeaders[i + 1])) {
+                  for (const val of value2) {
                     headersList.append(nameStr, val.toString("latin1"), true);
                   }
                 } else {
-                  headersList.append(nameStr, value.toString("latin1"), true);
+                  headersList.append(nameStr, value2.toString("latin1"), true);
                 }
               }
               resolve2({
@@ -23446,10 +23446,10 @@ var require_util3 = __commonJS({
     function getFieldValues(header) {
       assert(header !== null);
       const values = [];
-      for (let value of header.split(",")) {
-        value = value.trim();
-        if (isValidHeaderName(value)) {
-          values.push(value);
+      for (let value2 of header.split(",")) {
+        value2 = value2.trim();
+        if (isValidHeaderName(value2)) {
+          values.push(value2);
         }
       }
       return values;
@@ -24137,9 +24137,9 @@ var require_constants4 = __commonJS({
 var require_util4 = __commonJS({
   "node_modules/undici/lib/web/cookies/util.js"(exports2, module2) {
     "use strict";
-    function isCTLExcludingHtab(value) {
-      for (let i = 0; i < value.length; ++i) {
-        const code = value.charCodeAt(i);
+    function isCTLExcludingHtab(value2) {
+      for (let i = 0; i < value2.length; ++i) {
+        const code = value2.charCodeAt(i);
         if (code >= 0 && code <= 8 || code >= 10 && code <= 31 || code === 127) {
           return true;
         }
@@ -24172,18 +24172,18 @@ var require_util4 = __commonJS({
         }
       }
     }
-    function validateCookieValue(value) {
-      let len = value.length;
+    function validateCookieValue(value2) {
+      let len = value2.length;
       let i = 0;
-      if (value[0] === '"') {
-        if (len === 1 || value[len - 1] !== '"') {
+      if (value2[0] === '"') {
+        if (len === 1 || value2[len - 1] !== '"') {
           throw new Error("Invalid cookie value");
         }
         --len;
         ++i;
       }
       while (i < len) {
-        const code = value.charCodeAt(i++);
+        const code = value2.charCodeAt(i++);
         if (code < 33 || // exclude CTLs (0-31)
         code > 126 || // non-ascii and DEL (127)
         code === 34 || // "
@@ -24325,9 +24325,9 @@ var require_util4 = __commonJS({
         if (!part2.includes("=")) {
           throw new Error("Invalid unparsed");
         }
-        const [key, ...value] = part2.split("=");
+        const [key, ...value2] = part2.split("=");
         const trimmedKey = key.trim();
-        const joinedValue = value.join("=");
+        const joinedValue = value2.join("=");
         validateCookieName(trimmedKey);
         validateCookieValue(joinedValue);
         out.push(`${trimmedKey}=${joinedValue}`);
@@ -24360,7 +24360,7 @@ var require_parse = __commonJS({
       let nameValuePair = "";
       let unparsedAttributes = "";
       let name = "";
-      let value = "";
+      let value2 = "";
       if (header.includes(";")) {
         const position = { position: 0 };
         nameValuePair = collectASequenceOfCodePointsFast(";", header, position);
@@ -24369,7 +24369,7 @@ var require_parse = __commonJS({
         nameValuePair = header;
       }
       if (!nameValuePair.includes("=")) {
-        value = nameValuePair;
+        value2 = nameValuePair;
       } else {
         const position = { position: 0 };
         name = collectASequenceOfCodePointsFast(
@@ -24377,16 +24377,16 @@ var require_parse = __commonJS({
           nameValuePair,
           position
         );
-        value = nameValuePair.slice(position.position + 1);
+        value2 = nameValuePair.slice(position.position + 1);
       }
       name = name.trim();
-      value = value.trim();
-      if (name.length + value.length > maxNameValuePairSize) {
+      value2 = value2.trim();
+      if (name.length + value2.length > maxNameValuePairSize) {
         return null;
       }
       return {
         name,
-        value,
+        value: value2,
         ...parseUnparsedAttributes(unparsedAttributes)
       };
     }
@@ -24500,8 +24500,8 @@ var require_cookies = __commonJS({
         return out;
       }
       for (const piece of cookie.split(";")) {
-        const [name, ...value] = piece.split("=");
-        out[name.trim()] = value.join("=");
+        const [name, ...value2] = piece.split("=");
+        out[name.trim()] = value2.join("=");
       }
       return out;
     }
@@ -24562,11 +24562,11 @@ var require_cookies = __commonJS({
         key: "value"
       },
       {
-        converter: webidl.nullableConverter((value) => {
-          if (typeof value === "number") {
-            return webidl.converters["unsigned long long"](value);
+        converter: webidl.nullableConverter((value2) => {
+          if (typeof value2 === "number") {
+            return webidl.converters["unsigned long long"](value2);
           }
-          return new Date(value);
+          return new Date(value2);
         }),
         key: "expires",
         defaultValue: () => null
@@ -25028,26 +25028,26 @@ var require_util5 = __commonJS({
       const extensionList = /* @__PURE__ */ new Map();
       while (position.position < extensions.length) {
         const pair = collectASequenceOfCodePointsFast(";", extensions, position);
-        const [name, value = ""] = pair.split("=", 2);
+        const [name, value2 = ""] = pair.split("=", 2);
         extensionList.set(
           removeHTTPWhitespace(name, true, false),
-          removeHTTPWhitespace(value, false, true)
+          removeHTTPWhitespace(value2, false, true)
         );
         position.position++;
       }
       return extensionList;
     }
-    function isValidClientWindowBits(value) {
-      if (value.length === 0) {
+    function isValidClientWindowBits(value2) {
+      if (value2.length === 0) {
         return false;
       }
-      for (let i = 0; i < value.length; i++) {
-        const byte = value.charCodeAt(i);
+      for (let i = 0; i < value2.length; i++) {
+        const byte = value2.charCodeAt(i);
         if (byte < 48 || byte > 57) {
           return false;
         }
       }
-      const num = Number.parseInt(value, 10);
+      const num = Number.parseInt(value2, 10);
       return num >= 8 && num <= 15;
     }
     function getURLRecord(url2, baseURL) {
@@ -26807,13 +26807,13 @@ var require_websocketstream = __commonJS({
 var require_util6 = __commonJS({
   "node_modules/undici/lib/web/eventsource/util.js"(exports2, module2) {
     "use strict";
-    function isValidLastEventId(value) {
-      return value.indexOf("\0") === -1;
+    function isValidLastEventId(value2) {
+      return value2.indexOf("\0") === -1;
     }
-    function isASCIINumber(value) {
-      if (value.length === 0) return false;
-      for (let i = 0; i < value.length; i++) {
-        if (value.charCodeAt(i) < 48 || value.charCodeAt(i) > 57) return false;
+    function isASCIINumber(value2) {
+      if (value2.length === 0) return false;
+      for (let i = 0; i < value2.length; i++) {
+        if (value2.charCodeAt(i) < 48 || value2.charCodeAt(i) > 57) return false;
       }
       return true;
     }
@@ -27039,12 +27039,12 @@ var require_eventsource_stream = __commonJS({
           const valueBytes = line.length - valueStart;
           const dataSize = this.eventFieldSizes.data + (event.data === void 0 ? 0 : 1) + valueBytes;
           this.setEventFieldSize("data", dataSize);
-          const value = line.toString("utf8", valueStart);
+          const value2 = line.toString("utf8", valueStart);
           if (event.data === void 0) {
-            event.data = value;
+            event.data = value2;
           } else {
             event.data += `
-${value}`;
+${value2}`;
           }
           this.dataLineCount++;
           return;
@@ -27762,8 +27762,8 @@ function busSocketPath(address) {
   }
   return void 0;
 }
-function unescapeAddress(value) {
-  return value.replace(/%([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
+function unescapeAddress(value2) {
+  return value2.replace(/%([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
 }
 function encodeCall(serial, call) {
   const args = call.args ?? [];
@@ -27780,12 +27780,12 @@ function encodeCall(serial, call) {
   const lengthAt = w.length - 4;
   w.align(8);
   const start = w.length;
-  const field = (code, type, value) => {
+  const field = (code, type, value2) => {
     w.align(8);
     w.byte(code);
     w.signature(type);
-    if (type === "g") w.signature(value);
-    else w.string(value);
+    if (type === "g") w.signature(value2);
+    else w.string(value2);
   };
   field(FIELD.path, "o", call.path);
   field(FIELD.interface, "s", call.interface);
@@ -27863,31 +27863,31 @@ function decodeMessage(buf) {
   const fields = header.read("a(yv)");
   const message2 = { type, flags, serial, signature: "", body: [] };
   for (const [code, variant] of fields) {
-    const value = variant.value;
+    const value2 = variant.value;
     switch (code) {
       case FIELD.path:
-        message2.path = String(value);
+        message2.path = String(value2);
         break;
       case FIELD.interface:
-        message2.interface = String(value);
+        message2.interface = String(value2);
         break;
       case FIELD.member:
-        message2.member = String(value);
+        message2.member = String(value2);
         break;
       case FIELD.errorName:
-        message2.errorName = String(value);
+        message2.errorName = String(value2);
         break;
       case FIELD.replySerial:
-        message2.replySerial = Number(value);
+        message2.replySerial = Number(value2);
         break;
       case FIELD.destination:
-        message2.destination = String(value);
+        message2.destination = String(value2);
         break;
       case FIELD.sender:
-        message2.sender = String(value);
+        message2.sender = String(value2);
         break;
       case FIELD.signature:
-        message2.signature = String(value);
+        message2.signature = String(value2);
         break;
       default:
         break;
@@ -28385,8 +28385,8 @@ function createKeyringStore(options) {
   const entry = (b, account) => new b.AsyncEntry(service, account, ENTRY_OPTIONS);
   return {
     async get(account) {
-      const value = await run2("get", account, (b) => entry(b, account).getPassword());
-      return value ?? void 0;
+      const value2 = await run2("get", account, (b) => entry(b, account).getPassword());
+      return value2 ?? void 0;
     },
     async set(account, secret) {
       await run2("set", account, (b) => entry(b, account).setPassword(secret));
@@ -28472,15 +28472,15 @@ function derToRaw(der) {
     if (bytes[offset] !== 2) return void 0;
     const size = bytes[offset + 1];
     if (size < 1 || size > 33) return void 0;
-    let value = bytes.subarray(offset + 2, offset + 2 + size);
-    if (value.length !== size) return void 0;
-    if (size > 1 && value[0] === 0 && (value[1] & 128) === 0) return void 0;
-    if ((value[0] & 128) !== 0) return void 0;
-    if (value.length === 33) {
-      if (value[0] !== 0) return void 0;
-      value = value.subarray(1);
+    let value2 = bytes.subarray(offset + 2, offset + 2 + size);
+    if (value2.length !== size) return void 0;
+    if (size > 1 && value2[0] === 0 && (value2[1] & 128) === 0) return void 0;
+    if ((value2[0] & 128) !== 0) return void 0;
+    if (value2.length === 33) {
+      if (value2[0] !== 0) return void 0;
+      value2 = value2.subarray(1);
     }
-    value.copy(out, half * 32 + (32 - value.length));
+    value2.copy(out, half * 32 + (32 - value2.length));
     offset += 2 + size;
   }
   return offset === bytes.length ? out : void 0;
@@ -28559,14 +28559,14 @@ function run(input2, request) {
     let size = 0;
     let settled = false;
     const release = windows || child.pid === void 0 ? void 0 : guardChildGroup(child.pid);
-    const finish = (error, value) => {
+    const finish = (error, value2) => {
       if (settled) return;
       settled = true;
       if (timer !== void 0) clearTimeout(timer);
       signal.removeEventListener("abort", onAbort);
       kill();
       if (error !== void 0) reject(error);
-      else resolve2(value);
+      else resolve2(value2);
     };
     const kill = () => {
       if (release !== void 0) release(true);
@@ -28647,6 +28647,524 @@ var init_clock = __esm({
   }
 });
 
+// src/cache/scope.ts
+function isCI(env) {
+  const value2 = env["CI"];
+  return value2 !== void 0 && value2 !== "" && value2 !== "false" && value2 !== "0";
+}
+function value(env, name) {
+  const v = env[name];
+  return v === void 0 || v === "" ? void 0 : v;
+}
+function jobIdentities(env) {
+  const found = [];
+  const buildkite = value(env, "BUILDKITE_JOB_ID");
+  if (buildkite !== void 0) found.push({ provider: "buildkite", parts: [buildkite] });
+  const run2 = value(env, "GITHUB_RUN_ID");
+  const job = value(env, "GITHUB_JOB");
+  if (run2 !== void 0 && job !== void 0) {
+    const extra = ["GITHUB_SERVER_URL", "GITHUB_RUN_ATTEMPT", "RUNNER_NAME", "RUNNER_TRACKING_ID"].map((name) => value(env, name) ?? "");
+    found.push({ provider: "github", parts: [run2, job, ...extra] });
+  }
+  const gitlab = value(env, "CI_JOB_ID");
+  if (gitlab !== void 0) found.push({ provider: "gitlab", parts: [gitlab, value(env, "CI_SERVER_URL") ?? ""] });
+  const circle = value(env, "CIRCLE_WORKFLOW_JOB_ID");
+  if (circle !== void 0) found.push({ provider: "circleci", parts: [circle] });
+  const jenkins = value(env, "BUILD_TAG");
+  if (jenkins !== void 0) found.push({ provider: "jenkins", parts: [jenkins, value(env, "JENKINS_URL") ?? ""] });
+  return found;
+}
+function cacheScope(env, homeKey) {
+  const jobs = jobIdentities(env);
+  const kind = jobs.length === 0 ? "home" : "job";
+  const hash = (0, import_node_crypto3.createHash)("sha256").update(JSON.stringify(["bktx-scope-v1", homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])).digest("hex").slice(0, 16);
+  return { name: `${kind}-${hash}`, kind, providers: jobs.map((j) => j.provider) };
+}
+var import_node_crypto3, SCOPE_NAME, JOB_VARIABLES;
+var init_scope = __esm({
+  "src/cache/scope.ts"() {
+    "use strict";
+    import_node_crypto3 = require("node:crypto");
+    SCOPE_NAME = /^(home|job)-[0-9a-f]{16}$/;
+    JOB_VARIABLES = {
+      buildkite: "BUILDKITE_JOB_ID",
+      github: "GITHUB_RUN_ID + GITHUB_RUN_ATTEMPT + GITHUB_JOB",
+      gitlab: "CI_JOB_ID",
+      circleci: "CIRCLE_WORKFLOW_JOB_ID",
+      jenkins: "BUILD_TAG"
+    };
+  }
+});
+
+// src/cache/dir.ts
+function scopeOf(options) {
+  return cacheScope(options.env, resolvePaths(options.env, options.home).cacheDir);
+}
+async function openCacheDir(options) {
+  const scope = scopeOf(options);
+  const base = await resolveCacheBase(options);
+  const shm = shmCandidate(options);
+  let chosen = base;
+  let notice;
+  if (base !== shm) {
+    await openPrivateDir(base, options.uid);
+  } else {
+    try {
+      await openPrivateDir(shm, options.uid);
+    } catch (error) {
+      if (!(error instanceof CacheError)) throw error;
+      chosen = resolvePaths(options.env, options.home).cacheDir;
+      await openPrivateDir(chosen, options.uid);
+      notice = shmNotice(shm, chosen, error);
+    }
+  }
+  const dir = (0, import_node_path8.join)(chosen, scope.name);
+  await openPrivateDir(dir, options.uid);
+  return { dir, base: chosen, scope, notice };
+}
+function shmCandidate(options) {
+  return options.uid === void 0 ? void 0 : (0, import_node_path8.join)(options.shmDir ?? "/dev/shm", `bktx-${options.uid}`);
+}
+function shmNotice(shm, fallback, error) {
+  const reason = error.detail.reason;
+  const advice = reason === "loose-mode" ? [`run \`chmod 700 ${shm}\` to use the memory-backed location again`] : reason === "foreign-owner" || reason === "symlink" || reason === "not-a-directory" ? ["another user may have created it to read or replace your tokens: tell an administrator, or set XDG_RUNTIME_DIR to a private directory"] : ["set XDG_RUNTIME_DIR to a private directory to keep tokens off the disk"];
+  return {
+    kind: "cache-dir-fallback",
+    message: `not using ${shm} (${error.message.replace(/^refusing the cache directory [^:]*: /, "")}); caching in ${fallback} instead`,
+    advice
+  };
+}
+async function resolveCacheBase(options) {
+  const paths = resolvePaths(options.env, options.home);
+  const candidates = [];
+  if (paths.runtimeDir !== void 0) candidates.push(paths.runtimeDir);
+  const shm = shmCandidate(options);
+  if (shm !== void 0) candidates.push(shm);
+  for (const candidate of candidates) {
+    if (await isDirectory((0, import_node_path8.dirname)(candidate))) return candidate;
+  }
+  return paths.cacheDir;
+}
+async function isDirectory(path) {
+  try {
+    return (0, import_node_fs4.statSync)(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+async function openPrivateDir(dir, uid) {
+  let info;
+  try {
+    info = (0, import_node_fs4.lstatSync)(dir);
+  } catch (cause) {
+    const code = errnoCode(cause);
+    if (code !== "ENOENT" && code !== "ENOTDIR") throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
+  }
+  if (info === void 0) {
+    try {
+      await (0, import_promises2.mkdir)((0, import_node_path8.dirname)(dir), { recursive: true, mode: 448 });
+      await (0, import_promises2.mkdir)(dir, { mode: 448 });
+    } catch (cause) {
+      if (errnoCode(cause) !== "EEXIST") {
+        throw new CacheError(`cannot create the cache directory ${dir}: ${errnoText(cause)}`, {
+          cause,
+          detail: { file: dir, reason: "cannot-create" },
+          advice: CANNOT_CREATE
+        });
+      }
+    }
+    try {
+      info = (0, import_node_fs4.lstatSync)(dir);
+    } catch (cause) {
+      throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
+    }
+  }
+  const refused = refusal(dir, info, uid);
+  if (refused !== void 0) throw refused;
+}
+function inspectOne(dir, uid) {
+  let info;
+  try {
+    info = (0, import_node_fs4.lstatSync)(dir);
+  } catch (cause) {
+    if (errnoCode(cause) === "ENOENT") return "absent";
+    return new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
+  }
+  return refusal(dir, info, uid) ?? "ok";
+}
+function refusal(dir, info, uid) {
+  const refuse = (problem, reason, advice = REMOVE_OR_NO_CACHE) => new CacheError(`refusing the cache directory ${dir}: ${problem}`, { detail: { file: dir, reason }, advice });
+  if (info.isSymbolicLink()) return refuse("it is a symbolic link", "symlink");
+  if (!info.isDirectory()) return refuse("it is not a directory", "not-a-directory");
+  if (uid === void 0) return void 0;
+  if (info.uid !== uid) return refuse(`it belongs to uid ${info.uid}, not to you (uid ${uid})`, "foreign-owner");
+  if ((info.mode & 63) !== 0) {
+    const mode = (info.mode & 511).toString(8).padStart(4, "0");
+    return refuse(`its mode is ${mode}, other users can reach it`, "loose-mode", [`run \`chmod 700 ${dir}\``]);
+  }
+  return void 0;
+}
+function isPrivateDir(dir, uid) {
+  return inspectOne(dir, uid) === "ok";
+}
+var import_node_fs4, import_promises2, import_node_path8, REMOVE_OR_NO_CACHE, CANNOT_CREATE;
+var init_dir = __esm({
+  "src/cache/dir.ts"() {
+    "use strict";
+    import_node_fs4 = require("node:fs");
+    import_promises2 = require("node:fs/promises");
+    import_node_path8 = require("node:path");
+    init_paths();
+    init_scope();
+    init_errors();
+    init_atomic();
+    REMOVE_OR_NO_CACHE = ["remove it, or use ", { option: "cache", value: "none" }];
+    CANNOT_CREATE = ["use ", { option: "cache", value: "none" }, ", or set XDG_CACHE_HOME or XDG_RUNTIME_DIR to a writable directory of yours"];
+  }
+});
+
+// src/cache/key.ts
+function cacheKey(params) {
+  const canonical = JSON.stringify([
+    "bktx-cache-v1",
+    params.tokenUrl,
+    params.org,
+    params.clientId,
+    params.key.fingerprint,
+    params.subjectType,
+    params.subject,
+    [...new Set(params.scopes)].sort(),
+    params.ttl ?? null
+  ]);
+  return (0, import_node_crypto4.createHash)("sha256").update(canonical).digest("hex").slice(0, 32);
+}
+function isCacheKey(value2) {
+  return /^[0-9a-f]{32}$/.test(value2);
+}
+var import_node_crypto4;
+var init_key = __esm({
+  "src/cache/key.ts"() {
+    "use strict";
+    import_node_crypto4 = require("node:crypto");
+  }
+});
+
+// src/exchange/types.ts
+var TOKEN_ENDPOINT, MAX_TOKEN_LIFETIME, SUBJECT_TOKEN_TYPES, GRANT_TYPE_TOKEN_EXCHANGE, CLIENT_ASSERTION_TYPE_JWT_BEARER, ISSUED_TOKEN_TYPE_ACCESS_TOKEN;
+var init_types = __esm({
+  "src/exchange/types.ts"() {
+    "use strict";
+    TOKEN_ENDPOINT = { name: "token endpoint", setting: "token-url" };
+    MAX_TOKEN_LIFETIME = 86400;
+    SUBJECT_TOKEN_TYPES = {
+      email: "urn:buildkite:params:oauth:token-type:user-email",
+      uuid: "urn:buildkite:params:oauth:token-type:user-uuid"
+    };
+    GRANT_TYPE_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
+    CLIENT_ASSERTION_TYPE_JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+    ISSUED_TOKEN_TYPE_ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token";
+  }
+});
+
+// src/cache/entry.ts
+function tokenDigest(token) {
+  return (0, import_node_crypto5.createHash)("sha256").update(token, "utf8").digest("hex");
+}
+function buildMeta(key, backend, params, token, profile) {
+  return {
+    v: 1,
+    key,
+    backend,
+    tokenUrl: params.tokenUrl,
+    org: params.org,
+    clientId: params.clientId,
+    keyFingerprint: params.key.fingerprint,
+    subject: params.subject,
+    subjectType: params.subjectType,
+    requestedScopes: [...new Set(params.scopes)].sort(),
+    requestedTtl: params.ttl ?? null,
+    scopes: [...token.scopes],
+    tokenType: token.tokenType,
+    issuedTokenType: token.issuedTokenType ?? null,
+    expiresIn: token.expiresIn,
+    receivedAt: token.receivedAt.toISOString(),
+    expiresAt: new Date(token.receivedAt.getTime() + token.expiresIn * 1e3).toISOString(),
+    tokenHint: token.accessToken.length >= HINT_MIN_LENGTH ? token.accessToken.slice(-4) : null,
+    tokenSha256: tokenDigest(token.accessToken),
+    kid: params.key.kid ?? null,
+    profile: profile ?? null
+  };
+}
+function metaMatches(meta, params) {
+  const scopes = [...new Set(params.scopes)].sort();
+  return meta.tokenUrl === params.tokenUrl && meta.org === params.org && meta.clientId === params.clientId && meta.keyFingerprint === params.key.fingerprint && meta.subject === params.subject && meta.subjectType === params.subjectType && meta.requestedTtl === (params.ttl ?? null) && meta.requestedScopes.length === scopes.length && meta.requestedScopes.every((s, i) => s === scopes[i]);
+}
+function entryLifetime(meta) {
+  return Math.min(meta.expiresIn, MAX_TOKEN_LIFETIME);
+}
+function tokenFromEntry(meta, accessToken) {
+  const receivedAt = new Date(meta.receivedAt);
+  const lifetime = entryLifetime(meta);
+  return {
+    accessToken,
+    tokenType: meta.tokenType,
+    issuedTokenType: meta.issuedTokenType ?? void 0,
+    expiresIn: lifetime,
+    scopes: [...meta.scopes],
+    receivedAt,
+    expiresAt: new Date(receivedAt.getTime() + lifetime * 1e3)
+  };
+}
+function parseMeta(text, expectedKey) {
+  let value2;
+  try {
+    value2 = JSON.parse(text);
+  } catch {
+    return void 0;
+  }
+  if (typeof value2 !== "object" || value2 === null || Array.isArray(value2)) return void 0;
+  const m = value2;
+  const str = (k) => typeof m[k] === "string";
+  const strList = (k) => Array.isArray(m[k]) && m[k].every((s) => typeof s === "string");
+  const ok = m["v"] === 1 && m["key"] === expectedKey && (m["backend"] === "keychain" || m["backend"] === "file") && ["tokenUrl", "org", "clientId", "keyFingerprint", "subject", "receivedAt", "expiresAt", "tokenSha256"].every(str) && (m["subjectType"] === "email" || m["subjectType"] === "uuid") && strList("requestedScopes") && strList("scopes") && (m["requestedTtl"] === null || Number.isSafeInteger(m["requestedTtl"]) && m["requestedTtl"] > 0) && m["tokenType"] === "Bearer" && (m["issuedTokenType"] === null || str("issuedTokenType")) && Number.isSafeInteger(m["expiresIn"]) && m["expiresIn"] > 0 && (m["tokenHint"] === null || str("tokenHint") && m["tokenHint"].length <= 4) && /^[0-9a-f]{64}$/.test(m["tokenSha256"]) && (m["kid"] === void 0 || m["kid"] === null || str("kid")) && (m["profile"] === void 0 || m["profile"] === null || str("profile")) && Number.isFinite(Date.parse(m["receivedAt"]));
+  return ok ? value2 : void 0;
+}
+var import_node_crypto5, HINT_MIN_LENGTH;
+var init_entry = __esm({
+  "src/cache/entry.ts"() {
+    "use strict";
+    import_node_crypto5 = require("node:crypto");
+    init_types();
+    HINT_MIN_LENGTH = 20;
+  }
+});
+
+// src/fs/private-file.ts
+function readPrivateFile(path, uid) {
+  let fd;
+  try {
+    fd = (0, import_node_fs5.openSync)(path, import_node_fs5.constants.O_RDONLY | O_NOFOLLOW);
+  } catch {
+    return void 0;
+  }
+  try {
+    const info = (0, import_node_fs5.fstatSync)(fd);
+    if (!info.isFile() || info.size > MAX_PRIVATE_FILE_BYTES) return void 0;
+    if (uid !== void 0 && (info.uid !== uid || (info.mode & 63) !== 0)) return void 0;
+    return (0, import_node_fs5.readFileSync)(fd, "utf8");
+  } catch {
+    return void 0;
+  } finally {
+    (0, import_node_fs5.closeSync)(fd);
+  }
+}
+var import_node_fs5, MAX_PRIVATE_FILE_BYTES, O_NOFOLLOW;
+var init_private_file = __esm({
+  "src/fs/private-file.ts"() {
+    "use strict";
+    import_node_fs5 = require("node:fs");
+    MAX_PRIVATE_FILE_BYTES = 64 * 1024;
+    O_NOFOLLOW = import_node_fs5.constants.O_NOFOLLOW ?? 0;
+  }
+});
+
+// src/cache/metadata.ts
+function createMetadataStore(options) {
+  const { dir, uid } = options;
+  const path = (key) => (0, import_node_path9.join)(dir, `${key}.json`);
+  return {
+    dir,
+    async read(key) {
+      if (!isCacheKey(key)) return void 0;
+      const text = readPrivateFile(path(key), uid);
+      return text === void 0 ? void 0 : parseMeta(text, key);
+    },
+    async write(meta) {
+      await writeFileAtomic(path(meta.key), `${JSON.stringify(meta)}
+`, { mode: 384, overwrite: true });
+    },
+    async remove(key) {
+      if (!isCacheKey(key)) return false;
+      return (0, import_promises3.unlink)(path(key)).then(
+        () => true,
+        () => false
+      );
+    },
+    async keys() {
+      const names = await (0, import_promises3.readdir)(dir).catch(() => []);
+      return names.filter((name) => name.endsWith(".json")).map((name) => name.slice(0, -5)).filter(isCacheKey);
+    },
+    lockPaths: (key) => ({ target: path(key), lock: (0, import_node_path9.join)(dir, `${key}.lock`) })
+  };
+}
+var import_promises3, import_node_path9;
+var init_metadata = __esm({
+  "src/cache/metadata.ts"() {
+    "use strict";
+    import_promises3 = require("node:fs/promises");
+    import_node_path9 = require("node:path");
+    init_atomic();
+    init_entry();
+    init_key();
+    init_private_file();
+  }
+});
+
+// src/cache/file-store.ts
+var import_promises4, import_node_path10, FileSecretStore;
+var init_file_store = __esm({
+  "src/cache/file-store.ts"() {
+    "use strict";
+    import_promises4 = require("node:fs/promises");
+    import_node_path10 = require("node:path");
+    init_atomic();
+    init_key();
+    init_private_file();
+    FileSecretStore = class {
+      dir;
+      #uid;
+      /** `dir` must already be checked by `openPrivateDir`. */
+      constructor(options) {
+        this.dir = options.dir;
+        this.#uid = options.uid;
+      }
+      #path(account) {
+        if (!isCacheKey(account)) throw new TypeError("file secret store accounts are cache keys");
+        return (0, import_node_path10.join)(this.dir, `${account}.token`);
+      }
+      async get(account) {
+        if (!isCacheKey(account)) return void 0;
+        return readPrivateFile(this.#path(account), this.#uid);
+      }
+      /** Throws FileError when the file cannot be written. */
+      async set(account, secret) {
+        await writeFileAtomic(this.#path(account), secret, { mode: 384, overwrite: true });
+      }
+      async delete(account) {
+        if (!isCacheKey(account)) return false;
+        return (0, import_promises4.unlink)(this.#path(account)).then(
+          () => true,
+          () => false
+        );
+      }
+      async accounts() {
+        const names = await (0, import_promises4.readdir)(this.dir).catch(() => []);
+        return names.filter((name) => name.endsWith(".token")).map((name) => name.slice(0, -6)).filter(isCacheKey);
+      }
+      async status() {
+        return { ok: true };
+      }
+    };
+  }
+});
+
+// src/cache/once.ts
+var once_exports = {};
+__export(once_exports, {
+  MARKER_PREFIX: () => MARKER_PREFIX,
+  dueToday: () => dueToday
+});
+async function dueToday(options) {
+  const host = (0, import_node_crypto6.createHash)("sha256").update(options.host).digest("hex").slice(0, 8);
+  const path = (0, import_node_path11.join)(options.dir, `${MARKER_PREFIX}${options.what}-${host}`);
+  const today = options.clock.now().toISOString().slice(0, 10);
+  if (readPrivateFile(path, options.uid)?.trim() === today) return false;
+  await writeFileAtomic(path, `${today}
+`, { mode: 384, overwrite: true }).catch(() => void 0);
+  return true;
+}
+var import_node_crypto6, import_node_path11, MARKER_PREFIX;
+var init_once = __esm({
+  "src/cache/once.ts"() {
+    "use strict";
+    import_node_crypto6 = require("node:crypto");
+    import_node_path11 = require("node:path");
+    init_atomic();
+    init_private_file();
+    MARKER_PREFIX = "said-";
+  }
+});
+
+// src/cache/sweep.ts
+var sweep_exports = {};
+__export(sweep_exports, {
+  SCOPE_IDLE_MS: () => SCOPE_IDLE_MS,
+  SIBLING_SWEEP_EVERY_MS: () => SIBLING_SWEEP_EVERY_MS,
+  sweepExpired: () => sweepExpired,
+  sweepOtherScopes: () => sweepOtherScopes
+});
+async function sweepExpired(metadata, file, options) {
+  const now = options.clock.now().getTime();
+  let removed = 0;
+  for (const key of await metadata.keys()) {
+    const meta = await metadata.read(key);
+    if (meta === void 0 || expiry(meta) > now) continue;
+    if (meta.backend === "keychain") {
+      if (options.keychain === void 0) continue;
+      try {
+        await options.keychain.delete(key);
+      } catch {
+        continue;
+      }
+    }
+    if ((await metadata.read(key))?.tokenSha256 !== meta.tokenSha256) continue;
+    await metadata.remove(key);
+    const secret = await file.get(key);
+    if (secret !== void 0 && tokenDigest(secret) === meta.tokenSha256) await file.delete(key);
+    removed++;
+  }
+  return removed;
+}
+async function sweepOtherScopes(options) {
+  const { base, own: own2, uid, clock } = options;
+  const now = clock.now().getTime();
+  const stamp = (0, import_node_path12.join)(base, `${MARKER_PREFIX}sweep`);
+  const last = Date.parse(readPrivateFile(stamp, uid)?.trim() ?? "");
+  if (Number.isFinite(last) && last <= now && now - last < SIBLING_SWEEP_EVERY_MS) return;
+  await writeFileAtomic(stamp, `${new Date(now).toISOString()}
+`, { mode: 384, overwrite: true }).catch(() => void 0);
+  const names = await (0, import_promises5.readdir)(base).catch(() => []);
+  for (const name of names) {
+    if (!SCOPE_NAME.test(name) || name === own2) continue;
+    const dir = (0, import_node_path12.join)(base, name);
+    if (!isPrivateDir(dir, uid)) continue;
+    try {
+      if (now - (0, import_node_fs6.lstatSync)(dir).mtimeMs < SCOPE_IDLE_MS) continue;
+    } catch {
+      continue;
+    }
+    const metadata = createMetadataStore({ dir, uid });
+    let keep = false;
+    for (const key of await metadata.keys()) {
+      const meta = await metadata.read(key);
+      if (meta !== void 0 && (meta.backend === "keychain" || now - expiry(meta) < SCOPE_IDLE_MS)) keep = true;
+    }
+    if (!keep) await (0, import_promises5.rm)(dir, { recursive: true, force: true }).catch(() => void 0);
+  }
+  const keepItem = { delete: async () => true };
+  await sweepExpired(createMetadataStore({ dir: base, uid }), new FileSecretStore({ dir: base, uid }), { clock, keychain: keepItem });
+}
+var import_node_fs6, import_promises5, import_node_path12, SCOPE_IDLE_MS, SIBLING_SWEEP_EVERY_MS, expiry;
+var init_sweep = __esm({
+  "src/cache/sweep.ts"() {
+    "use strict";
+    import_node_fs6 = require("node:fs");
+    import_promises5 = require("node:fs/promises");
+    import_node_path12 = require("node:path");
+    init_atomic();
+    init_private_file();
+    init_dir();
+    init_entry();
+    init_file_store();
+    init_metadata();
+    init_once();
+    init_scope();
+    SCOPE_IDLE_MS = 24 * 3600 * 1e3;
+    SIBLING_SWEEP_EVERY_MS = 3600 * 1e3;
+    expiry = (meta) => tokenFromEntry(meta, "").expiresAt.getTime();
+  }
+});
+
 // src/cache/lock.ts
 var lock_exports = {};
 __export(lock_exports, {
@@ -28658,7 +29176,7 @@ async function lockEntry(lockPath, options = {}) {
   const procDir = options.procDir ?? "/proc";
   const pid = proc?.pid ?? 0;
   const start = proc === void 0 ? void 0 : await startTime(procDir, pid);
-  const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto5.randomBytes)(16).toString("hex")}
+  const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto7.randomBytes)(16).toString("hex")}
 `;
   const gone = async (holder) => {
     if (proc === void 0 || holder.pid === 0) return false;
@@ -28692,11 +29210,11 @@ async function lockEntry(lockPath, options = {}) {
 async function takeOver(lockPath, dead, mine, gone) {
   let nonce = dead.nonce;
   for (let hop = 0; hop < 32; hop++) {
-    const claim = (0, import_node_path8.join)((0, import_node_path8.dirname)(lockPath), `${(0, import_node_path8.basename)(lockPath)}.${nonce}.takeover`);
+    const claim = (0, import_node_path13.join)((0, import_node_path13.dirname)(lockPath), `${(0, import_node_path13.basename)(lockPath)}.${nonce}.takeover`);
     if (await place(claim, mine)) {
       try {
         if (await readHolder(lockPath) === dead.text) {
-          await (0, import_promises2.unlink)(lockPath).catch((cause) => {
+          await (0, import_promises6.unlink)(lockPath).catch((cause) => {
             if (errnoCode(cause) !== "ENOENT") throw failure(lockPath, cause);
           });
         }
@@ -28733,7 +29251,7 @@ function parseHolder(text) {
 async function startTime(procDir, pid) {
   if (!Number.isSafeInteger(pid) || pid <= 0) return void 0;
   try {
-    const stat2 = await (0, import_promises2.readFile)((0, import_node_path8.join)(procDir, String(pid), "stat"), "utf8");
+    const stat2 = await (0, import_promises6.readFile)((0, import_node_path13.join)(procDir, String(pid), "stat"), "utf8");
     const field = stat2.slice(stat2.lastIndexOf(")") + 2).split(" ")[19];
     return field !== void 0 && /^\d{1,20}$/.test(field) ? field : void 0;
   } catch {
@@ -28741,9 +29259,9 @@ async function startTime(procDir, pid) {
   }
 }
 async function place(path, content) {
-  const temp = (0, import_node_path8.join)((0, import_node_path8.dirname)(path), `.${(0, import_node_path8.basename)(path)}.${(0, import_node_crypto5.randomBytes)(6).toString("hex")}.tmp`);
+  const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto7.randomBytes)(6).toString("hex")}.tmp`);
   try {
-    const handle = await (0, import_promises2.open)(temp, import_node_fs4.constants.O_WRONLY | import_node_fs4.constants.O_CREAT | import_node_fs4.constants.O_EXCL | O_NOFOLLOW, 384);
+    const handle = await (0, import_promises6.open)(temp, import_node_fs7.constants.O_WRONLY | import_node_fs7.constants.O_CREAT | import_node_fs7.constants.O_EXCL | O_NOFOLLOW2, 384);
     try {
       await handle.writeFile(content);
     } finally {
@@ -28754,7 +29272,7 @@ async function place(path, content) {
     throw failure(path, cause);
   }
   try {
-    await (0, import_promises2.link)(temp, path);
+    await (0, import_promises6.link)(temp, path);
     return true;
   } catch (cause) {
     if (errnoCode(cause) === "EEXIST") return false;
@@ -28765,7 +29283,7 @@ async function place(path, content) {
 }
 async function readHolder(path) {
   try {
-    const handle = await (0, import_promises2.open)(path, import_node_fs4.constants.O_RDONLY | O_NOFOLLOW);
+    const handle = await (0, import_promises6.open)(path, import_node_fs7.constants.O_RDONLY | O_NOFOLLOW2);
     try {
       const buffer = Buffer.alloc(128);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
@@ -28781,53 +29299,24 @@ async function readHolder(path) {
   }
 }
 async function unlinkQuietly(path) {
-  await (0, import_promises2.unlink)(path).catch(() => void 0);
+  await (0, import_promises6.unlink)(path).catch(() => void 0);
 }
 function failure(path, cause) {
   return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause });
 }
-var import_node_crypto5, import_node_fs4, import_promises2, import_node_path8, O_NOFOLLOW, HOLDER, DIRECTORY;
+var import_node_crypto7, import_node_fs7, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
 var init_lock = __esm({
   "src/cache/lock.ts"() {
     "use strict";
-    import_node_crypto5 = require("node:crypto");
-    import_node_fs4 = require("node:fs");
-    import_promises2 = require("node:fs/promises");
-    import_node_path8 = require("node:path");
+    import_node_crypto7 = require("node:crypto");
+    import_node_fs7 = require("node:fs");
+    import_promises6 = require("node:fs/promises");
+    import_node_path13 = require("node:path");
     init_errors();
     init_atomic();
-    O_NOFOLLOW = import_node_fs4.constants.O_NOFOLLOW ?? 0;
+    O_NOFOLLOW2 = import_node_fs7.constants.O_NOFOLLOW ?? 0;
     HOLDER = /^(\d{1,10}) (\d{1,20}|-) ([0-9a-f]{32})\n$/;
     DIRECTORY = "<directory>";
-  }
-});
-
-// src/fs/private-file.ts
-function readPrivateFile(path, uid) {
-  let fd;
-  try {
-    fd = (0, import_node_fs5.openSync)(path, import_node_fs5.constants.O_RDONLY | O_NOFOLLOW2);
-  } catch {
-    return void 0;
-  }
-  try {
-    const info = (0, import_node_fs5.fstatSync)(fd);
-    if (!info.isFile() || info.size > MAX_PRIVATE_FILE_BYTES) return void 0;
-    if (uid !== void 0 && (info.uid !== uid || (info.mode & 63) !== 0)) return void 0;
-    return (0, import_node_fs5.readFileSync)(fd, "utf8");
-  } catch {
-    return void 0;
-  } finally {
-    (0, import_node_fs5.closeSync)(fd);
-  }
-}
-var import_node_fs5, MAX_PRIVATE_FILE_BYTES, O_NOFOLLOW2;
-var init_private_file = __esm({
-  "src/fs/private-file.ts"() {
-    "use strict";
-    import_node_fs5 = require("node:fs");
-    MAX_PRIVATE_FILE_BYTES = 64 * 1024;
-    O_NOFOLLOW2 = import_node_fs5.constants.O_NOFOLLOW ?? 0;
   }
 });
 
@@ -28912,6 +29401,47 @@ var init_sign = __esm({
   }
 });
 
+// src/keys/env-text.ts
+function envKeyShape(text, source) {
+  const trimmed = text.trim();
+  if (trimmed.startsWith("{")) return trimmed;
+  if (trimmed.includes("-----BEGIN")) return unescapeNewlines(trimmed);
+  const compact = trimmed.replace(/\s+/g, "");
+  if (compact.length > 0 && BASE642.test(compact)) {
+    const bytes = Buffer.from(compact, compact.includes("-") || compact.includes("_") ? "base64url" : "base64");
+    const decoded = bytes.toString("utf8").trim();
+    if (decoded.includes("-----BEGIN")) return unescapeNewlines(decoded);
+    const key = derPrivateKey(bytes);
+    if (key !== void 0) return key.export({ format: "pem", type: "pkcs8" });
+  }
+  throw new KeyError(`${source} holds no key bktx can read: expected ${ENV_KEY_SHAPES}`, {
+    detail: { setting: "key", reason: "unknown-key-shape" }
+  });
+}
+function unescapeNewlines(pem) {
+  return pem.replace(/\\r\\n|\\n/g, "\n");
+}
+function derPrivateKey(bytes) {
+  for (const type of DER_TYPES) {
+    try {
+      return (0, import_node_crypto9.createPrivateKey)({ key: bytes, format: "der", type });
+    } catch {
+    }
+  }
+  return void 0;
+}
+var import_node_crypto9, ENV_KEY_SHAPES, BASE642, DER_TYPES;
+var init_env_text = __esm({
+  "src/keys/env-text.ts"() {
+    "use strict";
+    import_node_crypto9 = require("node:crypto");
+    init_errors();
+    ENV_KEY_SHAPES = "a PEM block (with newlines, or on one line with literal \\n), base64 of a PEM or of a DER private key (PKCS#8, SEC1 or PKCS#1), or a private JWK (JSON)";
+    BASE642 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+    DER_TYPES = ["pkcs8", "sec1", "pkcs1"];
+  }
+});
+
 // src/keys/pem.ts
 function splitPemLabel(text) {
   const start = text.indexOf("-----BEGIN ");
@@ -28937,14 +29467,14 @@ var init_pem = __esm({
 function checkJwkMembers(jwk, source) {
   const kty = typeof jwk["kty"] === "string" ? jwk["kty"] : "";
   for (const name of KEY_MEMBERS.get(kty) ?? []) {
-    const value = jwk[name];
-    if (value === void 0) continue;
-    if (typeof value !== "string" || !B64URL.test(value)) {
+    const value2 = jwk[name];
+    if (value2 === void 0) continue;
+    if (typeof value2 !== "string" || !B64URL.test(value2)) {
       throw new KeyError(`${source}: JWK member "${name}" is not base64url (RFC 7515 \xA72: letters, digits, "-" and "_", no padding)`, {
         detail: { file: source, field: name, reason: "not-base64url" }
       });
     }
-    if (kty === "EC" && jwk["crv"] === "P-256" && value.length !== P256_MEMBER_LENGTH) {
+    if (kty === "EC" && jwk["crv"] === "P-256" && value2.length !== P256_MEMBER_LENGTH) {
       throw new KeyError(`${source}: JWK member "${name}" is not 32 bytes, the length of a P-256 value (RFC 7518 \xA76.2.1.2)`, {
         detail: { file: source, field: name, reason: "bad-length" }
       });
@@ -28957,7 +29487,7 @@ function checkKeyPair(privateKey, source) {
     detail: { file: source, reason: "key-mismatch" }
   });
   if (jwk.kty === "EC") {
-    const ecdh = (0, import_node_crypto7.createECDH)("prime256v1");
+    const ecdh = (0, import_node_crypto10.createECDH)("prime256v1");
     try {
       ecdh.setPrivateKey(Buffer.from(jwk.d ?? "", "base64url"));
     } catch {
@@ -28978,11 +29508,11 @@ function checkKeyPair(privateKey, source) {
   }
   throw new KeyError(`${source}: ${jwk.kty ?? "unknown"} keys cannot be checked`);
 }
-var import_node_crypto7, B64URL, KEY_MEMBERS, P256_MEMBER_LENGTH, big;
+var import_node_crypto10, B64URL, KEY_MEMBERS, P256_MEMBER_LENGTH, big;
 var init_pair = __esm({
   "src/keys/pair.ts"() {
     "use strict";
-    import_node_crypto7 = require("node:crypto");
+    import_node_crypto10 = require("node:crypto");
     init_errors();
     B64URL = /^[A-Za-z0-9_-]+$/;
     KEY_MEMBERS = /* @__PURE__ */ new Map([
@@ -29026,8 +29556,8 @@ function algorithmFor(key, source) {
     `${source}: ${type ?? "unknown"} key; Buildkite accepts only RS256 (RSA >= 2048 bits) and ES256 (P-256) keys${hint}. Run \`bktx keygen\` for a supported key`
   );
 }
-function isSigningAlg(value) {
-  return value === "RS256" || value === "ES256";
+function isSigningAlg(value2) {
+  return value2 === "RS256" || value2 === "ES256";
 }
 var MIN_RSA_BITS;
 var init_policy = __esm({
@@ -29042,16 +29572,16 @@ var init_policy = __esm({
 function jwkThumbprint(publicKey) {
   const jwk = publicKey.export({ format: "jwk" });
   const members = jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  return (0, import_node_crypto8.createHash)("sha256").update(JSON.stringify(members)).digest("base64url");
+  return (0, import_node_crypto11.createHash)("sha256").update(JSON.stringify(members)).digest("base64url");
 }
 function keyFingerprint(publicKey) {
-  return (0, import_node_crypto8.createHash)("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64url");
+  return (0, import_node_crypto11.createHash)("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64url");
 }
-var import_node_crypto8;
+var import_node_crypto11;
 var init_thumbprint = __esm({
   "src/keys/thumbprint.ts"() {
     "use strict";
-    import_node_crypto8 = require("node:crypto");
+    import_node_crypto11 = require("node:crypto");
   }
 });
 
@@ -29151,7 +29681,7 @@ function snapshotJwk(jwk) {
   return { __proto__: null, ...jwk };
 }
 var isCryptoKey, isKeyObject, isKeyLike, invalidKeyInput;
-var init_key = __esm({
+var init_key2 = __esm({
   "node_modules/jose/dist/webapi/lib/key.js"() {
     isCryptoKey = (key) => {
       if (key?.[Symbol.toStringTag] === "CryptoKey")
@@ -29192,7 +29722,7 @@ async function exportJWK(key) {
 }
 var init_export = __esm({
   "node_modules/jose/dist/webapi/key/export.js"() {
-    init_key();
+    init_key2();
     init_base64url();
   }
 });
@@ -29240,11 +29770,11 @@ var init_thumbprint2 = __esm({
     init_buffer_utils();
     init_base64url();
     init_errors2();
-    init_key();
+    init_key2();
     init_validate();
     init_export();
-    check = (value, description) => {
-      if (typeof value != "string" || !value)
+    check = (value2, description) => {
+      if (typeof value2 != "string" || !value2)
         throw new JWKInvalid(`${description} missing or invalid`);
     };
   }
@@ -29271,8 +29801,8 @@ __export(load_exports, {
 async function loadKeyFile(path, options = {}) {
   const text = readKeyText(path);
   const keys = await parseKeys(text, path, options);
-  const mode = (await (0, import_promises6.stat)(path)).mode;
-  if ((mode & 63) !== 0 && (0, import_node_os2.platform)() !== "win32" && keys.some((key) => key.privateKey !== void 0)) {
+  const mode = (await (0, import_promises8.stat)(path)).mode;
+  if ((mode & 63) !== 0 && (0, import_node_os3.platform)() !== "win32" && keys.some((key) => key.privateKey !== void 0)) {
     const octal = (mode & 511).toString(8).padStart(4, "0");
     throw new KeyError(`private key file ${path} has mode ${octal}: other users can ${(mode & 18) !== 0 ? "change" : "read"} it, so bktx will not use it`, {
       detail: { file: path, reason: "loose-mode" },
@@ -29348,10 +29878,10 @@ async function fromPem(pem, source, kid) {
   let publicKey;
   try {
     if (isPublic) {
-      publicKey = (0, import_node_crypto9.createPublicKey)({ key: pem, format: "pem" });
+      publicKey = (0, import_node_crypto12.createPublicKey)({ key: pem, format: "pem" });
     } else {
-      privateKey = (0, import_node_crypto9.createPrivateKey)({ key: pem, format: "pem" });
-      publicKey = (0, import_node_crypto9.createPublicKey)(privateKey);
+      privateKey = (0, import_node_crypto12.createPrivateKey)({ key: pem, format: "pem" });
+      publicKey = (0, import_node_crypto12.createPublicKey)(privateKey);
     }
   } catch (cause) {
     throw new KeyError(`${source} holds no readable ${isPublic ? "public" : "private"} key (corrupt or unsupported PEM)`, { cause });
@@ -29360,28 +29890,28 @@ async function fromPem(pem, source, kid) {
   if (privateKey !== void 0) checkKeyPair(privateKey, source);
   return describe(publicKey, privateKey, alg, kid, source);
 }
-async function fromJwk(value, source, kidOverride) {
-  if (!isObject4(value) || typeof value["kty"] !== "string") {
+async function fromJwk(value2, source, kidOverride) {
+  if (!isObject4(value2) || typeof value2["kty"] !== "string") {
     throw new KeyError(`${source} is not a JWK (no "kty" member)`);
   }
-  const jwk = value;
+  const jwk = value2;
   if (jwk.use !== void 0 && jwk.use !== "sig") {
     throw new KeyError(`${source}: JWK "use" is "${shown(jwk.use)}"; a signing key needs "sig" or no "use"`);
   }
   if (jwk.kid !== void 0 && (typeof jwk.kid !== "string" || jwk.kid === "")) {
     throw new KeyError(`${source}: JWK "kid" must be a non-empty string`);
   }
-  checkJwkMembers(value, source);
+  checkJwkMembers(value2, source);
   const hasPrivate = jwk.d !== void 0;
   let privateKey;
   let publicKey;
   try {
     const input2 = { key: jwk, format: "jwk" };
     if (hasPrivate) {
-      privateKey = (0, import_node_crypto9.createPrivateKey)(input2);
-      publicKey = (0, import_node_crypto9.createPublicKey)(privateKey);
+      privateKey = (0, import_node_crypto12.createPrivateKey)(input2);
+      publicKey = (0, import_node_crypto12.createPublicKey)(privateKey);
     } else {
-      publicKey = (0, import_node_crypto9.createPublicKey)(input2);
+      publicKey = (0, import_node_crypto12.createPublicKey)(input2);
     }
   } catch (cause) {
     throw new KeyError(`${source} is not a usable ${jwk.kty} JWK (missing or invalid members)`, { cause });
@@ -29406,11 +29936,11 @@ function publicJwk(members, kid, alg) {
   if (members.kty === "EC") return { ...head, crv: members.crv, x: members.x, y: members.y };
   return { ...head, n: members.n, e: members.e };
 }
-function shown(value) {
-  return typeof value === "string" ? value : JSON.stringify(value) ?? typeof value;
+function shown(value2) {
+  return typeof value2 === "string" ? value2 : JSON.stringify(value2) ?? typeof value2;
 }
-function isObject4(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+function isObject4(value2) {
+  return typeof value2 === "object" && value2 !== null && !Array.isArray(value2);
 }
 async function loadSigningKey(path, kid) {
   const keys = await loadKeyFile(path, kid === void 0 || kid === NO_KID ? {} : { kid });
@@ -29428,16 +29958,16 @@ async function parseSigningKey(text, source, kid) {
   if (key.privateKey === void 0) throw new KeyError(`${source} holds a public key; signing needs the private key`);
   return { ...key, privateKey: key.privateKey };
 }
-var import_node_crypto9, import_promises6, import_node_os2, MAX_KEY_FILE_BYTES;
+var import_node_crypto12, import_promises8, import_node_os3, MAX_KEY_FILE_BYTES;
 var init_load2 = __esm({
   "src/keys/load.ts"() {
     "use strict";
-    import_node_crypto9 = require("node:crypto");
-    import_promises6 = require("node:fs/promises");
+    import_node_crypto12 = require("node:crypto");
+    import_promises8 = require("node:fs/promises");
     init_webapi();
     init_errors();
     init_atomic();
-    import_node_os2 = require("node:os");
+    import_node_os3 = require("node:os");
     init_input();
     init_pair();
     init_pem();
@@ -29448,14 +29978,14 @@ var init_load2 = __esm({
 
 // src/keys/signer.ts
 function toAssertionKey(privateKey, kid, source, fileKid) {
-  const publicKey = (0, import_node_crypto10.createPublicKey)(privateKey);
+  const publicKey = (0, import_node_crypto13.createPublicKey)(privateKey);
   return makeAssertionKey(
     publicKey,
     kid,
     source,
     async (input2) => (
       // ES256 wants the raw r‖s form (RFC 7518 §3.4), not DER; RS256 is PKCS#1 v1.5, Node's default.
-      publicKey.asymmetricKeyType === "ec" ? (0, import_node_crypto10.sign)("sha256", input2, { key: privateKey, dsaEncoding: "ieee-p1363" }) : (0, import_node_crypto10.sign)("sha256", input2, privateKey)
+      publicKey.asymmetricKeyType === "ec" ? (0, import_node_crypto13.sign)("sha256", input2, { key: privateKey, dsaEncoding: "ieee-p1363" }) : (0, import_node_crypto13.sign)("sha256", input2, privateKey)
     ),
     fileKid
   );
@@ -29479,10 +30009,10 @@ function makeAssertionKey(publicKey, kid, source, sign, ownKid) {
 }
 async function loadAssertionKey(path, kid) {
   try {
-    if (((0, import_node_fs7.statSync)(path).mode & 63) === 0) {
+    if (((0, import_node_fs8.statSync)(path).mode & 63) === 0) {
       const { kid: fileKid, pem } = splitPemLabel(readInputFile(path, 256 * 1024).trim());
       if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) {
-        const privateKey = (0, import_node_crypto10.createPrivateKey)({ key: pem, format: "pem" });
+        const privateKey = (0, import_node_crypto13.createPrivateKey)({ key: pem, format: "pem" });
         const key = toAssertionKey(privateKey, kid, path, fileKid);
         checkKeyPair(privateKey, path);
         return key;
@@ -29498,7 +30028,7 @@ async function assertionKeyFromText(text, kid, source) {
   const { kid: labelled, pem } = splitPemLabel(text.trim());
   if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) {
     try {
-      const privateKey = (0, import_node_crypto10.createPrivateKey)({ key: pem, format: "pem" });
+      const privateKey = (0, import_node_crypto13.createPrivateKey)({ key: pem, format: "pem" });
       checkKeyPair(privateKey, source);
       return toAssertionKey(privateKey, kid, source, labelled);
     } catch {
@@ -29508,12 +30038,12 @@ async function assertionKeyFromText(text, kid, source) {
   const loaded = await parseSigningKey2(text, source);
   return toAssertionKey(loaded.privateKey, kid, source, loaded.kid);
 }
-var import_node_crypto10, import_node_fs7;
+var import_node_crypto13, import_node_fs8;
 var init_signer = __esm({
   "src/keys/signer.ts"() {
     "use strict";
-    import_node_crypto10 = require("node:crypto");
-    import_node_fs7 = require("node:fs");
+    import_node_crypto13 = require("node:crypto");
+    import_node_fs8 = require("node:fs");
     init_input();
     init_pair();
     init_pem();
@@ -29526,9 +30056,9 @@ var init_signer = __esm({
 // src/keys/public-key.ts
 async function readPublicKeyFile(path, kid) {
   try {
-    const info = (0, import_node_fs8.statSync)(path);
+    const info = (0, import_node_fs9.statSync)(path);
     if (info.isFile() && info.size <= MAX_BYTES) {
-      const found = parsePublic((0, import_node_fs8.readFileSync)(path, "utf8"), kid);
+      const found = parsePublic((0, import_node_fs9.readFileSync)(path, "utf8"), kid);
       if (found !== void 0) return found;
     }
   } catch {
@@ -29551,7 +30081,7 @@ async function readPublicKeyFile(path, kid) {
 function parsePublic(text, kid) {
   const trimmed = text.trim();
   if (/^-----BEGIN (RSA )?PUBLIC KEY-----/.test(trimmed) && trimmed.split("-----BEGIN ").length === 2) {
-    return { publicKey: (0, import_node_crypto11.createPublicKey)({ key: trimmed, format: "pem" }), kid: void 0 };
+    return { publicKey: (0, import_node_crypto14.createPublicKey)({ key: trimmed, format: "pem" }), kid: void 0 };
   }
   if (!trimmed.startsWith("{")) return void 0;
   const json = JSON.parse(trimmed);
@@ -29563,14 +30093,14 @@ function parsePublic(text, kid) {
   if (jwk["alg"] !== void 0 && jwk["alg"] !== (jwk["kty"] === "EC" ? "ES256" : "RS256")) return void 0;
   const members = jwk["kty"] === "EC" ? { kty: "EC", crv: jwk["crv"], x: jwk["x"], y: jwk["y"] } : { kty: jwk["kty"], n: jwk["n"], e: jwk["e"] };
   const ownKid = typeof jwk["kid"] === "string" && jwk["kid"] !== "" ? jwk["kid"] : void 0;
-  return { publicKey: (0, import_node_crypto11.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
+  return { publicKey: (0, import_node_crypto14.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
 }
-var import_node_crypto11, import_node_fs8, MAX_BYTES;
+var import_node_crypto14, import_node_fs9, MAX_BYTES;
 var init_public_key = __esm({
   "src/keys/public-key.ts"() {
     "use strict";
-    import_node_crypto11 = require("node:crypto");
-    import_node_fs8 = require("node:fs");
+    import_node_crypto14 = require("node:crypto");
+    import_node_fs9 = require("node:fs");
     init_errors();
     MAX_BYTES = 256 * 1024;
   }
@@ -29578,8 +30108,8 @@ var init_public_key = __esm({
 
 // src/keys/record.ts
 function recordPath(source, modulePath, deps) {
-  const name = (0, import_node_crypto12.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
-  return (0, import_node_path12.join)(resolvePaths(deps.env, deps.home).cacheDir, "keys", `${name}.json`);
+  const name = (0, import_node_crypto15.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
+  return (0, import_node_path15.join)(resolvePaths(deps.env, deps.home).cacheDir, "keys", `${name}.json`);
 }
 function readKeyRecord(source, modulePath, deps) {
   const text = readPrivateFile(recordPath(source, modulePath, deps), deps.uid);
@@ -29587,7 +30117,7 @@ function readKeyRecord(source, modulePath, deps) {
   try {
     const record = JSON.parse(text);
     if (record.source !== source || record.module !== modulePath || typeof record.jwk !== "object" || record.jwk === null) return void 0;
-    return (0, import_node_crypto12.createPublicKey)({ key: record.jwk, format: "jwk" });
+    return (0, import_node_crypto15.createPublicKey)({ key: record.jwk, format: "jwk" });
   } catch {
     return void 0;
   }
@@ -29604,12 +30134,12 @@ async function writeKeyRecord(source, modulePath, publicKey, deps) {
   } catch {
   }
 }
-var import_node_crypto12, import_node_path12;
+var import_node_crypto15, import_node_path15;
 var init_record = __esm({
   "src/keys/record.ts"() {
     "use strict";
-    import_node_crypto12 = require("node:crypto");
-    import_node_path12 = require("node:path");
+    import_node_crypto15 = require("node:crypto");
+    import_node_path15 = require("node:path");
     init_private_file();
     init_paths();
     init_atomic();
@@ -29619,19 +30149,19 @@ var init_record = __esm({
 // src/keys/pkcs11/pin.ts
 function readPin(pinSource, env) {
   if (pinSource === void 0) {
-    const value = env[DEFAULT_PIN_VARIABLE];
-    return value === void 0 || value === "" ? void 0 : value;
+    const value2 = env[DEFAULT_PIN_VARIABLE];
+    return value2 === void 0 || value2 === "" ? void 0 : value2;
   }
   const source = parsePinSource(pinSource);
   if (source.kind === "env") {
-    const value = env[source.name];
-    if (value === void 0 || value === "") {
+    const value2 = env[source.name];
+    if (value2 === void 0 || value2 === "") {
       throw new Pkcs11PinError(`pin-source env:${source.name}: the variable is not set`, {
         detail: { setting: "pin-source", reason: "pin-missing" },
         advice: ["set ", source.name, ", or check ", { setting: "pin-source" }]
       });
     }
-    return value;
+    return value2;
   }
   return readPinFile(source.path);
 }
@@ -29639,8 +30169,8 @@ function readPinFile(path) {
   let text;
   let fd;
   try {
-    fd = (0, import_node_fs9.openSync)(path, import_node_fs9.constants.O_RDONLY | (import_node_fs9.constants.O_NOFOLLOW ?? 0));
-    const info = (0, import_node_fs9.fstatSync)(fd);
+    fd = (0, import_node_fs10.openSync)(path, import_node_fs10.constants.O_RDONLY | (import_node_fs10.constants.O_NOFOLLOW ?? 0));
+    const info = (0, import_node_fs10.fstatSync)(fd);
     if (!info.isFile()) throw new FileError(`PIN file ${path} is not a regular file`, { detail: { setting: "pin-source", file: path, reason: "not-a-file" } });
     if (info.size > 4096)
       throw new FileError(`PIN file ${path} is larger than 4 KiB; not a PIN`, { detail: { setting: "pin-source", file: path, reason: "too-large" } });
@@ -29650,22 +30180,22 @@ function readPinFile(path) {
         advice: [`make it private: chmod 600 ${path}`]
       });
     }
-    text = (0, import_node_fs9.readFileSync)(fd, "utf8");
+    text = (0, import_node_fs10.readFileSync)(fd, "utf8");
   } catch (cause) {
     if (cause instanceof FileError) throw cause;
     throw new FileError(`cannot read PIN file ${path}: ${errnoText(cause)}`, { cause, detail: { setting: "pin-source", file: path, reason: "unreadable" } });
   } finally {
-    if (fd !== void 0) (0, import_node_fs9.closeSync)(fd);
+    if (fd !== void 0) (0, import_node_fs10.closeSync)(fd);
   }
   const pin = text.replace(/\r?\n$/, "");
   if (pin === "") throw new Pkcs11PinError(`PIN file ${path} is empty`, { detail: { setting: "pin-source", file: path, reason: "pin-missing" } });
   return pin;
 }
-var import_node_fs9, DEFAULT_PIN_VARIABLE;
+var import_node_fs10, DEFAULT_PIN_VARIABLE;
 var init_pin = __esm({
   "src/keys/pkcs11/pin.ts"() {
     "use strict";
-    import_node_fs9 = require("node:fs");
+    import_node_fs10 = require("node:fs");
     init_errors();
     init_atomic();
     init_source();
@@ -29701,7 +30231,10 @@ var init_binding = __esm({
 var token_exports = {};
 __export(token_exports, {
   Session: () => Session,
+  checkModuleFile: () => checkModuleFile,
+  moduleError: () => moduleError,
   returnValue: () => returnValue,
+  rvName: () => rvName,
   tokenError: () => tokenError,
   withSession: () => withSession
 });
@@ -29810,7 +30343,7 @@ async function withSession(target, options, task) {
 }
 function checkModuleFile(target) {
   const path = target.modulePath;
-  if (!(0, import_node_path13.isAbsolute)(path)) {
+  if (!(0, import_node_path16.isAbsolute)(path)) {
     if (!/[\\/]/.test(path)) return;
     throw new SettingInvalidError(
       "pkcs11-module",
@@ -29819,7 +30352,7 @@ function checkModuleFile(target) {
   }
   let info;
   try {
-    info = (0, import_node_fs10.statSync)(path);
+    info = (0, import_node_fs11.statSync)(path);
     if (!info.isFile()) throw new Error("not a regular file");
   } catch (cause) {
     throw moduleError(target, `the PKCS#11 module ${path} cannot be used: ${errnoText(cause)}`, cause);
@@ -29898,35 +30431,35 @@ function versionMatches(wanted, version) {
   const [major, minor] = wanted.split(".");
   return Number(major) === version.major && (minor === void 0 || Number(minor) === version.minor);
 }
-function ulong(value) {
-  return value.length >= 8 ? Number(value.readBigUInt64LE(0)) : value.readUInt32LE(0);
+function ulong(value2) {
+  return value2.length >= 8 ? Number(value2.readBigUInt64LE(0)) : value2.readUInt32LE(0);
 }
-function stripZeros(value) {
+function stripZeros(value2) {
   let i = 0;
-  const v = value ?? Buffer.alloc(0);
+  const v = value2 ?? Buffer.alloc(0);
   while (i < v.length - 1 && v[i] === 0) i++;
   return v.subarray(i);
 }
-function unwrapPoint(value) {
-  if (value.length === 67 && value[0] === 4 && value[1] === 65) return value.subarray(2);
-  return value;
+function unwrapPoint(value2) {
+  if (value2.length === 67 && value2[0] === 4 && value2[1] === 65) return value2.subarray(2);
+  return value2;
 }
 function ecPublicKey(point, source) {
   if (point.length !== 65 || point[0] !== 4) {
     throw new Pkcs11TokenError(`${source}: the token's EC point is not an uncompressed P-256 point`, { detail: { setting: "key", reason: "bad-ec-point" } });
   }
-  return (0, import_node_crypto13.createPublicKey)({
+  return (0, import_node_crypto16.createPublicKey)({
     key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
     format: "jwk"
   });
 }
-var import_node_crypto13, import_node_fs10, import_node_path13, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
+var import_node_crypto16, import_node_fs11, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
 var init_token = __esm({
   "src/keys/pkcs11/token.ts"() {
     "use strict";
-    import_node_crypto13 = require("node:crypto");
-    import_node_fs10 = require("node:fs");
-    import_node_path13 = require("node:path");
+    import_node_crypto16 = require("node:crypto");
+    import_node_fs11 = require("node:fs");
+    import_node_path16 = require("node:path");
     init_errors();
     init_trust();
     init_atomic();
@@ -30124,7 +30657,7 @@ var init_token = __esm({
       }
       rsaPublicKey(object) {
         const [n, e] = this.attributes(object, [CKA_MODULUS, CKA_PUBLIC_EXPONENT]);
-        return (0, import_node_crypto13.createPublicKey)({ key: { kty: "RSA", n: stripZeros(n).toString("base64url"), e: stripZeros(e).toString("base64url") }, format: "jwk" });
+        return (0, import_node_crypto16.createPublicKey)({ key: { kty: "RSA", n: stripZeros(n).toString("base64url"), e: stripZeros(e).toString("base64url") }, format: "jwk" });
       }
       /**
        * Signs the JWS signing input inside the token: ES256 as CKM_ECDSA over its SHA-256 digest
@@ -30134,7 +30667,7 @@ var init_token = __esm({
       sign(alg, input2) {
         const key = this.privateKey();
         const mechanism = alg === "ES256" ? CKM_ECDSA : CKM_SHA256_RSA_PKCS;
-        const data = alg === "ES256" ? (0, import_node_crypto13.createHash)("sha256").update(input2).digest() : Buffer.from(input2);
+        const data = alg === "ES256" ? (0, import_node_crypto16.createHash)("sha256").update(input2).digest() : Buffer.from(input2);
         let signature;
         try {
           this.module.C_SignInit(this.handle, { mechanism }, key);
@@ -30164,7 +30697,7 @@ var init_token = __esm({
             advice: ["choose another object= or id=, or delete the old key with the token's own tools"]
           });
         }
-        const id = uri.id ?? (0, import_node_crypto13.randomBytes)(16);
+        const id = uri.id ?? (0, import_node_crypto16.randomBytes)(16);
         const label = uri.attributes.object;
         const common = [
           { type: CKA_TOKEN, value: true },
@@ -30271,7 +30804,7 @@ async function pkcs11AssertionKey(input2) {
   });
   return key;
 }
-var init_key2 = __esm({
+var init_key3 = __esm({
   "src/keys/pkcs11/key.ts"() {
     "use strict";
     init_errors();
@@ -30337,17 +30870,18 @@ function envKeyText(name, env) {
       advice: [`put the PEM or JWK text of the private key in ${name}, or check `, { setting: "key" }]
     });
   }
-  return text;
+  return envKeyShape(text, `env:${name}`);
 }
 var init_open = __esm({
   "src/keys/open.ts"() {
     "use strict";
     init_errors();
+    init_env_text();
     init_pem();
     init_signer();
     init_source();
     init_public_key();
-    init_key2();
+    init_key3();
     init_pin();
   }
 });
@@ -30361,7 +30895,7 @@ __export(src_exports, {
 module.exports = __toCommonJS(src_exports);
 
 // src/api/index.ts
-var import_node_os3 = require("node:os");
+var import_node_os4 = require("node:os");
 init_load();
 init_resolve();
 init_errors();
@@ -30391,16 +30925,16 @@ function proxyErrorOf(error) {
 
 // src/http/url.ts
 init_errors();
-function isLoopbackHost(hostname) {
-  if (hostname === "localhost" || hostname === "[::1]") return true;
-  const octets = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname);
+function isLoopbackHost(hostname2) {
+  if (hostname2 === "localhost" || hostname2 === "[::1]") return true;
+  const octets = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(hostname2);
   return octets !== null && octets[1] === "127" && octets.slice(2).every((o) => Number(o) <= 255);
 }
-function requireSecureURL(value, endpoint) {
+function requireSecureURL(value2, endpoint) {
   const invalid = (problem, reason) => new SettingInvalidError(endpoint.setting, problem, { detail: { reason } });
   let url2;
   try {
-    url2 = new URL(value);
+    url2 = new URL(value2);
   } catch {
     throw invalid("is not an absolute URL", "not-a-url");
   }
@@ -30504,11 +31038,11 @@ async function loadUndici(options) {
   return { undici: undici.default, tls };
 }
 function checkProxyVariables(proxy) {
-  for (const [name, value] of [
+  for (const [name, value2] of [
     ["HTTPS_PROXY", proxy.httpsProxy],
     ["HTTP_PROXY", proxy.httpProxy]
   ]) {
-    if (value !== "" && !isProxyURL(value)) {
+    if (value2 !== "" && !isProxyURL(value2)) {
       throw new SettingInvalidError(name, `is not an http:// or https:// proxy URL (nor is ${name.toLowerCase()}, if set)`, {
         source: `env:${name}`,
         detail: { reason: "not-a-proxy-url" },
@@ -30556,9 +31090,9 @@ function asProxyError(error) {
   }
   return error;
 }
-function isProxyURL(value) {
+function isProxyURL(value2) {
   try {
-    const url2 = new URL(value);
+    const url2 = new URL(value2);
     return url2.protocol === "http:" || url2.protocol === "https:";
   } catch {
     return false;
@@ -30642,8 +31176,8 @@ function toResponse(res) {
     status: res.statusCode ?? 0,
     headers: {
       get: (name) => {
-        const value = res.headers[name.toLowerCase()];
-        return value === void 0 ? null : Array.isArray(value) ? value.join(", ") : value;
+        const value2 = res.headers[name.toLowerCase()];
+        return value2 === void 0 ? null : Array.isArray(value2) ? value2.join(", ") : value2;
       }
     },
     body
@@ -30700,14 +31234,14 @@ async function readBodyText(response, limit = MAX_BODY_BYTES) {
     } catch (cause) {
       throw new BodyReadError(cause);
     }
-    const { done, value } = chunk;
+    const { done, value: value2 } = chunk;
     if (done) break;
-    total += value.byteLength;
+    total += value2.byteLength;
     if (total > limit) {
       void reader.cancel().catch(() => void 0);
       throw new BodyTooLargeError(limit);
     }
-    chunks.push(value);
+    chunks.push(value2);
   }
   return new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks));
 }
@@ -30854,9 +31388,9 @@ function formatMs(ms) {
 function isRetryableStatus(status) {
   return status === 429 || status >= 500 && status <= 599;
 }
-function parseRetryAfter(value, now) {
-  if (value === null) return void 0;
-  const text = value.trim();
+function parseRetryAfter(value2, now) {
+  if (value2 === null) return void 0;
+  const text = value2.trim();
   if (/^\d{1,10}$/.test(text)) return Number(text) * 1e3;
   if (!/^[A-Za-z]{3,9},? [0-9A-Za-z]/.test(text)) return void 0;
   const at = Date.parse(text);
@@ -31046,106 +31580,14 @@ function guardChildGroup2(pgid) {
 init_clock();
 
 // src/cache/cache.ts
+var import_promises7 = require("node:fs/promises");
+var import_node_path14 = require("node:path");
 init_errors();
-
-// src/cache/key.ts
-var import_node_crypto3 = require("node:crypto");
-function cacheKey(params) {
-  const canonical = JSON.stringify([
-    "bktx-cache-v1",
-    params.tokenUrl,
-    params.org,
-    params.clientId,
-    params.key.fingerprint,
-    params.subjectType,
-    params.subject,
-    [...new Set(params.scopes)].sort(),
-    params.ttl ?? null
-  ]);
-  return (0, import_node_crypto3.createHash)("sha256").update(canonical).digest("hex").slice(0, 32);
-}
-function isCacheKey(value) {
-  return /^[0-9a-f]{32}$/.test(value);
-}
-
-// src/cache/entry.ts
-var import_node_crypto4 = require("node:crypto");
-
-// src/exchange/types.ts
-var TOKEN_ENDPOINT = { name: "token endpoint", setting: "token-url" };
-var MAX_TOKEN_LIFETIME = 86400;
-var SUBJECT_TOKEN_TYPES = {
-  email: "urn:buildkite:params:oauth:token-type:user-email",
-  uuid: "urn:buildkite:params:oauth:token-type:user-uuid"
-};
-var GRANT_TYPE_TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange";
-var CLIENT_ASSERTION_TYPE_JWT_BEARER = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
-var ISSUED_TOKEN_TYPE_ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token";
-
-// src/cache/entry.ts
-var HINT_MIN_LENGTH = 20;
-function tokenDigest(token) {
-  return (0, import_node_crypto4.createHash)("sha256").update(token, "utf8").digest("hex");
-}
-function buildMeta(key, backend, params, token) {
-  return {
-    v: 1,
-    key,
-    backend,
-    tokenUrl: params.tokenUrl,
-    org: params.org,
-    clientId: params.clientId,
-    keyFingerprint: params.key.fingerprint,
-    subject: params.subject,
-    subjectType: params.subjectType,
-    requestedScopes: [...new Set(params.scopes)].sort(),
-    requestedTtl: params.ttl ?? null,
-    scopes: [...token.scopes],
-    tokenType: token.tokenType,
-    issuedTokenType: token.issuedTokenType ?? null,
-    expiresIn: token.expiresIn,
-    receivedAt: token.receivedAt.toISOString(),
-    expiresAt: new Date(token.receivedAt.getTime() + token.expiresIn * 1e3).toISOString(),
-    tokenHint: token.accessToken.length >= HINT_MIN_LENGTH ? token.accessToken.slice(-4) : null,
-    tokenSha256: tokenDigest(token.accessToken)
-  };
-}
-function metaMatches(meta, params) {
-  const scopes = [...new Set(params.scopes)].sort();
-  return meta.tokenUrl === params.tokenUrl && meta.org === params.org && meta.clientId === params.clientId && meta.keyFingerprint === params.key.fingerprint && meta.subject === params.subject && meta.subjectType === params.subjectType && meta.requestedTtl === (params.ttl ?? null) && meta.requestedScopes.length === scopes.length && meta.requestedScopes.every((s, i) => s === scopes[i]);
-}
-function entryLifetime(meta) {
-  return Math.min(meta.expiresIn, MAX_TOKEN_LIFETIME);
-}
-function tokenFromEntry(meta, accessToken) {
-  const receivedAt = new Date(meta.receivedAt);
-  const lifetime = entryLifetime(meta);
-  return {
-    accessToken,
-    tokenType: meta.tokenType,
-    issuedTokenType: meta.issuedTokenType ?? void 0,
-    expiresIn: lifetime,
-    scopes: [...meta.scopes],
-    receivedAt,
-    expiresAt: new Date(receivedAt.getTime() + lifetime * 1e3)
-  };
-}
-function parseMeta(text, expectedKey) {
-  let value;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    return void 0;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) return void 0;
-  const m = value;
-  const str = (k) => typeof m[k] === "string";
-  const strList = (k) => Array.isArray(m[k]) && m[k].every((s) => typeof s === "string");
-  const ok = m["v"] === 1 && m["key"] === expectedKey && (m["backend"] === "keychain" || m["backend"] === "file") && ["tokenUrl", "org", "clientId", "keyFingerprint", "subject", "receivedAt", "expiresAt", "tokenSha256"].every(str) && (m["subjectType"] === "email" || m["subjectType"] === "uuid") && strList("requestedScopes") && strList("scopes") && (m["requestedTtl"] === null || Number.isSafeInteger(m["requestedTtl"]) && m["requestedTtl"] > 0) && m["tokenType"] === "Bearer" && (m["issuedTokenType"] === null || str("issuedTokenType")) && Number.isSafeInteger(m["expiresIn"]) && m["expiresIn"] > 0 && (m["tokenHint"] === null || str("tokenHint") && m["tokenHint"].length <= 4) && /^[0-9a-f]{64}$/.test(m["tokenSha256"]) && Number.isFinite(Date.parse(m["receivedAt"]));
-  return ok ? value : void 0;
-}
-
-// src/cache/cache.ts
+init_dir();
+init_scope();
+init_key();
+init_entry();
+init_metadata();
 function createTokenCache(parts) {
   const { metadata, policy, file, keychain, clock } = parts;
   async function keychainUsable() {
@@ -31153,9 +31595,18 @@ function createTokenCache(parts) {
     const status = await keychain.status();
     return status.ok ? void 0 : status.error;
   }
+  async function sweep(keychainAnswered) {
+    try {
+      const { sweepExpired: sweepExpired2, sweepOtherScopes: sweepOtherScopes2 } = await Promise.resolve().then(() => (init_sweep(), sweep_exports));
+      await sweepExpired2(metadata, file, { clock, keychain: keychainAnswered ? keychain : void 0 });
+      if (parts.base !== void 0 && parts.scope !== void 0) await sweepOtherScopes2({ base: parts.base, own: parts.scope, uid: parts.uid, clock });
+    } catch {
+    }
+  }
   return {
     backend: policy.backend,
     dir: metadata.dir,
+    scope: parts.scope,
     readMeta: (key) => metadata.read(key),
     async read(key, accept) {
       const meta = await metadata.read(key);
@@ -31169,42 +31620,29 @@ function createTokenCache(parts) {
       const stored = await policy.write(key, token.accessToken);
       if (stored.backend === "none") return { backend: "none", notice: stored.notice };
       try {
-        await metadata.write(buildMeta(key, stored.backend, params, token));
+        await metadata.write(buildMeta(key, stored.backend, params, token, parts.profile));
       } catch (error) {
         const failure2 = error;
         return { backend: "none", notice: { kind: "not-cached", message: `${failure2.message}; the token was not cached` } };
       }
       if (stored.backend === "keychain") await file.delete(key);
+      await sweep(stored.backend === "keychain");
       return { backend: stored.backend, notice: stored.notice };
     },
     lock: (async (key, served) => {
       const { lockEntry: lockEntry2 } = await Promise.resolve().then(() => (init_lock(), lock_exports));
       return lockEntry2(metadata.lockPaths(key).lock, { ...parts.lock, until: served });
     }),
-    async list() {
-      const now = clock.now().getTime();
-      const listing = [];
-      for (const key of await metadata.keys()) {
-        const meta = await metadata.read(key);
-        if (meta === void 0) continue;
-        const token = tokenFromEntry(meta, "");
-        listing.push({
-          key,
-          backend: meta.backend,
-          org: meta.org,
-          subject: meta.subject,
-          subjectType: meta.subjectType,
-          scopes: meta.scopes,
-          tokenUrl: meta.tokenUrl,
-          clientId: meta.clientId,
-          keyFingerprint: meta.keyFingerprint,
-          receivedAt: token.receivedAt,
-          expiresAt: token.expiresAt,
-          expired: token.expiresAt.getTime() <= now,
-          tokenHint: meta.tokenHint ?? void 0
-        });
+    list: async () => (await listDir(metadata, parts.scope ?? "legacy", clock)).sort(byExpiry),
+    async listAll() {
+      if (parts.base === void 0) return (await listDir(metadata, parts.scope ?? "legacy", clock)).sort(byExpiry);
+      const listing = await listDir(createMetadataStore({ dir: parts.base, uid: parts.uid }), "legacy", clock);
+      for (const name of (await (0, import_promises7.readdir)(parts.base).catch(() => [])).sort()) {
+        const dir = (0, import_node_path14.join)(parts.base, name);
+        if (!SCOPE_NAME.test(name) || !isPrivateDir(dir, parts.uid)) continue;
+        listing.push(...await listDir(createMetadataStore({ dir, uid: parts.uid }), name, clock));
       }
-      return listing.sort((a, b) => a.expiresAt.getTime() - b.expiresAt.getTime());
+      return listing.sort(byExpiry);
     },
     async clear(key) {
       if (!isCacheKey(key)) return { removed: 0, keychainError: void 0 };
@@ -31247,6 +31685,9 @@ function createTokenCache(parts) {
               if (!isCacheKey(account)) continue;
               if (await keychain.delete(account) && !keys.has(account)) removed++;
             }
+            for (const account of await parts.legacyKeychain?.accounts() ?? []) {
+              if (await parts.legacyKeychain?.delete(account)) removed++;
+            }
           } catch (error) {
             if (!(error instanceof KeychainError)) throw error;
             keychainError = error;
@@ -31256,6 +31697,46 @@ function createTokenCache(parts) {
       return { removed, keychainError };
     }
   };
+}
+var byExpiry = (a, b) => a.expiresAt.getTime() - b.expiresAt.getTime();
+function tokenHostOf(tokenUrl) {
+  try {
+    const url2 = new URL(tokenUrl);
+    return url2.pathname === "/oauth/token" ? url2.host : `${url2.host}${url2.pathname}`;
+  } catch {
+    return tokenUrl;
+  }
+}
+async function listDir(metadata, scope, clock) {
+  const now = clock.now().getTime();
+  const listing = [];
+  for (const key of await metadata.keys()) {
+    const meta = await metadata.read(key);
+    if (meta === void 0) continue;
+    const token = tokenFromEntry(meta, "");
+    listing.push({
+      key,
+      scope,
+      backend: meta.backend,
+      profile: meta.profile ?? void 0,
+      org: meta.org,
+      subject: meta.subject,
+      subjectType: meta.subjectType,
+      scopes: meta.scopes,
+      requestedScopes: meta.requestedScopes,
+      requestedTtl: meta.requestedTtl,
+      tokenUrl: meta.tokenUrl,
+      tokenHost: tokenHostOf(meta.tokenUrl),
+      clientId: meta.clientId,
+      kid: meta.kid ?? void 0,
+      keyFingerprint: meta.keyFingerprint,
+      receivedAt: token.receivedAt,
+      expiresAt: token.expiresAt,
+      expired: token.expiresAt.getTime() <= now,
+      tokenHint: meta.tokenHint ?? void 0
+    });
+  }
+  return listing;
 }
 function createNoCache() {
   const nothing = { removed: 0, keychainError: void 0 };
@@ -31267,6 +31748,8 @@ function createNoCache() {
     write: async () => ({ backend: "none", notice: void 0 }),
     lock: async () => async () => void 0,
     list: async () => [],
+    listAll: async () => [],
+    scope: void 0,
     clear: async () => nothing,
     clearAll: async () => nothing
   };
@@ -31274,81 +31757,10 @@ function createNoCache() {
 
 // src/cache/select.ts
 init_modes();
-
-// src/cache/file-store.ts
-var import_promises3 = require("node:fs/promises");
-var import_node_path9 = require("node:path");
-init_atomic();
-init_private_file();
-var FileSecretStore = class {
-  dir;
-  #uid;
-  /** `dir` must already be checked by `openPrivateDir`. */
-  constructor(options) {
-    this.dir = options.dir;
-    this.#uid = options.uid;
-  }
-  #path(account) {
-    if (!isCacheKey(account)) throw new TypeError("file secret store accounts are cache keys");
-    return (0, import_node_path9.join)(this.dir, `${account}.token`);
-  }
-  async get(account) {
-    if (!isCacheKey(account)) return void 0;
-    return readPrivateFile(this.#path(account), this.#uid);
-  }
-  /** Throws FileError when the file cannot be written. */
-  async set(account, secret) {
-    await writeFileAtomic(this.#path(account), secret, { mode: 384, overwrite: true });
-  }
-  async delete(account) {
-    if (!isCacheKey(account)) return false;
-    return (0, import_promises3.unlink)(this.#path(account)).then(
-      () => true,
-      () => false
-    );
-  }
-  async accounts() {
-    const names = await (0, import_promises3.readdir)(this.dir).catch(() => []);
-    return names.filter((name) => name.endsWith(".token")).map((name) => name.slice(0, -6)).filter(isCacheKey);
-  }
-  async status() {
-    return { ok: true };
-  }
-};
-
-// src/cache/metadata.ts
-var import_promises4 = require("node:fs/promises");
-var import_node_path10 = require("node:path");
-init_atomic();
-init_private_file();
-function createMetadataStore(options) {
-  const { dir, uid } = options;
-  const path = (key) => (0, import_node_path10.join)(dir, `${key}.json`);
-  return {
-    dir,
-    async read(key) {
-      if (!isCacheKey(key)) return void 0;
-      const text = readPrivateFile(path(key), uid);
-      return text === void 0 ? void 0 : parseMeta(text, key);
-    },
-    async write(meta) {
-      await writeFileAtomic(path(meta.key), `${JSON.stringify(meta)}
-`, { mode: 384, overwrite: true });
-    },
-    async remove(key) {
-      if (!isCacheKey(key)) return false;
-      return (0, import_promises4.unlink)(path(key)).then(
-        () => true,
-        () => false
-      );
-    },
-    async keys() {
-      const names = await (0, import_promises4.readdir)(dir).catch(() => []);
-      return names.filter((name) => name.endsWith(".json")).map((name) => name.slice(0, -5)).filter(isCacheKey);
-    },
-    lockPaths: (key) => ({ target: path(key), lock: (0, import_node_path10.join)(dir, `${key}.lock`) })
-  };
-}
+var import_node_os2 = require("node:os");
+init_errors();
+init_file_store();
+init_metadata();
 
 // src/cache/policy.ts
 init_errors();
@@ -31362,7 +31774,7 @@ function storeFailure(error) {
   if (error instanceof FileError || error instanceof KeychainError) return error;
   throw error;
 }
-function singleStorePolicy(backend, store) {
+function singleStorePolicy(backend, store, noteOnWrite) {
   return {
     backend,
     serves: (entryBackend) => entryBackend === backend,
@@ -31370,14 +31782,15 @@ function singleStorePolicy(backend, store) {
     async write(key, secret) {
       try {
         await store.set(key, secret);
-        return { backend };
       } catch (error) {
         return notCached(storeFailure(error));
       }
+      const notice = await noteOnWrite?.();
+      return notice === void 0 ? { backend } : { backend, notice };
     }
   };
 }
-var filePolicy = (file) => singleStorePolicy("file", file);
+var filePolicy = (file, noteOnWrite) => singleStorePolicy("file", file, noteOnWrite);
 var keychainPolicy = (keychain) => singleStorePolicy("keychain", keychain);
 function autoPolicy(keychain, file) {
   return {
@@ -31411,108 +31824,47 @@ function autoPolicy(keychain, file) {
   };
 }
 
-// src/cache/dir.ts
-var import_node_fs6 = require("node:fs");
-var import_promises5 = require("node:fs/promises");
-var import_node_path11 = require("node:path");
-init_paths();
-init_errors();
-init_atomic();
-async function openCacheDir(options) {
-  const dir = await resolveCacheDir(options);
-  const shm = shmCandidate(options);
-  if (dir !== shm) {
-    await openPrivateDir(dir, options.uid);
-    return { dir, notice: void 0 };
-  }
-  try {
-    await openPrivateDir(shm, options.uid);
-    return { dir: shm, notice: void 0 };
-  } catch (error) {
-    if (!(error instanceof CacheError)) throw error;
-    const fallback = resolvePaths(options.env, options.home).cacheDir;
-    await openPrivateDir(fallback, options.uid);
-    return { dir: fallback, notice: shmNotice(shm, fallback, error) };
-  }
-}
-function shmCandidate(options) {
-  return options.uid === void 0 ? void 0 : (0, import_node_path11.join)(options.shmDir ?? "/dev/shm", `bktx-${options.uid}`);
-}
-function shmNotice(shm, fallback, error) {
-  const reason = error.detail.reason;
-  const advice = reason === "loose-mode" ? [`run \`chmod 700 ${shm}\` to use the memory-backed location again`] : reason === "foreign-owner" || reason === "symlink" || reason === "not-a-directory" ? ["another user may have created it to read or replace your tokens: tell an administrator, or set XDG_RUNTIME_DIR to a private directory"] : ["set XDG_RUNTIME_DIR to a private directory to keep tokens off the disk"];
+// src/cache/select.ts
+init_dir();
+init_scope();
+
+// src/cache/scoped-keychain.ts
+init_key();
+function scopedKeychain(store, scope) {
+  const prefix = `${scope}.`;
+  const account = (key) => `${prefix}${key}`;
   return {
-    kind: "cache-dir-fallback",
-    message: `not using ${shm} (${error.message.replace(/^refusing the cache directory [^:]*: /, "")}); caching in ${fallback} instead`,
-    advice
+    get: (key) => store.get(account(key)),
+    set: (key, secret) => store.set(account(key), secret),
+    delete: (key) => store.delete(account(key)),
+    async accounts() {
+      return (await store.accounts()).filter((a) => a.startsWith(prefix) && isCacheKey(a.slice(prefix.length))).map((a) => a.slice(prefix.length));
+    },
+    status: () => store.status()
   };
 }
-async function resolveCacheDir(options) {
-  const paths = resolvePaths(options.env, options.home);
-  const candidates = [];
-  if (paths.runtimeDir !== void 0) candidates.push(paths.runtimeDir);
-  const shm = shmCandidate(options);
-  if (shm !== void 0) candidates.push(shm);
-  for (const candidate of candidates) {
-    if (await isDirectory((0, import_node_path11.dirname)(candidate))) return candidate;
-  }
-  return paths.cacheDir;
-}
-async function isDirectory(path) {
-  try {
-    return (0, import_node_fs6.statSync)(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
-var REMOVE_OR_NO_CACHE = ["remove it, or use ", { option: "cache", value: "none" }];
-async function openPrivateDir(dir, uid) {
-  let info;
-  try {
-    info = (0, import_node_fs6.lstatSync)(dir);
-  } catch (cause) {
-    if (errnoCode(cause) !== "ENOENT") throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
-  }
-  if (info === void 0) {
-    try {
-      await (0, import_promises5.mkdir)((0, import_node_path11.dirname)(dir), { recursive: true, mode: 448 });
-      await (0, import_promises5.mkdir)(dir, { mode: 448 });
-    } catch (cause) {
-      if (errnoCode(cause) !== "EEXIST") {
-        throw new CacheError(`cannot create the cache directory ${dir}: ${errnoText(cause)}`, { cause });
-      }
-    }
-    try {
-      info = (0, import_node_fs6.lstatSync)(dir);
-    } catch (cause) {
-      throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
-    }
-  }
-  const refused = refusal(dir, info, uid);
-  if (refused !== void 0) throw refused;
-}
-function refusal(dir, info, uid) {
-  const refuse = (problem, reason, advice = REMOVE_OR_NO_CACHE) => new CacheError(`refusing the cache directory ${dir}: ${problem}`, { detail: { file: dir, reason }, advice });
-  if (info.isSymbolicLink()) return refuse("it is a symbolic link", "symlink");
-  if (!info.isDirectory()) return refuse("it is not a directory", "not-a-directory");
-  if (uid === void 0) return void 0;
-  if (info.uid !== uid) return refuse(`it belongs to uid ${info.uid}, not to you (uid ${uid})`, "foreign-owner");
-  if ((info.mode & 63) !== 0) {
-    const mode = (info.mode & 511).toString(8).padStart(4, "0");
-    return refuse(`its mode is ${mode}, other users can reach it`, "loose-mode", [`run \`chmod 700 ${dir}\``]);
-  }
-  return void 0;
+function legacyKeychain(store) {
+  return {
+    delete: (key) => isCacheKey(key) ? store.delete(key) : Promise.resolve(false),
+    accounts: async () => (await store.accounts()).filter(isCacheKey)
+  };
 }
 
 // src/cache/select.ts
 init_modes();
-function isCI(env) {
-  const value = env["CI"];
-  return value !== void 0 && value !== "" && value !== "false" && value !== "0";
-}
+init_scope();
 async function selectCache(options) {
   if (options.mode === "none") return { cache: createNoCache(), notices: [] };
-  const { file, keychain, compose, notices } = await openStores(options);
+  const jobs = jobIdentities(options.env);
+  if (options.mode === "auto" && jobs.length === 0 && isCI(options.env)) return { cache: createNoCache(), notices: [CI_WITHOUT_JOB] };
+  let stores;
+  try {
+    stores = await openStores(options);
+  } catch (error) {
+    if (options.mode !== "auto" || !(error instanceof CacheError) || error.detail.reason !== "cannot-create") throw error;
+    return { cache: createNoCache(), notices: [{ kind: "no-cache-dir", message: `${error.message}; the token is not cached`, advice: NO_CACHE_DIR }] };
+  }
+  const { file, keychain, compose, notices, dir } = stores;
   switch (options.mode) {
     case "file":
       return { cache: compose(filePolicy(file)), notices };
@@ -31522,41 +31874,98 @@ async function selectCache(options) {
       return { cache: compose(keychainPolicy(keychain)), notices };
     }
     case "auto": {
-      if (isCI(options.env)) return { cache: compose(filePolicy(file)), notices };
+      if (jobs.length > 0 || isCI(options.env)) return { cache: compose(filePolicy(file)), notices };
       const status = await keychain.status();
       if (!status.ok) {
-        return {
-          cache: compose(filePolicy(file)),
-          notices: [
-            ...notices,
-            { kind: "keychain-fallback", message: `${status.error.message}; using the file cache in ${file.dir}`, advice: KEEP_FILE_CACHE }
-          ]
+        const noteOnce = async () => {
+          const { dueToday: dueToday2 } = await Promise.resolve().then(() => (init_once(), once_exports));
+          const due = await dueToday2({ dir, what: "no-keychain", host: options.host ?? (0, import_node_os2.hostname)(), uid: options.uid, clock: options.clock });
+          return due ? keychainFallbackNotice(status.error, dir) : void 0;
         };
+        return { cache: compose(filePolicy(file, noteOnce)), notices };
       }
       return { cache: compose(autoPolicy(keychain, file)), notices };
     }
   }
 }
 async function selectEveryEntry(options) {
-  const { file, keychain, compose, notices } = await openStores(options);
+  let stores;
+  try {
+    stores = await openStores(options);
+  } catch (error) {
+    if (error instanceof CacheError && error.detail.reason === "cannot-create") return { cache: createNoCache(), notices: [] };
+    throw error;
+  }
+  const { file, keychain, compose, notices, metadata } = stores;
+  let keychainEntries = false;
+  for (const key of await metadata.keys()) if ((await metadata.read(key))?.backend === "keychain") keychainEntries = true;
+  const files = compose(filePolicy(file));
+  if (!keychainEntries) return { cache: files, notices };
   const status = await keychain.status();
   if (!status.ok)
     return {
-      cache: compose(filePolicy(file)),
+      cache: files,
       notices: [...notices, { kind: "keychain-unavailable", message: `${status.error.message}; only tokens cached in files can be read` }]
     };
   return { cache: compose(autoPolicy(keychain, file)), notices };
 }
 async function openStores(options) {
-  const { dir, notice } = await openCacheDir(options);
+  const { dir, base, scope, notice } = await openCacheDir(options);
   const file = new FileSecretStore({ dir, uid: options.uid });
-  const keychain = options.secrets;
-  const compose = (policy) => createTokenCache({ metadata: createMetadataStore({ dir, uid: options.uid }), policy, file, keychain, clock: options.clock, lock: options.lock });
-  return { file, keychain, compose, notices: notice === void 0 ? [] : [notice] };
+  const keychain = scopedKeychain(options.secrets, scope.name);
+  const metadata = createMetadataStore({ dir, uid: options.uid });
+  const compose = (policy) => createTokenCache({
+    metadata,
+    policy,
+    file,
+    keychain,
+    // Items named by the bare key are from before scopes: a home's `cache clear --all` removes them, a CI job's never.
+    legacyKeychain: scope.kind === "home" ? legacyKeychain(options.secrets) : void 0,
+    clock: options.clock,
+    lock: options.lock,
+    scope: scope.name,
+    base,
+    uid: options.uid,
+    profile: options.profile
+  });
+  return { file, keychain, compose, metadata, dir, notices: notice === void 0 ? [] : [notice] };
 }
-var KEEP_FILE_CACHE = ["to make that your choice and stop trying the keychain (and this note), ", { set: "cache", value: "file" }];
+function keychainReason(error) {
+  switch (error.detail.reason) {
+    case "no-bus":
+      return "no D-Bus session";
+    case "no-service":
+      return "no Secret Service running";
+    case "no-collection":
+      return "no default keyring";
+    case "locked":
+      return "it is locked";
+    case "timeout":
+      return "it did not answer";
+    case "no-binding":
+      return "no keychain support on this platform";
+    default:
+      return "it is not available";
+  }
+}
+function keychainFallbackNotice(error, dir) {
+  return { kind: "keychain-fallback", message: `no keychain (${keychainReason(error)}): caching tokens in ${dir} (said once a day)`, advice: KEEP_FILE_CACHE };
+}
+var CI_WITHOUT_JOB = {
+  kind: "ci-no-job",
+  message: `CI is set but no job identity (${Object.values(JOB_VARIABLES).join(", ")}): not caching, so that jobs never share a token`,
+  advice: ["to cache per home anyway, ", { set: "cache", value: "file" }]
+};
+var NO_CACHE_DIR = [
+  "set XDG_RUNTIME_DIR or XDG_CACHE_HOME to a writable directory of yours to cache, or use ",
+  { option: "cache", value: "none" },
+  " to not see this"
+];
+var KEEP_FILE_CACHE = ["to choose files and not see this, ", { set: "cache", value: "file" }];
 
 // src/cache/with-cache.ts
+init_entry();
+init_key();
 function requestedOf(params) {
   return { scopes: [...new Set(params.scopes)].sort(), ttl: params.ttl ?? null };
 }
@@ -31740,6 +32149,7 @@ function oauthErrorAdvice(error, description, context, time) {
 }
 
 // src/exchange/response.ts
+init_types();
 function attachRaw(error, raw) {
   Object.defineProperty(error, "response", { value: raw, enumerable: false, writable: false, configurable: true });
   return error;
@@ -31875,8 +32285,8 @@ function redirectTarget(response, base) {
     return "";
   }
 }
-function isObject(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+function isObject(value2) {
+  return typeof value2 === "object" && value2 !== null && !Array.isArray(value2);
 }
 
 // src/exchange/access-token.ts
@@ -32021,22 +32431,22 @@ function parseAccessToken(raw, url2) {
 }
 var BUILDKITE_TIME = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2}) UTC$/;
 var RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$/;
-function parseAPITimestamp(value) {
-  if (typeof value !== "string") return void 0;
-  const match = BUILDKITE_TIME.exec(value) ?? RFC3339.exec(value);
+function parseAPITimestamp(value2) {
+  if (typeof value2 !== "string") return void 0;
+  const match = BUILDKITE_TIME.exec(value2) ?? RFC3339.exec(value2);
   if (match === null) return void 0;
   const [, y, mo, d, h, mi, s] = match.map(Number);
   if (mo < 1 || mo > 12 || d < 1 || h > 23 || mi > 59 || s > 59) return void 0;
   if (new Date(Date.UTC(y, mo - 1, d)).getUTCDate() !== d) return void 0;
-  const at = BUILDKITE_TIME.test(value) ? Date.UTC(y, mo - 1, d, h, mi, s) : Date.parse(value.toUpperCase().replace(" ", "T"));
+  const at = BUILDKITE_TIME.test(value2) ? Date.UTC(y, mo - 1, d, h, mi, s) : Date.parse(value2.toUpperCase().replace(" ", "T"));
   return Number.isNaN(at) ? void 0 : new Date(at);
 }
-function isObject2(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+function isObject2(value2) {
+  return typeof value2 === "object" && value2 !== null && !Array.isArray(value2);
 }
 
 // src/exchange/exchange.ts
-var import_node_crypto6 = require("node:crypto");
+var import_node_crypto8 = require("node:crypto");
 
 // src/exchange/request.ts
 init_claims();
@@ -32044,6 +32454,7 @@ init_sign();
 init_errors();
 init_buildkite();
 init_clock();
+init_types();
 var SCOPE_TOKEN2 = /^[\x21\x23-\x5b\x5d-\x7e]+$/;
 async function buildTokenExchangeRequest(params, options) {
   const url2 = requireSecureURL(params.tokenUrl, TOKEN_ENDPOINT);
@@ -32084,8 +32495,8 @@ function checkParams(params) {
     [params.org, "org"],
     [params.subject, "subject"]
   ];
-  for (const [value, setting] of nonEmpty2) {
-    if (value.trim() === "") throw new SettingInvalidError(setting, "must not be empty");
+  for (const [value2, setting] of nonEmpty2) {
+    if (value2.trim() === "") throw new SettingInvalidError(setting, "must not be empty");
   }
   if (!Object.hasOwn(SUBJECT_TOKEN_TYPES, params.subjectType)) {
     throw new SettingInvalidError("subject-type", `must be "email" or "uuid", not "${String(params.subjectType)}"`);
@@ -32099,9 +32510,10 @@ function checkParams(params) {
 }
 
 // src/exchange/exchange.ts
+init_types();
 async function exchange(params, deps, options = {}) {
   const url2 = requireSecureURL(params.tokenUrl, TOKEN_ENDPOINT);
-  const newJti = deps.newJti ?? import_node_crypto6.randomUUID;
+  const newJti = deps.newJti ?? import_node_crypto8.randomUUID;
   return fetchWithRetries(
     { url: url2, ...TOKEN_ENDPOINT },
     async (attempt, signal) => {
@@ -32119,12 +32531,65 @@ function makeExchanger(deps, options = {}) {
   return (params) => exchange(params, deps, options);
 }
 
+// src/exchange/scopes.ts
+var KNOWN_SCOPES = new Set(
+  `read_pipelines write_pipelines read_builds write_builds read_build_logs write_build_logs
+read_job_env read_artifacts write_artifacts read_agents write_agents read_clusters write_clusters
+read_pipeline_templates write_pipeline_templates read_rules write_rules read_organizations
+write_organizations read_organization_invitations write_organization_invitations
+read_organization_settings write_organization_settings read_organization_repository_connections
+read_notification_services write_notification_services read_teams write_teams read_user
+read_audit_events read_secrets_details write_secrets read_suites write_suites read_test_plan
+write_test_plan read_registries write_registries delete_registries read_packages write_packages
+delete_packages read_portals write_portals graphql`.split(/\s+/)
+);
+function unknownScopeNotices(scopes) {
+  return [...new Set(scopes)].filter((scope) => !KNOWN_SCOPES.has(scope)).map((scope) => {
+    const guess = closestScope(scope);
+    if (guess !== void 0) return { kind: "unknown-scope", message: `unknown scope ${scope} (did you mean ${guess}?); sending it anyway` };
+    return {
+      kind: "unknown-scope",
+      message: `unknown scope ${scope}; sending it anyway`,
+      advice: ["check ", { setting: "scope" }, " against Buildkite's API token scopes"]
+    };
+  });
+}
+function closestScope(name) {
+  const limit = Math.min(3, Math.floor(name.length / 3));
+  let best;
+  let bestDistance = limit + 1;
+  for (const scope of KNOWN_SCOPES) {
+    const distance = editDistance(name.toLowerCase(), scope);
+    if (distance < bestDistance) {
+      best = scope;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+function editDistance(a, b) {
+  let before = [];
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let value2 = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value2 = Math.min(value2, before[j - 2] + 1);
+      current.push(value2);
+    }
+    before = previous;
+    previous = current;
+  }
+  return previous[b.length];
+}
+
 // src/token/service.ts
 init_open();
 init_duration();
 
 // src/token/held.ts
-var import_node_crypto14 = require("node:crypto");
+var import_node_crypto17 = require("node:crypto");
 init_resolve();
 init_settings();
 function isGiven(found) {
@@ -32157,17 +32622,36 @@ function selects(selector, meta) {
   return true;
 }
 function tokenSha256(token) {
-  return (0, import_node_crypto14.createHash)("sha256").update(token, "utf8").digest("hex");
+  return (0, import_node_crypto17.createHash)("sha256").update(token, "utf8").digest("hex");
 }
 function sameDigest(a, b) {
   const x = Buffer.from(a.toLowerCase(), "utf8");
   const y = Buffer.from(b.toLowerCase(), "utf8");
-  return x.length === y.length && (0, import_node_crypto14.timingSafeEqual)(x, y);
+  return x.length === y.length && (0, import_node_crypto17.timingSafeEqual)(x, y);
 }
 var HINT_MIN_LENGTH2 = 20;
 function tokenHint(token) {
   return token.length >= HINT_MIN_LENGTH2 ? token.slice(-4) : null;
 }
+
+// src/token/min-ttl.ts
+init_duration();
+function minTtlNotice(result, minTtl, now) {
+  if (minTtl === void 0) return void 0;
+  const left = Math.floor((result.expiresAt.getTime() - now.getTime()) / 1e3);
+  if (left >= minTtl) return void 0;
+  const cap = Math.floor(result.expiresIn / 2);
+  const asked = formatDuration(minTtl);
+  const message2 = result.cached ? `the cached token has ${formatDuration(left)} left, less than the ${asked} asked for: the minimum was capped to half the token's ${formatDuration(result.expiresIn)} lifetime (${formatDuration(cap)})` : `the token lives ${formatDuration(result.expiresIn)}, less than the minimum of ${asked} left asked for: the minimum was capped to half its lifetime (${formatDuration(cap)})`;
+  return {
+    kind: "min-ttl-capped",
+    message: message2,
+    advice: ["ask for at most ", { option: "min-ttl", value: formatDuration(cap) }, ", or for a longer-lived token with ", { setting: "ttl" }]
+  };
+}
+
+// src/token/lookup.ts
+init_key();
 
 // src/token/request.ts
 init_load();
@@ -32225,7 +32709,10 @@ async function lookupCached(request, minTtl, deps) {
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl ?? DEFAULT_MIN_TTL));
   const notices = [...opened.notices, hit.notice].filter((n) => n !== void 0);
   if (hit.entry === void 0) return { result: void 0, notices };
-  return { result: { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }, notices };
+  const result = { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) };
+  const capped = minTtlNotice(result, minTtl, deps.clock.now());
+  if (capped !== void 0) notices.push(capped);
+  return { result, notices };
 }
 
 // src/token/service.ts
@@ -32278,8 +32765,9 @@ function createTokenService(deps) {
     async obtain(options) {
       const request = await resolve2(options, options);
       const params = request.params;
-      const opened = await openTokenCache(options.cache ?? request.cache, deps);
+      const opened = await openTokenCache(options.cache ?? request.cache, { ...deps, profile: request.explicitProfile ?? "default" });
       const exchanger = (p) => connected(options, async (fetch2) => {
+        for (const notice of unknownScopeNotices(p.scopes)) options.onNotice?.(notice);
         const exchange2 = makeExchanger(retryDeps(fetch2), {
           ...retryOptions(options),
           onAttempt: (n, jti) => options.onDebug?.(`exchange attempt ${n} (jti ${jti}) to ${p.tokenUrl}`)
@@ -32293,6 +32781,8 @@ function createTokenService(deps) {
       })(params);
       result.notices.unshift(...opened.notices);
       if (!result.cached) result.notices.push(...narrowing(result));
+      const capped = minTtlNotice(result, options.minTtl, deps.clock.now());
+      if (capped !== void 0) result.notices.push(capped);
       options.onDebug?.(result.cached ? `served from the ${result.cache} cache` : `minted; cached in ${result.cache}`);
       return { result, cache: opened.cache, request };
     },
@@ -32425,8 +32915,8 @@ function envOf(options) {
 }
 function settingValues(options) {
   const out = /* @__PURE__ */ Object.create(null);
-  const set = (name, value) => {
-    if (value !== void 0) out[name] = String(value);
+  const set = (name, value2) => {
+    if (value2 !== void 0) out[name] = String(value2);
   };
   set("token-url", options.tokenUrl);
   set("aud", options.audience);
@@ -32446,7 +32936,7 @@ function settingValues(options) {
 }
 async function settingsFor(options, flags) {
   const env = envOf(options);
-  return loadSettings({ flags, env, home: (0, import_node_os3.homedir)(), cwd: process.cwd(), uid: process.getuid?.(), profile: options.profile, config: options.config });
+  return loadSettings({ flags, env, home: (0, import_node_os4.homedir)(), cwd: process.cwd(), uid: process.getuid?.(), profile: options.profile, config: options.config });
 }
 function requestSeams(options) {
   if (options.signal?.aborted === true) throw abortedError(options.signal.reason);
@@ -32470,11 +32960,12 @@ async function getToken(input2 = {}) {
       refresh: options.refresh === true,
       ...options.timeoutMs === void 0 ? {} : { timeoutMs: options.timeoutMs },
       caFile: options.caFile,
-      signal: options.signal
+      signal: options.signal,
+      onNotice: (notice) => options.onNotice?.(escapeControls(noticeText(notice)), notice)
     },
     {
       env,
-      home: (0, import_node_os3.homedir)(),
+      home: (0, import_node_os4.homedir)(),
       uid,
       cwd: process.cwd(),
       clock,
@@ -32503,10 +32994,10 @@ async function accessTokenCall(input2) {
   const { settings } = await settingsFor(options, flags);
   const env = envOf(options);
   const uid = process.getuid?.();
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch });
+  const secrets = options.secretStore ?? lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch });
   const service = createTokenService({
     env,
-    home: (0, import_node_os3.homedir)(),
+    home: (0, import_node_os4.homedir)(),
     uid,
     cwd: process.cwd(),
     clock: options.clock ?? systemClock,
@@ -32575,8 +33066,8 @@ var InputError2 = class extends Error {
 };
 
 // action/src/runner.ts
-var import_node_crypto15 = require("node:crypto");
-var import_node_fs11 = require("node:fs");
+var import_node_crypto18 = require("node:crypto");
+var import_node_fs12 = require("node:fs");
 function input(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
 }
@@ -32590,18 +33081,18 @@ function command(runner, name, message2) {
   runner.write(`::${name}::${escapeData(message2)}
 `);
 }
-function mask(runner, value) {
-  const lines = value.split(/\r?\n/).map((line) => line.trim());
+function mask(runner, value2) {
+  const lines = value2.split(/\r?\n/).map((line) => line.trim());
   for (const line of lines) if (line !== "" && !/^[{}[\],]+$/.test(line)) command(runner, "add-mask", line);
-  if (lines.filter((line) => line !== "").length > 1) command(runner, "add-mask", value.trim());
+  if (lines.filter((line) => line !== "").length > 1) command(runner, "add-mask", value2.trim());
 }
-function fileCommand(runner, file, name, value) {
+function fileCommand(runner, file, name, value2) {
   const path = runner.env[file];
   if (path === void 0 || path === "") throw new RunnerError(`${file} is not set: this action needs a GitHub Actions runner of version 2.297.0 or later`);
-  const delimiter = `ghadelimiter_${(0, import_node_crypto15.randomUUID)()}`;
-  if (name.includes(delimiter) || value.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
-  (0, import_node_fs11.appendFileSync)(path, `${name}<<${delimiter}
-${value}
+  const delimiter = `ghadelimiter_${(0, import_node_crypto18.randomUUID)()}`;
+  if (name.includes(delimiter) || value2.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
+  (0, import_node_fs12.appendFileSync)(path, `${name}<<${delimiter}
+${value2}
 ${delimiter}
 `, { encoding: "utf8" });
 }
@@ -32650,19 +33141,19 @@ async function main(runner, now = () => /* @__PURE__ */ new Date()) {
     return 1;
   }
 }
-var optional = (value) => value === "" ? void 0 : value;
+var optional = (value2) => value2 === "" ? void 0 : value2;
 function boolean(env, name, fallback) {
-  const value = input(env, name);
-  if (value === "") return fallback;
-  if (["true", "True", "TRUE"].includes(value)) return true;
-  if (["false", "False", "FALSE"].includes(value)) return false;
-  throw new InputError2(`${name}: must be true or false, not "${value}"`);
+  const value2 = input(env, name);
+  if (value2 === "") return fallback;
+  if (["true", "True", "TRUE"].includes(value2)) return true;
+  if (["false", "False", "FALSE"].includes(value2)) return false;
+  throw new InputError2(`${name}: must be true or false, not "${value2}"`);
 }
 function seconds2(env, name) {
-  const value = input(env, name);
-  if (value === "") return void 0;
-  const parsed = parseDuration(value);
-  if (parsed === void 0 || parsed === 0) throw new InputError2(`${name}: must be a duration such as 900, 15m or 1h, not "${value}"`);
+  const value2 = input(env, name);
+  if (value2 === "") return void 0;
+  const parsed = parseDuration(value2);
+  if (parsed === void 0 || parsed === 0) throw new InputError2(`${name}: must be a duration such as 900, 15m or 1h, not "${value2}"`);
   return parsed;
 }
 function readInputs(env, privateKey) {
@@ -32680,8 +33171,8 @@ function readInputs(env, privateKey) {
   const ttl = seconds2(env, "ttl");
   const timeout = seconds2(env, "timeout");
   const settings = { key: hasPrivateKey ? `env:${KEY_VARIABLE}` : key };
-  const set = (name, value) => {
-    if (value !== void 0) settings[name] = value;
+  const set = (name, value2) => {
+    if (value2 !== void 0) settings[name] = value2;
   };
   set("clientId", optional(input(env, "client-id")));
   set("org", optional(input(env, "org")));
@@ -32703,9 +33194,9 @@ function readInputs(env, privateKey) {
 var SETTING_VARIABLES = /* @__PURE__ */ new Set([...Object.values(SETTINGS).map((spec) => spec.env), "BKTX_PROFILE", "BKTX_CONFIG", "BKTX_PKCS11_PIN"]);
 function bktxEnv(env, privateKey) {
   const out = /* @__PURE__ */ Object.create(null);
-  for (const [name, value] of Object.entries(env)) {
+  for (const [name, value2] of Object.entries(env)) {
     if (name.startsWith("INPUT_") || name.startsWith("STATE_") || SETTING_VARIABLES.has(name)) continue;
-    out[name] = value;
+    out[name] = value2;
   }
   if (privateKey !== void 0) out[KEY_VARIABLE] = privateKey;
   return out;
