@@ -4,6 +4,7 @@
 // module is loaded and no signer runs until sign() is called.
 import type { Env } from '../env.js'
 import { KeyError, SettingMissingError } from '../errors.js'
+import type { KeyIdentityStore } from './identity.js'
 import { NO_KID } from './pem.js'
 import { assertionKeyFromText, loadAssertionKey, makeAssertionKey, type AssertionKey } from './signer.js'
 import { parseKeySource, parsePinSource } from './source.js'
@@ -29,6 +30,8 @@ export interface KeyDeps {
   uid: number | undefined
   /** Working directory of an external signer; default bktx's own. */
   cwd?: string | undefined
+  /** Identities of keys parsed before (./identity.ts): a file or variable key read again is not parsed again. */
+  identities?: KeyIdentityStore | undefined
 }
 
 /** Opens the signing key. See {@link KeySpec} and ./source.ts for the sources. */
@@ -36,9 +39,9 @@ export async function openKey(settings: KeySpec, deps: KeyDeps): Promise<Asserti
   const source = parseKeySource(settings.key)
   switch (source.kind) {
     case 'file':
-      return loadAssertionKey(source.path, settings.kid)
+      return loadAssertionKey(source.path, settings.kid, deps.identities)
     case 'env':
-      return assertionKeyFromText(envKeyText(source.name, deps.env), settings.kid, source.text)
+      return assertionKeyFromText(envKeyText(source.name, deps.env), settings.kid, source.text, deps.identities)
     case 'pkcs11':
       return pkcs11AssertionKey({
         uri: source.uri,

@@ -3,6 +3,7 @@
 import { execFileSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import type { ProcessInfo } from '../deps.js'
+import { commandBase, linuxParentName } from './parent.js'
 
 /** What Linux's /proc (or `ps` elsewhere) tells about this process. */
 export function systemProcessInfo(): ProcessInfo {
@@ -10,16 +11,13 @@ export function systemProcessInfo(): ProcessInfo {
     pid: process.pid,
     isAlive: processAlive,
     parentName() {
+      if (process.platform === 'linux') return linuxParentName(process.ppid)
       try {
         const name =
-          process.platform === 'linux'
-            ? readFileSync(`/proc/${process.ppid}/comm`, 'utf8')
-            : process.platform === 'win32'
-              ? ''
-              : execFileSync('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
-        // macOS ps gives a path, and `-bash` for a login shell.
-        const base = name.trim().split('/').pop()?.replace(/^-/, '') ?? ''
-        return base === '' ? undefined : base
+          process.platform === 'win32'
+            ? ''
+            : execFileSync('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
+        return commandBase(name)
       } catch {
         return undefined
       }
