@@ -21,6 +21,22 @@ const trace = {
     })
   },
 }
+// Commander requires node:child_process when it loads, for executable subcommands, which bktx
+// has none of; that module brings net and dgram with it, a few milliseconds of every command's
+// start-up. Its one use, childProcess.spawn, loads it when called.
+const lazyCommanderSpawn = {
+  name: 'lazy-commander-spawn',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      args.namespace === 'file' && /node_modules\/commander\//.test(args.importer) ? { path: 'node:child_process', namespace: 'lazy-spawn' } : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: 'lazy-spawn' }, () => ({
+      contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) }\n",
+      loader: 'js',
+    }))
+    b.onResolve({ filter: /^node:child_process$/, namespace: 'lazy-spawn' }, () => ({ path: 'node:child_process', external: true }))
+  },
+}
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 const common = {
@@ -37,7 +53,7 @@ const common = {
   banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: TRACE ? [trace] : [],
+  plugins: TRACE ? [trace, lazyCommanderSpawn] : [lazyCommanderSpawn],
 }
 // The CLI on its own: bundled together with the library entries, esbuild splits the code they
 // share into many small chunks, and each is one more module to resolve, read and compile on

@@ -1,6 +1,6 @@
 // The OS's answers about this process, for src/bin.ts (kept apart from ./process.ts, which
-// the fast path loads: this one needs node:child_process where there is no /proc).
-import { execFileSync } from 'node:child_process'
+// the fast path loads: this one needs node:child_process where there is no /proc, and loads
+// it only there, when asked: every command starts with this module loaded).
 import { readFileSync } from 'node:fs'
 import type { ProcessInfo } from '../deps.js'
 import { commandBase, linuxParentName } from './parent.js'
@@ -16,7 +16,7 @@ export function systemProcessInfo(): ProcessInfo {
         const name =
           process.platform === 'win32'
             ? ''
-            : execFileSync('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
+            : execFileSync()('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
         return commandBase(name)
       } catch {
         return undefined
@@ -33,7 +33,7 @@ export function systemProcessInfo(): ProcessInfo {
           return ttyNr !== 0 && tpgid > 0 && tpgid === pgrp
         }
         if (process.platform === 'win32') return undefined
-        const [pgid, tpgid] = execFileSync('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], {
+        const [pgid, tpgid] = execFileSync()('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], {
           encoding: 'utf8',
           timeout: 2000,
           stdio: ['ignore', 'pipe', 'ignore'],
@@ -60,4 +60,9 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** node:child_process's execFileSync, loaded on first use (only where there is no /proc). */
+function execFileSync(): typeof import('node:child_process').execFileSync {
+  return process.getBuiltinModule('node:child_process').execFileSync
 }
