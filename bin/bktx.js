@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// CommonJS on purpose (bin/package.json): a `bktx token` cache hit is answered by
+// CommonJS on purpose (bin/package.json): a `bktx token` or `bktx env` cache hit is answered by
 // dist/fast-token.cjs without starting Node's ES module loader, and that file is compiled from
 // a V8 code cache kept in the user's cache directory (Node 20 has no module.enableCompileCache;
 // where Node has it, it is enabled for the rest). Everything else runs dist/bin.js.
@@ -11,14 +11,20 @@
 // few milliseconds of Node's own start-up remain open.
 process.on('SIGUSR1', () => {})
 const argv = process.argv.slice(2)
-const fastPath = argv[0] === 'token' && !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))
 // `bktx complete` (each TAB of the shell completions) is answered by dist/complete.cjs, from a table of the program (src/complete/main.ts).
+// `bktx --version` and `bktx help` are constants (dist/fast-static.cjs, src/fast/static.ts).
+const constant = argv.length === 1 && ['--version', '-V', 'help', '--help', '-h'].includes(argv[0])
+const fastPath =
+  (argv[0] === 'token' || argv[0] === 'env') &&
+  !argv.some((a) => a === '--no-cache' || a === '--refresh' || a.startsWith('--no-cache=') || a.startsWith('--refresh='))
 const served =
   argv[0] === 'complete'
     ? require('../dist/complete.cjs').complete(argv.slice(1))
-    : fastPath
-      ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCachedToken(argv.slice(1))
-      : Promise.resolve(false)
+    : constant && require('../dist/fast-static.cjs').serveStatic(argv)
+      ? Promise.resolve(true)
+      : fastPath
+        ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCached(argv)
+        : Promise.resolve(false)
 served.then((done) => {
   if (done) return undefined
   require('node:module').enableCompileCache?.()
@@ -27,8 +33,8 @@ served.then((done) => {
 
 /**
  * require(file), compiled with a V8 code cache when one is there and still valid. The cache is
- * named after a hash of the source and the Node version (V8 itself checks only the source
- * length), lives in $XDG_CACHE_HOME/bktx/v8 (0700, files 0600, both checked to be the user's
+ * named after the file's identity and times and the Node version (V8 itself checks only the
+ * source length), lives in $XDG_CACHE_HOME/bktx/v8 (0700, files 0600, both checked to be the user's
  * own, as the token cache is), and is written once after the first run.
  */
 function loadWithCodeCache(file) {
@@ -38,7 +44,11 @@ function loadWithCodeCache(file) {
   const base =
     process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
   const dir = path.join(base, 'bktx', 'v8')
-  const name = require('node:crypto').createHash('sha256').update(`${process.version}\0${process.arch}\0${source}`).digest('hex').slice(0, 32)
+  // Named after the file's identity, not a hash of its text: hashing needs node:crypto, which
+  // costs a hit about 5 ms to load and which the hit itself never needs. An installed file that
+  // changes in any way gets a new ctime (which no user can set) and so a new name.
+  const info = fs.statSync(file, { bigint: true })
+  const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeNs}-${info.ctimeNs}`
   const cacheFile = path.join(dir, `${path.basename(file)}-${name}.bin`)
   const uid = process.getuid?.()
   const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)

@@ -22,6 +22,22 @@ const trace = {
     })
   },
 }
+// Commander requires node:child_process when it loads, for executable subcommands, which bktx
+// has none of; that module brings net and dgram with it, a few milliseconds of every command's
+// start-up. Its one use, childProcess.spawn, loads it when called.
+const lazyCommanderSpawn = {
+  name: 'lazy-commander-spawn',
+  setup(b) {
+    b.onResolve({ filter: /^node:child_process$/ }, (args) =>
+      args.namespace === 'file' && /node_modules\/commander\//.test(args.importer) ? { path: 'node:child_process', namespace: 'lazy-spawn' } : undefined,
+    )
+    b.onLoad({ filter: /.*/, namespace: 'lazy-spawn' }, () => ({
+      contents: "module.exports = { spawn: (...args) => require('node:child_process').spawn(...args) }\n",
+      loader: 'js',
+    }))
+    b.onResolve({ filter: /^node:child_process$/, namespace: 'lazy-spawn' }, () => ({ path: 'node:child_process', external: true }))
+  },
+}
 const pkg = JSON.parse(await readFile(new URL('../package.json', import.meta.url), 'utf8'))
 await rm(new URL('../dist', import.meta.url), { recursive: true, force: true })
 const common = {
@@ -38,7 +54,7 @@ const common = {
   banner: { js: "import { createRequire as __bktxCreateRequire } from 'node:module'; const require = __bktxCreateRequire(import.meta.url);" },
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: TRACE ? [trace] : [],
+  plugins: TRACE ? [trace, lazyCommanderSpawn] : [lazyCommanderSpawn],
 }
 // The CLI on its own: bundled together with the library entries, esbuild splits the code they
 // share into many small chunks, and each is one more module to resolve, read and compile on
@@ -95,9 +111,32 @@ const missOnly = {
     b.onLoad({ filter: /.*/, namespace: 'miss-only' }, () => ({ contents: 'export {}', loader: 'js' }))
   },
 }
+// Two built-in modules cost a hit more than the rest of it, and a hit calls neither: node:crypto
+// (about 5 ms to load, a tenth of `node -e 0`; a hit hashes with src/hash/sha256.ts and never
+// parses the key, src/keys/identity.ts) and node:fs/promises (it loads streams and readline;
+// a hit reads synchronously). In this bundle each is loaded on the first call of one of its
+// functions: each name is a getter read at call time, and the build fails below if the bundle
+// uses a name not listed.
+const LAZY = {
+  'node:crypto': ['createECDH', 'createHash', 'createPrivateKey', 'createPublicKey', 'randomBytes', 'sign', 'verify'],
+  'node:fs/promises': ['link', 'mkdir', 'open', 'readdir', 'readFile', 'rename', 'rm', 'stat', 'unlink', 'writeFile'],
+}
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    // The shim's own require() is of the real module.
+    b.onResolve({ filter: /^(node:)?(crypto|fs\/promises)$/ }, (args) =>
+      args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'lazy-builtin' },
+    )
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
+      contents: `let real\nconst load = () => (real ??= require(${JSON.stringify(args.path)}))\n${LAZY[args.path].map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => load().${name} })`).join('\n')}\n`,
+      loader: 'js',
+    }))
+  },
+}
 // CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
 const fast = await build({
-  plugins: TRACE ? [missOnly, trace] : [missOnly],
+  plugins: TRACE ? [missOnly, lazyBuiltins, trace] : [missOnly, lazyBuiltins],
   entryPoints: { 'fast-token': 'src/fast/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
@@ -106,6 +145,9 @@ const fast = await build({
   banner: { js: "const __bktxImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
   bundle: true,
   metafile: true,
+  // A third less to read and compile on every hit; the names stay (errors take their class's name).
+  minify: !TRACE,
+  keepNames: true,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
@@ -115,6 +157,39 @@ const fast = await build({
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
 // `bktx complete` (each TAB) answered from a table generated from the program (scripts/build-complete.mjs).
 Object.assign(result.metafile.outputs, (await buildComplete()).outputs)
+
+// `bktx --version` and `bktx help` from constants (src/fast/static.ts): the help text is what the
+// CLI just built prints, captured here (stdout a pipe, so unwrapped by a terminal's width), so
+// the constant is regenerated with every build and cannot drift from commander's output.
+const helpText = execFileSync(process.execPath, [fileURLToPath(new URL('../dist/bin.js', import.meta.url)), 'help'], {
+  encoding: 'utf8',
+  env: { PATH: process.env.PATH ?? '' },
+  stdio: ['ignore', 'pipe', 'inherit'],
+})
+const fastStatic = await build({
+  entryPoints: { 'fast-static': 'src/fast/static.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  define: { BKTX_VERSION: JSON.stringify(pkg.version), BKTX_HELP: JSON.stringify(helpText) },
+  bundle: true,
+  metafile: true,
+  minify: true,
+  keepNames: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  legalComments: 'none',
+  logLevel: 'warning',
+})
+Object.assign(result.metafile.outputs, fastStatic.metafile.outputs)
+{
+  const text = await readFile(new URL('../dist/fast-token.cjs', import.meta.url), 'utf8')
+  const used = { 'node:crypto': /import_(?:node_)?crypto\d*\.(\w+)/g, 'node:fs/promises': /import_(?:node_fs_)?promises\d*\.(\w+)/g }
+  for (const [id, re] of Object.entries(used)) {
+    const unlisted = [...new Set([...text.matchAll(re)].map((m) => m[1]))].filter((name) => !LAZY[id].includes(name))
+    if (unlisted.length > 0) throw new Error(`dist/fast-token.cjs uses ${id}'s ${unlisted.join(', ')}: list them in LAZY in scripts/build.mjs`)
+  }
+}
 if (TRACE)
   await writeFile(
     new URL('../dist/metafile.json', import.meta.url),

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../hash/sha256.js'
 import { MAX_TOKEN_LIFETIME, type ExchangeParams, type SubjectType, type TokenResult } from '../exchange/types.js'
 
 /** A backend that holds token secrets. */
@@ -56,7 +56,7 @@ export interface CachedToken {
 const HINT_MIN_LENGTH = 20
 
 export function tokenDigest(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex')
+  return sha256Hex(token)
 }
 
 export function buildMeta(key: string, backend: SecretBackend, params: ExchangeParams, token: TokenResult, profile?: string): EntryMeta {

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../hash/sha256.js'
 import type { ExchangeParams } from '../exchange/types.js'
 
 /**
@@ -22,7 +22,7 @@ export function cacheKey(params: ExchangeParams): string {
     [...new Set(params.scopes)].sort(),
     params.ttl ?? null,
   ])
-  return createHash('sha256').update(canonical).digest('hex').slice(0, 32)
+  return sha256Hex(canonical).slice(0, 32)
 }
 
 /** True for a string that {@link cacheKey} can return; guards file names built from keys. */

@@ -5,6 +5,7 @@
 import type { SettingName } from '../config/settings.js'
 import { TOKEN_SETTINGS } from '../token/settings.js'
 import { parseDuration } from '../time/duration.js'
+import { parseShell, type ShellKind } from '../shell/quote.js'
 
 /** The global flags (src/cli/program.ts) and whether each takes a value. */
 export const GLOBAL_FLAGS = {
@@ -30,12 +31,18 @@ export const TOKEN_FLAGS = {
 /** Every setting flag of `bktx token`, with its setting name. */
 const SETTING_FLAGS: ReadonlyMap<string, SettingName> = new Map(TOKEN_SETTINGS.map((name) => [`--${name}`, name]))
 
-/** Every flag the fast path recognises and whether it takes a value. */
+/** The flag `bktx env` has beyond those of `bktx token` (src/cli/commands/env.ts). */
+export const ENV_FLAGS = { '--shell': 'value' } as const
+
+/** Every flag the fast path recognises for `bktx token` and whether it takes a value. */
 export const FAST_FLAGS: ReadonlyMap<string, 'value' | 'boolean'> = new Map<string, 'value' | 'boolean'>([
   ...Object.entries(GLOBAL_FLAGS),
   ...Object.entries(TOKEN_FLAGS),
   ...[...SETTING_FLAGS.keys()].map((flag): [string, 'value'] => [flag, 'value']),
 ])
+
+/** Every flag the fast path recognises for `bktx env`. */
+export const FAST_ENV_FLAGS: ReadonlyMap<string, 'value' | 'boolean'> = new Map<string, 'value' | 'boolean'>([...FAST_FLAGS, ...Object.entries(ENV_FLAGS)])
 
 // These change what a run does beyond serving a cached token: the full CLI handles them.
 const FULL_CLI_ONLY = new Set(['--no-cache', '--refresh', '--verbose', '-v'])
@@ -50,17 +57,29 @@ export interface FastArgs {
   color: boolean
   /** --quiet or -q: notices are not printed. */
   quiet: boolean
+  /** `bktx env --shell`: the output syntax. */
+  shell: ShellKind | undefined
 }
 
-/** `bktx token` arguments the fast path can serve, or undefined. */
-export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefined {
-  const out: FastArgs = { settings: {}, minTtl: undefined, json: false, profile: undefined, config: undefined, color: true, quiet: false }
+/** `bktx token` (or `bktx env`) arguments the fast path can serve, or undefined. */
+export function parseFastTokenArgs(argv: readonly string[], command: 'token' | 'env' = 'token'): FastArgs | undefined {
+  const flags = command === 'env' ? FAST_ENV_FLAGS : FAST_FLAGS
+  const out: FastArgs = {
+    settings: {},
+    minTtl: undefined,
+    json: false,
+    profile: undefined,
+    config: undefined,
+    color: true,
+    quiet: false,
+    shell: undefined,
+  }
   const scopes: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1
     const flag = eq === -1 ? arg : arg.slice(0, eq)
-    const arity = FAST_FLAGS.get(flag)
+    const arity = flags.get(flag)
     if (arity === undefined || FULL_CLI_ONLY.has(flag)) return undefined
     let value: string | undefined
     if (arity === 'value') {
@@ -78,7 +97,11 @@ export function parseFastTokenArgs(argv: readonly string[]): FastArgs | undefine
     else if (flag === '--json') out.json = true
     else if (flag === '--no-color') out.color = false
     else if (flag === '--quiet' || flag === '-q') out.quiet = true
-    else if (flag === '--min-ttl' || flag === '--timeout') {
+    else if (flag === '--shell') {
+      // A syntax commander would refuse (its choices): commander words the error.
+      out.shell = parseShell(value as string)
+      if (out.shell === undefined) return undefined
+    } else if (flag === '--min-ttl' || flag === '--timeout') {
       const seconds = parseDuration(value as string)
       // `--timeout 0` is a usage error of the full CLI (src/cli/options.ts timeoutArg).
       if (seconds === undefined || (flag === '--timeout' && seconds <= 0)) return undefined

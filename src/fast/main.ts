@@ -8,47 +8,63 @@ import { homedir } from 'node:os'
 import { EXIT, signalOutcome } from '../exit-codes.js'
 import { terminateIfKeychainStuck } from '../secrets/exit.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
-import { describeWriteError, endBySignal, guardStream } from '../term/process.js'
+import { linuxParentName } from '../term/parent.js'
+import { describeWriteError, endBySignal, writeFdSync } from '../term/process.js'
 import { systemClock } from '../time/clock.js'
 import { HANDOVER, type TokenHandover } from '../token/handover.js'
-import { cachedToken } from './token.js'
+import { cachedEnv, cachedToken } from './token.js'
 
+/** `bktx token ARGV` from the cache: true when served (the process ends as it says), false for the full CLI. */
 export async function serveCachedToken(argv: readonly string[]): Promise<boolean> {
+  return serveCached(['token', ...argv])
+}
+
+/** `bktx token ARGS` or `bktx env ARGS` (`argv` with its command first), as {@link serveCachedToken}. */
+export async function serveCached(argv: readonly string[]): Promise<boolean> {
+  const [command, ...args] = argv
+  if (command !== 'token' && command !== 'env') return false
   const env = { ...process.env }
   const uid = process.getuid?.()
   const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
   const handOver = (handover: TokenHandover) => {
     ;(globalThis as Record<symbol, unknown>)[HANDOVER] = handover
   }
-  const out = await cachedToken(
-    argv,
-    { env, stderrIsTTY: process.stderr.isTTY === true, home: homedir(), uid, cwd: process.cwd(), clock: systemClock, secrets },
+  const out = await (command === 'env' ? cachedEnv : cachedToken)(
+    args,
+    {
+      env,
+      // Asked only when a notice or an error line is to be coloured (src/fast/token.ts).
+      stderrIsTTY: () => process.stderr.isTTY === true,
+      // The shell that reads `bktx env`'s output; the full CLI asks `ps` where there is no /proc.
+      parentName: () => (process.platform === 'linux' ? linuxParentName(process.ppid) : null),
+      home: homedir(),
+      uid,
+      cwd: process.cwd(),
+      clock: systemClock,
+      secrets,
+    },
     handOver,
   )
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
-  const stderr = guardStream(process.stderr)
   let code: number = out === undefined ? EXIT.KEYCHAIN : EXIT.OK
   if (out !== undefined) {
     // As the full CLI does (src/main.ts): a token that could not be written is exit 9, with
-    // one line on stderr when stderr works and the reader did not just close the pipe.
-    const stdout = guardStream(process.stdout)
-    stderr.write(out.stderr)
-    stdout.write(out.stdout)
-    await Promise.all([stdout.flush(), stderr.flush()])
-    const failed = stdout.failure ?? stderr.failure
+    // one line on stderr when stderr works and the reader did not just close the pipe. Written
+    // straight to the descriptors: a hit never builds process.stdout (src/term/process.ts).
+    const stderrFailure = out.stderr === '' ? undefined : writeFdSync(2, out.stderr)
+    const failed = writeFdSync(1, out.stdout) ?? stderrFailure
     if (failed !== undefined) {
       code = EXIT.OUTPUT
-      if (stderr.failure === undefined && failed.code !== 'EPIPE') {
-        stderr.write(`${out.colour ? '\u001b[31merror:\u001b[39m' : 'error:'} cannot write to stdout: ${describeWriteError(failed)}\n`)
-        await stderr.flush()
+      if (stderrFailure === undefined && failed.code !== 'EPIPE') {
+        writeFdSync(2, `${out.colour ? '\u001b[31merror:\u001b[39m' : 'error:'} cannot write to stdout: ${describeWriteError(failed)}\n`)
       }
     }
   }
   process.exitCode = code
   // A keychain call stuck on an unlock prompt would keep Node from exiting; see src/bin.ts.
   terminateIfKeychainStuck(stuck, code, {
-    writeErr: (line) => stderr.write(line),
+    writeErr: (line) => void writeFdSync(2, line),
     terminate: () => endBySignal('SIGTERM', signalOutcome('SIGTERM').code),
   })
   return true

@@ -16,19 +16,29 @@ import type { Clock } from '../time/clock.js'
 import { tokenDocument } from '../token/document.js'
 import { lookupToken } from '../token/lookup.js'
 import type { TokenHandover, TokenRequest } from '../token/request.js'
+import { renderEnv, type ShellKind } from '../shell/quote.js'
+import { defaultShell, tokenVariables } from '../token/variables.js'
 import { parseFastTokenArgs } from './args.js'
 
-export { FAST_FLAGS, parseFastTokenArgs } from './args.js'
+export { FAST_ENV_FLAGS, FAST_FLAGS, parseFastTokenArgs } from './args.js'
 
 export interface FastDeps {
   env: Env
-  /** Whether stderr is a terminal: warnings are served here only when they would be uncoloured. */
-  stderrIsTTY: boolean
+  /**
+   * Whether stderr is a terminal: warnings are served here only when they would be uncoloured.
+   * A function is asked only when that matters (src/fast/main.ts: a quiet hit never opens process.stderr).
+   */
+  stderrIsTTY: boolean | (() => boolean)
   home: string
   uid: number | undefined
   cwd: string
   clock: Clock
   secrets: SecretStore
+  /**
+   * `bktx env`: the name of the parent process (the shell that reads the output), undefined
+   * when the OS says nothing, null when only the full CLI can ask (not Linux). Without it, env is left to the full CLI.
+   */
+  parentName?: (() => string | undefined | null) | undefined
 }
 
 /** What `bktx token ARGS` prints when the cache answers. */
@@ -47,8 +57,32 @@ export interface FastAnswer {
  * dropped, as the full CLI drops them, so such a hit is served silently.
  */
 export async function cachedToken(argv: readonly string[], deps: FastDeps, onMiss?: (handover: TokenHandover) => void): Promise<FastAnswer | undefined> {
-  const args = parseFastTokenArgs(argv)
+  return cachedAnswer('token', argv, deps, onMiss)
+}
+
+/**
+ * What `bktx env ARGS` prints when the cache can answer it, as {@link cachedToken}: the export
+ * lines of src/token/variables.ts in the syntax the full CLI would choose. Without --shell that
+ * is the parent process's shell, known here on Linux only (/proc); elsewhere the full CLI runs.
+ */
+export async function cachedEnv(argv: readonly string[], deps: FastDeps, onMiss?: (handover: TokenHandover) => void): Promise<FastAnswer | undefined> {
+  return cachedAnswer('env', argv, deps, onMiss)
+}
+
+async function cachedAnswer(
+  command: 'token' | 'env',
+  argv: readonly string[],
+  deps: FastDeps,
+  onMiss: ((handover: TokenHandover) => void) | undefined,
+): Promise<FastAnswer | undefined> {
+  const args = parseFastTokenArgs(argv, command)
   if (args === undefined) return undefined
+  let shell: ShellKind | undefined
+  if (command === 'env') {
+    const parent = args.json || args.shell !== undefined ? undefined : deps.parentName === undefined ? null : deps.parentName()
+    if (!args.json && args.shell === undefined && parent === null) return undefined
+    shell = args.json ? 'json' : (args.shell ?? defaultShell(parent ?? undefined, deps.env['SHELL']))
+  }
   try {
     const { result, notices, request } = await lookupToken({ settings: args.settings, profile: args.profile, config: args.config, minTtl: args.minTtl }, deps)
     if (result === undefined) {
@@ -56,12 +90,27 @@ export async function cachedToken(argv: readonly string[], deps: FastDeps, onMis
       return undefined
     }
     const shown = args.quiet || quietFromEnv(deps.env) ? [] : notices
-    const colour = colorLevel({ flag: args.color, env: deps.env, isTTY: deps.stderrIsTTY, terminalLevel: () => 1 }) !== 0
-    if (shown.length > 0 && colour) return undefined
+    // Asked only when it matters (a notice to print, stdout failing): whether stderr is a
+    // terminal is known once Node has opened process.stderr, which a quiet hit never needs.
+    const colour = () =>
+      colorLevel({
+        flag: args.color,
+        env: deps.env,
+        isTTY: typeof deps.stderrIsTTY === 'function' ? deps.stderrIsTTY() : deps.stderrIsTTY,
+        terminalLevel: () => 1,
+      }) !== 0
+    if (shown.length > 0 && colour()) return undefined
     return {
-      stdout: args.json ? `${JSON.stringify(tokenDocument(result), null, 2)}\n` : `${result.accessToken}\n`,
+      stdout:
+        shell !== undefined
+          ? renderEnv(shell, tokenVariables(result, request.params.org))
+          : args.json
+            ? `${JSON.stringify(tokenDocument(result), null, 2)}\n`
+            : `${result.accessToken}\n`,
       stderr: shown.map((notice) => `warning: ${describeNotice(notice, { profile: request.explicitProfile })}\n`).join(''),
-      colour,
+      get colour() {
+        return colour()
+      },
     }
   } catch {
     // Whatever went wrong, the full CLI goes again and reports it properly.

@@ -5,32 +5,14 @@
 import { spawn } from 'node:child_process'
 import type { KeyObject } from 'node:crypto'
 import { platform } from 'node:os'
-import { kill as killProcess } from 'node:process'
 import type { Env } from '../env.js'
 import { isBktxError, SignerError } from '../errors.js'
 import type { SigningAlg } from './policy.js'
+import { childGroupGuard } from './exec-guard.js'
 import { signatureCandidates, verifiesWith } from './signature.js'
 
-/**
- * Kills a signer's process group when bktx gets a signal that ends it, or exits, until released
- * (`end`: kill it then too). Signal dispositions belong to the process, so the entry points
- * install it (src/term/process.ts, guardChildGroup); until then (tests of this module) a signer
- * is killed only when its call ends.
- */
-export type ChildGroupGuard = (pgid: number) => (end: boolean) => void
-let guardChildGroup: ChildGroupGuard = (pgid) => (end) => {
-  if (!end) return
-  try {
-    killProcess(-pgid, 'SIGKILL')
-  } catch {
-    // Already gone.
-  }
-}
-
-/** Called once by each entry point (src/bin.ts, src/api/index.ts). */
-export function setChildGroupGuard(guard: ChildGroupGuard): void {
-  guardChildGroup = guard
-}
+// The guard the entry points install (./exec-guard.ts, where they set it without loading this module).
+export { setChildGroupGuard, type ChildGroupGuard } from './exec-guard.js'
 
 /** A bound on a signer when the caller gives none (the token commands pass --timeout's budget). */
 export const DEFAULT_SIGNER_TIMEOUT_MS = 30_000
@@ -94,7 +76,7 @@ function run(input: Uint8Array, request: ExecSignRequest): Promise<Buffer> {
     let settled = false
     // The group's id is the shell's pid (detached: setsid). Until the group is killed, bktx's
     // ending signals and its exit kill it first.
-    const release = windows || child.pid === undefined ? undefined : guardChildGroup(child.pid)
+    const release = windows || child.pid === undefined ? undefined : childGroupGuard()(child.pid)
     const finish = (error: Error | undefined, value?: Buffer) => {
       if (settled) return
       settled = true

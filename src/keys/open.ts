@@ -5,6 +5,7 @@
 import type { Env } from '../env.js'
 import { KeyError, SettingMissingError } from '../errors.js'
 import { envKeyShape } from './env-text.js'
+import type { KeyIdentityStore } from './identity.js'
 import { NO_KID } from './pem.js'
 import { assertionKeyFromText, loadAssertionKey, makeAssertionKey, type AssertionKey } from './signer.js'
 import { parseKeySource, parsePinSource } from './source.js'
@@ -32,6 +33,8 @@ export interface KeyDeps {
   cwd?: string | undefined
   /** For tests: another binding package in place of pkcs11js (a missing one: a build without it). */
   pkcs11Binding?: string | undefined
+  /** Identities of keys parsed before (./identity.ts): a file or variable key read again is not parsed again. */
+  identities?: KeyIdentityStore | undefined
 }
 
 /** Opens the signing key. See {@link KeySpec} and ./source.ts for the sources. */
@@ -39,9 +42,9 @@ export async function openKey(settings: KeySpec, deps: KeyDeps): Promise<Asserti
   const source = parseKeySource(settings.key)
   switch (source.kind) {
     case 'file':
-      return loadAssertionKey(source.path, settings.kid)
+      return loadAssertionKey(source.path, settings.kid, deps.identities)
     case 'env':
-      return assertionKeyFromText(envKeyText(source.name, deps.env), settings.kid, source.text)
+      return assertionKeyFromText(envKeyText(source.name, deps.env), settings.kid, source.text, deps.identities)
     case 'pkcs11':
       return pkcs11AssertionKey({
         uri: source.uri,

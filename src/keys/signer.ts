@@ -1,6 +1,8 @@
 import { createPrivateKey, createPublicKey, sign as cryptoSign, type KeyObject } from 'node:crypto'
 import { statSync } from 'node:fs'
+import { KeyError } from '../errors.js'
 import { readInputFile } from '../fs/input.js'
+import { keyTextDigest, type KeyIdentity, type KeyIdentityStore } from './identity.js'
 import { checkKeyPair } from './pair.js'
 import { NO_KID, PLAIN_PRIVATE_PEM, splitPemLabel } from './pem.js'
 import { algorithmFor, type SigningAlg } from './policy.js'
@@ -99,20 +101,16 @@ export { jwkThumbprint, keyFingerprint } from './thumbprint.js'
  * others) holding one unencrypted private-key PEM block, with or without a kid label (what
  * `bktx keygen` writes), is read here directly; everything else, and every failure, goes to
  * ./load.ts, which accepts JWK and JWKS too, checks the same things and words the errors.
+ * With `identities`, a text parsed and checked before is not parsed again (./identity.ts).
  */
-export async function loadAssertionKey(path: string, kid?: string): Promise<AssertionKey> {
+export async function loadAssertionKey(path: string, kid?: string, identities?: KeyIdentityStore): Promise<AssertionKey> {
   try {
     // Synchronous, and only a private regular file of ours, capped while reading
     // (src/fs/input.ts): the cache-hit path reads this one small file; see fs/private-file.ts.
     if ((statSync(path).mode & 0o077) === 0) {
-      const { kid: fileKid, pem } = splitPemLabel(readInputFile(path, 256 * 1024).trim())
-      if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
-        const privateKey = createPrivateKey({ key: pem, format: 'pem' })
-        const key = toAssertionKey(privateKey, kid, path, fileKid)
-        // A PEM can hold a public key that is not its private key's too (src/keys/pair.ts).
-        checkKeyPair(privateKey, path)
-        return key
-      }
+      const text = readInputFile(path, 256 * 1024).trim()
+      const { kid: fileKid, pem } = splitPemLabel(text)
+      if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) return await plainKey(text, pem, kid, path, fileKid, identities)
     }
   } catch {
     // Fall through: keys/load.ts reads the file again and reports the problem properly.
@@ -126,13 +124,12 @@ export async function loadAssertionKey(path: string, kid?: string): Promise<Asse
  * The signing key held as text, for `env:NAME` keys: the same reading as a file's, without
  * the file (the text is never written anywhere). `source` names the variable in messages.
  */
-export async function assertionKeyFromText(text: string, kid: string | undefined, source: string): Promise<AssertionKey> {
-  const { kid: labelled, pem } = splitPemLabel(text.trim())
+export async function assertionKeyFromText(text: string, kid: string | undefined, source: string, identities?: KeyIdentityStore): Promise<AssertionKey> {
+  const trimmed = text.trim()
+  const { kid: labelled, pem } = splitPemLabel(trimmed)
   if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
     try {
-      const privateKey = createPrivateKey({ key: pem, format: 'pem' })
-      checkKeyPair(privateKey, source)
-      return toAssertionKey(privateKey, kid, source, labelled)
+      return await plainKey(trimmed, pem, kid, source, labelled, identities)
     } catch {
       // Fall through: keys/load.ts words the problem.
     }
@@ -140,4 +137,68 @@ export async function assertionKeyFromText(text: string, kid: string | undefined
   const { parseSigningKey } = await import('./load.js')
   const loaded = await parseSigningKey(text, source)
   return toAssertionKey(loaded.privateKey, kid, source, loaded.kid)
+}
+
+/**
+ * One plain private-key PEM block (`text` as read, `pem` its block): from its remembered
+ * identity when this very text passed before, else parsed, checked, and its identity
+ * remembered. Throws when node:crypto cannot read it or a check fails (the callers fall
+ * through to ./load.ts, which words it).
+ */
+async function plainKey(
+  text: string,
+  pem: string,
+  kid: string | undefined,
+  source: string,
+  fileKid: string | undefined,
+  identities: KeyIdentityStore | undefined,
+): Promise<AssertionKey> {
+  const digest = identities === undefined ? undefined : keyTextDigest(text)
+  const known = digest === undefined ? undefined : await identities?.get(digest)
+  if (known !== undefined) return rememberedKey(known, pem, kid, source, fileKid)
+  const key = parsePlainKey(pem, kid, source, fileKid)
+  if (digest !== undefined) await identities?.set(digest, { fingerprint: key.fingerprint, alg: key.alg })
+  return key
+}
+
+function parsePlainKey(pem: string, kid: string | undefined, source: string, fileKid: string | undefined): AssertionKey {
+  const privateKey = createPrivateKey({ key: pem, format: 'pem' })
+  const key = toAssertionKey(privateKey, kid, source, fileKid)
+  // A PEM can hold a public key that is not its private key's too (src/keys/pair.ts).
+  checkKeyPair(privateKey, source)
+  return key
+}
+
+/**
+ * The key of a text whose identity was remembered: alg and fingerprint at once (a cache hit
+ * needs no more), the rest parsed from the same text, the one already read, on first use (a
+ * miss signs). Should the parse give another identity, the remembered one was not this
+ * text's (the store was written by hand): nothing is signed with it.
+ */
+function rememberedKey(known: KeyIdentity, pem: string, kid: string | undefined, source: string, fileKid: string | undefined): AssertionKey {
+  let parsed: AssertionKey | undefined
+  const full = (): AssertionKey => {
+    if (parsed === undefined) {
+      const key = parsePlainKey(pem, kid, source, fileKid)
+      if (key.fingerprint !== known.fingerprint || key.alg !== known.alg) {
+        throw new KeyError(`${source}: the key does not match the identity remembered for it in the cache directory (changed by hand?); nothing was signed`, {
+          detail: { setting: 'key', reason: 'identity-mismatch' },
+        })
+      }
+      parsed = key
+    }
+    return parsed
+  }
+  return {
+    alg: known.alg,
+    fingerprint: known.fingerprint,
+    source,
+    get publicKey() {
+      return full().publicKey
+    },
+    get kid() {
+      return full().kid
+    },
+    sign: async (input, options) => full().sign(input, options),
+  }
 }

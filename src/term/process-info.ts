@@ -1,8 +1,9 @@
 // The OS's answers about this process, for src/bin.ts (kept apart from ./process.ts, which
-// the fast path loads: this one needs node:child_process where there is no /proc).
-import { execFileSync } from 'node:child_process'
+// the fast path loads: this one needs node:child_process where there is no /proc, and loads
+// it only there, when asked: every command starts with this module loaded).
 import { readFileSync } from 'node:fs'
 import type { ProcessInfo } from '../deps.js'
+import { commandBase, linuxParentName } from './parent.js'
 
 /** What Linux's /proc (or `ps` elsewhere) tells about this process. */
 export function systemProcessInfo(): ProcessInfo {
@@ -10,16 +11,13 @@ export function systemProcessInfo(): ProcessInfo {
     pid: process.pid,
     isAlive: processAlive,
     parentName() {
+      if (process.platform === 'linux') return linuxParentName(process.ppid)
       try {
         const name =
-          process.platform === 'linux'
-            ? readFileSync(`/proc/${process.ppid}/comm`, 'utf8')
-            : process.platform === 'win32'
-              ? ''
-              : execFileSync('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
-        // macOS ps gives a path, and `-bash` for a login shell.
-        const base = name.trim().split('/').pop()?.replace(/^-/, '') ?? ''
-        return base === '' ? undefined : base
+          process.platform === 'win32'
+            ? ''
+            : execFileSync()('ps', ['-o', 'comm=', '-p', String(process.ppid)], { encoding: 'utf8', timeout: 2000, stdio: ['ignore', 'pipe', 'ignore'] })
+        return commandBase(name)
       } catch {
         return undefined
       }
@@ -35,7 +33,7 @@ export function systemProcessInfo(): ProcessInfo {
           return ttyNr !== 0 && tpgid > 0 && tpgid === pgrp
         }
         if (process.platform === 'win32') return undefined
-        const [pgid, tpgid] = execFileSync('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], {
+        const [pgid, tpgid] = execFileSync()('ps', ['-o', 'pgid=,tpgid=', '-p', String(process.pid)], {
           encoding: 'utf8',
           timeout: 2000,
           stdio: ['ignore', 'pipe', 'ignore'],
@@ -62,4 +60,9 @@ export function processAlive(pid: number): boolean {
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
+}
+
+/** node:child_process's execFileSync, loaded on first use (only where there is no /proc). */
+function execFileSync(): typeof import('node:child_process').execFileSync {
+  return process.getBuiltinModule('node:child_process').execFileSync
 }

@@ -1,6 +1,7 @@
 // The process-level pieces the two entry points share (src/bin.ts, src/fast/main.ts): stdout
 // and stderr that report write failures instead of crashing, ending by a signal, and what the
 // OS tells about the process. Only entry points call these; everything else gets Deps.
+import { writeSync } from 'node:fs'
 import type { OutStream } from '../deps.js'
 
 export interface GuardedStream extends OutStream {
@@ -42,6 +43,33 @@ export function guardStream(stream: NodeJS.WriteStream): GuardedStream {
         else for (const event of ['drain', 'close', 'error']) stream.once(event, done)
       }),
   }
+}
+
+/**
+ * Writes all of `text` to descriptor `fd` (1 or 2) now, and returns the write error if any:
+ * the cache-hit path prints one short line, and process.stdout would first build a stream
+ * (tty, net and stream modules) that costs more than the rest of the hit. Same outcome as
+ * {@link guardStream}: the error is returned, not thrown. A descriptor left non-blocking by
+ * whoever shares it answers EAGAIN while the pipe is full: wait a moment and go on, as a
+ * blocking write would.
+ */
+export function writeFdSync(fd: number, text: string): NodeJS.ErrnoException | undefined {
+  return writeAllSync(fd, text).failure
+}
+
+/** {@link writeFdSync}, also saying how many bytes were written before a failure. */
+export function writeAllSync(fd: number, text: string): { failure: NodeJS.ErrnoException | undefined; written: number } {
+  const bytes = Buffer.from(text, 'utf8')
+  let offset = 0
+  while (offset < bytes.length) {
+    try {
+      offset += writeSync(fd, bytes, offset)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return { failure: error as NodeJS.ErrnoException, written: offset }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)
+    }
+  }
+  return { failure: undefined, written: offset }
 }
 
 const WRITE_ERRORS: Readonly<Record<string, string>> = {

@@ -11,6 +11,7 @@ import type { CacheMode } from '../cache/modes.js'
 import type { ExchangeParams } from '../exchange/types.js'
 import type { KeyDeps } from '../keys/open.js'
 import { openKey } from '../keys/open.js'
+import { keyIdentityStore } from '../cache/key-identities.js'
 import { cacheModeOf, exchangeParamsOf } from './settings.js'
 
 /** Setting values as a caller gives them (`--scope read_builds` is `{ scope: 'read_builds' }`). */
@@ -73,6 +74,10 @@ export async function resolveTokenRequest(input: TokenInput, deps: ResolveDeps, 
   if (onSetting !== undefined) {
     for (const [name, found] of Object.entries(loaded.settings)) if (found.source !== 'default') onSetting(name, found.source)
   }
-  const params = await exchangeParamsOf(loaded.settings, (spec) => openKey(spec, deps))
-  return { settings: loaded.settings, explicitProfile: loaded.explicitProfile, params, cache: cacheModeOf(loaded.settings) }
+  const cache = cacheModeOf(loaded.settings)
+  // With a cache, a key parsed by an earlier run is known by its text (src/keys/identity.ts):
+  // a cache hit then never parses it. Without one, nothing is kept anywhere.
+  const identities = cache === 'none' ? undefined : keyIdentityStore({ env: deps.env, home: deps.home, uid: deps.uid })
+  const params = await exchangeParamsOf(loaded.settings, (spec) => openKey(spec, { ...deps, identities }))
+  return { settings: loaded.settings, explicitProfile: loaded.explicitProfile, params, cache }
 }

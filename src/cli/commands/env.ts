@@ -1,10 +1,12 @@
 import { Option, type Command } from 'commander'
-import { basename } from 'node:path'
-import type { CachedTokenResult } from '../../cache/with-cache.js'
-import { renderEnv, SHELLS, type EnvVar, type ShellKind } from '../../shell/quote.js'
+import { renderEnv, SHELLS, type ShellKind } from '../../shell/quote.js'
+import { defaultShell, tokenVariables } from '../../token/variables.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
 import { addTokenOptions, obtainToken, type TokenOptions } from '../token-options.js'
+
+// Where they are defined: the cache-hit path prints `bktx env` too (src/fast/token.ts).
+export { defaultShell, shellKindOf, tokenVariables } from '../../token/variables.js'
 
 export interface EnvOptions extends TokenOptions {
   shell?: ShellKind
@@ -23,40 +25,6 @@ export function registerEnv(self: Command, deps: ProgramDeps): void {
     )
   addTokenOptions(cmd)
   action<EnvOptions>(cmd, deps, (ctx, opts) => runEnv(ctx, opts))
-}
-
-/** The variables `bktx env` and `bktx exec` set (docs/token-exchange.md §8: what `bk` reads). */
-export function tokenVariables(result: CachedTokenResult, org: string): EnvVar[] {
-  return [
-    { name: 'BUILDKITE_API_TOKEN', value: result.accessToken },
-    { name: 'BUILDKITE_ORGANIZATION_SLUG', value: org },
-    { name: 'BKTX_TOKEN_EXPIRES_AT', value: result.expiresAt.toISOString() },
-  ]
-}
-
-/** The syntax a shell program reads, by its command name (`bash`, `-zsh`, `/usr/bin/fish`); undefined for anything else. */
-export function shellKindOf(name: string): ShellKind | undefined {
-  const base = basename(name)
-    .replace(/^-/, '')
-    .replace(/\.exe$/i, '')
-    .toLowerCase()
-  if (base === 'fish' || base === 'zsh' || base === 'bash' || base === 'cmd') return base
-  if (base === 'pwsh' || base === 'powershell') return 'powershell'
-  if (['sh', 'dash', 'ash', 'ksh', 'ksh93', 'mksh', 'lksh', 'oksh', 'pdksh', 'yash', 'posh', 'busybox'].includes(base)) return 'sh'
-  return undefined
-}
-
-/**
- * The syntax `bktx env` prints without --shell: the shell that will read it is the one that
- * ran bktx (`eval "$(bktx env)"` in a bash script, `bktx env | source` in fish), which is the
- * parent process, whatever the login shell is. $SHELL names the login shell only: a bash
- * script run by a fish user would get fish syntax. It is the fallback when the parent is not
- * a shell (npx, sudo) or the OS does not tell; sh is the last resort.
- */
-export function defaultShell(parent: string | undefined, loginShell: string | undefined): ShellKind {
-  return (
-    (parent === undefined ? undefined : shellKindOf(parent)) ?? (loginShell === undefined || loginShell === '' ? undefined : shellKindOf(loginShell)) ?? 'sh'
-  )
 }
 
 export async function runEnv(ctx: Context, opts: EnvOptions): Promise<void> {

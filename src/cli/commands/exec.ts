@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess, spawn as spawnType } from 'node:child_process'
 import type { Command } from 'commander'
 import { required } from '../../config/resolve.js'
 import type { SignalName } from '../../deps.js'
@@ -93,7 +93,9 @@ export async function runExec(ctx: Context, opts: ExecOptions, argv: string[]): 
   for (const name of secretVariables(keySpecOf(settings))) delete env[name]
   for (const { name, value } of tokenVariables(result, params.org)) env[name] = value
 
-  const ended = await run(ctx, command, args, env)
+  // Loaded here, by the one command that starts a process: every other command's start-up is spared it.
+  const { spawn } = await import('node:child_process')
+  const ended = await run(ctx, command, args, env, spawn)
 
   if (revoke) {
     try {
@@ -132,6 +134,7 @@ function run(
   command: string,
   args: string[],
   env: Record<string, string | undefined>,
+  spawn: typeof spawnType,
 ): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   return new Promise((resolve, reject) => {
     let child: ChildProcess | undefined

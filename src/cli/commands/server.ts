@@ -4,7 +4,6 @@ import type { ServerConfig } from '../../server/config/config.js'
 import type { Context } from '../context.js'
 import { collect, durationArg, portArg } from '../options.js'
 import { action, type ProgramDeps } from '../command.js'
-import { listen } from '../../http/listen.js'
 import { QUICK_SERVER_DEFAULTS } from '../../server/config/quick-defaults.js'
 import type { JsonFields } from '../json-fields.js'
 
@@ -91,6 +90,8 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
       `dropped ${lines.length} damaged line${lines.length === 1 ? '' : 's'} of state.jsonl (line${lines.length === 1 ? '' : 's'} ${lines.slice(0, 10).join(', ')}${lines.length > 10 ? ', ...' : ''}): revocations or used jtis on them are lost`,
     )
   }
+  // Loaded by the command that listens: every other command's start-up is spared node:http.
+  const { listen } = await import('../../http/listen.js')
   let listening
   try {
     listening = await listen(server.handler, { host: opts.host, port: opts.port, expectations: 'handler' })

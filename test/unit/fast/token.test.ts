@@ -2,14 +2,14 @@ import { readdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { buildAllCommands, makeProgram } from '../../../src/cli/program.js'
-import { cachedToken, FAST_FLAGS, parseFastTokenArgs } from '../../../src/fast/token.js'
+import { cachedToken, FAST_ENV_FLAGS, FAST_FLAGS, parseFastTokenArgs } from '../../../src/fast/token.js'
 import { KeychainError } from '../../../src/errors.js'
 import { MemorySecretStore } from '../../../src/secrets/store.js'
 import { fixedClock, runCli } from '../../helpers/cli.js'
 import { tokenWorld, type TokenWorld } from '../../helpers/token-setup.js'
 
 describe('the fast path flag table', () => {
-  it('agrees with commander: every flag of `bktx token` and the globals, with the same arity', () => {
+  it('agrees with commander: every flag of `bktx token` and `bktx env` and the globals, with the same arity', () => {
     let out = ''
     const program = buildAllCommands(
       makeProgram({
@@ -29,13 +29,18 @@ describe('the fast path flag table', () => {
         version: '0',
       }),
     )
-    const token = program.commands.find((c) => c.name() === 'token')
-    const commander = new Map<string, 'value' | 'boolean'>()
-    for (const option of [...(token?.options ?? []), ...program.options]) {
-      const arity = option.required || option.optional ? 'value' : 'boolean'
-      for (const name of [option.long, option.short]) if (name !== undefined && name !== '-V' && name !== '--version') commander.set(name, arity)
+    for (const [command, table] of [
+      ['token', FAST_FLAGS],
+      ['env', FAST_ENV_FLAGS],
+    ] as const) {
+      const cmd = program.commands.find((c) => c.name() === command)
+      const commander = new Map<string, 'value' | 'boolean'>()
+      for (const option of [...(cmd?.options ?? []), ...program.options]) {
+        const arity = option.required || option.optional ? 'value' : 'boolean'
+        for (const name of [option.long, option.short]) if (name !== undefined && name !== '-V' && name !== '--version') commander.set(name, arity)
+      }
+      expect(new Map([...table].sort()), command).toEqual(new Map([...commander].sort()))
     }
-    expect(new Map([...FAST_FLAGS].sort())).toEqual(new Map([...commander].sort()))
   })
 
   it('leaves anything it does not fully handle to the full CLI', () => {

@@ -1,0 +1,64 @@
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runBin } from '../helpers/spawn.js'
+import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
+
+// What bin/bktx.js answers before loading the full CLI (src/fast/static.ts: --version and help
+// from constants; src/fast/token.ts: `bktx token` and `bktx env` from the cache) must be
+// byte for byte what the full CLI (dist/bin.js, commander) prints, with the same exit code.
+
+const FULL = fileURLToPath(new URL('../../dist/bin.js', import.meta.url))
+
+let world: TokenWorld
+let env: Record<string, string>
+beforeAll(async () => {
+  world = await tokenWorld()
+  env = { ...world.env, BKTX_CACHE: 'file' }
+  expect((await runBin(['token', '--scope', 'read_builds'], { env })).code).toBe(0)
+})
+afterAll(() => world.cleanup())
+
+const quote = (args: string[]) => args.map((a) => `'${a}'`).join(' ')
+/** Runs `args` through a shell program named `shell` (a copy of /bin/sh): the parent `bktx env` reads. */
+const both = async (args: string[], shell = 'sh') => {
+  const sh = join(world.home.dir, shell)
+  copyFileSync('/bin/sh', sh)
+  // `; true`: the shell stays the parent instead of exec'ing node.
+  const fast = await runBin([], {
+    env,
+    shell: `exec ${sh} -c '"$0" "$@"; true' ${process.execPath} ${quote([fileURLToPath(new URL('../../bin/bktx.js', import.meta.url)), ...args])}`,
+  })
+  const full = await runBin([], { env, shell: `exec ${sh} -c '"$0" "$@"; true' ${process.execPath} ${quote([FULL, ...args])}` })
+  return { fast, full }
+}
+
+describe('the answers bin/bktx.js gives before the full CLI', () => {
+  it.each([['--version'], ['-V'], ['help'], ['--help'], ['-h']])('bktx %s prints what commander prints', async (arg) => {
+    const { fast, full } = await both([arg])
+    expect(full.code).toBe(0)
+    expect(full.stdout.length).toBeGreaterThan(0)
+    expect(fast).toEqual(full)
+  })
+
+  it.each([
+    [['token', '--scope', 'read_builds']],
+    [['token', '--scope', 'read_builds', '--json']],
+    [['env', '--scope', 'read_builds']],
+    [['env', '--scope', 'read_builds', '--shell', 'fish']],
+    [['env', '--scope', 'read_builds', '--shell', 'powershell']],
+    [['env', '--scope', 'read_builds', '--json']],
+    [['--json', 'env', '--scope=read_builds']],
+    [['env', '--scope', 'read_builds', '--shell', 'nosuch']],
+  ])('bktx %j from the cache prints what the full CLI prints', async (args) => {
+    const { fast, full } = await both(args)
+    expect(fast).toEqual(full)
+  })
+
+  it('bktx env writes the syntax of the shell that runs it, as the full CLI does', async () => {
+    const { fast, full } = await both(['env', '--scope', 'read_builds'], 'fish')
+    expect(full.stdout).toMatch(/^set -gx BUILDKITE_API_TOKEN /)
+    expect(fast).toEqual(full)
+  })
+})
