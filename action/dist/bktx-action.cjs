@@ -28454,175 +28454,18 @@ var init_keyring = __esm({
   }
 });
 
-// src/keys/signature.ts
-function derToRaw(der) {
-  const bytes = Buffer.from(der);
-  if (bytes.length < 8 || bytes[0] !== 48) return void 0;
-  let offset = 2;
-  let length = bytes[1];
-  if (length === 129) {
-    length = bytes[2];
-    offset = 3;
-  } else if (length > 127) {
-    return void 0;
-  }
-  if (offset + length !== bytes.length) return void 0;
-  const out = Buffer.alloc(64);
-  for (const half of [0, 1]) {
-    if (bytes[offset] !== 2) return void 0;
-    const size = bytes[offset + 1];
-    if (size < 1 || size > 33) return void 0;
-    let value2 = bytes.subarray(offset + 2, offset + 2 + size);
-    if (value2.length !== size) return void 0;
-    if (size > 1 && value2[0] === 0 && (value2[1] & 128) === 0) return void 0;
-    if ((value2[0] & 128) !== 0) return void 0;
-    if (value2.length === 33) {
-      if (value2[0] !== 0) return void 0;
-      value2 = value2.subarray(1);
-    }
-    value2.copy(out, half * 32 + (32 - value2.length));
-    offset += 2 + size;
-  }
-  return offset === bytes.length ? out : void 0;
-}
-function signatureCandidates(output, alg, rsaBytes) {
-  const readings = [Buffer.from(output)];
-  const text = Buffer.from(output).toString("latin1").replace(/\s+/g, "");
-  if (text.length > 0 && BASE64.test(text)) readings.push(Buffer.from(text, text.includes("-") || text.includes("_") ? "base64url" : "base64"));
-  const out = [];
-  for (const bytes of readings) {
-    if (alg === "ES256") {
-      if (bytes.length === 64) out.push(bytes);
-      const raw = derToRaw(bytes);
-      if (raw !== void 0) out.push(raw);
-    } else if (bytes.length === rsaBytes) {
-      out.push(bytes);
-    }
-  }
-  return out;
-}
-function verifiesWith(key, data, signature) {
-  try {
-    if (key.alg === "ES256") return signature.length === 64 && (0, import_node_crypto2.verify)("sha256", data, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature);
-    return (0, import_node_crypto2.verify)("sha256", data, key.publicKey, signature);
-  } catch {
-    return false;
-  }
-}
-var import_node_crypto2, BASE64;
-var init_signature = __esm({
-  "src/keys/signature.ts"() {
-    "use strict";
-    import_node_crypto2 = require("node:crypto");
-    BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/;
-  }
-});
-
-// src/keys/exec.ts
-var exec_exports = {};
-__export(exec_exports, {
-  DEFAULT_SIGNER_TIMEOUT_MS: () => DEFAULT_SIGNER_TIMEOUT_MS,
-  runSigner: () => runSigner,
-  setChildGroupGuard: () => setChildGroupGuard
-});
+// src/keys/exec-guard.ts
 function setChildGroupGuard(guard) {
   guardChildGroup = guard;
 }
-async function runSigner(input2, request) {
-  const output = await run(input2, request);
-  const rsaBytes = request.alg === "RS256" ? Math.ceil((request.publicKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8) : 0;
-  const candidates = signatureCandidates(output, request.alg, rsaBytes);
-  const good = candidates.find((signature) => verifiesWith(request, input2, signature));
-  if (good !== void 0) return good;
-  if (candidates.length > 0) return candidates[0];
-  const expected = request.alg === "ES256" ? "64 raw bytes (r\u2016s) or a DER ECDSA signature" : `${rsaBytes} bytes`;
-  throw new SignerError(`${request.source} printed ${output.length} bytes that are not an ${request.alg} signature (expected ${expected}, raw or base64)`, {
-    detail: { setting: "key", reason: "bad-output" },
-    advice: ["make the command print only the signature on stdout"]
-  });
+function childGroupGuard() {
+  return guardChildGroup;
 }
-function run(input2, request) {
-  const windows = (0, import_node_os.platform)() === "win32";
-  return new Promise((resolve2, reject) => {
-    const own2 = new AbortController();
-    const timer = request.signal === void 0 ? setTimeout(() => own2.abort(), DEFAULT_SIGNER_TIMEOUT_MS) : void 0;
-    const signal = request.signal ?? own2.signal;
-    const child = (0, import_node_child_process.spawn)(request.command, {
-      shell: true,
-      stdio: ["pipe", "pipe", "inherit"],
-      detached: !windows,
-      windowsHide: true,
-      env: { ...request.env, BKTX_SIGNING_ALG: request.alg, BKTX_SIGNING_KID: request.kid },
-      ...request.cwd === void 0 ? {} : { cwd: request.cwd }
-    });
-    const chunks = [];
-    let size = 0;
-    let settled = false;
-    const release = windows || child.pid === void 0 ? void 0 : guardChildGroup(child.pid);
-    const finish = (error, value2) => {
-      if (settled) return;
-      settled = true;
-      if (timer !== void 0) clearTimeout(timer);
-      signal.removeEventListener("abort", onAbort);
-      kill();
-      if (error !== void 0) reject(error);
-      else resolve2(value2);
-    };
-    const kill = () => {
-      if (release !== void 0) release(true);
-      else if (child.pid !== void 0 && child.exitCode === null && child.signalCode === null) {
-        try {
-          child.kill("SIGKILL");
-        } catch {
-        }
-      }
-      child.stdout?.destroy();
-    };
-    const onAbort = () => finish(
-      // SIGINT (an InterruptedError as the reason) stays an interruption; anything else is the time running out.
-      isBktxError(signal.reason) ? signal.reason : new SignerError(`${request.source} did not answer in time; it was stopped`, {
-        detail: { setting: "key", option: "timeout", reason: "timeout" },
-        advice: ["check the command, or allow more time with ", { option: "timeout" }]
-      })
-    );
-    if (signal.aborted) return onAbort();
-    signal.addEventListener("abort", onAbort, { once: true });
-    child.on(
-      "error",
-      (cause) => finish(new SignerError(`${request.source} could not be started: ${cause.message}`, { cause, detail: { setting: "key", reason: "spawn-failed" } }))
-    );
-    child.stdout?.on("data", (chunk) => {
-      size += chunk.length;
-      if (size > MAX_OUTPUT_BYTES) {
-        finish(new SignerError(`${request.source} printed more than 64 KiB; that is not a signature`, { detail: { setting: "key", reason: "bad-output" } }));
-      } else {
-        chunks.push(chunk);
-      }
-    });
-    child.stdin?.on("error", () => void 0);
-    child.stdin?.end(Buffer.from(input2));
-    child.on("exit", () => release?.(true));
-    child.on("close", (code, killedBy) => {
-      if (code === 0) return finish(void 0, Buffer.concat(chunks));
-      const how = killedBy !== null ? `was killed by ${killedBy}` : `exited with status ${code}${code === 127 ? " (command not found?)" : ""}`;
-      finish(
-        new SignerError(`${request.source} ${how}`, {
-          detail: { setting: "key", reason: killedBy !== null ? "killed" : "exit-status" },
-          advice: ["its own messages, if any, are above; check ", { setting: "key" }]
-        })
-      );
-    });
-  });
-}
-var import_node_child_process, import_node_os, import_node_process, guardChildGroup, DEFAULT_SIGNER_TIMEOUT_MS, MAX_OUTPUT_BYTES;
-var init_exec = __esm({
-  "src/keys/exec.ts"() {
+var import_node_process, guardChildGroup;
+var init_exec_guard = __esm({
+  "src/keys/exec-guard.ts"() {
     "use strict";
-    import_node_child_process = require("node:child_process");
-    import_node_os = require("node:os");
     import_node_process = require("node:process");
-    init_errors();
-    init_signature();
     guardChildGroup = (pgid) => (end) => {
       if (!end) return;
       try {
@@ -28630,8 +28473,6 @@ var init_exec = __esm({
       } catch {
       }
     };
-    DEFAULT_SIGNER_TIMEOUT_MS = 3e4;
-    MAX_OUTPUT_BYTES = 64 * 1024;
   }
 });
 
@@ -28677,14 +28518,14 @@ function jobIdentities(env) {
 function cacheScope(env, homeKey) {
   const jobs = jobIdentities(env);
   const kind = jobs.length === 0 ? "home" : "job";
-  const hash = (0, import_node_crypto3.createHash)("sha256").update(JSON.stringify(["bktx-scope-v1", homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])).digest("hex").slice(0, 16);
+  const hash = (0, import_node_crypto2.createHash)("sha256").update(JSON.stringify(["bktx-scope-v1", homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])).digest("hex").slice(0, 16);
   return { name: `${kind}-${hash}`, kind, providers: jobs.map((j) => j.provider) };
 }
-var import_node_crypto3, SCOPE_NAME, JOB_VARIABLES;
+var import_node_crypto2, SCOPE_NAME, JOB_VARIABLES;
 var init_scope = __esm({
   "src/cache/scope.ts"() {
     "use strict";
-    import_node_crypto3 = require("node:crypto");
+    import_node_crypto2 = require("node:crypto");
     SCOPE_NAME = /^(home|job)-[0-9a-f]{16}$/;
     JOB_VARIABLES = {
       buildkite: "BUILDKITE_JOB_ID",
@@ -28823,6 +28664,140 @@ var init_dir = __esm({
   }
 });
 
+// src/hash/sha256.ts
+function sha256(data) {
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  const blocks = Math.ceil((bytes.length + 9) / 64);
+  const padded = new Uint8Array(blocks * 64);
+  padded.set(bytes);
+  padded[bytes.length] = 128;
+  const view = new DataView(padded.buffer);
+  const bits = bytes.length * 8;
+  view.setUint32(padded.length - 8, Math.floor(bits / 4294967296));
+  view.setUint32(padded.length - 4, bits >>> 0);
+  const h = new Uint32Array([1779033703, 3144134277, 1013904242, 2773480762, 1359893119, 2600822924, 528734635, 1541459225]);
+  const w = new Uint32Array(64);
+  for (let offset = 0; offset < padded.length; offset += 64) {
+    for (let t = 0; t < 16; t++) w[t] = view.getUint32(offset + t * 4);
+    for (let t = 16; t < 64; t++) {
+      const a2 = w[t - 15];
+      const b2 = w[t - 2];
+      const s0 = (a2 >>> 7 | a2 << 25) ^ (a2 >>> 18 | a2 << 14) ^ a2 >>> 3;
+      const s1 = (b2 >>> 17 | b2 << 15) ^ (b2 >>> 19 | b2 << 13) ^ b2 >>> 10;
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1 | 0;
+    }
+    let [a, b, c, d, e, f, g, hh] = h;
+    for (let t = 0; t < 64; t++) {
+      const s1 = (e >>> 6 | e << 26) ^ (e >>> 11 | e << 21) ^ (e >>> 25 | e << 7);
+      const ch = e & f ^ ~e & g;
+      const t1 = hh + s1 + ch + K[t] + w[t] | 0;
+      const s0 = (a >>> 2 | a << 30) ^ (a >>> 13 | a << 19) ^ (a >>> 22 | a << 10);
+      const maj = a & b ^ a & c ^ b & c;
+      const t2 = s0 + maj | 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = d + t1 | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2 | 0;
+    }
+    h[0] = h[0] + a;
+    h[1] = h[1] + b;
+    h[2] = h[2] + c;
+    h[3] = h[3] + d;
+    h[4] = h[4] + e;
+    h[5] = h[5] + f;
+    h[6] = h[6] + g;
+    h[7] = h[7] + hh;
+  }
+  const out = new Uint8Array(32);
+  const outView = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) outView.setUint32(i * 4, h[i]);
+  return out;
+}
+function sha256Hex(data) {
+  let hex = "";
+  for (const byte of sha256(data)) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+function sha256Base64url(data) {
+  return Buffer.from(sha256(data)).toString("base64url");
+}
+var K;
+var init_sha256 = __esm({
+  "src/hash/sha256.ts"() {
+    "use strict";
+    K = new Uint32Array([
+      1116352408,
+      1899447441,
+      3049323471,
+      3921009573,
+      961987163,
+      1508970993,
+      2453635748,
+      2870763221,
+      3624381080,
+      310598401,
+      607225278,
+      1426881987,
+      1925078388,
+      2162078206,
+      2614888103,
+      3248222580,
+      3835390401,
+      4022224774,
+      264347078,
+      604807628,
+      770255983,
+      1249150122,
+      1555081692,
+      1996064986,
+      2554220882,
+      2821834349,
+      2952996808,
+      3210313671,
+      3336571891,
+      3584528711,
+      113926993,
+      338241895,
+      666307205,
+      773529912,
+      1294757372,
+      1396182291,
+      1695183700,
+      1986661051,
+      2177026350,
+      2456956037,
+      2730485921,
+      2820302411,
+      3259730800,
+      3345764771,
+      3516065817,
+      3600352804,
+      4094571909,
+      275423344,
+      430227734,
+      506948616,
+      659060556,
+      883997877,
+      958139571,
+      1322822218,
+      1537002063,
+      1747873779,
+      1955562222,
+      2024104815,
+      2227730452,
+      2361852424,
+      2428436474,
+      2756734187,
+      3204031479,
+      3329325298
+    ]);
+  }
+});
+
 // src/cache/key.ts
 function cacheKey(params) {
   const canonical = JSON.stringify([
@@ -28836,16 +28811,15 @@ function cacheKey(params) {
     [...new Set(params.scopes)].sort(),
     params.ttl ?? null
   ]);
-  return (0, import_node_crypto4.createHash)("sha256").update(canonical).digest("hex").slice(0, 32);
+  return sha256Hex(canonical).slice(0, 32);
 }
 function isCacheKey(value2) {
   return /^[0-9a-f]{32}$/.test(value2);
 }
-var import_node_crypto4;
 var init_key = __esm({
   "src/cache/key.ts"() {
     "use strict";
-    import_node_crypto4 = require("node:crypto");
+    init_sha256();
   }
 });
 
@@ -28868,7 +28842,7 @@ var init_types = __esm({
 
 // src/cache/entry.ts
 function tokenDigest(token) {
-  return (0, import_node_crypto5.createHash)("sha256").update(token, "utf8").digest("hex");
+  return sha256Hex(token);
 }
 function buildMeta(key, backend, params, token, profile) {
   return {
@@ -28929,11 +28903,11 @@ function parseMeta(text, expectedKey) {
   const ok = m["v"] === 1 && m["key"] === expectedKey && (m["backend"] === "keychain" || m["backend"] === "file") && ["tokenUrl", "org", "clientId", "keyFingerprint", "subject", "receivedAt", "expiresAt", "tokenSha256"].every(str) && (m["subjectType"] === "email" || m["subjectType"] === "uuid") && strList("requestedScopes") && strList("scopes") && (m["requestedTtl"] === null || Number.isSafeInteger(m["requestedTtl"]) && m["requestedTtl"] > 0) && m["tokenType"] === "Bearer" && (m["issuedTokenType"] === null || str("issuedTokenType")) && Number.isSafeInteger(m["expiresIn"]) && m["expiresIn"] > 0 && (m["tokenHint"] === null || str("tokenHint") && m["tokenHint"].length <= 4) && /^[0-9a-f]{64}$/.test(m["tokenSha256"]) && (m["kid"] === void 0 || m["kid"] === null || str("kid")) && (m["profile"] === void 0 || m["profile"] === null || str("profile")) && Number.isFinite(Date.parse(m["receivedAt"]));
   return ok ? value2 : void 0;
 }
-var import_node_crypto5, HINT_MIN_LENGTH;
+var HINT_MIN_LENGTH;
 var init_entry = __esm({
   "src/cache/entry.ts"() {
     "use strict";
-    import_node_crypto5 = require("node:crypto");
+    init_sha256();
     init_types();
     HINT_MIN_LENGTH = 20;
   }
@@ -29065,7 +29039,7 @@ __export(once_exports, {
   dueToday: () => dueToday
 });
 async function dueToday(options) {
-  const host = (0, import_node_crypto6.createHash)("sha256").update(options.host).digest("hex").slice(0, 8);
+  const host = (0, import_node_crypto3.createHash)("sha256").update(options.host).digest("hex").slice(0, 8);
   const path = (0, import_node_path11.join)(options.dir, `${MARKER_PREFIX}${options.what}-${host}`);
   const today = options.clock.now().toISOString().slice(0, 10);
   if (readPrivateFile(path, options.uid)?.trim() === today) return false;
@@ -29073,11 +29047,11 @@ async function dueToday(options) {
 `, { mode: 384, overwrite: true }).catch(() => void 0);
   return true;
 }
-var import_node_crypto6, import_node_path11, MARKER_PREFIX;
+var import_node_crypto3, import_node_path11, MARKER_PREFIX;
 var init_once = __esm({
   "src/cache/once.ts"() {
     "use strict";
-    import_node_crypto6 = require("node:crypto");
+    import_node_crypto3 = require("node:crypto");
     import_node_path11 = require("node:path");
     init_atomic();
     init_private_file();
@@ -29176,7 +29150,7 @@ async function lockEntry(lockPath, options = {}) {
   const procDir = options.procDir ?? "/proc";
   const pid = proc?.pid ?? 0;
   const start = proc === void 0 ? void 0 : await startTime(procDir, pid);
-  const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto7.randomBytes)(16).toString("hex")}
+  const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto4.randomBytes)(16).toString("hex")}
 `;
   const gone = async (holder) => {
     if (proc === void 0 || holder.pid === 0) return false;
@@ -29259,7 +29233,7 @@ async function startTime(procDir, pid) {
   }
 }
 async function place(path, content) {
-  const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto7.randomBytes)(6).toString("hex")}.tmp`);
+  const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto4.randomBytes)(6).toString("hex")}.tmp`);
   try {
     const handle = await (0, import_promises6.open)(temp, import_node_fs7.constants.O_WRONLY | import_node_fs7.constants.O_CREAT | import_node_fs7.constants.O_EXCL | O_NOFOLLOW2, 384);
     try {
@@ -29304,11 +29278,11 @@ async function unlinkQuietly(path) {
 function failure(path, cause) {
   return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause });
 }
-var import_node_crypto7, import_node_fs7, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
+var import_node_crypto4, import_node_fs7, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
 var init_lock = __esm({
   "src/cache/lock.ts"() {
     "use strict";
-    import_node_crypto7 = require("node:crypto");
+    import_node_crypto4 = require("node:crypto");
     import_node_fs7 = require("node:fs");
     import_promises6 = require("node:fs/promises");
     import_node_path13 = require("node:path");
@@ -29375,6 +29349,70 @@ var init_claims = __esm({
   }
 });
 
+// src/keys/signature.ts
+function derToRaw(der) {
+  const bytes = Buffer.from(der);
+  if (bytes.length < 8 || bytes[0] !== 48) return void 0;
+  let offset = 2;
+  let length = bytes[1];
+  if (length === 129) {
+    length = bytes[2];
+    offset = 3;
+  } else if (length > 127) {
+    return void 0;
+  }
+  if (offset + length !== bytes.length) return void 0;
+  const out = Buffer.alloc(64);
+  for (const half of [0, 1]) {
+    if (bytes[offset] !== 2) return void 0;
+    const size = bytes[offset + 1];
+    if (size < 1 || size > 33) return void 0;
+    let value2 = bytes.subarray(offset + 2, offset + 2 + size);
+    if (value2.length !== size) return void 0;
+    if (size > 1 && value2[0] === 0 && (value2[1] & 128) === 0) return void 0;
+    if ((value2[0] & 128) !== 0) return void 0;
+    if (value2.length === 33) {
+      if (value2[0] !== 0) return void 0;
+      value2 = value2.subarray(1);
+    }
+    value2.copy(out, half * 32 + (32 - value2.length));
+    offset += 2 + size;
+  }
+  return offset === bytes.length ? out : void 0;
+}
+function signatureCandidates(output, alg, rsaBytes) {
+  const readings = [Buffer.from(output)];
+  const text = Buffer.from(output).toString("latin1").replace(/\s+/g, "");
+  if (text.length > 0 && BASE64.test(text)) readings.push(Buffer.from(text, text.includes("-") || text.includes("_") ? "base64url" : "base64"));
+  const out = [];
+  for (const bytes of readings) {
+    if (alg === "ES256") {
+      if (bytes.length === 64) out.push(bytes);
+      const raw = derToRaw(bytes);
+      if (raw !== void 0) out.push(raw);
+    } else if (bytes.length === rsaBytes) {
+      out.push(bytes);
+    }
+  }
+  return out;
+}
+function verifiesWith(key, data, signature) {
+  try {
+    if (key.alg === "ES256") return signature.length === 64 && (0, import_node_crypto5.verify)("sha256", data, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature);
+    return (0, import_node_crypto5.verify)("sha256", data, key.publicKey, signature);
+  } catch {
+    return false;
+  }
+}
+var import_node_crypto5, BASE64;
+var init_signature = __esm({
+  "src/keys/signature.ts"() {
+    "use strict";
+    import_node_crypto5 = require("node:crypto");
+    BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/;
+  }
+});
+
 // src/assertion/sign.ts
 async function signAssertion(claims, key, options = {}) {
   const header = { alg: key.alg, typ: "JWT", ...key.kid === void 0 ? {} : { kid: key.kid } };
@@ -29424,17 +29462,17 @@ function unescapeNewlines(pem) {
 function derPrivateKey(bytes) {
   for (const type of DER_TYPES) {
     try {
-      return (0, import_node_crypto9.createPrivateKey)({ key: bytes, format: "der", type });
+      return (0, import_node_crypto7.createPrivateKey)({ key: bytes, format: "der", type });
     } catch {
     }
   }
   return void 0;
 }
-var import_node_crypto9, ENV_KEY_SHAPES, BASE642, DER_TYPES;
+var import_node_crypto7, ENV_KEY_SHAPES, BASE642, DER_TYPES;
 var init_env_text = __esm({
   "src/keys/env-text.ts"() {
     "use strict";
-    import_node_crypto9 = require("node:crypto");
+    import_node_crypto7 = require("node:crypto");
     init_errors();
     ENV_KEY_SHAPES = "a PEM block (with newlines, or on one line with literal \\n), base64 of a PEM or of a DER private key (PKCS#8, SEC1 or PKCS#1), or a private JWK (JSON)";
     BASE642 = /^[A-Za-z0-9+/_-]+={0,2}$/;
@@ -29463,6 +29501,19 @@ var init_pem = __esm({
   }
 });
 
+// src/keys/identity.ts
+function keyTextDigest(text) {
+  return sha256Base64url(`${KEY_IDENTITY_VERSION}\0${text}`);
+}
+var KEY_IDENTITY_VERSION;
+var init_identity = __esm({
+  "src/keys/identity.ts"() {
+    "use strict";
+    init_sha256();
+    KEY_IDENTITY_VERSION = "bktx-key-identity-v1";
+  }
+});
+
 // src/keys/pair.ts
 function checkJwkMembers(jwk, source) {
   const kty = typeof jwk["kty"] === "string" ? jwk["kty"] : "";
@@ -29487,7 +29538,7 @@ function checkKeyPair(privateKey, source) {
     detail: { file: source, reason: "key-mismatch" }
   });
   if (jwk.kty === "EC") {
-    const ecdh = (0, import_node_crypto10.createECDH)("prime256v1");
+    const ecdh = (0, import_node_crypto8.createECDH)("prime256v1");
     try {
       ecdh.setPrivateKey(Buffer.from(jwk.d ?? "", "base64url"));
     } catch {
@@ -29508,11 +29559,11 @@ function checkKeyPair(privateKey, source) {
   }
   throw new KeyError(`${source}: ${jwk.kty ?? "unknown"} keys cannot be checked`);
 }
-var import_node_crypto10, B64URL, KEY_MEMBERS, P256_MEMBER_LENGTH, big;
+var import_node_crypto8, B64URL, KEY_MEMBERS, P256_MEMBER_LENGTH, big;
 var init_pair = __esm({
   "src/keys/pair.ts"() {
     "use strict";
-    import_node_crypto10 = require("node:crypto");
+    import_node_crypto8 = require("node:crypto");
     init_errors();
     B64URL = /^[A-Za-z0-9_-]+$/;
     KEY_MEMBERS = /* @__PURE__ */ new Map([
@@ -29572,16 +29623,16 @@ var init_policy = __esm({
 function jwkThumbprint(publicKey) {
   const jwk = publicKey.export({ format: "jwk" });
   const members = jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  return (0, import_node_crypto11.createHash)("sha256").update(JSON.stringify(members)).digest("base64url");
+  return (0, import_node_crypto9.createHash)("sha256").update(JSON.stringify(members)).digest("base64url");
 }
 function keyFingerprint(publicKey) {
-  return (0, import_node_crypto11.createHash)("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64url");
+  return (0, import_node_crypto9.createHash)("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64url");
 }
-var import_node_crypto11;
+var import_node_crypto9;
 var init_thumbprint = __esm({
   "src/keys/thumbprint.ts"() {
     "use strict";
-    import_node_crypto11 = require("node:crypto");
+    import_node_crypto9 = require("node:crypto");
   }
 });
 
@@ -29802,7 +29853,7 @@ async function loadKeyFile(path, options = {}) {
   const text = readKeyText(path);
   const keys = await parseKeys(text, path, options);
   const mode = (await (0, import_promises8.stat)(path)).mode;
-  if ((mode & 63) !== 0 && (0, import_node_os3.platform)() !== "win32" && keys.some((key) => key.privateKey !== void 0)) {
+  if ((mode & 63) !== 0 && (0, import_node_os2.platform)() !== "win32" && keys.some((key) => key.privateKey !== void 0)) {
     const octal = (mode & 511).toString(8).padStart(4, "0");
     throw new KeyError(`private key file ${path} has mode ${octal}: other users can ${(mode & 18) !== 0 ? "change" : "read"} it, so bktx will not use it`, {
       detail: { file: path, reason: "loose-mode" },
@@ -29878,10 +29929,10 @@ async function fromPem(pem, source, kid) {
   let publicKey;
   try {
     if (isPublic) {
-      publicKey = (0, import_node_crypto12.createPublicKey)({ key: pem, format: "pem" });
+      publicKey = (0, import_node_crypto10.createPublicKey)({ key: pem, format: "pem" });
     } else {
-      privateKey = (0, import_node_crypto12.createPrivateKey)({ key: pem, format: "pem" });
-      publicKey = (0, import_node_crypto12.createPublicKey)(privateKey);
+      privateKey = (0, import_node_crypto10.createPrivateKey)({ key: pem, format: "pem" });
+      publicKey = (0, import_node_crypto10.createPublicKey)(privateKey);
     }
   } catch (cause) {
     throw new KeyError(`${source} holds no readable ${isPublic ? "public" : "private"} key (corrupt or unsupported PEM)`, { cause });
@@ -29908,10 +29959,10 @@ async function fromJwk(value2, source, kidOverride) {
   try {
     const input2 = { key: jwk, format: "jwk" };
     if (hasPrivate) {
-      privateKey = (0, import_node_crypto12.createPrivateKey)(input2);
-      publicKey = (0, import_node_crypto12.createPublicKey)(privateKey);
+      privateKey = (0, import_node_crypto10.createPrivateKey)(input2);
+      publicKey = (0, import_node_crypto10.createPublicKey)(privateKey);
     } else {
-      publicKey = (0, import_node_crypto12.createPublicKey)(input2);
+      publicKey = (0, import_node_crypto10.createPublicKey)(input2);
     }
   } catch (cause) {
     throw new KeyError(`${source} is not a usable ${jwk.kty} JWK (missing or invalid members)`, { cause });
@@ -29958,16 +30009,16 @@ async function parseSigningKey(text, source, kid) {
   if (key.privateKey === void 0) throw new KeyError(`${source} holds a public key; signing needs the private key`);
   return { ...key, privateKey: key.privateKey };
 }
-var import_node_crypto12, import_promises8, import_node_os3, MAX_KEY_FILE_BYTES;
+var import_node_crypto10, import_promises8, import_node_os2, MAX_KEY_FILE_BYTES;
 var init_load2 = __esm({
   "src/keys/load.ts"() {
     "use strict";
-    import_node_crypto12 = require("node:crypto");
+    import_node_crypto10 = require("node:crypto");
     import_promises8 = require("node:fs/promises");
     init_webapi();
     init_errors();
     init_atomic();
-    import_node_os3 = require("node:os");
+    import_node_os2 = require("node:os");
     init_input();
     init_pair();
     init_pem();
@@ -29978,14 +30029,14 @@ var init_load2 = __esm({
 
 // src/keys/signer.ts
 function toAssertionKey(privateKey, kid, source, fileKid) {
-  const publicKey = (0, import_node_crypto13.createPublicKey)(privateKey);
+  const publicKey = (0, import_node_crypto11.createPublicKey)(privateKey);
   return makeAssertionKey(
     publicKey,
     kid,
     source,
     async (input2) => (
       // ES256 wants the raw r‖s form (RFC 7518 §3.4), not DER; RS256 is PKCS#1 v1.5, Node's default.
-      publicKey.asymmetricKeyType === "ec" ? (0, import_node_crypto13.sign)("sha256", input2, { key: privateKey, dsaEncoding: "ieee-p1363" }) : (0, import_node_crypto13.sign)("sha256", input2, privateKey)
+      publicKey.asymmetricKeyType === "ec" ? (0, import_node_crypto11.sign)("sha256", input2, { key: privateKey, dsaEncoding: "ieee-p1363" }) : (0, import_node_crypto11.sign)("sha256", input2, privateKey)
     ),
     fileKid
   );
@@ -30007,16 +30058,12 @@ function makeAssertionKey(publicKey, kid, source, sign, ownKid) {
     }
   };
 }
-async function loadAssertionKey(path, kid) {
+async function loadAssertionKey(path, kid, identities) {
   try {
     if (((0, import_node_fs8.statSync)(path).mode & 63) === 0) {
-      const { kid: fileKid, pem } = splitPemLabel(readInputFile(path, 256 * 1024).trim());
-      if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) {
-        const privateKey = (0, import_node_crypto13.createPrivateKey)({ key: pem, format: "pem" });
-        const key = toAssertionKey(privateKey, kid, path, fileKid);
-        checkKeyPair(privateKey, path);
-        return key;
-      }
+      const text = readInputFile(path, 256 * 1024).trim();
+      const { kid: fileKid, pem } = splitPemLabel(text);
+      if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) return await plainKey(text, pem, kid, path, fileKid, identities);
     }
   } catch {
   }
@@ -30024,13 +30071,12 @@ async function loadAssertionKey(path, kid) {
   const loaded = await loadSigningKey2(path);
   return toAssertionKey(loaded.privateKey, kid, path, loaded.kid);
 }
-async function assertionKeyFromText(text, kid, source) {
-  const { kid: labelled, pem } = splitPemLabel(text.trim());
+async function assertionKeyFromText(text, kid, source, identities) {
+  const trimmed = text.trim();
+  const { kid: labelled, pem } = splitPemLabel(trimmed);
   if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) {
     try {
-      const privateKey = (0, import_node_crypto13.createPrivateKey)({ key: pem, format: "pem" });
-      checkKeyPair(privateKey, source);
-      return toAssertionKey(privateKey, kid, source, labelled);
+      return await plainKey(trimmed, pem, kid, source, labelled, identities);
     } catch {
     }
   }
@@ -30038,13 +30084,56 @@ async function assertionKeyFromText(text, kid, source) {
   const loaded = await parseSigningKey2(text, source);
   return toAssertionKey(loaded.privateKey, kid, source, loaded.kid);
 }
-var import_node_crypto13, import_node_fs8;
+async function plainKey(text, pem, kid, source, fileKid, identities) {
+  const digest2 = identities === void 0 ? void 0 : keyTextDigest(text);
+  const known = digest2 === void 0 ? void 0 : await identities?.get(digest2);
+  if (known !== void 0) return rememberedKey(known, pem, kid, source, fileKid);
+  const key = parsePlainKey(pem, kid, source, fileKid);
+  if (digest2 !== void 0) await identities?.set(digest2, { fingerprint: key.fingerprint, alg: key.alg });
+  return key;
+}
+function parsePlainKey(pem, kid, source, fileKid) {
+  const privateKey = (0, import_node_crypto11.createPrivateKey)({ key: pem, format: "pem" });
+  const key = toAssertionKey(privateKey, kid, source, fileKid);
+  checkKeyPair(privateKey, source);
+  return key;
+}
+function rememberedKey(known, pem, kid, source, fileKid) {
+  let parsed;
+  const full = () => {
+    if (parsed === void 0) {
+      const key = parsePlainKey(pem, kid, source, fileKid);
+      if (key.fingerprint !== known.fingerprint || key.alg !== known.alg) {
+        throw new KeyError(`${source}: the key does not match the identity remembered for it in the cache directory (changed by hand?); nothing was signed`, {
+          detail: { setting: "key", reason: "identity-mismatch" }
+        });
+      }
+      parsed = key;
+    }
+    return parsed;
+  };
+  return {
+    alg: known.alg,
+    fingerprint: known.fingerprint,
+    source,
+    get publicKey() {
+      return full().publicKey;
+    },
+    get kid() {
+      return full().kid;
+    },
+    sign: async (input2, options) => full().sign(input2, options)
+  };
+}
+var import_node_crypto11, import_node_fs8;
 var init_signer = __esm({
   "src/keys/signer.ts"() {
     "use strict";
-    import_node_crypto13 = require("node:crypto");
+    import_node_crypto11 = require("node:crypto");
     import_node_fs8 = require("node:fs");
+    init_errors();
     init_input();
+    init_identity();
     init_pair();
     init_pem();
     init_policy();
@@ -30081,7 +30170,7 @@ async function readPublicKeyFile(path, kid) {
 function parsePublic(text, kid) {
   const trimmed = text.trim();
   if (/^-----BEGIN (RSA )?PUBLIC KEY-----/.test(trimmed) && trimmed.split("-----BEGIN ").length === 2) {
-    return { publicKey: (0, import_node_crypto14.createPublicKey)({ key: trimmed, format: "pem" }), kid: void 0 };
+    return { publicKey: (0, import_node_crypto12.createPublicKey)({ key: trimmed, format: "pem" }), kid: void 0 };
   }
   if (!trimmed.startsWith("{")) return void 0;
   const json = JSON.parse(trimmed);
@@ -30093,13 +30182,13 @@ function parsePublic(text, kid) {
   if (jwk["alg"] !== void 0 && jwk["alg"] !== (jwk["kty"] === "EC" ? "ES256" : "RS256")) return void 0;
   const members = jwk["kty"] === "EC" ? { kty: "EC", crv: jwk["crv"], x: jwk["x"], y: jwk["y"] } : { kty: jwk["kty"], n: jwk["n"], e: jwk["e"] };
   const ownKid = typeof jwk["kid"] === "string" && jwk["kid"] !== "" ? jwk["kid"] : void 0;
-  return { publicKey: (0, import_node_crypto14.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
+  return { publicKey: (0, import_node_crypto12.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
 }
-var import_node_crypto14, import_node_fs9, MAX_BYTES;
+var import_node_crypto12, import_node_fs9, MAX_BYTES;
 var init_public_key = __esm({
   "src/keys/public-key.ts"() {
     "use strict";
-    import_node_crypto14 = require("node:crypto");
+    import_node_crypto12 = require("node:crypto");
     import_node_fs9 = require("node:fs");
     init_errors();
     MAX_BYTES = 256 * 1024;
@@ -30108,7 +30197,7 @@ var init_public_key = __esm({
 
 // src/keys/record.ts
 function recordPath(source, modulePath, deps) {
-  const name = (0, import_node_crypto15.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
+  const name = (0, import_node_crypto13.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
   return (0, import_node_path15.join)(resolvePaths(deps.env, deps.home).cacheDir, "keys", `${name}.json`);
 }
 function readKeyRecord(source, modulePath, deps) {
@@ -30117,7 +30206,7 @@ function readKeyRecord(source, modulePath, deps) {
   try {
     const record = JSON.parse(text);
     if (record.source !== source || record.module !== modulePath || typeof record.jwk !== "object" || record.jwk === null) return void 0;
-    return (0, import_node_crypto15.createPublicKey)({ key: record.jwk, format: "jwk" });
+    return (0, import_node_crypto13.createPublicKey)({ key: record.jwk, format: "jwk" });
   } catch {
     return void 0;
   }
@@ -30134,11 +30223,11 @@ async function writeKeyRecord(source, modulePath, publicKey, deps) {
   } catch {
   }
 }
-var import_node_crypto15, import_node_path15;
+var import_node_crypto13, import_node_path15;
 var init_record = __esm({
   "src/keys/record.ts"() {
     "use strict";
-    import_node_crypto15 = require("node:crypto");
+    import_node_crypto13 = require("node:crypto");
     import_node_path15 = require("node:path");
     init_private_file();
     init_paths();
@@ -30448,16 +30537,16 @@ function ecPublicKey(point, source) {
   if (point.length !== 65 || point[0] !== 4) {
     throw new Pkcs11TokenError(`${source}: the token's EC point is not an uncompressed P-256 point`, { detail: { setting: "key", reason: "bad-ec-point" } });
   }
-  return (0, import_node_crypto16.createPublicKey)({
+  return (0, import_node_crypto14.createPublicKey)({
     key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
     format: "jwk"
   });
 }
-var import_node_crypto16, import_node_fs11, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
+var import_node_crypto14, import_node_fs11, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
 var init_token = __esm({
   "src/keys/pkcs11/token.ts"() {
     "use strict";
-    import_node_crypto16 = require("node:crypto");
+    import_node_crypto14 = require("node:crypto");
     import_node_fs11 = require("node:fs");
     import_node_path16 = require("node:path");
     init_errors();
@@ -30657,7 +30746,7 @@ var init_token = __esm({
       }
       rsaPublicKey(object) {
         const [n, e] = this.attributes(object, [CKA_MODULUS, CKA_PUBLIC_EXPONENT]);
-        return (0, import_node_crypto16.createPublicKey)({ key: { kty: "RSA", n: stripZeros(n).toString("base64url"), e: stripZeros(e).toString("base64url") }, format: "jwk" });
+        return (0, import_node_crypto14.createPublicKey)({ key: { kty: "RSA", n: stripZeros(n).toString("base64url"), e: stripZeros(e).toString("base64url") }, format: "jwk" });
       }
       /**
        * Signs the JWS signing input inside the token: ES256 as CKM_ECDSA over its SHA-256 digest
@@ -30667,7 +30756,7 @@ var init_token = __esm({
       sign(alg, input2) {
         const key = this.privateKey();
         const mechanism = alg === "ES256" ? CKM_ECDSA : CKM_SHA256_RSA_PKCS;
-        const data = alg === "ES256" ? (0, import_node_crypto16.createHash)("sha256").update(input2).digest() : Buffer.from(input2);
+        const data = alg === "ES256" ? (0, import_node_crypto14.createHash)("sha256").update(input2).digest() : Buffer.from(input2);
         let signature;
         try {
           this.module.C_SignInit(this.handle, { mechanism }, key);
@@ -30697,7 +30786,7 @@ var init_token = __esm({
             advice: ["choose another object= or id=, or delete the old key with the token's own tools"]
           });
         }
-        const id = uri.id ?? (0, import_node_crypto16.randomBytes)(16);
+        const id = uri.id ?? (0, import_node_crypto14.randomBytes)(16);
         const label = uri.attributes.object;
         const common = [
           { type: CKA_TOKEN, value: true },
@@ -30816,14 +30905,122 @@ var init_key3 = __esm({
   }
 });
 
+// src/keys/exec.ts
+var exec_exports = {};
+__export(exec_exports, {
+  DEFAULT_SIGNER_TIMEOUT_MS: () => DEFAULT_SIGNER_TIMEOUT_MS,
+  runSigner: () => runSigner,
+  setChildGroupGuard: () => setChildGroupGuard
+});
+async function runSigner(input2, request) {
+  const output = await run(input2, request);
+  const rsaBytes = request.alg === "RS256" ? Math.ceil((request.publicKey.asymmetricKeyDetails?.modulusLength ?? 0) / 8) : 0;
+  const candidates = signatureCandidates(output, request.alg, rsaBytes);
+  const good = candidates.find((signature) => verifiesWith(request, input2, signature));
+  if (good !== void 0) return good;
+  if (candidates.length > 0) return candidates[0];
+  const expected = request.alg === "ES256" ? "64 raw bytes (r\u2016s) or a DER ECDSA signature" : `${rsaBytes} bytes`;
+  throw new SignerError(`${request.source} printed ${output.length} bytes that are not an ${request.alg} signature (expected ${expected}, raw or base64)`, {
+    detail: { setting: "key", reason: "bad-output" },
+    advice: ["make the command print only the signature on stdout"]
+  });
+}
+function run(input2, request) {
+  const windows = (0, import_node_os3.platform)() === "win32";
+  return new Promise((resolve2, reject) => {
+    const own2 = new AbortController();
+    const timer = request.signal === void 0 ? setTimeout(() => own2.abort(), DEFAULT_SIGNER_TIMEOUT_MS) : void 0;
+    const signal = request.signal ?? own2.signal;
+    const child = (0, import_node_child_process.spawn)(request.command, {
+      shell: true,
+      stdio: ["pipe", "pipe", "inherit"],
+      detached: !windows,
+      windowsHide: true,
+      env: { ...request.env, BKTX_SIGNING_ALG: request.alg, BKTX_SIGNING_KID: request.kid },
+      ...request.cwd === void 0 ? {} : { cwd: request.cwd }
+    });
+    const chunks = [];
+    let size = 0;
+    let settled = false;
+    const release = windows || child.pid === void 0 ? void 0 : childGroupGuard()(child.pid);
+    const finish = (error, value2) => {
+      if (settled) return;
+      settled = true;
+      if (timer !== void 0) clearTimeout(timer);
+      signal.removeEventListener("abort", onAbort);
+      kill();
+      if (error !== void 0) reject(error);
+      else resolve2(value2);
+    };
+    const kill = () => {
+      if (release !== void 0) release(true);
+      else if (child.pid !== void 0 && child.exitCode === null && child.signalCode === null) {
+        try {
+          child.kill("SIGKILL");
+        } catch {
+        }
+      }
+      child.stdout?.destroy();
+    };
+    const onAbort = () => finish(
+      // SIGINT (an InterruptedError as the reason) stays an interruption; anything else is the time running out.
+      isBktxError(signal.reason) ? signal.reason : new SignerError(`${request.source} did not answer in time; it was stopped`, {
+        detail: { setting: "key", option: "timeout", reason: "timeout" },
+        advice: ["check the command, or allow more time with ", { option: "timeout" }]
+      })
+    );
+    if (signal.aborted) return onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+    child.on(
+      "error",
+      (cause) => finish(new SignerError(`${request.source} could not be started: ${cause.message}`, { cause, detail: { setting: "key", reason: "spawn-failed" } }))
+    );
+    child.stdout?.on("data", (chunk) => {
+      size += chunk.length;
+      if (size > MAX_OUTPUT_BYTES) {
+        finish(new SignerError(`${request.source} printed more than 64 KiB; that is not a signature`, { detail: { setting: "key", reason: "bad-output" } }));
+      } else {
+        chunks.push(chunk);
+      }
+    });
+    child.stdin?.on("error", () => void 0);
+    child.stdin?.end(Buffer.from(input2));
+    child.on("exit", () => release?.(true));
+    child.on("close", (code, killedBy) => {
+      if (code === 0) return finish(void 0, Buffer.concat(chunks));
+      const how = killedBy !== null ? `was killed by ${killedBy}` : `exited with status ${code}${code === 127 ? " (command not found?)" : ""}`;
+      finish(
+        new SignerError(`${request.source} ${how}`, {
+          detail: { setting: "key", reason: killedBy !== null ? "killed" : "exit-status" },
+          advice: ["its own messages, if any, are above; check ", { setting: "key" }]
+        })
+      );
+    });
+  });
+}
+var import_node_child_process, import_node_os3, DEFAULT_SIGNER_TIMEOUT_MS, MAX_OUTPUT_BYTES;
+var init_exec = __esm({
+  "src/keys/exec.ts"() {
+    "use strict";
+    import_node_child_process = require("node:child_process");
+    import_node_os3 = require("node:os");
+    init_errors();
+    init_exec_guard();
+    init_signature();
+    init_exec_guard();
+    DEFAULT_SIGNER_TIMEOUT_MS = 3e4;
+    MAX_OUTPUT_BYTES = 64 * 1024;
+  }
+});
+
 // src/keys/open.ts
 async function openKey(settings, deps) {
   const source = parseKeySource(settings.key);
   switch (source.kind) {
     case "file":
-      return loadAssertionKey(source.path, settings.kid);
+      return loadAssertionKey(source.path, settings.kid, deps.identities);
     case "env":
-      return assertionKeyFromText(envKeyText(source.name, deps.env), settings.kid, source.text);
+      return assertionKeyFromText(envKeyText(source.name, deps.env), settings.kid, source.text, deps.identities);
     case "pkcs11":
       return pkcs11AssertionKey({
         uri: source.uri,
@@ -31533,7 +31730,7 @@ function lazyKeyringStore(options) {
 }
 
 // src/api/index.ts
-init_exec();
+init_exec_guard();
 
 // src/term/process-info.ts
 function processAlive(pid) {
@@ -31757,7 +31954,7 @@ function createNoCache() {
 
 // src/cache/select.ts
 init_modes();
-var import_node_os2 = require("node:os");
+var import_node_os = require("node:os");
 init_errors();
 init_file_store();
 init_metadata();
@@ -31879,7 +32076,7 @@ async function selectCache(options) {
       if (!status.ok) {
         const noteOnce = async () => {
           const { dueToday: dueToday2 } = await Promise.resolve().then(() => (init_once(), once_exports));
-          const due = await dueToday2({ dir, what: "no-keychain", host: options.host ?? (0, import_node_os2.hostname)(), uid: options.uid, clock: options.clock });
+          const due = await dueToday2({ dir, what: "no-keychain", host: options.host ?? (0, import_node_os.hostname)(), uid: options.uid, clock: options.clock });
           return due ? keychainFallbackNotice(status.error, dir) : void 0;
         };
         return { cache: compose(filePolicy(file, noteOnce)), notices };
@@ -32446,7 +32643,7 @@ function isObject2(value2) {
 }
 
 // src/exchange/exchange.ts
-var import_node_crypto8 = require("node:crypto");
+var import_node_crypto6 = require("node:crypto");
 
 // src/exchange/request.ts
 init_claims();
@@ -32513,7 +32710,7 @@ function checkParams(params) {
 init_types();
 async function exchange(params, deps, options = {}) {
   const url2 = requireSecureURL(params.tokenUrl, TOKEN_ENDPOINT);
-  const newJti = deps.newJti ?? import_node_crypto8.randomUUID;
+  const newJti = deps.newJti ?? import_node_crypto6.randomUUID;
   return fetchWithRetries(
     { url: url2, ...TOKEN_ENDPOINT },
     async (attempt, signal) => {
@@ -32589,7 +32786,7 @@ init_open();
 init_duration();
 
 // src/token/held.ts
-var import_node_crypto17 = require("node:crypto");
+var import_node_crypto15 = require("node:crypto");
 init_resolve();
 init_settings();
 function isGiven(found) {
@@ -32622,12 +32819,12 @@ function selects(selector, meta) {
   return true;
 }
 function tokenSha256(token) {
-  return (0, import_node_crypto17.createHash)("sha256").update(token, "utf8").digest("hex");
+  return (0, import_node_crypto15.createHash)("sha256").update(token, "utf8").digest("hex");
 }
 function sameDigest(a, b) {
   const x = Buffer.from(a.toLowerCase(), "utf8");
   const y = Buffer.from(b.toLowerCase(), "utf8");
-  return x.length === y.length && (0, import_node_crypto17.timingSafeEqual)(x, y);
+  return x.length === y.length && (0, import_node_crypto15.timingSafeEqual)(x, y);
 }
 var HINT_MIN_LENGTH2 = 20;
 function tokenHint(token) {
@@ -32656,6 +32853,46 @@ init_key();
 // src/token/request.ts
 init_load();
 init_open();
+
+// src/cache/key-identities.ts
+var import_node_path17 = require("node:path");
+init_atomic();
+init_private_file();
+init_policy();
+init_dir();
+var FILE = /^[A-Za-z0-9_-]{43}$/;
+function keyIdentityStore(options) {
+  let dir;
+  const path = async (digest2) => {
+    if (!FILE.test(digest2)) throw new Error("not a digest");
+    dir ??= openCacheDir(options).then((choice) => choice.dir);
+    return (0, import_node_path17.join)(await dir, `key-${digest2}.json`);
+  };
+  return {
+    async get(digest2) {
+      try {
+        const text = readPrivateFile(await path(digest2), options.uid);
+        if (text === void 0) return void 0;
+        const value2 = JSON.parse(text);
+        const { fingerprint, alg } = value2;
+        if (value2["v"] !== 1 || typeof fingerprint !== "string" || !FILE.test(fingerprint) || !isSigningAlg(alg)) return void 0;
+        return { fingerprint, alg };
+      } catch {
+        return void 0;
+      }
+    },
+    async set(digest2, identity) {
+      try {
+        await writeFileAtomic(await path(digest2), `${JSON.stringify({ v: 1, fingerprint: identity.fingerprint, alg: identity.alg })}
+`, {
+          mode: 384,
+          overwrite: true
+        });
+      } catch {
+      }
+    }
+  };
+}
 
 // src/token/settings.ts
 init_resolve();
@@ -32695,8 +32932,10 @@ async function resolveTokenRequest(input2, deps, onSetting) {
   if (onSetting !== void 0) {
     for (const [name, found] of Object.entries(loaded.settings)) if (found.source !== "default") onSetting(name, found.source);
   }
-  const params = await exchangeParamsOf(loaded.settings, (spec) => openKey(spec, deps));
-  return { settings: loaded.settings, explicitProfile: loaded.explicitProfile, params, cache: cacheModeOf(loaded.settings) };
+  const cache = cacheModeOf(loaded.settings);
+  const identities = cache === "none" ? void 0 : keyIdentityStore({ env: deps.env, home: deps.home, uid: deps.uid });
+  const params = await exchangeParamsOf(loaded.settings, (spec) => openKey(spec, { ...deps, identities }));
+  return { settings: loaded.settings, explicitProfile: loaded.explicitProfile, params, cache };
 }
 
 // src/token/lookup.ts
@@ -33066,7 +33305,7 @@ var InputError2 = class extends Error {
 };
 
 // action/src/runner.ts
-var import_node_crypto18 = require("node:crypto");
+var import_node_crypto16 = require("node:crypto");
 var import_node_fs12 = require("node:fs");
 function input(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
@@ -33089,7 +33328,7 @@ function mask(runner, value2) {
 function fileCommand(runner, file, name, value2) {
   const path = runner.env[file];
   if (path === void 0 || path === "") throw new RunnerError(`${file} is not set: this action needs a GitHub Actions runner of version 2.297.0 or later`);
-  const delimiter = `ghadelimiter_${(0, import_node_crypto18.randomUUID)()}`;
+  const delimiter = `ghadelimiter_${(0, import_node_crypto16.randomUUID)()}`;
   if (name.includes(delimiter) || value2.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
   (0, import_node_fs12.appendFileSync)(path, `${name}<<${delimiter}
 ${value2}

@@ -68,7 +68,7 @@ async function cachedWithServerKey(
   const { result } = await obtainToken({}, d)
   const hit = await lookupToken({}, d)
   expect(hit.result?.accessToken).toBe(result.accessToken)
-  return { d, keyPath, token: result.accessToken, cacheDir: join(d.env['XDG_RUNTIME_DIR'] as string, 'bktx') }
+  return { d, keyPath, token: result.accessToken, cacheDir: scopeDir(d) }
 }
 
 /** Another P-256 key of the very same PEM length as the server's (so the file size is unchanged). */
@@ -78,6 +78,12 @@ function sameSizeKey(): string {
     const text = pem()
     if (text.length === length) return text
   }
+}
+
+/** The identities live beside the tokens, in this home's scope directory of the cache. */
+function scopeDir(d: TokenServiceDeps): string {
+  const base = join(d.env['XDG_RUNTIME_DIR'] as string, 'bktx')
+  return join(base, readdirSync(base).find((name) => name.startsWith('home-')) as string)
 }
 
 async function expectReparsedAndMissed(d: TokenServiceDeps, newText: string, oldToken: string, cacheDir: string): Promise<void> {
@@ -137,7 +143,7 @@ describe('the remembered key identity', () => {
     symlinkSync(target, link)
     const d = deps(link)
     const { result } = await obtainToken({}, d)
-    const cacheDir = join(d.env['XDG_RUNTIME_DIR'] as string, 'bktx')
+    const cacheDir = scopeDir(d)
     const other = join(world.home.dir, 'link-other.pem')
     const otherText = sameSizeKey()
     writeFileSync(other, otherText, { mode: 0o600 })
