@@ -364,6 +364,9 @@ async function snapshot(cacheDir: string): Promise<string[]> {
   if (!existsSync(cacheDir)) return []
   const out: string[] = []
   for (const name of (await readdir(cacheDir)).sort()) {
+    // A key's remembered identity (src/cache/key-identities.ts) is written when the key is first
+    // parsed, before any request: it holds no token and says nothing of the exchange's fate.
+    if (/^key-[A-Za-z0-9_-]{43}\.json$/.test(name)) continue
     const path = join(cacheDir, name)
     const info = await lstat(path)
     const mode = (info.mode & 0o777).toString(8)
