@@ -8,20 +8,6 @@ import { anchors, links, markdownFiles, ROOT } from './markdown.js'
 
 const FILES = [...markdownFiles(), 'SECURITY.md', 'CONTRIBUTING.md', 'CHANGELOG.md']
 
-// Pages other branches of this round write (issue 24's generated reference, issue 21's CI
-// recipes). Until they are merged, a link to one of them is reported as pending, not broken;
-// once the files exist they are checked like every other. The lead empties this list at merge.
-const LANDING = new Set([
-  'docs/reference/README.md',
-  'docs/reference/commands.md',
-  'docs/reference/settings.md',
-  'docs/reference/exit-codes.md',
-  'docs/reference/json.md',
-  'docs/ci/README.md',
-  'action.yml',
-  'bktx-buildkite-plugin',
-])
-
 function resolve(from: string, target: string): { path: string; anchor: string | undefined } {
   const [pathPart, anchor] = target.split('#', 2) as [string, string | undefined]
   const path = pathPart === '' ? from : normalize(join(dirname(from), decodeURIComponent(pathPart))).replace(/\/$/, '')
@@ -46,8 +32,7 @@ describe('docs: relative links resolve', () => {
           continue
         }
         if (!existsSync(join(ROOT, path))) {
-          if (LANDING.has(path)) console.warn(`${file}: ${target} is pending (another branch of this round writes it)`)
-          else broken.push(`${target}: no such file (${path})`)
+          broken.push(`${target}: no such file (${path})`)
           continue
         }
         if (anchor !== undefined && anchor !== '') {
