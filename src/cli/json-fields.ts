@@ -58,7 +58,7 @@ const DOCUMENTS = {
       client_id: "the token exchange application's Client ID",
       scopes: 'the scopes granted',
       requested_scopes: 'the scopes asked for',
-      requested_ttl: 'the TTL asked for, in seconds, or null',
+      requested_ttl: "the TTL asked for, in seconds, or null for the application's maximum",
       kid: 'the kid of the signing key, or null',
       key_fingerprint: "the signing key's fingerprint",
       received_at: 'when it was minted (ISO 8601)',

@@ -54,15 +54,9 @@ export interface ResolveDeps extends KeyDeps {
   cwd: string
 }
 
-/**
- * Resolves `input` into a token request: settings flag > environment > profile > default
- * (src/config/load.ts), then the signing key opened (without jose on the usual path, and
- * without loading a PKCS#11 module or running a signer: only signing does). `onSetting` hears
- * where each setting that is not a default came from (the CLI's --verbose lines).
- */
-export async function resolveTokenRequest(input: TokenInput, deps: ResolveDeps, onSetting?: (name: string, source: string) => void): Promise<TokenRequest> {
-  if (input.resolved !== undefined) return input.resolved
-  const loaded = await loadSettings({
+/** The settings of a call: its flags over the environment, the profile and the defaults. */
+export function loadInputSettings(input: Pick<TokenInput, 'settings' | 'profile' | 'config'>, deps: ResolveDeps) {
+  return loadSettings({
     flags: input.settings ?? {},
     env: deps.env,
     home: deps.home,
@@ -71,6 +65,17 @@ export async function resolveTokenRequest(input: TokenInput, deps: ResolveDeps, 
     profile: input.profile,
     config: input.config,
   })
+}
+
+/**
+ * Resolves `input` into a token request: settings flag > environment > profile > default
+ * (src/config/load.ts), then the signing key opened (without jose on the usual path, and
+ * without loading a PKCS#11 module or running a signer: only signing does). `onSetting` hears
+ * where each setting that is not a default came from (the CLI's --verbose lines).
+ */
+export async function resolveTokenRequest(input: TokenInput, deps: ResolveDeps, onSetting?: (name: string, source: string) => void): Promise<TokenRequest> {
+  if (input.resolved !== undefined) return input.resolved
+  const loaded = await loadInputSettings(input, deps)
   if (onSetting !== undefined) {
     for (const [name, found] of Object.entries(loaded.settings)) if (found.source !== 'default') onSetting(name, found.source)
   }

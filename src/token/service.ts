@@ -9,7 +9,6 @@ import { selectEveryEntry } from '../cache/select.js'
 import { withCache, type CachedTokenResult } from '../cache/with-cache.js'
 import type { CacheMode } from '../cache/modes.js'
 import { keySpecOf } from '../config/key-spec.js'
-import { loadSettings } from '../config/load.js'
 import { required, type ResolvedSettings } from '../config/resolve.js'
 import type { FetchLike } from '../deps.js'
 import { APIRejectedError, CacheError, FileError, isBktxError, type BktxError, type Notice } from '../errors.js'
@@ -24,7 +23,7 @@ import { formatDuration } from '../time/duration.js'
 import { isGiven, sameDigest, selectorOf, selects, tokenHint, tokenSha256, type HeldSelector } from './held.js'
 import { minTtlNotice } from './min-ttl.js'
 import { lookupCached, openTokenCache, type CacheDeps, type Lookup, type OpenedCache } from './lookup.js'
-import { resolveTokenRequest, type TokenInput, type TokenRequest } from './request.js'
+import { loadInputSettings, resolveTokenRequest, type TokenInput, type TokenRequest } from './request.js'
 import { cacheModeOf, DEFAULT_MIN_TTL, DEFAULT_TIMEOUT } from './settings.js'
 
 export interface TokenServiceDeps extends CacheDeps {
@@ -301,15 +300,7 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     },
 
     async held(input) {
-      const loaded = await loadSettings({
-        flags: input.settings ?? {},
-        env: deps.env,
-        home: deps.home,
-        cwd: deps.cwd,
-        uid: deps.uid,
-        profile: input.profile,
-        config: input.config,
-      })
+      const loaded = await loadInputSettings(input, deps)
       const { settings } = loaded
       for (const [name, found] of Object.entries(settings)) if (found.source !== 'default') input.onDebug?.(`${name} from ${found.source}`)
       // A key given narrows to the tokens it minted; a profile's key is not even opened (a

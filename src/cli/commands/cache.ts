@@ -16,29 +16,6 @@ export interface CacheListOptions extends TokenOptions {
   allScopes?: boolean
 }
 
-/** The fields of each entry of `cache list --json`, in order (stable names: scripts read them). */
-export const CACHE_LIST_FIELDS = [
-  'key',
-  'scope',
-  'profile',
-  'token_host',
-  'token_url',
-  'subject',
-  'subject_type',
-  'org',
-  'client_id',
-  'scopes',
-  'requested_scopes',
-  'requested_ttl',
-  'kid',
-  'key_fingerprint',
-  'received_at',
-  'expires_at',
-  'expired',
-  'cache',
-  'token_hint',
-] as const
-
 export function registerCache(self: Command, deps: ProgramDeps): void {
   const cache = self.description('list or clear cached tokens')
   const list = cache
@@ -49,9 +26,7 @@ export function registerCache(self: Command, deps: ProgramDeps): void {
     .addHelpText(
       'after',
       `\nEach line: profile, token host, subject, org, scopes (granted), ttl asked, key (kid and fingerprint),
-expiry, backend, the token's last four characters.
---json prints a list of {${CACHE_LIST_FIELDS.join(', ')}};
-requested_ttl is in seconds (null: the app's maximum), token_hint the last four characters.`,
+expiry, backend, the token's last four characters.`,
     )
   action<CacheListOptions>(list, deps, (ctx, opts) => runCacheList(ctx, opts))
   const clear = cache
