@@ -32215,7 +32215,6 @@ function withCache(exchanger, cache, options) {
 
 // src/token/service.ts
 init_key_spec();
-init_load();
 init_resolve();
 init_errors();
 
@@ -32918,9 +32917,8 @@ function cacheModeOf(settings) {
 }
 
 // src/token/request.ts
-async function resolveTokenRequest(input2, deps, onSetting) {
-  if (input2.resolved !== void 0) return input2.resolved;
-  const loaded = await loadSettings({
+function loadInputSettings(input2, deps) {
+  return loadSettings({
     flags: input2.settings ?? {},
     env: deps.env,
     home: deps.home,
@@ -32929,6 +32927,10 @@ async function resolveTokenRequest(input2, deps, onSetting) {
     profile: input2.profile,
     config: input2.config
   });
+}
+async function resolveTokenRequest(input2, deps, onSetting) {
+  if (input2.resolved !== void 0) return input2.resolved;
+  const loaded = await loadInputSettings(input2, deps);
   if (onSetting !== void 0) {
     for (const [name, found] of Object.entries(loaded.settings)) if (found.source !== "default") onSetting(name, found.source);
   }
@@ -33070,15 +33072,7 @@ function createTokenService(deps) {
       return { revoked: revocation === "revoked", alreadyInvalid: revocation === "already-invalid", hint: tokenHint(input2.token), removedFromCache, notices };
     },
     async held(input2) {
-      const loaded = await loadSettings({
-        flags: input2.settings ?? {},
-        env: deps.env,
-        home: deps.home,
-        cwd: deps.cwd,
-        uid: deps.uid,
-        profile: input2.profile,
-        config: input2.config
-      });
+      const loaded = await loadInputSettings(input2, deps);
       const { settings } = loaded;
       for (const [name, found] of Object.entries(settings)) if (found.source !== "default") input2.onDebug?.(`${name} from ${found.source}`);
       const fingerprint = isGiven(settings.key) ? (await openKey(keySpecOf(settings), deps)).fingerprint : void 0;
