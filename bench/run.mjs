@@ -1,6 +1,6 @@
 // npm run bench: builds bktx, runs every benchmark, prints a table of figures next to their
 // targets and writes bench/results.json. Ratios, not absolute times: machines differ.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { spawnSync } from 'node:child_process'
@@ -39,6 +39,7 @@ if (!process.env.DBUS_SESSION_BUS_ADDRESS && !process.env.BKTX_BENCH_NO_DBUS && 
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'bktx-bench-'))
+const SEA = new URL(`../dist/bin/bktx-${process.platform}-${process.arch}`, import.meta.url).pathname
 // The machine may be shared: its load at the start and end goes with the figures.
 const loadStart = loadavg()
 const rows = []
@@ -56,6 +57,7 @@ try {
     ['env, cached (file)', 'env', 1.25],
     ['--version', 'version', 1.25],
     ['help', 'help', 1.25],
+    ['complete (one TAB)', 'complete', 1.25],
     ['status (no network)', 'status', 1.5],
     ['token, uncached (full exchange)', 'uncached', 2.0],
   ]
@@ -70,6 +72,17 @@ try {
     for (const [name, key, target] of targets) {
       const r = figures[key] / figures.node
       row(`${label}${name}`, `${ms(figures[key])} = ${r.toFixed(2)}x node`, `<= ${target.toFixed(2)}x`, headline ? r <= target : undefined)
+    }
+    if (figures.seaCached !== undefined) {
+      const size = statSync(SEA).size / 2 ** 20
+      row(
+        `${label}standalone executable (${size.toFixed(0)} MiB): token cached / --version`,
+        `${ms(figures.seaCached)} = ${(figures.seaCached / figures.cachedFile).toFixed(2)}x the Node launcher's hit; ${ms(figures.seaVersion)} = ${(figures.seaVersion / figures.version).toFixed(2)}x its --version`,
+        '',
+        undefined,
+      )
+    } else if (headline) {
+      row('standalone executable', 'n/a: not built (npm run build:binary)', '', undefined)
     }
     if (figures.cachedPkcs11 !== undefined) {
       const r = figures.cachedPkcs11 / figures.cachedFile

@@ -8,6 +8,7 @@ import { startListening } from './server.mjs'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const BIN = join(ROOT, 'bin', 'bktx.js')
+const SEA = join(ROOT, 'dist', 'bin', `bktx-${process.platform}-${process.arch}`)
 
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b)
@@ -15,9 +16,9 @@ function median(values) {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
-function timeOnce(args, env) {
+function timeOnce(args, env, file = process.execPath) {
   const started = process.hrtime.bigint()
-  const result = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const result = spawnSync(file, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
   const ms = Number(process.hrtime.bigint() - started) / 1e6
   if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`)
   return ms
@@ -26,10 +27,10 @@ function timeOnce(args, env) {
 /** Median wall time of each command, run round-robin so that drift hits all of them alike. */
 function compare(commands, runs) {
   const times = commands.map(() => [])
-  for (const command of commands) timeOnce(command.args, command.env) // warm the page cache
+  for (const command of commands) timeOnce(command.args, command.env, command.file) // warm the page cache
   for (let r = 0; r < runs; r++)
     commands.forEach((command, i) => {
-      times[i].push(timeOnce(command.args, command.env))
+      times[i].push(timeOnce(command.args, command.env, command.file))
     })
   return times.map(median)
 }
@@ -118,7 +119,11 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
         version: { args: [BIN, '--version'], env: environment },
         help: { args: [BIN, 'help'], env: environment },
         status: { args: [BIN, 'status'], env: environment },
+        // One TAB of the shell completions (`bktx --profile <TAB>`-like: a command and a partial flag).
+        complete: { args: [BIN, 'complete', '--', 'token', '--sc'], env: environment },
         uncached: { args: [BIN, 'token', '--no-cache'], env: environment },
+        // The standalone executable (npm run build:binary), when built: beside the Node launcher.
+        ...(existsSync(SEA) ? { seaCached: { file: SEA, args: ['token'], env: environment }, seaVersion: { file: SEA, args: ['--version'], env: environment } } : {}),
         ...(hsmEnv === undefined ? {} : { cachedPkcs11: { args: [BIN, 'token', '--profile', 'hsm'], env: hsmEnv } }),
       }
       const names = Object.keys(commands)
