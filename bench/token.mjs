@@ -123,7 +123,9 @@ export async function benchTokens(tmp, { runs = 30 } = {}) {
         complete: { args: [BIN, 'complete', '--', 'token', '--sc'], env: environment },
         uncached: { args: [BIN, 'token', '--no-cache'], env: environment },
         // The standalone executable (npm run build:binary), when built: beside the Node launcher.
-        ...(existsSync(SEA) ? { seaCached: { file: SEA, args: ['token'], env: environment }, seaVersion: { file: SEA, args: ['--version'], env: environment } } : {}),
+        ...(existsSync(SEA)
+          ? { seaCached: { file: SEA, args: ['token'], env: environment }, seaVersion: { file: SEA, args: ['--version'], env: environment } }
+          : {}),
         ...(hsmEnv === undefined ? {} : { cachedPkcs11: { args: [BIN, 'token', '--profile', 'hsm'], env: hsmEnv } }),
       }
       const names = Object.keys(commands)
