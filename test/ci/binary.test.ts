@@ -2,7 +2,7 @@
 // and run with no node on PATH (`env -i PATH=/nonexistent`): it mints against the reference
 // server, caches in files (or not at all), and says that the native keychain and PKCS#11
 // bindings are not inside.
-import { execFileSync, spawn } from 'node:child_process'
+import { execFileSync } from 'node:child_process'
 import { generateKeyPairSync } from 'node:crypto'
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url'
 import { calculateJwkThumbprint, exportJWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReferenceServer, type ReferenceServer } from '../../src/api/server.js'
+import { runProcess } from '../helpers/spawn.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MEMBER = 'agent@acme.test'
@@ -19,22 +20,8 @@ let exe: string
 let server: ReferenceServer
 let base: Record<string, string>
 
-function run(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(exe, args, { env, cwd: dir })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c) => (stdout += c))
-  child.stderr.on('data', (c) => (stderr += c))
-  child.stdin.end()
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+/** The executable with exactly `env`: what `env -i` would give it. */
+const run = (args: string[], env: Record<string, string>) => runProcess(exe, args, { env, cwd: dir, timeoutMs: 60_000 })
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bktx-binary-'))

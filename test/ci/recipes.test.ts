@@ -6,7 +6,7 @@
 // it; `<!-- script of the block above -->` also checks that each of its lines is in the CI
 // configuration just above, so the configuration shows what runs here. There is no KMS here:
 // a stand-in `aws` signs with a local key.
-import { spawn } from 'node:child_process'
+
 import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { calculateJwkThumbprint, exportJWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReferenceServer, type ReferenceServer } from '../../src/api/server.js'
+import { runProcess } from '../helpers/spawn.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const DOCS = join(ROOT, 'docs/ci')
@@ -143,22 +144,8 @@ async function ciVariables(page: string, work: string): Promise<Record<string, s
   }
 }
 
-function sh(script: string, env: Record<string, string>, cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn('bash', ['-eo', 'pipefail', '-c', script], { env, cwd })
-  let stdout = ''
-  let stderr = ''
-  child.stdout.on('data', (c) => (stdout += c))
-  child.stderr.on('data', (c) => (stderr += c))
-  child.stdin.end()
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
-  return new Promise((resolve, reject) => {
-    child.on('error', reject)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({ code, stdout, stderr })
-    })
-  })
-}
+/** A block as a CI job's shell runs it: bash, exiting at the first failing command or pipe stage. */
+const sh = (script: string, env: Record<string, string>, cwd: string) => runProcess('bash', ['-eo', 'pipefail', '-c', script], { env, cwd, timeoutMs: 60_000 })
 
 const localUrls = (text: string) => text.replaceAll('https://buildkite.com/oauth/token', server.tokenUrl).replaceAll('https://api.buildkite.com', server.url)
 const count = (type: string) => server.auditRecords().filter((r) => r.type === type).length

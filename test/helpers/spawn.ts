@@ -11,25 +11,21 @@ export interface SpawnResult {
 }
 
 /**
- * Runs the built binary (npm test builds it first). `shell` runs `sh -c` with "$BKTX" set to
- * `node bin/bktx.js`, for ulimit and pipes.
+ * Runs `file` with exactly `options.env` (nothing inherited) and collects its output. The kill
+ * timer is not a bound: with the CPUs saturated (load 16 on two cores) one bktx start took over
+ * 15 s. When it fires, stderr says so, so a failure reads as a hung run.
  */
-export function runBin(
+export function runProcess(
+  file: string,
   args: string[],
-  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string; shell?: string; timeoutMs?: number } = {},
+  options: { env: Record<string, string | undefined>; input?: string; cwd?: string; timeoutMs?: number },
 ): Promise<SpawnResult> {
-  const env = { PATH: process.env['PATH'], ...options.env, BKTX: `${process.execPath} ${BIN}` }
-  const child =
-    options.shell !== undefined
-      ? spawn('sh', ['-c', options.shell], { env, cwd: options.cwd })
-      : spawn(process.execPath, [BIN, ...args], { env, cwd: options.cwd })
+  const child = spawn(file, args, { env: options.env, cwd: options.cwd })
   let stdout = ''
   let stderr = ''
   child.stdout.on('data', (chunk) => (stdout += chunk))
   child.stderr.on('data', (chunk) => (stderr += chunk))
   child.stdin.end(options.input ?? '')
-  // A kill timer, not a bound: with the CPUs saturated (load 16 on two cores) one bktx start
-  // took over 15 s. When it fires, stderr says so, so a failure reads as a hung run.
   const killAfter = options.timeoutMs ?? 50_000
   let killed = false
   const timer = setTimeout(() => {
@@ -43,4 +39,19 @@ export function runBin(
       resolve({ code, signal, stdout, stderr: killed ? `${stderr}\n[test kill timer: killed after ${killAfter} ms]` : stderr })
     })
   })
+}
+
+/**
+ * Runs the built binary (npm test builds it first). `shell` runs `sh -c` with "$BKTX" set to
+ * `node bin/bktx.js`, for ulimit and pipes.
+ */
+export function runBin(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; input?: string; cwd?: string; shell?: string; timeoutMs?: number } = {},
+): Promise<SpawnResult> {
+  const env = { PATH: process.env['PATH'], ...options.env, BKTX: `${process.execPath} ${BIN}` }
+  const { input, cwd, timeoutMs } = options
+  return options.shell !== undefined
+    ? runProcess('sh', ['-c', options.shell], { env, input, cwd, timeoutMs })
+    : runProcess(process.execPath, [BIN, ...args], { env, input, cwd, timeoutMs })
 }
