@@ -219,7 +219,9 @@ describe('docs/ci', () => {
   }
 
   it('kms.md: the stand-in KMS key is what the recipe registered', async () => {
-    const work = (await readdir(dir)).find((d) => d.startsWith('kms-'))
+    // The page's working directory, not the stand-in key file beside it: readdir's order is the
+    // file system's, so the name alone picked the file on some runs.
+    const work = (await readdir(dir, { withFileTypes: true })).find((d) => d.isDirectory() && d.name.startsWith('kms-'))?.name
     expect(work).toBeDefined()
     const pem = await readFile(join(dir, work as string, 'kms-public.pem'), 'utf8')
     expect(pem).toBe(createPublicKey(kmsKey).export({ format: 'pem', type: 'spki' }))
