@@ -294,7 +294,10 @@ describe('docs: every shell block is run or marked', () => {
   })
 })
 
-for (const file of FILES) {
+// The pages that run most bktx commands start first, so that the last to finish is a short one
+// (vitest runs at most maxConcurrency suites at a time, in the order they are declared).
+const bktxRuns = (file: string) => RUNNABLE.filter((block) => block.file === file).reduce((n, block) => n + (block.text.match(/^\s*[^#\n]*\bbktx\b/gm)?.length ?? 0), 0)
+for (const file of [...FILES].sort((a, b) => bktxRuns(b) - bktxRuns(a))) {
   const runnable = RUNNABLE.filter((block) => block.file === file)
   if (runnable.length === 0) continue
   // A concurrent suite runs beside the other pages; its tests, sequential, run one after another.
