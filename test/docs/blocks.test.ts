@@ -140,10 +140,11 @@ async function register(session: Session): Promise<void> {
   const configPath = env['BKTX_CONFIG'] ?? join(env['XDG_CONFIG_HOME'] ?? join(session.home, '.config'), 'bktx', 'config.json')
   const config = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined
   const jwksOf = async (args: string[], profile?: unknown) => {
-    // A PKCS#11 module reads its own settings (SoftHSM's SOFTHSM2_CONF) from the environment of
-    // the process that loads it, not from the env bktx is given: a run that may load one starts
-    // the built binary. Its JWKS is the token's public key, the same until the config or the
-    // environment changes, so the run is made again only then.
+    // A PKCS#11 key's public half comes from the record keygen made, else from the token: then
+    // bktx loads the module, which reads its settings (SoftHSM's SOFTHSM2_CONF) from the
+    // environment of the process, not from the env bktx is given, and would stay loaded in this
+    // one. So those runs start the built binary, again only when the config or the environment
+    // has changed (the token's key is the same until then).
     const pkcs11 = JSON.stringify([profile, env['BKTX_KEY']]).includes('pkcs11:')
     if (pkcs11) {
       const id = JSON.stringify([args, cwd, env, config])
