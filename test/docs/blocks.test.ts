@@ -59,7 +59,19 @@ const BLOCK_KILL_MS = 150_000
 // server is not imposed on them through BKTX_TOKEN_URL.
 const OWN_SERVER = new Set(['docs/reference-server.md'])
 
-function freePort(): Promise<number> {
+/** Ports handed to a session: the sessions start at the same time, and never share one. */
+const HANDED_OUT = new Set<number>()
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort()
+    if (HANDED_OUT.has(port)) continue
+    HANDED_OUT.add(port)
+    return port
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
