@@ -25,8 +25,9 @@
 // this file's CPU time.
 //
 // Pages are independent sessions, each with its own server: they run concurrently, and the
-// blocks of a page in order. The machine has two cores, so this wins only where blocks wait
-// (servers starting, retries); the CPU they cost is the same.
+// blocks of a page in order. A page runs one process at a time; side by side they keep both
+// cores busy and overlap the waits (servers starting, retries). The CPU the blocks cost is the
+// same: on a machine that is busy already, only the in-process registration makes it cheaper.
 import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
