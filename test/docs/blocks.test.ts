@@ -19,14 +19,23 @@
 // "Registering the JWKS in Buildkite's settings" is done the way a user does it, after each
 // block: the server's app has a JWKS URI answered from what the user has at that point (the
 // public keys of every profile, `bktx jwks --profile P`, and every JWKS or PEM file in the
-// working directory), so a block that makes a key is followed by one that can use it.
-import { spawn, spawnSync } from 'node:child_process'
+// working directory), so a block that makes a key is followed by one that can use it, and a
+// block cannot use a key it made itself. Those `bktx jwks` runs are the CLI run in this process
+// (src/main.ts, the source the binary is built from): a Node start for each was a third of
+// this file's CPU time.
+//
+// Pages are independent sessions, each with its own server: they run concurrently, and the
+// blocks of a page in order. A page runs one process at a time; side by side they keep both
+// cores busy and overlap the waits (servers starting, retries). The CPU the blocks cost is the
+// same: on a machine that is busy already, only the in-process registration makes it cheaper.
+import { spawn } from 'node:child_process'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { runCli } from '../helpers/cli.js'
 import { BIN } from '../helpers/spawn.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 import { runSoftHsm } from '../fixtures/softhsm.js'
@@ -51,7 +60,19 @@ const BLOCK_KILL_MS = 150_000
 // server is not imposed on them through BKTX_TOKEN_URL.
 const OWN_SERVER = new Set(['docs/reference-server.md'])
 
-function freePort(): Promise<number> {
+/** Ports handed to a session: the sessions start at the same time, and never share one. */
+const HANDED_OUT = new Set<number>()
+
+async function freePort(): Promise<number> {
+  for (;;) {
+    const port = await probePort()
+    if (HANDED_OUT.has(port)) continue
+    HANDED_OUT.add(port)
+    return port
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
@@ -73,14 +94,31 @@ interface Session {
   /** Process groups of the blocks run so far, killed when the session ends. */
   groups: number[]
   registered: { keys: unknown[] }
+  /** The JWKS of the `bktx jwks` runs that started the binary, by everything they read. */
+  spawnedJwks: Map<string, string>
+}
+
+/** What a short command prints on stdout (its stdin closed: nothing is written to it). */
+function output(file: string, args: string[], env: Record<string, string>, cwd?: string): Promise<string> {
+  const child = spawn(file, args, { env, cwd, stdio: ['ignore', 'pipe', 'ignore'] })
+  let stdout = ''
+  child.stdout.on('data', (chunk) => (stdout += chunk))
+  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
+  return new Promise((resolve, reject) => {
+    child.on('error', reject)
+    child.on('close', (code) => {
+      clearTimeout(timer)
+      resolve(code === 0 ? stdout : '')
+    })
+  })
 }
 
 /** The environment the session has saved (`export -p` after each block), as an object. */
-function sessionEnv(session: Session): Record<string, string> {
+async function sessionEnv(session: Session): Promise<Record<string, string>> {
   const env: Record<string, string> = baseEnv(session)
   const file = join(session.state, 'env.sh')
   if (!existsSync(file)) return env
-  const dump = spawnSync('bash', ['-c', '. "$1" && env -0', 'bash', file], { env, encoding: 'utf8' }).stdout ?? ''
+  const dump = await output('bash', ['-c', '. "$1" && env -0', 'bash', file], env)
   for (const entry of dump.split('\0')) {
     const eq = entry.indexOf('=')
     if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1)
@@ -101,8 +139,9 @@ function baseEnv(session: Session): Record<string, string> {
 }
 
 /** What the user would paste into Buildkite's settings now: every key they have made. */
-function register(session: Session): void {
-  const env = sessionEnv(session)
+async function register(session: Session): Promise<void> {
+  const env = await sessionEnv(session)
+  const cwd = readCwd(session)
   const keys: unknown[] = []
   const seen = new Set<string>()
   const add = (jwks: unknown) => {
@@ -111,16 +150,31 @@ function register(session: Session): void {
       if (!seen.has(id)) seen.add(id), keys.push(key)
     }
   }
-  const jwksOf = (args: string[]) => {
-    const run = spawnSync(process.execPath, [BIN, 'jwks', ...args], { env, cwd: readCwd(session), encoding: 'utf8', timeout: 60_000 })
-    if (run.status === 0) add(JSON.parse(run.stdout))
-  }
   const configPath = env['BKTX_CONFIG'] ?? join(env['XDG_CONFIG_HOME'] ?? join(session.home, '.config'), 'bktx', 'config.json')
-  if (existsSync(configPath)) {
-    const profiles = Object.keys((JSON.parse(readFileSync(configPath, 'utf8')) as { profiles?: object }).profiles ?? {})
-    for (const profile of profiles) jwksOf(['--profile', profile])
+  const config = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined
+  const jwksOf = async (args: string[], profile?: unknown) => {
+    // A PKCS#11 key's public half comes from the record keygen made, else from the token: then
+    // bktx loads the module, which reads its settings (SoftHSM's SOFTHSM2_CONF) from the
+    // environment of the process, not from the env bktx is given, and would stay loaded in this
+    // one. So those runs start the built binary, again only when the config or the environment
+    // has changed (the token's key is the same until then).
+    const pkcs11 = JSON.stringify([profile, env['BKTX_KEY']]).includes('pkcs11:')
+    if (pkcs11) {
+      const id = JSON.stringify([args, cwd, env, config])
+      if (!session.spawnedJwks.has(id)) {
+        session.spawnedJwks.set(id, await output(process.execPath, [BIN, 'jwks', ...args], env, cwd))
+      }
+      const stdout = session.spawnedJwks.get(id)
+      if (stdout) add(JSON.parse(stdout))
+      return
+    }
+    const run = await runCli(['jwks', ...args], { env, cwd, home: session.home })
+    if (run.code === 0) add(JSON.parse(run.stdout))
   }
-  const cwd = readCwd(session)
+  if (config !== undefined) {
+    const profiles = (JSON.parse(config) as { profiles?: Record<string, unknown> }).profiles ?? {}
+    for (const [name, profile] of Object.entries(profiles)) await jwksOf(['--profile', name], profile)
+  }
   for (const name of existsSync(cwd) ? readdirSync(cwd) : []) {
     const path = join(cwd, name)
     if (name.endsWith('.json')) {
@@ -129,7 +183,7 @@ function register(session: Session): void {
       } catch {
         // not a JWKS
       }
-    } else if (name.endsWith('.pem')) jwksOf(['--key', path])
+    } else if (name.endsWith('.pem')) await jwksOf(['--key', path])
   }
   session.registered = { keys }
 }
@@ -199,7 +253,7 @@ async function startSession(file: string): Promise<Session> {
   await writeFile(join(bin, 'bktx'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
   await chmod(join(bin, 'bktx'), 0o755)
   await writeFile(join(state, 'cwd'), work)
-  const session = { file, home, work, state, bin, ports: new Map<string, number>(), groups: [] as number[], registered: { keys: [] as unknown[] } } as Session
+  const session = { file, home, work, state, bin, ports: new Map<string, number>(), groups: [] as number[], registered: { keys: [] as unknown[] }, spawnedJwks: new Map() } as Session
   for (const port of ['8787', '8788']) session.ports.set(port, await freePort())
   session.server = await startServer({
     doc: {
@@ -254,10 +308,14 @@ describe('docs: every shell block is run or marked', () => {
   })
 })
 
-for (const file of FILES) {
+// The pages that run most bktx commands start first, so that the last to finish is a short one
+// (vitest runs at most maxConcurrency suites at a time, in the order they are declared).
+const bktxRuns = (file: string) => RUNNABLE.filter((block) => block.file === file).reduce((n, block) => n + (block.text.match(/^\s*[^#\n]*\bbktx\b/gm)?.length ?? 0), 0)
+for (const file of [...FILES].sort((a, b) => bktxRuns(b) - bktxRuns(a))) {
   const runnable = RUNNABLE.filter((block) => block.file === file)
   if (runnable.length === 0) continue
-  describe.sequential(`docs: ${file}`, () => {
+  // A concurrent suite runs beside the other pages; its tests, sequential, run one after another.
+  describe.concurrent(`docs: ${file}`, () => {
     let session: Session
     beforeAll(async () => {
       session = await startSession(file)
@@ -273,7 +331,7 @@ for (const file of FILES) {
       if (session) await rm(join(session.home, '..'), { recursive: true, force: true })
     })
     for (const block of runnable) {
-      it(
+      it.sequential(
         `${file}:${block.line}`,
         async (context) => {
           const tool = TOOLS.find((t) => t.pattern.test(block.text) && !t.available)
@@ -282,8 +340,9 @@ for (const file of FILES) {
             context.skip()
           }
           const run = await runBlock(block, session)
-          expect({ code: run.code, signal: run.signal }, `${file}:${block.line} failed; its output:\n${run.output}`).toEqual({ code: 0, signal: null })
-          register(session)
+          // The test's own expect: tests of other pages run at the same time.
+          context.expect({ code: run.code, signal: run.signal }, `${file}:${block.line} failed; its output:\n${run.output}`).toEqual({ code: 0, signal: null })
+          await register(session)
         },
         BLOCK_KILL_MS + 30_000,
       )
