@@ -253,7 +253,17 @@ async function startSession(file: string): Promise<Session> {
   await writeFile(join(bin, 'bktx'), `#!/bin/sh\nexec "${process.execPath}" "${BIN}" "$@"\n`)
   await chmod(join(bin, 'bktx'), 0o755)
   await writeFile(join(state, 'cwd'), work)
-  const session = { file, home, work, state, bin, ports: new Map<string, number>(), groups: [] as number[], registered: { keys: [] as unknown[] }, spawnedJwks: new Map() } as Session
+  const session = {
+    file,
+    home,
+    work,
+    state,
+    bin,
+    ports: new Map<string, number>(),
+    groups: [] as number[],
+    registered: { keys: [] as unknown[] },
+    spawnedJwks: new Map(),
+  } as Session
   for (const port of ['8787', '8788']) session.ports.set(port, await freePort())
   session.server = await startServer({
     doc: {
@@ -310,7 +320,8 @@ describe('docs: every shell block is run or marked', () => {
 
 // The pages that run most bktx commands start first, so that the last to finish is a short one
 // (vitest runs at most maxConcurrency suites at a time, in the order they are declared).
-const bktxRuns = (file: string) => RUNNABLE.filter((block) => block.file === file).reduce((n, block) => n + (block.text.match(/^\s*[^#\n]*\bbktx\b/gm)?.length ?? 0), 0)
+const bktxRuns = (file: string) =>
+  RUNNABLE.filter((block) => block.file === file).reduce((n, block) => n + (block.text.match(/^\s*[^#\n]*\bbktx\b/gm)?.length ?? 0), 0)
 for (const file of [...FILES].sort((a, b) => bktxRuns(b) - bktxRuns(a))) {
   const runnable = RUNNABLE.filter((block) => block.file === file)
   if (runnable.length === 0) continue
