@@ -29162,24 +29162,73 @@ async function lockEntry(lockPath, options = {}) {
   let waited = 0;
   let step = 10;
   let directory = false;
-  for (; ; ) {
-    if (await place(lockPath, mine)) return releaser(lockPath, mine);
-    const text = await readHolder(lockPath);
-    if (text === void 0) continue;
-    directory = text === DIRECTORY;
-    const holder = parseHolder(text);
-    if (holder !== void 0 && await gone(holder) && await takeOver(lockPath, holder, mine, gone)) continue;
-    if (waited >= waitMs) {
-      throw new CacheError(
-        `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1e3)} s; if none is running, remove that ${directory ? "directory" : "file"}`
-      );
+  let compete = true;
+  let waker;
+  try {
+    for (; ; ) {
+      if (compete && await place(lockPath, mine)) return releaser(lockPath, mine);
+      compete = true;
+      const text = await readHolder(lockPath);
+      if (text === void 0) continue;
+      directory = text === DIRECTORY;
+      const holder = parseHolder(text);
+      if (holder !== void 0 && await gone(holder) && await takeOver(lockPath, holder, mine, gone)) continue;
+      if (waited >= waitMs) {
+        throw new CacheError(
+          `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1e3)} s; if none is running, remove that ${directory ? "directory" : "file"}`
+        );
+      }
+      waker ??= watchEntry(lockPath);
+      const delay = Math.min(Math.round(step * (0.5 + Math.random())), Math.max(waitMs - waited, 1));
+      if (await waker.sleep(delay)) waited += delay;
+      step = Math.min(step * 1.5, waker.watching() ? 500 : 100);
+      compete = false;
+      if (options.until !== void 0 && await options.until()) return void 0;
     }
-    const delay = Math.min(Math.round(step * (0.5 + Math.random())), Math.max(waitMs - waited, 1));
-    await new Promise((resolve2) => setTimeout(resolve2, delay));
-    waited += delay;
-    step = Math.min(step * 1.5, 100);
-    if (options.until !== void 0 && await options.until()) return void 0;
+  } finally {
+    waker?.close();
   }
+}
+function watchEntry(lockPath) {
+  const stem = (0, import_node_path13.basename)(lockPath).replace(/\.lock$/, ".");
+  let changed = false;
+  let wake;
+  let watcher;
+  const changes = (name) => {
+    if (name !== null && !name.startsWith(stem)) return;
+    changed = true;
+    wake?.();
+  };
+  try {
+    watcher = (0, import_node_fs7.watch)((0, import_node_path13.dirname)(lockPath), { persistent: false }, (_event, name) => changes(name));
+    watcher.on("error", () => {
+      watcher?.close();
+      watcher = void 0;
+    });
+  } catch {
+    watcher = void 0;
+  }
+  return {
+    sleep: (ms) => new Promise((resolve2) => {
+      if (changed) {
+        changed = false;
+        resolve2(false);
+        return;
+      }
+      const timer = setTimeout(() => {
+        wake = void 0;
+        resolve2(true);
+      }, ms);
+      wake = () => {
+        clearTimeout(timer);
+        wake = void 0;
+        changed = false;
+        resolve2(false);
+      };
+    }),
+    watching: () => watcher !== void 0,
+    close: () => watcher?.close()
+  };
 }
 async function takeOver(lockPath, dead, mine, gone) {
   let nonce = dead.nonce;

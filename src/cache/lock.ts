@@ -2,7 +2,7 @@
 // Loaded on the miss path only (src/cache/cache.ts imports it when it locks): a cache hit never
 // locks, and the cache-hit bundle (scripts/build.mjs) leaves this module out.
 import { randomBytes } from 'node:crypto'
-import { constants } from 'node:fs'
+import { constants, watch, type FSWatcher } from 'node:fs'
 import { link, open, readFile, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import type { ProcessInfo } from '../deps.js'
@@ -110,25 +110,96 @@ export async function lockEntry(lockPath: string, options: EntryLockOptions = {}
   let waited = 0
   let step = 10
   let directory = false
-  for (;;) {
-    if (await place(lockPath, mine)) return releaser(lockPath, mine)
-    const text = await readHolder(lockPath)
-    if (text === undefined) continue // released meanwhile: compete again
-    directory = text === DIRECTORY
-    const holder = parseHolder(text)
-    if (holder !== undefined && (await gone(holder)) && (await takeOver(lockPath, holder, mine, gone))) continue
-    if (waited >= waitMs) {
-      throw new CacheError(
-        `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1000)} s; if none is running, remove that ${directory ? 'directory' : 'file'}`,
-      )
+  // Whether to try to place the lock: at first, and once it was seen free or taken over. While a
+  // live holder's lock is there, a poll only reads it (placing would fail, and its temporary
+  // file would wake every other waiter's watch).
+  let compete = true
+  let waker: Waker | undefined
+  try {
+    for (;;) {
+      if (compete && (await place(lockPath, mine))) return releaser(lockPath, mine)
+      compete = true
+      const text = await readHolder(lockPath)
+      if (text === undefined) continue // released meanwhile: compete again
+      directory = text === DIRECTORY
+      const holder = parseHolder(text)
+      if (holder !== undefined && (await gone(holder)) && (await takeOver(lockPath, holder, mine, gone))) continue
+      if (waited >= waitMs) {
+        throw new CacheError(
+          `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1000)} s; if none is running, remove that ${directory ? 'directory' : 'file'}`,
+        )
+      }
+      // Jittered polls, so that waiters do not retry in lockstep, growing from 10 ms to 100 ms;
+      // to 500 ms when a watch on the directory wakes the wait as soon as this entry's lock or
+      // files change (released, or the token stored): the polls then only notice a holder that
+      // died without releasing, and N waiters cost a fifth of the CPU.
+      waker ??= watchEntry(lockPath)
+      const delay = Math.min(Math.round(step * (0.5 + Math.random())), Math.max(waitMs - waited, 1))
+      // Counting the time asked for, not the clock: a loaded machine only waits longer. A wait
+      // woken early counts nothing: the lock changed hands or the entry was written.
+      if (await waker.sleep(delay)) waited += delay
+      step = Math.min(step * 1.5, waker.watching() ? 500 : 100)
+      compete = false
+      if (options.until !== undefined && (await options.until())) return undefined
     }
-    // Jittered polls growing from 10 ms to 100 ms, so that waiters do not retry in lockstep.
-    // Counting the time asked for, not the clock: a loaded machine only waits longer.
-    const delay = Math.min(Math.round(step * (0.5 + Math.random())), Math.max(waitMs - waited, 1))
-    await new Promise((resolve) => setTimeout(resolve, delay))
-    waited += delay
-    step = Math.min(step * 1.5, 100)
-    if (options.until !== undefined && (await options.until())) return undefined
+  } finally {
+    waker?.close()
+  }
+}
+
+interface Waker {
+  /** Resolves after `ms` (true), or earlier (false) once the entry changed since the last sleep. */
+  sleep(ms: number): Promise<boolean>
+  /** Whether changes wake it (false where the directory cannot be watched: polls only). */
+  watching(): boolean
+  close(): void
+}
+
+/**
+ * Watches the lock's directory for changes to this entry's names (`<key>.lock`, its takeover
+ * claims, `<key>.token`, `<key>.json`); temporary files (hidden names) do not wake it. Where no
+ * watch can be had (inotify instances exhausted, a filesystem without events), it only sleeps.
+ */
+function watchEntry(lockPath: string): Waker {
+  const stem = basename(lockPath).replace(/\.lock$/, '.')
+  let changed = false
+  let wake: (() => void) | undefined
+  let watcher: FSWatcher | undefined
+  const changes = (name: string | null): void => {
+    if (name !== null && !name.startsWith(stem)) return
+    changed = true
+    wake?.()
+  }
+  try {
+    watcher = watch(dirname(lockPath), { persistent: false }, (_event, name) => changes(name))
+    watcher.on('error', () => {
+      watcher?.close()
+      watcher = undefined
+    })
+  } catch {
+    watcher = undefined
+  }
+  return {
+    sleep: (ms) =>
+      new Promise((resolve) => {
+        if (changed) {
+          changed = false
+          resolve(false)
+          return
+        }
+        const timer = setTimeout(() => {
+          wake = undefined
+          resolve(true)
+        }, ms)
+        wake = () => {
+          clearTimeout(timer)
+          wake = undefined
+          changed = false
+          resolve(false)
+        }
+      }),
+    watching: () => watcher !== undefined,
+    close: () => watcher?.close(),
   }
 }
 

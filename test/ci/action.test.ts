@@ -13,6 +13,7 @@ import { calculateJwkThumbprint, exportJWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReferenceServer, type ReferenceServer } from '../../src/api/server.js'
 import { INPUTS } from '../../action/src/describe.js'
+import { rsaFixture } from '../helpers/rsa-fixtures.js'
 import { runStep, parseFileCommands, type StepResult } from './runner.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -34,7 +35,7 @@ async function addKey(keys: object[], publicKey: import('node:crypto').KeyObject
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'bktx-action-'))
   const es = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const rs = generateKeyPairSync('rsa', { modulusLength: 2048 })
+  const rs = rsaFixture(2048)
   const signer = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   pem = es.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
   rsaPem = rs.privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
@@ -51,9 +52,40 @@ beforeAll(async () => {
   await mkdir(join(actionDir, 'action'), { recursive: true })
   await cp(join(ROOT, 'action.yml'), join(actionDir, 'action.yml'))
   await cp(join(ROOT, 'action/dist'), join(actionDir, 'action/dist'), { recursive: true })
-}, 60_000)
+  // The two post steps that meet a dead or silent API spend seconds waiting on the network (the
+  // retry backoff; the post step's own revocation bound, REVOKE_BUDGET_MS, not an input): they
+  // start here, their main steps minting before any test counts mints, and wait while the
+  // other tests run; their tests assert the outcome.
+  refusedPost = postAgainst('http://127.0.0.1:9', 50_000)
+  silent = createNetServer((socket) => silentSockets.push(socket))
+  await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+  // The post step's own bound is about 12 s; the kill timer is far above it.
+  silentPost = postAgainst(`http://127.0.0.1:${(silent.address() as { port: number }).port}`, 120_000)
+  await Promise.all([refusedPost, silentPost].map((p) => p.then((r) => r.main)))
+}, 120_000)
+
+interface PostRun {
+  main: StepResult
+  post: Promise<StepResult>
+}
+let refusedPost: Promise<PostRun>
+let silentPost: Promise<PostRun>
+let silent: NetServer
+const silentSockets: Socket[] = []
+
+/** A main step, then (not awaited) its post step with the state's api-url pointing at `apiUrl`. */
+async function postAgainst(apiUrl: string, killAfterMs: number): Promise<PostRun> {
+  const main = await runStep(actionDir, 'main', { inputs: baseInputs() })
+  const post = runStep(actionDir, 'post', { state: { ...main.state, 'api-url': apiUrl }, killAfterMs })
+  // Awaited in its test; a failure before then is not unhandled.
+  post.catch(() => undefined)
+  return { main, post }
+}
 
 afterAll(async () => {
+  await Promise.allSettled([refusedPost, silentPost].map(async (p) => (await p)?.post))
+  for (const socket of silentSockets) socket.destroy()
+  if (silent !== undefined) await new Promise((resolve) => silent.close(resolve))
   await server?.close()
   if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 })
@@ -270,35 +302,25 @@ describe('post step', () => {
   })
 
   it('with the server gone (connection refused) it warns and exits 0', async () => {
-    const r = await runStep(actionDir, 'main', { inputs: baseInputs() })
-    const state = { ...r.state, 'api-url': 'http://127.0.0.1:9' }
-    const post = await runStep(actionDir, 'post', { state })
+    const { main: r, post: running } = await refusedPost
+    const post = await running
     expect(post.signal).toBeNull()
     expect(post.code).toBe(0)
     expect(post.commands.map((c) => c.name)).toEqual(['warning'])
     expect(post.commands[0]?.data).toMatch(/^could not revoke the Buildkite API token; it stays valid until it expires: /)
     expect(post.stdout).not.toContain(r.outputs['token'] as string)
-  })
+  }, 120_000)
 
   it('with a server that never answers it warns and ends by itself, exit 0', async () => {
-    const sockets: Socket[] = []
-    const silent: NetServer = createNetServer((socket) => sockets.push(socket))
-    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
-    try {
-      const r = await runStep(actionDir, 'main', { inputs: baseInputs() })
-      const state = { ...r.state, 'api-url': `http://127.0.0.1:${(silent.address() as { port: number }).port}` }
-      // Its own bound is about 12 s; the kill timer is far above it, and the outcome is asserted.
-      const post = await runStep(actionDir, 'post', { state, killAfterMs: 90_000 })
-      expect(post.signal).toBeNull()
-      expect(post.code).toBe(0)
-      expect(post.commands.map((c) => c.name)).toEqual(['warning'])
-      expect(sockets.length).toBeGreaterThan(0)
-      expect(await apiStatus(r.outputs['token'] as string)).toBe(200)
-    } finally {
-      for (const socket of sockets) socket.destroy()
-      await new Promise((resolve) => silent.close(resolve))
-    }
-  }, 120_000)
+    const { main: r, post: running } = await silentPost
+    // Started in beforeAll under a kill timer far above its own bound; the outcome is asserted.
+    const post = await running
+    expect(post.signal).toBeNull()
+    expect(post.code).toBe(0)
+    expect(post.commands.map((c) => c.name)).toEqual(['warning'])
+    expect(silentSockets.length).toBeGreaterThan(0)
+    expect(await apiStatus(r.outputs['token'] as string)).toBe(200)
+  }, 150_000)
 })
 
 describe('the runner file format', () => {

@@ -1,6 +1,9 @@
 # Helpers of plugin.bats: a job directory with a stub buildkite-agent, the bktx CLI on PATH
 # (recording its arguments), the job's environment as JSON (job.py), and the agent's hook
 # wrapper, copied from buildkite/agent internal/job/hook/wrapper.go (posixShellWrapper).
+# A Python start costs more than most of a test's other commands together, so the cheap steps
+# start none: the stub's env dump is `env -0` (job.py reads it), and job_set queues its change
+# in env.json.sets, which job.py applies on its next read of env.json.
 # The vitest file test/ci/plugin.test.ts starts the reference server and sets BKTX_TEST_*.
 
 PLUGIN_DIR="$(cd "$BATS_TEST_DIRNAME/../../../bktx-buildkite-plugin" && pwd)"
@@ -13,13 +16,13 @@ setup_job() {
   : >"$JOB/agent-calls"
   : >"$JOB/redacted"
   : >"$JOB/bktx-argv"
-  # The agent's side: env dump as JSON, secrets from files, a redactor that records values and
+  # The agent's side: env dump (NUL-separated NAME=VALUE, the agent's JSON's content), secrets from files, a redactor that records values and
   # says on the job's output when it was called (so a test sees what was printed before it).
   cat >"$JOB/bin/buildkite-agent" <<STUB
 #!/bin/bash
 echo "\$1 \$2" >>"$JOB/agent-calls"
 case "\$1 \$2" in
-  "env dump") exec $PY -c 'import json, os, sys; json.dump(dict(os.environ), sys.stdout)' ;;
+  "env dump") exec /usr/bin/env -0 ;;
   "secret get")
     [ -f "$JOB/secrets/\$3" ] || { echo "fatal: secret \$3 not found" >&2; exit 1; }
     cat "$JOB/secrets/\$3" ;;
@@ -46,7 +49,8 @@ JSON
 
 # plugin_config NAME VALUE: a plugin setting as the agent passes it (BUILDKITE_PLUGIN_BKTX_NAME).
 plugin_config() { job_set "BUILDKITE_PLUGIN_BKTX_$1" "$2"; }
-job_set() { "$PY" "$JOB_PY" set "$JOB/env.json" "$@"; }
+# job_set NAME VALUE (or NAME alone: unset), queued for job.py (see above).
+job_set() { if [ "$#" -gt 1 ]; then printf '%s\0' set "$1" "$2"; else printf '%s\0' unset "$1"; fi >>"$JOB/env.json.sets"; }
 job_env() { "$PY" "$JOB_PY" get "$JOB/env.json" "$1"; }
 hook_diff() { "$PY" "$JOB_PY" get "$JOB/diff-$1.json" "${@:2}"; }
 
