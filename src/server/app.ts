@@ -195,15 +195,16 @@ function revokedRecord(
 }
 
 function send(res: ServerResponse, status: number, headers: Record<string, string>, body: unknown): void {
-  res.statusCode = status
-  for (const [name, value] of Object.entries({ ...NO_STORE, ...headers })) res.setHeader(name, value)
+  // One writeHead with every header, in the order setHeader would have stored them: the same
+  // bytes on the wire, without a setHeader call and a stored copy per header. Headers set
+  // before (Connection: close) are kept; writeHead merges them.
   if (body === undefined) {
+    res.writeHead(status, { ...NO_STORE, ...headers })
     res.end()
     return
   }
   const text = JSON.stringify(body)
-  res.setHeader('Content-Type', 'application/json; charset=utf-8')
-  res.setHeader('Content-Length', Buffer.byteLength(text))
+  res.writeHead(status, { ...NO_STORE, ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) })
   res.end(text)
 }
 
