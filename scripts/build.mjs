@@ -246,6 +246,13 @@ if (TRACE)
     JSON.stringify({ inputs: { ...result.metafile.inputs, ...fast.metafile.inputs }, outputs: result.metafile.outputs }),
   )
 
+// bin/bktx.js reads the files it compiles with a code cache as latin1, which is their text only while they are ASCII.
+for (const file of ['cli.cjs', 'fast-token.cjs']) {
+  const bytes = await readFile(new URL(`../dist/${file}`, import.meta.url))
+  const at = bytes.findIndex((byte) => byte > 0x7f)
+  if (at !== -1) throw new Error(`dist/${file} has a non-ASCII byte at ${at}: bin/bktx.js reads it as latin1 (build it with esbuild's default charset)`)
+}
+
 // The bundled packages' licences, since their code ships inside dist/ (MIT, ISC and others
 // ask for the notice to travel with copies).
 const packages = new Map()
