@@ -21,7 +21,10 @@ const traceModules = (cjs = false) => ({
     b.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
       const path = relative(fileURLToPath(new URL('..', import.meta.url)), args.path)
       const text = await readFile(args.path, 'utf8')
-      return { contents: `;(globalThis.__bktxTrace ??= []).push(${JSON.stringify(path)});\n${cjs && ENTRY.test(args.path) ? wrapTopLevelAwait(text) : text}`, loader: 'ts' }
+      return {
+        contents: `;(globalThis.__bktxTrace ??= []).push(${JSON.stringify(path)});\n${cjs && ENTRY.test(args.path) ? wrapTopLevelAwait(text) : text}`,
+        loader: 'ts',
+      }
     })
   },
 })
