@@ -2,7 +2,8 @@
 // CommonJS on purpose (bin/package.json): a `bktx token` or `bktx env` cache hit is answered by
 // dist/fast-token.cjs without starting Node's ES module loader, and that file is compiled from
 // a V8 code cache kept in the user's cache directory (Node 20 has no module.enableCompileCache;
-// where Node has it, it is enabled for the rest). Everything else runs dist/bin.js.
+// where Node has it, it is enabled for the rest). Everything else runs the full CLI, which is
+// CommonJS too (dist/cli.cjs, one file) and compiled from a code cache of its own.
 'use strict'
 // Node answers SIGUSR1 by opening an inspector on 127.0.0.1:9229, through which anyone who can
 // connect runs code in this process, which holds a private key and tokens. A listener replaces
@@ -28,19 +29,30 @@ const served =
 served.then((done) => {
   if (done) return undefined
   require('node:module').enableCompileCache?.()
-  return import('../dist/bin.js')
+  // src/bin.ts sets this V8 flag as it starts. A code cache records the flags it was made under
+  // and V8 rejects it under any others, so it is set before compiling: the cache written at the
+  // end of a run is then accepted by the next.
+  require('node:v8').setFlagsFromString('--liftoff-only')
+  // One cache per command (what V8 caches is what the run compiled, and commands share little
+  // beyond the start-up), written only after a run that succeeded, so a mistyped command leaves none.
+  const command = /^[a-z][a-z0-9-]{0,31}$/.test(argv[0] ?? '') ? argv[0] : '-'
+  loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'cli.cjs'), command)
+  return undefined
 })
 
 /**
  * require(file), compiled with a V8 code cache when one is there and still valid. The cache is
  * named after the file's identity and times and the Node version (V8 itself checks only the
  * source length), lives in $XDG_CACHE_HOME/bktx/v8 (0700, files 0600, both checked to be the user's
- * own, as the token cache is), and is written once after the first run.
+ * own, as the token cache is), and is written once after the first run. With `variant`, each
+ * variant has a cache of its own, written only after a run that ends with exit code 0.
  */
-function loadWithCodeCache(file) {
+function loadWithCodeCache(file, variant) {
   const fs = require('node:fs')
   const path = require('node:path')
-  const source = fs.readFileSync(file, 'utf8')
+  // The bundles are ASCII (esbuild escapes the rest; scripts/build.mjs checks): read as latin1,
+  // the same text without the UTF-8 decoding, a few milliseconds on the full CLI's half megabyte.
+  const source = fs.readFileSync(file, 'latin1')
   const base =
     process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
   const dir = path.join(base, 'bktx', 'v8')
@@ -49,7 +61,7 @@ function loadWithCodeCache(file) {
   // changes in any way gets a new ctime (which no user can set) and so a new name.
   const info = fs.statSync(file, { bigint: true })
   const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeNs}-${info.ctimeNs}`
-  const cacheFile = path.join(dir, `${path.basename(file)}-${name}.bin`)
+  const cacheFile = path.join(dir, `${path.basename(file)}-${variant === undefined ? '' : `${variant}-`}${name}.bin`)
   const uid = process.getuid?.()
   const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)
   let cachedData
@@ -70,6 +82,7 @@ function loadWithCodeCache(file) {
   if (cachedData === undefined || script.cachedDataRejected) {
     // After this run, so the cache holds the functions the run compiled, not just the top level.
     process.once('beforeExit', () => {
+      if (variant !== undefined && (process.exitCode ?? 0) !== 0) return
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
         const temp = `${cacheFile}.${process.pid}.tmp`

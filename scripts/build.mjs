@@ -8,20 +8,27 @@ import { tmpdir } from 'node:os'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildComplete } from './build-complete.mjs'
+import { builtinImports, ENTRY, wrapEntry, wrapTopLevelAwait } from './cjs-plugins.mjs'
 
 // BKTX_TRACE_MODULES=1: an instrumented build for scripts/token-route.mjs. Every src/ module
 // records its path in globalThis.__bktxTrace when its body runs, and dist/metafile.json holds
 // the import graph of the bundled inputs.
 const TRACE = process.env.BKTX_TRACE_MODULES === '1'
-const trace = {
+// (`cjs`: for the CommonJS build, where src/bin.ts's top-level await is wrapped as wrapEntry does.)
+const traceModules = (cjs = false) => ({
   name: 'trace-modules',
   setup(b) {
     b.onLoad({ filter: /\/src\/.*\.ts$/ }, async (args) => {
       const path = relative(fileURLToPath(new URL('..', import.meta.url)), args.path)
-      return { contents: `;(globalThis.__bktxTrace ??= []).push(${JSON.stringify(path)});\n${await readFile(args.path, 'utf8')}`, loader: 'ts' }
+      const text = await readFile(args.path, 'utf8')
+      return {
+        contents: `;(globalThis.__bktxTrace ??= []).push(${JSON.stringify(path)});\n${cjs && ENTRY.test(args.path) ? wrapTopLevelAwait(text) : text}`,
+        loader: 'ts',
+      }
     })
   },
-}
+})
+const trace = traceModules()
 // Commander requires node:child_process when it loads, for executable subcommands, which bktx
 // has none of; that module brings net and dgram with it, a few milliseconds of every command's
 // start-up. Its one use, childProcess.spawn, loads it when called.
@@ -60,6 +67,52 @@ const common = {
 // share into many small chunks, and each is one more module to resolve, read and compile on
 // every run (the uncached token path was about 8 ms slower with 82 chunks than with 32).
 const result = await build({ ...common, entryPoints: { bin: 'src/bin.ts' }, chunkNames: 'chunks/[name]-[hash]' })
+// The full CLI again, as one CommonJS file (dist/cli.cjs), which bin/bktx.js requires compiled
+// from a V8 code cache: no ES module loader starts, no chunk is resolved or read, and the
+// compilation of what the command runs comes from the cache. dist/bin.js (ESM) stays for what
+// runs the CLI directly (the build's help capture below, test/e2e/fast-paths.test.ts).
+// Modules reached only by a dynamic import are evaluated when it runs, as in the ESM build:
+// esbuild wraps them in lazy initialisers inside the one file, and V8 compiles a function only
+// when it is first called, so what a command never reaches costs only its share of reading the file.
+// undici (half the CLI's code, loaded for a proxy or --ca-file only) is a file of its own,
+// required where the ESM build imports it, so that every other run neither reads nor scans it.
+const separateUndici = {
+  name: 'separate-undici',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) => (args.kind === 'dynamic-import' ? { path: 'undici', namespace: 'separate-undici' } : undefined))
+    b.onLoad({ filter: /.*/, namespace: 'separate-undici' }, () => ({
+      contents: "module.exports = require(require('node:path').join(__dirname, 'undici.cjs'))",
+      loader: 'js',
+    }))
+  },
+}
+const cjs = {
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  metafile: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  // A third less to read on every run; the names stay (errors take their class's name).
+  minify: !TRACE,
+  keepNames: true,
+  legalComments: 'none',
+  logLevel: 'warning',
+}
+const cli = await build({
+  ...cjs,
+  entryPoints: { cli: 'src/bin.ts' },
+  external: common.external,
+  // import.meta.url (createRequire of the native bindings) in CommonJS terms; strict mode, as
+  // the ES module build runs in.
+  define: { ...common.define, 'import.meta.url': '__bktxImportMetaUrl' },
+  banner: { js: "'use strict';const __bktxImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  plugins: [...(TRACE ? [traceModules(true)] : []), lazyCommanderSpawn, wrapEntry, builtinImports, separateUndici],
+})
+const undici = await build({ ...cjs, entryPoints: { undici: 'node_modules/undici/index.js' } })
+Object.assign(result.metafile.outputs, cli.metafile.outputs, undici.metafile.outputs)
+
 // The library is bundled again by its users' tools, which may turn it into CommonJS (esbuild
 // --format=cjs, webpack) where import.meta is empty: every chunk then crashed at load in
 // createRequire(undefined). Here import.meta.url (the banner's and the source's, which only
@@ -195,6 +248,13 @@ if (TRACE)
     new URL('../dist/metafile.json', import.meta.url),
     JSON.stringify({ inputs: { ...result.metafile.inputs, ...fast.metafile.inputs }, outputs: result.metafile.outputs }),
   )
+
+// bin/bktx.js reads the files it compiles with a code cache as latin1, which is their text only while they are ASCII.
+for (const file of ['cli.cjs', 'fast-token.cjs']) {
+  const bytes = await readFile(new URL(`../dist/${file}`, import.meta.url))
+  const at = bytes.findIndex((byte) => byte > 0x7f)
+  if (at !== -1) throw new Error(`dist/${file} has a non-ASCII byte at ${at}: bin/bktx.js reads it as latin1 (build it with esbuild's default charset)`)
+}
 
 // The bundled packages' licences, since their code ships inside dist/ (MIT, ISC and others
 // ask for the notice to travel with copies).
