@@ -10,11 +10,11 @@
 // Options: --out FILE (default dist/bin/bktx-linux-x64).
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { isBuiltin } from 'node:module'
 import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { builtinImports, wrapEntry } from './cjs-plugins.mjs'
 import { thirdPartyNotices } from './notices.mjs'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -25,41 +25,9 @@ const POSTJECT = 'postject@1.0.0-alpha.6'
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
 const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
 
-// src/bin.ts awaits at its top level, which CommonJS cannot: its statements after the imports
-// run inside an async function here. Its imports and declarations stay at the top.
-const wrapEntry = {
-  name: 'wrap-top-level-await',
-  setup(b) {
-    b.onLoad({ filter: /[\\/]src[\\/]bin\.ts$/ }, async (args) => {
-      const lines = (await readFile(args.path, 'utf8')).split('\n')
-      const head = []
-      const body = []
-      let inImport = false
-      for (const line of lines) {
-        if (inImport || /^import\s/.test(line) || /^declare\s/.test(line)) {
-          head.push(line)
-          // A multi-line import ends at the line with its `from '...'`.
-          inImport = /^import\s/.test(line) || inImport ? !/from\s+['"][^'"]+['"]\s*;?\s*$/.test(line) && !/^import\s+['"]/.test(line) : false
-        } else body.push(line)
-      }
-      return { contents: `${head.join('\n')}\n;(async () => {\n${body.join('\n')}\n})()\n`, loader: 'ts' }
-    })
-  },
-}
-
-// The SEA code cache (useCodeCache, which halves the start-up) compiles the script without a
-// dynamic import callback, so `import('node:https')` then fails at run time
-// (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING). Dynamic imports of built-in modules become require()
-// of a one-line CommonJS module, which esbuild bundles as a lazily evaluated import.
-const builtinImports = {
-  name: 'builtin-dynamic-imports',
-  setup(b) {
-    b.onResolve({ filter: /^[a-z_:/]+$/ }, (args) =>
-      args.kind === 'dynamic-import' && isBuiltin(args.path) ? { path: args.path, namespace: 'builtin-require' } : undefined,
-    )
-    b.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)})`, loader: 'js' }))
-  },
-}
+// The top-level await of src/bin.ts and its dynamic imports of built-in modules, as for dist/cli.cjs:
+// the SEA code cache (useCodeCache, which halves the start-up) compiles the script without a
+// dynamic import callback (ERR_VM_DYNAMIC_IMPORT_CALLBACK_MISSING).
 
 const work = await mkdtemp(join(tmpdir(), 'bktx-sea-'))
 try {
