@@ -64,7 +64,8 @@ function loadWithCodeCache(file) {
     // No cache yet: compile from source.
   }
   const vm = require('node:vm')
-  const script = new vm.Script(require('node:module').wrap(source), { filename: file, cachedData })
+  // Module.wrap's text, written out: requiring node:module for it loads Node's ES module loader.
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, { filename: file, cachedData })
   const mod = { exports: {} }
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file))
   if (cachedData === undefined || script.cachedDataRejected) {

@@ -140,9 +140,10 @@ const fast = await build({
   entryPoints: { 'fast-token': 'src/fast/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
-  // import.meta.url (createRequire of the keyring binding) in CommonJS terms.
-  define: { 'import.meta.url': '__bktxImportMetaUrl' },
-  banner: { js: "const __bktxImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  // import.meta.url (createRequire of the keyring binding) in CommonJS terms, made when first
+  // read: building a URL at load would cost every hit, which never reads it.
+  define: { 'import.meta.url': '__bktxImportMeta.url' },
+  banner: { js: "const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
   bundle: true,
   metafile: true,
   // A third less to read and compile on every hit; the names stay (errors take their class's name).
