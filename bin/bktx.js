@@ -41,14 +41,16 @@ function loadWithCodeCache(file) {
   const fs = require('node:fs')
   const path = require('node:path')
   const source = fs.readFileSync(file, 'utf8')
-  const base =
-    process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
+  // os.homedir() is $HOME when set: node:os is loaded only without it.
+  const home = process.platform !== 'win32' && process.env.HOME !== undefined ? process.env.HOME : require('node:os').homedir()
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(home, '.cache')
   const dir = path.join(base, 'bktx', 'v8')
   // Named after the file's identity, not a hash of its text: hashing needs node:crypto, which
   // costs a hit about 5 ms to load and which the hit itself never needs. An installed file that
-  // changes in any way gets a new ctime (which no user can set) and so a new name.
-  const info = fs.statSync(file, { bigint: true })
-  const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeNs}-${info.ctimeNs}`
+  // changes in any way gets a new ctime (which no user can set) and so a new name. Times in
+  // milliseconds keep a fraction of a microsecond; a BigInt stat costs a hit its own classes.
+  const info = fs.statSync(file)
+  const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeMs}-${info.ctimeMs}`
   const cacheFile = path.join(dir, `${path.basename(file)}-${name}.bin`)
   const uid = process.getuid?.()
   const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)

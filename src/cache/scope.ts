@@ -93,6 +93,10 @@ export function jobIdentities(env: Env): JobIdentity[] {
 export function cacheScope(env: Env, homeKey: string): CacheScope {
   const jobs = jobIdentities(env)
   const kind = jobs.length === 0 ? 'home' : 'job'
-  const hash = sha256Hex(JSON.stringify(['bktx-scope-v1', homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])).slice(0, 16)
-  return { name: `${kind}-${hash}`, kind, providers: jobs.map((j) => j.provider) }
+  const input = JSON.stringify(['bktx-scope-v1', homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])
+  // A cache hit asks twice (the key identities, then the token cache): hashed once.
+  if (lastScope?.input !== input) lastScope = { input, hash: sha256Hex(input).slice(0, 16) }
+  return { name: `${kind}-${lastScope.hash}`, kind, providers: jobs.map((j) => j.provider) }
 }
+
+let lastScope: { input: string; hash: string } | undefined
