@@ -148,9 +148,11 @@ const fast = await build({
   banner: { js: "const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
   bundle: true,
   metafile: true,
-  // A third less to read and compile on every hit; the names stay (errors take their class's name).
-  minify: !TRACE,
-  keepNames: true,
+  // Less to read and compile on every hit. Identifiers are not renamed, so the names stay (errors
+  // take their class's name) without keepNames, whose 300 name-setting calls at load cost a hit
+  // more than the longer text does (measured: about 1.5% fewer instructions).
+  minifyWhitespace: !TRACE,
+  minifySyntax: !TRACE,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
