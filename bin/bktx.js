@@ -53,14 +53,16 @@ function loadWithCodeCache(file, variant) {
   // The bundles are ASCII (esbuild escapes the rest; scripts/build.mjs checks): read as latin1,
   // the same text without the UTF-8 decoding, a few milliseconds on the full CLI's half megabyte.
   const source = fs.readFileSync(file, 'latin1')
-  const base =
-    process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(require('node:os').homedir(), '.cache')
+  // os.homedir() is $HOME when set: node:os is loaded only without it.
+  const home = process.platform !== 'win32' && process.env.HOME !== undefined ? process.env.HOME : require('node:os').homedir()
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(home, '.cache')
   const dir = path.join(base, 'bktx', 'v8')
   // Named after the file's identity, not a hash of its text: hashing needs node:crypto, which
   // costs a hit about 5 ms to load and which the hit itself never needs. An installed file that
-  // changes in any way gets a new ctime (which no user can set) and so a new name.
-  const info = fs.statSync(file, { bigint: true })
-  const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeNs}-${info.ctimeNs}`
+  // changes in any way gets a new ctime (which no user can set) and so a new name. Times in
+  // milliseconds keep a fraction of a microsecond; a BigInt stat costs a hit its own classes.
+  const info = fs.statSync(file)
+  const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeMs}-${info.ctimeMs}`
   const cacheFile = path.join(dir, `${path.basename(file)}-${variant === undefined ? '' : `${variant}-`}${name}.bin`)
   const uid = process.getuid?.()
   const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)
@@ -76,7 +78,8 @@ function loadWithCodeCache(file, variant) {
     // No cache yet: compile from source.
   }
   const vm = require('node:vm')
-  const script = new vm.Script(require('node:module').wrap(source), { filename: file, cachedData })
+  // Module.wrap's text, written out: requiring node:module for it loads Node's ES module loader.
+  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, { filename: file, cachedData })
   const mod = { exports: {} }
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file))
   if (cachedData === undefined || script.cachedDataRejected) {

@@ -5,9 +5,10 @@
 // So every cache directory is a subdirectory of the uid's private cache directory, named after a
 // hash of the home (its resolved XDG cache path) and, in a CI job, of the job's identity; the
 // entry lock lives in it too, so the processes of one job still single-flight. Light on purpose:
-// the cache-hit fast path computes the scope (one hash, no file system call).
-import { createHash } from 'node:crypto'
+// the cache-hit fast path computes the scope (one hash, no file system call), with the plain
+// JavaScript SHA-256 (src/hash/sha256.ts): node:crypto would cost a hit about 5 ms to load.
 import type { Env } from '../deps.js'
+import { sha256Hex } from '../hash/sha256.js'
 
 /** A CI system whose job identity bktx knows. */
 export type CIProvider = 'buildkite' | 'github' | 'gitlab' | 'circleci' | 'jenkins'
@@ -92,9 +93,10 @@ export function jobIdentities(env: Env): JobIdentity[] {
 export function cacheScope(env: Env, homeKey: string): CacheScope {
   const jobs = jobIdentities(env)
   const kind = jobs.length === 0 ? 'home' : 'job'
-  const hash = createHash('sha256')
-    .update(JSON.stringify(['bktx-scope-v1', homeKey, ...jobs.map((j) => [j.provider, ...j.parts])]))
-    .digest('hex')
-    .slice(0, 16)
-  return { name: `${kind}-${hash}`, kind, providers: jobs.map((j) => j.provider) }
+  const input = JSON.stringify(['bktx-scope-v1', homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])
+  // A cache hit asks twice (the key identities, then the token cache): hashed once.
+  if (lastScope?.input !== input) lastScope = { input, hash: sha256Hex(input).slice(0, 16) }
+  return { name: `${kind}-${lastScope.hash}`, kind, providers: jobs.map((j) => j.provider) }
 }
+
+let lastScope: { input: string; hash: string } | undefined

@@ -37,7 +37,9 @@ export async function serveCached(argv: readonly string[]): Promise<boolean> {
       stderrIsTTY: () => process.stderr.isTTY === true,
       // The shell that reads `bktx env`'s output; the full CLI asks `ps` where there is no /proc.
       parentName: () => (process.platform === 'linux' ? linuxParentName(process.ppid) : null),
-      home: homedir(),
+      // os.homedir() is $HOME when set (libuv's uv_os_homedir); reading it here spares a hit
+      // loading node:os, which this bundle loads only when called (scripts/build.mjs, LAZY).
+      home: process.platform !== 'win32' && process.env['HOME'] !== undefined ? process.env['HOME'] : homedir(),
       uid,
       cwd: process.cwd(),
       clock: systemClock,

@@ -17,7 +17,8 @@ export function tokenVariables(result: CachedTokenResult, org: string): EnvVar[]
 export function shellKindOf(name: string): ShellKind | undefined {
   const base = basename(name)
     .replace(/^-/, '')
-    .replace(/\.exe$/i, '')
+    // Not /\.exe$/i: the i flag costs `bktx env` a Unicode case table on its first match.
+    .replace(/\.[Ee][Xx][Ee]$/, '')
     .toLowerCase()
   if (base === 'fish' || base === 'zsh' || base === 'bash' || base === 'cmd') return base
   if (base === 'pwsh' || base === 'powershell') return 'powershell'

@@ -1,8 +1,8 @@
-import { copyFileSync } from 'node:fs'
+import { copyFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { runBin } from '../helpers/spawn.js'
+import { BIN, runBin, runProcess } from '../helpers/spawn.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
 // What bin/bktx.js answers before loading the full CLI (src/fast/static.ts: --version and help
@@ -54,6 +54,19 @@ describe('the answers bin/bktx.js gives before the full CLI', () => {
   ])('bktx %j from the cache prints what the full CLI prints', async (args) => {
     const { fast, full } = await both(args)
     expect(fast).toEqual(full)
+  })
+
+  // A hit costs mostly what it loads (docs/benchmarks.md): these built-in modules cost it
+  // milliseconds each and it needs none of them (node:module brings the ES module loader).
+  it.each([['token'], ['env']])('a bktx %s hit loads no built-in module it does not need', async (command) => {
+    const probe = join(world.home.dir, 'loaded-modules.cjs')
+    writeFileSync(probe, "process.on('exit', () => require('node:fs').writeSync(2, `\\nLOADED ${JSON.stringify(process.moduleLoadList)}\\n`))\n")
+    const run = await runProcess(process.execPath, ['-r', probe, BIN, command, '--scope', 'read_builds'], { env: { PATH: process.env['PATH'], ...env } })
+    expect(run.code).toBe(0)
+    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(run.stderr)?.[1] ?? 'null') as string[]
+    expect(loaded).toContain('NativeModule vm')
+    const unneeded = ['crypto', 'os', 'module', 'fs/promises', 'stream', 'internal/modules/esm/loader'].map((name) => `NativeModule ${name}`)
+    expect(loaded.filter((name) => unneeded.includes(name))).toEqual([])
   })
 
   it('bktx env writes the syntax of the shell that runs it, as the full CLI does', async () => {
