@@ -583,10 +583,11 @@ var init_pkcs11_uri = __esm({
 
 // src/keys/source.ts
 function hasKeyScheme(value2) {
-  return /^(env|pkcs11|exec):/i.test(value2);
+  const scheme = SCHEME.exec(value2)?.[1]?.toLowerCase();
+  return scheme !== void 0 && KEY_SCHEMES.has(scheme);
 }
 function parseKeySource(value2) {
-  const scheme = /^([a-z0-9]+):/i.exec(value2)?.[1]?.toLowerCase();
+  const scheme = SCHEME.exec(value2)?.[1]?.toLowerCase();
   if (scheme === "env") {
     const name = value2.slice(4);
     if (!ENV_NAME.test(name)) throw new KeySourceError("key", `env:${name} does not name an environment variable (letters, digits and "_")`);
@@ -623,7 +624,7 @@ function parsePinSource(value2) {
   }
   return { kind: "file", path: value2 };
 }
-var KeySourceError, ENV_NAME;
+var KeySourceError, ENV_NAME, SCHEME, KEY_SCHEMES;
 var init_source = __esm({
   "src/keys/source.ts"() {
     "use strict";
@@ -632,6 +633,8 @@ var init_source = __esm({
     KeySourceError = class extends SettingInvalidError {
     };
     ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+    SCHEME = /^([A-Za-z0-9]+):/;
+    KEY_SCHEMES = /* @__PURE__ */ new Set(["env", "pkcs11", "exec"]);
   }
 });
 
@@ -28488,6 +28491,148 @@ var init_clock = __esm({
   }
 });
 
+// src/hash/sha256.ts
+function sha256(data) {
+  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
+  const blocks = Math.ceil((bytes.length + 9) / 64);
+  const padded = new Uint8Array(blocks * 64);
+  padded.set(bytes);
+  padded[bytes.length] = 128;
+  const view = new DataView(padded.buffer);
+  const bits = bytes.length * 8;
+  view.setUint32(padded.length - 8, Math.floor(bits / 4294967296));
+  view.setUint32(padded.length - 4, bits >>> 0);
+  const h = new Uint32Array([1779033703, 3144134277, 1013904242, 2773480762, 1359893119, 2600822924, 528734635, 1541459225]);
+  const w = new Uint32Array(64);
+  for (let offset = 0; offset < padded.length; offset += 64) {
+    for (let t = 0; t < 16; t++) w[t] = view.getUint32(offset + t * 4);
+    for (let t = 16; t < 64; t++) {
+      const a2 = w[t - 15];
+      const b2 = w[t - 2];
+      const s0 = (a2 >>> 7 | a2 << 25) ^ (a2 >>> 18 | a2 << 14) ^ a2 >>> 3;
+      const s1 = (b2 >>> 17 | b2 << 15) ^ (b2 >>> 19 | b2 << 13) ^ b2 >>> 10;
+      w[t] = w[t - 16] + s0 + w[t - 7] + s1 | 0;
+    }
+    let a = h[0];
+    let b = h[1];
+    let c = h[2];
+    let d = h[3];
+    let e = h[4];
+    let f = h[5];
+    let g = h[6];
+    let hh = h[7];
+    for (let t = 0; t < 64; t++) {
+      const s1 = (e >>> 6 | e << 26) ^ (e >>> 11 | e << 21) ^ (e >>> 25 | e << 7);
+      const ch = e & f ^ ~e & g;
+      const t1 = hh + s1 + ch + K[t] + w[t] | 0;
+      const s0 = (a >>> 2 | a << 30) ^ (a >>> 13 | a << 19) ^ (a >>> 22 | a << 10);
+      const maj = a & b ^ a & c ^ b & c;
+      const t2 = s0 + maj | 0;
+      hh = g;
+      g = f;
+      f = e;
+      e = d + t1 | 0;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + t2 | 0;
+    }
+    h[0] = h[0] + a;
+    h[1] = h[1] + b;
+    h[2] = h[2] + c;
+    h[3] = h[3] + d;
+    h[4] = h[4] + e;
+    h[5] = h[5] + f;
+    h[6] = h[6] + g;
+    h[7] = h[7] + hh;
+  }
+  const out = new Uint8Array(32);
+  const outView = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) outView.setUint32(i * 4, h[i]);
+  return out;
+}
+function sha256Hex(data) {
+  const digest2 = sha256(data);
+  let hex = "";
+  for (let i = 0; i < digest2.length; i++) hex += digest2[i].toString(16).padStart(2, "0");
+  return hex;
+}
+function sha256Base64url(data) {
+  return Buffer.from(sha256(data)).toString("base64url");
+}
+var K;
+var init_sha256 = __esm({
+  "src/hash/sha256.ts"() {
+    "use strict";
+    K = new Uint32Array([
+      1116352408,
+      1899447441,
+      3049323471,
+      3921009573,
+      961987163,
+      1508970993,
+      2453635748,
+      2870763221,
+      3624381080,
+      310598401,
+      607225278,
+      1426881987,
+      1925078388,
+      2162078206,
+      2614888103,
+      3248222580,
+      3835390401,
+      4022224774,
+      264347078,
+      604807628,
+      770255983,
+      1249150122,
+      1555081692,
+      1996064986,
+      2554220882,
+      2821834349,
+      2952996808,
+      3210313671,
+      3336571891,
+      3584528711,
+      113926993,
+      338241895,
+      666307205,
+      773529912,
+      1294757372,
+      1396182291,
+      1695183700,
+      1986661051,
+      2177026350,
+      2456956037,
+      2730485921,
+      2820302411,
+      3259730800,
+      3345764771,
+      3516065817,
+      3600352804,
+      4094571909,
+      275423344,
+      430227734,
+      506948616,
+      659060556,
+      883997877,
+      958139571,
+      1322822218,
+      1537002063,
+      1747873779,
+      1955562222,
+      2024104815,
+      2227730452,
+      2361852424,
+      2428436474,
+      2756734187,
+      3204031479,
+      3329325298
+    ]);
+  }
+});
+
 // src/cache/scope.ts
 function isCI(env) {
   const value2 = env["CI"];
@@ -28518,14 +28663,15 @@ function jobIdentities(env) {
 function cacheScope(env, homeKey) {
   const jobs = jobIdentities(env);
   const kind = jobs.length === 0 ? "home" : "job";
-  const hash = (0, import_node_crypto2.createHash)("sha256").update(JSON.stringify(["bktx-scope-v1", homeKey, ...jobs.map((j) => [j.provider, ...j.parts])])).digest("hex").slice(0, 16);
-  return { name: `${kind}-${hash}`, kind, providers: jobs.map((j) => j.provider) };
+  const input2 = JSON.stringify(["bktx-scope-v1", homeKey, ...jobs.map((j) => [j.provider, ...j.parts])]);
+  if (lastScope?.input !== input2) lastScope = { input: input2, hash: sha256Hex(input2).slice(0, 16) };
+  return { name: `${kind}-${lastScope.hash}`, kind, providers: jobs.map((j) => j.provider) };
 }
-var import_node_crypto2, SCOPE_NAME, JOB_VARIABLES;
+var SCOPE_NAME, JOB_VARIABLES, lastScope;
 var init_scope = __esm({
   "src/cache/scope.ts"() {
     "use strict";
-    import_node_crypto2 = require("node:crypto");
+    init_sha256();
     SCOPE_NAME = /^(home|job)-[0-9a-f]{16}$/;
     JOB_VARIABLES = {
       buildkite: "BUILDKITE_JOB_ID",
@@ -28661,140 +28807,6 @@ var init_dir = __esm({
     init_atomic();
     REMOVE_OR_NO_CACHE = ["remove it, or use ", { option: "cache", value: "none" }];
     CANNOT_CREATE = ["use ", { option: "cache", value: "none" }, ", or set XDG_CACHE_HOME or XDG_RUNTIME_DIR to a writable directory of yours"];
-  }
-});
-
-// src/hash/sha256.ts
-function sha256(data) {
-  const bytes = typeof data === "string" ? Buffer.from(data, "utf8") : data;
-  const blocks = Math.ceil((bytes.length + 9) / 64);
-  const padded = new Uint8Array(blocks * 64);
-  padded.set(bytes);
-  padded[bytes.length] = 128;
-  const view = new DataView(padded.buffer);
-  const bits = bytes.length * 8;
-  view.setUint32(padded.length - 8, Math.floor(bits / 4294967296));
-  view.setUint32(padded.length - 4, bits >>> 0);
-  const h = new Uint32Array([1779033703, 3144134277, 1013904242, 2773480762, 1359893119, 2600822924, 528734635, 1541459225]);
-  const w = new Uint32Array(64);
-  for (let offset = 0; offset < padded.length; offset += 64) {
-    for (let t = 0; t < 16; t++) w[t] = view.getUint32(offset + t * 4);
-    for (let t = 16; t < 64; t++) {
-      const a2 = w[t - 15];
-      const b2 = w[t - 2];
-      const s0 = (a2 >>> 7 | a2 << 25) ^ (a2 >>> 18 | a2 << 14) ^ a2 >>> 3;
-      const s1 = (b2 >>> 17 | b2 << 15) ^ (b2 >>> 19 | b2 << 13) ^ b2 >>> 10;
-      w[t] = w[t - 16] + s0 + w[t - 7] + s1 | 0;
-    }
-    let [a, b, c, d, e, f, g, hh] = h;
-    for (let t = 0; t < 64; t++) {
-      const s1 = (e >>> 6 | e << 26) ^ (e >>> 11 | e << 21) ^ (e >>> 25 | e << 7);
-      const ch = e & f ^ ~e & g;
-      const t1 = hh + s1 + ch + K[t] + w[t] | 0;
-      const s0 = (a >>> 2 | a << 30) ^ (a >>> 13 | a << 19) ^ (a >>> 22 | a << 10);
-      const maj = a & b ^ a & c ^ b & c;
-      const t2 = s0 + maj | 0;
-      hh = g;
-      g = f;
-      f = e;
-      e = d + t1 | 0;
-      d = c;
-      c = b;
-      b = a;
-      a = t1 + t2 | 0;
-    }
-    h[0] = h[0] + a;
-    h[1] = h[1] + b;
-    h[2] = h[2] + c;
-    h[3] = h[3] + d;
-    h[4] = h[4] + e;
-    h[5] = h[5] + f;
-    h[6] = h[6] + g;
-    h[7] = h[7] + hh;
-  }
-  const out = new Uint8Array(32);
-  const outView = new DataView(out.buffer);
-  for (let i = 0; i < 8; i++) outView.setUint32(i * 4, h[i]);
-  return out;
-}
-function sha256Hex(data) {
-  let hex = "";
-  for (const byte of sha256(data)) hex += byte.toString(16).padStart(2, "0");
-  return hex;
-}
-function sha256Base64url(data) {
-  return Buffer.from(sha256(data)).toString("base64url");
-}
-var K;
-var init_sha256 = __esm({
-  "src/hash/sha256.ts"() {
-    "use strict";
-    K = new Uint32Array([
-      1116352408,
-      1899447441,
-      3049323471,
-      3921009573,
-      961987163,
-      1508970993,
-      2453635748,
-      2870763221,
-      3624381080,
-      310598401,
-      607225278,
-      1426881987,
-      1925078388,
-      2162078206,
-      2614888103,
-      3248222580,
-      3835390401,
-      4022224774,
-      264347078,
-      604807628,
-      770255983,
-      1249150122,
-      1555081692,
-      1996064986,
-      2554220882,
-      2821834349,
-      2952996808,
-      3210313671,
-      3336571891,
-      3584528711,
-      113926993,
-      338241895,
-      666307205,
-      773529912,
-      1294757372,
-      1396182291,
-      1695183700,
-      1986661051,
-      2177026350,
-      2456956037,
-      2730485921,
-      2820302411,
-      3259730800,
-      3345764771,
-      3516065817,
-      3600352804,
-      4094571909,
-      275423344,
-      430227734,
-      506948616,
-      659060556,
-      883997877,
-      958139571,
-      1322822218,
-      1537002063,
-      1747873779,
-      1955562222,
-      2024104815,
-      2227730452,
-      2361852424,
-      2428436474,
-      2756734187,
-      3204031479,
-      3329325298
-    ]);
   }
 });
 
@@ -29039,7 +29051,7 @@ __export(once_exports, {
   dueToday: () => dueToday
 });
 async function dueToday(options) {
-  const host = (0, import_node_crypto3.createHash)("sha256").update(options.host).digest("hex").slice(0, 8);
+  const host = (0, import_node_crypto2.createHash)("sha256").update(options.host).digest("hex").slice(0, 8);
   const path = (0, import_node_path11.join)(options.dir, `${MARKER_PREFIX}${options.what}-${host}`);
   const today = options.clock.now().toISOString().slice(0, 10);
   if (readPrivateFile(path, options.uid)?.trim() === today) return false;
@@ -29047,11 +29059,11 @@ async function dueToday(options) {
 `, { mode: 384, overwrite: true }).catch(() => void 0);
   return true;
 }
-var import_node_crypto3, import_node_path11, MARKER_PREFIX;
+var import_node_crypto2, import_node_path11, MARKER_PREFIX;
 var init_once = __esm({
   "src/cache/once.ts"() {
     "use strict";
-    import_node_crypto3 = require("node:crypto");
+    import_node_crypto2 = require("node:crypto");
     import_node_path11 = require("node:path");
     init_atomic();
     init_private_file();
@@ -29150,7 +29162,7 @@ async function lockEntry(lockPath, options = {}) {
   const procDir = options.procDir ?? "/proc";
   const pid = proc?.pid ?? 0;
   const start = proc === void 0 ? void 0 : await startTime(procDir, pid);
-  const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto4.randomBytes)(16).toString("hex")}
+  const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto3.randomBytes)(16).toString("hex")}
 `;
   const gone = async (holder) => {
     if (proc === void 0 || holder.pid === 0) return false;
@@ -29282,7 +29294,7 @@ async function startTime(procDir, pid) {
   }
 }
 async function place(path, content) {
-  const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto4.randomBytes)(6).toString("hex")}.tmp`);
+  const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
   try {
     const handle = await (0, import_promises6.open)(temp, import_node_fs7.constants.O_WRONLY | import_node_fs7.constants.O_CREAT | import_node_fs7.constants.O_EXCL | O_NOFOLLOW2, 384);
     try {
@@ -29327,11 +29339,11 @@ async function unlinkQuietly(path) {
 function failure(path, cause) {
   return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause });
 }
-var import_node_crypto4, import_node_fs7, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
+var import_node_crypto3, import_node_fs7, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
 var init_lock = __esm({
   "src/cache/lock.ts"() {
     "use strict";
-    import_node_crypto4 = require("node:crypto");
+    import_node_crypto3 = require("node:crypto");
     import_node_fs7 = require("node:fs");
     import_promises6 = require("node:fs/promises");
     import_node_path13 = require("node:path");
@@ -29447,17 +29459,17 @@ function signatureCandidates(output, alg, rsaBytes) {
 }
 function verifiesWith(key, data, signature) {
   try {
-    if (key.alg === "ES256") return signature.length === 64 && (0, import_node_crypto5.verify)("sha256", data, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature);
-    return (0, import_node_crypto5.verify)("sha256", data, key.publicKey, signature);
+    if (key.alg === "ES256") return signature.length === 64 && (0, import_node_crypto4.verify)("sha256", data, { key: key.publicKey, dsaEncoding: "ieee-p1363" }, signature);
+    return (0, import_node_crypto4.verify)("sha256", data, key.publicKey, signature);
   } catch {
     return false;
   }
 }
-var import_node_crypto5, BASE64;
+var import_node_crypto4, BASE64;
 var init_signature = __esm({
   "src/keys/signature.ts"() {
     "use strict";
-    import_node_crypto5 = require("node:crypto");
+    import_node_crypto4 = require("node:crypto");
     BASE64 = /^(?:[A-Za-z0-9+/]+={0,2}|[A-Za-z0-9_-]+)$/;
   }
 });
@@ -29511,17 +29523,17 @@ function unescapeNewlines(pem) {
 function derPrivateKey(bytes) {
   for (const type of DER_TYPES) {
     try {
-      return (0, import_node_crypto7.createPrivateKey)({ key: bytes, format: "der", type });
+      return (0, import_node_crypto6.createPrivateKey)({ key: bytes, format: "der", type });
     } catch {
     }
   }
   return void 0;
 }
-var import_node_crypto7, ENV_KEY_SHAPES, BASE642, DER_TYPES;
+var import_node_crypto6, ENV_KEY_SHAPES, BASE642, DER_TYPES;
 var init_env_text = __esm({
   "src/keys/env-text.ts"() {
     "use strict";
-    import_node_crypto7 = require("node:crypto");
+    import_node_crypto6 = require("node:crypto");
     init_errors();
     ENV_KEY_SHAPES = "a PEM block (with newlines, or on one line with literal \\n), base64 of a PEM or of a DER private key (PKCS#8, SEC1 or PKCS#1), or a private JWK (JSON)";
     BASE642 = /^[A-Za-z0-9+/_-]+={0,2}$/;
@@ -29587,7 +29599,7 @@ function checkKeyPair(privateKey, source) {
     detail: { file: source, reason: "key-mismatch" }
   });
   if (jwk.kty === "EC") {
-    const ecdh = (0, import_node_crypto8.createECDH)("prime256v1");
+    const ecdh = (0, import_node_crypto7.createECDH)("prime256v1");
     try {
       ecdh.setPrivateKey(Buffer.from(jwk.d ?? "", "base64url"));
     } catch {
@@ -29608,11 +29620,11 @@ function checkKeyPair(privateKey, source) {
   }
   throw new KeyError(`${source}: ${jwk.kty ?? "unknown"} keys cannot be checked`);
 }
-var import_node_crypto8, B64URL, KEY_MEMBERS, P256_MEMBER_LENGTH, big;
+var import_node_crypto7, B64URL, KEY_MEMBERS, P256_MEMBER_LENGTH, big;
 var init_pair = __esm({
   "src/keys/pair.ts"() {
     "use strict";
-    import_node_crypto8 = require("node:crypto");
+    import_node_crypto7 = require("node:crypto");
     init_errors();
     B64URL = /^[A-Za-z0-9_-]+$/;
     KEY_MEMBERS = /* @__PURE__ */ new Map([
@@ -29672,16 +29684,16 @@ var init_policy = __esm({
 function jwkThumbprint(publicKey) {
   const jwk = publicKey.export({ format: "jwk" });
   const members = jwk.kty === "EC" ? { crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y } : { e: jwk.e, kty: jwk.kty, n: jwk.n };
-  return (0, import_node_crypto9.createHash)("sha256").update(JSON.stringify(members)).digest("base64url");
+  return (0, import_node_crypto8.createHash)("sha256").update(JSON.stringify(members)).digest("base64url");
 }
 function keyFingerprint(publicKey) {
-  return (0, import_node_crypto9.createHash)("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64url");
+  return (0, import_node_crypto8.createHash)("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest("base64url");
 }
-var import_node_crypto9;
+var import_node_crypto8;
 var init_thumbprint = __esm({
   "src/keys/thumbprint.ts"() {
     "use strict";
-    import_node_crypto9 = require("node:crypto");
+    import_node_crypto8 = require("node:crypto");
   }
 });
 
@@ -29978,10 +29990,10 @@ async function fromPem(pem, source, kid) {
   let publicKey;
   try {
     if (isPublic) {
-      publicKey = (0, import_node_crypto10.createPublicKey)({ key: pem, format: "pem" });
+      publicKey = (0, import_node_crypto9.createPublicKey)({ key: pem, format: "pem" });
     } else {
-      privateKey = (0, import_node_crypto10.createPrivateKey)({ key: pem, format: "pem" });
-      publicKey = (0, import_node_crypto10.createPublicKey)(privateKey);
+      privateKey = (0, import_node_crypto9.createPrivateKey)({ key: pem, format: "pem" });
+      publicKey = (0, import_node_crypto9.createPublicKey)(privateKey);
     }
   } catch (cause) {
     throw new KeyError(`${source} holds no readable ${isPublic ? "public" : "private"} key (corrupt or unsupported PEM)`, { cause });
@@ -30008,10 +30020,10 @@ async function fromJwk(value2, source, kidOverride) {
   try {
     const input2 = { key: jwk, format: "jwk" };
     if (hasPrivate) {
-      privateKey = (0, import_node_crypto10.createPrivateKey)(input2);
-      publicKey = (0, import_node_crypto10.createPublicKey)(privateKey);
+      privateKey = (0, import_node_crypto9.createPrivateKey)(input2);
+      publicKey = (0, import_node_crypto9.createPublicKey)(privateKey);
     } else {
-      publicKey = (0, import_node_crypto10.createPublicKey)(input2);
+      publicKey = (0, import_node_crypto9.createPublicKey)(input2);
     }
   } catch (cause) {
     throw new KeyError(`${source} is not a usable ${jwk.kty} JWK (missing or invalid members)`, { cause });
@@ -30058,11 +30070,11 @@ async function parseSigningKey(text, source, kid) {
   if (key.privateKey === void 0) throw new KeyError(`${source} holds a public key; signing needs the private key`);
   return { ...key, privateKey: key.privateKey };
 }
-var import_node_crypto10, import_promises8, import_node_os2, MAX_KEY_FILE_BYTES;
+var import_node_crypto9, import_promises8, import_node_os2, MAX_KEY_FILE_BYTES;
 var init_load2 = __esm({
   "src/keys/load.ts"() {
     "use strict";
-    import_node_crypto10 = require("node:crypto");
+    import_node_crypto9 = require("node:crypto");
     import_promises8 = require("node:fs/promises");
     init_webapi();
     init_errors();
@@ -30078,14 +30090,14 @@ var init_load2 = __esm({
 
 // src/keys/signer.ts
 function toAssertionKey(privateKey, kid, source, fileKid) {
-  const publicKey = (0, import_node_crypto11.createPublicKey)(privateKey);
+  const publicKey = (0, import_node_crypto10.createPublicKey)(privateKey);
   return makeAssertionKey(
     publicKey,
     kid,
     source,
     async (input2) => (
       // ES256 wants the raw r‖s form (RFC 7518 §3.4), not DER; RS256 is PKCS#1 v1.5, Node's default.
-      publicKey.asymmetricKeyType === "ec" ? (0, import_node_crypto11.sign)("sha256", input2, { key: privateKey, dsaEncoding: "ieee-p1363" }) : (0, import_node_crypto11.sign)("sha256", input2, privateKey)
+      publicKey.asymmetricKeyType === "ec" ? (0, import_node_crypto10.sign)("sha256", input2, { key: privateKey, dsaEncoding: "ieee-p1363" }) : (0, import_node_crypto10.sign)("sha256", input2, privateKey)
     ),
     fileKid
   );
@@ -30142,7 +30154,7 @@ async function plainKey(text, pem, kid, source, fileKid, identities) {
   return key;
 }
 function parsePlainKey(pem, kid, source, fileKid) {
-  const privateKey = (0, import_node_crypto11.createPrivateKey)({ key: pem, format: "pem" });
+  const privateKey = (0, import_node_crypto10.createPrivateKey)({ key: pem, format: "pem" });
   const key = toAssertionKey(privateKey, kid, source, fileKid);
   checkKeyPair(privateKey, source);
   return key;
@@ -30174,11 +30186,11 @@ function rememberedKey(known, pem, kid, source, fileKid) {
     sign: async (input2, options) => full().sign(input2, options)
   };
 }
-var import_node_crypto11, import_node_fs8;
+var import_node_crypto10, import_node_fs8;
 var init_signer = __esm({
   "src/keys/signer.ts"() {
     "use strict";
-    import_node_crypto11 = require("node:crypto");
+    import_node_crypto10 = require("node:crypto");
     import_node_fs8 = require("node:fs");
     init_errors();
     init_input();
@@ -30219,7 +30231,7 @@ async function readPublicKeyFile(path, kid) {
 function parsePublic(text, kid) {
   const trimmed = text.trim();
   if (/^-----BEGIN (RSA )?PUBLIC KEY-----/.test(trimmed) && trimmed.split("-----BEGIN ").length === 2) {
-    return { publicKey: (0, import_node_crypto12.createPublicKey)({ key: trimmed, format: "pem" }), kid: void 0 };
+    return { publicKey: (0, import_node_crypto11.createPublicKey)({ key: trimmed, format: "pem" }), kid: void 0 };
   }
   if (!trimmed.startsWith("{")) return void 0;
   const json = JSON.parse(trimmed);
@@ -30231,13 +30243,13 @@ function parsePublic(text, kid) {
   if (jwk["alg"] !== void 0 && jwk["alg"] !== (jwk["kty"] === "EC" ? "ES256" : "RS256")) return void 0;
   const members = jwk["kty"] === "EC" ? { kty: "EC", crv: jwk["crv"], x: jwk["x"], y: jwk["y"] } : { kty: jwk["kty"], n: jwk["n"], e: jwk["e"] };
   const ownKid = typeof jwk["kid"] === "string" && jwk["kid"] !== "" ? jwk["kid"] : void 0;
-  return { publicKey: (0, import_node_crypto12.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
+  return { publicKey: (0, import_node_crypto11.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
 }
-var import_node_crypto12, import_node_fs9, MAX_BYTES;
+var import_node_crypto11, import_node_fs9, MAX_BYTES;
 var init_public_key = __esm({
   "src/keys/public-key.ts"() {
     "use strict";
-    import_node_crypto12 = require("node:crypto");
+    import_node_crypto11 = require("node:crypto");
     import_node_fs9 = require("node:fs");
     init_errors();
     MAX_BYTES = 256 * 1024;
@@ -30246,7 +30258,7 @@ var init_public_key = __esm({
 
 // src/keys/record.ts
 function recordPath(source, modulePath, deps) {
-  const name = (0, import_node_crypto13.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
+  const name = (0, import_node_crypto12.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
   return (0, import_node_path15.join)(resolvePaths(deps.env, deps.home).cacheDir, "keys", `${name}.json`);
 }
 function readKeyRecord(source, modulePath, deps) {
@@ -30255,7 +30267,7 @@ function readKeyRecord(source, modulePath, deps) {
   try {
     const record = JSON.parse(text);
     if (record.source !== source || record.module !== modulePath || typeof record.jwk !== "object" || record.jwk === null) return void 0;
-    return (0, import_node_crypto13.createPublicKey)({ key: record.jwk, format: "jwk" });
+    return (0, import_node_crypto12.createPublicKey)({ key: record.jwk, format: "jwk" });
   } catch {
     return void 0;
   }
@@ -30272,11 +30284,11 @@ async function writeKeyRecord(source, modulePath, publicKey, deps) {
   } catch {
   }
 }
-var import_node_crypto13, import_node_path15;
+var import_node_crypto12, import_node_path15;
 var init_record = __esm({
   "src/keys/record.ts"() {
     "use strict";
-    import_node_crypto13 = require("node:crypto");
+    import_node_crypto12 = require("node:crypto");
     import_node_path15 = require("node:path");
     init_private_file();
     init_paths();
@@ -30586,16 +30598,16 @@ function ecPublicKey(point, source) {
   if (point.length !== 65 || point[0] !== 4) {
     throw new Pkcs11TokenError(`${source}: the token's EC point is not an uncompressed P-256 point`, { detail: { setting: "key", reason: "bad-ec-point" } });
   }
-  return (0, import_node_crypto14.createPublicKey)({
+  return (0, import_node_crypto13.createPublicKey)({
     key: { kty: "EC", crv: "P-256", x: point.subarray(1, 33).toString("base64url"), y: point.subarray(33).toString("base64url") },
     format: "jwk"
   });
 }
-var import_node_crypto14, import_node_fs11, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
+var import_node_crypto13, import_node_fs11, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
 var init_token = __esm({
   "src/keys/pkcs11/token.ts"() {
     "use strict";
-    import_node_crypto14 = require("node:crypto");
+    import_node_crypto13 = require("node:crypto");
     import_node_fs11 = require("node:fs");
     import_node_path16 = require("node:path");
     init_errors();
@@ -30795,7 +30807,7 @@ var init_token = __esm({
       }
       rsaPublicKey(object) {
         const [n, e] = this.attributes(object, [CKA_MODULUS, CKA_PUBLIC_EXPONENT]);
-        return (0, import_node_crypto14.createPublicKey)({ key: { kty: "RSA", n: stripZeros(n).toString("base64url"), e: stripZeros(e).toString("base64url") }, format: "jwk" });
+        return (0, import_node_crypto13.createPublicKey)({ key: { kty: "RSA", n: stripZeros(n).toString("base64url"), e: stripZeros(e).toString("base64url") }, format: "jwk" });
       }
       /**
        * Signs the JWS signing input inside the token: ES256 as CKM_ECDSA over its SHA-256 digest
@@ -30805,7 +30817,7 @@ var init_token = __esm({
       sign(alg, input2) {
         const key = this.privateKey();
         const mechanism = alg === "ES256" ? CKM_ECDSA : CKM_SHA256_RSA_PKCS;
-        const data = alg === "ES256" ? (0, import_node_crypto14.createHash)("sha256").update(input2).digest() : Buffer.from(input2);
+        const data = alg === "ES256" ? (0, import_node_crypto13.createHash)("sha256").update(input2).digest() : Buffer.from(input2);
         let signature;
         try {
           this.module.C_SignInit(this.handle, { mechanism }, key);
@@ -30835,7 +30847,7 @@ var init_token = __esm({
             advice: ["choose another object= or id=, or delete the old key with the token's own tools"]
           });
         }
-        const id = uri.id ?? (0, import_node_crypto14.randomBytes)(16);
+        const id = uri.id ?? (0, import_node_crypto13.randomBytes)(16);
         const label = uri.attributes.object;
         const common = [
           { type: CKA_TOKEN, value: true },
@@ -32691,7 +32703,7 @@ function isObject2(value2) {
 }
 
 // src/exchange/exchange.ts
-var import_node_crypto6 = require("node:crypto");
+var import_node_crypto5 = require("node:crypto");
 
 // src/exchange/request.ts
 init_claims();
@@ -32758,7 +32770,7 @@ function checkParams(params) {
 init_types();
 async function exchange(params, deps, options = {}) {
   const url2 = requireSecureURL(params.tokenUrl, TOKEN_ENDPOINT);
-  const newJti = deps.newJti ?? import_node_crypto6.randomUUID;
+  const newJti = deps.newJti ?? import_node_crypto5.randomUUID;
   return fetchWithRetries(
     { url: url2, ...TOKEN_ENDPOINT },
     async (attempt, signal) => {
@@ -32834,7 +32846,7 @@ init_open();
 init_duration();
 
 // src/token/held.ts
-var import_node_crypto15 = require("node:crypto");
+var import_node_crypto14 = require("node:crypto");
 init_resolve();
 init_settings();
 function isGiven(found) {
@@ -32867,12 +32879,12 @@ function selects(selector, meta) {
   return true;
 }
 function tokenSha256(token) {
-  return (0, import_node_crypto15.createHash)("sha256").update(token, "utf8").digest("hex");
+  return (0, import_node_crypto14.createHash)("sha256").update(token, "utf8").digest("hex");
 }
 function sameDigest(a, b) {
   const x = Buffer.from(a.toLowerCase(), "utf8");
   const y = Buffer.from(b.toLowerCase(), "utf8");
-  return x.length === y.length && (0, import_node_crypto15.timingSafeEqual)(x, y);
+  return x.length === y.length && (0, import_node_crypto14.timingSafeEqual)(x, y);
 }
 var HINT_MIN_LENGTH2 = 20;
 function tokenHint(token) {
@@ -33348,7 +33360,7 @@ var InputError2 = class extends Error {
 };
 
 // action/src/runner.ts
-var import_node_crypto16 = require("node:crypto");
+var import_node_crypto15 = require("node:crypto");
 var import_node_fs12 = require("node:fs");
 function input(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
@@ -33371,7 +33383,7 @@ function mask(runner, value2) {
 function fileCommand(runner, file, name, value2) {
   const path = runner.env[file];
   if (path === void 0 || path === "") throw new RunnerError(`${file} is not set: this action needs a GitHub Actions runner of version 2.297.0 or later`);
-  const delimiter = `ghadelimiter_${(0, import_node_crypto16.randomUUID)()}`;
+  const delimiter = `ghadelimiter_${(0, import_node_crypto15.randomUUID)()}`;
   if (name.includes(delimiter) || value2.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
   (0, import_node_fs12.appendFileSync)(path, `${name}<<${delimiter}
 ${value2}
