@@ -209,7 +209,8 @@ function keyProblem(key: unknown, alg: string, scheme: Scheme): string | undefin
   const { type, usages, algorithm } = key as CryptoKey & { algorithm: { name: string; hash?: { name: string }; namedCurve?: string; modulusLength?: number } }
   if (type !== 'public') return `CryptoKey instances must be of type "public" for the ${alg} algorithm`
   if (algorithm.name !== scheme.name) return `CryptoKey does not support this operation, its algorithm.name must be ${scheme.name}`
-  if (scheme.hash !== undefined && algorithm.hash?.name !== scheme.hash) return `CryptoKey does not support this operation, its algorithm.hash must be ${scheme.hash}`
+  if (scheme.hash !== undefined && algorithm.hash?.name !== scheme.hash)
+    return `CryptoKey does not support this operation, its algorithm.hash must be ${scheme.hash}`
   if (scheme.namedCurve !== undefined && algorithm.namedCurve !== scheme.namedCurve)
     return `CryptoKey does not support this operation, its algorithm.namedCurve must be ${scheme.namedCurve}`
   if (!usages.includes('verify')) return 'CryptoKey does not support this operation, its usages must include verify.'
