@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { access, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -107,7 +108,11 @@ describe('the packed tarball, installed with npm install -g', () => {
       expect(JSON.parse(withoutBinding.stdout)).toMatchObject({ cache: 'file' })
       expect(withoutBinding.stderr).toMatch(/^warning: no keychain .*: caching tokens in /)
     } finally {
+      // Waited for: a server ending cleanly writes its V8 code cache under this home as it exits,
+      // which raced the removal of the directory in afterAll (ENOTEMPTY).
+      const exited = server.exitCode !== null || server.signalCode !== null ? Promise.resolve() : once(server, 'exit')
       server.kill('SIGTERM')
+      await exited
     }
   }, 60_000)
 })
