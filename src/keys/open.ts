@@ -56,6 +56,7 @@ export async function openKey(settings: KeySpec, deps: KeyDeps): Promise<Asserti
         env: deps.env,
         home: deps.home,
         uid: deps.uid,
+        identities: deps.identities,
       })
     case 'exec': {
       if (settings.publicKey === undefined) throw new SettingMissingError('public-key')

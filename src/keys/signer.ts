@@ -169,17 +169,21 @@ function parsePlainKey(pem: string, kid: string | undefined, source: string, fil
   return key
 }
 
-/**
- * The key of a text whose identity was remembered: alg and fingerprint at once (a cache hit
- * needs no more), the rest parsed from the same text, the one already read, on first use (a
- * miss signs). Should the parse give another identity, the remembered one was not this
- * text's (the store was written by hand): nothing is signed with it.
- */
+/** The key of a PEM text whose identity was remembered, parsed from the text already read on first use (a miss signs). */
 function rememberedKey(known: KeyIdentity, pem: string, kid: string | undefined, source: string, fileKid: string | undefined): AssertionKey {
+  return rememberedIdentityKey(known, source, () => parsePlainKey(pem, kid, source, fileKid))
+}
+
+/**
+ * A key known by its remembered identity (./identity.ts): alg and fingerprint at once, the rest
+ * from `parse` on first use. Should the parse give another identity, the remembered one was not
+ * this text's (the store was written by hand): nothing is signed with it.
+ */
+export function rememberedIdentityKey(known: KeyIdentity, source: string, parse: () => AssertionKey): AssertionKey {
   let parsed: AssertionKey | undefined
   const full = (): AssertionKey => {
     if (parsed === undefined) {
-      const key = parsePlainKey(pem, kid, source, fileKid)
+      const key = parse()
       if (key.fingerprint !== known.fingerprint || key.alg !== known.alg) {
         throw new KeyError(`${source}: the key does not match the identity remembered for it in the cache directory (changed by hand?); nothing was signed`, {
           detail: { setting: 'key', reason: 'identity-mismatch' },

@@ -1,11 +1,12 @@
 import type { KeyObject } from 'node:crypto'
 import type { Env } from '../../env.js'
 import { Pkcs11TokenError, SettingMissingError } from '../../errors.js'
-import { makeAssertionKey } from '../signer.js'
+import { keyTextDigest, type KeyIdentityStore } from '../identity.js'
+import { makeAssertionKey, rememberedIdentityKey } from '../signer.js'
 import type { AssertionKey } from '../signer.js'
 import { encodeId, type Pkcs11Uri } from '../pkcs11-uri.js'
 import { readPublicKeyFile } from '../public-key.js'
-import { readKeyRecord, writeKeyRecord } from '../record.js'
+import { parseKeyRecord, readKeyRecordText, writeKeyRecord } from '../record.js'
 import { DEFAULT_PIN_VARIABLE, readPin } from './pin.js'
 import type { TokenTarget } from './token.js'
 
@@ -25,6 +26,8 @@ export interface Pkcs11KeyInput {
   uid: number | undefined
   /** For tests: another binding package in place of pkcs11js. */
   binding?: string | undefined
+  /** Identities of records read before (../identity.ts): a record read again is not parsed again. */
+  identities?: KeyIdentityStore | undefined
 }
 
 /** Where the key is: the module, the URI, and how to get the PIN when the token wants one. */
@@ -62,16 +65,37 @@ export async function readTokenPublicKey(input: Pkcs11KeyInput): Promise<KeyObje
  */
 export async function pkcs11AssertionKey(input: Pkcs11KeyInput): Promise<AssertionKey> {
   const target = tokenTarget(input)
-  let publicKey: KeyObject
-  let ownKid: string | undefined
-  let fromRecord = false
   if (input.publicKeyPath !== undefined) {
-    ;({ publicKey, kid: ownKid } = await readPublicKeyFile(input.publicKeyPath, input.kid))
-  } else {
-    const recorded = readKeyRecord(input.source, target.modulePath, input)
-    fromRecord = recorded !== undefined
-    publicKey = recorded ?? (await readTokenPublicKey(input))
+    const { publicKey, kid: ownKid } = await readPublicKeyFile(input.publicKeyPath, input.kid)
+    return tokenKey(input, target, publicKey, ownKid, false)
   }
+  const text = readKeyRecordText(input.source, target.modulePath, input)
+  if (text === undefined) return tokenKey(input, target, await readTokenPublicKey(input), undefined, false)
+  // A record read before is known by its identity, remembered under the digest of its text as
+  // a key file's is (../identity.ts), so a cache hit neither parses it nor loads node:crypto. The
+  // URI and module are in the digest too: a record copied to another URI's name is another text.
+  const digest = input.identities === undefined ? undefined : keyTextDigest(JSON.stringify(['bktx-pkcs11-record', input.source, target.modulePath, text]))
+  const fromRecord = (): AssertionKey | undefined => {
+    const recorded = parseKeyRecord(text, input.source, target.modulePath)
+    return recorded === undefined ? undefined : tokenKey(input, target, recorded, undefined, true)
+  }
+  const known = digest === undefined ? undefined : await input.identities?.get(digest)
+  if (known !== undefined) return rememberedIdentityKey(known, input.source, () => fromRecord() ?? throwUnusableRecord(input.source))
+  const key = fromRecord()
+  if (key === undefined) return tokenKey(input, target, await readTokenPublicKey(input), undefined, false)
+  if (digest !== undefined) await input.identities?.set(digest, { fingerprint: key.fingerprint, alg: key.alg })
+  return key
+}
+
+/** A remembered record that no longer parses: it was read and checked when remembered, so it was changed by hand. */
+function throwUnusableRecord(source: string): never {
+  throw new Pkcs11TokenError(`${source}: the public key bktx recorded for this URI cannot be read any more (changed by hand?); nothing was signed`, {
+    detail: { setting: 'key', reason: 'record-unusable' },
+  })
+}
+
+/** The token key with this public half; only sign() opens the token, and checks it holds that key. */
+function tokenKey(input: Pkcs11KeyInput, target: TokenTarget, publicKey: KeyObject, ownKid: string | undefined, fromRecord: boolean): AssertionKey {
   const key: AssertionKey = makeAssertionKey(publicKey, input.kid ?? ownKid, input.source, async (data) => {
     const { withSession } = await import('./token.js')
     const { signature, actual } = await withSession(target, {}, (session) => {
