@@ -12,6 +12,8 @@
 // few milliseconds of Node's own start-up remain open.
 process.on('SIGUSR1', () => {})
 const argv = process.argv.slice(2)
+// Set once the full CLI's V8 flag is (below): a code cache made after it is rejected by a run without it.
+let flagsChanged = false
 // `bktx complete` (each TAB of the shell completions) is answered by dist/complete.cjs, from a table of the program (src/complete/main.ts).
 // `bktx --version` and `bktx help` are constants (dist/fast-static.cjs, src/fast/static.ts).
 const constant = argv.length === 1 && ['--version', '-V', 'help', '--help', '-h'].includes(argv[0])
@@ -32,6 +34,7 @@ served.then((done) => {
   // src/bin.ts sets this V8 flag as it starts. A code cache records the flags it was made under
   // and V8 rejects it under any others, so it is set before compiling: the cache written at the
   // end of a run is then accepted by the next.
+  flagsChanged = true
   require('node:v8').setFlagsFromString('--liftoff-only')
   // One cache per command (what V8 caches is what the run compiled, and commands share little
   // beyond the start-up), written only after a run that succeeded, so a mistyped command leaves none.
@@ -48,6 +51,7 @@ served.then((done) => {
  * variant has a cache of its own, written only after a run that ends with exit code 0.
  */
 function loadWithCodeCache(file, variant) {
+  const compiledUnderFlags = flagsChanged
   const fs = require('node:fs')
   const path = require('node:path')
   // The bundles are ASCII (esbuild escapes the rest; scripts/build.mjs checks): read as latin1,
@@ -86,6 +90,9 @@ function loadWithCodeCache(file, variant) {
     // After this run, so the cache holds the functions the run compiled, not just the top level.
     process.once('beforeExit', () => {
       if (variant !== undefined && (process.exitCode ?? 0) !== 0) return
+      // The fast path's bundle, when the run went on to the full CLI (a miss): its cache would
+      // now be made under the full CLI's flag, which the next hit (without it) would reject.
+      if (flagsChanged !== compiledUnderFlags) return
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
         const temp = `${cacheFile}.${process.pid}.tmp`
