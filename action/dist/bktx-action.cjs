@@ -30160,10 +30160,13 @@ function parsePlainKey(pem, kid, source, fileKid) {
   return key;
 }
 function rememberedKey(known, pem, kid, source, fileKid) {
+  return rememberedIdentityKey(known, source, () => parsePlainKey(pem, kid, source, fileKid));
+}
+function rememberedIdentityKey(known, source, parse) {
   let parsed;
   const full = () => {
     if (parsed === void 0) {
-      const key = parsePlainKey(pem, kid, source, fileKid);
+      const key = parse();
       if (key.fingerprint !== known.fingerprint || key.alg !== known.alg) {
         throw new KeyError(`${source}: the key does not match the identity remembered for it in the cache directory (changed by hand?); nothing was signed`, {
           detail: { setting: "key", reason: "identity-mismatch" }
@@ -30258,12 +30261,13 @@ var init_public_key = __esm({
 
 // src/keys/record.ts
 function recordPath(source, modulePath, deps) {
-  const name = (0, import_node_crypto12.createHash)("sha256").update(JSON.stringify(["bktx-key-record-v1", source, modulePath])).digest("hex").slice(0, 32);
+  const name = sha256Hex(JSON.stringify(["bktx-key-record-v1", source, modulePath])).slice(0, 32);
   return (0, import_node_path15.join)(resolvePaths(deps.env, deps.home).cacheDir, "keys", `${name}.json`);
 }
-function readKeyRecord(source, modulePath, deps) {
-  const text = readPrivateFile(recordPath(source, modulePath, deps), deps.uid);
-  if (text === void 0) return void 0;
+function readKeyRecordText(source, modulePath, deps) {
+  return readPrivateFile(recordPath(source, modulePath, deps), deps.uid);
+}
+function parseKeyRecord(text, source, modulePath) {
   try {
     const record = JSON.parse(text);
     if (record.source !== source || record.module !== modulePath || typeof record.jwk !== "object" || record.jwk === null) return void 0;
@@ -30290,6 +30294,7 @@ var init_record = __esm({
     "use strict";
     import_node_crypto12 = require("node:crypto");
     import_node_path15 = require("node:path");
+    init_sha256();
     init_private_file();
     init_paths();
     init_atomic();
@@ -30920,17 +30925,30 @@ async function readTokenPublicKey(input2) {
 }
 async function pkcs11AssertionKey(input2) {
   const target = tokenTarget(input2);
-  let publicKey;
-  let ownKid;
-  let fromRecord = false;
   if (input2.publicKeyPath !== void 0) {
-    ;
-    ({ publicKey, kid: ownKid } = await readPublicKeyFile(input2.publicKeyPath, input2.kid));
-  } else {
-    const recorded = readKeyRecord(input2.source, target.modulePath, input2);
-    fromRecord = recorded !== void 0;
-    publicKey = recorded ?? await readTokenPublicKey(input2);
+    const { publicKey, kid: ownKid } = await readPublicKeyFile(input2.publicKeyPath, input2.kid);
+    return tokenKey(input2, target, publicKey, ownKid, false);
   }
+  const text = readKeyRecordText(input2.source, target.modulePath, input2);
+  if (text === void 0) return tokenKey(input2, target, await readTokenPublicKey(input2), void 0, false);
+  const digest2 = input2.identities === void 0 ? void 0 : keyTextDigest(JSON.stringify(["bktx-pkcs11-record", input2.source, target.modulePath, text]));
+  const fromRecord = () => {
+    const recorded = parseKeyRecord(text, input2.source, target.modulePath);
+    return recorded === void 0 ? void 0 : tokenKey(input2, target, recorded, void 0, true);
+  };
+  const known = digest2 === void 0 ? void 0 : await input2.identities?.get(digest2);
+  if (known !== void 0) return rememberedIdentityKey(known, input2.source, () => fromRecord() ?? throwUnusableRecord(input2.source));
+  const key = fromRecord();
+  if (key === void 0) return tokenKey(input2, target, await readTokenPublicKey(input2), void 0, false);
+  if (digest2 !== void 0) await input2.identities?.set(digest2, { fingerprint: key.fingerprint, alg: key.alg });
+  return key;
+}
+function throwUnusableRecord(source) {
+  throw new Pkcs11TokenError(`${source}: the public key bktx recorded for this URI cannot be read any more (changed by hand?); nothing was signed`, {
+    detail: { setting: "key", reason: "record-unusable" }
+  });
+}
+function tokenKey(input2, target, publicKey, ownKid, fromRecord) {
   const key = makeAssertionKey(publicKey, input2.kid ?? ownKid, input2.source, async (data) => {
     const { withSession: withSession2 } = await Promise.resolve().then(() => (init_token(), token_exports));
     const { signature, actual } = await withSession2(target, {}, (session) => {
@@ -30958,6 +30976,7 @@ var init_key3 = __esm({
   "src/keys/pkcs11/key.ts"() {
     "use strict";
     init_errors();
+    init_identity();
     init_signer();
     init_pkcs11_uri();
     init_public_key();
@@ -31092,7 +31111,8 @@ async function openKey(settings, deps) {
         pinSource: settings.pinSource,
         env: deps.env,
         home: deps.home,
-        uid: deps.uid
+        uid: deps.uid,
+        identities: deps.identities
       });
     case "exec": {
       if (settings.publicKey === void 0) throw new SettingMissingError("public-key");
