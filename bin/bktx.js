@@ -67,7 +67,8 @@ function loadWithCodeCache(file, variant) {
   // milliseconds keep a fraction of a microsecond; a BigInt stat costs a hit its own classes.
   const info = fs.statSync(file)
   const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeMs}-${info.ctimeMs}`
-  const cacheFile = path.join(dir, `${path.basename(file)}-${variant === undefined ? '' : `${variant}-`}${name}.bin`)
+  const prefix = `${path.basename(file)}-${variant === undefined ? '' : `${variant}-`}`
+  const cacheFile = path.join(dir, `${prefix}${name}.bin`)
   const uid = process.getuid?.()
   const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)
   let cachedData
@@ -98,10 +99,36 @@ function loadWithCodeCache(file, variant) {
         const temp = `${cacheFile}.${process.pid}.tmp`
         fs.writeFileSync(temp, script.createCachedData(), { mode: 0o600, flag: 'wx' })
         fs.renameSync(temp, cacheFile)
+        pruneCodeCaches(dir, prefix, cacheFile)
       } catch {
         // A cache that cannot be written only costs speed.
       }
     })
   }
   return mod.exports
+}
+
+/**
+ * Removes this file's caches (same bundle and command) that an earlier install or Node version
+ * left: each is some 400 KB, no run reads it again, and every upgrade would leave one more per
+ * command. Only those untouched for 30 days, since two installs sharing a cache directory (a
+ * global one and npx) each keep their own, and a cache is only ever written, never touched, so
+ * a live one would otherwise be removed by the other install every time it writes. Runs only
+ * after writing a cache, which is rare: the first run of a command after an install.
+ */
+function pruneCodeCaches(dir, prefix, keep) {
+  const fs = require('node:fs')
+  const path = require('node:path')
+  const before = Date.now() - 30 * 24 * 60 * 60 * 1000
+  for (const name of fs.readdirSync(dir)) {
+    const file = path.join(dir, name)
+    // Then the Node version: `help-x`'s caches do not start with `help`'s and a version.
+    if (!name.startsWith(prefix) || file === keep || !/^v\d+\.\d+\.\d+-.*\.(bin|tmp)$/.test(name.slice(prefix.length))) continue
+    try {
+      const info = fs.lstatSync(file)
+      if (info.isFile() && info.mtimeMs < before) fs.unlinkSync(file)
+    } catch {
+      // Gone meanwhile, or not ours to remove: left as it is.
+    }
+  }
 }
