@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest'
 import { commandPath, type Runner } from '../../src/cli/command.js'
 import { HELP_EXAMPLES } from '../../src/cli/help-examples.js'
 import { JSON_FIELDS } from '../../src/cli/json-fields.js'
-import { buildAllCommands, makeProgram, type ProgramDeps } from '../../src/cli/program.js'
-import { MemorySecretStore } from '../../src/secrets/store.js'
+import { buildAllCommands, makeProgram } from '../../src/cli/program.js'
 import { TOKEN_FIELDS } from '../../src/token/document.js'
+import { parseOnlyDeps } from '../helpers/cli.js'
 
 // Every command's help has examples and a learn-more line (src/cli/help-examples.ts), and each
 // example is a command line the program accepts: every `bktx ...` in it is parsed against the
@@ -28,27 +28,6 @@ const GUIDES = new Set([
 /** Commands another branch adds: their entries are checked once the command exists. */
 const LANDING = new Set(['revoke'])
 
-function deps(out: { text: string }): ProgramDeps {
-  return {
-    stdout: { write: (chunk) => void (out.text += chunk), isTTY: false },
-    stderr: { write: (chunk) => void (out.text += chunk), isTTY: false },
-    stdinIsTTY: true,
-    readStdin: async () => '',
-    env: {},
-    clock: { now: () => new Date() },
-    signals: { on: () => () => undefined },
-    fetch: async () => {
-      throw new Error('no requests while parsing')
-    },
-    secrets: new MemorySecretStore(),
-    platform: process.platform,
-    cwd: '/',
-    uid: 0,
-    home: '/nonexistent',
-    version: '0',
-  }
-}
-
 /** Every command of the program, hidden ones included, with its path. */
 function allCommands(program: Command): Map<string, Command> {
   const found = new Map<string, Command>()
@@ -60,7 +39,7 @@ function allCommands(program: Command): Map<string, Command> {
   return found
 }
 
-const COMMANDS = allCommands(makeProgram(deps({ text: '' })))
+const COMMANDS = allCommands(makeProgram(parseOnlyDeps()))
 const HIDDEN = new Set(['complete'])
 
 /**
@@ -101,7 +80,7 @@ async function parse(argv: string[]): Promise<string> {
   const run: Record<string, Runner> = {}
   for (const path of COMMANDS.keys()) run[path] = async () => void (ran = path)
   const out = { text: '' }
-  const program = makeProgram(deps(out), { run })
+  const program = makeProgram(parseOnlyDeps(out), { run })
   try {
     await program.parseAsync(argv, { from: 'user' })
   } catch (error) {
@@ -115,7 +94,7 @@ async function parse(argv: string[]): Promise<string> {
 
 async function helpOf(path: string): Promise<string> {
   const out = { text: '' }
-  const program = makeProgram(deps(out))
+  const program = makeProgram(parseOnlyDeps(out))
   await program.parseAsync(['help', ...(path === '' ? [] : path.split(' '))], { from: 'user' })
   return out.text
 }

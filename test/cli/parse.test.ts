@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import type { Runner } from '../../src/cli/command.js'
 import { makeProgram } from '../../src/cli/program.js'
-import { MemorySecretStore } from '../../src/secrets/store.js'
+import { parseOnlyDeps } from '../helpers/cli.js'
 
 // Commands checked without running them (gh's `NewCmdX(f, runF)`): each command's action is
 // replaced by one that records what commander parsed, so a table can say which command line
@@ -19,27 +19,7 @@ async function parse(argv: string[], path = argv[0] as string): Promise<Parsed> 
   const capture: Runner = async (ctx, opts, args) => {
     parsed = { opts, args, verbose: ctx.out.verbose, json: ctx.out.json }
   }
-  const program = makeProgram(
-    {
-      stdout: { write: () => undefined, isTTY: false },
-      stderr: { write: () => undefined, isTTY: false },
-      stdinIsTTY: true,
-      readStdin: async () => '',
-      env: {},
-      clock: { now: () => new Date() },
-      signals: { on: () => () => undefined },
-      fetch: async () => {
-        throw new Error('no requests while parsing')
-      },
-      secrets: new MemorySecretStore(),
-      platform: process.platform,
-      cwd: '/',
-      uid: 0,
-      home: '/nonexistent',
-      version: '0',
-    },
-    { run: { [path]: capture } },
-  )
+  const program = makeProgram(parseOnlyDeps(), { run: { [path]: capture } })
   await program.parseAsync(argv, { from: 'user' })
   if (parsed === undefined) throw new Error(`${path} did not run`)
   return parsed

@@ -114,3 +114,31 @@ export async function tempHome(): Promise<{ dir: string; env: Record<string, str
     cleanup: () => rm(dir, { recursive: true, force: true }),
   }
 }
+
+/**
+ * Deps for building the program without running anything (commands parsed, help printed): no
+ * requests, no home, an empty environment. Output goes to `out.text` when given.
+ */
+export function parseOnlyDeps(out?: { text: string }): ProgramDeps {
+  const write = (chunk: string): void => {
+    if (out !== undefined) out.text += chunk
+  }
+  return {
+    stdout: { write, isTTY: false },
+    stderr: { write, isTTY: false },
+    stdinIsTTY: true,
+    readStdin: async () => '',
+    env: {},
+    clock: { now: () => new Date() },
+    signals: { on: () => () => undefined },
+    fetch: async () => {
+      throw new Error('no requests while parsing')
+    },
+    secrets: new MemorySecretStore(),
+    platform: process.platform,
+    cwd: '/',
+    uid: 0,
+    home: '/nonexistent',
+    version: '0',
+  }
+}
