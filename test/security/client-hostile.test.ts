@@ -16,12 +16,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto'
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs'
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs'
 import { chmod, chown, lchown, lstat, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { resolveCacheDir, scopeOf } from '../../src/cache/dir.js'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { startCountingProxy, type CountingProxy, type ProxyBehaviour } from '../helpers/proxy.js'
@@ -686,6 +686,15 @@ describe.concurrent('inspect --jwks URL against failing endpoints', () => {
 // 7. /dev/shm/bktx-<uid> planted by another user: bktx passes over it with one notice, never
 // fails for it and never uses it. Needs root (chown, and running bktx under other uids).
 
+/** The directories above `path`, from its own up to the root. */
+function ancestors(path: string): string[] {
+  const dirs: string[] = []
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    dirs.push(dir)
+    if (dirname(dir) === dir) return dirs
+  }
+}
+
 describe('a squatted /dev/shm/bktx-<uid>', () => {
   const isRoot = process.getuid?.() === 0
   const victim = 42_000 + (process.pid % 1000) * 2
@@ -697,6 +706,16 @@ describe('a squatted /dev/shm/bktx-<uid>', () => {
       figures.squat_skipped = true
       if (process.env['CI'] !== undefined && process.env['CI'] !== '') throw new Error('the squatting test needs root (chown, other uids); CI runs as root')
       console.warn('skipped: the /dev/shm squatting test needs root (chown and other uids); CI runs it')
+      ctx.skip()
+    }
+    // The other uid runs this checkout's bktx: every directory above it must let others in (a
+    // clone inside `mktemp -d`, mode 0700, does not), or bktx cannot even be loaded.
+    const closed = ancestors(BIN).find((dir) => (statSync(dir).mode & 0o001) === 0)
+    if (closed !== undefined) {
+      const why = `${closed} is closed to other users (mode ${(statSync(closed).mode & 0o777).toString(8)}), so uid ${victim} cannot load ${BIN}; clone where other users can read`
+      if (process.env['CI'] !== undefined && process.env['CI'] !== '') throw new Error(`the squatting test: ${why}`)
+      figures.squat_skipped = true
+      console.warn(`skipped: the /dev/shm squatting test: ${why}`)
       ctx.skip()
     }
     const plants: [string, () => Promise<void>, RegExp][] = [
