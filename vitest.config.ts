@@ -51,8 +51,9 @@ export default defineConfig({
           // loading (helpers, the reference server in-process) was most of the suite's import
           // time when each file loaded it again. They share no state across files either.
           isolate: false,
-          // One pack and install of the tarball for the files that use the package as users get it.
-          globalSetup: ['test/setup/packed.ts'],
+          // One pack and install of the tarball for the files that use the package as users get it,
+          // and one code cache directory for the bktx processes the tests start.
+          globalSetup: ['test/setup/packed.ts', 'test/setup/code-cache.ts'],
           include: ['test/e2e/**/*.test.ts', 'test/ci/**/*.test.ts', 'test/keychain/**/*.test.ts', 'test/security/**/*.test.ts', ...SPAWNING],
           testTimeout: 60_000,
           hookTimeout: 60_000,

@@ -46,8 +46,8 @@ served.then((done) => {
 /**
  * require(file), compiled with a V8 code cache when one is there and still valid. The cache is
  * named after the file's identity and times and the Node version (V8 itself checks only the
- * source length), lives in $XDG_CACHE_HOME/bktx/v8 (0700, files 0600, both checked to be the user's
- * own, as the token cache is), and is written once after the first run. With `variant`, each
+ * source length), lives in $XDG_CACHE_HOME/bktx/v8 or $BKTX_CODE_CACHE (0700, files 0600, both
+ * checked to be the user's own, as the token cache is), and is written once after the first run. With `variant`, each
  * variant has a cache of its own, written only after a run that ends with exit code 0.
  */
 function loadWithCodeCache(file, variant) {
@@ -57,10 +57,12 @@ function loadWithCodeCache(file, variant) {
   // The bundles are ASCII (esbuild escapes the rest; scripts/build.mjs checks): read as latin1,
   // the same text without the UTF-8 decoding, a few milliseconds on the full CLI's half megabyte.
   const source = fs.readFileSync(file, 'latin1')
-  // os.homedir() is $HOME when set: node:os is loaded only without it.
-  const home = process.platform !== 'win32' && process.env.HOME !== undefined ? process.env.HOME : require('node:os').homedir()
-  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(home, '.cache')
-  const dir = path.join(base, 'bktx', 'v8')
+  const dir = codeCacheDir(path)
+  if (dir === undefined) {
+    const mod = { exports: {} }
+    compiled(source, file).runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file))
+    return mod.exports
+  }
   // Named after the file's identity, not a hash of its text: hashing needs node:crypto, which
   // costs a hit about 5 ms to load and which the hit itself never needs. An installed file that
   // changes in any way gets a new ctime (which no user can set) and so a new name. Times in
@@ -82,9 +84,7 @@ function loadWithCodeCache(file, variant) {
   } catch {
     // No cache yet: compile from source.
   }
-  const vm = require('node:vm')
-  // Module.wrap's text, written out: requiring node:module for it loads Node's ES module loader.
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, { filename: file, cachedData })
+  const script = compiled(source, file, cachedData)
   const mod = { exports: {} }
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file))
   if (cachedData === undefined || script.cachedDataRejected) {
@@ -106,6 +106,27 @@ function loadWithCodeCache(file, variant) {
     })
   }
   return mod.exports
+}
+
+/** The script of a bundle, compiled from `cachedData` when V8 accepts it. */
+function compiled(source, file, cachedData) {
+  // Module.wrap's text, written out: requiring node:module for it loads Node's ES module loader.
+  return new (require('node:vm').Script)(`(function (exports, require, module, __filename, __dirname) { ${source}\n});`, { filename: file, cachedData })
+}
+
+/**
+ * Where the code caches go: $BKTX_CODE_CACHE when it is an absolute path (a home that is read-only
+ * or thrown away after each job can point it at one that lasts; the tests share one across their
+ * thousand fresh homes), none when it is `off`, else $XDG_CACHE_HOME/bktx/v8.
+ */
+function codeCacheDir(path) {
+  const setting = process.env.BKTX_CODE_CACHE
+  if (setting === 'off') return undefined
+  if (setting && path.isAbsolute(setting)) return setting
+  // os.homedir() is $HOME when set: node:os is loaded only without it.
+  const home = process.platform !== 'win32' && process.env.HOME !== undefined ? process.env.HOME : require('node:os').homedir()
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(home, '.cache')
+  return path.join(base, 'bktx', 'v8')
 }
 
 /**

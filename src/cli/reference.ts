@@ -28,6 +28,7 @@ export const OTHER_VARIABLES: ReadonlyArray<readonly [name: string, meaning: str
   ['XDG_CONFIG_HOME', 'where the configuration file and generated keys go (default ~/.config)'],
   ['XDG_RUNTIME_DIR', 'the private directory the file cache prefers (else /dev/shm, else $XDG_CACHE_HOME/bktx)'],
   ['XDG_CACHE_HOME', 'the last place the file cache may go (default ~/.cache)'],
+  ['BKTX_CODE_CACHE', 'where the V8 code caches that speed up start-up go: an absolute path, or off for none (default $XDG_CACHE_HOME/bktx/v8)'],
   ['CI', 'set (and not false or 0): the cache mode auto uses files, not the OS keychain'],
   ['SHELL', 'the shell syntax of `bktx env` when the parent shell cannot be told'],
 ]

@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url'
 import { calculateJwkThumbprint, exportJWK } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReferenceServer, type ReferenceServer } from '../../src/api/server.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SUBJECT = 'release-bot@acme.example'
@@ -63,6 +64,7 @@ describe('bktx-buildkite-plugin', () => {
       PATH: process.env['PATH'],
       HOME: dir,
       TMPDIR: dir,
+      ...CODE_CACHE,
       BKTX_TEST_NODE: process.execPath,
       BKTX_TEST_BIN: join(ROOT, 'bin/bktx.js'),
       BKTX_TEST_KEY: join(dir, 'key.pem'),

@@ -40,6 +40,7 @@ import { BIN } from '../helpers/spawn.js'
 import { startServer, type RunningServer } from '../helpers/server.js'
 import { runSoftHsm } from '../fixtures/softhsm.js'
 import { blocks, markdownFiles, type Block } from './markdown.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 
 const SHELL_LANGS = new Set(['sh', 'bash', 'shell', 'console'])
 const FILES = markdownFiles({ exclude: ['docs/ci/', 'docs/reference/'] })
@@ -134,6 +135,7 @@ function baseEnv(session: Session): Record<string, string> {
     XDG_RUNTIME_DIR: join(session.home, 'run'),
     LANG: 'C.UTF-8',
     TERM: 'dumb',
+    ...CODE_CACHE,
     ...(OWN_SERVER.has(session.file) ? {} : { BKTX_TOKEN_URL: session.server.tokenUrl }),
   }
 }

@@ -1,10 +1,11 @@
-// bin/bktx.js compiles the CLI from a V8 code cache in $XDG_CACHE_HOME/bktx/v8. A code cache is
+// bin/bktx.js compiles the CLI from a V8 code cache in $XDG_CACHE_HOME/bktx/v8 (or
+// $BKTX_CODE_CACHE). A code cache is
 // code: one planted by someone else would run in bktx, with the user's keys and tokens. So a
 // cache is used only when the file and its directory are the user's own and private, and is
 // opened without following a symbolic link; otherwise the run compiles from source and writes
 // its own in its place. What a run did is seen from outside: a cache it used is left as it
 // was (same inode), one it refused is replaced (a new inode, mode 0600).
-import { chmodSync, cpSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -27,7 +28,8 @@ async function warmHome(): Promise<{ env: Record<string, string>; v8: string; fi
   return { env, v8, file: join(v8, names[0] as string) }
 }
 
-const run = (env: Record<string, string>) => runBin(['help', 'token'], { env })
+// Without the run's shared cache directory (runBin's default), which would take these caches' place.
+const run = (env: Record<string, string>) => runBin(['help', 'token'], { env: { ...env, BKTX_CODE_CACHE: undefined } })
 
 describe('the V8 code cache', () => {
   it('is written private (0600 in a 0700 directory), and used as it is by the next run', async () => {
@@ -88,5 +90,25 @@ describe('the V8 code cache', () => {
     expect(left).not.toContain('cli.cjs-help-v18.0.0-x64-1-2-3-4-5.bin.999.tmp')
     for (const kept of [recentSame, staleOther, staleLonger]) expect(lstatSync(kept).isFile()).toBe(true)
     expect(left.filter((name) => name.startsWith(`cli.cjs-help-${process.version}-`))).toHaveLength(1)
+  })
+
+  it('goes to $BKTX_CODE_CACHE when that is an absolute path (made 0700), and nowhere with off', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'bktx-v8-'))
+    dirs.push(home)
+    const env = { HOME: home, XDG_CACHE_HOME: join(home, 'cache'), XDG_CONFIG_HOME: join(home, 'config') }
+    const elsewhere = join(home, 'kept', 'v8')
+    expect((await runBin(['help', 'token'], { env: { ...env, BKTX_CODE_CACHE: elsewhere } })).code).toBe(0)
+    expect(lstatSync(elsewhere).mode & 0o777).toBe(0o700)
+    expect(readdirSync(elsewhere).filter((name) => name.startsWith('cli.cjs-help-'))).toHaveLength(1)
+    expect(existsSync(join(home, 'cache'))).toBe(false)
+    // A relative path is not a place: the default one is used.
+    expect((await runBin(['help', 'token'], { env: { ...env, BKTX_CODE_CACHE: 'v8' } })).code).toBe(0)
+    expect(readdirSync(join(home, 'cache', 'bktx', 'v8')).filter((name) => name.startsWith('cli.cjs-help-'))).toHaveLength(1)
+    rmSync(join(home, 'cache'), { recursive: true })
+    rmSync(elsewhere, { recursive: true })
+    const off = await runBin(['help', 'token'], { env: { ...env, BKTX_CODE_CACHE: 'off' } })
+    expect(off.code).toBe(0)
+    expect(off.stdout).toContain('bktx token')
+    expect([existsSync(join(home, 'cache')), existsSync(elsewhere)]).toEqual([false, false])
   })
 })

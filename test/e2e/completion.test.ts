@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { unpackTable } from '../../src/complete/pack.js'
 import { programTable } from '../../src/cli/completion-program.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 
 // Completions as a user gets them: the script of `bktx completion SHELL` loaded into the real
 // shell, which then asks the built `bktx` (on PATH) for completions. Issue 14.
@@ -26,7 +27,7 @@ beforeAll(async () => {
     join(dir, 'config', 'bktx', 'config.json'),
     JSON.stringify({ profiles: { default: { org: 'acme' }, ci: { subject: 'ci@acme.test' }, nightly: { extends: 'ci' } } }),
   )
-  env = { PATH: `${join(dir, 'bin')}:${process.env['PATH']}`, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), TERM: 'dumb' }
+  env = { PATH: `${join(dir, 'bin')}:${process.env['PATH']}`, HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), TERM: 'dumb', ...CODE_CACHE }
   // What the interactive shells complete: files and a directory in their working directory,
   // and a command on PATH.
   await mkdir(join(dir, 'work', 'state-here'), { recursive: true })

@@ -7,6 +7,7 @@ import type { ProgramDeps } from '../../src/cli/program.js'
 import type { FetchLike, OutStream, ProcessInfo, SignalName, Signals } from '../../src/deps.js'
 import { MemorySecretStore, type SecretStore } from '../../src/secrets/store.js'
 import type { Clock } from '../../src/time/clock.js'
+import { CODE_CACHE } from './code-cache.js'
 
 export interface CliResult {
   code: number
@@ -98,7 +99,7 @@ export function fakeSignals(): Signals & { emit(signal: SignalName): void } {
   }
 }
 
-/** A temporary home with XDG dirs; `env` points bktx at it. */
+/** A temporary home with XDG dirs; `env` points bktx at it (and a bktx it starts at the run's code cache). */
 export async function tempHome(): Promise<{ dir: string; env: Record<string, string>; cleanup(): Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'bktx-test-'))
   // A private runtime directory, as a login session has: the file cache lives in it.
@@ -110,6 +111,7 @@ export async function tempHome(): Promise<{ dir: string; env: Record<string, str
       XDG_CONFIG_HOME: join(dir, 'config'),
       XDG_CACHE_HOME: join(dir, 'cache'),
       XDG_RUNTIME_DIR: join(dir, 'run'),
+      ...CODE_CACHE,
     },
     cleanup: () => rm(dir, { recursive: true, force: true }),
   }

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { CODE_CACHE } from './code-cache.js'
 
 export const BIN = fileURLToPath(new URL('../../bin/bktx.js', import.meta.url))
 
@@ -47,13 +48,13 @@ export function runProcess(
 
 /**
  * Runs the built binary (npm test builds it first). `shell` runs `sh -c` with "$BKTX" set to
- * `node bin/bktx.js`, for ulimit and pipes.
+ * `node bin/bktx.js`, for ulimit and pipes. The run's shared code cache unless `env` says otherwise.
  */
 export function runBin(
   args: string[],
   options: { env?: Record<string, string | undefined>; input?: string; cwd?: string; shell?: string; timeoutMs?: number } = {},
 ): Promise<SpawnResult> {
-  const env = { PATH: process.env['PATH'], ...options.env, BKTX: `${process.execPath} ${BIN}` }
+  const env = { PATH: process.env['PATH'], ...CODE_CACHE, ...options.env, BKTX: `${process.execPath} ${BIN}` }
   const { input, cwd, timeoutMs } = options
   return options.shell !== undefined
     ? runProcess('sh', ['-c', options.shell], { env, input, cwd, timeoutMs })

@@ -33,6 +33,7 @@ import { selfSignedCert } from '../helpers/tls.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 import type { Clock } from '../../src/time/clock.js'
 import { writeFigures } from './support.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 
 // Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
 // no test here bounds a duration (a spawned run has its own kill timer and must end by itself).
@@ -116,7 +117,7 @@ interface RunOptions {
 }
 
 function run(args: string[], options: RunOptions = {}): Promise<Run> {
-  const env = { PATH: process.env['PATH'], HOME: dir, ...options.env }
+  const env = { PATH: process.env['PATH'], HOME: dir, ...CODE_CACHE, ...options.env }
   let stdinFd: number | undefined
   let stdin: 'pipe' | number = 'pipe'
   if (typeof options.stdin === 'object') stdin = stdinFd = openSync(options.stdin.path, 'r')

@@ -21,6 +21,7 @@ import { http } from '../helpers/http.js'
 import { BIN } from '../helpers/spawn.js'
 import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
 import { es256, jws, makeKey, writeFigures, type Key } from './support.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 
 const CLIENT = 'crash-client'
 const MEMBER = 'dev@acme.test'
@@ -43,7 +44,7 @@ let env: Record<string, string>
 beforeAll(async () => {
   if (!existsSync(join(BIN, '..', '..', 'dist', 'bin.js'))) throw new Error('bin/bktx.js needs dist/: run `npm run build` (npm test does)')
   dir = await mkdtemp(join(tmpdir(), 'bktx-crash-'))
-  env = { HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), XDG_CACHE_HOME: join(dir, 'cache') }
+  env = { HOME: dir, XDG_CONFIG_HOME: join(dir, 'config'), XDG_CACHE_HOME: join(dir, 'cache'), ...CODE_CACHE }
 })
 afterAll(async () => {
   writeFigures('crash', figures)

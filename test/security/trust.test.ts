@@ -24,6 +24,7 @@ import { runBktx } from '../helpers/security-cli.js'
 import { runBin } from '../helpers/spawn.js'
 import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
 import { es256, jws, makeKey, startListener, startSecurityServer, writeFigures, type Key, type Listener } from './support.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 
 // Test and hook timeouts are kill timers, about ten times what a loaded 2-core machine needs:
 // no test here bounds a duration (a spawned run has its own kill timer and must end by itself).
@@ -71,7 +72,7 @@ beforeAll(async () => {
     console.warn('test/security/trust.test.ts: not root, so the tests that chown a state directory to another uid are skipped (CI runs them as root)')
   key = await makeKey('EC', 'k1')
   work = await mkdtemp(join(tmpdir(), 'bktx-trust-'))
-  env = { HOME: work, XDG_CONFIG_HOME: join(work, 'config'), XDG_CACHE_HOME: join(work, 'cache') }
+  env = { HOME: work, XDG_CONFIG_HOME: join(work, 'config'), XDG_CACHE_HOME: join(work, 'cache'), ...CODE_CACHE }
   configPath = join(work, 'server.json')
   writeFileSync(configPath, JSON.stringify(doc()))
 })
