@@ -9,7 +9,7 @@ import { jsonProblem } from '../../../src/server/oauth/json-strict.js'
 import { OAuthError } from '../../../src/server/oauth/oauth-error.js'
 import { RateLimiter } from '../../../src/server/rate-limit.js'
 import { parseScopeParam } from '../../../src/server/scopes.js'
-import { ExpiryQueue, newToken, type RandomPool, TokenStore } from '../../../src/server/state/store.js'
+import { ExpiryQueue, newToken, newUuid, type RandomPool, TokenStore } from '../../../src/server/state/store.js'
 import { baseConfig, testKey } from '../../helpers/server.js'
 
 describe('IpAllowList', () => {
@@ -97,6 +97,22 @@ describe('tokens', () => {
         let expected = 'bktx_'
         for (const byte of bytes) if (byte < 248 && expected.length < 48) expected += BASE62[byte % 62]
         expect(newToken(random)).toBe(expected)
+      }),
+    )
+  })
+
+  it('a uuid is RFC 9562 version 4 from sixteen random bytes, lowercase, as crypto.randomUUID writes it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        let next = 0
+        const random = { byte: () => bytes[next++] as number } as RandomPool
+        const expected = Buffer.from(bytes)
+        expected[6] = ((expected[6] as number) & 0x0f) | 0x40
+        expected[8] = ((expected[8] as number) & 0x3f) | 0x80
+        const hex = expected.toString('hex')
+        const uuid = newUuid(random)
+        expect(uuid).toBe(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`)
+        expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
       }),
     )
   })
