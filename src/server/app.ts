@@ -198,13 +198,21 @@ function send(res: ServerResponse, status: number, headers: Record<string, strin
   // One writeHead with every header, in the order setHeader would have stored them: the same
   // bytes on the wire, without a setHeader call and a stored copy per header. Headers set
   // before (Connection: close) are kept; writeHead merges them.
+  // The object is built from a literal and then assigned to, in the order the spread
+  // `{ ...NO_STORE, ...headers, 'Content-Type', 'Content-Length' }` gave (a name already there
+  // keeps its place and takes the later value): V8 (Node 20) gives a spread object that is then
+  // extended a hidden class of its own, one per answer.
+  const all: Record<string, string> = { 'Cache-Control': NO_STORE['Cache-Control'], Pragma: NO_STORE.Pragma }
+  for (const name of Object.keys(headers)) all[name] = headers[name] as string
   if (body === undefined) {
-    res.writeHead(status, { ...NO_STORE, ...headers })
+    res.writeHead(status, all)
     res.end()
     return
   }
   const text = JSON.stringify(body)
-  res.writeHead(status, { ...NO_STORE, ...headers, 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': String(Buffer.byteLength(text)) })
+  all['Content-Type'] = 'application/json; charset=utf-8'
+  all['Content-Length'] = String(Buffer.byteLength(text))
+  res.writeHead(status, all)
   res.end(text)
 }
 

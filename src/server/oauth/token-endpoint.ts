@@ -7,6 +7,7 @@ import { DESCRIPTIONS, invalidClient, invalidRequest, OAuthError, unverified } f
 import { rateLimitHeaders, type RateDecision } from '../rate-limit.js'
 import { KNOWN_SCOPES, parseScopeParam } from '../scopes.js'
 import type { ServerState } from '../state/state.js'
+import type { TokenRecord } from '../state/store.js'
 
 export interface TokenRequest {
   method: string
@@ -136,9 +137,9 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
       {
         org: org.slug,
         clientId: app.clientId,
-        user: { uuid: member.uuid, email: member.email, name: member.name },
+        user: tokenUser(member),
         scopes,
-        description: `Token exchange: ${app.name}`,
+        description: tokenDescription(app),
         createdAt: Math.floor(now),
         expiresAt: Math.floor(now) + ttl,
       },
@@ -194,6 +195,40 @@ export function emptyAudit(now: number, ip: string | undefined): AuditRecord {
   }
 }
 
+// What every token of one member or app shares is built once and shared by their records (which
+// nothing mutates): a live token then keeps only what is its own, so collections that copy the
+// tokens minted since the last one copy less (docs/benchmarks.md, the server's p99).
+const TOKEN_USERS = new WeakMap<Member, TokenRecord['user']>()
+const TOKEN_DESCRIPTIONS = new WeakMap<App, string>()
+const DEFAULT_SCOPES = new WeakMap<App, string[]>()
+
+function tokenUser(member: Member): TokenRecord['user'] {
+  let user = TOKEN_USERS.get(member)
+  if (user === undefined) {
+    user = Object.freeze({ uuid: member.uuid, email: member.email, name: member.name })
+    TOKEN_USERS.set(member, user)
+  }
+  return user
+}
+
+function tokenDescription(app: App): string {
+  let description = TOKEN_DESCRIPTIONS.get(app)
+  if (description === undefined) {
+    description = `Token exchange: ${app.name}`
+    TOKEN_DESCRIPTIONS.set(app, description)
+  }
+  return description
+}
+
+function defaultScopes(app: App): string[] {
+  let scopes = DEFAULT_SCOPES.get(app)
+  if (scopes === undefined) {
+    scopes = Object.freeze([...app.defaultScopes]) as string[]
+    DEFAULT_SCOPES.set(app, scopes)
+  }
+  return scopes
+}
+
 function findMember(org: Organization, subject: string, byEmail: boolean): Member | undefined {
   const wanted = subject.toLowerCase()
   const member = org.members.find((m) => (byEmail ? m.email.toLowerCase() === wanted : m.uuid === wanted))
@@ -206,7 +241,7 @@ function grantedScopes(param: string | undefined, app: App): string[] {
   if (param === undefined) {
     // docs/token-exchange.md §3: omitted scope means the app's default scopes; an error if it has none.
     if (app.defaultScopes.length === 0) throw new OAuthError('invalid_scope', 'No scope requested and the application has no default scopes')
-    return [...app.defaultScopes]
+    return defaultScopes(app)
   }
   const requested = parseScopeParam(param)
   if (requested === undefined) throw new OAuthError('invalid_scope', 'Requested scope is malformed', `scope ${JSON.stringify(param.slice(0, 200))}`)

@@ -9,7 +9,7 @@ import { jsonProblem } from '../../../src/server/oauth/json-strict.js'
 import { OAuthError } from '../../../src/server/oauth/oauth-error.js'
 import { RateLimiter } from '../../../src/server/rate-limit.js'
 import { parseScopeParam } from '../../../src/server/scopes.js'
-import { newToken, TokenStore } from '../../../src/server/state/store.js'
+import { ExpiryQueue, newToken, newUuid, type RandomPool, TokenStore } from '../../../src/server/state/store.js'
 import { baseConfig, testKey } from '../../helpers/server.js'
 
 describe('IpAllowList', () => {
@@ -87,6 +87,36 @@ describe('tokens', () => {
     for (const token of tokens) expect(token).toMatch(/^bktx_[0-9A-Za-z]{43}$/)
   })
 
+  it('take one character per random byte below 248, in order, skipping the rest', () => {
+    const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 43, maxLength: 120 }), (bytes) => {
+        fc.pre(bytes.filter((b) => b < 248).length >= 43)
+        let next = 0
+        const random = { byte: () => bytes[next++] as number } as RandomPool
+        let expected = 'bktx_'
+        for (const byte of bytes) if (byte < 248 && expected.length < 48) expected += BASE62[byte % 62]
+        expect(newToken(random)).toBe(expected)
+      }),
+    )
+  })
+
+  it('a uuid is RFC 9562 version 4 from sixteen random bytes, lowercase, as crypto.randomUUID writes it', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), (bytes) => {
+        let next = 0
+        const random = { byte: () => bytes[next++] as number } as RandomPool
+        const expected = Buffer.from(bytes)
+        expected[6] = ((expected[6] as number) & 0x0f) | 0x40
+        expected[8] = ((expected[8] as number) & 0x3f) | 0x80
+        const hex = expected.toString('hex')
+        const uuid = newUuid(random)
+        expect(uuid).toBe(`${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`)
+        expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
+      }),
+    )
+  })
+
   it('the store caps live tokens and jtis, and sweeps expired ones', () => {
     const store = new TokenStore({ limits: { maxTokens: 2, maxJtis: 10 } })
     const fields = { org: 'o', clientId: 'c', user: { uuid: 'u', email: 'e', name: 'n' }, scopes: [], description: '', createdAt: 0, expiresAt: 100 }
@@ -96,6 +126,54 @@ describe('tokens', () => {
     expect(store.isReplay('c', 'j1', 10)).toBe(true)
     expect(store.hasRoom(101)).toBe(true)
     expect(store.size).toEqual({ tokens: 0, jtis: 0 })
+  })
+
+  it('sweeps exactly what has expired, whatever order the expiries were minted in', () => {
+    const store = new TokenStore()
+    const fields = (expiresAt: number) => ({
+      org: 'o',
+      clientId: 'c',
+      user: { uuid: 'u', email: 'e', name: 'n' },
+      scopes: [],
+      description: '',
+      createdAt: 0,
+      expiresAt,
+    })
+    const minted = [300, 100, 200, 100, 400].map((expiresAt, n) =>
+      store.mint(fields(expiresAt), { clientId: n % 2 ? 'c' : 'd', jti: `j${n}`, until: expiresAt }, 0),
+    )
+    const token = (n: number) => minted[n]?.token as string
+    store.sweep(100)
+    // A token is dead at its expiresAt (find), a jti only after its until (isReplay).
+    expect(store.size).toEqual({ tokens: 3, jtis: 5 })
+    expect(store.find(token(0), 100)).toBeDefined()
+    expect(store.isReplay('c', 'j1', 100)).toBe(true)
+    expect(store.isReplay('c', 'j1', 101)).toBe(false)
+    expect(store.isReplay('c', 'j3', 101)).toBe(false)
+    // A jti used again once expired, before a sweep, has a new life; its first queue entry must not end it.
+    expect(store.mint(fields(1000), { clientId: 'c', jti: 'j1', until: 900 }, 101)).toBeDefined()
+    store.sweep(101)
+    expect(store.size).toEqual({ tokens: 4, jtis: 4 })
+    store.sweep(350)
+    expect(store.size).toEqual({ tokens: 2, jtis: 2 })
+    expect(store.isReplay('c', 'j1', 350)).toBe(true)
+    expect(store.find(token(4), 350)).toBeDefined()
+    expect(store.find(token(0), 350)).toBeUndefined()
+    store.sweep(901)
+    expect(store.size).toEqual({ tokens: 1, jtis: 0 })
+  })
+
+  it('the expiry queue pops in time order', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 50 }), { maxLength: 200 }), fc.integer({ min: 0, max: 50 }), (times, now) => {
+        const queue = new ExpiryQueue<number>()
+        for (const [n, time] of times.entries()) queue.push(time, n)
+        const popped: number[] = []
+        for (let key = queue.popUntil(now, true); key !== undefined; key = queue.popUntil(now, true)) popped.push(times[key] as number)
+        expect(popped).toEqual(times.filter((t) => t <= now).sort((a, b) => a - b))
+        expect(queue.length).toBe(times.filter((t) => t > now).length)
+      }),
+    )
   })
 })
 
