@@ -23,4 +23,3 @@ export function addTokenOptions(cmd: Command, extra: readonly SettingName[] = []
     .option('--timeout <duration>', 'bound on the whole exchange, retries included', timeoutArg, DEFAULT_TIMEOUT)
     .option('--ca-file <pem>', 'also trust these CA certificates (a TLS-intercepting proxy, a private CA)')
 }
-
