@@ -39,8 +39,10 @@ beforeAll(async () => {
   world = await tokenWorld()
   base = { PATH: process.env['PATH'] ?? '', ...world.env, BKTX_CACHE: 'file' }
   stubs = {
+    // Retry-After: 0, so every attempt is made at once and the message (which counts them) does not
+    // depend on the random backoff.
     error500: await startStubServer((_req, res) => {
-      res.writeHead(500, { 'content-type': 'application/json' })
+      res.writeHead(500, { 'content-type': 'application/json', 'retry-after': '0' })
       res.end('{"error":"server_error"}')
     }),
     // Never answers: the exchange ends at --timeout.
@@ -100,8 +102,10 @@ describe('the token mint (dist/fast-mint.cjs) prints what the full CLI prints', 
       { FORCE_COLOR: '1' },
     ],
     ['a rejected exchange in colour (FORCE_COLOR)', ['token', '--refresh', '--subject', 'nobody@acme.test'], { FORCE_COLOR: '1' }],
-    ['a server that is down (exit 5)', ['token', '--no-cache', '--timeout', '2s'], { BKTX_TOKEN_URL: down }],
-    ['a server that answers 500 (exit 5)', ['token', '--no-cache', '--timeout', '3s'], { BKTX_TOKEN_URL: 'ERROR500' }],
+    // Time for every attempt (the backoff is at most 3.5 s in all): the message counts the attempts
+    // made, which a tighter --timeout would make depend on the random backoff and the load.
+    ['a server that is down (exit 5)', ['token', '--no-cache', '--timeout', '60s'], { BKTX_TOKEN_URL: down }],
+    ['a server that answers 500 (exit 5)', ['token', '--no-cache', '--timeout', '60s'], { BKTX_TOKEN_URL: 'ERROR500' }],
     ['a server that never answers (--timeout, exit 5)', ['token', '--no-cache', '--timeout', '1s'], { BKTX_TOKEN_URL: 'HANG' }],
     ['a response outside the protocol (exit 6)', ['token', '--no-cache'], { BKTX_TOKEN_URL: 'GARBAGE' }],
     ['a key that is no key (exit 3)', ['token', '--no-cache', '--key', 'env:CI_SIGNING_KEY'], { CI_SIGNING_KEY: 'bm90IGEga2V5' }],
