@@ -30,12 +30,21 @@ const served =
         : Promise.resolve(false)
 served.then((done) => {
   if (done) return undefined
-  require('node:module').enableCompileCache?.()
   // src/bin.ts sets this V8 flag as it starts. A code cache records the flags it was made under
   // and V8 rejects it under any others, so it is set before compiling: the cache written at the
   // end of a run is then accepted by the next.
   flagsChanged = true
   require('node:v8').setFlagsFromString('--liftoff-only')
+  // `bktx token` and `bktx env` that exchange (a miss, --no-cache, --refresh) run the full CLI's
+  // token commands without commander and the other commands (dist/fast-mint.cjs,
+  // src/mint/main.ts), unless it declines (an option it does not take, a terminal): then the full CLI.
+  if (argv[0] === 'token' || argv[0] === 'env') {
+    let minting
+    const { mint } = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-mint.cjs'), argv[0], () => minting !== undefined)
+    minting = mint(argv)
+    if (minting !== undefined) return minting
+  }
+  require('node:module').enableCompileCache?.()
   // One cache per command (what V8 caches is what the run compiled, and commands share little
   // beyond the start-up), written only after a run that succeeded, so a mistyped command leaves none.
   const command = /^[a-z][a-z0-9-]{0,31}$/.test(argv[0] ?? '') ? argv[0] : '-'
@@ -47,10 +56,12 @@ served.then((done) => {
  * require(file), compiled with a V8 code cache when one is there and still valid. The cache is
  * named after the file's identity and times and the Node version (V8 itself checks only the
  * source length), lives in $XDG_CACHE_HOME/bktx/v8 or $BKTX_CODE_CACHE (0700, files 0600, both
- * checked to be the user's own, as the token cache is), and is written once after the first run. With `variant`, each
- * variant has a cache of its own, written only after a run that ends with exit code 0.
+ * checked to be the user's own, as the token cache is), and is written once after the first
+ * run. With `variant`, each variant has a cache of its own, written only after a run that ends
+ * with exit code 0. Not written when `used()` says the run did not use the file after all (it
+ * declined the run).
  */
-function loadWithCodeCache(file, variant) {
+function loadWithCodeCache(file, variant, used = () => true) {
   const compiledUnderFlags = flagsChanged
   const fs = require('node:fs')
   const path = require('node:path')
@@ -90,7 +101,7 @@ function loadWithCodeCache(file, variant) {
   if (cachedData === undefined || script.cachedDataRejected) {
     // After this run, so the cache holds the functions the run compiled, not just the top level.
     process.once('beforeExit', () => {
-      if (variant !== undefined && (process.exitCode ?? 0) !== 0) return
+      if ((variant !== undefined && (process.exitCode ?? 0) !== 0) || !used()) return
       // The fast path's bundle, when the run went on to the full CLI (a miss): its cache would
       // now be made under the full CLI's flag, which the next hit (without it) would reject.
       if (flagsChanged !== compiledUnderFlags) return

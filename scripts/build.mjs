@@ -213,6 +213,41 @@ const fast = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
+// `bktx token` and `bktx env` when they exchange (src/mint/main.ts): the full CLI's token
+// commands without commander and the other commands, one CommonJS file compiled from a code
+// cache as the others are. It leaves stderr on a terminal to the full CLI, so the spinner
+// (ora) is never reached here and stays out of the file; commander must stay out too.
+const mintBuild = await build({
+  ...cjs,
+  entryPoints: { 'fast-mint': 'src/mint/main.ts' },
+  external: common.external,
+  // As fast-token.cjs: names kept without keepNames' name-setting calls at load.
+  minify: false,
+  keepNames: false,
+  minifyWhitespace: !TRACE,
+  minifySyntax: !TRACE,
+  define: { ...common.define, 'import.meta.url': '__bktxImportMeta.url' },
+  banner: { js: "'use strict';const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
+  plugins: [
+    builtinImports,
+    separateUndici,
+    {
+      name: 'no-spinner',
+      setup(b) {
+        b.onResolve({ filter: /^ora$/ }, () => ({ path: 'ora', namespace: 'no-spinner' }))
+        b.onLoad({ filter: /.*/, namespace: 'no-spinner' }, () => ({
+          contents: "throw new Error('dist/fast-mint.cjs has no spinner: src/mint/main.ts leaves a terminal to the full CLI')",
+          loader: 'js',
+        }))
+      },
+    },
+  ],
+})
+{
+  const inputs = Object.keys(mintBuild.metafile.inputs).filter((input) => /node_modules\/(commander|ora)\//.test(input))
+  if (inputs.length > 0) throw new Error(`dist/fast-mint.cjs bundles ${inputs.join(', ')}: the token mint must not load the full CLI's parser or spinner`)
+}
+Object.assign(result.metafile.outputs, mintBuild.metafile.outputs)
 // `bktx complete` (each TAB) answered from a table generated from the program (scripts/build-complete.mjs).
 Object.assign(result.metafile.outputs, (await buildComplete()).outputs)
 
@@ -259,7 +294,7 @@ if (TRACE)
   )
 
 // bin/bktx.js reads the files it compiles with a code cache as latin1, which is their text only while they are ASCII.
-for (const file of ['cli.cjs', 'fast-token.cjs']) {
+for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs']) {
   const bytes = await readFile(new URL(`../dist/${file}`, import.meta.url))
   const at = bytes.findIndex((byte) => byte > 0x7f)
   if (at !== -1) throw new Error(`dist/${file} has a non-ASCII byte at ${at}: bin/bktx.js reads it as latin1 (build it with esbuild's default charset)`)

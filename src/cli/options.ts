@@ -2,6 +2,9 @@ import { InvalidArgumentError, Option, type Command } from 'commander'
 import { SETTINGS, type SettingName } from '../config/settings.js'
 import { parseDuration } from '../time/duration.js'
 
+// Without commander, for the token mint too (src/mint/main.ts).
+export { camel, settingFlags } from './setting-flags.js'
+
 /**
  * Adds the flags of the given settings. Their values resolve flag > environment > profile >
  * default in src/config/resolve.ts (not with commander's .env(), which reads process.env
@@ -19,17 +22,6 @@ export function addSettingOptions(cmd: Command, names: readonly SettingName[]): 
   return cmd
 }
 
-/** The setting values given as flags, keyed by setting name, as strings. */
-export function settingFlags(opts: Record<string, unknown>, names: readonly SettingName[]): Partial<Record<SettingName, string>> {
-  const out: Partial<Record<SettingName, string>> = {}
-  for (const name of names) {
-    const value = opts[camel(name)]
-    if (Array.isArray(value)) out[name] = value.join(' ')
-    else if (typeof value === 'string') out[name] = value
-  }
-  return out
-}
-
 function placeholder(name: SettingName): string {
   switch (name) {
     case 'token-url':
@@ -45,10 +37,6 @@ function placeholder(name: SettingName): string {
     default:
       return name.replace(/-/g, '_')
   }
-}
-
-export function camel(name: string): string {
-  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 }
 
 /** For repeatable options: --x a --x b → ['a', 'b']. */

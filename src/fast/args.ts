@@ -3,7 +3,7 @@
 // against commander's definition of `bktx token` and the global options, so the two cannot
 // drift. Anything it does not fully understand goes to the full CLI.
 import type { SettingName } from '../config/settings.js'
-import { TOKEN_SETTINGS } from '../token/settings.js'
+import { DEFAULT_TIMEOUT, TOKEN_SETTINGS } from '../token/settings.js'
 import { parseDuration } from '../time/duration.js'
 import { parseShell, type ShellKind } from '../shell/quote.js'
 
@@ -46,6 +46,8 @@ export const FAST_ENV_FLAGS: ReadonlyMap<string, 'value' | 'boolean'> = new Map<
 
 // These change what a run does beyond serving a cached token: the full CLI handles them.
 const FULL_CLI_ONLY = new Set(['--no-cache', '--refresh', '--verbose', '-v'])
+// Of those, what the token mint takes: it always makes an exchange.
+const MINT_FLAGS = new Set(['--no-cache', '--refresh'])
 
 export interface FastArgs {
   settings: Partial<Record<SettingName, string>>
@@ -63,6 +65,31 @@ export interface FastArgs {
 
 /** `bktx token` (or `bktx env`) arguments the fast path can serve, or undefined. */
 export function parseFastTokenArgs(argv: readonly string[], command: 'token' | 'env' = 'token'): FastArgs | undefined {
+  return scan(argv, command, false)?.args
+}
+
+/**
+ * `bktx token` or `bktx env` arguments as commander would parse them, for the token mint
+ * (src/mint/main.ts), or undefined for the full CLI. Unlike the cache-hit path it takes
+ * --no-cache and --refresh; --verbose, and anything else it does not fully understand, stay the
+ * full CLI's. `options` are the command's options as commander gives them to its action
+ * (src/cli/token-options.ts, TokenOptions); test/unit/fast/mint-args.test.ts compares the two.
+ */
+export function parseMintArgs(argv: readonly string[], command: 'token' | 'env'): { args: FastArgs; options: MintOptions } | undefined {
+  return scan(argv, command, true)
+}
+
+/** The options of `bktx token` (src/cli/token-options.ts, TokenOptions) and `bktx env` as commander's action receives them. */
+export interface MintOptions extends Record<string, unknown> {
+  cache?: string | false
+  refresh?: boolean
+  minTtl?: number
+  timeout: number
+  caFile?: string
+  shell?: ShellKind
+}
+
+function scan(argv: readonly string[], command: 'token' | 'env', mint: boolean): { args: FastArgs; options: MintOptions } | undefined {
   const flags = command === 'env' ? FAST_ENV_FLAGS : FAST_FLAGS
   const out: FastArgs = {
     settings: {},
@@ -74,13 +101,14 @@ export function parseFastTokenArgs(argv: readonly string[], command: 'token' | '
     quiet: false,
     shell: undefined,
   }
+  const options: MintOptions = { timeout: DEFAULT_TIMEOUT }
   const scopes: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string
     const eq = arg.startsWith('--') ? arg.indexOf('=') : -1
     const flag = eq === -1 ? arg : arg.slice(0, eq)
     const arity = flags.get(flag)
-    if (arity === undefined || FULL_CLI_ONLY.has(flag)) return undefined
+    if (arity === undefined || (FULL_CLI_ONLY.has(flag) && !(mint && MINT_FLAGS.has(flag)))) return undefined
     let value: string | undefined
     if (arity === 'value') {
       value = eq === -1 ? argv[++i] : arg.slice(eq + 1)
@@ -101,14 +129,29 @@ export function parseFastTokenArgs(argv: readonly string[], command: 'token' | '
       // A syntax commander would refuse (its choices): commander words the error.
       out.shell = parseShell(value as string)
       if (out.shell === undefined) return undefined
+      options.shell = out.shell
     } else if (flag === '--min-ttl' || flag === '--timeout') {
       const seconds = parseDuration(value as string)
       // `--timeout 0` is a usage error of the full CLI (src/cli/options.ts timeoutArg).
       if (seconds === undefined || (flag === '--timeout' && seconds <= 0)) return undefined
-      if (flag === '--min-ttl') out.minTtl = seconds
-    }
+      if (flag === '--min-ttl') out.minTtl = options.minTtl = seconds
+      else options.timeout = seconds
+    } else if (flag === '--no-cache') options.cache = false
+    else if (flag === '--refresh') options.refresh = true
     // --ca-file matters only to an exchange: nothing to do on a hit.
+    else if (flag === '--ca-file') options.caFile = value
+    // `--cache MODE` and `--no-cache` set one option, as in commander: the last one given wins.
+    if (setting === 'cache') options.cache = value
+    else if (setting !== undefined && setting !== 'scope') options[camel(setting)] = value
   }
-  if (scopes.length > 0) out.settings.scope = scopes.join(' ')
-  return out
+  if (scopes.length > 0) {
+    out.settings.scope = scopes.join(' ')
+    options['scope'] = scopes
+  }
+  return { args: out, options }
+}
+
+/** The options object's key of a setting flag, as commander names it (`--token-url`: tokenUrl). */
+function camel(name: string): string {
+  return name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
 }

@@ -1,16 +1,11 @@
 import { Option, type Command } from 'commander'
-import { renderEnv, SHELLS, type ShellKind } from '../../shell/quote.js'
-import { defaultShell, tokenVariables } from '../../token/variables.js'
-import type { Context } from '../context.js'
+import { SHELLS } from '../../shell/quote.js'
 import { action, type ProgramDeps } from '../command.js'
-import { addTokenOptions, obtainToken, type TokenOptions } from '../token-options.js'
+import { runEnv, type EnvOptions } from '../token-commands.js'
+import { addTokenOptions } from '../token-options.js'
 
 // Where they are defined: the cache-hit path prints `bktx env` too (src/fast/token.ts).
 export { defaultShell, shellKindOf, tokenVariables } from '../../token/variables.js'
-
-export interface EnvOptions extends TokenOptions {
-  shell?: ShellKind
-}
 
 export function registerEnv(self: Command, deps: ProgramDeps): void {
   const cmd = self
@@ -25,12 +20,4 @@ export function registerEnv(self: Command, deps: ProgramDeps): void {
     )
   addTokenOptions(cmd)
   action<EnvOptions>(cmd, deps, (ctx, opts) => runEnv(ctx, opts))
-}
-
-export async function runEnv(ctx: Context, opts: EnvOptions): Promise<void> {
-  const shell: ShellKind = ctx.out.json ? 'json' : (opts.shell ?? defaultShell(ctx.deps.processInfo?.parentName(), ctx.deps.env['SHELL']))
-  const { result, params } = await obtainToken(ctx, opts)
-  // Rendered in full before anything is written: a value that cannot be quoted safely for
-  // this shell fails with nothing on stdout.
-  ctx.out.data(renderEnv(shell, tokenVariables(result, params.org)))
 }

@@ -1,8 +1,7 @@
 import type { Command } from 'commander'
-import { tokenDocument } from '../../token/document.js'
 import { action, type ProgramDeps } from '../command.js'
-import type { Context } from '../context.js'
-import { addTokenOptions, obtainToken, type TokenOptions } from '../token-options.js'
+import { runToken } from '../token-commands.js'
+import { addTokenOptions, type TokenOptions } from '../token-options.js'
 
 export function registerToken(self: Command, deps: ProgramDeps): void {
   const cmd = self
@@ -11,10 +10,4 @@ export function registerToken(self: Command, deps: ProgramDeps): void {
     .addHelpText('after', '\nOnly the token and a newline go to stdout, so `$(bktx token)` is safe in scripts.')
   addTokenOptions(cmd)
   action<TokenOptions>(cmd, deps, (ctx, opts) => runToken(ctx, opts))
-}
-
-export async function runToken(ctx: Context, opts: TokenOptions): Promise<void> {
-  const { result } = await obtainToken(ctx, opts)
-  if (ctx.out.json) ctx.out.document(tokenDocument(result))
-  else ctx.out.data(result.accessToken)
 }
