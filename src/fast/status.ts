@@ -2,13 +2,13 @@
 // runs in shell prompts and scripts, and commander, chalk and the command table cost more than
 // the report itself. It serves a run that ends in a report: the same resolution as the full
 // CLI's Context (src/cli/context.ts: locateConfig, loadConfigFile, settingsFrom), the same
-// collectStatus and the same rendering (src/cli/status-view.ts), so stdout is the full CLI's by
+// collectStatus and the same rendering (src/doctor/status-view.ts), so stdout is the full CLI's by
 // construction. Anything else (an option it does not know, --verbose, --help, a value it
 // cannot take, any error) returns undefined and the full CLI runs and words it.
 import { loadConfigFile } from '../config/file.js'
 import { locateConfig, settingsFrom } from '../config/load.js'
 import { collectStatus, type StatusDeps } from '../doctor/status.js'
-import { statusOutput } from '../cli/status-view.js'
+import { statusOutput } from '../doctor/status-view.js'
 import type { Clock } from '../time/clock.js'
 import { GLOBAL_FLAGS } from './args.js'
 

@@ -1,10 +1,16 @@
 import type { Command } from 'commander'
 import { collectStatus, type StatusReport } from '../../doctor/status.js'
+import { statusDocument as documentOf, statusOutput, type StatusView } from '../../doctor/status-view.js'
 import type { Context } from '../context.js'
 import { action, type ProgramDeps } from '../command.js'
-import { statusOutput } from '../status-view.js'
+import type { JsonFields } from '../json-fields.js'
 
-export { keyLine, octal, statusDocument, statusText } from '../status-view.js'
+export { keyLine, octal, statusText } from '../../doctor/status-view.js'
+
+/** The `--json` document of a status report, typed with its entry in ../json-fields.ts (its fields are the table's). */
+export function statusDocument(report: StatusReport, view: StatusView): JsonFields<'status'> {
+  return documentOf(report, view)
+}
 
 export function registerStatus(self: Command, deps: ProgramDeps): void {
   const cmd = self

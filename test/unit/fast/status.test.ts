@@ -56,6 +56,7 @@ describe('what the fast status path loads', () => {
     // jose only through src/keys/load.ts, which scripts/build.mjs leaves out of dist/fast-status.cjs.
     expect(packages.filter((p) => !p.includes('node_modules/jose/'))).toEqual([])
     expect(statics.filter((p) => p.includes('node_modules/'))).toEqual([])
-    expect(statics).toContain('src/cli/status-view.ts')
+    expect(statics).toContain('src/doctor/status-view.ts')
+    expect(statics.filter((p) => p.startsWith('src/cli/'))).toEqual([])
   })
 })

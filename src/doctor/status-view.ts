@@ -1,17 +1,17 @@
 // What `bktx status` prints, from its report: the text table and the --json document. Both the
-// full CLI (./commands/status.ts) and the fast path (src/fast/status.ts, which answers
+// full CLI (src/cli/commands/status.ts) and the fast path (src/fast/status.ts, which answers
 // `bktx status` without commander or chalk) print exactly what statusOutput returns, so the
-// two cannot differ. Nothing here may import commander, chalk or Context (scripts/build.mjs
-// bundles it into dist/fast-status.cjs).
+// two cannot differ. Here, below the CLI, so that the fast path imports nothing of cli/
+// (scripts/build.mjs bundles it into dist/fast-status.cjs); the document's field names are
+// checked against its table in src/cli/json-fields.ts where the CLI re-exports it.
 import { SETTING_NAMES } from '../config/settings.js'
-import type { StatusReport } from '../doctor/status.js'
+import type { StatusReport } from './status.js'
 import { printable } from '../http/body.js'
 import type { KidOrigin, SigningKeyDescription } from '../keys/describe.js'
 import { describeError } from '../term/describe.js'
 import { terminalSafeJSON } from '../text/sanitize.js'
 import type { Clock } from '../time/clock.js'
 import { formatDuration, isoSeconds } from '../time/duration.js'
-import type { JsonFields } from './json-fields.js'
 
 /**
  * What the rendering needs of the run (a Context is one): the profile named explicitly, which
@@ -31,7 +31,7 @@ export function statusOutput(report: StatusReport, view: StatusView, json: boole
 }
 
 /** The `--json` document of a status report (docs/troubleshooting.md, "bktx status"): stable field names, those of its table in src/cli/json-fields.ts. */
-export function statusDocument(report: StatusReport, view: StatusView): JsonFields<'status'> {
+export function statusDocument(report: StatusReport, view: StatusView) {
   const { key, cache } = report
   const now = view.deps.clock.now().getTime()
   return {
