@@ -59,7 +59,11 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
     const v8 = join(env['XDG_CACHE_HOME'] as string, 'bktx', 'v8')
     rmSync(v8, { recursive: true, force: true })
     const fast = await runBin(['status', ...args], { env })
-    const full = await runCli(['status', ...args], { env, home: env['HOME'] as string, secrets: lazyKeyringStore({ env, uid, platform: 'linux', arch: process.arch }) })
+    const full = await runCli(['status', ...args], {
+      env,
+      home: env['HOME'] as string,
+      secrets: lazyKeyringStore({ env, uid, platform: 'linux', arch: process.arch }),
+    })
     expect({ code: fast.code, stdout: fast.stdout, stderr: fast.stderr }).toEqual({ code: full.code, stdout: full.stdout, stderr: full.stderr })
     // Served by the fast path: the full CLI's status, after a success, leaves its code cache.
     expect(existsSync(v8) && readdirSync(v8).some((n) => n.startsWith('cli.cjs-status-'))).toBe(false)
