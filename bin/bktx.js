@@ -27,7 +27,10 @@ const served =
       ? Promise.resolve(true)
       : fastPath
         ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCached(argv)
-        : Promise.resolve(false)
+        : argv[0] === 'status'
+          ? // `bktx status` without commander (src/fast/status-main.ts); anything it cannot serve, the full CLI does.
+            loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-status.cjs')).serveStatus(argv.slice(1))
+          : Promise.resolve(false)
 served.then((done) => {
   if (done) return undefined
   // src/bin.ts sets this V8 flag as it starts. A code cache records the flags it was made under

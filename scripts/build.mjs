@@ -154,16 +154,17 @@ const MISS_ONLY = [
   /\/src\/keys\/exec\.js$/,
   /\/src\/assertion\/sign\.js$/,
 ]
-const missOnly = {
+const missOnlyOf = (modules) => ({
   name: 'miss-only',
   setup(b) {
     b.onResolve({ filter: /.*/ }, (args) => {
       const target = args.path.startsWith('.') ? join(args.resolveDir, args.path) : args.path
-      return MISS_ONLY.some((re) => re.test(target)) ? { path: target, namespace: 'miss-only' } : undefined
+      return modules.some((re) => re.test(target)) ? { path: target, namespace: 'miss-only' } : undefined
     })
     b.onLoad({ filter: /.*/, namespace: 'miss-only' }, () => ({ contents: 'export {}', loader: 'js' }))
   },
-}
+})
+const missOnly = missOnlyOf(MISS_ONLY)
 // Two built-in modules cost a hit more than the rest of it, and a hit calls neither: node:crypto
 // (about 5 ms to load, a tenth of `node -e 0`; a hit hashes with src/hash/sha256.ts and never
 // parses the key, src/keys/identity.ts) and node:fs/promises (it loads streams and readline;
@@ -248,6 +249,47 @@ const mintBuild = await build({
   if (inputs.length > 0) throw new Error(`dist/fast-mint.cjs bundles ${inputs.join(', ')}: the token mint must not load the full CLI's parser or spinner`)
 }
 Object.assign(result.metafile.outputs, mintBuild.metafile.outputs)
+// `bktx status` as one self-contained CommonJS file too (src/fast/status-main.ts), for the same
+// reasons: it runs in shell prompts and scripts, and the full CLI's start costs twice the report.
+// The miss-only modules are empty here as well but for the PKCS#11 session code, whose module
+// checks status's PKCS#11 probe uses. The one status reaches, jose's key loader for an unusual
+// key file, then throws a TypeError, which is no BktxError: collectStatus fails with it and
+// bin.js runs the full CLI, which describes that key.
+const STATUS_MISS_ONLY = MISS_ONLY.filter((re) => !re.test('/src/keys/pkcs11/token.js'))
+// node:net (the D-Bus probe's connection) loaded on its first connect: without a session bus
+// (SSH, containers, CI) the probe says so without one (src/secrets/probe.ts).
+const lazyNet = {
+  name: 'lazy-net',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?net$/ }, (args) =>
+      args.namespace === 'lazy-net' ? { path: 'node:net', external: true } : { path: 'node:net', namespace: 'lazy-net' },
+    )
+    b.onLoad({ filter: /.*/, namespace: 'lazy-net' }, () => ({
+      contents: "exports.connect = (...args) => require('node:net').connect(...args)\n",
+      loader: 'js',
+    }))
+  },
+}
+const fastStatus = await build({
+  plugins: TRACE ? [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins, lazyNet, trace] : [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins, lazyNet],
+  entryPoints: { 'fast-status': 'src/fast/status-main.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  // import.meta.url is read only by createRequire (the keyring and PKCS#11 bindings), which
+  // takes an absolute path as well as a file URL: status loads the keyring binding on every run
+  // (its keychain line), and the first pathToFileURL of a process costs about 5% of `node -e 0`.
+  define: { 'import.meta.url': '__filename' },
+  bundle: true,
+  metafile: true,
+  minifyWhitespace: !TRACE,
+  minifySyntax: !TRACE,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  legalComments: 'none',
+  logLevel: 'warning',
+})
+Object.assign(result.metafile.outputs, fastStatus.metafile.outputs)
 // `bktx complete` (each TAB) answered from a table generated from the program (scripts/build-complete.mjs).
 Object.assign(result.metafile.outputs, (await buildComplete()).outputs)
 
@@ -275,8 +317,8 @@ const fastStatic = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fastStatic.metafile.outputs)
-{
-  const text = await readFile(new URL('../dist/fast-token.cjs', import.meta.url), 'utf8')
+for (const file of ['fast-token.cjs', 'fast-status.cjs']) {
+  const text = await readFile(new URL(`../dist/${file}`, import.meta.url), 'utf8')
   const used = {
     'node:crypto': /import_(?:node_)?crypto\d*\.(\w+)/g,
     'node:fs/promises': /import_(?:node_fs_)?promises\d*\.(\w+)/g,
@@ -284,7 +326,7 @@ Object.assign(result.metafile.outputs, fastStatic.metafile.outputs)
   }
   for (const [id, re] of Object.entries(used)) {
     const unlisted = [...new Set([...text.matchAll(re)].map((m) => m[1]))].filter((name) => !LAZY[id].includes(name))
-    if (unlisted.length > 0) throw new Error(`dist/fast-token.cjs uses ${id}'s ${unlisted.join(', ')}: list them in LAZY in scripts/build.mjs`)
+    if (unlisted.length > 0) throw new Error(`dist/${file} uses ${id}'s ${unlisted.join(', ')}: list them in LAZY in scripts/build.mjs`)
   }
 }
 if (TRACE)
@@ -294,7 +336,7 @@ if (TRACE)
   )
 
 // bin/bktx.js reads the files it compiles with a code cache as latin1, which is their text only while they are ASCII.
-for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs']) {
+for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs', 'fast-status.cjs']) {
   const bytes = await readFile(new URL(`../dist/${file}`, import.meta.url))
   const at = bytes.findIndex((byte) => byte > 0x7f)
   if (at !== -1) throw new Error(`dist/${file} has a non-ASCII byte at ${at}: bin/bktx.js reads it as latin1 (build it with esbuild's default charset)`)

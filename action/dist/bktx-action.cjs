@@ -28192,6 +28192,9 @@ async function probeSecretService(options) {
   if (socketPath === void 0) {
     return { state: "no-bus", detail: "DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session bus)" };
   }
+  if (!socketPath.startsWith("\0") && noSuchFile(socketPath)) {
+    return { state: "no-bus", detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` };
+  }
   const deadline = new AbortController();
   let connection;
   const timer = setTimeout(() => {
@@ -28238,10 +28241,19 @@ async function probeSecretService(options) {
     connection?.close();
   }
 }
-var import_node_path7, SERVICE, DEFAULT_COLLECTION;
+function noSuchFile(path) {
+  try {
+    (0, import_node_fs3.statSync)(path);
+    return false;
+  } catch (error) {
+    return error.code === "ENOENT";
+  }
+}
+var import_node_fs3, import_node_path7, SERVICE, DEFAULT_COLLECTION;
 var init_probe = __esm({
   "src/secrets/probe.ts"() {
     "use strict";
+    import_node_fs3 = require("node:fs");
     import_node_path7 = require("node:path");
     init_dbus();
     SERVICE = "org.freedesktop.secrets";
@@ -28418,7 +28430,7 @@ function defaultLoadBinding(platform3, arch) {
 }
 function glibcLinuxPackage(platform3, arch) {
   const musl = platform3 === "linux" && arch !== void 0 ? MUSL_LOADER_ARCH[arch] : void 0;
-  if (musl === void 0 || (0, import_node_fs3.existsSync)(`/lib/ld-musl-${musl}.so.1`)) return void 0;
+  if (musl === void 0 || (0, import_node_fs4.existsSync)(`/lib/ld-musl-${musl}.so.1`)) return void 0;
   return `@napi-rs/keyring-linux-${arch}-gnu`;
 }
 function seconds(ms) {
@@ -28442,11 +28454,11 @@ function translate(op, cause) {
   const brief = text.split("\n")[0]?.slice(0, 160) ?? "";
   return new KeychainError(`the keychain failed (${op}): ${brief}`, { cause });
 }
-var import_node_fs3, import_node_module, DEFAULT_TIMEOUT_MS2, ENTRY_OPTIONS, MUSL_LOADER_ARCH;
+var import_node_fs4, import_node_module, DEFAULT_TIMEOUT_MS2, ENTRY_OPTIONS, MUSL_LOADER_ARCH;
 var init_keyring = __esm({
   "src/secrets/keyring.ts"() {
     "use strict";
-    import_node_fs3 = require("node:fs");
+    import_node_fs4 = require("node:fs");
     import_node_module = require("node:module");
     init_errors();
     init_probe();
@@ -28734,7 +28746,7 @@ async function resolveCacheBase(options) {
 }
 async function isDirectory(path) {
   try {
-    return (0, import_node_fs4.statSync)(path).isDirectory();
+    return (0, import_node_fs5.statSync)(path).isDirectory();
   } catch {
     return false;
   }
@@ -28742,7 +28754,7 @@ async function isDirectory(path) {
 async function openPrivateDir(dir, uid) {
   let info;
   try {
-    info = (0, import_node_fs4.lstatSync)(dir);
+    info = (0, import_node_fs5.lstatSync)(dir);
   } catch (cause) {
     const code = errnoCode(cause);
     if (code !== "ENOENT" && code !== "ENOTDIR") throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
@@ -28761,7 +28773,7 @@ async function openPrivateDir(dir, uid) {
       }
     }
     try {
-      info = (0, import_node_fs4.lstatSync)(dir);
+      info = (0, import_node_fs5.lstatSync)(dir);
     } catch (cause) {
       throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
     }
@@ -28772,7 +28784,7 @@ async function openPrivateDir(dir, uid) {
 function inspectOne(dir, uid) {
   let info;
   try {
-    info = (0, import_node_fs4.lstatSync)(dir);
+    info = (0, import_node_fs5.lstatSync)(dir);
   } catch (cause) {
     if (errnoCode(cause) === "ENOENT") return "absent";
     return new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
@@ -28794,11 +28806,11 @@ function refusal(dir, info, uid) {
 function isPrivateDir(dir, uid) {
   return inspectOne(dir, uid) === "ok";
 }
-var import_node_fs4, import_promises2, import_node_path8, REMOVE_OR_NO_CACHE, CANNOT_CREATE;
+var import_node_fs5, import_promises2, import_node_path8, REMOVE_OR_NO_CACHE, CANNOT_CREATE;
 var init_dir = __esm({
   "src/cache/dir.ts"() {
     "use strict";
-    import_node_fs4 = require("node:fs");
+    import_node_fs5 = require("node:fs");
     import_promises2 = require("node:fs/promises");
     import_node_path8 = require("node:path");
     init_paths();
@@ -28929,28 +28941,28 @@ var init_entry = __esm({
 function readPrivateFile(path, uid) {
   let fd;
   try {
-    fd = (0, import_node_fs5.openSync)(path, import_node_fs5.constants.O_RDONLY | O_NOFOLLOW);
+    fd = (0, import_node_fs6.openSync)(path, import_node_fs6.constants.O_RDONLY | O_NOFOLLOW);
   } catch {
     return void 0;
   }
   try {
-    const info = (0, import_node_fs5.fstatSync)(fd);
+    const info = (0, import_node_fs6.fstatSync)(fd);
     if (!info.isFile() || info.size > MAX_PRIVATE_FILE_BYTES) return void 0;
     if (uid !== void 0 && (info.uid !== uid || (info.mode & 63) !== 0)) return void 0;
-    return (0, import_node_fs5.readFileSync)(fd, "utf8");
+    return (0, import_node_fs6.readFileSync)(fd, "utf8");
   } catch {
     return void 0;
   } finally {
-    (0, import_node_fs5.closeSync)(fd);
+    (0, import_node_fs6.closeSync)(fd);
   }
 }
-var import_node_fs5, MAX_PRIVATE_FILE_BYTES, O_NOFOLLOW;
+var import_node_fs6, MAX_PRIVATE_FILE_BYTES, O_NOFOLLOW;
 var init_private_file = __esm({
   "src/fs/private-file.ts"() {
     "use strict";
-    import_node_fs5 = require("node:fs");
+    import_node_fs6 = require("node:fs");
     MAX_PRIVATE_FILE_BYTES = 64 * 1024;
-    O_NOFOLLOW = import_node_fs5.constants.O_NOFOLLOW ?? 0;
+    O_NOFOLLOW = import_node_fs6.constants.O_NOFOLLOW ?? 0;
   }
 });
 
@@ -28977,16 +28989,22 @@ function createMetadataStore(options) {
       );
     },
     async keys() {
-      const names = await (0, import_promises3.readdir)(dir).catch(() => []);
+      let names;
+      try {
+        names = (0, import_node_fs7.readdirSync)(dir);
+      } catch {
+        names = [];
+      }
       return names.filter((name) => name.endsWith(".json")).map((name) => name.slice(0, -5)).filter(isCacheKey);
     },
     lockPaths: (key) => ({ target: path(key), lock: (0, import_node_path9.join)(dir, `${key}.lock`) })
   };
 }
-var import_promises3, import_node_path9;
+var import_node_fs7, import_promises3, import_node_path9;
 var init_metadata = __esm({
   "src/cache/metadata.ts"() {
     "use strict";
+    import_node_fs7 = require("node:fs");
     import_promises3 = require("node:fs/promises");
     import_node_path9 = require("node:path");
     init_atomic();
@@ -29115,7 +29133,7 @@ async function sweepOtherScopes(options) {
     const dir = (0, import_node_path12.join)(base, name);
     if (!isPrivateDir(dir, uid)) continue;
     try {
-      if (now - (0, import_node_fs6.lstatSync)(dir).mtimeMs < SCOPE_IDLE_MS) continue;
+      if (now - (0, import_node_fs8.lstatSync)(dir).mtimeMs < SCOPE_IDLE_MS) continue;
     } catch {
       continue;
     }
@@ -29130,11 +29148,11 @@ async function sweepOtherScopes(options) {
   const keepItem = { delete: async () => true };
   await sweepExpired(createMetadataStore({ dir: base, uid }), new FileSecretStore({ dir: base, uid }), { clock, keychain: keepItem });
 }
-var import_node_fs6, import_promises5, import_node_path12, SCOPE_IDLE_MS, SIBLING_SWEEP_EVERY_MS, expiry;
+var import_node_fs8, import_promises5, import_node_path12, SCOPE_IDLE_MS, SIBLING_SWEEP_EVERY_MS, expiry;
 var init_sweep = __esm({
   "src/cache/sweep.ts"() {
     "use strict";
-    import_node_fs6 = require("node:fs");
+    import_node_fs8 = require("node:fs");
     import_promises5 = require("node:fs/promises");
     import_node_path12 = require("node:path");
     init_atomic();
@@ -29212,7 +29230,7 @@ function watchEntry(lockPath) {
     wake?.();
   };
   try {
-    watcher = (0, import_node_fs7.watch)((0, import_node_path13.dirname)(lockPath), { persistent: false }, (_event, name) => changes(name));
+    watcher = (0, import_node_fs9.watch)((0, import_node_path13.dirname)(lockPath), { persistent: false }, (_event, name) => changes(name));
     watcher.on("error", () => {
       watcher?.close();
       watcher = void 0;
@@ -29296,7 +29314,7 @@ async function startTime(procDir, pid) {
 async function place(path, content) {
   const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
   try {
-    const handle = await (0, import_promises6.open)(temp, import_node_fs7.constants.O_WRONLY | import_node_fs7.constants.O_CREAT | import_node_fs7.constants.O_EXCL | O_NOFOLLOW2, 384);
+    const handle = await (0, import_promises6.open)(temp, import_node_fs9.constants.O_WRONLY | import_node_fs9.constants.O_CREAT | import_node_fs9.constants.O_EXCL | O_NOFOLLOW2, 384);
     try {
       await handle.writeFile(content);
     } finally {
@@ -29318,7 +29336,7 @@ async function place(path, content) {
 }
 async function readHolder(path) {
   try {
-    const handle = await (0, import_promises6.open)(path, import_node_fs7.constants.O_RDONLY | O_NOFOLLOW2);
+    const handle = await (0, import_promises6.open)(path, import_node_fs9.constants.O_RDONLY | O_NOFOLLOW2);
     try {
       const buffer = Buffer.alloc(128);
       const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
@@ -29339,17 +29357,17 @@ async function unlinkQuietly(path) {
 function failure(path, cause) {
   return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause });
 }
-var import_node_crypto3, import_node_fs7, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
+var import_node_crypto3, import_node_fs9, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
 var init_lock = __esm({
   "src/cache/lock.ts"() {
     "use strict";
     import_node_crypto3 = require("node:crypto");
-    import_node_fs7 = require("node:fs");
+    import_node_fs9 = require("node:fs");
     import_promises6 = require("node:fs/promises");
     import_node_path13 = require("node:path");
     init_errors();
     init_atomic();
-    O_NOFOLLOW2 = import_node_fs7.constants.O_NOFOLLOW ?? 0;
+    O_NOFOLLOW2 = import_node_fs9.constants.O_NOFOLLOW ?? 0;
     HOLDER = /^(\d{1,10}) (\d{1,20}|-) ([0-9a-f]{32})\n$/;
     DIRECTORY = "<directory>";
   }
@@ -30121,7 +30139,7 @@ function makeAssertionKey(publicKey, kid, source, sign, ownKid) {
 }
 async function loadAssertionKey(path, kid, identities) {
   try {
-    if (((0, import_node_fs8.statSync)(path).mode & 63) === 0) {
+    if (((0, import_node_fs10.statSync)(path).mode & 63) === 0) {
       const text = readInputFile(path, 256 * 1024).trim();
       const { kid: fileKid, pem } = splitPemLabel(text);
       if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) return await plainKey(text, pem, kid, path, fileKid, identities);
@@ -30189,12 +30207,12 @@ function rememberedIdentityKey(known, source, parse) {
     sign: async (input2, options) => full().sign(input2, options)
   };
 }
-var import_node_crypto10, import_node_fs8;
+var import_node_crypto10, import_node_fs10;
 var init_signer = __esm({
   "src/keys/signer.ts"() {
     "use strict";
     import_node_crypto10 = require("node:crypto");
-    import_node_fs8 = require("node:fs");
+    import_node_fs10 = require("node:fs");
     init_errors();
     init_input();
     init_identity();
@@ -30209,9 +30227,9 @@ var init_signer = __esm({
 // src/keys/public-key.ts
 async function readPublicKeyFile(path, kid) {
   try {
-    const info = (0, import_node_fs9.statSync)(path);
+    const info = (0, import_node_fs11.statSync)(path);
     if (info.isFile() && info.size <= MAX_BYTES) {
-      const found = parsePublic((0, import_node_fs9.readFileSync)(path, "utf8"), kid);
+      const found = parsePublic((0, import_node_fs11.readFileSync)(path, "utf8"), kid);
       if (found !== void 0) return found;
     }
   } catch {
@@ -30248,12 +30266,12 @@ function parsePublic(text, kid) {
   const ownKid = typeof jwk["kid"] === "string" && jwk["kid"] !== "" ? jwk["kid"] : void 0;
   return { publicKey: (0, import_node_crypto11.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
 }
-var import_node_crypto11, import_node_fs9, MAX_BYTES;
+var import_node_crypto11, import_node_fs11, MAX_BYTES;
 var init_public_key = __esm({
   "src/keys/public-key.ts"() {
     "use strict";
     import_node_crypto11 = require("node:crypto");
-    import_node_fs9 = require("node:fs");
+    import_node_fs11 = require("node:fs");
     init_errors();
     MAX_BYTES = 256 * 1024;
   }
@@ -30324,8 +30342,8 @@ function readPinFile(path) {
   let text;
   let fd;
   try {
-    fd = (0, import_node_fs10.openSync)(path, import_node_fs10.constants.O_RDONLY | (import_node_fs10.constants.O_NOFOLLOW ?? 0));
-    const info = (0, import_node_fs10.fstatSync)(fd);
+    fd = (0, import_node_fs12.openSync)(path, import_node_fs12.constants.O_RDONLY | (import_node_fs12.constants.O_NOFOLLOW ?? 0));
+    const info = (0, import_node_fs12.fstatSync)(fd);
     if (!info.isFile()) throw new FileError(`PIN file ${path} is not a regular file`, { detail: { setting: "pin-source", file: path, reason: "not-a-file" } });
     if (info.size > 4096)
       throw new FileError(`PIN file ${path} is larger than 4 KiB; not a PIN`, { detail: { setting: "pin-source", file: path, reason: "too-large" } });
@@ -30335,22 +30353,22 @@ function readPinFile(path) {
         advice: [`make it private: chmod 600 ${path}`]
       });
     }
-    text = (0, import_node_fs10.readFileSync)(fd, "utf8");
+    text = (0, import_node_fs12.readFileSync)(fd, "utf8");
   } catch (cause) {
     if (cause instanceof FileError) throw cause;
     throw new FileError(`cannot read PIN file ${path}: ${errnoText(cause)}`, { cause, detail: { setting: "pin-source", file: path, reason: "unreadable" } });
   } finally {
-    if (fd !== void 0) (0, import_node_fs10.closeSync)(fd);
+    if (fd !== void 0) (0, import_node_fs12.closeSync)(fd);
   }
   const pin = text.replace(/\r?\n$/, "");
   if (pin === "") throw new Pkcs11PinError(`PIN file ${path} is empty`, { detail: { setting: "pin-source", file: path, reason: "pin-missing" } });
   return pin;
 }
-var import_node_fs10, DEFAULT_PIN_VARIABLE;
+var import_node_fs12, DEFAULT_PIN_VARIABLE;
 var init_pin = __esm({
   "src/keys/pkcs11/pin.ts"() {
     "use strict";
-    import_node_fs10 = require("node:fs");
+    import_node_fs12 = require("node:fs");
     init_errors();
     init_atomic();
     init_source();
@@ -30507,7 +30525,7 @@ function checkModuleFile(target) {
   }
   let info;
   try {
-    info = (0, import_node_fs11.statSync)(path);
+    info = (0, import_node_fs13.statSync)(path);
     if (!info.isFile()) throw new Error("not a regular file");
   } catch (cause) {
     throw moduleError(target, `the PKCS#11 module ${path} cannot be used: ${errnoText(cause)}`, cause);
@@ -30608,12 +30626,12 @@ function ecPublicKey(point, source) {
     format: "jwk"
   });
 }
-var import_node_crypto13, import_node_fs11, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
+var import_node_crypto13, import_node_fs13, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
 var init_token = __esm({
   "src/keys/pkcs11/token.ts"() {
     "use strict";
     import_node_crypto13 = require("node:crypto");
-    import_node_fs11 = require("node:fs");
+    import_node_fs13 = require("node:fs");
     import_node_path16 = require("node:path");
     init_errors();
     init_trust();
@@ -33381,7 +33399,7 @@ var InputError2 = class extends Error {
 
 // action/src/runner.ts
 var import_node_crypto15 = require("node:crypto");
-var import_node_fs12 = require("node:fs");
+var import_node_fs14 = require("node:fs");
 function input(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
 }
@@ -33405,7 +33423,7 @@ function fileCommand(runner, file, name, value2) {
   if (path === void 0 || path === "") throw new RunnerError(`${file} is not set: this action needs a GitHub Actions runner of version 2.297.0 or later`);
   const delimiter = `ghadelimiter_${(0, import_node_crypto15.randomUUID)()}`;
   if (name.includes(delimiter) || value2.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
-  (0, import_node_fs12.appendFileSync)(path, `${name}<<${delimiter}
+  (0, import_node_fs14.appendFileSync)(path, `${name}<<${delimiter}
 ${value2}
 ${delimiter}
 `, { encoding: "utf8" });

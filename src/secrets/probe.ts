@@ -1,3 +1,4 @@
+import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Env } from '../env.js'
 import { busSocketPath, DBusConnection, DBusError } from './dbus.js'
@@ -44,6 +45,12 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
   if (socketPath === undefined) {
     return { state: 'no-bus', detail: 'DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session bus)' }
   }
+  // No socket there at all (no session bus: SSH, containers, CI): said without a connection,
+  // in the words connect() uses for it, so `bktx status` (which probes on every run) need not
+  // load node:net nor start a timer (issue 23). An abstract socket (leading NUL) has no file.
+  if (!socketPath.startsWith('\0') && noSuchFile(socketPath)) {
+    return { state: 'no-bus', detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` }
+  }
   const deadline = new AbortController()
   let connection: DBusConnection | undefined
   const timer = setTimeout(() => {
@@ -89,5 +96,15 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
   } finally {
     clearTimeout(timer)
     connection?.close()
+  }
+}
+
+/** True when nothing is at `path` (ENOENT, as connect() would report); any other answer is left to connect(). */
+function noSuchFile(path: string): boolean {
+  try {
+    statSync(path)
+    return false
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ENOENT'
   }
 }

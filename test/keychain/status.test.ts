@@ -3,8 +3,12 @@
 // raise an unlock prompt, and a locked keyring is reported, not unlocked or changed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isCI } from '../../src/cache/select.js'
+import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { createKeyringStore } from '../../src/secrets/keyring.js'
+import { lazyKeyringStore } from '../../src/secrets/lazy.js'
 import { runCli, tempHome } from '../helpers/cli.js'
+import { runBin } from '../helpers/spawn.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 import { runKeychainChild } from '../fixtures/run-child.js'
 import { hasCommand, lockLogin, searchItems, startGnomeKeyring, startPrivateBus, type PrivateBus } from '../fixtures/private-bus.js'
@@ -47,6 +51,30 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
     expect(doc.cache).toMatchObject({ mode: 'auto', backend: 'keychain', reason: 'the keychain is available', keychain: { state: 'available', detail: null } })
   })
 
+  // bin/bktx.js answers status without the full CLI (src/fast/status.ts): over a real bus its
+  // probe connects, and what it prints must be the full CLI's (in-process, with the same real
+  // store bin/bktx.js makes), unlocked and locked. No tokens are cached here: nothing depends on the clock.
+  const sameAsFullCli = async (args: string[]) => {
+    const env: Record<string, string> = { ...world.env, DBUS_SESSION_BUS_ADDRESS: bus.address }
+    const v8 = join(env['XDG_CACHE_HOME'] as string, 'bktx', 'v8')
+    rmSync(v8, { recursive: true, force: true })
+    const fast = await runBin(['status', ...args], { env })
+    const full = await runCli(['status', ...args], {
+      env,
+      home: env['HOME'] as string,
+      secrets: lazyKeyringStore({ env, uid, platform: 'linux', arch: process.arch }),
+    })
+    expect({ code: fast.code, stdout: fast.stdout, stderr: fast.stderr }).toEqual({ code: full.code, stdout: full.stdout, stderr: full.stderr })
+    // Served by the fast path: the full CLI's status, after a success, leaves its code cache.
+    expect(existsSync(v8) && readdirSync(v8).some((n) => n.startsWith('cli.cjs-status-'))).toBe(false)
+    return fast.stdout
+  }
+
+  it('bin/bktx.js status prints what the full CLI prints (unlocked)', async () => {
+    expect(await sameAsFullCli(['--json'])).toContain('"state": "available"')
+    await sameAsFullCli([])
+  })
+
   it('reports a locked keyring as locked (status), a WARN in auto mode and a FAIL with --cache keychain (doctor), and leaves it locked', async () => {
     await lockLogin(bus)
     const status = await run(['status', '--json'])
@@ -78,6 +106,12 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
     )
 
     // Still locked and still there: nothing unlocked, read or deleted it.
+    expect(await searchItems(bus, { service, username: account })).toEqual({ unlocked: [], locked: [expect.any(String)] })
+  })
+
+  it('bin/bktx.js status prints what the full CLI prints (locked)', async () => {
+    expect(await sameAsFullCli(['--json'])).toContain('"state": "locked"')
+    await sameAsFullCli([])
     expect(await searchItems(bus, { service, username: account })).toEqual({ unlocked: [], locked: [expect.any(String)] })
   })
 

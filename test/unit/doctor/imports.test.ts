@@ -9,7 +9,7 @@ const heavy = (inputs: string[]) => [
 ]
 
 describe('what bktx status loads', () => {
-  it.each(['src/doctor/status.ts', 'src/cli/commands/status.ts', 'src/keys/describe.ts'])(
+  it.each(['src/doctor/status.ts', 'src/doctor/status-view.ts', 'src/cli/commands/status.ts', 'src/keys/describe.ts', 'src/fast/status-main.ts'])(
     '%s statically imports neither jose, undici nor ora',
     async (entry) => {
       expect(heavy((await staticInputs(entry)).statics)).toEqual([])

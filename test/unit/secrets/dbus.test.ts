@@ -161,3 +161,16 @@ describe.skipIf(!hasCommand('dbus-daemon'))('DBusConnection on a private bus', (
     expect(error).toMatchObject({ dbusName: 'bktx.NoBus' })
   })
 })
+
+describe('the probe without a bus socket', () => {
+  it('says so without connecting, in the words a connection gives (connect ENOENT PATH)', async () => {
+    const socketPath = `/nonexistent-${process.pid}/bus`
+    const probed = await probeSecretService({ env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${socketPath}` }, uid: 0, timeoutMs: 5000 })
+    expect(probed).toEqual({ state: 'no-bus', detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` })
+    // What connecting reports for the same path: the probe's words must be these.
+    const error = await DBusConnection.connect({ socketPath, uid: 0, timeoutMs: 5000 }).catch((e: unknown) => e)
+    expect(error).toMatchObject({ dbusName: 'bktx.NoBus', message: `bktx.NoBus: connect ENOENT ${socketPath}` })
+    // From $XDG_RUNTIME_DIR too, as status finds it without DBUS_SESSION_BUS_ADDRESS.
+    expect(await probeSecretService({ env: { XDG_RUNTIME_DIR: `/nonexistent-${process.pid}` }, uid: 0, timeoutMs: 5000 })).toEqual(probed)
+  })
+})
