@@ -164,7 +164,7 @@ describe('core error text', () => {
 // The entry points build the real dependencies (process.env, the clock, stdout, the keychain)
 // and hand them down; nothing else reads `process` or writes with `console`, so every other
 // module runs the same under a test's injected ones.
-const ENTRY_POINTS = [/^bin\.ts$/, /^fast\/main\.ts$/, /^fast\/static\.ts$/, /^complete\/main\.ts$/, /^api\/index\.ts$/, /^api\/server\.ts$/]
+const ENTRY_POINTS = [/^bin\.ts$/, /^fast\/main\.ts$/, /^fast\/hit\.ts$/, /^fast\/static\.ts$/, /^complete\/main\.ts$/, /^api\/index\.ts$/, /^api\/server\.ts$/]
 /** src/main.ts is the CLI's frame behind src/bin.ts: it may use the entry points' helpers (it touches nothing itself). */
 const ENTRY_FRAME = /^main\.ts$/
 /**
