@@ -110,11 +110,16 @@ export function rememberHit(input: RememberInput): string | undefined {
       ...answer,
     }
     const dir = memoDir(input.env, input.invocation.home)
-    mkdirSync(dir, { recursive: true, mode: 0o700 })
-    const info = lstatSync(dir)
+    let info = lstatSync(dir, { throwIfNoEntry: false })
+    if (info === undefined) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 })
+      info = lstatSync(dir)
+    }
     // The hit refuses any other directory (./hit.ts); so does the writer.
     if (!info.isDirectory() || info.uid !== input.invocation.uid || (info.mode & 0o077) !== 0) return undefined
     const file = memoFile(dir, memo.inv)
+    // Only a new memo makes the directory hold more: pruned then (a rewrite costs no listing).
+    const added = lstatSync(file, { throwIfNoEntry: false }) === undefined
     const temp = `${file}.${input.pid}.tmp`
     writeFileSync(temp, `${JSON.stringify(memo)}\n`, { mode: 0o600, flag: 'wx' })
     try {
@@ -123,7 +128,7 @@ export function rememberHit(input: RememberInput): string | undefined {
       unlinkSync(temp)
       throw error
     }
-    prune(dir, file, input.started)
+    if (added) prune(dir, file, input.started)
     return file
   } catch {
     return undefined
