@@ -64,9 +64,23 @@ describe('the hit memo', () => {
     expect(lstatSync(file).mode & 0o777).toBe(0o600)
     expect(readFileSync(file, 'utf8')).not.toContain(first.trim())
     expect(world.mints()).toBe(1)
-    const fast = await runBin(['env', '--shell', 'fish'], { env })
-    await settle()
-    expect(await runBin(['env', '--shell', 'fish'], { env })).toEqual(fast)
+    // Each output the memo prints, byte for byte what dist/fast-token.cjs printed before it.
+    for (const args of [
+      ['env', '--shell', 'fish'],
+      ['env', '--json'],
+      ['env', '--shell', 'powershell'],
+      ['token', '--json'],
+    ]) {
+      const fast = await runBin(args, { env })
+      await settle()
+      const inodes = () => readdirSync(hits()).map((name) => `${name}:${lstatSync(join(hits(), name)).ino}`)
+      const before = inodes()
+      expect(await runBin(args, { env })).toEqual(fast)
+      // Answered from its memo: no memo written again.
+      expect(inodes()).toEqual(before)
+      expect(fast.code).toBe(0)
+    }
+    expect(world.mints()).toBe(1)
   })
 
   it.each([
