@@ -26,7 +26,9 @@ const served =
     : constant && require('../dist/fast-static.cjs').serveStatic(argv)
       ? Promise.resolve(true)
       : fastPath
-        ? loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCached(argv)
+        ? serveHit(argv)
+          ? Promise.resolve(true)
+          : loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCached(argv)
         : argv[0] === 'status'
           ? // `bktx status` without commander (src/fast/status-main.ts); anything it cannot serve, the full CLI does.
             loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-status.cjs')).serveStatus(argv.slice(1))
@@ -43,7 +45,7 @@ served.then((done) => {
   // src/mint/main.ts), unless it declines (an option it does not take, a terminal): then the full CLI.
   if (argv[0] === 'token' || argv[0] === 'env') {
     let minting
-    const { mint } = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-mint.cjs'), argv[0], () => minting !== undefined)
+    const { mint } = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-mint.cjs'), argv[0], { worth: () => minting !== undefined })
     minting = mint(argv)
     if (minting !== undefined) return minting
   }
@@ -56,21 +58,34 @@ served.then((done) => {
 })
 
 /**
+ * A command dist/fast-token.cjs answered from the cache before, answered again from that
+ * answer's memo when nothing it depended on changed (dist/fast-hit.cjs, src/fast/memo.ts).
+ * Its code cache is written after a run it served, so that it holds every function a hit calls.
+ */
+function serveHit(argv) {
+  let served = false
+  served = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-hit.cjs'), undefined, { worth: () => served, small: true }).serveHit(argv)
+  return served
+}
+
+/**
  * require(file), compiled with a V8 code cache when one is there and still valid. The cache is
  * named after the file's identity and times and the Node version (V8 itself checks only the
  * source length), lives in $XDG_CACHE_HOME/bktx/v8 or $BKTX_CODE_CACHE (0700, files 0600, both
  * checked to be the user's own, as the token cache is), and is written once after the first
  * run. With `variant`, each variant has a cache of its own, written only after a run that ends
- * with exit code 0. Not written when `used()` says the run did not use the file after all (it
- * declined the run).
+ * with exit code 0. With `worth`, only after a run for which it says true (the exchange's
+ * bundle: not when it declined the run). `small`: a file of a few kilobytes, read as UTF-8 (see below).
  */
-function loadWithCodeCache(file, variant, used = () => true) {
+function loadWithCodeCache(file, variant, { worth, small = false } = {}) {
   const compiledUnderFlags = flagsChanged
   const fs = require('node:fs')
   const path = require('node:path')
   // The bundles are ASCII (esbuild escapes the rest; scripts/build.mjs checks): read as latin1,
   // the same text without the UTF-8 decoding, a few milliseconds on the full CLI's half megabyte.
-  const source = fs.readFileSync(file, 'latin1')
+  // A small file is read as UTF-8, which Node reads in one native call: latin1 takes the
+  // JavaScript path (open, stat, read, close), whose first use costs a hit more than decoding.
+  const source = fs.readFileSync(file, small ? 'utf8' : 'latin1')
   const dir = codeCacheDir(path)
   if (dir === undefined) {
     const mod = { exports: {} }
@@ -91,7 +106,13 @@ function loadWithCodeCache(file, variant, used = () => true) {
   try {
     const fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0))
     try {
-      if (own(fs.fstatSync(fd)) && own(fs.lstatSync(dir))) cachedData = fs.readFileSync(fd)
+      const cache = fs.fstatSync(fd)
+      if (own(cache) && own(fs.lstatSync(dir))) {
+        // One read of the size fstat gave (a cache is written whole, then renamed into place):
+        // readFileSync's JavaScript path costs a hit more to compile than the read itself.
+        const buffer = Buffer.allocUnsafe(cache.size)
+        if (fs.readSync(fd, buffer, 0, cache.size, 0) === cache.size) cachedData = buffer
+      }
     } finally {
       fs.closeSync(fd)
     }
@@ -104,7 +125,8 @@ function loadWithCodeCache(file, variant, used = () => true) {
   if (cachedData === undefined || script.cachedDataRejected) {
     // After this run, so the cache holds the functions the run compiled, not just the top level.
     process.once('beforeExit', () => {
-      if ((variant !== undefined && (process.exitCode ?? 0) !== 0) || !used()) return
+      if (variant !== undefined && (process.exitCode ?? 0) !== 0) return
+      if (worth !== undefined && !worth()) return
       // The fast path's bundle, when the run went on to the full CLI (a miss): its cache would
       // now be made under the full CLI's flag, which the next hit (without it) would reject.
       if (flagsChanged !== compiledUnderFlags) return

@@ -177,22 +177,36 @@ const LAZY = {
   'node:fs/promises': ['link', 'mkdir', 'open', 'readdir', 'readFile', 'rename', 'rm', 'stat', 'unlink', 'writeFile'],
   'node:os': ['constants', 'homedir', 'hostname', 'platform'],
 }
-const lazyBuiltins = {
+// In dist/fast-token.cjs an asynchronous file call spoils the run's hit memo (src/fast/observe.ts):
+// its reads are not observed, so a memo could not check them again.
+const OBSERVE = fileURLToPath(new URL('../src/fast/observe.ts', import.meta.url))
+const lazyBuiltins = (observed = false) => ({
   name: 'lazy-builtins',
   setup(b) {
     // The shim's own require() is of the real module.
     b.onResolve({ filter: /^(node:)?(crypto|fs\/promises|os)$/ }, (args) =>
       args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'lazy-builtin' },
     )
+    b.onResolve({ filter: /observe\.ts$/, namespace: 'lazy-builtin' }, (args) => ({ path: args.path }))
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
-      contents: `let real\nconst load = () => (real ??= require(${JSON.stringify(args.path)}))\n${LAZY[args.path].map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => load().${name} })`).join('\n')}\n`,
+      contents: `let real\nconst load = () => (${observed && args.path === 'node:fs/promises' ? `require(${JSON.stringify(OBSERVE)}).observer()?.spoil('node:fs/promises'), ` : ''}real ??= require(${JSON.stringify(args.path)}))\n${LAZY[args.path].map((name) => `Object.defineProperty(exports, ${JSON.stringify(name)}, { enumerable: true, get: () => load().${name} })`).join('\n')}\n`,
       loader: 'js',
     }))
+  },
+})
+// node:fs in dist/fast-token.cjs is src/fast/observed-fs.ts, which notes what each call saw
+// for the hit memo (src/fast/memo.ts); that module alone imports the real one. A name it does
+// not export is a build error (esbuild: no matching export).
+const OBSERVED_FS = fileURLToPath(new URL('../src/fast/observed-fs.ts', import.meta.url))
+const observedFs = {
+  name: 'observed-fs',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?fs$/ }, (args) => (args.importer === OBSERVED_FS ? { path: 'node:fs', external: true } : { path: OBSERVED_FS }))
   },
 }
 // CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
 const fast = await build({
-  plugins: TRACE ? [missOnly, lazyBuiltins, trace] : [missOnly, lazyBuiltins],
+  plugins: TRACE ? [missOnly, lazyBuiltins(true), observedFs, trace] : [missOnly, lazyBuiltins(true), observedFs],
   entryPoints: { 'fast-token': 'src/fast/main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
@@ -271,7 +285,7 @@ const lazyNet = {
   },
 }
 const fastStatus = await build({
-  plugins: TRACE ? [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins, lazyNet, trace] : [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins, lazyNet],
+  plugins: TRACE ? [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins(), lazyNet, trace] : [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins(), lazyNet],
   entryPoints: { 'fast-status': 'src/fast/status-main.ts' },
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
@@ -290,6 +304,33 @@ const fastStatus = await build({
   logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fastStatus.metafile.outputs)
+// The hit memo's answer (src/fast/hit.ts), which bin/bktx.js requires before dist/fast-token.cjs:
+// a few kilobytes, compiled from a code cache of its own (written after a run it served, so it
+// holds every function a hit calls), with no built-in module but node:fs and node:path loaded on the way.
+const fastHit = await build({
+  plugins: [lazyBuiltins()],
+  entryPoints: { 'fast-hit': 'src/fast/hit.ts' },
+  outdir: 'dist',
+  outExtension: { '.js': '.cjs' },
+  bundle: true,
+  metafile: true,
+  minifyWhitespace: true,
+  minifySyntax: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20',
+  legalComments: 'none',
+  logLevel: 'warning',
+})
+Object.assign(result.metafile.outputs, fastHit.metafile.outputs)
+{
+  const text = await readFile(new URL('../dist/fast-hit.cjs', import.meta.url), 'utf8')
+  const required = [...new Set([...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))].filter((id) => !['node:fs', 'node:path', 'node:os'].includes(id))
+  if (required.length > 0)
+    throw new Error(
+      `dist/fast-hit.cjs requires ${required.join(', ')}: the hit memo's answer loads node:fs and node:path only (node:os when an error needs it)`,
+    )
+}
 // `bktx complete` (each TAB) answered from a table generated from the program (scripts/build-complete.mjs).
 Object.assign(result.metafile.outputs, (await buildComplete()).outputs)
 
@@ -336,7 +377,7 @@ if (TRACE)
   )
 
 // bin/bktx.js reads the files it compiles with a code cache as latin1, which is their text only while they are ASCII.
-for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs', 'fast-status.cjs']) {
+for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs', 'fast-status.cjs', 'fast-hit.cjs']) {
   const bytes = await readFile(new URL(`../dist/${file}`, import.meta.url))
   const at = bytes.findIndex((byte) => byte > 0x7f)
   if (at !== -1) throw new Error(`dist/${file} has a non-ASCII byte at ${at}: bin/bktx.js reads it as latin1 (build it with esbuild's default charset)`)

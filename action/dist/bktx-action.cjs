@@ -33048,11 +33048,12 @@ async function lookupCached(request, minTtl, deps) {
   const opened = await openTokenCache(request.cache, deps);
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl ?? DEFAULT_MIN_TTL));
   const notices = [...opened.notices, hit.notice].filter((n) => n !== void 0);
-  if (hit.entry === void 0) return { result: void 0, notices };
+  const { dir } = opened.cache;
+  if (hit.entry === void 0) return { result: void 0, notices, dir };
   const result = { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) };
   const capped = minTtlNotice(result, minTtl, deps.clock.now());
   if (capped !== void 0) notices.push(capped);
-  return { result, notices };
+  return { result, notices, dir };
 }
 
 // src/token/service.ts

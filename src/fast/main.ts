@@ -12,6 +12,8 @@ import { linuxParentName } from '../term/parent.js'
 import { describeWriteError, endBySignal, writeFdSync } from '../term/process.js'
 import { systemClock } from '../time/clock.js'
 import { HANDOVER, type TokenHandover } from '../token/handover.js'
+import { observe } from './observe.js'
+import { hitBundle, rememberHit } from './remember.js'
 import { cachedEnv, cachedToken } from './token.js'
 
 /** `bktx token ARGV` from the cache: true when served (the process ends as it says), false for the full CLI. */
@@ -23,12 +25,30 @@ export async function serveCachedToken(argv: readonly string[]): Promise<boolean
 export async function serveCached(argv: readonly string[]): Promise<boolean> {
   const [command, ...args] = argv
   if (command !== 'token' && command !== 'env') return false
-  const env = { ...process.env }
+  // What this run reads is observed, for the hit memo a clean hit leaves (./memo.ts).
+  const started = Date.now()
+  const observing = observe()
+  const copy = { ...process.env }
+  const env = observing.env(copy)
   const uid = process.getuid?.()
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  const keyring = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  // A memo never stands for an answer the keychain took part in.
+  const secrets: typeof keyring = {
+    get: (account) => (observing.spoil('keychain'), keyring.get(account)),
+    set: (account, secret) => (observing.spoil('keychain'), keyring.set(account, secret)),
+    delete: (account) => (observing.spoil('keychain'), keyring.delete(account)),
+    accounts: () => (observing.spoil('keychain'), keyring.accounts()),
+    status: () => (observing.spoil('keychain'), keyring.status()),
+    stuckCalls: () => keyring.stuckCalls(),
+  }
   const handOver = (handover: TokenHandover) => {
     ;(globalThis as Record<symbol, unknown>)[HANDOVER] = handover
   }
+  // os.homedir() is $HOME when set (libuv's uv_os_homedir); reading it here spares a hit
+  // loading node:os, which this bundle loads only when called (scripts/build.mjs, LAZY).
+  const homeVariable = process.platform !== 'win32' ? process.env['HOME'] : undefined
+  const home = homeVariable ?? homedir()
+  const cwd = process.cwd()
   const out = await (command === 'env' ? cachedEnv : cachedToken)(
     args,
     {
@@ -36,17 +56,16 @@ export async function serveCached(argv: readonly string[]): Promise<boolean> {
       // Asked only when a notice or an error line is to be coloured (src/fast/token.ts).
       stderrIsTTY: () => process.stderr.isTTY === true,
       // The shell that reads `bktx env`'s output; the full CLI asks `ps` where there is no /proc.
-      parentName: () => (process.platform === 'linux' ? linuxParentName(process.ppid) : null),
-      // os.homedir() is $HOME when set (libuv's uv_os_homedir); reading it here spares a hit
-      // loading node:os, which this bundle loads only when called (scripts/build.mjs, LAZY).
-      home: process.platform !== 'win32' && process.env['HOME'] !== undefined ? process.env['HOME'] : homedir(),
+      parentName: () => (process.platform === 'linux' ? observing.parent(() => linuxParentName(process.ppid)) : null),
+      home,
       uid,
-      cwd: process.cwd(),
+      cwd,
       clock: systemClock,
       secrets,
     },
     handOver,
   )
+  const observation = observing.stop()
   const stuck = secrets.stuckCalls()
   if (out === undefined && stuck.length === 0) return false
   let code: number = out === undefined ? EXIT.KEYCHAIN : EXIT.OK
@@ -64,6 +83,26 @@ export async function serveCached(argv: readonly string[]): Promise<boolean> {
     }
   }
   process.exitCode = code
+  // The memo is named by $HOME (the hit reads no other home) and the uid (its files are checked against it).
+  if (code === EXIT.OK && out?.memo !== undefined && homeVariable !== undefined && uid !== undefined && stuck.length === 0) {
+    rememberHit({
+      observation,
+      facts: out.memo,
+      invocation: {
+        bundle: hitBundle(__filename),
+        argv,
+        cwd,
+        home: homeVariable,
+        uid,
+        platform: process.platform,
+        parent: command === 'env' && process.platform === 'linux' ? (linuxParentName(process.ppid) ?? '') : null,
+      },
+      env: copy,
+      started,
+      pid: process.pid,
+      bundles: [__filename, hitBundle(__filename)],
+    })
+  }
   // A keychain call stuck on an unlock prompt would keep Node from exiting; see src/bin.ts.
   terminateIfKeychainStuck(stuck, code, {
     writeErr: (line) => void writeFdSync(2, line),

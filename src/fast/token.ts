@@ -7,6 +7,7 @@
 // again. It makes one call to the token service's own lookup (src/token/lookup.ts); only the
 // argument scan is its own (./args.ts).
 import type { Env } from '../deps.js'
+import { secretVariables } from '../keys/open.js'
 import { parseKeySource } from '../keys/source.js'
 import type { SecretStore } from '../secrets/store.js'
 import { colorLevel } from '../term/color.js'
@@ -19,6 +20,8 @@ import type { TokenHandover, TokenRequest } from '../token/request.js'
 import { renderEnv, type ShellKind } from '../shell/quote.js'
 import { defaultShell, tokenVariables } from '../token/variables.js'
 import { parseFastTokenArgs } from './args.js'
+import { cacheKey } from '../cache/key.js'
+import type { HitMemo } from './memo.js'
 
 export { FAST_ENV_FLAGS, FAST_FLAGS, parseFastTokenArgs } from './args.js'
 
@@ -48,6 +51,18 @@ export interface FastAnswer {
   stderr: string
   /** Whether the full CLI would colour an `error:` line (should stdout fail). */
   colour: boolean
+  /**
+   * Set on a clean hit a memo can answer again (./memo.ts): no notice, an entry whose token is
+   * in a file (never the keychain), a key read from a file or a variable. What the memo needs
+   * beyond what the run observed (./observe.ts).
+   */
+  memo?: MemoFacts | undefined
+}
+
+/** What a hit memo records of the answer itself (./memo.ts, HitMemo). */
+export type MemoFacts = Pick<HitMemo, 'dir' | 'key' | 'params' | 'entry' | 'minTtl' | 'output' | 'color'> & {
+  /** The variables that may hold the key or a PIN (src/keys/open.ts secretVariables): never kept as they are. */
+  secret: string[]
 }
 
 /**
@@ -84,7 +99,10 @@ async function cachedAnswer(
     shell = args.json ? 'json' : (args.shell ?? defaultShell(parent ?? undefined, deps.env['SHELL']))
   }
   try {
-    const { result, notices, request } = await lookupToken({ settings: args.settings, profile: args.profile, config: args.config, minTtl: args.minTtl }, deps)
+    const { result, notices, request, dir } = await lookupToken(
+      { settings: args.settings, profile: args.profile, config: args.config, minTtl: args.minTtl },
+      deps,
+    )
     if (result === undefined) {
       if (onMiss !== undefined && handsOver(request)) onMiss({ settings: args.settings, profile: args.profile, config: args.config, request })
       return undefined
@@ -111,11 +129,48 @@ async function cachedAnswer(
       get colour() {
         return colour()
       },
+      memo:
+        notices.length === 0 && result.cache === 'file' && dir !== undefined && memoKey(request)
+          ? {
+              dir,
+              key: cacheKey(request.params),
+              params: {
+                tokenUrl: request.params.tokenUrl,
+                org: request.params.org,
+                clientId: request.params.clientId,
+                keyFingerprint: request.params.key.fingerprint,
+                subject: request.params.subject,
+                subjectType: request.params.subjectType,
+                scopes: [...request.params.scopes],
+                ttl: request.params.ttl ?? null,
+              },
+              entry: {
+                receivedAt: result.receivedAt.toISOString(),
+                expiresIn: result.expiresIn,
+                tokenType: result.tokenType,
+                issuedTokenType: result.issuedTokenType ?? null,
+                scopes: [...result.scopes],
+              },
+              secret: secretVariables({ key: request.settings.key?.value ?? '', pinSource: request.settings['pin-source']?.value }),
+              minTtl: args.minTtl ?? null,
+              output: shell !== undefined ? { env: shell } : { token: args.json ? 'json' : 'text' },
+              color: args.color,
+            }
+          : undefined,
     }
   } catch {
     // Whatever went wrong, the full CLI goes again and reports it properly.
     return undefined
   }
+}
+
+/**
+ * Whether a hit with this request's key may be memoised: a key read from a file or a variable,
+ * whose text is all its identity depends on (a file's stat, a variable's value: ./memo.ts). A
+ * PKCS#11 or exec: key is known by records and modules the memo does not follow.
+ */
+function memoKey(request: TokenRequest): boolean {
+  return handsOver(request)
 }
 
 /**

@@ -35,6 +35,8 @@ export interface Lookup {
   notices: Notice[]
   /** The request as resolved; a miss hands it on (./request.ts, TokenInput.resolved). */
   request: TokenRequest
+  /** The cache directory the entry was looked up in (undefined for cache mode `none`): the hit memo names it (src/fast/memo.ts). */
+  dir: string | undefined
 }
 
 /**
@@ -52,14 +54,15 @@ export async function lookupCached(
   request: TokenRequest,
   minTtl: number | undefined,
   deps: CacheDeps,
-): Promise<{ result: CachedTokenResult | undefined; notices: Notice[] }> {
+): Promise<{ result: CachedTokenResult | undefined; notices: Notice[]; dir: string | undefined }> {
   const { params } = request
   const opened = await openTokenCache(request.cache, deps)
   const hit = await opened.cache.read(cacheKey(params), (meta) => isServable(meta, params, deps.clock.now(), minTtl ?? DEFAULT_MIN_TTL))
   const notices = [...opened.notices, hit.notice].filter((n): n is Notice => n !== undefined)
-  if (hit.entry === undefined) return { result: undefined, notices }
+  const { dir } = opened.cache
+  if (hit.entry === undefined) return { result: undefined, notices, dir }
   const result: CachedTokenResult = { ...hit.entry.token, cached: true, cache: hit.entry.meta.backend, notices, requested: requestedOf(params) }
   const capped = minTtlNotice(result, minTtl, deps.clock.now())
   if (capped !== undefined) notices.push(capped)
-  return { result, notices }
+  return { result, notices, dir }
 }

@@ -169,6 +169,7 @@ describe('core error text', () => {
 const ENTRY_POINTS = [
   /^bin\.ts$/,
   /^fast\/main\.ts$/,
+  /^fast\/hit\.ts$/,
   /^mint\/main\.ts$/,
   /^fast\/status-main\.ts$/,
   /^fast\/static\.ts$/,

@@ -86,9 +86,9 @@ describe('cachedToken', () => {
   it('serves exactly what the full CLI prints on a hit, and nothing on a miss', async () => {
     expect(await cachedToken([], deps())).toBeUndefined()
     const full = await runCli(['token', '--cache', 'file'], { env: world.env })
-    expect(await cachedToken([], deps())).toEqual({ stdout: full.stdout, stderr: '', colour: false })
+    expect(await cachedToken([], deps())).toMatchObject({ stdout: full.stdout, stderr: '', colour: false })
     const json = await runCli(['token', '--cache', 'file', '--json'], { env: world.env })
-    expect(await cachedToken(['--json'], deps())).toEqual({ stdout: json.stdout, stderr: '', colour: false })
+    expect(await cachedToken(['--json'], deps())).toMatchObject({ stdout: json.stdout, stderr: '', colour: false })
     expect(await cachedToken(['--scope', 'read_pipelines'], deps())).toBeUndefined()
   })
 
@@ -112,8 +112,8 @@ describe('cachedToken', () => {
     const full = await runCli(['token'], { env, secrets: locked })
     expect(full.stderr).toBe('')
     const auto = { ...deps(), env, secrets: locked }
-    expect(await cachedToken([], auto)).toEqual({ stdout: full.stdout, stderr: '', colour: false })
-    expect(await cachedToken([], { ...auto, stderrIsTTY: true })).toEqual({ stdout: full.stdout, stderr: '', colour: true })
+    expect(await cachedToken([], auto)).toMatchObject({ stdout: full.stdout, stderr: '', colour: false })
+    expect(await cachedToken([], { ...auto, stderrIsTTY: true })).toMatchObject({ stdout: full.stdout, stderr: '', colour: true })
   })
 
   it('drops notices with --quiet, -q or BKTX_QUIET=1, as the full CLI does, and then serves a hit on a terminal too', async () => {
@@ -131,7 +131,7 @@ describe('cachedToken', () => {
       expect(full.code).toBe(0)
       expect(full.stderr).toBe('')
       const fast = { ...deps(), env: { ...env, ...extra }, secrets: locked, stderrIsTTY: true }
-      expect(await cachedToken(argv, fast)).toEqual({ stdout: full.stdout, stderr: '', colour: true })
+      expect(await cachedToken(argv, fast)).toMatchObject({ stdout: full.stdout, stderr: '', colour: true })
     }
     // BKTX_QUIET=0 is not quiet (a mint says it again once the day's marker is gone).
     const runtime = join(world.env.XDG_RUNTIME_DIR, 'bktx')
