@@ -166,11 +166,15 @@ async function cachedAnswer(
 
 /**
  * Whether a hit with this request's key may be memoised: a key read from a file or a variable,
- * whose text is all its identity depends on (a file's stat, a variable's value: ./memo.ts). A
- * PKCS#11 or exec: key is known by records and modules the memo does not follow.
+ * whose text is all its identity depends on (a file's stat, a variable's value: ./memo.ts), or
+ * a PKCS#11 key, whose hit never opens the module or the token: its identity is the recorded
+ * public key (src/keys/pkcs11/key.ts), a file read like any other and so replayed by the memo,
+ * remembered under the URI and module, which are settings the memo keeps. An exec: key is left
+ * to the fast path.
  */
 function memoKey(request: TokenRequest): boolean {
-  return handsOver(request)
+  const key = request.settings.key?.value
+  return handsOver(request) || (key !== undefined && parseKeySource(key).kind === 'pkcs11')
 }
 
 /**

@@ -3,6 +3,7 @@
 // exchange, the cache hit that never loads the module, and the typed failures (missing module,
 // wrong PIN, no PIN, missing binding). Skipped without SoftHSM2 and opensc, except in CI.
 import { createPublicKey, verify } from 'node:crypto'
+import { readdirSync, statSync } from 'node:fs'
 import { chmod, cp, mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -102,6 +103,15 @@ describe.skipIf(!runSoftHsm)('pkcs11: keys in a SoftHSM2 token', () => {
     try {
       const hit = await run(['token'])
       expect(hit).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' })
+      // That hit left a memo (src/fast/memo.ts) once what it read had settled: the next is
+      // answered from it (the memo left as it was) and prints the same token.
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      expect(await run(['token'])).toMatchObject({ code: 0, stdout: first.stdout })
+      const hits = join(home.dir, 'cache', 'bktx', 'hits')
+      const [memo] = readdirSync(hits).filter((name) => name.endsWith('.json'))
+      const ino = statSync(join(hits, memo as string)).ino
+      expect(await run(['token'])).toMatchObject({ code: 0, stdout: first.stdout, stderr: '' })
+      expect(statSync(join(hits, memo as string)).ino).toBe(ino)
       const envOut = await run(['env', '--json'])
       expect(JSON.parse(envOut.stdout).BUILDKITE_API_TOKEN).toBe(first.stdout.trim())
       // A miss has to sign: now the missing module is a typed error, exit 10.
