@@ -3,8 +3,8 @@
 // dist/fast-hit.cjs (./hit.ts) without resolving the settings, opening the key or parsing the
 // cache entry: it checks that nothing the first answer depended on changed, reads the token
 // file, checks the entry's expiry as the cache does, and prints. The record is written by
-// ./remember.ts after a clean hit (no notice, a file-backed entry, a key from a file or a
-// variable, no keychain call); anything the hit cannot check sends the run on to
+// ./remember.ts after a clean hit (no notice, a file-backed entry, a key from a file, a
+// variable or a PKCS#11 token, whose hit reads only its recorded public half; no keychain call); anything the hit cannot check sends the run on to
 // dist/fast-token.cjs, which answers as before and writes the record again.
 //
 // What one answer depended on, and how a later run knows it still holds:
