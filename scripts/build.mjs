@@ -204,28 +204,32 @@ const observedFs = {
     b.onResolve({ filter: /^(node:)?fs$/ }, (args) => (args.importer === OBSERVED_FS ? { path: 'node:fs', external: true } : { path: OBSERVED_FS }))
   },
 }
-// CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
-const fast = await build({
-  plugins: TRACE ? [missOnly, lazyBuiltins(true), observedFs, trace] : [missOnly, lazyBuiltins(true), observedFs],
-  entryPoints: { 'fast-token': 'src/fast/main.ts' },
+// What the one-file CommonJS bundles bin/bktx.js loads before (or instead of) the full CLI share.
+const oneCjsFile = {
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
-  // import.meta.url (createRequire of the keyring binding) in CommonJS terms, made when first
-  // read: building a URL at load would cost every hit, which never reads it.
-  define: { 'import.meta.url': '__bktxImportMeta.url' },
-  banner: { js: "const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
   bundle: true,
   metafile: true,
-  // Less to read and compile on every hit. Identifiers are not renamed, so the names stay (errors
-  // take their class's name) without keepNames, whose 300 name-setting calls at load cost a hit
-  // more than the longer text does (measured: about 1.5% fewer instructions).
-  minifyWhitespace: !TRACE,
-  minifySyntax: !TRACE,
   format: 'cjs',
   platform: 'node',
   target: 'node20',
   legalComments: 'none',
   logLevel: 'warning',
+}
+// CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
+const fast = await build({
+  ...oneCjsFile,
+  plugins: TRACE ? [missOnly, lazyBuiltins(true), observedFs, trace] : [missOnly, lazyBuiltins(true), observedFs],
+  entryPoints: { 'fast-token': 'src/fast/main.ts' },
+  // import.meta.url (createRequire of the keyring binding) in CommonJS terms, made when first
+  // read: building a URL at load would cost every hit, which never reads it.
+  define: { 'import.meta.url': '__bktxImportMeta.url' },
+  banner: { js: "const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
+  // Less to read and compile on every hit. Identifiers are not renamed, so the names stay (errors
+  // take their class's name) without keepNames, whose 300 name-setting calls at load cost a hit
+  // more than the longer text does (measured: about 1.5% fewer instructions).
+  minifyWhitespace: !TRACE,
+  minifySyntax: !TRACE,
 })
 Object.assign(result.metafile.outputs, fast.metafile.outputs)
 // `bktx token` and `bktx env` when they exchange (src/mint/main.ts): the full CLI's token
@@ -285,42 +289,26 @@ const lazyNet = {
   },
 }
 const fastStatus = await build({
+  ...oneCjsFile,
   plugins: TRACE ? [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins(), lazyNet, trace] : [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins(), lazyNet],
   entryPoints: { 'fast-status': 'src/fast/status-main.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.cjs' },
   // import.meta.url is read only by createRequire (the keyring and PKCS#11 bindings), which
   // takes an absolute path as well as a file URL: status loads the keyring binding on every run
   // (its keychain line), and the first pathToFileURL of a process costs about 5% of `node -e 0`.
   define: { 'import.meta.url': '__filename' },
-  bundle: true,
-  metafile: true,
   minifyWhitespace: !TRACE,
   minifySyntax: !TRACE,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  legalComments: 'none',
-  logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fastStatus.metafile.outputs)
 // The hit memo's answer (src/fast/hit.ts), which bin/bktx.js requires before dist/fast-token.cjs:
 // a few kilobytes, compiled from a code cache of its own (written after a run it served, so it
 // holds every function a hit calls), with no built-in module but node:fs and node:path loaded on the way.
 const fastHit = await build({
+  ...oneCjsFile,
   plugins: [lazyBuiltins()],
   entryPoints: { 'fast-hit': 'src/fast/hit.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.cjs' },
-  bundle: true,
-  metafile: true,
   minifyWhitespace: true,
   minifySyntax: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  legalComments: 'none',
-  logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fastHit.metafile.outputs)
 {
@@ -343,19 +331,11 @@ const helpText = execFileSync(process.execPath, [fileURLToPath(new URL('../dist/
   stdio: ['ignore', 'pipe', 'inherit'],
 })
 const fastStatic = await build({
+  ...oneCjsFile,
   entryPoints: { 'fast-static': 'src/fast/static.ts' },
-  outdir: 'dist',
-  outExtension: { '.js': '.cjs' },
   define: { BKTX_VERSION: JSON.stringify(pkg.version), BKTX_HELP: JSON.stringify(helpText) },
-  bundle: true,
-  metafile: true,
   minify: true,
   keepNames: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20',
-  legalComments: 'none',
-  logLevel: 'warning',
 })
 Object.assign(result.metafile.outputs, fastStatic.metafile.outputs)
 for (const file of ['fast-token.cjs', 'fast-status.cjs']) {
