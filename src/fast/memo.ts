@@ -40,7 +40,6 @@ import { isAbsolute, join } from 'node:path'
 import type { Env } from '../env.js'
 import { sha256Hex } from '../hash/sha256.js'
 import type { ShellKind } from '../shell/quote.js'
-import type { SubjectType } from '../exchange/types.js'
 import type { EntryMeta } from '../cache/entry.js'
 
 /** The file system calls a memo replays. */
@@ -72,16 +71,7 @@ export interface HitMemo {
   /** The token file's identity as the first run read it ({@link identity}). */
   token: string
   /** The exchange inputs the entry was written for (src/cache/entry.ts metaMatches). */
-  params: {
-    tokenUrl: string
-    org: string
-    clientId: string
-    keyFingerprint: string
-    subject: string
-    subjectType: SubjectType
-    scopes: string[]
-    ttl: number | null
-  }
+  params: Pick<EntryMeta, 'tokenUrl' | 'org' | 'clientId' | 'keyFingerprint' | 'subject' | 'subjectType'> & { scopes: string[]; ttl: number | null }
   /** What the answer takes from the entry's metadata (src/cache/entry.ts EntryMeta). */
   entry: Pick<EntryMeta, 'receivedAt' | 'expiresIn' | 'tokenType' | 'issuedTokenType' | 'scopes'>
   /** --min-ttl in seconds; null when not given (the default applies, capped silently). */
