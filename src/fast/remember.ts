@@ -73,6 +73,26 @@ const PLAIN_VARIABLES: ReadonlySet<string> = new Set([
 const PRUNE_AFTER_MS = 30 * 24 * 60 * 60 * 1000
 const PRUNE_ABOVE = 64
 
+/**
+ * How a memo keeps the variables resolution read: unset ones by name, settings, paths and CI job
+ * names as they are, any other (the text of an `env:` key, say) only within a SHA-256 of them all.
+ * Undefined, so no memo, when a variable that holds a PIN is set among them: a PIN's few digits
+ * would be found again from any digest of it by trying them all. (A hit reads none today, not
+ * even for a PKCS#11 key: only signing asks for the PIN.)
+ */
+export function memoVariables(
+  read: readonly string[],
+  env: Env,
+  secret: readonly string[],
+  pins: readonly string[],
+): { unset: string[]; plain: string[]; hashed: string[] } | undefined {
+  const names = [...read].sort()
+  const set = names.filter((name) => typeof env[name] === 'string')
+  if (set.some((name) => pins.includes(name))) return undefined
+  const plain = set.filter((name) => PLAIN_VARIABLES.has(name) && !secret.includes(name))
+  return { unset: names.filter((name) => typeof env[name] !== 'string'), plain, hashed: set.filter((name) => !plain.includes(name)) }
+}
+
 /** Writes the memo; returns its path, or undefined when this run leaves none (and why is of no concern to the user). */
 export function rememberHit(input: RememberInput): string | undefined {
   const { observation, facts } = input
@@ -92,15 +112,14 @@ export function rememberHit(input: RememberInput): string | undefined {
     for (const time of times) {
       if (time > input.started - (time % 1000 === 0 ? RACY_WHOLE_SECONDS_MS : RACY_MS)) return undefined
     }
-    const names = [...observation.envNames].sort()
-    const set = names.filter((name) => typeof input.env[name] === 'string')
-    const { secret, ...answer } = facts
-    const plain = set.filter((name) => PLAIN_VARIABLES.has(name) && !secret.includes(name))
-    const hashed = set.filter((name) => !plain.includes(name))
+    const { secret, pins, ...answer } = facts
+    const variables = memoVariables([...observation.envNames], input.env, secret, pins)
+    if (variables === undefined) return undefined
+    const { unset, plain, hashed } = variables
     const memo: HitMemo = {
       v: 1,
       inv: invocation(input.invocation),
-      unset: names.filter((name) => typeof input.env[name] !== 'string'),
+      unset,
       plain: plain.map((name) => [name, input.env[name] as string]),
       hashed,
       hashedDigest: envDigest(hashed, input.env),

@@ -63,6 +63,8 @@ export interface FastAnswer {
 export type MemoFacts = Pick<HitMemo, 'dir' | 'key' | 'params' | 'entry' | 'minTtl' | 'output' | 'color'> & {
   /** The variables that may hold the key or a PIN (src/keys/open.ts secretVariables): never kept as they are. */
   secret: string[]
+  /** Those of them that may hold a PIN: a hit that read one set leaves no memo (./remember.ts memoVariables). */
+  pins: string[]
 }
 
 /**
@@ -151,7 +153,7 @@ async function cachedAnswer(
                 issuedTokenType: result.issuedTokenType ?? null,
                 scopes: [...result.scopes],
               },
-              secret: secretVariables({ key: request.settings.key?.value ?? '', pinSource: request.settings['pin-source']?.value }),
+              ...memoSecrets(request.settings.key?.value ?? '', request.settings['pin-source']?.value),
               minTtl: args.minTtl ?? null,
               output: shell !== undefined ? { env: shell } : { token: args.json ? 'json' : 'text' },
               color: args.color,
@@ -162,6 +164,19 @@ async function cachedAnswer(
     // Whatever went wrong, the full CLI goes again and reports it properly.
     return undefined
   }
+}
+
+/** The variables that may hold the key or a PIN, and those of them that may hold a PIN. */
+function memoSecrets(key: string, pinSource: string | undefined): { secret: string[]; pins: string[] } {
+  const secret = secretVariables({ key, pinSource })
+  let keyVariable: string | undefined
+  try {
+    const source = parseKeySource(key)
+    if (source.kind === 'env') keyVariable = source.name
+  } catch {
+    // No key variable: every secret variable is a PIN's.
+  }
+  return { secret, pins: secret.filter((name) => name !== keyVariable) }
 }
 
 /**
