@@ -39,7 +39,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await mkdir(installed)
   await writeFile(join(installed, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }))
   // From npm's cache, no network. --ignore-scripts: pkcs11js is not built, which no library case
-  // needs (package.test.ts installs globally with scripts, as a user does).
+  // needs (nor package.test.ts's global install).
   await run('npm', ['install', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { cwd: installed })
   const nodeModules = join(installed, 'node_modules')
   await mkdir(join(nodeModules, '@types'), { recursive: true })
