@@ -10,7 +10,9 @@
 // Options: --out FILE (default dist/bin/bktx-linux-x64).
 import { build } from 'esbuild'
 import { execFileSync } from 'node:child_process'
-import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { existsSync } from 'node:fs'
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -69,15 +71,36 @@ try {
     legalComments: 'none',
     logLevel: 'warning',
   })
-  const blob = join(work, 'sea-prep.blob')
-  await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }))
-  execFileSync(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: 'inherit' })
   await mkdir(dirname(out), { recursive: true })
   await rm(out, { force: true })
-  await copyFile(process.execPath, out)
+  // The executable is what this script, this node binary and postject make of them: the same
+  // three make the same program. The last one made is kept under node_modules/.cache, named by
+  // a hash of all three, and a build with none of them changed copies it instead of making the
+  // blob and injecting it into 100 MB again (about 7 CPU-seconds; test/ci/binary.test.ts builds
+  // one on every run).
+  const node = await stat(process.execPath)
+  const key = createHash('sha256')
+    .update(await readFile(main))
+    .update(JSON.stringify([process.execPath, process.version, node.size, node.mtimeMs, node.ino, POSTJECT, FUSE]))
+    .digest('hex')
+  const kept = join(ROOT, 'node_modules', '.cache', 'bktx', 'sea', key)
+  if (existsSync(kept)) {
+    await copyFile(kept, out)
+  } else {
+    const blob = join(work, 'sea-prep.blob')
+    await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }))
+    execFileSync(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: 'inherit' })
+    await copyFile(process.execPath, out)
+    await chmod(out, 0o755)
+    // postject prints a harmless "Can't find string offset for section name" warning here.
+    execFileSync('npx', ['--yes', POSTJECT, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE], { stdio: ['ignore', 'ignore', 'inherit'] })
+    // Kept under a temporary name first: a build killed while copying leaves no half executable under the key.
+    await rm(dirname(kept), { recursive: true, force: true })
+    await mkdir(dirname(kept), { recursive: true })
+    await copyFile(out, `${kept}.partial`)
+    await rename(`${kept}.partial`, kept)
+  }
   await chmod(out, 0o755)
-  // postject prints a harmless "Can't find string offset for section name" warning here.
-  execFileSync('npx', ['--yes', POSTJECT, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', FUSE], { stdio: ['ignore', 'ignore', 'inherit'] })
   await copyFile(join(ROOT, 'LICENSE'), join(dirname(out), 'LICENSE'))
   // The rest of the executable is Node itself, under its own licence.
   await writeFile(
