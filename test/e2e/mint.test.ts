@@ -17,17 +17,18 @@ import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 const FULL = fileURLToPath(new URL('../../dist/bin.js', import.meta.url))
 const PROBE_DIR = mkdtempSync(join(tmpdir(), 'bktx-mint-probe-'))
 const PROBE = join(PROBE_DIR, 'probe.cjs')
-const READ_LOG = join(PROBE_DIR, 'read.log')
+// Each case's runs log to a file of their own (MINT_PROBE_LOG, a name bktx does not read): the cases run side by side.
 writeFileSync(
   PROBE,
   `const fs = require('node:fs')
 const read = fs.readFileSync
 fs.readFileSync = function (file, ...rest) {
-  if (typeof file === 'string' && /[\\\\/]dist[\\\\/][^\\\\/]+\\.cjs$/.test(file)) fs.appendFileSync(${JSON.stringify(READ_LOG)}, file.replace(/.*[\\\\/]/, '') + '\\n')
+  if (typeof file === 'string' && /[\\\\/]dist[\\\\/][^\\\\/]+\\.cjs$/.test(file)) fs.appendFileSync(process.env.MINT_PROBE_LOG, file.replace(/.*[\\\\/]/, '') + '\\n')
   return read.call(this, file, ...rest)
 }
 `,
 )
+let cases = 0
 
 const CI_CONFIG = join(PROBE_DIR, 'ci.json')
 writeFileSync(CI_CONFIG, JSON.stringify({ profiles: { ci: { org: 'acme' } } }))
@@ -72,14 +73,15 @@ const normalise = (run: SpawnResult) => ({
 
 /** `bktx ARGS` through the mint and through the full CLI; `shell` wraps each (redirections). */
 async function both(args: string[], env: Record<string, string | undefined> = {}, shell?: string) {
-  const environment = { ...base, ...env }
-  writeFileSync(READ_LOG, '')
+  const log = join(PROBE_DIR, `read-${++cases}.log`)
+  const environment = { ...base, ...env, MINT_PROBE_LOG: log }
+  writeFileSync(log, '')
   const run = (argv: string[]) =>
     shell === undefined
       ? runProcess(process.execPath, argv, { env: environment, timeoutMs: 60_000 })
       : runProcess('sh', ['-c', `"$@" ${shell}`, 'sh', process.execPath, ...argv], { env: environment, timeoutMs: 60_000 })
   const mint = await run(['-r', PROBE, BIN, ...args])
-  const read = readFileSync(READ_LOG, 'utf8').trim().split('\n')
+  const read = readFileSync(log, 'utf8').trim().split('\n')
   const full = await run([FULL, ...args])
   return { mint: normalise(mint), full: normalise(full), read }
 }
@@ -87,7 +89,8 @@ async function both(args: string[], env: Record<string, string | undefined> = {}
 const down = 'http://127.0.0.1:9/oauth/token'
 
 describe('the token mint (dist/fast-mint.cjs) prints what the full CLI prints', () => {
-  it.each<[string, string[], Record<string, string | undefined>?, string?]>([
+  // Side by side: the cases that wait out retries or --timeout (about 16 s of the file's run) overlap the rest.
+  it.concurrent.for<[string, string[], Record<string, string | undefined>?, string?]>([
     ['a token', ['token', '--no-cache']],
     ['a token as JSON', ['token', '--no-cache', '--json']],
     ['a fresh token over a cached one', ['token', '--refresh', '--scope', 'read_builds']],
@@ -117,7 +120,7 @@ describe('the token mint (dist/fast-mint.cjs) prints what the full CLI prints', 
     ['a CA file that is not there (exit 3)', ['token', '--no-cache', '--ca-file', 'no-such-ca.pem']],
     ['a cache miss (through the cache-hit path)', ['token', '--scope', 'read_pipelines']],
     ['a cache miss that fails (through the cache-hit path)', ['env', '--scope', 'read_user', '--subject', 'nobody@acme.test']],
-  ])('%s', async (_name, args, env = {}, shell = undefined) => {
+  ])('%s', async ([_name, args, env = {}, shell = undefined], { expect }) => {
     const stub = { ERROR500: stubs.error500, HANG: stubs.hang, GARBAGE: stubs.garbage }[env['BKTX_TOKEN_URL'] ?? '']
     const environment = stub === undefined ? env : { ...env, BKTX_TOKEN_URL: `${stub.origin}/oauth/token` }
     const { mint, full, read } = await both(args, environment, shell)
