@@ -42,6 +42,7 @@ export function tokenService(ctx: Context): TokenService {
     cwd: ctx.deps.cwd,
     // The cache lock records this pid and takes over a lock only when its holder is gone.
     ...(ctx.deps.processInfo === undefined ? {} : { lock: { process: ctx.deps.processInfo } }),
+    ...(ctx.deps.sleep === undefined ? {} : { sleep: ctx.deps.sleep }),
   })
 }
 

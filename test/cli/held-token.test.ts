@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FetchLike } from '../../src/deps.js'
-import { runCli } from '../helpers/cli.js'
+import { noWait, runCli } from '../helpers/cli.js'
 import { http } from '../helpers/http.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
@@ -60,7 +60,8 @@ describe('bktx logout reaches every cached token the settings given select', () 
     const a = await token('--scope', 'read_builds')
     const b = await token('--ttl', '10m')
     // The API is unreachable (a closed port): nothing can be revoked, so nothing is forgotten.
-    const down = await runCli(['logout', '--api-url', 'http://127.0.0.1:9', '--timeout', '10s', '--json'], { env })
+    // The retries are made without their backoff waits.
+    const down = await runCli(['logout', '--api-url', 'http://127.0.0.1:9', '--timeout', '10s', '--json'], { env, sleep: noWait })
     expect(down.code).toBe(5)
     const doc = JSON.parse(down.stdout)
     expect(doc.revoked).toEqual([])
@@ -204,8 +205,13 @@ describe('bktx revoke', () => {
 
   it('an unreachable API fails with the network exit code after retries, and the cache entry is kept', async () => {
     const held = await token()
-    const result = await runCli(['revoke', '--api-url', 'http://127.0.0.1:9', '--timeout', '10s'], { env: { ...env, BUILDKITE_API_TOKEN: held } })
+    // The retries' backoff (about 9 s of timers) is skipped; the attempts are made all the same.
+    const result = await runCli(['revoke', '--api-url', 'http://127.0.0.1:9', '--timeout', '10s'], {
+      env: { ...env, BUILDKITE_API_TOKEN: held },
+      sleep: noWait,
+    })
     expect(result.code).toBe(5)
+    expect(result.stderr).toContain('4 attempts')
     expect(result.stderr).not.toContain(held)
     expect(JSON.parse((await runCli(['cache', 'list', '--json'], { env })).stdout)).toHaveLength(1)
     expect(await status(held)).toBe(200)

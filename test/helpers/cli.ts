@@ -34,10 +34,15 @@ export interface RunOptions {
   handover?: ProgramDeps['handover']
   /** Another binding package in place of pkcs11js (a missing one: a build without it). */
   pkcs11Binding?: string
+  /** The waits between retries: real timers unless given ({@link noWait} skips them). */
+  sleep?: ProgramDeps['sleep']
   /** Streams of the test's own instead of the captured strings (write failures). */
   stdoutStream?: OutStream
   stderrStream?: OutStream
 }
+
+/** A retry backoff that returns at once (still refusing once the call is aborted): the attempts without the waits. */
+export const noWait: NonNullable<ProgramDeps['sleep']> = (_ms, signal) => (signal.aborted ? Promise.reject(signal.reason) : Promise.resolve())
 
 /** Runs the whole CLI in-process with captured streams and injected dependencies. */
 export async function runCli(args: string[], options: RunOptions = {}): Promise<CliResult> {
@@ -67,6 +72,7 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     home: options.home ?? '/nonexistent-home',
     version: '0.0.0-test',
     ...(options.handover === undefined ? {} : { handover: options.handover }),
+    ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
     ...(options.pkcs11Binding === undefined ? {} : { pkcs11Binding: options.pkcs11Binding }),
   }
   const { code, signal } = await main(args, deps)
