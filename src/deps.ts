@@ -89,6 +89,8 @@ export interface Deps {
   /** A copy of the environment, taken once. */
   env: Env
   clock: Clock
+  /** The waits between retries (src/http/retry.ts's Sleep): timers unless given; tests give one that returns at once. */
+  sleep?: (ms: number, signal: AbortSignal) => Promise<void>
   signals: Signals
   /** The OS's answers about this process (src/bin.ts); tests leave it out or pass their own. */
   processInfo?: ProcessInfo

@@ -1,6 +1,5 @@
 import type { Command } from 'commander'
 import type { Deps } from '../deps.js'
-import type { Sleep } from '../http/retry.js'
 import { UsageError } from '../errors.js'
 import { Context, type GlobalOptions } from './context.js'
 import type { TokenHandover } from '../token/request.js'
@@ -16,8 +15,6 @@ export interface ProgramDeps extends Deps {
   spinnerStream?: SpinnerStream
   /** What the fast path resolved before a cache miss sent the run here (src/bin.ts). */
   handover?: TokenHandover | undefined
-  /** The waits between retries (src/http/retry.ts): a timer unless given; tests give one that returns at once. */
-  sleep?: Sleep
 }
 
 /**
