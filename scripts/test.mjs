@@ -1,10 +1,16 @@
 #!/usr/bin/env node
-// `npm test`: lint, then the type-check beside the build and the tests. The suite is CPU-bound
-// on two cores but not every second of it: the type-check (about 15 CPU-seconds) fills gaps the
-// tests leave (waits on servers, timers, spawned processes) instead of running first, alone.
-// Its report is printed when it ends; the exit code is non-zero when any step failed.
-// Arguments are passed to vitest (`npm test -- test/e2e/token.test.ts`).
+// `npm test`: lint, then three things side by side: the type-check, the unit project (no build
+// needed), and the build followed by the e2e project. The suite is CPU-bound on two cores but
+// not every second of it: the e2e files wait on servers, timers, terminals and the processes
+// they start, and the type-check and the unit files (about 15 and 35 CPU-seconds) fill those
+// gaps instead of running before or after them, alone. The unit project runs in one worker of
+// its own vitest (a second module graph would cost more than it gives) and its report, like the
+// type-check's, is printed when it ends; the e2e project's is shown as it runs. The exit code is
+// non-zero when any step failed.
+// Arguments are passed to vitest (`npm test -- test/e2e/token.test.ts`): to both projects, each
+// passing when none of its files match; with --project, to one vitest as given.
 import { spawn } from 'node:child_process'
+import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
@@ -17,9 +23,9 @@ const env = { ...process.env }
 delete env.NODE_EXTRA_CA_CERTS
 
 /** Runs a command; `buffer` keeps its output to print at the end, as one block. */
-function run(command, args, { buffer = false } = {}) {
+function run(command, args, { buffer = false, env: environment = env } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env, stdio: buffer ? ['ignore', 'pipe', 'pipe'] : 'inherit' })
+    const child = spawn(command, args, { env: environment, stdio: buffer ? ['ignore', 'pipe', 'pipe'] : 'inherit' })
     let output = ''
     if (buffer) {
       child.stdout.on('data', (chunk) => (output += chunk))
@@ -34,13 +40,42 @@ const lint = await run(npm, ['run', '-s', 'lint'])
 if (lint.code !== 0) process.exit(lint.code)
 
 const typecheck = run(npm, ['run', '-s', 'typecheck'], { buffer: true })
-const tests = (async () => {
+const vitest = (args, { buffer = false, report } = {}) =>
+  run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], { buffer, env: report === undefined ? env : { ...env, BKTX_VITEST_JSON: report } })
+const given = process.argv.slice(2)
+// .ci/run reads one JSON report (BKTX_VITEST_JSON): each run writes its own, merged below.
+const report = env.BKTX_VITEST_JSON
+const reports = report === undefined ? {} : { unit: `${report}.unit`, e2e: `${report}.e2e` }
+const split = !given.some((a) => a === '--project' || a.startsWith('--project='))
+const unit = split ? vitest(['--project', 'unit', '--maxWorkers', '1', '--passWithNoTests', ...given], { buffer: true, report: reports.unit }) : undefined
+const e2e = (async () => {
   const build = await run(npm, ['run', '-s', 'build'])
   if (build.code !== 0) return build
-  return run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...process.argv.slice(2)])
+  return split ? vitest(['--project', 'e2e', '--passWithNoTests', ...given], { report: reports.e2e }) : vitest(given)
 })()
 
-const [checked, tested] = await Promise.all([typecheck, tests])
+const [checked, tested, unitTested] = await Promise.all([typecheck, e2e, unit])
+if (unitTested !== undefined) process.stderr.write(`\nunit project (vitest --project unit):\n${unitTested.output}`)
 if (checked.code !== 0) process.stderr.write(`\nnpm run typecheck failed:\n${checked.output}`)
 else process.stderr.write('typecheck: no errors\n')
-process.exit(tested.code !== 0 ? tested.code : checked.code)
+if (split && report !== undefined) mergeReports(report, [reports.unit, reports.e2e])
+process.exit([tested, unitTested, checked].find((r) => r !== undefined && r.code !== 0)?.code ?? 0)
+
+/** vitest's JSON reports of the two runs as one: the counts summed, the files listed together. */
+function mergeReports(out, files) {
+  const parts = files.map((file) => {
+    try {
+      return JSON.parse(readFileSync(file, 'utf8'))
+    } catch {
+      return undefined
+    } finally {
+      rmSync(file, { force: true })
+    }
+  })
+  // A run that wrote no report (it failed to start) leaves the counts without it: .ci/run then reports a failure.
+  if (parts.some((p) => p === undefined)) return
+  const merged = { ...parts[1], testResults: parts.flatMap((p) => p.testResults ?? []), success: parts.every((p) => p.success) }
+  for (const key of Object.keys(merged)) if (/^num[A-Z]/.test(key)) merged[key] = parts.reduce((sum, p) => sum + (p[key] ?? 0), 0)
+  merged.startTime = Math.min(...parts.map((p) => p.startTime ?? Number.POSITIVE_INFINITY))
+  writeFileSync(out, JSON.stringify(merged))
+}
