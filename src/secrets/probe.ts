@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Env } from '../env.js'
-import { busSocketPath, DBusConnection, DBusError } from './dbus.js'
+import { busSocketPath, DBusConnection, DBusError, type BusConnect } from './dbus.js'
 
 /**
  * What the Secret Service said about the collection new items go to (the `default` alias,
@@ -22,6 +22,8 @@ export interface ProbeOptions {
   env: Env
   uid: number
   timeoutMs: number
+  /** How the bus socket is opened (default node:net's connect; the entry points pass a lighter one). */
+  connect?: BusConnect | undefined
 }
 
 const SERVICE = 'org.freedesktop.secrets'
@@ -58,7 +60,7 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
     connection?.close()
   }, options.timeoutMs)
   try {
-    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs })
+    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect })
     if (deadline.signal.aborted) return { state: 'timeout' }
     const reply = await connection.call({
       destination: SERVICE,
