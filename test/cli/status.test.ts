@@ -1,4 +1,4 @@
-import { createPublicKey, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
 import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -160,6 +160,18 @@ describe('bktx status', () => {
     await chmod(parsed.dir, 0o700)
     await chmod(record(parsed.dir, otherText), 0o644)
     expect((await status()).key).toEqual(replaced.key)
+
+    // A labelled key (`bktx keygen --kid`): the label is read from the text, the rest from the
+    // record, as the parse gives it (here the record a token command would write for it).
+    const labelledText = `bktx-kid: team-key\n${otherText}`
+    await writeFile(w.keyPath, labelledText, { mode: 0o600 })
+    const labelledParsed = await status()
+    expect(labelledParsed.key).toMatchObject({ kid: 'team-key', kid_origin: 'label', header_kid: 'team-key' })
+    const fingerprint = createHash('sha256')
+      .update(createPublicKey(other).export({ format: 'der', type: 'spki' }))
+      .digest('base64url')
+    await writeFile(record(parsed.dir, labelledText), JSON.stringify({ v: 1, fingerprint, alg: 'ES256', thumbprint: thumbprint(other) }), { mode: 0o600 })
+    expect(await status()).toEqual(labelledParsed)
   })
 
   it('reports a 0644 key as not loading, with the chmod fix, instead of failing', async () => {
