@@ -1,7 +1,8 @@
 // `bktx status`: where things stand, read-only and offline. Nothing here mints, prompts,
 // creates or changes a file: the keychain is asked through its lock probe (a D-Bus property
 // read, which never raises an unlock prompt), the cache through its metadata files, the key
-// through node:crypto (jose only for unusual key files and errors).
+// through the identity a token command remembered for its text (src/keys/identity.ts), else
+// node:crypto (jose only for unusual key files and errors).
 import { statSync } from 'node:fs'
 import type { CacheListing } from '../cache/cache.js'
 import { inspectPrivateDir, resolveCacheDir } from '../cache/dir.js'
