@@ -1,10 +1,12 @@
 // `bktx status`: where things stand, read-only and offline. Nothing here mints, prompts,
 // creates or changes a file: the keychain is asked through its lock probe (a D-Bus property
 // read, which never raises an unlock prompt), the cache through its metadata files, the key
-// through node:crypto (jose only for unusual key files and errors).
+// through the identity a token command remembered for its text (src/keys/identity.ts), else
+// node:crypto (jose only for unusual key files and errors).
 import { statSync } from 'node:fs'
 import type { CacheListing } from '../cache/cache.js'
 import { inspectPrivateDir, resolveCacheDir } from '../cache/dir.js'
+import { readKeyIdentity } from '../cache/key-identities.js'
 import { backendChoice, selectCache, type BackendChoice, type SelectCacheOptions } from '../cache/select.js'
 import type { ResolvedSettings } from '../config/resolve.js'
 import type { CacheMode } from '../config/settings.js'
@@ -83,8 +85,18 @@ export interface StatusReport {
 export async function collectStatus(input: StatusInput, deps: StatusDeps): Promise<StatusReport> {
   const { settings } = input
   const keyPath = settings.key?.value
-  const [key, keychain] = await Promise.all([keyPath === undefined ? undefined : describeConfiguredKey(keySpecOf(settings), deps), deps.secrets.status()])
-  const cache = await cacheStatus((settings.cache?.value ?? 'auto') as CacheMode, keychain, deps)
+  const dir = await resolveCacheDir({ env: deps.env, home: deps.home, uid: deps.uid, ...(deps.shmDir === undefined ? {} : { shmDir: deps.shmDir }) })
+  const dirState = inspectPrivateDir(dir, deps.uid)
+  // A key file a token command parsed before is described from the identity it remembered in
+  // the cache directory (src/keys/identity.ts), read only when that directory is private, as
+  // the token commands require of it: status then loads no node:crypto (issue 23).
+  const identities = dirState === 'ok' ? { get: (digest: string) => readKeyIdentity(dir, digest, deps.uid) } : undefined
+  const [key, keychain] = await Promise.all([
+    keyPath === undefined ? undefined : describeConfiguredKey(keySpecOf(settings), deps, identities),
+    deps.secrets.status(),
+  ])
+  const mode = (settings.cache?.value ?? 'auto') as CacheMode
+  const cache: CacheStatus = { mode, ...backendChoice(mode, deps.env, keychain), dir, dirState, keychain: keychainState(keychain) }
   return {
     config: { path: input.configPath, exists: exists(input.configPath) },
     profile: { name: input.profile, explicit: input.explicitProfile },
@@ -112,11 +124,6 @@ function exists(path: string): boolean {
   } catch {
     return false
   }
-}
-
-async function cacheStatus(mode: CacheMode, keychain: StoreStatus, deps: StatusDeps): Promise<CacheStatus> {
-  const dir = await resolveCacheDir({ env: deps.env, home: deps.home, uid: deps.uid, ...(deps.shmDir === undefined ? {} : { shmDir: deps.shmDir }) })
-  return { mode, ...backendChoice(mode, deps.env, keychain), dir, dirState: inspectPrivateDir(dir, deps.uid), keychain: keychainState(keychain) }
 }
 
 /** The keychain's status in the words of {@link KeychainState}, from the reasons src/secrets/keyring.ts gives. */

@@ -7,7 +7,7 @@ import { EXIT, signalOutcome } from '../exit-codes.js'
 import { terminateIfKeychainStuck } from '../secrets/exit.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
 import { colorLevel } from '../term/color.js'
-import { describeWriteError, endBySignal, writeFdSync } from '../term/process.js'
+import { describeWriteError, endBySignal, pipeSocketConnector, writeFdSync } from '../term/process.js'
 import { systemClock } from '../time/clock.js'
 import { parseFastStatusArgs, statusAnswer } from './status.js'
 
@@ -17,7 +17,8 @@ export async function serveStatus(argv: readonly string[]): Promise<boolean> {
   if (args === undefined) return false
   const env = { ...process.env }
   const uid = process.getuid?.()
-  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  // The lock probe over Node's pipe handle, without node:net (src/term/process.ts): status asks it on every run.
+  const secrets = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch, connect: pipeSocketConnector() })
   const stdout = await statusAnswer(args, {
     env,
     // os.homedir() is $HOME when set (libuv's uv_os_homedir), as in src/fast/main.ts.

@@ -3,14 +3,15 @@
 // and prompt-free. A PKCS#11 module is loaded and initialised only to know that it can be (no
 // session, no PIN: ./pkcs11/probe.ts). A file is described by keys/describe.ts.
 import { isBktxError, KeyError } from '../errors.js'
-import { describePublicKey, describeSigningKey, kidOrigin, type SigningKeyDescription } from './describe.js'
+import { describePublicKey, describeSigningKey, kidOrigin, type KeyIdentityReader, type SigningKeyDescription } from './describe.js'
 import { parseKeySource } from './source.js'
 import { envKeyText, type KeyDeps, type KeySpec } from './open.js'
 import { readPublicKeyFile } from './public-key.js'
 import { readKeyRecord } from './record.js'
 import { assertionKeyFromText } from './signer.js'
 
-export async function describeConfiguredKey(settings: KeySpec, deps: KeyDeps): Promise<SigningKeyDescription> {
+/** With `identities`, a key file a token command parsed before is described from its remembered identity (`bktx status`). */
+export async function describeConfiguredKey(settings: KeySpec, deps: KeyDeps, identities?: KeyIdentityReader): Promise<SigningKeyDescription> {
   const source = parseKeySource(settings.key)
   const fail = (described: Parameters<typeof describePublicKey>[0], error: unknown): SigningKeyDescription => {
     if (!isBktxError(error)) throw error
@@ -18,7 +19,7 @@ export async function describeConfiguredKey(settings: KeySpec, deps: KeyDeps): P
   }
   switch (source.kind) {
     case 'file':
-      return describeSigningKey(source.path, settings.kid)
+      return describeSigningKey(source.path, settings.kid, identities)
     case 'env': {
       const described = { source: { kind: 'env' as const, name: source.name, text: source.text }, file: undefined }
       try {

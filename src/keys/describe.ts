@@ -1,6 +1,7 @@
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto'
 import { readFileSync, statSync } from 'node:fs'
 import { isBktxError, type BktxError } from '../errors.js'
+import { keyTextDigest, type KeyIdentity } from './identity.js'
 import { NO_KID, PLAIN_PRIVATE_PEM, splitPemLabel } from './pem.js'
 import { algorithmFor, type SigningAlg } from './policy.js'
 import { jwkThumbprint, keyFingerprint } from './thumbprint.js'
@@ -68,7 +69,7 @@ const MAX_KEY_FILE_BYTES = 256 * 1024
  * whether it loads, its algorithm, kid (and where that comes from) and file mode. Never throws
  * for a key that does not load: the description carries the error.
  */
-export async function describeSigningKey(path: string, kidSetting?: string): Promise<SigningKeyDescription> {
+export async function describeSigningKey(path: string, kidSetting?: string, identities?: KeyIdentityReader): Promise<SigningKeyDescription> {
   const source: KeySource = { kind: 'file', path, text: path }
   let file: KeyFileFacts | undefined
   try {
@@ -77,13 +78,14 @@ export async function describeSigningKey(path: string, kidSetting?: string): Pro
   } catch {
     // The loader below reports it.
   }
-  let loaded: { privateKey: KeyObject; fileKid: string | undefined; origin: Exclude<KidOrigin, 'setting'> }
+  let loaded: { privateKey: KeyObject; fileKid: string | undefined; origin: Exclude<KidOrigin, 'setting'> } | Remembered
   try {
-    loaded = await loadPrivate(path)
+    loaded = await loadPrivate(path, identities)
   } catch (error) {
     if (!isBktxError(error)) throw error
     return { source, file, loads: false, error }
   }
+  if ('identity' in loaded) return rememberedDescription(source, file, loaded, kidSetting)
   const publicKey = createPublicKey(loaded.privateKey)
   let alg: SigningAlg
   try {
@@ -107,7 +109,22 @@ export async function describeSigningKey(path: string, kidSetting?: string): Pro
   }
 }
 
-async function loadPrivate(path: string): Promise<{ privateKey: KeyObject; fileKid: string | undefined; origin: Exclude<KidOrigin, 'setting'> }> {
+/** What {@link describeSigningKey} may take a key file's identity from: src/cache/key-identities.ts (`bktx status`). */
+export interface KeyIdentityReader {
+  get(digest: string): KeyIdentity | undefined
+}
+
+/** A plain PEM file whose text a token command parsed and checked before (src/keys/signer.ts), known by its remembered identity. */
+interface Remembered {
+  identity: KeyIdentity & { thumbprint: string }
+  pem: string
+  fileKid: string | undefined
+}
+
+async function loadPrivate(
+  path: string,
+  identities: KeyIdentityReader | undefined,
+): Promise<{ privateKey: KeyObject; fileKid: string | undefined; origin: Exclude<KidOrigin, 'setting'> } | Remembered> {
   let text: string | undefined
   try {
     const info = statSync(path)
@@ -115,6 +132,10 @@ async function loadPrivate(path: string): Promise<{ privateKey: KeyObject; fileK
       text = readFileSync(path, 'utf8')
       const { kid, pem } = splitPemLabel(text.trim())
       if (PLAIN_PRIVATE_PEM.test(pem) && pem.split('-----BEGIN ').length === 2) {
+        // Keyed by the very text read here (the digest src/keys/signer.ts remembers it under),
+        // so no other key's identity can be found for it: status then needs no node:crypto.
+        const identity = identities?.get(keyTextDigest(text.trim()))
+        if (identity?.thumbprint !== undefined) return { identity: { ...identity, thumbprint: identity.thumbprint }, pem, fileKid: kid }
         return { privateKey: createPrivateKey({ key: pem, format: 'pem' }), fileKid: kid, origin: kid === undefined ? 'thumbprint' : 'label' }
       }
     }
@@ -124,6 +145,38 @@ async function loadPrivate(path: string): Promise<{ privateKey: KeyObject; fileK
   const { loadSigningKey } = await import('./load.js')
   const key = await loadSigningKey(path)
   return { privateKey: key.privateKey, fileKid: key.kid, origin: kidOrigin(text ?? readFileSync(path, 'utf8'), key.kid) }
+}
+
+/**
+ * The description of a key file from its remembered identity: what the parse would give (the
+ * identity was derived from this very text when a token command parsed and checked it, against
+ * at least what this file's checks ask), the public key parsed only when asked for (`bktx
+ * doctor` verifies with it; status never does).
+ */
+function rememberedDescription(
+  source: KeySource,
+  file: KeyFileFacts | undefined,
+  remembered: Remembered,
+  kidSetting: string | undefined,
+): SigningKeyDescription {
+  const { identity, pem, fileKid } = remembered
+  const ownKid = fileKid ?? identity.thumbprint
+  const fromSetting = kidSetting !== undefined && kidSetting !== NO_KID
+  let publicKey: KeyObject | undefined
+  return {
+    source,
+    file,
+    loads: true,
+    alg: identity.alg,
+    kid: fromSetting ? kidSetting : ownKid,
+    kidOrigin: fromSetting ? 'setting' : fileKid === undefined ? 'thumbprint' : 'label',
+    headerKid: kidSetting === NO_KID ? undefined : fromSetting ? kidSetting : ownKid,
+    fingerprint: identity.fingerprint,
+    get publicKey() {
+      publicKey ??= createPublicKey(createPrivateKey({ key: pem, format: 'pem' }))
+      return publicKey
+    },
+  }
 }
 
 /**

@@ -22,6 +22,12 @@ export interface KeyIdentity {
   /** SHA-256 of the public key's SPKI DER, base64url (./thumbprint.ts). */
   fingerprint: string
   alg: SigningAlg
+  /**
+   * The public key's RFC 7638 SHA-256 thumbprint, base64url (./thumbprint.ts): the kid of a key
+   * file without a label, which `bktx status` prints. Kept for keys held as text (a file or a
+   * variable); absent for PKCS#11 records and for identities remembered before it was kept.
+   */
+  thumbprint?: string
 }
 
 /** Where identities are remembered; failures to read or write are misses, never errors. */

@@ -157,7 +157,8 @@ async function plainKey(
   const known = digest === undefined ? undefined : await identities?.get(digest)
   if (known !== undefined) return rememberedKey(known, pem, kid, source, fileKid)
   const key = parsePlainKey(pem, kid, source, fileKid)
-  if (digest !== undefined) await identities?.set(digest, { fingerprint: key.fingerprint, alg: key.alg })
+  // The thumbprint too, for `bktx status` (the kid of a key without a label): derived here, once per key text.
+  if (digest !== undefined) await identities?.set(digest, { fingerprint: key.fingerprint, alg: key.alg, thumbprint: jwkThumbprint(key.publicKey) })
   return key
 }
 

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net'
+import { connect } from 'node:net'
 
 /**
  * The D-Bus client of the keyring lock probe (./probe.ts): EXTERNAL authentication over a Unix
@@ -407,9 +407,32 @@ export function decodeMessage(buf: Buffer): { message: DBusMessage; length: numb
 // ---------------------------------------------------------------------------------------------
 // Connection
 
+/**
+ * What the client uses of a connected Unix socket: a node:net Socket, or the entry points'
+ * lighter one over Node's pipe handle (src/term/process.ts pipeSocketConnector), which behaves
+ * the same for these.
+ */
+export interface BusSocket {
+  on(event: 'connect' | 'close', listener: () => void): unknown
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown
+  on(event: 'error', listener: (error: Error) => void): unknown
+  off(event: 'connect' | 'close', listener: () => void): unknown
+  off(event: 'data', listener: (chunk: Buffer) => void): unknown
+  off(event: 'error', listener: (error: Error) => void): unknown
+  write(data: string | Uint8Array): unknown
+  pause(): unknown
+  resume(): unknown
+  destroy(error?: Error): unknown
+}
+
+/** Opens a Unix socket to `path`; node:net's connect by default. */
+export type BusConnect = (path: string) => BusSocket
+
 export interface DBusConnectOptions {
   /** Socket path from {@link busSocketPath}. */
   socketPath: string
+  /** How the socket is opened (default node:net's connect). */
+  connect?: BusConnect | undefined
   /** The caller's uid, sent as the EXTERNAL authentication identity. */
   uid: number
   /** Bounds connecting, authenticating and `Hello`, in milliseconds. */
@@ -422,7 +445,7 @@ export interface DBusConnectOptions {
  * rejects with a DBusError (`bktx.NoBus` when the socket fails, `bktx.AuthFailed` when the
  * bus refuses). Exported for test doubles, which are bus clients too.
  */
-export function authenticate(socket: Socket, uid: number): Promise<Buffer> {
+export function authenticate(socket: BusSocket, uid: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     let text = ''
     const settle = (error: Error | undefined, rest?: Buffer): void => {
@@ -473,15 +496,15 @@ export class DBusConnection {
   uniqueName = ''
 
   /** Use {@link DBusConnection.connect}; public only so that test doubles can extend it. */
-  constructor(protected readonly socket: Socket) {
+  constructor(protected readonly socket: BusSocket) {
     socket.on('data', (chunk: Buffer) => this.receive(chunk))
     socket.on('error', (error) => this.fail(error instanceof DBusError ? error : new DBusError('bktx.Disconnected', error.message, { cause: error })))
     socket.on('close', () => this.fail(new DBusError('bktx.Disconnected', 'connection closed')))
   }
 
   /** Connects, authenticates and says `Hello`, all within `timeoutMs`. */
-  static async connect<T extends DBusConnection>(this: new (socket: Socket) => T, options: DBusConnectOptions): Promise<T> {
-    const socket = connect(options.socketPath)
+  static async connect<T extends DBusConnection>(this: new (socket: BusSocket) => T, options: DBusConnectOptions): Promise<T> {
+    const socket = (options.connect ?? connect)(options.socketPath)
     const timer = setTimeout(() => socket.destroy(new DBusError('bktx.Timeout', 'the bus did not answer')), options.timeoutMs)
     try {
       const rest = await authenticate(socket, options.uid)

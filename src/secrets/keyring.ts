@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import type { Env } from '../env.js'
 import { KeychainError } from '../errors.js'
+import type { BusConnect } from './dbus.js'
 import { probeSecretService, type SecretServiceState } from './probe.js'
 import { KEYCHAIN_SERVICE, type SecretStore, type StoreStatus } from './store.js'
 
@@ -46,6 +47,8 @@ export interface KeyringStoreOptions {
    * the probe but then never answers the binding.
    */
   probe?: () => Promise<SecretServiceState>
+  /** How the probe opens the bus socket (default node:net's connect). */
+  connect?: BusConnect | undefined
 }
 
 /** A SecretStore over the OS keychain that can report calls stuck in native code. */
@@ -91,7 +94,7 @@ export function createKeyringStore(options: KeyringStoreOptions): KeyringSecretS
   const probe =
     options.probe ??
     (options.platform === 'linux' && options.uid !== undefined
-      ? () => probeSecretService({ env: options.env, uid: options.uid as number, timeoutMs })
+      ? () => probeSecretService({ env: options.env, uid: options.uid as number, timeoutMs, connect: options.connect })
       : undefined)
 
   function load(): KeyringBinding {

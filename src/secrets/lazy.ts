@@ -1,5 +1,6 @@
 import type { Env } from '../env.js'
 import { KeychainError } from '../errors.js'
+import type { BusConnect } from './dbus.js'
 import type { KeyringSecretStore, StuckCall } from './keyring.js'
 import type { SecretStore, StoreStatus } from './store.js'
 
@@ -12,7 +13,14 @@ import type { SecretStore, StoreStatus } from './store.js'
  * reports a KeychainError, so `auto` falls back to the file cache, and every call rejects with
  * it, never with the loader's raw MODULE_NOT_FOUND.
  */
-export function lazyKeyringStore(options: { env: Env; uid: number | undefined; platform: string; arch?: string }): SecretStore & {
+export function lazyKeyringStore(options: {
+  env: Env
+  uid: number | undefined
+  platform: string
+  arch?: string
+  /** How the lock probe opens the bus socket (./dbus.ts BusConnect); default node:net's connect. */
+  connect?: BusConnect | undefined
+}): SecretStore & {
   stuckCalls(): readonly StuckCall[]
 } {
   let store: Promise<KeyringSecretStore> | undefined

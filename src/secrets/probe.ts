@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Env } from '../env.js'
-import { busSocketPath, DBusConnection, DBusError } from './dbus.js'
+import { busSocketPath, DBusConnection, DBusError, type BusConnect } from './dbus.js'
 
 /**
  * What the Secret Service said about the collection new items go to (the `default` alias,
@@ -22,6 +22,8 @@ export interface ProbeOptions {
   env: Env
   uid: number
   timeoutMs: number
+  /** How the bus socket is opened (default node:net's connect; the entry points pass a lighter one). */
+  connect?: BusConnect | undefined
 }
 
 const SERVICE = 'org.freedesktop.secrets'
@@ -51,15 +53,17 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
   if (!socketPath.startsWith('\0') && noSuchFile(socketPath)) {
     return { state: 'no-bus', detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` }
   }
-  const deadline = new AbortController()
+  // A flag, not an AbortController: nothing listens for the abort, and node:internal/abort_controller
+  // costs every status run and keychain hit its load and compilation (issue 23).
+  let timedOut = false
   let connection: DBusConnection | undefined
   const timer = setTimeout(() => {
-    deadline.abort()
+    timedOut = true
     connection?.close()
   }, options.timeoutMs)
   try {
-    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs })
-    if (deadline.signal.aborted) return { state: 'timeout' }
+    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect })
+    if (timedOut) return { state: 'timeout' }
     const reply = await connection.call({
       destination: SERVICE,
       path: DEFAULT_COLLECTION,
@@ -73,7 +77,7 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
     if (locked === true) return { state: 'locked' }
     return { state: 'unknown', detail: `unexpected reply signature ${reply.signature}` }
   } catch (error) {
-    if (deadline.signal.aborted) return { state: 'timeout' }
+    if (timedOut) return { state: 'timeout' }
     if (!(error instanceof DBusError)) return { state: 'unknown', detail: String(error) }
     switch (error.dbusName) {
       case 'bktx.NoBus':

@@ -1,7 +1,9 @@
 // The process-level pieces the two entry points share (src/bin.ts, src/fast/main.ts): stdout
 // and stderr that report write failures instead of crashing, ending by a signal, and what the
 // OS tells about the process. Only entry points call these; everything else gets Deps.
+import { EventEmitter } from 'node:events'
 import { writeSync } from 'node:fs'
+import { getSystemErrorName } from 'node:util'
 import type { OutStream } from '../deps.js'
 
 export interface GuardedStream extends OutStream {
@@ -155,4 +157,163 @@ export function guardChildGroup(pgid: number): (end: boolean) => void {
   }
   process.on('exit', onExit)
   return release
+}
+
+/** What the D-Bus client uses of a connected Unix socket (src/secrets/dbus.ts BusSocket). */
+type BusSocketLike = EventEmitter & {
+  write(data: string | Uint8Array): boolean
+  pause(): unknown
+  resume(): unknown
+  destroy(error?: Error): unknown
+}
+
+interface PipeBindings {
+  Pipe: new (type: number) => PipeHandle
+  PipeConnectWrap: new () => { oncomplete?: (status: number) => void }
+  constants: { SOCKET: number }
+  WriteWrap: new () => { handle?: PipeHandle; oncomplete?: (status: number) => void; async?: boolean }
+  streamBaseState: Int32Array
+  kReadBytesOrError: number
+  kArrayBufferOffset: number
+  kLastWriteWasAsync: number
+}
+
+interface PipeHandle {
+  connect(req: object, path: string): number
+  writeBuffer(req: object, data: Uint8Array): number
+  readStart(): number
+  close(): void
+  onread?: (buffer: ArrayBuffer | undefined) => void
+}
+
+// libuv's end of stream (UV_EOF): the peer closed the connection.
+const UV_EOF = -4095
+
+/**
+ * Connects to a Unix socket through Node's own pipe handle, without node:net (issue 23): the
+ * keychain's lock probe (src/secrets/probe.ts) sends a few hundred bytes on every `bktx status`
+ * and every keychain hit, and node:net with the stream machinery it loads and compiles costs
+ * such a run about a fifth of `node -e 0`; the handle alone costs a few hundredths. The socket
+ * behaves as node:net's does for what the D-Bus client uses: 'connect', 'data' (held while
+ * paused, in order), 'error' then 'close' for a failure or destroy(error), 'close' alone at the
+ * end of the stream, errors worded `connect ECONNREFUSED PATH` as node:net words them.
+ *
+ * `process.binding` is deprecated (DEP0111, documentation only: a warning only under
+ * --pending-deprecation, which is silenced for the one call): undefined, so that the caller uses
+ * node:net, on any Node but the major version this was tested on (a binding's shape may differ)
+ * or when a piece is missing.
+ */
+export function pipeSocketConnector(): ((path: string) => BusSocketLike) | undefined {
+  const binding = (process as unknown as { binding?: (name: string) => object }).binding
+  if (!process.version.startsWith('v20.') || typeof binding !== 'function') return undefined
+  let bindings: PipeBindings
+  const quiet = process.noDeprecation
+  try {
+    process.noDeprecation = true
+    bindings = { ...binding.call(process, 'pipe_wrap'), ...binding.call(process, 'stream_wrap') } as PipeBindings
+  } catch {
+    return undefined
+  } finally {
+    process.noDeprecation = quiet
+  }
+  const { Pipe, PipeConnectWrap, constants, WriteWrap, streamBaseState } = bindings
+  if (
+    typeof Pipe !== 'function' ||
+    typeof PipeConnectWrap !== 'function' ||
+    typeof WriteWrap !== 'function' ||
+    typeof constants?.SOCKET !== 'number' ||
+    !(streamBaseState instanceof Int32Array) ||
+    [bindings.kReadBytesOrError, bindings.kArrayBufferOffset, bindings.kLastWriteWasAsync].some((k) => typeof k !== 'number')
+  ) {
+    return undefined
+  }
+  return (path) => pipeSocket(bindings, path)
+}
+
+function pipeSocket(b: PipeBindings, path: string): BusSocketLike {
+  const handle = new b.Pipe(b.constants.SOCKET)
+  const socket = new EventEmitter() as BusSocketLike
+  const systemError = (syscall: string, status: number, address?: string): NodeJS.ErrnoException => {
+    const code = getSystemErrorName(status)
+    const error: NodeJS.ErrnoException = new Error(`${syscall} ${code}${address === undefined ? '' : ` ${address}`}`)
+    error.code = code
+    error.errno = status
+    error.syscall = syscall
+    return error
+  }
+  let connected = false
+  let closed = false
+  let paused = false
+  const held: Buffer[] = []
+  const unsent: Uint8Array[] = []
+  // Buffers of writes libuv completes later: kept alive until it has.
+  const inFlight = new Set<object>()
+  const end = (error: Error | undefined): void => {
+    if (closed) return
+    closed = true
+    handle.close()
+    // Emitted on the next tick, as node:net does, so that a caller's destroy() returns first.
+    process.nextTick(() => {
+      if (error !== undefined) socket.emit('error', error)
+      socket.emit('close')
+    })
+  }
+  const send = (data: Uint8Array): void => {
+    const req = new b.WriteWrap()
+    req.handle = handle
+    req.oncomplete = (status) => {
+      inFlight.delete(req)
+      if (status < 0) end(systemError('write', status))
+    }
+    req.async = false
+    const status = handle.writeBuffer(req, data)
+    if (status < 0) end(systemError('write', status))
+    else if (b.streamBaseState[b.kLastWriteWasAsync] !== 0) inFlight.add(Object.assign(req, { buffer: data }))
+  }
+  const deliver = (): void => {
+    while (!paused && !closed && held.length > 0) socket.emit('data', held.shift() as Buffer)
+  }
+  socket.write = (data) => {
+    if (closed) return false
+    const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
+    if (connected) send(bytes)
+    else unsent.push(bytes)
+    return true
+  }
+  socket.pause = () => {
+    paused = true
+    return socket
+  }
+  socket.resume = () => {
+    paused = false
+    // Later, as node:net resumes: what the caller handles right after resume() comes first.
+    process.nextTick(deliver)
+    return socket
+  }
+  socket.destroy = (error) => {
+    end(error)
+    return socket
+  }
+  handle.onread = (buffer) => {
+    const n = b.streamBaseState[b.kReadBytesOrError] as number
+    if (n === UV_EOF) return end(undefined)
+    if (n < 0) return end(systemError('read', n))
+    if (n === 0 || buffer === undefined) return
+    held.push(Buffer.from(buffer, b.streamBaseState[b.kArrayBufferOffset] as number, n))
+    deliver()
+  }
+  const req = new b.PipeConnectWrap()
+  req.oncomplete = (status) => {
+    if (closed) return
+    if (status < 0) return end(systemError('connect', status, path))
+    connected = true
+    socket.emit('connect')
+    for (const bytes of unsent.splice(0)) if (!closed) send(bytes)
+    if (closed) return
+    const reading = handle.readStart()
+    if (reading < 0) end(systemError('read', reading))
+  }
+  const status = handle.connect(req, path)
+  if (status < 0) end(systemError('connect', status, path))
+  return socket
 }

@@ -1,7 +1,10 @@
-import { chmod, writeFile } from 'node:fs/promises'
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto'
+import { chmod, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { KeychainError } from '../../src/errors.js'
+import { keyTextDigest } from '../../src/keys/identity.js'
+import { jwkThumbprint } from '../../src/keys/thumbprint.js'
 import { MemorySecretStore } from '../../src/secrets/store.js'
 import { fixedClock, runCli, tempHome } from '../helpers/cli.js'
 import { makeKey, writeKeyFiles } from '../helpers/keys.js'
@@ -113,6 +116,62 @@ describe('bktx status', () => {
     expect(after.tokens.map((t: { current_key: boolean }) => t.current_key)).toEqual([false, false])
     const text = (await runCli(['status'], { env: { ...env, BKTX_KEY: other.privatePath } })).stdout
     expect(text).toContain('(minted with another key: not served)')
+  })
+
+  it("describes a key file from the identity a token command remembered for its text, never another key's (issue 23)", async () => {
+    const w = await world()
+    const env = { ...w.env, BKTX_CACHE: 'file', BKTX_KID: '' }
+    const status = async (extra: Record<string, string> = {}) => {
+      const e = { ...env, ...extra }
+      const doc = JSON.parse((await runCli(['status', '--json'], { env: e })).stdout)
+      const text = (await runCli(['status'], { env: e })).stdout
+      return { key: doc.key, dir: doc.cache.dir as string, keyLines: text.split('\n').filter((l) => /^key {7}| loads$/.test(l)) }
+    }
+    const thumbprint = (key: KeyObject) => jwkThumbprint(createPublicKey(key))
+    const record = (dir: string, text: string) => join(dir, `key-${keyTextDigest(text.trim())}.json`)
+    // Parsed: no cache directory yet, so nothing remembered.
+    const parsed = await status()
+    expect(parsed.key).toMatchObject({ loads: true, kid: thumbprint(w.server.key.privateKey), kid_origin: 'thumbprint' })
+    expect((await runCli(['token', '--scope', 'read_builds'], { env })).code).toBe(0)
+    const keyText = await readFile(w.keyPath, 'utf8')
+    expect(JSON.parse(await readFile(record(parsed.dir, keyText), 'utf8'))).toMatchObject({ thumbprint: parsed.key.kid, fingerprint: parsed.key.fingerprint })
+    // Remembered: the same description, whatever the kid setting makes of it.
+    expect(await status()).toEqual(parsed)
+    expect((await status({ BKTX_KID: 'none' })).key).toMatchObject({ kid: parsed.key.kid, header_kid: null, kid_origin: 'thumbprint' })
+    expect((await status({ BKTX_KID: 'k1' })).key).toMatchObject({ kid: 'k1', header_kid: 'k1', kid_origin: 'setting', fingerprint: parsed.key.fingerprint })
+
+    // Another key written over the same file: another text, so not the identity remembered.
+    const other = makeKey('ES256').privateKey
+    const otherText = other.export({ format: 'pem', type: 'pkcs8' }) as string
+    await writeFile(w.keyPath, otherText, { mode: 0o600 })
+    const replaced = await status()
+    expect(replaced.key).toMatchObject({ loads: true, kid: thumbprint(other), kid_origin: 'thumbprint' })
+    expect(replaced.key.fingerprint).not.toBe(parsed.key.fingerprint)
+
+    // What status takes from a record is what it says: a record planted for this text (here in
+    // the private directory, where whoever can write can plant tokens already) is believed...
+    const planted = { v: 1, fingerprint: 'A'.repeat(43), alg: 'ES256', thumbprint: 'B'.repeat(43) }
+    await writeFile(record(parsed.dir, otherText), JSON.stringify(planted), { mode: 0o600 })
+    expect((await status()).key).toMatchObject({ kid: planted.thumbprint, fingerprint: planted.fingerprint })
+    // ...but never from a cache directory other users can reach (token commands refuse it too),
+    // nor a record another user could have written.
+    await chmod(parsed.dir, 0o755)
+    expect((await status()).key).toEqual(replaced.key)
+    await chmod(parsed.dir, 0o700)
+    await chmod(record(parsed.dir, otherText), 0o644)
+    expect((await status()).key).toEqual(replaced.key)
+
+    // A labelled key (`bktx keygen --kid`): the label is read from the text, the rest from the
+    // record, as the parse gives it (here the record a token command would write for it).
+    const labelledText = `bktx-kid: team-key\n${otherText}`
+    await writeFile(w.keyPath, labelledText, { mode: 0o600 })
+    const labelledParsed = await status()
+    expect(labelledParsed.key).toMatchObject({ kid: 'team-key', kid_origin: 'label', header_kid: 'team-key' })
+    const fingerprint = createHash('sha256')
+      .update(createPublicKey(other).export({ format: 'der', type: 'spki' }))
+      .digest('base64url')
+    await writeFile(record(parsed.dir, labelledText), JSON.stringify({ v: 1, fingerprint, alg: 'ES256', thumbprint: thumbprint(other) }), { mode: 0o600 })
+    expect(await status()).toEqual(labelledParsed)
   })
 
   it('reports a 0644 key as not loading, with the chmod fix, instead of failing', async () => {

@@ -69,6 +69,19 @@ describe('the answers bin/bktx.js gives before the full CLI', () => {
     expect(loaded.filter((name) => unneeded.includes(name))).toEqual([])
   })
 
+  // Once a token command remembered the key's identity (src/keys/identity.ts), status describes
+  // the key from it: node:crypto is a tenth of `node -e 0` (issue 23).
+  it('bktx status loads no node:crypto for a key file a token command has read', async () => {
+    const probe = join(world.home.dir, 'loaded-modules.cjs')
+    writeFileSync(probe, "process.on('exit', () => require('node:fs').writeSync(2, `\\nLOADED ${JSON.stringify(process.moduleLoadList)}\\n`))\n")
+    const run = await runProcess(process.execPath, ['-r', probe, BIN, 'status'], { env: { PATH: process.env['PATH'], ...env } })
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/^key {7}.*\n {10}ES256, kid .* loads$/m)
+    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(run.stderr)?.[1] ?? 'null') as string[]
+    expect(loaded).toContain('NativeModule vm')
+    expect(loaded.filter((name) => name === 'NativeModule crypto' || name === 'Internal Binding crypto')).toEqual([])
+  })
+
   it('bktx env writes the syntax of the shell that runs it, as the full CLI does', async () => {
     const { fast, full } = await both(['env', '--scope', 'read_builds'], 'fish')
     expect(full.stdout).toMatch(/^set -gx BUILDKITE_API_TOKEN /)

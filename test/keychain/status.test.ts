@@ -3,12 +3,12 @@
 // raise an unlock prompt, and a locked keyring is reported, not unlocked or changed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isCI } from '../../src/cache/select.js'
-import { existsSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { createKeyringStore } from '../../src/secrets/keyring.js'
 import { lazyKeyringStore } from '../../src/secrets/lazy.js'
 import { runCli, tempHome } from '../helpers/cli.js'
-import { runBin } from '../helpers/spawn.js'
+import { BIN, runBin, runProcess } from '../helpers/spawn.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 import { runKeychainChild } from '../fixtures/run-child.js'
 import { hasCommand, lockLogin, searchItems, startGnomeKeyring, startPrivateBus, type PrivateBus } from '../fixtures/private-bus.js'
@@ -73,6 +73,20 @@ describe.skipIf(!runPrivate)('status and doctor with a real keyring, unlocked th
   it('bin/bktx.js status prints what the full CLI prints (unlocked)', async () => {
     expect(await sameAsFullCli(['--json'])).toContain('"state": "available"')
     await sameAsFullCli([])
+  })
+
+  // The probe's socket is Node's pipe handle, not node:net (src/term/process.ts): node:net and
+  // the streams it loads cost a status run about a fifth of `node -e 0` (issue 23).
+  it('bin/bktx.js status asks the bus without loading node:net', async () => {
+    const probe = join(world.home.dir, 'loaded-modules.cjs')
+    writeFileSync(probe, "process.on('exit', () => require('node:fs').writeSync(2, `\\nLOADED ${JSON.stringify(process.moduleLoadList)}\\n`))\n")
+    const env = { PATH: process.env['PATH'] ?? '', ...world.env, DBUS_SESSION_BUS_ADDRESS: bus.address }
+    const run = await runProcess(process.execPath, ['-r', probe, BIN, 'status', '--json'], { env })
+    expect(run.code).toBe(0)
+    expect(JSON.parse(run.stdout).cache.keychain).toEqual({ state: 'available', detail: null })
+    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(run.stderr)?.[1] ?? 'null') as string[]
+    expect(loaded).toContain('Internal Binding pipe_wrap')
+    expect(loaded.filter((name) => ['NativeModule net', 'NativeModule internal/stream_base_commons'].includes(name))).toEqual([])
   })
 
   it('reports a locked keyring as locked (status), a WARN in auto mode and a FAIL with --cache keychain (doctor), and leaves it locked', async () => {

@@ -1,7 +1,12 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Socket } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { busSocketPath, DBusConnection, DBusError, decodeMessage, encodeCall, splitSignature, type DBusValue } from '../../../src/secrets/dbus.js'
 import { probeSecretService } from '../../../src/secrets/probe.js'
+import { pipeSocketConnector } from '../../../src/term/process.js'
 import { encodeMessage, type TestBusConnection } from '../../fixtures/dbus-server.js'
 import { hasCommand, startPrivateBus, type PrivateBus } from '../../fixtures/private-bus.js'
 
@@ -172,5 +177,28 @@ describe('the probe without a bus socket', () => {
     expect(error).toMatchObject({ dbusName: 'bktx.NoBus', message: `bktx.NoBus: connect ENOENT ${socketPath}` })
     // From $XDG_RUNTIME_DIR too, as status finds it without DBUS_SESSION_BUS_ADDRESS.
     expect(await probeSecretService({ env: { XDG_RUNTIME_DIR: `/nonexistent-${process.pid}` }, uid: 0, timeoutMs: 5000 })).toEqual(probed)
+  })
+})
+
+describe('the probe against a bus that never answers', () => {
+  // Over node:net and over the entry points' pipe handle (src/term/process.ts) alike: the
+  // timer ends the wait, closes the socket and says `timeout`, whatever the connection was doing.
+  it.each([
+    ['node:net', undefined],
+    ['the pipe handle', pipeSocketConnector()],
+  ])('says timeout within its bound (%s)', async (_name, connect) => {
+    const dir = mkdtempSync(join(tmpdir(), 'bktx-silent-bus-'))
+    const peers: Socket[] = []
+    const silent = createServer((peer) => peers.push(peer))
+    await new Promise<void>((resolve) => silent.listen(join(dir, 'bus'), resolve))
+    try {
+      const probed = await probeSecretService({ env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${join(dir, 'bus')}` }, uid: 0, timeoutMs: 200, connect })
+      expect(probed).toEqual({ state: 'timeout' })
+      expect(peers).toHaveLength(1)
+    } finally {
+      for (const peer of peers) peer.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
