@@ -52,6 +52,17 @@ describe('jsonProblem', () => {
     expect(jsonProblem('{"a":"\\"a\\"","b":1}')).toBeUndefined()
   })
 
+  // A name without escapes is read from the text itself, not through JSON.parse: what it reads
+  // must be what JSON.parse would, including where JSON.parse refuses the name.
+  it('reads member names as JSON.parse does, with or without escapes', () => {
+    expect(jsonProblem('{"a\\"b":1,"a\\u0022b":2}')).toBe('duplicate member "a"b"')
+    expect(jsonProblem('{"ab":1,"a\\u0062":2}')).toBe('duplicate member "ab"')
+    expect(jsonProblem('{"a":1,"\\u0061\\u0062":2,"b":3}')).toBeUndefined()
+    // Not JSON (the server calls this only after JSON.parse took the text), still the same answer:
+    // a raw control character in a name is no JSON string.
+    expect(jsonProblem('{"a\u0001b":1}')).toBe('malformed member name')
+  })
+
   it('limits nesting without recursion', () => {
     expect(jsonProblem(`${'['.repeat(100000)}${']'.repeat(100000)}`)).toMatch(/nesting/)
   })
