@@ -72,7 +72,7 @@ describe('jsonProblem', () => {
 describe('audit record times', () => {
   // The ISO text of a time is remembered for the next record of the same millisecond (or second):
   // each record must still carry its own time, fractions of a millisecond cut as Date cuts them.
-  it('are each record\'s own, in any order, whole seconds and fractions alike', () => {
+  it("are each record's own, in any order, whole seconds and fractions alike", () => {
     const times = [1765000000.0005, 1765000000.001, 1765000000.0019, 1765000001, 1765000000.001, 1765000000, 1765000001.9999, 1765000001]
     for (const now of times) expect(emptyAudit(now, undefined).time).toBe(new Date(Math.trunc(now * 1000)).toISOString())
     expect(emptyAudit(1765000000.0019, undefined).time).toBe('2025-12-06T05:46:40.001Z')
