@@ -1,3 +1,4 @@
+import { request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MemoryAuditSink } from '../../src/server/state/audit.js'
 import { FORM, http, postForm } from '../helpers/http.js'
@@ -193,6 +194,27 @@ describe('POST /oauth/token: request rules', () => {
     expect(twice.json).toEqual({ error: 'invalid_request', error_description: 'Parameter `audience` must not be included more than once' })
     expect((await exchange(server, { subject_token: undefined })).json.error_description).toBe('Missing required parameter `subject_token`')
     expect((await exchange(server, { grant_type: 'client_credentials' })).json.error).toBe('unsupported_grant_type')
+  })
+
+  // A body that arrives in one piece is decoded as it is; one in several is joined before
+  // decoding, so a UTF-8 character cut between two pieces is still read as that character.
+  it('reads a form sent in two pieces whole, a UTF-8 character cut between them included', async () => {
+    const body = Buffer.from(`${new URLSearchParams({ ...EXCHANGE, client_assertion: await assertion(server) })}&scope=read_builds\u00e9`, 'utf8')
+    const cut = body.length - 1
+    const response = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+      const req = request(server.tokenUrl, { method: 'POST', headers: { ...FORM, 'Content-Length': String(body.length) } }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }))
+      })
+      req.on('error', reject)
+      req.write(body.subarray(0, cut))
+      // Apart, so that the server reads two chunks.
+      setTimeout(() => req.end(body.subarray(cut)), 100)
+    })
+    expect(response.status).toBe(400)
+    expect(audit().at(-1)?.detail).toBe('scope "read_builds\u00e9"')
   })
 
   it.each(['0', '-5', '1.5', 'abc', '1e3', ' 60'])('rejects expires_in %j as invalid_request', async (value) => {

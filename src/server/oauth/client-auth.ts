@@ -134,7 +134,7 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
   if (app === undefined) throw unverified(`unknown client id ${JSON.stringify(iss.slice(0, 64))}`)
   ctx.checkApp(app)
 
-  await verifySignature(ctx.keys(app), header, alg, [h, p, s])
+  await verifySignature(ctx.keys(app), header, alg, [h, p, s], assertion)
 
   const { exp, iat, nbf, aud, jti } = payload
   if (!isNumericDate(exp)) throw invalidClient('exp missing or not a NumericDate')
@@ -164,10 +164,18 @@ export async function authenticateClient(assertion: string, ctx: ClientAuthConte
  * verifications, Node 20): the event loop is what limits the server's throughput. The segments
  * were checked above to be canonical base64url, so Buffer's decoder reads the bytes jose's would.
  */
-async function verifySignature(getKey: JWTVerifyGetKey, header: Record<string, unknown>, alg: string, segments: [string, string, string]): Promise<void> {
+async function verifySignature(
+  getKey: JWTVerifyGetKey,
+  header: Record<string, unknown>,
+  alg: string,
+  segments: [string, string, string],
+  assertion: string,
+): Promise<void> {
   const [h, p, s] = segments
   const scheme = SCHEMES[alg] as Scheme
-  const input = Buffer.from(`${h}.${p}`, 'latin1')
+  // RFC 7515 §5.2: the signing input is the assertion's own text up to its second dot, read as
+  // it stands rather than joined again from its segments (a copy of it per exchange).
+  const input = Buffer.from(assertion.slice(0, h.length + 1 + p.length), 'latin1')
   const signature = Buffer.from(s, 'base64url')
   let key: unknown
   try {
@@ -219,16 +227,17 @@ function keyProblem(key: unknown, alg: string, scheme: Scheme): string | undefin
   return undefined
 }
 
-// jose's key sets hand out the same CryptoKey for a key and alg each time: one KeyObject each.
-const KEY_OBJECTS = new WeakMap<CryptoKey, KeyObject>()
+// jose's key sets hand out the same CryptoKey for a key and alg each time: one KeyObject each,
+// and one options object for node:crypto (which only reads it), made with the key's scheme.
+const KEY_OPTIONS = new WeakMap<CryptoKey, { scheme: Scheme; options: { key: KeyObject } & Scheme['options'] }>()
 
 function verifies(key: CryptoKey, scheme: Scheme, input: Buffer, signature: Buffer): Promise<boolean> {
-  let keyObject = KEY_OBJECTS.get(key)
-  if (keyObject === undefined) {
-    keyObject = KeyObject.from(key as webcrypto.CryptoKey)
-    KEY_OBJECTS.set(key, keyObject)
+  let known = KEY_OPTIONS.get(key)
+  if (known === undefined || known.scheme !== scheme) {
+    known = { scheme, options: { key: KeyObject.from(key as webcrypto.CryptoKey), ...scheme.options } }
+    KEY_OPTIONS.set(key, known)
   }
-  const options = { key: keyObject, ...scheme.options }
+  const options = known.options
   // With a callback, node:crypto verifies on the thread pool, as WebCrypto does: the event loop
   // goes on serving other requests meanwhile.
   return new Promise((resolve) => {

@@ -17,9 +17,23 @@ export function jsonProblem(text: string, maxDepth = 32): string | undefined {
       stack.pop()
       i++
     } else if (c === '"') {
+      const start = i
       let j = i + 1
-      while (j < text.length && text[j] !== '"') j += text[j] === '\\' ? 2 : 1
-      const token = text.slice(i, j + 1)
+      // Whether the string has no escape and no control character: then, when closed, its
+      // value is its text between the quotes, without a JSON.parse of its own (an assertion's
+      // header and claims have eight or so member names, each checked on every exchange).
+      let plain = true
+      while (j < text.length) {
+        const code = text.charCodeAt(j)
+        if (code === 0x22) break
+        if (code === 0x5c) {
+          plain = false
+          j += 2
+        } else {
+          if (code < 0x20) plain = false
+          j++
+        }
+      }
       i = j + 1
       const top = stack[stack.length - 1]
       if (top instanceof Set) {
@@ -27,10 +41,13 @@ export function jsonProblem(text: string, maxDepth = 32): string | undefined {
         while (k < text.length && ' \t\n\r'.includes(text[k] ?? '')) k++
         if (text[k] === ':') {
           let key: string
-          try {
-            key = JSON.parse(token) as string
-          } catch {
-            return 'malformed member name'
+          if (plain && j < text.length) key = text.slice(start + 1, j)
+          else {
+            try {
+              key = JSON.parse(text.slice(start, j + 1)) as string
+            } catch {
+              return 'malformed member name'
+            }
           }
           if (top.has(key)) return `duplicate member "${key.slice(0, 40)}"`
           top.add(key)

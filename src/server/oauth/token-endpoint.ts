@@ -85,7 +85,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
       headerPolicy: state.config.strictJwsHeader ? 'strict' : 'lenient',
     })
     const { app } = verified
-    audit.kid = verified.kid ?? null
+    audit.kid = verified.kid === undefined ? null : sharedKid(verified.kid)
     audit.jti = verified.jti ?? null
     const org = state.org(app.org) as Organization
 
@@ -152,7 +152,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
     Object.assign(audit, {
       type: 'token.minted',
       scopes,
-      expires_at: new Date(minted.record.expiresAt * 1000).toISOString(),
+      expires_at: isoTime(minted.record.expiresAt * 1000),
       token_sha256: minted.record.sha256,
     })
     return {
@@ -179,7 +179,7 @@ export async function tokenEndpoint(req: TokenRequest, state: ServerState): Prom
 /** A failed-exchange record with nothing known yet; endpoints fill in what they learn. */
 export function emptyAudit(now: number, ip: string | undefined): AuditRecord {
   return {
-    time: new Date(now * 1000).toISOString(),
+    time: isoTime(now * 1000),
     type: 'token.exchange_failed',
     org: null,
     client_id: null,
@@ -194,6 +194,41 @@ export function emptyAudit(now: number, ip: string | undefined): AuditRecord {
     detail: null,
   }
 }
+
+/**
+ * `new Date(ms).toISOString()`, the same text for the same millisecond. Audit records keep these
+ * strings (the last 10,000 in memory, each minted token's until it is written): the exchanges of
+ * one millisecond (their `time`) and of one second (their `expires_at`, whole seconds) share one
+ * string instead of keeping a copy each. Date truncates a fractional millisecond, as Math.trunc.
+ */
+function isoTime(ms: number): string {
+  const whole = Math.trunc(ms)
+  if (whole === ISO_TIMES.time) return ISO_TIMES.lastTime
+  if (whole === ISO_TIMES.expiry) return ISO_TIMES.lastExpiry
+  const text = new Date(whole).toISOString()
+  // Two entries: an exchange asks for its time (now) and its expiry (later) in turn.
+  if (whole % 1000 === 0) {
+    ISO_TIMES.expiry = whole
+    ISO_TIMES.lastExpiry = text
+  } else {
+    ISO_TIMES.time = whole
+    ISO_TIMES.lastTime = text
+  }
+  return text
+}
+const ISO_TIMES = { time: Number.NaN, lastTime: '', expiry: Number.NaN, lastExpiry: '' }
+
+/**
+ * The kid of a verified assertion as one string per distinct kid (a bounded set), so that audit
+ * records, which keep it, share it rather than each keeping the copy JSON.parse made.
+ */
+function sharedKid(kid: string): string {
+  const known = KIDS.get(kid)
+  if (known !== undefined) return known
+  if (KIDS.size < 256) KIDS.set(kid, kid)
+  return kid
+}
+const KIDS = new Map<string, string>()
 
 // What every token of one member or app shares is built once and shared by their records (which
 // nothing mutates): a live token then keeps only what is its own, so collections that copy the

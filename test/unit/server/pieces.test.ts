@@ -7,6 +7,7 @@ import { parseForm } from '../../../src/server/oauth/form.js'
 import { IpAllowList } from '../../../src/server/ip.js'
 import { jsonProblem } from '../../../src/server/oauth/json-strict.js'
 import { OAuthError } from '../../../src/server/oauth/oauth-error.js'
+import { emptyAudit } from '../../../src/server/oauth/token-endpoint.js'
 import { RateLimiter } from '../../../src/server/rate-limit.js'
 import { parseScopeParam } from '../../../src/server/scopes.js'
 import { ExpiryQueue, newToken, newUuid, type RandomPool, TokenStore } from '../../../src/server/state/store.js'
@@ -52,8 +53,29 @@ describe('jsonProblem', () => {
     expect(jsonProblem('{"a":"\\"a\\"","b":1}')).toBeUndefined()
   })
 
+  // A name without escapes is read from the text itself, not through JSON.parse: what it reads
+  // must be what JSON.parse would, including where JSON.parse refuses the name.
+  it('reads member names as JSON.parse does, with or without escapes', () => {
+    expect(jsonProblem('{"a\\"b":1,"a\\u0022b":2}')).toBe('duplicate member "a"b"')
+    expect(jsonProblem('{"ab":1,"a\\u0062":2}')).toBe('duplicate member "ab"')
+    expect(jsonProblem('{"a":1,"\\u0061\\u0062":2,"b":3}')).toBeUndefined()
+    // Not JSON (the server calls this only after JSON.parse took the text), still the same answer:
+    // a raw control character in a name is no JSON string.
+    expect(jsonProblem('{"a\u0001b":1}')).toBe('malformed member name')
+  })
+
   it('limits nesting without recursion', () => {
     expect(jsonProblem(`${'['.repeat(100000)}${']'.repeat(100000)}`)).toMatch(/nesting/)
+  })
+})
+
+describe('audit record times', () => {
+  // The ISO text of a time is remembered for the next record of the same millisecond (or second):
+  // each record must still carry its own time, fractions of a millisecond cut as Date cuts them.
+  it("are each record's own, in any order, whole seconds and fractions alike", () => {
+    const times = [1765000000.0005, 1765000000.001, 1765000000.0019, 1765000001, 1765000000.001, 1765000000, 1765000001.9999, 1765000001]
+    for (const now of times) expect(emptyAudit(now, undefined).time).toBe(new Date(Math.trunc(now * 1000)).toISOString())
+    expect(emptyAudit(1765000000.0019, undefined).time).toBe('2025-12-06T05:46:40.001Z')
   })
 })
 
