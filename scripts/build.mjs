@@ -215,10 +215,24 @@ const oneCjsFile = {
   legalComments: 'none',
   logLevel: 'warning',
 }
+// node:net (the D-Bus probe's connection) loaded on its first connect: without a session bus
+// (SSH, containers, CI) the probe says so without one (src/secrets/probe.ts).
+const lazyNet = {
+  name: 'lazy-net',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?net$/ }, (args) =>
+      args.namespace === 'lazy-net' ? { path: 'node:net', external: true } : { path: 'node:net', namespace: 'lazy-net' },
+    )
+    b.onLoad({ filter: /.*/, namespace: 'lazy-net' }, () => ({
+      contents: "exports.connect = (...args) => require('node:net').connect(...args)\n",
+      loader: 'js',
+    }))
+  },
+}
 // CommonJS, so that bin/bktx.js (CommonJS too) never starts the ES module loader on a hit.
 const fast = await build({
   ...oneCjsFile,
-  plugins: TRACE ? [missOnly, lazyBuiltins(true), observedFs, trace] : [missOnly, lazyBuiltins(true), observedFs],
+  plugins: TRACE ? [missOnly, lazyBuiltins(true), observedFs, lazyNet, trace] : [missOnly, lazyBuiltins(true), observedFs, lazyNet],
   entryPoints: { 'fast-token': 'src/fast/main.ts' },
   // import.meta.url (createRequire of the keyring binding) in CommonJS terms, made when first
   // read: building a URL at load would cost every hit, which never reads it.
@@ -273,20 +287,6 @@ Object.assign(result.metafile.outputs, mintBuild.metafile.outputs)
 // key file, then throws a TypeError, which is no BktxError: collectStatus fails with it and
 // bin.js runs the full CLI, which describes that key.
 const STATUS_MISS_ONLY = MISS_ONLY.filter((re) => !re.test('/src/keys/pkcs11/token.js'))
-// node:net (the D-Bus probe's connection) loaded on its first connect: without a session bus
-// (SSH, containers, CI) the probe says so without one (src/secrets/probe.ts).
-const lazyNet = {
-  name: 'lazy-net',
-  setup(b) {
-    b.onResolve({ filter: /^(node:)?net$/ }, (args) =>
-      args.namespace === 'lazy-net' ? { path: 'node:net', external: true } : { path: 'node:net', namespace: 'lazy-net' },
-    )
-    b.onLoad({ filter: /.*/, namespace: 'lazy-net' }, () => ({
-      contents: "exports.connect = (...args) => require('node:net').connect(...args)\n",
-      loader: 'js',
-    }))
-  },
-}
 const fastStatus = await build({
   ...oneCjsFile,
   plugins: TRACE ? [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins(), lazyNet, trace] : [missOnlyOf(STATUS_MISS_ONLY), lazyBuiltins(), lazyNet],

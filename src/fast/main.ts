@@ -4,12 +4,14 @@
 // leaves the request it resolved under HANDOVER for src/bin.ts to take, so the settings are
 // resolved and the key opened once. It touches `process` and `globalThis` because it is an
 // entry point, like src/bin.ts.
+import { connect as netConnect } from 'node:net'
 import { homedir } from 'node:os'
 import { EXIT, signalOutcome } from '../exit-codes.js'
 import { terminateIfKeychainStuck } from '../secrets/exit.js'
+import type { BusConnect } from '../secrets/dbus.js'
 import { lazyKeyringStore } from '../secrets/lazy.js'
 import { linuxParentName } from '../term/parent.js'
-import { describeWriteError, endBySignal, writeFdSync } from '../term/process.js'
+import { describeWriteError, endBySignal, pipeSocketConnector, writeFdSync } from '../term/process.js'
 import { systemClock } from '../time/clock.js'
 import { HANDOVER, type TokenHandover } from '../token/handover.js'
 import { observe } from './observe.js'
@@ -31,7 +33,15 @@ export async function serveCached(argv: readonly string[]): Promise<boolean> {
   const copy = { ...process.env }
   const env = observing.env(copy)
   const uid = process.getuid?.()
-  const keyring = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch })
+  // The keychain's lock probe opens the bus socket over Node's pipe handle, as status does
+  // (src/term/process.ts): node:net and the stream code it compiles cost a keychain hit about a
+  // fifth of `node -e 0`. Looked up at the first connection, which a file-cache hit never makes.
+  let pipe: BusConnect | false | undefined
+  const connect: BusConnect = (path) => {
+    pipe ??= pipeSocketConnector() ?? false
+    return pipe === false ? netConnect(path) : pipe(path)
+  }
+  const keyring = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch, connect })
   // A memo never stands for an answer the keychain took part in.
   const secrets: typeof keyring = {
     get: (account) => (observing.spoil('keychain'), keyring.get(account)),

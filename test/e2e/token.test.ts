@@ -250,8 +250,16 @@ describe.skipIf(session.state !== 'unlocked' && !isCI(process.env))('bktx token 
     expect(doc).toMatchObject({ cached: false, cache: 'keychain' })
     const found = spawnSync('secret-tool', ['search', '--all', 'service', 'bktx'], { encoding: 'utf8' })
     expect(`${found.stdout}${found.stderr}`).toContain(doc.token)
-    const second = JSON.parse((await runBin(['token', '--json', '--scope', 'read_pipelines'], { env: keychainEnv })).stdout)
+    // The hit's lock probe asks the bus over Node's pipe handle, not node:net (src/fast/main.ts),
+    // which with the streams it loads costs a hit about a fifth of `node -e 0` (issue 23).
+    const probe = join(env['HOME'] as string, 'loaded-modules.cjs')
+    await writeFile(probe, "process.on('exit', () => require('node:fs').writeSync(2, `\\nLOADED ${JSON.stringify(process.moduleLoadList)}\\n`))\n")
+    const hit = await runBin(['token', '--json', '--scope', 'read_pipelines'], { env: { ...keychainEnv, NODE_OPTIONS: `--require ${probe}` } })
+    const second = JSON.parse(hit.stdout)
     expect(second).toMatchObject({ token: doc.token, cached: true, cache: 'keychain' })
+    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(hit.stderr)?.[1] ?? 'null') as string[]
+    expect(loaded).toContain('Internal Binding pipe_wrap')
+    expect(loaded.filter((name) => ['NativeModule net', 'NativeModule internal/stream_base_commons'].includes(name))).toEqual([])
     await runBin(['logout', '--scope', 'read_pipelines'], { env: keychainEnv })
   })
 })
