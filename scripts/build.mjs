@@ -86,6 +86,24 @@ const separateUndici = {
     }))
   },
 }
+// In dist/fast-mint.cjs, which runs without the full CLI's V8 flag (bin/bktx.js): the flag set
+// before undici loads, else Node waits at exit while V8 tiers up undici's WebAssembly parser
+// (src/bin.ts). bin/bktx.js's liftoffOnly sets it, so that it keeps this run's code cache apart.
+const separateUndiciFlagged = {
+  name: 'separate-undici-flagged',
+  setup(b) {
+    b.onResolve({ filter: /^undici$/ }, (args) => (args.kind === 'dynamic-import' ? { path: 'undici', namespace: 'separate-undici-flagged' } : undefined))
+    b.onLoad({ filter: /.*/, namespace: 'separate-undici-flagged' }, () => ({
+      contents: [
+        "const liftoffOnly = globalThis[Symbol.for('bktx.liftoff-only')]",
+        "if (typeof liftoffOnly === 'function') liftoffOnly()",
+        "else require('node:v8').setFlagsFromString('--liftoff-only')",
+        "module.exports = require(require('node:path').join(__dirname, 'undici.cjs'))",
+      ].join('\n'),
+      loader: 'js',
+    }))
+  },
+}
 const cjs = {
   outdir: 'dist',
   outExtension: { '.js': '.cjs' },
@@ -252,7 +270,7 @@ const mintBuild = await build({
   banner: { js: "'use strict';const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
   plugins: [
     builtinImports,
-    separateUndici,
+    separateUndiciFlagged,
     // An exchange without the cache (--no-cache, `--cache none`) calls no asynchronous file
     // function, and node:fs/promises (with the streams and readline it loads) cost it about 3 ms
     // of CPU, 4% of `node -e 0`: loaded on the first call, as in dist/fast-token.cjs.
