@@ -38,13 +38,10 @@ served.then((done) => {
   // `bktx token` and `bktx env` that exchange (a miss, --no-cache, --refresh) run the full CLI's
   // token commands without commander and the other commands (dist/fast-mint.cjs,
   // src/mint/main.ts), unless it declines (an option it does not take, a terminal): then the full CLI.
-  // It runs without the full CLI's V8 flag (below), which it needs only for undici (a proxy,
-  // --ca-file): any flag set makes V8 reject the code cache Node embeds for its own modules,
-  // and node:http, node:crypto and the rest an exchange loads were then compiled from their
-  // source, a fifth of the exchange's instructions. The bundle sets it before it loads undici.
+  // It runs without the V8 flag src/bin.ts names, as the full CLI does (below).
+  globalThis[Symbol.for('bktx.liftoff-only')] = liftoffOnly
   if (argv[0] === 'token' || argv[0] === 'env') {
     let minting
-    globalThis[Symbol.for('bktx.liftoff-only')] = liftoffOnly
     const { mint } = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-mint.cjs'), argv[0], {
       worth: () => minting !== undefined,
       flagInRun: true,
@@ -52,19 +49,23 @@ served.then((done) => {
     minting = mint(argv)
     if (minting !== undefined) return minting
   }
-  liftoffOnly()
   require('node:module').enableCompileCache?.()
   // One cache per command (what V8 caches is what the run compiled, and commands share little
   // beyond the start-up), written only after a run that succeeded, so a mistyped command leaves none.
+  // The full CLI runs without the V8 flag src/bin.ts names, which it needs only for undici (a
+  // proxy, --ca-file): any flag set makes V8 reject the code cache Node embeds for its own
+  // modules, and node:crypto, node:http, streams and the rest a command loads were then compiled
+  // from their source (a fifth of an exchange's instructions, measured on the mint). The bundle
+  // sets it before it loads undici (scripts/build.mjs), and such runs keep a code cache apart.
   const command = /^[a-z][a-z0-9-]{0,31}$/.test(argv[0] ?? '') ? argv[0] : '-'
-  loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'cli.cjs'), command)
+  loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'cli.cjs'), command, { flagInRun: true })
   return undefined
 })
 
 /**
- * src/bin.ts sets this V8 flag as it starts. A code cache records the flags it was made under
- * and V8 rejects it under any others, so it is set before compiling: the cache written at the
- * end of a run is then accepted by the next. dist/fast-mint.cjs calls it too (scripts/build.mjs).
+ * The V8 flag src/bin.ts names, set before undici loads (dist/cli.cjs and dist/fast-mint.cjs
+ * call it: scripts/build.mjs). A code cache records the flags it was made under and V8 rejects
+ * it under any others, so a run that set it keeps its cache apart (loadWithCodeCache's flagInRun).
  */
 function liftoffOnly() {
   if (flagsChanged) return

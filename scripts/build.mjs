@@ -76,19 +76,9 @@ const result = await build({ ...common, entryPoints: { bin: 'src/bin.ts' }, chun
 // when it is first called, so what a command never reaches costs only its share of reading the file.
 // undici (half the CLI's code, loaded for a proxy or --ca-file only) is a file of its own,
 // required where the ESM build imports it, so that every other run neither reads nor scans it.
-const separateUndici = {
-  name: 'separate-undici',
-  setup(b) {
-    b.onResolve({ filter: /^undici$/ }, (args) => (args.kind === 'dynamic-import' ? { path: 'undici', namespace: 'separate-undici' } : undefined))
-    b.onLoad({ filter: /.*/, namespace: 'separate-undici' }, () => ({
-      contents: "module.exports = require(require('node:path').join(__dirname, 'undici.cjs'))",
-      loader: 'js',
-    }))
-  },
-}
-// In dist/fast-mint.cjs, which runs without the full CLI's V8 flag (bin/bktx.js): the flag set
-// before undici loads, else Node waits at exit while V8 tiers up undici's WebAssembly parser
-// (src/bin.ts). bin/bktx.js's liftoffOnly sets it, so that it keeps this run's code cache apart.
+// dist/cli.cjs and dist/fast-mint.cjs run without the V8 flag src/bin.ts names (bin/bktx.js):
+// it is set before undici loads, else Node waits at exit while V8 tiers up undici's WebAssembly
+// parser. bin/bktx.js's liftoffOnly sets it, so that it keeps this run's code cache apart.
 const separateUndiciFlagged = {
   name: 'separate-undici-flagged',
   setup(b) {
@@ -126,7 +116,7 @@ const cli = await build({
   // the ES module build runs in.
   define: { ...common.define, 'import.meta.url': '__bktxImportMetaUrl' },
   banner: { js: "'use strict';const __bktxImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [...(TRACE ? [traceModules(true)] : []), lazyCommanderSpawn, wrapEntry, builtinImports, separateUndici],
+  plugins: [...(TRACE ? [traceModules(true)] : []), lazyCommanderSpawn, wrapEntry, builtinImports, separateUndiciFlagged],
 })
 const undici = await build({ ...cjs, entryPoints: { undici: 'node_modules/undici/index.js' } })
 Object.assign(result.metafile.outputs, cli.metafile.outputs, undici.metafile.outputs)

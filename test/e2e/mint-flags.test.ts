@@ -53,13 +53,14 @@ const cacheDir = () => {
 }
 
 /** `bktx ARGS` with the probe, its own code cache directory `cache`; the flags it set. */
-async function mint(args: string[], cache: string, env: Record<string, string> = {}) {
+async function mint(args: string[], cache: string, env: Record<string, string> = {}, { stderr = false } = {}) {
   writeFileSync(FLAG_LOG, '')
   const run = await runProcess(process.execPath, ['-r', PROBE, BIN, ...args], {
     env: { PATH: process.env['PATH'] ?? '', ...world.env, BKTX_CACHE: 'file', BKTX_CODE_CACHE: cache, ...env },
     timeoutMs: 60_000,
   })
-  expect(run.stderr).toBe('')
+  // --verbose writes to stderr; otherwise nothing may.
+  if (!stderr) expect(run.stderr).toBe('')
   expect(run.code).toBe(0)
   const flags = readFileSync(FLAG_LOG, 'utf8')
     .split('\n')
@@ -116,5 +117,43 @@ describe('the token mint and V8 flags', () => {
     const second = await mint(args, cache)
     expect(second.flags).toEqual([{ flags: '--liftoff-only', undici: false }])
     expect(caches(cache)).toEqual(written)
+  })
+})
+
+// The full CLI (dist/cli.cjs) runs without the flag too: src/bin.ts sets it itself only where
+// bin/bktx.js did not run it (dist/bin.js, the standalone executable).
+describe('the full CLI and V8 flags', () => {
+  /** The full CLI's code caches in `cache`, each with its inode. */
+  const cliCaches = (cache: string) =>
+    Object.fromEntries(
+      readdirSync(cache)
+        .filter((name) => name.startsWith('cli.cjs-'))
+        .map((name) => [name.replace(/v\d+\.\d+\.\d+-.*$/, ''), statSync(join(cache, name)).ino]),
+    )
+
+  it('a command sets no V8 flag, and its code cache is accepted by the next', async () => {
+    const cache = cacheDir()
+    const first = await mint(['jwks', '--key', world.keyPath], cache)
+    expect(JSON.parse(first.stdout).keys).toHaveLength(1)
+    expect(first.flags).toEqual([])
+    const written = cliCaches(cache)
+    expect(Object.keys(written)).toEqual(['cli.cjs-jwks-'])
+    const second = await mint(['jwks', '--key', world.keyPath], cache)
+    expect(second.flags).toEqual([])
+    expect(cliCaches(cache)).toEqual(written)
+  })
+
+  it('with --ca-file (undici): the flag before undici loads, and a code cache of its own that the next such run accepts', async () => {
+    const cache = cacheDir()
+    // --verbose: the mint leaves it to the full CLI.
+    const args = ['token', '--no-cache', '--verbose', '--token-url', `${tls.origin}/oauth/token`, '--ca-file', caFile]
+    const first = await mint(args, cache, {}, { stderr: true })
+    expect(first.stdout).toMatch(/^bktx_/)
+    expect(first.flags).toEqual([{ flags: '--liftoff-only', undici: false }])
+    const written = cliCaches(cache)
+    expect(Object.keys(written)).toEqual(['cli.cjs-token-liftoff-'])
+    const second = await mint(args, cache, {}, { stderr: true })
+    expect(second.flags).toEqual([{ flags: '--liftoff-only', undici: false }])
+    expect(cliCaches(cache)).toEqual(written)
   })
 })
