@@ -12,7 +12,7 @@
 // few milliseconds of Node's own start-up remain open.
 process.on('SIGUSR1', () => {})
 const argv = process.argv.slice(2)
-// Set once the full CLI's V8 flag is (below): a code cache made after it is rejected by a run without it.
+// Set once the full CLI's V8 flag is (liftoffOnly, below): a code cache made after it is rejected by a run without it.
 let flagsChanged = false
 // `bktx complete` (each TAB of the shell completions) is answered by dist/complete.cjs, from a table of the program (src/complete/main.ts).
 // `bktx --version` and `bktx help` are constants (dist/fast-static.cjs, src/fast/static.ts).
@@ -28,34 +28,64 @@ const served =
       : fastPath
         ? serveHit(argv)
           ? Promise.resolve(true)
-          : loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs')).serveCached(argv)
+          : serveCached(argv)
         : argv[0] === 'status'
           ? // `bktx status` without commander (src/fast/status-main.ts); anything it cannot serve, the full CLI does.
             loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-status.cjs')).serveStatus(argv.slice(1))
           : Promise.resolve(false)
 served.then((done) => {
   if (done) return undefined
-  // src/bin.ts sets this V8 flag as it starts. A code cache records the flags it was made under
-  // and V8 rejects it under any others, so it is set before compiling: the cache written at the
-  // end of a run is then accepted by the next.
-  flagsChanged = true
-  require('node:v8').setFlagsFromString('--liftoff-only')
   // `bktx token` and `bktx env` that exchange (a miss, --no-cache, --refresh) run the full CLI's
   // token commands without commander and the other commands (dist/fast-mint.cjs,
   // src/mint/main.ts), unless it declines (an option it does not take, a terminal): then the full CLI.
+  // It runs without the V8 flag src/bin.ts names, as the full CLI does (below).
+  globalThis[Symbol.for('bktx.liftoff-only')] = liftoffOnly
   if (argv[0] === 'token' || argv[0] === 'env') {
     let minting
-    const { mint } = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-mint.cjs'), argv[0], { worth: () => minting !== undefined })
+    const { mint } = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-mint.cjs'), argv[0], {
+      worth: () => minting !== undefined,
+      flagInRun: true,
+    })
     minting = mint(argv)
     if (minting !== undefined) return minting
   }
   require('node:module').enableCompileCache?.()
   // One cache per command (what V8 caches is what the run compiled, and commands share little
   // beyond the start-up), written only after a run that succeeded, so a mistyped command leaves none.
+  // The full CLI runs without the V8 flag src/bin.ts names, which it needs only for undici (a
+  // proxy, --ca-file): any flag set makes V8 reject the code cache Node embeds for its own
+  // modules, and node:crypto, node:http, streams and the rest a command loads were then compiled
+  // from their source (a fifth of an exchange's instructions, measured on the mint). The bundle
+  // sets it before it loads undici (scripts/build.mjs), and such runs keep a code cache apart.
   const command = /^[a-z][a-z0-9-]{0,31}$/.test(argv[0] ?? '') ? argv[0] : '-'
-  loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'cli.cjs'), command)
+  loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'cli.cjs'), command, { flagInRun: true })
   return undefined
 })
+
+/**
+ * The V8 flag src/bin.ts names, set before undici loads (dist/cli.cjs and dist/fast-mint.cjs
+ * call it: scripts/build.mjs). A code cache records the flags it was made under and V8 rejects
+ * it under any others, so a run that set it keeps its cache apart (loadWithCodeCache's flagInRun).
+ */
+function liftoffOnly() {
+  if (flagsChanged) return
+  flagsChanged = true
+  require('node:v8').setFlagsFromString('--liftoff-only')
+}
+
+/**
+ * `bktx token` or `bktx env` answered from the cache by dist/fast-token.cjs, whose code cache is
+ * written after a run it served: a miss went on to the mint and did not run what a hit runs.
+ */
+function serveCached(argv) {
+  let served = false
+  return loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-token.cjs'), undefined, { worth: () => served })
+    .serveCached(argv)
+    .then((done) => {
+      served = done
+      return done
+    })
+}
 
 /**
  * A command dist/fast-token.cjs answered from the cache before, answered again from that
@@ -76,9 +106,11 @@ function serveHit(argv) {
  * run. With `variant`, each variant has a cache of its own, written only after a run that ends
  * with exit code 0. With `worth`, only after a run for which it says true (the exchange's
  * bundle: not when it declined the run). `small`: a file of a few kilobytes, read as UTF-8 (see below).
+ * `flagInRun`: the bundle may set the full CLI's flag as it runs (liftoffOnly; the mint, before
+ * it loads undici): the cache of such a run is kept apart (variant `VARIANT-liftoff`) and compiled
+ * under that flag, set first, when it is the only one there.
  */
-function loadWithCodeCache(file, variant, { worth, small = false } = {}) {
-  const compiledUnderFlags = flagsChanged
+function loadWithCodeCache(file, variant, { worth, small = false, flagInRun = false } = {}) {
   const fs = require('node:fs')
   const path = require('node:path')
   // The bundles are ASCII (esbuild escapes the rest; scripts/build.mjs checks): read as latin1,
@@ -100,25 +132,37 @@ function loadWithCodeCache(file, variant, { worth, small = false } = {}) {
   const name = `${process.version}-${process.arch}-${info.dev}-${info.ino}-${info.size}-${info.mtimeMs}-${info.ctimeMs}`
   const prefix = `${path.basename(file)}-${variant === undefined ? '' : `${variant}-`}`
   const cacheFile = path.join(dir, `${prefix}${name}.bin`)
+  // The cache of a run that set the flag as it ran (flagInRun): V8 accepts it only under that flag.
+  const flaggedPrefix = `${path.basename(file)}-${variant === undefined ? '' : `${variant}-`}liftoff-`
+  const flaggedFile = path.join(dir, `${flaggedPrefix}${name}.bin`)
   const uid = process.getuid?.()
   const own = (info) => uid === undefined || (info.uid === uid && (info.mode & 0o077) === 0)
-  let cachedData
-  try {
-    const fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0))
+  const readCache = (cacheFile) => {
     try {
-      const cache = fs.fstatSync(fd)
-      if (own(cache) && own(fs.lstatSync(dir))) {
-        // One read of the size fstat gave (a cache is written whole, then renamed into place):
-        // readFileSync's JavaScript path costs a hit more to compile than the read itself.
-        const buffer = Buffer.allocUnsafe(cache.size)
-        if (fs.readSync(fd, buffer, 0, cache.size, 0) === cache.size) cachedData = buffer
+      const fd = fs.openSync(cacheFile, fs.constants.O_RDONLY | (fs.constants.O_NOFOLLOW ?? 0))
+      try {
+        const cache = fs.fstatSync(fd)
+        if (own(cache) && own(fs.lstatSync(dir))) {
+          // One read of the size fstat gave (a cache is written whole, then renamed into place):
+          // readFileSync's JavaScript path costs a hit more to compile than the read itself.
+          const buffer = Buffer.allocUnsafe(cache.size)
+          if (fs.readSync(fd, buffer, 0, cache.size, 0) === cache.size) return buffer
+        }
+      } finally {
+        fs.closeSync(fd)
       }
-    } finally {
-      fs.closeSync(fd)
+    } catch {
+      // No cache yet: compile from source.
     }
-  } catch {
-    // No cache yet: compile from source.
+    return undefined
   }
+  let cachedData = readCache(cacheFile)
+  // Only a flagged cache there (every run so far set the flag: a proxy, --ca-file): the flag first.
+  if (cachedData === undefined && flagInRun && !flagsChanged) {
+    cachedData = readCache(flaggedFile)
+    if (cachedData !== undefined) liftoffOnly()
+  }
+  const compiledUnderFlags = flagsChanged
   const script = compiled(source, file, cachedData)
   const mod = { exports: {} }
   script.runInThisContext().call(mod.exports, mod.exports, require, mod, file, path.dirname(file))
@@ -129,13 +173,15 @@ function loadWithCodeCache(file, variant, { worth, small = false } = {}) {
       if (worth !== undefined && !worth()) return
       // The fast path's bundle, when the run went on to the full CLI (a miss): its cache would
       // now be made under the full CLI's flag, which the next hit (without it) would reject.
-      if (flagsChanged !== compiledUnderFlags) return
+      // The mint's, when it set the flag itself: kept apart, for runs that set it first.
+      if (flagsChanged !== compiledUnderFlags && !flagInRun) return
+      const [target, targetPrefix] = flagInRun && flagsChanged ? [flaggedFile, flaggedPrefix] : [cacheFile, prefix]
       try {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 })
-        const temp = `${cacheFile}.${process.pid}.tmp`
+        const temp = `${target}.${process.pid}.tmp`
         fs.writeFileSync(temp, script.createCachedData(), { mode: 0o600, flag: 'wx' })
-        fs.renameSync(temp, cacheFile)
-        pruneCodeCaches(dir, prefix, cacheFile)
+        fs.renameSync(temp, target)
+        pruneCodeCaches(dir, targetPrefix, target)
       } catch {
         // A cache that cannot be written only costs speed.
       }

@@ -75,12 +75,20 @@ const result = await build({ ...common, entryPoints: { bin: 'src/bin.ts' }, chun
 // when it is first called, so what a command never reaches costs only its share of reading the file.
 // undici (half the CLI's code, loaded for a proxy or --ca-file only) is a file of its own,
 // required where the ESM build imports it, so that every other run neither reads nor scans it.
-const separateUndici = {
-  name: 'separate-undici',
+// dist/cli.cjs and dist/fast-mint.cjs run without the V8 flag src/bin.ts names (bin/bktx.js):
+// it is set before undici loads, else Node waits at exit while V8 tiers up undici's WebAssembly
+// parser. bin/bktx.js's liftoffOnly sets it, so that it keeps this run's code cache apart.
+const separateUndiciFlagged = {
+  name: 'separate-undici-flagged',
   setup(b) {
-    b.onResolve({ filter: /^undici$/ }, (args) => (args.kind === 'dynamic-import' ? { path: 'undici', namespace: 'separate-undici' } : undefined))
-    b.onLoad({ filter: /.*/, namespace: 'separate-undici' }, () => ({
-      contents: "module.exports = require(require('node:path').join(__dirname, 'undici.cjs'))",
+    b.onResolve({ filter: /^undici$/ }, (args) => (args.kind === 'dynamic-import' ? { path: 'undici', namespace: 'separate-undici-flagged' } : undefined))
+    b.onLoad({ filter: /.*/, namespace: 'separate-undici-flagged' }, () => ({
+      contents: [
+        "const liftoffOnly = globalThis[Symbol.for('bktx.liftoff-only')]",
+        "if (typeof liftoffOnly === 'function') liftoffOnly()",
+        "else require('node:v8').setFlagsFromString('--liftoff-only')",
+        "module.exports = require(require('node:path').join(__dirname, 'undici.cjs'))",
+      ].join('\n'),
       loader: 'js',
     }))
   },
@@ -107,7 +115,7 @@ const cli = await build({
   // the ES module build runs in.
   define: { ...common.define, 'import.meta.url': '__bktxImportMetaUrl' },
   banner: { js: "'use strict';const __bktxImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
-  plugins: [...(TRACE ? [traceModules(true)] : []), lazyCommanderSpawn, wrapEntry, builtinImports, separateUndici],
+  plugins: [...(TRACE ? [traceModules(true)] : []), lazyCommanderSpawn, wrapEntry, builtinImports, separateUndiciFlagged],
 })
 const undici = await build({ ...cjs, entryPoints: { undici: 'node_modules/undici/index.js' } })
 Object.assign(result.metafile.outputs, cli.metafile.outputs, undici.metafile.outputs)
@@ -179,12 +187,15 @@ const LAZY = {
 // In dist/fast-token.cjs an asynchronous file call spoils the run's hit memo (src/fast/observe.ts):
 // its reads are not observed, so a memo could not check them again.
 const OBSERVE = fileURLToPath(new URL('../src/fast/observe.ts', import.meta.url))
-const lazyBuiltins = (observed = false) => ({
+// `only`: the built-in modules made lazy, when not all three.
+const lazyBuiltins = (observed = false, only = Object.keys(LAZY)) => ({
   name: 'lazy-builtins',
   setup(b) {
     // The shim's own require() is of the real module.
     b.onResolve({ filter: /^(node:)?(crypto|fs\/promises|os)$/ }, (args) =>
-      args.namespace === 'lazy-builtin' ? { path: args.path, external: true } : { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'lazy-builtin' },
+      args.namespace === 'lazy-builtin' || !only.includes(args.path.replace(/^(node:)?/, 'node:'))
+        ? { path: args.path.replace(/^(node:)?/, 'node:'), external: true }
+        : { path: args.path.replace(/^(node:)?/, 'node:'), namespace: 'lazy-builtin' },
     )
     b.onResolve({ filter: /observe\.ts$/, namespace: 'lazy-builtin' }, (args) => ({ path: args.path }))
     b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, (args) => ({
@@ -262,7 +273,11 @@ const mintBuild = await build({
   banner: { js: "'use strict';const __bktxImportMeta = { get url() { return require('node:url').pathToFileURL(__filename).href } };" },
   plugins: [
     builtinImports,
-    separateUndici,
+    separateUndiciFlagged,
+    // An exchange without the cache (--no-cache, `--cache none`) calls no asynchronous file
+    // function, and node:fs/promises (with the streams and readline it loads) cost it about 3 ms
+    // of CPU, 4% of `node -e 0`: loaded on the first call, as in dist/fast-token.cjs.
+    lazyBuiltins(false, ['node:fs/promises']),
     {
       name: 'no-spinner',
       setup(b) {
@@ -337,14 +352,18 @@ const fastStatic = await build({
   keepNames: true,
 })
 Object.assign(result.metafile.outputs, fastStatic.metafile.outputs)
-for (const file of ['fast-token.cjs', 'fast-status.cjs']) {
+for (const [file, lazy] of [
+  ['fast-token.cjs', Object.keys(LAZY)],
+  ['fast-status.cjs', Object.keys(LAZY)],
+  ['fast-mint.cjs', ['node:fs/promises']],
+]) {
   const text = await readFile(new URL(`../dist/${file}`, import.meta.url), 'utf8')
   const used = {
     'node:crypto': /import_(?:node_)?crypto\d*\.(\w+)/g,
     'node:fs/promises': /import_(?:node_fs_)?promises\d*\.(\w+)/g,
     'node:os': /import_(?:node_)?os\d*\.(\w+)/g,
   }
-  for (const [id, re] of Object.entries(used)) {
+  for (const [id, re] of Object.entries(used).filter(([id]) => lazy.includes(id))) {
     const unlisted = [...new Set([...text.matchAll(re)].map((m) => m[1]))].filter((name) => !LAZY[id].includes(name))
     if (unlisted.length > 0) throw new Error(`dist/${file} uses ${id}'s ${unlisted.join(', ')}: list them in LAZY in scripts/build.mjs`)
   }
