@@ -28109,7 +28109,7 @@ var init_dbus = __esm({
       uniqueName = "";
       /** Connects, authenticates and says `Hello`, all within `timeoutMs`. */
       static async connect(options) {
-        const socket = (0, import_node_net.connect)(options.socketPath);
+        const socket = (options.connect ?? import_node_net.connect)(options.socketPath);
         const timer = setTimeout(() => socket.destroy(new DBusError("bktx.Timeout", "the bus did not answer")), options.timeoutMs);
         try {
           const rest = await authenticate(socket, options.uid);
@@ -28195,15 +28195,15 @@ async function probeSecretService(options) {
   if (!socketPath.startsWith("\0") && noSuchFile(socketPath)) {
     return { state: "no-bus", detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` };
   }
-  const deadline = new AbortController();
+  let timedOut = false;
   let connection;
   const timer = setTimeout(() => {
-    deadline.abort();
+    timedOut = true;
     connection?.close();
   }, options.timeoutMs);
   try {
-    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs });
-    if (deadline.signal.aborted) return { state: "timeout" };
+    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect });
+    if (timedOut) return { state: "timeout" };
     const reply = await connection.call({
       destination: SERVICE,
       path: DEFAULT_COLLECTION,
@@ -28217,7 +28217,7 @@ async function probeSecretService(options) {
     if (locked === true) return { state: "locked" };
     return { state: "unknown", detail: `unexpected reply signature ${reply.signature}` };
   } catch (error) {
-    if (deadline.signal.aborted) return { state: "timeout" };
+    if (timedOut) return { state: "timeout" };
     if (!(error instanceof DBusError)) return { state: "unknown", detail: String(error) };
     switch (error.dbusName) {
       case "bktx.NoBus":
@@ -28316,7 +28316,7 @@ function createKeyringStore(options) {
   const stuck = /* @__PURE__ */ new Set();
   let binding;
   let status;
-  const probe = options.probe ?? (options.platform === "linux" && options.uid !== void 0 ? () => probeSecretService({ env: options.env, uid: options.uid, timeoutMs }) : void 0);
+  const probe = options.probe ?? (options.platform === "linux" && options.uid !== void 0 ? () => probeSecretService({ env: options.env, uid: options.uid, timeoutMs, connect: options.connect }) : void 0);
   function load() {
     if (binding !== void 0) return binding;
     try {
@@ -30168,7 +30168,7 @@ async function plainKey(text, pem, kid, source, fileKid, identities) {
   const known = digest2 === void 0 ? void 0 : await identities?.get(digest2);
   if (known !== void 0) return rememberedKey(known, pem, kid, source, fileKid);
   const key = parsePlainKey(pem, kid, source, fileKid);
-  if (digest2 !== void 0) await identities?.set(digest2, { fingerprint: key.fingerprint, alg: key.alg });
+  if (digest2 !== void 0) await identities?.set(digest2, { fingerprint: key.fingerprint, alg: key.alg, thumbprint: jwkThumbprint(key.publicKey) });
   return key;
 }
 function parsePlainKey(pem, kid, source, fileKid) {
@@ -32961,27 +32961,28 @@ init_dir();
 var FILE = /^[A-Za-z0-9_-]{43}$/;
 function keyIdentityStore(options) {
   let dir;
+  const open3 = () => dir ??= openCacheDir(options).then((choice) => choice.dir);
   const path = async (digest2) => {
     if (!FILE.test(digest2)) throw new Error("not a digest");
-    dir ??= openCacheDir(options).then((choice) => choice.dir);
-    return (0, import_node_path17.join)(await dir, `key-${digest2}.json`);
+    return (0, import_node_path17.join)(await open3(), `key-${digest2}.json`);
   };
   return {
     async get(digest2) {
       try {
-        const text = readPrivateFile(await path(digest2), options.uid);
-        if (text === void 0) return void 0;
-        const value2 = JSON.parse(text);
-        const { fingerprint, alg } = value2;
-        if (value2["v"] !== 1 || typeof fingerprint !== "string" || !FILE.test(fingerprint) || !isSigningAlg(alg)) return void 0;
-        return { fingerprint, alg };
+        return readKeyIdentity(await open3(), digest2, options.uid);
       } catch {
         return void 0;
       }
     },
     async set(digest2, identity) {
       try {
-        await writeFileAtomic(await path(digest2), `${JSON.stringify({ v: 1, fingerprint: identity.fingerprint, alg: identity.alg })}
+        const record = {
+          v: 1,
+          fingerprint: identity.fingerprint,
+          alg: identity.alg,
+          ...identity.thumbprint === void 0 ? {} : { thumbprint: identity.thumbprint }
+        };
+        await writeFileAtomic(await path(digest2), `${JSON.stringify(record)}
 `, {
           mode: 384,
           overwrite: true
@@ -32990,6 +32991,20 @@ function keyIdentityStore(options) {
       }
     }
   };
+}
+function readKeyIdentity(dir, digest2, uid) {
+  if (!FILE.test(digest2)) return void 0;
+  try {
+    const text = readPrivateFile((0, import_node_path17.join)(dir, `key-${digest2}.json`), uid);
+    if (text === void 0) return void 0;
+    const value2 = JSON.parse(text);
+    const { fingerprint, alg, thumbprint } = value2;
+    if (value2["v"] !== 1 || typeof fingerprint !== "string" || !FILE.test(fingerprint) || !isSigningAlg(alg)) return void 0;
+    if (thumbprint !== void 0 && (typeof thumbprint !== "string" || !FILE.test(thumbprint))) return void 0;
+    return { fingerprint, alg, ...thumbprint === void 0 ? {} : { thumbprint } };
+  } catch {
+    return void 0;
+  }
 }
 
 // src/token/settings.ts
