@@ -25,6 +25,8 @@ const out = resolve(ROOT, at === -1 ? `dist/bin/bktx-${process.platform}-${proce
 const POSTJECT = 'postject@1.0.0-alpha.6'
 // The fuse Node's SEA loader looks for (documented with the feature, fixed across Node versions).
 const FUSE = 'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2'
+// The preparation blob's options (besides its paths); part of the kept executable's name, below.
+const SEA_OPTIONS = { disableExperimentalSEAWarning: true, useCodeCache: true }
 const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8'))
 
 // The top-level await of src/bin.ts and its dynamic imports of built-in modules, as for dist/cli.cjs:
@@ -73,22 +75,22 @@ try {
   })
   await mkdir(dirname(out), { recursive: true })
   await rm(out, { force: true })
-  // The executable is what this script, this node binary and postject make of them: the same
-  // three make the same program. The last one made is kept under node_modules/.cache, named by
-  // a hash of all three, and a build with none of them changed copies it instead of making the
-  // blob and injecting it into 100 MB again (about 7 CPU-seconds; test/ci/binary.test.ts builds
-  // one on every run).
+  // The executable is what this script, this node binary, the blob's options and postject make
+  // of them: the same four make the same program. The last one made is kept under
+  // node_modules/.cache, named by a hash of all four, and a build with none of them changed
+  // copies it instead of making the blob and injecting it into 100 MB again (about 7
+  // CPU-seconds; test/ci/binary.test.ts builds one on every run).
   const node = await stat(process.execPath)
   const key = createHash('sha256')
     .update(await readFile(main))
-    .update(JSON.stringify([process.execPath, process.version, node.size, node.mtimeMs, node.ino, POSTJECT, FUSE]))
+    .update(JSON.stringify([process.execPath, process.version, node.size, node.mtimeMs, node.ino, POSTJECT, FUSE, SEA_OPTIONS]))
     .digest('hex')
   const kept = join(ROOT, 'node_modules', '.cache', 'bktx', 'sea', key)
   if (existsSync(kept)) {
     await copyFile(kept, out)
   } else {
     const blob = join(work, 'sea-prep.blob')
-    await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, disableExperimentalSEAWarning: true, useCodeCache: true }))
+    await writeFile(join(work, 'sea-config.json'), JSON.stringify({ main, output: blob, ...SEA_OPTIONS }))
     execFileSync(process.execPath, ['--experimental-sea-config', join(work, 'sea-config.json')], { stdio: 'inherit' })
     await copyFile(process.execPath, out)
     await chmod(out, 0o755)
