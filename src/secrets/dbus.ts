@@ -1,10 +1,11 @@
 import { connect } from 'node:net'
 
 /**
- * The D-Bus client of the keyring lock probe (./probe.ts): EXTERNAL authentication over a Unix
- * socket, `Hello`, method calls whose arguments are strings, and the decoding of their replies
- * and errors. Enough to ask the Secret Service a property without going through the keyring
- * binding (whose calls may raise an unlock prompt and block a libuv thread forever, see
+ * The D-Bus client of the keyring lock probe (./probe.ts) and of the item reader of a keychain
+ * hit (./read.ts): EXTERNAL authentication over a Unix socket, `Hello`, method calls (string
+ * arguments, or a typed body), and the decoding of their replies and errors. Enough to ask the
+ * Secret Service a property, or read one item, without going through the keyring binding
+ * (whose calls may raise an unlock prompt and block a libuv thread forever, see
  * docs/dependencies.md), and small enough to load in about 3 ms, where a D-Bus library costs about
  * 20 (docs/cache-and-ci.md, "Keychain failures"). Wire format: the D-Bus specification, "Message
  * Protocol" and "Authentication Protocol". No Unix fds, no signal subscriptions, no serving:
@@ -76,15 +77,19 @@ function unescapeAddress(value: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Encoding: a method call with string arguments, which is all the probe sends.
+// Encoding: method calls with string arguments (the probe) or a typed body (the item reader,
+// ./read.ts: `sv`, `a{ss}`, `o`).
 
-/** A method call whose arguments are all strings (signature `s…`). */
+/** A method call: its arguments are `args` (all strings, signature `s…`), or `body` typed by `signature`. */
 export interface DBusCall {
   destination: string
   path: string
   interface: string
   member: string
   args?: readonly string[]
+  /** With `body`: its signature (`sv`, `a{ss}`). */
+  signature?: string
+  body?: readonly DBusValue[]
 }
 
 /** Appends little-endian values, padding to each type's alignment from the message start. */
@@ -140,11 +145,72 @@ export class Writer {
   }
 }
 
+/**
+ * Appends `value` as type `type` (D-Bus spec, "Marshaling"): the basic types a client sends
+ * (`y b u s o g`), variants (`{ signature, value }`), arrays, and structs and dict entries (each
+ * an array of its fields). Alignment is relative to the writer's start: a body starts 8-aligned
+ * in its message, so a body's writer aligns as the message does.
+ */
+export function writeValue(w: Writer, type: string, value: DBusValue): void {
+  switch (type[0]) {
+    case 'y':
+      w.byte(Number(value))
+      return
+    case 'b':
+      w.uint32(value === true ? 1 : 0)
+      return
+    case 'u':
+      w.uint32(Number(value) >>> 0)
+      return
+    case 's':
+    case 'o':
+      w.string(String(value))
+      return
+    case 'g':
+      w.signature(String(value))
+      return
+    case 'v': {
+      const variant = value as DBusVariant
+      w.signature(variant.signature)
+      writeValue(w, variant.signature, variant.value)
+      return
+    }
+    case 'a': {
+      const element = type.slice(1)
+      w.uint32(0)
+      const lengthAt = w.length - 4
+      // The padding before the first element is not part of the array's length.
+      w.align(alignment(element))
+      const start = w.length
+      for (const item of value as DBusValue[]) writeValue(w, element, item)
+      w.setUint32(lengthAt, w.length - start)
+      return
+    }
+    case '(':
+    case '{': {
+      w.align(8)
+      const fields = value as DBusValue[]
+      splitSignature(type.slice(1, -1)).forEach((field, i) => {
+        writeValue(w, field, fields[i] as DBusValue)
+      })
+      return
+    }
+    default:
+      throw new DBusError('bktx.BadSignature', `cannot write type ${type}`)
+  }
+}
+
 /** Serialises a method call (little-endian, protocol version 1). */
 export function encodeCall(serial: number, call: DBusCall): Buffer {
   const args = call.args ?? []
   const body = new Writer()
-  for (const arg of args) body.string(arg)
+  const typed = call.body
+  const signature = typed !== undefined ? (call.signature ?? '') : 's'.repeat(args.length)
+  if (typed !== undefined)
+    splitSignature(signature).forEach((type, i) => {
+      writeValue(body, type, typed[i] as DBusValue)
+    })
+  else for (const arg of args) body.string(arg)
 
   const w = new Writer()
   w.byte(0x6c) // 'l': little-endian
@@ -169,7 +235,7 @@ export function encodeCall(serial: number, call: DBusCall): Buffer {
   field(FIELD.interface, 's', call.interface)
   field(FIELD.member, 's', call.member)
   field(FIELD.destination, 's', call.destination)
-  if (args.length > 0) field(FIELD.signature, 'g', 's'.repeat(args.length))
+  if (signature !== '') field(FIELD.signature, 'g', signature)
   w.setUint32(lengthAt, w.length - start)
   w.align(8)
   const head = w.result()

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Env } from '../env.js'
-import { busSocketPath, DBusConnection, DBusError, type BusConnect } from './dbus.js'
+import { busSocketPath, DBusConnection, DBusError, type BusConnect, type DBusCall, type DBusMessage } from './dbus.js'
 
 /**
  * What the Secret Service said about the collection new items go to (the `default` alias,
@@ -26,8 +26,32 @@ export interface ProbeOptions {
   connect?: BusConnect | undefined
 }
 
-const SERVICE = 'org.freedesktop.secrets'
+export const SECRET_SERVICE = 'org.freedesktop.secrets'
 const DEFAULT_COLLECTION = '/org/freedesktop/secrets/aliases/default'
+
+/** `Properties.Get(Collection, "Locked")` of the default collection: a read that never prompts. */
+export const GET_LOCKED: DBusCall = {
+  destination: SECRET_SERVICE,
+  path: DEFAULT_COLLECTION,
+  interface: 'org.freedesktop.DBus.Properties',
+  member: 'Get',
+  args: ['org.freedesktop.Secret.Collection', 'Locked'],
+}
+
+/** The session bus's socket path, as libdbus and sd-bus find it; undefined when there is none to try. */
+export function sessionBusSocket(env: Env): string | undefined {
+  const address = env['DBUS_SESSION_BUS_ADDRESS']
+  const runtime = env['XDG_RUNTIME_DIR']
+  // Without the variable, libdbus and sd-bus look for the per-user bus in $XDG_RUNTIME_DIR.
+  return address !== undefined && address !== '' ? busSocketPath(address) : runtime?.startsWith('/') ? join(runtime, 'bus') : undefined
+}
+
+/** The `Locked` property in a reply to {@link GET_LOCKED}; undefined when the reply is not a boolean variant. */
+export function lockedOf(reply: DBusMessage): boolean | undefined {
+  const variant = reply.body[0]
+  const locked = typeof variant === 'object' && variant !== null && !Array.isArray(variant) ? variant.value : undefined
+  return typeof locked === 'boolean' ? locked : undefined
+}
 
 /**
  * Asks the Secret Service whether its default collection is locked, over a short private
@@ -40,10 +64,7 @@ const DEFAULT_COLLECTION = '/org/freedesktop/secrets/aliases/default'
  * a Secret Service that is installed but not running (D-Bus activation).
  */
 export async function probeSecretService(options: ProbeOptions): Promise<SecretServiceState> {
-  const address = options.env['DBUS_SESSION_BUS_ADDRESS']
-  const runtime = options.env['XDG_RUNTIME_DIR']
-  // Without the variable, libdbus and sd-bus look for the per-user bus in $XDG_RUNTIME_DIR.
-  const socketPath = address !== undefined && address !== '' ? busSocketPath(address) : runtime?.startsWith('/') ? join(runtime, 'bus') : undefined
+  const socketPath = sessionBusSocket(options.env)
   if (socketPath === undefined) {
     return { state: 'no-bus', detail: 'DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session bus)' }
   }
@@ -64,15 +85,8 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
   try {
     connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect })
     if (timedOut) return { state: 'timeout' }
-    const reply = await connection.call({
-      destination: SERVICE,
-      path: DEFAULT_COLLECTION,
-      interface: 'org.freedesktop.DBus.Properties',
-      member: 'Get',
-      args: ['org.freedesktop.Secret.Collection', 'Locked'],
-    })
-    const variant = reply.body[0]
-    const locked = typeof variant === 'object' && variant !== null && !Array.isArray(variant) ? variant.value : undefined
+    const reply = await connection.call(GET_LOCKED)
+    const locked = lockedOf(reply)
     if (locked === false) return { state: 'unlocked' }
     if (locked === true) return { state: 'locked' }
     return { state: 'unknown', detail: `unexpected reply signature ${reply.signature}` }
