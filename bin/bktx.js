@@ -26,9 +26,7 @@ const served =
     : constant && require('../dist/fast-static.cjs').serveStatic(argv)
       ? Promise.resolve(true)
       : fastPath
-        ? serveHit(argv)
-          ? Promise.resolve(true)
-          : serveCached(argv)
+        ? orElse(serveHit(argv), () => serveCached(argv))
         : argv[0] === 'status'
           ? // `bktx status` without commander (src/fast/status-main.ts); anything it cannot serve, the full CLI does.
             loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-status.cjs')).serveStatus(argv.slice(1))
@@ -94,8 +92,31 @@ function serveCached(argv) {
  */
 function serveHit(argv) {
   let served = false
-  served = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-hit.cjs'), undefined, { worth: () => served, small: true }).serveHit(argv)
-  return served
+  // A memo whose token is in the keychain reads the item with dist/fast-keychain.cjs, loaded only then.
+  let read = false
+  const keychain = () =>
+    loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-keychain.cjs'), undefined, { worth: () => read, small: true }).readKeychainToken
+  const answer = loadWithCodeCache(require('node:path').join(__dirname, '..', 'dist', 'fast-hit.cjs'), undefined, {
+    worth: () => served,
+    small: true,
+  }).serveHit(argv, {
+    keychain,
+  })
+  if (typeof answer === 'boolean') {
+    served = answer
+    return answer
+  }
+  return answer.then((done) => {
+    served = read = done
+    return done
+  })
+}
+
+/** `answer` (true, false or a promise of either) as a promise; `otherwise` when it is false. */
+function orElse(answer, otherwise) {
+  if (answer === true) return Promise.resolve(true)
+  if (answer === false) return otherwise()
+  return answer.then((done) => done || otherwise())
 }
 
 /**

@@ -325,6 +325,24 @@ const fastHit = await build({
   minifySyntax: true,
 })
 Object.assign(result.metafile.outputs, fastHit.metafile.outputs)
+// The keychain item reader of a memo hit whose token is in the keychain (src/fast/keychain.ts):
+// the D-Bus client alone, apart from dist/fast-hit.cjs so that a file hit never reads it, and
+// with node:net loaded only where Node's pipe handle is missing (src/term/process.ts).
+const fastKeychain = await build({
+  ...oneCjsFile,
+  plugins: [lazyNet],
+  entryPoints: { 'fast-keychain': 'src/fast/keychain.ts' },
+  minifyWhitespace: true,
+  minifySyntax: true,
+})
+Object.assign(result.metafile.outputs, fastKeychain.metafile.outputs)
+{
+  const text = await readFile(new URL('../dist/fast-keychain.cjs', import.meta.url), 'utf8')
+  const required = [...new Set([...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))].filter(
+    (id) => !['node:buffer', 'node:events', 'node:util', 'node:fs', 'node:path', 'node:net'].includes(id),
+  )
+  if (required.length > 0) throw new Error(`dist/fast-keychain.cjs requires ${required.join(', ')}: the keychain reader is the D-Bus client alone`)
+}
 {
   const text = await readFile(new URL('../dist/fast-hit.cjs', import.meta.url), 'utf8')
   const required = [...new Set([...text.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]))].filter((id) => !['node:fs', 'node:path', 'node:os'].includes(id))
@@ -375,7 +393,7 @@ if (TRACE)
   )
 
 // bin/bktx.js reads the files it compiles with a code cache as latin1, which is their text only while they are ASCII.
-for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs', 'fast-status.cjs', 'fast-hit.cjs']) {
+for (const file of ['cli.cjs', 'fast-token.cjs', 'fast-mint.cjs', 'fast-status.cjs', 'fast-hit.cjs', 'fast-keychain.cjs']) {
   const bytes = await readFile(new URL(`../dist/${file}`, import.meta.url))
   const at = bytes.findIndex((byte) => byte > 0x7f)
   if (at !== -1) throw new Error(`dist/${file} has a non-ASCII byte at ${at}: bin/bktx.js reads it as latin1 (build it with esbuild's default charset)`)

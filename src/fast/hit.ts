@@ -17,6 +17,8 @@ import { linuxParentName } from '../term/parent.js'
 import { describeWriteError, writeFdSync } from '../term/process.js'
 import { tokenDocument } from '../token/document.js'
 import { tokenVariables } from '../token/variables.js'
+import type { Env } from '../env.js'
+import { sha256Hex } from '../hash/sha256.js'
 import { ABSENT, envDigest, identity, invocation, isAbsence, MAX_MEMO_BYTES, memoDir, memoFile, parseMemo, type HitMemo, type Probe } from './memo.js'
 
 // src/exit-codes.ts's EXIT.OK and EXIT.OUTPUT: that module builds its tables as it loads, which
@@ -26,16 +28,32 @@ const OUTPUT = 9
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0
 
-/** `bktx token ARGS` or `bktx env ARGS` (`argv` with its command first) from its memo: true when served (exit code set), else false. */
-export function serveHit(argv: readonly string[]): boolean {
+/** Reads a keychain item's secret (dist/fast-keychain.cjs, src/fast/keychain.ts); undefined when it cannot. */
+export type KeychainRead = (item: { env: Env; uid: number; account: string }) => Promise<string | undefined>
+
+export interface HitOptions {
+  /**
+   * Loads the keychain reader, for a memo whose token is in the keychain; without it such a
+   * memo is left to dist/fast-token.cjs. bin/bktx.js loads it with a code cache of its own, so
+   * a file hit never reads the D-Bus client.
+   */
+  keychain?: () => KeychainRead
+}
+
+/**
+ * `bktx token ARGS` or `bktx env ARGS` (`argv` with its command first) from its memo: true when
+ * served (exit code set), else false; a promise of that for an entry whose token is in the
+ * keychain, read over D-Bus.
+ */
+export function serveHit(argv: readonly string[], options: HitOptions = {}): boolean | Promise<boolean> {
   try {
-    return serve(argv)
+    return serve(argv, options)
   } catch {
     return false
   }
 }
 
-function serve(argv: readonly string[]): boolean {
+function serve(argv: readonly string[], options: HitOptions): boolean | Promise<boolean> {
   const uid = process.getuid?.()
   const env = process.env
   const home = env['HOME']
@@ -49,15 +67,35 @@ function serve(argv: readonly string[]): boolean {
   if (envDigest(memo.hashed, env) !== memo.hashedDigest) return false
   if (memo.parent !== null && memo.parent !== parent) return false
   for (const [probe, path, seen] of memo.seen) if (seeNow(probe, path) !== seen) return false
-  const result = cachedResult(memo, uid)
+  const entry = servable(memo)
+  if (entry === undefined) return false
+  const item = memo.keychain
+  if (item === undefined) {
+    const secret = readToken(join(memo.dir, `${memo.key}.token`), memo.token, uid)
+    return secret !== undefined && answer(memo, entry, secret, 'file')
+  }
+  const load = options.keychain
+  const digest = load === undefined ? undefined : metaDigest(join(memo.dir, `${memo.key}.json`), item.meta, uid)
+  if (load === undefined || digest === undefined) return false
+  return load()({ env, uid, account: item.account }).then(
+    // The cache's own rule (src/cache/cache.ts read): a secret that is not the token the
+    // metadata describes (an item replaced behind bktx's back) is not served.
+    (secret) => secret !== undefined && sha256Hex(secret) === digest && answer(memo, entry, secret, 'keychain'),
+    () => false,
+  )
+}
+
+/** Prints the answer as dist/fast-token.cjs does (src/fast/main.ts); false when it would carry a notice. */
+function answer(memo: HitMemo, entry: ServableEntry, secret: string, cache: 'file' | 'keychain'): boolean {
+  const result = cachedResult(entry, secret, cache)
   if (result === undefined) return false
+  const env = process.env
   const stdout =
     'env' in memo.output
       ? renderEnv(memo.output.env, tokenVariables(result, memo.params.org))
       : memo.output.token === 'json'
         ? `${JSON.stringify(tokenDocument(result), null, 2)}\n`
         : `${result.accessToken}\n`
-  // As dist/fast-token.cjs writes it (src/fast/main.ts).
   const failed = writeFdSync(1, stdout)
   process.exitCode = OK
   if (failed !== undefined) {
@@ -113,30 +151,33 @@ function seeNow(probe: Probe, path: string): string {
   }
 }
 
+interface ServableEntry {
+  meta: EntryMeta
+  params: ExchangeParams
+  now: Date
+  minTtl: number | undefined
+}
+
 /**
- * The memo's entry: its metadata file is the one the first run parsed and matched to the
- * memo's exchange inputs (the file is among those replayed), and its token file is checked on
- * the descriptor read to be the one whose SHA-256 that run checked against the metadata (same
- * identity, so same content: see ./memo.ts), private as src/fs/private-file.ts requires. Its
- * expiry is checked again as the cache checks it (src/token/lookup.ts). Undefined when any of
- * this fails, or when the full answer would carry a notice (a --min-ttl capped to half the
- * token's life).
+ * The memo's entry when it may still be served: its metadata file is the one the first run
+ * parsed and matched to the memo's exchange inputs (the file is among those replayed), and its
+ * expiry is checked again as the cache checks it (src/token/lookup.ts). Asked before the secret
+ * is read, so an expired entry never costs a keychain call (src/cache/cache.ts does the same).
  */
-function cachedResult(memo: HitMemo, uid: number): CachedTokenResult | undefined {
+function servable(memo: HitMemo): ServableEntry | undefined {
   const p = memo.params
-  const requestedScopes = [...new Set(p.scopes)].sort()
   const meta: EntryMeta = {
     ...memo.entry,
     v: 1,
     key: memo.key,
-    backend: 'file',
+    backend: memo.keychain === undefined ? 'file' : 'keychain',
     tokenUrl: p.tokenUrl,
     org: p.org,
     clientId: p.clientId,
     keyFingerprint: p.keyFingerprint,
     subject: p.subject,
     subjectType: p.subjectType,
-    requestedScopes,
+    requestedScopes: [...new Set(p.scopes)].sort(),
     requestedTtl: p.ttl,
     expiresAt: '',
     tokenHint: null,
@@ -146,13 +187,37 @@ function cachedResult(memo: HitMemo, uid: number): CachedTokenResult | undefined
   const params = { ...p, key: { fingerprint: p.keyFingerprint }, ttl: p.ttl ?? undefined } as unknown as ExchangeParams
   const now = new Date()
   const minTtl = memo.minTtl ?? undefined
-  if (!isServable(meta, params, now, minTtl ?? DEFAULT_MIN_TTL)) return undefined
-  const secret = readToken(join(memo.dir, `${memo.key}.token`), memo.token, uid)
-  if (secret === undefined) return undefined
-  const result: CachedTokenResult = { ...tokenFromEntry(meta, secret), cached: true, cache: 'file', notices: [], requested: requestedOf(params) }
+  return isServable(meta, params, now, minTtl ?? DEFAULT_MIN_TTL) ? { meta, params, now, minTtl } : undefined
+}
+
+/**
+ * The answer of a servable entry and its secret: a file's (checked on the descriptor read to
+ * be the file whose SHA-256 the memo's run checked, see ./memo.ts) or a keychain item's
+ * (checked against the metadata's SHA-256). Undefined when the full answer would carry a
+ * notice (a --min-ttl capped to half the token's life).
+ */
+function cachedResult(entry: ServableEntry, secret: string, cache: 'file' | 'keychain'): CachedTokenResult | undefined {
+  const { meta, params, now, minTtl } = entry
+  const result: CachedTokenResult = { ...tokenFromEntry(meta, secret), cached: true, cache, notices: [], requested: requestedOf(params) }
   // A --min-ttl capped to half the token's life has a notice (src/token/min-ttl.ts minTtlNotice, which this mirrors).
   if (minTtl !== undefined && Math.floor((result.expiresAt.getTime() - now.getTime()) / 1000) < minTtl) return undefined
   return result
+}
+
+/**
+ * The `tokenSha256` of the metadata file at `path` when it is the file the memo's run parsed
+ * (same identity, so same content) and private to `uid`, else undefined.
+ */
+function metaDigest(path: string, expected: string, uid: number): string | undefined {
+  const fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW)
+  try {
+    const info = fstatSync(fd)
+    if (identity(info) !== expected || !info.isFile() || info.uid !== uid || (info.mode & 0o077) !== 0 || info.size > MAX_MEMO_BYTES) return undefined
+    const digest = (JSON.parse(readFileSync(fd, 'utf8')) as { tokenSha256?: unknown }).tokenSha256
+    return typeof digest === 'string' && /^[0-9a-f]{64}$/.test(digest) ? digest : undefined
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** The token file's text when it is the file the memo's run read (and so a regular file of `uid`'s, private), else undefined. */

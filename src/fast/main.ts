@@ -42,13 +42,17 @@ export async function serveCached(argv: readonly string[]): Promise<boolean> {
     return pipe === false ? netConnect(path) : pipe(path)
   }
   const keyring = lazyKeyringStore({ env, uid, platform: process.platform, arch: process.arch, connect })
-  // A memo never stands for an answer the keychain took part in.
+  // What a memo can stand for of the keychain (./memo.ts): whether it is unlocked (asked by
+  // `auto` and `keychain` before any read; a file entry is served the same either way, and a
+  // keychain entry's memo reads the lock again with the item) and the one item read, which the
+  // memo's hit reads again. Any other call, or a second item, leaves no memo.
+  const itemsRead: string[] = []
   const secrets: typeof keyring = {
-    get: (account) => (observing.spoil('keychain'), keyring.get(account)),
+    get: (account) => (itemsRead.push(account), keyring.get(account)),
     set: (account, secret) => (observing.spoil('keychain'), keyring.set(account, secret)),
     delete: (account) => (observing.spoil('keychain'), keyring.delete(account)),
     accounts: () => (observing.spoil('keychain'), keyring.accounts()),
-    status: () => (observing.spoil('keychain'), keyring.status()),
+    status: () => keyring.status(),
     stuckCalls: () => keyring.stuckCalls(),
   }
   const handOver = (handover: TokenHandover) => {
@@ -108,6 +112,7 @@ export async function serveCached(argv: readonly string[]): Promise<boolean> {
         parent: command === 'env' && process.platform === 'linux' ? (linuxParentName(process.ppid) ?? '') : null,
       },
       env: copy,
+      keychainItems: itemsRead,
       started,
       pid: process.pid,
       bundles: [__filename, hitBundle(__filename)],

@@ -2,9 +2,11 @@
 // dist/fast-token.cjs depended on, kept so that the same command run again is answered by
 // dist/fast-hit.cjs (./hit.ts) without resolving the settings, opening the key or parsing the
 // cache entry: it checks that nothing the first answer depended on changed, reads the token
-// file, checks the entry's expiry as the cache does, and prints. The record is written by
-// ./remember.ts after a clean hit (no notice, a file-backed entry, a key from a file, a
-// variable or a PKCS#11 token, whose hit reads only its recorded public half; no keychain call); anything the hit cannot check sends the run on to
+// (its file, or its keychain item over bktx's own D-Bus client, ./keychain.ts), checks the
+// entry's expiry as the cache does, and prints. The record is written by ./remember.ts after a
+// clean hit (no notice, an entry in a file or the keychain, a key from a file, a variable or a
+// PKCS#11 token, whose hit reads only its recorded public half; no keychain call but the lock
+// question and the entry's own item); anything the hit cannot check sends the run on to
 // dist/fast-token.cjs, which answers as before and writes the record again.
 //
 // What one answer depended on, and how a later run knows it still holds:
@@ -28,6 +30,12 @@
 //   the metadata the answer needs (never the token, nor its hint or digest); the hit checks the
 //   expiry again (src/cache/with-cache.ts isServable) with the clock of its own run. A token
 //   minted again (new files), removed (logout) or expired is not served by the memo.
+// - for an entry whose token is in the OS keychain, the metadata file likewise, and the item
+//   as it is now: the hit reads it (src/secrets/read.ts: never a prompt, never a locked
+//   collection) and serves it only when its SHA-256 is the metadata file's `tokenSha256`, as
+//   the cache's own read requires (src/cache/cache.ts). An item replaced, removed or locked
+//   since is not served by the memo. The run that wrote the memo may have asked the keychain
+//   whether it is unlocked and read that one item, nothing else (src/fast/main.ts).
 //
 // Why a memo cannot serve another key's token: the fingerprint resolution derived from the key
 // it read decided which entry was read and checked; the memo holds only while that key's file
@@ -68,8 +76,13 @@ export interface HitMemo {
   /** The scope's cache directory and the entry's cache key (src/cache/key.ts). */
   dir: string
   key: string
-  /** The token file's identity as the first run read it ({@link identity}). */
+  /** The token file's identity as the first run read it ({@link identity}); '' for a keychain entry. */
   token: string
+  /**
+   * Set for an entry whose token is in the OS keychain: the item's account, and the identity
+   * of the metadata file whose `tokenSha256` the secret read must match (./hit.ts). Absent for a file entry.
+   */
+  keychain?: { account: string; meta: string }
   /** The exchange inputs the entry was written for (src/cache/entry.ts metaMatches). */
   params: Pick<EntryMeta, 'tokenUrl' | 'org' | 'clientId' | 'keyFingerprint' | 'subject' | 'subjectType'> & { scopes: string[]; ttl: number | null }
   /** What the answer takes from the entry's metadata (src/cache/entry.ts EntryMeta). */

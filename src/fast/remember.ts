@@ -17,6 +17,8 @@ export interface RememberInput {
   invocation: Invocation
   /** The run's environment (its copy, not the observing Proxy). */
   env: Env
+  /** The accounts of the keychain items the run read (./main.ts): none for a file entry, that entry's one for a keychain entry. */
+  keychainItems: readonly string[]
   /** Date.now() when the observation started. */
   started: number
   /** This process's id: the temporary file's name. */
@@ -98,10 +100,21 @@ export function rememberHit(input: RememberInput): string | undefined {
   const { observation, facts } = input
   if (!fsObserved() || observation.spoiled !== undefined) return undefined
   try {
-    // The token file is checked as the hit opens it (./hit.ts); the rest is replayed.
+    // The token file is checked as the hit opens it (./hit.ts); the rest is replayed. A keychain
+    // entry's metadata file is replayed and checked again as the hit reads its digest.
     const tokenFile = join(facts.dir, `${facts.key}.token`)
-    const token = observation.seen.get(`lstat\0${tokenFile}`)?.[2]
-    if (token === undefined || token === ABSENT) return undefined
+    let token = ''
+    let keychain: HitMemo['keychain']
+    if (facts.backend === 'file') {
+      token = observation.seen.get(`lstat\0${tokenFile}`)?.[2] ?? ABSENT
+      if (token === ABSENT || input.keychainItems.length > 0) return undefined
+    } else {
+      const meta = observation.seen.get(`lstat\0${join(facts.dir, `${facts.key}.json`)}`)?.[2]
+      const [account, ...others] = input.keychainItems
+      // The entry's own item (src/cache/scoped-keychain.ts names it `<scope>.<key>`), and no other.
+      if (meta === undefined || meta === ABSENT || account === undefined || !account.endsWith(`.${facts.key}`) || others.length > 0) return undefined
+      keychain = { account, meta }
+    }
     const seen: Seen[] = [...observation.seen.values()].filter(([, path]) => path !== tokenFile)
     const times = [...observation.times.values()]
     for (const bundle of input.bundles) {
@@ -112,7 +125,7 @@ export function rememberHit(input: RememberInput): string | undefined {
     for (const time of times) {
       if (time > input.started - (time % 1000 === 0 ? RACY_WHOLE_SECONDS_MS : RACY_MS)) return undefined
     }
-    const { secret, pins, ...answer } = facts
+    const { secret, pins, backend: _backend, ...answer } = facts
     const variables = memoVariables([...observation.envNames], input.env, secret, pins)
     if (variables === undefined) return undefined
     const { unset, plain, hashed } = variables
@@ -126,6 +139,7 @@ export function rememberHit(input: RememberInput): string | undefined {
       parent: observation.parent,
       seen,
       token,
+      ...(keychain === undefined ? {} : { keychain }),
       ...answer,
     }
     const dir = memoDir(input.env, input.invocation.home)

@@ -53,14 +53,16 @@ export interface FastAnswer {
   colour: boolean
   /**
    * Set on a clean hit a memo can answer again (./memo.ts): no notice, an entry whose token is
-   * in a file (never the keychain), a key read from a file or a variable. What the memo needs
-   * beyond what the run observed (./observe.ts).
+   * in a file or the keychain, a key read from a file or a variable or a PKCS#11 token. What
+   * the memo needs beyond what the run observed (./observe.ts).
    */
   memo?: MemoFacts | undefined
 }
 
 /** What a hit memo records of the answer itself (./memo.ts, HitMemo). */
 export type MemoFacts = Pick<HitMemo, 'dir' | 'key' | 'params' | 'entry' | 'minTtl' | 'output' | 'color'> & {
+  /** Where the token was: a file, or the OS keychain (./main.ts records which item was read). */
+  backend: 'file' | 'keychain'
   /** The variables that may hold the key or a PIN (src/keys/open.ts secretVariables): never kept as they are. */
   secret: string[]
   /** Those of them that may hold a PIN: a hit that read one set leaves no memo (./remember.ts memoVariables). */
@@ -132,8 +134,9 @@ async function cachedAnswer(
         return colour()
       },
       memo:
-        notices.length === 0 && result.cache === 'file' && dir !== undefined && memoKey(request)
+        notices.length === 0 && (result.cache === 'file' || result.cache === 'keychain') && dir !== undefined && memoKey(request)
           ? {
+              backend: result.cache,
               dir,
               key: cacheKey(request.params),
               params: {

@@ -98,6 +98,25 @@ describe('the hit memo', () => {
     expect(world.mints()).toBe(2)
   })
 
+  it('answers `--cache auto` (the default) where there is no keychain: the lock question leaves a memo, which notices a bus appearing', async () => {
+    // No session bus: auto caches in files, and asking whether the keychain is unlocked (the
+    // probe found no bus socket) does not change how a file entry is served.
+    const { BKTX_CACHE: _file, ...auto } = env
+    env = auto
+    expect(env['DBUS_SESSION_BUS_ADDRESS']).toBeUndefined()
+    const minted = await runBin(['token'], { env })
+    expect(minted.code).toBe(0)
+    expect(minted.stderr).toMatch(/^warning: no keychain/)
+    const { first, file, ino } = await memoised()
+    expect(first).toBe(minted.stdout)
+    // A socket where the probe looked (XDG_RUNTIME_DIR/bus) is a change the memo sees.
+    writeFileSync(join(env['XDG_RUNTIME_DIR'] as string, 'bus'), '')
+    await settle()
+    expect(await token()).toBe(first)
+    expect(lstatSync(file).ino).not.toBe(ino)
+    expect(world.mints()).toBe(1)
+  })
+
   it('is not used once a configuration file that was absent is created', async () => {
     const { first } = await memoised()
     await mkdir(join(world.home.dir, 'config', 'bktx'), { recursive: true, mode: 0o700 })

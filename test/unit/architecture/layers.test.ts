@@ -170,6 +170,7 @@ const ENTRY_POINTS = [
   /^bin\.ts$/,
   /^fast\/main\.ts$/,
   /^fast\/hit\.ts$/,
+  /^fast\/keychain\.ts$/,
   /^mint\/main\.ts$/,
   /^fast\/status-main\.ts$/,
   /^fast\/static\.ts$/,
