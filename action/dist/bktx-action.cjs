@@ -27768,10 +27768,63 @@ function busSocketPath(address) {
 function unescapeAddress(value2) {
   return value2.replace(/%([0-9a-fA-F]{2})/g, (_, hex) => String.fromCharCode(parseInt(hex, 16)));
 }
+function writeValue(w, type, value2) {
+  switch (type[0]) {
+    case "y":
+      w.byte(Number(value2));
+      return;
+    case "b":
+      w.uint32(value2 === true ? 1 : 0);
+      return;
+    case "u":
+      w.uint32(Number(value2) >>> 0);
+      return;
+    case "s":
+    case "o":
+      w.string(String(value2));
+      return;
+    case "g":
+      w.signature(String(value2));
+      return;
+    case "v": {
+      const variant = value2;
+      w.signature(variant.signature);
+      writeValue(w, variant.signature, variant.value);
+      return;
+    }
+    case "a": {
+      const element = type.slice(1);
+      w.uint32(0);
+      const lengthAt = w.length - 4;
+      w.align(alignment(element));
+      const start = w.length;
+      for (const item of value2) writeValue(w, element, item);
+      w.setUint32(lengthAt, w.length - start);
+      return;
+    }
+    case "(":
+    case "{": {
+      w.align(8);
+      const fields = value2;
+      splitSignature(type.slice(1, -1)).forEach((field, i) => {
+        writeValue(w, field, fields[i]);
+      });
+      return;
+    }
+    default:
+      throw new DBusError("bktx.BadSignature", `cannot write type ${type}`);
+  }
+}
 function encodeCall(serial, call) {
   const args = call.args ?? [];
   const body = new Writer();
-  for (const arg of args) body.string(arg);
+  const typed = call.body;
+  const signature = typed !== void 0 ? call.signature ?? "" : "s".repeat(args.length);
+  if (typed !== void 0)
+    splitSignature(signature).forEach((type, i) => {
+      writeValue(body, type, typed[i]);
+    });
+  else for (const arg of args) body.string(arg);
   const w = new Writer();
   w.byte(108);
   w.byte(MESSAGE_TYPE.call);
@@ -27794,7 +27847,7 @@ function encodeCall(serial, call) {
   field(FIELD.interface, "s", call.interface);
   field(FIELD.member, "s", call.member);
   field(FIELD.destination, "s", call.destination);
-  if (args.length > 0) field(FIELD.signature, "g", "s".repeat(args.length));
+  if (signature !== "") field(FIELD.signature, "g", signature);
   w.setUint32(lengthAt, w.length - start);
   w.align(8);
   const head = w.result();
@@ -28185,10 +28238,18 @@ var init_dbus = __esm({
 });
 
 // src/secrets/probe.ts
+function sessionBusSocket(env) {
+  const address = env["DBUS_SESSION_BUS_ADDRESS"];
+  const runtime = env["XDG_RUNTIME_DIR"];
+  return address !== void 0 && address !== "" ? busSocketPath(address) : runtime?.startsWith("/") ? (0, import_node_path7.join)(runtime, "bus") : void 0;
+}
+function lockedOf(reply) {
+  const variant = reply.body[0];
+  const locked = typeof variant === "object" && variant !== null && !Array.isArray(variant) ? variant.value : void 0;
+  return typeof locked === "boolean" ? locked : void 0;
+}
 async function probeSecretService(options) {
-  const address = options.env["DBUS_SESSION_BUS_ADDRESS"];
-  const runtime = options.env["XDG_RUNTIME_DIR"];
-  const socketPath = address !== void 0 && address !== "" ? busSocketPath(address) : runtime?.startsWith("/") ? (0, import_node_path7.join)(runtime, "bus") : void 0;
+  const socketPath = sessionBusSocket(options.env);
   if (socketPath === void 0) {
     return { state: "no-bus", detail: "DBUS_SESSION_BUS_ADDRESS is not set (no D-Bus session bus)" };
   }
@@ -28204,15 +28265,8 @@ async function probeSecretService(options) {
   try {
     connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect });
     if (timedOut) return { state: "timeout" };
-    const reply = await connection.call({
-      destination: SERVICE,
-      path: DEFAULT_COLLECTION,
-      interface: "org.freedesktop.DBus.Properties",
-      member: "Get",
-      args: ["org.freedesktop.Secret.Collection", "Locked"]
-    });
-    const variant = reply.body[0];
-    const locked = typeof variant === "object" && variant !== null && !Array.isArray(variant) ? variant.value : void 0;
+    const reply = await connection.call(GET_LOCKED);
+    const locked = lockedOf(reply);
     if (locked === false) return { state: "unlocked" };
     if (locked === true) return { state: "locked" };
     return { state: "unknown", detail: `unexpected reply signature ${reply.signature}` };
@@ -28249,15 +28303,22 @@ function noSuchFile(path) {
     return error.code === "ENOENT";
   }
 }
-var import_node_fs3, import_node_path7, SERVICE, DEFAULT_COLLECTION;
+var import_node_fs3, import_node_path7, SECRET_SERVICE, DEFAULT_COLLECTION, GET_LOCKED;
 var init_probe = __esm({
   "src/secrets/probe.ts"() {
     "use strict";
     import_node_fs3 = require("node:fs");
     import_node_path7 = require("node:path");
     init_dbus();
-    SERVICE = "org.freedesktop.secrets";
+    SECRET_SERVICE = "org.freedesktop.secrets";
     DEFAULT_COLLECTION = "/org/freedesktop/secrets/aliases/default";
+    GET_LOCKED = {
+      destination: SECRET_SERVICE,
+      path: DEFAULT_COLLECTION,
+      interface: "org.freedesktop.DBus.Properties",
+      member: "Get",
+      args: ["org.freedesktop.Secret.Collection", "Locked"]
+    };
   }
 });
 
