@@ -3,8 +3,7 @@
 // scripts/build-complete.mjs when dist/ is built, so it cannot lag behind the commands. It
 // touches `process` because it is an entry point, like src/bin.ts.
 import { homedir } from 'node:os'
-import { EXIT } from '../exit-codes.js'
-import { describeWriteError, guardStream } from '../term/process.js'
+import { describeWriteError, writeFdSync } from '../term/process.js'
 import { runComplete } from './fast.js'
 import { unpackTable } from './pack.js'
 import type { CompletionTable } from './types.js'
@@ -14,17 +13,24 @@ declare const BKTX_COMPLETION_TABLE_JSON: string
 /** The table built into this bundle (test/e2e/completion.test.ts compares it with the program's). */
 export const table: CompletionTable = unpackTable(JSON.parse(BKTX_COMPLETION_TABLE_JSON))
 
+// src/exit-codes.ts's EXIT.OUTPUT: that module builds its tables as it loads, which would cost every TAB.
+const OUTPUT = 9
+
 /** Answers the request in `argv` (what follows `complete`); resolves true, as the token fast path does when it served. */
 export async function complete(argv: readonly string[]): Promise<boolean> {
-  const stdout = guardStream(process.stdout)
-  runComplete(argv, { table, env: process.env, home: homedir(), cwd: process.cwd(), write: (text) => stdout.write(text) })
-  await stdout.flush()
+  // The answer is a few lines, written at once straight to the descriptor: process.stdout on a
+  // pipe (a shell's command substitution) would first build a socket stream, loading node:net
+  // and the stream modules, which cost a TAB more than finding the answer (issue 23).
+  let out = ''
+  // $HOME is what os.homedir() returns when set (libuv's uv_os_homedir); node:os only without it.
+  const home = process.platform !== 'win32' ? (process.env['HOME'] ?? homedir()) : homedir()
+  runComplete(argv, { table, env: process.env, home, cwd: process.cwd(), write: (text) => void (out += text) })
+  const failed = out === '' ? undefined : writeFdSync(1, out)
   // As the full CLI does (src/main.ts): an answer that could not be written is exit 9, with a
   // line on stderr unless the reader just closed the pipe.
-  const failed = stdout.failure
   if (failed !== undefined) {
-    process.exitCode = EXIT.OUTPUT
-    if (failed.code !== 'EPIPE') process.stderr.write(`error: cannot write to stdout: ${describeWriteError(failed)}\n`)
+    process.exitCode = OUTPUT
+    if (failed.code !== 'EPIPE') writeFdSync(2, `error: cannot write to stdout: ${describeWriteError(failed)}\n`)
   }
   return true
 }

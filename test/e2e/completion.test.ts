@@ -284,6 +284,18 @@ describe('bktx complete, as built', () => {
     }
   })
 
+  it('writes its answer straight to the descriptor: no stream, so no node:net, for a TAB whose stdout is a pipe', async () => {
+    // process.stdout on a pipe is a socket stream; building it loads node:net and the stream
+    // modules, which cost a TAB more than finding the answer (src/complete/main.ts).
+    const probe = join(dir, 'loaded-modules.cjs')
+    await writeFile(probe, "process.on('exit', () => require('node:fs').writeSync(2, `LOADED ${JSON.stringify(process.moduleLoadList)}\\n`))\n")
+    const run = spawnSync(process.execPath, [BIN, 'complete', '--', 'tok'], { env: { ...env, NODE_OPTIONS: `--require ${probe}` }, encoding: 'utf8' })
+    expect(run.status).toBe(0)
+    expect(run.stdout).toMatch(/^token\t/m)
+    const loaded = JSON.parse(/^LOADED (.*)$/m.exec(run.stderr)?.[1] ?? 'null') as string[]
+    expect(loaded.filter((name) => ['NativeModule net', 'NativeModule internal/stream_base_commons'].includes(name))).toEqual([])
+  })
+
   it('says when the answer could not be written, as every command does (exit 9)', () => {
     const result = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" complete -- tok >/dev/full`], { env, encoding: 'utf8' })
     expect({ status: result.status, stderr: result.stderr }).toEqual({
