@@ -26,6 +26,12 @@ export default defineConfig({
     // the quiet 2-core machine: 206 s of vitest with three workers, 239 s with two, same code.
     // Nothing asserts a duration, and the kill timers are generous, so a busier CPU only stretches the run.
     maxWorkers: 3,
+    // Transformed modules kept on disk between runs (node_modules/.experimental-vitest-cache,
+    // keyed by each file's content, id and Vite's configuration; no plugin here reads other
+    // files): the unit and e2e projects, each in a vitest of its own (scripts/test.mjs), no longer
+    // transform the same sources on every run. Measured on the unit project: 33.6-34.1 CPU-s
+    // without, 28.5-30.4 with. Vitest 5 turns it on by default; a fresh clone pays one cold run.
+    experimental: { fsModuleCache: true },
     reporters: process.env['BKTX_VITEST_JSON'] ? ['default', ['json', { outputFile: process.env['BKTX_VITEST_JSON'] }]] : ['default'],
     projects: [
       {
