@@ -21,11 +21,6 @@ const SPAWNING = [
 
 export default defineConfig({
   test: {
-    // Three files at a time on two cores: the spawning files spend part of their time waiting
-    // (servers, retries' backoff, terminals, kill timers), which a third file fills. Measured on
-    // the quiet 2-core machine: 206 s of vitest with three workers, 239 s with two, same code.
-    // Nothing asserts a duration, and the kill timers are generous, so a busier CPU only stretches the run.
-    maxWorkers: 3,
     // Transformed modules kept on disk between runs (node_modules/.experimental-vitest-cache,
     // keyed by each file's content, id and Vite's configuration; no plugin here reads other
     // files): the unit and e2e projects, each in a vitest of its own (scripts/test.mjs), no longer
@@ -53,6 +48,15 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'e2e',
+          // Three files at a time on two cores: the spawning files spend part of their time waiting
+          // (servers, retries' backoff, terminals, kill timers), which a third file fills. Measured on
+          // the quiet 2-core machine: 206 s of vitest with three workers, 239 s with two, same code.
+          // Nothing asserts a duration, and the kill timers are generous, so a busier CPU only stretches the run.
+          // Set here, not at the top: a project's own maxWorkers (inherited from the top with
+          // `extends`) wins over --maxWorkers on the command line, so the unit project's worker
+          // count is the command line's (`npm test` runs it in one, beside this project; `npm run
+          // test:fast` in three).
+          maxWorkers: 3,
           // Also one module graph per worker: these files spawn processes, but their own module
           // loading (helpers, the reference server in-process) was most of the suite's import
           // time when each file loaded it again. They share no state across files either.
