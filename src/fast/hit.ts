@@ -77,11 +77,13 @@ function serve(argv: readonly string[], options: HitOptions): boolean | Promise<
   const load = options.keychain
   const digest = load === undefined ? undefined : metaDigest(join(memo.dir, `${memo.key}.json`), item.meta, uid)
   if (load === undefined || digest === undefined) return false
-  return load()({ env, uid, account: item.account }).then(
-    // The cache's own rule (src/cache/cache.ts read): a secret that is not the token the
-    // metadata describes (an item replaced behind bktx's back) is not served.
-    (secret) => secret !== undefined && sha256Hex(secret) === digest && answer(memo, entry, secret, 'keychain'),
-    () => false,
+  return (
+    load()({ env, uid, account: item.account })
+      // The cache's own rule (src/cache/cache.ts read): a secret that is not the token the
+      // metadata describes (an item replaced behind bktx's back) is not served.
+      .then((secret) => secret !== undefined && sha256Hex(secret) === digest && answer(memo, entry, secret, 'keychain'))
+      // Any failure, as serveHit's own: dist/fast-token.cjs answers.
+      .catch(() => false)
   )
 }
 
