@@ -114,15 +114,17 @@ function output(file: string, args: string[], env: Record<string, string>, cwd?:
   })
 }
 
-/** The environment the session has saved (`export -p` after each block), as an object. */
-async function sessionEnv(session: Session): Promise<Record<string, string>> {
+/**
+ * The environment the session has saved, as an object: the session's own, with what the last
+ * block had exported when it ended over it (env.0, which its EXIT trap writes beside env.sh).
+ */
+function sessionEnv(session: Session): Record<string, string> {
   const env: Record<string, string> = baseEnv(session)
-  const file = join(session.state, 'env.sh')
+  const file = join(session.state, 'env.0')
   if (!existsSync(file)) return env
-  const dump = await output('bash', ['-c', '. "$1" && env -0', 'bash', file], env)
-  for (const entry of dump.split('\0')) {
+  for (const entry of readFileSync(file, 'utf8').split('\0')) {
     const eq = entry.indexOf('=')
-    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1)
+    if (eq > 0 && entry.slice(0, eq) !== 'BKTX_DOCS_STATE') env[entry.slice(0, eq)] = entry.slice(eq + 1)
   }
   return env
 }
@@ -142,7 +144,7 @@ function baseEnv(session: Session): Record<string, string> {
 
 /** What the user would paste into Buildkite's settings now: every key they have made. */
 async function register(session: Session): Promise<void> {
-  const env = await sessionEnv(session)
+  const env = sessionEnv(session)
   const cwd = readCwd(session)
   const keys: unknown[] = []
   const seen = new Set<string>()
@@ -217,10 +219,28 @@ interface BlockRun {
 
 function runBlock(block: Block, session: Session): Promise<BlockRun> {
   const wrapper = [
+    // When the block ends: env.sh for the next block to source, env.0 (NAME=VALUE, each ended by
+    // a NUL, as `env -0` prints them) for register() to read, and the directory; with builtins
+    // only, so saving starts no process. Defined before `set -a`, which would export it.
+    'bktx_docs_save() {',
+    '  set +a',
+    // (Names of its own that no block uses: the loop reads the variables by name.)
+    '  local bktx_docs_state="$BKTX_DOCS_STATE" bktx_docs_name bktx_docs_names',
+    '  export -n BKTX_DOCS_STATE',
+    '  export -p > "$bktx_docs_state/env.sh"',
+    '  pwd > "$bktx_docs_state/cwd"',
+    '  compgen -e > "$bktx_docs_state/env.names"',
+    '  mapfile -t bktx_docs_names < "$bktx_docs_state/env.names"',
+    '  for bktx_docs_name in "${bktx_docs_names[@]}"; do',
+    `    [ -z "\${!bktx_docs_name+set}" ] || printf '%s=%s\\0' "$bktx_docs_name" "\${!bktx_docs_name}"`,
+    '  done > "$bktx_docs_state/env.0"',
+    '}',
+    'trap bktx_docs_save EXIT',
+    // The directory the last block ended in; a block never runs anywhere else.
+    '{ IFS= read -r bktx_docs_cwd || [ -n "$bktx_docs_cwd" ]; } < "$BKTX_DOCS_STATE/cwd" && cd "$bktx_docs_cwd" || exit 90',
+    'unset bktx_docs_cwd',
     'set -a',
     `[ -f "$BKTX_DOCS_STATE/env.sh" ] && . "$BKTX_DOCS_STATE/env.sh"`,
-    `cd "$(cat "$BKTX_DOCS_STATE/cwd")"`,
-    `trap 'export -p | grep -v " BKTX_DOCS_STATE=" > "$BKTX_DOCS_STATE/env.sh"; pwd > "$BKTX_DOCS_STATE/cwd"' EXIT`,
     'set -e -o pipefail',
     script(block, session),
   ].join('\n')
