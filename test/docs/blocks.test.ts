@@ -22,18 +22,18 @@
 // working directory), so a block that makes a key is followed by one that can use it, and a
 // block cannot use a key it made itself. Those `bktx jwks` runs are the CLI run in this process
 // (src/main.ts, the source the binary is built from): a Node start for each was a third of
-// this file's CPU time.
+// this file's CPU time. They run again only when what they read has changed.
 //
 // Pages are independent sessions, each with its own server: they run concurrently, and the
 // blocks of a page in order. A page runs one process at a time; side by side they keep both
 // cores busy and overlap the waits (servers starting, retries). The CPU the blocks cost is the
 // same: on a machine that is busy already, only the in-process registration makes it cheaper.
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli.js'
 import { BIN } from '../helpers/spawn.js'
@@ -95,8 +95,8 @@ interface Session {
   /** Process groups of the blocks run so far, killed when the session ends. */
   groups: number[]
   registered: { keys: unknown[] }
-  /** The JWKS of the `bktx jwks` runs that started the binary, by everything they read. */
-  spawnedJwks: Map<string, string>
+  /** What the `bktx jwks` runs printed (empty when they failed), by everything they read. */
+  jwks: Map<string, string>
 }
 
 /** What a short command prints on stdout (its stdin closed: nothing is written to it). */
@@ -157,23 +157,29 @@ async function register(session: Session): Promise<void> {
   const configPath = env['BKTX_CONFIG'] ?? join(env['XDG_CONFIG_HOME'] ?? join(session.home, '.config'), 'bktx', 'config.json')
   const config = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined
   const jwksOf = async (args: string[], profile?: unknown) => {
-    // A PKCS#11 key's public half comes from the record keygen made, else from the token: then
-    // bktx loads the module, which reads its settings (SoftHSM's SOFTHSM2_CONF) from the
-    // environment of the process, not from the env bktx is given, and would stay loaded in this
-    // one. So those runs start the built binary, again only when the config or the environment
-    // has changed (the token's key is the same until then).
-    const pkcs11 = JSON.stringify([profile, env['BKTX_KEY']]).includes('pkcs11:')
-    if (pkcs11) {
-      const id = JSON.stringify([args, cwd, env, config])
-      if (!session.spawnedJwks.has(id)) {
-        session.spawnedJwks.set(id, await output(process.execPath, [BIN, 'jwks', ...args], env, cwd))
+    // Run again only when something it reads has changed: the arguments, the directory, the
+    // environment, the config, and the files they name (a key, a public key), which a block can
+    // replace under the same name (keygen --force).
+    const named = [...args, ...Object.values(profile ?? {})]
+      .filter((value): value is string => typeof value === 'string')
+      .map((value) => resolve(cwd, value))
+      .filter((path) => existsSync(path) && statSync(path).isFile())
+      .map((path) => readFileSync(path, 'utf8'))
+    const id = JSON.stringify([args, cwd, env, config, named])
+    if (!session.jwks.has(id)) {
+      // A PKCS#11 key's public half comes from the record keygen made, else from the token: then
+      // bktx loads the module, which reads its settings (SoftHSM's SOFTHSM2_CONF) from the
+      // environment of the process, not from the env bktx is given, and would stay loaded in this
+      // one. So those runs start the built binary; the others run the CLI in this process.
+      const pkcs11 = JSON.stringify([profile, env['BKTX_KEY']]).includes('pkcs11:')
+      if (pkcs11) session.jwks.set(id, await output(process.execPath, [BIN, 'jwks', ...args], env, cwd))
+      else {
+        const run = await runCli(['jwks', ...args], { env, cwd, home: session.home })
+        session.jwks.set(id, run.code === 0 ? run.stdout : '')
       }
-      const stdout = session.spawnedJwks.get(id)
-      if (stdout) add(JSON.parse(stdout))
-      return
     }
-    const run = await runCli(['jwks', ...args], { env, cwd, home: session.home })
-    if (run.code === 0) add(JSON.parse(run.stdout))
+    const stdout = session.jwks.get(id)
+    if (stdout) add(JSON.parse(stdout))
   }
   if (config !== undefined) {
     const profiles = (JSON.parse(config) as { profiles?: Record<string, unknown> }).profiles ?? {}
@@ -284,7 +290,7 @@ async function startSession(file: string): Promise<Session> {
     ports: new Map<string, number>(),
     groups: [] as number[],
     registered: { keys: [] as unknown[] },
-    spawnedJwks: new Map(),
+    jwks: new Map(),
   } as Session
   for (const port of ['8787', '8788']) session.ports.set(port, await freePort())
   session.server = await startServer({
