@@ -73,8 +73,10 @@ interface StepOptions {
   killAfterMs?: number
 }
 
+type FileCommandFiles = Record<'GITHUB_OUTPUT' | 'GITHUB_ENV' | 'GITHUB_STATE', string>
+
 /** The step's environment over a fresh work directory: `inputs` become INPUT_<NAME>, `state` STATE_<name>. */
-async function prepare(options: StepOptions): Promise<{ work: string; files: Record<'GITHUB_OUTPUT' | 'GITHUB_ENV' | 'GITHUB_STATE', string>; env: Record<string, string> }> {
+async function prepare(options: StepOptions): Promise<{ work: string; files: FileCommandFiles; env: Record<string, string> }> {
   const work = await mkdtemp(join(tmpdir(), 'bktx-runner-'))
   const files = { GITHUB_OUTPUT: join(work, 'output'), GITHUB_ENV: join(work, 'env'), GITHUB_STATE: join(work, 'state') }
   for (const path of Object.values(files)) await writeFile(path, '')
@@ -94,7 +96,7 @@ async function prepare(options: StepOptions): Promise<{ work: string; files: Rec
 
 async function result(
   work: string,
-  files: Record<'GITHUB_OUTPUT' | 'GITHUB_ENV' | 'GITHUB_STATE', string>,
+  files: FileCommandFiles,
   ended: { code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string },
 ): Promise<StepResult> {
   const raw = {
