@@ -61,12 +61,14 @@ beforeAll(async () => {
   // The two post steps that meet a dead or silent API spend seconds waiting on the network (the
   // retry backoff; the post step's own revocation bound, REVOKE_BUDGET_MS, not an input): they
   // start here, their main steps minting before any test counts mints, and wait while the
-  // other tests run; their tests assert the outcome.
-  refusedPost = postAgainst('http://127.0.0.1:9', 50_000)
+  // other tests run; their tests assert the outcome. The silent one is the bundle as a process
+  // (that it ends by itself, exit 0, is the process's); the refused one, which warns the same
+  // way sooner, the step's source in this process.
+  refusedPost = postAgainst('http://127.0.0.1:9')
   silent = createNetServer((socket) => silentSockets.push(socket))
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   // The post step's own bound is about 12 s; the kill timer is far above it.
-  silentPost = postAgainst(`http://127.0.0.1:${(silent.address() as { port: number }).port}`, 120_000)
+  silentPost = postAgainst(`http://127.0.0.1:${(silent.address() as { port: number }).port}`, { killAfterMs: 120_000 })
   await Promise.all([refusedPost, silentPost].map((p) => p.then((r) => r.main)))
 }, 120_000)
 
@@ -79,10 +81,14 @@ let silentPost: Promise<PostRun>
 let silent: NetServer
 const silentSockets: Socket[] = []
 
-/** A main step (in this process), then (not awaited) its post step, a process, with the state's api-url pointing at `apiUrl`. */
-async function postAgainst(apiUrl: string, killAfterMs: number): Promise<PostRun> {
+/**
+ * A main step (in this process), then (not awaited) its post step with the state's api-url
+ * pointing at `apiUrl`: a process under a kill timer when `killAfterMs` is given, else in this process.
+ */
+async function postAgainst(apiUrl: string, process?: { killAfterMs: number }): Promise<PostRun> {
   const main = await runStepInProcess('main', { inputs: baseInputs() })
-  const post = runStep(actionDir, 'post', { state: { ...main.state, 'api-url': apiUrl }, killAfterMs })
+  const state = { ...main.state, 'api-url': apiUrl }
+  const post = process ? runStep(actionDir, 'post', { state, killAfterMs: process.killAfterMs }) : runStepInProcess('post', { state })
   // Awaited in its test; a failure before then is not unhandled.
   post.catch(() => undefined)
   return { main, post }
