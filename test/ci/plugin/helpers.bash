@@ -11,11 +11,6 @@
 # cost more than the hooks' own commands.
 # The vitest file test/ci/plugin.test.ts starts the reference server and sets BKTX_TEST_*.
 
-# bats runs a DEBUG trap before each command of a test, in the functions it calls too (set -T):
-# some 0.5 ms of CPU a command, so a loop over the job's variables cost more than the Python it
-# replaced. The helpers that loop start with `local -; set +T`: the functions they call run
-# without the trap, and the test's options come back when they return.
-
 PLUGIN_DIR="$(cd "$BATS_TEST_DIRNAME/../../../bktx-buildkite-plugin" && pwd)"
 IGNORED_CHANGES=" BUILDKITE_HOOK_EXIT_STATUS BUILDKITE_HOOK_WORKING_DIR _ "
 
@@ -86,8 +81,6 @@ SHIM
 plugin_config() { job_set "BUILDKITE_PLUGIN_BKTX_$1" "$2"; }
 # job_set NAME VALUE (or NAME alone: unset): a variable of the job.
 job_set() {
-  local -
-  set +T
   local -A job
   env_read "$JOB/env" job
   if [ "$#" -gt 1 ]; then job["$1"]="$2"; else unset 'job[$1]'; fi
@@ -95,8 +88,6 @@ job_set() {
 }
 # job_env NAME: the job's variable, or nothing and exit 1 when it has none.
 job_env() {
-  local -
-  set +T
   local -A job
   env_read "$JOB/env" job
   [ -n "${job[$1]+set}" ] || return 1
@@ -105,8 +96,6 @@ job_env() {
 # hook_diff HOOK added|changed|removed [NAME]: what the agent applied after the hook: the names
 # (sorted, on one line), or NAME's value (exit 1 when the hook did not add or change it).
 hook_diff() {
-  local -
-  set +T
   local file="$JOB/diff-$1.$2"
   [ -e "$file" ] || return 1
   if [ "$2" = removed ]; then
@@ -167,8 +156,6 @@ apply_changes() {
 # run_hook NAME [BASH_FLAG]: the hook through the agent's wrapper, in the job's environment;
 # output is stdout and stderr as the job log shows them; then the agent applies the difference.
 run_hook() {
-  local -
-  set +T
   local name="$1" hook="$PLUGIN_DIR/hooks/$1" wrapper="$JOB/wrapper-$1" shebang=''
   : >"$JOB/before-$name"
   : >"$JOB/after-$name"
