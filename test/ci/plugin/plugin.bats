@@ -39,8 +39,8 @@ setup() {
   # The exports are the token and its hash for pre-exit; nothing else (no key variable).
   assert_equal "$(hook_diff environment added)" "BKTX_PLUGIN_TOKEN_SHA256 BUILDKITE_API_TOKEN"
   assert_equal "$(hook_diff environment added BKTX_PLUGIN_TOKEN_SHA256)" "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
-  ! grep -q "$KEY_BODY" "$JOB/after-environment"
-  ! grep -q "$KEY_BODY" "$JOB/bktx-argv"
+  ! grep -q "$KEY_BODY" "$JOB/after-environment" || false
+  ! grep -q "$KEY_BODY" "$JOB/bktx-argv" || false
   grep -q -- '--scope read_builds --scope read_pipelines --ttl 15m' "$JOB/bktx-argv"
   grep -qx 'secret get' "$JOB/agent-calls"
 }
@@ -91,7 +91,7 @@ setup() {
   assert_equal "$(hook_diff environment removed)" RELEASE_KEY_PEM
   run job_env RELEASE_KEY_PEM
   assert_failure
-  ! grep -q "$KEY_BODY" "$JOB/bktx-argv"
+  ! grep -q "$KEY_BODY" "$JOB/bktx-argv" || false
 }
 
 @test "key-file, token-env and org: the token under another name, for the given organisation" {
