@@ -1,6 +1,12 @@
 // The GitHub Action (action.yml, action/dist/) run the way the runner runs it (./runner.ts):
 // the committed bundle, copied with action.yml alone into an empty directory (the runner has no
 // node_modules), against the reference server (bktx/server) on 127.0.0.1.
+// The bundle runs as a process where the process is the point: a mint end to end (what stdout,
+// the file commands and the files on disk hold), a failure's exit status and output, a post step
+// that revokes, and the post steps that must end by themselves. The other cases (inputs, retries,
+// exec: signers, which token the post step revokes) call the step's source in this process
+// (runStepInProcess), with the same environment and files: the committed bundle is that source
+// built (the second test).
 import { execFileSync } from 'node:child_process'
 import { createHash, generateKeyPairSync } from 'node:crypto'
 import { createServer, request as httpRequest, type Server } from 'node:http'
@@ -14,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startReferenceServer, type ReferenceServer } from '../../src/api/server.js'
 import { INPUTS } from '../../action/src/describe.js'
 import { rsaFixture } from '../helpers/rsa-fixtures.js'
-import { runStep, parseFileCommands, type StepResult } from './runner.js'
+import { runStep, runStepInProcess, parseFileCommands, type StepResult } from './runner.js'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const MEMBER = 'ci@acme.test'
@@ -55,12 +61,14 @@ beforeAll(async () => {
   // The two post steps that meet a dead or silent API spend seconds waiting on the network (the
   // retry backoff; the post step's own revocation bound, REVOKE_BUDGET_MS, not an input): they
   // start here, their main steps minting before any test counts mints, and wait while the
-  // other tests run; their tests assert the outcome.
-  refusedPost = postAgainst('http://127.0.0.1:9', 50_000)
+  // other tests run; their tests assert the outcome. The silent one is the bundle as a process
+  // (that it ends by itself, exit 0, is the process's); the refused one, which warns the same
+  // way sooner, the step's source in this process.
+  refusedPost = postAgainst('http://127.0.0.1:9')
   silent = createNetServer((socket) => silentSockets.push(socket))
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
   // The post step's own bound is about 12 s; the kill timer is far above it.
-  silentPost = postAgainst(`http://127.0.0.1:${(silent.address() as { port: number }).port}`, 120_000)
+  silentPost = postAgainst(`http://127.0.0.1:${(silent.address() as { port: number }).port}`, { killAfterMs: 120_000 })
   await Promise.all([refusedPost, silentPost].map((p) => p.then((r) => r.main)))
 }, 120_000)
 
@@ -73,10 +81,14 @@ let silentPost: Promise<PostRun>
 let silent: NetServer
 const silentSockets: Socket[] = []
 
-/** A main step, then (not awaited) its post step with the state's api-url pointing at `apiUrl`. */
-async function postAgainst(apiUrl: string, killAfterMs: number): Promise<PostRun> {
-  const main = await runStep(actionDir, 'main', { inputs: baseInputs() })
-  const post = runStep(actionDir, 'post', { state: { ...main.state, 'api-url': apiUrl }, killAfterMs })
+/**
+ * A main step (in this process), then (not awaited) its post step with the state's api-url
+ * pointing at `apiUrl`: a process under a kill timer when `killAfterMs` is given, else in this process.
+ */
+async function postAgainst(apiUrl: string, process?: { killAfterMs: number }): Promise<PostRun> {
+  const main = await runStepInProcess('main', { inputs: baseInputs() })
+  const state = { ...main.state, 'api-url': apiUrl }
+  const post = process ? runStep(actionDir, 'post', { state, killAfterMs: process.killAfterMs }) : runStepInProcess('post', { state })
   // Awaited in its test; a failure before then is not unhandled.
   post.catch(() => undefined)
   return { main, post }
@@ -138,13 +150,10 @@ describe('action.yml', () => {
     }
   }, 60_000)
 
-  it('runs from a directory that holds only action.yml and the bundle', async () => {
+  it('the steps run from a directory that holds only action.yml and the bundle', async () => {
+    // Every step this file starts as a process runs from it: the mint below proves it is enough.
     const files = (await filesUnder(actionDir)).map((f) => f.slice(actionDir.length + 1)).sort()
     expect(files).toEqual(['action.yml', 'action/dist/THIRD-PARTY-NOTICES.txt', 'action/dist/bktx-action.cjs', 'action/dist/main.cjs', 'action/dist/post.cjs'])
-    const r = await runStep(actionDir, 'main', { inputs: baseInputs() })
-    expect(r.stderr).toBe('')
-    expect(r.code).toBe(0)
-    expect(r.outputs['token']).toMatch(/^bktx_/)
   })
 })
 
@@ -184,7 +193,7 @@ describe('main step', () => {
   })
 
   it('export-env: false sets the outputs and exports nothing', async () => {
-    const r = await runStep(actionDir, 'main', { inputs: { ...baseInputs(), 'private-key': rsaPem, 'export-env': 'false' } })
+    const r = await runStepInProcess('main', { inputs: { ...baseInputs(), 'private-key': rsaPem, 'export-env': 'false' } })
     expect(r.code).toBe(0)
     expect(r.raw.env).toBe('')
     expect(r.outputs['token']).toMatch(/^bktx_/)
@@ -192,10 +201,10 @@ describe('main step', () => {
   })
 
   it('revoke: false leaves no state, and the post step has nothing to do', async () => {
-    const r = await runStep(actionDir, 'main', { inputs: { ...baseInputs(), revoke: 'false' } })
+    const r = await runStepInProcess('main', { inputs: { ...baseInputs(), revoke: 'false' } })
     expect(r.code).toBe(0)
     expect(r.raw.state).toBe('')
-    const post = await runStep(actionDir, 'post', { state: r.state })
+    const post = await runStepInProcess('post', { state: r.state })
     expect(post.code).toBe(0)
     expect(post.stdout).toContain('No token to revoke')
     expect(await apiStatus(r.outputs['token'] as string)).toBe(200)
@@ -203,7 +212,7 @@ describe('main step', () => {
 
   it("an exec: signer (key plus public-key) mints a token; the job's variables reach it, bktx's setting variables are not read", async () => {
     const { 'private-key': _, ...inputs } = baseInputs()
-    const r = await runStep(actionDir, 'main', {
+    const r = await runStepInProcess('main', {
       inputs: { ...inputs, key: 'exec:openssl dgst -sha256 -sign "$BKTX_TEST_SIGNER"', 'public-key': join(dir, 'signer.pub.pem') },
       env: {
         BKTX_TEST_SIGNER: join(dir, 'signer.pem'),
@@ -242,7 +251,7 @@ describe('main step', () => {
       config: { quick: { org: 'acme', members: [MEMBER], clientId: CLIENT_ID, jwks: { keys } as never, audiences: [tokenUrl] } },
     })
     try {
-      const r = await runStep(actionDir, 'main', { inputs: { ...baseInputs(), 'token-url': tokenUrl } })
+      const r = await runStepInProcess('main', { inputs: { ...baseInputs(), 'token-url': tokenUrl } })
       expect(errors(r)).toEqual([])
       expect(r.code).toBe(0)
       expect(tokenRequests).toBe(2)
@@ -253,25 +262,29 @@ describe('main step', () => {
     }
   })
 
-  const bad: Array<[string, Record<string, string>, RegExp]> = [
+  // The bundle as a process for a refusal before any request (the fork) and one from the server;
+  // the others in this process: their point is which input is refused, and how it is said.
+  const bad: Array<[string, Record<string, string>, RegExp, 'process' | 'in-process']> = [
     [
       'an empty private-key (a fork: no secrets)',
       { 'private-key': '' },
       /^private-key is empty.*GitHub does not pass secrets to workflows triggered from forks/,
+      'process',
     ],
-    ['both private-key and key', { key: '/some/key.pem' }, /one of private-key or key, not both/],
-    ['a pkcs11: key', { 'private-key': '', key: 'pkcs11:token=x;object=y' }, /pkcs11: key/],
-    ['a ttl that is no duration', { ttl: 'ten minutes' }, /^ttl: must be a duration/],
-    ['export-env that is no boolean', { 'export-env': 'yes' }, /^export-env: must be true or false/],
-    ['no client-id', { 'client-id': '' }, /^client-id is not set; set the client-id input/],
-    ['a private-key that is no key', { 'private-key': 'not a key\nat all' }, /private-key input/],
-    ['a subject the organisation does not have', { subject: 'nobody@acme.test' }, /BKTX_OAUTH_REJECTED/],
-    ['an http token-url off loopback', { 'token-url': 'http://example.test/oauth/token' }, /BKTX_INSECURE_URL/],
+    ['both private-key and key', { key: '/some/key.pem' }, /one of private-key or key, not both/, 'in-process'],
+    ['a pkcs11: key', { 'private-key': '', key: 'pkcs11:token=x;object=y' }, /pkcs11: key/, 'in-process'],
+    ['a ttl that is no duration', { ttl: 'ten minutes' }, /^ttl: must be a duration/, 'in-process'],
+    ['export-env that is no boolean', { 'export-env': 'yes' }, /^export-env: must be true or false/, 'in-process'],
+    ['no client-id', { 'client-id': '' }, /^client-id is not set; set the client-id input/, 'in-process'],
+    ['a private-key that is no key', { 'private-key': 'not a key\nat all' }, /private-key input/, 'in-process'],
+    ['a subject the organisation does not have', { subject: 'nobody@acme.test' }, /BKTX_OAUTH_REJECTED/, 'process'],
+    ['an http token-url off loopback', { 'token-url': 'http://example.test/oauth/token' }, /BKTX_INSECURE_URL/, 'in-process'],
   ]
-  for (const [what, change, message] of bad) {
-    it(`${what}: one ::error:: line, nothing minted, nothing set`, async () => {
+  for (const [what, change, message, how] of bad) {
+    it(`${what}: one ::error:: line, nothing minted, nothing set (${how})`, async () => {
       const before = mints()
-      const r = await runStep(actionDir, 'main', { inputs: { ...baseInputs(), ...change } })
+      const inputs = { ...baseInputs(), ...change }
+      const r = how === 'process' ? await runStep(actionDir, 'main', { inputs }) : await runStepInProcess('main', { inputs })
       expect(r.code).toBe(1)
       expect(r.stdout.split('\n').filter((line) => line.startsWith('::error'))).toHaveLength(1)
       expect(errors(r)[0]?.data).toMatch(message)
@@ -285,8 +298,8 @@ describe('main step', () => {
 
 describe('post step', () => {
   it('revokes exactly the token its main step minted, not one a later step put in BUILDKITE_API_TOKEN', async () => {
-    const first = await runStep(actionDir, 'main', { inputs: baseInputs() })
-    const second = await runStep(actionDir, 'main', { inputs: baseInputs() })
+    const first = await runStepInProcess('main', { inputs: baseInputs() })
+    const second = await runStepInProcess('main', { inputs: baseInputs() })
     expect([first.code, second.code]).toEqual([0, 0])
     const post = await runStep(actionDir, 'post', { state: first.state, env: { BUILDKITE_API_TOKEN: second.outputs['token'] as string } })
     expect(post.code).toBe(0)
@@ -295,7 +308,7 @@ describe('post step', () => {
     expect(await apiStatus(first.outputs['token'] as string)).toBe(401)
     expect(await apiStatus(second.outputs['token'] as string)).toBe(200)
     // Run again (a re-run post step): the token is already invalid, which is no warning.
-    const again = await runStep(actionDir, 'post', { state: first.state })
+    const again = await runStepInProcess('post', { state: first.state })
     expect(again.code).toBe(0)
     expect(again.stdout).toContain('already invalid')
     expect(again.commands).toEqual([])

@@ -22,18 +22,18 @@
 // working directory), so a block that makes a key is followed by one that can use it, and a
 // block cannot use a key it made itself. Those `bktx jwks` runs are the CLI run in this process
 // (src/main.ts, the source the binary is built from): a Node start for each was a third of
-// this file's CPU time.
+// this file's CPU time. They run again only when what they read has changed.
 //
 // Pages are independent sessions, each with its own server: they run concurrently, and the
 // blocks of a page in order. A page runs one process at a time; side by side they keep both
 // cores busy and overlap the waits (servers starting, retries). The CPU the blocks cost is the
 // same: on a machine that is busy already, only the in-process registration makes it cheaper.
 import { spawn } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runCli } from '../helpers/cli.js'
 import { BIN } from '../helpers/spawn.js'
@@ -95,8 +95,8 @@ interface Session {
   /** Process groups of the blocks run so far, killed when the session ends. */
   groups: number[]
   registered: { keys: unknown[] }
-  /** The JWKS of the `bktx jwks` runs that started the binary, by everything they read. */
-  spawnedJwks: Map<string, string>
+  /** What the `bktx jwks` runs printed (empty when they failed), by everything they read. */
+  jwks: Map<string, string>
 }
 
 /** What a short command prints on stdout (its stdin closed: nothing is written to it). */
@@ -114,15 +114,17 @@ function output(file: string, args: string[], env: Record<string, string>, cwd?:
   })
 }
 
-/** The environment the session has saved (`export -p` after each block), as an object. */
-async function sessionEnv(session: Session): Promise<Record<string, string>> {
+/**
+ * The environment the session has saved, as an object: the session's own, with what the last
+ * block had exported when it ended over it (env.0, which its EXIT trap writes beside env.sh).
+ */
+function sessionEnv(session: Session): Record<string, string> {
   const env: Record<string, string> = baseEnv(session)
-  const file = join(session.state, 'env.sh')
+  const file = join(session.state, 'env.0')
   if (!existsSync(file)) return env
-  const dump = await output('bash', ['-c', '. "$1" && env -0', 'bash', file], env)
-  for (const entry of dump.split('\0')) {
+  for (const entry of readFileSync(file, 'utf8').split('\0')) {
     const eq = entry.indexOf('=')
-    if (eq > 0) env[entry.slice(0, eq)] = entry.slice(eq + 1)
+    if (eq > 0 && entry.slice(0, eq) !== 'BKTX_DOCS_STATE') env[entry.slice(0, eq)] = entry.slice(eq + 1)
   }
   return env
 }
@@ -142,7 +144,7 @@ function baseEnv(session: Session): Record<string, string> {
 
 /** What the user would paste into Buildkite's settings now: every key they have made. */
 async function register(session: Session): Promise<void> {
-  const env = await sessionEnv(session)
+  const env = sessionEnv(session)
   const cwd = readCwd(session)
   const keys: unknown[] = []
   const seen = new Set<string>()
@@ -155,23 +157,29 @@ async function register(session: Session): Promise<void> {
   const configPath = env['BKTX_CONFIG'] ?? join(env['XDG_CONFIG_HOME'] ?? join(session.home, '.config'), 'bktx', 'config.json')
   const config = existsSync(configPath) ? readFileSync(configPath, 'utf8') : undefined
   const jwksOf = async (args: string[], profile?: unknown) => {
-    // A PKCS#11 key's public half comes from the record keygen made, else from the token: then
-    // bktx loads the module, which reads its settings (SoftHSM's SOFTHSM2_CONF) from the
-    // environment of the process, not from the env bktx is given, and would stay loaded in this
-    // one. So those runs start the built binary, again only when the config or the environment
-    // has changed (the token's key is the same until then).
-    const pkcs11 = JSON.stringify([profile, env['BKTX_KEY']]).includes('pkcs11:')
-    if (pkcs11) {
-      const id = JSON.stringify([args, cwd, env, config])
-      if (!session.spawnedJwks.has(id)) {
-        session.spawnedJwks.set(id, await output(process.execPath, [BIN, 'jwks', ...args], env, cwd))
+    // Run again only when something it reads has changed: the arguments, the directory, the
+    // environment, the config, and the files they name (a key, a public key), which a block can
+    // replace under the same name (keygen --force).
+    const named = [...args, ...Object.values(profile ?? {})]
+      .filter((value): value is string => typeof value === 'string')
+      .map((value) => resolve(cwd, value))
+      .filter((path) => existsSync(path) && statSync(path).isFile())
+      .map((path) => readFileSync(path, 'utf8'))
+    const id = JSON.stringify([args, cwd, env, config, named])
+    if (!session.jwks.has(id)) {
+      // A PKCS#11 key's public half comes from the record keygen made, else from the token: then
+      // bktx loads the module, which reads its settings (SoftHSM's SOFTHSM2_CONF) from the
+      // environment of the process, not from the env bktx is given, and would stay loaded in this
+      // one. So those runs start the built binary; the others run the CLI in this process.
+      const pkcs11 = JSON.stringify([profile, env['BKTX_KEY']]).includes('pkcs11:')
+      if (pkcs11) session.jwks.set(id, await output(process.execPath, [BIN, 'jwks', ...args], env, cwd))
+      else {
+        const run = await runCli(['jwks', ...args], { env, cwd, home: session.home })
+        session.jwks.set(id, run.code === 0 ? run.stdout : '')
       }
-      const stdout = session.spawnedJwks.get(id)
-      if (stdout) add(JSON.parse(stdout))
-      return
     }
-    const run = await runCli(['jwks', ...args], { env, cwd, home: session.home })
-    if (run.code === 0) add(JSON.parse(run.stdout))
+    const stdout = session.jwks.get(id)
+    if (stdout) add(JSON.parse(stdout))
   }
   if (config !== undefined) {
     const profiles = (JSON.parse(config) as { profiles?: Record<string, unknown> }).profiles ?? {}
@@ -217,10 +225,28 @@ interface BlockRun {
 
 function runBlock(block: Block, session: Session): Promise<BlockRun> {
   const wrapper = [
+    // When the block ends: env.sh for the next block to source, env.0 (NAME=VALUE, each ended by
+    // a NUL, as `env -0` prints them) for register() to read, and the directory; with builtins
+    // only, so saving starts no process. Defined before `set -a`, which would export it.
+    'bktx_docs_save() {',
+    '  set +a',
+    // (Names of its own that no block uses: the loop reads the variables by name.)
+    '  local bktx_docs_state="$BKTX_DOCS_STATE" bktx_docs_name bktx_docs_names',
+    '  export -n BKTX_DOCS_STATE',
+    '  export -p > "$bktx_docs_state/env.sh"',
+    '  pwd > "$bktx_docs_state/cwd"',
+    '  compgen -e > "$bktx_docs_state/env.names"',
+    '  mapfile -t bktx_docs_names < "$bktx_docs_state/env.names"',
+    '  for bktx_docs_name in "${bktx_docs_names[@]}"; do',
+    `    [ -z "\${!bktx_docs_name+set}" ] || printf '%s=%s\\0' "$bktx_docs_name" "\${!bktx_docs_name}"`,
+    '  done > "$bktx_docs_state/env.0"',
+    '}',
+    'trap bktx_docs_save EXIT',
+    // The directory the last block ended in; a block never runs anywhere else.
+    '{ IFS= read -r bktx_docs_cwd || [ -n "$bktx_docs_cwd" ]; } < "$BKTX_DOCS_STATE/cwd" && cd "$bktx_docs_cwd" || exit 90',
+    'unset bktx_docs_cwd',
     'set -a',
     `[ -f "$BKTX_DOCS_STATE/env.sh" ] && . "$BKTX_DOCS_STATE/env.sh"`,
-    `cd "$(cat "$BKTX_DOCS_STATE/cwd")"`,
-    `trap 'export -p | grep -v " BKTX_DOCS_STATE=" > "$BKTX_DOCS_STATE/env.sh"; pwd > "$BKTX_DOCS_STATE/cwd"' EXIT`,
     'set -e -o pipefail',
     script(block, session),
   ].join('\n')
@@ -264,7 +290,7 @@ async function startSession(file: string): Promise<Session> {
     ports: new Map<string, number>(),
     groups: [] as number[],
     registered: { keys: [] as unknown[] },
-    spawnedJwks: new Map(),
+    jwks: new Map(),
   } as Session
   for (const port of ['8787', '8788']) session.ports.set(port, await freePort())
   session.server = await startServer({

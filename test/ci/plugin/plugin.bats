@@ -8,6 +8,11 @@ load '/usr/lib/bats/bats-assert/load.bash'
 load 'helpers.bash'
 
 setup() {
+  # bats runs a DEBUG trap before each command of a test and of the functions it calls (set -T),
+  # to record the last line run: some 0.65 ms of CPU a command here, most of the test processes'
+  # CPU (the assertions' and helpers' loops). Functions called after this (the test and the
+  # helpers) run without it; a failure is still reported with its line, through the ERR trap.
+  set +T
   setup_job
   cp "$BKTX_TEST_KEY" "$JOB/secrets/RELEASE_SIGNING_KEY"
   KEY_BODY="$(sed -n 2p "$BKTX_TEST_KEY")"
@@ -32,10 +37,10 @@ setup() {
   refute_output --partial "$token"
   refute_output --partial "$KEY_BODY"
   # The exports are the token and its hash for pre-exit; nothing else (no key variable).
-  assert_equal "$(hook_diff environment added | $PY -c 'import json,sys; print(" ".join(sorted(json.load(sys.stdin))))')" "BKTX_PLUGIN_TOKEN_SHA256 BUILDKITE_API_TOKEN"
+  assert_equal "$(hook_diff environment added)" "BKTX_PLUGIN_TOKEN_SHA256 BUILDKITE_API_TOKEN"
   assert_equal "$(hook_diff environment added BKTX_PLUGIN_TOKEN_SHA256)" "$(printf '%s' "$token" | sha256sum | cut -d' ' -f1)"
-  ! grep -q "$KEY_BODY" "$JOB/after-environment"
-  ! grep -q "$KEY_BODY" "$JOB/bktx-argv"
+  ! grep -q "$KEY_BODY" "$JOB/after-environment" || false
+  ! grep -q "$KEY_BODY" "$JOB/bktx-argv" || false
   grep -q -- '--scope read_builds --scope read_pipelines --ttl 15m' "$JOB/bktx-argv"
   grep -qx 'secret get' "$JOB/agent-calls"
 }
@@ -83,10 +88,10 @@ setup() {
   run_hook environment
   assert_success
   [[ "$(hook_diff environment added BUILDKITE_API_TOKEN)" == bktx_* ]]
-  assert_equal "$(hook_diff environment removed)" '["RELEASE_KEY_PEM"]'
+  assert_equal "$(hook_diff environment removed)" RELEASE_KEY_PEM
   run job_env RELEASE_KEY_PEM
   assert_failure
-  ! grep -q "$KEY_BODY" "$JOB/bktx-argv"
+  ! grep -q "$KEY_BODY" "$JOB/bktx-argv" || false
 }
 
 @test "key-file, token-env and org: the token under another name, for the given organisation" {
