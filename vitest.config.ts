@@ -33,6 +33,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'unit',
+          sequence: { groupOrder: 0 },
           // One module graph per worker instead of one per file: loading the sources again for
           // each of some 55 files took three quarters of this project's CPU time (21 s of CPU
           // instead of 73 s, measured). These tests keep no state across files: each starts its
@@ -57,6 +58,9 @@ export default defineConfig({
           // count is the command line's (`npm test` runs it in one, beside this project; `npm run
           // test:fast` in three).
           maxWorkers: 3,
+          // Projects with different maxWorkers run as separate groups when one vitest runs both
+          // (`npx vitest run FILES...`): the unit files first, then these.
+          sequence: { groupOrder: 1 },
           // Also one module graph per worker: these files spawn processes, but their own module
           // loading (helpers, the reference server in-process) was most of the suite's import
           // time when each file loaded it again. They share no state across files either.
