@@ -109,10 +109,13 @@ export async function lockEntry(lockPath: string, options: EntryLockOptions = {}
   let waited = 0
   let step = 10
   let directory = false
-  // Whether to try to place the lock: at first, and once it was seen free or taken over. While a
-  // live holder's lock is there, a poll only reads it (placing would fail, and its temporary
-  // file would wake every other waiter's watch).
-  let compete = true
+  // Whether to try to place the lock: when it was seen free or taken over. While a lock is there,
+  // a poll only reads it: placing would fail, and its temporary file would wake every other
+  // waiter's watch. So the first attempt too reads before it places: the 100th caller to queue
+  // behind a holder no longer wakes the 99 before it (each start woke every watch once, more
+  // wake-ups than all the polls together, measured for issue 18). Reading first changes no
+  // outcome: a place over an existing lock fails, and the loop reads that lock next anyway.
+  let compete = readHolder(lockPath) === undefined
   let waker: Waker | undefined
   try {
     for (;;) {
