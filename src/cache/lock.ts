@@ -2,8 +2,7 @@
 // Loaded on the miss path only (src/cache/cache.ts imports it when it locks): a cache hit never
 // locks, and the cache-hit bundle (scripts/build.mjs) leaves this module out.
 import { randomBytes } from 'node:crypto'
-import { constants, watch, type FSWatcher } from 'node:fs'
-import { link, open, readFile, unlink } from 'node:fs/promises'
+import { closeSync, constants, linkSync, openSync, readFileSync, readSync, unlinkSync, watch, writeFileSync, type FSWatcher } from 'node:fs'
 import { basename, dirname, join } from 'node:path'
 import type { ProcessInfo } from '../deps.js'
 import { CacheError } from '../errors.js'
@@ -94,15 +93,15 @@ export async function lockEntry(lockPath: string, options: EntryLockOptions = {}
   const proc = options.process
   const procDir = options.procDir ?? '/proc'
   const pid = proc?.pid ?? 0
-  const start = proc === undefined ? undefined : await startTime(procDir, pid)
+  const start = proc === undefined ? undefined : startTime(procDir, pid)
   const mine = `${pid} ${start ?? '-'} ${randomBytes(16).toString('hex')}\n`
 
-  const gone = async (holder: Holder): Promise<boolean> => {
+  const gone = (holder: Holder): boolean => {
     // Pid 0: a holder that recorded no pid; it cannot be judged, so it is waited for.
     if (proc === undefined || holder.pid === 0) return false
     if (holder.pid !== proc.pid && !proc.isAlive(holder.pid)) return true
     if (holder.start === undefined) return false
-    const now = await startTime(procDir, holder.pid)
+    const now = startTime(procDir, holder.pid)
     // Unreadable (it ended this instant, or /proc hides it): judged on the next poll.
     return now !== undefined && now !== holder.start
   }
@@ -110,20 +109,23 @@ export async function lockEntry(lockPath: string, options: EntryLockOptions = {}
   let waited = 0
   let step = 10
   let directory = false
-  // Whether to try to place the lock: at first, and once it was seen free or taken over. While a
-  // live holder's lock is there, a poll only reads it (placing would fail, and its temporary
-  // file would wake every other waiter's watch).
-  let compete = true
+  // Whether to try to place the lock: when it was seen free or taken over. While a lock is there,
+  // a poll only reads it: placing would fail, and its temporary file would wake every other
+  // waiter's watch. So the first attempt too reads before it places: the 100th caller to queue
+  // behind a holder no longer wakes the 99 before it (each start woke every watch once, more
+  // wake-ups than all the polls together, measured for issue 18). Reading first changes no
+  // outcome: a place over an existing lock fails, and the loop reads that lock next anyway.
+  let compete = readHolder(lockPath) === undefined
   let waker: Waker | undefined
   try {
     for (;;) {
-      if (compete && (await place(lockPath, mine))) return releaser(lockPath, mine)
+      if (compete && place(lockPath, mine)) return releaser(lockPath, mine)
       compete = true
-      const text = await readHolder(lockPath)
+      const text = readHolder(lockPath)
       if (text === undefined) continue // released meanwhile: compete again
       directory = text === DIRECTORY
       const holder = parseHolder(text)
-      if (holder !== undefined && (await gone(holder)) && (await takeOver(lockPath, holder, mine, gone))) continue
+      if (holder !== undefined && gone(holder) && takeOver(lockPath, holder, mine, gone)) continue
       if (waited >= waitMs) {
         throw new CacheError(
           `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1000)} s; if none is running, remove that ${directory ? 'directory' : 'file'}`,
@@ -208,28 +210,30 @@ function watchEntry(lockPath: string): Waker {
  * over it (see lockEntry). True when done (the caller competes for the lock again at once);
  * false when another live process is taking it over (the caller waits).
  */
-async function takeOver(lockPath: string, dead: Holder, mine: string, gone: (holder: Holder) => Promise<boolean>): Promise<boolean> {
+function takeOver(lockPath: string, dead: Holder, mine: string, gone: (holder: Holder) => boolean): boolean {
   let nonce = dead.nonce
   // Each hop passes over one process killed inside this very section: a few at most.
   for (let hop = 0; hop < 32; hop++) {
     const claim = join(dirname(lockPath), `${basename(lockPath)}.${nonce}.takeover`)
-    if (await place(claim, mine)) {
+    if (place(claim, mine)) {
       try {
-        if ((await readHolder(lockPath)) === dead.text) {
-          await unlink(lockPath).catch((cause: unknown) => {
+        if (readHolder(lockPath) === dead.text) {
+          try {
+            unlinkSync(lockPath)
+          } catch (cause) {
             if (errnoCode(cause) !== 'ENOENT') throw failure(lockPath, cause)
-          })
+          }
         }
       } finally {
         // Only its creator removes a claim: nobody else can have replaced it.
-        await unlinkQuietly(claim)
+        unlinkQuietly(claim)
       }
       return true
     }
-    const text = await readHolder(claim)
+    const text = readHolder(claim)
     if (text === undefined) continue // its holder finished meanwhile: claim it (and find the lock changed)
     const taker = parseHolder(text)
-    if (taker === undefined || !(await gone(taker))) return false
+    if (taker === undefined || !gone(taker)) return false
     nonce = taker.nonce
   }
   return false
@@ -242,7 +246,7 @@ function releaser(lockPath: string, mine: string): ReleaseLock {
     released = true
     try {
       // Ours unless it was taken over, which only happens once this process is gone.
-      if ((await readHolder(lockPath)) === mine) await unlinkQuietly(lockPath)
+      if (readHolder(lockPath) === mine) unlinkQuietly(lockPath)
     } catch {
       // Unreadable: left for the next caller to judge.
     }
@@ -259,12 +263,12 @@ function parseHolder(text: string): Holder | undefined {
 /**
  * A process's start time in clock ticks since boot: field 22 of /proc/<pid>/stat, counted after
  * the last `)` since the command name (field 2) may hold spaces and parentheses. Undefined where
- * there is no /proc or the process is gone.
+ * there is no /proc or the process is gone. Synchronous, as readHolder is (see there).
  */
-async function startTime(procDir: string, pid: number): Promise<string | undefined> {
+function startTime(procDir: string, pid: number): string | undefined {
   if (!Number.isSafeInteger(pid) || pid <= 0) return undefined
   try {
-    const stat = await readFile(join(procDir, String(pid), 'stat'), 'utf8')
+    const stat = readFileSync(join(procDir, String(pid), 'stat'), 'utf8')
     const field = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
     return field !== undefined && /^\d{1,20}$/.test(field) ? field : undefined
   } catch {
@@ -272,55 +276,76 @@ async function startTime(procDir: string, pid: number): Promise<string | undefin
   }
 }
 
-/** Places `content` at `path` unless a file is there: true when placed. */
-async function place(path: string, content: string): Promise<boolean> {
+/**
+ * Places `content` at `path` unless a file is there: true when placed. Synchronous, as
+ * readHolder is (see there): after a holder dies every waiter competes at once.
+ */
+function place(path: string, content: string): boolean {
   const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`)
   try {
-    const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600)
+    const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | O_NOFOLLOW, 0o600)
     try {
-      await handle.writeFile(content)
+      writeFileSync(fd, content)
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
   } catch (cause) {
-    await unlinkQuietly(temp)
+    unlinkQuietly(temp)
     throw failure(path, cause)
   }
   try {
-    await link(temp, path)
+    linkSync(temp, path)
     return true
   } catch (cause) {
     if (errnoCode(cause) === 'EEXIST') return false
     throw failure(path, cause)
   } finally {
-    await unlinkQuietly(temp)
+    unlinkQuietly(temp)
   }
 }
 
 /** What a directory in the lock's place reads as (an older bktx's lock): never a holder. */
 const DIRECTORY = '<directory>'
 
-/** A lock or claim file's content (its first bytes); undefined when there is none. */
-async function readHolder(path: string): Promise<string | undefined> {
+/**
+ * A lock or claim file's content (its first bytes); undefined when there is none.
+ *
+ * Synchronous on purpose, as the cache's own reads are (src/fs/private-file.ts), and so is
+ * startTime: a waiter reads the lock and its holder's /proc stat at every poll and at every
+ * change of the entry, and through the promise API each read was three to five round trips
+ * through libuv's thread pool, each a thread wake-up on both sides. With 100 waiters on two
+ * loaded cores those were most of what waiting cost (issue 18). These are reads of a few dozen
+ * bytes in the private directory and of /proc: microseconds, never a slow disk.
+ */
+function readHolder(path: string): string | undefined {
+  let fd: number
   try {
-    const handle = await open(path, constants.O_RDONLY | O_NOFOLLOW)
-    try {
-      const buffer = Buffer.alloc(128)
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0)
-      return buffer.toString('utf8', 0, bytesRead)
-    } finally {
-      await handle.close()
-    }
+    fd = openSync(path, constants.O_RDONLY | O_NOFOLLOW)
   } catch (cause) {
     const code = errnoCode(cause)
     if (code === 'ENOENT') return undefined
     if (code === 'EISDIR') return DIRECTORY
     throw failure(path, cause)
   }
+  try {
+    const buffer = Buffer.alloc(128)
+    const bytesRead = readSync(fd, buffer, 0, buffer.length, 0)
+    return buffer.toString('utf8', 0, bytesRead)
+  } catch (cause) {
+    // Linux opens a directory read-only; reading it fails.
+    if (errnoCode(cause) === 'EISDIR') return DIRECTORY
+    throw failure(path, cause)
+  } finally {
+    closeSync(fd)
+  }
 }
 
-async function unlinkQuietly(path: string): Promise<void> {
-  await unlink(path).catch(() => undefined)
+function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch {
+    // Gone already, or not ours to remove.
+  }
 }
 
 function failure(path: string, cause: unknown): CacheError {

@@ -17,7 +17,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, generateKeyPairSync } from 'node:crypto'
-import { existsSync, watch } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, readlinkSync, watch } from 'node:fs'
 import { copyFile, lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,7 +26,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseMeta } from '../../src/cache/entry.js'
 import { http } from '../helpers/http.js'
 import { bundleFixture, fixturePath } from '../fixtures/bundle.js'
-import { BIN, runBin } from '../helpers/spawn.js'
+import { CODE_CACHE } from '../helpers/code-cache.js'
+import { BIN, runBin, type SpawnResult } from '../helpers/spawn.js'
 import { spawnServer, type ServerProcess } from '../helpers/spawn-server.js'
 import { writeFigures } from './support.js'
 
@@ -164,6 +165,44 @@ async function homeWithEntry(): Promise<Home> {
   const home = await newHome()
   for (const file of files) await copyFile(file, join(home.cacheDir, file.slice(file.lastIndexOf('/') + 1)))
   return home
+}
+
+/** `bktx token` in `home`, run as runBin runs it (the run's code cache), with its pid. */
+function startToken(home: Home, timeoutMs: number): { pid: number; run: Promise<SpawnResult> } {
+  const child = spawn(process.execPath, [BIN, 'token'], { env: { PATH: process.env['PATH'], ...CODE_CACHE, ...home.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stdout?.on('data', (chunk) => (stdout += chunk))
+  child.stderr?.on('data', (chunk) => (stderr += chunk))
+  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+  const run = new Promise<SpawnResult>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (code, signal) => {
+      clearTimeout(timer)
+      resolve({ code, signal, stdout, stderr: signal === 'SIGKILL' ? `${stderr}\n[test kill timer: killed after ${timeoutMs} ms]` : stderr })
+    })
+  })
+  return { pid: child.pid as number, run }
+}
+
+/**
+ * Whether process `pid` has an inotify watch on the directory of inode `ino` (hex), per
+ * /proc/<pid>/fdinfo. Synchronous: it is asked of up to 100 processes four times a second.
+ */
+function watchesDir(pid: number, ino: string): boolean {
+  const watch = new RegExp(`^inotify wd:\\S+ ino:${ino} `, 'm')
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (readlinkSync(`/proc/${pid}/fd/${fd}`) === 'anon_inode:inotify' && watch.test(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'))) return true
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  } catch {
+    // Ended, or not started yet.
+  }
+  return false
 }
 
 /** Mints counted in the audit log of the file's server. */
@@ -381,29 +420,27 @@ describe('a lock holder killed while calls wait for it', () => {
         void holderExit.then(() => reject(new Error('the lock holder exited before it locked')))
       })
 
-      // A waiter's first lock attempt places a temporary file (its later polls only read a live
-      // holder's lock, src/cache/lock.ts): one per waiter, once each has been refused.
-      const attempts = new Set<string>()
-      let enough: () => void = () => undefined
-      const waited = new Promise<void>((resolve) => (enough = resolve))
-      const watcher = watch(home.cacheDir, (_event, name) => {
-        if (name === null || !name.startsWith(`.${key}.lock.`)) return
-        attempts.add(name)
-        if (attempts.size >= waiting) enough()
-      })
+      // A call refused by a live holder's lock waits with a watch on the cache directory
+      // (src/cache/lock.ts; it places nothing while that lock is there): one inotify watch on
+      // the directory per waiting process, seen in its /proc/<pid>/fdinfo.
+      const ino = (await lstat(home.cacheDir)).ino.toString(16)
       const exited: string[] = []
-      const calls = Array.from({ length: waiting }, async (_, i) => {
+      const calls = Array.from({ length: waiting }, (_, i) => {
         // A kill timer far beyond need: 100 calls start on two loaded cores, then take turns.
-        const run = await runBin(['token'], { env: home.env, timeoutMs: 240_000 })
-        exited.push(`call ${i}: exit ${run.code}: ${run.stderr}`)
-        return run
+        const call = startToken(home, 240_000)
+        void call.run.then((run) => exited.push(`call ${i}: exit ${run.code}: ${run.stderr}`))
+        return call
       })
       // They are waiting, refused while the holder lives (at most 120 s for them all to start).
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([waited, new Promise((resolve) => (timer = setTimeout(resolve, 120_000)))])
-      clearTimeout(timer)
-      watcher.close()
-      expect(attempts.size, 'lock attempts seen before the kill').toBeGreaterThanOrEqual(waiting)
+      // Each is looked for until seen: a call that stopped waiting would have ended (`exited`).
+      const seen = new Set<number>()
+      const deadline = Date.now() + 120_000
+      while (seen.size < waiting && exited.length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 250))
+        for (const { pid } of calls) if (!seen.has(pid) && watchesDir(pid, ino)) seen.add(pid)
+      }
+      expect(exited, 'calls that ended while the holder lived').toEqual([])
+      expect(seen.size, 'calls seen waiting before the kill').toBe(waiting)
       // Then a second more of polls refused (several: 10 ms growing to 500 ms) before the kill.
       await new Promise((resolve) => setTimeout(resolve, 1_000))
       // A live holder's lock is never taken over, however long it is held.
@@ -411,7 +448,7 @@ describe('a lock holder killed while calls wait for it', () => {
 
       held.kill('SIGKILL')
       await holderExit
-      const runs = await Promise.all(calls)
+      const runs = await Promise.all(calls.map((call) => call.run))
       for (const run of runs) {
         expect(run.code, run.stderr).toBe(0)
         expect(run.stderr).toBe('')
