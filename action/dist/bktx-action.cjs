@@ -15037,7 +15037,7 @@ var require_snapshot_utils = __commonJS({
 var require_snapshot_recorder = __commonJS({
   "node_modules/undici/lib/mock/snapshot-recorder.js"(exports2, module2) {
     "use strict";
-    var { writeFile, readFile: readFile2, mkdir: mkdir3 } = require("node:fs/promises");
+    var { writeFile, readFile, mkdir: mkdir3 } = require("node:fs/promises");
     var { dirname: dirname6, resolve: resolve2 } = require("node:path");
     var { setTimeout: setTimeout2, clearTimeout: clearTimeout2 } = require("node:timers");
     var { InvalidArgumentError, UndiciError } = require_errors();
@@ -15239,7 +15239,7 @@ var require_snapshot_recorder = __commonJS({
           throw new InvalidArgumentError("Snapshot path is required");
         }
         try {
-          const data = await readFile2(resolve2(path), "utf8");
+          const data = await readFile(resolve2(path), "utf8");
           const parsed = JSON.parse(data);
           if (Array.isArray(parsed)) {
             this.#snapshots.clear();
@@ -29240,30 +29240,30 @@ async function lockEntry(lockPath, options = {}) {
   const proc = options.process;
   const procDir = options.procDir ?? "/proc";
   const pid = proc?.pid ?? 0;
-  const start = proc === void 0 ? void 0 : await startTime(procDir, pid);
+  const start = proc === void 0 ? void 0 : startTime(procDir, pid);
   const mine = `${pid} ${start ?? "-"} ${(0, import_node_crypto3.randomBytes)(16).toString("hex")}
 `;
-  const gone = async (holder) => {
+  const gone = (holder) => {
     if (proc === void 0 || holder.pid === 0) return false;
     if (holder.pid !== proc.pid && !proc.isAlive(holder.pid)) return true;
     if (holder.start === void 0) return false;
-    const now = await startTime(procDir, holder.pid);
+    const now = startTime(procDir, holder.pid);
     return now !== void 0 && now !== holder.start;
   };
   let waited = 0;
   let step = 10;
   let directory = false;
-  let compete = true;
+  let compete = readHolder(lockPath) === void 0;
   let waker;
   try {
     for (; ; ) {
-      if (compete && await place(lockPath, mine)) return releaser(lockPath, mine);
+      if (compete && place(lockPath, mine)) return releaser(lockPath, mine);
       compete = true;
-      const text = await readHolder(lockPath);
+      const text = readHolder(lockPath);
       if (text === void 0) continue;
       directory = text === DIRECTORY;
       const holder = parseHolder(text);
-      if (holder !== void 0 && await gone(holder) && await takeOver(lockPath, holder, mine, gone)) continue;
+      if (holder !== void 0 && gone(holder) && takeOver(lockPath, holder, mine, gone)) continue;
       if (waited >= waitMs) {
         throw new CacheError(
           `another bktx process held the cache lock ${lockPath} for more than ${Math.round(waitMs / 1e3)} s; if none is running, remove that ${directory ? "directory" : "file"}`
@@ -29321,26 +29321,28 @@ function watchEntry(lockPath) {
     close: () => watcher?.close()
   };
 }
-async function takeOver(lockPath, dead, mine, gone) {
+function takeOver(lockPath, dead, mine, gone) {
   let nonce = dead.nonce;
   for (let hop = 0; hop < 32; hop++) {
     const claim = (0, import_node_path13.join)((0, import_node_path13.dirname)(lockPath), `${(0, import_node_path13.basename)(lockPath)}.${nonce}.takeover`);
-    if (await place(claim, mine)) {
+    if (place(claim, mine)) {
       try {
-        if (await readHolder(lockPath) === dead.text) {
-          await (0, import_promises6.unlink)(lockPath).catch((cause) => {
+        if (readHolder(lockPath) === dead.text) {
+          try {
+            (0, import_node_fs9.unlinkSync)(lockPath);
+          } catch (cause) {
             if (errnoCode(cause) !== "ENOENT") throw failure(lockPath, cause);
-          });
+          }
         }
       } finally {
-        await unlinkQuietly(claim);
+        unlinkQuietly(claim);
       }
       return true;
     }
-    const text = await readHolder(claim);
+    const text = readHolder(claim);
     if (text === void 0) continue;
     const taker = parseHolder(text);
-    if (taker === void 0 || !await gone(taker)) return false;
+    if (taker === void 0 || !gone(taker)) return false;
     nonce = taker.nonce;
   }
   return false;
@@ -29351,7 +29353,7 @@ function releaser(lockPath, mine) {
     if (released) return;
     released = true;
     try {
-      if (await readHolder(lockPath) === mine) await unlinkQuietly(lockPath);
+      if (readHolder(lockPath) === mine) unlinkQuietly(lockPath);
     } catch {
     }
   };
@@ -29362,69 +29364,75 @@ function parseHolder(text) {
   const start = match[2];
   return { pid: Number(match[1]), start: start === "-" ? void 0 : start, nonce: match[3], text };
 }
-async function startTime(procDir, pid) {
+function startTime(procDir, pid) {
   if (!Number.isSafeInteger(pid) || pid <= 0) return void 0;
   try {
-    const stat2 = await (0, import_promises6.readFile)((0, import_node_path13.join)(procDir, String(pid), "stat"), "utf8");
+    const stat2 = (0, import_node_fs9.readFileSync)((0, import_node_path13.join)(procDir, String(pid), "stat"), "utf8");
     const field = stat2.slice(stat2.lastIndexOf(")") + 2).split(" ")[19];
     return field !== void 0 && /^\d{1,20}$/.test(field) ? field : void 0;
   } catch {
     return void 0;
   }
 }
-async function place(path, content) {
+function place(path, content) {
   const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
   try {
-    const handle = await (0, import_promises6.open)(temp, import_node_fs9.constants.O_WRONLY | import_node_fs9.constants.O_CREAT | import_node_fs9.constants.O_EXCL | O_NOFOLLOW2, 384);
+    const fd = (0, import_node_fs9.openSync)(temp, import_node_fs9.constants.O_WRONLY | import_node_fs9.constants.O_CREAT | import_node_fs9.constants.O_EXCL | O_NOFOLLOW2, 384);
     try {
-      await handle.writeFile(content);
+      (0, import_node_fs9.writeFileSync)(fd, content);
     } finally {
-      await handle.close();
+      (0, import_node_fs9.closeSync)(fd);
     }
   } catch (cause) {
-    await unlinkQuietly(temp);
+    unlinkQuietly(temp);
     throw failure(path, cause);
   }
   try {
-    await (0, import_promises6.link)(temp, path);
+    (0, import_node_fs9.linkSync)(temp, path);
     return true;
   } catch (cause) {
     if (errnoCode(cause) === "EEXIST") return false;
     throw failure(path, cause);
   } finally {
-    await unlinkQuietly(temp);
+    unlinkQuietly(temp);
   }
 }
-async function readHolder(path) {
+function readHolder(path) {
+  let fd;
   try {
-    const handle = await (0, import_promises6.open)(path, import_node_fs9.constants.O_RDONLY | O_NOFOLLOW2);
-    try {
-      const buffer = Buffer.alloc(128);
-      const { bytesRead } = await handle.read(buffer, 0, buffer.length, 0);
-      return buffer.toString("utf8", 0, bytesRead);
-    } finally {
-      await handle.close();
-    }
+    fd = (0, import_node_fs9.openSync)(path, import_node_fs9.constants.O_RDONLY | O_NOFOLLOW2);
   } catch (cause) {
     const code = errnoCode(cause);
     if (code === "ENOENT") return void 0;
     if (code === "EISDIR") return DIRECTORY;
     throw failure(path, cause);
   }
+  try {
+    const buffer = Buffer.alloc(128);
+    const bytesRead = (0, import_node_fs9.readSync)(fd, buffer, 0, buffer.length, 0);
+    return buffer.toString("utf8", 0, bytesRead);
+  } catch (cause) {
+    if (errnoCode(cause) === "EISDIR") return DIRECTORY;
+    throw failure(path, cause);
+  } finally {
+    (0, import_node_fs9.closeSync)(fd);
+  }
 }
-async function unlinkQuietly(path) {
-  await (0, import_promises6.unlink)(path).catch(() => void 0);
+function unlinkQuietly(path) {
+  try {
+    (0, import_node_fs9.unlinkSync)(path);
+  } catch {
+  }
 }
 function failure(path, cause) {
   return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause });
 }
-var import_node_crypto3, import_node_fs9, import_promises6, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
+var import_node_crypto3, import_node_fs9, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
 var init_lock = __esm({
   "src/cache/lock.ts"() {
     "use strict";
     import_node_crypto3 = require("node:crypto");
     import_node_fs9 = require("node:fs");
-    import_promises6 = require("node:fs/promises");
     import_node_path13 = require("node:path");
     init_errors();
     init_atomic();
@@ -29992,7 +30000,7 @@ __export(load_exports, {
 async function loadKeyFile(path, options = {}) {
   const text = readKeyText(path);
   const keys = await parseKeys(text, path, options);
-  const mode = (await (0, import_promises8.stat)(path)).mode;
+  const mode = (await (0, import_promises7.stat)(path)).mode;
   if ((mode & 63) !== 0 && (0, import_node_os2.platform)() !== "win32" && keys.some((key) => key.privateKey !== void 0)) {
     const octal = (mode & 511).toString(8).padStart(4, "0");
     throw new KeyError(`private key file ${path} has mode ${octal}: other users can ${(mode & 18) !== 0 ? "change" : "read"} it, so bktx will not use it`, {
@@ -30149,12 +30157,12 @@ async function parseSigningKey(text, source, kid) {
   if (key.privateKey === void 0) throw new KeyError(`${source} holds a public key; signing needs the private key`);
   return { ...key, privateKey: key.privateKey };
 }
-var import_node_crypto9, import_promises8, import_node_os2, MAX_KEY_FILE_BYTES;
+var import_node_crypto9, import_promises7, import_node_os2, MAX_KEY_FILE_BYTES;
 var init_load2 = __esm({
   "src/keys/load.ts"() {
     "use strict";
     import_node_crypto9 = require("node:crypto");
-    import_promises8 = require("node:fs/promises");
+    import_promises7 = require("node:fs/promises");
     init_webapi();
     init_errors();
     init_atomic();
@@ -31937,7 +31945,7 @@ function guardChildGroup2(pgid) {
 init_clock();
 
 // src/cache/cache.ts
-var import_promises7 = require("node:fs/promises");
+var import_promises6 = require("node:fs/promises");
 var import_node_path14 = require("node:path");
 init_errors();
 init_dir();
@@ -31994,7 +32002,7 @@ function createTokenCache(parts) {
     async listAll() {
       if (parts.base === void 0) return (await listDir(metadata, parts.scope ?? "legacy", clock)).sort(byExpiry);
       const listing = await listDir(createMetadataStore({ dir: parts.base, uid: parts.uid }), "legacy", clock);
-      for (const name of (await (0, import_promises7.readdir)(parts.base).catch(() => [])).sort()) {
+      for (const name of (await (0, import_promises6.readdir)(parts.base).catch(() => [])).sort()) {
         const dir = (0, import_node_path14.join)(parts.base, name);
         if (!SCOPE_NAME.test(name) || !isPrivateDir(dir, parts.uid)) continue;
         listing.push(...await listDir(createMetadataStore({ dir, uid: parts.uid }), name, clock));
@@ -33022,15 +33030,15 @@ init_dir();
 var FILE = /^[A-Za-z0-9_-]{43}$/;
 function keyIdentityStore(options) {
   let dir;
-  const open3 = () => dir ??= openCacheDir(options).then((choice) => choice.dir);
+  const open2 = () => dir ??= openCacheDir(options).then((choice) => choice.dir);
   const path = async (digest2) => {
     if (!FILE.test(digest2)) throw new Error("not a digest");
-    return (0, import_node_path17.join)(await open3(), `key-${digest2}.json`);
+    return (0, import_node_path17.join)(await open2(), `key-${digest2}.json`);
   };
   return {
     async get(digest2) {
       try {
-        return readKeyIdentity(await open3(), digest2, options.uid);
+        return readKeyIdentity(await open2(), digest2, options.uid);
       } catch {
         return void 0;
       }
