@@ -550,6 +550,36 @@ export function authenticate(socket: BusSocket, uid: number): Promise<Buffer> {
 }
 
 /**
+ * Connects (as {@link DBusConnection.connect}) and runs `session` on the connection, the whole
+ * of it bounded by `options.timeoutMs`: at the deadline the connection is closed, so whatever the
+ * session awaits rejects, and so does this, with a DBusError `bktx.Timeout` (also when the
+ * session answered after the deadline). The connection is closed when the session ends. A flag
+ * and a timer, not an AbortController: nothing listens for an abort, and
+ * node:internal/abort_controller costs every status run and keychain hit its load (issue 23).
+ */
+export async function withConnection<T>(options: DBusConnectOptions, session: (connection: DBusConnection) => Promise<T>): Promise<T> {
+  let timedOut = false
+  let connection: DBusConnection | undefined
+  const timer = setTimeout(() => {
+    timedOut = true
+    connection?.close()
+  }, options.timeoutMs)
+  const late = (cause?: unknown) => new DBusError('bktx.Timeout', 'the bus or the service did not answer in time', { cause })
+  try {
+    connection = await DBusConnection.connect(options)
+    if (timedOut) throw late()
+    const result = await session(connection)
+    if (timedOut) throw late()
+    return result
+  } catch (error) {
+    throw timedOut && !(error instanceof DBusError && error.dbusName === 'bktx.Timeout') ? late(error) : error
+  } finally {
+    clearTimeout(timer)
+    connection?.close()
+  }
+}
+
+/**
  * One connection to a bus, as a client. Calls resolve with the reply message or reject with a
  * DBusError (error replies included). Method calls and signals addressed to it are ignored.
  */

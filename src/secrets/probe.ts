@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Env } from '../env.js'
-import { busSocketPath, DBusConnection, DBusError, type BusConnect, type DBusCall, type DBusMessage } from './dbus.js'
+import { busSocketPath, DBusError, withConnection, type BusConnect, type DBusCall, type DBusMessage } from './dbus.js'
 
 /**
  * What the Secret Service said about the collection new items go to (the `default` alias,
@@ -74,24 +74,13 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
   if (!socketPath.startsWith('\0') && noSuchFile(socketPath)) {
     return { state: 'no-bus', detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` }
   }
-  // A flag, not an AbortController: nothing listens for the abort, and node:internal/abort_controller
-  // costs every status run and keychain hit its load and compilation (issue 23).
-  let timedOut = false
-  let connection: DBusConnection | undefined
-  const timer = setTimeout(() => {
-    timedOut = true
-    connection?.close()
-  }, options.timeoutMs)
   try {
-    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect })
-    if (timedOut) return { state: 'timeout' }
-    const reply = await connection.call(GET_LOCKED)
+    const reply = await withConnection({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect }, (bus) => bus.call(GET_LOCKED))
     const locked = lockedOf(reply)
     if (locked === false) return { state: 'unlocked' }
     if (locked === true) return { state: 'locked' }
     return { state: 'unknown', detail: `unexpected reply signature ${reply.signature}` }
   } catch (error) {
-    if (timedOut) return { state: 'timeout' }
     if (!(error instanceof DBusError)) return { state: 'unknown', detail: String(error) }
     switch (error.dbusName) {
       case 'bktx.NoBus':
@@ -111,9 +100,6 @@ export async function probeSecretService(options: ProbeOptions): Promise<SecretS
       default:
         return { state: 'unknown', detail: error.dbusName }
     }
-  } finally {
-    clearTimeout(timer)
-    connection?.close()
   }
 }
 

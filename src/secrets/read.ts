@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import type { Env } from '../env.js'
-import { DBusConnection, type BusConnect, type DBusMessage, type DBusValue } from './dbus.js'
+import { DBusError, withConnection, type BusConnect, type DBusConnection, type DBusValue } from './dbus.js'
 import { GET_LOCKED, lockedOf, SECRET_SERVICE, sessionBusSocket } from './probe.js'
 
 /**
@@ -58,91 +58,70 @@ const SERVICE_INTERFACE = 'org.freedesktop.Secret.Service'
 export async function readSecret(options: ReadOptions): Promise<SecretRead> {
   const socketPath = sessionBusSocket(options.env)
   if (socketPath === undefined) return { state: 'unknown', detail: 'no D-Bus session bus' }
-  // A flag, not an AbortController: nothing listens for an abort (./probe.ts says why that matters).
-  let timedOut = false
-  let connection: DBusConnection | undefined
-  const timer = setTimeout(() => {
-    timedOut = true
-    connection?.close()
-  }, options.timeoutMs)
   try {
-    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect })
-    const open = connection
-    // Sent together, answered in order: none of them prompts, and only the lock decides whether the item is read.
-    const [locked, session, search] = await Promise.allSettled([
-      open.call(GET_LOCKED),
-      open.call({
-        destination: SECRET_SERVICE,
-        path: SERVICE_PATH,
-        interface: SERVICE_INTERFACE,
-        member: 'OpenSession',
-        signature: 'sv',
-        body: ['plain', { signature: 's', value: '' }],
-      }),
-      open.call({
-        destination: SECRET_SERVICE,
-        path: SERVICE_PATH,
-        interface: SERVICE_INTERFACE,
-        member: 'SearchItems',
-        signature: 'a{ss}',
-        body: [
-          [
-            ['service', options.service],
-            ['username', options.account],
-          ],
-        ],
-      }),
-    ])
-    if (timedOut) return { state: 'unknown', detail: 'timeout' }
-    if (locked.status === 'rejected') return unknown(locked.reason)
-    const isLocked = lockedOf(locked.value)
-    if (isLocked === true) return { state: 'locked' }
-    if (isLocked !== false) return { state: 'unknown', detail: `unexpected Locked reply ${locked.value.signature}` }
-    if (search.status === 'rejected') return unknown(search.reason)
-    const [unlockedItems, lockedItems] = search.value.body
-    if (!isPaths(unlockedItems) || !isPaths(lockedItems)) return { state: 'unknown', detail: `unexpected SearchItems reply ${search.value.signature}` }
-    if (lockedItems.length > 0) return { state: 'locked' }
-    const [item, ...others] = unlockedItems
-    if (item === undefined) return { state: 'none' }
-    if (others.length > 0) return { state: 'unknown', detail: 'more than one matching item' }
-    if (session.status === 'rejected') return unknown(session.reason)
-    const sessionPath = session.value.body[1]
-    if (session.value.signature !== 'vo' || typeof sessionPath !== 'string')
-      return { state: 'unknown', detail: `unexpected OpenSession reply ${session.value.signature}` }
-    let reply: DBusMessage
-    try {
-      reply = await open.call({
-        destination: SECRET_SERVICE,
-        path: item,
-        interface: 'org.freedesktop.Secret.Item',
-        member: 'GetSecret',
-        signature: 'o',
-        body: [sessionPath],
-      })
-    } catch (error) {
-      // Locked since the search: GetSecret refuses (IsLocked), it does not prompt.
-      return timedOut ? { state: 'unknown', detail: 'timeout' } : unknown(error)
-    }
-    // (oayays): the session, its parameters (empty for plain), the value, its content type.
-    const value = reply.signature === '(oayays)' ? (reply.body[0] as DBusValue[])[2] : undefined
-    if (!Array.isArray(value)) return { state: 'unknown', detail: `unexpected GetSecret reply ${reply.signature}` }
-    const bytes = Buffer.from(value as number[])
-    // As the binding reads it: UTF-8, and bytes that are not are its error, never a secret.
-    if (!isUtf8(bytes)) return { state: 'unknown', detail: 'the secret is not UTF-8' }
-    return { state: 'found', secret: bytes.toString('utf8') }
+    return await withConnection({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect }, (bus) => readItem(bus, options))
   } catch (error) {
-    return timedOut ? { state: 'unknown', detail: 'timeout' } : unknown(error)
-  } finally {
-    clearTimeout(timer)
-    connection?.close()
+    if (error instanceof DBusError && error.dbusName === 'bktx.Timeout') return { state: 'unknown', detail: 'timeout' }
+    // A D-Bus error's name and text, or a socket's: never a secret (none has been read).
+    return { state: 'unknown', detail: error instanceof Error ? error.message : String(error) }
   }
+}
+
+async function readItem(bus: DBusConnection, options: ReadOptions): Promise<SecretRead> {
+  // Sent together, answered in order: none of them prompts, and only the lock decides whether the item is read.
+  const [locked, session, search] = await Promise.all([
+    bus.call(GET_LOCKED),
+    bus.call({
+      destination: SECRET_SERVICE,
+      path: SERVICE_PATH,
+      interface: SERVICE_INTERFACE,
+      member: 'OpenSession',
+      signature: 'sv',
+      body: ['plain', { signature: 's', value: '' }],
+    }),
+    bus.call({
+      destination: SECRET_SERVICE,
+      path: SERVICE_PATH,
+      interface: SERVICE_INTERFACE,
+      member: 'SearchItems',
+      signature: 'a{ss}',
+      body: [
+        [
+          ['service', options.service],
+          ['username', options.account],
+        ],
+      ],
+    }),
+  ])
+  const isLocked = lockedOf(locked)
+  if (isLocked === true) return { state: 'locked' }
+  if (isLocked !== false) return { state: 'unknown', detail: `unexpected Locked reply ${locked.signature}` }
+  const [unlockedItems, lockedItems] = search.body
+  if (!isPaths(unlockedItems) || !isPaths(lockedItems)) return { state: 'unknown', detail: `unexpected SearchItems reply ${search.signature}` }
+  if (lockedItems.length > 0) return { state: 'locked' }
+  const [item, ...others] = unlockedItems
+  if (item === undefined) return { state: 'none' }
+  if (others.length > 0) return { state: 'unknown', detail: 'more than one matching item' }
+  const sessionPath = session.body[1]
+  if (session.signature !== 'vo' || typeof sessionPath !== 'string') return { state: 'unknown', detail: `unexpected OpenSession reply ${session.signature}` }
+  // An item locked since the search is refused (IsLocked), not prompted for.
+  const reply = await bus.call({
+    destination: SECRET_SERVICE,
+    path: item,
+    interface: 'org.freedesktop.Secret.Item',
+    member: 'GetSecret',
+    signature: 'o',
+    body: [sessionPath],
+  })
+  // (oayays): the session, its parameters (empty for plain), the value, its content type.
+  const value = reply.signature === '(oayays)' ? (reply.body[0] as DBusValue[])[2] : undefined
+  if (!Array.isArray(value)) return { state: 'unknown', detail: `unexpected GetSecret reply ${reply.signature}` }
+  const bytes = Buffer.from(value as number[])
+  // As the binding reads it: UTF-8, and bytes that are not are its error, never a secret.
+  if (!isUtf8(bytes)) return { state: 'unknown', detail: 'the secret is not UTF-8' }
+  return { state: 'found', secret: bytes.toString('utf8') }
 }
 
 function isPaths(value: DBusValue | undefined): value is string[] {
   return Array.isArray(value) && value.every((v) => typeof v === 'string')
-}
-
-function unknown(error: unknown): SecretRead {
-  // A D-Bus error's name and text, or a socket's: never a secret (none has been read).
-  return { state: 'unknown', detail: error instanceof Error ? error.message : String(error) }
 }
