@@ -13,6 +13,7 @@ import { isCI } from '../../src/cache/select.js'
 import type { DBusMessage } from '../../src/secrets/dbus.js'
 import { readSecret } from '../../src/secrets/read.js'
 import type { TestBusConnection } from '../fixtures/dbus-server.js'
+import { ownSecretService } from '../fixtures/fake-secret-service.js'
 import { hasCommand, lockLogin, searchItems, startGnomeKeyring, startPrivateBus, type PrivateBus } from '../fixtures/private-bus.js'
 import { runKeychainChild } from '../fixtures/run-child.js'
 
@@ -107,15 +108,7 @@ describe.skipIf(!runPrivate)('the keychain item reader and faults', () => {
           fake.replyError(m, 'org.freedesktop.DBus.Error.UnknownMethod', name)
       }
     }
-    const reply = await fake.call({
-      destination: 'org.freedesktop.DBus',
-      path: '/org/freedesktop/DBus',
-      interface: 'org.freedesktop.DBus',
-      member: 'RequestName',
-      signature: 'su',
-      body: ['org.freedesktop.secrets', 4 /* DBUS_NAME_FLAG_DO_NOT_QUEUE */],
-    })
-    expect(reply.body[0]).toBe(1)
+    await ownSecretService(fake)
   })
   afterAll(async () => {
     fake?.close()
