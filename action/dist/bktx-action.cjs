@@ -27989,6 +27989,27 @@ function authenticate(socket, uid) {
     socket.on("close", onClose);
   });
 }
+async function withConnection(options, session) {
+  let timedOut = false;
+  let connection;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    connection?.close();
+  }, options.timeoutMs);
+  const late = (cause) => new DBusError("bktx.Timeout", "the bus or the service did not answer in time", { cause });
+  try {
+    connection = await DBusConnection.connect(options);
+    if (timedOut) throw late();
+    const result = await session(connection);
+    if (timedOut) throw late();
+    return result;
+  } catch (error) {
+    throw timedOut && !(error instanceof DBusError && error.dbusName === "bktx.Timeout") ? late(error) : error;
+  } finally {
+    clearTimeout(timer);
+    connection?.close();
+  }
+}
 var import_node_net, MESSAGE_TYPE, FIELD, DBusError, Writer, Reader, DBusConnection;
 var init_dbus = __esm({
   "src/secrets/dbus.ts"() {
@@ -28256,22 +28277,13 @@ async function probeSecretService(options) {
   if (!socketPath.startsWith("\0") && noSuchFile(socketPath)) {
     return { state: "no-bus", detail: `cannot connect to the D-Bus session bus (connect ENOENT ${socketPath})` };
   }
-  let timedOut = false;
-  let connection;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    connection?.close();
-  }, options.timeoutMs);
   try {
-    connection = await DBusConnection.connect({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect });
-    if (timedOut) return { state: "timeout" };
-    const reply = await connection.call(GET_LOCKED);
+    const reply = await withConnection({ socketPath, uid: options.uid, timeoutMs: options.timeoutMs, connect: options.connect }, (bus) => bus.call(GET_LOCKED));
     const locked = lockedOf(reply);
     if (locked === false) return { state: "unlocked" };
     if (locked === true) return { state: "locked" };
     return { state: "unknown", detail: `unexpected reply signature ${reply.signature}` };
   } catch (error) {
-    if (timedOut) return { state: "timeout" };
     if (!(error instanceof DBusError)) return { state: "unknown", detail: String(error) };
     switch (error.dbusName) {
       case "bktx.NoBus":
@@ -28290,9 +28302,6 @@ async function probeSecretService(options) {
       default:
         return { state: "unknown", detail: error.dbusName };
     }
-  } finally {
-    clearTimeout(timer);
-    connection?.close();
   }
 }
 function noSuchFile(path) {
