@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
+import { CODE_CACHE } from './code-cache.js'
 import { BIN } from './spawn.js'
 
 export interface ServerProcess {
@@ -10,9 +11,13 @@ export interface ServerProcess {
   stop(signal?: NodeJS.Signals): Promise<{ code: number | null; signal: NodeJS.Signals | null }>
 }
 
-/** Starts `bktx server ARGS --port 0` from the built binary and waits for "listening on". */
+/**
+ * Starts `bktx server ARGS --port 0` from the built binary and waits for "listening on". With the
+ * run's code cache, as runBin's processes (`env` may name another): a server in a fresh home
+ * otherwise compiles the full CLI from source and writes a cache no other start reads.
+ */
 export function spawnServer(args: string[], env: Record<string, string | undefined>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', ...args], { env: { PATH: process.env['PATH'], ...env } })
+  const child = spawn(process.execPath, [BIN, 'server', '--port', '0', ...args], { env: { PATH: process.env['PATH'], ...CODE_CACHE, ...env } })
   let stderr = ''
   let stdout = ''
   child.stdout.on('data', (chunk) => (stdout += chunk))
