@@ -121,7 +121,9 @@ try {
     server.bktx.errors === 0 && server.bktx.non2xx === 0,
   )
   row('server: trivial node:http floor', `${server.trivial.rps}/s`, '', undefined)
-  row('server: crypto floor (jose ES256 verify)', `${server.crypto.rps}/s`, '', undefined)
+  // Its latencies too: a fresh node:http process answering the same 50-connection burst, for the
+  // server's p99 (docs/benchmarks.md, "New connections on a busy server").
+  row('server: crypto floor (jose ES256 verify)', `${server.crypto.rps}/s, p50 ${server.crypto.p50} ms, p99 ${server.crypto.p99} ms`, '', undefined)
   row(
     'server / crypto floor',
     `${serverRatio.toFixed(2)}x (median of ${server.rounds.map((r) => (r.bktx / r.crypto).toFixed(2)).join(', ')})`,
