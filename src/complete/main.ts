@@ -13,7 +13,8 @@ declare const BKTX_COMPLETION_TABLE_JSON: string
 /** The table built into this bundle (test/e2e/completion.test.ts compares it with the program's). */
 export const table: CompletionTable = unpackTable(JSON.parse(BKTX_COMPLETION_TABLE_JSON))
 
-// src/exit-codes.ts's EXIT.OUTPUT: that module builds its tables as it loads, which would cost every TAB.
+// src/exit-codes.ts's EXIT.OUTPUT: that module builds its tables as it loads, which would cost every
+// TAB (test/e2e/completion.test.ts compares this exit with the full CLI's).
 const OUTPUT = 9
 
 /** Answers the request in `argv` (what follows `complete`); resolves true, as the token fast path does when it served. */

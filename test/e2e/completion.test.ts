@@ -302,6 +302,10 @@ describe('bktx complete, as built', () => {
       status: 9,
       stderr: 'error: cannot write to stdout: no space left on the device (ENOSPC)\n',
     })
+    // The same as the full CLI's complete command (src/complete/main.ts keeps its own copy of
+    // EXIT.OUTPUT, so that a TAB does not load src/exit-codes.ts).
+    const full = spawnSync('sh', ['-c', `"${process.execPath}" "${BIN}" --quiet complete -- tok >/dev/full`], { env, encoding: 'utf8' })
+    expect({ status: full.status, stderr: full.stderr }).toEqual({ status: result.status, stderr: result.stderr })
   })
 
   it('does not hang on a FIFO named by BKTX_CONFIG', async () => {
