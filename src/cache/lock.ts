@@ -6,7 +6,7 @@ import { closeSync, constants, linkSync, openSync, readFileSync, readSync, unlin
 import { basename, dirname, join } from 'node:path'
 import type { ProcessInfo } from '../deps.js'
 import { CacheError } from '../errors.js'
-import { errnoCode, errnoText } from '../fs/atomic.js'
+import { errnoCode, errnoText, unlinkQuietly } from '../fs/atomic.js'
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0
 
@@ -337,14 +337,6 @@ function readHolder(path: string): string | undefined {
     throw failure(path, cause)
   } finally {
     closeSync(fd)
-  }
-}
-
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path)
-  } catch {
-    // Gone already, or not ours to remove.
   }
 }
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { unlinkSync } from 'node:fs'
 import { link, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { FileError, FileExistsError, type Advice } from '../errors.js'
@@ -63,6 +64,19 @@ async function fsyncDir(dir: string): Promise<void> {
     await handle.sync()
   } finally {
     await handle.close()
+  }
+}
+
+/**
+ * Removes `path` if it can, synchronously, ignoring any failure: for temporary files and lock
+ * files a process owns (src/cache/lock.ts, src/server/state/state-dir.ts), which may be gone
+ * already or, after a takeover, no longer its to remove.
+ */
+export function unlinkQuietly(path: string): void {
+  try {
+    unlinkSync(path)
+  } catch {
+    // Gone already, or not ours to remove.
   }
 }
 

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, unlinkSync, writeSync, type Stats } from 'node:fs'
+import { closeSync, constants, fstatSync, linkSync, lstatSync, mkdirSync, openSync, readFileSync, writeSync, type Stats } from 'node:fs'
 import { join } from 'node:path'
 import { FileError, type Advice } from '../../errors.js'
-import { errnoCode, errnoText } from '../../fs/atomic.js'
+import { errnoCode, errnoText, unlinkQuietly } from '../../fs/atomic.js'
 import { parseStateLine, type StateLine } from './store.js'
 
 const O_NOFOLLOW = constants.O_NOFOLLOW ?? 0
@@ -203,14 +203,6 @@ function readHolder(path: string): string | undefined {
     return readFileSync(fd, 'utf8').slice(0, 64)
   } finally {
     closeSync(fd)
-  }
-}
-
-function unlinkQuietly(path: string): void {
-  try {
-    unlinkSync(path)
-  } catch {
-    // already gone
   }
 }
 
