@@ -249,6 +249,12 @@ async function fsyncDir(dir) {
     await handle.close();
   }
 }
+function unlinkQuietly(path) {
+  try {
+    (0, import_node_fs.unlinkSync)(path);
+  } catch {
+  }
+}
 function errnoCode(error) {
   const code = error?.code;
   return typeof code === "string" ? code : void 0;
@@ -268,11 +274,12 @@ function errnoText(error) {
   if (code !== void 0 && known[code] !== void 0) return `${known[code]} (${code})`;
   return error instanceof Error ? error.message : String(error);
 }
-var import_node_crypto, import_promises, import_node_path;
+var import_node_crypto, import_node_fs, import_promises, import_node_path;
 var init_atomic = __esm({
   "src/fs/atomic.ts"() {
     "use strict";
     import_node_crypto = require("node:crypto");
+    import_node_fs = require("node:fs");
     import_promises = require("node:fs/promises");
     import_node_path = require("node:path");
     init_errors();
@@ -298,13 +305,13 @@ function untrustedDir(path, uid) {
   if (uid === void 0) return void 0;
   const dirs = /* @__PURE__ */ new Set([(0, import_node_path2.dirname)(path)]);
   try {
-    dirs.add((0, import_node_path2.dirname)((0, import_node_fs.realpathSync)(path)));
+    dirs.add((0, import_node_path2.dirname)((0, import_node_fs2.realpathSync)(path)));
   } catch {
   }
   for (const dir of dirs) {
     let info;
     try {
-      info = (0, import_node_fs.statSync)(dir);
+      info = (0, import_node_fs2.statSync)(dir);
     } catch {
       continue;
     }
@@ -326,11 +333,11 @@ function untrustedDir(path, uid) {
   }
   return void 0;
 }
-var import_node_fs, import_node_path2;
+var import_node_fs2, import_node_path2;
 var init_trust = __esm({
   "src/fs/trust.ts"() {
     "use strict";
-    import_node_fs = require("node:fs");
+    import_node_fs2 = require("node:fs");
     import_node_path2 = require("node:path");
   }
 });
@@ -353,7 +360,7 @@ function formatBytes(bytes) {
 function readInputFile(path, maxBytes, options = {}) {
   let info;
   try {
-    info = (0, import_node_fs2.statSync)(path);
+    info = (0, import_node_fs3.statSync)(path);
   } catch (cause) {
     throw new InputFileError("unreadable", `cannot be read: ${errnoText(cause)}`, { cause });
   }
@@ -363,12 +370,12 @@ function readInputFile(path, maxBytes, options = {}) {
   if (dirProblem !== void 0) throw untrusted(dirProblem);
   let fd;
   try {
-    fd = (0, import_node_fs2.openSync)(path, OPEN_FLAGS);
+    fd = (0, import_node_fs3.openSync)(path, OPEN_FLAGS);
   } catch (cause) {
     throw new InputFileError("unreadable", `cannot be read: ${errnoText(cause)}`, { cause });
   }
   try {
-    const opened = (0, import_node_fs2.fstatSync)(fd);
+    const opened = (0, import_node_fs3.fstatSync)(fd);
     if (!opened.isFile()) throw notAFile(opened);
     const fileProblem = untrustedFile(path, opened, options.trustedBy);
     if (fileProblem !== void 0) throw untrusted(fileProblem);
@@ -382,7 +389,7 @@ function readInputFile(path, maxBytes, options = {}) {
         chunk.copy(bigger, 0, 0, total);
         chunk = bigger;
       }
-      const n = (0, import_node_fs2.readSync)(fd, chunk, total, chunk.length - total, null);
+      const n = (0, import_node_fs3.readSync)(fd, chunk, total, chunk.length - total, null);
       if (n === 0) break;
       total += n;
     }
@@ -392,14 +399,14 @@ function readInputFile(path, maxBytes, options = {}) {
     if (cause instanceof InputFileError) throw cause;
     throw new InputFileError("unreadable", `cannot be read: ${errnoText(cause)}`, { cause });
   } finally {
-    (0, import_node_fs2.closeSync)(fd);
+    (0, import_node_fs3.closeSync)(fd);
   }
 }
-var import_node_fs2, InputFileError, notAFile, tooLarge, OPEN_FLAGS, untrusted;
+var import_node_fs3, InputFileError, notAFile, tooLarge, OPEN_FLAGS, untrusted;
 var init_input = __esm({
   "src/fs/input.ts"() {
     "use strict";
-    import_node_fs2 = require("node:fs");
+    import_node_fs3 = require("node:fs");
     init_atomic();
     init_trust();
     InputFileError = class extends Error {
@@ -417,7 +424,7 @@ var init_input = __esm({
     };
     notAFile = (info) => new InputFileError("not-a-file", `is ${fileKind(info)}, not a regular file`);
     tooLarge = (maxBytes) => new InputFileError("too-large", `is larger than ${formatBytes(maxBytes)}`);
-    OPEN_FLAGS = import_node_fs2.constants.O_RDONLY | (import_node_fs2.constants.O_NONBLOCK ?? 0) | (import_node_fs2.constants.O_NOCTTY ?? 0);
+    OPEN_FLAGS = import_node_fs3.constants.O_RDONLY | (import_node_fs3.constants.O_NONBLOCK ?? 0) | (import_node_fs3.constants.O_NOCTTY ?? 0);
     untrusted = (found) => new InputFileError("untrusted", found.text, { untrusted: found });
   }
 });
@@ -28306,17 +28313,17 @@ async function probeSecretService(options) {
 }
 function noSuchFile(path) {
   try {
-    (0, import_node_fs3.statSync)(path);
+    (0, import_node_fs4.statSync)(path);
     return false;
   } catch (error) {
     return error.code === "ENOENT";
   }
 }
-var import_node_fs3, import_node_path7, SECRET_SERVICE, DEFAULT_COLLECTION, GET_LOCKED;
+var import_node_fs4, import_node_path7, SECRET_SERVICE, DEFAULT_COLLECTION, GET_LOCKED;
 var init_probe = __esm({
   "src/secrets/probe.ts"() {
     "use strict";
-    import_node_fs3 = require("node:fs");
+    import_node_fs4 = require("node:fs");
     import_node_path7 = require("node:path");
     init_dbus();
     SECRET_SERVICE = "org.freedesktop.secrets";
@@ -28500,7 +28507,7 @@ function defaultLoadBinding(platform3, arch) {
 }
 function glibcLinuxPackage(platform3, arch) {
   const musl = platform3 === "linux" && arch !== void 0 ? MUSL_LOADER_ARCH[arch] : void 0;
-  if (musl === void 0 || (0, import_node_fs4.existsSync)(`/lib/ld-musl-${musl}.so.1`)) return void 0;
+  if (musl === void 0 || (0, import_node_fs5.existsSync)(`/lib/ld-musl-${musl}.so.1`)) return void 0;
   return `@napi-rs/keyring-linux-${arch}-gnu`;
 }
 function seconds(ms) {
@@ -28524,11 +28531,11 @@ function translate(op, cause) {
   const brief = text.split("\n")[0]?.slice(0, 160) ?? "";
   return new KeychainError(`the keychain failed (${op}): ${brief}`, { cause });
 }
-var import_node_fs4, import_node_module, DEFAULT_TIMEOUT_MS2, ENTRY_OPTIONS, MUSL_LOADER_ARCH;
+var import_node_fs5, import_node_module, DEFAULT_TIMEOUT_MS2, ENTRY_OPTIONS, MUSL_LOADER_ARCH;
 var init_keyring = __esm({
   "src/secrets/keyring.ts"() {
     "use strict";
-    import_node_fs4 = require("node:fs");
+    import_node_fs5 = require("node:fs");
     import_node_module = require("node:module");
     init_errors();
     init_probe();
@@ -28816,7 +28823,7 @@ async function resolveCacheBase(options) {
 }
 async function isDirectory(path) {
   try {
-    return (0, import_node_fs5.statSync)(path).isDirectory();
+    return (0, import_node_fs6.statSync)(path).isDirectory();
   } catch {
     return false;
   }
@@ -28824,7 +28831,7 @@ async function isDirectory(path) {
 async function openPrivateDir(dir, uid) {
   let info;
   try {
-    info = (0, import_node_fs5.lstatSync)(dir);
+    info = (0, import_node_fs6.lstatSync)(dir);
   } catch (cause) {
     const code = errnoCode(cause);
     if (code !== "ENOENT" && code !== "ENOTDIR") throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
@@ -28843,7 +28850,7 @@ async function openPrivateDir(dir, uid) {
       }
     }
     try {
-      info = (0, import_node_fs5.lstatSync)(dir);
+      info = (0, import_node_fs6.lstatSync)(dir);
     } catch (cause) {
       throw new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
     }
@@ -28854,7 +28861,7 @@ async function openPrivateDir(dir, uid) {
 function inspectOne(dir, uid) {
   let info;
   try {
-    info = (0, import_node_fs5.lstatSync)(dir);
+    info = (0, import_node_fs6.lstatSync)(dir);
   } catch (cause) {
     if (errnoCode(cause) === "ENOENT") return "absent";
     return new CacheError(`cannot inspect the cache directory ${dir}: ${errnoText(cause)}`, { cause });
@@ -28876,11 +28883,11 @@ function refusal(dir, info, uid) {
 function isPrivateDir(dir, uid) {
   return inspectOne(dir, uid) === "ok";
 }
-var import_node_fs5, import_promises2, import_node_path8, REMOVE_OR_NO_CACHE, CANNOT_CREATE;
+var import_node_fs6, import_promises2, import_node_path8, REMOVE_OR_NO_CACHE, CANNOT_CREATE;
 var init_dir = __esm({
   "src/cache/dir.ts"() {
     "use strict";
-    import_node_fs5 = require("node:fs");
+    import_node_fs6 = require("node:fs");
     import_promises2 = require("node:fs/promises");
     import_node_path8 = require("node:path");
     init_paths();
@@ -29011,28 +29018,28 @@ var init_entry = __esm({
 function readPrivateFile(path, uid) {
   let fd;
   try {
-    fd = (0, import_node_fs6.openSync)(path, import_node_fs6.constants.O_RDONLY | O_NOFOLLOW);
+    fd = (0, import_node_fs7.openSync)(path, import_node_fs7.constants.O_RDONLY | O_NOFOLLOW);
   } catch {
     return void 0;
   }
   try {
-    const info = (0, import_node_fs6.fstatSync)(fd);
+    const info = (0, import_node_fs7.fstatSync)(fd);
     if (!info.isFile() || info.size > MAX_PRIVATE_FILE_BYTES) return void 0;
     if (uid !== void 0 && (info.uid !== uid || (info.mode & 63) !== 0)) return void 0;
-    return (0, import_node_fs6.readFileSync)(fd, "utf8");
+    return (0, import_node_fs7.readFileSync)(fd, "utf8");
   } catch {
     return void 0;
   } finally {
-    (0, import_node_fs6.closeSync)(fd);
+    (0, import_node_fs7.closeSync)(fd);
   }
 }
-var import_node_fs6, MAX_PRIVATE_FILE_BYTES, O_NOFOLLOW;
+var import_node_fs7, MAX_PRIVATE_FILE_BYTES, O_NOFOLLOW;
 var init_private_file = __esm({
   "src/fs/private-file.ts"() {
     "use strict";
-    import_node_fs6 = require("node:fs");
+    import_node_fs7 = require("node:fs");
     MAX_PRIVATE_FILE_BYTES = 64 * 1024;
-    O_NOFOLLOW = import_node_fs6.constants.O_NOFOLLOW ?? 0;
+    O_NOFOLLOW = import_node_fs7.constants.O_NOFOLLOW ?? 0;
   }
 });
 
@@ -29061,7 +29068,7 @@ function createMetadataStore(options) {
     async keys() {
       let names;
       try {
-        names = (0, import_node_fs7.readdirSync)(dir);
+        names = (0, import_node_fs8.readdirSync)(dir);
       } catch {
         names = [];
       }
@@ -29070,11 +29077,11 @@ function createMetadataStore(options) {
     lockPaths: (key) => ({ target: path(key), lock: (0, import_node_path9.join)(dir, `${key}.lock`) })
   };
 }
-var import_node_fs7, import_promises3, import_node_path9;
+var import_node_fs8, import_promises3, import_node_path9;
 var init_metadata = __esm({
   "src/cache/metadata.ts"() {
     "use strict";
-    import_node_fs7 = require("node:fs");
+    import_node_fs8 = require("node:fs");
     import_promises3 = require("node:fs/promises");
     import_node_path9 = require("node:path");
     init_atomic();
@@ -29203,7 +29210,7 @@ async function sweepOtherScopes(options) {
     const dir = (0, import_node_path12.join)(base, name);
     if (!isPrivateDir(dir, uid)) continue;
     try {
-      if (now - (0, import_node_fs8.lstatSync)(dir).mtimeMs < SCOPE_IDLE_MS) continue;
+      if (now - (0, import_node_fs9.lstatSync)(dir).mtimeMs < SCOPE_IDLE_MS) continue;
     } catch {
       continue;
     }
@@ -29218,11 +29225,11 @@ async function sweepOtherScopes(options) {
   const keepItem = { delete: async () => true };
   await sweepExpired(createMetadataStore({ dir: base, uid }), new FileSecretStore({ dir: base, uid }), { clock, keychain: keepItem });
 }
-var import_node_fs8, import_promises5, import_node_path12, SCOPE_IDLE_MS, SIBLING_SWEEP_EVERY_MS, expiry;
+var import_node_fs9, import_promises5, import_node_path12, SCOPE_IDLE_MS, SIBLING_SWEEP_EVERY_MS, expiry;
 var init_sweep = __esm({
   "src/cache/sweep.ts"() {
     "use strict";
-    import_node_fs8 = require("node:fs");
+    import_node_fs9 = require("node:fs");
     import_promises5 = require("node:fs/promises");
     import_node_path12 = require("node:path");
     init_atomic();
@@ -29300,7 +29307,7 @@ function watchEntry(lockPath) {
     wake?.();
   };
   try {
-    watcher = (0, import_node_fs9.watch)((0, import_node_path13.dirname)(lockPath), { persistent: false }, (_event, name) => changes(name));
+    watcher = (0, import_node_fs10.watch)((0, import_node_path13.dirname)(lockPath), { persistent: false }, (_event, name) => changes(name));
     watcher.on("error", () => {
       watcher?.close();
       watcher = void 0;
@@ -29338,7 +29345,7 @@ function takeOver(lockPath, dead, mine, gone) {
       try {
         if (readHolder(lockPath) === dead.text) {
           try {
-            (0, import_node_fs9.unlinkSync)(lockPath);
+            (0, import_node_fs10.unlinkSync)(lockPath);
           } catch (cause) {
             if (errnoCode(cause) !== "ENOENT") throw failure(lockPath, cause);
           }
@@ -29376,7 +29383,7 @@ function parseHolder(text) {
 function startTime(procDir, pid) {
   if (!Number.isSafeInteger(pid) || pid <= 0) return void 0;
   try {
-    const stat2 = (0, import_node_fs9.readFileSync)((0, import_node_path13.join)(procDir, String(pid), "stat"), "utf8");
+    const stat2 = (0, import_node_fs10.readFileSync)((0, import_node_path13.join)(procDir, String(pid), "stat"), "utf8");
     const field = stat2.slice(stat2.lastIndexOf(")") + 2).split(" ")[19];
     return field !== void 0 && /^\d{1,20}$/.test(field) ? field : void 0;
   } catch {
@@ -29386,18 +29393,18 @@ function startTime(procDir, pid) {
 function place(path, content) {
   const temp = (0, import_node_path13.join)((0, import_node_path13.dirname)(path), `.${(0, import_node_path13.basename)(path)}.${(0, import_node_crypto3.randomBytes)(6).toString("hex")}.tmp`);
   try {
-    const fd = (0, import_node_fs9.openSync)(temp, import_node_fs9.constants.O_WRONLY | import_node_fs9.constants.O_CREAT | import_node_fs9.constants.O_EXCL | O_NOFOLLOW2, 384);
+    const fd = (0, import_node_fs10.openSync)(temp, import_node_fs10.constants.O_WRONLY | import_node_fs10.constants.O_CREAT | import_node_fs10.constants.O_EXCL | O_NOFOLLOW2, 384);
     try {
-      (0, import_node_fs9.writeFileSync)(fd, content);
+      (0, import_node_fs10.writeFileSync)(fd, content);
     } finally {
-      (0, import_node_fs9.closeSync)(fd);
+      (0, import_node_fs10.closeSync)(fd);
     }
   } catch (cause) {
     unlinkQuietly(temp);
     throw failure(path, cause);
   }
   try {
-    (0, import_node_fs9.linkSync)(temp, path);
+    (0, import_node_fs10.linkSync)(temp, path);
     return true;
   } catch (cause) {
     if (errnoCode(cause) === "EEXIST") return false;
@@ -29409,7 +29416,7 @@ function place(path, content) {
 function readHolder(path) {
   let fd;
   try {
-    fd = (0, import_node_fs9.openSync)(path, import_node_fs9.constants.O_RDONLY | O_NOFOLLOW2);
+    fd = (0, import_node_fs10.openSync)(path, import_node_fs10.constants.O_RDONLY | O_NOFOLLOW2);
   } catch (cause) {
     const code = errnoCode(cause);
     if (code === "ENOENT") return void 0;
@@ -29418,34 +29425,28 @@ function readHolder(path) {
   }
   try {
     const buffer = Buffer.alloc(128);
-    const bytesRead = (0, import_node_fs9.readSync)(fd, buffer, 0, buffer.length, 0);
+    const bytesRead = (0, import_node_fs10.readSync)(fd, buffer, 0, buffer.length, 0);
     return buffer.toString("utf8", 0, bytesRead);
   } catch (cause) {
     if (errnoCode(cause) === "EISDIR") return DIRECTORY;
     throw failure(path, cause);
   } finally {
-    (0, import_node_fs9.closeSync)(fd);
-  }
-}
-function unlinkQuietly(path) {
-  try {
-    (0, import_node_fs9.unlinkSync)(path);
-  } catch {
+    (0, import_node_fs10.closeSync)(fd);
   }
 }
 function failure(path, cause) {
   return new CacheError(`cannot lock the cache entry ${path}: ${errnoText(cause)}`, { cause });
 }
-var import_node_crypto3, import_node_fs9, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
+var import_node_crypto3, import_node_fs10, import_node_path13, O_NOFOLLOW2, HOLDER, DIRECTORY;
 var init_lock = __esm({
   "src/cache/lock.ts"() {
     "use strict";
     import_node_crypto3 = require("node:crypto");
-    import_node_fs9 = require("node:fs");
+    import_node_fs10 = require("node:fs");
     import_node_path13 = require("node:path");
     init_errors();
     init_atomic();
-    O_NOFOLLOW2 = import_node_fs9.constants.O_NOFOLLOW ?? 0;
+    O_NOFOLLOW2 = import_node_fs10.constants.O_NOFOLLOW ?? 0;
     HOLDER = /^(\d{1,10}) (\d{1,20}|-) ([0-9a-f]{32})\n$/;
     DIRECTORY = "<directory>";
   }
@@ -30217,7 +30218,7 @@ function makeAssertionKey(publicKey, kid, source, sign, ownKid) {
 }
 async function loadAssertionKey(path, kid, identities) {
   try {
-    if (((0, import_node_fs10.statSync)(path).mode & 63) === 0) {
+    if (((0, import_node_fs11.statSync)(path).mode & 63) === 0) {
       const text = readInputFile(path, 256 * 1024).trim();
       const { kid: fileKid, pem } = splitPemLabel(text);
       if (PLAIN_PRIVATE_PEM.test(pem) && pem.split("-----BEGIN ").length === 2) return await plainKey(text, pem, kid, path, fileKid, identities);
@@ -30285,12 +30286,12 @@ function rememberedIdentityKey(known, source, parse) {
     sign: async (input2, options) => full().sign(input2, options)
   };
 }
-var import_node_crypto10, import_node_fs10;
+var import_node_crypto10, import_node_fs11;
 var init_signer = __esm({
   "src/keys/signer.ts"() {
     "use strict";
     import_node_crypto10 = require("node:crypto");
-    import_node_fs10 = require("node:fs");
+    import_node_fs11 = require("node:fs");
     init_errors();
     init_input();
     init_identity();
@@ -30305,9 +30306,9 @@ var init_signer = __esm({
 // src/keys/public-key.ts
 async function readPublicKeyFile(path, kid) {
   try {
-    const info = (0, import_node_fs11.statSync)(path);
+    const info = (0, import_node_fs12.statSync)(path);
     if (info.isFile() && info.size <= MAX_BYTES) {
-      const found = parsePublic((0, import_node_fs11.readFileSync)(path, "utf8"), kid);
+      const found = parsePublic((0, import_node_fs12.readFileSync)(path, "utf8"), kid);
       if (found !== void 0) return found;
     }
   } catch {
@@ -30344,12 +30345,12 @@ function parsePublic(text, kid) {
   const ownKid = typeof jwk["kid"] === "string" && jwk["kid"] !== "" ? jwk["kid"] : void 0;
   return { publicKey: (0, import_node_crypto11.createPublicKey)({ key: members, format: "jwk" }), kid: ownKid };
 }
-var import_node_crypto11, import_node_fs11, MAX_BYTES;
+var import_node_crypto11, import_node_fs12, MAX_BYTES;
 var init_public_key = __esm({
   "src/keys/public-key.ts"() {
     "use strict";
     import_node_crypto11 = require("node:crypto");
-    import_node_fs11 = require("node:fs");
+    import_node_fs12 = require("node:fs");
     init_errors();
     MAX_BYTES = 256 * 1024;
   }
@@ -30420,8 +30421,8 @@ function readPinFile(path) {
   let text;
   let fd;
   try {
-    fd = (0, import_node_fs12.openSync)(path, import_node_fs12.constants.O_RDONLY | (import_node_fs12.constants.O_NOFOLLOW ?? 0));
-    const info = (0, import_node_fs12.fstatSync)(fd);
+    fd = (0, import_node_fs13.openSync)(path, import_node_fs13.constants.O_RDONLY | (import_node_fs13.constants.O_NOFOLLOW ?? 0));
+    const info = (0, import_node_fs13.fstatSync)(fd);
     if (!info.isFile()) throw new FileError(`PIN file ${path} is not a regular file`, { detail: { setting: "pin-source", file: path, reason: "not-a-file" } });
     if (info.size > 4096)
       throw new FileError(`PIN file ${path} is larger than 4 KiB; not a PIN`, { detail: { setting: "pin-source", file: path, reason: "too-large" } });
@@ -30431,22 +30432,22 @@ function readPinFile(path) {
         advice: [`make it private: chmod 600 ${path}`]
       });
     }
-    text = (0, import_node_fs12.readFileSync)(fd, "utf8");
+    text = (0, import_node_fs13.readFileSync)(fd, "utf8");
   } catch (cause) {
     if (cause instanceof FileError) throw cause;
     throw new FileError(`cannot read PIN file ${path}: ${errnoText(cause)}`, { cause, detail: { setting: "pin-source", file: path, reason: "unreadable" } });
   } finally {
-    if (fd !== void 0) (0, import_node_fs12.closeSync)(fd);
+    if (fd !== void 0) (0, import_node_fs13.closeSync)(fd);
   }
   const pin = text.replace(/\r?\n$/, "");
   if (pin === "") throw new Pkcs11PinError(`PIN file ${path} is empty`, { detail: { setting: "pin-source", file: path, reason: "pin-missing" } });
   return pin;
 }
-var import_node_fs12, DEFAULT_PIN_VARIABLE;
+var import_node_fs13, DEFAULT_PIN_VARIABLE;
 var init_pin = __esm({
   "src/keys/pkcs11/pin.ts"() {
     "use strict";
-    import_node_fs12 = require("node:fs");
+    import_node_fs13 = require("node:fs");
     init_errors();
     init_atomic();
     init_source();
@@ -30603,7 +30604,7 @@ function checkModuleFile(target) {
   }
   let info;
   try {
-    info = (0, import_node_fs13.statSync)(path);
+    info = (0, import_node_fs14.statSync)(path);
     if (!info.isFile()) throw new Error("not a regular file");
   } catch (cause) {
     throw moduleError(target, `the PKCS#11 module ${path} cannot be used: ${errnoText(cause)}`, cause);
@@ -30704,12 +30705,12 @@ function ecPublicKey(point, source) {
     format: "jwk"
   });
 }
-var import_node_crypto13, import_node_fs13, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
+var import_node_crypto13, import_node_fs14, import_node_path16, CKA_CLASS, CKA_TOKEN, CKA_PRIVATE, CKA_LABEL, CKA_KEY_TYPE, CKA_ID, CKA_SENSITIVE, CKA_SIGN, CKA_VERIFY, CKA_MODULUS, CKA_MODULUS_BITS, CKA_PUBLIC_EXPONENT, CKA_EXTRACTABLE, CKA_EC_PARAMS, CKA_EC_POINT, CKO_PUBLIC_KEY, CKO_PRIVATE_KEY, CKK_RSA, CKK_EC, CKM_RSA_PKCS_KEY_PAIR_GEN, CKM_SHA256_RSA_PKCS, CKM_EC_KEY_PAIR_GEN, CKM_ECDSA, CKU_USER, CKF_RW_SESSION, CKF_SERIAL_SESSION, CKF_LOGIN_REQUIRED, CKF_USER_PIN_INITIALIZED, CKF_PROTECTED_AUTHENTICATION_PATH, CKF_TOKEN_INITIALIZED, CKF_USER_PIN_FINAL_TRY, CKF_USER_PIN_LOCKED, CKR, P256_PARAMS, trim, Session;
 var init_token = __esm({
   "src/keys/pkcs11/token.ts"() {
     "use strict";
     import_node_crypto13 = require("node:crypto");
-    import_node_fs13 = require("node:fs");
+    import_node_fs14 = require("node:fs");
     import_node_path16 = require("node:path");
     init_errors();
     init_trust();
@@ -33493,7 +33494,7 @@ var InputError2 = class extends Error {
 
 // action/src/runner.ts
 var import_node_crypto15 = require("node:crypto");
-var import_node_fs14 = require("node:fs");
+var import_node_fs15 = require("node:fs");
 function input(env, name) {
   return (env[`INPUT_${name.replace(/ /g, "_").toUpperCase()}`] ?? "").trim();
 }
@@ -33517,7 +33518,7 @@ function fileCommand(runner, file, name, value2) {
   if (path === void 0 || path === "") throw new RunnerError(`${file} is not set: this action needs a GitHub Actions runner of version 2.297.0 or later`);
   const delimiter = `ghadelimiter_${(0, import_node_crypto15.randomUUID)()}`;
   if (name.includes(delimiter) || value2.includes(delimiter)) throw new RunnerError(`${name}: the value contains the file command delimiter`);
-  (0, import_node_fs14.appendFileSync)(path, `${name}<<${delimiter}
+  (0, import_node_fs15.appendFileSync)(path, `${name}<<${delimiter}
 ${value2}
 ${delimiter}
 `, { encoding: "utf8" });
