@@ -11,6 +11,8 @@
 // passing when none of its files match; with --project, to one vitest as given.
 import { spawn } from 'node:child_process'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { delimiter, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 
 const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm'
 
@@ -23,9 +25,9 @@ const env = { ...process.env }
 delete env.NODE_EXTRA_CA_CERTS
 
 /** Runs a command; `buffer` keeps its output to print at the end, as one block. */
-function run(command, args, { buffer = false, env: environment = env } = {}) {
+function run(command, args, { buffer = false, env: environment = env, cwd } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(command, args, { env: environment, stdio: buffer ? ['ignore', 'pipe', 'pipe'] : 'inherit' })
+    const child = spawn(command, args, { env: environment, cwd, stdio: buffer ? ['ignore', 'pipe', 'pipe'] : 'inherit' })
     let output = ''
     if (buffer) {
       child.stdout.on('data', (chunk) => (output += chunk))
@@ -36,10 +38,23 @@ function run(command, args, { buffer = false, env: environment = env } = {}) {
   })
 }
 
-const lint = await run(npm, ['run', '-s', 'lint'])
+/**
+ * `npm run -s NAME` without npm: the package.json script, run by the shell with
+ * node_modules/.bin first on PATH, as npm runs it. Each npm start costs about 0.4 s of CPU and,
+ * for the lint that runs alone before the rest, 0.3 s of the suite's wall time.
+ */
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+const root = fileURLToPath(new URL('..', import.meta.url))
+const bin = join(root, 'node_modules', '.bin')
+const script = (name, options = {}) =>
+  process.platform === 'win32'
+    ? run(npm, ['run', '-s', name], options)
+    : run('sh', ['-c', pkg.scripts[name]], { ...options, cwd: root, env: { ...env, PATH: `${bin}${delimiter}${env.PATH ?? ''}` } })
+
+const lint = await script('lint')
 if (lint.code !== 0) process.exit(lint.code)
 
-const typecheck = run(npm, ['run', '-s', 'typecheck'], { buffer: true })
+const typecheck = script('typecheck', { buffer: true })
 const vitest = (args, { buffer = false, report } = {}) =>
   run(process.execPath, ['node_modules/vitest/vitest.mjs', 'run', ...args], { buffer, env: report === undefined ? env : { ...env, BKTX_VITEST_JSON: report } })
 const given = process.argv.slice(2)
@@ -49,7 +64,7 @@ const reports = report === undefined ? {} : { unit: `${report}.unit`, e2e: `${re
 const split = !given.some((a) => a === '--project' || a.startsWith('--project='))
 const unit = split ? vitest(['--project', 'unit', '--maxWorkers', '1', '--passWithNoTests', ...given], { buffer: true, report: reports.unit }) : undefined
 const e2e = (async () => {
-  const build = await run(npm, ['run', '-s', 'build'])
+  const build = await script('build')
   if (build.code !== 0) return build
   return split ? vitest(['--project', 'e2e', '--passWithNoTests', ...given], { report: reports.e2e }) : vitest(given)
 })()
