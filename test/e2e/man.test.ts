@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process'
 import { access, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, inject, it } from 'vitest'
 import { commandDocs } from '../../src/cli/reference.js'
 
 // man/bktx.1 is generated (npm run docs:gen; test/cli/reference.test.ts checks it is current
@@ -39,9 +39,8 @@ describe('man/bktx.1', () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { man?: string[] }
     expect(pkg.man).toEqual(['./man/bktx.1'])
     await access(PAGE)
-    const { stdout } = await run('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT })
-    const [packed] = JSON.parse(stdout) as Array<{ files: Array<{ path: string }> }>
-    const files = (packed?.files ?? []).map((f) => f.path)
+    // The files of the tarball the e2e project packed once (test/setup/packed.ts, `npm pack --json`).
+    const { files } = inject('packed')
     expect(files).toContain('man/bktx.1')
     for (const page of ['README.md', 'commands.md', 'settings.md', 'exit-codes.md', 'json.md']) expect(files).toContain(`docs/reference/${page}`)
   })
