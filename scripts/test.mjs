@@ -2,7 +2,7 @@
 // `npm test`: lint, then three things side by side: the type-check, the unit project (no build
 // needed), and the build followed by the e2e project. The suite is CPU-bound on two cores but
 // not every second of it: the e2e files wait on servers, timers, terminals and the processes
-// they start, and the type-check and the unit files (about 15 and 35 CPU-seconds) fill those
+// they start, and the type-check and the unit files (about 2 to 5 and 21 CPU-seconds) fill those
 // gaps instead of running before or after them, alone. The unit project runs in one worker of
 // its own vitest (a second module graph would cost more than it gives) and its report, like the
 // type-check's, is printed when it ends; the e2e project's is shown as it runs. The exit code is
