@@ -7,9 +7,10 @@ import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
 // What bin/bktx.js answers before loading the full CLI (src/fast/static.ts: --version and help
 // from constants; src/fast/token.ts: `bktx token` and `bktx env` from the cache) must be
-// byte for byte what the full CLI (dist/bin.js, commander) prints, with the same exit code.
+// byte for byte what the full CLI (dist/cli.cjs, commander, run by test/fixtures/full-cli.cjs with
+// no fast path in front) prints, with the same exit code.
 
-const FULL = fileURLToPath(new URL('../../dist/bin.js', import.meta.url))
+const FULL = fileURLToPath(new URL('../fixtures/full-cli.cjs', import.meta.url))
 
 let world: TokenWorld
 let env: Record<string, string>

@@ -3,18 +3,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { CODE_CACHE } from '../helpers/code-cache.js'
 import { BIN, runProcess, type SpawnResult } from '../helpers/spawn.js'
 import { startStubServer, type StubServer } from '../helpers/stub-token-server.js'
 import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 
 // `bktx token` and `bktx env` that exchange run in dist/fast-mint.cjs (src/mint/main.ts), not in
 // the full CLI. Its output, messages and exit codes must be the full CLI's byte for byte: each
-// case here runs through bin/bktx.js (the mint) and through dist/bin.js (the full CLI's ES module
-// entry, which no fast path precedes) with the same environment, and compares. A probe preloaded
+// case here runs through bin/bktx.js (the mint) and through the full CLI's bundle with no fast
+// path in front (test/fixtures/full-cli.cjs runs dist/cli.cjs) with the same environment, and compares. A probe preloaded
 // into the bin/bktx.js run records which bundles it read, so a case that the mint declined (and
 // the full CLI answered) fails instead of passing by comparing the full CLI with itself.
 
-const FULL = fileURLToPath(new URL('../../dist/bin.js', import.meta.url))
+const FULL = fileURLToPath(new URL('../fixtures/full-cli.cjs', import.meta.url))
 const PROBE_DIR = mkdtempSync(join(tmpdir(), 'bktx-mint-probe-'))
 const PROBE = join(PROBE_DIR, 'probe.cjs')
 // Each case's runs log to a file of their own (MINT_PROBE_LOG, a name bktx does not read): the cases run side by side.
@@ -38,7 +39,7 @@ let stubs: Record<'error500' | 'hang' | 'garbage', StubServer>
 let base: Record<string, string>
 beforeAll(async () => {
   world = await tokenWorld()
-  base = { PATH: process.env['PATH'] ?? '', ...world.env, BKTX_CACHE: 'file' }
+  base = { PATH: process.env['PATH'] ?? '', ...CODE_CACHE, ...world.env, BKTX_CACHE: 'file' }
   stubs = {
     // Retry-After: 0, so every attempt is made at once and the message (which counts them) does not
     // depend on the random backoff.
