@@ -11,9 +11,10 @@ import { tokenWorld, type TokenWorld } from '../helpers/token-setup.js'
 // `bktx token` and `bktx env` that exchange run in dist/fast-mint.cjs (src/mint/main.ts), not in
 // the full CLI. Its output, messages and exit codes must be the full CLI's byte for byte: each
 // case here runs through bin/bktx.js (the mint) and through the full CLI's bundle with no fast
-// path in front (test/fixtures/full-cli.cjs runs dist/cli.cjs) with the same environment, and compares. A probe preloaded
-// into the bin/bktx.js run records which bundles it read, so a case that the mint declined (and
-// the full CLI answered) fails instead of passing by comparing the full CLI with itself.
+// path in front (test/fixtures/full-cli.cjs runs dist/cli.cjs) with the same environment, and
+// compares. A probe preloaded into the bin/bktx.js run records which bundles it read, so a case
+// that the mint declined (and the full CLI answered) fails instead of passing by comparing the
+// full CLI with itself.
 
 const FULL = fileURLToPath(new URL('../fixtures/full-cli.cjs', import.meta.url))
 const PROBE_DIR = mkdtempSync(join(tmpdir(), 'bktx-mint-probe-'))
