@@ -12,6 +12,7 @@ import { defineConfig } from 'vitest/config'
 const SPAWNING = [
   'test/unit/cache/single-flight.test.ts',
   'test/unit/http/bundle.test.ts',
+  'test/unit/term/young-generation.test.ts',
   'test/unit/shell/quote.test.ts',
   'test/server/authlib.test.ts',
   'test/cli/buildkite-fidelity.test.ts',

@@ -94,6 +94,12 @@ export interface Deps {
   signals: Signals
   /** The OS's answers about this process (src/bin.ts); tests leave it out or pass their own. */
   processInfo?: ProcessInfo
+  /**
+   * Keeps each semi-space of this process's V8 new space at `maxBytes` at most from now on
+   * (src/term/young-generation.ts, for `bktx server`) and returns what undoes it. Only the real
+   * process has one: V8's flags belong to the whole process, and tests run in-process.
+   */
+  boundYoungGeneration?: (maxBytes: number) => Promise<() => void>
   /** Outbound HTTP. Production: global fetch (with an undici dispatcher when configured). */
   fetch: FetchLike
   /**

@@ -61,6 +61,9 @@ export function processDeps(handover: TokenHandover | undefined): ProcessRun {
     clock: systemClock,
     signals,
     processInfo: systemProcessInfo(),
+    // Loaded when the server asks: node:v8 and node:perf_hooks are nothing any other command needs.
+    boundYoungGeneration: async (maxBytes) =>
+      (await import('./term/young-generation.js')).boundYoungGeneration(maxBytes, [...process.execArgv, ...(env['NODE_OPTIONS'] ?? '').split(/\s+/)]),
     fetch: nodeFetch,
     secrets,
     platform: process.platform,

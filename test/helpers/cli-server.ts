@@ -1,4 +1,4 @@
-import { fakeSignals, runCli, type CliResult } from './cli.js'
+import { fakeSignals, runCli, type CliResult, type RunOptions } from './cli.js'
 
 export interface CliServer {
   /** http://127.0.0.1:PORT */
@@ -14,12 +14,17 @@ export interface CliServer {
  * command and request log as the built binary's, without starting a process (the spawned
  * server is proven in test/e2e).
  */
-export async function cliServer(args: string[], env: Record<string, string | undefined>): Promise<CliServer> {
+export async function cliServer(
+  args: string[],
+  env: Record<string, string | undefined>,
+  options: Pick<RunOptions, 'boundYoungGeneration'> = {},
+): Promise<CliServer> {
   const signals = fakeSignals()
   let announce: (url: string) => void = () => undefined
   const listening = new Promise<string>((resolve) => (announce = resolve))
   let stderr = ''
   const running = runCli(['server', '--port', '0', ...args], {
+    ...options,
     env,
     signals,
     onStderr: (chunk) => {

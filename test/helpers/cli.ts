@@ -36,6 +36,8 @@ export interface RunOptions {
   pkcs11Binding?: string
   /** The waits between retries: real timers unless given ({@link noWait} skips them). */
   sleep?: ProgramDeps['sleep']
+  /** What bounds V8's young generation (`bktx server`); the real one changes the test process's flags, so tests give their own or none. */
+  boundYoungGeneration?: ProgramDeps['boundYoungGeneration']
   /** Streams of the test's own instead of the captured strings (write failures). */
   stdoutStream?: OutStream
   stderrStream?: OutStream
@@ -74,6 +76,7 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     ...(options.handover === undefined ? {} : { handover: options.handover }),
     ...(options.sleep === undefined ? {} : { sleep: options.sleep }),
     ...(options.pkcs11Binding === undefined ? {} : { pkcs11Binding: options.pkcs11Binding }),
+    ...(options.boundYoungGeneration === undefined ? {} : { boundYoungGeneration: options.boundYoungGeneration }),
   }
   const { code, signal } = await main(args, deps)
   return { code, signal, stdout, stderr }

@@ -124,6 +124,9 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
   }
   if (app !== undefined) ctx.out.info(`token URL ${url}/oauth/token (set BKTX_TOKEN_URL and BKTX_API_URL=${url})`)
   if (opts.stateDir !== undefined) ctx.out.info(`state and audit log in ${ctx.absolute(opts.stateDir)}`)
+  // The young generation kept small while serving (src/term/young-generation.ts), V8's own
+  // sizing back before the process ends.
+  const unbound = await ctx.deps.boundYoungGeneration?.(SERVER_SEMI_SPACE_BYTES)
   ctx.out.log(`listening on ${listening.url}`)
 
   await new Promise<void>((resolve) => {
@@ -134,9 +137,13 @@ export async function runServer(ctx: Context, opts: ServerOptions, cmd: Command)
     }
   })
   ctx.out.info('shutting down')
+  unbound?.()
   await listening.close()
   server.close()
 }
+
+/** The size of each of the two semi-spaces of V8's new space while `bktx server` serves (docs/benchmarks.md, ninth run). */
+const SERVER_SEMI_SPACE_BYTES = 2 * 1024 * 1024
 
 /** The server configuration file named with --config; the quick flags would contradict it. */
 async function fileConfig(path: string, opts: ServerOptions): Promise<ServerConfig> {
