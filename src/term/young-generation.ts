@@ -5,11 +5,11 @@
 // Why: V8 starts the new space with 1 MiB semi-spaces and doubles them, up to 16 MiB in Node 20
 // and 22 (more in 24), as objects keep surviving its scavenges, which a server's requests in
 // flight and its stored tokens do. Each doubling commits memory the process never touched, inside
-// a scavenge: under the benchmark's load (bench/server.mjs) the steps to 4 and to 8 MiB each stopped
-// the server for 9 to 11 ms (--trace-gc-nvp: a scavenge of 1 to 2 ms, the rest V8's
+// a scavenge: under the benchmark's load (bench/server.mjs) the steps to 8 and to 16 MiB each
+// stopped the server for 9 to 11 ms (--trace-gc-nvp: a scavenge of 1 to 2 ms, the rest V8's
 // SemiSpace::GrowTo and the first touches of the new pages), and every request in flight, 50 of
-// them, waited that long. With 2 MiB semi-spaces the scavenges came more often but took about
-// 2 ms at most, and the server answered more requests a second (docs/benchmarks.md, ninth run).
+// them, waited that long. With 2 MiB semi-spaces the scavenges come more often and none grows
+// anything: the slowest 1% of answers came 3 to 5 ms sooner (docs/benchmarks.md, ninth run).
 //
 // V8 sizes the semi-spaces' maximum when it starts (--max-semi-space-size, a command-line flag,
 // which also makes V8 reject the code cache Node embeds for its own modules), but it reads its
