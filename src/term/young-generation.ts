@@ -15,7 +15,8 @@
 // which also makes V8 reject the code cache Node embeds for its own modules), but it reads its
 // growth factor at each growth: 1 once the semi-spaces have reached the bound, V8's 2 again below
 // it (after a quiet spell V8 may shrink them), and they stay at the first size at or above the
-// bound that doubling gives.
+// bound that V8's growth gives (2 MiB in Node 20 and 22; 2 or 3 MiB in 24, whose V8 grows in
+// smaller steps).
 import { PerformanceObserver } from 'node:perf_hooks'
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8'
 

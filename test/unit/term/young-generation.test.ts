@@ -28,8 +28,8 @@ beforeAll(async () => {
 })
 afterAll(() => rm(dir, { recursive: true, force: true }))
 
-const node = (script: string, args: string[] = []) =>
-  promisify(execFile)(process.execPath, [...args, '--input-type=module', '-e', script], { env: {} }).then(({ stdout }) => JSON.parse(stdout))
+const node = (script: string) =>
+  promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], { env: {} }).then(({ stdout }) => JSON.parse(stdout))
 
 const MiB = 1024 * 1024
 // Allocation whose objects survive a scavenge or two (a window of 20,000 small arrays), as a
@@ -65,9 +65,11 @@ it('keeps the semi-spaces at the bound while allocation would have V8 grow them,
     const undone = await churn(300000)
     process.stdout.write(JSON.stringify({ bounded, undone }))`
   const { bounded, undone } = await node(script)
-  // 2 MiB less the pages' headers; once undone, the same allocation takes V8 to 16 MiB.
+  // The first size V8's growth gives at or above 2 MiB: 2 MiB less the pages' headers in Node 20
+  // and 22, 2 or 3 MiB in 24, whose V8 grows in other steps; below the next doubling, far below
+  // the 16 MiB the same allocation takes V8 to once undone.
   expect(bounded).toBeGreaterThan(1.5 * MiB)
-  expect(bounded).toBeLessThanOrEqual(2 * MiB)
+  expect(bounded).toBeLessThan(4 * MiB)
   expect(undone).toBeGreaterThan(8 * MiB)
 
   // V8 rejects a code cache made under flags other than a run's own: the one made after the undo
